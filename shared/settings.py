@@ -1,0 +1,63 @@
+"""The settings base every service builds its own ``Settings`` class on.
+
+Every variable is read from the environment with the ``SCOPS_`` prefix (or a ``.env`` file).
+Nothing else in the project reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside dev
+
+
+class BaseServiceSettings(BaseSettings):
+    """Configuration common to every service."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCOPS_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: str = Field("dev", description="Deployment name, e.g. dev, staging, prod.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for streams and state.")
+    log_level: LogLevel = "INFO"
+    log_json: bool = Field(True, description="JSON log lines (false: human-readable).")
+    metric_shards: int = Field(4, ge=1, le=1024, description="Shards of the metrics stream.")
+    stream_maxlen: int = Field(
+        1_000_000, ge=1000, description="Approximate cap (MAXLEN ~) of each event stream."
+    )
+    consumer_batch: int = Field(100, ge=1, le=10_000, description="Entries read per XREADGROUP.")
+    consumer_block_ms: int = Field(1000, ge=1, description="How long a read waits for entries.")
+    claim_idle_ms: int = Field(
+        30_000, ge=100, description="Pending entries idle this long are reclaimed (XAUTOCLAIM)."
+    )
+    max_deliveries: int = Field(
+        5, ge=1, description="Deliveries before an entry goes to the dead-letter stream."
+    )
+    internal_token: SecretStr = Field(
+        SecretStr(PLACEHOLDER_SECRET),
+        description="Token services present to each other's mutating endpoints.",
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_outside_dev(self) -> BaseServiceSettings:
+        if self.env not in ("dev", "test"):
+            for name, value in self:
+                if (
+                    isinstance(value, SecretStr)
+                    and value.get_secret_value() == PLACEHOLDER_SECRET
+                ):
+                    raise ValueError(f"SCOPS_{name.upper()} must be set when SCOPS_ENV={self.env}")
+        return self

@@ -1,0 +1,38 @@
+"""Stream names, consumer groups and metric sharding.
+
+Every key has a hash tag (``{...}``) so that one stream lives in one Redis Cluster slot, and
+metric shards spread over slots. The shard of a resource is a stable hash of its id, so all of
+one resource's samples reach the same detector replica in order.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+PREFIX = "scops"
+
+ANOMALIES = f"{PREFIX}:{{anomalies}}"
+REMEDIATIONS = f"{PREFIX}:{{remediations}}"
+NOTIFICATIONS = f"{PREFIX}:{{notifications}}"
+
+GROUP_DETECTOR = "detector"
+GROUP_REMEDIATOR = "remediator"
+GROUP_NOTIFIER = "notifier"
+
+
+def metrics_stream(shard: int) -> str:
+    return f"{PREFIX}:{{metrics:{shard}}}"
+
+
+def all_metric_streams(shards: int) -> list[str]:
+    return [metrics_stream(i) for i in range(shards)]
+
+
+def shard_of(resource_id: str, shards: int) -> int:
+    """Stable across processes and versions (unlike ``hash()``)."""
+    return zlib.crc32(resource_id.encode()) % shards
+
+
+def dead_letter(stream: str) -> str:
+    """The dead-letter stream beside ``stream``, in the same cluster slot."""
+    return f"{stream}:dead"
