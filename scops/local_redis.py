@@ -92,7 +92,7 @@ def ensure_redis(url: str, *, log_path: Path | None = None, timeout: float = 15.
         raise RedisUnavailableError(f"nothing answers at {_safe(url)} and it is not local")
     port = parsed.port or 6379
     workdir = tempfile.TemporaryDirectory(prefix="scops-redis-")
-    log_target = str(log_path) if log_path else str(Path(workdir.name) / "redis.log")
+    log_target = str(log_path.resolve()) if log_path else str(Path(workdir.name) / "redis.log")
     process = subprocess.Popen(
         [
             find_redis_server(),

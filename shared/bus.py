@@ -14,8 +14,11 @@ largest backlog you accept.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +28,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from shared import metrics
 from shared.events import Event, EventDecodeError, decode_event, utcnow
+from shared.settings import BaseServiceSettings
 from shared.streams import dead_letter
 
 log = structlog.get_logger("shared.bus")
@@ -255,3 +259,32 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
     except TimeoutError:
         pass
+
+
+def consumer_options(settings: BaseServiceSettings) -> ConsumerOptions:
+    return ConsumerOptions(
+        batch=settings.consumer_batch,
+        block_ms=settings.consumer_block_ms,
+        claim_idle_ms=settings.claim_idle_ms,
+        max_deliveries=settings.max_deliveries,
+    )
+
+
+def consumer_name(service: str) -> str:
+    """Unique per process, readable in XINFO CONSUMERS."""
+    return f"{service}-{socket.gethostname()}-{os.getpid()}"
+
+
+@asynccontextmanager
+async def running(consumers: Sequence[StreamConsumer], grace: float = 10.0) -> AsyncIterator[None]:
+    """Run consumers in the background; on exit let each finish what it read, then stop."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(c.run(stop), name=f"consumer:{c.group}") for c in consumers]
+    try:
+        yield
+    finally:
+        stop.set()
+        _done, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,5 @@
+import sys
+
+from scops.cli import main
+
+sys.exit(main())

@@ -1,0 +1,45 @@
+"""``scops``: the one command a user runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scops", description="Smart CloudOps AI")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run the whole stack locally until Ctrl-C")
+    up.add_argument("--run-dir", type=Path, default=Path(".run"), help="logs and state")
+    up.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    demo = sub.add_parser("demo", help="send an incident through the running stack")
+    demo.add_argument("--timeout", type=float, default=30.0)
+    serve = sub.add_parser("serve", help="run one service in the foreground")
+    serve.add_argument("name", choices=["gateway", "detector", "remediator", "notifier"])
+    worker = sub.add_parser("worker", help="run a Celery remediation worker")
+    worker.add_argument("--concurrency", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    # Imports are deferred so that `scops --help` stays fast.
+    if args.command == "up":
+        from scops.supervisor import up as run_up  # noqa: PLC0415
+
+        return run_up(args.run_dir, args.workers)
+    if args.command == "demo":
+        from scops.demo import run_demo  # noqa: PLC0415
+
+        return run_demo(args.timeout)
+    if args.command == "serve":
+        from scops.serve import serve as run_serve  # noqa: PLC0415
+
+        run_serve(args.name)
+        return 0
+    from scops.serve import worker as run_worker  # noqa: PLC0415
+
+    run_worker(args.concurrency)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

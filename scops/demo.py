@@ -1,0 +1,132 @@
+"""``scops demo``: an incident through the running stack, printed as it happens.
+
+Sends a normal load for a few resources, then a CPU spike on one, and prints the timeline read
+from the event streams: metric → anomaly → remediation decision → notification.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import redis
+
+from scops.processes import HTTP_SERVICES
+from shared.events import AnomalyEvent, Notification, RemediationRecord, decode_event
+from shared.settings import BaseServiceSettings
+from shared.streams import ANOMALIES, NOTIFICATIONS, REMEDIATIONS
+
+RESOURCES = {"web-1": 35.0, "web-2": 38.0, "web-3": 33.0, "db-1": 52.0, "cache-1": 21.0}
+INCIDENT_RESOURCE = "web-1"
+NORMAL_SAMPLES = 120
+
+
+def wait_ready(timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=1.0) as client:
+        for name, service in HTTP_SERVICES.items():
+            while True:
+                try:
+                    if client.get(service.url() + "/ready").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit(
+                        f"{name} is not ready at {service.url()}: is `make up` running?"
+                    )
+                time.sleep(0.3)
+
+
+def normal_load(end: datetime, rng: random.Random) -> list[list[dict[str, Any]]]:
+    """One request per second of history: every resource's CPU and memory."""
+    batches = []
+    for i in range(NORMAL_SAMPLES, 0, -1):
+        ts = (end - timedelta(seconds=i)).isoformat()
+        batch = []
+        for resource, cpu in RESOURCES.items():
+            batch.append(_sample(resource, "cpu_utilization", rng.gauss(cpu, 2.0), ts))
+            batch.append(_sample(resource, "memory_utilization", rng.gauss(60, 1.5), ts))
+        batches.append(batch)
+    return batches
+
+
+def _sample(resource: str, metric: str, value: float, ts: str) -> dict[str, Any]:
+    return {
+        "resource_id": resource,
+        "metric": metric,
+        "value": round(value, 2),
+        "timestamp": ts,
+        "labels": {"service": "nginx" if resource.startswith("web") else resource.split("-")[0]},
+    }
+
+
+def _last_id(client: redis.Redis, stream: str) -> str:
+    rows = client.xrevrange(stream, count=1)
+    return rows[0][0].decode() if rows else "0-0"
+
+
+def run_demo(timeout: float = 30.0) -> int:
+    wait_ready(timeout=60)
+    gateway = HTTP_SERVICES["gateway"].url()
+    client = redis.Redis.from_url(BaseServiceSettings().redis_url)
+    positions = {s: _last_id(client, s) for s in (ANOMALIES, REMEDIATIONS, NOTIFICATIONS)}
+    rng = random.Random(7)
+    now = datetime.now(UTC).replace(microsecond=0)
+    started = time.monotonic()
+
+    def stamp() -> str:
+        return f"[{time.monotonic() - started:6.2f}s]"
+
+    with httpx.Client(timeout=10.0) as http:
+        batches = normal_load(now, rng)
+        for batch in batches:
+            http.post(f"{gateway}/v1/metrics", json={"samples": batch}).raise_for_status()
+        total = sum(len(b) for b in batches)
+        print(f"{stamp()} sent {total} normal samples ({len(RESOURCES)} resources, cpu + memory)")
+        spike = _sample(INCIDENT_RESOURCE, "cpu_utilization", 97.5, now.isoformat())
+        reply = http.post(f"{gateway}/v1/metrics", json={"samples": [spike]})
+        reply.raise_for_status()
+        correlation = reply.json()["correlation_id"]
+    print(f"{stamp()} metric       {INCIDENT_RESOURCE} cpu_utilization=97.5  (incident)")
+
+    deadline = time.monotonic() + timeout
+    seen_notification = False
+    while time.monotonic() < deadline and not seen_notification:
+        reply = client.xread(positions, count=100, block=500)  # type: ignore[arg-type]
+        for raw_stream, entries in reply or []:
+            stream = raw_stream.decode()
+            for entry_id, fields in entries:
+                positions[stream] = entry_id.decode()
+                event = decode_event(fields[b"type"].decode(), fields[b"data"])
+                if event.correlation_id != correlation:
+                    continue
+                seen_notification |= _print_event(stamp(), event)
+    client.close()
+    if not seen_notification:
+        print(f"no notification within {timeout:.0f}s: see the services' logs (.run/logs/)")
+        return 1
+    outbox = HTTP_SERVICES["notifier"].url() + "/notifications/outbox"
+    print(f"\nDone. Slack not configured? The message is in the outbox: {outbox}")
+    return 0
+
+
+def _print_event(stamp: str, event: object) -> bool:
+    if isinstance(event, AnomalyEvent):
+        print(
+            f"{stamp} anomaly      {event.resource_id} {event.metric}: severity "
+            f"{event.severity.value}, score {event.score:.2f} "
+            f"(expected {event.expected_low:.1f} to {event.expected_high:.1f})"
+        )
+    elif isinstance(event, RemediationRecord):
+        print(
+            f"{stamp} remediation  {event.status.value}: {event.action or 'no action'} "
+            f"on {event.resource_id} — {event.reason}"
+        )
+    elif isinstance(event, Notification):
+        print(f"{stamp} notification via {event.channel}: {event.text}")
+        return True
+    return False

@@ -1,0 +1,38 @@
+"""The processes of the stack and how each one is started (shared by ``scops up`` and the
+container images, so both run the same commands)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.detector.config import DetectorSettings
+from services.gateway.config import GatewaySettings
+from services.notifier.config import NotifierSettings
+from services.remediator.config import RemediatorSettings
+from shared.settings import BaseServiceSettings
+
+
+@dataclass(frozen=True)
+class HttpService:
+    name: str
+    app: str  # uvicorn factory path
+    settings_class: type[BaseServiceSettings]
+
+    def settings(self) -> BaseServiceSettings:
+        return self.settings_class()
+
+    def url(self) -> str:
+        s = self.settings()
+        host = getattr(s, "host", "127.0.0.1")
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{getattr(s, 'port')}"  # noqa: S104
+
+
+HTTP_SERVICES: dict[str, HttpService] = {
+    s.name: s
+    for s in (
+        HttpService("gateway", "services.gateway.app:create_app", GatewaySettings),
+        HttpService("detector", "services.detector.app:create_app", DetectorSettings),
+        HttpService("remediator", "services.remediator.app:create_app", RemediatorSettings),
+        HttpService("notifier", "services.notifier.app:create_app", NotifierSettings),
+    )
+}

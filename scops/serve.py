@@ -1,0 +1,36 @@
+"""``scops serve NAME`` and ``scops worker``: run one process of the stack in the foreground."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from scops.processes import HTTP_SERVICES
+
+
+def serve(name: str) -> None:
+    service = HTTP_SERVICES[name]
+    settings = service.settings()
+    uvicorn.run(
+        service.app,
+        factory=True,
+        host=getattr(settings, "host"),
+        port=getattr(settings, "port"),
+        log_config=None,  # the app configures JSON logging itself
+        timeout_graceful_shutdown=15,
+    )
+
+
+def worker(concurrency: int) -> None:
+    from services.remediator.celery_app import app  # noqa: PLC0415 - imports the settings
+    from shared.tasks import REMEDIATION_QUEUE  # noqa: PLC0415
+
+    app.worker_main(
+        [
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            f"--queues={REMEDIATION_QUEUE}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )

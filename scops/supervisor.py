@@ -1,0 +1,138 @@
+"""``scops up``: the whole stack on this machine, in the foreground, until Ctrl-C.
+
+Starts a Redis when none answers at ``SCOPS_REDIS_URL``, the four services and a Celery worker
+(each a child process with its log in ``.run/logs/``), waits until every service is ready, prints
+where to look, and on Ctrl-C (or SIGTERM) stops everything it started, Redis last.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from scops.local_redis import LocalRedis, ensure_redis
+from scops.processes import HTTP_SERVICES
+from shared.settings import BaseServiceSettings
+
+STOP_GRACE_S = 20.0
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+class Stack:
+    def __init__(self, run_dir: Path, worker_concurrency: int) -> None:
+        self.run_dir = run_dir
+        self.log_dir = run_dir / "logs"
+        self.worker_concurrency = worker_concurrency
+        self.children: list[Child] = []
+        self.redis: LocalRedis | None = None
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        url = BaseServiceSettings().redis_url
+        self.redis = ensure_redis(url, log_path=self.log_dir / "redis.log")
+        origin = "started here" if self.redis.started_here else "already running"
+        print(f"redis       {url.split('@')[-1]}  ({origin})", flush=True)
+        for name in HTTP_SERVICES:
+            self._spawn(name, ["serve", name])
+        self._spawn("worker", ["worker", "--concurrency", str(self.worker_concurrency)])
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log_path = self.log_dir / f"{name}.log"
+        with log_path.open("ab") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "scops", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops them
+            )
+        self.children.append(Child(name, process, log_path))
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = dict(HTTP_SERVICES)
+        with httpx.Client(timeout=1.0) as client:
+            while pending:
+                self.check_alive()
+                for name, service in list(pending.items()):
+                    try:
+                        if client.get(service.url() + "/ready").status_code == 200:
+                            del pending[name]
+                    except httpx.HTTPError:
+                        pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
+                time.sleep(0.2)
+
+    def check_alive(self) -> None:
+        for child in self.children:
+            code = child.process.poll()
+            if code is not None:
+                tail = child.log_path.read_text(errors="replace").splitlines()[-15:]
+                raise RuntimeError(
+                    f"{child.name} exited with {code}; last lines of {child.log_path}:\n"
+                    + "\n".join(tail)
+                )
+
+    def stop(self) -> None:
+        for child in self.children:
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for child in self.children:
+            try:
+                child.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        if self.redis is not None:
+            self.redis.stop()
+
+
+def _print_banner(stack: Stack) -> None:
+    gateway = HTTP_SERVICES["gateway"].url()
+    print("\nSmart CloudOps AI is up.\n", flush=True)
+    print(f"  Swagger UI (gateway)   {gateway}/docs")
+    for name, service in HTTP_SERVICES.items():
+        print(f"  {name:<22} {service.url()}  (/health /ready /metrics /docs)")
+    print(f"  outbox (no Slack set)  {HTTP_SERVICES['notifier'].url()}/notifications/outbox")
+    print(f"  logs                   {stack.log_dir}/")
+    print("\nIn another terminal: make demo    ·    Ctrl-C stops everything.\n", flush=True)
+
+
+def up(run_dir: Path, worker_concurrency: int = 2, ready_timeout: float = 60.0) -> int:
+    stack = Stack(run_dir, worker_concurrency)
+
+    def _terminate(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        stack.start()
+        stack.wait_ready(ready_timeout)
+        _print_banner(stack)
+        while True:
+            stack.check_alive()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+        return 0
+    except RuntimeError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        stack.stop()
+        print("stopped.", flush=True)
