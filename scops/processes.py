@@ -23,8 +23,8 @@ class HttpService:
 
     def url(self) -> str:
         s = self.settings()
-        host = getattr(s, "host", "127.0.0.1")
-        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{getattr(s, 'port')}"  # noqa: S104
+        host = "127.0.0.1" if s.http_host in ("0.0.0.0", "::") else s.http_host  # noqa: S104
+        return f"http://{host}:{s.http_port}"
 
 
 HTTP_SERVICES: dict[str, HttpService] = {

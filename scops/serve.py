@@ -13,8 +13,8 @@ def serve(name: str) -> None:
     uvicorn.run(
         service.app,
         factory=True,
-        host=getattr(settings, "host"),
-        port=getattr(settings, "port"),
+        host=settings.http_host,
+        port=settings.http_port,
         log_config=None,  # the app configures JSON logging itself
         timeout_graceful_shutdown=15,
     )

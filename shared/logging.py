@@ -47,6 +47,9 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "celery"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # httpx logs every request's full URL at INFO, and a webhook URL is a secret.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _add_service(service: str) -> Processor:

@@ -61,3 +61,12 @@ class BaseServiceSettings(BaseSettings):
                 ):
                     raise ValueError(f"SCOPS_{name.upper()} must be set when SCOPS_ENV={self.env}")
         return self
+
+    @property
+    def http_host(self) -> str:
+        """Listen address of this service (each service names its own variable)."""
+        return "127.0.0.1"
+
+    @property
+    def http_port(self) -> int:
+        raise NotImplementedError

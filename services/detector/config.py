@@ -8,8 +8,8 @@ from shared.settings import BaseServiceSettings
 
 
 class DetectorSettings(BaseServiceSettings):
-    host: str = "127.0.0.1"
-    port: int = Field(8001, description="Detector HTTP port.")
+    detector_host: str = Field("127.0.0.1", description="Detector listen address.")
+    detector_port: int = Field(8001, ge=1, le=65535, description="Detector HTTP port.")
     detector_shards: str = Field(
         "all", description="Metric shards this replica reads: 'all' or a list like '0,2'."
     )
@@ -27,3 +27,11 @@ class DetectorSettings(BaseServiceSettings):
         if bad:
             raise ValueError(f"SCOPS_DETECTOR_SHARDS names shards {bad} outside 0..{self.metric_shards - 1}")
         return shards
+
+    @property
+    def http_host(self) -> str:
+        return self.detector_host
+
+    @property
+    def http_port(self) -> int:
+        return self.detector_port

@@ -8,8 +8,8 @@ from shared.settings import BaseServiceSettings
 
 
 class NotifierSettings(BaseServiceSettings):
-    host: str = "127.0.0.1"
-    port: int = Field(8003, description="Notifier HTTP port.")
+    notifier_host: str = Field("127.0.0.1", description="Notifier listen address.")
+    notifier_port: int = Field(8003, ge=1, le=65535, description="Notifier HTTP port.")
     slack_webhook_url: SecretStr | None = Field(
         None, description="Slack incoming webhook; unset: messages go to the local outbox."
     )
@@ -17,3 +17,11 @@ class NotifierSettings(BaseServiceSettings):
     delivery_timeout_s: float = Field(10.0, gt=0, description="HTTP timeout per try.")
     retry_max_wait_s: float = Field(30.0, gt=0, description="Longest wait between tries.")
     outbox_size: int = Field(1000, ge=10, description="Messages kept in the local outbox.")
+
+    @property
+    def http_host(self) -> str:
+        return self.notifier_host
+
+    @property
+    def http_port(self) -> int:
+        return self.notifier_port

@@ -1,0 +1,58 @@
+"""Fixtures: a Redis server of the suite's own (started here, stopped at the end)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis.asyncio import Redis as AsyncRedis
+
+from scops.local_redis import ensure_redis, free_port
+from tests.support.slack_standin import SlackStandIn
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A redis-server on a free port, so the suite never touches another Redis."""
+    handle = ensure_redis(f"redis://127.0.0.1:{free_port()}/0")
+    yield handle.url
+    handle.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The suite's Redis, emptied for this test."""
+    client = redis.Redis.from_url(redis_server)
+    client.flushall()
+    client.close()
+    return redis_server
+
+
+@pytest.fixture
+def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def async_redis(redis_url: str) -> AsyncIterator[AsyncRedis]:
+    client = AsyncRedis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    standin = SlackStandIn().start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "logs"
+    path.mkdir()
+    return path

@@ -1,0 +1,143 @@
+"""The whole pipeline with every process real: Redis, four uvicorn services, a Celery worker,
+and a local HTTP server standing in for Slack."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from shared.streams import ANOMALIES, REMEDIATIONS
+from tests.support.processes import SERVICES, StackProcess, service, stack_env, worker
+from tests.support.slack_standin import SlackStandIn
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Stack:
+    processes: dict[str, StackProcess]
+    slack: SlackStandIn
+
+    def url(self, name: str) -> str:
+        url = self.processes[name].url
+        assert url is not None
+        return url
+
+    def logs(self) -> str:
+        return "\n".join(p.log_text() for p in self.processes.values())
+
+
+@pytest.fixture
+def stack(redis_url: str, slack: SlackStandIn, log_dir: Path) -> Iterator[Stack]:
+    env = stack_env(redis_url, {"SCOPS_SLACK_WEBHOOK_URL": slack.url})
+    processes = {name: service(name, env, log_dir).start() for name in SERVICES}
+    processes["worker"] = worker(env, log_dir).start()
+    try:
+        for name in SERVICES:
+            processes[name].wait_ready()
+        yield Stack(processes, slack)
+    finally:
+        codes = {name: p.stop() for name, p in processes.items()}
+    # Every process stops cleanly on SIGTERM: uvicorn finishes its lifespan (the consumer
+    # finishes what it read) and re-raises the signal; Celery does a warm shutdown.
+    for name in SERVICES:
+        assert codes[name] in (0, -15), (name, codes[name])
+        log = processes[name].log_text()
+        assert "Application shutdown complete" in log, name
+        if name != "gateway":
+            assert "consumer_stopped" in log, name
+    assert codes["worker"] == 0, processes["worker"].log_tail()
+
+
+def normal_samples(count: int, start: datetime) -> list[dict[str, Any]]:
+    rng = random.Random(42)
+    resources = {"web-1": 35.0, "web-2": 40.0, "db-1": 55.0}
+    samples = []
+    for i in range(count // len(resources)):
+        ts = (start + timedelta(seconds=i)).isoformat()
+        for resource, mean in resources.items():
+            samples.append(
+                {
+                    "resource_id": resource,
+                    "metric": "cpu_utilization",
+                    "value": round(rng.gauss(mean, 2.5), 2),
+                    "timestamp": ts,
+                }
+            )
+    return samples
+
+
+def post(stack: Stack, samples: list[dict[str, Any]]) -> str:
+    reply = httpx.post(f"{stack.url('gateway')}/v1/metrics", json={"samples": samples})
+    assert reply.status_code == 202, reply.text
+    correlation_id: str = reply.json()["correlation_id"]
+    return correlation_id
+
+
+def wait_scored(stack: Stack, count: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    scored = -1
+    while time.monotonic() < deadline:
+        scored = httpx.get(f"{stack.url('detector')}/anomaly/status").json()["samples_scored"]
+        if scored >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"detector scored {scored} of {count} samples")
+
+
+def stream_events(client: redis.Redis, stream: str) -> list[dict[str, Any]]:
+    return [json.loads(fields[b"data"]) for _, fields in client.xrange(stream)]
+
+
+def test_spike_becomes_one_anomaly_one_decision_one_slack_message(
+    stack: Stack, sync_redis: redis.Redis
+) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    samples = normal_samples(300, start)
+    for i in range(0, len(samples), 30):
+        post(stack, samples[i : i + 30])
+    spike_at = (start + timedelta(seconds=200)).isoformat()
+    spike = {"resource_id": "web-1", "metric": "cpu_utilization", "value": 97.0,
+             "timestamp": spike_at}  # fmt: skip
+    correlation_id = post(stack, [spike])
+
+    delivered = stack.slack.wait_for(1)
+    time.sleep(1.5)  # room for any duplicate to show up
+
+    anomalies = stream_events(sync_redis, ANOMALIES)
+    records = stream_events(sync_redis, REMEDIATIONS)
+    assert [(a["resource_id"], a["severity"]) for a in anomalies] == [("web-1", "critical")]
+    assert len(records) == 1
+    assert records[0]["anomaly_id"] == anomalies[0]["event_id"]
+    assert len(stack.slack.accepted) == 1
+    message = json.dumps(delivered[0])
+    assert "web-1" in message
+    assert "CRITICAL" in message
+    # The correlation id follows the sample from the gateway to Slack, through every log.
+    assert anomalies[0]["correlation_id"] == correlation_id
+    assert correlation_id in message
+    for name in ("gateway", "detector", "worker", "notifier"):
+        assert correlation_id in stack.processes[name].log_text(), name
+    # The webhook URL is a secret: in no log line.
+    assert "XXXX" not in stack.logs()
+
+
+def test_normal_load_raises_nothing(stack: Stack, sync_redis: redis.Redis) -> None:
+    samples = normal_samples(300, datetime.now(UTC) - timedelta(minutes=10))
+    for i in range(0, len(samples), 50):
+        post(stack, samples[i : i + 50])
+    wait_scored(stack, len(samples))
+    time.sleep(1.0)
+    assert stream_events(sync_redis, ANOMALIES) == []
+    assert stream_events(sync_redis, REMEDIATIONS) == []
+    assert stack.slack.received == []
