@@ -1,0 +1,131 @@
+"""``POST /v1/metrics`` on a real gateway: what is accepted, and what is refused without
+writing anything."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from shared.streams import all_metric_streams
+from tests.support.processes import StackProcess, service, stack_env
+
+SHARDS = 4
+MAX_BATCH = 10
+
+
+@pytest.fixture
+def gateway(redis_url: str, log_dir: Path) -> Iterator[StackProcess]:
+    env = stack_env(
+        redis_url,
+        {"SCOPS_MAX_BATCH_SAMPLES": str(MAX_BATCH), "SCOPS_METRIC_SHARDS": str(SHARDS)},
+    )
+    process = service("gateway", env, log_dir).start().wait_ready()
+    yield process
+    process.stop()
+
+
+def sample(resource: str = "web-1", **overrides: Any) -> dict[str, Any]:
+    return {
+        "resource_id": resource,
+        "metric": "cpu_utilization",
+        "value": 41.5,
+        "timestamp": "2026-11-26T18:00:00Z",
+        **overrides,
+    }
+
+
+def stored(client: redis.Redis) -> dict[str, list[Any]]:
+    return {s: client.xrange(s) for s in all_metric_streams(SHARDS)}
+
+
+def test_a_batch_is_split_by_resource_shard(
+    gateway: StackProcess, sync_redis: redis.Redis
+) -> None:
+    samples = [sample(f"host-{i}") for i in range(8)]
+    reply = httpx.post(f"{gateway.url}/v1/metrics", json={"samples": samples})
+    assert reply.status_code == 202
+    body = reply.json()
+    assert body["accepted"] == 8
+    assert reply.headers["x-correlation-id"] == body["correlation_id"]
+    entries = [e for rows in stored(sync_redis).values() for e in rows]
+    assert len(entries) == len(body["entries"]) > 1
+    assert sum(e[1][b"data"].count(b'"resource_id"') for e in entries) == 8
+
+
+def test_the_callers_correlation_id_is_kept(gateway: StackProcess) -> None:
+    reply = httpx.post(
+        f"{gateway.url}/v1/metrics",
+        json={"samples": [sample()]},
+        headers={"X-Correlation-ID": "incident-4711"},
+    )
+    assert reply.json()["correlation_id"] == "incident-4711"
+
+
+BAD_REQUESTS: list[tuple[str, dict[str, Any], int, str]] = [
+    (
+        "missing field",
+        {"json": {"samples": [sample(), {k: v for k, v in sample().items() if k != "value"}]}},
+        422,
+        "samples[1].value",
+    ),
+    ("wrong type", {"json": {"samples": [sample(value="high")]}}, 422, "samples[0].value"),
+    (
+        "NaN",
+        {
+            "content": b'{"samples": [{"resource_id": "web-1", "metric": "cpu", "value": NaN,'
+            b' "timestamp": 1764180000}]}',
+            "headers": {"content-type": "application/json"},
+        },
+        422,
+        "samples[0].value",
+    ),
+    ("bad timestamp", {"json": {"samples": [sample(timestamp="yesterday")]}}, 422,
+     "samples[0].timestamp"),  # fmt: skip
+    ("unknown field", {"json": {"samples": [sample(colour="red")]}}, 422, "samples[0].colour"),
+    ("empty batch", {"json": {"samples": []}}, 422, "samples"),
+    (
+        "batch over the limit",
+        {"json": {"samples": [sample(f"h-{i}") for i in range(MAX_BATCH + 1)]}},
+        413,
+        "samples",
+    ),
+    (
+        "not JSON",
+        {"content": b'{"samples": [', "headers": {"content-type": "application/json"}},
+        400,
+        "body",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "status", "field"),
+    [case[1:] for case in BAD_REQUESTS],
+    ids=[case[0] for case in BAD_REQUESTS],
+)
+def test_bad_input_is_refused_with_a_problem_naming_the_field_and_writes_nothing(
+    gateway: StackProcess,
+    sync_redis: redis.Redis,
+    request_kwargs: dict[str, Any],
+    status: int,
+    field: str,
+) -> None:
+    accepted = httpx.post(f"{gateway.url}/v1/metrics", json={"samples": [sample("db-1")]})
+    assert accepted.status_code == 202
+    before = stored(sync_redis)
+
+    reply = httpx.post(f"{gateway.url}/v1/metrics", **request_kwargs)
+
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    problem = reply.json()
+    assert problem["status"] == status
+    assert field in problem["detail"]
+    if status == 422:
+        assert field in [e["field"] for e in problem["errors"]]
+    assert stored(sync_redis) == before  # nothing written, earlier data untouched
