@@ -23,19 +23,19 @@ def main(argv: list[str] | None = None) -> int:
 
     # Imports are deferred so that `scops --help` stays fast.
     if args.command == "up":
-        from scops.supervisor import up as run_up  # noqa: PLC0415
+        from scops.supervisor import up as run_up
 
         return run_up(args.run_dir, args.workers)
     if args.command == "demo":
-        from scops.demo import run_demo  # noqa: PLC0415
+        from scops.demo import run_demo
 
         return run_demo(args.timeout)
     if args.command == "serve":
-        from scops.serve import serve as run_serve  # noqa: PLC0415
+        from scops.serve import serve as run_serve
 
         run_serve(args.name)
         return 0
-    from scops.serve import worker as run_worker  # noqa: PLC0415
+    from scops.serve import worker as run_worker
 
     run_worker(args.concurrency)
     return 0

@@ -96,7 +96,7 @@ def run_demo(timeout: float = 30.0) -> int:
     deadline = time.monotonic() + timeout
     seen_notification = False
     while time.monotonic() < deadline and not seen_notification:
-        reply = client.xread(positions, count=100, block=500)  # type: ignore[arg-type]
+        reply = client.xread(positions, count=100, block=500)
         for raw_stream, entries in reply or []:
             stream = raw_stream.decode()
             for entry_id, fields in entries:

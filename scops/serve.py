@@ -21,8 +21,8 @@ def serve(name: str) -> None:
 
 
 def worker(concurrency: int) -> None:
-    from services.remediator.celery_app import app  # noqa: PLC0415 - imports the settings
-    from shared.tasks import REMEDIATION_QUEUE  # noqa: PLC0415
+    from services.remediator.celery_app import app
+    from shared.tasks import REMEDIATION_QUEUE
 
     app.worker_main(
         [

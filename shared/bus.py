@@ -14,6 +14,7 @@ largest backlog you accept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
@@ -61,7 +62,7 @@ class EventBus:
     async def publish(self, stream: str, event: Event) -> str:
         entry_id = await self.redis.xadd(
             stream,
-            encode_event(event),  # type: ignore[arg-type]
+            encode_event(event),
             maxlen=self.maxlen,
             approximate=True,
         )
@@ -78,7 +79,7 @@ class EventBus:
             for stream, event in items:
                 pipe.xadd(
                     stream,
-                    encode_event(event),  # type: ignore[arg-type]
+                    encode_event(event),
                     maxlen=self.maxlen,
                     approximate=True,
                 )
@@ -182,7 +183,9 @@ class StreamConsumer:
                         done.append(entry_id)
                         continue
                     deliveries = await self._deliveries(stream, entry_id)
-                    metrics.EVENTS_RECLAIMED.labels(stream=_stream_family(stream), group=self.group).inc()
+                    metrics.EVENTS_RECLAIMED.labels(
+                        stream=_stream_family(stream), group=self.group
+                    ).inc()
                     if await self._process(stream, entry_id, fields, deliveries):
                         done.append(entry_id)
                 if done:
@@ -230,13 +233,11 @@ class StreamConsumer:
         return True
 
     async def _dead_letter(self, stream: str, entry_id: str, fields: Fields, reason: str) -> None:
-        record: dict[bytes | str, bytes | str] = dict(fields)
-        record.update(
-            {"dead_reason": reason, "dead_source_id": entry_id, "dead_group": self.group}
-        )
+        record: dict[str, bytes | str] = {k.decode(): v for k, v in fields.items()}
+        record.update(dead_reason=reason, dead_source_id=entry_id, dead_group=self.group)
         await self.redis.xadd(
             dead_letter(stream),
-            record,  # type: ignore[arg-type]
+            record,
             maxlen=self.options.dead_letter_maxlen,
             approximate=True,
         )
@@ -255,10 +256,8 @@ def _text(value: bytes | str) -> str:
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
 
 
 def consumer_options(settings: BaseServiceSettings) -> ConsumerOptions:

@@ -50,7 +50,9 @@ ResourceId = Annotated[
 MetricName = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_.:\-]*$")
 ]
-Labels = Annotated[dict[Annotated[str, StringConstraints(max_length=128)], str], Field(max_length=32)]
+Labels = Annotated[
+    dict[Annotated[str, StringConstraints(max_length=128)], str], Field(max_length=32)
+]
 
 
 class Severity(StrEnum):

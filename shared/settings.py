@@ -55,10 +55,7 @@ class BaseServiceSettings(BaseSettings):
     def _no_placeholder_secrets_outside_dev(self) -> BaseServiceSettings:
         if self.env not in ("dev", "test"):
             for name, value in self:
-                if (
-                    isinstance(value, SecretStr)
-                    and value.get_secret_value() == PLACEHOLDER_SECRET
-                ):
+                if isinstance(value, SecretStr) and value.get_secret_value() == PLACEHOLDER_SECRET:
                     raise ValueError(f"SCOPS_{name.upper()} must be set when SCOPS_ENV={self.env}")
         return self
 

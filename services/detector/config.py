@@ -25,7 +25,9 @@ class DetectorSettings(BaseServiceSettings):
         shards = sorted({int(s) for s in self.detector_shards.split(",") if s.strip()})
         bad = [s for s in shards if not 0 <= s < self.metric_shards]
         if bad:
-            raise ValueError(f"SCOPS_DETECTOR_SHARDS names shards {bad} outside 0..{self.metric_shards - 1}")
+            raise ValueError(
+                f"SCOPS_DETECTOR_SHARDS names shards {bad} outside 0..{self.metric_shards - 1}"
+            )
         return shards
 
     @property

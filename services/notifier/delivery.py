@@ -62,7 +62,7 @@ class WebhookSender:
         async for attempt in retrying:
             with attempt:
                 await self._post_once(url, payload)
-        return retrying.statistics.get("attempt_number", 1)
+        return int(retrying.statistics.get("attempt_number", 1))
 
     async def _post_once(self, url: str, payload: dict[str, Any]) -> None:
         try:

@@ -42,15 +42,15 @@ settings = RemediatorSettings()
 app = create_celery(settings)
 
 
-@setup_logging.connect
+@setup_logging.connect  # type: ignore[untyped-decorator]
 def _configure_logging(**_: Any) -> None:
     configure_logging("remediator-worker", settings.log_level, settings.log_json)
 
 
-@worker_process_init.connect
+@worker_process_init.connect  # type: ignore[untyped-decorator]
 def _reset_clients(**_: Any) -> None:
     # Connections must not be shared across the fork of a prefork child.
-    from services.remediator import tasks  # noqa: PLC0415
+    from services.remediator import tasks
 
     tasks.reset_workflow()
 

@@ -15,7 +15,9 @@ class RemediatorSettings(BaseServiceSettings):
     visibility_timeout_s: int = Field(
         3600,
         ge=60,
-        description="Broker redelivers an unacknowledged task after this; keep above the longest task.",
+        description=(
+            "Broker redelivers an unacknowledged task after this; keep above the longest task."
+        ),
     )
     claim_ttl_s: int = Field(
         7 * 24 * 3600, ge=60, description="How long an anomaly x action idempotency claim lasts."

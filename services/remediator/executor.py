@@ -22,4 +22,6 @@ class DryRunExecutor:
     def run(self, action: str, target: str) -> ExecutionResult:
         started = time.perf_counter()
         output = f"dry run: would run {action} on {target}"
-        return ExecutionResult(RemediationStatus.DRY_RUN, output, None, time.perf_counter() - started)
+        return ExecutionResult(
+            RemediationStatus.DRY_RUN, output, None, time.perf_counter() - started
+        )

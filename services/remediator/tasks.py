@@ -17,12 +17,12 @@ _workflow: AnomalyWorkflow | None = None
 
 
 def reset_workflow() -> None:
-    global _workflow  # noqa: PLW0603 - one client per worker process
+    global _workflow
     _workflow = None
 
 
 def workflow() -> AnomalyWorkflow:
-    global _workflow  # noqa: PLW0603
+    global _workflow
     if _workflow is None:
         client = redis.Redis.from_url(settings.redis_url)
         _workflow = AnomalyWorkflow(

@@ -109,7 +109,7 @@ class AnomalyWorkflow:
     def _publish(self, record: RemediationRecord) -> None:
         self.redis.xadd(
             REMEDIATIONS,
-            encode_event(record),  # type: ignore[arg-type]
+            encode_event(record),
             maxlen=self.maxlen,
             approximate=True,
         )

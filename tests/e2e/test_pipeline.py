@@ -107,8 +107,12 @@ def test_spike_becomes_one_anomaly_one_decision_one_slack_message(
     for i in range(0, len(samples), 30):
         post(stack, samples[i : i + 30])
     spike_at = (start + timedelta(seconds=200)).isoformat()
-    spike = {"resource_id": "web-1", "metric": "cpu_utilization", "value": 97.0,
-             "timestamp": spike_at}  # fmt: skip
+    spike = {
+        "resource_id": "web-1",
+        "metric": "cpu_utilization",
+        "value": 97.0,
+        "timestamp": spike_at,
+    }
     correlation_id = post(stack, [spike])
 
     delivered = stack.slack.wait_for(1)

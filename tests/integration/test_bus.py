@@ -102,9 +102,13 @@ async def test_unreadable_entries_go_to_the_dead_letter_stream(async_redis: Redi
         done.set()
 
     consumer = StreamConsumer(
-        async_redis, streams=[STREAM], group=GROUP, consumer="c", handler=handler,
+        async_redis,
+        streams=[STREAM],
+        group=GROUP,
+        consumer="c",
+        handler=handler,
         options=ConsumerOptions(block_ms=50),
-    )  # fmt: skip
+    )
     await consume_until(consumer, done, timeout=5)
     assert handled == ["c-1"]
     dead = await async_redis.xrange(dead_letter(STREAM))
@@ -131,9 +135,13 @@ async def test_failing_entry_is_retried_then_dead_lettered(async_redis: Redis) -
             raise RuntimeError("always fails")
 
     consumer = StreamConsumer(
-        async_redis, streams=[STREAM], group=GROUP, consumer="c", handler=handler,
+        async_redis,
+        streams=[STREAM],
+        group=GROUP,
+        consumer="c",
+        handler=handler,
         options=ConsumerOptions(block_ms=50, claim_idle_ms=100, max_deliveries=3),
-    )  # fmt: skip
+    )
 
     async def watch() -> None:
         while not await async_redis.xlen(dead_letter(STREAM)):

@@ -43,9 +43,7 @@ def stored(client: redis.Redis) -> dict[str, list[Any]]:
     return {s: client.xrange(s) for s in all_metric_streams(SHARDS)}
 
 
-def test_a_batch_is_split_by_resource_shard(
-    gateway: StackProcess, sync_redis: redis.Redis
-) -> None:
+def test_a_batch_is_split_by_resource_shard(gateway: StackProcess, sync_redis: redis.Redis) -> None:
     samples = [sample(f"host-{i}") for i in range(8)]
     reply = httpx.post(f"{gateway.url}/v1/metrics", json={"samples": samples})
     assert reply.status_code == 202
@@ -84,8 +82,12 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], int, str]] = [
         422,
         "samples[0].value",
     ),
-    ("bad timestamp", {"json": {"samples": [sample(timestamp="yesterday")]}}, 422,
-     "samples[0].timestamp"),  # fmt: skip
+    (
+        "bad timestamp",
+        {"json": {"samples": [sample(timestamp="yesterday")]}},
+        422,
+        "samples[0].timestamp",
+    ),
     ("unknown field", {"json": {"samples": [sample(colour="red")]}}, 422, "samples[0].colour"),
     ("empty batch", {"json": {"samples": []}}, 422, "samples"),
     (
