@@ -43,7 +43,7 @@ class WebhookSender:
         self.client = client
         self.attempts = attempts
         self.max_wait_s = max_wait_s
-        self._backoff = wait_exponential_jitter(initial=0.5, max=max_wait_s, jitter=0.5)
+        self._backoff = wait_exponential_jitter(multiplier=0.5, max=max_wait_s, jitter=0.5)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

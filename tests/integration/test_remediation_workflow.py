@@ -1,0 +1,99 @@
+"""The remediation workflow on a real Redis, and through a real Celery worker: one record per
+anomaly however often it is delivered."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+
+from services.remediator.celery_app import create_celery
+from services.remediator.config import RemediatorSettings
+from services.remediator.workflow import CLAIM_STARTED, AnomalyWorkflow, claim_key
+from shared.events import AnomalyEvent, RemediationStatus, Severity
+from shared.streams import REMEDIATIONS
+from shared.tasks import HANDLE_ANOMALY
+from tests.support.processes import stack_env, worker
+
+
+def _anomaly(
+    severity: Severity = Severity.CRITICAL, metric: str = "cpu_utilization"
+) -> AnomalyEvent:
+    at = datetime.now(UTC)
+    return AnomalyEvent(
+        event_id=AnomalyEvent.derive_id("web-1", metric, at),
+        resource_id="web-1",
+        metric=metric,
+        value=97.0,
+        observed_at=at,
+        score=0.97,
+        severity=severity,
+        expected_low=20,
+        expected_high=50,
+        model_version="test",
+        explanation="test",
+    )
+
+
+def _records(client: redis.Redis) -> list[dict[str, object]]:
+    return [json.loads(f[b"data"]) for _, f in client.xrange(REMEDIATIONS)]
+
+
+def test_a_redelivered_anomaly_is_recorded_once(sync_redis: redis.Redis) -> None:
+    flow = AnomalyWorkflow(sync_redis, maxlen=1000, claim_ttl_s=600)
+    anomaly = _anomaly()
+    first = flow.handle(anomaly)
+    second = flow.handle(anomaly)
+    assert first is not None
+    assert first.status == RemediationStatus.DRY_RUN
+    assert first.action == "restart_service"
+    assert second is None
+    assert len(_records(sync_redis)) == 1
+
+
+def test_an_attempt_that_died_midway_is_recorded_as_interrupted_not_rerun(
+    sync_redis: redis.Redis,
+) -> None:
+    anomaly = _anomaly()
+    sync_redis.set(claim_key(anomaly.event_id, "restart_service"), CLAIM_STARTED)
+    flow = AnomalyWorkflow(sync_redis, maxlen=1000, claim_ttl_s=600)
+    record = flow.handle(anomaly)
+    assert record is not None
+    assert record.status == RemediationStatus.INTERRUPTED
+    assert flow.handle(anomaly) is None
+    assert [r["status"] for r in _records(sync_redis)] == ["interrupted"]
+
+
+def test_below_the_action_threshold_the_decision_is_recorded_as_no_action(
+    sync_redis: redis.Redis,
+) -> None:
+    flow = AnomalyWorkflow(sync_redis, maxlen=1000, claim_ttl_s=600)
+    record = flow.handle(_anomaly(Severity.LOW))
+    assert record is not None
+    assert record.status == RemediationStatus.NO_ACTION
+    assert "below high" in record.reason
+
+
+def test_a_real_worker_records_a_task_sent_twice_once(
+    redis_url: str, sync_redis: redis.Redis, log_dir: Path
+) -> None:
+    env = stack_env(redis_url)
+    proc = worker(env, log_dir, concurrency=2).start()
+    celery = create_celery(RemediatorSettings(redis_url=redis_url))
+    try:
+        anomaly = _anomaly()
+        for _ in range(2):
+            celery.send_task(HANDLE_ANOMALY, kwargs={"event": anomaly.model_dump(mode="json")})
+        deadline = time.monotonic() + 20
+        while "duplicate_delivery_skipped" not in proc.log_text() and time.monotonic() < deadline:
+            proc.assert_alive()
+            time.sleep(0.1)
+        records = _records(sync_redis)
+        assert len(records) == 1
+        assert records[0]["anomaly_id"] == str(anomaly.event_id)
+    finally:
+        celery.close()
+        assert proc.stop() == 0
