@@ -25,7 +25,7 @@ class BaseServiceSettings(BaseSettings):
 
     env: str = Field("dev", description="Deployment name, e.g. dev, staging, prod.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for streams and state.")
-    log_level: LogLevel = "INFO"
+    log_level: LogLevel = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(True, description="JSON log lines (false: human-readable).")
     metric_shards: int = Field(4, ge=1, le=1024, description="Shards of the metrics stream.")
     stream_maxlen: int = Field(
