@@ -8,7 +8,7 @@ import redis
 import structlog
 
 from services.remediator.celery_app import app, settings
-from services.remediator.workflow import AnomalyWorkflow
+from services.remediator.workflow import LEASE_TTL_S, AnomalyWorkflow, ClaimBusyError
 from shared.events import AnomalyEvent
 from shared.tasks import HANDLE_ANOMALY
 
@@ -31,13 +31,17 @@ def workflow() -> AnomalyWorkflow:
     return _workflow
 
 
-@app.task(name=HANDLE_ANOMALY)  # type: ignore[untyped-decorator]
-def handle_anomaly(*, event: dict[str, Any]) -> None:
+@app.task(name=HANDLE_ANOMALY, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
+def handle_anomaly(self: Any, *, event: dict[str, Any]) -> None:
     anomaly = AnomalyEvent.model_validate(event)
     structlog.contextvars.bind_contextvars(
         correlation_id=anomaly.correlation_id, anomaly_id=str(anomaly.event_id)
     )
     try:
         workflow().handle(anomaly)
+    except ClaimBusyError as exc:
+        # Another attempt is at work on it; look again once its lease could have lapsed.
+        log.info("claim_busy_retrying", anomaly_id=str(anomaly.event_id))
+        raise self.retry(countdown=min(2, LEASE_TTL_S), exc=exc) from exc
     finally:
         structlog.contextvars.clear_contextvars()

@@ -1,9 +1,10 @@
 """One anomaly's way through the remediator: decide, claim, execute, record.
 
 Effectively once: before anything runs, the task claims ``anomaly x action`` in Redis with
-SET NX. A redelivered task finds the claim: ``done`` means the work is recorded (skip);
-``started`` means an earlier attempt died mid-way, which is recorded as ``interrupted`` and never
-run a second time.
+SET NX and takes a short lease that it holds while it works. A redelivered or duplicated task
+finds the claim: ``done`` means the work is recorded (skip); ``started`` with a live lease means
+another attempt is at work (:class:`ClaimBusyError`: try again later); ``started`` with the lease
+gone means that attempt died mid-way, which is recorded as ``interrupted`` and never run again.
 """
 
 from __future__ import annotations
@@ -23,10 +24,19 @@ log = structlog.get_logger("remediator.workflow")
 
 CLAIM_STARTED = b"started"
 CLAIM_DONE = b"done"
+LEASE_TTL_S = 30
+
+
+class ClaimBusyError(Exception):
+    """Another attempt holds the lease on this anomaly x action; try again after it."""
 
 
 def claim_key(anomaly_id: uuid.UUID, action: str | None) -> str:
     return f"{PREFIX}:{{remediation}}:claim:{anomaly_id}:{action or '-'}"
+
+
+def lease_key(claim: str) -> str:
+    return f"{claim}:lease"
 
 
 def record_id(anomaly_id: uuid.UUID, action: str | None, status: RemediationStatus) -> uuid.UUID:
@@ -45,6 +55,7 @@ class AnomalyWorkflow:
         key = claim_key(anomaly.event_id, decision.action)
         if not self.redis.set(key, CLAIM_STARTED, nx=True, ex=self.claim_ttl_s):
             return self._already_claimed(anomaly, key, decision.action)
+        self.redis.set(lease_key(key), uuid.uuid4().hex, ex=LEASE_TTL_S)
         if decision.action is None:
             record = self._record(anomaly, None, RemediationStatus.NO_ACTION, decision.reason)
         else:
@@ -60,11 +71,14 @@ class AnomalyWorkflow:
             )
         self._publish(record)
         self.redis.set(key, CLAIM_DONE, ex=self.claim_ttl_s)
+        self.redis.delete(lease_key(key))
         return record
 
     def _already_claimed(
         self, anomaly: AnomalyEvent, key: str, action: str | None
     ) -> RemediationRecord | None:
+        if self.redis.get(key) == CLAIM_STARTED and self.redis.exists(lease_key(key)):
+            raise ClaimBusyError(key)
         # Only one redelivery may turn "started" into "interrupted".
         if self.redis.set(key, CLAIM_DONE, xx=True, get=True, ex=self.claim_ttl_s) != CLAIM_STARTED:
             log.info("duplicate_delivery_skipped", anomaly_id=str(anomaly.event_id))

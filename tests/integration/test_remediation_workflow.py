@@ -8,11 +8,18 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import redis
 
 from services.remediator.celery_app import create_celery
 from services.remediator.config import RemediatorSettings
-from services.remediator.workflow import CLAIM_STARTED, AnomalyWorkflow, claim_key
+from services.remediator.workflow import (
+    CLAIM_STARTED,
+    AnomalyWorkflow,
+    ClaimBusyError,
+    claim_key,
+    lease_key,
+)
 from shared.events import AnomalyEvent, RemediationStatus, Severity
 from shared.streams import REMEDIATIONS
 from shared.tasks import HANDLE_ANOMALY
@@ -97,3 +104,16 @@ def test_a_real_worker_records_a_task_sent_twice_once(
     finally:
         celery.close()
         assert proc.stop() == 0
+
+
+def test_a_duplicate_while_the_first_attempt_works_waits_instead_of_recording(
+    sync_redis: redis.Redis,
+) -> None:
+    anomaly = _anomaly()
+    key = claim_key(anomaly.event_id, "restart_service")
+    sync_redis.set(key, CLAIM_STARTED)
+    sync_redis.set(lease_key(key), "someone-else", ex=30)
+    flow = AnomalyWorkflow(sync_redis, maxlen=1000, claim_ttl_s=600)
+    with pytest.raises(ClaimBusyError):
+        flow.handle(anomaly)
+    assert _records(sync_redis) == []
