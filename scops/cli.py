@@ -15,6 +15,23 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--workers", type=int, default=2, help="Celery worker processes")
     demo = sub.add_parser("demo", help="send an incident through the running stack")
     demo.add_argument("--timeout", type=float, default=30.0)
+    backtest = sub.add_parser(
+        "backtest", help="replay CSV history (timestamp,value) through the detector"
+    )
+    backtest.add_argument(
+        "--input",
+        type=Path,
+        action="append",
+        required=True,
+        help="a CSV file or a directory of them; may be repeated",
+    )
+    backtest.add_argument(
+        "--output",
+        type=Path,
+        required=True,
+        help="the output CSV (one input file) or directory (several)",
+    )
+    backtest.add_argument("--config", type=Path, help="JSON of detector settings to override")
     serve = sub.add_parser("serve", help="run one service in the foreground")
     serve.add_argument("name", choices=["gateway", "detector", "remediator", "notifier"])
     worker = sub.add_parser("worker", help="run a Celery remediation worker")
@@ -30,6 +47,16 @@ def main(argv: list[str] | None = None) -> int:
         from scops.demo import run_demo
 
         return run_demo(args.timeout)
+    if args.command == "backtest":
+        from scops.backtest import BacktestError, run
+
+        try:
+            summary = run(args.input, args.output, args.config)
+        except BacktestError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(summary.text())
+        return 0
     if args.command == "serve":
         from scops.serve import serve as run_serve
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -38,3 +39,35 @@ def markdown() -> str:
         for v, o, d, m in rows()
     ]
     return "\n".join(lines)
+
+
+START = "<!-- config-table:start -->"
+END = "<!-- config-table:end -->"
+
+
+def env_example() -> str:
+    lines = [
+        "# Every setting of Smart CloudOps AI, with its default. Copy to .env and change what"
+        " you need."
+    ]
+    for var, owner, default, meaning in rows():
+        lines += [
+            "",
+            f"# {meaning} ({owner})",
+            f"# {var}={'' if default == '(secret)' else default}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write(root: Path) -> None:
+    """Rewrite the README's table (between the markers) and ``.env.example``."""
+    readme = root / "README.md"
+    text = readme.read_text()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    readme.write_text(f"{head}{START}\n{markdown()}\n{END}{tail}")
+    (root / ".env.example").write_text(env_example())
+
+
+if __name__ == "__main__":
+    write(Path.cwd())

@@ -119,11 +119,31 @@ class AnomalyEvent(Event):
     model_version: str
     explanation: str
     labels: dict[str, str] = Field(default_factory=dict)
+    episode_started_at: UtcDatetime | None = Field(
+        None, description="When this anomaly episode began (escalations repeat it)."
+    )
+    lasted_s: float = Field(0.0, ge=0, description="How long the episode has lasted so far.")
 
     @staticmethod
     def derive_id(resource_id: str, metric: str, observed_at: datetime) -> uuid.UUID:
         key = f"{resource_id}\x1f{metric}\x1f{_aware_utc(observed_at).isoformat()}"
         return uuid.uuid5(ANOMALY_NAMESPACE, key)
+
+
+class AnomalyResolved(Event):
+    """An anomaly episode is over: the series has been back to normal for a while."""
+
+    TYPE: ClassVar[str] = "anomaly.resolved.v1"
+    type: Literal["anomaly.resolved.v1"] = "anomaly.resolved.v1"
+    anomaly_id: uuid.UUID = Field(description="The event that opened the episode.")
+    resource_id: ResourceId
+    metric: MetricName
+    started_at: UtcDatetime
+    resolved_at: UtcDatetime
+    duration_s: float = Field(ge=0)
+    peak_severity: Severity
+    last_value: float
+    labels: dict[str, str] = Field(default_factory=dict)
 
 
 class RemediationStatus(StrEnum):
@@ -181,7 +201,8 @@ class Notification(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.TYPE: cls for cls in (MetricBatch, AnomalyEvent, RemediationRecord, Notification)
+    cls.TYPE: cls
+    for cls in (MetricBatch, AnomalyEvent, AnomalyResolved, RemediationRecord, Notification)
 }
 
 

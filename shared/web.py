@@ -7,6 +7,7 @@ contracts in the rest of the package do not.
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -194,3 +195,15 @@ def setup_app(app: FastAPI, service: str, ready_checks: Mapping[str, ReadyCheck]
     Instrumentator(excluded_handlers=["/metrics", "/health"]).instrument(app).expose(
         app, include_in_schema=False
     )
+
+
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 - a header name
+
+
+async def require_internal_token(request: Request) -> None:
+    """Dependency for internal mutating endpoints: reaching the network is not enough. The
+    expected token is the app's ``settings.internal_token``."""
+    expected: str = request.app.state.settings.internal_token.get_secret_value()
+    given = request.headers.get(INTERNAL_TOKEN_HEADER, "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(401, f"a valid {INTERNAL_TOKEN_HEADER} header is required")

@@ -2,48 +2,87 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import structlog
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from services.detector import routes_anomaly
+from services.detector.checkpoint import Checkpointer
 from services.detector.config import DetectorSettings
 from services.detector.consumer import MetricBatchHandler
 from services.detector.engine import MODEL_VERSION, DetectionEngine
 from services.detector.metrics import SERIES_TRACKED
+from services.detector.scoring.config import DetectorConfig
+from services.detector.severity import SeverityPolicy
 from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options, running
 from shared.logging import configure_logging
 from shared.streams import GROUP_DETECTOR, metrics_stream
 from shared.web import setup_app
+
+log = structlog.get_logger("detector.app")
+
+
+def build_engine(settings: DetectorSettings) -> DetectionEngine:
+    return DetectionEngine(
+        dataclasses.replace(DetectorConfig(), warmup_samples=settings.warmup_samples),
+        SeverityPolicy(
+            hard_limits=tuple(settings.hard_limits),
+            escalate_after_s=settings.escalate_after_s,
+            page_min_deviation=settings.page_min_deviation,
+        ),
+        resolve_after=settings.resolve_after_samples,
+    )
+
+
+async def _checkpoint_loop(checkpointer: Checkpointer, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await checkpointer.save()
+        except Exception as exc:  # keep scoring; the next round retries
+            log.warning("checkpoint_failed", error=str(exc))
 
 
 def create_app(settings: DetectorSettings | None = None) -> FastAPI:
     settings = settings or DetectorSettings()
     configure_logging("detector", settings.log_level, settings.log_json)
     shards = settings.owned_shards()
-    engine = DetectionEngine(
-        settings.baseline_window, settings.warmup_samples, settings.z_threshold
-    )
+    engine = build_engine(settings)
     SERIES_TRACKED.set_function(lambda: len(engine.series))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(settings.redis_url)
         app.state.redis = redis
-        bus = EventBus(redis, settings.stream_maxlen)
+        checkpointer = Checkpointer(redis, engine, settings.metric_shards)
+        app.state.checkpointer = checkpointer
+        restored = await checkpointer.load(shards)
+        log.info("state_restored", series=restored, shards=shards)
         consumer = StreamConsumer(
             redis,
             streams=[metrics_stream(s) for s in shards],
             group=GROUP_DETECTOR,
             consumer=consumer_name("detector"),
-            handler=MetricBatchHandler(engine, bus),
+            handler=MetricBatchHandler(engine, EventBus(redis, settings.stream_maxlen), redis),
             options=consumer_options(settings),
         )
+        saver = asyncio.create_task(_checkpoint_loop(checkpointer, settings.checkpoint_interval_s))
         try:
             async with running([consumer]):
                 yield
         finally:
+            saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await saver
+            saved = await checkpointer.save()
+            log.info("state_saved", series=saved)
             await redis.aclose()
 
     app = FastAPI(
@@ -53,20 +92,25 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.engine = engine
 
     async def redis_ready() -> None:
         await app.state.redis.ping()
 
     setup_app(app, "detector", {"redis": redis_ready})
+    app.include_router(routes_anomaly.router)
 
-    @app.get("/anomaly/status", tags=["anomaly"], summary="Models and series tracked")
-    async def status() -> dict[str, object]:
+    @app.get("/anomaly/status", tags=["anomaly"], summary="Models, series tracked, warm-up")
+    async def status() -> dict[str, Any]:
         return {
             "model_version": MODEL_VERSION,
             "series_tracked": len(engine.series),
+            "series_warming_up": engine.warming_up(),
+            "warmup_samples": engine.config.warmup_samples,
+            "alarm_threshold": engine.config.alarm_threshold,
             "samples_scored": engine.samples_scored,
             "shards": shards,
-            "warmup_samples": settings.warmup_samples,
+            "checkpointed_series": app.state.checkpointer.saved_series,
         }
 
     return app

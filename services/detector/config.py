@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
+from services.detector.severity import DEFAULT_HARD_LIMITS, HardLimit
 from shared.settings import BaseServiceSettings
 
 
@@ -14,10 +17,38 @@ class DetectorSettings(BaseServiceSettings):
         "all", description="Metric shards this replica reads: 'all' or a list like '0,2'."
     )
     warmup_samples: int = Field(
-        30, ge=3, description="Samples a series needs before it may raise anomalies."
+        150, ge=3, description="Samples a series needs before the model may raise anomalies."
     )
-    baseline_window: int = Field(120, ge=10, le=10_000, description="Baseline window (samples).")
-    z_threshold: float = Field(6.0, gt=0, description="Robust z-score that counts as anomalous.")
+    resolve_after_samples: int = Field(
+        3, ge=1, description="Consecutive normal samples that resolve an anomaly episode."
+    )
+    escalate_after_s: float = Field(
+        900.0, gt=0, description="An anomaly lasting this long is raised one severity level."
+    )
+    page_min_deviation: float = Field(
+        6.0,
+        ge=0,
+        description=(
+            "A magnitude-only alarm (new extreme, spike) pages only this many typical "
+            "deviations from the baseline; 0: off."
+        ),
+    )
+    hard_limits: list[HardLimit] = Field(
+        default_factory=lambda: list(DEFAULT_HARD_LIMITS),
+        description="JSON list of {metric (glob), above|below, severity}: floors on severity.",
+    )
+    checkpoint_interval_s: float = Field(
+        5.0, gt=0, description="How often changed series state is saved to Redis."
+    )
+    model_dir: Path = Field(Path(".run/models"), description="Where trained models are kept.")
+
+    @property
+    def http_host(self) -> str:
+        return self.detector_host
+
+    @property
+    def http_port(self) -> int:
+        return self.detector_port
 
     def owned_shards(self) -> list[int]:
         if self.detector_shards.strip() == "all":
@@ -29,11 +60,3 @@ class DetectorSettings(BaseServiceSettings):
                 f"SCOPS_DETECTOR_SHARDS names shards {bad} outside 0..{self.metric_shards - 1}"
             )
         return shards
-
-    @property
-    def http_host(self) -> str:
-        return self.detector_host
-
-    @property
-    def http_port(self) -> int:
-        return self.detector_port

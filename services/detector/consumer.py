@@ -1,22 +1,32 @@
-"""The detector's stream handler: score a metric batch, publish what is anomalous."""
+"""The detector's stream handler: score a metric batch, publish what changed."""
 
 from __future__ import annotations
 
+import json
+
 import structlog
+from redis.asyncio import Redis
 
 from services.detector.engine import DetectionEngine
 from services.detector.metrics import ANOMALIES_DETECTED, PREDICTIONS, SCORING_SECONDS
 from shared.bus import EventBus, StreamEntry
-from shared.events import MetricBatch
-from shared.streams import ANOMALIES
+from shared.events import AnomalyEvent, MetricBatch
+from shared.streams import ANOMALIES, PREFIX
 
 log = structlog.get_logger("detector.consumer")
+ANOMALY_TTL_S = 7 * 24 * 3600
+
+
+def anomaly_key(anomaly_id: str) -> str:
+    """Where the detector keeps what it needs to apply feedback on an anomaly it raised."""
+    return f"{PREFIX}:{{detector}}:anomaly:{anomaly_id}"
 
 
 class MetricBatchHandler:
-    def __init__(self, engine: DetectionEngine, bus: EventBus) -> None:
+    def __init__(self, engine: DetectionEngine, bus: EventBus, redis: Redis) -> None:
         self.engine = engine
         self.bus = bus
+        self.redis = redis
 
     async def __call__(self, entry: StreamEntry) -> None:
         batch = entry.event
@@ -24,18 +34,44 @@ class MetricBatchHandler:
             log.warning("unexpected_event", type=batch.TYPE)
             return
         with SCORING_SECONDS.time():
-            anomalies = self.engine.process_batch(batch)
+            events = self.engine.process_batch(batch)
         PREDICTIONS.inc(len(batch.samples))
+        if not events:
+            return
         # Published before the entry is acknowledged: a crash here republishes, and the
         # anomaly's id (derived from the sample) lets every reader deduplicate.
-        await self.bus.publish_many((ANOMALIES, a) for a in anomalies)
-        for anomaly in anomalies:
-            ANOMALIES_DETECTED.labels(severity=anomaly.severity.value).inc()
-            log.info(
-                "anomaly_detected",
-                anomaly_id=str(anomaly.event_id),
-                resource_id=anomaly.resource_id,
-                metric=anomaly.metric,
-                severity=anomaly.severity.value,
-                score=round(anomaly.score, 4),
-            )
+        await self.bus.publish_many((ANOMALIES, e) for e in events)
+        anomalies = [e for e in events if isinstance(e, AnomalyEvent)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for anomaly in anomalies:
+                pipe.set(anomaly_key(str(anomaly.event_id)), _summary(anomaly), ex=ANOMALY_TTL_S)
+            await pipe.execute()
+        for event in events:
+            if isinstance(event, AnomalyEvent):
+                ANOMALIES_DETECTED.labels(severity=event.severity.value).inc()
+                log.info(
+                    "anomaly_detected",
+                    anomaly_id=str(event.event_id),
+                    resource_id=event.resource_id,
+                    metric=event.metric,
+                    severity=event.severity.value,
+                    score=round(event.score, 4),
+                    detectors=event.detectors,
+                )
+            else:
+                log.info("anomaly_resolved", type=event.TYPE)
+
+
+def _summary(anomaly: AnomalyEvent) -> str:
+    return json.dumps(
+        {
+            "resource_id": anomaly.resource_id,
+            "metric": anomaly.metric,
+            "value": anomaly.value,
+            "expected_low": anomaly.expected_low,
+            "expected_high": anomaly.expected_high,
+            "severity": anomaly.severity.value,
+            "score": anomaly.score,
+            "observed_at": anomaly.observed_at.isoformat(),
+        }
+    )

@@ -1,85 +1,299 @@
-"""Per-series detection state and the decision to raise an anomaly event (no I/O)."""
+"""Per-series detection: the streaming scorer, severity, episodes and feedback (no I/O).
+
+One :class:`SeriesState` per (resource, metric). Samples not newer than the last one seen for
+their series (duplicates, redeliveries, out-of-order arrivals) are skipped, never learned twice.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import math
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-from services.detector.baseline import RobustBaseline, ScoreResult
-from services.detector.severity import classify
-from shared.events import AnomalyEvent, MetricBatch, MetricSample, Severity
+from services.detector.episodes import Episode, advance
+from services.detector.feedback import Feedback
+from services.detector.scoring.config import DetectorConfig
+from services.detector.scoring.detector import STATE_VERSION, SeriesDetector
+from services.detector.scoring.result import ScoreResult
+from services.detector.severity import SeverityPolicy
+from shared.events import AnomalyEvent, AnomalyResolved, Event, MetricBatch, MetricSample, Severity
 
-MODEL_VERSION = "robust-baseline-1"
+MODEL_VERSION = f"streaming-v{STATE_VERSION}"
+SeriesKey = tuple[str, str]
 
 
 @dataclass
 class SeriesState:
-    baseline: RobustBaseline
-    episode_severity: Severity = Severity.NORMAL
+    detector: SeriesDetector
+    episode: Episode | None = None
+    feedback: Feedback = field(default_factory=Feedback)
+    last_ts: float = -math.inf
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "d": self.detector.to_state(),
+            "e": self.episode.to_state() if self.episode else None,
+            "f": self.feedback.to_state(),
+            "t": self.last_ts if math.isfinite(self.last_ts) else None,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], config: DetectorConfig) -> SeriesState:
+        return cls(
+            SeriesDetector.from_state(state["d"], config),
+            Episode.from_state(state["e"]) if state.get("e") else None,
+            Feedback.from_state(state.get("f")),
+            -math.inf if state.get("t") is None else float(state["t"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """How one sample was judged."""
+
+    result: ScoreResult
+    alarm: bool
+    severity: Severity
+    hard_limit: Severity | None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One sample's verdict (None: skipped) and the event it raised, if any."""
+
+    verdict: Verdict | None
+    event: Event | None
+
+
+SKIPPED = Step(None, None)
 
 
 class DetectionEngine:
-    """Scores samples per (resource, metric) series and opens anomaly episodes.
-
-    An episode opens on the first anomalous sample and raises one event; a later sample in the
-    same episode raises another only if its severity is higher. The episode closes on the first
-    normal sample, so a sustained condition is one event, not one per sample.
-    """
-
-    def __init__(self, window: int, warmup: int, z_threshold: float) -> None:
-        self.window = window
-        self.warmup = warmup
-        self.z_threshold = z_threshold
-        self.series: dict[tuple[str, str], SeriesState] = {}
+    def __init__(
+        self,
+        config: DetectorConfig | None = None,
+        policy: SeverityPolicy | None = None,
+        resolve_after: int = 3,
+    ) -> None:
+        self.config = config or DetectorConfig()
+        self.policy = policy or SeverityPolicy()
+        self.resolve_after = resolve_after
+        self.series: dict[SeriesKey, SeriesState] = {}
+        self.dirty: set[SeriesKey] = set()
         self.samples_scored = 0
 
-    def process_batch(self, batch: MetricBatch) -> list[AnomalyEvent]:
-        events = []
+    @classmethod
+    def with_warmup(cls, warmup: int, **kwargs: Any) -> DetectionEngine:
+        return cls(dataclasses.replace(DetectorConfig(), warmup_samples=warmup), **kwargs)
+
+    def state_of(self, key: SeriesKey) -> SeriesState:
+        state = self.series.get(key)
+        if state is None:
+            state = self.series[key] = SeriesState(SeriesDetector(self.config))
+        return state
+
+    def process_batch(self, batch: MetricBatch) -> list[Event]:
+        events: list[Event] = []
         for sample in batch.samples:
             event = self.process(sample, batch.correlation_id)
             if event is not None:
                 events.append(event)
         return events
 
-    def process(self, sample: MetricSample, correlation_id: str) -> AnomalyEvent | None:
-        key = (sample.resource_id, sample.metric)
-        state = self.series.get(key)
-        if state is None:
-            state = SeriesState(RobustBaseline(self.window, self.warmup, self.z_threshold))
-            self.series[key] = state
-        result = state.baseline.update(sample.timestamp.timestamp(), sample.value)
-        if result is None:
-            return None
+    def process(self, sample: MetricSample, correlation_id: str) -> Event | None:
+        return self.step(
+            sample.resource_id,
+            sample.metric,
+            sample.timestamp,
+            sample.value,
+            correlation_id,
+            sample.labels,
+        ).event
+
+    def step(
+        self,
+        resource_id: str,
+        metric: str,
+        timestamp: datetime,
+        value: float,
+        correlation_id: str,
+        labels: dict[str, str] | None = None,
+    ) -> Step:
+        """Score one sample of one series, learn it, and say what it changed."""
+        key = (resource_id, metric)
+        state = self.state_of(key)
+        ts = timestamp.timestamp()
+        if ts <= state.last_ts:
+            return SKIPPED
+        state.last_ts = ts
+        self.dirty.add(key)
         self.samples_scored += 1
-        severity = classify(result.deviation, self.z_threshold) if result.is_anomaly else None
-        if severity is None:
-            state.episode_severity = Severity.NORMAL
+        verdict = self.judge(state, metric, ts, value)
+        if verdict is None:
+            return SKIPPED
+        result = verdict.result
+        low, high = _finite_range(result, value)
+        outside = not low <= value <= high
+        abnormal = verdict.alarm or result.suppressed or outside
+        severity = verdict.severity
+        if state.episode is not None:
+            held = max(severity, state.episode.severity, key=lambda s: s.rank)
+            severity = self.policy.with_duration(held, ts - state.episode.started_at)
+        anomaly_id = AnomalyEvent.derive_id(resource_id, metric, timestamp)
+        state.episode, transition = advance(
+            state.episode,
+            abnormal=abnormal,
+            alarm=verdict.alarm,
+            severity=severity,
+            timestamp=ts,
+            anomaly_id=anomaly_id,
+            resolve_after=self.resolve_after,
+        )
+        episode = transition.episode
+        event: Event | None = None
+        if episode is not None and transition.kind in ("opened", "escalated"):
+            event = _anomaly(
+                resource_id,
+                metric,
+                timestamp,
+                value,
+                labels or {},
+                correlation_id,
+                verdict,
+                episode,
+                anomaly_id,
+            )
+        elif episode is not None and transition.kind == "resolved":
+            event = _resolved(
+                resource_id, metric, timestamp, value, labels or {}, correlation_id, episode
+            )
+        return Step(verdict, event)
+
+    def judge(self, state: SeriesState, metric: str, ts: float, value: float) -> Verdict | None:
+        """Score one sample on ``state`` (which learns it); None if it was not scorable."""
+        result = state.detector.update(ts, value)
+        if result.skipped:
             return None
-        if severity.rank <= state.episode_severity.rank:
-            return None
-        state.episode_severity = severity
-        return _anomaly(sample, result, severity, correlation_id)
+        threshold = self.config.alarm_threshold + state.feedback.threshold_bias
+        model_alarm = (
+            not result.warming_up
+            and result.score >= threshold
+            and not state.feedback.known_normal(value)
+            and self.policy.worth_paging(
+                result.detectors,
+                value,
+                result.expected_low,
+                result.expected_high,
+                self.config.expected_band,
+            )
+        )
+        limit = self.policy.hard_limit(metric, value)
+        severity = self.policy.from_score(result.score) if model_alarm else Severity.NORMAL
+        if limit is not None and limit.rank > severity.rank:
+            severity = limit
+        return Verdict(result, model_alarm or limit is not None, severity, limit)
+
+    def take_dirty(self) -> dict[SeriesKey, dict[str, Any]]:
+        """States changed since the last call (for the checkpoint)."""
+        out = {k: self.series[k].to_state() for k in self.dirty if k in self.series}
+        self.dirty.clear()
+        return out
+
+    def restore(self, states: Iterable[tuple[SeriesKey, dict[str, Any]]]) -> int:
+        count = 0
+        for key, state in states:
+            self.series[key] = SeriesState.from_state(state, self.config)
+            count += 1
+        return count
+
+    def warming_up(self) -> int:
+        warm = self.config.warmup_samples
+        return sum(1 for s in self.series.values() if s.detector.n < warm)
+
+
+def _finite_range(result: ScoreResult, value: float) -> tuple[float, float]:
+    low, high = result.expected_low, result.expected_high
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return value, value
+    return low, high
+
+
+def explain(
+    metric: str, value: float, low: float, high: float, detectors: list[str], score: float
+) -> str:
+    where = "above" if value > high else "below" if value < low else "inside"
+    text = f"{metric}={value:g} is {where} the expected {low:.4g} to {high:.4g}"
+    names = {
+        "out_of_range": "beyond anything seen before",
+        "spike": "a sudden jump from the recent level",
+        "novelty": "a pattern not seen before",
+        "seasonal": "unusual for this time of day",
+        "hard_limit": "past a hard limit",
+    }
+    reasons = [names.get(d, d) for d in detectors]
+    if reasons:
+        text += f" ({', '.join(reasons)})"
+    return f"{text}; score {score:.2f}"
 
 
 def _anomaly(
-    sample: MetricSample, result: ScoreResult, severity: Severity, correlation_id: str
+    resource_id: str,
+    metric: str,
+    timestamp: datetime,
+    value: float,
+    labels: dict[str, str],
+    correlation_id: str,
+    verdict: Verdict,
+    episode: Episode,
+    anomaly_id: uuid.UUID,
 ) -> AnomalyEvent:
-    direction = "above" if result.deviation > 0 else "below"
+    result = verdict.result
+    low, high = _finite_range(result, value)
+    detectors = list(result.detectors)
+    if verdict.hard_limit is not None:
+        detectors.append("hard_limit")
     return AnomalyEvent(
-        event_id=AnomalyEvent.derive_id(sample.resource_id, sample.metric, sample.timestamp),
+        event_id=anomaly_id,
         correlation_id=correlation_id,
-        resource_id=sample.resource_id,
-        metric=sample.metric,
-        value=sample.value,
-        observed_at=sample.timestamp,
-        score=result.score,
-        severity=severity,
-        expected_low=result.expected_low,
-        expected_high=result.expected_high,
-        detectors=list(result.detectors),
+        resource_id=resource_id,
+        metric=metric,
+        value=value,
+        observed_at=timestamp,
+        score=min(max(result.score, 0.0), 1.0),
+        severity=episode.severity,
+        expected_low=low,
+        expected_high=high,
+        detectors=detectors,
         model_version=MODEL_VERSION,
-        explanation=(
-            f"{sample.metric}={sample.value:g} is {abs(result.deviation):.1f} robust standard "
-            f"deviations {direction} its recent median"
-        ),
-        labels=dict(sample.labels),
+        explanation=explain(metric, value, low, high, detectors, result.score),
+        labels=dict(labels),
+        episode_started_at=datetime.fromtimestamp(episode.started_at, UTC),
+        lasted_s=max(timestamp.timestamp() - episode.started_at, 0.0),
+    )
+
+
+def _resolved(
+    resource_id: str,
+    metric: str,
+    timestamp: datetime,
+    value: float,
+    labels: dict[str, str],
+    correlation_id: str,
+    episode: Episode,
+) -> AnomalyResolved:
+    return AnomalyResolved(
+        correlation_id=correlation_id,
+        anomaly_id=episode.anomaly_id,
+        resource_id=resource_id,
+        metric=metric,
+        started_at=datetime.fromtimestamp(episode.started_at, UTC),
+        resolved_at=timestamp,
+        duration_s=max(timestamp.timestamp() - episode.started_at, 0.0),
+        peak_severity=episode.severity,
+        last_value=value,
+        labels=dict(labels),
     )

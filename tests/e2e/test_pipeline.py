@@ -59,13 +59,16 @@ def stack(redis_url: str, slack: SlackStandIn, log_dir: Path) -> Iterator[Stack]
     assert codes["worker"] == 0, processes["worker"].log_tail()
 
 
-def normal_samples(count: int, start: datetime) -> list[dict[str, Any]]:
+RESOURCES = {"web-1": 35.0, "web-2": 40.0, "db-1": 55.0}
+
+
+def normal_samples(per_resource: int, start: datetime) -> list[dict[str, Any]]:
+    """``per_resource`` samples a minute apart for each resource, interleaved."""
     rng = random.Random(42)
-    resources = {"web-1": 35.0, "web-2": 40.0, "db-1": 55.0}
     samples = []
-    for i in range(count // len(resources)):
-        ts = (start + timedelta(seconds=i)).isoformat()
-        for resource, mean in resources.items():
+    for i in range(per_resource):
+        ts = (start + timedelta(minutes=i)).isoformat()
+        for resource, mean in RESOURCES.items():
             samples.append(
                 {
                     "resource_id": resource,
@@ -95,18 +98,19 @@ def wait_scored(stack: Stack, count: int, timeout: float = 20.0) -> None:
     raise AssertionError(f"detector scored {scored} of {count} samples")
 
 
-def stream_events(client: redis.Redis, stream: str) -> list[dict[str, Any]]:
-    return [json.loads(fields[b"data"]) for _, fields in client.xrange(stream)]
+def stream_events(client: redis.Redis, stream: str, kind: str = "") -> list[dict[str, Any]]:
+    events = [json.loads(fields[b"data"]) for _, fields in client.xrange(stream)]
+    return [e for e in events if not kind or e["type"] == kind]
 
 
 def test_spike_becomes_one_anomaly_one_decision_one_slack_message(
     stack: Stack, sync_redis: redis.Redis
 ) -> None:
-    start = datetime.now(UTC) - timedelta(minutes=10)
+    start = datetime.now(UTC) - timedelta(days=1)
     samples = normal_samples(300, start)
-    for i in range(0, len(samples), 30):
-        post(stack, samples[i : i + 30])
-    spike_at = (start + timedelta(seconds=200)).isoformat()
+    for i in range(0, len(samples), 90):
+        post(stack, samples[i : i + 90])
+    spike_at = (start + timedelta(minutes=300)).isoformat()
     spike = {
         "resource_id": "web-1",
         "metric": "cpu_utilization",
@@ -118,7 +122,7 @@ def test_spike_becomes_one_anomaly_one_decision_one_slack_message(
     delivered = stack.slack.wait_for(1)
     time.sleep(1.5)  # room for any duplicate to show up
 
-    anomalies = stream_events(sync_redis, ANOMALIES)
+    anomalies = stream_events(sync_redis, ANOMALIES, "anomaly.detected.v1")
     records = stream_events(sync_redis, REMEDIATIONS)
     assert [(a["resource_id"], a["severity"]) for a in anomalies] == [("web-1", "critical")]
     assert len(records) == 1
@@ -137,9 +141,9 @@ def test_spike_becomes_one_anomaly_one_decision_one_slack_message(
 
 
 def test_normal_load_raises_nothing(stack: Stack, sync_redis: redis.Redis) -> None:
-    samples = normal_samples(300, datetime.now(UTC) - timedelta(minutes=10))
-    for i in range(0, len(samples), 50):
-        post(stack, samples[i : i + 50])
+    samples = normal_samples(300, datetime.now(UTC) - timedelta(days=1))
+    for i in range(0, len(samples), 90):
+        post(stack, samples[i : i + 90])
     wait_scored(stack, len(samples))
     time.sleep(1.0)
     assert stream_events(sync_redis, ANOMALIES) == []

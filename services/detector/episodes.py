@@ -1,0 +1,70 @@
+"""Anomaly episodes of one series: when to raise an event, escalate it, and resolve it.
+
+An episode opens on an alarm (or a hard limit) and raises one event. While it lasts, another
+event is raised only when its severity rises. It resolves after ``resolve_after`` consecutive
+samples that are normal (no alarm, no hard limit, inside the expected range), which raises an
+``anomaly.resolved`` event. So a sustained condition pages once, not once per sample.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from shared.events import Severity
+
+
+@dataclass
+class Episode:
+    anomaly_id: uuid.UUID
+    started_at: float  # epoch seconds of the opening sample
+    severity: Severity
+    normal_streak: int = 0
+
+    def to_state(self) -> list[Any]:
+        return [str(self.anomaly_id), self.started_at, self.severity.value, self.normal_streak]
+
+    @classmethod
+    def from_state(cls, state: list[Any]) -> Episode:
+        return cls(uuid.UUID(state[0]), float(state[1]), Severity(state[2]), int(state[3]))
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """What one sample did to its series' episode."""
+
+    kind: str  # "opened", "escalated", "resolved" or "" (nothing to publish)
+    episode: Episode | None = None
+
+
+NOTHING = Transition("")
+
+
+def advance(
+    episode: Episode | None,
+    *,
+    abnormal: bool,
+    alarm: bool,
+    severity: Severity,
+    timestamp: float,
+    anomaly_id: uuid.UUID,
+    resolve_after: int,
+) -> tuple[Episode | None, Transition]:
+    """Next episode state for a sample. ``alarm``: the sample alone would page; ``abnormal``:
+    it is not yet normal again (an alarm, a muted alarm, a hard limit, or outside the range)."""
+    if episode is None:
+        if not alarm:
+            return None, NOTHING
+        opened = Episode(anomaly_id, timestamp, severity)
+        return opened, Transition("opened", opened)
+    if abnormal:
+        episode.normal_streak = 0
+        if severity.rank > episode.severity.rank:
+            episode.severity = severity
+            return episode, Transition("escalated", episode)
+        return episode, NOTHING
+    episode.normal_streak += 1
+    if episode.normal_streak >= resolve_after:
+        return None, Transition("resolved", episode)
+    return episode, NOTHING

@@ -1,0 +1,46 @@
+"""What a team's feedback on an anomaly changes for its series (no I/O).
+
+A false positive raises the series' alarm threshold a little and records the value range the
+team called normal, so the same pattern does not page again; a true positive lowers the
+threshold back a little. Both are bounded, so feedback can tune but never silence a series.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+BIAS_STEP_FP = 0.03
+BIAS_STEP_TP = 0.01
+MAX_BIAS = 0.2
+MAX_BANDS = 8
+
+
+@dataclass
+class Feedback:
+    threshold_bias: float = 0.0
+    normal_bands: list[tuple[float, float]] = field(default_factory=list)
+
+    def known_normal(self, value: float) -> bool:
+        return any(low <= value <= high for low, high in self.normal_bands)
+
+    def false_positive(self, value: float, expected_low: float, expected_high: float) -> None:
+        self.threshold_bias = min(self.threshold_bias + BIAS_STEP_FP, MAX_BIAS)
+        low, high = min(value, expected_low), max(value, expected_high)
+        margin = 0.02 * max(abs(high - low), abs(value), 1e-9)
+        self.normal_bands.append((low - margin, high + margin))
+        del self.normal_bands[:-MAX_BANDS]
+
+    def true_positive(self) -> None:
+        self.threshold_bias = max(self.threshold_bias - BIAS_STEP_TP, 0.0)
+
+    def to_state(self) -> list[Any] | None:
+        if not self.threshold_bias and not self.normal_bands:
+            return None
+        return [self.threshold_bias, [list(b) for b in self.normal_bands]]
+
+    @classmethod
+    def from_state(cls, state: list[Any] | None) -> Feedback:
+        if not state:
+            return cls()
+        return cls(float(state[0]), [(float(a), float(b)) for a, b in state[1]])
