@@ -1,0 +1,175 @@
+"""The detector service on a real Redis: state survives a restart, synchronous scoring does not
+disturb the live state, feedback is authenticated and applied."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from shared.bus import encode_event
+from shared.events import MetricBatch, MetricSample
+from shared.streams import ANOMALIES, metrics_stream, shard_of
+from tests.support.processes import StackProcess, service, stack_env
+
+SHARDS = 4
+START = datetime(2026, 1, 1, tzinfo=UTC)
+TOKEN = "test-internal-token"
+
+
+@pytest.fixture
+def env(redis_url: str) -> dict[str, str]:
+    return stack_env(
+        redis_url,
+        {
+            "SCOPS_METRIC_SHARDS": str(SHARDS),
+            "SCOPS_CHECKPOINT_INTERVAL_S": "0.5",
+            "SCOPS_INTERNAL_TOKEN": TOKEN,
+        },
+    )
+
+
+@pytest.fixture
+def detector(env: dict[str, str], log_dir: Path) -> Iterator[StackProcess]:
+    process = service("detector", env, log_dir).start().wait_ready()
+    yield process
+    process.stop()
+
+
+def feed(client: redis.Redis, resource: str, values: list[float], offset: int = 0) -> None:
+    samples = [
+        MetricSample(
+            resource_id=resource,
+            metric="cpu_utilization",
+            value=v,
+            timestamp=START + timedelta(minutes=offset + i),
+        )
+        for i, v in enumerate(values)
+    ]
+    stream = metrics_stream(shard_of(resource, SHARDS))
+    for i in range(0, len(samples), 100):
+        client.xadd(stream, encode_event(MetricBatch(samples=samples[i : i + 100])))
+
+
+def status(process: StackProcess) -> dict[str, Any]:
+    reply = httpx.get(f"{process.url}/anomaly/status")
+    assert reply.status_code == 200
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def wait_scored(process: StackProcess, count: int) -> None:
+    deadline = time.monotonic() + 20
+    while status(process)["samples_scored"] < count:
+        assert time.monotonic() < deadline, status(process)
+        time.sleep(0.05)
+
+
+def normal(n: int, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.gauss(40, 2) for _ in range(n)]
+
+
+def anomalies(client: redis.Redis) -> list[dict[str, Any]]:
+    events = [json.loads(f[b"data"]) for _, f in client.xrange(ANOMALIES)]
+    return [e for e in events if e["type"] == "anomaly.detected.v1"]
+
+
+def test_state_survives_a_restart(
+    env: dict[str, str], log_dir: Path, sync_redis: redis.Redis
+) -> None:
+    first = service("detector", env, log_dir).start().wait_ready()
+    feed(sync_redis, "web-1", normal(300, seed=1))
+    wait_scored(first, 300)
+    assert status(first)["series_warming_up"] == 0
+    first.stop()  # SIGTERM: saves state on the way out
+
+    second = service("detector", env, log_dir).start().wait_ready()
+    try:
+        after = status(second)
+        assert after["series_tracked"] == 1
+        assert after["series_warming_up"] == 0  # no second warm-up
+        feed(sync_redis, "web-1", [97.0], offset=300)
+        deadline = time.monotonic() + 10
+        while not anomalies(sync_redis):
+            assert time.monotonic() < deadline, "the restored series raised nothing"
+            time.sleep(0.05)
+        assert anomalies(sync_redis)[0]["severity"] == "critical"
+    finally:
+        second.stop()
+
+
+def test_synchronous_scoring_reports_and_leaves_live_state_alone(
+    detector: StackProcess, sync_redis: redis.Redis
+) -> None:
+    feed(sync_redis, "web-1", normal(300, seed=2))
+    wait_scored(detector, 300)
+    at = (START + timedelta(minutes=300)).isoformat()
+    ask = {"resource_id": "web-1", "metric": "cpu_utilization", "value": 97.0, "timestamp": at}
+    first = httpx.post(f"{detector.url}/anomaly", json=ask).json()
+    second = httpx.post(f"{detector.url}/anomaly", json=ask).json()
+    assert first == second  # asking twice gives the same answer: nothing was learned
+    result = first["results"][0]
+    assert first["series_known"] is True
+    assert result["is_anomaly"] is True
+    assert result["severity"] == "critical"
+    assert result["expected_low"] < 40 < result["expected_high"]
+    unknown = httpx.post(
+        f"{detector.url}/anomaly", json={**ask, "resource_id": "never-seen"}
+    ).json()
+    assert unknown["series_known"] is False
+    assert unknown["results"][0]["warming_up"] is True
+    assert status(detector)["samples_scored"] == 300
+
+    batch = httpx.post(f"{detector.url}/anomaly/batch", json={"requests": [ask, ask]})
+    assert batch.status_code == 200
+    assert len(batch.json()) == 2
+
+    bad = httpx.post(f"{detector.url}/anomaly", json={"resource_id": "web-1", "metric": "cpu"})
+    assert bad.status_code == 422
+    assert "value" in bad.json()["detail"]
+
+
+def test_feedback_needs_the_internal_token_and_quiets_the_pattern(
+    detector: StackProcess, sync_redis: redis.Redis
+) -> None:
+    feed(sync_redis, "web-1", normal(300, seed=3))
+    feed(sync_redis, "web-1", [75.0], offset=300)
+    wait_scored(detector, 301)
+    deadline = time.monotonic() + 10
+    while not anomalies(sync_redis):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    anomaly_id = anomalies(sync_redis)[0]["event_id"]
+    url = f"{detector.url}/anomaly/{anomaly_id}/feedback"
+    body = {"verdict": "false_positive", "by": "alice"}
+
+    assert httpx.post(url, json=body).status_code == 401
+    assert httpx.post(url, json=body, headers={"X-Internal-Token": "wrong"}).status_code == 401
+    missing = httpx.post(
+        f"{detector.url}/anomaly/00000000-0000-0000-0000-000000000000/feedback",
+        json=body,
+        headers={"X-Internal-Token": TOKEN},
+    )
+    assert missing.status_code == 404
+
+    reply = httpx.post(url, json=body, headers={"X-Internal-Token": TOKEN})
+    assert reply.status_code == 200
+    assert reply.json()["applied"] is True
+    assert reply.json()["threshold_bias"] > 0
+    recorded = sync_redis.xrange("scops:{feedback}")
+    assert len(recorded) == 1
+    assert recorded[0][1][b"by"] == b"alice"
+    at = (START + timedelta(minutes=301)).isoformat()
+    ask = {"resource_id": "web-1", "metric": "cpu_utilization", "value": 74.0, "timestamp": at}
+    assert (
+        httpx.post(f"{detector.url}/anomaly", json=ask).json()["results"][0]["is_anomaly"] is False
+    )
