@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 
 from shared.settings import BaseServiceSettings
+
+ExecutorChoice = Literal["auto", "ssm", "dry-run", "local"]
+
+
+def _csv(value: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
 class RemediatorSettings(BaseServiceSettings):
@@ -22,6 +31,75 @@ class RemediatorSettings(BaseServiceSettings):
     claim_ttl_s: int = Field(
         7 * 24 * 3600, ge=60, description="How long an anomaly x action idempotency claim lasts."
     )
+    rules_path: Path = Field(
+        Path("deploy/config/remediation-rules.yaml"),
+        description="Remediation rules file (YAML; relative to the working directory).",
+    )
+    script_catalogue_path: Path = Field(
+        Path("deploy/config/script-catalogue.yaml"),
+        description="Reviewed scripts that optimize_performance may run.",
+    )
+    executor: ExecutorChoice = Field(
+        "auto",
+        description="auto (ssm when SCOPS_AWS_REGION is set, else dry-run), ssm, dry-run, local.",
+    )
+    rate_limit_per_hour: int = Field(
+        10, ge=0, description="Most actions executed in any rolling hour (all targets)."
+    )
+    cooldown_s: int = Field(
+        300, ge=0, description="Least time between two actions on one target (rules may override)."
+    )
+    lock_ttl_s: int = Field(
+        900, ge=10, description="Expiry of the one-action-at-a-time lock on a target."
+    )
+    allowed_actions: str = Field(
+        "*", description="Comma-separated actions that may run ('*': every registered action)."
+    )
+    denied_targets: str = Field(
+        "", description="Comma-separated glob patterns of targets never acted on."
+    )
+    breaker_failures: int = Field(
+        3, ge=1, description="Failed actions within the breaker window that stop automatic actions."
+    )
+    breaker_window_s: int = Field(900, ge=10, description="Circuit breaker window.")
+    approval_ttl_s: int = Field(1800, ge=10, description="How long an approval request waits.")
+    auto_approve_cache_s: float = Field(
+        30.0, ge=0, description="How long the auto-approval SSM parameter is cached."
+    )
+    aws_region: str | None = Field(
+        None, description="AWS region; unset: AWS is not configured (dry-run executor)."
+    )
+    aws_endpoint_url: str | None = Field(
+        None, description="Another AWS API endpoint (e.g. a local test server)."
+    )
+    aws_access_key_id: SecretStr | None = Field(
+        None, description="AWS key id; unset: the standard credential chain (instance role)."
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        None, description="AWS secret key, with SCOPS_AWS_ACCESS_KEY_ID."
+    )
+    aws_attempts: int = Field(
+        4, ge=1, le=10, description="Tries of an AWS call on transient errors."
+    )
+    aws_retry_max_wait_s: float = Field(
+        8.0, ge=0, description="Longest wait between two tries of an AWS call."
+    )
+    ssm_poll_first_s: float = Field(
+        1.0, ge=0.05, description="First wait before polling an SSM command."
+    )
+    ssm_poll_max_s: float = Field(15.0, ge=0.05, description="Longest wait between two polls.")
+    audit_maxlen: int = Field(
+        100_000, ge=100, description="Approximate number of decisions kept in the audit log."
+    )
+    sweep_interval_s: float = Field(
+        5.0, gt=0, description="How often expired approvals and stalled actions are looked for."
+    )
+
+    @model_validator(mode="after")
+    def _aws_keys_come_in_pairs(self) -> RemediatorSettings:
+        if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
+            raise ValueError("set both SCOPS_AWS_ACCESS_KEY_ID and SCOPS_AWS_SECRET_ACCESS_KEY")
+        return self
 
     @property
     def http_host(self) -> str:
@@ -30,3 +108,23 @@ class RemediatorSettings(BaseServiceSettings):
     @property
     def http_port(self) -> int:
         return self.remediator_port
+
+    @property
+    def aws_configured(self) -> bool:
+        return self.aws_region is not None
+
+    @property
+    def executor_name(self) -> Literal["ssm", "dry-run", "local"]:
+        if self.executor == "auto":
+            return "ssm" if self.aws_configured else "dry-run"
+        return self.executor
+
+    @property
+    def allowed_action_names(self) -> frozenset[str] | None:
+        """None: every registered action."""
+        names = _csv(self.allowed_actions)
+        return None if "*" in names else names
+
+    @property
+    def denied_target_patterns(self) -> tuple[str, ...]:
+        return tuple(sorted(_csv(self.denied_targets)))

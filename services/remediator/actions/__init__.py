@@ -1,0 +1,1 @@
+"""Remediation actions, one per module, registered by name in :mod:`.registry`."""

@@ -1,0 +1,55 @@
+"""The reviewed script catalogue: the only scripts ``optimize_performance`` (and the local
+executor) may run. Scripts are changed by reviewing the catalogue file, never by a rule."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from services.remediator.errors import RulesFileError
+from services.remediator.risk import Risk
+from services.remediator.rules.yaml_source import problems_from, read_yaml
+
+SCRIPT_NAME = re.compile(r"^[a-z0-9][a-z0-9\-]{0,63}$")
+
+
+class CatalogueScript(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = Field(min_length=1)
+    commands: list[str] = Field(min_length=1, max_length=100)
+    risk: Risk = Risk.MEDIUM
+    timeout_s: int = Field(300, ge=5, le=3600)
+
+    @field_validator("commands")
+    @classmethod
+    def _no_blank(cls, value: list[str]) -> list[str]:
+        if any(not c.strip() for c in value):
+            raise ValueError("commands must not be blank")
+        return value
+
+
+class ScriptCatalogue(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = 1
+    scripts: dict[str, CatalogueScript] = Field(default_factory=dict)
+
+    @field_validator("scripts")
+    @classmethod
+    def _names(cls, value: dict[str, CatalogueScript]) -> dict[str, CatalogueScript]:
+        bad = [name for name in value if not SCRIPT_NAME.match(name)]
+        if bad:
+            raise ValueError(f"script names are lower case letters, digits and -: {bad}")
+        return value
+
+
+def load_catalogue(path: Path) -> ScriptCatalogue:
+    _text, data, lines = read_yaml(path)
+    try:
+        return ScriptCatalogue.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        raise RulesFileError(path, problems_from(exc, lines)) from exc

@@ -1,0 +1,28 @@
+"""Every action by name. Built once, with the script catalogue, in the composition root."""
+
+from __future__ import annotations
+
+from services.remediator.actions import (
+    cleanup_disk,
+    enhance_monitoring,
+    optimize_performance,
+    restart_service,
+    scale_in,
+    scale_out,
+)
+from services.remediator.actions.base import ActionDefinition
+from services.remediator.actions.catalogue import ScriptCatalogue
+
+ActionRegistry = dict[str, ActionDefinition]
+
+
+def build_registry(catalogue: ScriptCatalogue) -> ActionRegistry:
+    definitions = (
+        restart_service.ACTION,
+        cleanup_disk.ACTION,
+        scale_out.ACTION,
+        scale_in.ACTION,
+        enhance_monitoring.ACTION,
+        optimize_performance.definition(catalogue),
+    )
+    return {d.name: d for d in definitions}

@@ -1,0 +1,70 @@
+"""Every Redis key of the remediator.
+
+State that a Lua script touches in one step (safety counters, locks, claims, runs, debounce,
+approvals) shares the ``{remediation}`` hash tag, so it lives in one Redis Cluster slot and the
+scripts stay atomic there. The audit log is a stream of its own slot.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from shared.streams import PREFIX
+
+TAG = f"{PREFIX}:{{remediation}}"
+
+# Safety
+EXECUTED = f"{TAG}:safety:executed"  # zset: reservation id -> start (ms), the rolling hour
+FAILURES = f"{TAG}:safety:failures"  # zset: reservation id -> failure time (ms)
+BREAKER = f"{TAG}:safety:breaker"  # hash: opened_at_ms, reason (exists = open)
+MAINTENANCE = f"{TAG}:safety:maintenance"  # hash: window id -> JSON
+DRY_RUN = f"{TAG}:safety:dry_run"  # "1" / "0": overrides SCOPS_DRY_RUN while set
+
+# Approvals
+PENDING_APPROVALS = f"{TAG}:approvals:pending"  # zset: approval id -> expiry (ms)
+APPROVED_UNCLAIMED = f"{TAG}:approvals:approved"  # zset: approval id -> approval time (ms)
+
+# Runs (actions started and not yet finished)
+ACTIVE_RUNS = f"{TAG}:runs:active"  # zset: run id -> next poll due (ms)
+
+# Rules published by the API for every worker
+RULES_ACTIVE = f"{TAG}:rules:active"  # hash: version, source, text, loaded_at
+
+AUDIT = f"{PREFIX}:{{remediation-audit}}"  # stream of every record
+ADMIN_AUDIT = f"{PREFIX}:{{remediation-audit}}:admin"  # stream of admin changes
+
+
+def cooldown(target: str) -> str:
+    return f"{TAG}:safety:cooldown:{target}"
+
+
+def lock(target: str) -> str:
+    return f"{TAG}:safety:lock:{target}"
+
+
+def blast(action: str) -> str:
+    return f"{TAG}:safety:blast:{action}"
+
+
+def claim(subject: uuid.UUID, action: str | None) -> str:
+    return f"{TAG}:claim:{subject}:{action or '-'}"
+
+
+def lease(claim_key: str) -> str:
+    return f"{claim_key}:lease"
+
+
+def run(run_id: str) -> str:
+    return f"{TAG}:run:{run_id}"
+
+
+def debounce(resource_id: str, metric: str) -> str:
+    return f"{TAG}:debounce:{resource_id}:{metric}"
+
+
+def recent(resource_id: str) -> str:
+    return f"{TAG}:recent:{resource_id}"
+
+
+def approval(approval_id: str) -> str:
+    return f"{TAG}:approval:{approval_id}"

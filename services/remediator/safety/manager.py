@@ -1,0 +1,220 @@
+"""The SafetyManager: every shared-state check in one atomic Redis step.
+
+``reserve`` checks, in order, the circuit breaker (automatic actions only), maintenance windows,
+the target's lock, its cooldown, the action's blast radius and the global rolling-hour rate
+limit, then the dry-run switch; when all pass it takes the lock, starts the cooldown, counts
+the action and marks the run reserved, in the same step. ``peek`` runs the same checks and
+changes nothing (shadow rules, evaluations, approvals before they are asked for).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from services.remediator import keys
+from services.remediator.rules.durations import format_duration
+from services.remediator.safety.policy import SafetyLimits
+from services.remediator.safety.scripts import CHECK_AND_RESERVE, RELEASE
+
+RUN_TTL_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class SafetyRequest:
+    action: str
+    target_key: str
+    resource_id: str
+    run_id: str
+    cooldown_s: float | None = None  # None: the default cooldown
+    blast_max: int = 0
+    blast_window_s: float = 3600.0
+    lock_ttl_s: float | None = None
+    automatic: bool = True  # False: a human approved or asked; the breaker does not apply
+
+
+@dataclass(frozen=True)
+class SafetyVerdict:
+    allowed: bool
+    blocked_by: str | None = None
+    detail: str = ""
+    dry_run: bool = False
+    reservation: str | None = None
+    actions_used: int = 0
+
+
+class SafetyManager:
+    def __init__(self, client: redis.Redis, limits: SafetyLimits) -> None:
+        self.redis = client
+        self.limits = limits
+        self._check = client.register_script(CHECK_AND_RESERVE)
+        self._release = client.register_script(RELEASE)
+
+    def reserve(self, request: SafetyRequest, now_ms: int | None = None) -> SafetyVerdict:
+        return self._run("reserve", request, now_ms)
+
+    def peek(self, request: SafetyRequest, now_ms: int | None = None) -> SafetyVerdict:
+        return self._run("peek", request, now_ms)
+
+    def _run(self, mode: str, request: SafetyRequest, now_ms: int | None) -> SafetyVerdict:
+        limits = self.limits
+        cooldown_s = limits.cooldown_s if request.cooldown_s is None else request.cooldown_s
+        lock_ttl_s = request.lock_ttl_s or limits.lock_ttl_s
+        reservation = uuid.uuid4().hex
+        reply = self._check(
+            keys=[
+                keys.EXECUTED,
+                keys.cooldown(request.target_key),
+                keys.lock(request.target_key),
+                keys.BREAKER,
+                keys.MAINTENANCE,
+                keys.DRY_RUN,
+                keys.blast(request.action),
+                keys.run(request.run_id),
+            ],
+            args=[
+                mode,
+                "" if now_ms is None else now_ms,
+                reservation,
+                request.target_key,
+                request.resource_id,
+                limits.rate_limit,
+                int(limits.window_s * 1000),
+                int(cooldown_s * 1000),
+                int(max(cooldown_s, limits.cooldown_s) * 1000),
+                int(lock_ttl_s * 1000),
+                request.blast_max,
+                int(request.blast_window_s * 1000),
+                "1" if limits.dry_run else "0",
+                "1" if request.automatic else "0",
+                RUN_TTL_MS,
+                request.action,
+            ],
+        )
+        verdict, detail, number = _text(reply[0]), _text(reply[1]), int(reply[2])
+        if verdict == "ok":
+            return SafetyVerdict(
+                True,
+                reservation=detail or None,
+                actions_used=number,
+                detail=f"{number} of {limits.rate_limit} actions used in the last hour",
+            )
+        if verdict == "dry_run":
+            return SafetyVerdict(True, dry_run=True, actions_used=number, detail="dry run")
+        return SafetyVerdict(False, verdict, self._explain(verdict, detail, number, request))
+
+    def _explain(self, check: str, detail: str, number: int, request: SafetyRequest) -> str:
+        target = request.target_key
+        if check == "circuit_breaker":
+            return f"circuit breaker open since {_clock(number)}: {detail}; an admin must reset it"
+        if check == "maintenance":
+            return f"{target} is in maintenance window {detail} until {_clock(number)}"
+        if check == "lock":
+            return f"another action is running on {target} (lock expires in {_wait(number)})"
+        if check == "cooldown":
+            return f"{target} was acted on recently; cooldown ends in {_wait(number)}"
+        if check == "blast_radius":
+            return (
+                f"{detail} already acted on {number} targets within "
+                f"{format_duration(request.blast_window_s)} (blast radius {request.blast_max})"
+            )
+        if check == "rate_limit":
+            return (
+                f"{detail} of {self.limits.rate_limit} actions used in the last hour; "
+                f"next slot in {_wait(number)}"
+            )
+        return check
+
+    def release(
+        self, request: SafetyRequest, reservation: str, outcome: str, failure: str = ""
+    ) -> bool:
+        """Frees the target's lock; a failure counts toward the breaker. True: it opened."""
+        opened = self._release(
+            keys=[keys.lock(request.target_key), keys.FAILURES, keys.BREAKER],
+            args=[
+                reservation,
+                outcome,
+                "",
+                self.limits.breaker_failures,
+                int(self.limits.breaker_window_s * 1000),
+                failure[:200],
+            ],
+        )
+        return bool(opened)
+
+    def dry_run(self) -> bool:
+        value = self.redis.get(keys.DRY_RUN)
+        return self.limits.dry_run if value is None else value == b"1"
+
+    def set_dry_run(self, enabled: bool | None) -> None:
+        """Switch dry-run on or off for every worker; None returns to SCOPS_DRY_RUN."""
+        if enabled is None:
+            self.redis.delete(keys.DRY_RUN)
+        else:
+            self.redis.set(keys.DRY_RUN, "1" if enabled else "0")
+
+    def breaker(self) -> dict[str, Any] | None:
+        state = self.redis.hgetall(keys.BREAKER)
+        if not state:
+            return None
+        opened = int(state.get(b"opened_at_ms", b"0"))
+        return {
+            "open": True,
+            "opened_at": datetime.fromtimestamp(opened / 1000, UTC).isoformat(),
+            "reason": state.get(b"reason", b"").decode(),
+        }
+
+    def reset_breaker(self) -> bool:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.BREAKER)
+            pipe.delete(keys.FAILURES)
+            was_open, _ = pipe.execute()
+        return bool(was_open)
+
+    def counters(self) -> dict[str, Any]:
+        now_ms = _server_ms(self.redis)
+        window_ms = int(self.limits.window_s * 1000)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcount(keys.EXECUTED, f"({now_ms - window_ms}", "+inf")
+            pipe.zcount(
+                keys.FAILURES, f"({now_ms - int(self.limits.breaker_window_s * 1000)}", "+inf"
+            )
+            used, failures = pipe.execute()
+        cooldowns = sorted(
+            k.decode().removeprefix(keys.cooldown(""))
+            for k in self.redis.scan_iter(match=keys.cooldown("*"), count=500)
+        )
+        locks = sorted(
+            k.decode().removeprefix(keys.lock(""))
+            for k in self.redis.scan_iter(match=keys.lock("*"), count=500)
+        )
+        return {
+            "actions_this_hour": int(used),
+            "rate_limit_per_hour": self.limits.rate_limit,
+            "active_cooldowns": cooldowns,
+            "active_locks": locks,
+            "recent_failures": int(failures),
+            "breaker": self.breaker() or {"open": False},
+            "dry_run": self.dry_run(),
+        }
+
+
+def _server_ms(client: redis.Redis) -> int:
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _wait(ms: int) -> str:
+    return format_duration(max(round(ms / 1000), 1))
+
+
+def _clock(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

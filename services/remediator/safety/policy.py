@@ -1,0 +1,81 @@
+"""Safety limits and the checks that need no shared state (no I/O).
+
+Allow and deny lists are configuration: they cannot race, so they are checked in the worker
+before the atomic Redis step. Glob patterns for maintenance windows are translated to anchored
+Lua patterns here, so the Redis script can match them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from services.remediator.config import RemediatorSettings
+
+_LUA_MAGIC = re.compile(r"([\^\$\(\)%\.\[\]\+\-])")
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    rate_limit: int = 10
+    window_s: float = 3600.0
+    cooldown_s: float = 300.0
+    lock_ttl_s: float = 900.0
+    breaker_failures: int = 3
+    breaker_window_s: float = 900.0
+    dry_run: bool = True
+    allowed_actions: frozenset[str] | None = None  # None: every registered action
+    denied_targets: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: RemediatorSettings) -> SafetyLimits:
+        return cls(
+            rate_limit=settings.rate_limit_per_hour,
+            cooldown_s=settings.cooldown_s,
+            lock_ttl_s=settings.lock_ttl_s,
+            breaker_failures=settings.breaker_failures,
+            breaker_window_s=settings.breaker_window_s,
+            dry_run=settings.dry_run,
+            allowed_actions=settings.allowed_action_names,
+            denied_targets=settings.denied_target_patterns,
+        )
+
+
+@dataclass(frozen=True)
+class StaticRefusal:
+    check: str  # "not_allowed" or "deny_list"
+    detail: str
+
+
+def static_refusal(
+    limits: SafetyLimits,
+    action: str,
+    target_key: str,
+    resource_id: str,
+    extra_denied: Iterable[str] = (),
+) -> StaticRefusal | None:
+    if limits.allowed_actions is not None and action not in limits.allowed_actions:
+        allowed = ", ".join(sorted(limits.allowed_actions)) or "none"
+        return StaticRefusal("not_allowed", f"{action} is not on the allow list ({allowed})")
+    for pattern in (*limits.denied_targets, *extra_denied):
+        for name in _target_names(target_key, resource_id):
+            if fnmatchcase(name, pattern):
+                return StaticRefusal("deny_list", f"{name} matches deny-list pattern {pattern!r}")
+    return None
+
+
+def _target_names(target_key: str, resource_id: str) -> list[str]:
+    names = [target_key, resource_id]
+    if "," in target_key:
+        names += target_key.split(",")
+    return list(dict.fromkeys(names))
+
+
+def glob_to_lua(pattern: str) -> str:
+    """``web-*`` -> ``^web%-.*$``. Only ``*`` and ``?`` are wildcards."""
+    if "[" in pattern or "]" in pattern:
+        raise ValueError("maintenance patterns support * and ? only")
+    escaped = _LUA_MAGIC.sub(r"%\1", pattern)
+    return "^" + escaped.replace("*", ".*").replace("?", ".") + "$"
