@@ -180,6 +180,19 @@ class RemediationRecord(Event):
     expected_low: float | None = None
     expected_high: float | None = None
     anomaly_explanation: str = ""
+    # Added in 1.1: which rule decided, on what, with which parameters, and who was involved.
+    schema_version: str = "1.1"
+    rule: str | None = Field(None, description="The rule that recommended the action.")
+    risk: str | None = Field(None, description="Risk tier: low, medium or high.")
+    shadow: bool = Field(False, description="A shadow rule's 'would have run': no effect.")
+    target: str | None = Field(None, description="What the action acts on (instances, group).")
+    params: dict[str, Any] = Field(default_factory=dict, description="The action's parameters.")
+    run_id: str | None = Field(None, description="Ties together the records of one execution.")
+    approval_id: str | None = None
+    decided_by: str | None = Field(None, description="Who approved, rejected or requested it.")
+    expires_at: UtcDatetime | None = Field(None, description="When a pending approval lapses.")
+    command_id: str | None = Field(None, description="The SSM command id, once sent.")
+    error_code: str | None = Field(None, description="AWS or executor error code of a failure.")
 
 
 class NotificationStatus(StrEnum):

@@ -7,7 +7,7 @@ serves it). Actions never check safety themselves: the workflow does, before the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +59,7 @@ class ApiOutcome:
 
 
 ShellBuilder = Callable[[Any], ShellPlan]
-ApiCall = Callable[[AwsApi, Any, Target], Awaitable[ApiOutcome]]
+ApiCall = Callable[[AwsApi, Any, Target], Coroutine[Any, Any, ApiOutcome]]
 Describer = Callable[[Any, Target], str]
 
 

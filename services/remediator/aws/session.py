@@ -83,7 +83,9 @@ class AwsApi:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.config.attempts),
-                wait=wait_exponential_jitter(initial=0.2, max=self.config.max_wait_s),
+                wait=wait_exponential_jitter(
+                    multiplier=0.2, max=self.config.max_wait_s, jitter=self.config.max_wait_s / 4
+                ),
                 retry=retry_if_exception(is_transient),
                 before_sleep=_log_retry(operation),
                 reraise=True,

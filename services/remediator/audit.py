@@ -1,0 +1,132 @@
+"""Publishing records (the remediations stream and the audit log) and querying the audit log.
+
+Every record goes to ``scops:{remediations}`` (for the notifier) and to the audit stream, whose
+entries carry the fields one filters on, so a query reads them without parsing every record.
+Queries page backwards in time with a cursor (the last entry id seen).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import redis
+import structlog
+
+from services.remediator import keys
+from shared.bus import encode_event
+from shared.events import RemediationRecord
+from shared.streams import REMEDIATIONS
+
+log = structlog.get_logger("remediator.audit")
+
+FILTERS = ("status", "action", "resource_id", "rule", "anomaly_id", "blocked_by")
+SCAN_CHUNK = 500
+SCAN_MAX = 20_000
+
+
+class RecordPublisher:
+    def __init__(self, client: redis.Redis, *, maxlen: int, audit_maxlen: int) -> None:
+        self.redis = client
+        self.maxlen = maxlen
+        self.audit_maxlen = audit_maxlen
+
+    def publish(self, record: RemediationRecord) -> None:
+        fields = encode_event(record)
+        index = {name: _index_value(getattr(record, name)) for name in FILTERS}
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(REMEDIATIONS, fields, maxlen=self.maxlen, approximate=True)
+            pipe.xadd(keys.AUDIT, {**fields, **index}, maxlen=self.audit_maxlen, approximate=True)
+            pipe.execute()
+        log.info(
+            "remediation_recorded",
+            anomaly_id=str(record.anomaly_id),
+            action=record.action,
+            status=record.status.value,
+            blocked_by=record.blocked_by,
+            rule=record.rule,
+            target=record.target,
+        )
+
+
+def _index_value(value: object) -> str:
+    if value is None:
+        return ""
+    return str(getattr(value, "value", value))
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    status: str | None = None
+    action: str | None = None
+    resource_id: str | None = None
+    rule: str | None = None
+    anomaly_id: str | None = None
+    blocked_by: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+    def wanted(self) -> dict[bytes, bytes]:
+        return {
+            name.encode(): str(getattr(self, name)).encode()
+            for name in FILTERS
+            if getattr(self, name) is not None
+        }
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    records: list[RemediationRecord]
+    next_cursor: str | None
+    scanned: int
+
+
+class AuditLog:
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def query(self, query: AuditQuery) -> AuditPage:
+        wanted = query.wanted()
+        high: Any = f"({query.cursor}" if query.cursor else "+"
+        if query.until is not None and query.cursor is None:
+            high = f"{int(query.until.timestamp() * 1000)}-99999999"
+        floor = int(query.since.timestamp() * 1000) if query.since else 0
+        records: list[RemediationRecord] = []
+        scanned, last_id = 0, None
+        while len(records) < query.limit and scanned < SCAN_MAX:
+            entries = self.redis.xrevrange(keys.AUDIT, max=high, min="-", count=SCAN_CHUNK)
+            if not entries:
+                return AuditPage(records, None, scanned)
+            for entry_id, fields in entries:
+                scanned += 1
+                last_id = entry_id.decode()
+                if int(last_id.split("-", 1)[0]) < floor:
+                    return AuditPage(records, None, scanned)
+                if all(fields.get(k) == v for k, v in wanted.items()):
+                    records.append(RemediationRecord.model_validate_json(fields[b"data"]))
+                    if len(records) == query.limit:
+                        return AuditPage(records, last_id, scanned)
+            high = f"({last_id}"
+        return AuditPage(records, last_id, scanned)
+
+
+class AdminLog:
+    """Who changed what: rules reloads (and refusals), maintenance windows, breaker resets,
+    dry-run switches."""
+
+    def __init__(self, client: redis.Redis, maxlen: int = 10_000) -> None:
+        self.redis = client
+        self.maxlen = maxlen
+
+    def write(self, kind: str, by: str, **detail: str) -> None:
+        self.redis.xadd(keys.ADMIN_AUDIT, {"kind": kind, "by": by, **detail}, maxlen=self.maxlen)
+        log.info("admin_change", kind=kind, by=by, **detail)
+
+    def recent(self, count: int = 50) -> list[dict[str, str]]:
+        return [
+            {"id": eid.decode(), **{k.decode(): v.decode() for k, v in fields.items()}}
+            for eid, fields in self.redis.xrevrange(keys.ADMIN_AUDIT, count=count)
+        ]

@@ -1,0 +1,54 @@
+"""The executor interface. ``start`` either finishes the action (API calls, dry runs, local
+scripts) or sends it and returns a handle to poll (SSM commands), so no worker waits minutes
+for a command to end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from services.remediator.actions.base import ActionDefinition
+from services.remediator.targets import Target
+from shared.events import RemediationStatus
+
+
+@dataclass(frozen=True)
+class Job:
+    definition: ActionDefinition
+    params: Any
+    target: Target
+    run_id: str
+
+    def describe(self) -> str:
+        return self.definition.describe(self.params, self.target)
+
+
+@dataclass(frozen=True)
+class Finished:
+    status: RemediationStatus  # SUCCEEDED, FAILED or DRY_RUN
+    summary: str
+    output: str = ""
+    exit_code: int | None = None
+    error_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Started:
+    command_id: str
+    instance_ids: tuple[str, ...]
+    summary: str
+
+
+class Executor(Protocol):
+    name: str
+
+    def start(self, job: Job) -> Started | Finished: ...
+
+    def poll(self, job: Job, started: Started) -> Finished | None:
+        """The outcome once the action ended; None while it runs."""
+        ...
+
+    def find(self, job: Job, since: datetime) -> Started | None:
+        """What a dead attempt of this job sent, if anything reached the other side."""
+        ...

@@ -1,0 +1,72 @@
+"""What the workflow hands to the action runner (and stores with approvals and runs):
+the incident an action answers, and the action request itself. Both are plain data."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.remediator.risk import Risk
+from services.remediator.targets import Target
+from shared.events import AnomalyEvent, Severity
+
+
+class Incident(BaseModel):
+    """The anomaly (or manual request) an action answers: what records repeat about it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    anomaly_id: uuid.UUID
+    correlation_id: str
+    resource_id: str
+    metric: str
+    severity: Severity
+    value: float | None = None
+    expected_low: float | None = None
+    expected_high: float | None = None
+    explanation: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def from_anomaly(cls, anomaly: AnomalyEvent) -> Incident:
+        return cls(
+            anomaly_id=anomaly.event_id,
+            correlation_id=anomaly.correlation_id,
+            resource_id=anomaly.resource_id,
+            metric=anomaly.metric,
+            severity=anomaly.severity,
+            value=anomaly.value,
+            expected_low=anomaly.expected_low,
+            expected_high=anomaly.expected_high,
+            explanation=anomaly.explanation,
+            labels=dict(anomaly.labels),
+        )
+
+
+class ActionRequest(BaseModel):
+    """One action on one target, decided and ready for the safety checks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subject_id: uuid.UUID = Field(description="Claim subject: anomaly, approval or request id.")
+    incident: Incident
+    action: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    target: Target
+    reason: str
+    rule: str | None = None
+    risk: Risk = Risk.MEDIUM
+    cooldown_s: float | None = None
+    blast_max: int = 0
+    blast_window_s: float = 3600.0
+    denied_targets: tuple[str, ...] = ()
+    automatic: bool = True
+    approval_id: str | None = None
+    decided_by: str | None = None
+    dry_run: bool = False
+
+    @property
+    def run_id(self) -> str:
+        return uuid.uuid5(self.subject_id, f"run:{self.action}").hex
