@@ -1,42 +1,21 @@
 """The Celery application of the remediation workers.
 
-Run with ``celery -A services.remediator.celery_app worker``. Tasks acknowledge late and are
-rejected (so redelivered) when their worker process dies; the workflow's idempotency claim makes
-a redelivery safe.
+Run with ``celery -A services.remediator.celery_app worker`` (``scops worker`` does). Tasks
+acknowledge late and are rejected (so redelivered) when their worker process dies; the
+workflow's claims make a redelivery safe.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 
+from services.remediator.celery_config import create_celery
 from services.remediator.config import RemediatorSettings
 from shared.logging import configure_logging
-from shared.tasks import HANDLE_ANOMALY, REMEDIATION_QUEUE
 
-
-def create_celery(settings: RemediatorSettings) -> Celery:
-    celery = Celery("remediator", broker=settings.redis_url, set_as_current=False)
-    celery.conf.update(
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        task_acks_on_failure_or_timeout=True,
-        task_ignore_result=True,
-        task_serializer="json",
-        accept_content=["json"],
-        task_time_limit=settings.task_time_limit_s,
-        task_soft_time_limit=max(settings.task_time_limit_s - 5, 5),
-        worker_prefetch_multiplier=1,
-        worker_hijack_root_logger=False,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
-        task_default_queue=REMEDIATION_QUEUE,
-        task_routes={HANDLE_ANOMALY: {"queue": REMEDIATION_QUEUE}},
-    )
-    return celery
-
+__all__ = ["app", "create_celery", "settings"]
 
 settings = RemediatorSettings()
 app = create_celery(settings)

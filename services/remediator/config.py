@@ -31,6 +31,11 @@ class RemediatorSettings(BaseServiceSettings):
     claim_ttl_s: int = Field(
         7 * 24 * 3600, ge=60, description="How long an anomaly x action idempotency claim lasts."
     )
+    claim_lease_s: float = Field(
+        30.0,
+        gt=0,
+        description="A working attempt's lease on its claim; a duplicate waits this long.",
+    )
     rules_path: Path = Field(
         Path("deploy/config/remediation-rules.yaml"),
         description="Remediation rules file (YAML; relative to the working directory).",

@@ -72,7 +72,9 @@ class ApprovalConflictError(ApprovalError):
 
 
 class ApprovalExpiredError(ApprovalError):
-    pass
+    def __init__(self, approval_id: str, reason: str, approval: object = None) -> None:
+        super().__init__(approval_id, reason)
+        self.approval = approval  # the expired approval, for the caller to record
 
 
 class MaintenanceWindowNotFoundError(RemediatorError):

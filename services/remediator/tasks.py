@@ -8,40 +8,84 @@ import redis
 import structlog
 
 from services.remediator.celery_app import app, settings
-from services.remediator.workflow import LEASE_TTL_S, AnomalyWorkflow, ClaimBusyError
+from services.remediator.claims import ClaimBusyError
+from services.remediator.requests import ActionRequest
+from services.remediator.scheduling import CeleryScheduler
+from services.remediator.wiring import Remediator, build
 from shared.events import AnomalyEvent
-from shared.tasks import HANDLE_ANOMALY
+from shared.tasks import EXECUTE_REQUEST, HANDLE_ANOMALY, POLL_COMMAND, RECHECK_ANOMALY
 
 log = structlog.get_logger("remediator.tasks")
-_workflow: AnomalyWorkflow | None = None
+_remediator: Remediator | None = None
 
 
 def reset_workflow() -> None:
-    global _workflow
-    _workflow = None
+    global _remediator
+    _remediator = None
 
 
-def workflow() -> AnomalyWorkflow:
-    global _workflow
-    if _workflow is None:
+def remediator() -> Remediator:
+    global _remediator
+    if _remediator is None:
         client = redis.Redis.from_url(settings.redis_url)
-        _workflow = AnomalyWorkflow(
-            client, maxlen=settings.stream_maxlen, claim_ttl_s=settings.claim_ttl_s
-        )
-    return _workflow
+        _remediator = build(settings, client, CeleryScheduler(app))
+    return _remediator
+
+
+def _retry_later(task: Any, exc: ClaimBusyError) -> Exception:
+    # Another attempt is at work on it; look again once its lease could have lapsed.
+    log.info("claim_busy_retrying", claim=str(exc))
+    result: Exception = task.retry(countdown=min(2.0, settings.claim_lease_s), exc=exc)
+    return result
 
 
 @app.task(name=HANDLE_ANOMALY, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
-def handle_anomaly(self: Any, *, event: dict[str, Any]) -> None:
+def handle_anomaly(self: Any, *, event: dict[str, Any], dry_run: bool = False) -> None:
     anomaly = AnomalyEvent.model_validate(event)
     structlog.contextvars.bind_contextvars(
         correlation_id=anomaly.correlation_id, anomaly_id=str(anomaly.event_id)
     )
     try:
-        workflow().handle(anomaly)
+        remediator().workflow.handle(anomaly, dry_run=dry_run)
     except ClaimBusyError as exc:
-        # Another attempt is at work on it; look again once its lease could have lapsed.
-        log.info("claim_busy_retrying", anomaly_id=str(anomaly.event_id))
-        raise self.retry(countdown=min(2, LEASE_TTL_S), exc=exc) from exc
+        raise _retry_later(self, exc) from exc
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+
+@app.task(name=RECHECK_ANOMALY, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
+def recheck_anomaly(self: Any, *, event: dict[str, Any], rule: str) -> None:
+    anomaly = AnomalyEvent.model_validate(event)
+    structlog.contextvars.bind_contextvars(
+        correlation_id=anomaly.correlation_id, anomaly_id=str(anomaly.event_id)
+    )
+    try:
+        remediator().workflow.recheck(anomaly, rule)
+    except ClaimBusyError as exc:
+        raise _retry_later(self, exc) from exc
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+
+@app.task(name=EXECUTE_REQUEST, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
+def execute_request(self: Any, *, request: dict[str, Any]) -> None:
+    action_request = ActionRequest.model_validate(request)
+    structlog.contextvars.bind_contextvars(
+        correlation_id=action_request.incident.correlation_id,
+        anomaly_id=str(action_request.incident.anomaly_id),
+    )
+    try:
+        remediator().workflow.execute_request(action_request)
+    except ClaimBusyError as exc:
+        raise _retry_later(self, exc) from exc
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+
+@app.task(name=POLL_COMMAND)  # type: ignore[untyped-decorator]
+def poll_command(*, run_id: str) -> None:
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    try:
+        remediator().runner.poll(run_id)
     finally:
         structlog.contextvars.clear_contextvars()

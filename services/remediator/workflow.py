@@ -1,135 +1,371 @@
-"""One anomaly's way through the remediator: decide, claim, execute, record.
+"""One anomaly's way through the remediator: rules, claim, debounce, approval, safety, action,
+record.
 
-Effectively once: before anything runs, the task claims ``anomaly x action`` in Redis with
-SET NX and takes a short lease that it holds while it works. A redelivered or duplicated task
-finds the claim: ``done`` means the work is recorded (skip); ``started`` with a live lease means
-another attempt is at work (:class:`ClaimBusyError`: try again later); ``started`` with the lease
-gone means that attempt died mid-way, which is recorded as ``interrupted`` and never run again.
+Effectively once: before anything runs, the task claims ``anomaly x action`` in Redis
+(:mod:`.claims`) and holds a short lease while it works. A duplicate delivery that finds the
+claim ``done`` skips; one that finds a live lease waits (:class:`ClaimBusyError`); one that
+finds the lease gone takes over the claim of the dead attempt and records what happened to it
+(``interrupted``, or resumes polling a command already sent), never running it a second time.
+
+Every decision is recorded: no action (and why), proposed (waiting for a debounce, or a shadow
+rule's "would have run"), blocked (by which check), pending approval, dry run, running, and how
+it ended.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 import redis
 import structlog
 
-from services.remediator.decide import decide
-from services.remediator.executor import DryRunExecutor
-from shared.bus import encode_event
+from services.remediator.approvals.auto import AutoApprovalSwitch
+from services.remediator.approvals.store import ApprovalStore
+from services.remediator.audit import RecordPublisher
+from services.remediator.claims import (
+    CLAIM_DONE,
+    CLAIM_STARTED,
+    Claim,
+    ClaimBusyError,
+    Claims,
+    ClaimState,
+)
+from services.remediator.debounce import Debouncer, Streak
+from services.remediator.keys import claim as claim_key
+from services.remediator.keys import lease as lease_key
+from services.remediator.recent import RecentAnomalies
+from services.remediator.records import incident_record, request_record
+from services.remediator.requests import ActionRequest, Incident
+from services.remediator.rules.engine import (
+    ApprovalNeed,
+    Candidate,
+    EngineContext,
+    Recommendation,
+    RemediationEngine,
+)
+from services.remediator.rules.store import RuleStore
+from services.remediator.runner import ActionRunner
+from services.remediator.safety.policy import static_refusal
+from services.remediator.scheduling import Scheduler
 from shared.events import AnomalyEvent, RemediationRecord, RemediationStatus
-from shared.streams import PREFIX, REMEDIATIONS
+
+__all__ = [
+    "CLAIM_DONE",
+    "CLAIM_STARTED",
+    "AnomalyWorkflow",
+    "ClaimBusyError",
+    "WorkflowParts",
+    "claim_key",
+    "lease_key",
+]
 
 log = structlog.get_logger("remediator.workflow")
 
-CLAIM_STARTED = b"started"
-CLAIM_DONE = b"done"
-LEASE_TTL_S = 30
+
+@dataclass(frozen=True)
+class WorkflowParts:
+    rules: RuleStore
+    claims: Claims
+    debouncer: Debouncer
+    recent: RecentAnomalies
+    approvals: ApprovalStore
+    auto_approval: AutoApprovalSwitch
+    runner: ActionRunner
+    publisher: RecordPublisher
+    scheduler: Scheduler
 
 
-class ClaimBusyError(Exception):
-    """Another attempt holds the lease on this anomaly x action; try again after it."""
-
-
-def claim_key(anomaly_id: uuid.UUID, action: str | None) -> str:
-    return f"{PREFIX}:{{remediation}}:claim:{anomaly_id}:{action or '-'}"
-
-
-def lease_key(claim: str) -> str:
-    return f"{claim}:lease"
-
-
-def record_id(anomaly_id: uuid.UUID, action: str | None, status: RemediationStatus) -> uuid.UUID:
-    return uuid.uuid5(anomaly_id, f"{action}:{status}")
+@dataclass(frozen=True)
+class Choice:
+    candidate: Candidate
+    refusal: tuple[str, str] | None = None
 
 
 class AnomalyWorkflow:
-    def __init__(self, client: redis.Redis, *, maxlen: int, claim_ttl_s: int) -> None:
-        self.redis = client
-        self.maxlen = maxlen
-        self.claim_ttl_s = claim_ttl_s
-        self.executor = DryRunExecutor()
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        maxlen: int,
+        claim_ttl_s: int,
+        parts: WorkflowParts | None = None,
+    ) -> None:
+        if parts is None:  # the defaults: dry-run, the shipped rules, no AWS
+            from services.remediator.wiring import default_workflow_parts
 
-    def handle(self, anomaly: AnomalyEvent) -> RemediationRecord | None:
-        decision = decide(anomaly)
-        key = claim_key(anomaly.event_id, decision.action)
-        if not self.redis.set(key, CLAIM_STARTED, nx=True, ex=self.claim_ttl_s):
-            return self._already_claimed(anomaly, key, decision.action)
-        self.redis.set(lease_key(key), uuid.uuid4().hex, ex=LEASE_TTL_S)
-        if decision.action is None:
-            record = self._record(anomaly, None, RemediationStatus.NO_ACTION, decision.reason)
-        else:
-            result = self.executor.run(decision.action, anomaly.resource_id)
-            record = self._record(
-                anomaly,
-                decision.action,
-                result.status,
-                decision.reason,
-                output_excerpt=result.output[-2000:],
-                exit_code=result.exit_code,
-                duration_s=result.duration_s,
-            )
-        self._publish(record)
-        self.redis.set(key, CLAIM_DONE, ex=self.claim_ttl_s)
-        self.redis.delete(lease_key(key))
-        return record
+            parts = default_workflow_parts(client, maxlen=maxlen, claim_ttl_s=claim_ttl_s)
+        self.parts = parts
+        self.executor_name = parts.runner.executor.name
 
-    def _already_claimed(
-        self, anomaly: AnomalyEvent, key: str, action: str | None
-    ) -> RemediationRecord | None:
-        if self.redis.get(key) == CLAIM_STARTED and self.redis.exists(lease_key(key)):
-            raise ClaimBusyError(key)
-        # Only one redelivery may turn "started" into "interrupted".
-        if self.redis.set(key, CLAIM_DONE, xx=True, get=True, ex=self.claim_ttl_s) != CLAIM_STARTED:
-            log.info("duplicate_delivery_skipped", anomaly_id=str(anomaly.event_id))
+    # -- entry points ----------------------------------------------------------------------
+
+    def handle(self, anomaly: AnomalyEvent, *, dry_run: bool = False) -> RemediationRecord | None:
+        engine = self.parts.rules.engine()
+        context = EngineContext(self.parts.recent.note_and_read(anomaly))
+        evaluation = engine.evaluate(anomaly, context)
+        for shadow in evaluation.shadow:
+            self._shadow(anomaly, shadow, engine)
+        live = evaluation.live
+        if live is None:
+            return self._no_action(anomaly, evaluation.no_match_reason)
+        choice = self._choose(anomaly, live, engine)
+        claim = self._claim(anomaly.event_id, choice.candidate.action)
+        if claim is None:
             return None
-        record = self._record(
-            anomaly,
-            action,
-            RemediationStatus.INTERRUPTED,
-            "an earlier attempt stopped before recording its outcome; not run again",
-        )
-        self._publish(record)
-        return record
+        if choice.refusal is not None:
+            return self._refused(anomaly, live, choice, claim)
+        request = self._request(anomaly, live, choice.candidate, engine, dry_run)
+        if claim.state is ClaimState.ABANDONED:
+            return self.parts.runner.recover(request, claim)
+        if live.rule.debounced:
+            streak = self.parts.debouncer.observe(live.rule, anomaly)
+            if not streak.satisfied(live.rule):
+                return self._wait(anomaly, request, live, streak, claim)
+        return self._decide(request, live.approval, claim)
 
-    def _record(
+    def recheck(self, anomaly: AnomalyEvent, rule_name: str) -> RemediationRecord | None:
+        """A debounced rule's time is up: act if the condition still holds."""
+        engine = self.parts.rules.engine()
+        live = engine.evaluate(anomaly, EngineContext(self.parts.recent.read(anomaly))).live
+        if live is None or live.rule.name != rule_name:
+            log.info("recheck_rule_gone", rule=rule_name)
+            return None
+        choice = self._choose(anomaly, live, engine)
+        claim = self._claim(anomaly.event_id, choice.candidate.action, resume_waiting=True)
+        if claim is None:
+            return None
+        if choice.refusal is not None:
+            return self._refused(anomaly, live, choice, claim)
+        request = self._request(anomaly, live, choice.candidate, engine, dry_run=False)
+        if claim.state is ClaimState.ABANDONED:
+            return self.parts.runner.recover(request, claim)
+        if not self.parts.debouncer.still_open(live.rule, anomaly):
+            record = request_record(
+                request,
+                RemediationStatus.NO_ACTION,
+                f"the condition cleared before rule {rule_name} acted: nothing done",
+                executor=self.executor_name,
+                blocked_by="debounce",
+                id_detail="cleared",
+            )
+            return self._publish(record, claim)
+        return self._decide(request, live.approval, claim)
+
+    def execute_request(self, request: ActionRequest) -> RemediationRecord | None:
+        """A manual request, or an approved one: the same safety checks as any other."""
+        claim = self._claim(request.subject_id, request.action)
+        if claim is None:
+            return None
+        if request.approval_id:
+            self.parts.approvals.mark_claimed(request.approval_id)
+        if claim.state is ClaimState.ABANDONED:
+            return self.parts.runner.recover(request, claim)
+        return self.parts.runner.execute(request, claim)
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _claim(
+        self, subject: uuid.UUID, action: str | None, *, resume_waiting: bool = False
+    ) -> Claim | None:
+        claim = self.parts.claims.acquire(subject, action, resume_waiting=resume_waiting)
+        if claim.state in (ClaimState.DONE, ClaimState.WAITING):
+            log.info("duplicate_delivery_skipped", subject=str(subject), state=claim.state.value)
+            return None
+        return claim
+
+    def _choose(
+        self, anomaly: AnomalyEvent, live: Recommendation, engine: RemediationEngine
+    ) -> Choice:
+        """The first candidate whose target resolves and which the allow and deny lists
+        permit; else the first candidate, with why none could run."""
+        problem: tuple[str, str] | None = None
+        limits = self.parts.runner.safety.limits
+        for candidate in live.candidates:
+            if not candidate.ready or candidate.target is None:
+                problem = problem or ("no_target", f"{candidate.action}: {candidate.error}")
+                continue
+            refusal = static_refusal(
+                limits,
+                candidate.action,
+                candidate.target.key,
+                anomaly.resource_id,
+                engine.policy.deny_targets,
+            )
+            if refusal is not None:
+                problem = problem or (refusal.check, refusal.detail)
+                continue
+            return Choice(candidate)
+        return Choice(live.candidates[0], problem)
+
+    def _request(
         self,
         anomaly: AnomalyEvent,
-        action: str | None,
-        status: RemediationStatus,
-        reason: str,
-        **extra: object,
-    ) -> RemediationRecord:
-        return RemediationRecord.model_validate(
-            {
-                "event_id": record_id(anomaly.event_id, action, status),
-                "correlation_id": anomaly.correlation_id,
-                "anomaly_id": anomaly.event_id,
-                "resource_id": anomaly.resource_id,
-                "metric": anomaly.metric,
-                "severity": anomaly.severity,
-                "action": action,
-                "status": status,
-                "reason": reason,
-                "executor": self.executor.name,
-                "anomaly_value": anomaly.value,
-                "expected_low": anomaly.expected_low,
-                "expected_high": anomaly.expected_high,
-                "anomaly_explanation": anomaly.explanation,
-                **extra,
-            }
+        live: Recommendation,
+        candidate: Candidate,
+        engine: RemediationEngine,
+        dry_run: bool,
+    ) -> ActionRequest:
+        assert candidate.target is not None
+        blast = live.rule.blast_radius or engine.policy.blast_radius
+        return ActionRequest(
+            subject_id=anomaly.event_id,
+            incident=Incident.from_anomaly(anomaly),
+            action=candidate.action,
+            params=candidate.params_json(),
+            target=candidate.target,
+            reason=live.reason,
+            rule=live.rule.name,
+            risk=live.risk,
+            cooldown_s=live.rule.cooldown,
+            blast_max=blast.max_targets if blast else 0,
+            blast_window_s=blast.window if blast else 3600.0,
+            denied_targets=tuple(engine.policy.deny_targets),
+            dry_run=dry_run,
         )
 
-    def _publish(self, record: RemediationRecord) -> None:
-        self.redis.xadd(
-            REMEDIATIONS,
-            encode_event(record),
-            maxlen=self.maxlen,
-            approximate=True,
+    def _decide(
+        self, request: ActionRequest, need: ApprovalNeed, claim: Claim
+    ) -> RemediationRecord:
+        dry = request.dry_run or self.parts.runner.safety.dry_run()
+        if need.required and not dry:
+            if not self.parts.auto_approval.enabled():
+                return self._ask(request, need, claim)
+            request = request.model_copy(
+                update={"decided_by": f"auto-approval ({self.parts.auto_approval.name})"}
+            )
+        return self.parts.runner.execute(request, claim)
+
+    def _ask(self, request: ActionRequest, need: ApprovalNeed, claim: Claim) -> RemediationRecord:
+        _job, check, detail = self.parts.runner.precheck(request)
+        if check is not None:
+            return self._publish(
+                request_record(
+                    request,
+                    RemediationStatus.BLOCKED,
+                    f"{detail} ({request.reason})",
+                    executor=self.executor_name,
+                    blocked_by=check,
+                ),
+                claim,
+            )
+        approval_uuid = uuid.uuid4()
+        waiting = request.model_copy(
+            update={
+                "subject_id": approval_uuid,
+                "approval_id": approval_uuid.hex,
+                "automatic": False,
+            }
         )
-        log.info(
-            "remediation_recorded",
-            anomaly_id=str(record.anomaly_id),
-            action=record.action,
-            status=record.status.value,
+        approval = self.parts.approvals.create(
+            waiting, required=need.approvals, why=need.why, approval_id=approval_uuid.hex
         )
+        people = "one person" if need.approvals == 1 else f"{need.approvals} different people"
+        record = request_record(
+            request,
+            RemediationStatus.PENDING_APPROVAL,
+            f"{need.why}: waits for {people} to approve ({request.reason})",
+            executor=self.executor_name,
+            approval_id=approval.id,
+            expires_at=approval.expires_at,
+        )
+        return self._publish(record, claim)
+
+    def _wait(
+        self,
+        anomaly: AnomalyEvent,
+        request: ActionRequest,
+        live: Recommendation,
+        streak: Streak,
+        claim: Claim,
+    ) -> RemediationRecord:
+        record = request_record(
+            request,
+            RemediationStatus.PROPOSED,
+            f"{streak.explain(live.rule)} ({request.reason})",
+            executor=self.executor_name,
+            blocked_by="debounce",
+        )
+        self.parts.publisher.publish(record)
+        wait_s = streak.wait_s(live.rule)
+        if wait_s is None:
+            claim.finish()  # more anomaly events are needed; a later one decides
+        else:
+            claim.wait()
+            self.parts.scheduler.recheck(anomaly, live.rule.name, wait_s)
+        return record
+
+    def _shadow(
+        self, anomaly: AnomalyEvent, shadow: Recommendation, engine: RemediationEngine
+    ) -> None:
+        choice = self._choose(anomaly, shadow, engine)
+        claim = self._claim(anomaly.event_id, f"shadow-{shadow.rule.name}")
+        if claim is None:
+            return
+        if shadow.rule.debounced:
+            streak = self.parts.debouncer.observe(shadow.rule, anomaly)
+            if not streak.satisfied(shadow.rule):
+                claim.finish()
+                log.info("shadow_rule_waiting", rule=shadow.rule.name)
+                return
+        candidate = choice.candidate
+        refusal = choice.refusal
+        outcome = f"would have run: {candidate.describe()}"
+        if refusal is None:
+            request = self._request(anomaly, shadow, candidate, engine, dry_run=True)
+            _job, check, detail = self.parts.runner.precheck(request)
+            refusal = (check, detail) if check is not None else None
+        if refusal is not None:
+            outcome = f"would have been blocked by {refusal[0].replace('_', ' ')}: {refusal[1]}"
+        record = incident_record(
+            Incident.from_anomaly(anomaly),
+            RemediationStatus.PROPOSED,
+            f"shadow rule {shadow.rule.name} {outcome} ({shadow.reason})",
+            action=candidate.action,
+            executor="shadow",
+            id_detail=f"shadow:{shadow.rule.name}",
+            rule=shadow.rule.name,
+            risk=shadow.risk.value,
+            shadow=True,
+            blocked_by="shadow",
+            target=candidate.target.key if candidate.target else None,
+            params=candidate.params_json(),
+        )
+        self._publish(record, claim)
+
+    def _no_action(self, anomaly: AnomalyEvent, reason: str) -> RemediationRecord | None:
+        claim = self._claim(anomaly.event_id, None)
+        if claim is None:
+            return None
+        record = incident_record(
+            Incident.from_anomaly(anomaly),
+            RemediationStatus.NO_ACTION,
+            reason,
+            executor=self.executor_name,
+        )
+        return self._publish(record, claim)
+
+    def _refused(
+        self, anomaly: AnomalyEvent, live: Recommendation, choice: Choice, claim: Claim
+    ) -> RemediationRecord:
+        assert choice.refusal is not None
+        check, detail = choice.refusal
+        candidate = choice.candidate
+        record = incident_record(
+            Incident.from_anomaly(anomaly),
+            RemediationStatus.BLOCKED,
+            f"{detail} ({live.reason})",
+            action=candidate.action,
+            executor=self.executor_name,
+            blocked_by=check,
+            rule=live.rule.name,
+            risk=live.risk.value,
+            target=candidate.target.key if candidate.target else None,
+            params=candidate.params_json(),
+        )
+        return self._publish(record, claim)
+
+    def _publish(self, record: RemediationRecord, claim: Claim) -> RemediationRecord:
+        self.parts.publisher.publish(record)
+        claim.finish()
+        return record

@@ -1,0 +1,361 @@
+"""Running one action request: static checks, the atomic safety reservation, the executor, and
+the record of how it ended; polls of commands still running; recovery after a crash.
+
+The run's state lives in a Redis hash (``reserved`` -> ``sent`` -> ``finished``), written in
+the same atomic step as the reservation and updated before each side effect is known to be
+safe, so an attempt that dies at any point leaves enough to say what happened and never runs
+the action a second time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import redis
+import structlog
+from pydantic import ValidationError
+
+from services.remediator import keys
+from services.remediator.actions.base import ActionDefinition
+from services.remediator.actions.registry import ActionRegistry
+from services.remediator.audit import RecordPublisher
+from services.remediator.claims import Claim
+from services.remediator.errors import UnknownActionError
+from services.remediator.executors.base import Executor, Finished, Job, Started
+from services.remediator.records import request_record
+from services.remediator.requests import ActionRequest
+from services.remediator.safety.manager import SafetyManager, SafetyRequest
+from services.remediator.safety.policy import static_refusal
+from services.remediator.scheduling import Scheduler
+from shared.events import RemediationRecord, RemediationStatus
+
+log = structlog.get_logger("remediator.runner")
+
+FINISH = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'reserved' and state ~= 'sent' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'finished')
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+DEADLINE_MARGIN_S = 60
+
+
+class ActionRunner:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        registry: ActionRegistry,
+        safety: SafetyManager,
+        executor: Executor,
+        publisher: RecordPublisher,
+        scheduler: Scheduler,
+        poll_first_s: float = 1.0,
+        poll_max_s: float = 15.0,
+    ) -> None:
+        self.redis = client
+        self.registry = registry
+        self.safety = safety
+        self.executor = executor
+        self.publisher = publisher
+        self.scheduler = scheduler
+        self.poll_first_s = poll_first_s
+        self.poll_max_s = poll_max_s
+        self._finish = client.register_script(FINISH)
+
+    # -- deciding and starting -----------------------------------------------------------
+
+    def execute(self, request: ActionRequest, claim: Claim) -> RemediationRecord:
+        checked = self._static_checks(request)
+        if isinstance(checked, tuple):
+            return self._refuse(request, claim, *checked)
+        job = checked
+        checks = self.safety_request(request, job.definition, job.params)
+        verdict = self.safety.peek(checks) if request.dry_run else self.safety.reserve(checks)
+        if not verdict.allowed:
+            return self._refuse(request, claim, verdict.blocked_by or "safety", verdict.detail)
+        if request.dry_run or verdict.dry_run or verdict.reservation is None:
+            record = request_record(
+                request,
+                RemediationStatus.DRY_RUN,
+                request.reason,
+                executor="dry-run",
+                blocked_by="dry_run",
+                output_excerpt=f"dry run: would {job.describe()}",
+            )
+            return self._publish(record, claim)
+        return self._start(request, job, verdict.reservation, claim)
+
+    def precheck(self, request: ActionRequest) -> tuple[Job | None, str | None, str]:
+        """What would happen now, changing nothing: (job, refusing check or None, detail)."""
+        checked = self._static_checks(request)
+        if isinstance(checked, tuple):
+            return None, *checked
+        verdict = self.safety.peek(self.safety_request(request, checked.definition, checked.params))
+        if not verdict.allowed:
+            return checked, verdict.blocked_by or "safety", verdict.detail
+        return checked, None, "dry run" if verdict.dry_run else verdict.detail
+
+    def _static_checks(self, request: ActionRequest) -> Job | tuple[str, str]:
+        definition = self.registry.get(request.action)
+        if definition is None:
+            return "unknown_action", str(UnknownActionError(request.action, list(self.registry)))
+        try:
+            params = definition.parse(request.params)
+        except ValidationError as exc:
+            return "invalid_params", _first_error(exc)
+        if not definition.accepts(request.target):
+            return "no_target", f"{request.action} cannot act on {request.target.describe()}"
+        refusal = static_refusal(
+            self.safety.limits,
+            request.action,
+            request.target.key,
+            request.incident.resource_id,
+            request.denied_targets,
+        )
+        if refusal is not None:
+            return refusal.check, refusal.detail
+        return Job(definition, params, request.target, request.run_id)
+
+    def safety_request(
+        self, request: ActionRequest, definition: ActionDefinition, params: object
+    ) -> SafetyRequest:
+        return SafetyRequest(
+            action=request.action,
+            target_key=request.target.key,
+            resource_id=request.incident.resource_id,
+            run_id=request.run_id,
+            cooldown_s=request.cooldown_s,
+            blast_max=request.blast_max,
+            blast_window_s=request.blast_window_s,
+            lock_ttl_s=definition.lock_ttl_s(params, int(self.safety.limits.lock_ttl_s)),
+            automatic=request.automatic,
+        )
+
+    def _start(
+        self, request: ActionRequest, job: Job, reservation: str, claim: Claim
+    ) -> RemediationRecord:
+        started_at = time.time()
+        deadline = started_at + job.definition.timeout_s(job.params) + DEADLINE_MARGIN_S
+        run_key = keys.run(request.run_id)
+        self.redis.hset(
+            run_key,
+            mapping={
+                "request": request.model_dump_json(),
+                "executor": self.executor.name,
+                "started_at": started_at,
+                "deadline": deadline,
+                "claim": claim.key,
+            },
+        )
+        log.info("action_started", run_id=request.run_id, action=request.action)
+        with claim.kept_alive():
+            try:
+                outcome = self.executor.start(job)
+            except Exception as exc:  # an executor bug must still end in a record
+                log.exception("executor_failed", run_id=request.run_id)
+                outcome = Finished(
+                    RemediationStatus.FAILED,
+                    f"the executor failed: {type(exc).__name__}",
+                    error_code=type(exc).__name__,
+                )
+        if isinstance(outcome, Finished):
+            record = self._finish_run(request, reservation, outcome, started_at, claim.key)
+            assert record is not None  # this attempt owns the run
+            return record
+        return self._sent(request, outcome, claim)
+
+    def _sent(self, request: ActionRequest, started: Started, claim: Claim) -> RemediationRecord:
+        run_key = keys.run(request.run_id)
+        due_ms = int((time.time() + self.poll_first_s) * 1000)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                run_key,
+                mapping={
+                    "state": "sent",
+                    "command_id": started.command_id,
+                    "instance_ids": json.dumps(list(started.instance_ids)),
+                    "polls": 0,
+                },
+            )
+            pipe.zadd(keys.ACTIVE_RUNS, {request.run_id: due_ms})
+            pipe.delete(keys.lease(claim.key))  # a duplicate now resumes polling
+            pipe.execute()
+        record = request_record(
+            request,
+            RemediationStatus.RUNNING,
+            f"{started.summary} ({request.reason})",
+            executor=self.executor.name,
+            command_id=started.command_id,
+        )
+        self.publisher.publish(record)
+        self.scheduler.poll(request.run_id, self.poll_first_s)
+        return record
+
+    # -- following a running command -------------------------------------------------------
+
+    def poll(self, run_id: str) -> RemediationRecord | None:
+        run = self._run(run_id)
+        if run.get("state") != "sent":
+            return None
+        request = ActionRequest.model_validate_json(run["request"])
+        definition = self.registry[request.action]
+        job = Job(definition, definition.parse(request.params), request.target, run_id)
+        started = Started(run["command_id"], tuple(json.loads(run["instance_ids"])), "")
+        outcome = self.executor.poll(job, started)
+        if outcome is None:
+            if time.time() < float(run["deadline"]):
+                polls = int(self.redis.hincrby(keys.run(run_id), "polls", 1))
+                delay = min(self.poll_first_s * 2 ** min(polls, 10), self.poll_max_s)
+                due_ms = int((time.time() + delay) * 1000)
+                self.redis.zadd(keys.ACTIVE_RUNS, {run_id: due_ms})
+                self.scheduler.poll(run_id, delay)
+                return None
+            timeout = int(float(run["deadline"]) - float(run["started_at"]))
+            outcome = Finished(
+                RemediationStatus.FAILED,
+                f"command {started.command_id} gave no result within {timeout}s",
+                error_code="Timeout",
+            )
+        return self._finish_run(
+            request,
+            run["reservation"],
+            outcome,
+            float(run["started_at"]),
+            run["claim"],
+            command_id=started.command_id,
+        )
+
+    def _finish_run(
+        self,
+        request: ActionRequest,
+        reservation: str,
+        outcome: Finished,
+        started_at: float,
+        claim_key: str,
+        command_id: str | None = None,
+    ) -> RemediationRecord | None:
+        if not self._finish(
+            keys=[keys.run(request.run_id), keys.ACTIVE_RUNS], args=[request.run_id]
+        ):
+            return None  # another attempt finished it
+        failed = outcome.status == RemediationStatus.FAILED
+        definition = self.registry[request.action]
+        checks = self.safety_request(request, definition, definition.parse(request.params))
+        opened = self.safety.release(
+            checks, reservation, "failed" if failed else "succeeded", outcome.summary
+        )
+        if opened:
+            log.error("circuit_breaker_opened", run_id=request.run_id, action=request.action)
+        record = request_record(
+            request,
+            outcome.status,
+            f"{outcome.summary} ({request.reason})",
+            executor=self.executor.name,
+            output_excerpt=outcome.output,
+            exit_code=outcome.exit_code,
+            duration_s=round(max(time.time() - started_at, 0.0), 3),
+            command_id=command_id,
+            error_code=outcome.error_code,
+        )
+        self.publisher.publish(record)
+        self.redis.set(claim_key, b"done", ex=7 * 86400, xx=True)
+        return record
+
+    # -- after a crash ---------------------------------------------------------------------
+
+    def recover(self, request: ActionRequest, claim: Claim) -> RemediationRecord | None:
+        """An earlier attempt of this request died: finish its story without running it."""
+        run = self._run(request.run_id)
+        state = run.get("state")
+        if state == "finished":
+            claim.finish()
+            return None
+        if state == "sent":
+            self.redis.delete(keys.lease(claim.key))
+            self.scheduler.poll(request.run_id, 0)
+            log.info("run_resumed", run_id=request.run_id)
+            return None
+        if state != "reserved":
+            reason = "an earlier attempt stopped before recording its outcome; not run again"
+            record = request_record(
+                request, RemediationStatus.INTERRUPTED, reason, executor=self.executor.name
+            )
+            return self._publish(record, claim)
+        return self._recover_reserved(request, run, claim)
+
+    def _recover_reserved(
+        self, request: ActionRequest, run: dict[str, str], claim: Claim
+    ) -> RemediationRecord | None:
+        definition = self.registry[request.action]
+        job = Job(definition, definition.parse(request.params), request.target, request.run_id)
+        reserved_at = datetime.fromtimestamp(int(run["reserved_at_ms"]) / 1000, UTC)
+        try:
+            found = self.executor.find(job, reserved_at - timedelta(minutes=1))
+        except Exception as exc:
+            log.warning("lost_command_lookup_failed", run_id=request.run_id, error=str(exc))
+            found = None
+        if found is not None:
+            self.redis.hset(keys.run(request.run_id), mapping={"claim": claim.key})
+            if "started_at" not in run:
+                self.redis.hset(keys.run(request.run_id), mapping={"started_at": time.time()})
+            return self._sent(request, found, claim)
+        if not self._finish(
+            keys=[keys.run(request.run_id), keys.ACTIVE_RUNS], args=[request.run_id]
+        ):
+            claim.finish()
+            return None
+        checks = self.safety_request(request, definition, job.params)
+        self.safety.release(checks, run["reservation"], "interrupted")
+        if definition.shell is not None and self.executor.name == "ssm":
+            known = "no SSM command of this run exists, so it was not sent"
+        elif "started_at" in run:
+            known = "it may have been partly done; check the target"
+        else:
+            known = "it had not started"
+        reason = f"the worker stopped while running {job.describe()}: {known}; not run again"
+        record = request_record(
+            request, RemediationStatus.INTERRUPTED, reason, executor=self.executor.name
+        )
+        return self._publish(record, claim)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _mark_finished(self, run_id: str) -> bool:
+        return bool(self._finish(keys=[keys.run(run_id), keys.ACTIVE_RUNS], args=[run_id]))
+
+    def _interrupted(self, request: ActionRequest, reason: str, claim: Claim) -> RemediationRecord:
+        record = request_record(
+            request, RemediationStatus.INTERRUPTED, reason, executor=self.executor.name
+        )
+        return self._publish(record, claim)
+
+    def _refuse(
+        self, request: ActionRequest, claim: Claim, check: str, detail: str
+    ) -> RemediationRecord:
+        record = request_record(
+            request,
+            RemediationStatus.BLOCKED,
+            f"{detail} ({request.reason})",
+            executor=self.executor.name,
+            blocked_by=check,
+        )
+        return self._publish(record, claim)
+
+    def _publish(self, record: RemediationRecord, claim: Claim) -> RemediationRecord:
+        self.publisher.publish(record)
+        claim.finish()
+        return record
+
+    def _run(self, run_id: str) -> dict[str, str]:
+        raw = self.redis.hgetall(keys.run(run_id))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "params"
+    return f"parameter {where}: {first['msg']}"

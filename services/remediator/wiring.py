@@ -1,0 +1,128 @@
+"""The composition root: builds every part of the remediator once, from the settings, for the
+worker processes and for the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from services.remediator.actions.catalogue import load_catalogue
+from services.remediator.actions.registry import ActionRegistry, build_registry
+from services.remediator.approvals.auto import AutoApprovalSwitch
+from services.remediator.approvals.store import ApprovalStore
+from services.remediator.audit import AdminLog, AuditLog, RecordPublisher
+from services.remediator.aws.session import AwsApi, AwsConfig
+from services.remediator.celery_config import create_celery
+from services.remediator.claims import Claims
+from services.remediator.config import RemediatorSettings
+from services.remediator.debounce import Debouncer
+from services.remediator.executors.aws import AwsExecutor
+from services.remediator.executors.base import Executor
+from services.remediator.executors.dry_run import DryRunExecutor
+from services.remediator.executors.local import LocalExecutor
+from services.remediator.recent import RecentAnomalies
+from services.remediator.rules.store import RuleStore
+from services.remediator.runner import ActionRunner
+from services.remediator.safety.maintenance import MaintenanceWindows
+from services.remediator.safety.manager import SafetyManager
+from services.remediator.safety.policy import SafetyLimits
+from services.remediator.scheduling import Scheduler
+from services.remediator.workflow import AnomalyWorkflow, WorkflowParts
+
+
+@dataclass(frozen=True)
+class Remediator:
+    settings: RemediatorSettings
+    redis: redis.Redis
+    registry: ActionRegistry
+    rules: RuleStore
+    safety: SafetyManager
+    maintenance: MaintenanceWindows
+    approvals: ApprovalStore
+    auto_approval: AutoApprovalSwitch
+    publisher: RecordPublisher
+    audit: AuditLog
+    admin_log: AdminLog
+    runner: ActionRunner
+    scheduler: Scheduler
+    workflow: AnomalyWorkflow
+
+
+def build_registry_from(settings: RemediatorSettings) -> ActionRegistry:
+    return build_registry(load_catalogue(settings.script_catalogue_path))
+
+
+def build_aws(settings: RemediatorSettings) -> AwsApi | None:
+    return AwsApi(AwsConfig.from_settings(settings)) if settings.aws_configured else None
+
+
+def build_executor(settings: RemediatorSettings, aws: AwsApi | None) -> Executor:
+    name = settings.executor_name
+    if name == "ssm":
+        if aws is None:
+            raise ValueError("SCOPS_EXECUTOR=ssm needs AWS: set SCOPS_AWS_REGION")
+        return AwsExecutor(aws)
+    if name == "local":
+        return LocalExecutor()
+    return DryRunExecutor()
+
+
+def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Scheduler) -> Remediator:
+    registry = build_registry_from(settings)
+    aws = build_aws(settings)
+    rules = RuleStore(client, settings.rules_path, registry)
+    safety = SafetyManager(client, SafetyLimits.from_settings(settings))
+    approvals = ApprovalStore(client, ttl_s=settings.approval_ttl_s)
+    auto_approval = AutoApprovalSwitch(aws, settings.env, cache_s=settings.auto_approve_cache_s)
+    publisher = RecordPublisher(
+        client, maxlen=settings.stream_maxlen, audit_maxlen=settings.audit_maxlen
+    )
+    runner = ActionRunner(
+        client,
+        registry=registry,
+        safety=safety,
+        executor=build_executor(settings, aws),
+        publisher=publisher,
+        scheduler=scheduler,
+        poll_first_s=settings.ssm_poll_first_s,
+        poll_max_s=settings.ssm_poll_max_s,
+    )
+    parts = WorkflowParts(
+        rules=rules,
+        claims=Claims(client, ttl_s=settings.claim_ttl_s, lease_s=settings.claim_lease_s),
+        debouncer=Debouncer(client),
+        recent=RecentAnomalies(client),
+        approvals=approvals,
+        auto_approval=auto_approval,
+        runner=runner,
+        publisher=publisher,
+        scheduler=scheduler,
+    )
+    workflow = AnomalyWorkflow(
+        client, maxlen=settings.stream_maxlen, claim_ttl_s=settings.claim_ttl_s, parts=parts
+    )
+    return Remediator(
+        settings=settings,
+        redis=client,
+        registry=registry,
+        rules=rules,
+        safety=safety,
+        maintenance=MaintenanceWindows(client),
+        approvals=approvals,
+        auto_approval=auto_approval,
+        publisher=publisher,
+        audit=AuditLog(client),
+        admin_log=AdminLog(client),
+        runner=runner,
+        scheduler=scheduler,
+        workflow=workflow,
+    )
+
+
+def default_workflow_parts(client: redis.Redis, *, maxlen: int, claim_ttl_s: int) -> WorkflowParts:
+    """The workflow's parts from the default settings, on ``client``."""
+    from services.remediator.scheduling import CeleryScheduler
+
+    settings = RemediatorSettings(stream_maxlen=max(maxlen, 1000), claim_ttl_s=claim_ttl_s)
+    return build(settings, client, CeleryScheduler(create_celery(settings))).workflow.parts
