@@ -41,7 +41,7 @@ def aws_config(url: str) -> AwsConfig:
         region=REGION,
         endpoint_url=url,
         access_key_id="testing",
-        secret_access_key="testing",  # noqa: S106 - the local server accepts any key
+        secret_access_key="testing",
         attempts=3,
         max_wait_s=0.2,
     )

@@ -1,0 +1,231 @@
+"""Versioned multivariate model files on disk, saved with skops (never pickle).
+
+Layout under ``root``::
+
+    models/<version>.skops   the model state (see ``MultivariateModel.to_state``)
+    models/<version>.json    its metadata; written last, so its presence marks a complete version
+    tmp/                     files being written; renamed into place with ``os.replace``
+    active.json              {"current": version, "history": [...], "log": [...]}
+
+A version is ``<UTC timestamp>-<first 8 hex of the SHA-256 of model and metadata>``, so names
+sort by time and say what they hold. Every file is written to ``tmp/`` and renamed, so a
+reader never sees half a file; ``active.json`` changes under a lock, so a training thread and
+readers can share a store. Several *processes* activating at once are not serialised.
+
+Loading checks the file's types before building anything: skops lists the types it would
+have to trust, and anything beyond the one this model needs is refused.
+
+Errors: ``ModelStoreError``, with ``UnknownVersionError``, ``UntrustedModelError``,
+``CorruptModelError`` and ``NoPreviousVersionError`` beneath it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sklearn
+import skops.io as sio
+
+from services.detector.multivariate import ModelFormatError, MultivariateModel
+
+# Types outside skops' default trusted set that a MultivariateModel's state contains. The
+# forest's estimators, numpy arrays and plain containers are trusted by skops already.
+TRUSTED_TYPES = frozenset({"sklearn.tree._tree.Tree"})
+_VERSION = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
+_HISTORY_KEPT = 50
+_LOG_KEPT = 200
+
+
+class ModelStoreError(Exception):
+    """Base of the store's errors."""
+
+
+class UnknownVersionError(ModelStoreError):
+    """No complete version of that name (or the name is not a version name)."""
+
+
+class UntrustedModelError(ModelStoreError):
+    """The file would need types this code does not trust."""
+
+
+class CorruptModelError(ModelStoreError):
+    """The file loads but does not hold a model this code can rebuild."""
+
+
+class NoPreviousVersionError(ModelStoreError):
+    """Nothing to roll back to."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_types(data: bytes, name: str) -> None:
+    """Refuse a file whose schema names any type outside skops' defaults and ours."""
+    try:
+        found = set(sio.get_untrusted_types(data=data))
+    except Exception as exc:  # not a skops archive at all
+        raise CorruptModelError(f"{name}: unreadable: {exc!r}") from exc
+    extra = found - TRUSTED_TYPES
+    if extra:
+        raise UntrustedModelError(f"{name} needs untrusted types {sorted(extra)}; refused")
+
+
+class ModelStore:
+    def __init__(self, root: Path, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self.root = root
+        self._models = root / "models"
+        self._tmp = root / "tmp"
+        self._pointer = root / "active.json"
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._models.mkdir(parents=True, exist_ok=True)
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    def save(self, model: MultivariateModel, metadata: dict[str, Any]) -> str:
+        """Write a new version (not activated) and return its name.
+
+        ``metadata`` is the caller's description - by convention ``trained_on`` (series
+        count, samples, time range, excluded ranges) and optionally ``trained_at``. The store
+        adds the model's holdout figures and feature names and the library versions; its own
+        keys win over the caller's.
+        """
+        blob = sio.dumps(model.to_state())
+        extra = set(sio.get_untrusted_types(data=blob)) - TRUSTED_TYPES
+        if extra:  # refuse to write what load would refuse to read
+            raise UntrustedModelError(f"model state needs untrusted types {sorted(extra)}")
+        now = self._clock().astimezone(UTC)
+        summary = model.summary
+        meta = {"trained_at": now.isoformat(), **metadata}
+        meta |= {
+            "saved_at": now.isoformat(),
+            "feature_names": list(model.feature_names),
+            "holdout": {
+                "rows": summary.n_holdout,
+                "mean_score": summary.holdout_mean_score,
+                "fraction_above_threshold": summary.holdout_fraction_above,
+                "threshold": summary.threshold,
+            },
+            "training": {
+                "rows": summary.n_train,
+                "n_estimators": summary.n_estimators,
+                "max_samples": summary.max_samples,
+                "random_state": summary.random_state,
+                "contamination": summary.contamination,
+            },
+            "sklearn_version": sklearn.__version__,
+            "skops_version": package_version("skops"),
+            "numpy_version": np.__version__,
+        }
+        try:
+            meta_bytes = json.dumps(meta, sort_keys=True, allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise ModelStoreError(f"metadata is not plain JSON: {exc}") from exc
+        digest = hashlib.sha256(blob + b"\0" + meta_bytes).hexdigest()[:8]
+        version = f"{now:%Y%m%dT%H%M%S%f}Z-{digest}"
+        meta["version"] = version
+        self._write(self._models / f"{version}.skops", blob)
+        self._write(self._models / f"{version}.json", json.dumps(meta, indent=2).encode())
+        return version
+
+    def load(self, version: str) -> tuple[MultivariateModel, dict[str, Any]]:
+        model_path, meta_path = self._paths(version)
+        data = model_path.read_bytes()  # checked and loaded from the same bytes
+        _check_types(data, model_path.name)
+        try:
+            state = sio.loads(data, trusted=sorted(TRUSTED_TYPES))
+            model = MultivariateModel.from_state(state)
+        except ModelFormatError as exc:
+            raise CorruptModelError(f"{version}: {exc}") from exc
+        except Exception as exc:  # skops raises many kinds on a damaged archive
+            raise CorruptModelError(f"{version}: cannot load: {exc!r}") from exc
+        meta: dict[str, Any] = json.loads(meta_path.read_text())
+        return model, meta
+
+    def current(self) -> str | None:
+        current = self._read_pointer()["current"]
+        return None if current is None else str(current)
+
+    def activate(self, version: str) -> None:
+        """Make ``version`` current, after checking its file's types."""
+        path = self._paths(version)[0]
+        _check_types(path.read_bytes(), path.name)
+        with self._lock:
+            pointer = self._read_pointer()
+            if pointer["current"] != version:
+                pointer["history"] = [*pointer["history"], version][-_HISTORY_KEPT:]
+            self._write_pointer(pointer, "activate", version)
+
+    def rollback(self) -> str:
+        """Return to the version active before the current one (undo, repeatable)."""
+        with self._lock:
+            pointer = self._read_pointer()
+            history: list[str] = pointer["history"]
+            if len(history) < 2:
+                raise NoPreviousVersionError("no earlier activation to roll back to")
+            previous = history[-2]
+            path = self._paths(previous)[0]
+            _check_types(path.read_bytes(), path.name)
+            pointer["history"] = history[:-1]
+            self._write_pointer(pointer, "rollback", previous)
+            return previous
+
+    def activation_log(self) -> list[dict[str, str]]:
+        log: list[dict[str, str]] = self._read_pointer()["log"]
+        return log
+
+    def list_versions(self) -> list[dict[str, Any]]:
+        """Metadata of every complete version, oldest first."""
+        versions = []
+        for path in sorted(self._models.glob("*.json")):
+            if _VERSION.match(path.stem) and path.with_suffix(".skops").exists():
+                versions.append(json.loads(path.read_text()))
+        return versions
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _paths(self, version: str) -> tuple[Path, Path]:
+        if not _VERSION.match(version):  # also keeps "../x" out of the path
+            raise UnknownVersionError(f"not a version name: {version!r}")
+        model_path = self._models / f"{version}.skops"
+        meta_path = self._models / f"{version}.json"
+        if not (model_path.exists() and meta_path.exists()):
+            raise UnknownVersionError(f"no complete version {version}")
+        return model_path, meta_path
+
+    def _read_pointer(self) -> dict[str, Any]:
+        try:
+            pointer: dict[str, Any] = json.loads(self._pointer.read_text())
+        except FileNotFoundError:
+            return {"current": None, "history": [], "log": []}
+        return pointer
+
+    def _write_pointer(self, pointer: dict[str, Any], action: str, version: str) -> None:
+        pointer["current"] = version
+        entry = {"at": self._clock().astimezone(UTC).isoformat(), "action": action, "to": version}
+        pointer["log"] = [*pointer["log"], entry][-_LOG_KEPT:]
+        self._write(self._pointer, json.dumps(pointer, indent=2).encode())
+
+    def _write(self, path: Path, data: bytes) -> None:
+        """Write to a temporary file in ``tmp/``, flush it to disk, rename it into place."""
+        fd, tmp = tempfile.mkstemp(dir=self._tmp, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            Path(tmp).replace(path)  # os.replace: atomic on one filesystem
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

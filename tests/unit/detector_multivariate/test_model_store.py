@@ -1,0 +1,187 @@
+"""Model files: skops round trip, refusal of untrusted types, activation and rollback."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import sklearn
+import skops.io as sio
+
+from services.detector.model_store import (
+    CorruptModelError,
+    ModelStore,
+    NoPreviousVersionError,
+    UnknownVersionError,
+    UntrustedModelError,
+)
+from services.detector.multivariate import MultivariateModel
+
+Array = npt.NDArray[np.float64]
+NAMES = ("cpu_utilization", "memory_utilization", "disk_used_percent")
+TRAINED_ON = {
+    "series": 3,
+    "samples": 400,
+    "time_range": ["2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z"],
+    "excluded_ranges": [["2024-01-01T06:00:00Z", "2024-01-01T07:00:00Z"]],
+}
+
+
+def rows(seed: int, n: int = 400) -> Array:
+    rng = np.random.default_rng(seed)
+    load = rng.standard_normal(n)
+    return np.column_stack(
+        [
+            50 + 15 * load + 3 * rng.standard_normal(n),
+            60 + 12 * load + 2.5 * rng.standard_normal(n),
+            rng.normal(40, 5, n),
+        ]
+    )
+
+
+def small_model(seed: int) -> MultivariateModel:
+    return MultivariateModel.train(rows(seed), NAMES, random_state=seed, n_estimators=10)
+
+
+class StepClock:
+    """A clock that moves one second per reading, so versions sort in save order."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+        self.lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self.lock:
+            self.now += timedelta(seconds=1)
+            return self.now
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ModelStore:
+    return ModelStore(tmp_path, clock=StepClock())
+
+
+def test_round_trip_gives_identical_scores_and_full_metadata(store: ModelStore) -> None:
+    model = small_model(1)
+    version = store.save(model, {"trained_on": TRAINED_ON})
+    loaded, meta = store.load(version)
+    probe = rows(99, 500)
+    assert np.array_equal(loaded.score_batch(probe), model.score_batch(probe))
+    assert loaded.explain(probe[0]) == model.explain(probe[0])
+    assert meta["version"] == version and meta["trained_on"] == TRAINED_ON
+    assert meta["feature_names"] == list(NAMES)
+    assert meta["sklearn_version"] == sklearn.__version__
+    assert meta["holdout"]["rows"] == 80 and 0 <= meta["holdout"]["fraction_above_threshold"] <= 1
+    assert meta["trained_at"] == meta["saved_at"] == "2024-05-01T12:00:01+00:00"
+    assert version.startswith("20240501T120001000000Z-")
+    assert [v["version"] for v in store.list_versions()] == [version]
+
+
+def test_a_file_needing_untrusted_types_is_refused(store: ModelStore) -> None:
+    version = store.save(small_model(1), {"trained_on": TRAINED_ON})
+    path = store.root / "models" / f"{version}.skops"
+    state = small_model(1).to_state()
+    state["arrays"] = {**state["arrays"], "center": os.system}  # what an attacker would plant
+    sio.dump(state, path)
+    with pytest.raises(UntrustedModelError, match="system"):
+        store.load(version)
+    with pytest.raises(UntrustedModelError):
+        store.activate(version)
+    path.write_bytes(b"not a skops archive")
+    with pytest.raises(CorruptModelError):
+        store.load(version)
+    assert store.current() is None
+
+
+def test_version_names_cannot_escape_the_store(store: ModelStore) -> None:
+    for name in ("../../etc/passwd", "20240501T120001000000Z-abcdef12", ""):
+        with pytest.raises(UnknownVersionError):
+            store.load(name)
+        with pytest.raises(UnknownVersionError):
+            store.activate(name)
+
+
+def test_activate_rollback_and_current(store: ModelStore) -> None:
+    assert store.current() is None
+    with pytest.raises(NoPreviousVersionError):
+        store.rollback()
+    a, b, c = (store.save(small_model(seed), {"trained_on": TRAINED_ON}) for seed in (1, 2, 3))
+    assert a < b < c
+    store.activate(a)
+    store.activate(b)
+    store.activate(b)  # already current: not a second history entry
+    store.activate(c)
+    assert store.current() == c
+    assert ModelStore(store.root).current() == c  # persisted
+    assert store.rollback() == b and store.current() == b
+    assert store.rollback() == a and store.current() == a
+    with pytest.raises(NoPreviousVersionError):
+        store.rollback()
+    store.activate(c)
+    assert store.rollback() == a
+    actions = [(e["action"], e["to"]) for e in store.activation_log()]
+    assert actions[-3:] == [("rollback", a), ("activate", c), ("rollback", a)]
+    listed = store.list_versions()
+    assert [v["version"] for v in listed] == [a, b, c]
+    assert all(v["trained_on"] == TRAINED_ON for v in listed)
+
+
+def test_incomplete_versions_are_invisible(store: ModelStore) -> None:
+    """A crash mid-save leaves a temp file, or a model file without its metadata."""
+    version = store.save(small_model(1), {"trained_on": TRAINED_ON})
+    (store.root / "tmp" / "crash.part").write_bytes(b"half a model")
+    (store.root / "models" / f"{version}.json").rename(store.root / "elsewhere.json")
+    assert store.list_versions() == []
+    with pytest.raises(UnknownVersionError):
+        store.activate(version)
+
+
+def test_concurrent_saves_never_expose_a_half_written_current_model(tmp_path: Path) -> None:
+    """One thread saves and activates while another keeps loading whatever is current."""
+    store = ModelStore(tmp_path)
+    models = [small_model(seed) for seed in range(4)]
+    store.activate(store.save(models[0], {"trained_on": TRAINED_ON}))
+    done = threading.Event()
+    errors: list[BaseException] = []
+    loads = 0
+    probe = rows(99, 50)
+
+    def writer() -> None:
+        try:
+            for i in range(12):
+                store.activate(store.save(models[i % 4], {"trained_on": TRAINED_ON, "i": i}))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            done.set()
+
+    def reader() -> None:
+        nonlocal loads
+        try:
+            while not done.is_set() or loads == 0:
+                version = store.current()
+                assert version is not None
+                model, meta = store.load(version)
+                assert meta["version"] == version
+                assert model.score_batch(probe).shape == (50,)
+                loads += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert loads > 0
+    assert len(store.list_versions()) >= 4
+    assert list((tmp_path / "tmp").iterdir()) == []
+    pointer = json.loads((tmp_path / "active.json").read_text())
+    assert pointer["current"] == store.current() and len(pointer["history"]) == 13
