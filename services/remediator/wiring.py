@@ -10,6 +10,7 @@ import redis
 from services.remediator.actions.catalogue import load_catalogue
 from services.remediator.actions.registry import ActionRegistry, build_registry
 from services.remediator.approvals.auto import AutoApprovalSwitch
+from services.remediator.approvals.decisions import ApprovalDecisions
 from services.remediator.approvals.store import ApprovalStore
 from services.remediator.audit import AdminLog, AuditLog, RecordPublisher
 from services.remediator.aws.session import AwsApi, AwsConfig
@@ -40,6 +41,7 @@ class Remediator:
     safety: SafetyManager
     maintenance: MaintenanceWindows
     approvals: ApprovalStore
+    decisions: ApprovalDecisions
     auto_approval: AutoApprovalSwitch
     publisher: RecordPublisher
     audit: AuditLog
@@ -110,6 +112,7 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
         safety=safety,
         maintenance=MaintenanceWindows(client),
         approvals=approvals,
+        decisions=ApprovalDecisions(approvals, publisher, scheduler, runner.executor.name),
         auto_approval=auto_approval,
         publisher=publisher,
         audit=AuditLog(client),

@@ -4,15 +4,24 @@ client exactly as AWS would be; its state is reset for every test."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from moto.server import ThreadedMotoServer
 
 from scops.local_redis import free_port
 from services.remediator.aws.session import AwsApi, AwsConfig
-from tests.unit.remediator.conftest import anomaly, catalogue, registry
+from services.remediator.config import RemediatorSettings
+from services.remediator.requests import ActionRequest
+from services.remediator.wiring import Remediator, build
+from services.remediator.workflow import AnomalyWorkflow
+from shared.events import AnomalyEvent, RemediationRecord, decode_event
+from shared.streams import REMEDIATIONS
+from tests.unit.remediator.conftest import CATALOGUE, anomaly, catalogue, registry
 
 __all__ = ["anomaly", "catalogue", "registry"]  # shared with the unit tests
 
@@ -50,3 +59,81 @@ def aws_config(url: str) -> AwsConfig:
 @pytest.fixture
 def aws(aws_url: str) -> AwsApi:
     return AwsApi(aws_config(aws_url))
+
+
+@dataclass
+class QueuedWork:
+    """Stands in for the Celery transport in in-process tests: keeps what would be sent to the
+    workers, for the test to run (the real transport is tested with real workers)."""
+
+    polls: list[tuple[str, float]] = field(default_factory=list)
+    rechecks: list[tuple[AnomalyEvent, str, float]] = field(default_factory=list)
+    executions: list[ActionRequest] = field(default_factory=list)
+
+    def poll(self, run_id: str, delay_s: float) -> None:
+        self.polls.append((run_id, delay_s))
+
+    def recheck(self, anomaly: AnomalyEvent, rule: str, delay_s: float) -> None:
+        self.rechecks.append((anomaly, rule, delay_s))
+
+    def execute(self, request: ActionRequest) -> None:
+        self.executions.append(request)
+
+
+@dataclass
+class Harness:
+    remediator: Remediator
+    work: QueuedWork
+    client: redis.Redis
+
+    @property
+    def workflow(self) -> AnomalyWorkflow:
+        return self.remediator.workflow
+
+    def records(self) -> list[RemediationRecord]:
+        found = []
+        for _, fields in self.client.xrange(REMEDIATIONS):
+            event = decode_event(fields[b"type"].decode(), fields[b"data"])
+            assert isinstance(event, RemediationRecord)
+            found.append(event)
+        return found
+
+    def run_polls(self) -> None:
+        while self.work.polls:
+            run_id, _delay = self.work.polls.pop(0)
+            self.remediator.runner.poll(run_id)
+
+
+HarnessFactory = Callable[..., Harness]
+
+
+@pytest.fixture
+def harness(redis_url: str, sync_redis: redis.Redis, tmp_path: Path) -> HarnessFactory:
+    def make(rules: str, **settings: object) -> Harness:
+        path = tmp_path / "rules.yaml"
+        path.write_text(rules)
+        values: dict[str, object] = {
+            "redis_url": redis_url,
+            "rules_path": path,
+            "script_catalogue_path": CATALOGUE,
+            "env": "test",
+            "dry_run": False,
+            "claim_lease_s": 2.0,
+        }
+        aws_url = settings.pop("aws_url", None)
+        if aws_url is not None:
+            values |= {
+                "aws_region": REGION,
+                "aws_endpoint_url": aws_url,
+                "aws_access_key_id": "testing",
+                "aws_secret_access_key": "testing",
+                "aws_attempts": 2,
+                "aws_retry_max_wait_s": 0.1,
+                "executor": "ssm",
+            }
+        values.update(settings)
+        work = QueuedWork()
+        built = build(RemediatorSettings.model_validate(values), sync_redis, work)
+        return Harness(built, work, sync_redis)
+
+    return make
