@@ -83,6 +83,8 @@ async def send_shell_command(
             **ssm_targets(target),
         )
     command = reply["Command"]
+    if target.kind == "instances":  # exactly those asked for
+        return SentCommand(command["CommandId"], target.instance_ids)
     return SentCommand(command["CommandId"], tuple(command.get("InstanceIds") or ()))
 
 
