@@ -21,7 +21,7 @@ from shared.streams import ANOMALIES, NOTIFICATIONS, REMEDIATIONS
 
 RESOURCES = {"web-1": 35.0, "web-2": 38.0, "web-3": 33.0, "db-1": 52.0, "cache-1": 21.0}
 INCIDENT_RESOURCE = "web-1"
-NORMAL_SAMPLES = 120
+NORMAL_SAMPLES = 240  # four hours of one-minute samples: past the detector's warm-up
 
 
 def wait_ready(timeout: float) -> None:
@@ -41,16 +41,18 @@ def wait_ready(timeout: float) -> None:
                 time.sleep(0.3)
 
 
-def normal_load(end: datetime, rng: random.Random) -> list[list[dict[str, Any]]]:
-    """One request per second of history: every resource's CPU and memory."""
-    batches = []
+def normal_load(end: datetime, rng: random.Random, suffix: str) -> list[list[dict[str, Any]]]:
+    """The last hours at one sample a minute: every resource's CPU and memory, one request
+    per ten minutes of history."""
+    batches: list[list[dict[str, Any]]] = []
     for i in range(NORMAL_SAMPLES, 0, -1):
-        ts = (end - timedelta(seconds=i)).isoformat()
-        batch = []
+        ts = (end - timedelta(minutes=i)).isoformat()
+        if i % 10 == 0 or not batches:
+            batches.append([])
         for resource, cpu in RESOURCES.items():
-            batch.append(_sample(resource, "cpu_utilization", rng.gauss(cpu, 2.0), ts))
-            batch.append(_sample(resource, "memory_utilization", rng.gauss(60, 1.5), ts))
-        batches.append(batch)
+            name = resource + suffix
+            batches[-1].append(_sample(name, "cpu_utilization", rng.gauss(cpu, 2.0), ts))
+            batches[-1].append(_sample(name, "memory_utilization", rng.gauss(60, 1.5), ts))
     return batches
 
 
@@ -74,6 +76,10 @@ def run_demo(timeout: float = 30.0) -> int:
     gateway = HTTP_SERVICES["gateway"].url()
     client = redis.Redis.from_url(BaseServiceSettings().redis_url)
     positions = {s: _last_id(client, s) for s in (ANOMALIES, REMEDIATIONS, NOTIFICATIONS)}
+    # Each run gets fresh series (a detector remembers the last incident of a series).
+    run = int(client.incr("scops:{demo}:runs"))
+    suffix = "" if run == 1 else f"-run{run}"
+    incident = INCIDENT_RESOURCE + suffix
     rng = random.Random(7)
     now = datetime.now(UTC).replace(microsecond=0)
     started = time.monotonic()
@@ -82,16 +88,16 @@ def run_demo(timeout: float = 30.0) -> int:
         return f"[{time.monotonic() - started:6.2f}s]"
 
     with httpx.Client(timeout=10.0) as http:
-        batches = normal_load(now, rng)
+        batches = normal_load(now, rng, suffix)
         for batch in batches:
             http.post(f"{gateway}/v1/metrics", json={"samples": batch}).raise_for_status()
         total = sum(len(b) for b in batches)
         print(f"{stamp()} sent {total} normal samples ({len(RESOURCES)} resources, cpu + memory)")
-        spike = _sample(INCIDENT_RESOURCE, "cpu_utilization", 97.5, now.isoformat())
+        spike = _sample(incident, "cpu_utilization", 97.5, now.isoformat())
         reply = http.post(f"{gateway}/v1/metrics", json={"samples": [spike]})
         reply.raise_for_status()
         correlation = reply.json()["correlation_id"]
-    print(f"{stamp()} metric       {INCIDENT_RESOURCE} cpu_utilization=97.5  (incident)")
+    print(f"{stamp()} metric       {incident} cpu_utilization=97.5  (incident)")
 
     deadline = time.monotonic() + timeout
     seen_notification = False

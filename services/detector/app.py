@@ -13,12 +13,13 @@ import structlog
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from services.detector import routes_anomaly
+from services.detector import routes_anomaly, routes_models
 from services.detector.checkpoint import Checkpointer
 from services.detector.config import DetectorSettings
 from services.detector.consumer import MetricBatchHandler
 from services.detector.engine import MODEL_VERSION, DetectionEngine
 from services.detector.metrics import SERIES_TRACKED
+from services.detector.models import ModelManager, MultivariateOptions
 from services.detector.scoring.config import DetectorConfig
 from services.detector.severity import SeverityPolicy
 from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options, running
@@ -56,6 +57,14 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
     shards = settings.owned_shards()
     engine = build_engine(settings)
     SERIES_TRACKED.set_function(lambda: len(engine.series))
+    models = ModelManager(
+        settings.model_dir,
+        MultivariateOptions(
+            metrics=tuple(settings.multivariate_metrics),
+            threshold=settings.multivariate_threshold,
+            cooldown_s=settings.multivariate_cooldown_s,
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,12 +74,15 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
         app.state.checkpointer = checkpointer
         restored = await checkpointer.load(shards)
         log.info("state_restored", series=restored, shards=shards)
+        await models.load_current()
         consumer = StreamConsumer(
             redis,
             streams=[metrics_stream(s) for s in shards],
             group=GROUP_DETECTOR,
             consumer=consumer_name("detector"),
-            handler=MetricBatchHandler(engine, EventBus(redis, settings.stream_maxlen), redis),
+            handler=MetricBatchHandler(
+                engine, EventBus(redis, settings.stream_maxlen), redis, models
+            ),
             options=consumer_options(settings),
         )
         saver = asyncio.create_task(_checkpoint_loop(checkpointer, settings.checkpoint_interval_s))
@@ -93,12 +105,15 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.models = models
+    app.state.metric_streams = [metrics_stream(s) for s in shards]
 
     async def redis_ready() -> None:
         await app.state.redis.ping()
 
     setup_app(app, "detector", {"redis": redis_ready})
     app.include_router(routes_anomaly.router)
+    app.include_router(routes_models.router)
 
     @app.get("/anomaly/status", tags=["anomaly"], summary="Models, series tracked, warm-up")
     async def status() -> dict[str, Any]:
@@ -111,6 +126,8 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
             "samples_scored": engine.samples_scored,
             "shards": shards,
             "checkpointed_series": app.state.checkpointer.saved_series,
+            "multivariate_model": models.version,
+            "multivariate_metrics": list(models.options.metrics),
         }
 
     return app

@@ -41,6 +41,24 @@ class DetectorSettings(BaseServiceSettings):
         5.0, gt=0, description="How often changed series state is saved to Redis."
     )
     model_dir: Path = Field(Path(".run/models"), description="Where trained models are kept.")
+    multivariate_metrics: list[str] = Field(
+        default_factory=lambda: [
+            "cpu_utilization",
+            "memory_utilization",
+            "disk_used_percent",
+            "network_in_bytes",
+            "network_out_bytes",
+            "response_time_ms",
+            "error_rate",
+        ],
+        description="JSON list: the metrics the multivariate model sees together per resource.",
+    )
+    multivariate_threshold: float = Field(
+        0.999, gt=0, le=1, description="Calibrated score at which a combination is anomalous."
+    )
+    multivariate_cooldown_s: float = Field(
+        900.0, ge=0, description="Quiet time per resource after a multivariate anomaly."
+    )
 
     @property
     def http_host(self) -> str:

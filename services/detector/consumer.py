@@ -9,8 +9,9 @@ from redis.asyncio import Redis
 
 from services.detector.engine import DetectionEngine
 from services.detector.metrics import ANOMALIES_DETECTED, PREDICTIONS, SCORING_SECONDS
+from services.detector.models import ModelManager
 from shared.bus import EventBus, StreamEntry
-from shared.events import AnomalyEvent, MetricBatch
+from shared.events import AnomalyEvent, Event, MetricBatch
 from shared.streams import ANOMALIES, PREFIX
 
 log = structlog.get_logger("detector.consumer")
@@ -23,10 +24,13 @@ def anomaly_key(anomaly_id: str) -> str:
 
 
 class MetricBatchHandler:
-    def __init__(self, engine: DetectionEngine, bus: EventBus, redis: Redis) -> None:
+    def __init__(
+        self, engine: DetectionEngine, bus: EventBus, redis: Redis, models: ModelManager
+    ) -> None:
         self.engine = engine
         self.bus = bus
         self.redis = redis
+        self.models = models
 
     async def __call__(self, entry: StreamEntry) -> None:
         batch = entry.event
@@ -34,7 +38,8 @@ class MetricBatchHandler:
             log.warning("unexpected_event", type=batch.TYPE)
             return
         with SCORING_SECONDS.time():
-            events = self.engine.process_batch(batch)
+            events: list[Event] = self.engine.process_batch(batch)
+            events += self.models.observe(batch)
         PREDICTIONS.inc(len(batch.samples))
         if not events:
             return

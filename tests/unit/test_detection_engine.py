@@ -65,7 +65,7 @@ def test_a_sustained_anomaly_is_one_event_and_resolves_once_back_to_normal() -> 
 
 def test_nothing_is_raised_while_warming_up() -> None:
     engine = DetectionEngine.with_warmup(150)
-    assert engine.process_batch(_batch(_normal(50) + [1000.0] + _normal(50, seed=2))) == []
+    assert engine.process_batch(_batch([*_normal(50), 1000.0, *_normal(50, seed=2)])) == []
     assert engine.warming_up() == 1
 
 
@@ -99,7 +99,7 @@ def test_state_survives_a_restart_with_identical_results() -> None:
     saved = {k: json.loads(json.dumps(v)) for k, v in original.take_dirty().items()}
     restored = DetectionEngine()
     assert restored.restore(saved.items()) == 1
-    tail = _batch(_normal(50, seed=9) + [99.0], offset=300)
+    tail = _batch([*_normal(50, seed=9), 99.0], offset=300)
     a = original.process_batch(tail)
     b = restored.process_batch(tail)
     assert [e.model_dump(exclude={"occurred_at"}) for e in a] == [

@@ -32,10 +32,10 @@ class DetectorConfig:
     # --- life cycle -----------------------------------------------------------------
     #: Samples a series must see before it may raise an alarm. The models learn during
     #: this time; scores are reported as 0 until it ends.
-    warmup_samples: int = 150
+    warmup_samples: int = 200
     #: ``is_anomaly = score >= alarm_threshold``. Also the level that starts the
     #: refractory period below, which is why the benchmark-optimal threshold lands here.
-    alarm_threshold: float = 0.5
+    alarm_threshold: float = 0.4
     #: Surprise (decades of probability) that maps to score 1.0. Scores stay graded
     #: up to this point so that a threshold can still separate strong from weak events.
     score_decades: float = 10.0
@@ -48,14 +48,10 @@ class DetectorConfig:
     #: ``DETECTOR_NAMES`` (out_of_range, spike, novelty, seasonal, pattern); 0 disables
     #: one.
     detector_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
-    #: At the end of a refractory period that followed an out-of-range alarm, widen the
-    #: known range by this fraction of the episode's remaining excursion (0 = keep the
-    #: slow widening only, so recurring excursions of the same size alarm again).
-    range_absorb_after_alarm: float = 0.0
 
     # --- "spike": distance from a fast exponentially weighted baseline ---------------
     #: Smoothing factor of the fast baseline (about 1/alpha samples of memory).
-    baseline_alpha: float = 0.03
+    baseline_alpha: float = 0.01
     #: Raw spike score is ``1 - exp(-z / spike_squash)``; squashing keeps one extreme
     #: value from dominating the calibration history of heavy-tailed series.
     spike_squash: float = 3.0
@@ -68,9 +64,6 @@ class DetectorConfig:
     #: a slow drift beyond the range keeps accumulating surprise instead of being
     #: absorbed sample by sample.
     range_expand_rate: float = 0.1
-    #: Per sample, the known range shrinks toward the baseline by this fraction, so an
-    #: extreme from long ago does not blind the detector forever (0 = never forget).
-    range_decay: float = 0.0
     #: Decades of surprise per range-width of excursion (0.1 range -> 5 decades).
     range_decades_per_width: float = 50.0
 
@@ -78,11 +71,11 @@ class DetectorConfig:
     #: Samples after which the context memory starts learning (it must start within
     #: the warm-up, so that its calibration has absorbed the initial burst of
     #: "everything is new" before alarms are allowed).
-    memory_start_samples: int = 50
+    memory_start_samples: int = 75
     #: Number of value levels the known range is cut into.
     quant_levels: int = 12
     #: Length (samples) of the level sequence whose first occurrence is "novel".
-    context_length: int = 3
+    context_length: int = 2
     #: Time-of-day bins for the seasonal context (level seen at this hour before?).
     time_bins_per_day: int = 24
     #: Samples per block of the down-sampled "pattern" context; each block is represented

@@ -37,8 +37,6 @@ class SeriesDetector:
         "_cfg",
         "dev",
         "dt_typical",
-        "ep_hi",
-        "ep_lo",
         "hi",
         "last_result",
         "last_ts",
@@ -67,8 +65,6 @@ class SeriesDetector:
         self.mean = 0.0
         self.dev = 0.0
         self.refractory_left = 0
-        self.ep_lo = math.inf  # extremes of the current alarm episode
-        self.ep_hi = -math.inf
         lik = (cfg.likelihood_short, cfg.likelihood_long, cfg.likelihood_floor)
         self.spike_lik = Likelihood(*lik)
         self.seq_lik = Likelihood(*lik)
@@ -157,12 +153,6 @@ class SeriesDetector:
                 lo += rate * (value - lo)
             elif value > hi:
                 hi += rate * (value - hi)
-            decay = cfg.range_decay
-            if decay > 0.0:
-                centre = self.mean
-                if lo < centre < hi:
-                    lo += decay * (centre - lo)
-                    hi -= decay * (hi - centre)
         self.lo, self.hi = lo, hi
 
         # novelty / seasonal: contexts never seen before.
@@ -188,8 +178,6 @@ class SeriesDetector:
             mean - cfg.expected_band * dev,
             mean + cfg.expected_band * dev,
         )
-        if cfg.range_absorb_after_alarm > 0.0:
-            self._absorb_episode(value, result.is_anomaly)
         self.last_ts = ts if not math.isfinite(self.last_ts) else max(self.last_ts, ts)
         self.last_value = value
         self.last_result = result
@@ -226,20 +214,6 @@ class SeriesDetector:
 
     def _liks(self) -> tuple[Likelihood, ...]:
         return (self.spike_lik, self.seq_lik, self.tod_lik, self.pattern_lik)
-
-    def _absorb_episode(self, value: float, alarm: bool) -> None:
-        """Widen the known range by the excursion of an alarm episode once it is over."""
-        if alarm or self.refractory_left > 0:
-            self.ep_lo = min(self.ep_lo, value)
-            self.ep_hi = max(self.ep_hi, value)
-            return
-        if self.ep_hi >= self.ep_lo:
-            f = self._cfg.range_absorb_after_alarm
-            if self.ep_hi > self.hi:
-                self.hi += f * (self.ep_hi - self.hi)
-            if self.ep_lo < self.lo:
-                self.lo += f * (self.ep_lo - self.lo)
-            self.ep_lo, self.ep_hi = math.inf, -math.inf
 
     def _track_time(self, ts: float) -> None:
         """Learn the typical sampling interval and restart the context after gaps."""
@@ -283,7 +257,6 @@ class SeriesDetector:
             "mean": self.mean,
             "dev": self.dev,
             "refr": self.refractory_left,
-            "ep": [_enc(self.ep_lo), _enc(self.ep_hi)],
             "lik": [lik.to_state() for lik in self._liks()],
             "mem": self.memory.to_state(),
             "last": _result_to_list(self.last_result),
@@ -306,8 +279,6 @@ class SeriesDetector:
         det.mean = float(state["mean"])
         det.dev = float(state["dev"])
         det.refractory_left = int(state["refr"])
-        det.ep_lo = _dec(state["ep"][0], math.inf)
-        det.ep_hi = _dec(state["ep"][1], -math.inf)
         for lik, saved in zip(det._liks(), state["lik"], strict=True):
             lik.load_state(saved)
         det.memory.load_state(state["mem"])

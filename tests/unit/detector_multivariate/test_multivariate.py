@@ -14,13 +14,11 @@ import pytest
 
 from services.detector.multivariate import (
     FeatureMismatchError,
-    Flagged,
     ModelFormatError,
     MultivariateModel,
-    MultivariateScorer,
     NotEnoughDataError,
-    ResourceFeatures,
 )
+from services.detector.multivariate_live import Flagged, MultivariateScorer, ResourceFeatures
 
 Array = npt.NDArray[np.float64]
 METRICS = (

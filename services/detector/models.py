@@ -1,0 +1,238 @@
+"""The detector's multivariate models: the live view, training jobs, versions.
+
+Owns the model store, the active model (swapped atomically: one reference assignment on the
+event loop), the training jobs and the multivariate anomaly events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from prometheus_client import Counter
+from redis.asyncio import Redis
+
+from services.detector.model_store import ModelStore
+from services.detector.multivariate_live import MultivariateScorer, ResourceFeatures, ResourceScaler
+from services.detector.training import (
+    Sample,
+    TimeRange,
+    TrainingJob,
+    build_training_set,
+    train,
+)
+from shared.events import AnomalyEvent, MetricBatch, Severity
+
+log = structlog.get_logger("detector.models")
+TRAINING_RUNS = Counter("ml_training_runs_total", "Training runs, by outcome.", ["status"])
+MULTIVARIATE = "multivariate"
+
+
+@dataclass(frozen=True)
+class MultivariateOptions:
+    metrics: tuple[str, ...]
+    min_metrics: int = 2
+    bucket_s: float = 60.0
+    max_age_s: float = 300.0
+    threshold: float = 0.999
+    cooldown_s: float = 900.0
+    flush_every: int = 500
+    flush_interval_s: float = 1.0
+
+
+class ModelManager:
+    def __init__(self, root: Path, options: MultivariateOptions) -> None:
+        self.store = ModelStore(root)
+        self.options = options
+        self.scorer: MultivariateScorer | None = None
+        self.version: str | None = None
+        self.jobs: dict[str, TrainingJob] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_flagged: dict[str, float] = {}
+        # Latest sample time and labels of each resource changed since the last flush.
+        self._latest: dict[str, tuple[datetime, dict[str, str]]] = {}
+        self._last_flush = time.monotonic()
+
+    # -- versions ------------------------------------------------------------------------------
+
+    async def load_current(self) -> None:
+        version = await asyncio.to_thread(self.store.current)
+        if version is not None:
+            await self._swap(version)
+
+    async def activate(self, version: str) -> None:
+        await asyncio.to_thread(self.store.activate, version)
+        await self._swap(version)
+
+    async def rollback(self) -> str:
+        version = await asyncio.to_thread(self.store.rollback)
+        await self._swap(version)
+        return version
+
+    async def _swap(self, version: str) -> None:
+        model, meta = await asyncio.to_thread(self.store.load, version)
+        scaler = ResourceScaler.from_state(meta.get("scaler", {}))
+        features = ResourceFeatures(
+            self.options.metrics,
+            min_metrics=self.options.min_metrics,
+            max_age_s=self.options.max_age_s,
+        )
+        if self.scorer is not None:
+            features = self.scorer.features  # keep the latest values already seen
+        self.scorer = MultivariateScorer(
+            model, features, scaler=scaler, threshold=self.options.threshold
+        )
+        self.version = version
+        log.info("model_activated", version=version, resources=len(scaler))
+
+    def versions(self) -> list[dict[str, Any]]:
+        return [
+            {k: v for k, v in meta.items() if k != "scaler"} for meta in self.store.list_versions()
+        ]
+
+    # -- training ------------------------------------------------------------------------------
+
+    def start_training(
+        self, source: str, samples: AsyncIterator[Sample], exclude: Sequence[TimeRange]
+    ) -> TrainingJob:
+        job = TrainingJob(source=source)
+        self.jobs[job.job_id] = job
+        task = asyncio.create_task(self._train(job, samples, exclude))
+        self._tasks.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._tasks.discard)
+        return job
+
+    async def _train(
+        self, job: TrainingJob, samples: AsyncIterator[Sample], exclude: Sequence[TimeRange]
+    ) -> None:
+        opts = self.options
+        try:
+            job.advance("reading samples", 0.05)
+            collected = [s async for s in samples]
+            job.advance("building features", 0.3)
+            training = await asyncio.to_thread(
+                build_training_set,
+                collected,
+                opts.metrics,
+                bucket_s=opts.bucket_s,
+                min_metrics=opts.min_metrics,
+                exclude=exclude,
+            )
+            job.advance("training", 0.5)
+            model = await asyncio.to_thread(train, training, opts.metrics, 0)
+            job.advance("saving", 0.85)
+            meta = {
+                "trained_on": {**training.description, "source": job.source},
+                "scaler": training.scaler.to_state(),
+                "job_id": job.job_id,
+            }
+            version = await asyncio.to_thread(self.store.save, model, meta)
+            await self.activate(version)
+            job.version, job.trained_on = version, training.description
+            job.holdout = model.metadata
+            job.status, job.stage, job.progress = "succeeded", "done", 1.0
+            TRAINING_RUNS.labels(status="succeeded").inc()
+        except Exception as exc:
+            job.status, job.stage, job.error = "failed", "failed", str(exc)[:500]
+            TRAINING_RUNS.labels(status="failed").inc()
+            log.warning("training_failed", job_id=job.job_id, error=str(exc))
+
+    # -- live view -----------------------------------------------------------------------------
+
+    def observe(self, batch: MetricBatch) -> list[AnomalyEvent]:
+        """Feed a batch to the live view; every ``flush_every`` changed resources, score them."""
+        scorer = self.scorer
+        if scorer is None:
+            return []
+        for s in batch.samples:
+            if scorer.update(s.resource_id, s.metric, s.timestamp.timestamp(), s.value):
+                self._latest[s.resource_id] = (s.timestamp, dict(s.labels))
+        due = time.monotonic() - self._last_flush >= self.options.flush_interval_s
+        if scorer.pending < self.options.flush_every and not due:
+            return []
+        return self.flush(batch.correlation_id)
+
+    def flush(self, correlation_id: str) -> list[AnomalyEvent]:
+        scorer = self.scorer
+        self._last_flush = time.monotonic()
+        if scorer is None or not scorer.pending:
+            return []
+        events = []
+        seen, self._latest = self._latest, {}
+        for flagged in scorer.flush():
+            at, labels = seen.get(flagged.resource_id, (datetime.now(UTC), {}))
+            ts = at.timestamp()
+            if (
+                ts - self._last_flagged.get(flagged.resource_id, float("-inf"))
+                < self.options.cooldown_s
+            ):
+                continue
+            self._last_flagged[flagged.resource_id] = ts
+            events.append(
+                self._event(
+                    flagged.resource_id, flagged.score, flagged.metrics, at, labels, correlation_id
+                )
+            )
+        self._latest = {}
+        return events
+
+    def _event(
+        self,
+        resource_id: str,
+        score: float,
+        metrics: Iterable[str],
+        at: datetime,
+        labels: dict[str, str],
+        correlation_id: str,
+    ) -> AnomalyEvent:
+        contributing = list(metrics)
+        severity = Severity.MEDIUM if score >= 1.0 else Severity.LOW
+        what = ", ".join(contributing) or "several metrics"
+        return AnomalyEvent(
+            event_id=AnomalyEvent.derive_id(resource_id, MULTIVARIATE, at),
+            correlation_id=correlation_id,
+            resource_id=resource_id,
+            metric=MULTIVARIATE,
+            value=score,
+            observed_at=at,
+            score=min(max(score, 0.0), 1.0),
+            severity=severity,
+            expected_low=0.0,
+            expected_high=self.options.threshold,
+            detectors=["isolation_forest"],
+            contributing_metrics=contributing,
+            model_version=self.version or "none",
+            explanation=(
+                f"unusual combination of {what} for {resource_id}: beyond "
+                f"{score * 100:.2f}% of what the model saw in training"
+            ),
+            labels=labels,
+            episode_started_at=at,
+        )
+
+
+async def history(
+    redis: Redis, streams: Sequence[str], since: datetime, until: datetime
+) -> AsyncIterator[Sample]:
+    """Samples in the metric streams whose timestamps fall in [since, until]."""
+    lo, hi = since.timestamp(), until.timestamp()
+    for stream in streams:
+        start: str = "-"
+        while True:
+            rows = await redis.xrange(stream, min=start, max="+", count=1000)
+            for entry_id, fields in rows:
+                data = json.loads(fields[b"data"])
+                for s in data.get("samples", []):
+                    ts = datetime.fromisoformat(s["timestamp"]).timestamp()
+                    if lo <= ts <= hi:
+                        yield s["resource_id"], s["metric"], ts, float(s["value"])
+                start = "(" + entry_id.decode()
+            if len(rows) < 1000:
+                break

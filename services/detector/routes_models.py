@@ -1,0 +1,152 @@
+"""Training and model version endpoints of the detector (admin, through the gateway)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.detector.model_store import ModelStoreError, NoPreviousVersionError
+from services.detector.models import ModelManager, history
+from services.detector.training import Sample, TimeRange, TrainingJob
+from shared.events import MetricSample, UtcDatetime
+from shared.web import PROBLEM_SCHEMA, require_internal_token
+
+router = APIRouter(tags=["models"], dependencies=[Depends(require_internal_token)])
+
+
+class Exclusion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: UtcDatetime
+    end: UtcDatetime
+    reason: str = Field("", max_length=200, examples=["deployment"])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Exclusion:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
+class TrainRequest(BaseModel):
+    """Train from the metric streams' recent history, or from samples sent with the request."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": "history",
+                    "since": "2026-11-25T00:00:00Z",
+                    "exclude": [
+                        {
+                            "start": "2026-11-25T14:00:00Z",
+                            "end": "2026-11-25T14:30:00Z",
+                            "reason": "deployment",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+    source: Literal["history", "upload"] = "history"
+    since: UtcDatetime | None = Field(None, description="History from (default: a day ago).")
+    until: UtcDatetime | None = Field(None, description="History until (default: now).")
+    exclude: list[Exclusion] = Field(default_factory=list, max_length=100)
+    samples: list[MetricSample] | None = Field(None, max_length=200_000)
+
+    @model_validator(mode="after")
+    def _source_matches(self) -> TrainRequest:
+        if (self.source == "upload") != (self.samples is not None):
+            raise ValueError("samples are given exactly when source is 'upload'")
+        return self
+
+
+class JobView(BaseModel):
+    job_id: str
+    status: str
+    stage: str
+    progress: float
+    source: str
+    version: str | None
+    error: str | None
+    trained_on: dict[str, Any]
+    holdout: dict[str, Any]
+
+    @classmethod
+    def of(cls, job: TrainingJob) -> JobView:
+        return cls(**{name: getattr(job, name) for name in cls.model_fields})
+
+
+def _models(request: Request) -> ModelManager:
+    manager: ModelManager = request.app.state.models
+    return manager
+
+
+ModelsDep = Annotated[ModelManager, Depends(_models)]
+
+
+async def _uploaded(samples: list[MetricSample]) -> AsyncIterator[Sample]:
+    for s in samples:
+        yield s.resource_id, s.metric, s.timestamp.timestamp(), s.value
+
+
+@router.post(
+    "/anomaly/train",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Train the multivariate model (runs in the background)",
+    responses={401: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA},
+)
+async def start_training(body: TrainRequest, request: Request, models: ModelsDep) -> JobView:
+    exclude = [TimeRange(e.start.timestamp(), e.end.timestamp()) for e in body.exclude]
+    if body.samples is not None:
+        samples = _uploaded(body.samples)
+    else:
+        until = body.until or datetime.now(UTC)
+        since = body.since or until - timedelta(days=1)
+        samples = history(request.app.state.redis, request.app.state.metric_streams, since, until)
+    return JobView.of(models.start_training(body.source, samples, exclude))
+
+
+@router.get(
+    "/anomaly/train/{job_id}", summary="Progress of a training job", responses={404: PROBLEM_SCHEMA}
+)
+async def training_job(job_id: str, models: ModelsDep) -> JobView:
+    job = models.jobs.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no training job {job_id} on this detector")
+    return JobView.of(job)
+
+
+@router.get("/anomaly/models", summary="Model versions and the active one")
+async def list_models(models: ModelsDep) -> dict[str, Any]:
+    return {"active": models.version, "versions": models.versions()}
+
+
+@router.post(
+    "/anomaly/models/{version}/activate",
+    summary="Make a saved version the active model",
+    responses={404: PROBLEM_SCHEMA, 409: PROBLEM_SCHEMA},
+)
+async def activate(version: str, models: ModelsDep) -> dict[str, Any]:
+    try:
+        await models.activate(version)
+    except (ModelStoreError, FileNotFoundError) as exc:
+        raise HTTPException(404, f"cannot activate {version}: {exc}") from exc
+    return {"active": models.version}
+
+
+@router.post(
+    "/anomaly/models/rollback",
+    summary="Return to the previously active version",
+    responses={409: PROBLEM_SCHEMA},
+)
+async def rollback(models: ModelsDep) -> dict[str, Any]:
+    try:
+        version = await models.rollback()
+    except NoPreviousVersionError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return {"active": version}

@@ -1,0 +1,95 @@
+"""Throughput and memory benchmark of the streaming scorer (not collected by pytest).
+
+Run from the repository root::
+
+    python tests/unit/detector_scoring/bench_scoring.py [--series 10000] [--samples 100]
+
+Reports samples/s for one long series and for many interleaved series (the realistic
+service case: every sample touches a different detector, so caches are cold), and the
+memory one detector holds after warm-up (tracemalloc, Python objects included) next to
+the size of its JSON checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+from services.detector.scoring.detector import SeriesDetector
+
+T0 = 1_700_000_000.0
+
+
+def _values(n: int, phase: float = 0.0) -> list[float]:
+    """A noisy daily-ish signal; cheap to generate, exercises every sub-detector."""
+    out = []
+    x = 0.0
+    for i in range(n):
+        x = 0.9 * x + math.sin(i * 12.9898 + phase) * 0.5  # deterministic pseudo-noise
+        out.append(100.0 + 20.0 * math.sin(2 * math.pi * i / 288 + phase) + 5.0 * x)
+    return out
+
+
+def bench_single(n: int) -> float:
+    det = SeriesDetector()
+    values = _values(n)
+    update = det.update
+    start = time.perf_counter()
+    for i, v in enumerate(values):
+        update(T0 + 300.0 * i, v)
+    return n / (time.perf_counter() - start)
+
+
+def bench_interleaved(series: int, samples: int) -> float:
+    dets = [SeriesDetector() for _ in range(series)]
+    values = [_values(samples, phase=k * 0.001) for k in range(series)]
+    start = time.perf_counter()
+    for i in range(samples):
+        t = T0 + 300.0 * i
+        for det, vals in zip(dets, values, strict=True):
+            det.update(t, vals[i])
+    return series * samples / (time.perf_counter() - start)
+
+
+def bytes_per_series(series: int = 1000, warm: int = 400) -> tuple[float, float]:
+    values = _values(warm)
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    dets = []
+    for _ in range(series):
+        det = SeriesDetector()
+        for i, v in enumerate(values):
+            det.update(T0 + 300.0 * i, v)
+        dets.append(det)
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    state = len(json.dumps(dets[0].to_state()))
+    return used / series, float(state)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--single", type=int, default=200_000, help="samples for the single series")
+    ap.add_argument("--series", type=int, default=10_000, help="interleaved series")
+    ap.add_argument("--samples", type=int, default=60, help="samples per interleaved series")
+    args = ap.parse_args()
+    print(f"single series:        {bench_single(args.single):10,.0f} samples/s")
+    rate = bench_interleaved(args.series, args.samples)
+    print(f"{args.series} interleaved: {rate:10,.0f} samples/s")
+    mem, state = bytes_per_series()
+    print(f"memory per series:    {mem:10,.0f} bytes (tracemalloc)")
+    print(f"checkpoint size:      {state:10,.0f} bytes of JSON")
+
+
+if __name__ == "__main__":
+    main()
