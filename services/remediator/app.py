@@ -1,20 +1,44 @@
-"""The remediator API: dispatches anomaly events to the Celery workers and reports status."""
+"""The remediator API: dispatches anomaly events to the Celery workers, counts their records
+for Prometheus, sweeps expired approvals, and serves status, evaluation, manual requests,
+approvals, maintenance windows, rules and the audit log.
+
+The rules file is validated at start-up: a bad file stops the service with the file, line and
+reason, rather than running without rules.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import redis
+import structlog
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from services.remediator.celery_app import create_celery
+from services.remediator import metrics
+from services.remediator.api import routes_admin, routes_approvals, routes_remediation
+from services.remediator.api.problems import add_problem_handlers
+from services.remediator.background import sweep_forever
+from services.remediator.celery_config import create_celery
 from services.remediator.config import RemediatorSettings
 from services.remediator.dispatcher import AnomalyDispatcher
+from services.remediator.errors import RulesFileError
+from services.remediator.scheduling import CeleryScheduler
+from services.remediator.wiring import build
 from shared.bus import StreamConsumer, consumer_name, consumer_options, running
 from shared.logging import configure_logging
-from shared.streams import ANOMALIES, GROUP_REMEDIATOR
+from shared.streams import ANOMALIES, GROUP_REMEDIATOR, REMEDIATIONS
 from shared.web import setup_app
+
+log = structlog.get_logger("remediator.app")
+
+DESCRIPTION = """Remediation rules, safety checks, approvals and actions (internal service).
+
+Mutating endpoints require the `X-Internal-Token` header; the gateway proxies them with roles.
+Errors are RFC 9457 problem documents."""
 
 
 def create_app(settings: RemediatorSettings | None = None) -> FastAPI:
@@ -23,28 +47,62 @@ def create_app(settings: RemediatorSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = Redis.from_url(settings.redis_url)
+        client = redis.Redis.from_url(settings.redis_url)
+        async_redis = Redis.from_url(settings.redis_url)
         celery = create_celery(settings)
-        app.state.redis = redis
-        consumer = StreamConsumer(
-            redis,
-            streams=[ANOMALIES],
-            group=GROUP_REMEDIATOR,
-            consumer=consumer_name("remediator"),
-            handler=AnomalyDispatcher(celery),
-            options=consumer_options(settings),
+        remediator = build(settings, client, CeleryScheduler(celery))
+        try:
+            remediator.rules.load_and_publish()
+        except RulesFileError as exc:
+            log.error(
+                "rules_file_refused",
+                file=exc.file,
+                problems=[str(p) for p in exc.problems],
+            )
+            celery.close()
+            client.close()
+            await async_redis.aclose()
+            raise
+        app.state.redis = async_redis
+        app.state.remediator = remediator
+        options = consumer_options(settings)
+        consumers = [
+            StreamConsumer(
+                async_redis,
+                streams=[ANOMALIES],
+                group=GROUP_REMEDIATOR,
+                consumer=consumer_name("remediator"),
+                handler=AnomalyDispatcher(celery, async_redis),
+                options=options,
+            ),
+            StreamConsumer(
+                async_redis,
+                streams=[REMEDIATIONS],
+                group=metrics.METRICS_GROUP,
+                consumer=consumer_name("remediator-metrics"),
+                handler=metrics.count_record,
+                options=options,
+            ),
+        ]
+        stop = asyncio.Event()
+        sweeper = asyncio.create_task(
+            sweep_forever(remediator, settings.sweep_interval_s, stop), name="sweep"
         )
         try:
-            async with running([consumer]):
+            async with running(consumers):
                 yield
         finally:
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             celery.close()
-            await redis.aclose()
+            client.close()
+            await async_redis.aclose()
 
     app = FastAPI(
         title="Smart CloudOps AI remediator",
-        version="0.1.0",
-        description="Remediation rules, safety checks and actions.",
+        version="0.2.0",
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -53,9 +111,8 @@ def create_app(settings: RemediatorSettings | None = None) -> FastAPI:
         await app.state.redis.ping()
 
     setup_app(app, "remediator", {"redis": redis_ready})
-
-    @app.get("/remediation/status", tags=["remediation"], summary="Engine and safety status")
-    async def status() -> dict[str, object]:
-        return {"dry_run": settings.dry_run, "executor": "dry-run"}
-
+    add_problem_handlers(app)
+    app.include_router(routes_remediation.router)
+    app.include_router(routes_approvals.router)
+    app.include_router(routes_admin.router)
     return app

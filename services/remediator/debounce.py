@@ -26,10 +26,6 @@ local start, observed, gap = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV
 local first = tonumber(redis.call('HGET', KEYS[1], rule .. ':first'))
 local last = tonumber(redis.call('HGET', KEYS[1], rule .. ':last'))
 local count = tonumber(redis.call('HGET', KEYS[1], rule .. ':count'))
-if ARGV[5] ~= 'update' then
-  if not first then return {start, observed, 0} end
-  return {first, last, count}
-end
 if not first or observed - last > gap then
   first, last, count = start, observed, 1
 else
@@ -37,8 +33,11 @@ else
   if observed > last then last = observed end
   if start < first then first = start end
 end
-redis.call('HSET', KEYS[1], rule .. ':first', first, rule .. ':last', last, rule .. ':count', count)
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
+if ARGV[5] == 'update' then
+  redis.call('HSET', KEYS[1], rule .. ':first', first, rule .. ':last', last,
+             rule .. ':count', count)
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+end
 return {first, last, count}
 """
 
@@ -83,6 +82,7 @@ class Debouncer:
         return self._call(rule, anomaly, "update")
 
     def peek(self, rule: Rule, anomaly: AnomalyEvent) -> Streak:
+        """What :meth:`observe` would answer for this event, changing nothing."""
         return self._call(rule, anomaly, "peek")
 
     def _call(self, rule: Rule, anomaly: AnomalyEvent, mode: str) -> Streak:

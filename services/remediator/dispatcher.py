@@ -1,4 +1,5 @@
-"""Turns anomaly events into Celery tasks (the entry is acknowledged once the task is queued)."""
+"""Turns anomaly events into Celery tasks (the entry is acknowledged once the task is queued),
+and ends debounce streaks when the detector says an anomaly is resolved."""
 
 from __future__ import annotations
 
@@ -6,26 +7,41 @@ import asyncio
 
 import structlog
 from celery import Celery
+from redis.asyncio import Redis
 
+from services.remediator import keys
 from shared.bus import StreamEntry
-from shared.events import AnomalyEvent
+from shared.events import AnomalyEvent, AnomalyResolved
 from shared.tasks import HANDLE_ANOMALY
 
 log = structlog.get_logger("remediator.dispatcher")
 
 
 class AnomalyDispatcher:
-    def __init__(self, celery: Celery) -> None:
+    def __init__(self, celery: Celery, redis: Redis | None = None) -> None:
         self.celery = celery
+        self.redis = redis
 
     async def __call__(self, entry: StreamEntry) -> None:
-        anomaly = entry.event
-        if not isinstance(anomaly, AnomalyEvent):
+        event = entry.event
+        if isinstance(event, AnomalyResolved):
+            await self._resolved(event)
+            return
+        if not isinstance(event, AnomalyEvent):
             return
         await asyncio.to_thread(
             self.celery.send_task,
             HANDLE_ANOMALY,
-            kwargs={"event": anomaly.model_dump(mode="json")},
-            task_id=f"anomaly-{anomaly.event_id}",
+            kwargs={"event": event.model_dump(mode="json")},
+            task_id=f"anomaly-{event.event_id}",
         )
-        log.info("remediation_task_queued", anomaly_id=str(anomaly.event_id))
+        log.info("remediation_task_queued", anomaly_id=str(event.event_id))
+
+    async def _resolved(self, event: AnomalyResolved) -> None:
+        if self.redis is None:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.debounce(event.resource_id, event.metric))
+            pipe.zrem(keys.recent(event.resource_id), event.metric)
+            await pipe.execute()
+        log.info("anomaly_resolved", anomaly_id=str(event.anomaly_id))

@@ -109,13 +109,13 @@ class AnomalyWorkflow:
         live = evaluation.live
         if live is None:
             return self._no_action(anomaly, evaluation.no_match_reason)
-        choice = self._choose(anomaly, live, engine)
+        choice = self.choose(anomaly, live, engine)
         claim = self._claim(anomaly.event_id, choice.candidate.action)
         if claim is None:
             return None
         if choice.refusal is not None:
             return self._refused(anomaly, live, choice, claim)
-        request = self._request(anomaly, live, choice.candidate, engine, dry_run)
+        request = self.build_request(anomaly, live, choice.candidate, engine, dry_run)
         if claim.state is ClaimState.ABANDONED:
             return self.parts.runner.recover(request, claim)
         if live.rule.debounced:
@@ -131,13 +131,13 @@ class AnomalyWorkflow:
         if live is None or live.rule.name != rule_name:
             log.info("recheck_rule_gone", rule=rule_name)
             return None
-        choice = self._choose(anomaly, live, engine)
+        choice = self.choose(anomaly, live, engine)
         claim = self._claim(anomaly.event_id, choice.candidate.action, resume_waiting=True)
         if claim is None:
             return None
         if choice.refusal is not None:
             return self._refused(anomaly, live, choice, claim)
-        request = self._request(anomaly, live, choice.candidate, engine, dry_run=False)
+        request = self.build_request(anomaly, live, choice.candidate, engine, dry_run=False)
         if claim.state is ClaimState.ABANDONED:
             return self.parts.runner.recover(request, claim)
         if not self.parts.debouncer.still_open(live.rule, anomaly):
@@ -174,7 +174,7 @@ class AnomalyWorkflow:
             return None
         return claim
 
-    def _choose(
+    def choose(
         self, anomaly: AnomalyEvent, live: Recommendation, engine: RemediationEngine
     ) -> Choice:
         """The first candidate whose target resolves and which the allow and deny lists
@@ -198,7 +198,7 @@ class AnomalyWorkflow:
             return Choice(candidate)
         return Choice(live.candidates[0], problem)
 
-    def _request(
+    def build_request(
         self,
         anomaly: AnomalyEvent,
         live: Recommendation,
@@ -298,7 +298,7 @@ class AnomalyWorkflow:
     def _shadow(
         self, anomaly: AnomalyEvent, shadow: Recommendation, engine: RemediationEngine
     ) -> None:
-        choice = self._choose(anomaly, shadow, engine)
+        choice = self.choose(anomaly, shadow, engine)
         claim = self._claim(anomaly.event_id, f"shadow-{shadow.rule.name}")
         if claim is None:
             return
@@ -312,7 +312,7 @@ class AnomalyWorkflow:
         refusal = choice.refusal
         outcome = f"would have run: {candidate.describe()}"
         if refusal is None:
-            request = self._request(anomaly, shadow, candidate, engine, dry_run=True)
+            request = self.build_request(anomaly, shadow, candidate, engine, dry_run=True)
             _job, check, detail = self.parts.runner.precheck(request)
             refusal = (check, detail) if check is not None else None
         if refusal is not None:

@@ -69,6 +69,10 @@ class QueuedWork:
     polls: list[tuple[str, float]] = field(default_factory=list)
     rechecks: list[tuple[AnomalyEvent, str, float]] = field(default_factory=list)
     executions: list[ActionRequest] = field(default_factory=list)
+    anomalies: list[tuple[AnomalyEvent, bool]] = field(default_factory=list)
+
+    def handle(self, anomaly: AnomalyEvent, *, dry_run: bool) -> None:
+        self.anomalies.append((anomaly, dry_run))
 
     def poll(self, run_id: str, delay_s: float) -> None:
         self.polls.append((run_id, delay_s))

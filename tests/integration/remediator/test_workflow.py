@@ -303,7 +303,7 @@ def test_a_dead_attempt_is_recorded_as_interrupted_and_its_lock_freed(
     engine = parts.rules.engine()
     live = engine.evaluate(event).live
     assert live is not None
-    request = h.workflow._request(event, live, live.candidates[0], engine, dry_run=False)
+    request = h.workflow.build_request(event, live, live.candidates[0], engine, dry_run=False)
     job = parts.runner._static_checks(request)
     assert not isinstance(job, tuple)
     checks = parts.runner.safety_request(request, job.definition, job.params)

@@ -1,0 +1,1 @@
+"""The remediator's HTTP API (internal: the gateway proxies it with roles)."""

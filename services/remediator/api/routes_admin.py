@@ -1,0 +1,157 @@
+"""Administration: rules, maintenance windows, the circuit breaker, the dry-run switch, and
+the log of who changed what."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, Field, model_validator
+
+from services.remediator.api.deps import INTERNAL, RemediatorDep
+from services.remediator.api.problems import responses
+from services.remediator.errors import RulesFileError
+from services.remediator.rules.durations import Duration
+from services.remediator.safety.maintenance import MaintenanceWindow
+from shared.events import UtcDatetime, utcnow
+
+router = APIRouter(tags=["admin"])
+
+
+class Actor(BaseModel):
+    by: str = Field("internal", min_length=1, max_length=128, examples=["ana"])
+
+
+class WindowIn(BaseModel):
+    target_pattern: str = Field(
+        min_length=1,
+        max_length=256,
+        description="Glob (* and ?) over targets and resources.",
+        examples=["web-*"],
+    )
+    starts_at: UtcDatetime | None = Field(None, description="Default: now.")
+    ends_at: UtcDatetime | None = None
+    duration: Duration | None = Field(None, examples=["2h"], description="Instead of ends_at.")
+    reason: str = Field("", max_length=500, examples=["kernel upgrade"])
+    by: str = Field(min_length=1, max_length=128, examples=["ana"])
+
+    @model_validator(mode="after")
+    def _an_end(self) -> WindowIn:
+        if (self.ends_at is None) == (self.duration is None):
+            raise ValueError("give ends_at or duration")
+        return self
+
+
+class DryRunIn(Actor):
+    enabled: bool | None = Field(description="null: back to SCOPS_DRY_RUN.", examples=[True])
+
+
+@router.get("/rules", summary="The rules in force")
+def rules(remediator: RemediatorDep) -> dict[str, Any]:
+    loaded = remediator.rules.engine().loaded
+    return {
+        "version": loaded.version,
+        "source": loaded.source,
+        "loaded_at": loaded.loaded_at.isoformat(),
+        "last_error": remediator.rules.last_error,
+        "rules": loaded.rules.model_dump(mode="json", by_alias=True)["rules"],
+        "policy": loaded.rules.policy.model_dump(mode="json"),
+    }
+
+
+@router.post(
+    "/rules/reload",
+    dependencies=INTERNAL,
+    summary="Validate the rules file and put it in force (a bad file changes nothing)",
+    responses=responses(401, 422),
+)
+def reload_rules(remediator: RemediatorDep, body: Actor | None = None) -> dict[str, Any]:
+    by = (body or Actor()).by
+    admin = remediator.admin_log
+    try:
+        loaded = remediator.rules.load_and_publish()
+    except RulesFileError as exc:
+        admin.write("rules_refused", by, file=exc.file, error=str(exc)[:1000])
+        raise
+    admin.write("rules_reloaded", by, version=loaded.version, file=loaded.source)
+    return {"version": loaded.version, "source": loaded.source, "rules": len(loaded.rules.rules)}
+
+
+@router.get("/remediation/maintenance", tags=["maintenance"], summary="Maintenance windows")
+def list_windows(remediator: RemediatorDep, include_past: bool = False) -> list[MaintenanceWindow]:
+    return remediator.maintenance.current(include_past=include_past)
+
+
+@router.post(
+    "/remediation/maintenance",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=INTERNAL,
+    tags=["maintenance"],
+    summary="Add a maintenance window: no action on matching targets while it lasts",
+    responses=responses(401, 422),
+)
+def add_window(body: WindowIn, remediator: RemediatorDep) -> MaintenanceWindow:
+    starts = body.starts_at or utcnow()
+    ends = body.ends_at or starts + timedelta(seconds=body.duration or 0)
+    try:
+        window = remediator.maintenance.add(
+            body.target_pattern, starts, ends, reason=body.reason, created_by=body.by
+        )
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    remediator.admin_log.write(
+        "maintenance_added",
+        body.by,
+        window=window.id,
+        pattern=window.target_pattern,
+        until=window.ends_at.isoformat(),
+    )
+    return window
+
+
+@router.delete(
+    "/remediation/maintenance/{window_id}",
+    dependencies=INTERNAL,
+    tags=["maintenance"],
+    summary="Remove a maintenance window",
+    responses=responses(401, 404),
+)
+def remove_window(
+    window_id: str, remediator: RemediatorDep, by: Annotated[str, Query()] = "internal"
+) -> MaintenanceWindow:
+    window = remediator.maintenance.remove(window_id)
+    remediator.admin_log.write("maintenance_removed", by, window=window.id)
+    return window
+
+
+@router.post(
+    "/remediation/breaker/reset",
+    dependencies=INTERNAL,
+    summary="Close the circuit breaker (automatic actions resume)",
+    responses=responses(401),
+)
+def reset_breaker(remediator: RemediatorDep, body: Actor | None = None) -> dict[str, Any]:
+    by = (body or Actor()).by
+    was_open = remediator.safety.reset_breaker()
+    remediator.admin_log.write("breaker_reset", by, was_open=str(was_open).lower())
+    return {"was_open": was_open, "breaker": {"open": False}}
+
+
+@router.put(
+    "/remediation/dry-run",
+    dependencies=INTERNAL,
+    summary="Switch dry-run on or off for every worker",
+    responses=responses(401),
+)
+def set_dry_run(body: DryRunIn, remediator: RemediatorDep) -> dict[str, bool]:
+    remediator.safety.set_dry_run(body.enabled)
+    remediator.admin_log.write("dry_run_set", body.by, enabled=str(body.enabled).lower())
+    return {"dry_run": remediator.safety.dry_run()}
+
+
+@router.get("/remediation/admin-log", summary="Who changed rules, windows, breaker, dry-run")
+def admin_log(
+    remediator: RemediatorDep, count: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[dict[str, str]]:
+    return remediator.admin_log.recent(count)

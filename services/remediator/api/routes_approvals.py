@@ -1,0 +1,64 @@
+"""Approvals: list what waits, approve or reject (recording who)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+from pydantic import BaseModel, Field
+
+from services.remediator.api.deps import INTERNAL, RemediatorDep
+from services.remediator.api.problems import responses
+from services.remediator.approvals.store import Approval
+
+router = APIRouter(prefix="/remediation/approvals", tags=["approvals"])
+ApprovalId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", examples=["4f1c" + "0" * 28])]
+
+
+class DecisionBody(BaseModel):
+    by: str = Field(min_length=1, max_length=128, examples=["ana"], description="Who decides.")
+    comment: str = Field("", max_length=500, examples=["checked the dashboards"])
+
+
+class DecisionOut(BaseModel):
+    approval: Approval
+    complete: bool = Field(description="False: more approvers are needed.")
+    detail: str
+
+
+@router.get("", summary="Approvals waiting for a decision")
+def list_pending(remediator: RemediatorDep) -> list[Approval]:
+    return remediator.approvals.pending()
+
+
+@router.get("/{approval_id}", summary="One approval", responses=responses(404))
+def get_approval(approval_id: ApprovalId, remediator: RemediatorDep) -> Approval:
+    return remediator.approvals.get(approval_id)
+
+
+@router.post(
+    "/{approval_id}/approve",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=INTERNAL,
+    summary="Approve (the action then runs through the safety checks)",
+    responses=responses(401, 404, 409, 410),
+)
+def approve(approval_id: ApprovalId, body: DecisionBody, remediator: RemediatorDep) -> DecisionOut:
+    decision = remediator.decisions.approve(approval_id, body.by, body.comment)
+    approval = decision.approval
+    if decision.complete:
+        detail = f"approved by {approval.decided_by}: the action is queued"
+    else:
+        detail = f"{len(approval.approvers)} of {approval.required} approvals; waiting for more"
+    return DecisionOut(approval=approval, complete=decision.complete, detail=detail)
+
+
+@router.post(
+    "/{approval_id}/reject",
+    dependencies=INTERNAL,
+    summary="Reject (nothing runs)",
+    responses=responses(401, 404, 409, 410),
+)
+def reject(approval_id: ApprovalId, body: DecisionBody, remediator: RemediatorDep) -> DecisionOut:
+    approval = remediator.decisions.reject(approval_id, body.by, body.comment)
+    return DecisionOut(approval=approval, complete=True, detail=f"rejected by {body.by}")

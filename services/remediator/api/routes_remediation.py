@@ -1,0 +1,196 @@
+"""Remediation status, dry evaluation, manual and test requests, the audit log, the actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from services.remediator.api.deps import INTERNAL, CorrelationDep, RemediatorDep
+from services.remediator.api.problems import responses
+from services.remediator.audit import AuditQuery
+from services.remediator.evaluation import Evaluation, evaluate, synthetic_anomaly
+from services.remediator.manual import ManualRequest, prepare
+from shared.events import AnomalyEvent, RemediationRecord, Severity, UtcDatetime, utcnow
+
+router = APIRouter(prefix="/remediation", tags=["remediation"])
+
+
+class AnomalyInput(BaseModel):
+    """An anomaly to evaluate: the fields of ``anomaly.detected.v1`` that matter here."""
+
+    resource_id: str = Field(examples=["i-0abc123def4567890"])
+    metric: str = Field(examples=["cpu_utilization"])
+    value: float = Field(97.5, examples=[97.5])
+    severity: Severity = Field(examples=["critical"])
+    score: float = Field(0.95, ge=0, le=1)
+    expected_low: float = 0.0
+    expected_high: float = 0.0
+    labels: dict[str, str] = Field(default_factory=dict, examples=[{"service": "nginx"}])
+    contributing_metrics: list[str] = Field(default_factory=list)
+    observed_at: UtcDatetime | None = None
+    lasted_s: float = Field(0.0, ge=0, description="How long the anomaly has lasted.")
+
+    def to_event(self, correlation_id: str) -> AnomalyEvent:
+        at = self.observed_at or utcnow()
+        return AnomalyEvent(
+            event_id=AnomalyEvent.derive_id(self.resource_id, self.metric, at),
+            correlation_id=correlation_id or "evaluate",
+            resource_id=self.resource_id,
+            metric=self.metric,
+            value=self.value,
+            observed_at=at,
+            score=self.score,
+            severity=self.severity,
+            expected_low=self.expected_low,
+            expected_high=self.expected_high,
+            contributing_metrics=self.contributing_metrics,
+            model_version="evaluate",
+            explanation="evaluation request",
+            labels=self.labels,
+            lasted_s=self.lasted_s,
+        )
+
+
+class Queued(BaseModel):
+    status: str = Field("queued", examples=["queued"])
+    anomaly_id: str = Field(
+        description="Find its records with GET /remediation/actions?anomaly_id="
+    )
+    action: str | None = None
+    detail: str = ""
+
+
+class SelfTestRequest(BaseModel):
+    resource_id: str = Field("scops-selftest", examples=["web-1"])
+    metric: str = Field("cpu_utilization", examples=["cpu_utilization"])
+    severity: Severity = Severity.CRITICAL
+
+
+class AuditPageOut(BaseModel):
+    items: list[RemediationRecord]
+    next_cursor: str | None = Field(None, description="Pass as cursor for the next page.")
+
+
+@router.get("/status", summary="Engine and safety status")
+def remediation_status(remediator: RemediatorDep) -> dict[str, Any]:
+    engine = remediator.rules.engine()
+    loaded = engine.loaded
+    now = utcnow()
+    return {
+        "executor": remediator.runner.executor.name,
+        "dry_run": remediator.safety.dry_run(),
+        "rules": {
+            "version": loaded.version,
+            "source": loaded.source,
+            "loaded_at": loaded.loaded_at.isoformat(),
+            "count": len(loaded.rules.rules),
+            "shadow": [r.name for r in loaded.rules.rules if r.mode == "shadow"],
+            "last_error": remediator.rules.last_error,
+        },
+        "safety": remediator.safety.counters(),
+        "pending_approvals": remediator.approvals.count_pending(),
+        "maintenance_windows": [
+            w.model_dump(mode="json") for w in remediator.maintenance.current() if w.active(now)
+        ],
+        "auto_approval": {
+            "parameter": remediator.auto_approval.name,
+            "enabled": remediator.auto_approval.enabled(),
+        },
+    }
+
+
+@router.post(
+    "/evaluate",
+    summary="Dry evaluation: what would happen, and which rule would stop it",
+    responses=responses(422),
+)
+def remediation_evaluate(
+    body: AnomalyInput, remediator: RemediatorDep, correlation_id: CorrelationDep
+) -> Evaluation:
+    return evaluate(remediator, body.to_event(correlation_id))
+
+
+@router.post(
+    "/execute",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=INTERNAL,
+    summary="Ask for an action on a target (same safety checks as automatic actions)",
+    responses=responses(401, 403, 422),
+)
+def remediation_execute(
+    body: ManualRequest, remediator: RemediatorDep, correlation_id: CorrelationDep
+) -> Queued:
+    request = prepare(remediator, body, correlation_id)
+    remediator.scheduler.execute(request)
+    return Queued(
+        anomaly_id=str(request.subject_id),
+        action=request.action,
+        detail=f"queued: {request.action} on {request.target.describe()}",
+    )
+
+
+@router.post(
+    "/test",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=INTERNAL,
+    summary="Send a synthetic anomaly through the whole path, in dry-run",
+    responses=responses(401),
+)
+def remediation_test(
+    remediator: RemediatorDep, correlation_id: CorrelationDep, body: SelfTestRequest | None = None
+) -> Queued:
+    body = body or SelfTestRequest()
+    anomaly = synthetic_anomaly(body.resource_id, body.metric, body.severity, correlation_id)
+    remediator.scheduler.handle(anomaly, dry_run=True)
+    return Queued(anomaly_id=str(anomaly.event_id), detail="synthetic anomaly queued (dry-run)")
+
+
+@router.get("/actions", summary="The audit log: every decision, newest first")
+def remediation_actions(
+    remediator: RemediatorDep,
+    status_: Annotated[str | None, Query(alias="status", examples=["blocked"])] = None,
+    action: str | None = None,
+    resource_id: str | None = None,
+    rule: str | None = None,
+    anomaly_id: str | None = None,
+    blocked_by: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^\d+-\d+$")] = None,
+) -> AuditPageOut:
+    page = remediator.audit.query(
+        AuditQuery(
+            status=status_,
+            action=action,
+            resource_id=resource_id,
+            rule=rule,
+            anomaly_id=anomaly_id,
+            blocked_by=blocked_by,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
+        )
+    )
+    return AuditPageOut(items=page.records, next_cursor=page.next_cursor)
+
+
+@router.get("/catalog", summary="The registered actions: what each does, its risk and parameters")
+def remediation_catalog(remediator: RemediatorDep) -> list[dict[str, Any]]:
+    allowed = remediator.safety.limits.allowed_actions
+    return [
+        {
+            "name": d.name,
+            "summary": d.summary,
+            "doc": " ".join(d.doc.split()),
+            "risk": d.risk.value,
+            "targets": sorted(d.targets),
+            "allowed": allowed is None or d.name in allowed,
+            "params": d.params_model.model_json_schema(),
+        }
+        for d in remediator.registry.values()
+    ]
