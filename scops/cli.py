@@ -32,6 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         help="the output CSV (one input file) or directory (several)",
     )
     backtest.add_argument("--config", type=Path, help="JSON of detector settings to override")
+    keys = sub.add_parser("keys", help="manage the gateway's API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key (shown once)")
+    create.add_argument("--name", required=True, help="who or what uses it")
+    create.add_argument("--role", required=True, choices=["viewer", "operator", "admin", "ingest"])
+    keys_sub.add_parser("list", help="list keys (never their secrets)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key_id")
     serve = sub.add_parser("serve", help="run one service in the foreground")
     serve.add_argument("name", choices=["gateway", "detector", "remediator", "notifier"])
     worker = sub.add_parser("worker", help="run a Celery remediation worker")
@@ -57,6 +65,15 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(summary.text())
         return 0
+    if args.command == "keys":
+        from scops.keys import run as run_keys
+
+        return run_keys(
+            args.keys_command,
+            getattr(args, "name", None),
+            getattr(args, "role", None),
+            getattr(args, "key_id", None),
+        )
     if args.command == "serve":
         from scops.serve import serve as run_serve
 

@@ -6,6 +6,7 @@ from the event streams: metric → anomaly → remediation decision → notifica
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,9 @@ from typing import Any
 import httpx
 import redis
 
+from scops.keys import create_key
 from scops.processes import HTTP_SERVICES
+from services.gateway.keys import Role
 from shared.events import AnomalyEvent, Notification, RemediationRecord, decode_event
 from shared.settings import BaseServiceSettings
 from shared.streams import ANOMALIES, NOTIFICATIONS, REMEDIATIONS
@@ -74,7 +77,10 @@ def _last_id(client: redis.Redis, stream: str) -> str:
 def run_demo(timeout: float = 30.0) -> int:
     wait_ready(timeout=60)
     gateway = HTTP_SERVICES["gateway"].url()
-    client = redis.Redis.from_url(BaseServiceSettings().redis_url)
+    redis_url = BaseServiceSettings().redis_url
+    client = redis.Redis.from_url(redis_url)
+    # The demo's own ingest key; a real agent gets one from `scops keys create`.
+    token = asyncio.run(create_key(redis_url, "demo", Role.INGEST))
     positions = {s: _last_id(client, s) for s in (ANOMALIES, REMEDIATIONS, NOTIFICATIONS)}
     # Each run gets fresh series (a detector remembers the last incident of a series).
     run = int(client.incr("scops:{demo}:runs"))
@@ -87,7 +93,7 @@ def run_demo(timeout: float = 30.0) -> int:
     def stamp() -> str:
         return f"[{time.monotonic() - started:6.2f}s]"
 
-    with httpx.Client(timeout=10.0) as http:
+    with httpx.Client(timeout=10.0, headers={"X-API-Key": token}) as http:
         batches = normal_load(now, rng, suffix)
         for batch in batches:
             http.post(f"{gateway}/v1/metrics", json={"samples": batch}).raise_for_status()

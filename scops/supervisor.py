@@ -110,7 +110,8 @@ def _print_banner(stack: Stack) -> None:
         print(f"  {name:<22} {service.url()}  (/health /ready /metrics /docs)")
     print(f"  outbox (no Slack set)  {HTTP_SERVICES['notifier'].url()}/notifications/outbox")
     print(f"  logs                   {stack.log_dir}/")
-    print("\nIn another terminal: make demo    ·    Ctrl-C stops everything.\n", flush=True)
+    print("\nAPI keys: .venv/bin/scops keys create --name me --role admin")
+    print("In another terminal: make demo    ·    Ctrl-C stops everything.\n", flush=True)
 
 
 def up(run_dir: Path, worker_concurrency: int = 2, ready_timeout: float = 60.0) -> int:

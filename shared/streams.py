@@ -18,6 +18,7 @@ NOTIFICATIONS = f"{PREFIX}:{{notifications}}"
 GROUP_DETECTOR = "detector"
 GROUP_REMEDIATOR = "remediator"
 GROUP_NOTIFIER = "notifier"
+GROUP_GATEWAY = "gateway"
 
 
 def metrics_stream(shard: int) -> str:

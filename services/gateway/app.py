@@ -5,14 +5,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from services.gateway import routes_metrics
+from services.gateway import routes_anomalies, routes_metrics, routes_proxy
+from services.gateway.anomaly_index import AnomalyIndex
+from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.config import GatewaySettings
-from shared.bus import EventBus
+from services.gateway.keys import KeyStore
+from services.gateway.proxy import Backends
+from services.gateway.ratelimit import RateLimiter
+from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options, running
 from shared.logging import configure_logging
+from shared.streams import ANOMALIES, GROUP_GATEWAY
 from shared.web import setup_app
+
+DESCRIPTION = """Ingest metrics and alerts; query anomalies, remediations and ChatOps.
+
+Every call needs an API key (`X-API-Key: scops_...` or `Authorization: Bearer scops_...`),
+created with `scops keys create --name NAME --role viewer|operator|admin|ingest`.
+Errors are RFC 9457 problem documents (`application/problem+json`)."""
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -22,17 +35,42 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(settings.redis_url)
+        http = httpx.AsyncClient(timeout=settings.proxy_timeout_s)
         app.state.redis = redis
         app.state.bus = EventBus(redis, settings.stream_maxlen)
+        app.state.keys = KeyStore(redis)
+        app.state.ingest_limiter = RateLimiter(redis, "ingest", settings.ingest_rate_per_min)
+        app.state.chatops_limiter = RateLimiter(redis, "chatops", settings.chatops_rate_per_min)
+        app.state.backends = Backends(
+            http,
+            {
+                "detector": settings.detector_url,
+                "remediator": settings.remediator_url,
+                "notifier": settings.notifier_url,
+            },
+            settings.internal_token.get_secret_value(),
+        )
+        index = AnomalyIndex(redis, settings.anomaly_index_days)
+        app.state.anomaly_index = index
+        indexer = StreamConsumer(
+            redis,
+            streams=[ANOMALIES],
+            group=GROUP_GATEWAY,
+            consumer=consumer_name("gateway"),
+            handler=index.handle,
+            options=consumer_options(settings),
+        )
         try:
-            yield
+            async with running([indexer]):
+                yield
         finally:
+            await http.aclose()
             await redis.aclose()
 
     app = FastAPI(
         title="Smart CloudOps AI gateway",
         version="0.1.0",
-        description="Ingest metrics and alerts; query anomalies, remediations and ChatOps.",
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -41,5 +79,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await app.state.redis.ping()
 
     setup_app(app, "gateway", {"redis": redis_ready})
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(routes_metrics.router)
+    app.include_router(routes_anomalies.router)
+    app.include_router(routes_proxy.router())
     return app

@@ -6,6 +6,7 @@ import structlog
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.gateway.auth import Ingest
 from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep
 from services.gateway.ingest import split_by_shard
 from shared.events import MetricSample
@@ -47,10 +48,21 @@ class IngestAccepted(BaseModel):
     "/v1/metrics",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Ingest a batch of metric samples",
-    responses={400: PROBLEM_SCHEMA, 413: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA, 503: PROBLEM_SCHEMA},
+    responses={
+        400: PROBLEM_SCHEMA,
+        401: PROBLEM_SCHEMA,
+        403: PROBLEM_SCHEMA,
+        413: PROBLEM_SCHEMA,
+        422: PROBLEM_SCHEMA,
+        429: PROBLEM_SCHEMA,
+    },
 )
 async def ingest_metrics(
-    body: MetricIngest, settings: SettingsDep, bus: BusDep, correlation_id: CorrelationIdDep
+    body: MetricIngest,
+    _: Ingest,
+    settings: SettingsDep,
+    bus: BusDep,
+    correlation_id: CorrelationIdDep,
 ) -> IngestAccepted:
     """Validate every sample, then write them all (one stream entry per shard). A request with
     any invalid sample writes nothing."""

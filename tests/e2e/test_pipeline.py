@@ -17,7 +17,14 @@ import pytest
 import redis
 
 from shared.streams import ANOMALIES, REMEDIATIONS
-from tests.support.processes import SERVICES, StackProcess, service, stack_env, worker
+from tests.support.processes import (
+    SERVICES,
+    StackProcess,
+    api_key,
+    service,
+    stack_env,
+    worker,
+)
 from tests.support.slack_standin import SlackStandIn
 
 pytestmark = pytest.mark.e2e
@@ -27,6 +34,7 @@ pytestmark = pytest.mark.e2e
 class Stack:
     processes: dict[str, StackProcess]
     slack: SlackStandIn
+    key: str
 
     def url(self, name: str) -> str:
         url = self.processes[name].url
@@ -45,7 +53,7 @@ def stack(redis_url: str, slack: SlackStandIn, log_dir: Path) -> Iterator[Stack]
     try:
         for name in SERVICES:
             processes[name].wait_ready()
-        yield Stack(processes, slack)
+        yield Stack(processes, slack, api_key(redis_url, "ingest"))
     finally:
         codes = {name: p.stop() for name, p in processes.items()}
     # Every process stops cleanly on SIGTERM: uvicorn finishes its lifespan (the consumer
@@ -81,7 +89,11 @@ def normal_samples(per_resource: int, start: datetime) -> list[dict[str, Any]]:
 
 
 def post(stack: Stack, samples: list[dict[str, Any]]) -> str:
-    reply = httpx.post(f"{stack.url('gateway')}/v1/metrics", json={"samples": samples})
+    reply = httpx.post(
+        f"{stack.url('gateway')}/v1/metrics",
+        json={"samples": samples},
+        headers={"X-API-Key": stack.key},
+    )
     assert reply.status_code == 202, reply.text
     correlation_id: str = reply.json()["correlation_id"]
     return correlation_id

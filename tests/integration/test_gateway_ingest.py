@@ -12,10 +12,15 @@ import pytest
 import redis
 
 from shared.streams import all_metric_streams
-from tests.support.processes import StackProcess, service, stack_env
+from tests.support.processes import StackProcess, api_key, service, stack_env
 
 SHARDS = 4
 MAX_BATCH = 10
+
+
+@pytest.fixture
+def key(redis_url: str) -> str:
+    return api_key(redis_url, "ingest")
 
 
 @pytest.fixture
@@ -43,9 +48,13 @@ def stored(client: redis.Redis) -> dict[str, list[Any]]:
     return {s: client.xrange(s) for s in all_metric_streams(SHARDS)}
 
 
-def test_a_batch_is_split_by_resource_shard(gateway: StackProcess, sync_redis: redis.Redis) -> None:
+def test_a_batch_is_split_by_resource_shard(
+    gateway: StackProcess, sync_redis: redis.Redis, key: str
+) -> None:
     samples = [sample(f"host-{i}") for i in range(8)]
-    reply = httpx.post(f"{gateway.url}/v1/metrics", json={"samples": samples})
+    reply = httpx.post(
+        f"{gateway.url}/v1/metrics", json={"samples": samples}, headers={"X-API-Key": key}
+    )
     assert reply.status_code == 202
     body = reply.json()
     assert body["accepted"] == 8
@@ -55,11 +64,11 @@ def test_a_batch_is_split_by_resource_shard(gateway: StackProcess, sync_redis: r
     assert sum(e[1][b"data"].count(b'"resource_id"') for e in entries) == 8
 
 
-def test_the_callers_correlation_id_is_kept(gateway: StackProcess) -> None:
+def test_the_callers_correlation_id_is_kept(gateway: StackProcess, key: str) -> None:
     reply = httpx.post(
         f"{gateway.url}/v1/metrics",
         json={"samples": [sample()]},
-        headers={"X-Correlation-ID": "incident-4711"},
+        headers={"X-Correlation-ID": "incident-4711", "X-API-Key": key},
     )
     assert reply.json()["correlation_id"] == "incident-4711"
 
@@ -116,12 +125,17 @@ def test_bad_input_is_refused_with_a_problem_naming_the_field_and_writes_nothing
     request_kwargs: dict[str, Any],
     status: int,
     field: str,
+    key: str,
 ) -> None:
-    accepted = httpx.post(f"{gateway.url}/v1/metrics", json={"samples": [sample("db-1")]})
+    auth = {"X-API-Key": key}
+    accepted = httpx.post(
+        f"{gateway.url}/v1/metrics", json={"samples": [sample("db-1")]}, headers=auth
+    )
     assert accepted.status_code == 202
     before = stored(sync_redis)
 
-    reply = httpx.post(f"{gateway.url}/v1/metrics", **request_kwargs)
+    headers = {**request_kwargs.pop("headers", {}), **auth}
+    reply = httpx.post(f"{gateway.url}/v1/metrics", headers=headers, **request_kwargs)
 
     assert reply.status_code == status, reply.text
     assert reply.headers["content-type"] == "application/problem+json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import httpx
 
+from scops.keys import create_key
 from scops.local_redis import free_port
+from services.gateway.keys import Role
 
 
 @dataclass
@@ -92,6 +95,11 @@ def stack_env(redis_url: str, extra: dict[str, str] | None = None) -> dict[str, 
         env[f"SCOPS_{name.upper()}_PORT"] = str(free_port())
     env.update(extra or {})
     return env
+
+
+def api_key(redis_url: str, role: str, name: str = "test") -> str:
+    """A real API key, created as `scops keys create` does."""
+    return asyncio.run(create_key(redis_url, name, Role(role)))
 
 
 def service(name: str, env: dict[str, str], log_dir: Path) -> StackProcess:

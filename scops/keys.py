@@ -1,0 +1,49 @@
+"""``scops keys``: create, list and revoke the gateway's API keys."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from services.gateway.keys import KeyStore, Role
+from shared.settings import BaseServiceSettings
+
+
+async def create_key(redis_url: str, name: str, role: Role) -> str:
+    redis = Redis.from_url(redis_url)
+    try:
+        _key, token = await KeyStore(redis).create(name, role)
+        return token
+    finally:
+        await redis.aclose()
+
+
+def run(command: str, name: str | None, role: str | None, key_id: str | None) -> int:
+    url = BaseServiceSettings().redis_url
+
+    async def go() -> int:
+        redis = Redis.from_url(url)
+        store = KeyStore(redis)
+        try:
+            if command == "create":
+                assert name is not None and role is not None
+                key, token = await store.create(name, Role(role))
+                print(f"created key {key.key_id} ({key.role}) for {key.name}")
+                print(f"\n  {token}\n\nShown once: store it now. Send it as X-API-Key.")
+            elif command == "list":
+                for key in await store.all():
+                    state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
+                    print(f"{key.key_id}  {key.role:<8}  {key.name:<24}  {key.created_at}  {state}")
+            else:
+                assert key_id is not None
+                revoked = await store.revoke(key_id)
+                if revoked is None:
+                    print(f"no key {key_id}")
+                    return 1
+                print(f"revoked {key_id} ({revoked.name})")
+            return 0
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(go())

@@ -1,0 +1,63 @@
+"""Forwarding public calls to the service that owns them.
+
+The gateway adds the internal service token, the correlation id and who is acting; a backend
+that cannot be reached is a 502 problem, one that does not answer in time a 504.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import Response
+
+from services.gateway.auth import Principal
+from shared.web import CORRELATION_HEADER, INTERNAL_TOKEN_HEADER, problem
+
+log = structlog.get_logger("gateway.proxy")
+PASSED_HEADERS = ("content-type", "retry-after", "location")
+
+
+class Backends:
+    def __init__(self, client: httpx.AsyncClient, urls: dict[str, str], token: str) -> None:
+        self.client = client
+        self.urls = urls
+        self.token = token
+
+    async def forward(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        principal: Principal | None,
+        correlation_id: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> Response:
+        headers = {INTERNAL_TOKEN_HEADER: self.token, CORRELATION_HEADER: correlation_id}
+        if principal is not None:
+            headers |= {"X-Actor": principal.actor, "X-Actor-Role": principal.role.value}
+        url = self.urls[service] + path
+        try:
+            reply = await self.client.request(
+                method, url, json=body, params=params, headers=headers
+            )
+        except httpx.TimeoutException:
+            log.warning("backend_timeout", service=service, path=path)
+            return problem(504, "Gateway timeout", f"the {service} did not answer in time")
+        except httpx.TransportError as exc:
+            log.warning("backend_unreachable", service=service, error=type(exc).__name__)
+            return problem(502, "Bad gateway", f"the {service} cannot be reached")
+        passed = {k: v for k, v in reply.headers.items() if k.lower() in PASSED_HEADERS}
+        return Response(reply.content, status_code=reply.status_code, headers=passed)
+
+    async def get_json(self, service: str, path: str, correlation_id: str) -> Any:
+        """A backend's JSON answer for the gateway's own use (ChatOps, status)."""
+        reply = await self.client.get(
+            self.urls[service] + path,
+            headers={INTERNAL_TOKEN_HEADER: self.token, CORRELATION_HEADER: correlation_id},
+        )
+        reply.raise_for_status()
+        return reply.json()

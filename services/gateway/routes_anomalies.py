@@ -1,0 +1,102 @@
+"""Recent anomalies, and Prometheus Alertmanager's webhook."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import BaseModel, Field
+
+from services.gateway.alertmanager import AlertmanagerPayload, UnmappableAlertError, to_events
+from services.gateway.anomaly_index import AnomalyIndex
+from services.gateway.anomaly_index import Query as IndexQuery
+from services.gateway.auth import Ingest, Viewer
+from services.gateway.deps import BusDep, CorrelationIdDep
+from shared.events import AnomalyEvent, Severity
+from shared.streams import ANOMALIES
+from shared.web import PROBLEM_SCHEMA
+
+log = structlog.get_logger("gateway.anomalies")
+router = APIRouter(tags=["anomalies"])
+
+
+class AnomalyPage(BaseModel):
+    items: list[dict[str, Any]] = Field(description="Anomaly events, newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+def _index(request: Request) -> AnomalyIndex:
+    index: AnomalyIndex = request.app.state.anomaly_index
+    return index
+
+
+@router.get("/anomalies", summary="Recent anomalies", responses={401: PROBLEM_SCHEMA})
+async def list_anomalies(
+    request: Request,
+    _: Viewer,
+    resource_id: str | None = None,
+    severity: Annotated[Severity, Query(description="The lowest severity listed.")] = (
+        Severity.NORMAL
+    ),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^-?[0-9.e+-]+:[0-9]+$")] = None,
+) -> AnomalyPage:
+    query = IndexQuery(
+        resource_id=resource_id,
+        min_severity=severity,
+        since=since.timestamp() if since else float("-inf"),
+        until=until.timestamp() if until else float("inf"),
+        limit=limit,
+        cursor=cursor,
+    )
+    items, next_cursor = await _index(request).query(query)
+    return AnomalyPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/anomalies/{anomaly_id}",
+    summary="One anomaly, with its resolution",
+    responses={401: PROBLEM_SCHEMA, 404: PROBLEM_SCHEMA},
+)
+async def get_anomaly(anomaly_id: str, request: Request, _: Viewer) -> dict[str, Any]:
+    item = await _index(request).get(anomaly_id)
+    if item is None:
+        raise HTTPException(404, f"no anomaly {anomaly_id} in the last days")
+    return item
+
+
+class AlertsAccepted(BaseModel):
+    firing: int
+    resolved: int
+    anomaly_ids: list[str]
+
+
+@router.post(
+    "/v1/alerts/alertmanager",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Prometheus Alertmanager webhook receiver (payload version 4)",
+    tags=["alerts"],
+    responses={401: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA},
+)
+async def alertmanager(
+    body: AlertmanagerPayload, _: Ingest, bus: BusDep, correlation_id: CorrelationIdDep
+) -> AlertsAccepted:
+    """Firing alerts become anomaly events (severity from the `severity` label, resource from
+    `resource_id`, `instance`, `pod`, `host`, `node` or `job`); resolved alerts resolve them.
+    Point Alertmanager here with `http_config.authorization.credentials` set to an ingest key."""
+    try:
+        events = to_events(body, correlation_id)
+    except UnmappableAlertError as exc:
+        raise HTTPException(422, f"alerts: {exc}") from exc
+    await bus.publish_many((ANOMALIES, e) for e in events)
+    firing = [e for e in events if isinstance(e, AnomalyEvent)]
+    log.info("alerts_accepted", firing=len(firing), resolved=len(events) - len(firing))
+    return AlertsAccepted(
+        firing=len(firing),
+        resolved=len(events) - len(firing),
+        anomaly_ids=[str(e.event_id) for e in firing],
+    )

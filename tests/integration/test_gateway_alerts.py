@@ -1,0 +1,116 @@
+"""Prometheus Alertmanager's webhook on a real gateway: firing and resolved alerts, grouped,
+become anomaly events, and the anomaly list shows them."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from shared.streams import ANOMALIES
+from tests.support.processes import StackProcess, api_key, service, stack_env
+
+
+def alert(status: str, instance: str, severity: str, fingerprint: str) -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": {
+            "alertname": "HighCPU",
+            "instance": instance,
+            "severity": severity,
+            "job": "node",
+        },
+        "annotations": {"summary": f"CPU above 95 % on {instance}", "value": "97.3"},
+        "startsAt": "2026-11-26T18:00:00.000Z",
+        "endsAt": "2026-11-26T18:20:00.000Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=cpu",
+        "fingerprint": fingerprint,
+    }
+
+
+def payload(status: str, alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Alertmanager's webhook body, version 4, as it sends a group."""
+    return {
+        "version": "4",
+        "groupKey": '{}/{}:{alertname="HighCPU"}',
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": "smartcloudops",
+        "groupLabels": {"alertname": "HighCPU"},
+        "commonLabels": {"alertname": "HighCPU", "job": "node"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": alerts,
+    }
+
+
+@pytest.fixture
+def gateway(redis_url: str, log_dir: Path) -> Iterator[StackProcess]:
+    process = service("gateway", stack_env(redis_url), log_dir).start().wait_ready()
+    yield process
+    process.stop()
+
+
+def test_firing_then_resolved_alerts_become_anomalies(
+    gateway: StackProcess, redis_url: str, sync_redis: redis.Redis
+) -> None:
+    ingest = {"Authorization": f"Bearer {api_key(redis_url, 'ingest')}"}
+    viewer = {"X-API-Key": api_key(redis_url, "viewer")}
+    url = f"{gateway.url}/v1/alerts/alertmanager"
+    firing = payload(
+        "firing",
+        [alert("firing", "web-1", "critical", "aa01"), alert("firing", "web-2", "warning", "aa02")],
+    )
+    reply = httpx.post(url, json=firing, headers=ingest)
+    assert reply.status_code == 202, reply.text
+    assert reply.json()["firing"] == 2
+    again = httpx.post(url, json=firing, headers=ingest)  # Alertmanager repeats itself
+    assert again.json()["anomaly_ids"] == reply.json()["anomaly_ids"]
+
+    events = [json.loads(f[b"data"]) for _, f in sync_redis.xrange(ANOMALIES)]
+    by_resource = {e["resource_id"]: e for e in events}
+    assert by_resource["web-1"]["severity"] == "critical"
+    assert by_resource["web-2"]["severity"] == "medium"
+    assert by_resource["web-1"]["metric"] == "HighCPU"
+    assert by_resource["web-1"]["value"] == 97.3
+    assert "CPU above 95 %" in by_resource["web-1"]["explanation"]
+
+    resolved = payload("resolved", [alert("resolved", "web-1", "critical", "aa01")])
+    assert httpx.post(url, json=resolved, headers=ingest).json()["resolved"] == 1
+    web1 = reply.json()["anomaly_ids"][0]
+    deadline = time.monotonic() + 10
+    while True:
+        item = httpx.get(f"{gateway.url}/anomalies/{web1}", headers=viewer)
+        if item.status_code == 200 and "resolved_at" in item.json():
+            break
+        assert time.monotonic() < deadline, item.text
+        time.sleep(0.1)
+    assert item.json()["duration_s"] == 1200
+
+    page = httpx.get(f"{gateway.url}/anomalies", params={"severity": "high"}, headers=viewer)
+    assert [a["resource_id"] for a in page.json()["items"]] == ["web-1"]
+    listing = httpx.get(
+        f"{gateway.url}/anomalies", params={"resource_id": "web-2"}, headers=viewer
+    ).json()
+    assert [a["severity"] for a in listing["items"]] == ["medium"]
+
+
+def test_an_alert_without_a_resource_is_refused(gateway: StackProcess, redis_url: str) -> None:
+    ingest = {"X-API-Key": api_key(redis_url, "ingest")}
+    bad = alert("firing", "x", "critical", "bb01")
+    bad["labels"] = {"alertname": "Orphan"}
+    reply = httpx.post(
+        f"{gateway.url}/v1/alerts/alertmanager", json=payload("firing", [bad]), headers=ingest
+    )
+    assert reply.status_code == 422
+    assert "Orphan" in reply.json()["detail"]
+    wrong = httpx.post(
+        f"{gateway.url}/v1/alerts/alertmanager", json={"version": "3"}, headers=ingest
+    )
+    assert wrong.status_code == 422
