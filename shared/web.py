@@ -10,12 +10,16 @@ from __future__ import annotations
 import hmac
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -185,8 +189,44 @@ def health_router(service: str, ready_checks: Mapping[str, ReadyCheck]) -> APIRo
     return router
 
 
+DOCS_STATIC = "/docs-static"
+
+
+def _serve_docs_locally(app: FastAPI) -> None:
+    """Swagger UI and ReDoc from files shipped in a package, not a CDN: the docs work on an
+    isolated network too."""
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.router.routes = [
+        r for r in app.router.routes if getattr(r, "path", None) not in ("/docs", "/redoc")
+    ]
+    app.mount(DOCS_STATIC, StaticFiles(directory=static), name="docs-static")
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_STATIC}/favicon.png",
+            swagger_ui_parameters={"persistAuthorization": True},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{DOCS_STATIC}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_STATIC}/favicon.png",
+        )
+
+
 def setup_app(app: FastAPI, service: str, ready_checks: Mapping[str, ReadyCheck]) -> None:
-    """Problem handlers, correlation ids, health routes and ``/metrics`` for one service."""
+    """Problem handlers, correlation ids, health routes, ``/metrics`` and local API docs for
+    one service."""
+    _serve_docs_locally(app)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(HTTPException, _http_problem)
     app.add_exception_handler(Exception, _unhandled_problem)
