@@ -32,12 +32,19 @@ class RecordPublisher:
         self.maxlen = maxlen
         self.audit_maxlen = audit_maxlen
 
-    def publish(self, record: RemediationRecord) -> None:
+    def publish(
+        self, record: RemediationRecord, *, done_claim: str | None = None, claim_ttl_s: int = 0
+    ) -> None:
+        """Writes the record; with ``done_claim``, then marks that claim done (same round
+        trip, in order: the claim is done only once the record is written)."""
         fields = encode_event(record)
         index = {name: _index_value(getattr(record, name)) for name in FILTERS}
         with self.redis.pipeline(transaction=False) as pipe:
             pipe.xadd(REMEDIATIONS, fields, maxlen=self.maxlen, approximate=True)
             pipe.xadd(keys.AUDIT, {**fields, **index}, maxlen=self.audit_maxlen, approximate=True)
+            if done_claim is not None:
+                pipe.set(done_claim, b"done", ex=claim_ttl_s)
+                pipe.delete(keys.lease(done_claim))
             pipe.execute()
         log.info(
             "remediation_recorded",

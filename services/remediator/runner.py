@@ -346,8 +346,7 @@ class ActionRunner:
         return self._publish(record, claim)
 
     def _publish(self, record: RemediationRecord, claim: Claim) -> RemediationRecord:
-        self.publisher.publish(record)
-        claim.finish()
+        self.publisher.publish(record, done_claim=claim.key, claim_ttl_s=claim.claims.ttl_s)
         return record
 
     def _run(self, run_id: str) -> dict[str, str]:

@@ -227,8 +227,7 @@ class AnomalyWorkflow:
     def _decide(
         self, request: ActionRequest, need: ApprovalNeed, claim: Claim
     ) -> RemediationRecord:
-        dry = request.dry_run or self.parts.runner.safety.dry_run()
-        if need.required and not dry:
+        if need.required and not (request.dry_run or self.parts.runner.safety.dry_run()):
             if not self.parts.auto_approval.enabled():
                 return self._ask(request, need, claim)
             request = request.model_copy(
@@ -366,6 +365,7 @@ class AnomalyWorkflow:
         return self._publish(record, claim)
 
     def _publish(self, record: RemediationRecord, claim: Claim) -> RemediationRecord:
-        self.parts.publisher.publish(record)
-        claim.finish()
+        self.parts.publisher.publish(
+            record, done_claim=claim.key, claim_ttl_s=self.parts.claims.ttl_s
+        )
         return record
