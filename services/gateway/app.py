@@ -72,6 +72,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Operation ids are the handlers' names: stable, short, readable in generated clients.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.settings = settings
 

@@ -5,7 +5,6 @@ Alertmanager's ``http_config`` sends). No key or a bad key: 401; a key whose rol
 allow the endpoint: 403. Nothing else happens in either case.
 """
 
-
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
 
 from shared.settings import BaseServiceSettings
+
+SlackRole = Literal["viewer", "operator", "admin"]
 
 
 class GatewaySettings(BaseServiceSettings):
@@ -34,6 +38,56 @@ class GatewaySettings(BaseServiceSettings):
     anomaly_index_days: int = Field(
         14, ge=1, description="How long GET /anomalies remembers an anomaly."
     )
+    chatops_history_turns: int = Field(
+        50, ge=1, le=1000, description="ChatOps turns kept per user (older ones are dropped)."
+    )
+    chatops_history_ttl_s: int = Field(
+        7 * 86400, ge=60, description="A user's ChatOps history expires this long after use."
+    )
+    chatops_llm_url: str | None = Field(
+        None,
+        description="OpenAI-compatible API base URL (e.g. https://api.openai.com/v1) that maps "
+        "free text onto ChatOps intents; unset: deterministic parser only.",
+    )
+    chatops_llm_api_key: SecretStr | None = Field(
+        None, description="API key of the ChatOps LLM endpoint (sent as a bearer token)."
+    )
+    chatops_llm_model: str = Field("gpt-4o-mini", description="Model asked by ChatOps.")
+    chatops_llm_timeout_s: float = Field(
+        8.0, gt=0, le=60, description="Timeout of one ChatOps LLM call."
+    )
+    chatops_llm_may_act: bool = Field(
+        False,
+        description="Run actions the LLM understood (still with every role and safety check); "
+        "false: answer with the exact command to send instead.",
+    )
+    slack_user_roles: dict[str, SlackRole] = Field(
+        {},
+        description='JSON object of Slack user id to role, e.g. {"U012AB3CD": "operator"}; '
+        "unknown users are viewers.",
+    )
+    slack_inline_budget_s: float = Field(
+        2.0,
+        ge=0,
+        le=2.8,
+        description="A slash command finished within this is answered inline; later answers "
+        "go to Slack's response_url.",
+    )
+    slack_response_url_prefix: str = Field(
+        "https://hooks.slack.com/",
+        description="Only response_url values starting with this are posted to.",
+    )
+
+    @field_validator("chatops_llm_url")
+    @classmethod
+    def _llm_url_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @property
+    def chatops_llm_enabled(self) -> bool:
+        return self.chatops_llm_url is not None
 
     @property
     def http_host(self) -> str:

@@ -19,7 +19,7 @@ from shared.streams import ANOMALIES
 from shared.web import PROBLEM_SCHEMA
 
 log = structlog.get_logger("gateway.anomalies")
-router = APIRouter(tags=["anomalies"])
+router = APIRouter()
 
 
 class AnomalyPage(BaseModel):
@@ -32,7 +32,9 @@ def _index(request: Request) -> AnomalyIndex:
     return index
 
 
-@router.get("/anomalies", summary="Recent anomalies", responses={401: PROBLEM_SCHEMA})
+@router.get(
+    "/anomalies", summary="Recent anomalies", tags=["anomalies"], responses={401: PROBLEM_SCHEMA}
+)
 async def list_anomalies(
     request: Request,
     _: Viewer,
@@ -60,6 +62,7 @@ async def list_anomalies(
 @router.get(
     "/anomalies/{anomaly_id}",
     summary="One anomaly, with its resolution",
+    tags=["anomalies"],
     responses={401: PROBLEM_SCHEMA, 404: PROBLEM_SCHEMA},
 )
 async def get_anomaly(anomaly_id: str, request: Request, _: Viewer) -> dict[str, Any]:

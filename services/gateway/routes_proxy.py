@@ -177,7 +177,8 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
             )
         )
     endpoint.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
-    endpoint.__name__ = f"{route.method.lower()}_{route.path.strip('/').replace('/', '_')}"
+    slug = route.path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
+    endpoint.__name__ = f"{route.method.lower()}_{slug}"
     return endpoint
 
 

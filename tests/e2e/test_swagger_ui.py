@@ -52,21 +52,22 @@ def test_try_it_out_on_post_anomaly_returns_a_score(
         try:
             page = browser.new_page()
             page.goto(f"{gateway_and_detector.url}/docs")
-            page.get_by_role("button", name="Authorize").first.click()
-            page.locator("input[type=text]").first.fill(key)
-            page.get_by_role("button", name="Authorize").last.click()
-            page.get_by_role("button", name="Close").first.click()
+            page.locator("button.btn.authorize").first.click()
+            dialog = page.locator(".dialog-ux")
+            dialog.locator("input").first.fill(key)  # the X-API-Key scheme
+            dialog.locator("button.modal-btn.authorize").first.click()
+            dialog.locator("button.btn-done").first.click()
 
             operation = page.locator("#operations-detector-post_anomaly")
             operation.locator(".opblock-summary").click()
             operation.get_by_role("button", name="Try it out").click()
             operation.get_by_role("button", name="Execute").click()
 
-            response = operation.locator(".responses-table.live-responses-table")
-            expect(response.locator(".response-col_status").first).to_have_text(
+            response = operation.locator(".live-responses-table tbody tr.response")
+            expect(response.locator("td.response-col_status")).to_have_text(
                 "200", timeout=15_000
             )
-            body = response.locator(".response-col_description pre").first.inner_text()
+            body = response.locator("td.response-col_description pre").first.inner_text()
             assert '"score"' in body
             assert '"resource_id": "web-1"' in body
         finally:

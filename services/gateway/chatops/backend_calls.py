@@ -1,0 +1,90 @@
+"""Calls from ChatOps to the services that own the data, through the gateway's
+:class:`~services.gateway.proxy.Backends` (internal token, correlation id, timeouts).
+
+A call answers a :class:`BackendReply` whatever the status; only "could not be reached" and
+"did not answer in time" (502/504 from the proxy itself) are raised, as
+:class:`BackendUnavailableError`, because no answer can be built from them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from services.gateway.proxy import Backends
+
+
+class BackendUnavailableError(Exception):
+    def __init__(self, service: str, detail: str) -> None:
+        self.service = service
+        self.detail = detail
+        super().__init__(detail)
+
+
+@dataclass(frozen=True)
+class BackendReply:
+    status: int
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def problem_detail(self) -> str:
+        """A problem document's ``detail`` (RFC 9457), or what can be said without one."""
+        if isinstance(self.body, dict):
+            detail = self.body.get("detail")
+            if isinstance(detail, str):
+                return detail
+        return f"HTTP {self.status}"
+
+    def field(self, name: str) -> str | None:
+        value = self.body.get(name) if isinstance(self.body, dict) else None
+        return value if isinstance(value, str) else None
+
+
+class BackendCaller:
+    def __init__(self, backends: Backends, correlation_id: str) -> None:
+        self.backends = backends
+        self.correlation_id = correlation_id
+
+    async def call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> BackendReply:
+        response = await self.backends.forward(
+            service,
+            method,
+            path,
+            principal=None,
+            correlation_id=self.correlation_id,
+            body=body,
+            params=params,
+        )
+        try:
+            parsed: Any = json.loads(bytes(response.body)) if response.body else None
+        except ValueError:
+            parsed = None
+        reply = BackendReply(response.status_code, parsed)
+        if reply.status in (502, 504) and _from_proxy(service, reply.problem_detail()):
+            raise BackendUnavailableError(service, reply.problem_detail())
+        return reply
+
+    async def get(self, service: str, path: str, params: dict[str, str] | None = None) -> Any:
+        reply = await self.call(service, "GET", path, params=params)
+        if not reply.ok:
+            raise BackendUnavailableError(
+                service, f"the {service} answered {reply.status}: {reply.problem_detail()}"
+            )
+        return reply.body
+
+
+def _from_proxy(service: str, detail: str) -> bool:
+    """The proxy's own 502/504 (the backend never answered), not one the backend sent."""
+    return detail in (f"the {service} cannot be reached", f"the {service} did not answer in time")

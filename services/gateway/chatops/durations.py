@@ -1,0 +1,97 @@
+"""Lengths of time in words ("2h", "90 minutes", "an hour", "1 day 12 hours"), both ways
+(no I/O)."""
+
+from __future__ import annotations
+
+import re
+
+UNITS: dict[str, int] = {
+    "s": 1,
+    "sec": 1,
+    "secs": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+    "wk": 604800,
+    "week": 604800,
+    "weeks": 604800,
+}
+_AMOUNT = r"\d+(?:\.\d+)?|an?|one|two|three|half an?|half a"
+_PART = re.compile(rf"({_AMOUNT})\s*([a-z]+)", re.IGNORECASE)
+_WORDS = {"a": 1.0, "an": 1.0, "one": 1.0, "two": 2.0, "three": 3.0}
+
+
+def parse_duration(text: str) -> int | None:
+    """Seconds in ``text`` ("2h", "1 hour 30 minutes", "half an hour"), or None if it is not
+    only a length of time."""
+    text = text.strip().lower().replace(",", " ").replace(" and ", " ")
+    if not text:
+        return None
+    total, position = 0.0, 0
+    for match in _PART.finditer(text):
+        if text[position : match.start()].strip():
+            return None
+        amount, unit = match.group(1), match.group(2)
+        if unit not in UNITS:
+            return None
+        if amount.startswith("half"):
+            value = 0.5
+        else:
+            value = _WORDS[amount] if amount in _WORDS else float(amount)
+        total += value * UNITS[unit]
+        position = match.end()
+    if position == 0 or text[position:].strip():
+        return None
+    return round(total) if total >= 1 else None
+
+
+def parse_window(text: str) -> int | None:
+    """Seconds of a look-back window: "the last hour", "past 30 minutes", "last 2 days"."""
+    match = re.fullmatch(
+        r"(?:(?:in|from|during|over|within|for)\s+)?(?:the\s+)?(?:last|past)\s+(.+)",
+        text.strip(),
+        re.IGNORECASE,
+    )
+    if match is None:
+        return None
+    rest = match.group(1).strip()
+    single = re.fullmatch(r"([a-z]+)", rest, re.IGNORECASE)
+    if single and single.group(1).lower() in UNITS:
+        return UNITS[single.group(1).lower()]
+    return parse_duration(rest)
+
+
+def say_duration(seconds: int) -> str:
+    """The shortest exact form the parser reads back: 7200 -> "2h", 5400 -> "90m"."""
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def describe_duration(seconds: float) -> str:
+    """For people: "2 h 5 min", "45 s", "3 d 4 h"."""
+    seconds = max(int(seconds), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"

@@ -1,0 +1,231 @@
+"""What each intent does: which service is asked what, and how its reply becomes an answer.
+
+Paths and fields are the services' documented APIs: the detector's ``/anomaly/status``, the
+remediator's ``/remediation/status``, ``/remediation/actions`` (audit log), ``/execute`` and
+``/approvals``, the notifier's ``/health`` and silences (``SILENCES_PATH``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from services.gateway.anomaly_index import Query
+from services.gateway.chatops import answers
+from services.gateway.chatops.backend_calls import (
+    BackendCaller,
+    BackendReply,
+    BackendUnavailableError,
+)
+from services.gateway.chatops.durations import describe_duration
+from services.gateway.chatops.intents import Entities, IntentName
+from services.gateway.chatops.remediation_request import manual_request
+from services.gateway.chatops.replies import Answer, Outcome
+
+SILENCES_PATH = "/notifications/silences"
+HEALTH_WINDOW_S = 86400
+FULL_APPROVAL_ID = 32
+
+
+class AnomalySource(Protocol):
+    async def query(self, q: Query) -> tuple[list[dict[str, Any]], str | None]: ...
+
+
+def _answer(outcome: str, text: str, data: dict[str, Any] | None = None) -> Answer:
+    return Answer(Outcome(outcome), text, data or {})
+
+
+class Operations:
+    def __init__(
+        self, calls: BackendCaller, index: AnomalySource, clock: Callable[[], float]
+    ) -> None:
+        self.calls = calls
+        self.index = index
+        self.clock = clock
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    # -- questions -----------------------------------------------------------------------
+
+    async def status(self) -> Answer:
+        async def part(service: str, path: str) -> tuple[bool, Any]:
+            try:
+                return True, await self.calls.get(service, path)
+            except BackendUnavailableError as exc:
+                return False, exc.detail
+
+        detector, remediator, notifier, recent = await asyncio.gather(
+            part("detector", "/anomaly/status"),
+            part("remediator", "/remediation/status"),
+            part("notifier", "/health"),
+            self.index.query(Query(since=self.clock() - 3600, limit=500)),
+        )
+        lines = ["*System status*"]
+        for name, (up, data), describe in (
+            ("detector", detector, answers.detector_status),
+            ("remediator", remediator, answers.remediator_status),
+            ("notifier", notifier, lambda _d: "up"),
+        ):
+            if up:
+                lines.append(f"• {name}: up — {describe(data if isinstance(data, dict) else {})}")
+            else:
+                lines.append(f"• {name}: *down* — {data}")
+        lines.append(f"• anomalies: {answers.anomaly_summary(recent[0])}")
+        services = {"detector": detector[0], "remediator": remediator[0], "notifier": notifier[0]}
+        return _answer("answered", "\n".join(lines), {"up": services})
+
+    async def resource_health(self, e: Entities) -> Answer:
+        assert e.resource is not None
+        query = Query(resource_id=e.resource, since=self.clock() - HEALTH_WINDOW_S, limit=100)
+        items, _ = await self.index.query(query)
+        open_ids = [str(i.get("event_id")) for i in answers.episodes(items) if answers.is_open(i)]
+        text = answers.resource_health(e.resource, items, HEALTH_WINDOW_S, self.now())
+        return _answer("answered", text, {"resource": e.resource, "open": open_ids})
+
+    async def recent_anomalies(self, e: Entities) -> Answer:
+        window = e.window_s or 3600
+        query = Query(
+            resource_id=e.resource,
+            min_severity=e.min_severity or Query.min_severity,
+            since=self.clock() - window,
+            limit=200,
+        )
+        items, cursor = await self.index.query(query)
+        text = answers.recent_anomalies(
+            items, window, e.resource, e.min_severity, self.now(), truncated=cursor is not None
+        )
+        ids = [str(i.get("event_id")) for i in answers.episodes(items)]
+        return _answer("answered", text, {"window_s": window, "anomaly_ids": ids})
+
+    async def action_history(self, e: Entities) -> Answer:
+        assert e.resource is not None
+        params = {"resource_id": e.resource, "limit": "50"}
+        if e.action is not None:
+            params["action"] = e.action.value
+        page = await self.calls.get("remediator", "/remediation/actions", params)
+        records = page.get("items", []) if isinstance(page, dict) else []
+        text = answers.action_history(e.resource, e.action, records)
+        kept = answers.decisions(records)
+        return _answer("answered", text, {"records": [str(r.get("event_id")) for r in kept]})
+
+    # -- commands ------------------------------------------------------------------------
+
+    async def run_action(self, e: Entities, who: str, asked: str) -> Answer:
+        body = manual_request(e, who, asked)
+        reply = await self.calls.call("remediator", "POST", "/remediation/execute", body=body)
+        if reply.ok:
+            resource = e.resource
+            return _answer(
+                "accepted",
+                f"{reply.field('detail') or 'queued'} (request `{reply.field('anomaly_id')}`). "
+                "The remediator's safety checks (rate limit, cooldown, lock, maintenance "
+                "windows, approval) run next; ask `what happened to "
+                f"{resource}?` for the outcome.",
+                {"request_id": reply.field("anomaly_id"), "action": body["action"]},
+            )
+        if reply.status == 403 and reply.field("blocked_by"):
+            rule = reply.field("blocked_by")
+            return _answer(
+                "refused",
+                f"Refused by the remediator's `{rule}` rule: {reply.problem_detail()}. "
+                "Nothing was done.",
+                {"blocked_by": rule},
+            )
+        return self._failed("remediator", reply, "the request")
+
+    async def decide(self, intent: IntentName, e: Entities, who: str) -> Answer:
+        assert e.approval_id is not None
+        approval_id, problem = await self._approval_id(e.approval_id)
+        if approval_id is None:
+            return _answer("refused", problem)
+        body = {"by": who[:128], "comment": e.reason or ""}
+        path = f"/remediation/approvals/{approval_id}/{intent.value}"
+        reply = await self.calls.call("remediator", "POST", path, body=body)
+        if not reply.ok:
+            return self._failed("remediator", reply, f"approval `{approval_id}`")
+        approval = reply.body.get("approval", {}) if isinstance(reply.body, dict) else {}
+        what = _approval_subject(approval)
+        return _answer(
+            "accepted",
+            f"{what}: {reply.field('detail') or intent.value + 'd'}.",
+            {"approval_id": approval_id, "state": approval.get("state")},
+        )
+
+    async def silence(self, e: Entities, who: str) -> Answer:
+        assert e.resource is not None and e.duration_s is not None
+        ends_at = self.now() + timedelta(seconds=e.duration_s)
+        matchers = {"resource": e.resource, **({"metric": e.metric} if e.metric else {})}
+        body = {
+            "matchers": matchers,
+            "ends_at": ends_at.isoformat(),
+            "created_by": who[:128],
+            "comment": "from ChatOps",
+        }
+        reply = await self.calls.call("notifier", "POST", SILENCES_PATH, body=body)
+        what = f"{e.metric} on {e.resource}" if e.metric else e.resource
+        if reply.status in (404, 405):
+            return _answer(
+                "unavailable",
+                f"Silences are not available: the notifier has no silence API yet "
+                f"(POST {SILENCES_PATH} answered {reply.status}). Nothing was silenced.",
+            )
+        if not reply.ok:
+            return self._failed("notifier", reply, "the silence")
+        silence_id = reply.field("id")
+        return _answer(
+            "accepted",
+            f"Silenced notifications about {what} for {describe_duration(e.duration_s)} "
+            f"(until {answers.when(ends_at.isoformat())}), silence `{silence_id}`. "
+            "Approval requests still come through.",
+            {"silence_id": silence_id, "ends_at": ends_at.isoformat()},
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    async def _approval_id(self, given: str) -> tuple[str | None, str]:
+        """The full id of the pending approval ``given`` starts, or why there is none."""
+        if len(given) == FULL_APPROVAL_ID:
+            return given, ""
+        pending = await self.calls.get("remediator", "/remediation/approvals")
+        found = [a for a in pending if str(a.get("id", "")).startswith(given)]
+        if len(found) == 1:
+            return str(found[0]["id"]), ""
+        if not found:
+            listed = ", ".join(f"`{a.get('id', '')[:8]}` ({_approval_subject(a)})" for a in pending)
+            return None, (
+                f"No pending approval starts with `{given}`. "
+                + (f"Pending: {listed}." if listed else "Nothing waits for approval.")
+            )
+        ids = ", ".join(f"`{a.get('id', '')[:12]}`" for a in found)
+        return None, f"`{given}` starts several pending approvals ({ids}): give more of the id."
+
+    def _failed(self, service: str, reply: BackendReply, what: str) -> Answer:
+        if reply.status == 401:
+            return _answer(
+                "unavailable",
+                f"The {service} refused the gateway's internal token (check "
+                "SCOPS_INTERNAL_TOKEN on both). Nothing was done.",
+            )
+        if reply.status >= 500:
+            return _answer(
+                "unavailable",
+                f"The {service} failed on {what} (HTTP {reply.status}): "
+                f"{reply.problem_detail()}. Nothing was done.",
+            )
+        return _answer(
+            "refused",
+            f"The {service} refused {what}: {reply.problem_detail()}.",
+            {"status": reply.status},
+        )
+
+
+def _approval_subject(approval: dict[str, Any]) -> str:
+    request = approval.get("request") if isinstance(approval, dict) else None
+    if not isinstance(request, dict):
+        return f"Approval `{str(approval.get('id', ''))[:8]}`"
+    incident = request.get("incident") or {}
+    resource = incident.get("resource_id") if isinstance(incident, dict) else None
+    return f"`{request.get('action', '?')}` on {resource or '?'}"

@@ -1,0 +1,40 @@
+"""What ChatOps answers, and to whom (plain data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from services.gateway.chatops.intents import ChatIntent
+from services.gateway.keys import Role
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"  # a question answered
+    ACCEPTED = "accepted"  # a command handed to the service that carries it out
+    REFUSED = "refused"  # nothing done: role, safety rule, unknown or decided approval
+    NOT_UNDERSTOOD = "not_understood"
+    CONFIRM = "confirm"  # the LLM's reading of an action, to be sent back as a command
+    UNAVAILABLE = "unavailable"  # a service needed could not be reached or lacks the API
+
+
+@dataclass(frozen=True)
+class Answer:
+    outcome: Outcome
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Asker:
+    user: str  # whose history: "key:<id>" or "slack:<user id>"
+    who: str  # as the services record who asked or decided
+    role: Role
+
+
+@dataclass(frozen=True)
+class Reply:
+    intent: ChatIntent | None
+    understood_by: str | None  # "parser", "llm" or None
+    answer: Answer
