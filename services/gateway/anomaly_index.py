@@ -8,6 +8,7 @@ group, so every replica serves the same answers.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +96,14 @@ class AnomalyIndex:
                 if len(items) == q.limit:
                     return items, f"{top}:{skip}"
         return items, f"{top}:{skip}"
+
+
+def valid_cursor(cursor: str) -> bool:
+    stamp, sep, count = cursor.partition(":")
+    try:
+        return bool(sep) and math.isfinite(float(stamp)) and int(count) >= 0
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ class Backends:
             reply = await self.client.request(
                 method, url, json=body, params=params, headers=headers
             )
+        except httpx.InvalidURL:
+            return problem(400, "Bad request", "path: not a valid resource name")
         except httpx.TimeoutException:
             log.warning("backend_timeout", service=service, path=path)
             return problem(504, "Gateway timeout", f"the {service} did not answer in time")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 
 from services.gateway.alertmanager import AlertmanagerPayload, UnmappableAlertError, to_events
-from services.gateway.anomaly_index import AnomalyIndex
+from services.gateway.anomaly_index import AnomalyIndex, valid_cursor
 from services.gateway.anomaly_index import Query as IndexQuery
 from services.gateway.auth import Ingest, Viewer
 from services.gateway.deps import BusDep, CorrelationIdDep
@@ -45,8 +45,12 @@ async def list_anomalies(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^-?[0-9.e+-]+:[0-9]+$")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=64, description="`next_cursor` of the previous page.")
+    ] = None,
 ) -> AnomalyPage:
+    if cursor is not None and not valid_cursor(cursor):
+        raise HTTPException(422, "cursor: not a cursor returned by this endpoint")
     query = IndexQuery(
         resource_id=resource_id,
         min_severity=severity,

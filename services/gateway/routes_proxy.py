@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Path, Request, Response
 
@@ -149,7 +150,7 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
         return await backends.forward(
             route.service,
             route.method,
-            request.url.path,
+            quote(request.url.path, safe="/"),  # path parameters may hold any character
             principal=principal,
             correlation_id=str(request.scope.get("state", {}).get("correlation_id", "")),
             body=kwargs.get("body"),

@@ -146,26 +146,38 @@ class Operations:
         reply = await self.calls.call("remediator", "POST", path, body=body)
         if not reply.ok:
             return self._failed("remediator", reply, f"approval `{approval_id}`")
-        approval = reply.body.get("approval", {}) if isinstance(reply.body, dict) else {}
+        decision = reply.body if isinstance(reply.body, dict) else {}
+        approval = decision.get("approval") or {}
         what = _approval_subject(approval)
         return _answer(
             "accepted",
             f"{what}: {reply.field('detail') or intent.value + 'd'}.",
-            {"approval_id": approval_id, "state": approval.get("state")},
+            {
+                "approval_id": approval_id,
+                "state": approval.get("state"),
+                "complete": bool(decision.get("complete", True)),
+            },
         )
 
     async def silence(self, e: Entities, who: str) -> Answer:
         assert e.resource is not None and e.duration_s is not None
-        ends_at = self.now() + timedelta(seconds=e.duration_s)
         matchers = {"resource": e.resource, **({"metric": e.metric} if e.metric else {})}
+        what = f"{e.metric} on {e.resource}" if e.metric else e.resource
+        return await self.create_silence(matchers, e.duration_s, who, what, "from ChatOps")
+
+    async def create_silence(
+        self, matchers: dict[str, Any], duration_s: int, who: str, what: str, comment: str
+    ) -> Answer:
+        """A silence of the notifier's (``SILENCES_PATH``): ``matchers`` as it reads them
+        (resource and metric globs), from now for ``duration_s``."""
+        ends_at = self.now() + timedelta(seconds=duration_s)
         body = {
             "matchers": matchers,
             "ends_at": ends_at.isoformat(),
             "created_by": who[:128],
-            "comment": "from ChatOps",
+            "comment": comment,
         }
         reply = await self.calls.call("notifier", "POST", SILENCES_PATH, body=body)
-        what = f"{e.metric} on {e.resource}" if e.metric else e.resource
         if reply.status in (404, 405):
             return _answer(
                 "unavailable",
@@ -177,7 +189,7 @@ class Operations:
         silence_id = reply.field("id")
         return _answer(
             "accepted",
-            f"Silenced notifications about {what} for {describe_duration(e.duration_s)} "
+            f"Silenced notifications about {what} for {describe_duration(duration_s)} "
             f"(until {answers.when(ends_at.isoformat())}), silence `{silence_id}`. "
             "Approval requests still come through.",
             {"silence_id": silence_id, "ends_at": ends_at.isoformat()},

@@ -1,0 +1,123 @@
+"""ChatOps over HTTP: ask, read your history, clear it. The caller is the API key."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.gateway.auth import ChatUser, Principal, Viewer
+from services.gateway.chatops.engine import ChatEngine
+from services.gateway.chatops.history import ChatHistory, Turn, turn_of
+from services.gateway.chatops.intents import ChatIntent
+from services.gateway.chatops.replies import Asker, Outcome
+from services.gateway.deps import CorrelationIdDep
+from shared.web import PROBLEM_SCHEMA
+
+router = APIRouter(prefix="/chatops", tags=["chatops"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: PROBLEM_SCHEMA,
+    403: PROBLEM_SCHEMA,
+    422: PROBLEM_SCHEMA,
+    429: PROBLEM_SCHEMA,
+}
+
+
+def _engine(request: Request) -> ChatEngine:
+    engine: ChatEngine = request.app.state.chat_engine
+    return engine
+
+
+def _history(request: Request) -> ChatHistory:
+    history: ChatHistory = request.app.state.chat_history
+    return history
+
+
+EngineDep = Annotated[ChatEngine, Depends(_engine)]
+HistoryDep = Annotated[ChatHistory, Depends(_history)]
+
+
+def asker_of(principal: Principal) -> Asker:
+    return Asker(user=f"key:{principal.key_id}", who=principal.actor, role=principal.role)
+
+
+class ChatQuery(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"query": "what's wrong with web-1?"},
+                {"query": "anomalies in the last hour"},
+                {"query": "restart nginx on web-1"},
+            ]
+        },
+    )
+    query: str = Field(min_length=1, max_length=500, description="A question or command.")
+
+
+class ChatAnswer(BaseModel):
+    query: str
+    intent: ChatIntent | None = Field(description="What was understood (None: nothing).")
+    understood_by: str | None = Field(description="parser, llm, or None.")
+    outcome: Outcome = Field(
+        description="answered, accepted (handed to the owning service), refused (nothing "
+        "done), not_understood, confirm (send `data.command` to do it), unavailable."
+    )
+    text: str = Field(description="The answer, in words (Slack-style *bold* and `code`).")
+    data: dict[str, Any] = Field(description="Ids and figures the answer was built from.")
+
+
+class HistoryPage(BaseModel):
+    user: str
+    turns: list[Turn] = Field(description="Newest first.")
+
+
+class Cleared(BaseModel):
+    user: str
+    cleared: int = Field(description="Turns forgotten.")
+
+
+@router.post(
+    "/query",
+    summary="Ask in plain words: status, anomalies, why, restart, approve, silence, help",
+    responses=ERRORS,
+)
+async def chatops_query(
+    body: ChatQuery,
+    principal: ChatUser,
+    engine: EngineDep,
+    history: HistoryDep,
+    correlation_id: CorrelationIdDep,
+) -> ChatAnswer:
+    """Any valid key may ask; actions (restart, scale, approve, reject, silence) need the
+    `operator` role and then pass every safety check of the remediator. Refusals, answers the
+    services could not give and messages not understood are answers too (`outcome`), not
+    HTTP errors. Say `help` for the list."""
+    asker = asker_of(principal)
+    reply = await engine.reply(asker, body.query, correlation_id)
+    await history.add(asker.user, turn_of("api", body.query, reply))
+    return ChatAnswer(
+        query=body.query,
+        intent=reply.intent,
+        understood_by=reply.understood_by,
+        outcome=reply.answer.outcome,
+        text=reply.answer.text,
+        data=reply.answer.data,
+    )
+
+
+@router.get("/history", summary="Your ChatOps conversation, newest first", responses=ERRORS)
+async def chatops_history(
+    principal: Viewer,
+    history: HistoryDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> HistoryPage:
+    user = asker_of(principal).user
+    return HistoryPage(user=user, turns=await history.recent(user, limit))
+
+
+@router.post("/clear", summary="Forget your ChatOps conversation", responses=ERRORS)
+async def chatops_clear(principal: Viewer, history: HistoryDep) -> Cleared:
+    user = asker_of(principal).user
+    return Cleared(user=user, cleared=await history.clear(user))

@@ -1,0 +1,251 @@
+"""The notifier's buttons: Approve, Reject, Acknowledge, False positive, Silence.
+
+Slack gets its acknowledgement at once; the click is then applied (each button needs the
+``operator`` role) and the original message is replaced, through the payload's
+``response_url``, by itself without the spent buttons and with a line saying who did what.
+A click that cannot be applied leaves the message alone and tells only the person who clicked.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import structlog
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from services.gateway.chatops.backend_calls import BackendCaller, BackendUnavailableError
+from services.gateway.chatops.durations import describe_duration
+from services.gateway.chatops.intents import Entities, IntentName
+from services.gateway.chatops.operations import AnomalySource, Operations
+from services.gateway.chatops.replies import Outcome
+from services.gateway.keys import GRANTS, Role
+from services.gateway.proxy import Backends
+from services.gateway.slack import messages
+from services.gateway.slack.buttons import (
+    DEFAULT_SILENCE_S,
+    ActionId,
+    AnomalyButton,
+    ApprovalButton,
+    BlockActions,
+    Clicked,
+    GroupButton,
+    glob_literal,
+)
+from services.gateway.slack.commands import MalformedSlackRequestError
+from services.gateway.slack.responder import Followups, SlackResponder
+from services.gateway.slack.users import SlackRoles, SlackUser
+from shared.streams import PREFIX
+
+log = structlog.get_logger("gateway.slack")
+APPROVAL_BUTTONS = frozenset({ActionId.APPROVAL_APPROVE.value, ActionId.APPROVAL_REJECT.value})
+ACK_TTL_S = 14 * 86400
+
+
+def acknowledgement_key(subject: str) -> str:
+    return f"{PREFIX}:{{chatops}}:ack:{subject}"
+
+
+@dataclass(frozen=True)
+class Applied:
+    done: bool
+    line: str  # done: added to the message; else: told to the person who clicked
+    remove: frozenset[str] = frozenset()
+
+
+Handler = Callable[[Clicked, SlackUser, Operations], Awaitable[Applied]]
+
+
+def parse_payload(body: bytes) -> BlockActions | None:
+    """The block actions in an interaction request; None for other interaction types."""
+    form = parse_qs(body.decode("utf-8", "replace"))
+    raw = form.get("payload", [""])[0]
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise MalformedSlackRequestError("the payload field is not JSON") from exc
+    if not isinstance(data, dict):
+        raise MalformedSlackRequestError("the payload field is not a JSON object")
+    if data.get("type") != "block_actions":
+        return None
+    try:
+        return BlockActions.model_validate(data)
+    except ValidationError as exc:
+        raise MalformedSlackRequestError("the block_actions payload lacks user or actions") from exc
+
+
+class SlackInteractions:
+    def __init__(
+        self,
+        backends: Backends,
+        index: AnomalySource,
+        redis: Redis,
+        roles: SlackRoles,
+        responder: SlackResponder,
+        followups: Followups,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.backends = backends
+        self.index = index
+        self.redis = redis
+        self.roles = roles
+        self.responder = responder
+        self.followups = followups
+        self.clock = clock
+        self.handlers: dict[str, Handler] = {
+            ActionId.APPROVAL_APPROVE: self._approve,
+            ActionId.APPROVAL_REJECT: self._reject,
+            ActionId.ANOMALY_ACKNOWLEDGE: self._acknowledge,
+            ActionId.GROUP_ACKNOWLEDGE: self._acknowledge_group,
+            ActionId.ANOMALY_FALSE_POSITIVE: self._false_positive,
+            ActionId.ANOMALY_SILENCE: self._silence,
+            ActionId.GROUP_SILENCE: self._silence_group,
+        }
+
+    def accept(self, payload: BlockActions, correlation_id: str) -> None:
+        """Applies the click after Slack has its answer."""
+        self.followups.start(self.apply(payload, correlation_id), name="slack-interaction")
+
+    async def apply(self, payload: BlockActions, correlation_id: str) -> Applied:
+        who = payload.user
+        user = SlackUser(who.id, who.username or who.name or who.id, who.team_id)
+        clicked = next((a for a in payload.actions if a.action_id in self.handlers), None)
+        if clicked is None:
+            log.info("slack_interaction_ignored", action_ids=[a.action_id for a in payload.actions])
+            return Applied(False, "")
+        applied = await self._applied(clicked, user, correlation_id)
+        log.info(
+            "slack_interaction",
+            action_id=clicked.action_id,
+            slack_user=user.user_id,
+            done=applied.done,
+        )
+        if applied.done:
+            update = messages.decided(payload.message, applied.line, applied.remove)
+        else:
+            update = messages.notice(applied.line)
+        await self.responder.post(payload.response_url, update)
+        return applied
+
+    async def _applied(self, clicked: Clicked, user: SlackUser, correlation_id: str) -> Applied:
+        role = self.roles.role_of(user.user_id)
+        if Role.OPERATOR not in GRANTS[role]:
+            return Applied(
+                False,
+                f"You are a {role} here (SCOPS_SLACK_USER_ROLES): this button needs the "
+                "operator role. Nothing was done.",
+            )
+        ops = Operations(BackendCaller(self.backends, correlation_id), self.index, self.clock)
+        try:
+            return await self.handlers[clicked.action_id](clicked, user, ops)
+        except ValidationError:
+            return Applied(False, "This button's value is not one the gateway reads (v1).")
+        except BackendUnavailableError as exc:
+            return Applied(False, f"Nothing was done: {exc.detail}.")
+
+    async def _decide(
+        self, intent: IntentName, clicked: Clicked, user: SlackUser, ops: Operations
+    ) -> Applied:
+        value = ApprovalButton.model_validate_json(clicked.value)
+        entities = Entities(approval_id=value.approval_id, reason="from Slack")
+        answer = await ops.decide(intent, entities, user.who)
+        if answer.outcome is not Outcome.ACCEPTED:
+            return Applied(False, answer.text)
+        mark = ":white_check_mark: Approved" if intent is IntentName.APPROVE else ":x: Rejected"
+        complete = bool(answer.data.get("complete", True))
+        return Applied(
+            True,
+            f"{mark} by {user.mention}: {answer.text}",
+            APPROVAL_BUTTONS if complete else frozenset(),
+        )
+
+    async def _approve(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:
+        return await self._decide(IntentName.APPROVE, clicked, user, ops)
+
+    async def _reject(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:
+        return await self._decide(IntentName.REJECT, clicked, user, ops)
+
+    async def _remember_acknowledgement(self, subject: str, user: SlackUser) -> None:
+        record = {"by": user.who, "at": self.clock()}
+        await self.redis.set(acknowledgement_key(subject), json.dumps(record), ex=ACK_TTL_S)
+
+    async def _acknowledge(self, clicked: Clicked, user: SlackUser, _ops: Operations) -> Applied:
+        value = AnomalyButton.model_validate_json(clicked.value)
+        await self._remember_acknowledgement(value.anomaly_id, user)
+        return Applied(
+            True,
+            f":eyes: Acknowledged by {user.mention}",
+            frozenset({ActionId.ANOMALY_ACKNOWLEDGE.value}),
+        )
+
+    async def _acknowledge_group(
+        self, clicked: Clicked, user: SlackUser, _ops: Operations
+    ) -> Applied:
+        value = GroupButton.model_validate_json(clicked.value)
+        await self._remember_acknowledgement(f"group:{value.group_id}", user)
+        return Applied(
+            True,
+            f":eyes: Acknowledged by {user.mention} ({value.alerts} alerts)",
+            frozenset({ActionId.GROUP_ACKNOWLEDGE.value}),
+        )
+
+    async def _false_positive(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:
+        value = AnomalyButton.model_validate_json(clicked.value)
+        body = {"verdict": "false_positive", "by": user.who, "note": "from Slack"}
+        path = f"/anomaly/{value.anomaly_id}/feedback"
+        reply = await ops.calls.call("detector", "POST", path, body=body)
+        if not reply.ok:
+            return Applied(
+                False, f"The detector did not take the feedback: {reply.problem_detail()}."
+            )
+        return Applied(
+            True,
+            f":no_entry_sign: Marked as a false positive by {user.mention}: the detector "
+            f"tunes {value.metric} on {value.resource_id}",
+            frozenset({ActionId.ANOMALY_ACKNOWLEDGE.value, ActionId.ANOMALY_FALSE_POSITIVE.value}),
+        )
+
+    async def _silence(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:
+        value = AnomalyButton.model_validate_json(clicked.value)
+        matchers: dict[str, Any] = dict(value.silence or {}) or {
+            "resource": glob_literal(value.resource_id),
+            "metric": glob_literal(value.metric),
+        }
+        what = f"{value.metric} on {value.resource_id}"
+        return await self._silenced(
+            matchers, value.silence_s, what, ActionId.ANOMALY_SILENCE, user, ops
+        )
+
+    async def _silence_group(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:
+        value = GroupButton.model_validate_json(clicked.value)
+        if not value.silence:
+            return Applied(False, "This group's button names nothing to silence.")
+        what = f"this group ({value.alerts} alerts)"
+        return await self._silenced(
+            dict(value.silence), value.silence_s, what, ActionId.GROUP_SILENCE, user, ops
+        )
+
+    async def _silenced(
+        self,
+        matchers: dict[str, Any],
+        silence_s: int | None,
+        what: str,
+        button: ActionId,
+        user: SlackUser,
+        ops: Operations,
+    ) -> Applied:
+        seconds = silence_s or DEFAULT_SILENCE_S
+        answer = await ops.create_silence(matchers, seconds, user.who, what, "from Slack")
+        if answer.outcome is not Outcome.ACCEPTED:
+            return Applied(False, answer.text)
+        return Applied(
+            True,
+            f":no_bell: Silenced for {describe_duration(seconds)} by {user.mention} "
+            f"(silence `{answer.data.get('silence_id')}`)",
+            frozenset({button.value}),
+        )
