@@ -12,10 +12,14 @@ from redis.asyncio import Redis
 from services.gateway import routes_anomalies, routes_metrics, routes_proxy
 from services.gateway.anomaly_index import AnomalyIndex
 from services.gateway.body_limit import BodyLimitMiddleware
+from services.gateway.chatops import routes as chatops_routes
+from services.gateway.chatops.wiring import build_chatops
 from services.gateway.config import GatewaySettings
 from services.gateway.keys import KeyStore
 from services.gateway.proxy import Backends
 from services.gateway.ratelimit import RateLimiter
+from services.gateway.slack import routes as slack_routes
+from services.gateway.slack.wiring import build_slack
 from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options, running
 from shared.logging import configure_logging
 from shared.streams import ANOMALIES, GROUP_GATEWAY
@@ -24,7 +28,8 @@ from shared.web import setup_app
 DESCRIPTION = """Ingest metrics and alerts; query anomalies, remediations and ChatOps.
 
 Every call needs an API key (`X-API-Key: scops_...` or `Authorization: Bearer scops_...`),
-created with `scops keys create --name NAME --role viewer|operator|admin|ingest`.
+created with `scops keys create --name NAME --role viewer|operator|admin|ingest`, except
+`/slack/*`, which Slack signs with the app's signing secret (see docs/chatops.md).
 Errors are RFC 9457 problem documents (`application/problem+json`)."""
 
 
@@ -60,10 +65,19 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             handler=index.handle,
             options=consumer_options(settings),
         )
+        chatops = build_chatops(settings, redis, http, app.state.backends, index)
+        app.state.chat_engine, app.state.chat_history = chatops.engine, chatops.history
+        slack = build_slack(
+            settings, redis, http, app.state.backends, index, chatops, app.state.chatops_limiter
+        )
+        app.state.slack_verifier = slack.verifier
+        app.state.slack_commands = slack.commands
+        app.state.slack_interactions = slack.interactions
         try:
             async with running([indexer]):
                 yield
         finally:
+            await slack.followups.close()
             await http.aclose()
             await redis.aclose()
 
@@ -85,4 +99,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(routes_metrics.router)
     app.include_router(routes_anomalies.router)
     app.include_router(routes_proxy.router())
+    app.include_router(chatops_routes.router)
+    app.include_router(slack_routes.router)
+    slack_routes.add_slack_problem_handlers(app)
     return app

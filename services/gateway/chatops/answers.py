@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from services.gateway.chatops.durations import describe_duration
+from services.gateway.chatops.durations import describe_duration, say_span
 from services.gateway.chatops.intents import ActionName
 from shared.events import Severity
 
@@ -105,7 +105,7 @@ def resource_health(
     resource: str, items: list[dict[str, Any]], window_s: int, now: datetime
 ) -> str:
     found = episodes(items)
-    span = describe_duration(window_s)
+    span = say_span(window_s)
     if not found:
         return f"Nothing is wrong with {resource} that I know of: no anomalies in the last {span}."
     open_ = [i for i in found if is_open(i)]
@@ -140,7 +140,7 @@ def recent_anomalies(
     found = episodes(items)
     what = f"{min_severity} or worse anomalies" if min_severity else "anomalies"
     where = f" on {resource}" if resource else ""
-    span = describe_duration(window_s)
+    span = say_span(window_s)
     if not found:
         return f"No {what}{where} in the last {span}."
     still_open = sum(1 for i in found if is_open(i))

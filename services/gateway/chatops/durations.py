@@ -95,3 +95,12 @@ def describe_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes} min"
     return f"{secs} s"
+
+
+def say_span(seconds: int) -> str:
+    """A look-back window for people: 3600 -> "hour", 7200 -> "2 hours", 5400 -> "90 minutes"."""
+    for name, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return name if count == 1 else f"{count} {name}s"
+    return f"{seconds} seconds"

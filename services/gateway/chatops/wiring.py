@@ -1,0 +1,42 @@
+"""ChatOps' parts, built once in the gateway's lifespan from its settings and clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from redis.asyncio import Redis
+
+from services.gateway.chatops.engine import ChatEngine
+from services.gateway.chatops.history import ChatHistory
+from services.gateway.chatops.llm import LlmInterpreter
+from services.gateway.chatops.operations import AnomalySource
+from services.gateway.config import GatewaySettings
+from services.gateway.proxy import Backends
+
+
+@dataclass(frozen=True)
+class ChatOpsParts:
+    engine: ChatEngine
+    history: ChatHistory
+
+
+def build_chatops(
+    settings: GatewaySettings,
+    redis: Redis,
+    http: httpx.AsyncClient,
+    backends: Backends,
+    index: AnomalySource,
+) -> ChatOpsParts:
+    llm = None
+    if settings.chatops_llm_url is not None:
+        llm = LlmInterpreter(
+            http,
+            settings.chatops_llm_url,
+            settings.chatops_llm_api_key,
+            settings.chatops_llm_model,
+            settings.chatops_llm_timeout_s,
+        )
+    engine = ChatEngine(backends, index, llm=llm, llm_may_act=settings.chatops_llm_may_act)
+    history = ChatHistory(redis, settings.chatops_history_turns, settings.chatops_history_ttl_s)
+    return ChatOpsParts(engine, history)
