@@ -41,8 +41,8 @@ format: install  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install  ## benchmarks (print figures)
-	$(BIN)/python bench/ingest.py
+bench: install  ## benchmarks (print figures; each starts what it needs)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:  ## remove the virtual environment and run files
 	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache
