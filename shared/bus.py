@@ -35,6 +35,7 @@ from shared.streams import dead_letter
 log = structlog.get_logger("shared.bus")
 
 Fields = dict[bytes, bytes]
+STATS_INTERVAL_S = 5.0
 
 
 def encode_event(event: Event) -> dict[str, str]:
@@ -118,6 +119,7 @@ class StreamConsumer:
         self.handler = handler
         self.options = options or ConsumerOptions()
         self._last_claim = 0.0
+        self._last_stats = 0.0
 
     async def ensure_groups(self) -> None:
         for stream in self.streams:
@@ -136,6 +138,9 @@ class StreamConsumer:
                 if time.monotonic() - self._last_claim >= self.options.claim_idle_ms / 2000:
                     self._last_claim = time.monotonic()
                     await self.reclaim()
+                if time.monotonic() - self._last_stats >= STATS_INTERVAL_S:
+                    self._last_stats = time.monotonic()
+                    await self.export_stats()
                 await self.read_once()
             except asyncio.CancelledError:
                 raise
@@ -196,6 +201,30 @@ class StreamConsumer:
         if total:
             log.info("entries_reclaimed", group=self.group, count=total)
         return total
+
+    async def export_stats(self) -> None:
+        """Lag, pending and length of this group's streams, summed over shards, as gauges."""
+        lag = pending = length = dead = 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream in self.streams:
+                pipe.xinfo_groups(stream)
+                pipe.xlen(stream)
+                pipe.xlen(dead_letter(stream))
+            replies = await pipe.execute(raise_on_error=False)
+        for groups, size, dead_size in zip(replies[::3], replies[1::3], replies[2::3], strict=True):
+            if isinstance(groups, Exception):
+                continue
+            for group in groups:
+                if _text(group["name"]) == self.group:
+                    lag += int(group.get("lag") or 0)
+                    pending += int(group.get("pending") or 0)
+            length += int(size) if not isinstance(size, Exception) else 0
+            dead += int(dead_size) if not isinstance(dead_size, Exception) else 0
+        family = _stream_family(self.streams[0]) if self.streams else "none"
+        metrics.STREAM_LAG.labels(stream=family, group=self.group).set(lag)
+        metrics.STREAM_PENDING.labels(stream=family, group=self.group).set(pending)
+        metrics.STREAM_LENGTH.labels(stream=family).set(length)
+        metrics.DEAD_LETTER_LENGTH.labels(stream=family).set(dead)
 
     async def _deliveries(self, stream: str, entry_id: bytes) -> int:
         rows = await self.redis.xpending_range(

@@ -211,6 +211,13 @@ class Notification(Event):
     text: str
     attempts: int = 1
     error: str | None = None
+    # Added in 1.1: one message may tell about several events (a group of alerts).
+    schema_version: str = "1.1"
+    message_id: str | None = Field(None, description="The notifier's id of the message.")
+    receiver: str | None = Field(None, description="The receiver it was sent to.")
+    source_event_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="Every event the message tells about."
+    )
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -6,7 +6,7 @@ so label cardinality stays fixed.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_PUBLISHED = Counter(
     "scops_events_published_total", "Events written to a stream.", ["stream"]
@@ -34,4 +34,25 @@ EVENT_AGE = Histogram(
     "Time from an event's creation to the end of its handling.",
     ["stream", "group"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+STREAM_LAG = Gauge(
+    "scops_stream_lag",
+    "Entries in the stream not yet delivered to the consumer group (all shards).",
+    ["stream", "group"],
+)
+STREAM_PENDING = Gauge(
+    "scops_stream_pending",
+    "Entries delivered to the group and not yet acknowledged (all shards).",
+    ["stream", "group"],
+)
+STREAM_LENGTH = Gauge("scops_stream_length", "Entries kept in the stream (all shards).", ["stream"])
+DEAD_LETTER_LENGTH = Gauge(
+    "scops_dead_letter_length", "Entries in the stream's dead-letter stream.", ["stream"]
+)
+PIPELINE_LATENCY = Histogram(
+    "scops_pipeline_latency_seconds",
+    "Time from a sample's timestamp to each stage: anomaly published, remediation decided, "
+    "team notified.",
+    ["stage"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
 )

@@ -11,7 +11,8 @@ from services.detector.engine import DetectionEngine
 from services.detector.metrics import ANOMALIES_DETECTED, PREDICTIONS, SCORING_SECONDS
 from services.detector.models import ModelManager
 from shared.bus import EventBus, StreamEntry
-from shared.events import AnomalyEvent, Event, MetricBatch
+from shared.events import AnomalyEvent, Event, MetricBatch, utcnow
+from shared.metrics import PIPELINE_LATENCY
 from shared.streams import ANOMALIES, PREFIX
 
 log = structlog.get_logger("detector.consumer")
@@ -51,9 +52,13 @@ class MetricBatchHandler:
             for anomaly in anomalies:
                 pipe.set(anomaly_key(str(anomaly.event_id)), _summary(anomaly), ex=ANOMALY_TTL_S)
             await pipe.execute()
+        published = utcnow()
         for event in events:
             if isinstance(event, AnomalyEvent):
                 ANOMALIES_DETECTED.labels(severity=event.severity.value).inc()
+                PIPELINE_LATENCY.labels(stage="anomaly").observe(
+                    max((published - event.observed_at).total_seconds(), 0.0)
+                )
                 log.info(
                     "anomaly_detected",
                     anomaly_id=str(event.event_id),

@@ -165,3 +165,25 @@ async def test_streams_are_capped(async_redis: Redis, maxlen: int) -> None:
         await bus.publish_many((STREAM, batch(i)) for i in range(start, start + 500))
     length = await async_redis.xlen(STREAM)
     assert maxlen <= length < 5000 // 2  # approximate trimming: whole nodes at a time
+
+
+async def test_lag_pending_and_dead_letters_are_exported(async_redis: Redis) -> None:
+    from prometheus_client import REGISTRY
+
+    bus = EventBus(async_redis, 1000)
+    await bus.publish_many((STREAM, batch(i)) for i in range(7))
+    await async_redis.xadd(dead_letter(STREAM), {"dead_reason": "x"})
+    consumer = StreamConsumer(
+        async_redis, streams=[STREAM], group="stats", consumer="c", handler=_noop
+    )
+    await consumer.ensure_groups()
+    await async_redis.xreadgroup("stats", "c", {STREAM: ">"}, count=3)  # read, never acked
+    await consumer.export_stats()
+
+    def value(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
+    assert value("scops_stream_lag", stream="test", group="stats") == 4
+    assert value("scops_stream_pending", stream="test", group="stats") == 3
+    assert value("scops_stream_length", stream="test") == 7
+    assert value("scops_dead_letter_length", stream="test") == 1
