@@ -1,53 +1,43 @@
-"""The notifier: delivers what happened, and what needs a decision, to Slack."""
+"""The notifier: tells the team what happened and what needs a decision, in Slack or any
+webhook, grouped and without loss (docs/notifier.md)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 
+from services.notifier.api import routes_notifications, routes_silences
 from services.notifier.config import NotifierSettings
-from services.notifier.consumer import RecordHandler
-from services.notifier.delivery import WebhookSender
-from services.notifier.outbox import Outbox
-from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options, running
+from services.notifier.errors import GroupNotFoundError, NotifierError, SilenceNotFoundError
+from services.notifier.wiring import build
 from shared.logging import configure_logging
-from shared.streams import GROUP_NOTIFIER, REMEDIATIONS
-from shared.web import setup_app
+from shared.web import problem, setup_app
+
+# AWS and HTTP client libraries log request and response bodies at DEBUG: a decrypted webhook
+# URL would be among them.
+QUIET_LOGGERS = ("botocore", "aiobotocore", "boto3", "urllib3", "httpx", "httpcore")
 
 
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     settings = settings or NotifierSettings()
     configure_logging("notifier", settings.log_level, settings.log_json)
-    webhook = settings.slack_webhook_url.get_secret_value() if settings.slack_webhook_url else None
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(settings.redis_url)
-        http = httpx.AsyncClient(timeout=settings.delivery_timeout_s)
+        http = httpx.AsyncClient(timeout=settings.delivery_timeout_s, follow_redirects=False)
         app.state.redis = redis
-        app.state.outbox = Outbox(redis, settings.outbox_size)
-        handler = RecordHandler(
-            redis,
-            EventBus(redis, settings.stream_maxlen),
-            WebhookSender(http, settings.delivery_attempts, settings.retry_max_wait_s),
-            app.state.outbox,
-            webhook,
-        )
-        consumer = StreamConsumer(
-            redis,
-            streams=[REMEDIATIONS],
-            group=GROUP_NOTIFIER,
-            consumer=consumer_name("notifier"),
-            handler=handler,
-            options=consumer_options(settings),
-        )
+        app.state.notifier = notifier = build(settings, redis, http)
         try:
-            async with running([consumer]):
+            async with notifier.running():
                 yield
         finally:
             await http.aclose()
@@ -55,8 +45,8 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Smart CloudOps AI notifier",
-        version="0.1.0",
-        description="Slack and webhook notifications.",
+        version="0.2.0",
+        description="Slack and webhook notifications: grouped, routed, silenced, retried.",
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -65,14 +55,13 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         await app.state.redis.ping()
 
     setup_app(app, "notifier", {"redis": redis_ready})
-
-    @app.get(
-        "/notifications/outbox",
-        tags=["notifications"],
-        summary="Messages kept locally (no webhook configured), newest first",
-    )
-    async def outbox(limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = await app.state.outbox.recent(limit)
-        return items
-
+    app.add_exception_handler(NotifierError, _notifier_problem)
+    app.include_router(routes_notifications.router)
+    app.include_router(routes_silences.router)
     return app
+
+
+def _notifier_problem(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, SilenceNotFoundError | GroupNotFoundError):
+        return problem(404, "Not found", str(exc))
+    return problem(500, "Internal error", "the notifier failed; see its log")

@@ -47,7 +47,8 @@ class Stack:
 
 @pytest.fixture
 def stack(redis_url: str, slack: SlackStandIn, log_dir: Path) -> Iterator[Stack]:
-    env = stack_env(redis_url, {"SCOPS_SLACK_WEBHOOK_URL": slack.url})
+    # A short group wait: the anomaly's message waits this long for the remediation decision.
+    env = stack_env(redis_url, {"SCOPS_SLACK_WEBHOOK_URL": slack.url, "SCOPS_GROUP_WAIT_S": "1.5"})
     processes = {name: service(name, env, log_dir).start() for name in SERVICES}
     processes["worker"] = worker(env, log_dir).start()
     try:

@@ -1,5 +1,6 @@
 """A real HTTP server standing in for Slack's incoming webhook: records every request and
-answers from a script (e.g. 500, 500, 500, then 200)."""
+answers from a script (e.g. 500, 500, 500, then 200). Any path under ``/services/`` is a
+webhook; a revoked one answers 404 ``no_service`` as Slack does for a deleted webhook."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class Received:
     at: float
     body: dict[str, Any]
     status: int
+    path: str = ""
 
 
 @dataclass
@@ -32,12 +34,20 @@ class SlackStandIn:
     port: int = field(default_factory=free_port)
     received: list[Received] = field(default_factory=list)
     script: deque[tuple[int, dict[str, str]]] = field(default_factory=deque)
+    revoked: set[str] = field(default_factory=set)
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/services/T000/B000/XXXX"
+        return self.webhook("XXXX")
+
+    def webhook(self, token: str) -> str:
+        """Another webhook on the same server (e.g. a rotated one)."""
+        return f"http://127.0.0.1:{self.port}/services/T000/B000/{token}"
+
+    def revoke(self, token: str) -> None:
+        self.revoked.add(f"/services/T000/B000/{token}")
 
     def answer(self, status: int, headers: dict[str, str] | None = None, times: int = 1) -> None:
         for _ in range(times):
@@ -49,8 +59,12 @@ class SlackStandIn:
 
     async def _hook(self, request: Request) -> PlainTextResponse:
         body = json.loads(await request.body())
+        path = request.url.path
+        if path in self.revoked:
+            self.received.append(Received(time.monotonic(), body, 404, path))
+            return PlainTextResponse("no_service", 404)
         status, headers = self.script.popleft() if self.script else (200, {})
-        self.received.append(Received(time.monotonic(), body, status))
+        self.received.append(Received(time.monotonic(), body, status, path))
         return PlainTextResponse("ok" if status == 200 else "error", status, headers=headers)
 
     def start(self) -> SlackStandIn:

@@ -1,0 +1,105 @@
+"""Silences (mute what matches, for a while) and acknowledgements (stop an alert's repeats):
+what the gateway calls when someone presses Silence or Acknowledge in Slack."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+from pydantic import BaseModel, Field, model_validator
+
+from services.notifier.core.silences import Silence, SilenceMatchers
+from services.notifier.deps import INTERNAL, NotifierDep
+from shared.events import UtcDatetime, utcnow
+from shared.web import PROBLEM_SCHEMA
+
+router = APIRouter(prefix="/notifications", tags=["silences"])
+MAX_SILENCE_S = 30 * 24 * 3600
+
+
+class SilenceRequest(BaseModel):
+    matchers: SilenceMatchers
+    duration_s: int | None = Field(
+        None, ge=60, le=MAX_SILENCE_S, description="From now (or starts_at); or give ends_at."
+    )
+    starts_at: UtcDatetime | None = None
+    ends_at: UtcDatetime | None = None
+    created_by: str = Field(min_length=1, max_length=128, examples=["ana"])
+    comment: str = Field("", max_length=500, examples=["planned load test"])
+
+    @model_validator(mode="after")
+    def _one_end(self) -> SilenceRequest:
+        if (self.duration_s is None) == (self.ends_at is None):
+            raise ValueError("give either duration_s or ends_at")
+        return self
+
+    def silence(self) -> Silence:
+        starts = self.starts_at or utcnow()
+        ends = self.ends_at or starts + timedelta(seconds=self.duration_s or 0)
+        return Silence(
+            matchers=self.matchers,
+            starts_at=starts,
+            ends_at=ends,
+            created_by=self.created_by,
+            comment=self.comment,
+        )
+
+
+@router.get("/silences", summary="Active and future silences")
+async def list_silences(notifier: NotifierDep) -> list[Silence]:
+    return await notifier.silences.all()
+
+
+@router.post(
+    "/silences",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=INTERNAL,
+    summary="Silence what matches, for a while (internal token)",
+    responses={401: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA},
+)
+async def create_silence(body: SilenceRequest, notifier: NotifierDep) -> Silence:
+    return await notifier.silences.add(body.silence())
+
+
+@router.delete(
+    "/silences/{silence_id}",
+    dependencies=INTERNAL,
+    summary="End a silence now (internal token)",
+    responses={401: PROBLEM_SCHEMA, 404: PROBLEM_SCHEMA},
+)
+async def end_silence(
+    silence_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], notifier: NotifierDep
+) -> Silence:
+    return await notifier.silences.expire(silence_id)
+
+
+class AcknowledgeRequest(BaseModel):
+    by: str = Field(min_length=1, max_length=128, examples=["ana"])
+    resource_id: str | None = Field(None, max_length=256, examples=["web-1"])
+    metric: str | None = Field(None, max_length=128, examples=["cpu_utilization"])
+    group_id: str | None = Field(None, pattern=r"^[0-9a-f]{24}$")
+
+    @model_validator(mode="after")
+    def _what(self) -> AcknowledgeRequest:
+        alert = self.resource_id is not None and self.metric is not None
+        if alert == (self.group_id is not None):
+            raise ValueError("give resource_id and metric, or group_id")
+        return self
+
+
+class AcknowledgeResult(BaseModel):
+    acknowledged: int = Field(description="Firing alerts that will not be repeated.")
+
+
+@router.post(
+    "/acknowledgements",
+    dependencies=INTERNAL,
+    summary="Acknowledge an alert or a group: no more reminders (internal token)",
+    responses={401: PROBLEM_SCHEMA, 404: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA},
+)
+async def acknowledge(body: AcknowledgeRequest, notifier: NotifierDep) -> AcknowledgeResult:
+    count = await notifier.groups.acknowledge(
+        body.by, resource_id=body.resource_id, metric=body.metric, group_id=body.group_id
+    )
+    return AcknowledgeResult(acknowledged=count)

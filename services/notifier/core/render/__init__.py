@@ -1,0 +1,112 @@
+"""Rendering (no I/O): what a group or a remediation record says, for a receiver's channel.
+
+Slack receivers get Block Kit built from slack-sdk's models (which check Slack's limits);
+webhook receivers get the same facts as plain JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+from services.notifier.core.alerts import Alert, GroupMeta, MessageKind
+from services.notifier.core.grouping import FlushPlan
+from services.notifier.core.render import json_webhook, slack_alerts, slack_remediation
+from services.notifier.core.render.links import Links
+from services.notifier.core.render.rendered import Rendered
+from shared.events import RemediationRecord, RemediationStatus
+
+__all__ = ["Channel", "Links", "Rendered", "record_kind", "render_flush", "render_record"]
+
+
+class Channel(StrEnum):
+    SLACK = "slack"
+    WEBHOOK = "webhook"
+
+
+def render_flush(
+    plan: FlushPlan, meta: GroupMeta, channel: Channel, links: Links
+) -> list[Rendered]:
+    """The messages of one group flush: its firing alerts, then its resolutions."""
+    out: list[Rendered] = []
+    firing = slack_alerts.by_severity(plan.firing)
+    if firing:
+        kind = MessageKind.ANOMALY if len(firing) == 1 else MessageKind.ANOMALY_GROUP
+        if kind == MessageKind.ANOMALY:
+            text = slack_alerts.anomaly_fallback(firing[0])
+        else:
+            text = slack_alerts.group_fallback(meta, firing)
+        if channel == Channel.WEBHOOK:
+            payload = json_webhook.alerts_body(kind, text, meta, firing, links, repeat=plan.repeat)
+        elif kind == MessageKind.ANOMALY:
+            payload = slack_alerts.anomaly_message(firing[0], links, repeat=plan.repeat)
+        else:
+            payload = slack_alerts.group_message(meta, firing, repeat=plan.repeat)
+        out.append(_rendered(kind, text, payload, firing))
+    resolved = slack_alerts.by_severity(plan.resolved)
+    if resolved:
+        text = slack_alerts.resolved_fallback(resolved)
+        if channel == Channel.WEBHOOK:
+            payload = json_webhook.alerts_body(MessageKind.RESOLVED, text, meta, resolved, links)
+        else:
+            payload = slack_alerts.resolved_message(meta, resolved, links)
+        out.append(_rendered(MessageKind.RESOLVED, text, payload, resolved))
+    return out
+
+
+def _rendered(
+    kind: MessageKind, text: str, payload: dict[str, Any], alerts: Sequence[Alert]
+) -> Rendered:
+    sources = [eid for a in alerts for eid in a.event_ids[-1:]]
+    resolutions = [a.resolution.event_id for a in alerts if a.resolution is not None]
+    return Rendered(
+        kind=kind,
+        text=text,
+        payload=payload,
+        correlation_id=alerts[0].correlation_id,
+        severity=alerts[0].severity,
+        source_event_ids=[*sources, *resolutions],
+    )
+
+
+RESULT_STATUSES = frozenset(
+    {
+        RemediationStatus.SUCCEEDED,
+        RemediationStatus.FAILED,
+        RemediationStatus.BLOCKED,
+        RemediationStatus.DRY_RUN,
+        RemediationStatus.REJECTED,
+        RemediationStatus.EXPIRED,
+        RemediationStatus.INTERRUPTED,
+    }
+)
+
+
+def record_kind(record: RemediationRecord) -> MessageKind | None:
+    """The message a record deserves on its own; None for steps that another record follows
+    (proposed, approved, running) and for "no action"."""
+    if record.status == RemediationStatus.PENDING_APPROVAL:
+        return MessageKind.APPROVAL
+    if record.status in RESULT_STATUSES:
+        return MessageKind.ACTION_RESULT
+    return None
+
+
+def render_record(record: RemediationRecord, kind: MessageKind, channel: Channel) -> Rendered:
+    if kind == MessageKind.APPROVAL:
+        text = slack_remediation.approval_fallback(record)
+        payload = slack_remediation.approval_message(record) if channel == Channel.SLACK else None
+    else:
+        text = slack_remediation.result_fallback(record)
+        payload = slack_remediation.result_message(record) if channel == Channel.SLACK else None
+    if payload is None:
+        payload = json_webhook.record_body(kind, text, record)
+    return Rendered(
+        kind=kind,
+        text=text,
+        payload=payload,
+        correlation_id=record.correlation_id,
+        severity=record.severity,
+        source_event_ids=[str(record.event_id)],
+    )

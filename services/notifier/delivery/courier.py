@@ -1,0 +1,110 @@
+"""Delivering one message to one receiver: tries, waits, URL refresh, outcome.
+
+The courier never decides what happens to the queue entry; it reports an outcome (delivered,
+kept in the outbox, or failed with the last error) or None when the notifier is stopping
+in the middle of a wait (the entry then stays pending for the next process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+import structlog
+from pydantic import SecretStr
+
+from services.notifier import metrics
+from services.notifier.core.render import Channel
+from services.notifier.delivery.http_post import PostResult, post_json
+from services.notifier.delivery.pacing import RateLimiter, RetryPolicy
+from services.notifier.delivery.webhook_urls import UrlSource
+from services.notifier.errors import WebhookUrlUnavailable
+from services.notifier.outgoing import OutgoingMessage
+
+log = structlog.get_logger("notifier.delivery")
+
+Pause = Callable[[float], Awaitable[bool]]  # sleeps; False when the notifier is stopping
+OUTBOX = "outbox"
+
+
+@dataclass(frozen=True)
+class Receiver:
+    name: str
+    channel: Channel
+    urls: UrlSource
+    rate_per_s: float
+    outbox_when_unset: bool = False  # the default receiver keeps messages locally
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    channel: str  # slack, webhook or outbox
+    attempts: int
+    error: str | None = None
+    reason: str | None = None
+
+
+class Courier:
+    def __init__(
+        self,
+        receiver: Receiver,
+        client: httpx.AsyncClient,
+        policy: RetryPolicy,
+        limiter: RateLimiter,
+    ) -> None:
+        self.receiver = receiver
+        self.client = client
+        self.policy = policy
+        self.limiter = limiter
+
+    async def deliver(self, message: OutgoingMessage, pause: Pause) -> Outcome | None:
+        channel = self.receiver.channel.value
+        attempts = 0
+        refreshed = False
+        last = PostResult(False, reason="url_unavailable", detail="not tried")
+        while attempts < self.policy.attempts:
+            try:
+                url = await self.receiver.urls.resolve()
+            except WebhookUrlUnavailable as exc:
+                url, last = None, PostResult(False, None, exc.reason, str(exc), True)
+            else:
+                if url is None and self.receiver.outbox_when_unset:
+                    return Outcome(True, OUTBOX, max(attempts, 1))
+                if url is None:
+                    last = PostResult(False, None, "url_unavailable", "no URL configured", True)
+            if url is not None:
+                wait = await self.limiter.reserve(self.receiver.name, self.receiver.rate_per_s)
+                if wait > 0 and not await pause(wait):
+                    return None
+                last = await post_json(self.client, url, message.payload)
+                if last.ok:
+                    return Outcome(True, channel, attempts + 1)
+            attempts += 1
+            metrics.FAILED.labels(reason=last.reason or "unknown").inc()
+            log.warning(
+                "delivery_try_failed",
+                receiver=self.receiver.name,
+                attempt=attempts,
+                reason=last.reason,
+                status=last.status,
+                detail=last.detail,
+            )
+            if last.url_gone and not refreshed:
+                refreshed = True
+                fresh = await self._refreshed_url()
+                if fresh is not None and url is not None and fresh != url:
+                    log.info("webhook_url_reread", receiver=self.receiver.name)
+                    continue  # rotated: try the new URL at once
+            if not last.retryable or attempts >= self.policy.attempts:
+                break
+            if not await pause(self.policy.wait_s(attempts, last.retry_after_s)):
+                return None
+        return Outcome(False, channel, attempts, last.detail, last.reason)
+
+    async def _refreshed_url(self) -> SecretStr | None:
+        try:
+            return await self.receiver.urls.refresh()
+        except WebhookUrlUnavailable:
+            return None

@@ -1,0 +1,260 @@
+"""One receiver's delivery loop: read its queue through the ``delivery`` consumer group, hand
+each message to the courier, then record the outcome and acknowledge the entry in one
+transaction. An entry is acknowledged only once the receiver accepted the message (or it was
+dead-lettered), so a notifier killed mid-send loses nothing: the next one takes the entry over
+(XAUTOCLAIM) and sends it, possibly a second time.
+
+While a message waits between tries, its entry is claimed again every few seconds so that no
+other replica takes over a message that is still being worked on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from services.notifier import keys, metrics
+from services.notifier.dead_letters import DeadLetters
+from services.notifier.delivery.courier import OUTBOX, Courier, Outcome
+from services.notifier.history import DeliveryRecord, DeliveryStatus, History
+from services.notifier.outgoing import OutgoingMessage
+from shared.bus import ConsumerOptions, EventBus
+from shared.events import Notification, NotificationStatus
+from shared.streams import NOTIFICATIONS
+
+log = structlog.get_logger("notifier.delivery")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        redis: Redis,
+        courier: Courier,
+        *,
+        history: History,
+        dead_letters: DeadLetters,
+        bus: EventBus,
+        consumer: str,
+        options: ConsumerOptions,
+    ) -> None:
+        self.redis = redis
+        self.courier = courier
+        self.receiver = courier.receiver.name
+        self.stream = keys.queue(self.receiver)
+        self.history = history
+        self.dead_letters = dead_letters
+        self.bus = bus
+        self.consumer = consumer
+        self.options = options
+        self._stop = asyncio.Event()
+        self._current: bytes | str | None = None
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, keys.DELIVERY_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+        last_claim = 0.0
+        while not stop.is_set():
+            try:
+                await self.ensure_group()
+                if time.monotonic() - last_claim >= self.options.claim_idle_ms / 2000:
+                    last_claim = time.monotonic()
+                    await self.reclaim()
+                await self.read_once()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("delivery_redis_error", receiver=self.receiver, error=str(exc))
+                await self.pause(1.0)
+
+    async def read_once(self) -> int:
+        reply = await self.redis.xreadgroup(
+            keys.DELIVERY_GROUP,
+            self.consumer,
+            {self.stream: ">"},
+            count=self.options.batch,
+            block=self.options.block_ms,
+        )
+        handled = 0
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                if self._stop.is_set():
+                    return handled
+                await self.handle(entry_id, fields)
+                handled += 1
+        return handled
+
+    async def reclaim(self) -> int:
+        """Take over entries left pending by a notifier that died (or stalled)."""
+        start: Any = "0-0"
+        total = 0
+        while not self._stop.is_set():
+            start, entries, *_ = await self.redis.xautoclaim(
+                self.stream,
+                keys.DELIVERY_GROUP,
+                self.consumer,
+                min_idle_time=self.options.claim_idle_ms,
+                start_id=start,
+                count=self.options.batch,
+            )
+            for entry_id, fields in entries:
+                if fields is None:  # trimmed while pending
+                    await self.redis.xack(self.stream, keys.DELIVERY_GROUP, entry_id)
+                    continue
+                if self._stop.is_set():
+                    break
+                await self.handle(entry_id, fields)
+            total += len(entries)
+            if _text(start) == "0-0" or not entries:
+                break
+        if total:
+            log.info("deliveries_reclaimed", receiver=self.receiver, count=total)
+        return total
+
+    async def handle(self, entry_id: bytes | str, fields: dict[bytes, bytes]) -> None:
+        try:
+            message = OutgoingMessage.from_fields(fields)
+        except (KeyError, ValidationError) as exc:
+            log.error("delivery_unreadable", receiver=self.receiver, error=str(exc)[:300])
+            await self.redis.xack(self.stream, keys.DELIVERY_GROUP, entry_id)
+            return
+        with structlog.contextvars.bound_contextvars(
+            correlation_id=message.correlation_id, message_id=message.message_id
+        ):
+            if await self.redis.exists(keys.sent(message.message_id)):
+                log.info("delivery_duplicate_skipped", receiver=self.receiver)
+                await self.redis.xack(self.stream, keys.DELIVERY_GROUP, entry_id)
+                return
+            self._current = entry_id
+            try:
+                outcome = await self.courier.deliver(message, self.pause)
+            finally:
+                self._current = None
+            if outcome is None:
+                log.info("delivery_interrupted", receiver=self.receiver, kind=message.kind.value)
+                return  # stays pending: the next process sends it
+            await self._finish(entry_id, message, outcome)
+
+    async def _finish(
+        self, entry_id: bytes | str, message: OutgoingMessage, outcome: Outcome
+    ) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if outcome.delivered:
+                status = (
+                    DeliveryStatus.OUTBOX if outcome.channel == OUTBOX else DeliveryStatus.DELIVERED
+                )
+                if status == DeliveryStatus.OUTBOX:
+                    self.history.keep_in_outbox(pipe, message)
+                pipe.set(keys.sent(message.message_id), "1", ex=keys.MARKER_TTL_S)
+            else:
+                status = DeliveryStatus.DEAD_LETTERED
+                self.dead_letters.add(
+                    pipe, message, outcome.error or "", outcome.reason or "", outcome.attempts
+                )
+            record = DeliveryRecord.of(
+                message, outcome.channel, status, outcome.attempts, outcome.error
+            )
+            self.history.record(pipe, record)
+            pipe.xack(self.stream, keys.DELIVERY_GROUP, entry_id)
+            await pipe.execute()
+        if outcome.delivered:
+            metrics.SENT.labels(channel=outcome.channel, kind=message.kind.value).inc()
+            log.info(
+                "notification_sent",
+                receiver=self.receiver,
+                channel=outcome.channel,
+                kind=message.kind.value,
+                attempts=outcome.attempts,
+            )
+        else:
+            metrics.FAILED.labels(reason="dead_lettered").inc()
+            metrics.DEAD_LETTER_SIZE.inc()
+            log.error(
+                "notification_dead_lettered",
+                receiver=self.receiver,
+                kind=message.kind.value,
+                attempts=outcome.attempts,
+                reason=outcome.reason,
+                error=outcome.error,
+            )
+        await self._publish(message, outcome, status)
+
+    async def _publish(
+        self, message: OutgoingMessage, outcome: Outcome, status: DeliveryStatus
+    ) -> None:
+        """Tell the rest of the system (best effort: the delivery itself is already recorded)."""
+        event_status = {
+            DeliveryStatus.DELIVERED: NotificationStatus.DELIVERED,
+            DeliveryStatus.OUTBOX: NotificationStatus.OUTBOX,
+            DeliveryStatus.DEAD_LETTERED: NotificationStatus.FAILED,
+        }[status]
+        sources = [s for s in message.source_event_ids if _is_uuid(s)]
+        try:
+            await self.bus.publish(
+                NOTIFICATIONS,
+                Notification(
+                    correlation_id=message.correlation_id,
+                    source_event_id=uuid.UUID(sources[0] if sources else message.message_id),
+                    source_event_ids=[uuid.UUID(s) for s in sources],
+                    message_id=message.message_id,
+                    receiver=message.receiver,
+                    kind=message.kind.value,
+                    channel=outcome.channel,
+                    status=event_status,
+                    text=message.text,
+                    attempts=outcome.attempts,
+                    error=outcome.error,
+                ),
+            )
+        except (RedisError, OSError) as exc:
+            log.warning("notification_event_not_published", error=str(exc))
+
+    async def pause(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, keeping the current entry claimed; False if stopping."""
+        deadline = time.monotonic() + seconds
+        step = max(self.options.claim_idle_ms / 3000, 0.05)
+        while (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=min(left, step))
+            if self._stop.is_set():
+                return False
+            await self._touch()
+        return not self._stop.is_set()
+
+    async def _touch(self) -> None:
+        if self._current is None:
+            return
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.xclaim(
+                self.stream,
+                keys.DELIVERY_GROUP,
+                self.consumer,
+                min_idle_time=0,
+                message_ids=[self._current],
+                justid=True,
+            )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,63 @@
+"""Silences kept in Redis (one hash), shared by every notifier replica.
+
+Reads are cached for a moment: the intake and the scheduler consult silences for every event
+and every flush, and a silence taking effect a second late is harmless.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from redis.asyncio import Redis
+
+from services.notifier import keys
+from services.notifier.core.silences import Silence
+from services.notifier.errors import SilenceNotFoundError
+from shared.events import utcnow
+
+CACHE_S = 1.0
+
+
+class SilenceStore:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._cache: tuple[float, list[Silence]] | None = None
+
+    async def add(self, silence: Silence) -> Silence:
+        await self.redis.hset(keys.SILENCES, silence.id, silence.model_dump_json())
+        self._cache = None
+        return silence
+
+    async def expire(self, silence_id: str) -> Silence:
+        raw = await self.redis.hget(keys.SILENCES, silence_id)
+        if raw is None:
+            raise SilenceNotFoundError(silence_id)
+        silence = Silence.model_validate_json(raw)
+        now = utcnow()
+        if silence.ends_at > now:
+            starts = min(silence.starts_at, now)
+            silence = silence.model_copy(update={"starts_at": starts, "ends_at": now})
+        await self.redis.hdel(keys.SILENCES, silence_id)
+        self._cache = None
+        return silence
+
+    async def all(self) -> list[Silence]:
+        """Active and future silences; expired ones are removed on the way."""
+        rows = await self.redis.hgetall(keys.SILENCES)
+        now = utcnow()
+        kept: list[Silence] = []
+        ended: list[Silence] = []
+        for raw in rows.values():
+            silence = Silence.model_validate_json(raw)
+            (kept if silence.ends_at > now else ended).append(silence)
+        if ended:
+            await self.redis.hdel(keys.SILENCES, *[s.id for s in ended])
+        return sorted(kept, key=lambda s: s.ends_at)
+
+    async def active(self, now: datetime | None = None) -> list[Silence]:
+        moment = time.monotonic()
+        if self._cache is None or moment - self._cache[0] > CACHE_S:
+            self._cache = (moment, await self.all())
+        at = now or utcnow()
+        return [s for s in self._cache[1] if s.active(at)]

@@ -1,0 +1,144 @@
+"""Approval requests and action results: what runs where and why, the buttons a human
+answers with, and the command's output within Slack's limits."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from services.notifier.core.alerts import MessageKind
+from services.notifier.core.render import Channel, record_kind, render_record
+from services.notifier.core.render.buttons import ActionId
+from services.notifier.core.render.slack_remediation import decision_summary
+from shared.events import RemediationStatus
+from tests.unit.notifier.factories import T0, anomaly, record
+from tests.unit.notifier.test_render_alerts import assert_within_slack_limits
+
+
+def test_approval_request_says_what_where_why_risk_expiry_and_offers_approve_reject() -> None:
+    rec = record(
+        status=RemediationStatus.PENDING_APPROVAL,
+        approval_id="a" * 32,
+        expires_at=T0 + timedelta(minutes=30),
+        params={"service": "nginx"},
+        risk="high",
+    )
+    message = render_record(rec, MessageKind.APPROVAL, Channel.SLACK)
+    assert message.kind == MessageKind.APPROVAL
+    assert message.text == (
+        ":raised_hand: Approval needed: restart_service on web-1 "
+        "(CRITICAL cpu_utilization, expires 18:30 UTC)"
+    )
+    blocks = message.payload["blocks"]
+    assert [b["type"] for b in blocks] == [
+        "header",
+        "section",
+        "section",
+        "section",
+        "context",
+        "actions",
+    ]
+    assert "*Why:* critical anomaly on cpu_utilization" in blocks[1]["text"]["text"]
+    fields = {f["text"].split("\n")[0]: f["text"].split("\n", 1)[1] for f in blocks[2]["fields"]}
+    assert fields["*Risk*"] == "high"
+    assert fields["*Rule*"] == "`cpu-saturation`"
+    assert fields["*Expires*"].startswith("<!date^1795717800^")
+    assert '"service": "nginx"' in blocks[3]["text"]["text"]
+    approve, reject = blocks[5]["elements"]
+    assert (approve["action_id"], reject["action_id"]) == (
+        ActionId.APPROVAL_APPROVE,
+        ActionId.APPROVAL_REJECT,
+    )
+    assert approve["style"] == "primary" and reject["style"] == "danger" and "confirm" in approve
+    assert json.loads(approve["value"]) == {
+        "v": 1,
+        "approval_id": "a" * 32,
+        "action": "restart_service",
+        "resource_id": "web-1",
+        "run_id": "r" * 32,
+        "anomaly_id": str(rec.anomaly_id),
+        "correlation_id": rec.correlation_id,
+    }
+    assert_within_slack_limits(message.payload)
+
+
+def test_succeeded_result_gives_duration_exit_code_and_output() -> None:
+    rec = record(
+        status=RemediationStatus.SUCCEEDED,
+        duration_s=12.4,
+        exit_code=0,
+        output_excerpt="nginx restarted\n",
+        executor="ssm",
+        command_id="cmd-123",
+    )
+    message = render_record(rec, MessageKind.ACTION_RESULT, Channel.SLACK)
+    assert message.text.startswith(":white_check_mark: Succeeded: restart_service on web-1")
+    blocks = message.payload["blocks"]
+    assert blocks[0]["text"]["text"] == (":white_check_mark: Succeeded: restart_service on web-1")
+    fields = json.dumps(blocks[2]["fields"])
+    assert "12 s" in fields and "*Exit code*\\n0" in fields and "cmd-123" in fields
+    assert "```nginx restarted```" in blocks[3]["text"]["text"]
+    assert_within_slack_limits(message.payload)
+
+
+def test_blocked_result_names_the_safety_rule() -> None:
+    rec = record(
+        status=RemediationStatus.BLOCKED,
+        blocked_by="cooldown",
+        reason="web-1 was acted on 2 minutes ago; cooldown is 5 minutes",
+    )
+    message = render_record(rec, MessageKind.ACTION_RESULT, Channel.SLACK)
+    assert message.text.startswith(
+        ":no_entry: Blocked: restart_service on web-1 (blocked by cooldown)"
+    )
+    assert "*Blocked by:* cooldown" in message.payload["blocks"][1]["text"]["text"]
+
+
+def test_a_huge_command_output_keeps_its_end_within_the_limits() -> None:
+    output = "".join(f"line {i} ```\n" for i in range(20_000)) + "FATAL: disk full"
+    rec = record(
+        status=RemediationStatus.FAILED,
+        output_excerpt=output,
+        exit_code=2,
+        reason="x" * 10_000,
+        target="asg/" + "t" * 3000,
+    )
+    message = render_record(rec, MessageKind.ACTION_RESULT, Channel.SLACK)
+    assert_within_slack_limits(message.payload)
+    out = message.payload["blocks"][3]["text"]["text"]
+    assert out.endswith("FATAL: disk full```")
+    assert out.count("```") == 2  # fences in the output cannot close the block early
+
+
+def test_every_status_has_its_kind() -> None:
+    kinds = {s: record_kind(record(status=s)) for s in RemediationStatus}
+    assert kinds[RemediationStatus.PENDING_APPROVAL] == MessageKind.APPROVAL
+    for status in ("succeeded", "failed", "blocked", "dry_run", "rejected", "expired"):
+        assert kinds[RemediationStatus(status)] == MessageKind.ACTION_RESULT
+    for status in ("proposed", "approved", "running", "no_action"):
+        assert kinds[RemediationStatus(status)] is None
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (RemediationStatus.DRY_RUN, "Dry run: would run `restart_service` on `web-1`"),
+        (RemediationStatus.NO_ACTION, "No action: critical anomaly on cpu_utilization"),
+        (RemediationStatus.PENDING_APPROVAL, "`restart_service` on `web-1` is waiting for"),
+        (RemediationStatus.BLOCKED, "`restart_service` blocked by a safety rule"),
+    ],
+)
+def test_decision_summary_is_one_line(status: RemediationStatus, expected: str) -> None:
+    summary = decision_summary(record(status=status, reason="critical anomaly\non cpu_utilization"))
+    assert summary.startswith(expected)
+    assert "\n" not in summary
+
+
+def test_a_webhook_receiver_gets_the_record_as_json() -> None:
+    rec = record(anomaly(), RemediationStatus.FAILED, error_code="Throttling")
+    message = render_record(rec, MessageKind.ACTION_RESULT, Channel.WEBHOOK)
+    assert message.payload["kind"] == "action_result"
+    assert message.payload["record"]["error_code"] == "Throttling"
+    assert message.payload["summary"] == message.text
