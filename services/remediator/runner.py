@@ -55,6 +55,7 @@ class ActionRunner:
         scheduler: Scheduler,
         poll_first_s: float = 1.0,
         poll_max_s: float = 15.0,
+        claim_ttl_s: int = 7 * 86400,
     ) -> None:
         self.redis = client
         self.registry = registry
@@ -64,6 +65,7 @@ class ActionRunner:
         self.scheduler = scheduler
         self.poll_first_s = poll_first_s
         self.poll_max_s = poll_max_s
+        self.claim_ttl_s = claim_ttl_s
         self._finish = client.register_script(FINISH)
 
     # -- deciding and starting -----------------------------------------------------------
@@ -262,7 +264,7 @@ class ActionRunner:
             error_code=outcome.error_code,
         )
         self.publisher.publish(record)
-        self.redis.set(claim_key, b"done", ex=7 * 86400, xx=True)
+        self.redis.set(claim_key, b"done", ex=self.claim_ttl_s, xx=True)
         return record
 
     # -- after a crash ---------------------------------------------------------------------

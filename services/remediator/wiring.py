@@ -89,6 +89,7 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
         scheduler=scheduler,
         poll_first_s=settings.ssm_poll_first_s,
         poll_max_s=settings.ssm_poll_max_s,
+        claim_ttl_s=settings.claim_ttl_s,
     )
     parts = WorkflowParts(
         rules=rules,

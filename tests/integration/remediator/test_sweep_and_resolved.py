@@ -1,0 +1,117 @@
+"""The API's background work on a real Redis: the sweep (expired approvals, approved actions
+never started, runs whose poll was lost), resolved anomalies ending debounce streaks, and the
+auto-approval parameter read from Parameter Store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis
+from celery import Celery
+from redis.asyncio import Redis as AsyncRedis
+
+from services.remediator import keys
+from services.remediator.aws.session import AwsApi
+from services.remediator.background import sweep_once
+from services.remediator.dispatcher import AnomalyDispatcher
+from shared.bus import StreamEntry
+from shared.events import AnomalyResolved, RemediationStatus, Severity, utcnow
+from tests.integration.remediator.conftest import AMI, HarnessFactory
+from tests.unit.remediator.conftest import AnomalyFactory
+
+RULES = """\
+version: 1
+rules:
+  - name: idle
+    match: {metric: idle_*, severity_at_least: low}
+    actions: [{action: scale_in, target: {auto_scaling_group: pool}}]
+  - name: cpu-lasting
+    match: {metric: cpu_*}
+    for: 5m
+    actions: [{action: restart_service, params: {service: app}}]
+"""
+
+
+def test_the_sweep_expires_redispatches_and_repolls(
+    harness: HarnessFactory, anomaly: AnomalyFactory, sync_redis: redis.Redis
+) -> None:
+    h = harness(RULES)
+    first = h.workflow.handle(anomaly(resource_id="a", metric="idle_1", severity=Severity.LOW))
+    second = h.workflow.handle(anomaly(resource_id="b", metric="idle_2", severity=Severity.LOW))
+    assert first is not None and second is not None
+    assert first.approval_id and second.approval_id
+    sync_redis.zadd(keys.PENDING_APPROVALS, {first.approval_id: 1})
+    sync_redis.hset(keys.approval(first.approval_id), "expires_at_ms", 1)
+    h.remediator.decisions.approve(second.approval_id, "ana")
+    h.work.executions.clear()  # the API died before the task reached the queue
+    sync_redis.zadd(keys.APPROVED_UNCLAIMED, {second.approval_id: 1})
+    sync_redis.zadd(keys.ACTIVE_RUNS, {"lost-run": int(time.time() * 1000) - 120_000})
+    done = sweep_once(h.remediator)
+    assert done == {"expired": 1, "redispatched": 1, "repolled": 1}
+    assert [r.approval_id for r in h.work.executions] == [second.approval_id]
+    assert h.work.polls == [("lost-run", 0)]
+    assert [r.status for r in h.records()][-1] == RemediationStatus.EXPIRED
+    h.workflow.execute_request(h.work.executions[0])
+    assert sweep_once(h.remediator)["redispatched"] == 0  # claimed now
+
+
+def test_a_resolved_anomaly_ends_the_streak(
+    harness: HarnessFactory, anomaly: AnomalyFactory, redis_url: str
+) -> None:
+    h = harness(RULES, dry_run=True)
+    event = anomaly(resource_id="web-5")
+    h.workflow.handle(event)
+    assert h.client.exists(keys.debounce("web-5", "cpu_utilization"))
+    resolved = AnomalyResolved(
+        anomaly_id=event.event_id,
+        resource_id="web-5",
+        metric="cpu_utilization",
+        started_at=event.observed_at,
+        resolved_at=utcnow(),
+        duration_s=60,
+        peak_severity=Severity.CRITICAL,
+        last_value=30,
+    )
+
+    async def dispatch() -> None:
+        client = AsyncRedis.from_url(redis_url)
+        celery = Celery("unused", broker=redis_url, set_as_current=False)
+        await AnomalyDispatcher(celery, client)(StreamEntry("s", "1-0", resolved))
+        celery.close()
+        await client.aclose()
+
+    asyncio.run(dispatch())
+    assert not h.client.exists(keys.debounce("web-5", "cpu_utilization"))
+    (rechecked, rule, _delay) = h.work.rechecks[0]
+    cleared = h.workflow.recheck(rechecked, rule)
+    assert cleared is not None and cleared.status == RemediationStatus.NO_ACTION
+
+
+def test_auto_approval_from_parameter_store_lets_high_risk_run(
+    harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
+) -> None:
+    async def setup() -> None:
+        async with aws.client("ssm") as ssm:
+            await ssm.put_parameter(
+                Name="/smartcloudops/test/approvals/auto", Value="true", Type="SecureString"
+            )
+        async with aws.client("autoscaling") as asg:
+            await asg.create_launch_configuration(
+                LaunchConfigurationName="lc", ImageId=AMI, InstanceType="t3.micro"
+            )
+            await asg.create_auto_scaling_group(
+                AutoScalingGroupName="pool",
+                LaunchConfigurationName="lc",
+                MinSize=1,
+                MaxSize=4,
+                DesiredCapacity=3,
+                AvailabilityZones=["us-east-1a"],
+            )
+
+    asyncio.run(setup())
+    h = harness(RULES, aws_url=aws_url)
+    record = h.workflow.handle(anomaly(metric="idle_ratio", severity=Severity.LOW))
+    assert record is not None and record.status == RemediationStatus.SUCCEEDED
+    assert record.decided_by == "auto-approval (/smartcloudops/test/approvals/auto)"
+    assert "pool desired capacity 3 -> 2" in record.reason
