@@ -143,19 +143,19 @@ class DetectionEngine:
         if state.episode is not None:
             held = max(severity, state.episode.severity, key=lambda s: s.rank)
             severity = self.policy.with_duration(held, ts - state.episode.started_at)
-        anomaly_id = AnomalyEvent.derive_id(resource_id, metric, timestamp)
         state.episode, transition = advance(
             state.episode,
             abnormal=abnormal,
             alarm=verdict.alarm,
             severity=severity,
             timestamp=ts,
-            anomaly_id=anomaly_id,
+            new_id=lambda: AnomalyEvent.derive_id(resource_id, metric, timestamp),
             resolve_after=self.resolve_after,
         )
         episode = transition.episode
         event: Event | None = None
         if episode is not None and transition.kind in ("opened", "escalated"):
+            anomaly_id = AnomalyEvent.derive_id(resource_id, metric, timestamp)
             event = _anomaly(
                 resource_id,
                 metric,

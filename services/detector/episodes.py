@@ -9,6 +9,7 @@ samples that are normal (no alarm, no hard limit, inside the expected range), wh
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,15 +49,16 @@ def advance(
     alarm: bool,
     severity: Severity,
     timestamp: float,
-    anomaly_id: uuid.UUID,
+    new_id: Callable[[], uuid.UUID],
     resolve_after: int,
 ) -> tuple[Episode | None, Transition]:
     """Next episode state for a sample. ``alarm``: the sample alone would page; ``abnormal``:
-    it is not yet normal again (an alarm, a muted alarm, a hard limit, or outside the range)."""
+    it is not yet normal again (an alarm, a muted alarm, a hard limit, or outside the range).
+    ``new_id`` names a new episode (called only when one opens: it is not free)."""
     if episode is None:
         if not alarm:
             return None, NOTHING
-        opened = Episode(anomaly_id, timestamp, severity)
+        opened = Episode(new_id(), timestamp, severity)
         return opened, Transition("opened", opened)
     if abnormal:
         episode.normal_streak = 0

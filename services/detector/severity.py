@@ -64,6 +64,9 @@ class SeverityPolicy:
     # value is at least this many typical deviations from the baseline: a new extreme of plain
     # noise is not worth waking anyone (0 turns the gate off).
     page_min_deviation: float = 6.0
+    _matching: dict[str, tuple[HardLimit, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def worth_paging(
         self, detectors: tuple[str, ...], value: float, low: float, high: float, band: float
@@ -81,9 +84,20 @@ class SeverityPolicy:
                 return severity
         return Severity.LOW
 
+    def limits_for(self, metric: str) -> tuple[HardLimit, ...]:
+        """The hard limits whose pattern matches ``metric`` (cached: patterns are fixed)."""
+        found = self._matching.get(metric)
+        if found is None:
+            found = tuple(
+                limit for limit in self.hard_limits if fnmatch.fnmatchcase(metric, limit.metric)
+            )
+            if len(self._matching) < 100_000:
+                self._matching[metric] = found
+        return found
+
     def hard_limit(self, metric: str, value: float) -> Severity | None:
         worst: Severity | None = None
-        for limit in self.hard_limits:
+        for limit in self.limits_for(metric):
             if limit.breached(metric, value):
                 severity = Severity(limit.severity)
                 if worst is None or severity.rank > worst.rank:
