@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from fastapi import Request
 from pydantic import SecretStr
@@ -17,6 +18,10 @@ from services.gateway.slack.signature import (
     check_signature,
 )
 from shared.streams import PREFIX
+
+
+class SeenBodies(Protocol):
+    async def first_time(self, body: bytes) -> bool: ...
 
 
 class ReplayGuard:
@@ -38,7 +43,7 @@ class SlackVerifier:
     def __init__(
         self,
         secret: SecretStr | None,
-        guard: ReplayGuard,
+        guard: SeenBodies,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.secret = secret

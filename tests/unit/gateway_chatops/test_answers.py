@@ -1,0 +1,149 @@
+"""The wording of answers, from the services' own documents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from services.gateway.chatops import answers
+from services.gateway.chatops.intents import ActionName
+from shared.events import Severity
+
+NOW = datetime(2026, 11, 26, 18, 30, tzinfo=UTC)
+
+
+def anomaly(**changes: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "event_id": "11111111-2222-3333-4444-555555555555",
+        "resource_id": "web-1",
+        "metric": "cpu_utilization",
+        "value": 97.5,
+        "expected_low": 20.0,
+        "expected_high": 50.0,
+        "severity": "critical",
+        "observed_at": "2026-11-26T18:00:00+00:00",
+        "episode_started_at": "2026-11-26T18:00:00+00:00",
+        "explanation": "CPU far above its usual range",
+    }
+    item.update(changes)
+    return item
+
+
+def test_resource_health_separates_open_and_resolved() -> None:
+    items = [
+        anomaly(),
+        anomaly(event_id="a2", severity="high"),  # an earlier event of the same episode
+        anomaly(
+            event_id="a3",
+            metric="memory_utilization",
+            severity="medium",
+            episode_started_at="2026-11-26T16:00:00+00:00",
+            resolved_at="2026-11-26T16:10:00+00:00",
+            duration_s=600,
+        ),
+    ]
+    text = answers.resource_health("web-1", items, 86400, NOW)
+    assert text.splitlines()[0] == (
+        "*web-1* has 1 open anomaly (worst: critical) and 1 resolved in the last day."
+    )
+    assert "*CRITICAL* `cpu_utilization` = 97.5 (expected 20 to 50)" in text
+    assert "open for 30 min" in text
+    assert "*MEDIUM* `memory_utilization`" in text and "resolved after 10 min" in text
+    assert "*HIGH*" not in text  # the same episode, listed once
+
+
+def test_nothing_wrong() -> None:
+    assert answers.resource_health("web-9", [], 86400, NOW) == (
+        "Nothing is wrong with web-9 that I know of: no anomalies in the last day."
+    )
+
+
+def test_alerts_without_a_range_do_not_show_one() -> None:
+    line = answers.anomaly_line(anomaly(expected_low=97.5, expected_high=97.5), NOW)
+    assert "expected" not in line
+    assert "on web-1 = 97.5 since 2026-11-26 18:00 UTC" in line
+
+
+def test_recent_anomalies_lists_and_counts_open_ones() -> None:
+    items = [anomaly(event_id=f"e{i}", resource_id=f"web-{i}") for i in range(20)]
+    items[0]["resolved_at"] = "2026-11-26T18:20:00+00:00"
+    text = answers.recent_anomalies(items, 3600, None, None, NOW, truncated=True)
+    lines = text.splitlines()
+    assert lines[0] == "20+ anomalies in the last hour (19 still open):"
+    assert lines[-1] == "…and 5 more"
+    assert answers.recent_anomalies([], 7200, "db-1", Severity.HIGH, NOW, False) == (
+        "No high or worse anomalies on db-1 in the last 2 hours."
+    )
+
+
+def record(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "event_id": "r1",
+        "occurred_at": "2026-11-26T18:02:00+00:00",
+        "resource_id": "web-1",
+        "action": "restart_service",
+        "status": "succeeded",
+        "reason": "critical anomaly on cpu_utilization: 97.5 above 50",
+        "rule": "cpu-critical",
+        "decided_by": None,
+        "target": "tag:Name=web-1",
+        "run_id": "run-2",
+        "anomaly_explanation": "CPU far above its usual range",
+    }
+    data.update(changes)
+    return data
+
+
+def test_action_history_explains_the_latest_run_and_lists_earlier_ones() -> None:
+    records = [
+        record(),
+        record(event_id="r0", status="running"),  # the same run, earlier
+        record(
+            event_id="q1",
+            run_id="run-1",
+            status="blocked",
+            blocked_by="cooldown",
+            occurred_at="2026-11-26T17:00:00+00:00",
+            rule=None,
+            decided_by="ana (key abc)",
+            reason="web-1 is cooling down",
+        ),
+    ]
+    text = answers.action_history("web-1", ActionName.RESTART_SERVICE, records)
+    lines = text.splitlines()
+    assert lines[0] == (
+        "Latest `restart_service` for *web-1*: *succeeded* at 2026-11-26 18:02 UTC because: "
+        "critical anomaly on cpu_utilization: 97.5 above 50 (anomaly: CPU far above its usual "
+        "range)"
+    )
+    assert lines[1] == "Earlier:"
+    assert lines[2] == (
+        "• 2026-11-26 17:00 UTC: `restart_service` on tag:Name=web-1: *blocked* by `cooldown` "
+        "(decided by ana (key abc)) — web-1 is cooling down"
+    )
+    assert len(lines) == 3
+    assert answers.action_history("web-1", None, []) == (
+        "The remediator's audit log has no remediation decision for web-1."
+    )
+
+
+def test_status_lines_use_only_what_the_services_send() -> None:
+    assert answers.detector_status(
+        {"series_tracked": 12, "series_warming_up": 3, "samples_scored": 4500}
+    ) == ("12 series tracked, 3 warming up, 4500 samples scored")
+    remediator = {
+        "executor": "dry-run",
+        "dry_run": True,
+        "rules": {"count": 9, "last_error": None},
+        "pending_approvals": 1,
+        "safety": {"actions_this_hour": 2, "rate_limit_per_hour": 10, "breaker": {"open": False}},
+        "maintenance_windows": [],
+    }
+    assert answers.remediator_status(remediator) == (
+        "executor dry-run (dry-run on), 9 rules, 1 pending approval(s), 2 of 10 actions this "
+        "hour, breaker closed"
+    )
+    assert answers.remediator_status({}) == "up"
+    assert answers.anomaly_summary([anomaly()]) == (
+        "1 in the last hour, 1 still open (worst: critical)"
+    )

@@ -1,0 +1,131 @@
+"""Slack requests read and messages built (no I/O)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+import pytest
+
+from services.gateway.chatops.intents import ActionName, ChatIntent, IntentName
+from services.gateway.chatops.remediation_request import target_of
+from services.gateway.chatops.replies import Answer, Outcome, Reply
+from services.gateway.keys import Role
+from services.gateway.slack import messages
+from services.gateway.slack.commands import MalformedSlackRequestError, SlashCommand
+from services.gateway.slack.interactions import parse_payload
+from services.gateway.slack.users import SlackRoles, SlackUser
+
+APPROVAL_MESSAGE = {
+    "text": "restart_service on web-1 waits for approval",
+    "blocks": [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*restart_service* on web-1"}},
+        {
+            "type": "actions",
+            "elements": [
+                {"type": "button", "action_id": "scops.approval.approve", "value": "{}"},
+                {"type": "button", "action_id": "scops.approval.reject", "value": "{}"},
+            ],
+        },
+    ],
+}
+
+
+def test_decided_removes_spent_buttons_and_says_who() -> None:
+    update = messages.decided(
+        APPROVAL_MESSAGE,
+        "Approved by <@U1>",
+        frozenset({"scops.approval.approve", "scops.approval.reject"}),
+    )
+    assert update["replace_original"] is True
+    assert [b["type"] for b in update["blocks"]] == ["section", "context"]
+    assert update["blocks"][-1]["elements"][0]["text"] == "Approved by <@U1>"
+    assert update["text"].endswith("\nApproved by <@U1>")
+
+
+def test_decided_keeps_other_buttons() -> None:
+    update = messages.decided(APPROVAL_MESSAGE, "partly", frozenset({"scops.approval.approve"}))
+    actions = update["blocks"][1]
+    assert [e["action_id"] for e in actions["elements"]] == ["scops.approval.reject"]
+    bare = messages.decided(None, "done", frozenset())
+    assert bare["blocks"] == [{"type": "context", "elements": [{"type": "mrkdwn", "text": "done"}]}]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "intent", "visibility"),
+    [
+        (Outcome.ANSWERED, IntentName.STATUS, "in_channel"),
+        (Outcome.ACCEPTED, IntentName.RUN_ACTION, "in_channel"),
+        (Outcome.ANSWERED, IntentName.HELP, "ephemeral"),
+        (Outcome.REFUSED, IntentName.RUN_ACTION, "ephemeral"),
+        (Outcome.UNAVAILABLE, IntentName.STATUS, "ephemeral"),
+        (Outcome.NOT_UNDERSTOOD, None, "ephemeral"),
+    ],
+)
+def test_who_sees_a_command_answer(
+    outcome: Outcome, intent: IntentName | None, visibility: str
+) -> None:
+    parsed = None
+    if intent is IntentName.RUN_ACTION:
+        parsed = ChatIntent.of(intent, action="cleanup_disk", resource="web-1")
+    elif intent is not None:
+        parsed = ChatIntent.of(intent)
+    reply = Reply(parsed, "parser", Answer(outcome, "x" * 4000))
+    answer = messages.command_answer(reply)
+    assert answer["response_type"] == visibility
+    assert len(answer["text"]) == messages.TEXT_MAX
+
+
+def test_slash_command_form() -> None:
+    body = urlencode(
+        {
+            "command": "/cloudops",
+            "text": "  what's wrong with web-1?  ",
+            "user_id": "U1",
+            "user_name": "ana",
+            "team_id": "T1",
+            "response_url": "https://hooks.slack.com/commands/T1/1/x",
+        }
+    ).encode()
+    command = SlashCommand.from_form(body)
+    assert command.text == "what's wrong with web-1?"
+    assert command.user == SlackUser("U1", "ana", "T1")
+    assert command.user.who == "ana (slack U1)"
+    with pytest.raises(MalformedSlackRequestError):
+        SlashCommand.from_form(b"text=status")
+
+
+def test_interaction_payloads() -> None:
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U1", "username": "ana", "team_id": "T1"},
+        "actions": [{"action_id": "scops.approval.approve", "value": '{"v": 1}'}],
+        "response_url": "https://hooks.slack.com/actions/T1/1/x",
+        "message": APPROVAL_MESSAGE,
+    }
+    parsed = parse_payload(urlencode({"payload": json.dumps(payload)}).encode())
+    assert parsed is not None and parsed.actions[0].action_id == "scops.approval.approve"
+    other = {"type": "view_submission", "user": {"id": "U1"}}
+    assert parse_payload(urlencode({"payload": json.dumps(other)}).encode()) is None
+    for bad in [b"payload=not-json", b"nothing=here", urlencode({"payload": "[]"}).encode()]:
+        with pytest.raises(MalformedSlackRequestError):
+            parse_payload(bad)
+    lacking = {"type": "block_actions", "actions": []}
+    with pytest.raises(MalformedSlackRequestError):
+        parse_payload(urlencode({"payload": json.dumps(lacking)}).encode())
+
+
+def test_slack_users_are_viewers_unless_configured() -> None:
+    roles = SlackRoles({"U1": "operator", "U2": "admin"})
+    assert roles.role_of("U1") is Role.OPERATOR
+    assert roles.role_of("U9") is Role.VIEWER
+    asker = roles.asker(SlackUser("U2", "bo"))
+    assert (asker.user, asker.who, asker.role) == ("slack:U2", "bo (slack U2)", Role.ADMIN)
+
+
+def test_targets_as_the_remediator_reads_them() -> None:
+    assert target_of(ActionName.RESTART_SERVICE, "web-1") == {"tags": {"Name": "web-1"}}
+    assert target_of(ActionName.CLEANUP_DISK, "i-0abc123def4567890") == {
+        "instance_ids": ["i-0abc123def4567890"]
+    }
+    assert target_of(ActionName.SCALE_OUT, "web-asg") == {"auto_scaling_group": "web-asg"}
