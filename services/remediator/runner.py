@@ -301,9 +301,17 @@ class ActionRunner:
             log.warning("lost_command_lookup_failed", run_id=request.run_id, error=str(exc))
             found = None
         if found is not None:
-            self.redis.hset(keys.run(request.run_id), mapping={"claim": claim.key})
-            if "started_at" not in run:
-                self.redis.hset(keys.run(request.run_id), mapping={"started_at": time.time()})
+            started_at = float(run.get("started_at", time.time()))
+            timeout = job.definition.timeout_s(job.params) + DEADLINE_MARGIN_S
+            self.redis.hset(
+                keys.run(request.run_id),
+                mapping={
+                    "claim": claim.key,
+                    "started_at": started_at,
+                    "deadline": run.get("deadline", started_at + timeout),
+                    "request": run.get("request", request.model_dump_json()),
+                },
+            )
             return self._sent(request, found, claim)
         if not self._finish(
             keys=[keys.run(request.run_id), keys.ACTIVE_RUNS], args=[request.run_id]

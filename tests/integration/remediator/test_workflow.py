@@ -349,3 +349,32 @@ def test_the_audit_log_filters_and_pages(harness: HarnessFactory, anomaly: Anoma
     one = audit.query(AuditQuery(resource_id="web-2", rule="watch-memory"))
     assert [(r.resource_id, r.shadow) for r in one.records] == [("web-2", True)]
     assert audit.query(AuditQuery(action="scale_in")).records == []
+
+
+def test_a_command_sent_before_its_id_was_stored_is_found_not_resent(
+    harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
+) -> None:
+    """The worker died between SendCommand and storing the CommandId."""
+    (instance,) = instances(aws)
+    h = harness(RESTART, aws_url=aws_url)
+    event = anomaly(resource_id=instance)
+    parts = h.workflow.parts
+    claim = parts.claims.acquire(event.event_id, "restart_service")
+    engine = parts.rules.engine()
+    live = engine.evaluate(event).live
+    assert live is not None
+    request = h.workflow.build_request(event, live, live.candidates[0], engine, dry_run=False)
+    job = parts.runner._static_checks(request)
+    assert not isinstance(job, tuple)
+    checks = parts.runner.safety_request(request, job.definition, job.params)
+    assert parts.runner.safety.reserve(checks).reservation
+    parts.runner.executor.start(job)  # sent; then the worker died
+    h.client.delete(keys.lease(claim.key))
+    resumed = h.workflow.handle(event)
+    assert resumed is not None and resumed.status == RemediationStatus.RUNNING
+    h.run_polls()
+    assert [r.status for r in h.records() if not r.shadow] == [
+        RemediationStatus.RUNNING,
+        RemediationStatus.SUCCEEDED,
+    ]
+    assert len(commands(aws)) == 1
