@@ -2,7 +2,7 @@
 
 Paths and fields are the services' documented APIs: the detector's ``/anomaly/status``, the
 remediator's ``/remediation/status``, ``/remediation/actions`` (audit log), ``/execute`` and
-``/approvals``, the notifier's ``/health`` and silences (``SILENCES_PATH``).
+``/approvals``, the notifier's ``/health``, silences and acknowledgements.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from services.gateway.chatops.remediation_request import manual_request
 from services.gateway.chatops.replies import Answer, Outcome
 
 SILENCES_PATH = "/notifications/silences"
+ACKNOWLEDGEMENTS_PATH = "/notifications/acknowledgements"
 HEALTH_WINDOW_S = 86400
 FULL_APPROVAL_ID = 32
 
@@ -169,11 +170,10 @@ class Operations:
         self, matchers: dict[str, Any], duration_s: int, who: str, what: str, comment: str
     ) -> Answer:
         """A silence of the notifier's (``SILENCES_PATH``): ``matchers`` as it reads them
-        (resource and metric globs), from now for ``duration_s``."""
-        ends_at = self.now() + timedelta(seconds=duration_s)
+        (resource and metric globs, severities), from now for ``duration_s``."""
         body = {
             "matchers": matchers,
-            "ends_at": ends_at.isoformat(),
+            "duration_s": duration_s,
             "created_by": who[:128],
             "comment": comment,
         }
@@ -181,19 +181,26 @@ class Operations:
         if reply.status in (404, 405):
             return _answer(
                 "unavailable",
-                f"Silences are not available: the notifier has no silence API yet "
+                f"Silences are not available: the notifier has no silence API "
                 f"(POST {SILENCES_PATH} answered {reply.status}). Nothing was silenced.",
             )
         if not reply.ok:
             return self._failed("notifier", reply, "the silence")
         silence_id = reply.field("id")
+        ends_at = reply.field("ends_at") or (self.now() + timedelta(seconds=duration_s)).isoformat()
         return _answer(
             "accepted",
             f"Silenced notifications about {what} for {describe_duration(duration_s)} "
-            f"(until {answers.when(ends_at.isoformat())}), silence `{silence_id}`. "
+            f"(until {answers.when(ends_at)}), silence `{silence_id}`. "
             "Approval requests still come through.",
-            {"silence_id": silence_id, "ends_at": ends_at.isoformat()},
+            {"silence_id": silence_id, "ends_at": ends_at},
         )
+
+    async def acknowledge(self, who: str, subject: dict[str, str]) -> BackendReply:
+        """Stops the notifier's reminders of an alert (``resource_id`` and ``metric``) or of a
+        group (``group_id``)."""
+        body = {"by": who[:128], **subject}
+        return await self.calls.call("notifier", "POST", ACKNOWLEDGEMENTS_PATH, body=body)
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from urllib.parse import parse_qs
 
 import structlog
 from pydantic import ValidationError
-from redis.asyncio import Redis
 
 from services.gateway.chatops.backend_calls import BackendCaller, BackendUnavailableError
 from services.gateway.chatops.durations import describe_duration
@@ -40,15 +39,9 @@ from services.gateway.slack.buttons import (
 from services.gateway.slack.commands import MalformedSlackRequestError
 from services.gateway.slack.responder import Followups, SlackResponder
 from services.gateway.slack.users import SlackRoles, SlackUser
-from shared.streams import PREFIX
 
 log = structlog.get_logger("gateway.slack")
 APPROVAL_BUTTONS = frozenset({ActionId.APPROVAL_APPROVE.value, ActionId.APPROVAL_REJECT.value})
-ACK_TTL_S = 14 * 86400
-
-
-def acknowledgement_key(subject: str) -> str:
-    return f"{PREFIX}:{{chatops}}:ack:{subject}"
 
 
 @dataclass(frozen=True)
@@ -84,7 +77,6 @@ class SlackInteractions:
         self,
         backends: Backends,
         index: AnomalySource,
-        redis: Redis,
         roles: SlackRoles,
         responder: SlackResponder,
         followups: Followups,
@@ -92,7 +84,6 @@ class SlackInteractions:
     ) -> None:
         self.backends = backends
         self.index = index
-        self.redis = redis
         self.roles = roles
         self.responder = responder
         self.followups = followups
@@ -170,28 +161,30 @@ class SlackInteractions:
     async def _reject(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:
         return await self._decide(IntentName.REJECT, clicked, user, ops)
 
-    async def _remember_acknowledgement(self, subject: str, user: SlackUser) -> None:
-        record = {"by": user.who, "at": self.clock()}
-        await self.redis.set(acknowledgement_key(subject), json.dumps(record), ex=ACK_TTL_S)
-
-    async def _acknowledge(self, clicked: Clicked, user: SlackUser, _ops: Operations) -> Applied:
+    async def _acknowledge(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:
         value = AnomalyButton.model_validate_json(clicked.value)
-        await self._remember_acknowledgement(value.anomaly_id, user)
-        return Applied(
-            True,
-            f":eyes: Acknowledged by {user.mention}",
-            frozenset({ActionId.ANOMALY_ACKNOWLEDGE.value}),
-        )
+        subject = {"resource_id": value.resource_id, "metric": value.metric}
+        return await self._acknowledged(subject, ActionId.ANOMALY_ACKNOWLEDGE, user, ops)
 
     async def _acknowledge_group(
-        self, clicked: Clicked, user: SlackUser, _ops: Operations
+        self, clicked: Clicked, user: SlackUser, ops: Operations
     ) -> Applied:
         value = GroupButton.model_validate_json(clicked.value)
-        await self._remember_acknowledgement(f"group:{value.group_id}", user)
+        subject = {"group_id": value.group_id}
+        return await self._acknowledged(subject, ActionId.GROUP_ACKNOWLEDGE, user, ops)
+
+    async def _acknowledged(
+        self, subject: dict[str, str], button: ActionId, user: SlackUser, ops: Operations
+    ) -> Applied:
+        reply = await ops.acknowledge(user.who, subject)
+        if not reply.ok:
+            return Applied(
+                False, f"The notifier did not take the acknowledgement: {reply.problem_detail()}."
+            )
+        count = reply.body.get("acknowledged") if isinstance(reply.body, dict) else None
+        quiet = f" ({count} firing alert(s) will not be repeated)" if count is not None else ""
         return Applied(
-            True,
-            f":eyes: Acknowledged by {user.mention} ({value.alerts} alerts)",
-            frozenset({ActionId.GROUP_ACKNOWLEDGE.value}),
+            True, f":eyes: Acknowledged by {user.mention}{quiet}", frozenset({button.value})
         )
 
     async def _false_positive(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:

@@ -50,6 +50,6 @@ def build_slack(
         followups,
         settings.slack_inline_budget_s,
     )
-    interactions = SlackInteractions(backends, index, redis, roles, responder, followups)
+    interactions = SlackInteractions(backends, index, roles, responder, followups)
     verifier = SlackVerifier(settings.slack_signing_secret, ReplayGuard(redis))
     return SlackParts(verifier, commands, interactions, followups)

@@ -190,7 +190,7 @@ async def test_silence_without_the_notifiers_api_says_so() -> None:
     reply = await engine(services).reply(OPERATOR, "silence web-1 for 2h", "c")
     assert reply.answer.outcome is Outcome.UNAVAILABLE
     assert reply.answer.text == (
-        "Silences are not available: the notifier has no silence API yet "
+        "Silences are not available: the notifier has no silence API "
         "(POST /notifications/silences answered 404). Nothing was silenced."
     )
 
@@ -200,11 +200,16 @@ async def test_silence_with_the_notifiers_api() -> None:
     services.answers[("POST", "/notifications/silences")] = httpx.Response(201, json={"id": "s1"})
     reply = await engine(services).reply(OPERATOR, "silence cpu on web-* for 2h", "c")
     assert reply.answer.outcome is Outcome.ACCEPTED
-    assert "silence `s1`" in reply.answer.text
-    body = services.body()
-    assert body["matchers"] == {"resource": "web-*", "metric": "cpu"}
-    assert body["ends_at"] == "2026-11-26T20:00:00+00:00"
-    assert body["created_by"] == "ola (key o)"
+    assert reply.answer.text == (
+        "Silenced notifications about cpu on web-* for 2 h (until 2026-11-26 20:00 UTC), "
+        "silence `s1`. Approval requests still come through."
+    )
+    assert services.body() == {
+        "matchers": {"resource": "web-*", "metric": "cpu"},
+        "duration_s": 7200,
+        "created_by": "ola (key o)",
+        "comment": "from ChatOps",
+    }
 
 
 async def test_an_unreachable_service_is_named() -> None:
