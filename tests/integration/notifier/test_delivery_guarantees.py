@@ -1,0 +1,104 @@
+"""Delivery against the Slack stand-in: retries until accepted, Retry-After honoured, a
+per-receiver rate limit, dead letters with the last error and their replay; nothing lost,
+nothing sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from services.notifier import keys
+from shared.events import RemediationStatus
+from tests.integration.notifier.conftest import ADMIN, Start, eventually
+from tests.support.slack_standin import SlackStandIn
+from tests.unit.notifier.factories import anomaly, record
+
+
+async def test_500_three_times_then_200_delivers_one_message_once(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    slack.answer(500, times=3)
+    running = await start_notifier()
+    failed = record(status=RemediationStatus.FAILED, exit_code=1, output_excerpt="boom")
+    await running.publish(failed)
+    await eventually(lambda: len(slack.accepted) == 1, what="one accepted message")
+    await running.publish(failed)  # a redelivered record queues nothing new
+    (row,) = await running.wait_deliveries()
+    assert row["status"] == "delivered" and row["attempts"] == 4 and row["kind"] == "action_result"
+    await asyncio.sleep(0.5)  # room for a duplicate to show up
+    assert [r.status for r in slack.received] == [500, 500, 500, 200]
+    assert await running.pending() == 0
+    assert await running.redis.exists(keys.sent(row["message_id"]))
+
+
+async def test_429_with_retry_after_is_waited_at_least_that_long(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    slack.answer(429, {"Retry-After": "1"})
+    running = await start_notifier()
+    await running.publish(record(status=RemediationStatus.SUCCEEDED))
+    await eventually(lambda: len(slack.accepted) == 1)
+    first, second = slack.received
+    assert first.status == 429 and second.status == 200
+    assert second.at - first.at >= 1.0
+
+
+async def test_the_entry_stays_pending_until_the_receiver_accepted(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    slack.answer(503, {"Retry-After": "1"})
+    running = await start_notifier()
+    await running.publish(record(status=RemediationStatus.SUCCEEDED))
+    await eventually(lambda: len(slack.received) == 1)
+    assert await running.pending() == 1
+    assert await running.deliveries() == []
+    await running.wait_deliveries()
+    assert await running.pending() == 0
+
+
+async def test_a_refused_message_is_dead_lettered_with_its_last_error_then_replayed(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    slack.answer(503, times=2)
+    running = await start_notifier(delivery_attempts=2)
+    await running.publish(record(status=RemediationStatus.BLOCKED, blocked_by="cooldown"))
+    await eventually(lambda: len(slack.received) == 2)
+    (row,) = await running.wait_deliveries(status="dead_lettered")
+    assert row["attempts"] == 2 and "503" in row["error"]
+    dead = (await running.api.get("/notifications/dead-letter")).json()
+    assert dead["size"] == 1
+    assert dead["items"][0]["reason"] == "server_error" and "503" in dead["items"][0]["error"]
+    metrics = (await running.api.get("/metrics")).text
+    assert "notifications_dead_letter_size 1.0" in metrics
+    assert 'notifications_failed_total{reason="server_error"}' in metrics
+
+    refused = await running.api.post("/notifications/dead-letter/replay")
+    assert refused.status_code == 401
+    replay = await running.api.post("/notifications/dead-letter/replay", headers=ADMIN, json={})
+    assert replay.status_code == 200 and replay.json()["replayed"] == 1
+    assert replay.json()["remaining"] == 0
+    await eventually(lambda: len(slack.accepted) == 1)
+    assert "Blocked" in slack.accepted[0]["text"]
+
+
+async def test_a_payload_the_receiver_refuses_is_not_retried(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    slack.answer(400)
+    running = await start_notifier()
+    await running.publish(record(status=RemediationStatus.SUCCEEDED))
+    (row,) = await running.wait_deliveries(status="dead_lettered")
+    assert row["attempts"] == 1 and "400" in row["error"]
+    assert len(slack.received) == 1
+
+
+async def test_messages_to_one_receiver_are_paced_by_its_rate_limit(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    running = await start_notifier(webhook_rate_per_s=5)
+    events = [anomaly(resource_id=f"web-{i}") for i in range(4)]
+    await running.publish(*(record(e, RemediationStatus.SUCCEEDED) for e in events))
+    await eventually(lambda: len(slack.accepted) == 4)
+    times = [r.at for r in slack.received]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.18, gaps  # 5 per second, give or take the scheduler's clock

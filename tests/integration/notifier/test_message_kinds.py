@@ -1,0 +1,153 @@
+"""Each kind of message, end to end through the notifier to the Slack stand-in: an anomaly
+with its decision, an approval request, an action result, a resolution; silences and
+acknowledgements through the API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+from services.notifier.core.render.buttons import ActionId
+from shared.events import AnomalyEvent, RemediationStatus, Severity, utcnow
+from tests.integration.notifier.conftest import ADMIN, Start, eventually
+from tests.support.slack_standin import SlackStandIn
+from tests.unit.notifier.factories import anomaly, record, resolved
+
+
+def now_anomaly(**fields: Any) -> AnomalyEvent:
+    return anomaly(at=utcnow(), **fields)
+
+
+def action_ids(body: dict[str, Any]) -> list[str]:
+    return [
+        element["action_id"]
+        for block in body["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+async def test_an_anomaly_and_its_decision_are_one_message(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    running = await start_notifier()
+    event = anomaly(at=utcnow())
+    await running.publish(event, record(event, RemediationStatus.DRY_RUN))
+    await eventually(lambda: len(slack.accepted) == 1)
+    await asyncio.sleep(0.8)  # past the group interval: nothing else comes
+    (body,) = slack.accepted
+    assert body["text"].startswith(":red_circle: CRITICAL: cpu_utilization on web-1")
+    assert "Dry run: would run `restart_service` on `web-1`" in json.dumps(body)
+    assert action_ids(body) == [
+        ActionId.ANOMALY_ACKNOWLEDGE,
+        ActionId.ANOMALY_FALSE_POSITIVE,
+        ActionId.ANOMALY_SILENCE,
+    ]
+    (row,) = await running.deliveries()
+    assert row["kind"] == "anomaly" and row["correlation_id"] == event.correlation_id
+    assert row["source_event_ids"] == [str(event.event_id)]
+
+
+async def test_an_approval_request_always_has_its_own_message_with_buttons(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    running = await start_notifier()
+    event = anomaly(at=utcnow())
+    pending = record(
+        event,
+        RemediationStatus.PENDING_APPROVAL,
+        approval_id="b" * 32,
+        expires_at=utcnow() + timedelta(minutes=30),
+    )
+    await running.publish(event, pending)
+    await eventually(lambda: len(slack.accepted) == 2)
+    kinds = {row["kind"]: row for row in await running.deliveries()}
+    assert set(kinds) == {"anomaly", "approval"}
+    approval = next(b for b in slack.accepted if b["text"].startswith(":raised_hand:"))
+    assert action_ids(approval) == [ActionId.APPROVAL_APPROVE, ActionId.APPROVAL_REJECT]
+    anomaly_message = next(b for b in slack.accepted if b is not approval)
+    assert "waiting for approval" in json.dumps(anomaly_message)
+
+
+async def test_a_result_after_the_anomaly_was_told_is_a_message_of_its_own(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    running = await start_notifier()
+    event = anomaly(at=utcnow())
+    await running.publish(event)
+    await eventually(lambda: len(slack.accepted) == 1)
+    result = record(
+        event, RemediationStatus.SUCCEEDED, duration_s=42.0, exit_code=0, output_excerpt="ok\n"
+    )
+    await running.publish(result)
+    await eventually(lambda: len(slack.accepted) == 2)
+    body = slack.accepted[1]
+    assert body["text"].startswith(":white_check_mark: Succeeded: restart_service on web-1")
+    assert "```ok```" in json.dumps(body)
+
+
+async def test_a_resolution_is_told_after_the_group_interval(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    running = await start_notifier()
+    event = anomaly(at=utcnow())
+    await running.publish(event)
+    await eventually(lambda: len(slack.accepted) == 1)
+    await running.publish(resolved(event, after_s=300))
+    await eventually(lambda: len(slack.accepted) == 2)
+    assert slack.accepted[1]["text"] == (
+        ":white_check_mark: RESOLVED: cpu_utilization on web-1, back to normal after 5 min"
+    )
+    assert slack.received[1].at - slack.received[0].at >= 0.5  # the group interval
+    groups = (await running.api.get("/notifications/groups")).json()
+    assert groups == []  # the group is over
+
+
+async def test_a_silence_mutes_what_it_matches_until_it_is_ended(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    running = await start_notifier()
+    body = {
+        "matchers": {"resource": "web-*"},
+        "duration_s": 3600,
+        "created_by": "ana",
+        "comment": "load test",
+    }
+    assert (await running.api.post("/notifications/silences", json=body)).status_code == 401
+    created = await running.api.post("/notifications/silences", json=body, headers=ADMIN)
+    assert created.status_code == 201, created.text
+    silence_id = created.json()["id"]
+    listed = (await running.api.get("/notifications/silences")).json()
+    assert [s["id"] for s in listed] == [silence_id]
+
+    await running.publish(now_anomaly(resource_id="web-1"), now_anomaly(resource_id="db-1"))
+    await eventually(lambda: len(slack.accepted) == 1)
+    await asyncio.sleep(0.6)
+    assert ["db-1" in b["text"] for b in slack.accepted] == [True]
+
+    ended = await running.api.delete(f"/notifications/silences/{silence_id}", headers=ADMIN)
+    assert ended.status_code == 200
+    missing = await running.api.delete(f"/notifications/silences/{silence_id}", headers=ADMIN)
+    assert missing.status_code == 404
+    await running.publish(now_anomaly(resource_id="web-2", metric="memory_utilization"))
+    await eventually(lambda: len(slack.accepted) == 2)
+
+
+async def test_acknowledged_alerts_are_not_repeated(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    running = await start_notifier(repeat_interval_s=0.7)
+    await running.publish(now_anomaly(severity=Severity.HIGH))
+    await eventually(lambda: len(slack.accepted) == 2, what="the message and one repeat")
+    assert "Still firing" in json.dumps(slack.accepted[1])
+    ack = await running.api.post(
+        "/notifications/acknowledgements",
+        headers=ADMIN,
+        json={"by": "ana", "resource_id": "web-1", "metric": "cpu_utilization"},
+    )
+    assert ack.status_code == 200 and ack.json() == {"acknowledged": 1}
+    count = len(slack.accepted)
+    await asyncio.sleep(1.6)
+    assert len(slack.accepted) == count
