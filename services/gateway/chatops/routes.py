@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +16,7 @@ from services.gateway.chatops.replies import Asker, Outcome
 from services.gateway.deps import CorrelationIdDep
 from shared.web import PROBLEM_SCHEMA
 
+log = structlog.get_logger("gateway.chatops")
 router = APIRouter(prefix="/chatops", tags=["chatops"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: PROBLEM_SCHEMA,
@@ -97,6 +99,12 @@ async def chatops_query(
     asker = asker_of(principal)
     reply = await engine.reply(asker, body.query, correlation_id)
     await history.add(asker.user, turn_of("api", body.query, reply))
+    log.info(
+        "chatops_query",
+        intent=reply.intent.intent.value if reply.intent else None,
+        understood_by=reply.understood_by,
+        outcome=reply.answer.outcome.value,
+    )
     return ChatAnswer(
         query=body.query,
         intent=reply.intent,

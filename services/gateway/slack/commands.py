@@ -16,13 +16,21 @@ import structlog
 
 from services.gateway.chatops.engine import ChatEngine
 from services.gateway.chatops.history import ChatHistory, turn_of
-from services.gateway.chatops.replies import Asker, Reply
+from services.gateway.chatops.replies import Answer, Asker, Outcome, Reply
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.slack import messages
 from services.gateway.slack.responder import Followups, SlackResponder
 from services.gateway.slack.users import SlackRoles, SlackUser
 
 log = structlog.get_logger("gateway.slack")
+
+
+def failed(correlation_id: str) -> Answer:
+    return Answer(
+        Outcome.UNAVAILABLE,
+        f"Something failed on the way; nothing more can be said here (correlation id "
+        f"`{correlation_id}` in the gateway's log).",
+    )
 
 
 class MalformedSlackRequestError(ValueError):
@@ -92,7 +100,11 @@ class SlackCommands:
         return messages.working_on(text)
 
     async def _reply(self, asker: Asker, text: str, correlation_id: str) -> Reply:
-        reply = await self.engine.reply(asker, text, correlation_id)
+        try:
+            reply = await self.engine.reply(asker, text, correlation_id)
+        except Exception:
+            log.exception("slack_command_failed")
+            return Reply(None, None, failed(correlation_id))
         await self._remember(asker, text, reply)
         return reply
 

@@ -36,7 +36,7 @@ from services.gateway.slack.buttons import (
     GroupButton,
     glob_literal,
 )
-from services.gateway.slack.commands import MalformedSlackRequestError
+from services.gateway.slack.commands import MalformedSlackRequestError, failed
 from services.gateway.slack.responder import Followups, SlackResponder
 from services.gateway.slack.users import SlackRoles, SlackUser
 
@@ -109,7 +109,11 @@ class SlackInteractions:
         if clicked is None:
             log.info("slack_interaction_ignored", action_ids=[a.action_id for a in payload.actions])
             return Applied(False, "")
-        applied = await self._applied(clicked, user, correlation_id)
+        try:
+            applied = await self._applied(clicked, user, correlation_id)
+        except Exception:
+            log.exception("slack_interaction_failed", action_id=clicked.action_id)
+            applied = Applied(False, failed(correlation_id).text)
         log.info(
             "slack_interaction",
             action_id=clicked.action_id,
