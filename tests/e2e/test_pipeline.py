@@ -144,6 +144,10 @@ def test_spike_becomes_one_anomaly_one_decision_one_slack_message(
     message = json.dumps(delivered[0])
     assert "web-1" in message
     assert "CRITICAL" in message
+    # That one message is the anomaly's: it carries the remediation decision (folded in during
+    # the group wait) and the team's buttons.
+    assert "*Decision:*" in message
+    assert "scops.anomaly.acknowledge" in message
     # The correlation id follows the sample from the gateway to Slack, through every log.
     assert anomalies[0]["correlation_id"] == correlation_id
     assert correlation_id in message
