@@ -11,7 +11,8 @@ role check here and the same safety checks in the remediator.
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import structlog
 
@@ -47,7 +48,7 @@ class ChatEngine:
         *,
         llm: IntentInterpreter | None = None,
         llm_may_act: bool = False,
-        clock: Any = time.time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.backends = backends
         self.index = index

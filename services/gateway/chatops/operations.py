@@ -23,6 +23,7 @@ from services.gateway.chatops.durations import describe_duration
 from services.gateway.chatops.intents import Entities, IntentName
 from services.gateway.chatops.remediation_request import manual_request
 from services.gateway.chatops.replies import Answer, Outcome
+from shared.events import Severity
 
 SILENCES_PATH = "/notifications/silences"
 ACKNOWLEDGEMENTS_PATH = "/notifications/acknowledgements"
@@ -90,7 +91,7 @@ class Operations:
         window = e.window_s or 3600
         query = Query(
             resource_id=e.resource,
-            min_severity=e.min_severity or Query.min_severity,
+            min_severity=e.min_severity or Severity.NORMAL,
             since=self.clock() - window,
             limit=200,
         )
