@@ -131,6 +131,12 @@ class NotifierSettings(BaseServiceSettings):
         names = [r.name for r in self.notify_receivers]
         if DEFAULT_RECEIVER in names or len(set(names)) != len(names):
             raise ValueError(f"receiver names must be unique and not {DEFAULT_RECEIVER!r}")
+        for receiver in self.notify_receivers:
+            if receiver.url is None and self.aws_region is None:
+                raise ValueError(
+                    f"receiver {receiver.name!r} reads its URL from Parameter Store: "
+                    "set SCOPS_AWS_REGION (or give it a url)"
+                )
         known = {DEFAULT_RECEIVER, *names}
         for route in self.notify_routes:
             unknown = set(route.receivers) - known

@@ -107,6 +107,13 @@ class Intake:
         log.info("anomaly_resolution_grouped", resource_id=event.resource_id, metric=event.metric)
 
     async def on_record(self, record: RemediationRecord) -> None:
+        now, moment = self._now()
+        lapsed = record.expires_at is not None and record.expires_at <= moment
+        if now - record.occurred_at.timestamp() > self.alert_ttl_s or (
+            record.status == RemediationStatus.PENDING_APPROVAL and lapsed
+        ):
+            _suppressed("stale", status=record.status.value)
+            return
         if record.shadow or record.status in TRANSIENT:
             _suppressed("not_notified", status=record.status.value)
             return
@@ -133,7 +140,6 @@ class Intake:
             reason = "folded" if folded else "dropped_by_route"
             _suppressed(reason, status=record.status.value)
             return
-        _, moment = self._now()
         if muted(await self.silences.active(moment), subject, moment):
             _suppressed("silenced", resource_id=record.resource_id)
             return

@@ -12,7 +12,7 @@ SENT = Counter(
 FAILED = Counter(
     "notifications_failed_total",
     "Delivery tries that failed (reason: server_error, rate_limited, client_error, "
-    "url_rejected, transport_error, url_unavailable) and messages dead-lettered.",
+    "url_rejected, transport_error, url_unavailable), messages dead-lettered, internal_error.",
     ["reason"],
 )
 SUPPRESSED = Counter(

@@ -28,6 +28,7 @@ from services.notifier.silence_store import SilenceStore
 log = structlog.get_logger("notifier.scheduler")
 
 GAUGES_EVERY_S = 5.0
+RETRY_FAILED_FLUSH_S = 60.0
 
 
 class Composer:
@@ -105,7 +106,15 @@ class Scheduler:
             moment = datetime.fromtimestamp(now, UTC)
             silenced = _silencer(await self.silences.active(moment), moment)
             for gid in due:
-                messages = await self.groups.flush(gid, now, self.composer, silenced)
+                try:
+                    messages = await self.groups.flush(gid, now, self.composer, silenced)
+                except (RedisError, OSError):
+                    raise
+                except Exception:
+                    # A group that cannot be rendered must not stop the others: look again later.
+                    log.exception("group_flush_failed", group_id=gid)
+                    await self.redis.zadd(keys.GROUPS_DUE, {gid: now + RETRY_FAILED_FLUSH_S})
+                    continue
                 for message in messages:
                     with structlog.contextvars.bound_contextvars(
                         correlation_id=message.correlation_id

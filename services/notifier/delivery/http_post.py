@@ -30,7 +30,7 @@ class PostResult:
 
     @property
     def url_gone(self) -> bool:
-        return self.status in URL_GONE
+        return self.reason == "url_rejected"
 
 
 def retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -62,6 +62,10 @@ async def post_json(
     plain = url.get_secret_value()
     try:
         response = await client.post(plain, json=payload)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        return PostResult(
+            False, None, "url_rejected", f"invalid webhook URL ({type(exc).__name__})"
+        )
     except httpx.TimeoutException as exc:
         return PostResult(False, None, "transport_error", f"timed out ({type(exc).__name__})", True)
     except httpx.TransportError as exc:

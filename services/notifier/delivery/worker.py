@@ -145,6 +145,17 @@ class DeliveryWorker:
             self._current = entry_id
             try:
                 outcome = await self.courier.deliver(message, self.pause)
+            except (RedisError, OSError):
+                raise  # stays pending; the loop waits for Redis
+            except Exception as exc:
+                log.exception("delivery_failed_unexpectedly", receiver=self.receiver)
+                outcome = Outcome(
+                    False,
+                    self.courier.receiver.channel.value,
+                    1,
+                    f"internal error: {type(exc).__name__}",
+                    "internal_error",
+                )
             finally:
                 self._current = None
             if outcome is None:

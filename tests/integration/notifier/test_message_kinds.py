@@ -105,6 +105,26 @@ async def test_a_resolution_is_told_after_the_group_interval(
     assert groups == []  # the group is over
 
 
+async def test_records_from_long_ago_and_lapsed_approvals_are_not_sent(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    running = await start_notifier()
+    old = anomaly(at=utcnow() - timedelta(hours=13))
+    lapsed = record(
+        anomaly(resource_id="web-2", at=utcnow()),
+        RemediationStatus.PENDING_APPROVAL,
+        approval_id="c" * 32,
+        expires_at=utcnow() - timedelta(seconds=1),
+    )
+    old_result = record(old, RemediationStatus.FAILED, occurred_at=old.occurred_at)
+    await running.publish(old, old_result, lapsed)
+    await running.publish(record(anomaly(resource_id="web-3"), RemediationStatus.SUCCEEDED))
+    await eventually(lambda: len(slack.accepted) == 1)
+    await asyncio.sleep(0.6)
+    assert len(slack.accepted) == 1  # only the fresh result
+    assert "web-3" in slack.accepted[0]["text"]
+
+
 async def test_a_silence_mutes_what_it_matches_until_it_is_ended(
     start_notifier: Start, slack: SlackStandIn
 ) -> None:

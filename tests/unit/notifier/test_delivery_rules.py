@@ -70,6 +70,12 @@ async def test_transport_errors_are_retryable_and_do_not_name_the_url() -> None:
     assert "secret-token" not in result.detail
 
 
+async def test_a_malformed_url_is_a_rejected_url_not_a_crash() -> None:
+    async with httpx.AsyncClient() as http:  # fails before any connection is tried
+        result = await post_json(http, SecretStr("hooks.example/no-scheme"), {})
+    assert result.reason == "url_rejected" and result.url_gone and not result.retryable
+
+
 async def test_429_carries_retry_after() -> None:
     result = await post_json(client(429, {"Retry-After": "7"}), URL, {})
     assert result.retry_after_s == 7.0

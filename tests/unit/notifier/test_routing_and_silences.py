@@ -127,6 +127,10 @@ def test_settings_refuse_routes_to_unknown_receivers_and_bad_templates() -> None
         NotifierSettings(notify_routes=[{"receivers": ["nowhere"]}])
     with pytest.raises(ValidationError, match="needs a url or a parameter"):
         NotifierSettings(notify_receivers=[{"name": "pager"}])
+    with pytest.raises(ValidationError, match="set SCOPS_AWS_REGION"):
+        NotifierSettings(notify_receivers=[{"name": "pager", "parameter": "/p"}])
+    with pytest.raises(ValidationError, match="unknown group labels"):
+        NotifierSettings(group_by="metric,colour")
     with pytest.raises(ValidationError, match="unknown placeholders"):
         NotifierSettings(grafana_url_template="https://g/{secret}")
     settings = NotifierSettings(
