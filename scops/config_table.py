@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,9 @@ def rows() -> Iterator[tuple[str, str, str, str]]:
             if name in seen:
                 continue
             seen.add(name)
-            default = field.default
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, list | tuple):
+                default = json.dumps([getattr(d, "model_dump", lambda d=d: d)() for d in default])
             if isinstance(default, SecretStr):
                 default = "(secret)"
             yield (

@@ -64,9 +64,7 @@ def test_try_it_out_on_post_anomaly_returns_a_score(
             operation.get_by_role("button", name="Execute").click()
 
             response = operation.locator(".live-responses-table tbody tr.response")
-            expect(response.locator("td.response-col_status")).to_have_text(
-                "200", timeout=15_000
-            )
+            expect(response.locator("td.response-col_status")).to_have_text("200", timeout=15_000)
             body = response.locator("td.response-col_description pre").first.inner_text()
             assert '"score"' in body
             assert '"resource_id": "web-1"' in body

@@ -43,6 +43,9 @@ OWN_ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ),
     ("GET", "/anomalies", Role.VIEWER, None),
     ("GET", "/anomalies/some-id", Role.VIEWER, None),
+    ("POST", "/chatops/query", Role.VIEWER, {"query": "help"}),
+    ("GET", "/chatops/history", Role.VIEWER, None),
+    ("POST", "/chatops/clear", Role.VIEWER, None),
 ]
 
 
@@ -100,6 +103,16 @@ def test_every_endpoint_answers_each_role_as_documented(
                     failures.append(f"{method} {path} as {who}: {got}, expected {expected}")
     assert failures == []
     assert not any(token in gateway.log_text() for token in keys.values())
+
+
+def test_slack_endpoints_take_no_api_key_only_a_signature(
+    gateway: StackProcess, redis_url: str
+) -> None:
+    admin = {"X-API-Key": api_key(redis_url, "admin")}
+    for path in ("/slack/commands", "/slack/interactions"):
+        for headers in ({}, admin):
+            reply = httpx.post(f"{gateway.url}{path}", content=b"text=status", headers=headers)
+            assert reply.status_code == 401, (path, headers, reply.text)
 
 
 def test_allowed_calls_to_a_down_backend_are_502_problems(

@@ -92,7 +92,9 @@ def stack_env(redis_url: str, extra: dict[str, str] | None = None) -> dict[str, 
         }
     )
     for name in SERVICES:
-        env[f"SCOPS_{name.upper()}_PORT"] = str(free_port())
+        port = free_port()
+        env[f"SCOPS_{name.upper()}_PORT"] = str(port)
+        env[f"SCOPS_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"  # where the gateway calls
     env.update(extra or {})
     return env
 
