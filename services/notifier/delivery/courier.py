@@ -62,9 +62,10 @@ class Courier:
     async def deliver(self, message: OutgoingMessage, pause: Pause) -> Outcome | None:
         channel = self.receiver.channel.value
         attempts = 0
+        allowed = self.policy.attempts
         refreshed = False
         last = PostResult(False, reason="url_unavailable", detail="not tried")
-        while attempts < self.policy.attempts:
+        while attempts < allowed:
             try:
                 url = await self.receiver.urls.resolve()
             except WebhookUrlUnavailable as exc:
@@ -96,8 +97,9 @@ class Courier:
                 fresh = await self._refreshed_url()
                 if fresh is not None and url is not None and fresh != url:
                     log.info("webhook_url_reread", receiver=self.receiver.name)
+                    allowed += 1  # the revoked URL's answer does not count against the message
                     continue  # rotated: try the new URL at once
-            if not last.retryable or attempts >= self.policy.attempts:
+            if not last.retryable or attempts >= allowed:
                 break
             if not await pause(self.policy.wait_s(attempts, last.retry_after_s)):
                 return None
