@@ -70,25 +70,29 @@ def _rendered(
     )
 
 
+# By value, so statuses of a newer record version (1.2's verification) are known by name.
 RESULT_STATUSES = frozenset(
     {
-        RemediationStatus.SUCCEEDED,
-        RemediationStatus.FAILED,
-        RemediationStatus.BLOCKED,
-        RemediationStatus.DRY_RUN,
-        RemediationStatus.REJECTED,
-        RemediationStatus.EXPIRED,
-        RemediationStatus.INTERRUPTED,
+        RemediationStatus.SUCCEEDED.value,
+        RemediationStatus.FAILED.value,
+        RemediationStatus.BLOCKED.value,
+        RemediationStatus.DRY_RUN.value,
+        RemediationStatus.REJECTED.value,
+        RemediationStatus.EXPIRED.value,
+        RemediationStatus.INTERRUPTED.value,
+        "not_improved",  # the action ran and the metric did not get better
+        "rule_shadowed",  # a rule was switched to shadow mode (it stops acting)
     }
 )
 
 
 def record_kind(record: RemediationRecord) -> MessageKind | None:
     """The message a record deserves on its own; None for steps that another record follows
-    (proposed, approved, running) and for "no action"."""
+    (proposed, approved, running), for "no action" and for "verified" (the resolution says
+    it)."""
     if record.status == RemediationStatus.PENDING_APPROVAL:
         return MessageKind.APPROVAL
-    if record.status in RESULT_STATUSES:
+    if record.status.value in RESULT_STATUSES:
         return MessageKind.ACTION_RESULT
     return None
 

@@ -33,7 +33,9 @@ from services.notifier.core.render.text import (
 from shared.events import RemediationRecord, RemediationStatus
 
 APPROVAL_EMOJI = ":raised_hand:"
-RESULT_EMOJI = {
+# Keyed by status value: statuses added by a newer minor version of the record (1.2's
+# post-action verification) are rendered by name, and unknown ones generically.
+RESULT_EMOJI: dict[str, str] = {
     RemediationStatus.SUCCEEDED: ":white_check_mark:",
     RemediationStatus.FAILED: ":x:",
     RemediationStatus.BLOCKED: ":no_entry:",
@@ -42,8 +44,11 @@ RESULT_EMOJI = {
     RemediationStatus.EXPIRED: ":hourglass:",
     RemediationStatus.INTERRUPTED: ":warning:",
     RemediationStatus.NO_ACTION: ":information_source:",
+    "verified": ":white_check_mark:",
+    "not_improved": ":chart_with_downwards_trend:",
+    "rule_shadowed": ":eyes:",
 }
-RESULT_TITLE = {
+RESULT_TITLE: dict[str, str] = {
     RemediationStatus.SUCCEEDED: "Succeeded",
     RemediationStatus.FAILED: "Failed",
     RemediationStatus.BLOCKED: "Blocked",
@@ -52,6 +57,9 @@ RESULT_TITLE = {
     RemediationStatus.EXPIRED: "Approval expired",
     RemediationStatus.INTERRUPTED: "Interrupted",
     RemediationStatus.NO_ACTION: "No action",
+    "verified": "Verified",
+    "not_improved": "Not improved",
+    "rule_shadowed": "Rule switched to shadow mode",
 }
 
 
@@ -189,10 +197,25 @@ def _approval_buttons(record: RemediationRecord) -> list[ButtonElement]:
     ]
 
 
+def _headline(record: RemediationRecord) -> str:
+    emoji = RESULT_EMOJI.get(record.status.value, ":information_source:")
+    title = RESULT_TITLE.get(record.status.value, record.status.value.replace("_", " "))
+    if record.status.value == "rule_shadowed" and record.rule:
+        return f"{emoji} {title}: {record.rule}"
+    return f"{emoji} {title}: {record.action or 'no action'} on {_where(record)}"
+
+
+def _observed(record: RemediationRecord) -> str | None:
+    """What a post-action verification saw (record 1.2), if it says."""
+    metric = getattr(record, "observed_metric", None)
+    value = getattr(record, "observed_value", None)
+    if metric is None or value is None:
+        return None
+    return f"{code(str(metric), 120)} = {number(float(value))}"
+
+
 def result_fallback(record: RemediationRecord) -> str:
-    emoji = RESULT_EMOJI.get(record.status, ":information_source:")
-    title = RESULT_TITLE.get(record.status, record.status.value)
-    text = f"{emoji} {title}: {record.action or 'no action'} on {_where(record)}"
+    text = _headline(record)
     if record.status == RemediationStatus.BLOCKED and record.blocked_by:
         text += f" (blocked by {record.blocked_by})"
     reason = " ".join(record.reason.split())
@@ -200,11 +223,7 @@ def result_fallback(record: RemediationRecord) -> str:
 
 
 def result_message(record: RemediationRecord) -> dict[str, Any]:
-    emoji = RESULT_EMOJI.get(record.status, ":information_source:")
-    title = RESULT_TITLE.get(record.status, record.status.value)
-    blocks: list[Block] = [
-        header(f"{emoji} {title}: {record.action or 'no action'} on {_where(record)}"),
-    ]
+    blocks: list[Block] = [header(_headline(record))]
     lines = []
     if record.status == RemediationStatus.BLOCKED:
         lines.append(f"*Blocked by:* {_one_line(record.blocked_by or 'a safety rule', 300)}")
@@ -214,6 +233,7 @@ def result_message(record: RemediationRecord) -> dict[str, Any]:
     fields = _fields(
         [
             ("Duration", duration(record.duration_s) if record.duration_s is not None else None),
+            ("Observed", _observed(record)),
             ("Exit code", str(record.exit_code) if record.exit_code is not None else None),
             ("Executor", escape(record.executor)),
             ("Command", code(record.command_id) if record.command_id else None),
