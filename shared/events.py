@@ -159,6 +159,10 @@ class RemediationStatus(StrEnum):
     INTERRUPTED = "interrupted"
     DRY_RUN = "dry_run"
     NO_ACTION = "no_action"
+    # Added in 1.2: post-action verification, and a rule switched to shadow mode for it.
+    VERIFIED = "verified"
+    NOT_IMPROVED = "not_improved"
+    RULE_SHADOWED = "rule_shadowed"
 
 
 class RemediationRecord(Event):
@@ -181,7 +185,7 @@ class RemediationRecord(Event):
     expected_high: float | None = None
     anomaly_explanation: str = ""
     # Added in 1.1: which rule decided, on what, with which parameters, and who was involved.
-    schema_version: str = "1.1"
+    schema_version: str = "1.2"
     rule: str | None = Field(None, description="The rule that recommended the action.")
     risk: str | None = Field(None, description="Risk tier: low, medium or high.")
     shadow: bool = Field(False, description="A shadow rule's 'would have run': no effect.")
@@ -193,6 +197,12 @@ class RemediationRecord(Event):
     expires_at: UtcDatetime | None = Field(None, description="When a pending approval lapses.")
     command_id: str | None = Field(None, description="The SSM command id, once sent.")
     error_code: str | None = Field(None, description="AWS or executor error code of a failure.")
+    # Added in 1.2: what a post-action verification watched and saw (statuses verified,
+    # not_improved and rule_shadowed are new in 1.2 too).
+    observed_metric: str | None = Field(None, description="The metric a verification watched.")
+    observed_value: float | None = Field(
+        None, description="That metric's latest value when the verification decided."
+    )
 
 
 class NotificationStatus(StrEnum):
