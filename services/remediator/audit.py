@@ -37,24 +37,38 @@ class RecordPublisher:
     ) -> None:
         """Writes the record; with ``done_claim``, then marks that claim done (same round
         trip, in order: the claim is done only once the record is written)."""
-        fields = encode_event(record)
-        index = {name: _index_value(getattr(record, name)) for name in FILTERS}
+        self.publish_many([record], done_claim=done_claim, claim_ttl_s=claim_ttl_s)
+
+    def publish_many(
+        self,
+        records: list[RemediationRecord],
+        *,
+        done_claim: str | None = None,
+        claim_ttl_s: int = 0,
+    ) -> None:
+        """Writes the records in order, then marks ``done_claim`` done, in one round trip."""
         with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(REMEDIATIONS, fields, maxlen=self.maxlen, approximate=True)
-            pipe.xadd(keys.AUDIT, {**fields, **index}, maxlen=self.audit_maxlen, approximate=True)
+            for record in records:
+                fields = encode_event(record)
+                index = {name: _index_value(getattr(record, name)) for name in FILTERS}
+                pipe.xadd(REMEDIATIONS, fields, maxlen=self.maxlen, approximate=True)
+                pipe.xadd(
+                    keys.AUDIT, {**fields, **index}, maxlen=self.audit_maxlen, approximate=True
+                )
             if done_claim is not None:
                 pipe.set(done_claim, b"done", ex=claim_ttl_s)
                 pipe.delete(keys.lease(done_claim))
             pipe.execute()
-        log.info(
-            "remediation_recorded",
-            anomaly_id=str(record.anomaly_id),
-            action=record.action,
-            status=record.status.value,
-            blocked_by=record.blocked_by,
-            rule=record.rule,
-            target=record.target,
-        )
+        for record in records:
+            log.info(
+                "remediation_recorded",
+                anomaly_id=str(record.anomaly_id),
+                action=record.action,
+                status=record.status.value,
+                blocked_by=record.blocked_by,
+                rule=record.rule,
+                target=record.target,
+            )
 
 
 def _index_value(value: object) -> str:

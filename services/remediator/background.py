@@ -29,9 +29,15 @@ def sweep_once(remediator: Remediator) -> dict[str, int]:
     for run_id in stalled:
         remediator.redis.zadd(keys.ACTIVE_RUNS, {run_id: int(time.time() * 1000)})
         remediator.scheduler.poll(run_id, 0)
+    reverified = remediator.verifier.overdue(STALLED_S)
     remediator.maintenance.purge_past()
     metrics.PENDING_APPROVALS.set(remediator.approvals.count_pending())
-    done = {"expired": len(expired), "redispatched": redispatched, "repolled": len(stalled)}
+    done = {
+        "expired": len(expired),
+        "redispatched": redispatched,
+        "repolled": len(stalled),
+        "reverified": reverified,
+    }
     if any(done.values()):
         log.info("sweep", **done)
     return done

@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import Celery
 
 from services.remediator.config import RemediatorSettings
+from services.remediator.scheduling import VERIFY_ACTION
 from shared.tasks import (
     EXECUTE_REQUEST,
     HANDLE_ANOMALY,
@@ -33,7 +34,13 @@ def create_celery(settings: RemediatorSettings) -> Celery:
         task_default_queue=REMEDIATION_QUEUE,
         task_routes={
             name: {"queue": REMEDIATION_QUEUE}
-            for name in (HANDLE_ANOMALY, RECHECK_ANOMALY, EXECUTE_REQUEST, POLL_COMMAND)
+            for name in (
+                HANDLE_ANOMALY,
+                RECHECK_ANOMALY,
+                EXECUTE_REQUEST,
+                POLL_COMMAND,
+                VERIFY_ACTION,
+            )
         },
     )
     return celery

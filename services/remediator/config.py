@@ -99,6 +99,20 @@ class RemediatorSettings(BaseServiceSettings):
     sweep_interval_s: float = Field(
         5.0, gt=0, description="How often expired approvals and stalled actions are looked for."
     )
+    verify_check_s: float = Field(
+        60.0,
+        ge=0.1,
+        description="How often the metric is looked at again while an action is verified.",
+    )
+    escalation_ttl_s: int = Field(
+        86400,
+        ge=60,
+        description="After an action did not improve its metric, how long the next action on "
+        "that target needs a person's approval (an approval ends it sooner).",
+    )
+    group_size_cache_s: float = Field(
+        60.0, ge=0, description="How long an Auto Scaling group's size is cached (blast radius)."
+    )
 
     @model_validator(mode="after")
     def _aws_keys_come_in_pairs(self) -> RemediatorSettings:

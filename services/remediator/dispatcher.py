@@ -1,5 +1,7 @@
-"""Turns anomaly events into Celery tasks (the entry is acknowledged once the task is queued),
-and ends debounce streaks when the detector says an anomaly is resolved."""
+"""Turns anomaly events into Celery tasks (the entry is acknowledged once the task is queued).
+When the detector says an anomaly is resolved, it ends the series' debounce streaks, notes the
+resolution for post-action verification and has every verification watching the series
+checked at once."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from celery import Celery
 from redis.asyncio import Redis
 
 from services.remediator import keys
+from services.remediator.scheduling import VERIFY_ACTION
+from services.remediator.verification.watch import note_resolution
 from shared.bus import StreamEntry
 from shared.events import AnomalyEvent, AnomalyResolved
 from shared.tasks import HANDLE_ANOMALY
@@ -44,4 +48,11 @@ class AnomalyDispatcher:
             pipe.delete(keys.debounce(event.resource_id, event.metric))
             pipe.zrem(keys.recent(event.resource_id), event.metric)
             await pipe.execute()
-        log.info("anomaly_resolved", anomaly_id=str(event.anomaly_id))
+        watchers = await note_resolution(self.redis, event.resource_id, event.metric)
+        for run_id in watchers:
+            await asyncio.to_thread(
+                self.celery.send_task,
+                VERIFY_ACTION,
+                kwargs={"run_id": run_id, "follow": False},
+            )
+        log.info("anomaly_resolved", anomaly_id=str(event.anomaly_id), verifying=len(watchers))

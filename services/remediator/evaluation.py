@@ -57,12 +57,18 @@ class Evaluation(BaseModel):
     approval: ApprovalView | None = None
     safety: SafetyView | None = None
     shadow: list[ShadowView] = Field(default_factory=list)
+    verify: str | None = Field(
+        None,
+        description="What is watched after the action succeeds.",
+        examples=["cpu_utilization back to normal within 10m"],
+    )
 
 
 def evaluate(remediator: Remediator, anomaly: AnomalyEvent) -> Evaluation:
     parts = remediator.workflow.parts
     engine = parts.rules.engine()
-    result = engine.evaluate(anomaly, EngineContext(parts.recent.read(anomaly)))
+    context = EngineContext(parts.recent.read(anomaly), parts.auto_shadow.names())
+    result = engine.evaluate(anomaly, context)
     shadow = [
         ShadowView(
             rule=s.rule.name, action=s.candidates[0].action, would=s.candidates[0].describe()
@@ -97,12 +103,10 @@ def evaluate(remediator: Remediator, anomaly: AnomalyEvent) -> Evaluation:
     request = remediator.workflow.build_request(anomaly, live, candidate, engine, dry_run=False)
     _job, check, detail = remediator.runner.precheck(request)
     safety = SafetyView(allowed=check is None, blocked_by=check, detail=detail)
-    auto = live.approval.required and remediator.auto_approval.enabled()
+    need, escalated = remediator.workflow.gate.need_for(request, live.approval)
+    auto = need.required and not escalated and remediator.auto_approval.enabled()
     approval = ApprovalView(
-        required=live.approval.required,
-        approvals=live.approval.approvals,
-        why=live.approval.why,
-        auto_approval=auto,
+        required=need.required, approvals=need.approvals, why=need.why, auto_approval=auto
     )
     debounce = None
     outcome: Outcome = "would_run"
@@ -122,10 +126,16 @@ def evaluate(remediator: Remediator, anomaly: AnomalyEvent) -> Evaluation:
         outcome = "blocked"
     elif outcome == "would_run" and dry:
         outcome = "dry_run"
-    elif outcome == "would_run" and live.approval.required and not auto:
+    elif outcome == "would_run" and need.required and not auto:
         outcome = "needs_approval"
     return view.model_copy(
-        update={"outcome": outcome, "safety": safety, "approval": approval, "debounce": debounce}
+        update={
+            "outcome": outcome,
+            "safety": safety,
+            "approval": approval,
+            "debounce": debounce,
+            "verify": request.verify.describe() if request.verify else None,
+        }
     )
 
 

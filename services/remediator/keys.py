@@ -29,6 +29,10 @@ ACTIVE_RUNS = f"{TAG}:runs:active"  # zset: run id -> next poll due (ms)
 
 # Rules published by the API for every worker
 RULES_ACTIVE = f"{TAG}:rules:active"  # hash: version, source, text, loaded_at
+AUTO_SHADOW = f"{TAG}:rules:auto_shadow"  # hash: rule -> JSON (since_ms, run, count)
+
+# Post-action verification
+VERIFYING = f"{TAG}:verify:due"  # zset: run id -> when its verification decides (ms)
 
 AUDIT = f"{PREFIX}:{{remediation-audit}}"  # stream of every record
 ADMIN_AUDIT = f"{PREFIX}:{{remediation-audit}}:admin"  # stream of admin changes
@@ -44,6 +48,10 @@ def lock(target: str) -> str:
 
 def blast(action: str) -> str:
     return f"{TAG}:safety:blast:{action}"
+
+
+def blast_group(action: str, group: str) -> str:
+    return f"{TAG}:safety:blast:{action}:asg:{group}"
 
 
 def claim(subject: uuid.UUID, action: str | None) -> str:
@@ -68,3 +76,23 @@ def recent(resource_id: str) -> str:
 
 def approval(approval_id: str) -> str:
     return f"{TAG}:approval:{approval_id}"
+
+
+def not_improved(rule: str) -> str:
+    return f"{TAG}:rules:not_improved:{rule}"  # zset: run id -> when (ms)
+
+
+def verification(run_id: str) -> str:
+    return f"{TAG}:verify:run:{run_id}"
+
+
+def watched(resource_id: str, metric: str) -> str:
+    return f"{TAG}:verify:series:{resource_id}:{metric}"  # set of run ids
+
+
+def resolved(resource_id: str, metric: str) -> str:
+    return f"{TAG}:verify:resolved:{resource_id}:{metric}"  # the detector's last resolution (ms)
+
+
+def escalation(name: str) -> str:
+    return f"{TAG}:escalation:{name}"

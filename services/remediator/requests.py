@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.remediator.risk import Risk
 from services.remediator.targets import Target
+from services.remediator.verification.plan import Verify
 from shared.events import AnomalyEvent, Severity
 
 
@@ -61,11 +62,14 @@ class ActionRequest(BaseModel):
     cooldown_s: float | None = None
     blast_max: int = 0
     blast_window_s: float = 3600.0
+    blast_percent: float = Field(0.0, description="Most % of an Auto Scaling group (0: none).")
+    blast_group: str | None = Field(None, description="The target's group, if the rule names it.")
     denied_targets: tuple[str, ...] = ()
     automatic: bool = True
     approval_id: str | None = None
     decided_by: str | None = None
     dry_run: bool = False
+    verify: Verify | None = Field(None, description="Watch the metric after a success.")
 
     @property
     def run_id(self) -> str:

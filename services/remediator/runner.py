@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import redis
@@ -26,6 +27,12 @@ from services.remediator.errors import UnknownActionError
 from services.remediator.executors.base import Executor, Finished, Job, Started
 from services.remediator.records import request_record
 from services.remediator.requests import ActionRequest
+from services.remediator.safety.group_share import (
+    GroupShare,
+    GroupShareRefusal,
+    GroupSizes,
+    group_share,
+)
 from services.remediator.safety.manager import SafetyManager, SafetyRequest
 from services.remediator.safety.policy import static_refusal
 from services.remediator.scheduling import Scheduler
@@ -56,6 +63,8 @@ class ActionRunner:
         poll_first_s: float = 1.0,
         poll_max_s: float = 15.0,
         claim_ttl_s: int = 7 * 86400,
+        group_sizes: GroupSizes | None = None,
+        on_success: Callable[[ActionRequest], None] | None = None,
     ) -> None:
         self.redis = client
         self.registry = registry
@@ -66,6 +75,8 @@ class ActionRunner:
         self.poll_first_s = poll_first_s
         self.poll_max_s = poll_max_s
         self.claim_ttl_s = claim_ttl_s
+        self.group_sizes = group_sizes or GroupSizes(None)
+        self.on_success = on_success  # e.g. start watching the metric the action should fix
         self._finish = client.register_script(FINISH)
 
     # -- deciding and starting -----------------------------------------------------------
@@ -75,7 +86,10 @@ class ActionRunner:
         if isinstance(checked, tuple):
             return self._refuse(request, claim, *checked)
         job = checked
-        checks = self.safety_request(request, job.definition, job.params)
+        share = group_share(request, self.group_sizes)
+        if isinstance(share, GroupShareRefusal):
+            return self._refuse(request, claim, "blast_radius", share.detail)
+        checks = self.safety_request(request, job.definition, job.params, share)
         verdict = self.safety.peek(checks) if request.dry_run else self.safety.reserve(checks)
         if not verdict.allowed:
             return self._refuse(request, claim, verdict.blocked_by or "safety", verdict.detail)
@@ -96,7 +110,12 @@ class ActionRunner:
         checked = self._static_checks(request)
         if isinstance(checked, tuple):
             return None, *checked
-        verdict = self.safety.peek(self.safety_request(request, checked.definition, checked.params))
+        share = group_share(request, self.group_sizes)
+        if isinstance(share, GroupShareRefusal):
+            return checked, "blast_radius", share.detail
+        verdict = self.safety.peek(
+            self.safety_request(request, checked.definition, checked.params, share)
+        )
         if not verdict.allowed:
             return checked, verdict.blocked_by or "safety", verdict.detail
         return checked, None, "dry run" if verdict.dry_run else verdict.detail
@@ -123,7 +142,11 @@ class ActionRunner:
         return Job(definition, params, request.target, request.run_id)
 
     def safety_request(
-        self, request: ActionRequest, definition: ActionDefinition, params: object
+        self,
+        request: ActionRequest,
+        definition: ActionDefinition,
+        params: object,
+        share: GroupShare | None = None,
     ) -> SafetyRequest:
         return SafetyRequest(
             action=request.action,
@@ -135,6 +158,11 @@ class ActionRunner:
             blast_window_s=request.blast_window_s,
             lock_ttl_s=definition.lock_ttl_s(params, int(self.safety.limits.lock_ttl_s)),
             automatic=request.automatic,
+            group=share.group if share else None,
+            group_size=share.size if share else 0,
+            group_percent=share.percent if share else 0.0,
+            group_max=share.max_instances if share else 0,
+            members=share.members if share else (),
         )
 
     def _start(
@@ -263,6 +291,8 @@ class ActionRunner:
             command_id=command_id,
             error_code=outcome.error_code,
         )
+        if outcome.status == RemediationStatus.SUCCEEDED and self.on_success is not None:
+            self.on_success(request)
         self.publisher.publish(record)
         self.redis.set(claim_key, b"done", ex=self.claim_ttl_s, xx=True)
         return record
@@ -333,15 +363,6 @@ class ActionRunner:
         return self._publish(record, claim)
 
     # -- helpers ---------------------------------------------------------------------------
-
-    def _mark_finished(self, run_id: str) -> bool:
-        return bool(self._finish(keys=[keys.run(run_id), keys.ACTIVE_RUNS], args=[run_id]))
-
-    def _interrupted(self, request: ActionRequest, reason: str, claim: Claim) -> RemediationRecord:
-        record = request_record(
-            request, RemediationStatus.INTERRUPTED, reason, executor=self.executor.name
-        )
-        return self._publish(record, claim)
 
     def _refuse(
         self, request: ActionRequest, claim: Claim, check: str, detail: str

@@ -1,5 +1,6 @@
 """Work sent to the workers as Celery tasks by name: anomalies (e.g. synthetic ones), polls of
-running commands, re-checks of debounced rules, and execution requests (manual or approved)."""
+running commands, re-checks of debounced rules, execution requests (manual or approved), and
+checks of the metric after an action (post-action verification)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from services.remediator.requests import ActionRequest
 from shared.events import AnomalyEvent
 from shared.tasks import EXECUTE_REQUEST, HANDLE_ANOMALY, POLL_COMMAND, RECHECK_ANOMALY
 
+# Sent and run by the remediator alone (its API's anomaly consumer and its workers).
+VERIFY_ACTION = "remediator.verify_action"
+
 
 class Scheduler(Protocol):
     def handle(self, anomaly: AnomalyEvent, *, dry_run: bool) -> None: ...
@@ -20,6 +24,10 @@ class Scheduler(Protocol):
     def recheck(self, anomaly: AnomalyEvent, rule: str, delay_s: float) -> None: ...
 
     def execute(self, request: ActionRequest) -> None: ...
+
+    def verify(self, run_id: str, delay_s: float, *, follow: bool) -> None:
+        """A check of the metric after run ``run_id``; ``follow``: it schedules the next."""
+        ...
 
 
 class CeleryScheduler:
@@ -49,4 +57,9 @@ class CeleryScheduler:
             EXECUTE_REQUEST,
             kwargs={"request": request.model_dump(mode="json")},
             task_id=f"execute-{request.run_id}",
+        )
+
+    def verify(self, run_id: str, delay_s: float, *, follow: bool) -> None:
+        self.celery.send_task(
+            VERIFY_ACTION, kwargs={"run_id": run_id, "follow": follow}, countdown=delay_s
         )

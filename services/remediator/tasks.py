@@ -10,7 +10,7 @@ import structlog
 from services.remediator.celery_app import app, settings
 from services.remediator.claims import ClaimBusyError
 from services.remediator.requests import ActionRequest
-from services.remediator.scheduling import CeleryScheduler
+from services.remediator.scheduling import VERIFY_ACTION, CeleryScheduler
 from services.remediator.wiring import Remediator, build
 from shared.events import AnomalyEvent
 from shared.tasks import EXECUTE_REQUEST, HANDLE_ANOMALY, POLL_COMMAND, RECHECK_ANOMALY
@@ -87,5 +87,14 @@ def poll_command(*, run_id: str) -> None:
     structlog.contextvars.bind_contextvars(run_id=run_id)
     try:
         remediator().runner.poll(run_id)
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+
+@app.task(name=VERIFY_ACTION)  # type: ignore[untyped-decorator]
+def verify_action(*, run_id: str, follow: bool = True) -> None:
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    try:
+        remediator().verifier.check(run_id, follow=follow)
     finally:
         structlog.contextvars.clear_contextvars()

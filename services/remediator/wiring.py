@@ -18,17 +18,23 @@ from services.remediator.celery_config import create_celery
 from services.remediator.claims import Claims
 from services.remediator.config import RemediatorSettings
 from services.remediator.debounce import Debouncer
+from services.remediator.escalations import Escalations
 from services.remediator.executors.aws import AwsExecutor
 from services.remediator.executors.base import Executor
 from services.remediator.executors.dry_run import DryRunExecutor
 from services.remediator.executors.local import LocalExecutor
 from services.remediator.recent import RecentAnomalies
+from services.remediator.rules.auto_shadow import AutoShadow
 from services.remediator.rules.store import RuleStore
 from services.remediator.runner import ActionRunner
+from services.remediator.safety.group_share import GroupSizes
 from services.remediator.safety.maintenance import MaintenanceWindows
 from services.remediator.safety.manager import SafetyManager
 from services.remediator.safety.policy import SafetyLimits
 from services.remediator.scheduling import Scheduler
+from services.remediator.verification.outcomes import VerificationOutcomes
+from services.remediator.verification.samples import SeriesReader
+from services.remediator.verification.watch import Verifier
 from services.remediator.workflow import AnomalyWorkflow, WorkflowParts
 
 
@@ -49,6 +55,9 @@ class Remediator:
     runner: ActionRunner
     scheduler: Scheduler
     workflow: AnomalyWorkflow
+    verifier: Verifier
+    escalations: Escalations
+    auto_shadow: AutoShadow
 
 
 def build_registry_from(settings: RemediatorSettings) -> ActionRegistry:
@@ -73,6 +82,7 @@ def build_executor(settings: RemediatorSettings, aws: AwsApi | None) -> Executor
 def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Scheduler) -> Remediator:
     registry = build_registry_from(settings)
     aws = build_aws(settings)
+    executor = build_executor(settings, aws)
     rules = RuleStore(client, settings.rules_path, registry)
     safety = SafetyManager(client, SafetyLimits.from_settings(settings))
     approvals = ApprovalStore(client, ttl_s=settings.approval_ttl_s)
@@ -80,20 +90,39 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
     publisher = RecordPublisher(
         client, maxlen=settings.stream_maxlen, audit_maxlen=settings.audit_maxlen
     )
+    claims = Claims(client, ttl_s=settings.claim_ttl_s, lease_s=settings.claim_lease_s)
+    escalations = Escalations(client, ttl_s=settings.escalation_ttl_s)
+    auto_shadow = AutoShadow(client)
+    verifier = Verifier(
+        client,
+        claims=claims,
+        reader=SeriesReader(client, shards=settings.metric_shards),
+        outcomes=VerificationOutcomes(
+            publisher=publisher,
+            escalations=escalations,
+            auto_shadow=auto_shadow,
+            rules=rules,
+            executor_name=executor.name,
+        ),
+        scheduler=scheduler,
+        check_every_s=settings.verify_check_s,
+    )
     runner = ActionRunner(
         client,
         registry=registry,
         safety=safety,
-        executor=build_executor(settings, aws),
+        executor=executor,
         publisher=publisher,
         scheduler=scheduler,
         poll_first_s=settings.ssm_poll_first_s,
         poll_max_s=settings.ssm_poll_max_s,
         claim_ttl_s=settings.claim_ttl_s,
+        group_sizes=GroupSizes(aws, cache_s=settings.group_size_cache_s),
+        on_success=verifier.begin,
     )
     parts = WorkflowParts(
         rules=rules,
-        claims=Claims(client, ttl_s=settings.claim_ttl_s, lease_s=settings.claim_lease_s),
+        claims=claims,
         debouncer=Debouncer(client),
         recent=RecentAnomalies(client),
         approvals=approvals,
@@ -101,6 +130,8 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
         runner=runner,
         publisher=publisher,
         scheduler=scheduler,
+        escalations=escalations,
+        auto_shadow=auto_shadow,
     )
     workflow = AnomalyWorkflow(
         client, maxlen=settings.stream_maxlen, claim_ttl_s=settings.claim_ttl_s, parts=parts
@@ -113,7 +144,9 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
         safety=safety,
         maintenance=MaintenanceWindows(client),
         approvals=approvals,
-        decisions=ApprovalDecisions(approvals, publisher, scheduler, runner.executor.name),
+        decisions=ApprovalDecisions(
+            approvals, publisher, scheduler, executor.name, escalations=escalations
+        ),
         auto_approval=auto_approval,
         publisher=publisher,
         audit=AuditLog(client),
@@ -121,6 +154,9 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
         runner=runner,
         scheduler=scheduler,
         workflow=workflow,
+        verifier=verifier,
+        escalations=escalations,
+        auto_shadow=auto_shadow,
     )
 
 

@@ -21,6 +21,7 @@ import redis
 import structlog
 
 from services.remediator.approvals.auto import AutoApprovalSwitch
+from services.remediator.approvals.gate import NOT_ASKED, ApprovalGate
 from services.remediator.approvals.store import ApprovalStore
 from services.remediator.audit import RecordPublisher
 from services.remediator.claims import (
@@ -32,11 +33,13 @@ from services.remediator.claims import (
     ClaimState,
 )
 from services.remediator.debounce import Debouncer, Streak
+from services.remediator.escalations import Escalations
 from services.remediator.keys import claim as claim_key
 from services.remediator.keys import lease as lease_key
 from services.remediator.recent import RecentAnomalies
 from services.remediator.records import incident_record, request_record
 from services.remediator.requests import ActionRequest, Incident
+from services.remediator.rules.auto_shadow import AutoShadow
 from services.remediator.rules.engine import (
     ApprovalNeed,
     Candidate,
@@ -48,6 +51,7 @@ from services.remediator.rules.store import RuleStore
 from services.remediator.runner import ActionRunner
 from services.remediator.safety.policy import static_refusal
 from services.remediator.scheduling import Scheduler
+from services.remediator.targets import TargetError, fill
 from shared.events import AnomalyEvent, RemediationRecord, RemediationStatus
 
 __all__ = [
@@ -74,6 +78,8 @@ class WorkflowParts:
     runner: ActionRunner
     publisher: RecordPublisher
     scheduler: Scheduler
+    escalations: Escalations
+    auto_shadow: AutoShadow
 
 
 @dataclass(frozen=True)
@@ -97,12 +103,21 @@ class AnomalyWorkflow:
             parts = default_workflow_parts(client, maxlen=maxlen, claim_ttl_s=claim_ttl_s)
         self.parts = parts
         self.executor_name = parts.runner.executor.name
+        self.gate = ApprovalGate(
+            approvals=parts.approvals,
+            auto_approval=parts.auto_approval,
+            escalations=parts.escalations,
+            runner=parts.runner,
+            publisher=parts.publisher,
+        )
 
     # -- entry points ----------------------------------------------------------------------
 
     def handle(self, anomaly: AnomalyEvent, *, dry_run: bool = False) -> RemediationRecord | None:
         engine = self.parts.rules.engine()
-        context = EngineContext(self.parts.recent.note_and_read(anomaly))
+        context = EngineContext(
+            self.parts.recent.note_and_read(anomaly), self.parts.auto_shadow.names()
+        )
         evaluation = engine.evaluate(anomaly, context)
         for shadow in evaluation.shadow:
             self._shadow(anomaly, shadow, engine)
@@ -117,7 +132,7 @@ class AnomalyWorkflow:
             return self._refused(anomaly, live, choice, claim)
         request = self.build_request(anomaly, live, choice.candidate, engine, dry_run)
         if claim.state is ClaimState.ABANDONED:
-            return self.parts.runner.recover(request, claim)
+            return self._recover(request, claim)
         if live.rule.debounced:
             streak = self.parts.debouncer.observe(live.rule, anomaly)
             if not streak.satisfied(live.rule):
@@ -127,7 +142,8 @@ class AnomalyWorkflow:
     def recheck(self, anomaly: AnomalyEvent, rule_name: str) -> RemediationRecord | None:
         """A debounced rule's time is up: act if the condition still holds."""
         engine = self.parts.rules.engine()
-        live = engine.evaluate(anomaly, EngineContext(self.parts.recent.read(anomaly))).live
+        context = EngineContext(self.parts.recent.read(anomaly), self.parts.auto_shadow.names())
+        live = engine.evaluate(anomaly, context).live
         if live is None or live.rule.name != rule_name:
             log.info("recheck_rule_gone", rule=rule_name)
             return None
@@ -139,7 +155,7 @@ class AnomalyWorkflow:
             return self._refused(anomaly, live, choice, claim)
         request = self.build_request(anomaly, live, choice.candidate, engine, dry_run=False)
         if claim.state is ClaimState.ABANDONED:
-            return self.parts.runner.recover(request, claim)
+            return self._recover(request, claim)
         if not self.parts.debouncer.still_open(live.rule, anomaly):
             record = request_record(
                 request,
@@ -208,6 +224,17 @@ class AnomalyWorkflow:
     ) -> ActionRequest:
         assert candidate.target is not None
         blast = live.rule.blast_radius or engine.policy.blast_radius
+        group = None
+        if blast is not None and blast.max_percent:
+            try:
+                group = fill(blast.group, anomaly.resource_id, anomaly.metric, anomaly.labels)
+            except TargetError:
+                group = None  # AWS is asked which group the target belongs to
+        verify = live.rule.verification(engine.policy)
+        if verify is not None and candidate.definition.verifiable:
+            verify = verify.for_metric(anomaly.metric)
+        else:
+            verify = None
         return ActionRequest(
             subject_id=anomaly.event_id,
             incident=Incident.from_anomaly(anomaly),
@@ -218,57 +245,26 @@ class AnomalyWorkflow:
             rule=live.rule.name,
             risk=live.risk,
             cooldown_s=live.rule.cooldown,
-            blast_max=blast.max_targets if blast else 0,
+            blast_max=(blast.max_targets or 0) if blast else 0,
             blast_window_s=blast.window if blast else 3600.0,
+            blast_percent=(blast.max_percent or 0.0) if blast else 0.0,
+            blast_group=group or None,
             denied_targets=tuple(engine.policy.deny_targets),
             dry_run=dry_run,
+            verify=verify,
         )
 
     def _decide(
         self, request: ActionRequest, need: ApprovalNeed, claim: Claim
     ) -> RemediationRecord:
-        if need.required and not (request.dry_run or self.parts.runner.safety.dry_run()):
-            if not self.parts.auto_approval.enabled():
-                return self._ask(request, need, claim)
-            request = request.model_copy(
-                update={"decided_by": f"auto-approval ({self.parts.auto_approval.name})"}
-            )
-        return self.parts.runner.execute(request, claim)
+        return self.gate.decide(request, need, claim)
 
-    def _ask(self, request: ActionRequest, need: ApprovalNeed, claim: Claim) -> RemediationRecord:
-        _job, check, detail = self.parts.runner.precheck(request)
-        if check is not None:
-            return self._publish(
-                request_record(
-                    request,
-                    RemediationStatus.BLOCKED,
-                    f"{detail} ({request.reason})",
-                    executor=self.executor_name,
-                    blocked_by=check,
-                ),
-                claim,
-            )
-        approval_uuid = uuid.uuid4()
-        waiting = request.model_copy(
-            update={
-                "subject_id": approval_uuid,
-                "approval_id": approval_uuid.hex,
-                "automatic": False,
-            }
-        )
-        approval = self.parts.approvals.create(
-            waiting, required=need.approvals, why=need.why, approval_id=approval_uuid.hex
-        )
-        people = "one person" if need.approvals == 1 else f"{need.approvals} different people"
-        record = request_record(
-            request,
-            RemediationStatus.PENDING_APPROVAL,
-            f"{need.why}: waits for {people} to approve ({request.reason})",
-            executor=self.executor_name,
-            approval_id=approval.id,
-            expires_at=approval.expires_at,
-        )
-        return self._publish(record, claim)
+    def _recover(self, request: ActionRequest, claim: Claim) -> RemediationRecord | None:
+        """An earlier attempt died: it asked for approval (withdrawn now), or it ran."""
+        recovered = self.gate.recover(request, claim)
+        if recovered == NOT_ASKED:
+            return self.parts.runner.recover(request, claim)
+        return recovered if isinstance(recovered, RemediationRecord) else None
 
     def _wait(
         self,
@@ -319,7 +315,7 @@ class AnomalyWorkflow:
         record = incident_record(
             Incident.from_anomaly(anomaly),
             RemediationStatus.PROPOSED,
-            f"shadow rule {shadow.rule.name} {outcome} ({shadow.reason})",
+            f"{_shadow_name(shadow)} {outcome} ({shadow.reason})",
             action=candidate.action,
             executor="shadow",
             id_detail=f"shadow:{shadow.rule.name}",
@@ -369,3 +365,9 @@ class AnomalyWorkflow:
             record, done_claim=claim.key, claim_ttl_s=self.parts.claims.ttl_s
         )
         return record
+
+
+def _shadow_name(shadow: Recommendation) -> str:
+    if shadow.demoted:
+        return f"rule {shadow.rule.name} (in shadow mode: its actions did not improve anything)"
+    return f"shadow rule {shadow.rule.name}"

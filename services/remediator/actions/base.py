@@ -76,6 +76,7 @@ class ActionDefinition:
     lock_margin_s: int = 60
     extra: Mapping[str, Any] = field(default_factory=dict)
     risk_of: Callable[[Any], Risk] | None = None
+    verifiable: bool = True  # False: it changes nothing a metric shows (no verification)
 
     def __post_init__(self) -> None:
         if (self.shell is None) == (self.call_api is None):

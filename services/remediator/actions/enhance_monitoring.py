@@ -1,7 +1,7 @@
 """Switch on EC2 detailed monitoring (1-minute CloudWatch metrics) for the target instances.
 
 Tag targets are resolved to the running instances carrying the tags. Costs a little money per
-instance, changes nothing on the instance itself. Risk: low.
+instance, changes nothing on the instance itself (so its effect is not verified). Risk: low.
 """
 
 from __future__ import annotations
@@ -48,4 +48,5 @@ ACTION = ActionDefinition(
     targets=frozenset({"instances", "tags"}),
     describe=describe,
     call_api=call_api,
+    verifiable=False,
 )

@@ -1,12 +1,12 @@
-"""Administration: rules, maintenance windows, the circuit breaker, the dry-run switch, and
-the log of who changed what."""
+"""Administration: rules (and their automatic shadow mode), maintenance windows, the circuit
+breaker, the dry-run switch, and the log of who changed what."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field, model_validator
 
 from services.remediator.api.deps import INTERNAL, RemediatorDep
@@ -50,12 +50,17 @@ class DryRunIn(Actor):
 @router.get("/rules", summary="The rules in force")
 def rules(remediator: RemediatorDep) -> dict[str, Any]:
     loaded = remediator.rules.engine().loaded
+    demoted = {d.rule: d.as_json() for d in remediator.auto_shadow.all()}
+    listed = loaded.rules.model_dump(mode="json", by_alias=True)["rules"]
+    for rule in listed:
+        rule["auto_shadow"] = demoted.get(rule["name"])
+        rule["effective_mode"] = "shadow" if rule["auto_shadow"] else rule["mode"]
     return {
         "version": loaded.version,
         "source": loaded.source,
         "loaded_at": loaded.loaded_at.isoformat(),
         "last_error": remediator.rules.last_error,
-        "rules": loaded.rules.model_dump(mode="json", by_alias=True)["rules"],
+        "rules": listed,
         "policy": loaded.rules.policy.model_dump(mode="json"),
     }
 
@@ -76,6 +81,23 @@ def reload_rules(remediator: RemediatorDep, body: Actor | None = None) -> dict[s
         raise
     admin.write("rules_reloaded", by, version=loaded.version, file=loaded.source)
     return {"version": loaded.version, "source": loaded.source, "rules": len(loaded.rules.rules)}
+
+
+@router.post(
+    "/rules/{rule}/auto-shadow/reset",
+    dependencies=INTERNAL,
+    summary="Put a rule switched to shadow mode automatically back to its mode in the file",
+    responses=responses(401),
+)
+def reset_auto_shadow(
+    rule: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")],
+    remediator: RemediatorDep,
+    body: Actor | None = None,
+) -> dict[str, Any]:
+    by = (body or Actor()).by
+    was_shadowed = remediator.auto_shadow.reset(rule)
+    remediator.admin_log.write("auto_shadow_reset", by, rule=rule, was=str(was_shadowed).lower())
+    return {"rule": rule, "was_shadowed": was_shadowed}
 
 
 @router.get("/remediation/maintenance", tags=["maintenance"], summary="Maintenance windows")

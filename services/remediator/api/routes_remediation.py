@@ -79,6 +79,8 @@ def remediation_status(remediator: RemediatorDep) -> dict[str, Any]:
     engine = remediator.rules.engine()
     loaded = engine.loaded
     now = utcnow()
+    demoted = remediator.auto_shadow.all()
+    demoted_names = {d.rule for d in demoted}
     return {
         "executor": remediator.runner.executor.name,
         "dry_run": remediator.safety.dry_run(),
@@ -87,10 +89,17 @@ def remediation_status(remediator: RemediatorDep) -> dict[str, Any]:
             "source": loaded.source,
             "loaded_at": loaded.loaded_at.isoformat(),
             "count": len(loaded.rules.rules),
-            "shadow": [r.name for r in loaded.rules.rules if r.mode == "shadow"],
+            "shadow": [
+                r.name for r in loaded.rules.rules if r.mode == "shadow" or r.name in demoted_names
+            ],
+            "auto_shadow": [d.as_json() for d in demoted],
             "last_error": remediator.rules.last_error,
         },
         "safety": remediator.safety.counters(),
+        "verification": {
+            "in_progress": remediator.verifier.in_progress(),
+            "escalated_targets": remediator.escalations.active(),
+        },
         "pending_approvals": remediator.approvals.count_pending(),
         "maintenance_windows": [
             w.model_dump(mode="json") for w in remediator.maintenance.current() if w.active(now)

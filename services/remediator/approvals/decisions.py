@@ -1,6 +1,7 @@
 """Deciding approvals and recording each decision: approve (by whom; at the M-th distinct
-approver the action is sent to a worker, through the same safety checks as any other),
-reject, and expiry (by the sweep, or discovered by a late click). Each is recorded once."""
+approver the action is sent to a worker, through the same safety checks as any other, and an
+escalation of its target ends), reject, and expiry (by the sweep, or discovered by a late
+click). Each is recorded once."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import structlog
 from services.remediator.approvals.store import Approval, ApprovalStore, Decision
 from services.remediator.audit import RecordPublisher
 from services.remediator.errors import ApprovalExpiredError
+from services.remediator.escalations import Escalations
 from services.remediator.records import request_record
 from services.remediator.scheduling import Scheduler
 from shared.events import RemediationRecord, RemediationStatus
@@ -23,11 +25,13 @@ class ApprovalDecisions:
         publisher: RecordPublisher,
         scheduler: Scheduler,
         executor_name: str,
+        escalations: Escalations | None = None,
     ) -> None:
         self.store = store
         self.publisher = publisher
         self.scheduler = scheduler
         self.executor_name = executor_name
+        self.escalations = escalations
 
     def approve(self, approval_id: str, who: str, comment: str = "") -> Decision:
         try:
@@ -46,6 +50,8 @@ class ApprovalDecisions:
                 f"approved by {approval.decided_by}{note}",
                 approval.decided_by,
             )
+            if self.escalations is not None:  # a person has looked: the escalation is over
+                self.escalations.clear(request)
             self.scheduler.execute(request)
         log.info("approval_given", approval_id=approval_id, by=who, complete=decision.complete)
         return decision

@@ -1,9 +1,11 @@
 """Pending approvals in Redis, each decided exactly once.
 
-An approval holds the action request that waits for it. Approve, reject and expire are one
-atomic step each (a Lua script), so two people clicking at once, or a click racing the expiry
-sweep, produce one decision. An approval needing M people becomes ``approved`` at the M-th
-distinct approver. Whoever makes a transition records it; a transition happens once.
+An approval holds the action request that waits for it. Approve, reject, expire and withdraw
+are one atomic step each (a Lua script), so two people clicking at once, or a click racing the
+expiry sweep, produce one decision. An approval needing M people becomes ``approved`` at the
+M-th distinct approver. Whoever makes a transition records it; a transition happens once. A
+request is withdrawn when the decision that asked for it was interrupted before it was
+recorded (:mod:`.gate`); it can then no longer be approved or rejected.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from services.remediator.errors import (
 from services.remediator.requests import ActionRequest
 
 # KEYS: 1 approval hash, 2 pending zset, 3 approved-unclaimed zset
-# ARGV: 1 decision (approve|reject|expire), 2 who, 3 now ms or ""
+# ARGV: 1 decision (approve|reject|expire|withdraw), 2 who, 3 now ms or ""
 DECIDE = """
 local now = tonumber(ARGV[3])
 if not now then
@@ -36,6 +38,11 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'not_found'} end
 local id = redis.call('HGET', KEYS[1], 'id')
 if state ~= 'pending' then return {'conflict', state} end
+if ARGV[1] == 'withdraw' then
+  redis.call('HSET', KEYS[1], 'state', 'withdrawn', 'decided_at_ms', now)
+  redis.call('ZREM', KEYS[2], id)
+  return {'withdrawn'}
+end
 local expires = tonumber(redis.call('HGET', KEYS[1], 'expires_at_ms'))
 if now >= expires then
   redis.call('HSET', KEYS[1], 'state', 'expired', 'decided_at_ms', now)
@@ -70,7 +77,7 @@ class Approval(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
-    state: str  # pending, approved, rejected, expired
+    state: str  # pending, approved, rejected, expired, withdrawn
     required: int
     approvers: list[str]
     created_at: datetime
@@ -111,6 +118,8 @@ class ApprovalStore:
             "request": request.model_dump_json(),
         }
         key = keys.approval(approval_id)
+        if self.redis.exists(key):  # ids derive from the request: asked once, kept as asked
+            return self.get(approval_id)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=stored)
             pipe.pexpire(key, int((self.ttl_s + self.keep_s) * 1000))
@@ -159,6 +168,16 @@ class ApprovalStore:
             return None
         return None
 
+    def withdraw(self, approval_id: str) -> str:
+        """Withdraws a pending approval: ``withdrawn``, else ``not_found`` or the state it
+        already has (approved, rejected, expired, withdrawn)."""
+        raw = self._decide(
+            keys=[keys.approval(approval_id), keys.PENDING_APPROVALS, keys.APPROVED_UNCLAIMED],
+            args=["withdraw", "", ""],
+        )
+        reply = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+        return reply[1] if reply[0] == "conflict" else reply[0]
+
     def _transition(
         self, approval_id: str, decision: str, who: str, now_ms: int | None
     ) -> list[str]:
@@ -169,6 +188,12 @@ class ApprovalStore:
         reply = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
         if reply[0] == "not_found":
             raise ApprovalNotFoundError(approval_id, f"no approval {approval_id!r}")
+        if reply[0] == "conflict" and reply[1] == "withdrawn":
+            raise ApprovalConflictError(
+                approval_id,
+                f"approval {approval_id} was withdrawn: the decision that asked for it was "
+                "interrupted before it was recorded; nothing will run",
+            )
         if reply[0] == "conflict":
             raise ApprovalConflictError(
                 approval_id, f"approval {approval_id} is already {reply[1]}"

@@ -25,9 +25,11 @@ from shared.events import AnomalyEvent, Severity
 
 @dataclass(frozen=True)
 class EngineContext:
-    """What else is known about the anomaly's resource: metrics anomalous right now."""
+    """What else is known: metrics anomalous on the anomaly's resource right now, and the
+    rules switched to shadow mode automatically (their actions did not improve anything)."""
 
     co_anomalous: frozenset[str] = frozenset()
+    demoted: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -72,10 +74,8 @@ class Recommendation:
     reason: str
     risk: Risk
     approval: ApprovalNeed
-
-    @property
-    def shadow(self) -> bool:
-        return self.rule.mode == "shadow"
+    shadow: bool = False
+    demoted: bool = False  # in shadow mode automatically, not by the rules file
 
 
 @dataclass(frozen=True)
@@ -102,21 +102,30 @@ class RemediationEngine:
         shadow: list[Recommendation] = []
         misses: list[tuple[int, str]] = []
         for rule in self.loaded.rules.rules:
-            if live is not None and rule.mode == "live":
+            demoted = rule.mode == "live" and rule.name in context.demoted
+            in_shadow = rule.mode == "shadow" or demoted
+            if live is not None and not in_shadow:
                 continue
             miss = _mismatch(rule, anomaly, co)
             if miss is not None:
                 misses.append(miss)
                 continue
-            recommendation = self._recommend(rule, anomaly, co)
-            if rule.mode == "shadow":
+            recommendation = self._recommend(rule, anomaly, co, in_shadow, demoted)
+            if in_shadow:
                 shadow.append(recommendation)
             else:
                 live = recommendation
         reason = "" if live else _no_match_reason(anomaly, misses)
         return Evaluation(live, tuple(shadow), reason, co)
 
-    def _recommend(self, rule: Rule, anomaly: AnomalyEvent, co: frozenset[str]) -> Recommendation:
+    def _recommend(
+        self,
+        rule: Rule,
+        anomaly: AnomalyEvent,
+        co: frozenset[str],
+        shadow: bool = False,
+        demoted: bool = False,
+    ) -> Recommendation:
         candidates = tuple(self.candidate(step, anomaly) for step in rule.actions)
         risk = rule.risk or highest(
             [c.definition.risk_for(c.params) if c.params else c.definition.risk for c in candidates]
@@ -127,6 +136,8 @@ class RemediationEngine:
             reason=_match_reason(rule, anomaly, co),
             risk=risk,
             approval=approval_need(rule, risk, anomaly.labels, self.policy),
+            shadow=shadow,
+            demoted=demoted,
         )
 
     def candidate(self, step: ActionStep, anomaly: AnomalyEvent) -> Candidate:

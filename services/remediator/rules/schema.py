@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from services.remediator.risk import Risk
 from services.remediator.rules.durations import Duration
-from services.remediator.targets import TargetSpec
+from services.remediator.targets import TargetSpec, check_template
+from services.remediator.verification.plan import Verify
 from shared.events import Severity
 
 RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
@@ -70,8 +71,38 @@ class Match(_Strict):
 
 
 class BlastRadius(_Strict):
-    max_targets: int = Field(ge=1, description="Most distinct targets per action in the window.")
+    max_targets: int | None = Field(
+        None, ge=1, description="Most distinct targets per action in the window."
+    )
+    max_percent: float | None = Field(
+        None,
+        gt=0,
+        le=100,
+        description="Most instances of one Auto Scaling group per action in the window, in "
+        "percent of the group's size (at least one).",
+    )
+    group: str = Field(
+        "{label:asg}",
+        description="The Auto Scaling group of the target (template); when it cannot be "
+        "filled, AWS is asked which group the target's instances belong to.",
+    )
     window: Duration = 3600.0
+
+    @field_validator("group")
+    @classmethod
+    def _group_template(cls, value: str) -> str:
+        return check_template(value)
+
+    @model_validator(mode="after")
+    def _a_limit(self) -> BlastRadius:
+        if self.max_targets is None and self.max_percent is None:
+            raise ValueError("give max_targets, max_percent or both")
+        return self
+
+
+class AutoShadowPolicy(_Strict):
+    after: int = Field(3, ge=1, description="not_improved outcomes of one rule...")
+    window: Duration = Field(86400.0, description="...within this long switch it to shadow.")
 
 
 class Rule(_Strict):
@@ -91,6 +122,9 @@ class Rule(_Strict):
     approvals_required: int = Field(1, ge=1, le=5, description="Distinct people who must approve.")
     cooldown: Duration | None = Field(None, description="Overrides the per-target cooldown.")
     blast_radius: BlastRadius | None = None
+    verify: Verify | Literal[False] | None = Field(
+        None, description="Post-action verification; unset: the policy's; false: none."
+    )
     actions: list[ActionStep] = Field(min_length=1, description="Tried in order.")
 
     @field_validator("name")
@@ -103,6 +137,11 @@ class Rule(_Strict):
     @property
     def debounced(self) -> bool:
         return self.for_ > 0 or self.for_samples > 1
+
+    def verification(self, policy: Policy) -> Verify | None:
+        """The verification this rule's actions get (None: none)."""
+        chosen = policy.verify if self.verify is None else self.verify
+        return chosen or None
 
     @property
     def streak_gap(self) -> float:
@@ -123,6 +162,13 @@ class Policy(_Strict):
     critical_approvals_required: int = Field(1, ge=1, le=5)
     deny_targets: list[str] = Field(default_factory=list, description="Target globs never touched.")
     blast_radius: BlastRadius | None = Field(None, description="Default for rules without one.")
+    verify: Verify | Literal[False] | None = Field(
+        default_factory=Verify, description="Default post-action verification of every rule."
+    )
+    auto_shadow: AutoShadowPolicy | Literal[False] | None = Field(
+        default_factory=AutoShadowPolicy,
+        description="Rules whose actions keep not improving anything go to shadow mode.",
+    )
 
 
 class RuleSet(_Strict):

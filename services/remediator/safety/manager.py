@@ -35,6 +35,11 @@ class SafetyRequest:
     blast_window_s: float = 3600.0
     lock_ttl_s: float | None = None
     automatic: bool = True  # False: a human approved or asked; the breaker does not apply
+    group: str | None = None  # the Auto Scaling group whose share the action counts against
+    group_size: int = 0
+    group_percent: float = 0.0
+    group_max: int = 0  # most of its instances per action in the blast window (0: no share)
+    members: tuple[str, ...] = ()  # the instances this action counts against the group
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,7 @@ class SafetyManager:
                 keys.DRY_RUN,
                 keys.blast(request.action),
                 keys.run(request.run_id),
+                keys.blast_group(request.action, request.group or "-"),
             ],
             args=[
                 mode,
@@ -93,6 +99,8 @@ class SafetyManager:
                 "1" if request.automatic else "0",
                 RUN_TTL_MS,
                 request.action,
+                request.group_max if request.group else 0,
+                *request.members,
             ],
         )
         verdict, detail, number = _text(reply[0]), _text(reply[1]), int(reply[2])
@@ -117,6 +125,13 @@ class SafetyManager:
             return f"another action is running on {target} (lock expires in {_wait(number)})"
         if check == "cooldown":
             return f"{target} was acted on recently; cooldown ends in {_wait(number)}"
+        if check == "blast_radius" and detail == "group":
+            return (
+                f"{request.action} already acted on {number} of the {request.group_size} "
+                f"instances of Auto Scaling group {request.group} within "
+                f"{format_duration(request.blast_window_s)} (blast radius "
+                f"{request.group_percent:g}%: at most {request.group_max})"
+            )
         if check == "blast_radius":
             return (
                 f"{detail} already acted on {number} targets within "

@@ -8,12 +8,14 @@ skewed clocks still agree.
 from __future__ import annotations
 
 # KEYS: 1 executed zset, 2 cooldown, 3 lock, 4 breaker, 5 maintenance, 6 dry-run switch,
-#       7 blast zset, 8 run hash
+#       7 blast zset, 8 run hash, 9 the Auto Scaling group's blast zset
 # ARGV: 1 mode (reserve|peek), 2 now_ms or "", 3 reservation id, 4 target key, 5 resource id,
 #       6 rate limit, 7 window ms, 8 cooldown ms, 9 cooldown key ttl ms, 10 lock ttl ms,
 #       11 blast max (0: none), 12 blast window ms, 13 default dry-run ("1"/"0"),
-#       14 check breaker ("1"/"0"), 15 run hash ttl ms, 16 action
-# Returns {verdict, detail, number}: verdict is ok, dry_run or the check that refused.
+#       14 check breaker ("1"/"0"), 15 run hash ttl ms, 16 action,
+#       17 most instances of the group (0: no group share), 18... the instances acted on
+# Returns {verdict, detail, number}: verdict is ok, dry_run or the check that refused (for the
+# group share: {'blast_radius', 'group', instances already acted on}).
 CHECK_AND_RESERVE = """
 local now = tonumber(ARGV[2])
 if not now then
@@ -58,6 +60,20 @@ if blast_max > 0 then
   end
 end
 
+local group_max = tonumber(ARGV[17])
+if group_max > 0 then
+  local cutoff = now - blast_window
+  local new = 0
+  for i = 18, #ARGV do
+    local seen = redis.call('ZSCORE', KEYS[9], ARGV[i])
+    if not (seen and tonumber(seen) > cutoff) then new = new + 1 end
+  end
+  local count = redis.call('ZCOUNT', KEYS[9], '(' .. cutoff, '+inf')
+  if new > 0 and count + new > group_max then
+    return {'blast_radius', 'group', count}
+  end
+end
+
 local window = tonumber(ARGV[7])
 local used = redis.call('ZCOUNT', KEYS[1], '(' .. (now - window), '+inf')
 if used >= tonumber(ARGV[6]) then
@@ -88,6 +104,11 @@ if blast_max > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - blast_window)
   redis.call('ZADD', KEYS[7], now, target)
   redis.call('PEXPIRE', KEYS[7], blast_window)
+end
+if group_max > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', now - blast_window)
+  for i = 18, #ARGV do redis.call('ZADD', KEYS[9], now, ARGV[i]) end
+  redis.call('PEXPIRE', KEYS[9], blast_window)
 end
 redis.call('HSET', KEYS[8], 'state', 'reserved', 'reservation', id, 'target', target,
            'reserved_at_ms', now)

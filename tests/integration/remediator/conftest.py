@@ -70,6 +70,7 @@ class QueuedWork:
     rechecks: list[tuple[AnomalyEvent, str, float]] = field(default_factory=list)
     executions: list[ActionRequest] = field(default_factory=list)
     anomalies: list[tuple[AnomalyEvent, bool]] = field(default_factory=list)
+    verifications: list[tuple[str, float, bool]] = field(default_factory=list)
 
     def handle(self, anomaly: AnomalyEvent, *, dry_run: bool) -> None:
         self.anomalies.append((anomaly, dry_run))
@@ -82,6 +83,9 @@ class QueuedWork:
 
     def execute(self, request: ActionRequest) -> None:
         self.executions.append(request)
+
+    def verify(self, run_id: str, delay_s: float, *, follow: bool) -> None:
+        self.verifications.append((run_id, delay_s, follow))
 
 
 @dataclass
