@@ -71,9 +71,12 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
         last_claim = 0.0
+        group_ready = False
         while not stop.is_set():
             try:
-                await self.ensure_group()
+                if not group_ready:  # again after an error: the stream may have been deleted
+                    await self.ensure_group()
+                    group_ready = True
                 if time.monotonic() - last_claim >= self.options.claim_idle_ms / 2000:
                     last_claim = time.monotonic()
                     await self.reclaim()
@@ -81,6 +84,7 @@ class DeliveryWorker:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                group_ready = False
                 log.warning("delivery_redis_error", receiver=self.receiver, error=str(exc))
                 await self.pause(1.0)
 
