@@ -17,6 +17,12 @@ COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
+# The remediation rules and the script catalogue are read from deploy/config relative to the
+# working directory (SCOPS_RULES_PATH, SCOPS_SCRIPT_CATALOGUE_PATH); mount your own over them.
+# .run/models (SCOPS_MODEL_DIR) exists and belongs to the service user, so a volume mounted
+# there is writable.
+COPY --chown=scops:scops deploy/config /home/scops/deploy/config
+RUN mkdir -p /home/scops/.run/models && chown -R scops:scops /home/scops/.run
 USER scops
 WORKDIR /home/scops
 # Services listen on every interface inside the container; the port comes from SCOPS_<NAME>_PORT.
