@@ -135,5 +135,8 @@ def up(run_dir: Path, worker_concurrency: int = 2, ready_timeout: float = 60.0) 
         print(f"\nerror: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
+        # A second Ctrl-C (or make forwarding the signal again) must not cut the shutdown short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
         print("stopped.", flush=True)
