@@ -116,6 +116,14 @@ class RemediationEngine:
             else:
                 live = recommendation
         reason = "" if live else _no_match_reason(anomaly, misses)
+        if live is None and shadow:
+            names = ", ".join(
+                f"{s.rule.name} (switched to shadow mode: its actions did not improve anything)"
+                if s.demoted
+                else s.rule.name
+                for s in shadow
+            )
+            reason = f"only shadow rules match: {names}; nothing done"
         return Evaluation(live, tuple(shadow), reason, co)
 
     def _recommend(

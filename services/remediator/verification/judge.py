@@ -91,5 +91,5 @@ def _test(
         return (lambda v: v < limit), f"below {limit:g}"
     if expected is not None:
         low, high = expected
-        return (lambda v: low <= v <= high), f"within its expected range {low:.3g} to {high:.3g}"
+        return (lambda v: low <= v <= high), f"in its expected range {low:.3g} to {high:.3g}"
     return None

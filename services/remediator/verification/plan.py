@@ -61,8 +61,10 @@ class Verify(BaseModel):
 
     @model_validator(mode="after")
     def _one_test(self) -> Verify:
-        if (self.back_below is None) == (not self.back_to_normal):
-            raise ValueError("give one of back_below: <value> or back_to_normal: true")
+        if self.back_below is not None and self.back_to_normal:
+            raise ValueError("give back_below or back_to_normal, not both")
+        if self.back_below is None and not self.back_to_normal:
+            raise ValueError("say what counts as improved: back_below: <value> or back_to_normal")
         return self
 
     def for_metric(self, anomaly_metric: str) -> Verify:

@@ -1,0 +1,164 @@
+"""Blast radius as a share of an Auto Scaling group, against moto's Auto Scaling through the
+real aioboto3 client: several worker processes deciding at once act on at most that share of
+each group (the group named by the anomaly's label, or found from the instance), and a group
+that cannot be measured is refused rather than risked."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis
+
+from services.remediator.aws.session import AwsApi
+from services.remediator.celery_app import create_celery
+from services.remediator.config import RemediatorSettings
+from services.remediator.evaluation import evaluate
+from shared.events import AnomalyEvent, RemediationStatus, Severity
+from shared.tasks import HANDLE_ANOMALY
+from tests.integration.remediator.conftest import AMI, REGION, HarnessFactory
+from tests.integration.remediator.test_workers import records, sent_commands, wait_for
+from tests.support.processes import stack_env, worker
+from tests.unit.remediator.conftest import AnomalyFactory
+
+RULES = """\
+version: 1
+policy: {verify: off}
+rules:
+  - name: restart
+    match: {metric: cpu_*}
+    blast_radius: {max_percent: 25, window: 1h}
+    actions:
+      - action: restart_service
+        target: {instance_id: "{resource_id}"}
+        params: {service: app, timeout_s: 60}
+"""
+TERMINAL = {RemediationStatus.SUCCEEDED, RemediationStatus.FAILED, RemediationStatus.BLOCKED}
+
+
+def groups(aws: AwsApi, sizes: dict[str, int]) -> dict[str, list[str]]:
+    async def run() -> dict[str, list[str]]:
+        async with aws.client("autoscaling") as asg:
+            await asg.create_launch_configuration(
+                LaunchConfigurationName="lc", ImageId=AMI, InstanceType="t3.micro"
+            )
+            for name, size in sizes.items():
+                await asg.create_auto_scaling_group(
+                    AutoScalingGroupName=name,
+                    LaunchConfigurationName="lc",
+                    MinSize=0,
+                    MaxSize=size + 2,
+                    DesiredCapacity=size,
+                    AvailabilityZones=["us-east-1a"],
+                )
+            reply = await asg.describe_auto_scaling_groups(AutoScalingGroupNames=list(sizes))
+        return {
+            g["AutoScalingGroupName"]: [i["InstanceId"] for i in g["Instances"]]
+            for g in reply["AutoScalingGroups"]
+        }
+
+    return asyncio.run(run())
+
+
+def anomaly(instance: str, at: datetime, labels: dict[str, str]) -> AnomalyEvent:
+    return AnomalyEvent(
+        event_id=AnomalyEvent.derive_id(instance, "cpu_utilization", at),
+        resource_id=instance,
+        metric="cpu_utilization",
+        value=97.0,
+        observed_at=at,
+        score=0.97,
+        severity=Severity.CRITICAL,
+        expected_low=20,
+        expected_high=50,
+        model_version="test",
+        explanation="test",
+        labels=labels,
+    )
+
+
+def test_workers_at_once_act_on_at_most_the_share_of_each_group(
+    redis_url: str,
+    sync_redis: redis.Redis,
+    log_dir: Path,
+    tmp_path: Path,
+    aws: AwsApi,
+    aws_url: str,
+) -> None:
+    fleet = groups(aws, {"web": 8, "api": 4})
+    assert (len(fleet["web"]), len(fleet["api"])) == (8, 4)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    env = stack_env(
+        redis_url,
+        {
+            "SCOPS_RULES_PATH": str(rules),
+            "SCOPS_DRY_RUN": "false",
+            "SCOPS_AWS_REGION": REGION,
+            "SCOPS_AWS_ENDPOINT_URL": aws_url,
+            "SCOPS_AWS_ACCESS_KEY_ID": "testing",
+            "SCOPS_AWS_SECRET_ACCESS_KEY": "testing",
+            "SCOPS_SSM_POLL_FIRST_S": "0.2",
+            "SCOPS_LOG_LEVEL": "WARNING",
+        },
+    )
+    proc = worker(env, log_dir, concurrency=4).start()
+    celery = create_celery(RemediatorSettings(redis_url=redis_url))
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    # web's instances carry their group as a label; api's are found from AWS.
+    events = [anomaly(i, start, {"asg": "web"}) for i in fleet["web"]]
+    events += [anomaly(i, start, {}) for i in fleet["api"]]
+    began = time.monotonic()
+    try:
+        for event in events:
+            celery.send_task(HANDLE_ANOMALY, kwargs={"event": event.model_dump(mode="json")})
+
+        def all_decided() -> bool:
+            done = {r.anomaly_id for r in records(sync_redis) if r.status in TERMINAL}
+            return len(done) == len(events)
+
+        wait_for(proc, all_decided, 40, "a final decision for every anomaly")
+    finally:
+        celery.close()
+        assert proc.stop() == 0, proc.log_tail()
+    assert time.monotonic() - began < 40
+
+    final = [r for r in records(sync_redis) if r.status in TERMINAL]
+    assert len(final) == len(events)
+    for group, allowed in (("web", 2), ("api", 1)):
+        mine = [r for r in final if r.resource_id in fleet[group]]
+        succeeded = [r for r in mine if r.status == RemediationStatus.SUCCEEDED]
+        blocked = [r for r in mine if r.status == RemediationStatus.BLOCKED]
+        assert len(succeeded) == allowed, group
+        assert len(blocked) == len(mine) - allowed, group
+        assert {r.blocked_by for r in blocked} == {"blast_radius"}
+        size = len(fleet[group])
+        assert all(
+            f"restart_service already acted on {allowed} of the {size} instances of Auto "
+            f"Scaling group {group} within 1h (blast radius 25%: at most {allowed})" in r.reason
+            for r in blocked
+        )
+    assert len(sent_commands(aws)) == 3
+
+
+GONE = RULES.replace("policy: {verify: off}\n", "").replace(
+    "{max_percent: 25, window: 1h}", "{max_percent: 25, group: '{label:asg}'}"
+)
+
+
+def test_a_group_that_cannot_be_measured_is_refused(
+    harness: HarnessFactory, anomaly: AnomalyFactory, aws_url: str
+) -> None:
+    h = harness(GONE, aws_url=aws_url)
+    event = anomaly(resource_id="i-0aaaaaaaaaaaaaaa1", labels={"asg": "no-such-group"})
+    refused = h.workflow.handle(event)
+    assert refused is not None and refused.status == RemediationStatus.BLOCKED
+    assert refused.blocked_by == "blast_radius"
+    assert "no Auto Scaling group 'no-such-group' to measure the 25% blast radius" in (
+        refused.reason
+    )
+    seen = evaluate(h.remediator, event)  # POST /remediation/evaluate says the same
+    assert seen.outcome == "blocked" and seen.safety is not None
+    assert seen.safety.blocked_by == "blast_radius"
