@@ -110,6 +110,9 @@ class Verifier:
     def check(self, run_id: str, *, follow: bool = True) -> RemediationRecord | None:
         """Decides when it can; else, with ``follow``, schedules the next check."""
         state = self._state(run_id)
+        if not state:  # long gone: nothing to decide, nothing for the sweep to send again
+            self.redis.zrem(keys.VERIFYING, run_id)
+            return None
         if state.get("state") != "watching":
             return None
         request = ActionRequest.model_validate_json(state["request"])
