@@ -16,6 +16,8 @@ from services.remediator.aws.session import AwsApi
 from services.remediator.celery_app import create_celery
 from services.remediator.config import RemediatorSettings
 from services.remediator.evaluation import evaluate
+from services.remediator.safety.manager import SafetyManager, SafetyRequest
+from services.remediator.safety.policy import SafetyLimits
 from shared.events import AnomalyEvent, RemediationStatus, Severity
 from shared.tasks import HANDLE_ANOMALY
 from tests.integration.remediator.conftest import AMI, REGION, HarnessFactory
@@ -162,3 +164,32 @@ def test_a_group_that_cannot_be_measured_is_refused(
     seen = evaluate(h.remediator, event)  # POST /remediation/evaluate says the same
     assert seen.outcome == "blocked" and seen.safety is not None
     assert seen.safety.blocked_by == "blast_radius"
+
+
+def test_the_share_counts_each_instance_once_within_the_window(sync_redis: redis.Redis) -> None:
+    safety = SafetyManager(sync_redis, SafetyLimits(rate_limit=100, cooldown_s=0, dry_run=False))
+    t0 = 1_800_000_000_000
+
+    def reserve(at: int, *instances: str) -> str | None:
+        checks = SafetyRequest(
+            "restart_service",
+            ",".join(instances),
+            "web",
+            run_id=f"run-{at}",
+            group="web",
+            group_size=8,
+            group_percent=25,
+            group_max=2,
+            members=instances,
+        )
+        verdict = safety.reserve(checks, t0 + at)
+        if verdict.reservation:
+            safety.release(checks, verdict.reservation, "succeeded")
+        return verdict.blocked_by
+
+    assert reserve(0, "i-0aaaaaaaaaaaaaaa1") is None
+    assert reserve(1, "i-0aaaaaaaaaaaaaaa1") is None  # the same instance again: counted once
+    assert reserve(2, "i-0aaaaaaaaaaaaaaa2", "i-0aaaaaaaaaaaaaaa3") == "blast_radius"  # 3 > 2
+    assert reserve(3, "i-0aaaaaaaaaaaaaaa2") is None
+    assert reserve(4, "i-0aaaaaaaaaaaaaaa3") == "blast_radius"
+    assert reserve(3_600_001, "i-0aaaaaaaaaaaaaaa3") is None  # the first ones left the window
