@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from services.detector.scoring.config import DetectorConfig
 from services.detector.severity import DEFAULT_HARD_LIMITS, HardLimit
 from shared.settings import BaseServiceSettings
 
@@ -17,7 +18,9 @@ class DetectorSettings(BaseServiceSettings):
         "all", description="Metric shards this replica reads: 'all' or a list like '0,2'."
     )
     warmup_samples: int = Field(
-        150, ge=3, description="Samples a series needs before the model may raise anomalies."
+        default_factory=lambda: DetectorConfig().warmup_samples,
+        ge=3,
+        description="Samples a series needs before the model may raise anomalies.",
     )
     resolve_after_samples: int = Field(
         3, ge=1, description="Consecutive normal samples that resolve an anomaly episode."

@@ -191,6 +191,8 @@ class DetectionEngine:
                 self.config.expected_band,
             )
         )
+        if result.is_anomaly and not model_alarm:
+            state.detector.withdraw_alarm()
         limit = self.policy.hard_limit(metric, value)
         severity = self.policy.from_score(result.score) if model_alarm else Severity.NORMAL
         if limit is not None and limit.rank > severity.rank:

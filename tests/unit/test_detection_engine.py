@@ -119,3 +119,18 @@ def test_false_positive_feedback_stops_the_same_pattern_paging_again() -> None:
     again = _anomalies(engine.process_batch(_batch([69.0], offset=601)))
     assert again == []
     assert state.feedback.threshold_bias > 0
+
+
+def test_an_alarm_the_paging_gate_held_back_does_not_mute_the_next_incident() -> None:
+    """Young series alarm on noise that the paging gate holds back; that must not start the
+    scorer's quiet period, or a real spike minutes later would be missed."""
+    engine = DetectionEngine.with_warmup(150)
+    state_series = ("web-1", "cpu_utilization")
+    held_back = 0
+    for i, value in enumerate(_normal(240, seed=14, mean=35.0)):
+        step = engine.step(*state_series, START + timedelta(minutes=i), value, "c")
+        if step.verdict and step.verdict.result.is_anomaly and not step.verdict.alarm:
+            held_back += 1
+    spike = engine.step(*state_series, START + timedelta(minutes=240), 97.5, "c")
+    assert held_back >= 1  # the situation this test is about did arise
+    assert isinstance(spike.event, AnomalyEvent)

@@ -1,20 +1,21 @@
 """Turn a raw sub-detector score into calibrated surprise (decades of probability).
 
 Why: raw scores of different models and different series live on different scales (a
-z-score of 4 is rare on a quiet gauge and common on a bursty counter). A single alarm
-threshold only works if every raw score is first re-expressed as "how unusual is this,
-for *this* series and *this* sub-detector".
+burst of novel contexts is routine for a noisy counter and alarming for a quiet gauge).
+A single alarm threshold only works if every raw score is first re-expressed as "how
+unusual is this, for *this* series and *this* sub-detector".
 
 How (the anomaly-likelihood idea described publicly by Numenta, written from that
 description): keep a short moving average of the raw score, and judge it against the
 long-run mean and spread of that same short average with a Gaussian upper tail. A
-single noisy blip barely moves the short average; a burst or a persistent change does.
+single blip barely moves the short average; a burst or a persistent change does.
 Everything is exponentially weighted, so time and memory are constant per sample.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 _LN10 = math.log(10.0)
 _SQRT2 = math.sqrt(2.0)
@@ -34,49 +35,62 @@ def upper_tail_decades(z: float) -> float:
     return (0.5 * z * z + math.log(z) + _LOG_SQRT_2PI) / _LN10
 
 
+@dataclass(frozen=True, slots=True)
+class LikelihoodParams:
+    """Smoothing constants shared by every :class:`Likelihood` of one configuration."""
+
+    a_short: float
+    a_long: float
+    long_window: int
+    floor: float
+
+    @classmethod
+    def from_windows(cls, short_window: int, long_window: int, floor: float) -> LikelihoodParams:
+        """EWMA constants for a short average of ``short_window`` samples' mass."""
+        return cls(2.0 / (short_window + 1.0), 1.0 / long_window, long_window, floor)
+
+
 class Likelihood:
     """Streaming anomaly likelihood of one raw score stream.
 
-    ``update(raw)`` returns the surprise of the current short average, in decades,
+    ``update(raw, n)`` returns the surprise of the current short average, in decades,
     *before* the long-run statistics learn from it (so an outlier is judged against
-    the past only). The first ``1/alpha_long`` samples use a growing-window average,
-    which makes early estimates unbiased instead of anchored at zero.
+    the past only). For the first ``long_window`` samples the long-run statistics use
+    a growing-window average, which keeps early estimates unbiased instead of anchored
+    at zero. ``n`` is the 1-based count of samples this stream has seen; the detector
+    passes its own counter so that several streams share one.
     """
 
-    __slots__ = ("_a_long", "_a_short", "_floor", "mean", "n", "short", "var")
+    __slots__ = ("_p", "mean", "short", "var")
 
-    def __init__(self, short_window: int, long_window: int, floor: float) -> None:
-        self._a_short = 2.0 / (short_window + 1.0)
-        self._a_long = 1.0 / long_window
-        self._floor = floor
-        self.n = 0
+    def __init__(self, params: LikelihoodParams) -> None:
+        self._p = params
         self.short = 0.0
         self.mean = 0.0
         self.var = 0.0
 
-    def update(self, raw: float) -> float:
-        """Learn ``raw`` and return the surprise (decades) of the new short average."""
-        n = self.n + 1
-        self.n = n
-        short = raw if n == 1 else self.short + self._a_short * (raw - self.short)
+    def update(self, raw: float, n: int) -> float:
+        """Learn ``raw`` (the ``n``-th value) and return the surprise of the new average."""
+        p = self._p
+        short = raw if n == 1 else self.short + p.a_short * (raw - self.short)
         self.short = short
         mean = self.mean
         dev = short - mean
-        z = dev / (math.sqrt(self.var) + self._floor)
-        a = self._a_long if n * self._a_long > 1.0 else 1.0 / n
+        var = self.var
+        z = dev / (math.sqrt(var) + p.floor)
+        a = p.a_long if n > p.long_window else 1.0 / n
         self.mean = mean + a * dev
-        self.var = (1.0 - a) * (self.var + a * dev * dev)
+        self.var = (1.0 - a) * (var + a * dev * dev)
         if z <= 0.0:
             return 0.0
         return upper_tail_decades(z)
 
     def to_state(self) -> list[float]:
-        """Compact JSON-friendly state: ``[n, short, mean, var]``."""
-        return [float(self.n), self.short, self.mean, self.var]
+        """Compact JSON-friendly state: ``[short, mean, var]``."""
+        return [self.short, self.mean, self.var]
 
     def load_state(self, state: list[float]) -> None:
         """Restore what :meth:`to_state` produced (the parameters come from config)."""
-        self.n = int(state[0])
-        self.short = float(state[1])
-        self.mean = float(state[2])
-        self.var = float(state[3])
+        self.short = float(state[0])
+        self.mean = float(state[1])
+        self.var = float(state[2])

@@ -7,8 +7,8 @@ any sampling interval without knowing it in advance.
 
 Scores are built from "surprise" measured in decades of probability: a sub-detector
 that says "this would happen by chance once in 10**k samples" contributes ``k`` decades.
-``score = min(1, max_decades / score_decades)``, so with the defaults a score of 0.5
-means roughly a one-in-100,000 event for one sub-detector.
+``score = min(1, max_decades / score_decades)``; with the defaults the alarm threshold
+0.4 means roughly a one-in-10,000 event for one sub-detector.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: Names of the sub-detectors, in the order used by ``detector_weights``.
-DETECTOR_NAMES = ("out_of_range", "spike", "novelty", "seasonal", "pattern")
+DETECTOR_NAMES = ("out_of_range", "level_shift", "novelty", "seasonal", "pattern", "stuck")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,30 +44,53 @@ class DetectorConfig:
     refractory_samples: int = 100
     #: Scores inside the refractory period are multiplied by this factor.
     refractory_factor: float = 0.0
-    #: Multipliers of each sub-detector's surprise, in the order of
-    #: ``DETECTOR_NAMES`` (out_of_range, spike, novelty, seasonal, pattern); 0 disables
-    #: one.
-    detector_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
+    #: Each alarm raises this series' bar by this many decades; the bar decays with the
+    #: time constant below. A series that keeps alarming then needs stronger evidence
+    #: for the next alarm (alert-fatigue control); 0 disables it.
+    alarm_bar_step: float = 1.5
+    #: Time constant (samples) of the exponential decay of the alarm bar.
+    alarm_bar_memory: int = 500
+    #: Multipliers of each sub-detector's surprise, in the order of ``DETECTOR_NAMES``
+    #: (out_of_range, level_shift, novelty, seasonal, pattern, stuck); 0 disables one.
+    detector_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
 
-    # --- "spike": distance from a fast exponentially weighted baseline ---------------
-    #: Smoothing factor of the fast baseline (about 1/alpha samples of memory).
+    # --- "level_shift": distance from the exponentially weighted baseline -----------
+    #: Smoothing factor of the baseline (~1/alpha samples of memory). The baseline also
+    #: gives ``expected_low/high`` and picks the representative extreme of a block.
     baseline_alpha: float = 0.01
-    #: Raw spike score is ``1 - exp(-z / spike_squash)``; squashing keeps one extreme
-    #: value from dominating the calibration history of heavy-tailed series.
-    spike_squash: float = 3.0
-    #: Fraction of the known value range added to the deviation scale, so that nearly
-    #: constant series do not turn rounding noise into huge z-scores.
+    #: Half-width of ``expected_low/high`` in mean absolute deviations of the baseline.
+    expected_band: float = 4.0
+    #: Raw level score is ``1 - exp(-z / level_squash)`` (z: distance in mean absolute
+    #: deviations); squashing keeps one extreme value from dominating the calibration
+    #: history of heavy-tailed series.
+    level_squash: float = 3.0
+    #: Fraction of the known range added to the deviation scale, so that nearly constant
+    #: series do not turn rounding noise into huge z-scores.
     scale_range_fraction: float = 0.01
 
     # --- "out_of_range": values beyond everything seen so far -----------------------
     #: After warm-up the known range widens only by this fraction of each excursion, so
     #: a slow drift beyond the range keeps accumulating surprise instead of being
-    #: absorbed sample by sample.
+    #: absorbed sample by sample, and a recurring excursion of the same size alarms
+    #: again.
     range_expand_rate: float = 0.1
-    #: Decades of surprise per range-width of excursion (0.1 range -> 5 decades).
+    #: An excursion only counts when the value is also at least this many mean absolute
+    #: deviations from the baseline (0 = off): new records of pure noise are not
+    #: incidents.
+    range_min_deviation: float = 0.0
+    #: Decades of surprise per range-width of excursion (0.08 range -> 4 decades).
     range_decades_per_width: float = 50.0
 
-    # --- "novelty" and "seasonal": hashed memory of discretised contexts -------------
+    # --- "stuck": the same value repeated for longer than ever before ----------------
+    #: Decades of surprise per doubling of the current run of identical values beyond
+    #: the longest run seen so far (plus ``stuck_min_run``). A frozen sensor or a stalled
+    #: exporter repeats its last value; a series that always repeats values (counts,
+    #: flat lines) has long runs on record and does not alarm.
+    stuck_decades_per_doubling: float = 2.5
+    #: Added to the longest run on record, so short runs never count.
+    stuck_min_run: int = 5
+
+    # --- "novelty", "seasonal", "pattern": hashed memory of discretised contexts -----
     #: Samples after which the context memory starts learning (it must start within
     #: the warm-up, so that its calibration has absorbed the initial burst of
     #: "everything is new" before alarms are allowed).
@@ -78,6 +101,9 @@ class DetectorConfig:
     context_length: int = 2
     #: Time-of-day bins for the seasonal context (level seen at this hour before?).
     time_bins_per_day: int = 24
+    #: A (level, time-of-day) context is novel until seen this many times: one odd
+    #: sample at an hour is weak evidence, several in a row at the same hour are not.
+    seasonal_familiar_after: int = 1
     #: Samples per block of the down-sampled "pattern" context; each block is represented
     #: by its extreme (the one farther from the baseline) so spikes survive.
     pattern_block: int = 8
@@ -95,7 +121,7 @@ class DetectorConfig:
     #: rebuilt and the memory cleared (old contexts no longer mean the same levels).
     grid_reset_factor: float = 2.0
 
-    # --- calibration: anomaly likelihood of each raw sub-detector score --------------
+    # --- calibration: anomaly likelihood of level_shift and the context detectors ----
     #: Samples in the short moving average of a raw score (an EWMA of equal mass).
     likelihood_short: int = 10
     #: Memory (samples) of the long-run mean/variance the short average is judged by.
@@ -106,13 +132,11 @@ class DetectorConfig:
 
     # --- input hygiene ------------------------------------------------------------------
     #: A gap longer than this many typical sampling intervals restarts the sequence
-    #: context (the samples before and after a gap are not consecutive).
+    #: contexts (the samples before and after a gap are not consecutive).
     gap_factor: float = 10.0
     #: Values with a larger magnitude are treated like NaN (skipped): they would overflow
     #: the running statistics.
     max_abs_value: float = 1e100
-    #: Half-width of ``expected_low/high`` in units of the fast baseline's deviation.
-    expected_band: float = 4.0
 
     def replace(self, **changes: Any) -> DetectorConfig:
         """Return a copy with some fields changed (validated like the original)."""
@@ -124,24 +148,30 @@ class DetectorConfig:
 
     def __post_init__(self) -> None:
         """Reject settings that would make the scorer divide by zero or never learn."""
+        # A list would make the config unhashable (detectors cache derived constants).
+        object.__setattr__(self, "detector_weights", tuple(float(w) for w in self.detector_weights))
+        if self.alarm_bar_step < 0.0 or self.alarm_bar_memory < 1:
+            raise ValueError("alarm_bar_step must be >= 0 and alarm_bar_memory >= 1")
         if self.warmup_samples < 0 or self.refractory_samples < 0:
             raise ValueError("warmup_samples and refractory_samples must be >= 0")
         if not 0.0 < self.alarm_threshold <= 1.0:
             raise ValueError("alarm_threshold must be in (0, 1]")
-        if self.score_decades <= 0.0 or self.spike_squash <= 0.0:
-            raise ValueError("score_decades and spike_squash must be > 0")
+        if self.score_decades <= 0.0 or self.level_squash <= 0.0:
+            raise ValueError("score_decades and level_squash must be > 0")
+        if len(self.detector_weights) != len(DETECTOR_NAMES):
+            raise ValueError(f"detector_weights needs {len(DETECTOR_NAMES)} entries")
         for name in ("baseline_alpha", "range_expand_rate"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1]")
         if self.quant_levels < 2 or self.context_length < 1 or self.time_bins_per_day < 1:
             raise ValueError("quant_levels >= 2, context_length >= 1, time_bins_per_day >= 1")
+        if self.seasonal_familiar_after < 1:
+            raise ValueError("seasonal_familiar_after must be >= 1")
         if self.pattern_block < 1 or self.pattern_blocks < 1:
             raise ValueError("pattern_block and pattern_blocks must be >= 1")
         if self.memory_slots < 16 or self.memory_halving_interval < 1:
             raise ValueError("memory_slots >= 16 and memory_halving_interval >= 1")
         if self.likelihood_short < 1 or self.likelihood_long < 2:
             raise ValueError("likelihood_short >= 1 and likelihood_long >= 2")
-        if len(self.detector_weights) != len(DETECTOR_NAMES):
-            raise ValueError(f"detector_weights needs {len(DETECTOR_NAMES)} entries")
         if self.likelihood_floor <= 0.0 or self.gap_factor <= 1.0:
             raise ValueError("likelihood_floor must be > 0 and gap_factor > 1")

@@ -3,31 +3,81 @@
 One :class:`SeriesDetector` per metric series. ``update(t, value)`` scores the sample
 using only the past, in constant time and constant memory, then learns from it.
 
-Sub-detectors (each turned into calibrated surprise, see ``calibration.py``):
+Sub-detectors, each expressed as surprise in decades of probability:
 
-* ``out_of_range`` - how far the value lies beyond the range seen so far (in range
-  widths). A plain rule, no calibration: new extremes are the most common incident.
-* ``spike`` - distance from a fast exponentially weighted baseline, scaled by the
-  baseline's own typical deviation, judged by its anomaly likelihood.
-* ``novelty`` - a sequence of value levels never seen before (``memory.py``).
-* ``seasonal`` - a value level never seen at this time of day (``memory.py``).
+* ``out_of_range`` - how far the value lies beyond the range seen so far, in range
+  widths. The known range widens only slowly after warm-up, so a drift keeps building
+  surprise and a recurring excursion alarms again. A plain rule, no calibration: new
+  extremes are the most common incident, and it catches spikes, level shifts and
+  leaks alike.
+* ``level_shift`` - distance from an exponentially weighted baseline (~100 samples),
+  in units of its mean absolute deviation, calibrated like the context detectors.
+* ``novelty`` - a short sequence of value levels never seen before,
+* ``seasonal`` - a value level never seen at this time of day,
+* ``pattern`` - a down-sampled shape of the last few dozen samples never seen before.
+  These three come from ``memory.py``; all four are calibrated by ``calibration.py``.
+* ``stuck`` - the same value repeated far longer than any run on record (a frozen
+  sensor or exporter). A plain rule: series that repeat values have long runs on
+  record and never trigger it.
 
-The score is the largest surprise, mapped to [0, 1]. After an alarm the scorer stays
-quiet for ``refractory_samples`` samples: the same incident should alarm once.
+The score is the largest surprise, minus the series' alarm bar, mapped to [0, 1].
+After an alarm the detector stays quiet for ``refractory_samples`` samples (the same
+incident should alarm once) and its bar rises by ``alarm_bar_step`` decades, decaying
+again over ``alarm_bar_memory`` samples (a series that keeps alarming needs stronger
+evidence for the next alarm). Why these pieces and not others: see EXPERIMENTS.md.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 from typing import Any
 
-from .calibration import Likelihood
+from .calibration import Likelihood, LikelihoodParams
 from .config import DETECTOR_NAMES, DetectorConfig
-from .memory import ContextMemory
+from .memory import ContextMemory, MemoryParams
 from .result import ScoreResult
+from .serial import dec, enc, result_from_list, result_to_list
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 _DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    """Per-configuration constants, computed once and shared by all detectors."""
+
+    likelihood: LikelihoodParams
+    memory: MemoryParams
+    alarm_decades: float
+    bar_decay: float
+    weights: tuple[float, float, float, float, float, float]
+
+
+@functools.lru_cache(maxsize=64)
+def _derive(cfg: DetectorConfig) -> _Derived:
+    w = cfg.detector_weights
+    return _Derived(
+        LikelihoodParams.from_windows(
+            cfg.likelihood_short, cfg.likelihood_long, cfg.likelihood_floor
+        ),
+        MemoryParams.build(
+            cfg.quant_levels,
+            cfg.context_length,
+            cfg.time_bins_per_day,
+            cfg.memory_slots,
+            cfg.grid_reset_factor,
+            cfg.pattern_block,
+            cfg.pattern_blocks,
+            cfg.memory_halving_interval,
+            cfg.seasonal_familiar_after,
+            cfg.hash_seed,
+        ),
+        cfg.alarm_threshold * cfg.score_decades,
+        math.exp(-1.0 / cfg.alarm_bar_memory),
+        (float(w[0]), float(w[1]), float(w[2]), float(w[3]), float(w[4]), float(w[5])),
+    )
 
 
 class SeriesDetector:
@@ -35,26 +85,28 @@ class SeriesDetector:
 
     __slots__ = (
         "_cfg",
+        "_d",
+        "bar",
         "dev",
         "dt_typical",
         "hi",
         "last_result",
         "last_ts",
         "last_value",
+        "liks",
         "lo",
         "mean",
         "memory",
         "n",
-        "pattern_lik",
         "refractory_left",
-        "seq_lik",
-        "spike_lik",
-        "tod_lik",
+        "run",
+        "run_record",
     )
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
         cfg = config if config is not None else DetectorConfig()
         self._cfg = cfg
+        self._d = _derive(cfg)
         self.n = 0
         self.last_ts = math.nan
         self.last_value = math.nan
@@ -65,21 +117,13 @@ class SeriesDetector:
         self.mean = 0.0
         self.dev = 0.0
         self.refractory_left = 0
-        lik = (cfg.likelihood_short, cfg.likelihood_long, cfg.likelihood_floor)
-        self.spike_lik = Likelihood(*lik)
-        self.seq_lik = Likelihood(*lik)
-        self.tod_lik = Likelihood(*lik)
-        self.pattern_lik = Likelihood(*lik)
-        self.memory = ContextMemory(
-            cfg.quant_levels,
-            cfg.context_length,
-            cfg.time_bins_per_day,
-            cfg.memory_slots,
-            cfg.grid_reset_factor,
-            cfg.pattern_block,
-            cfg.pattern_blocks,
-            cfg.hash_seed,
-        )
+        self.bar = 0.0  # extra decades required after recent alarms
+        self.run = 0  # current run of identical values
+        self.run_record = 0  # longest completed run so far
+        p = self._d.likelihood
+        # level_shift, novelty, seasonal, pattern
+        self.liks = (Likelihood(p), Likelihood(p), Likelihood(p), Likelihood(p))
+        self.memory = ContextMemory(self._d.memory)
 
     @property
     def config(self) -> DetectorConfig:
@@ -93,136 +137,164 @@ class SeriesDetector:
         Never raises on bad input: NaN/inf (or absurdly large) values are skipped and
         reported with ``skipped=True``; a re-delivered sample (same timestamp and value
         as the previous one) returns the previous result unchanged; other duplicate or
-        out-of-order timestamps are scored in arrival order; a gap of more than
-        ``gap_factor`` typical intervals restarts the sequence context.
+        out-of-order timestamps are scored in arrival order (time of day from their own
+        timestamp); a gap of more than ``gap_factor`` typical intervals restarts the
+        sequence contexts. A non-numeric timestamp counts as "same time as the last".
         """
         cfg = self._cfg
         try:
             value = float(value)
         except (TypeError, ValueError):
             value = math.nan
-        if not (abs(value) <= cfg.max_abs_value):  # also catches NaN
+        if not abs(value) <= cfg.max_abs_value:  # also catches NaN
             return self._skipped()
         try:
             ts = float(timestamp)
         except (TypeError, ValueError):
             ts = math.nan
-        if not math.isfinite(ts):
-            ts = self.last_ts if math.isfinite(self.last_ts) else 0.0
-        if ts == self.last_ts and value == self.last_value and self.last_result is not None:
+        last_ts = self.last_ts
+        if ts != ts or ts in (math.inf, -math.inf):
+            ts = last_ts if last_ts == last_ts else 0.0
+        if ts == last_ts and value == self.last_value and self.last_result is not None:
             return self.last_result
-        self._track_time(ts)
+        if ts > last_ts:  # False while last_ts is NaN
+            self._track_interval(ts - last_ts)
 
         n = self.n + 1
         self.n = n
-        warming = n <= cfg.warmup_samples
         lo, hi = self.lo, self.hi
-        span = hi - lo if n > 1 else 0.0
         mean, dev = self.mean, self.dev
 
         # out_of_range: excursion beyond the known range, in range widths.
         range_dec = 0.0
         if n > 1:
             excess = value - hi if value > hi else lo - value
-            if excess > 0.0:
+            if excess > 0.0 and abs(value - mean) >= cfg.range_min_deviation * dev:
+                span = hi - lo
                 if span > 0.0:
                     range_dec = cfg.range_decades_per_width * excess / span
-                else:
-                    range_dec = cfg.score_decades  # first change of a constant series
+                else:  # the first change of a so far constant series
+                    range_dec = cfg.score_decades
 
-        # spike: distance from the fast baseline, calibrated.
-        if n > 1:
-            scale = dev + 1e-9 * (abs(mean) + 1.0) + cfg.scale_range_fraction * span
-            z = abs(value - mean) / scale
-            spike_raw = 1.0 - math.exp(-z / cfg.spike_squash)
+        # stuck: the same value for longer than ever before (only once runs are on record).
+        stuck_dec = 0.0
+        if value == self.last_value:
+            run = self.run + 1
+            self.run = run
+            limit = self.run_record + cfg.stuck_min_run
+            if self.run_record > 0 and run > limit:
+                stuck_dec = cfg.stuck_decades_per_doubling * math.log2(run / limit)
         else:
-            spike_raw = 0.0
-        spike_dec = self.spike_lik.update(spike_raw)
+            if self.run > self.run_record:
+                self.run_record = self.run
+            self.run = 1
+
+        # level_shift: distance from the baseline, calibrated (the baseline also gives
+        # the expected band and the block extremes of the pattern context).
+        liks = self.liks
+        level_raw = 0.0
+        if n > 1:
+            scale = dev + 1e-9 * (abs(mean) + 1.0) + cfg.scale_range_fraction * (hi - lo)
+            level_raw = 1.0 - math.exp(-abs(value - mean) / (scale * cfg.level_squash))
+        level_dec = liks[0].update(level_raw, n)
         a = cfg.baseline_alpha if n * cfg.baseline_alpha > 1.0 else 1.0 / n
         err = value - mean
         self.mean = mean + a * err
         self.dev = dev + a * (abs(err) - dev)
-
-        # known range: exact during warm-up, then widening slowly.
-        if warming or n == 1:
-            lo = min(lo, value)
-            hi = max(hi, value)
-        else:
-            rate = cfg.range_expand_rate
+        if n <= cfg.warmup_samples or n == 1:
             if value < lo:
-                lo += rate * (value - lo)
-            elif value > hi:
-                hi += rate * (value - hi)
+                lo = value
+            if value > hi:
+                hi = value
+        elif value < lo:
+            lo += cfg.range_expand_rate * (value - lo)
+        elif value > hi:
+            hi += cfg.range_expand_rate * (value - hi)
         self.lo, self.hi = lo, hi
 
-        # novelty / seasonal: contexts never seen before.
-        seq_raw = tod_raw = pat_raw = 0.0
+        # novelty / seasonal / pattern: contexts never seen before, calibrated.
+        seq_new = tod_new = pat_new = False
         if n > cfg.memory_start_samples:
             memory = self.memory
             memory.ensure_grid(lo, hi)
             time_bin = int((ts % _DAY) * cfg.time_bins_per_day / _DAY)
-            seq_new, tod_new, pat_new = memory.observe(
-                value, time_bin, self.mean, cfg.memory_halving_interval
-            )
-            seq_raw = 1.0 if seq_new else 0.0
-            tod_raw = 1.0 if tod_new else 0.0
-            pat_raw = 1.0 if pat_new else 0.0
-        seq_dec = self.seq_lik.update(seq_raw)
-        tod_dec = self.tod_lik.update(tod_raw)
-        pat_dec = self.pattern_lik.update(pat_raw)
+            seq_new, tod_new, pat_new = memory.observe(value, time_bin, self.mean)
+        seq_dec = liks[1].update(1.0 if seq_new else 0.0, n)
+        tod_dec = liks[2].update(1.0 if tod_new else 0.0, n)
+        pat_dec = liks[3].update(1.0 if pat_new else 0.0, n)
 
-        w = cfg.detector_weights
+        w = self._d.weights
+        band = cfg.expected_band * dev
         result = self._decide(
-            (range_dec * w[0], spike_dec * w[1], seq_dec * w[2], tod_dec * w[3], pat_dec * w[4]),
-            warming,
-            mean - cfg.expected_band * dev,
-            mean + cfg.expected_band * dev,
+            (
+                range_dec * w[0],
+                level_dec * w[1],
+                seq_dec * w[2],
+                tod_dec * w[3],
+                pat_dec * w[4],
+                stuck_dec * w[5],
+            ),
+            n <= cfg.warmup_samples,
+            mean - band,
+            mean + band,
         )
-        self.last_ts = ts if not math.isfinite(self.last_ts) else max(self.last_ts, ts)
+        if not ts < last_ts:  # keeps the latest time; also replaces a NaN
+            self.last_ts = ts
         self.last_value = value
         self.last_result = result
         return result
 
     def _decide(
-        self, decades: tuple[float, ...], warming: bool, low: float, high: float
+        self,
+        decades: tuple[float, float, float, float, float, float],
+        warming: bool,
+        low: float,
+        high: float,
     ) -> ScoreResult:
         """Combine sub-detector surprises into the final score and alarm decision."""
         cfg = self._cfg
         top = max(decades)
-        alarm_decades = cfg.alarm_threshold * cfg.score_decades
-        fired = (
-            tuple(
+        alarm_decades = self._d.alarm_decades
+        fired: tuple[str, ...] = ()
+        if top >= alarm_decades:
+            fired = tuple(
                 name for name, d in zip(DETECTOR_NAMES, decades, strict=True) if d >= alarm_decades
             )
-            if top >= alarm_decades
-            else ()
-        )
         if warming:
             return ScoreResult(0.0, False, low, high, fired, True)
-        score = top / cfg.score_decades
+        bar = self.bar
+        if bar > 0.0:
+            bar *= self._d.bar_decay
+            self.bar = bar = bar if bar > 1e-3 else 0.0
+            top -= bar
+        score = top / cfg.score_decades if top > 0.0 else 0.0
         if score > 1.0:
             score = 1.0
-        suppressed = False
         if self.refractory_left > 0:
             self.refractory_left -= 1
             if score >= cfg.alarm_threshold:
-                suppressed = True
+                score *= cfg.refractory_factor
+                return ScoreResult(
+                    score, score >= cfg.alarm_threshold, low, high, fired, False, True
+                )
             score *= cfg.refractory_factor
-        elif score >= cfg.alarm_threshold:
+            return ScoreResult(score, False, low, high, fired, False)
+        if score >= cfg.alarm_threshold:
             self.refractory_left = cfg.refractory_samples
-        return ScoreResult(score, score >= cfg.alarm_threshold, low, high, fired, False, suppressed)
+            self.bar = bar + cfg.alarm_bar_step
+            return ScoreResult(score, True, low, high, fired, False)
+        return ScoreResult(score, False, low, high, fired, False)
 
-    def _liks(self) -> tuple[Likelihood, ...]:
-        return (self.spike_lik, self.seq_lik, self.tod_lik, self.pattern_lik)
+    def withdraw_alarm(self) -> None:
+        """The caller chose not to raise the alarm just returned (a paging gate, feedback):
+        end the quiet period and the raised bar it started, so that a real incident right
+        after is not muted by an alarm nobody saw."""
+        if self.refractory_left == self._cfg.refractory_samples:
+            self.refractory_left = 0
+            self.bar = max(self.bar - self._cfg.alarm_bar_step, 0.0)
 
-    def _track_time(self, ts: float) -> None:
-        """Learn the typical sampling interval and restart the context after gaps."""
-        last = self.last_ts
-        if not math.isfinite(last):
-            return
-        dt = ts - last
-        if dt <= 0.0:
-            return
+    def _track_interval(self, dt: float) -> None:
+        """Learn the typical sampling interval and restart the contexts after a gap."""
         typical = self.dt_typical
         if typical <= 0.0:
             self.dt_typical = dt
@@ -236,30 +308,27 @@ class SeriesDetector:
         """Result for a value that was not learned (NaN, inf, absurd magnitude)."""
         band = self._cfg.expected_band * self.dev
         low, high = (self.mean - band, self.mean + band) if self.n else (math.nan, math.nan)
-        return ScoreResult(
-            0.0, False, low, high, (), self.n < self._cfg.warmup_samples, skipped=True
-        )
+        warming = self.n < self._cfg.warmup_samples
+        return ScoreResult(0.0, False, low, high, (), warming, skipped=True)
 
     # ------------------------------------------------------------------ state
     def to_state(self) -> dict[str, Any]:
         """Compact JSON-serialisable snapshot (restore with :meth:`from_state`).
 
-        Non-finite floats are stored as ``None`` so the dict is strict JSON.
+        Non-finite floats are stored as ``None`` so the dict is strict JSON. The
+        configuration is not included: pass the same one to :meth:`from_state`.
         """
         return {
             "v": STATE_VERSION,
             "n": self.n,
-            "last_ts": _enc(self.last_ts),
-            "last_value": _enc(self.last_value),
-            "dt": self.dt_typical,
-            "lo": _enc(self.lo),
-            "hi": _enc(self.hi),
-            "mean": self.mean,
-            "dev": self.dev,
-            "refr": self.refractory_left,
-            "lik": [lik.to_state() for lik in self._liks()],
+            "t": [enc(self.last_ts), enc(self.last_value), self.dt_typical],
+            "range": [enc(self.lo), enc(self.hi)],
+            "base": [self.mean, self.dev],
+            "refr": [self.refractory_left, self.bar],
+            "run": [self.run, self.run_record],
+            "lik": [lik.to_state() for lik in self.liks],
             "mem": self.memory.to_state(),
-            "last": _result_to_list(self.last_result),
+            "last": result_to_list(self.last_result),
         }
 
     @classmethod
@@ -271,52 +340,18 @@ class SeriesDetector:
             raise ValueError(f"unsupported detector state version {state.get('v')!r}")
         det = cls(config)
         det.n = int(state["n"])
-        det.last_ts = _dec(state["last_ts"], math.nan)
-        det.last_value = _dec(state["last_value"], math.nan)
-        det.dt_typical = float(state["dt"])
-        det.lo = _dec(state["lo"], math.inf)
-        det.hi = _dec(state["hi"], -math.inf)
-        det.mean = float(state["mean"])
-        det.dev = float(state["dev"])
-        det.refractory_left = int(state["refr"])
-        for lik, saved in zip(det._liks(), state["lik"], strict=True):
+        last_ts, last_value, dt = state["t"]
+        det.last_ts = dec(last_ts, math.nan)
+        det.last_value = dec(last_value, math.nan)
+        det.dt_typical = float(dt)
+        det.lo = dec(state["range"][0], math.inf)
+        det.hi = dec(state["range"][1], -math.inf)
+        det.mean, det.dev = (float(x) for x in state["base"])
+        det.refractory_left = int(state["refr"][0])
+        det.bar = float(state["refr"][1])
+        det.run, det.run_record = (int(x) for x in state["run"])
+        for lik, saved in zip(det.liks, state["lik"], strict=True):
             lik.load_state(saved)
         det.memory.load_state(state["mem"])
-        det.last_result = _result_from_list(state.get("last"))
+        det.last_result = result_from_list(state.get("last"))
         return det
-
-
-def _enc(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
-def _dec(x: float | None, default: float) -> float:
-    return default if x is None else float(x)
-
-
-def _result_to_list(r: ScoreResult | None) -> list[Any] | None:
-    if r is None:
-        return None
-    return [
-        r.score,
-        r.is_anomaly,
-        _enc(r.expected_low),
-        _enc(r.expected_high),
-        list(r.detectors),
-        r.warming_up,
-        r.suppressed,
-    ]
-
-
-def _result_from_list(x: list[Any] | None) -> ScoreResult | None:
-    if x is None:
-        return None
-    return ScoreResult(
-        float(x[0]),
-        bool(x[1]),
-        _dec(x[2], math.nan),
-        _dec(x[3], math.nan),
-        tuple(str(d) for d in x[4]),
-        bool(x[5]),
-        bool(x[6]),
-    )

@@ -11,17 +11,19 @@ class ScoreResult:
 
     Attributes:
         score: calibrated anomaly score in [0, 1]. ``score * score_decades`` is the
-            surprise of the most surprised sub-detector in decades of probability
-            (0.5 with the defaults ~ a one-in-100,000 event). 0 while warming up, for
-            skipped input, and (by default) inside the refractory period after an alarm.
+            surprise of the most surprised sub-detector in decades of probability, minus
+            the series' alarm bar (the default threshold 0.4 ~ a one-in-10,000 event).
+            0 while warming up, for skipped input, and (by default) inside the
+            refractory period after an alarm.
         is_anomaly: ``score >= config.alarm_threshold``.
         expected_low, expected_high: the band the fast baseline considered normal for
             this sample (baseline +- ``expected_band`` typical deviations). NaN before
             the first valid sample.
         detectors: names of the sub-detectors whose own surprise reached the alarm
-            level on this sample: ``"out_of_range"``, ``"spike"``, ``"novelty"``,
-            ``"seasonal"``. May be non-empty while ``is_anomaly`` is False when the
-            alarm was muted (``suppressed``) or during warm-up.
+            level on this sample: ``"out_of_range"``, ``"level_shift"``, ``"novelty"``,
+            ``"seasonal"``, ``"pattern"``, ``"stuck"``. May be non-empty while
+            ``is_anomaly`` is False: the alarm was muted (``suppressed``), the series'
+            alarm bar was higher, or it is warming up.
         warming_up: the series has not yet seen ``warmup_samples`` valid samples.
         suppressed: an alarm-level score was muted because an alarm was raised less
             than ``refractory_samples`` samples ago (the same incident, most likely).

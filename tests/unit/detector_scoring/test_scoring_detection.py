@@ -74,6 +74,16 @@ def test_variance_change_detected_within_50_samples() -> None:
     assert d is not None and d <= 50
 
 
+def test_stuck_value_detected_within_25_samples() -> None:
+    # A sensor that freezes: the last value repeats although the series was noisy.
+    values = noise(11)
+    values[ONSET:] = values[ONSET]
+    res = run(values)
+    d = delay(res, ONSET)
+    assert d is not None and d <= 25
+    assert "stuck" in res[ONSET + d].detectors
+
+
 def _daily(t: npt.NDArray[np.int64], peak_hour: float) -> npt.NDArray[np.float64]:
     hour = (t % PER_DAY) / 12.0
     return 50.0 + 40.0 * np.exp(-0.5 * ((hour - peak_hour) / 2.0) ** 2)

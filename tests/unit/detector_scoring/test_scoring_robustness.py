@@ -98,11 +98,14 @@ def _series(n: int, seed: int) -> list[float]:
     return [float(v) for v in x]
 
 
-@pytest.mark.parametrize("split", [10, 150, 1600, 2999])
+@pytest.mark.parametrize("split", [10, 150, 1600, 2001, 2999])
 def test_state_round_trip_gives_identical_scores(split: int) -> None:
+    # Splits: warm-up, before the memory grid, steady state, inside the refractory
+    # period after the alarm at sample 2000, and while the alarm bar decays.
     values = _series(4000, 1)
     ref = SeriesDetector()
     expected = [ref.update(T0 + i * 300.0, v) for i, v in enumerate(values)]
+    assert expected[2000].is_anomaly
 
     det = SeriesDetector()
     for i, v in enumerate(values[:split]):
@@ -134,6 +137,10 @@ def test_config_validation_and_replace() -> None:
         DetectorConfig(alarm_threshold=0.0)
     with pytest.raises(ValueError):
         DetectorConfig(baseline_alpha=2.0)
+    weights = [1, 1, 1, 1, 0, 1]
+    listed = DetectorConfig(detector_weights=weights)  # type: ignore[arg-type]
+    assert listed.detector_weights == (1.0, 1.0, 1.0, 1.0, 0.0, 1.0)
+    SeriesDetector(listed).update(T0, 1.0)  # hashable: usable as a cache key
     cfg = DetectorConfig().replace(warmup_samples=10)
     assert cfg.warmup_samples == 10
     assert json.loads(json.dumps(cfg.to_dict()))["warmup_samples"] == 10
