@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,3 +88,16 @@ def exported_names_needed(expr: str, recording: dict[str, str]) -> set[str]:
         elif name not in SYNTHETIC_SERIES:
             needed.add(name)
     return needed
+
+
+def anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors of a Markdown text."""
+    found = set()
+    in_code = False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif line.startswith("#") and not in_code:
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found

@@ -19,6 +19,7 @@ from tests.unit.deploy.observability_files import (
     DEPLOY,
     ROOT,
     alert_rules,
+    anchors,
     dashboard_queries,
     dashboards,
     panels,
@@ -75,18 +76,8 @@ def test_every_alert_fires_in_a_promtool_unit_test() -> None:
     assert {rule["alert"] for rule in alert_rules()} == firing
 
 
-def _anchors(markdown: str) -> set[str]:
-    """GitHub's heading anchors."""
-    found = set()
-    for line in markdown.splitlines():
-        if line.startswith("#"):
-            title = line.lstrip("#").strip().lower()
-            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
-    return found
-
-
 def test_every_alert_reaches_the_gateway_and_has_a_runbook() -> None:
-    anchors = _anchors((ROOT / "docs" / "troubleshooting.md").read_text())
+    headings = anchors((ROOT / "docs" / "troubleshooting.md").read_text())
     for rule in alert_rules():
         labels, notes = rule["labels"], rule["annotations"]
         where = rule["alert"]
@@ -96,7 +87,7 @@ def test_every_alert_reaches_the_gateway_and_has_a_runbook() -> None:
         assert labels["component"], where
         assert notes["summary"] and notes["description"], where
         path, _, anchor = notes["runbook"].partition("#")
-        assert path == "docs/troubleshooting.md" and anchor in anchors, (where, anchor)
+        assert path == "docs/troubleshooting.md" and anchor in headings, (where, anchor)
 
 
 def test_recording_rule_names_follow_the_convention() -> None:
