@@ -14,7 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--run-dir", type=Path, default=Path(".run"), help="logs and state")
     up.add_argument("--workers", type=int, default=2, help="Celery worker processes")
     demo = sub.add_parser("demo", help="send an incident through the running stack")
-    demo.add_argument("--timeout", type=float, default=30.0)
+    demo.add_argument(
+        "--timeout", type=float, default=180.0, help="seconds to wait for the notification"
+    )
     backtest = sub.add_parser(
         "backtest", help="replay CSV history (timestamp,value) through the detector"
     )

@@ -74,7 +74,7 @@ def _last_id(client: redis.Redis, stream: str) -> str:
     return rows[0][0].decode() if rows else "0-0"
 
 
-def run_demo(timeout: float = 30.0) -> int:
+def run_demo(timeout: float = 180.0) -> int:
     wait_ready(timeout=60)
     gateway = HTTP_SERVICES["gateway"].url()
     redis_url = BaseServiceSettings().redis_url
@@ -106,8 +106,15 @@ def run_demo(timeout: float = 30.0) -> int:
     print(f"{stamp()} metric       {incident} cpu_utilization=97.5  (incident)")
 
     deadline = time.monotonic() + timeout
-    seen_notification = False
+    seen_notification = hinted = False
+    waiting_since = time.monotonic()
     while time.monotonic() < deadline and not seen_notification:
+        if not hinted and time.monotonic() - waiting_since > 15:
+            hinted = True
+            print(
+                f"{stamp()} (the notifier groups anomalies of one metric like Alertmanager: "
+                "after a recent message the next one waits for SCOPS_GROUP_INTERVAL_S)"
+            )
         reply = client.xread(positions, count=100, block=500)
         for raw_stream, entries in reply or []:
             stream = raw_stream.decode()
