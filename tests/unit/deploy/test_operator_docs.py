@@ -12,6 +12,7 @@ from services.gateway.routes_proxy import ROUTES
 from tests.unit.deploy.observability_files import ROOT, anchors
 
 DOCS = [
+    ROOT / "README.md",
     ROOT / "docs" / "operator-guide.md",
     ROOT / "docs" / "troubleshooting.md",
     ROOT / "docs" / "security.md",
