@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, Path, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from services.gateway.auth import Principal, require
 from services.gateway.keys import Role
@@ -25,6 +25,9 @@ class Route:
     summary: str
     example: dict[str, Any] | None = None  # a JSON body is taken when given
     query: tuple[str, ...] = field(default=())
+    # The body field naming who acts: set by the gateway from the caller's key, so nobody
+    # can approve or silence in someone else's name.
+    actor_field: str | None = None
 
 
 SAMPLE = {"resource_id": "web-1", "metric": "cpu_utilization", "value": 97.5}
@@ -34,7 +37,20 @@ ANOMALY = {
     "severity": "critical",
     "value": 97.5,
 }
+AUDIT_QUERY = (
+    "status",
+    "action",
+    "resource_id",
+    "rule",
+    "anomaly_id",
+    "blocked_by",
+    "since",
+    "until",
+    "limit",
+    "cursor",
+)
 ROUTES: tuple[Route, ...] = (
+    # detector
     Route(
         "POST", "/anomaly", "detector", Role.VIEWER, "Score one sample or a short series", SAMPLE
     ),
@@ -78,7 +94,9 @@ ROUTES: tuple[Route, ...] = (
         Role.OPERATOR,
         "Mark an anomaly as a false or true positive",
         {"verdict": "false_positive", "note": "nightly batch job"},
+        actor_field="by",
     ),
+    # remediator
     Route("GET", "/remediation/status", "remediator", Role.VIEWER, "Engine and safety counters"),
     Route(
         "POST",
@@ -100,6 +118,7 @@ ROUTES: tuple[Route, ...] = (
             "params": {"service": "nginx"},
             "reason": "stuck workers",
         },
+        actor_field="by",
     ),
     Route(
         "POST",
@@ -107,17 +126,20 @@ ROUTES: tuple[Route, ...] = (
         "remediator",
         Role.OPERATOR,
         "A synthetic anomaly through the whole path, in dry-run",
-        ANOMALY,
+        {"resource_id": "web-1"},
+    ),
+    Route(
+        "GET", "/remediation/actions", "remediator", Role.VIEWER, "The audit log", query=AUDIT_QUERY
     ),
     Route(
         "GET",
-        "/remediation/actions",
+        "/remediation/catalog",
         "remediator",
         Role.VIEWER,
-        "The audit log",
-        query=("target", "action", "status", "limit", "cursor"),
+        "The registered actions, their risk and parameters",
     ),
     Route("GET", "/remediation/approvals", "remediator", Role.VIEWER, "Pending approvals"),
+    Route("GET", "/remediation/approvals/{approval_id}", "remediator", Role.VIEWER, "One approval"),
     Route(
         "POST",
         "/remediation/approvals/{approval_id}/approve",
@@ -125,6 +147,7 @@ ROUTES: tuple[Route, ...] = (
         Role.OPERATOR,
         "Approve a pending action",
         {"comment": "go ahead"},
+        actor_field="by",
     ),
     Route(
         "POST",
@@ -133,9 +156,118 @@ ROUTES: tuple[Route, ...] = (
         Role.OPERATOR,
         "Reject a pending action",
         {"comment": "not during the sale"},
+        actor_field="by",
     ),
-    Route("POST", "/rules/reload", "remediator", Role.ADMIN, "Reload the remediation rules"),
+    Route(
+        "GET",
+        "/remediation/maintenance",
+        "remediator",
+        Role.VIEWER,
+        "Maintenance windows",
+        query=("include_past",),
+    ),
+    Route(
+        "POST",
+        "/remediation/maintenance",
+        "remediator",
+        Role.OPERATOR,
+        "Add a maintenance window: no action on matching targets while it lasts",
+        {"target_pattern": "web-*", "duration": "2h", "reason": "kernel upgrade"},
+        actor_field="by",
+    ),
+    Route(
+        "DELETE",
+        "/remediation/maintenance/{window_id}",
+        "remediator",
+        Role.OPERATOR,
+        "End a maintenance window",
+    ),
+    Route(
+        "POST",
+        "/remediation/breaker/reset",
+        "remediator",
+        Role.ADMIN,
+        "Close the circuit breaker: automatic actions resume",
+        {},
+        actor_field="by",
+    ),
+    Route(
+        "GET",
+        "/remediation/admin-log",
+        "remediator",
+        Role.ADMIN,
+        "Who changed rules, windows, the breaker, dry-run",
+    ),
+    Route("GET", "/rules", "remediator", Role.VIEWER, "The remediation rules in force"),
+    Route(
+        "POST",
+        "/rules/reload",
+        "remediator",
+        Role.ADMIN,
+        "Reload the remediation rules",
+        {},
+        actor_field="by",
+    ),
+    Route(
+        "POST",
+        "/rules/{rule}/auto-shadow/reset",
+        "remediator",
+        Role.ADMIN,
+        "Take a rule out of automatic shadow mode",
+        {},
+        actor_field="by",
+    ),
+    # notifier
     Route("GET", "/notifications", "notifier", Role.VIEWER, "Recent deliveries"),
+    Route(
+        "GET",
+        "/notifications/outbox",
+        "notifier",
+        Role.VIEWER,
+        "Messages kept locally (no webhook configured)",
+    ),
+    Route("GET", "/notifications/groups", "notifier", Role.VIEWER, "Alert groups held"),
+    Route(
+        "GET",
+        "/notifications/dead-letter",
+        "notifier",
+        Role.VIEWER,
+        "Messages that could not be delivered",
+    ),
+    Route(
+        "POST",
+        "/notifications/dead-letter/replay",
+        "notifier",
+        Role.ADMIN,
+        "Send the dead-lettered messages again",
+        {},
+    ),
+    Route("GET", "/notifications/silences", "notifier", Role.VIEWER, "Active and future silences"),
+    Route(
+        "POST",
+        "/notifications/silences",
+        "notifier",
+        Role.OPERATOR,
+        "Silence what matches, for a while",
+        {"matchers": {"resource": "web-*"}, "duration_s": 3600, "comment": "load test"},
+        actor_field="created_by",
+    ),
+    Route(
+        "DELETE",
+        "/notifications/silences/{silence_id}",
+        "notifier",
+        Role.OPERATOR,
+        "End a silence now",
+    ),
+    Route(
+        "POST",
+        "/notifications/acknowledgements",
+        "notifier",
+        Role.OPERATOR,
+        "Acknowledge an alert: no more reminders",
+        {"resource_id": "web-1", "metric": "cpu_utilization"},
+        actor_field="by",
+    ),
 )
 
 
@@ -147,13 +279,16 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
         backends: Backends = request.app.state.backends
         principal: Principal = kwargs["principal"]
         query = {k: v for k, v in request.query_params.items() if k in route.query}
+        body = kwargs.get("body")
+        if route.actor_field is not None and isinstance(body, dict):
+            body = {**body, route.actor_field: principal.actor}
         return await backends.forward(
             route.service,
             route.method,
             quote(request.url.path, safe="/"),  # path parameters may hold any character
             principal=principal,
             correlation_id=str(request.scope.get("state", {}).get("correlation_id", "")),
-            body=kwargs.get("body"),
+            body=body,
             params=query or None,
         )
 
@@ -168,6 +303,15 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
     signature += [
         inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, Path()])
         for n in names
+    ]
+    signature += [
+        inspect.Parameter(
+            q,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[str | None, Query()],
+        )
+        for q in route.query
     ]
     if route.example is not None:
         signature.append(

@@ -1,0 +1,62 @@
+"""Calls proxied by the gateway to a real remediator: the caller's identity comes from the key,
+never from the body, and the backend's answer comes back as it is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.processes import StackProcess, api_key, service, stack_env
+
+
+@pytest.fixture
+def gateway(redis_url: str, log_dir: Path) -> Iterator[StackProcess]:
+    env = stack_env(redis_url)
+    remediator = service("remediator", env, log_dir).start()
+    gateway = service("gateway", env, log_dir).start()
+    try:
+        remediator.wait_ready()
+        yield gateway.wait_ready()
+    finally:
+        gateway.stop()
+        remediator.stop()
+
+
+def test_who_acted_is_the_key_not_what_the_body_claims(
+    gateway: StackProcess, redis_url: str
+) -> None:
+    operator = {"X-API-Key": api_key(redis_url, "operator", name="ana")}
+    admin = {"X-API-Key": api_key(redis_url, "admin", name="root")}
+    reply = httpx.post(
+        f"{gateway.url}/remediation/maintenance",
+        json={"target_pattern": "web-*", "duration": "1h", "reason": "patching", "by": "mallory"},
+        headers=operator,
+    )
+    assert reply.status_code == 201, reply.text
+    window = reply.json()
+    log = httpx.get(f"{gateway.url}/remediation/admin-log", headers=admin)
+    assert log.status_code == 200, log.text
+    text = log.text
+    assert "mallory" not in text
+    assert "ana (key " in text
+
+    listed = httpx.get(f"{gateway.url}/remediation/maintenance", headers=operator).json()
+    assert [w["target_pattern"] for w in listed] == ["web-*"]
+    ended = httpx.delete(f"{gateway.url}/remediation/maintenance/{window['id']}", headers=operator)
+    assert ended.status_code in (200, 204), ended.text
+    assert httpx.get(f"{gateway.url}/remediation/maintenance", headers=operator).json() == []
+
+
+def test_backend_validation_errors_come_back_as_problems(
+    gateway: StackProcess, redis_url: str
+) -> None:
+    operator = {"X-API-Key": api_key(redis_url, "operator")}
+    reply = httpx.post(
+        f"{gateway.url}/remediation/maintenance", json={"reason": "no pattern"}, headers=operator
+    )
+    assert reply.status_code == 422
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert "target_pattern" in reply.json()["detail"]
