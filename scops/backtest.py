@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.detector.app import build_engine
 from services.detector.config import DetectorSettings
+from services.detector.engine_setup import build_engine
 
 OUTPUT_HEADER = ["timestamp", "value", "anomaly_score", "is_anomaly", "severity"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,29 +16,16 @@ from services.detector import routes_anomaly, routes_models
 from services.detector.checkpoint import Checkpointer
 from services.detector.config import DetectorSettings
 from services.detector.consumer import MetricBatchHandler
-from services.detector.engine import MODEL_VERSION, DetectionEngine
+from services.detector.engine import MODEL_VERSION
+from services.detector.engine_setup import build_engine
 from services.detector.metrics import SERIES_TRACKED
 from services.detector.models import ModelManager, MultivariateOptions
-from services.detector.scoring.config import DetectorConfig
-from services.detector.severity import SeverityPolicy
 from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options, running
 from shared.logging import configure_logging
 from shared.streams import GROUP_DETECTOR, metrics_stream
 from shared.web import setup_app
 
 log = structlog.get_logger("detector.app")
-
-
-def build_engine(settings: DetectorSettings) -> DetectionEngine:
-    return DetectionEngine(
-        dataclasses.replace(DetectorConfig(), warmup_samples=settings.warmup_samples),
-        SeverityPolicy(
-            hard_limits=tuple(settings.hard_limits),
-            escalate_after_s=settings.escalate_after_s,
-            page_min_deviation=settings.page_min_deviation,
-        ),
-        resolve_after=settings.resolve_after_samples,
-    )
 
 
 async def _checkpoint_loop(checkpointer: Checkpointer, interval: float) -> None:
