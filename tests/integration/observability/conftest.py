@@ -153,7 +153,7 @@ def _leave_an_entry_pending(redis_url: str) -> None:
 
 
 def _wait_for(
-    stack: ObservedStack, done: Callable[[list[str]], bool], what: str, timeout: float = 30.0
+    stack: ObservedStack, done: Callable[[list[str]], bool], what: str, timeout: float = 60.0
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
