@@ -17,6 +17,7 @@ DOCS = [
     ROOT / "docs" / "troubleshooting.md",
     ROOT / "docs" / "security.md",
     ROOT / "deploy" / "aws" / "README.md",
+    ROOT / "deploy" / "README.md",
 ]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
