@@ -124,3 +124,21 @@ def test_prometheus_alertmanager_and_grafana_agree_with_compose() -> None:
     mounts = services["prometheus"]["volumes"]
     assert "./deploy/prometheus/rules:/etc/prometheus/rules:ro" in mounts
     assert prometheus["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+
+
+def test_the_image_carries_the_files_its_default_settings_read() -> None:
+    from services.remediator.config import RemediatorSettings
+
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    runtime = lines[max(i for i, line in enumerate(lines) if line.startswith("FROM ")) :]
+    (workdir,) = [line.split()[1] for line in runtime if line.startswith("WORKDIR ")]
+    copied = {line.split()[-1] for line in runtime if line.startswith("COPY ")}
+    fields = RemediatorSettings.model_fields
+    for name in ("rules_path", "script_catalogue_path"):
+        default = fields[name].default
+        assert not default.is_absolute() and (ROOT / default).exists()
+        assert f"{workdir}/{default.parent}" in copied, name
+    assert next(line.split(maxsplit=1) for line in runtime if line.startswith("ENTRYPOINT")) == [
+        "ENTRYPOINT",
+        '["scops"]',
+    ]
