@@ -183,3 +183,37 @@ def test_the_example_overlay_builds() -> None:
             }
             assert refs == {secret["metadata"]["name"]}
             assert container["image"].endswith("/smartcloudops:0.1.0")
+
+
+def test_prometheus_on_kubernetes_names_jobs_as_the_rules_expect() -> None:
+    """The pod scrape job turns the component label into job="scops-<component>", the name the
+    rules and dashboards select on; every pod carries the labels it keeps and renames."""
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus-kubernetes.yml").read_text())
+    (job,) = config["scrape_configs"]
+    relabel = {r.get("target_label"): r for r in job["relabel_configs"]}
+    component = "__meta_kubernetes_pod_label_app_kubernetes_io_component"
+    assert relabel["job"]["source_labels"] == [component]
+    assert relabel["job"]["replacement"] == "scops-$1"
+    labels = _kustomization(BASE)["labels"][0]
+    assert labels["pairs"] == {"app.kubernetes.io/part-of": "smartcloudops"}
+    assert labels["includeTemplates"] is True
+    for deployment, container in _workloads():
+        pod = deployment["spec"]["template"]["metadata"]["labels"]
+        expected = "worker" if container["args"][0] == "worker" else container["args"][1]
+        assert pod["app.kubernetes.io/component"] == expected
+
+
+def test_promtool_accepts_the_kubernetes_configuration() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed")
+    config = DEPLOY / "prometheus" / "prometheus-kubernetes.yml"
+    checked = subprocess.run(
+        [promtool, "check", "config", "--syntax-only", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "kubernetes_sd_configs not found" in checked.stdout + checked.stderr:
+        pytest.skip("this promtool is built without Kubernetes discovery (Debian's is)")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
