@@ -49,6 +49,11 @@ STREAM_LENGTH = Gauge("scops_stream_length", "Entries kept in the stream (all sh
 DEAD_LETTER_LENGTH = Gauge(
     "scops_dead_letter_length", "Entries in the stream's dead-letter stream.", ["stream"]
 )
+STREAM_MAXLEN = Gauge(
+    "scops_stream_maxlen",
+    "Approximate cap (MAXLEN ~) of each event stream (SCOPS_STREAM_MAXLEN): Redis trims "
+    "entries beyond it, read or not.",
+)
 PIPELINE_LATENCY = Histogram(
     "scops_pipeline_latency_seconds",
     "Time from a sample's timestamp to each stage: anomaly published, remediation decided, "

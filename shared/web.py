@@ -24,6 +24,9 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import metrics
+from shared.settings import BaseServiceSettings
+
 log = structlog.get_logger("shared.web")
 
 PROBLEM_JSON = "application/problem+json"
@@ -223,9 +226,16 @@ def _serve_docs_locally(app: FastAPI) -> None:
         )
 
 
-def setup_app(app: FastAPI, service: str, ready_checks: Mapping[str, ReadyCheck]) -> None:
-    """Problem handlers, correlation ids, health routes, ``/metrics`` and local API docs for
-    one service."""
+def setup_app(
+    app: FastAPI,
+    service: str,
+    ready_checks: Mapping[str, ReadyCheck],
+    *,
+    settings: BaseServiceSettings,
+) -> None:
+    """Problem handlers, correlation ids, health routes, ``/metrics`` (with the settings every
+    service shares) and local API docs for one service."""
+    metrics.STREAM_MAXLEN.set(settings.stream_maxlen)
     _serve_docs_locally(app)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(HTTPException, _http_problem)

@@ -97,7 +97,7 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
     async def redis_ready() -> None:
         await app.state.redis.ping()
 
-    setup_app(app, "detector", {"redis": redis_ready})
+    setup_app(app, "detector", {"redis": redis_ready}, settings=settings)
     app.include_router(routes_anomaly.router)
     app.include_router(routes_models.router)
 

@@ -94,7 +94,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def redis_ready() -> None:
         await app.state.redis.ping()
 
-    setup_app(app, "gateway", {"redis": redis_ready})
+    setup_app(app, "gateway", {"redis": redis_ready}, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(routes_metrics.router)
     app.include_router(routes_anomalies.router)

@@ -54,7 +54,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     async def redis_ready() -> None:
         await app.state.redis.ping()
 
-    setup_app(app, "notifier", {"redis": redis_ready})
+    setup_app(app, "notifier", {"redis": redis_ready}, settings=settings)
     app.add_exception_handler(NotifierError, _notifier_problem)
     app.include_router(routes_notifications.router)
     app.include_router(routes_silences.router)

@@ -110,7 +110,7 @@ def create_app(settings: RemediatorSettings | None = None) -> FastAPI:
     async def redis_ready() -> None:
         await app.state.redis.ping()
 
-    setup_app(app, "remediator", {"redis": redis_ready})
+    setup_app(app, "remediator", {"redis": redis_ready}, settings=settings)
     add_problem_handlers(app)
     app.include_router(routes_remediation.router)
     app.include_router(routes_approvals.router)
