@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.gateway.auth import Ingest
 from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep
 from services.gateway.ingest import split_by_shard
+from services.gateway.metrics import SAMPLES_INGESTED
 from shared.events import MetricSample
 from shared.web import PROBLEM_SCHEMA
 
@@ -74,5 +75,6 @@ async def ingest_metrics(
         )
     entries = split_by_shard(body.samples, settings.metric_shards, correlation_id)
     ids = await bus.publish_many(entries)
+    SAMPLES_INGESTED.inc(len(body.samples))
     log.info("metrics_accepted", samples=len(body.samples), entries=len(ids))
     return IngestAccepted(accepted=len(body.samples), correlation_id=correlation_id, entries=ids)

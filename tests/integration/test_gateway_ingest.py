@@ -3,6 +3,7 @@ writing anything."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,27 @@ def test_a_batch_is_split_by_resource_shard(
     entries = [e for rows in stored(sync_redis).values() for e in rows]
     assert len(entries) == len(body["entries"]) > 1
     assert sum(e[1][b"data"].count(b'"resource_id"') for e in entries) == 8
+
+
+def _samples_ingested(gateway: StackProcess) -> float:
+    text = httpx.get(f"{gateway.url}/metrics").text
+    found = re.search(r"^scops_samples_ingested_total (\S+)$", text, re.MULTILINE)
+    assert found, "scops_samples_ingested_total not exported"
+    return float(found.group(1))
+
+
+def test_the_ingest_counter_counts_accepted_samples_not_requests(
+    gateway: StackProcess, key: str
+) -> None:
+    auth = {"X-API-Key": key}
+    before = _samples_ingested(gateway)
+    for size in (3, 5):
+        samples = [sample(f"host-{i}") for i in range(size)]
+        reply = httpx.post(f"{gateway.url}/v1/metrics", json={"samples": samples}, headers=auth)
+        assert reply.status_code == 202
+    one_bad = {"samples": [sample(), sample(value="high")]}
+    assert httpx.post(f"{gateway.url}/v1/metrics", json=one_bad, headers=auth).status_code == 422
+    assert _samples_ingested(gateway) - before == 8
 
 
 def test_the_callers_correlation_id_is_kept(gateway: StackProcess, key: str) -> None:
