@@ -112,6 +112,7 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
             "samples_scored": engine.samples_scored,
             "shards": shards,
             "checkpointed_series": app.state.checkpointer.saved_series,
+            "unreadable_saved_series": engine.unreadable_states,
             "multivariate_model": models.version,
             "multivariate_metrics": list(models.options.metrics),
         }

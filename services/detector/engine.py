@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
 from services.detector.episodes import Episode, advance
 from services.detector.feedback import Feedback
 from services.detector.scoring.config import DetectorConfig
@@ -22,6 +24,7 @@ from services.detector.scoring.result import ScoreResult
 from services.detector.severity import SeverityPolicy
 from shared.events import AnomalyEvent, AnomalyResolved, Event, MetricBatch, MetricSample, Severity
 
+log = structlog.get_logger("detector.engine")
 MODEL_VERSION = f"streaming-v{STATE_VERSION}"
 SeriesKey = tuple[str, str]
 
@@ -85,6 +88,7 @@ class DetectionEngine:
         self.series: dict[SeriesKey, SeriesState] = {}
         self.dirty: set[SeriesKey] = set()
         self.samples_scored = 0
+        self.unreadable_states = 0
 
     @classmethod
     def with_warmup(cls, warmup: int, **kwargs: Any) -> DetectionEngine:
@@ -206,9 +210,16 @@ class DetectionEngine:
         return out
 
     def restore(self, states: Iterable[tuple[SeriesKey, dict[str, Any]]]) -> int:
+        """Load saved series; one whose state this version cannot read (an older format, a
+        damaged entry) starts afresh rather than stopping the detector."""
         count = 0
         for key, state in states:
-            self.series[key] = SeriesState.from_state(state, self.config)
+            try:
+                self.series[key] = SeriesState.from_state(state, self.config)
+            except (ValueError, KeyError, TypeError, IndexError) as exc:
+                self.unreadable_states += 1
+                log.warning("series_state_unreadable", series=f"{key[0]}/{key[1]}", error=str(exc))
+                continue
             count += 1
         return count
 

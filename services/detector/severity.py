@@ -1,8 +1,9 @@
 """Severity of an anomaly: from the calibrated score, the metric's hard limits, and how long
 the anomaly has lasted (no I/O).
 
-- The score bands map the calibrated score (see ``scoring/config.py``: 0.5 is about a
-  one-in-100,000 event) to low / medium / high / critical.
+- The score bands map the calibrated score (see ``scoring/config.py``; the default alarm
+  threshold 0.4 is about a one-in-10,000 event for one sub-detector) to low / medium / high /
+  critical.
 - A hard limit (e.g. ``disk_used_percent >= 95``) sets a floor on severity whatever the model
   thinks, and opens an anomaly even while the series is still warming up.
 - An anomaly that lasts ``escalate_after_s`` is raised one level (at most to ``high``: only

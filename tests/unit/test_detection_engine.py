@@ -134,3 +134,11 @@ def test_an_alarm_the_paging_gate_held_back_does_not_mute_the_next_incident() ->
     spike = engine.step(*state_series, START + timedelta(minutes=240), 97.5, "c")
     assert held_back >= 1  # the situation this test is about did arise
     assert isinstance(spike.event, AnomalyEvent)
+
+
+def test_a_state_saved_by_another_version_starts_the_series_afresh() -> None:
+    engine = DetectionEngine()
+    restored = engine.restore([(("web-1", "cpu"), {"d": {"v": -1}, "t": 0.0})])
+    assert restored == 0
+    assert engine.unreadable_states == 1
+    assert engine.process_batch(_batch(_normal(10))) == []  # scoring goes on

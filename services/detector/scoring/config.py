@@ -109,8 +109,8 @@ class DetectorConfig:
     pattern_block: int = 8
     #: Blocks in the pattern context (the current, partial one included).
     pattern_blocks: int = 4
-    #: Slots of the shared count table (one byte each).
-    memory_slots: int = 2048
+    #: Counters in the shared count table (4 bits each: 4096 -> 2 KiB).
+    memory_slots: int = 4096
     #: Seed of the table's hash functions (collisions differ per seed; results should
     #: not depend on it beyond noise - the benchmark log reports the spread).
     hash_seed: int = 0
@@ -169,8 +169,8 @@ class DetectorConfig:
             raise ValueError("seasonal_familiar_after must be >= 1")
         if self.pattern_block < 1 or self.pattern_blocks < 1:
             raise ValueError("pattern_block and pattern_blocks must be >= 1")
-        if self.memory_slots < 16 or self.memory_halving_interval < 1:
-            raise ValueError("memory_slots >= 16 and memory_halving_interval >= 1")
+        if self.memory_slots < 16 or self.memory_slots % 2 or self.memory_halving_interval < 1:
+            raise ValueError("memory_slots must be even and >= 16; halving interval >= 1")
         if self.likelihood_short < 1 or self.likelihood_long < 2:
             raise ValueError("likelihood_short >= 1 and likelihood_long >= 2")
         if self.likelihood_floor <= 0.0 or self.gap_factor <= 1.0:

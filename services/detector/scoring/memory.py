@@ -6,7 +6,9 @@ detectors (CAD OSE, HTM, ARTime) owe their benchmark lead to this; this is a che
 constant-memory take on the same idea, written from scratch.
 
 How: values are cut into ``quant_levels`` bins of the known range. Three kinds of
-context are looked up in one shared table of one-byte counters (a hashed count table):
+context are looked up in one shared table of 4-bit counters (a hashed count table, two
+counters per byte: twice the slots of byte counters for the same memory, which halves
+the collisions - measurably steadier results, see EXPERIMENTS.md):
 
 * sequence: the last ``context_length`` levels (a rolling integer key);
 * seasonal: the current level together with the time-of-day bin;
@@ -14,10 +16,10 @@ context are looked up in one shared table of one-byte counters (a hashed count t
   samples, each block represented by its extreme farthest from the baseline, so the
   context spans a longer stretch of time and short spikes survive the down-sampling.
 
-A context is *novel* when its counter is zero. Counters saturate at 255 and are all
+A context is *novel* when its counter is zero. Counters saturate at 15 and are all
 halved every ``memory_halving_interval`` samples, so patterns that stop occurring are
-forgotten and the table never fills up. Collisions only ever hide novelty (a false
-"seen"), which errs on the side of fewer alarms.
+forgotten (after at most four halvings) and the table never fills up. Collisions only
+ever hide novelty (a false "seen"), which errs on the side of fewer alarms.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from typing import Any
 
 from .serial import enc
 
-_HALVE = bytes(i >> 1 for i in range(256))
+# Halves both 4-bit counters of a byte at once (used with bytes.translate).
+_HALVE = bytes((((i >> 4) >> 1) << 4) | ((i & 15) >> 1) for i in range(256))
 _MIX = 0x9E3779B1  # Knuth's multiplicative-hash constant (2**32 / golden ratio)
 _MASK = 0xFFFFFFFF
 _SALTS = (0x5BD1E995, 0x27D4EB2F, 0x165667B1)  # sequence, seasonal, pattern
@@ -103,7 +106,7 @@ class ContextMemory:
 
     def __init__(self, params: MemoryParams) -> None:
         self._p = params
-        self.table = bytearray(params.slots)
+        self.table = bytearray(params.slots // 2)
         self.origin = 0.0
         self.width = 0.0  # 0 means "no grid yet"
         self.since_halving = 0
@@ -122,7 +125,7 @@ class ContextMemory:
             return
         self.origin = lo
         self.width = max(span / p.levels, 1e-9 * max(abs(hi), abs(lo), 1e-12))
-        self.table = bytearray(p.slots)
+        self.table = bytearray(p.slots // 2)
         self.restart_sequence()
 
     def restart_sequence(self) -> None:
@@ -158,18 +161,22 @@ class ContextMemory:
         if self.filled >= p.seq_len:
             h = ((key ^ p.salts[0]) * _MIX) & _MASK
             slot = (h ^ (h >> 15)) % slots
-            count = table[slot]
+            byte = table[slot >> 1]
+            shift = (slot & 1) << 2
+            count = (byte >> shift) & 15
             seq_new = count == 0
-            if count < 255:
-                table[slot] = count + 1
+            if count < 15:
+                table[slot >> 1] = byte + (1 << shift)
 
         # seasonal: (level, time-of-day bin)
         h = (((symbol * p.time_bins + time_bin) ^ p.salts[1]) * _MIX) & _MASK
         slot = (h ^ (h >> 15)) % slots
-        count = table[slot]
+        byte = table[slot >> 1]
+        shift = (slot & 1) << 2
+        count = (byte >> shift) & 15
         tod_new = count < p.tod_familiar
-        if count < 255:
-            table[slot] = count + 1
+        if count < 15:
+            table[slot >> 1] = byte + (1 << shift)
 
         # pattern: complete blocks so far plus the current, partial one
         if value > self.block_max:
@@ -185,10 +192,12 @@ class ContextMemory:
         key = (self.block_key * p.symbols + bsym) * 2 + done
         h = ((key ^ p.salts[2]) * _MIX) & _MASK
         slot = (h ^ (h >> 15)) % slots
-        count = table[slot]
+        byte = table[slot >> 1]
+        shift = (slot & 1) << 2
+        count = (byte >> shift) & 15
         pat_new = count == 0
-        if count < 255:
-            table[slot] = count + 1
+        if count < 15:
+            table[slot >> 1] = byte + (1 << shift)
         if done:
             self.block_key = (self.block_key * p.symbols + bsym) % p.block_modulus
             self.block_n = 0
@@ -203,7 +212,7 @@ class ContextMemory:
 
     # ------------------------------------------------------------------ state
     def to_state(self) -> dict[str, Any]:
-        """JSON-friendly state; the table is base64 (about 4/3 of its byte size)."""
+        """JSON-friendly state; the table is base64 (4/3 of ``memory_slots / 2`` bytes)."""
         return {
             "grid": [self.origin, self.width],
             "keys": [self.seq_key, self.filled, self.since_halving, self.block_key, self.block_n],
@@ -214,7 +223,7 @@ class ContextMemory:
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`to_state` produced."""
         table = base64.b64decode(state["table"])
-        if len(table) != self._p.slots:
+        if len(table) != self._p.slots // 2:
             raise ValueError("memory table size does not match memory_slots")
         self.table = bytearray(table)
         self.origin, self.width = (float(x) for x in state["grid"])

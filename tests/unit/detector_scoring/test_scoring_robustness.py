@@ -84,6 +84,20 @@ def test_zero_and_huge_constant_series() -> None:
         assert not any(det.update(T0 + i, level).is_anomaly for i in range(500))
 
 
+def test_random_garbage_never_raises() -> None:
+    rng = np.random.default_rng(12)
+    choices: list[object] = [None, "x", "", math.nan, math.inf, -math.inf, 1e308, -1e-308, 0, 7]
+    det = SeriesDetector(DetectorConfig(warmup_samples=20, memory_start_samples=5))
+    t = T0
+    for i in range(5000):
+        t += float(rng.choice([-1e6, -60.0, 0.0, 60.0, 60.0, 60.0, 86400.0 * 3]))
+        stamp: object = t if i % 97 else choices[i % len(choices)]
+        value: object = float(rng.normal()) if i % 13 else choices[i % len(choices)]
+        r = det.update(stamp, value)  # type: ignore[arg-type]
+        assert 0.0 <= r.score <= 1.0
+    json.dumps(det.to_state(), allow_nan=False)
+
+
 def test_string_timestamp_and_integer_value_are_accepted() -> None:
     det = SeriesDetector()
     r = det.update("1700000000", 5)  # type: ignore[arg-type]
