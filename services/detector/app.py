@@ -18,7 +18,7 @@ from services.detector.config import DetectorSettings
 from services.detector.consumer import MetricBatchHandler
 from services.detector.engine import MODEL_VERSION
 from services.detector.engine_setup import build_engine
-from services.detector.metrics import SERIES_TRACKED
+from services.detector.metrics import SERIES_TRACKED, show_model_version
 from services.detector.models import ModelManager, MultivariateOptions
 from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options, running
 from shared.logging import configure_logging
@@ -43,6 +43,7 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
     shards = settings.owned_shards()
     engine = build_engine(settings)
     SERIES_TRACKED.set_function(lambda: len(engine.series))
+    show_model_version("streaming", MODEL_VERSION)
     models = ModelManager(
         settings.model_dir,
         MultivariateOptions(

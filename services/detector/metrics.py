@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram
 
 PREDICTIONS = Counter("ml_predictions_total", "Metric samples scored.")
@@ -14,3 +16,18 @@ SCORING_SECONDS = Histogram(
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
 )
 SERIES_TRACKED = Gauge("ml_series_tracked", "Series (resource x metric) with state in memory.")
+MODEL_INFO = Gauge(
+    "ml_model_info",
+    "The model versions in use, value 1 (kind: streaming or multivariate; the multivariate "
+    "version is none until a model is trained or activated).",
+    ["kind", "version"],
+)
+NO_MODEL = "none"
+
+
+def show_model_version(kind: str, version: str, replaces: str | None = None) -> None:
+    """Export ``version`` as the one in use for ``kind``, in place of ``replaces``."""
+    if replaces is not None and replaces != version:
+        with contextlib.suppress(KeyError):
+            MODEL_INFO.remove(kind, replaces)
+    MODEL_INFO.labels(kind=kind, version=version).set(1)

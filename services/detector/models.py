@@ -19,6 +19,7 @@ import structlog
 from prometheus_client import Counter
 from redis.asyncio import Redis
 
+from services.detector.metrics import NO_MODEL, show_model_version
 from services.detector.model_store import ModelStore
 from services.detector.multivariate_live import MultivariateScorer, ResourceFeatures, ResourceScaler
 from services.detector.training import (
@@ -59,6 +60,7 @@ class ModelManager:
         # Latest sample time and labels of each resource changed since the last flush.
         self._latest: dict[str, tuple[datetime, dict[str, str]]] = {}
         self._last_flush = time.monotonic()
+        show_model_version(MULTIVARIATE, NO_MODEL)
 
     # -- versions ------------------------------------------------------------------------------
 
@@ -89,6 +91,7 @@ class ModelManager:
         self.scorer = MultivariateScorer(
             model, features, scaler=scaler, threshold=self.options.threshold
         )
+        show_model_version(MULTIVARIATE, version, replaces=self.version or NO_MODEL)
         self.version = version
         log.info("model_activated", version=version, resources=len(scaler))
 

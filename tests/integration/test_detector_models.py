@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -84,8 +85,23 @@ def train(detector: StackProcess, body: dict[str, Any]) -> dict[str, Any]:
         time.sleep(0.1)
 
 
+def model_info(detector: StackProcess) -> dict[str, set[str]]:
+    """kind -> versions exported by ml_model_info (value 1)."""
+    text = httpx.get(f"{detector.url}/metrics").text
+    found: dict[str, set[str]] = {}
+    pattern = r'^ml_model_info\{kind="([^"]+)",version="([^"]+)"\} 1\.0$'
+    for kind, version in re.findall(pattern, text, re.MULTILINE):
+        found.setdefault(kind, set()).add(version)
+    return found
+
+
 def test_training_versions_and_rollback(detector: StackProcess) -> None:
     assert httpx.post(f"{detector.url}/anomaly/train", json={}).status_code == 401
+    status = httpx.get(f"{detector.url}/anomaly/status").json()
+    assert model_info(detector) == {
+        "streaming": {status["model_version"]},
+        "multivariate": {"none"},
+    }
 
     first = train(detector, {"source": "upload", "samples": correlated(400, seed=1)})
     assert first["status"] == "succeeded", first
@@ -96,11 +112,13 @@ def test_training_versions_and_rollback(detector: StackProcess) -> None:
     assert models["active"] == second["version"]
     assert [v["version"] for v in models["versions"]] == [first["version"], second["version"]]
     assert "scaler" not in models["versions"][0]
+    assert model_info(detector)["multivariate"] == {second["version"]}
 
     back = httpx.post(f"{detector.url}/anomaly/models/rollback", headers=AUTH)
     assert back.json() == {"active": first["version"]}
     status = httpx.get(f"{detector.url}/anomaly/status").json()
     assert status["multivariate_model"] == first["version"]
+    assert model_info(detector)["multivariate"] == {first["version"]}
     unknown = httpx.post(f"{detector.url}/anomaly/models/nope/activate", headers=AUTH)
     assert unknown.status_code == 404
 
