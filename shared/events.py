@@ -185,7 +185,7 @@ class RemediationRecord(Event):
     expected_high: float | None = None
     anomaly_explanation: str = ""
     # Added in 1.1: which rule decided, on what, with which parameters, and who was involved.
-    schema_version: str = "1.2"
+    schema_version: str = "1.3"
     rule: str | None = Field(None, description="The rule that recommended the action.")
     risk: str | None = Field(None, description="Risk tier: low, medium or high.")
     shadow: bool = Field(False, description="A shadow rule's 'would have run': no effect.")
@@ -202,6 +202,12 @@ class RemediationRecord(Event):
     observed_metric: str | None = Field(None, description="The metric a verification watched.")
     observed_value: float | None = Field(
         None, description="That metric's latest value when the verification decided."
+    )
+    # Added in 1.3: when the anomaly's sample was taken, for the end-to-end latency.
+    anomaly_observed_at: UtcDatetime | None = Field(
+        None,
+        description="The anomaly's observed_at (its sample's timestamp); null for manual "
+        "requests.",
     )
 
 

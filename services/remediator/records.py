@@ -46,6 +46,7 @@ def incident_record(
             "expected_low": incident.expected_low,
             "expected_high": incident.expected_high,
             "anomaly_explanation": incident.explanation,
+            "anomaly_observed_at": incident.observed_at,
             "output_excerpt": output[-OUTPUT_EXCERPT:] if output else "",
             **fields,
         }

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.remediator.risk import Risk
 from services.remediator.targets import Target
 from services.remediator.verification.plan import Verify
-from shared.events import AnomalyEvent, Severity
+from shared.events import AnomalyEvent, Severity, UtcDatetime
 
 
 class Incident(BaseModel):
@@ -29,6 +29,9 @@ class Incident(BaseModel):
     expected_high: float | None = None
     explanation: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
+    observed_at: UtcDatetime | None = Field(
+        None, description="The anomaly's sample timestamp; None for a manual request."
+    )
 
     @classmethod
     def from_anomaly(cls, anomaly: AnomalyEvent) -> Incident:
@@ -43,6 +46,7 @@ class Incident(BaseModel):
             expected_high=anomaly.expected_high,
             explanation=anomaly.explanation,
             labels=dict(anomaly.labels),
+            observed_at=anomaly.observed_at,
         )
 
 
