@@ -206,8 +206,7 @@ class RemediationRecord(Event):
     # Added in 1.3: when the anomaly's sample was taken, for the end-to-end latency.
     anomaly_observed_at: UtcDatetime | None = Field(
         None,
-        description="The anomaly's observed_at (its sample's timestamp); null for manual "
-        "requests.",
+        description="The anomaly's observed_at (its sample's timestamp); null for manual requests.",
     )
 
 
