@@ -1,6 +1,6 @@
 """The remediator API: dispatches anomaly events to the Celery workers, counts their records
-for Prometheus, sweeps expired approvals, and serves status, evaluation, manual requests,
-approvals, maintenance windows, rules and the audit log.
+for Prometheus, sweeps expired approvals, exports the safety layer's state as gauges, and serves
+status, evaluation, manual requests, approvals, maintenance windows, rules and the audit log.
 
 The rules file is validated at start-up: a bad file stops the service with the file, line and
 reason, rather than running without rules.
@@ -26,6 +26,7 @@ from services.remediator.celery_config import create_celery
 from services.remediator.config import RemediatorSettings
 from services.remediator.dispatcher import AnomalyDispatcher
 from services.remediator.errors import RulesFileError
+from services.remediator.gauges import refresh_forever
 from services.remediator.scheduling import CeleryScheduler
 from services.remediator.wiring import build
 from shared.bus import StreamConsumer, consumer_name, consumer_options, running
@@ -44,6 +45,7 @@ Errors are RFC 9457 problem documents."""
 def create_app(settings: RemediatorSettings | None = None) -> FastAPI:
     settings = settings or RemediatorSettings()
     configure_logging("remediator", settings.log_level, settings.log_json)
+    metrics.initialise_labels()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,21 +82,25 @@ def create_app(settings: RemediatorSettings | None = None) -> FastAPI:
                 streams=[REMEDIATIONS],
                 group=metrics.METRICS_GROUP,
                 consumer=consumer_name("remediator-metrics"),
-                handler=metrics.count_record,
+                handler=metrics.RecordCounter(async_redis),
                 options=options,
             ),
         ]
         stop = asyncio.Event()
-        sweeper = asyncio.create_task(
-            sweep_forever(remediator, settings.sweep_interval_s, stop), name="sweep"
-        )
+        background = [
+            asyncio.create_task(
+                sweep_forever(remediator, settings.sweep_interval_s, stop), name="sweep"
+            ),
+            asyncio.create_task(refresh_forever(remediator, stop), name="gauges"),
+        ]
         try:
             async with running(consumers):
                 yield
         finally:
             stop.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             celery.close()
             client.close()
             await async_redis.aclose()

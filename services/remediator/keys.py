@@ -14,6 +14,7 @@ from shared.streams import PREFIX
 TAG = f"{PREFIX}:{{remediation}}"
 
 # Safety
+SAFETY = f"{TAG}:safety"  # prefix of every key below, cooldowns and locks included
 EXECUTED = f"{TAG}:safety:executed"  # zset: reservation id -> start (ms), the rolling hour
 FAILURES = f"{TAG}:safety:failures"  # zset: reservation id -> failure time (ms)
 BREAKER = f"{TAG}:safety:breaker"  # hash: opened_at_ms, reason (exists = open)
@@ -96,3 +97,8 @@ def resolved(resource_id: str, metric: str) -> str:
 
 def escalation(name: str) -> str:
     return f"{TAG}:escalation:{name}"
+
+
+def decision_seen(anomaly_id: uuid.UUID) -> str:
+    """Set by the first record about an anomaly the API counts (its decision latency)."""
+    return f"{TAG}:metrics:decided:{anomaly_id}"

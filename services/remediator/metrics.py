@@ -2,17 +2,24 @@
 
 Records are written by the workers, which Prometheus does not scrape; the API counts them by
 reading the remediations stream in a consumer group of its own, so each record is counted once
-across API replicas (sum over instances in queries).
+across API replicas (sum over instances in queries). The gauges of shared state (safety layer,
+Celery queue) are read from Redis by every replica alike (max over instances in queries).
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
+from redis.asyncio import Redis
 
+from services.remediator import keys
+from services.remediator.executors.base import OWN_ERROR_CODES
+from services.remediator.safety.policy import SAFETY_CHECKS
 from shared.bus import StreamEntry
 from shared.events import RemediationRecord, RemediationStatus
+from shared.metrics import PIPELINE_LATENCY
 
 METRICS_GROUP = "remediator-metrics"
+DECISION_SEEN_TTL_S = 86_400
 
 ACTIONS = Counter(
     "remediation_actions_total", "Remediation decisions by action and status.", ["action", "status"]
@@ -22,7 +29,36 @@ FAILURE = Counter("remediation_failure_total", "Actions that failed, by error co
 BLOCKED = Counter(
     "remediation_blocked_total", "Actions refused, by the safety check that refused.", ["rule"]
 )
+ACTION_DURATION = Histogram(
+    "remediation_action_duration_seconds",
+    "How long actions ran, from start to outcome (succeeded or failed), by action.",
+    ["action"],
+    buckets=(0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
 PENDING_APPROVALS = Gauge("remediation_pending_approvals", "Approvals waiting for a decision.")
+BREAKER_OPEN = Gauge(
+    "remediation_breaker_open", "1 while the circuit breaker refuses automatic actions."
+)
+COOLDOWNS_ACTIVE = Gauge("remediation_cooldowns_active", "Targets in their cooldown.")
+LOCKS_ACTIVE = Gauge("remediation_locks_active", "Targets with an action running (locked).")
+ACTIONS_HOUR_USED = Gauge(
+    "remediation_actions_hour_used",
+    "Actions executed in the rolling hour (what the rate limit counts).",
+)
+RATE_LIMIT_PER_HOUR = Gauge(
+    "remediation_rate_limit_per_hour", "Most actions executed per rolling hour (the rate limit)."
+)
+QUEUE_LENGTH = Gauge(
+    "remediation_queue_length", "Tasks waiting in the workers' Celery queue (not yet taken)."
+)
+
+
+def initialise_labels() -> None:
+    """Known label values at 0, so that panels show 0 rather than no data."""
+    for check in SAFETY_CHECKS:
+        BLOCKED.labels(rule=check)
+    for reason in (*OWN_ERROR_CODES, RemediationStatus.INTERRUPTED.value):
+        FAILURE.labels(reason=reason)
 
 
 def count(record: RemediationRecord) -> None:
@@ -33,8 +69,29 @@ def count(record: RemediationRecord) -> None:
         FAILURE.labels(reason=record.error_code or record.status.value).inc()
     elif record.status == RemediationStatus.BLOCKED:
         BLOCKED.labels(rule=record.blocked_by or "unknown").inc()
+    if record.duration_s is not None and record.action:
+        ACTION_DURATION.labels(action=record.action).observe(record.duration_s)
 
 
-async def count_record(entry: StreamEntry) -> None:
-    if isinstance(entry.event, RemediationRecord):
-        count(entry.event)
+class RecordCounter:
+    """Handler of the API's consumer group on the remediations stream: counts each record, and
+    the time from an anomaly's sample to the remediator's first record about it (its decision:
+    to act, wait, ask, refuse or do nothing), once per anomaly across replicas."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def __call__(self, entry: StreamEntry) -> None:
+        record = entry.event
+        if not isinstance(record, RemediationRecord):
+            return
+        count(record)
+        observed = record.anomaly_observed_at
+        if observed is None:  # a manual request, or a record written before 1.3
+            return
+        first = await self.redis.set(
+            keys.decision_seen(record.anomaly_id), 1, nx=True, ex=DECISION_SEEN_TTL_S
+        )
+        if first:
+            latency = (record.occurred_at - observed).total_seconds()
+            PIPELINE_LATENCY.labels(stage="decision").observe(max(latency, 0.0))

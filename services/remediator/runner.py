@@ -24,7 +24,7 @@ from services.remediator.actions.registry import ActionRegistry
 from services.remediator.audit import RecordPublisher
 from services.remediator.claims import Claim
 from services.remediator.errors import UnknownActionError
-from services.remediator.executors.base import Executor, Finished, Job, Started
+from services.remediator.executors.base import TIMEOUT, Executor, Finished, Job, Started
 from services.remediator.records import request_record
 from services.remediator.requests import ActionRequest
 from services.remediator.safety.group_share import (
@@ -248,7 +248,7 @@ class ActionRunner:
             outcome = Finished(
                 RemediationStatus.FAILED,
                 f"command {started.command_id} gave no result within {timeout}s",
-                error_code="Timeout",
+                error_code=TIMEOUT,
             )
         return self._finish_run(
             request,

@@ -17,7 +17,7 @@ from services.remediator.aws.ssm_commands import (
     invocations,
     send_shell_command,
 )
-from services.remediator.executors.base import Finished, Job, Started
+from services.remediator.executors.base import NO_TARGETS, Finished, Job, Started
 from shared.events import RemediationStatus
 
 T = TypeVar("T")
@@ -62,7 +62,7 @@ class AwsExecutor:
             return Finished(
                 RemediationStatus.FAILED,
                 f"command {sent.command_id} reached no instance",
-                error_code="NoTargets",
+                error_code=NO_TARGETS,
             )
         failed = [i for i in found if not i.succeeded]
         if not failed:

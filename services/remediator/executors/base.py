@@ -12,6 +12,13 @@ from services.remediator.actions.base import ActionDefinition
 from services.remediator.targets import Target
 from shared.events import RemediationStatus
 
+# Error codes of failures the executors and the runner recognise themselves (the others are
+# AWS's error codes, or an executor's exception name).
+TIMEOUT = "Timeout"
+NO_TARGETS = "NoTargets"
+NON_ZERO_EXIT = "NonZeroExit"
+OWN_ERROR_CODES = (TIMEOUT, NO_TARGETS, NON_ZERO_EXIT)
+
 
 @dataclass(frozen=True)
 class Job:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from datetime import datetime
 
-from services.remediator.executors.base import Finished, Job, Started
+from services.remediator.executors.base import NON_ZERO_EXIT, TIMEOUT, Finished, Job, Started
 from shared.events import RemediationStatus
 
 
@@ -36,7 +36,7 @@ class LocalExecutor:
                 RemediationStatus.FAILED,
                 f"timed out after {plan.timeout_s}s",
                 output=output,
-                error_code="Timeout",
+                error_code=TIMEOUT,
             )
         output = done.stdout + (f"\n-- stderr --\n{done.stderr}" if done.stderr else "")
         if done.returncode == 0:
@@ -46,7 +46,7 @@ class LocalExecutor:
             f"exit code {done.returncode}",
             output,
             done.returncode,
-            error_code="NonZeroExit",
+            error_code=NON_ZERO_EXIT,
         )
 
     def poll(self, job: Job, started: Started) -> Finished | None:

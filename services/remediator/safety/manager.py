@@ -52,6 +52,19 @@ class SafetyVerdict:
     actions_used: int = 0
 
 
+@dataclass(frozen=True)
+class SafetyState:
+    """What the safety layer holds now, all targets (GET /remediation/status, the gauges)."""
+
+    actions_used: int  # in the rolling hour
+    rate_limit: int
+    cooldowns: tuple[str, ...]  # targets
+    locks: tuple[str, ...]  # targets
+    recent_failures: int  # within the breaker's window
+    breaker: dict[str, Any] | None  # None: closed
+    dry_run: bool
+
+
 class SafetyManager:
     def __init__(self, client: redis.Redis, limits: SafetyLimits) -> None:
         self.redis = client
@@ -190,7 +203,7 @@ class SafetyManager:
             was_open, _ = pipe.execute()
         return bool(was_open)
 
-    def counters(self) -> dict[str, Any]:
+    def state(self) -> SafetyState:
         now_ms = _server_ms(self.redis)
         window_ms = int(self.limits.window_s * 1000)
         with self.redis.pipeline(transaction=False) as pipe:
@@ -199,22 +212,34 @@ class SafetyManager:
                 keys.FAILURES, f"({now_ms - int(self.limits.breaker_window_s * 1000)}", "+inf"
             )
             used, failures = pipe.execute()
-        cooldowns = sorted(
-            k.decode().removeprefix(keys.cooldown(""))
-            for k in self.redis.scan_iter(match=keys.cooldown("*"), count=500)
+        cooldown, lock = keys.cooldown(""), keys.lock("")
+        cooldowns, locks = [], []
+        for raw in self.redis.scan_iter(match=f"{keys.SAFETY}:*", count=1000):
+            key = raw.decode()
+            if key.startswith(cooldown):
+                cooldowns.append(key.removeprefix(cooldown))
+            elif key.startswith(lock):
+                locks.append(key.removeprefix(lock))
+        return SafetyState(
+            actions_used=int(used),
+            rate_limit=self.limits.rate_limit,
+            cooldowns=tuple(sorted(cooldowns)),
+            locks=tuple(sorted(locks)),
+            recent_failures=int(failures),
+            breaker=self.breaker(),
+            dry_run=self.dry_run(),
         )
-        locks = sorted(
-            k.decode().removeprefix(keys.lock(""))
-            for k in self.redis.scan_iter(match=keys.lock("*"), count=500)
-        )
+
+    def counters(self) -> dict[str, Any]:
+        state = self.state()
         return {
-            "actions_this_hour": int(used),
-            "rate_limit_per_hour": self.limits.rate_limit,
-            "active_cooldowns": cooldowns,
-            "active_locks": locks,
-            "recent_failures": int(failures),
-            "breaker": self.breaker() or {"open": False},
-            "dry_run": self.dry_run(),
+            "actions_this_hour": state.actions_used,
+            "rate_limit_per_hour": state.rate_limit,
+            "active_cooldowns": list(state.cooldowns),
+            "active_locks": list(state.locks),
+            "recent_failures": state.recent_failures,
+            "breaker": state.breaker or {"open": False},
+            "dry_run": state.dry_run,
         }
 
 

@@ -16,6 +16,12 @@ from services.remediator.config import RemediatorSettings
 
 _LUA_MAGIC = re.compile(r"([\^\$\(\)%\.\[\]\+\-])")
 
+# The checks that refuse an action, as records name them (``blocked_by``): the static ones
+# checked here, then the atomic ones in the order of the Redis script (scripts.py).
+STATIC_CHECKS = ("not_allowed", "deny_list")
+ATOMIC_CHECKS = ("circuit_breaker", "maintenance", "lock", "cooldown", "blast_radius", "rate_limit")
+SAFETY_CHECKS = STATIC_CHECKS + ATOMIC_CHECKS
+
 
 @dataclass(frozen=True)
 class SafetyLimits:
