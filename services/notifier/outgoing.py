@@ -37,6 +37,10 @@ class OutgoingMessage(BaseModel):
     source_event_ids: list[str] = Field(default_factory=list)
     created_at: UtcDatetime = Field(default_factory=utcnow)
     replays: int = 0
+    anomalies_observed_at: list[UtcDatetime] = Field(
+        default_factory=list,
+        description="Sample times of the anomalies it tells about first (end-to-end latency).",
+    )
 
     @classmethod
     def of(cls, rendered: Rendered, receiver: str, mid: str) -> OutgoingMessage:
@@ -49,6 +53,7 @@ class OutgoingMessage(BaseModel):
             correlation_id=rendered.correlation_id,
             severity=rendered.severity,
             source_event_ids=rendered.source_event_ids,
+            anomalies_observed_at=list(rendered.anomalies_observed_at),
         )
 
     def fields(self) -> dict[str, str]:

@@ -85,6 +85,11 @@ class Alert(BaseModel):
         None, description="The severity last told to the receiver; None: never told."
     )
     acknowledged_by: str | None = None
+    observed_at: datetime | None = Field(
+        None,
+        description="Sample time of the event that made the alert worth a message (its first "
+        "event, or the escalation): where the end-to-end latency of that message starts.",
+    )
 
     @property
     def firing(self) -> bool:

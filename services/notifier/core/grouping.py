@@ -70,6 +70,7 @@ def alert_from_event(event: AnomalyEvent) -> Alert:
         updated_at=event.occurred_at,
         lasted_s=event.lasted_s,
         event_ids=[str(event.event_id)],
+        observed_at=event.observed_at,
     )
 
 
@@ -82,6 +83,7 @@ def apply_anomaly(alert: Alert | None, event: AnomalyEvent) -> tuple[Alert, bool
         fresh = alert_from_event(event)
         return fresh, True
     peak = event.severity if event.severity.rank > alert.peak_severity.rank else alert.peak_severity
+    waiting = alert.needs_first_or_escalation_message  # news already, since an earlier event
     updated = alert.model_copy(
         update={
             "anomaly_id": event_id,
@@ -99,7 +101,10 @@ def apply_anomaly(alert: Alert | None, event: AnomalyEvent) -> tuple[Alert, bool
             "event_ids": [*alert.event_ids, event_id][-EVENT_IDS_KEPT:],
         }
     )
-    return updated, updated.needs_first_or_escalation_message
+    news = updated.needs_first_or_escalation_message
+    if news and not (waiting and alert.observed_at is not None):
+        updated = updated.model_copy(update={"observed_at": event.observed_at})
+    return updated, news
 
 
 def apply_decision(alert: Alert, decision: Decision) -> Alert | None:

@@ -27,7 +27,8 @@ from services.notifier.delivery.courier import OUTBOX, Courier, Outcome
 from services.notifier.history import DeliveryRecord, DeliveryStatus, History
 from services.notifier.outgoing import OutgoingMessage
 from shared.bus import ConsumerOptions, EventBus
-from shared.events import Notification, NotificationStatus
+from shared.events import Notification, NotificationStatus, utcnow
+from shared.metrics import PIPELINE_LATENCY
 from shared.streams import NOTIFICATIONS
 
 log = structlog.get_logger("notifier.delivery")
@@ -191,6 +192,10 @@ class DeliveryWorker:
             await pipe.execute()
         if outcome.delivered:
             metrics.SENT.labels(channel=outcome.channel, kind=message.kind.value).inc()
+            accepted = utcnow()
+            for observed in message.anomalies_observed_at:
+                latency = (accepted - observed).total_seconds()
+                PIPELINE_LATENCY.labels(stage="notified").observe(max(latency, 0.0))
             log.info(
                 "notification_sent",
                 receiver=self.receiver,

@@ -9,6 +9,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from services.notifier.core.render.buttons import ActionId
 from shared.events import AnomalyEvent, RemediationStatus, Severity, utcnow
 from tests.integration.notifier.conftest import ADMIN, Start, eventually
@@ -48,6 +50,29 @@ async def test_an_anomaly_and_its_decision_are_one_message(
     (row,) = await running.deliveries()
     assert row["kind"] == "anomaly" and row["correlation_id"] == event.correlation_id
     assert row["source_event_ids"] == [str(event.event_id)]
+
+
+def _notified() -> tuple[float, float]:
+    """Count and sum of the pipeline latency's notified stage."""
+    stage = {"stage": "notified"}
+    count = REGISTRY.get_sample_value("scops_pipeline_latency_seconds_count", stage)
+    total = REGISTRY.get_sample_value("scops_pipeline_latency_seconds_sum", stage)
+    return count or 0.0, total or 0.0
+
+
+async def test_the_message_about_an_anomaly_measures_sample_to_notified_once(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    count, total = _notified()
+    running = await start_notifier()
+    event = anomaly(at=utcnow() - timedelta(seconds=20))
+    await running.publish(event, record(event, RemediationStatus.DRY_RUN))
+    await eventually(lambda: _notified()[0] > count, what="a notified latency")
+    await asyncio.sleep(0.8)  # past the group interval: nothing else comes
+    assert len(slack.accepted) == 1
+    after_count, after_total = _notified()
+    assert after_count - count == 1
+    assert 20 <= after_total - total < 30
 
 
 async def test_an_approval_request_always_has_its_own_message_with_buttons(

@@ -177,3 +177,16 @@ def test_alerts_without_news_for_the_ttl_are_forgotten() -> None:
     group.flush(START + 10)
     plan = group.flush(START + TTL + 60)
     assert plan.meta is None and plan.delete
+
+
+def test_a_message_measures_latency_from_the_sample_that_made_it_news() -> None:
+    group = Group()
+    group.add({"severity": Severity.HIGH, "at": T0}, START)
+    later = T0 + timedelta(seconds=5)
+    group.add({"severity": Severity.HIGH, "at": later, "value": 98.0}, START + 5)
+    (first,) = group.flush(START + 10).firing
+    assert first.observed_at == T0  # the message answers the first event
+    escalation = T0 + timedelta(minutes=15)
+    group.add({"severity": Severity.CRITICAL, "at": escalation}, START + 900)
+    (escalated,) = group.flush(START + 900).firing
+    assert escalated.observed_at == escalation

@@ -197,3 +197,15 @@ def test_a_webhook_receiver_gets_the_same_facts_as_json() -> None:
     assert [a["resource_id"] for a in payload["alerts"]] == ["web-1", "web-2"]
     assert payload["alerts"][0]["links"]["Record"].startswith("https://ops.example/anomalies/")
     assert payload["group"] == {"id": META.group_id, "labels": {"metric": "cpu_utilization"}}
+
+
+def test_only_news_carries_the_sample_times_the_notified_latency_starts_from() -> None:
+    alerts = [_alert(resource_id="web-1"), _alert(resource_id="web-2", at=T0 + timedelta(1))]
+    (news,) = render_flush(FlushPlan(firing=alerts), META, Channel.SLACK, LINKS)
+    assert sorted(news.anomalies_observed_at) == [T0, T0 + timedelta(1)]
+    (reminder,) = render_flush(FlushPlan(firing=alerts, repeat=True), META, Channel.SLACK, LINKS)
+    assert reminder.anomalies_observed_at == ()
+    event = anomaly(resource_id="db-1")
+    gone, _ = apply_resolution(alert_from_event(event), resolved(event))
+    (resolution,) = render_flush(FlushPlan(resolved=[gone]), META, Channel.SLACK, LINKS)
+    assert resolution.anomalies_observed_at == ()

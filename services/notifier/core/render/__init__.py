@@ -7,6 +7,7 @@ webhook receivers get the same facts as plain JSON.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -43,7 +44,8 @@ def render_flush(
             payload = slack_alerts.anomaly_message(firing[0], links, repeat=plan.repeat)
         else:
             payload = slack_alerts.group_message(meta, firing, repeat=plan.repeat)
-        out.append(_rendered(kind, text, payload, firing))
+        news = () if plan.repeat else tuple(a.observed_at for a in firing if a.observed_at)
+        out.append(_rendered(kind, text, payload, firing, news))
     resolved = slack_alerts.by_severity(plan.resolved)
     if resolved:
         text = slack_alerts.resolved_fallback(resolved)
@@ -56,7 +58,11 @@ def render_flush(
 
 
 def _rendered(
-    kind: MessageKind, text: str, payload: dict[str, Any], alerts: Sequence[Alert]
+    kind: MessageKind,
+    text: str,
+    payload: dict[str, Any],
+    alerts: Sequence[Alert],
+    anomalies_observed_at: tuple[datetime, ...] = (),
 ) -> Rendered:
     sources = [eid for a in alerts for eid in a.event_ids[-1:]]
     resolutions = [a.resolution.event_id for a in alerts if a.resolution is not None]
@@ -67,6 +73,7 @@ def _rendered(
         correlation_id=alerts[0].correlation_id,
         severity=alerts[0].severity,
         source_event_ids=[*sources, *resolutions],
+        anomalies_observed_at=anomalies_observed_at,
     )
 
 

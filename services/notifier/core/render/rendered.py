@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -34,6 +35,9 @@ class Rendered:
     correlation_id: str
     severity: Severity | None = None
     source_event_ids: list[str] = field(default_factory=list)
+    # Sample times of the anomalies the message tells about for the first time (or at a
+    # higher severity): the end-to-end latency's "notified" stage starts there.
+    anomalies_observed_at: tuple[datetime, ...] = ()
 
 
 def header(text: str) -> HeaderBlock:
