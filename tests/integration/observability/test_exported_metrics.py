@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.integration.observability.conftest import ObservedStack
+from tests.support.processes import SERVICES
 from tests.unit.deploy.exposition import Family, series_names
 from tests.unit.deploy.observability_files import (
     ROOT,
@@ -96,29 +97,63 @@ def test_readme_metrics_table_is_what_the_services_export(observed: ObservedStac
             assert labels == family.labels, (name, labels, family.labels)
 
 
-def _label_values(stack: ObservedStack, service: str, family: str, label: str) -> set[str]:
-    text = httpx.get(f"{stack.url(service)}/metrics").text
-    pattern = re.compile(rf'^{family}(?:_total)?{{[^}}]*{label}="([^"]*)"', re.MULTILINE)
-    return set(pattern.findall(text))
+_LABEL_PAIR = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def _series(stack: ObservedStack, service: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """The samples of series ``name`` on ``service``'s /metrics now: labels and value."""
+    found = []
+    for line in httpx.get(f"{stack.url(service)}/metrics").text.splitlines():
+        head, _, value = line.rpartition(" ")
+        series, _, labels = head.partition("{")
+        if series == name:
+            found.append((dict(_LABEL_PAIR.findall(labels)), float(value)))
+    return found
+
+
+def _total(stack: ObservedStack, service: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` that carry ``labels``."""
+    return sum(v for have, v in _series(stack, service, name) if labels.items() <= have.items())
+
+
+def _label_values(stack: ObservedStack, service: str, name: str, label: str) -> set[str]:
+    """Values of ``label`` on samples above zero: label values set up at zero do not count."""
+    return {have[label] for have, v in _series(stack, service, name) if v > 0 and label in have}
 
 
 def test_the_traffic_reached_every_stage(observed: ObservedStack) -> None:
     """The scrape the other tests judge has samples from each stage of the pipeline and each
     kind of outcome, so that "no data" on a panel would be a finding, not a quiet stack."""
-    detector, gateway = observed.scraped["detector"], observed.scraped["gateway"]
-    remediator, notifier = observed.scraped["remediator"], observed.scraped["notifier"]
-    for families, name in [
-        (detector, "ml_anomalies_detected_total"),
-        (detector, "ml_training_runs_total"),
-        (detector, "scops_pipeline_latency_seconds"),
-        (gateway, "scops_events_reclaimed_total"),
-        (remediator, "remediation_failure_total"),
-        (notifier, "notifications_sent_total"),
-        (notifier, "notifications_failed_total"),
+    latency = "scops_pipeline_latency_seconds_count"
+    for service, name, labels in [
+        ("gateway", "scops_samples_ingested_total", {}),
+        ("gateway", "scops_events_reclaimed_total", {}),
+        ("detector", "ml_anomalies_detected_total", {}),
+        ("detector", "ml_training_runs_total", {}),
+        ("detector", latency, {"stage": "anomaly"}),
+        ("remediator", latency, {"stage": "decision"}),
+        ("remediator", "remediation_failure_total", {}),
+        ("remediator", "remediation_action_duration_seconds_count", {}),
+        ("remediator", "remediation_cooldowns_active", {}),
+        ("notifier", latency, {"stage": "notified"}),
+        ("notifier", "notifications_sent_total", {}),
+        ("notifier", "notifications_failed_total", {}),
     ]:
-        assert families[name].samples, name
-    statuses = _label_values(observed, "remediator", "remediation_actions", "status")
+        assert _total(observed, service, name, **labels) > 0, (service, name, labels)
+    statuses = _label_values(observed, "remediator", "remediation_actions_total", "status")
     assert {"succeeded", "failed", "blocked"} <= statuses
-    refusals = _label_values(observed, "remediator", "remediation_blocked", "rule")
+    refusals = _label_values(observed, "remediator", "remediation_blocked_total", "rule")
     assert {"maintenance", "rate_limit"} <= refusals
     assert refusals & {"cooldown", "lock"}
+
+
+def test_the_gauges_say_what_the_traffic_left(observed: ObservedStack) -> None:
+    # Two actions ran (one succeeded, one failed): the hour's budget of 2 is spent, and one
+    # failure leaves the breaker (3 failures) closed.
+    assert _total(observed, "remediator", "remediation_actions_hour_used") == 2
+    assert _total(observed, "remediator", "remediation_rate_limit_per_hour") == 2
+    assert _total(observed, "remediator", "remediation_breaker_open") == 0
+    models = {have["kind"] for have, v in _series(observed, "detector", "ml_model_info") if v}
+    assert models == {"streaming", "multivariate"}
+    for service in SERVICES:
+        assert _total(observed, service, "scops_stream_maxlen") == 1_000_000, service
