@@ -18,14 +18,18 @@ CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """Start a server on a free port; yields its URL."""
+    """Start a server on a free port; yields its URL. Every in-process moto server shares one
+    set of AWS resources, so each starts (and leaves) it empty: what one test created (a
+    webhook parameter pointing at its own stand-in) must not reach the next."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    url = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield reset(url)
     finally:
+        reset(url)
         server.stop()
 
 
