@@ -9,13 +9,17 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from scops.processes import HTTP_SERVICES
+from shared.aws_settings import AwsSettings
 from shared.settings import BaseServiceSettings
 
 
 def rows() -> Iterator[tuple[str, str, str, str]]:
     """(variable, service, default, description), base settings first."""
     seen: set[str] = set()
-    owners: list[tuple[str, type[BaseServiceSettings]]] = [("all", BaseServiceSettings)]
+    owners: list[tuple[str, type[BaseServiceSettings]]] = [
+        ("all", BaseServiceSettings),
+        ("remediator, notifier", AwsSettings),
+    ]
     owners += [(name, s.settings_class) for name, s in HTTP_SERVICES.items()]
     for owner, cls in owners:
         for name, field in cls.model_fields.items():

@@ -11,7 +11,7 @@ from services.notifier.core.alerts import Timing
 from services.notifier.core.render import Channel
 from services.notifier.core.render.links import check_template
 from services.notifier.core.routing import GroupLabel, Route
-from shared.settings import BaseServiceSettings
+from shared.aws_settings import AwsSettings
 
 DEFAULT_RECEIVER = "slack"
 
@@ -35,7 +35,7 @@ class ReceiverConfig(BaseModel):
         return self
 
 
-class NotifierSettings(BaseServiceSettings):
+class NotifierSettings(AwsSettings):
     notifier_host: str = Field("127.0.0.1", description="Notifier listen address.")
     notifier_port: int = Field(8003, ge=1, le=65535, description="Notifier HTTP port.")
     slack_webhook_url: SecretStr | None = Field(
@@ -50,18 +50,6 @@ class NotifierSettings(BaseServiceSettings):
     )
     webhook_url_cache_s: float = Field(
         300.0, ge=0, description="How long a webhook URL read from Parameter Store is reused."
-    )
-    aws_region: str | None = Field(
-        None, description="AWS region; unset: AWS is not configured (dry-run executor)."
-    )
-    aws_endpoint_url: str | None = Field(
-        None, description="Another AWS API endpoint (e.g. a local test server)."
-    )
-    aws_access_key_id: SecretStr | None = Field(
-        None, description="AWS key id; unset: the standard credential chain (instance role)."
-    )
-    aws_secret_access_key: SecretStr | None = Field(
-        None, description="AWS secret key, with SCOPS_AWS_ACCESS_KEY_ID."
     )
     delivery_attempts: int = Field(5, ge=1, le=20, description="Tries per message.")
     delivery_timeout_s: float = Field(10.0, gt=0, description="HTTP timeout per try.")

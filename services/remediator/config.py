@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 
-from shared.settings import BaseServiceSettings
+from shared.aws_settings import AwsSettings
 
 ExecutorChoice = Literal["auto", "ssm", "dry-run", "local"]
 
@@ -16,7 +16,7 @@ def _csv(value: str) -> frozenset[str]:
     return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
-class RemediatorSettings(BaseServiceSettings):
+class RemediatorSettings(AwsSettings):
     remediator_host: str = Field("127.0.0.1", description="Remediator listen address.")
     remediator_port: int = Field(8002, ge=1, le=65535, description="Remediator HTTP port.")
     dry_run: bool = Field(True, description="Record what would run instead of running it.")
@@ -70,18 +70,6 @@ class RemediatorSettings(BaseServiceSettings):
     approval_ttl_s: int = Field(1800, ge=10, description="How long an approval request waits.")
     auto_approve_cache_s: float = Field(
         30.0, ge=0, description="How long the auto-approval SSM parameter is cached."
-    )
-    aws_region: str | None = Field(
-        None, description="AWS region; unset: AWS is not configured (dry-run executor)."
-    )
-    aws_endpoint_url: str | None = Field(
-        None, description="Another AWS API endpoint (e.g. a local test server)."
-    )
-    aws_access_key_id: SecretStr | None = Field(
-        None, description="AWS key id; unset: the standard credential chain (instance role)."
-    )
-    aws_secret_access_key: SecretStr | None = Field(
-        None, description="AWS secret key, with SCOPS_AWS_ACCESS_KEY_ID."
     )
     aws_attempts: int = Field(
         4, ge=1, le=10, description="Tries of an AWS call on transient errors."
