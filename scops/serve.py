@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import uvicorn
 
 from scops.processes import HTTP_SERVICES
@@ -21,8 +24,18 @@ def serve(name: str) -> None:
 
 
 def worker(concurrency: int) -> None:
+    from services.remediator.config import RemediatorSettings
+
+    port = RemediatorSettings().worker_metrics_port
+    if port:
+        # Before anything imports prometheus_client: the task children count into files here
+        # and this process serves their sum.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="scops-worker-metrics-")
+    from services.remediator import worker_metrics
     from services.remediator.celery_app import app
     from shared.tasks import REMEDIATION_QUEUE
+
+    worker_metrics.serve(port)
 
     app.worker_main(
         [

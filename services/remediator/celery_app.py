@@ -11,6 +11,7 @@ from typing import Any
 
 from celery.signals import setup_logging, worker_process_init
 
+from services.remediator import worker_metrics  # noqa: F401 - connects the task signals
 from services.remediator.celery_config import create_celery
 from services.remediator.config import RemediatorSettings
 from shared.logging import configure_logging

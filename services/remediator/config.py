@@ -19,6 +19,12 @@ def _csv(value: str) -> frozenset[str]:
 class RemediatorSettings(AwsSettings):
     remediator_host: str = Field("127.0.0.1", description="Remediator listen address.")
     remediator_port: int = Field(8002, ge=1, le=65535, description="Remediator HTTP port.")
+    worker_metrics_port: int = Field(
+        9808,
+        ge=0,
+        le=65535,
+        description="Port where each Celery worker serves its celery_* metrics; 0: none.",
+    )
     dry_run: bool = Field(True, description="Record what would run instead of running it.")
     task_time_limit_s: int = Field(600, ge=10, description="Hard limit of one remediation task.")
     visibility_timeout_s: int = Field(

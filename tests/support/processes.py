@@ -89,6 +89,7 @@ def stack_env(redis_url: str, extra: dict[str, str] | None = None) -> dict[str, 
             "SCOPS_REDIS_URL": redis_url,
             "SCOPS_CONSUMER_BLOCK_MS": "200",
             "SCOPS_CLAIM_IDLE_MS": "2000",
+            "SCOPS_WORKER_METRICS_PORT": "0",  # a test that scrapes a worker sets its own
         }
     )
     for name in SERVICES:

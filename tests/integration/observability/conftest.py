@@ -21,6 +21,7 @@ import httpx
 import pytest
 import redis
 
+from scops.local_redis import free_port
 from services.gateway.alertmanager import AlertmanagerPayload, to_events
 from shared.bus import encode_event
 from shared.streams import ANOMALIES, GROUP_GATEWAY, REMEDIATIONS
@@ -49,10 +50,16 @@ class ObservedStack:
         return url
 
     def port(self, name: str) -> int:
+        if name == "worker":
+            return int(self.processes["worker"].env["SCOPS_WORKER_METRICS_PORT"])
         return int(self.url(name).rsplit(":", 1)[1])
 
     def scrape(self) -> dict[str, dict[str, Family]]:
-        return {name: parse(httpx.get(f"{self.url(name)}/metrics").text) for name in SERVICES}
+        """Every service's /metrics, and the Celery worker's (celery_* only)."""
+        scraped = {n: parse(httpx.get(f"{self.url(n)}/metrics").text) for n in SERVICES}
+        worker = f"http://127.0.0.1:{self.port('worker')}/metrics"
+        scraped["worker"] = parse(httpx.get(worker).text)
+        return scraped
 
     def records(self) -> list[dict[str, Any]]:
         client = redis.Redis.from_url(self.redis_url)
@@ -209,7 +216,8 @@ def observed(
             },
         )
         processes = {name: service(name, env, log_dir).start() for name in SERVICES}
-        processes["worker"] = worker(env, log_dir).start()
+        worker_env = {**env, "SCOPS_WORKER_METRICS_PORT": str(free_port())}
+        processes["worker"] = worker(worker_env, log_dir).start()
         try:
             for name in SERVICES:
                 processes[name].wait_ready(timeout=90)

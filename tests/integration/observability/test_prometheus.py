@@ -21,17 +21,19 @@ from tests.unit.deploy.promql import selectors, substitute_grafana_variables
 
 INTERVAL = "1s"
 
+SCRAPED = (*SERVICES, "worker")  # every service, and the Celery worker's task metrics
+
 
 def _config(stack: ObservedStack, rules_dir: Path) -> dict[str, Any]:
     """deploy/prometheus/prometheus.yml with the service targets on loopback, fast intervals,
     and no Alertmanager."""
     config: dict[str, Any] = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert {n for n in jobs if n.startswith("scops-")} == {f"scops-{s}" for s in SERVICES}
-    for name in SERVICES:
+    assert {n for n in jobs if n.startswith("scops-")} == {f"scops-{s}" for s in SCRAPED}
+    for name in SCRAPED:
         for target in jobs[f"scops-{name}"]["static_configs"]:
             target["targets"] = [f"127.0.0.1:{stack.port(name)}"]
-    config["scrape_configs"] = [jobs[f"scops-{s}"] for s in SERVICES]
+    config["scrape_configs"] = [jobs[f"scops-{s}"] for s in SCRAPED]
     config["global"].update(
         scrape_interval=INTERVAL, scrape_timeout=INTERVAL, evaluation_interval=INTERVAL
     )
@@ -82,12 +84,12 @@ def _wait(check: Any, timeout: float = 20.0) -> Any:
 def test_every_service_target_is_up(prometheus: str) -> None:
     def all_up() -> list[dict[str, Any]] | None:
         targets = _api(prometheus, "targets")["activeTargets"]
-        ok = len(targets) == len(SERVICES) and all(t["health"] == "up" for t in targets)
+        ok = len(targets) == len(SCRAPED) and all(t["health"] == "up" for t in targets)
         return targets if ok else None
 
     targets = _wait(all_up)
     assert targets, _api(prometheus, "targets")["activeTargets"]
-    assert {t["labels"]["job"] for t in targets} == {f"scops-{s}" for s in SERVICES}
+    assert {t["labels"]["job"] for t in targets} == {f"scops-{s}" for s in SCRAPED}
 
 
 def test_every_rule_loads_and_evaluates(prometheus: str) -> None:

@@ -89,7 +89,10 @@ def test_containers_run_the_stack_commands_with_probes_on_real_paths() -> None:
         assert requests["cpu"] and requests["memory"], deployment["metadata"]["name"]
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
         if args[0] == "worker":
-            assert annotations["prometheus.io/scrape"] == "false"  # no /metrics in workers
+            # Task metrics on SCOPS_WORKER_METRICS_PORT's default.
+            assert annotations["prometheus.io/scrape"] == "true"
+            assert annotations["prometheus.io/port"] == "9808"
+            assert {"name": "metrics", "containerPort": 9808} in container["ports"]
             assert "exec" in container["livenessProbe"]
             seen.add("worker")
             continue
