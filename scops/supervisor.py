@@ -19,6 +19,7 @@ import httpx
 
 from scops.local_redis import LocalRedis, ensure_redis
 from scops.processes import HTTP_SERVICES
+from services.remediator.config import RemediatorSettings
 from shared.settings import BaseServiceSettings
 
 STOP_GRACE_S = 20.0
@@ -109,6 +110,9 @@ def _print_banner(stack: Stack) -> None:
     for name, service in HTTP_SERVICES.items():
         print(f"  {name:<22} {service.url()}  (/health /ready /metrics /docs)")
     print(f"  outbox (no Slack set)  {HTTP_SERVICES['notifier'].url()}/notifications/outbox")
+    worker_port = RemediatorSettings().worker_metrics_port
+    if worker_port:
+        print(f"  worker task metrics    http://127.0.0.1:{worker_port}/metrics")
     print(f"  logs                   {stack.log_dir}/")
     print("\nAPI keys: .venv/bin/scops keys create --name me --role admin")
     print("In another terminal: make demo    ·    Ctrl-C stops everything.\n", flush=True)
