@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,29 +19,11 @@ from services.remediator.workflow import (
     claim_key,
     lease_key,
 )
-from shared.events import AnomalyEvent, RemediationStatus, Severity
+from shared.events import RemediationStatus, Severity
 from shared.streams import REMEDIATIONS
 from shared.tasks import HANDLE_ANOMALY
+from tests.support.events import cpu_anomaly
 from tests.support.processes import stack_env, worker
-
-
-def _anomaly(
-    severity: Severity = Severity.CRITICAL, metric: str = "cpu_utilization"
-) -> AnomalyEvent:
-    at = datetime.now(UTC)
-    return AnomalyEvent(
-        event_id=AnomalyEvent.derive_id("web-1", metric, at),
-        resource_id="web-1",
-        metric=metric,
-        value=97.0,
-        observed_at=at,
-        score=0.97,
-        severity=severity,
-        expected_low=20,
-        expected_high=50,
-        model_version="test",
-        explanation="test",
-    )
 
 
 def _records(client: redis.Redis) -> list[dict[str, object]]:
@@ -51,7 +32,7 @@ def _records(client: redis.Redis) -> list[dict[str, object]]:
 
 def test_a_redelivered_anomaly_is_recorded_once(sync_redis: redis.Redis) -> None:
     flow = AnomalyWorkflow(sync_redis, maxlen=1000, claim_ttl_s=600)
-    anomaly = _anomaly()
+    anomaly = cpu_anomaly("web-1")
     first = flow.handle(anomaly)
     second = flow.handle(anomaly)
     assert first is not None
@@ -64,7 +45,7 @@ def test_a_redelivered_anomaly_is_recorded_once(sync_redis: redis.Redis) -> None
 def test_an_attempt_that_died_midway_is_recorded_as_interrupted_not_rerun(
     sync_redis: redis.Redis,
 ) -> None:
-    anomaly = _anomaly()
+    anomaly = cpu_anomaly("web-1")
     sync_redis.set(claim_key(anomaly.event_id, "restart_service"), CLAIM_STARTED)
     flow = AnomalyWorkflow(sync_redis, maxlen=1000, claim_ttl_s=600)
     record = flow.handle(anomaly)
@@ -78,7 +59,7 @@ def test_below_the_action_threshold_the_decision_is_recorded_as_no_action(
     sync_redis: redis.Redis,
 ) -> None:
     flow = AnomalyWorkflow(sync_redis, maxlen=1000, claim_ttl_s=600)
-    record = flow.handle(_anomaly(Severity.LOW))
+    record = flow.handle(cpu_anomaly("web-1", severity=Severity.LOW))
     assert record is not None
     assert record.status == RemediationStatus.NO_ACTION
     assert "below high" in record.reason
@@ -91,7 +72,7 @@ def test_a_real_worker_records_a_task_sent_twice_once(
     proc = worker(env, log_dir, concurrency=2).start()
     celery = create_celery(RemediatorSettings(redis_url=redis_url))
     try:
-        anomaly = _anomaly()
+        anomaly = cpu_anomaly("web-1")
         for _ in range(2):
             celery.send_task(HANDLE_ANOMALY, kwargs={"event": anomaly.model_dump(mode="json")})
         deadline = time.monotonic() + 20
@@ -109,7 +90,7 @@ def test_a_real_worker_records_a_task_sent_twice_once(
 def test_a_duplicate_while_the_first_attempt_works_waits_instead_of_recording(
     sync_redis: redis.Redis,
 ) -> None:
-    anomaly = _anomaly()
+    anomaly = cpu_anomaly("web-1")
     key = claim_key(anomaly.event_id, "restart_service")
     sync_redis.set(key, CLAIM_STARTED)
     sync_redis.set(lease_key(key), "someone-else", ex=30)

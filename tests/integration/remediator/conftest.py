@@ -21,12 +21,30 @@ from services.remediator.wiring import Remediator, build
 from services.remediator.workflow import AnomalyWorkflow
 from shared.events import AnomalyEvent, RemediationRecord, decode_event
 from shared.streams import REMEDIATIONS
+from tests.support.processes import stack_env
 from tests.unit.remediator.conftest import CATALOGUE, anomaly, catalogue, registry
 
 __all__ = ["anomaly", "catalogue", "registry"]  # shared with the unit tests
 
 REGION = "us-east-1"
 AMI = "ami-12c6146b"
+
+
+def aws_worker_env(redis_url: str, aws_url: str, rules: Path) -> dict[str, str]:
+    """Settings of a worker that acts for real (no dry run) on the local AWS server."""
+    return stack_env(
+        redis_url,
+        {
+            "SCOPS_RULES_PATH": str(rules),
+            "SCOPS_DRY_RUN": "false",
+            "SCOPS_AWS_REGION": REGION,
+            "SCOPS_AWS_ENDPOINT_URL": aws_url,
+            "SCOPS_AWS_ACCESS_KEY_ID": "testing",
+            "SCOPS_AWS_SECRET_ACCESS_KEY": "testing",
+            "SCOPS_SSM_POLL_FIRST_S": "0.2",
+            "SCOPS_LOG_LEVEL": "WARNING",
+        },
+    )
 
 
 @pytest.fixture(scope="session")

@@ -18,11 +18,12 @@ from services.remediator.config import RemediatorSettings
 from services.remediator.evaluation import evaluate
 from services.remediator.safety.manager import SafetyManager, SafetyRequest
 from services.remediator.safety.policy import SafetyLimits
-from shared.events import AnomalyEvent, RemediationStatus, Severity
+from shared.events import RemediationStatus
 from shared.tasks import HANDLE_ANOMALY
-from tests.integration.remediator.conftest import AMI, REGION, HarnessFactory
+from tests.integration.remediator.conftest import AMI, HarnessFactory, aws_worker_env
 from tests.integration.remediator.test_workers import records, sent_commands, wait_for
-from tests.support.processes import stack_env, worker
+from tests.support.events import cpu_anomaly
+from tests.support.processes import worker
 from tests.unit.remediator.conftest import AnomalyFactory
 
 RULES = """\
@@ -64,23 +65,6 @@ def groups(aws: AwsApi, sizes: dict[str, int]) -> dict[str, list[str]]:
     return asyncio.run(run())
 
 
-def anomaly(instance: str, at: datetime, labels: dict[str, str]) -> AnomalyEvent:
-    return AnomalyEvent(
-        event_id=AnomalyEvent.derive_id(instance, "cpu_utilization", at),
-        resource_id=instance,
-        metric="cpu_utilization",
-        value=97.0,
-        observed_at=at,
-        score=0.97,
-        severity=Severity.CRITICAL,
-        expected_low=20,
-        expected_high=50,
-        model_version="test",
-        explanation="test",
-        labels=labels,
-    )
-
-
 def test_workers_at_once_act_on_at_most_the_share_of_each_group(
     redis_url: str,
     sync_redis: redis.Redis,
@@ -93,25 +77,13 @@ def test_workers_at_once_act_on_at_most_the_share_of_each_group(
     assert (len(fleet["web"]), len(fleet["api"])) == (8, 4)
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    env = stack_env(
-        redis_url,
-        {
-            "SCOPS_RULES_PATH": str(rules),
-            "SCOPS_DRY_RUN": "false",
-            "SCOPS_AWS_REGION": REGION,
-            "SCOPS_AWS_ENDPOINT_URL": aws_url,
-            "SCOPS_AWS_ACCESS_KEY_ID": "testing",
-            "SCOPS_AWS_SECRET_ACCESS_KEY": "testing",
-            "SCOPS_SSM_POLL_FIRST_S": "0.2",
-            "SCOPS_LOG_LEVEL": "WARNING",
-        },
-    )
+    env = aws_worker_env(redis_url, aws_url, rules)
     proc = worker(env, log_dir, concurrency=4).start()
     celery = create_celery(RemediatorSettings(redis_url=redis_url))
     start = datetime.now(UTC) - timedelta(minutes=1)
     # web's instances carry their group as a label; api's are found from AWS.
-    events = [anomaly(i, start, {"asg": "web"}) for i in fleet["web"]]
-    events += [anomaly(i, start, {}) for i in fleet["api"]]
+    events = [cpu_anomaly(i, start, {"asg": "web"}) for i in fleet["web"]]
+    events += [cpu_anomaly(i, start) for i in fleet["api"]]
     began = time.monotonic()
     try:
         for event in events:

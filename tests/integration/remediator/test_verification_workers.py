@@ -20,7 +20,6 @@ from services.remediator.app import create_app
 from services.remediator.config import RemediatorSettings
 from shared.bus import encode_event
 from shared.events import (
-    AnomalyEvent,
     AnomalyResolved,
     Event,
     MetricBatch,
@@ -31,6 +30,7 @@ from shared.events import (
 )
 from shared.streams import ANOMALIES, metrics_stream, shard_of
 from tests.integration.remediator.test_workers import records
+from tests.support.events import cpu_anomaly
 from tests.support.processes import StackProcess, stack_env, worker
 
 TOKEN = "verify-token"
@@ -53,23 +53,6 @@ rules:
     verify: {within: 3s, back_to_normal: true}
     actions: [{action: optimize_performance, params: {script: relieve}}]
 """
-
-
-def anomaly(resource_id: str) -> AnomalyEvent:
-    at = datetime.now(UTC)
-    return AnomalyEvent(
-        event_id=AnomalyEvent.derive_id(resource_id, "cpu_utilization", at),
-        resource_id=resource_id,
-        metric="cpu_utilization",
-        value=97.0,
-        observed_at=at,
-        score=0.97,
-        severity=Severity.CRITICAL,
-        expected_low=20,
-        expected_high=50,
-        model_version="test",
-        explanation="test",
-    )
 
 
 def publish(client: redis.Redis, stream: str, event: Event) -> None:
@@ -149,9 +132,9 @@ async def test_verified_not_improved_escalated_then_the_rule_goes_to_shadow_mode
             httpx.AsyncClient(transport=transport, base_url="http://remediator") as api,
         ):
             # web-1 gets fixed (the detector resolves it); web-2 stays hot.
-            first = anomaly("web-1")
+            first = cpu_anomaly("web-1")
             publish(sync_redis, ANOMALIES, first)
-            publish(sync_redis, ANOMALIES, anomaly("web-2"))
+            publish(sync_redis, ANOMALIES, cpu_anomaly("web-2"))
             await wait_until(
                 proc,
                 sync_redis,
@@ -191,7 +174,7 @@ async def test_verified_not_improved_escalated_then_the_rule_goes_to_shadow_mode
             ]
 
             # The next action on web-2 waits for a person instead of repeating.
-            publish(sync_redis, ANOMALIES, anomaly("web-2"))
+            publish(sync_redis, ANOMALIES, cpu_anomaly("web-2"))
             found = await wait_until(
                 proc, sync_redis, having("web-2", RemediationStatus.PENDING_APPROVAL)
             )
@@ -199,7 +182,7 @@ async def test_verified_not_improved_escalated_then_the_rule_goes_to_shadow_mode
             assert pending.reason.startswith("escalated: the last action on instances tagged")
 
             # A second action of the rule that does not help: the rule goes to shadow mode.
-            publish(sync_redis, ANOMALIES, anomaly("web-3"))
+            publish(sync_redis, ANOMALIES, cpu_anomaly("web-3"))
             await wait_until(proc, sync_redis, having("web-3", RemediationStatus.SUCCEEDED))
             high_samples(sync_redis, "web-3")
             found = await wait_until(
@@ -209,7 +192,7 @@ async def test_verified_not_improved_escalated_then_the_rule_goes_to_shadow_mode
             assert notice.rule == "cpu-relief" and not notice.shadow
             assert notice.reason.startswith("rule cpu-relief switched to shadow mode: 2 of its")
 
-            publish(sync_redis, ANOMALIES, anomaly("web-4"))
+            publish(sync_redis, ANOMALIES, cpu_anomaly("web-4"))
             found = await wait_until(proc, sync_redis, having("web-4", RemediationStatus.NO_ACTION))
             would, nothing = [r for r in found if r.resource_id == "web-4"]
             assert would.status == RemediationStatus.PROPOSED

@@ -19,15 +19,14 @@ from services.remediator.aws.session import AwsApi
 from services.remediator.celery_app import create_celery
 from services.remediator.config import RemediatorSettings
 from shared.events import (
-    AnomalyEvent,
     RemediationRecord,
     RemediationStatus,
-    Severity,
     decode_event,
 )
 from shared.streams import REMEDIATIONS
 from shared.tasks import HANDLE_ANOMALY
-from tests.integration.remediator.conftest import AMI, REGION
+from tests.integration.remediator.conftest import AMI, aws_worker_env
+from tests.support.events import cpu_anomaly
 from tests.support.processes import StackProcess, stack_env, worker
 
 TERMINAL = {
@@ -52,22 +51,6 @@ def records(client: redis.Redis) -> list[RemediationRecord]:
         assert isinstance(event, RemediationRecord)
         found.append(event)
     return found
-
-
-def anomaly(resource_id: str, at: datetime) -> AnomalyEvent:
-    return AnomalyEvent(
-        event_id=AnomalyEvent.derive_id(resource_id, "cpu_utilization", at),
-        resource_id=resource_id,
-        metric="cpu_utilization",
-        value=97.0,
-        observed_at=at,
-        score=0.97,
-        severity=Severity.CRITICAL,
-        expected_low=20,
-        expected_high=50,
-        model_version="test",
-        explanation="test",
-    )
 
 
 def wait_for(proc: StackProcess, condition: Any, timeout: float, what: str) -> None:
@@ -108,23 +91,11 @@ def test_eight_workers_and_200_anomalies_on_20_targets_stay_within_the_limits(
     targets = run_instances(aws, 20)
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    env = stack_env(
-        redis_url,
-        {
-            "SCOPS_RULES_PATH": str(rules),
-            "SCOPS_DRY_RUN": "false",
-            "SCOPS_AWS_REGION": REGION,
-            "SCOPS_AWS_ENDPOINT_URL": aws_url,
-            "SCOPS_AWS_ACCESS_KEY_ID": "testing",
-            "SCOPS_AWS_SECRET_ACCESS_KEY": "testing",
-            "SCOPS_SSM_POLL_FIRST_S": "0.2",
-            "SCOPS_LOG_LEVEL": "WARNING",
-        },
-    )
+    env = aws_worker_env(redis_url, aws_url, rules)
     proc = worker(env, log_dir, concurrency=8).start()
     celery = create_celery(RemediatorSettings(redis_url=redis_url))
     start = datetime.now(UTC) - timedelta(minutes=1)
-    events = [anomaly(targets[n % 20], start + timedelta(milliseconds=n)) for n in range(200)]
+    events = [cpu_anomaly(targets[n % 20], start + timedelta(milliseconds=n)) for n in range(200)]
     try:
         for event in events:
             celery.send_task(HANDLE_ANOMALY, kwargs={"event": event.model_dump(mode="json")})
@@ -196,7 +167,7 @@ def test_a_worker_killed_mid_action_does_not_run_it_again(
     )
     proc = worker(env, log_dir, concurrency=1).start()
     celery = create_celery(RemediatorSettings(redis_url=redis_url))
-    event = anomaly("web-1", datetime.now(UTC))
+    event = cpu_anomaly("web-1", datetime.now(UTC))
     shell_pid = 0
     try:
         celery.send_task(HANDLE_ANOMALY, kwargs={"event": event.model_dump(mode="json")})
