@@ -17,8 +17,10 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION = "1.0"
-# Anomaly ids are derived from what was observed, so replaying a sample yields the same id and
-# every downstream idempotency key (anomaly x action, notification) holds across redeliveries.
+# Ids of what the detector publishes are derived from what was observed (the series and the
+# sample that opened the episode), never drawn at random: replaying samples (a redelivery, or a
+# detector restarted from an older checkpoint) yields the same ids, and every downstream
+# idempotency key (anomaly x action, notification) holds.
 ANOMALY_NAMESPACE = uuid.UUID("6f1c1d52-8a4e-4f5e-9a53-3c1f0b7c2d10")
 
 
@@ -126,8 +128,15 @@ class AnomalyEvent(Event):
 
     @staticmethod
     def derive_id(resource_id: str, metric: str, observed_at: datetime) -> uuid.UUID:
+        """The id of the anomaly (and of its episode) opened by this series at this sample."""
         key = f"{resource_id}\x1f{metric}\x1f{_aware_utc(observed_at).isoformat()}"
         return uuid.uuid5(ANOMALY_NAMESPACE, key)
+
+    @staticmethod
+    def derive_escalation_id(episode_id: uuid.UUID, severity: Severity) -> uuid.UUID:
+        """The id of the event that raises episode ``episode_id`` to ``severity``: at most one
+        per level, the same whichever sample a replay escalates it on."""
+        return uuid.uuid5(ANOMALY_NAMESPACE, f"{episode_id}\x1fescalated\x1f{severity.value}")
 
 
 class AnomalyResolved(Event):
@@ -144,6 +153,11 @@ class AnomalyResolved(Event):
     peak_severity: Severity
     last_value: float
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @staticmethod
+    def derive_id(episode_id: uuid.UUID) -> uuid.UUID:
+        """The id of the resolution of episode ``episode_id`` (one per episode)."""
+        return uuid.uuid5(ANOMALY_NAMESPACE, f"{episode_id}\x1fresolved")
 
 
 class RemediationStatus(StrEnum):

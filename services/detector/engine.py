@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from services.detector.episodes import Episode, advance
+from services.detector.episodes import Episode, Transition, advance
 from services.detector.feedback import Feedback
 from services.detector.scoring.config import DetectorConfig
 from services.detector.scoring.detector import STATE_VERSION, SeriesDetector
@@ -159,7 +159,6 @@ class DetectionEngine:
         episode = transition.episode
         event: Event | None = None
         if episode is not None and transition.kind in ("opened", "escalated"):
-            anomaly_id = AnomalyEvent.derive_id(resource_id, metric, timestamp)
             event = _anomaly(
                 resource_id,
                 metric,
@@ -169,11 +168,18 @@ class DetectionEngine:
                 correlation_id,
                 verdict,
                 episode,
-                anomaly_id,
+                event_id(transition),
             )
         elif episode is not None and transition.kind == "resolved":
             event = _resolved(
-                resource_id, metric, timestamp, value, labels or {}, correlation_id, episode
+                resource_id,
+                metric,
+                timestamp,
+                value,
+                labels or {},
+                correlation_id,
+                episode,
+                event_id(transition),
             )
         return Step(verdict, event)
 
@@ -226,6 +232,22 @@ class DetectionEngine:
     def warming_up(self) -> int:
         warm = self.config.warmup_samples
         return sum(1 for s in self.series.values() if s.detector.n < warm)
+
+
+def event_id(transition: Transition) -> uuid.UUID:
+    """The id of the event a transition publishes, derived from the series and the sample that
+    opened its episode (never random, never the clock): a detector that replays samples, after a
+    redelivery or a restart from a checkpoint older than its last publish, re-derives the ids it
+    already published and every reader deduplicates."""
+    episode = transition.episode
+    assert episode is not None
+    if transition.kind == "opened":
+        return episode.anomaly_id
+    if transition.kind == "escalated":
+        return AnomalyEvent.derive_escalation_id(episode.anomaly_id, episode.severity)
+    if transition.kind == "resolved":
+        return AnomalyResolved.derive_id(episode.anomaly_id)
+    raise ValueError(f"transition {transition.kind!r} publishes nothing")
 
 
 def _finite_range(result: ScoreResult, value: float) -> tuple[float, float]:
@@ -297,8 +319,10 @@ def _resolved(
     labels: dict[str, str],
     correlation_id: str,
     episode: Episode,
+    resolution_id: uuid.UUID,
 ) -> AnomalyResolved:
     return AnomalyResolved(
+        event_id=resolution_id,
         correlation_id=correlation_id,
         anomaly_id=episode.anomaly_id,
         resource_id=resource_id,

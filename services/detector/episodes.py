@@ -4,6 +4,10 @@ An episode opens on an alarm (or a hard limit) and raises one event. While it la
 event is raised only when its severity rises. It resolves after ``resolve_after`` consecutive
 samples that are normal (no alarm, no hard limit, inside the expected range), which raises an
 ``anomaly.resolved`` event. So a sustained condition pages once, not once per sample.
+
+An episode is named by its series and the sample that opened it; the ids of its escalations and
+its resolution are derived from that name (``engine.event_id``), so replaying the same samples
+publishes the same ids.
 """
 
 from __future__ import annotations

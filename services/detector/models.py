@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -186,6 +187,18 @@ class ModelManager:
         self._latest = {}
         return events
 
+    def event_id(self, resource_id: str, at: datetime) -> uuid.UUID:
+        """Derived from the resource and the cooldown window the flagged sample falls in, not
+        from the sample itself: which sample a flush sees last depends on batching and the
+        clock, so a replay (after a restart from an older checkpoint, which also forgets the
+        cooldowns) may flag another sample of the same window, and must publish the same id."""
+        cooldown = self.options.cooldown_s
+        ts = at.timestamp()
+        window = ts - ts % cooldown if cooldown > 0 else ts
+        return AnomalyEvent.derive_id(
+            resource_id, MULTIVARIATE, datetime.fromtimestamp(window, UTC)
+        )
+
     def _event(
         self,
         resource_id: str,
@@ -199,7 +212,7 @@ class ModelManager:
         severity = Severity.MEDIUM if score >= 1.0 else Severity.LOW
         what = ", ".join(contributing) or "several metrics"
         return AnomalyEvent(
-            event_id=AnomalyEvent.derive_id(resource_id, MULTIVARIATE, at),
+            event_id=self.event_id(resource_id, at),
             correlation_id=correlation_id,
             resource_id=resource_id,
             metric=MULTIVARIATE,
