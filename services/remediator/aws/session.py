@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aioboto3
+import aiohttp
 import structlog
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -38,6 +39,7 @@ class AwsConfig:
     max_wait_s: float = 8.0
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
+    confirm_delay_s: float = 2.0  # after an ambiguous SendCommand, wait before looking it up
 
     @classmethod
     def from_settings(cls, settings: RemediatorSettings) -> AwsConfig:
@@ -56,7 +58,8 @@ class AwsConfig:
 
 
 class AwsApi:
-    """Clients for one region; :meth:`call` retries transient errors and raises AwsCallError."""
+    """Clients for one region; :meth:`call` retries transient errors (unless told not to: a
+    call that is not idempotent) and raises AwsCallError."""
 
     def __init__(self, config: AwsConfig) -> None:
         self.config = config
@@ -78,11 +81,16 @@ class AwsApi:
         ) as client:
             yield client
 
-    async def call(self, client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:
+    async def call(
+        self, client: Any, operation: str, *, retry: bool = True, **kwargs: Any
+    ) -> dict[str, Any]:
+        """One AWS call. ``retry=False``: exactly one try, for calls that must not be repeated
+        blindly (``SendCommand`` has no idempotency token: after a read timeout the command
+        may be running, and a second try would run it twice)."""
         method = getattr(client, operation)
         try:
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.config.attempts),
+                stop=stop_after_attempt(self.config.attempts if retry else 1),
                 wait=wait_exponential_jitter(
                     multiplier=0.2, max=self.config.max_wait_s, jitter=self.config.max_wait_s / 4
                 ),
@@ -93,7 +101,7 @@ class AwsApi:
                 with attempt:
                     reply: dict[str, Any] = await method(**kwargs)
                     return reply
-        except (ClientError, BotoCoreError, TimeoutError) as exc:
+        except (ClientError, BotoCoreError, TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise as_call_error(operation, exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 

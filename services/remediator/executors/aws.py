@@ -35,11 +35,13 @@ class AwsExecutor:
             if definition.shell is not None:
                 plan = definition.shell(job.params)
                 sent = _run(send_shell_command(self.aws, job.target, plan, job.run_id))
-                return Started(
-                    sent.command_id,
-                    sent.instance_ids,
-                    f"sent SSM command {sent.command_id}: {job.describe()}",
-                )
+                summary = f"sent SSM command {sent.command_id}: {job.describe()}"
+                if sent.adopted:
+                    summary = (
+                        f"adopted SSM command {sent.command_id} (its send got no clear answer; "
+                        f"found by its comment, not sent again): {job.describe()}"
+                    )
+                return Started(sent.command_id, sent.instance_ids, summary)
             assert definition.call_api is not None
             outcome = _run(definition.call_api(self.aws, job.params, job.target))
         except AwsCallError as exc:

@@ -1,0 +1,133 @@
+"""Faults at the outermost edge of AWS: a real HTTP proxy on loopback in front of the local AWS
+server, which forwards every call unchanged except SSM ``SendCommand``, which it can
+
+- ``stall``: forward (so the command is created) and then withhold the answer, so the client's
+  read timeout fires: the caller cannot know the command exists;
+- ``hang``: hold the request without forwarding it (nothing reaches AWS) until released, so a
+  process calling it is provably between deciding to send and sending;
+- ``refuse``: refuse it without forwarding: HTTP 400 ``InvalidInstanceId``;
+- ``fail_once``: answer the first one HTTP 500 without forwarding it (nothing was created),
+  forward the others.
+
+It counts the ``SendCommand`` requests that arrived, and signals the first.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal
+from urllib.parse import urlsplit
+
+from scops.local_redis import free_port
+
+SEND_COMMAND = "AmazonSSM.SendCommand"
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+Mode = Literal["pass", "stall", "hang", "refuse", "fail_once"]
+
+
+@dataclass
+class AwsFaults:
+    upstream: str
+    mode: Mode = "pass"
+    stall_s: float = 5.0
+    url: str = ""
+    sends_seen: int = 0
+    sends_forwarded: int = 0
+    first_send: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _handler(faults: AwsFaults) -> type[BaseHTTPRequestHandler]:
+    upstream = urlsplit(faults.upstream)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+            connection = http.client.HTTPConnection(upstream.netloc, timeout=30)
+            try:
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                headers["Host"] = upstream.netloc
+                connection.request(self.command, self.path, body=body, headers=headers)
+                reply = connection.getresponse()
+                return reply.status, reply.getheaders(), reply.read()
+            finally:
+                connection.close()
+
+        def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers:
+                if name.lower() not in HOP_BY_HOP:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _handle(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.headers.get("X-Amz-Target") == SEND_COMMAND:
+                with faults.lock:
+                    faults.sends_seen += 1
+                    first = faults.sends_seen == 1
+                faults.first_send.set()
+                mode = faults.mode
+                if mode == "hang":
+                    faults.release.wait()
+                    self.close_connection = True
+                    return
+                if mode == "refuse":
+                    error = (
+                        b'{"__type":"InvalidInstanceId","message":"Instances not in a valid '
+                        b'state for account"}'
+                    )
+                    self._answer(400, [("Content-Type", "application/x-amz-json-1.1")], error)
+                    return
+                if mode == "fail_once" and first:
+                    error = b'{"__type":"InternalServerError","message":"try again"}'
+                    self._answer(500, [("Content-Type", "application/x-amz-json-1.1")], error)
+                    return
+                reply = self._forward(body)
+                with faults.lock:
+                    faults.sends_forwarded += 1
+                if mode == "stall":
+                    faults.release.wait(faults.stall_s)  # the client gives up first
+                    self.close_connection = True
+                    return
+                self._answer(*reply)
+                return
+            self._answer(*self._forward(body))
+
+        do_GET = _handle
+        do_POST = _handle
+        do_PUT = _handle
+        do_DELETE = _handle
+
+    return Handler
+
+
+@contextmanager
+def aws_faults(upstream: str, mode: Mode = "pass", stall_s: float = 5.0) -> Iterator[AwsFaults]:
+    """The proxy on a free loopback port; ``faults.url`` is the endpoint to give the client."""
+    faults = AwsFaults(upstream, mode, stall_s)
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(faults))
+    server.daemon_threads = True
+    faults.url = f"http://127.0.0.1:{port}"
+    thread = threading.Thread(target=server.serve_forever, name="aws-faults", daemon=True)
+    thread.start()
+    try:
+        yield faults
+    finally:
+        faults.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
