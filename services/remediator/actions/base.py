@@ -7,15 +7,21 @@ serves it). Actions never check safety themselves: the workflow does, before the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 
 from services.remediator.aws.session import AwsApi
 from services.remediator.risk import Risk
 from services.remediator.targets import Target, TargetKind
+
+# Validation context while a rules file is loaded: the step's parameters before any template is
+# filled (a template is checked against the allow lists once an anomaly fills it).
+UNFILLED_PARAMS = "unfilled_params"
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 MAX_CONCURRENCY = r"^([1-9][0-9]{0,3}|[1-9][0-9]?%|100%)$"
 MAX_ERRORS = r"^([0-9]{1,4}|[0-9][0-9]?%|100%)$"
@@ -23,6 +29,18 @@ MAX_ERRORS = r"^([0-9]{1,4}|[0-9][0-9]?%|100%)$"
 
 class ActionParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def unfilled_template(info: ValidationInfo, index: int | None = None) -> bool:
+    """True when this value (item ``index`` of a list) is a rule's template not yet filled: a
+    rules file is being loaded, and the value can only be judged once an anomaly fills it."""
+    unfilled = (info.context or {}).get(UNFILLED_PARAMS)
+    if not isinstance(unfilled, Mapping) or info.field_name is None:
+        return False
+    raw = unfilled.get(info.field_name)
+    if index is not None:
+        raw = raw[index] if isinstance(raw, list) and index < len(raw) else None
+    return isinstance(raw, str) and _PLACEHOLDER.search(raw) is not None
 
 
 class ShellParams(ActionParams):
@@ -87,9 +105,10 @@ class ActionDefinition:
         return self.doc.strip().splitlines()[0] if self.doc.strip() else self.name
 
     def parse(self, params: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> Any:
-        """Typed parameters (raises pydantic's ValidationError)."""
+        """Typed parameters (raises pydantic's ValidationError). The definition's own ``extra``
+        (the allow lists it was built with) wins over anything in ``context``."""
         return self.params_model.model_validate(
-            dict(params), context={**self.extra, **(context or {})}
+            dict(params), context={**(context or {}), **self.extra}
         )
 
     def risk_for(self, params: Any) -> Risk:

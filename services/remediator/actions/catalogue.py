@@ -1,19 +1,24 @@
 """The reviewed script catalogue: the only scripts ``optimize_performance`` (and the local
-executor) may run. Scripts are changed by reviewing the catalogue file, never by a rule."""
+executor) may run, and the allow lists of the other actions' parameters (``cleanable_paths``
+for ``cleanup_disk``, ``restartable_units`` for ``restart_service``). All of it is changed by
+reviewing the catalogue file, never by a rule or a request."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from services.remediator.actions import cleanable_paths, restartable_units
 from services.remediator.errors import RulesFileError
 from services.remediator.risk import Risk
 from services.remediator.rules.yaml_source import problems_from, read_yaml
 
 SCRIPT_NAME = re.compile(r"^[a-z0-9][a-z0-9\-]{0,63}$")
+CleanableRoot = Annotated[str, AfterValidator(cleanable_paths.check_root)]
+UnitGlob = Annotated[str, AfterValidator(restartable_units.check_glob)]
 
 
 class CatalogueScript(BaseModel):
@@ -37,6 +42,16 @@ class ScriptCatalogue(BaseModel):
 
     version: Literal[1] = 1
     scripts: dict[str, CatalogueScript] = Field(default_factory=dict)
+    # Directories cleanup_disk may clean, at or under (absent: the defaults).
+    cleanable_paths: tuple[CleanableRoot, ...] | None = Field(None, max_length=50)
+    # Units restart_service may restart, as globs (absent: any .service unit outside the floor).
+    restartable_units: tuple[UnitGlob, ...] | None = Field(None, max_length=100)
+
+    @property
+    def cleanable_roots(self) -> tuple[str, ...]:
+        if self.cleanable_paths is None:
+            return cleanable_paths.DEFAULT_ROOTS
+        return self.cleanable_paths
 
     @field_validator("scripts")
     @classmethod

@@ -26,7 +26,9 @@ class OptimizePerformanceParams(ShellParams):
     @classmethod
     def _in_catalogue(cls, value: str, info: ValidationInfo) -> str:
         catalogue = (info.context or {}).get("catalogue")
-        if isinstance(catalogue, ScriptCatalogue) and value not in catalogue.scripts:
+        if not isinstance(catalogue, ScriptCatalogue):
+            raise ValueError(f"{value!r} cannot be checked: no script catalogue is loaded")
+        if value not in catalogue.scripts:
             known = ", ".join(sorted(catalogue.scripts)) or "none"
             raise ValueError(f"{value!r} is not in the script catalogue (known: {known})")
         return value

@@ -1,4 +1,5 @@
-"""Every action by name. Built once, with the script catalogue, in the composition root."""
+"""Every action by name. Built once, with the script catalogue (its scripts and its allow
+lists of parameters), in the composition root."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ ActionRegistry = dict[str, ActionDefinition]
 
 def build_registry(catalogue: ScriptCatalogue) -> ActionRegistry:
     definitions = (
-        restart_service.ACTION,
-        cleanup_disk.ACTION,
+        restart_service.definition(catalogue),
+        cleanup_disk.definition(catalogue),
         scale_out.ACTION,
         scale_in.ACTION,
         enhance_monitoring.ACTION,

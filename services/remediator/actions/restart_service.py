@@ -1,30 +1,53 @@
 """Restart a systemd service on the target instances (SSM Run Command).
 
-Runs ``systemctl restart <service>``, waits ``verify_s`` seconds and checks
-``systemctl is-active <service>``: the command fails, and the record says so, when the service
+Runs ``systemctl restart <unit>``, waits ``verify_s`` seconds and checks
+``systemctl is-active <unit>``: the command fails, and the record says so, when the service
 does not come back. Targets: instance ids or instance tags. Risk: medium.
+
+Only ``.service`` units are restarted (a bare name such as ``nginx`` means ``nginx.service``);
+never another unit type (``poweroff.target``, ``dbus.socket`` ...) nor the units that keep the
+machine reachable and managed (``systemd-*``, ``ssh*``, ``dbus*``, the SSM agent ...). When the
+script catalogue lists ``restartable_units``, only units matching one of them.
 """
 
 from __future__ import annotations
 
 import shlex
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from services.remediator.actions.base import ActionDefinition, ShellParams, ShellPlan
+from services.remediator.actions.base import (
+    ActionDefinition,
+    ShellParams,
+    ShellPlan,
+    unfilled_template,
+)
+from services.remediator.actions.catalogue import ScriptCatalogue
+from services.remediator.actions.restartable_units import check_restartable, full_name
 from services.remediator.risk import Risk
 from services.remediator.targets import Target
+
+UNITS = "restartable_units"  # validation context: the configured globs, or None
 
 
 class RestartServiceParams(ShellParams):
     service: str = Field(
-        pattern=r"^[A-Za-z0-9@._:\-]{1,128}$", description="systemd unit", examples=["nginx"]
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9@._:\-]{0,127}$",
+        description="A systemd .service unit (a bare name means <name>.service).",
+        examples=["nginx"],
     )
     verify_s: int = Field(5, ge=0, le=120, description="Wait before checking the unit is active.")
 
+    @field_validator("service")
+    @classmethod
+    def _restartable(cls, value: str, info: ValidationInfo) -> str:
+        if not unfilled_template(info):
+            check_restartable(value, (info.context or {}).get(UNITS))
+        return value
+
 
 def shell(params: RestartServiceParams) -> ShellPlan:
-    unit = shlex.quote(params.service)
+    unit = shlex.quote(full_name(params.service))
     commands = [
         "set -eu",
         f"systemctl restart {unit}",
@@ -38,12 +61,14 @@ def describe(params: RestartServiceParams, target: Target) -> str:
     return f"restart {params.service} on {target.describe()}"
 
 
-ACTION = ActionDefinition(
-    name="restart_service",
-    doc=__doc__ or "",
-    params_model=RestartServiceParams,
-    risk=Risk.MEDIUM,
-    targets=frozenset({"instances", "tags"}),
-    describe=describe,
-    shell=shell,
-)
+def definition(catalogue: ScriptCatalogue) -> ActionDefinition:
+    return ActionDefinition(
+        name="restart_service",
+        doc=__doc__ or "",
+        params_model=RestartServiceParams,
+        risk=Risk.MEDIUM,
+        targets=frozenset({"instances", "tags"}),
+        describe=describe,
+        shell=shell,
+        extra={UNITS: catalogue.restartable_units},
+    )

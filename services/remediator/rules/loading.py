@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from services.remediator.actions.base import UNFILLED_PARAMS
 from services.remediator.actions.registry import ActionRegistry
 from services.remediator.errors import FileProblem, RulesFileError
 from services.remediator.rules.schema import ActionStep, RuleSet
@@ -77,7 +78,7 @@ def _step_problems(
         return [FileProblem(line_of(where, lines), dotted(where), reason)]
     problems = []
     try:
-        definition.parse(check_param_templates(step.params))
+        definition.parse(check_param_templates(step.params), {UNFILLED_PARAMS: step.params})
     except ValidationError as exc:
         problems += problems_from(exc, lines, (*loc, "params"))
     except ValueError as exc:
