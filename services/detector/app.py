@@ -20,6 +20,7 @@ from services.detector.engine import MODEL_VERSION
 from services.detector.engine_setup import build_engine
 from services.detector.metrics import SERIES_TRACKED, show_model_version
 from services.detector.models import ModelManager, MultivariateOptions
+from services.detector.scoring_pool import ScoringPool
 from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options, running
 from shared.logging import configure_logging
 from shared.streams import GROUP_DETECTOR, metrics_stream
@@ -42,6 +43,15 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
     configure_logging("detector", settings.log_level, settings.log_json)
     shards = settings.owned_shards()
     engine = build_engine(settings)
+    contexts_ready = engine.config.memory_start_samples + engine.config.memory_settle_samples
+    if settings.warmup_samples < contexts_ready:
+        log.info(
+            "short_warmup",
+            warmup_samples=settings.warmup_samples,
+            context_detectors_from=contexts_ready,
+            note="out_of_range, level_shift and stuck may alarm from the warm-up on; "
+            "novelty, seasonal and pattern only once their memory has settled",
+        )
     SERIES_TRACKED.set_function(lambda: len(engine.series))
     show_model_version("streaming", MODEL_VERSION)
     models = ModelManager(
@@ -77,6 +87,7 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
             async with running([consumer]):
                 yield
         finally:
+            scoring_pool.close()
             saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await saver
@@ -92,6 +103,8 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    scoring_pool = ScoringPool(settings.anomaly_api_workers, settings.anomaly_api_queue)
+    app.state.scoring_pool = scoring_pool
     app.state.models = models
     app.state.metric_streams = [metrics_stream(s) for s in shards]
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from services.detector.scoring.config import DetectorConfig
 from services.detector.severity import DEFAULT_HARD_LIMITS, HardLimit
 from shared.settings import BaseServiceSettings
+
+MIN_WARMUP = 3
+MAX_WARMUP = 1_000_000
 
 
 class DetectorSettings(BaseServiceSettings):
@@ -19,8 +22,10 @@ class DetectorSettings(BaseServiceSettings):
     )
     warmup_samples: int = Field(
         default_factory=lambda: DetectorConfig().warmup_samples,
-        ge=3,
-        description="Samples a series needs before the model may raise anomalies.",
+        description=(
+            "Samples a series needs before the model may raise anomalies (at least 3; the "
+            "novelty, seasonal and pattern detectors wait for 200 whatever this says)."
+        ),
     )
     resolve_after_samples: int = Field(
         3, ge=1, description="Consecutive normal samples that resolve an anomaly episode."
@@ -62,6 +67,40 @@ class DetectorSettings(BaseServiceSettings):
     multivariate_cooldown_s: float = Field(
         900.0, ge=0, description="Quiet time per resource after a multivariate anomaly."
     )
+
+    anomaly_api_workers: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description=(
+            "Threads scoring POST /anomaly and /anomaly/batch, off the event loop that "
+            "consumes the metric streams."
+        ),
+    )
+    anomaly_api_queue: int = Field(
+        4, ge=0, le=1000, description="Scoring requests that may wait for a thread; beyond: 503."
+    )
+    anomaly_max_points: int = Field(
+        100_000,
+        ge=1,
+        le=100_000,
+        description="Most points scored in one POST /anomaly or /anomaly/batch (beyond: 413).",
+    )
+
+    @field_validator("warmup_samples")
+    @classmethod
+    def _sensible_warmup(cls, value: int) -> int:
+        if value < MIN_WARMUP:
+            raise ValueError(
+                f"SCOPS_WARMUP_SAMPLES={value}: a series needs at least {MIN_WARMUP} samples "
+                "(a range and a baseline) before it can be judged"
+            )
+        if value > MAX_WARMUP:
+            raise ValueError(
+                f"SCOPS_WARMUP_SAMPLES={value}: more than {MAX_WARMUP} samples would keep "
+                "series silent for months; use a hard limit to hold alarms back instead"
+            )
+        return value
 
     @property
     def http_host(self) -> str:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from services.detector.consumer import anomaly_key
 from services.detector.engine import MODEL_VERSION, DetectionEngine, SeriesState
 from services.detector.scoring.detector import SeriesDetector
+from services.detector.scoring_pool import ScoringPool
 from shared.events import FiniteFloat, MetricName, ResourceId, UtcDatetime
 from shared.streams import PREFIX
 from shared.web import PROBLEM_SCHEMA, require_internal_token
@@ -107,13 +108,22 @@ def _engine(request: Request) -> DetectionEngine:
 EngineDep = Annotated[DetectionEngine, Depends(_engine)]
 
 
-def score_request(engine: DetectionEngine, req: ScoreRequest) -> ScoreResponse:
-    """Scores on a copy of the live series state: a question never changes the answer to
-    the next sample."""
+SavedState = dict[str, Any] | None
+
+
+def snapshot(engine: DetectionEngine, req: ScoreRequest) -> SavedState:
+    """A copy of the series' live state (None: unknown series). Taken on the event loop, the
+    only place the live state changes, so the copy is never half-updated."""
     live = engine.series.get((req.resource_id, req.metric))
+    return live.to_state() if live is not None else None
+
+
+def score_on(engine: DetectionEngine, req: ScoreRequest, saved: SavedState) -> ScoreResponse:
+    """Score ``req`` on a state restored from ``saved`` (a copy of the live state: a question
+    never changes the answer to the next sample). Touches no live state: safe off the loop."""
     state = (
-        SeriesState.from_state(live.to_state(), engine.config)
-        if live is not None
+        SeriesState.from_state(saved, engine.config)
+        if saved is not None
         else SeriesState(SeriesDetector(engine.config))
     )
     results = []
@@ -139,7 +149,7 @@ def score_request(engine: DetectionEngine, req: ScoreRequest) -> ScoreResponse:
         resource_id=req.resource_id,
         metric=req.metric,
         model_version=MODEL_VERSION,
-        series_known=live is not None,
+        series_known=saved is not None,
         results=results,
     )
 
@@ -148,16 +158,36 @@ def _finite(x: float) -> float | None:
     return x if x == x and abs(x) != float("inf") else None
 
 
-@router.post(
-    "/anomaly", summary="Score one sample or a short series now", responses={422: PROBLEM_SCHEMA}
-)
-async def score(body: ScoreRequest, engine: EngineDep) -> ScoreResponse:
-    return score_request(engine, body)
+async def score_off_loop(request: Request, reqs: list[ScoreRequest]) -> list[ScoreResponse]:
+    """Copy the states on the event loop, score them in the pool: detection never waits for an
+    API call, and a request costs at most ``anomaly_max_points`` points of work."""
+    engine: DetectionEngine = request.app.state.engine
+    pool: ScoringPool = request.app.state.scoring_pool
+    limit: int = request.app.state.settings.anomaly_max_points
+    points = sum(len(r.points) if r.points is not None else 1 for r in reqs)
+    if points > limit:
+        raise HTTPException(
+            413, f"{points} points in one request; at most {limit} are scored per request"
+        )
+    saved = [(r, snapshot(engine, r)) for r in reqs]
+    return await pool.run(lambda: [score_on(engine, r, s) for r, s in saved])
 
 
-@router.post("/anomaly/batch", summary="Score several series now", responses={422: PROBLEM_SCHEMA})
-async def score_batch(body: BatchScoreRequest, engine: EngineDep) -> list[ScoreResponse]:
-    return [score_request(engine, r) for r in body.requests]
+BUSY: dict[int | str, dict[str, Any]] = {
+    413: PROBLEM_SCHEMA,
+    422: PROBLEM_SCHEMA,
+    503: PROBLEM_SCHEMA,
+}
+
+
+@router.post("/anomaly", summary="Score one sample or a short series now", responses=BUSY)
+async def score(body: ScoreRequest, request: Request) -> ScoreResponse:
+    return (await score_off_loop(request, [body]))[0]
+
+
+@router.post("/anomaly/batch", summary="Score several series now", responses=BUSY)
+async def score_batch(body: BatchScoreRequest, request: Request) -> list[ScoreResponse]:
+    return await score_off_loop(request, body.requests)
 
 
 @router.post(

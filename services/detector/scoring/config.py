@@ -95,6 +95,12 @@ class DetectorConfig:
     #: the warm-up, so that its calibration has absorbed the initial burst of
     #: "everything is new" before alarms are allowed).
     memory_start_samples: int = 75
+    #: Samples the context detectors' calibration needs after the memory starts: at first
+    #: every context is new, and only once that burst is part of their calibration history
+    #: does a novel context mean something. Until ``memory_start_samples +
+    #: memory_settle_samples`` they cannot raise an alarm, whatever ``warmup_samples`` says
+    #: (with the defaults this ends with the warm-up, so it changes nothing there).
+    memory_settle_samples: int = 125
     #: Number of value levels the known range is cut into.
     quant_levels: int = 12
     #: Length (samples) of the level sequence whose first occurrence is "novel".
@@ -165,6 +171,8 @@ class DetectorConfig:
                 raise ValueError(f"{name} must be in (0, 1]")
         if self.quant_levels < 2 or self.context_length < 1 or self.time_bins_per_day < 1:
             raise ValueError("quant_levels >= 2, context_length >= 1, time_bins_per_day >= 1")
+        if self.memory_start_samples < 0 or self.memory_settle_samples < 0:
+            raise ValueError("memory_start_samples and memory_settle_samples must be >= 0")
         if self.seasonal_familiar_after < 1:
             raise ValueError("seasonal_familiar_after must be >= 1")
         if self.pattern_block < 1 or self.pattern_blocks < 1:

@@ -53,6 +53,7 @@ class _Derived:
     alarm_decades: float
     bar_decay: float
     weights: tuple[float, float, float, float, float, float]
+    contexts_ready: int  # the last sample at which the context detectors cannot alarm
 
 
 @functools.lru_cache(maxsize=64)
@@ -77,6 +78,7 @@ def _derive(cfg: DetectorConfig) -> _Derived:
         cfg.alarm_threshold * cfg.score_decades,
         math.exp(-1.0 / cfg.alarm_bar_memory),
         (float(w[0]), float(w[1]), float(w[2]), float(w[3]), float(w[4]), float(w[5])),
+        cfg.memory_start_samples + cfg.memory_settle_samples,
     )
 
 
@@ -223,6 +225,11 @@ class SeriesDetector:
         tod_dec = liks[2].update(1.0 if tod_new else 0.0, n)
         pat_dec = liks[3].update(1.0 if pat_new else 0.0, n)
 
+        warming = n <= cfg.warmup_samples
+        if not warming and n <= self._d.contexts_ready:
+            # A warm-up shorter than the context memory needs: the contexts keep learning,
+            # but their first burst of "everything is new" must not page.
+            seq_dec = tod_dec = pat_dec = 0.0
         w = self._d.weights
         band = cfg.expected_band * dev
         result = self._decide(
@@ -234,7 +241,7 @@ class SeriesDetector:
                 pat_dec * w[4],
                 stuck_dec * w[5],
             ),
-            n <= cfg.warmup_samples,
+            warming,
             mean - band,
             mean + band,
         )
