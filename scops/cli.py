@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     create = keys_sub.add_parser("create", help="create a key (shown once)")
     create.add_argument("--name", required=True, help="who or what uses it")
     create.add_argument("--role", required=True, choices=["viewer", "operator", "admin", "ingest"])
+    create.add_argument(
+        "--owner",
+        help="the person the key belongs to (default: its name); approvals count people, so "
+        "two keys of one owner approve once",
+    )
     keys_sub.add_parser("list", help="list keys (never their secrets)")
     revoke = keys_sub.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("key_id")
@@ -75,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             getattr(args, "name", None),
             getattr(args, "role", None),
             getattr(args, "key_id", None),
+            getattr(args, "owner", None),
         )
     if args.command == "serve":
         from scops.serve import serve as run_serve

@@ -10,16 +10,22 @@ from services.gateway.keys import KeyStore, Role
 from shared.settings import BaseServiceSettings
 
 
-async def create_key(redis_url: str, name: str, role: Role) -> str:
+async def create_key(redis_url: str, name: str, role: Role, owner: str | None = None) -> str:
     redis = Redis.from_url(redis_url)
     try:
-        _key, token = await KeyStore(redis).create(name, role)
+        _key, token = await KeyStore(redis).create(name, role, owner)
         return token
     finally:
         await redis.aclose()
 
 
-def run(command: str, name: str | None, role: str | None, key_id: str | None) -> int:
+def run(
+    command: str,
+    name: str | None,
+    role: str | None,
+    key_id: str | None,
+    owner: str | None = None,
+) -> int:
     url = BaseServiceSettings().redis_url
 
     async def go() -> int:
@@ -28,13 +34,19 @@ def run(command: str, name: str | None, role: str | None, key_id: str | None) ->
         try:
             if command == "create":
                 assert name is not None and role is not None
-                key, token = await store.create(name, Role(role))
-                print(f"created key {key.key_id} ({key.role}) for {key.name}")
+                key, token = await store.create(name, Role(role), owner)
+                print(
+                    f"created key {key.key_id} ({key.role}) for {key.name}, "
+                    f"owned by {key.person_owner}"
+                )
                 print(f"\n  {token}\n\nShown once: store it now. Send it as X-API-Key.")
             elif command == "list":
                 for key in await store.all():
                     state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
-                    print(f"{key.key_id}  {key.role:<8}  {key.name:<24}  {key.created_at}  {state}")
+                    print(
+                        f"{key.key_id}  {key.role:<8}  {key.name:<24}  "
+                        f"{key.person_owner:<16}  {key.created_at}  {state}"
+                    )
             else:
                 assert key_id is not None
                 revoked = await store.revoke(key_id)

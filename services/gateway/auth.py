@@ -13,7 +13,9 @@ import structlog
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from services.gateway.acting import act_as
 from services.gateway.keys import KeyStore, Role
+from services.gateway.people import People
 from services.gateway.ratelimit import RateLimiter
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="scops_... key")
@@ -25,6 +27,7 @@ class Principal:
     key_id: str
     name: str
     role: Role
+    person: str = ""  # who the key's owner is (services.gateway.people): approvals count it
 
     @property
     def actor(self) -> str:
@@ -54,9 +57,22 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
         if not key.allows(role):
             raise HTTPException(403, f"a {key.role} key may not do this: it needs {role}")
         structlog.contextvars.bind_contextvars(api_key_id=key.key_id)
-        return Principal(key.key_id, key.name, key.role)
+        principal = Principal(
+            key.key_id, key.name, key.role, people_of(request).of_key_owner(key.person_owner)
+        )
+        act_as(principal.person)
+        return principal
 
     return check
+
+
+def people_of(request: Request) -> People:
+    """``SCOPS_PEOPLE`` as read once per app (validated with the settings)."""
+    people: People | None = getattr(request.app.state, "people", None)
+    if people is None:
+        people = People(request.app.state.settings.people)
+        request.app.state.people = people
+    return people
 
 
 def limited(limiter_attr: str, role: Role) -> Callable[..., Awaitable[Principal]]:

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from services.gateway.people import People
 from shared.settings import BaseServiceSettings
 
 SlackRole = Literal["viewer", "operator", "admin"]
@@ -66,6 +67,12 @@ class GatewaySettings(BaseServiceSettings):
         description='JSON object of Slack user id to role, e.g. {"U012AB3CD": "operator"}; '
         "unknown users are viewers.",
     )
+    people: dict[str, list[str]] = Field(
+        {},
+        description="JSON object of person to the Slack users and key owners that are that "
+        'person, e.g. {"ana": ["slack:T012AB:U012CD", "owner:ana-ci"]}: approvals count '
+        "people, so these approve once together (a key's owner is a person by itself).",
+    )
     slack_inline_budget_s: float = Field(
         2.0,
         ge=0,
@@ -77,6 +84,12 @@ class GatewaySettings(BaseServiceSettings):
         "https://hooks.slack.com/",
         description="Only response_url values starting with this are posted to.",
     )
+
+    @field_validator("people")
+    @classmethod
+    def _people_unambiguous(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        People(value)  # raises on a malformed or ambiguous mapping
+        return value
 
     @field_validator("chatops_llm_url")
     @classmethod

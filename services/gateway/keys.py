@@ -46,6 +46,11 @@ class ApiKey:
     secret_sha256: str
     created_at: str
     revoked_at: str | None = None
+    owner: str = ""  # the person the key belongs to (approvals count people); "": its name
+
+    @property
+    def person_owner(self) -> str:
+        return self.owner or self.name
 
     def allows(self, needed: Role) -> bool:
         return self.revoked_at is None and needed in GRANTS[self.role]
@@ -73,10 +78,16 @@ class KeyStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
-    async def create(self, name: str, role: Role) -> tuple[ApiKey, str]:
-        """A new key and its token (shown to the caller once, never stored)."""
+    async def create(self, name: str, role: Role, owner: str | None = None) -> tuple[ApiKey, str]:
+        """A new key and its token (shown to the caller once, never stored). ``owner``: the
+        person it belongs to, so two keys of one person approve once (default: ``name``)."""
+        owner = (owner or name).strip()
+        if not owner:
+            raise ValueError("a key needs an owner (or a name to stand for one)")
         key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32).replace("_", "-")
-        key = ApiKey(key_id, name, role, _digest(secret), datetime.now(UTC).isoformat())
+        key = ApiKey(
+            key_id, name, role, _digest(secret), datetime.now(UTC).isoformat(), owner=owner
+        )
         await self.redis.hset(KEYS_HASH, key_id, json.dumps(asdict(key)))
         return key, f"scops_{key_id}_{secret}"
 

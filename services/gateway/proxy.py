@@ -12,6 +12,7 @@ import httpx
 import structlog
 from fastapi import Response
 
+from services.gateway.acting import person_headers
 from services.gateway.auth import Principal
 from shared.web import CORRELATION_HEADER, INTERNAL_TOKEN_HEADER, problem
 
@@ -39,6 +40,7 @@ class Backends:
         headers = {INTERNAL_TOKEN_HEADER: self.token, CORRELATION_HEADER: correlation_id}
         if principal is not None:
             headers |= {"X-Actor": principal.actor, "X-Actor-Role": principal.role.value}
+        headers |= person_headers(principal.person if principal is not None else None)
         url = self.urls[service] + path
         try:
             reply = await self.client.request(

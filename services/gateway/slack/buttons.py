@@ -64,6 +64,12 @@ class User(BaseModel):
     team_id: str = ""
 
 
+class Team(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field("", max_length=64)
+
+
 class Clicked(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -78,6 +84,7 @@ class BlockActions(BaseModel):
 
     type: Literal["block_actions"]
     user: User
+    team: Team | None = None
     actions: list[Clicked] = Field(min_length=1)
     response_url: str | None = None
     message: dict[str, object] | None = None

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 
 import structlog
 
+from services.gateway.acting import act_as
 from services.gateway.chatops.engine import ChatEngine
 from services.gateway.chatops.history import ChatHistory, turn_of
 from services.gateway.chatops.replies import Answer, Asker, Outcome, Reply
@@ -85,6 +86,7 @@ class SlackCommands:
         if quick is not None:
             await self._remember(asker, text, quick)
             return messages.command_answer(quick)
+        act_as(self.roles.person_of(command.user))  # what the reply's calls do, it does
         task = self.followups.start(self._reply(asker, text, correlation_id), name="slack-command")
         done, _ = await asyncio.wait({task}, timeout=self.budget_s)
         if done:

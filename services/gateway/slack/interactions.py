@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 import structlog
 from pydantic import ValidationError
 
+from services.gateway.acting import act_as
 from services.gateway.chatops.backend_calls import BackendCaller, BackendUnavailableError
 from services.gateway.chatops.durations import describe_duration
 from services.gateway.chatops.intents import Entities, IntentName
@@ -104,7 +105,9 @@ class SlackInteractions:
 
     async def apply(self, payload: BlockActions, correlation_id: str) -> Applied:
         who = payload.user
-        user = SlackUser(who.id, who.username or who.name or who.id, who.team_id)
+        team_id = who.team_id or (payload.team.id if payload.team is not None else "")
+        user = SlackUser(who.id, who.username or who.name or who.id, team_id)
+        act_as(self.roles.person_of(user))  # this task's calls act for this person
         clicked = next((a for a in payload.actions if a.action_id in self.handlers), None)
         if clicked is None:
             log.info("slack_interaction_ignored", action_ids=[a.action_id for a in payload.actions])

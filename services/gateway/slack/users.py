@@ -1,5 +1,6 @@
 """Who a Slack user is to ChatOps: a role from ``SCOPS_SLACK_USER_ROLES`` (unknown users are
-viewers), a history of their own, and a name for the records."""
+viewers), a history of their own, a name for the records, and the person they are (their
+team and user ids, or who ``SCOPS_PEOPLE`` says they are: :mod:`services.gateway.people`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 from services.gateway.chatops.replies import Asker
 from services.gateway.keys import Role
+from services.gateway.people import People
 
 
 @dataclass(frozen=True)
@@ -27,11 +29,16 @@ class SlackUser:
 
 
 class SlackRoles:
-    def __init__(self, roles: Mapping[str, str]) -> None:
+    def __init__(self, roles: Mapping[str, str], people: People | None = None) -> None:
         self.roles = {user: Role(role) for user, role in roles.items()}
+        self.people = people or People()
 
     def role_of(self, user_id: str) -> Role:
         return self.roles.get(user_id, Role.VIEWER)
+
+    def person_of(self, user: SlackUser) -> str:
+        """The stable identity approvals count: never the display name, which users change."""
+        return self.people.of_slack(user.team_id, user.user_id)
 
     def asker(self, user: SlackUser) -> Asker:
         return Asker(user=f"slack:{user.user_id}", who=user.who, role=self.role_of(user.user_id))

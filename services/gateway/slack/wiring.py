@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from services.gateway.chatops.operations import AnomalySource
 from services.gateway.chatops.wiring import ChatOpsParts
 from services.gateway.config import GatewaySettings
+from services.gateway.people import People
 from services.gateway.proxy import Backends
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.slack.commands import SlackCommands
@@ -38,7 +39,7 @@ def build_slack(
     chatops: ChatOpsParts,
     limiter: RateLimiter,
 ) -> SlackParts:
-    roles = SlackRoles(settings.slack_user_roles)
+    roles = SlackRoles(settings.slack_user_roles, People(settings.people))
     responder = SlackResponder(http, settings.slack_response_url_prefix, RESPONSE_TIMEOUT_S)
     followups = Followups()
     commands = SlackCommands(

@@ -1,10 +1,15 @@
-"""Approvals: list what waits, approve or reject (recording who)."""
+"""Approvals: list what waits, approve or reject (recording who).
+
+Who decides is the gateway's word, not the body's: the gateway authenticates the caller (API
+key or Slack) and names the person in the ``X-Actor-Person`` header of its internal-token call;
+M-of-N counts those identities. The body's ``by`` is only the name shown in records."""
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import unquote
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
 from services.remediator.api.deps import INTERNAL, RemediatorDep
@@ -15,8 +20,39 @@ router = APIRouter(prefix="/remediation/approvals", tags=["approvals"])
 ApprovalId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", examples=["4f1c" + "0" * 28])]
 
 
+ACTOR_PERSON_HEADER = "X-Actor-Person"  # set by the gateway (services/gateway/acting.py)
+
+
+def acting_person(
+    x_actor_person: Annotated[
+        str | None,
+        Header(
+            alias=ACTOR_PERSON_HEADER,
+            description="Who decides, as the gateway authenticated them (percent-encoded).",
+        ),
+    ] = None,
+) -> str:
+    person = unquote(x_actor_person or "").strip()
+    if not person:
+        raise HTTPException(
+            400,
+            f"a decision needs the deciding person, named by the gateway in {ACTOR_PERSON_HEADER};"
+            " nothing was decided",
+        )
+    return person[:256]
+
+
+PersonDep = Annotated[str, Depends(acting_person)]
+
+
 class DecisionBody(BaseModel):
-    by: str = Field(min_length=1, max_length=128, examples=["ana"], description="Who decides.")
+    by: str = Field(
+        min_length=1,
+        max_length=128,
+        examples=["ana"],
+        description="The decider's name as shown in records (who counts is the gateway's "
+        "X-Actor-Person).",
+    )
     comment: str = Field("", max_length=500, examples=["checked the dashboards"])
 
 
@@ -41,10 +77,12 @@ def get_approval(approval_id: ApprovalId, remediator: RemediatorDep) -> Approval
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=INTERNAL,
     summary="Approve (the action then runs through the safety checks)",
-    responses=responses(401, 404, 409, 410),
+    responses=responses(400, 401, 404, 409, 410),
 )
-def approve(approval_id: ApprovalId, body: DecisionBody, remediator: RemediatorDep) -> DecisionOut:
-    decision = remediator.decisions.approve(approval_id, body.by, body.comment)
+def approve(
+    approval_id: ApprovalId, body: DecisionBody, person: PersonDep, remediator: RemediatorDep
+) -> DecisionOut:
+    decision = remediator.decisions.approve(approval_id, body.by, body.comment, person=person)
     approval = decision.approval
     if decision.complete:
         detail = f"approved by {approval.decided_by}: the action is queued"
@@ -57,8 +95,10 @@ def approve(approval_id: ApprovalId, body: DecisionBody, remediator: RemediatorD
     "/{approval_id}/reject",
     dependencies=INTERNAL,
     summary="Reject (nothing runs)",
-    responses=responses(401, 404, 409, 410),
+    responses=responses(400, 401, 404, 409, 410),
 )
-def reject(approval_id: ApprovalId, body: DecisionBody, remediator: RemediatorDep) -> DecisionOut:
+def reject(
+    approval_id: ApprovalId, body: DecisionBody, person: PersonDep, remediator: RemediatorDep
+) -> DecisionOut:
     approval = remediator.decisions.reject(approval_id, body.by, body.comment)
     return DecisionOut(approval=approval, complete=True, detail=f"rejected by {body.by}")

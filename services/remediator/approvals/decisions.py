@@ -33,9 +33,14 @@ class ApprovalDecisions:
         self.executor_name = executor_name
         self.escalations = escalations
 
-    def approve(self, approval_id: str, who: str, comment: str = "") -> Decision:
+    def approve(
+        self, approval_id: str, who: str, comment: str = "", *, person: str | None = None
+    ) -> Decision:
+        """``who`` is the name shown; ``person`` the identity counted towards M-of-N (the
+        API takes it from the gateway, never from a body; in-process callers default it to
+        ``who``)."""
         try:
-            decision = self.store.approve(approval_id, who)
+            decision = self.store.approve(approval_id, who, person or who)
         except ApprovalExpiredError as exc:
             if isinstance(exc.approval, Approval):
                 self._record_expiry(exc.approval)
@@ -53,7 +58,13 @@ class ApprovalDecisions:
             if self.escalations is not None:  # a person has looked: the escalation is over
                 self.escalations.clear(request)
             self.scheduler.execute(request)
-        log.info("approval_given", approval_id=approval_id, by=who, complete=decision.complete)
+        log.info(
+            "approval_given",
+            approval_id=approval_id,
+            by=who,
+            person=person or who,
+            complete=decision.complete,
+        )
         return decision
 
     def reject(self, approval_id: str, who: str, comment: str = "") -> Approval:

@@ -3,7 +3,10 @@
 An approval holds the action request that waits for it. Approve, reject, expire and withdraw
 are one atomic step each (a Lua script), so two people clicking at once, or a click racing the
 expiry sweep, produce one decision. An approval needing M people becomes ``approved`` at the
-M-th distinct approver. Whoever makes a transition records it; a transition happens once. A
+M-th distinct person: approvers are counted by their canonical identity (``people``: a Slack
+team and user id, or a key owner, as the gateway establishes them), never by the name shown,
+which a person may change or hold several of. Whoever makes a transition records it; a
+transition happens once. A
 request is withdrawn when the decision that asked for it was interrupted before it was
 recorded (:mod:`.gate`); it can then no longer be approved or rejected.
 """
@@ -27,7 +30,8 @@ from services.remediator.errors import (
 from services.remediator.requests import ActionRequest
 
 # KEYS: 1 approval hash, 2 pending zset, 3 approved-unclaimed zset
-# ARGV: 1 decision (approve|reject|expire|withdraw), 2 who, 3 now ms or ""
+# ARGV: 1 decision (approve|reject|expire|withdraw), 2 who (shown), 3 now ms or "",
+#       4 the person (canonical identity: what "distinct approvers" compares)
 DECIDE = """
 local now = tonumber(ARGV[3])
 if not now then
@@ -55,12 +59,16 @@ if ARGV[1] == 'reject' then
   redis.call('ZREM', KEYS[2], id)
   return {'rejected'}
 end
+if ARGV[4] == '' then return {'no_person'} end
 local approvers = cjson.decode(redis.call('HGET', KEYS[1], 'approvers'))
-for _, name in ipairs(approvers) do
-  if name == ARGV[2] then return {'same_person', name} end
+-- approvals stored before people were counted compare what they stored
+local people = cjson.decode(redis.call('HGET', KEYS[1], 'people') or cjson.encode(approvers))
+for i, person in ipairs(people) do
+  if person == ARGV[4] then return {'same_person', approvers[i] or person} end
 end
 table.insert(approvers, ARGV[2])
-redis.call('HSET', KEYS[1], 'approvers', cjson.encode(approvers))
+table.insert(people, ARGV[4])
+redis.call('HSET', KEYS[1], 'approvers', cjson.encode(approvers), 'people', cjson.encode(people))
 local required = tonumber(redis.call('HGET', KEYS[1], 'required'))
 if #approvers < required then
   return {'partial', tostring(#approvers), tostring(required)}
@@ -79,7 +87,8 @@ class Approval(BaseModel):
     id: str
     state: str  # pending, approved, rejected, expired, withdrawn
     required: int
-    approvers: list[str]
+    approvers: list[str]  # as shown: names, which may change
+    people: list[str] = []  # who they are (canonical identities): what M-of-N counts
     created_at: datetime
     expires_at: datetime
     decided_at: datetime | None = None
@@ -112,6 +121,7 @@ class ApprovalStore:
             "state": "pending",
             "required": required,
             "approvers": "[]",
+            "people": "[]",
             "created_at_ms": now_ms,
             "expires_at_ms": expires_ms,
             "why": why,
@@ -137,6 +147,7 @@ class ApprovalStore:
             state=data["state"],
             required=int(data["required"]),
             approvers=json.loads(data["approvers"]) or [],
+            people=json.loads(data.get("people", "[]")) or [],
             created_at=_time(data["created_at_ms"]),
             expires_at=_time(data["expires_at_ms"]),
             decided_at=_time(data["decided_at_ms"]) if "decided_at_ms" in data else None,
@@ -145,11 +156,20 @@ class ApprovalStore:
             request=ActionRequest.model_validate_json(data["request"]),
         )
 
-    def approve(self, approval_id: str, who: str, now_ms: int | None = None) -> Decision:
-        reply = self._transition(approval_id, "approve", who, now_ms)
+    def approve(
+        self, approval_id: str, who: str, person: str, now_ms: int | None = None
+    ) -> Decision:
+        """``who``: the name shown; ``person``: the identity counted (two approvals by one
+        person, under whatever names, are one)."""
+        reply = self._transition(approval_id, "approve", who, now_ms, person)
+        if reply[0] == "no_person":
+            raise ValueError("an approval needs the approving person's identity")
         if reply[0] == "same_person":
+            earlier = reply[1]
+            also = "" if earlier == who else f" (as {earlier})"
             raise ApprovalConflictError(
-                approval_id, f"{who} has already approved; another person must approve"
+                approval_id,
+                f"{who} has already approved{also}; another person must approve",
             )
         return Decision(self.get(approval_id), complete=reply[0] == "approved")
 
@@ -173,17 +193,22 @@ class ApprovalStore:
         already has (approved, rejected, expired, withdrawn)."""
         raw = self._decide(
             keys=[keys.approval(approval_id), keys.PENDING_APPROVALS, keys.APPROVED_UNCLAIMED],
-            args=["withdraw", "", ""],
+            args=["withdraw", "", "", ""],
         )
         reply = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
         return reply[1] if reply[0] == "conflict" else reply[0]
 
     def _transition(
-        self, approval_id: str, decision: str, who: str, now_ms: int | None
+        self,
+        approval_id: str,
+        decision: str,
+        who: str,
+        now_ms: int | None,
+        person: str = "",
     ) -> list[str]:
         raw = self._decide(
             keys=[keys.approval(approval_id), keys.PENDING_APPROVALS, keys.APPROVED_UNCLAIMED],
-            args=[decision, who, "" if now_ms is None else now_ms],
+            args=[decision, who, "" if now_ms is None else now_ms, person],
         )
         reply = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
         if reply[0] == "not_found":

@@ -241,12 +241,16 @@ async def test_approvals_through_the_api(api: Api, anomaly: AnomalyFactory) -> N
     assert [a["id"] for a in listed] == [pending.approval_id]
     path = f"/remediation/approvals/{pending.approval_id}"
     approved = await api.http.post(
-        f"{path}/approve", json={"by": "ana", "comment": "ok"}, headers=AUTH
+        f"{path}/approve",
+        json={"by": "ana", "comment": "ok"},
+        headers={**AUTH, "X-Actor-Person": "person:ana"},
     )
     assert approved.status_code == 202, approved.text
     assert approved.json()["complete"] and approved.json()["approval"]["decided_by"] == "ana"
     assert api.queued()[0]["headers"]["task"] == "remediator.execute_request"
-    late = await api.http.post(f"{path}/reject", json={"by": "ben"}, headers=AUTH)
+    late = await api.http.post(
+        f"{path}/reject", json={"by": "ben"}, headers={**AUTH, "X-Actor-Person": "person:ben"}
+    )
     assert late.status_code == 409
     assert (await api.http.get("/remediation/approvals/" + "f" * 32)).status_code == 404
     statuses = [r["status"] for r in await audit(api, anomaly_id=str(pending.anomaly_id))]
@@ -266,7 +270,9 @@ async def test_an_expired_approval_is_refused_and_the_sweep_records_expiries(
         api.redis.hset(f"scops:{{remediation}}:approval:{approval_id}", "expires_at_ms", 1)
         api.redis.zadd("scops:{remediation}:approvals:pending", {approval_id: 1})
     gone = await api.http.post(
-        f"/remediation/approvals/{first.approval_id}/approve", json={"by": "ana"}, headers=AUTH
+        f"/remediation/approvals/{first.approval_id}/approve",
+        json={"by": "ana"},
+        headers={**AUTH, "X-Actor-Person": "person:ana"},
     )
     assert gone.status_code == 410
     assert "expired at" in gone.json()["detail"]
