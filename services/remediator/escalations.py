@@ -17,7 +17,8 @@ from services.remediator.requests import ActionRequest
 
 
 def _names(request: ActionRequest) -> list[str]:
-    return [request.target.key, f"resource:{request.incident.resource_id}"]
+    names = [request.target.key, *request.target.members]
+    return [*dict.fromkeys(names), f"resource:{request.incident.resource_id}"]
 
 
 class Escalations:

@@ -100,7 +100,7 @@ def evaluate(remediator: Remediator, anomaly: AnomalyEvent) -> Evaluation:
     if choice.refusal is not None:
         refused = SafetyView(allowed=False, blocked_by=choice.refusal[0], detail=choice.refusal[1])
         return view.model_copy(update={"outcome": "blocked", "safety": refused})
-    request = remediator.workflow.build_request(anomaly, live, candidate, engine, dry_run=False)
+    request = remediator.workflow.build_request(anomaly, live, choice, engine, dry_run=False)
     _job, check, detail = remediator.runner.precheck(request)
     safety = SafetyView(allowed=check is None, blocked_by=check, detail=detail)
     need, escalated = remediator.workflow.gate.need_for(request, live.approval)

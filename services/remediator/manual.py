@@ -1,17 +1,30 @@
-"""Manual requests (``POST /remediation/execute``): an operator asks for an action on a target.
-Static refusals (unknown action, invalid parameters, a target the action cannot act on, the
-allow and deny lists) are answered at once and recorded; the rest of the safety checks run in
-a worker like any other action. A person asked, so the circuit breaker does not apply."""
+"""Manual requests (``POST /remediation/execute``, ChatOps, Slack): an operator asks for an
+action on a target.
+
+A manual request takes the decision path of every rule-driven one: the target is resolved
+(with AWS, to the instances and their tags), the deny lists and maintenance windows match the
+resolved names (never ``resource_id``, which the caller chooses and which only labels the
+record), and the approval gate applies the policy's risk tiers, production-critical tags with
+M-of-N approvals, escalations and auto-approval. The one who asks never counts as an approver.
+A person asked, so the circuit breaker does not apply.
+
+Refusals known at once (unknown action, invalid parameters, a target that names nothing, the
+allow and deny lists, a safety check that would refuse now) are answered at once and
+recorded; the answer to an accepted request says truthfully what happens next (it runs, it
+waits for N people, or it is a dry run). The worker decides again, atomically, when it runs."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.remediator.approvals.gate import approval_id_for
 from services.remediator.errors import RequestRefusedError, UnknownActionError
 from services.remediator.records import incident_record
 from services.remediator.requests import ActionRequest, Incident
+from services.remediator.rules.engine import approval_need
 from services.remediator.safety.policy import static_refusal
 from services.remediator.targets import Target, TargetError
 from services.remediator.wiring import Remediator
@@ -44,13 +57,43 @@ class ManualRequest(BaseModel):
     params: dict[str, object] = Field(default_factory=dict, examples=[{"service": "nginx"}])
     reason: str = Field(min_length=1, max_length=500, examples=["users report timeouts"])
     by: str = Field(min_length=1, max_length=128, description="Who asks.", examples=["ana"])
-    resource_id: str | None = Field(None, description="Defaults to the target.")
+    resource_id: str | None = Field(
+        None,
+        description="How records name the incident (defaults to the target). Only a label: "
+        "deny lists and maintenance windows match the resolved target.",
+    )
     severity: Severity = Severity.MEDIUM
     dry_run: bool = False
 
 
-def prepare(remediator: Remediator, body: ManualRequest, correlation_id: str) -> ActionRequest:
-    """The request to queue, or a refusal (raised, after recording it)."""
+class Preview(BaseModel):
+    """What happens next to an accepted manual request, as far as can be said now."""
+
+    next: Literal["run", "approval", "dry_run"] = Field(examples=["approval"])
+    approvals_required: int = Field(0, examples=[2])
+    approval_id: str | None = Field(None, description="The approval it will wait for.")
+    why: str = Field("", examples=["the target is tagged production-critical"])
+
+    def describe(self) -> str:
+        if self.next == "dry_run":
+            return "dry run: nothing will be changed"
+        if self.next == "run":
+            return f"runs once the safety checks pass ({self.why})"
+        people = (
+            "one person"
+            if self.approvals_required == 1
+            else f"{self.approvals_required} different people"
+        )
+        return (
+            f"waits for {people} other than the requester to approve ({self.why}); "
+            f"approval {self.approval_id}"
+        )
+
+
+def prepare(
+    remediator: Remediator, body: ManualRequest, correlation_id: str
+) -> tuple[ActionRequest, Preview]:
+    """The request to queue and what happens next, or a refusal (raised, after recording)."""
     subject = uuid.uuid4()
     resource = body.resource_id or _target_name(body.target)
     incident = Incident(
@@ -62,13 +105,39 @@ def prepare(remediator: Remediator, body: ManualRequest, correlation_id: str) ->
         explanation=f"manual request by {body.by}: {body.reason}",
     )
     try:
-        return _checked(remediator, body, subject, incident)
+        request = _checked(remediator, body, subject, incident)
+        return request, _preview(remediator, request)
     except UnknownActionError as exc:
         _record_refusal(remediator, body, incident, "unknown_action", str(exc))
         raise
     except RequestRefusedError as exc:
         _record_refusal(remediator, body, incident, exc.rule, exc.reason)
         raise
+
+
+def _preview(remediator: Remediator, request: ActionRequest) -> Preview:
+    """The decision the worker will take, taken now without changing anything."""
+    workflow = remediator.workflow
+    resolved = workflow.resolve(request)
+    if isinstance(resolved, tuple):
+        raise RequestRefusedError(*resolved)
+    policy = remediator.rules.engine().policy
+    need, escalated = workflow.gate.need_for(
+        resolved, approval_need(None, resolved.risk, {}, policy)
+    )
+    _job, check, detail = remediator.runner.precheck(resolved)
+    if check is not None:
+        raise RequestRefusedError(check, detail)
+    if resolved.dry_run or remediator.safety.dry_run():
+        return Preview(next="dry_run", why="dry run")
+    if need.required and (escalated or not remediator.auto_approval.enabled()):
+        return Preview(
+            next="approval",
+            approvals_required=need.approvals,
+            approval_id=approval_id_for(resolved).hex,
+            why=need.why,
+        )
+    return Preview(next="run", why=need.why)
 
 
 def _checked(
@@ -91,9 +160,7 @@ def _checked(
         accepted = " or ".join(sorted(definition.targets))
         raise RequestRefusedError("no_target", f"{body.action} acts on {accepted}")
     denied = tuple(remediator.rules.engine().policy.deny_targets)
-    refusal = static_refusal(
-        remediator.safety.limits, body.action, target.key, incident.resource_id, denied
-    )
+    refusal = static_refusal(remediator.safety.limits, body.action, target.names(), denied)
     if refusal is not None:
         raise RequestRefusedError(refusal.check, refusal.detail)
     return ActionRequest(

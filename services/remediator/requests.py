@@ -60,6 +60,9 @@ class ActionRequest(BaseModel):
     action: str
     params: dict[str, Any] = Field(default_factory=dict)
     target: Target
+    target_names: tuple[str, ...] = Field(
+        (), description="The resolved target's names (ids, tags, group) the checks match."
+    )
     reason: str
     rule: str | None = None
     risk: Risk = Risk.MEDIUM
@@ -74,6 +77,14 @@ class ActionRequest(BaseModel):
     decided_by: str | None = None
     dry_run: bool = False
     verify: Verify | None = Field(None, description="Watch the metric after a success.")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """What deny lists, maintenance windows and critical tags are matched against: the
+        resolved target's names, and the resource the incident is about (which can only add
+        refusals, never remove one)."""
+        found = self.target_names or self.target.names()
+        return tuple(dict.fromkeys((*found, self.incident.resource_id)))
 
     @property
     def run_id(self) -> str:

@@ -131,11 +131,7 @@ class ActionRunner:
         if not definition.accepts(request.target):
             return "no_target", f"{request.action} cannot act on {request.target.describe()}"
         refusal = static_refusal(
-            self.safety.limits,
-            request.action,
-            request.target.key,
-            request.incident.resource_id,
-            request.denied_targets,
+            self.safety.limits, request.action, request.names, request.denied_targets
         )
         if refusal is not None:
             return refusal.check, refusal.detail
@@ -162,7 +158,9 @@ class ActionRunner:
             group_size=share.size if share else 0,
             group_percent=share.percent if share else 0.0,
             group_max=share.max_instances if share else 0,
-            members=share.members if share else (),
+            group_members=share.members if share else (),
+            members=request.target.members,
+            names=request.names,
         )
 
     def _start(

@@ -126,7 +126,9 @@ TargetKind = Literal["instances", "tags", "auto_scaling_group"]
 
 
 class Target(BaseModel):
-    """A resolved target. ``key`` names it in safety checks, deny lists and records."""
+    """A target. ``key`` names it in records; ``members`` are what the safety checks lock,
+    cool down and count (one per instance, or the group), so that ``[i-1, i-1]``, ``[i-1]``
+    and ``[i-1, i-2]`` all meet the lock of ``i-1``. Instance ids are kept sorted and unique."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -134,6 +136,11 @@ class Target(BaseModel):
     instance_ids: tuple[str, ...] = ()
     tags: dict[str, str] = Field(default_factory=dict)
     group: str = ""
+
+    @field_validator("instance_ids", mode="after")
+    @classmethod
+    def _canonical_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(value)))
 
     @model_validator(mode="after")
     def _valid(self) -> Target:
@@ -178,6 +185,26 @@ class Target(BaseModel):
         if self.kind == "tags":
             return ",".join(f"tag:{k}={v}" for k, v in sorted(self.tags.items()))
         return f"asg:{self.group}"
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """What the safety checks key on: each instance, the group, or (tags AWS has not
+        resolved to instances) the tag selector."""
+        if self.kind == "instances":
+            return self.instance_ids
+        return (self.key,)
+
+    def names(self) -> tuple[str, ...]:
+        """Every name deny lists and maintenance windows match: the key, each member, each
+        tag as ``tag:K=V`` and a Name tag's bare value, a group's bare name."""
+        found = [self.key, *self.members]
+        for tag_key, value in sorted(self.tags.items()):
+            found.append(f"tag:{tag_key}={value}")
+            if tag_key == "Name":
+                found.append(value)
+        if self.kind == "auto_scaling_group":
+            found.append(self.group)
+        return tuple(dict.fromkeys(found))
 
     def describe(self) -> str:
         if self.kind == "instances":

@@ -32,6 +32,7 @@ from services.remediator.safety.maintenance import MaintenanceWindows
 from services.remediator.safety.manager import SafetyManager
 from services.remediator.safety.policy import SafetyLimits
 from services.remediator.scheduling import Scheduler
+from services.remediator.target_resolution import TargetResolver
 from services.remediator.verification.outcomes import VerificationOutcomes
 from services.remediator.verification.samples import SeriesReader
 from services.remediator.verification.watch import Verifier
@@ -132,6 +133,7 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
         scheduler=scheduler,
         escalations=escalations,
         auto_shadow=auto_shadow,
+        targets=TargetResolver(aws),
     )
     workflow = AnomalyWorkflow(
         client, maxlen=settings.stream_maxlen, claim_ttl_s=settings.claim_ttl_s, parts=parts

@@ -46,11 +46,13 @@ from services.remediator.rules.engine import (
     EngineContext,
     Recommendation,
     RemediationEngine,
+    approval_need,
 )
 from services.remediator.rules.store import RuleStore
 from services.remediator.runner import ActionRunner
 from services.remediator.safety.policy import static_refusal
 from services.remediator.scheduling import Scheduler
+from services.remediator.target_resolution import ResolvedTarget, TargetResolver
 from services.remediator.targets import TargetError, fill
 from shared.events import AnomalyEvent, RemediationRecord, RemediationStatus
 
@@ -80,12 +82,14 @@ class WorkflowParts:
     scheduler: Scheduler
     escalations: Escalations
     auto_shadow: AutoShadow
+    targets: TargetResolver
 
 
 @dataclass(frozen=True)
 class Choice:
     candidate: Candidate
     refusal: tuple[str, str] | None = None
+    resolved: ResolvedTarget | None = None  # the candidate's target, resolved (None: refused)
 
 
 class AnomalyWorkflow:
@@ -109,6 +113,7 @@ class AnomalyWorkflow:
             escalations=parts.escalations,
             runner=parts.runner,
             publisher=parts.publisher,
+            policy=lambda: parts.rules.engine().policy,
         )
 
     # -- entry points ----------------------------------------------------------------------
@@ -130,7 +135,7 @@ class AnomalyWorkflow:
             return None
         if choice.refusal is not None:
             return self._refused(anomaly, live, choice, claim)
-        request = self.build_request(anomaly, live, choice.candidate, engine, dry_run)
+        request = self.build_request(anomaly, live, choice, engine, dry_run)
         if claim.state is ClaimState.ABANDONED:
             return self._recover(request, claim)
         if live.rule.debounced:
@@ -153,7 +158,7 @@ class AnomalyWorkflow:
             return None
         if choice.refusal is not None:
             return self._refused(anomaly, live, choice, claim)
-        request = self.build_request(anomaly, live, choice.candidate, engine, dry_run=False)
+        request = self.build_request(anomaly, live, choice, engine, dry_run=False)
         if claim.state is ClaimState.ABANDONED:
             return self._recover(request, claim)
         if not self.parts.debouncer.still_open(live.rule, anomaly):
@@ -169,15 +174,37 @@ class AnomalyWorkflow:
         return self._decide(request, live.approval, claim)
 
     def execute_request(self, request: ActionRequest) -> RemediationRecord | None:
-        """A manual request, or an approved one: the same safety checks as any other."""
+        """A manual request, or an approved one. A manual request takes the decision path of
+        every other: its target resolved, then the approval gate (risk tiers, production-
+        critical tags with M-of-N, escalations, auto-approval), then the safety checks. An
+        approved one has passed the gate: its target is resolved again (tags may have changed
+        since) and the safety checks decide."""
         claim = self._claim(request.subject_id, request.action)
         if claim is None:
             return None
         if request.approval_id:
             self.parts.approvals.mark_claimed(request.approval_id)
         if claim.state is ClaimState.ABANDONED:
-            return self.parts.runner.recover(request, claim)
-        return self.parts.runner.execute(request, claim)
+            if request.approval_id:
+                return self.parts.runner.recover(request, claim)
+            return self._recover(request, claim)
+        resolved = self.resolve(request)
+        if isinstance(resolved, tuple):
+            return self._blocked(request, claim, *resolved)
+        if request.approval_id:
+            return self.parts.runner.execute(resolved, claim)
+        policy = self.parts.rules.engine().policy
+        return self._decide(resolved, approval_need(None, resolved.risk, {}, policy), claim)
+
+    def resolve(self, request: ActionRequest) -> ActionRequest | tuple[str, str]:
+        """The request with its target resolved, or why it cannot be: (check, detail)."""
+        try:
+            resolved = self.parts.targets.resolve(request.target)
+        except TargetError as exc:
+            return "no_target", str(exc)
+        return request.model_copy(
+            update={"target": resolved.target, "target_names": resolved.names}
+        )
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -193,36 +220,38 @@ class AnomalyWorkflow:
     def choose(
         self, anomaly: AnomalyEvent, live: Recommendation, engine: RemediationEngine
     ) -> Choice:
-        """The first candidate whose target resolves and which the allow and deny lists
-        permit; else the first candidate, with why none could run."""
+        """The first candidate whose target resolves (to instances AWS knows, when AWS is at
+        hand) and which the allow and deny lists permit, matched on every name of the resolved
+        target; else the first candidate, with why none could run."""
         problem: tuple[str, str] | None = None
         limits = self.parts.runner.safety.limits
         for candidate in live.candidates:
             if not candidate.ready or candidate.target is None:
                 problem = problem or ("no_target", f"{candidate.action}: {candidate.error}")
                 continue
-            refusal = static_refusal(
-                limits,
-                candidate.action,
-                candidate.target.key,
-                anomaly.resource_id,
-                engine.policy.deny_targets,
-            )
+            try:
+                resolved = self.parts.targets.resolve(candidate.target)
+            except TargetError as exc:
+                problem = problem or ("no_target", f"{candidate.action}: {exc}")
+                continue
+            names = (*resolved.names, anomaly.resource_id)
+            refusal = static_refusal(limits, candidate.action, names, engine.policy.deny_targets)
             if refusal is not None:
                 problem = problem or (refusal.check, refusal.detail)
                 continue
-            return Choice(candidate)
+            return Choice(candidate, resolved=resolved)
         return Choice(live.candidates[0], problem)
 
     def build_request(
         self,
         anomaly: AnomalyEvent,
         live: Recommendation,
-        candidate: Candidate,
+        choice: Choice,
         engine: RemediationEngine,
         dry_run: bool,
     ) -> ActionRequest:
-        assert candidate.target is not None
+        candidate, resolved = choice.candidate, choice.resolved
+        assert resolved is not None, "build requests only for choices without a refusal"
         blast = live.rule.blast_radius or engine.policy.blast_radius
         group = None
         if blast is not None and blast.max_percent:
@@ -240,7 +269,8 @@ class AnomalyWorkflow:
             incident=Incident.from_anomaly(anomaly),
             action=candidate.action,
             params=candidate.params_json(),
-            target=candidate.target,
+            target=resolved.target,
+            target_names=resolved.names,
             reason=live.reason,
             rule=live.rule.name,
             risk=live.risk,
@@ -307,7 +337,7 @@ class AnomalyWorkflow:
         refusal = choice.refusal
         outcome = f"would have run: {candidate.describe()}"
         if refusal is None:
-            request = self.build_request(anomaly, shadow, candidate, engine, dry_run=True)
+            request = self.build_request(anomaly, shadow, choice, engine, dry_run=True)
             _job, check, detail = self.parts.runner.precheck(request)
             refusal = (check, detail) if check is not None else None
         if refusal is not None:
@@ -327,6 +357,18 @@ class AnomalyWorkflow:
             params=candidate.params_json(),
         )
         self._publish(record, claim)
+
+    def _blocked(
+        self, request: ActionRequest, claim: Claim, check: str, detail: str
+    ) -> RemediationRecord:
+        record = request_record(
+            request,
+            RemediationStatus.BLOCKED,
+            f"{detail} ({request.reason})",
+            executor=self.executor_name,
+            blocked_by=check,
+        )
+        return self._publish(record, claim)
 
     def _no_action(self, anomaly: AnomalyEvent, reason: str) -> RemediationRecord | None:
         claim = self._claim(anomaly.event_id, None)

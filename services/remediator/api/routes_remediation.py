@@ -12,7 +12,7 @@ from services.remediator.api.deps import INTERNAL, CorrelationDep, RemediatorDep
 from services.remediator.api.problems import responses
 from services.remediator.audit import AuditQuery
 from services.remediator.evaluation import Evaluation, evaluate, synthetic_anomaly
-from services.remediator.manual import ManualRequest, prepare
+from services.remediator.manual import ManualRequest, Preview, prepare
 from shared.events import AnomalyEvent, RemediationRecord, Severity, UtcDatetime, utcnow
 
 router = APIRouter(prefix="/remediation", tags=["remediation"])
@@ -61,6 +61,7 @@ class Queued(BaseModel):
     )
     action: str | None = None
     detail: str = ""
+    next: Preview | None = Field(None, description="What happens next (manual requests).")
 
 
 class SelfTestRequest(BaseModel):
@@ -132,12 +133,13 @@ def remediation_evaluate(
 def remediation_execute(
     body: ManualRequest, remediator: RemediatorDep, correlation_id: CorrelationDep
 ) -> Queued:
-    request = prepare(remediator, body, correlation_id)
+    request, preview = prepare(remediator, body, correlation_id)
     remediator.scheduler.execute(request)
     return Queued(
         anomaly_id=str(request.subject_id),
         action=request.action,
-        detail=f"queued: {request.action} on {request.target.describe()}",
+        detail=f"queued: {request.action} on {request.target.describe()}: {preview.describe()}",
+        next=preview,
     )
 
 

@@ -15,6 +15,7 @@ that decision tell the story and nothing more is recorded.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 
 import structlog
@@ -27,7 +28,9 @@ from services.remediator.escalations import Escalations
 from services.remediator.records import request_record
 from services.remediator.requests import ActionRequest
 from services.remediator.rules.engine import ApprovalNeed
+from services.remediator.rules.schema import Policy
 from services.remediator.runner import ActionRunner
+from services.remediator.safety.policy import critical_match
 from shared.events import RemediationRecord, RemediationStatus
 
 log = structlog.get_logger("remediator.approvals")
@@ -48,7 +51,9 @@ class ApprovalGate:
         escalations: Escalations,
         runner: ActionRunner,
         publisher: RecordPublisher,
+        policy: Callable[[], Policy] = Policy,
     ) -> None:
+        self.policy = policy
         self.approvals = approvals
         self.auto_approval = auto_approval
         self.escalations = escalations
@@ -56,7 +61,15 @@ class ApprovalGate:
         self.publisher = publisher
 
     def need_for(self, request: ActionRequest, need: ApprovalNeed) -> tuple[ApprovalNeed, bool]:
-        """The approval this request needs, and whether it is escalated."""
+        """The approval this request needs, and whether it is escalated. A target whose
+        resolved tags are production-critical needs the policy's number of people, whoever
+        asked and whatever the anomaly's labels said."""
+        policy = self.policy()
+        if critical_match(policy.critical_labels, request.names):
+            approvals = max(need.approvals, policy.critical_approvals_required)
+            if not need.required or approvals > need.approvals:
+                why = "the target is tagged production-critical"
+                need = replace(need, required=True, approvals=approvals, why=why)
         escalated = self.escalations.reason(request)
         if escalated is None:
             return need, False

@@ -170,18 +170,20 @@ class RemediationEngine:
 
 
 def approval_need(
-    rule: Rule, risk: Risk, labels: Mapping[str, str], policy: Policy
+    rule: Rule | None, risk: Risk, labels: Mapping[str, str], policy: Policy
 ) -> ApprovalNeed:
+    """Whether a person must approve. ``rule`` None: a manual request, which the policy's
+    risk tiers and critical labels decide alone (the target's tags are added by the gate)."""
     critical = bool(policy.critical_labels) and all(
         fnmatchcase(labels.get(k, ""), v) and k in labels for k, v in policy.critical_labels.items()
     )
-    approvals = rule.approvals_required
+    approvals = rule.approvals_required if rule is not None else 1
     if critical:
         approvals = max(approvals, policy.critical_approvals_required)
         return ApprovalNeed(True, approvals, "the target is labelled production-critical")
-    if rule.approval == "required":
+    if rule is not None and rule.approval == "required":
         return ApprovalNeed(True, approvals, f"rule {rule.name} requires approval")
-    if rule.approval == "auto":
+    if rule is not None and rule.approval == "auto":
         return ApprovalNeed(False, 0, f"rule {rule.name} runs without approval")
     if risk in policy.approval_for_risk:
         return ApprovalNeed(True, approvals, f"{risk} risk actions need approval")

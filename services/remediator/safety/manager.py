@@ -39,7 +39,21 @@ class SafetyRequest:
     group_size: int = 0
     group_percent: float = 0.0
     group_max: int = 0  # most of its instances per action in the blast window (0: no share)
-    members: tuple[str, ...] = ()  # the instances this action counts against the group
+    group_members: tuple[str, ...] = ()  # the instances this action counts against the group
+    # What the action acts on, resolved: sorted instance ids, or asg:NAME. Locks, cooldowns and
+    # the blast radius are kept per member. Empty: the target key alone.
+    members: tuple[str, ...] = ()
+    # Every name of the target that maintenance windows match (ids, Name tags, groups, the
+    # resource). Empty: the target key and the resource id.
+    names: tuple[str, ...] = ()
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        return self.members or (self.target_key,)
+
+    @property
+    def matched_names(self) -> tuple[str, ...]:
+        return self.names or (self.target_key, self.resource_id)
 
 
 @dataclass(frozen=True)
@@ -83,24 +97,25 @@ class SafetyManager:
         cooldown_s = limits.cooldown_s if request.cooldown_s is None else request.cooldown_s
         lock_ttl_s = request.lock_ttl_s or limits.lock_ttl_s
         reservation = uuid.uuid4().hex
+        units = request.units
+        group_members = request.group_members if request.group else ()
+        per_member = [k for u in units for k in (keys.cooldown(u), keys.lock(u))]
         reply = self._check(
             keys=[
                 keys.EXECUTED,
-                keys.cooldown(request.target_key),
-                keys.lock(request.target_key),
                 keys.BREAKER,
                 keys.MAINTENANCE,
                 keys.DRY_RUN,
                 keys.blast(request.action),
                 keys.run(request.run_id),
                 keys.blast_group(request.action, request.group or "-"),
+                *per_member,
             ],
             args=[
                 mode,
                 "" if now_ms is None else now_ms,
                 reservation,
                 request.target_key,
-                request.resource_id,
                 limits.rate_limit,
                 int(limits.window_s * 1000),
                 int(cooldown_s * 1000),
@@ -113,7 +128,11 @@ class SafetyManager:
                 RUN_TTL_MS,
                 request.action,
                 request.group_max if request.group else 0,
-                *request.members,
+                len(units),
+                len(group_members),
+                *units,
+                *group_members,
+                *request.matched_names,
             ],
         )
         verdict, detail, number = _text(reply[0]), _text(reply[1]), int(reply[2])
@@ -135,9 +154,11 @@ class SafetyManager:
         if check == "maintenance":
             return f"{target} is in maintenance window {detail} until {_clock(number)}"
         if check == "lock":
-            return f"another action is running on {target} (lock expires in {_wait(number)})"
+            on = _member_of(target, detail)
+            return f"another action is running on {on} (lock expires in {_wait(number)})"
         if check == "cooldown":
-            return f"{target} was acted on recently; cooldown ends in {_wait(number)}"
+            on = _member_of(target, detail)
+            return f"{on} was acted on recently; cooldown ends in {_wait(number)}"
         if check == "blast_radius" and detail == "group":
             return (
                 f"{request.action} already acted on {number} of the {request.group_size} "
@@ -162,7 +183,7 @@ class SafetyManager:
     ) -> bool:
         """Frees the target's lock; a failure counts toward the breaker. True: it opened."""
         opened = self._release(
-            keys=[keys.lock(request.target_key), keys.FAILURES, keys.BREAKER],
+            keys=[keys.FAILURES, keys.BREAKER, *(keys.lock(u) for u in request.units)],
             args=[
                 reservation,
                 outcome,
@@ -241,6 +262,10 @@ class SafetyManager:
             "breaker": state.breaker or {"open": False},
             "dry_run": state.dry_run,
         }
+
+
+def _member_of(target: str, member: str) -> str:
+    return target if member in ("", target) else f"{member} (of {target})"
 
 
 def _server_ms(client: redis.Redis) -> int:

@@ -8,7 +8,7 @@ Lua patterns here, so the Redis script can match them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -58,25 +58,34 @@ class StaticRefusal:
 def static_refusal(
     limits: SafetyLimits,
     action: str,
-    target_key: str,
-    resource_id: str,
+    names: Iterable[str],
     extra_denied: Iterable[str] = (),
 ) -> StaticRefusal | None:
+    """``names``: every name of the target (resolved ids, tags, group) and the resource."""
     if limits.allowed_actions is not None and action not in limits.allowed_actions:
         allowed = ", ".join(sorted(limits.allowed_actions)) or "none"
         return StaticRefusal("not_allowed", f"{action} is not on the allow list ({allowed})")
+    names = list(names)
     for pattern in (*limits.denied_targets, *extra_denied):
-        for name in _target_names(target_key, resource_id):
+        for name in names:
             if fnmatchcase(name, pattern):
                 return StaticRefusal("deny_list", f"{name} matches deny-list pattern {pattern!r}")
     return None
 
 
-def _target_names(target_key: str, resource_id: str) -> list[str]:
-    names = [target_key, resource_id]
-    if "," in target_key:
-        names += target_key.split(",")
-    return list(dict.fromkeys(names))
+def critical_match(critical_labels: Mapping[str, str], names: Iterable[str]) -> bool:
+    """Whether the target's tags (``tag:K=V`` names) carry every production-critical label."""
+    if not critical_labels:
+        return False
+    tags: dict[str, list[str]] = {}
+    for name in names:
+        if name.startswith("tag:") and "=" in name:
+            key, _, value = name[4:].partition("=")
+            tags.setdefault(key, []).append(value)
+    return all(
+        any(fnmatchcase(value, pattern) for value in tags.get(key, []))
+        for key, pattern in critical_labels.items()
+    )
 
 
 def glob_to_lua(pattern: str) -> str:

@@ -7,13 +7,19 @@ skewed clocks still agree.
 
 from __future__ import annotations
 
-# KEYS: 1 executed zset, 2 cooldown, 3 lock, 4 breaker, 5 maintenance, 6 dry-run switch,
-#       7 blast zset, 8 run hash, 9 the Auto Scaling group's blast zset
-# ARGV: 1 mode (reserve|peek), 2 now_ms or "", 3 reservation id, 4 target key, 5 resource id,
-#       6 rate limit, 7 window ms, 8 cooldown ms, 9 cooldown key ttl ms, 10 lock ttl ms,
-#       11 blast max (0: none), 12 blast window ms, 13 default dry-run ("1"/"0"),
-#       14 check breaker ("1"/"0"), 15 run hash ttl ms, 16 action,
-#       17 most instances of the group (0: no group share), 18... the instances acted on
+# KEYS: 1 executed zset, 2 breaker, 3 maintenance, 4 dry-run switch, 5 blast zset, 6 run hash,
+#       7 the Auto Scaling group's blast zset, then per member: its cooldown key, its lock key
+#       (8, 9 for the first member, 10, 11 for the second, ...)
+# ARGV: 1 mode (reserve|peek), 2 now_ms or "", 3 reservation id, 4 target key,
+#       5 rate limit, 6 window ms, 7 cooldown ms, 8 cooldown key ttl ms, 9 lock ttl ms,
+#       10 blast max (0: none), 11 blast window ms, 12 default dry-run ("1"/"0"),
+#       13 check breaker ("1"/"0"), 14 run hash ttl ms, 15 action,
+#       16 most instances of the group (0: no group share), 17 member count m,
+#       18 group member count g, then the m members, the g group members, and the names that
+#       maintenance windows match (the rest)
+# Members are what the action acts on, resolved (sorted instance ids, asg:NAME): every lock,
+# cooldown and blast radius count is kept per member, so the same instance named two ways, or
+# inside a larger set, meets the same lock.
 # Returns {verdict, detail, number}: verdict is ok, dry_run or the check that refused (for the
 # group share: {'blast_radius', 'group', instances already acted on}).
 CHECK_AND_RESERVE = """
@@ -22,61 +28,73 @@ if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local target, resource = ARGV[4], ARGV[5]
+local m, g = tonumber(ARGV[17]), tonumber(ARGV[18])
+local first_member, first_group, first_name = 19, 19 + m, 19 + m + g
 
-if ARGV[14] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then
-  return {'circuit_breaker', redis.call('HGET', KEYS[4], 'reason') or '',
-          tonumber(redis.call('HGET', KEYS[4], 'opened_at_ms') or '0')}
+if ARGV[13] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
+  return {'circuit_breaker', redis.call('HGET', KEYS[2], 'reason') or '',
+          tonumber(redis.call('HGET', KEYS[2], 'opened_at_ms') or '0')}
 end
 
-local windows = redis.call('HGETALL', KEYS[5])
+local windows = redis.call('HGETALL', KEYS[3])
 for i = 1, #windows, 2 do
   local w = cjson.decode(windows[i + 1])
-  if now >= w.start_ms and now < w.end_ms and
-     (string.find(target, w.lua) or string.find(resource, w.lua)) then
-    return {'maintenance', windows[i], w.end_ms}
+  if now >= w.start_ms and now < w.end_ms then
+    for n = first_name, #ARGV do
+      if string.find(ARGV[n], w.lua) then
+        return {'maintenance', windows[i], w.end_ms}
+      end
+    end
   end
 end
 
-local holder = redis.call('GET', KEYS[3])
-if holder then
-  return {'lock', holder, redis.call('PTTL', KEYS[3])}
+for i = 1, m do
+  local lock = KEYS[7 + 2 * i]
+  local holder = redis.call('GET', lock)
+  if holder then
+    return {'lock', ARGV[first_member + i - 1], redis.call('PTTL', lock)}
+  end
 end
 
-local last = redis.call('GET', KEYS[2])
-local cooldown = tonumber(ARGV[8])
-if last and now - tonumber(last) < cooldown then
-  return {'cooldown', last, cooldown - (now - tonumber(last))}
+local cooldown = tonumber(ARGV[7])
+for i = 1, m do
+  local last = redis.call('GET', KEYS[6 + 2 * i])
+  if last and now - tonumber(last) < cooldown then
+    return {'cooldown', ARGV[first_member + i - 1], cooldown - (now - tonumber(last))}
+  end
 end
 
-local blast_max = tonumber(ARGV[11])
-local blast_window = tonumber(ARGV[12])
+local blast_max = tonumber(ARGV[10])
+local blast_window = tonumber(ARGV[11])
+local cutoff = now - blast_window
 if blast_max > 0 then
-  local seen = redis.call('ZSCORE', KEYS[7], target)
-  local fresh = seen and tonumber(seen) > now - blast_window
-  local count = redis.call('ZCOUNT', KEYS[7], '(' .. (now - blast_window), '+inf')
-  if not fresh and count >= blast_max then
-    return {'blast_radius', ARGV[16], count}
-  end
-end
-
-local group_max = tonumber(ARGV[17])
-if group_max > 0 then
-  local cutoff = now - blast_window
   local new = 0
-  for i = 18, #ARGV do
-    local seen = redis.call('ZSCORE', KEYS[9], ARGV[i])
+  for i = first_member, first_group - 1 do
+    local seen = redis.call('ZSCORE', KEYS[5], ARGV[i])
     if not (seen and tonumber(seen) > cutoff) then new = new + 1 end
   end
-  local count = redis.call('ZCOUNT', KEYS[9], '(' .. cutoff, '+inf')
+  local count = redis.call('ZCOUNT', KEYS[5], '(' .. cutoff, '+inf')
+  if new > 0 and count + new > blast_max then
+    return {'blast_radius', ARGV[15], count}
+  end
+end
+
+local group_max = tonumber(ARGV[16])
+if group_max > 0 then
+  local new = 0
+  for i = first_group, first_name - 1 do
+    local seen = redis.call('ZSCORE', KEYS[7], ARGV[i])
+    if not (seen and tonumber(seen) > cutoff) then new = new + 1 end
+  end
+  local count = redis.call('ZCOUNT', KEYS[7], '(' .. cutoff, '+inf')
   if new > 0 and count + new > group_max then
     return {'blast_radius', 'group', count}
   end
 end
 
-local window = tonumber(ARGV[7])
+local window = tonumber(ARGV[6])
 local used = redis.call('ZCOUNT', KEYS[1], '(' .. (now - window), '+inf')
-if used >= tonumber(ARGV[6]) then
+if used >= tonumber(ARGV[5]) then
   local oldest = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - window), '+inf',
                             'WITHSCORES', 'LIMIT', 0, 1)
   local frees = 0
@@ -84,7 +102,7 @@ if used >= tonumber(ARGV[6]) then
   return {'rate_limit', tostring(used), frees}
 end
 
-local dry = redis.call('GET', KEYS[6]) or ARGV[13]
+local dry = redis.call('GET', KEYS[4]) or ARGV[12]
 if dry == '1' then
   return {'dry_run', '', used}
 end
@@ -96,27 +114,29 @@ local id = ARGV[3]
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 redis.call('ZADD', KEYS[1], now, id)
 redis.call('PEXPIRE', KEYS[1], window)
-if tonumber(ARGV[9]) > 0 then
-  redis.call('SET', KEYS[2], now, 'PX', ARGV[9])
+for i = 1, m do
+  if tonumber(ARGV[8]) > 0 then
+    redis.call('SET', KEYS[6 + 2 * i], now, 'PX', ARGV[8])
+  end
+  redis.call('SET', KEYS[7 + 2 * i], id, 'PX', ARGV[9])
 end
-redis.call('SET', KEYS[3], id, 'PX', ARGV[10])
 if blast_max > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - blast_window)
-  redis.call('ZADD', KEYS[7], now, target)
-  redis.call('PEXPIRE', KEYS[7], blast_window)
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', cutoff)
+  for i = first_member, first_group - 1 do redis.call('ZADD', KEYS[5], now, ARGV[i]) end
+  redis.call('PEXPIRE', KEYS[5], blast_window)
 end
 if group_max > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', now - blast_window)
-  for i = 18, #ARGV do redis.call('ZADD', KEYS[9], now, ARGV[i]) end
-  redis.call('PEXPIRE', KEYS[9], blast_window)
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', cutoff)
+  for i = first_group, first_name - 1 do redis.call('ZADD', KEYS[7], now, ARGV[i]) end
+  redis.call('PEXPIRE', KEYS[7], blast_window)
 end
-redis.call('HSET', KEYS[8], 'state', 'reserved', 'reservation', id, 'target', target,
+redis.call('HSET', KEYS[6], 'state', 'reserved', 'reservation', id, 'target', ARGV[4],
            'reserved_at_ms', now)
-redis.call('PEXPIRE', KEYS[8], ARGV[15])
+redis.call('PEXPIRE', KEYS[6], ARGV[14])
 return {'ok', id, used + 1}
 """
 
-# KEYS: 1 lock, 2 failures zset, 3 breaker
+# KEYS: 1 failures zset, 2 breaker, then the lock of every member
 # ARGV: 1 reservation id, 2 outcome (succeeded|failed|other), 3 now_ms or "",
 #       4 breaker threshold, 5 breaker window ms, 6 failure description
 # Returns 1 when this failure opened the breaker, else 0.
@@ -126,21 +146,23 @@ if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
+for i = 3, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('DEL', KEYS[i])
+  end
 end
 if ARGV[2] ~= 'failed' then
   return 0
 end
 local window = tonumber(ARGV[5])
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-redis.call('PEXPIRE', KEYS[2], window)
-local failures = redis.call('ZCARD', KEYS[2])
-if failures >= tonumber(ARGV[4]) and redis.call('EXISTS', KEYS[3]) == 0 then
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('PEXPIRE', KEYS[1], window)
+local failures = redis.call('ZCARD', KEYS[1])
+if failures >= tonumber(ARGV[4]) and redis.call('EXISTS', KEYS[2]) == 0 then
   local reason = failures .. ' actions failed within ' .. math.floor(window / 1000) ..
                  's; last: ' .. ARGV[6]
-  redis.call('HSET', KEYS[3], 'opened_at_ms', now, 'reason', reason, 'failures', failures)
+  redis.call('HSET', KEYS[2], 'opened_at_ms', now, 'reason', reason, 'failures', failures)
   return 1
 end
 return 0

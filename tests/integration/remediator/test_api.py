@@ -5,6 +5,7 @@ with located errors, the audit log and the Prometheus counters."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from pydantic import SecretStr
 from services.remediator.app import create_app
 from services.remediator.config import RemediatorSettings
 from services.remediator.errors import RulesFileError
+from services.remediator.requests import ActionRequest
 from services.remediator.wiring import Remediator
 from shared.events import RemediationStatus, Severity
 from shared.tasks import REMEDIATION_QUEUE
@@ -229,7 +231,41 @@ async def test_an_accepted_manual_request_is_queued_for_a_worker(api: Api) -> No
     assert reply.status_code == 202, reply.text
     (message,) = api.queued()
     assert message["headers"]["task"] == "remediator.execute_request"
-    assert reply.json()["detail"] == "queued: cleanup_disk on i-0123456789abcdef0"
+    answer = reply.json()
+    assert answer["detail"] == (
+        "queued: cleanup_disk on i-0123456789abcdef0: dry run: nothing will be changed"
+    )
+    assert answer["next"]["next"] == "dry_run"
+
+
+async def test_a_manual_high_risk_request_waits_for_someone_other_than_the_requester(
+    api: Api,
+) -> None:
+    """ChatOps, Slack and the API ask through here: a high-risk action does not run on one
+    operator's word, and the answer says so."""
+    api.remediator.safety.set_dry_run(False)
+    reply = await api.http.post(
+        "/remediation/execute",
+        json={
+            "action": "scale_in",
+            "target": {"auto_scaling_group": "web-asg"},
+            "params": {"by": 1},
+            "reason": "too many instances",
+            "by": "ana",
+        },
+        headers=AUTH,
+    )
+    assert reply.status_code == 202, reply.text
+    preview = reply.json()["next"]
+    assert preview["next"] == "approval" and preview["approvals_required"] == 1
+    assert "waits for one person other than the requester" in reply.json()["detail"]
+    (message,) = api.queued()
+    args = json.loads(base64.b64decode(message["body"]))
+    request = ActionRequest.model_validate(args[1]["request"])
+    record = api.remediator.workflow.execute_request(request)
+    assert record is not None and record.status == RemediationStatus.PENDING_APPROVAL
+    assert record.approval_id == preview["approval_id"]
+    assert api.remediator.safety.counters()["actions_this_hour"] == 0
 
 
 async def test_approvals_through_the_api(api: Api, anomaly: AnomalyFactory) -> None:

@@ -22,6 +22,7 @@ from shared.events import RemediationStatus
 from shared.tasks import HANDLE_ANOMALY
 from tests.integration.remediator.conftest import AMI, HarnessFactory, aws_worker_env
 from tests.integration.remediator.test_workers import records, sent_commands, wait_for
+from tests.integration.remediator.test_workflow import instances
 from tests.support.events import cpu_anomaly
 from tests.support.processes import worker
 from tests.unit.remediator.conftest import AnomalyFactory
@@ -123,10 +124,11 @@ GONE = RULES.replace("policy: {verify: off}\n", "").replace(
 
 
 def test_a_group_that_cannot_be_measured_is_refused(
-    harness: HarnessFactory, anomaly: AnomalyFactory, aws_url: str
+    harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
 ) -> None:
+    (instance,) = instances(aws)
     h = harness(GONE, aws_url=aws_url)
-    event = anomaly(resource_id="i-0aaaaaaaaaaaaaaa1", labels={"asg": "no-such-group"})
+    event = anomaly(resource_id=instance, labels={"asg": "no-such-group"})
     refused = h.workflow.handle(event)
     assert refused is not None and refused.status == RemediationStatus.BLOCKED
     assert refused.blocked_by == "blast_radius"
@@ -152,6 +154,7 @@ def test_the_share_counts_each_instance_once_within_the_window(sync_redis: redis
             group_size=8,
             group_percent=25,
             group_max=2,
+            group_members=instances,
             members=instances,
         )
         verdict = safety.reserve(checks, t0 + at)

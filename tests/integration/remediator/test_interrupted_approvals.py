@@ -32,7 +32,9 @@ def died_after_asking(h: Harness, event: AnomalyEvent) -> tuple[Claim, ActionReq
     engine = parts.rules.engine()
     live = engine.evaluate(event).live
     assert live is not None and live.approval.required
-    request = h.workflow.build_request(event, live, live.candidates[0], engine, dry_run=False)
+    request = h.workflow.build_request(
+        event, live, h.workflow.choose(event, live, engine), engine, dry_run=False
+    )
     approval_id = approval_id_for(request).hex
     waiting = request.model_copy(
         update={"subject_id": approval_id_for(request), "approval_id": approval_id}

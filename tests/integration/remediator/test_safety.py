@@ -13,6 +13,7 @@ import redis
 from services.remediator.safety.maintenance import MaintenanceWindows
 from services.remediator.safety.manager import SafetyManager, SafetyRequest
 from services.remediator.safety.policy import SafetyLimits, glob_to_lua, static_refusal
+from services.remediator.targets import Target
 from shared.events import utcnow
 
 LIVE = SafetyLimits(rate_limit=10, cooldown_s=300, dry_run=False, breaker_failures=2)
@@ -138,14 +139,87 @@ def test_static_checks_and_lua_patterns() -> None:
     limits = SafetyLimits(
         allowed_actions=frozenset({"restart_service"}), denied_targets=("db-*", "tag:Name=prod*")
     )
-    assert static_refusal(limits, "scale_in", "asg:web", "web-1") is not None
-    refusal = static_refusal(limits, "restart_service", "i-1", "db-7")
+    assert static_refusal(limits, "scale_in", ["asg:web", "web-1"]) is not None
+    refusal = static_refusal(limits, "restart_service", ["i-1", "db-7"])
     assert refusal is not None and refusal.check == "deny_list" and "'db-*'" in refusal.detail
-    assert static_refusal(limits, "restart_service", "tag:Name=prod-api", "x") is not None
-    assert static_refusal(limits, "restart_service", "i-1", "web-1") is None
+    assert static_refusal(limits, "restart_service", ["tag:Name=prod-api", "x"]) is not None
+    assert static_refusal(limits, "restart_service", ["i-1", "web-1"]) is None
     assert glob_to_lua("web-?.example*") == "^web%-.%.example.*$"
     with pytest.raises(ValueError, match="only"):
         glob_to_lua("web-[12]")
+
+
+I1, I2, I3 = "i-0aaaaaaaaaaaaaaa1", "i-0aaaaaaaaaaaaaaa2", "i-0aaaaaaaaaaaaaaa3"
+
+
+def as_target(target: Target, run_id: str, **changes: object) -> SafetyRequest:
+    return request(target.key, run_id=run_id, members=target.members, **changes)
+
+
+def test_one_instance_spelled_several_ways_meets_one_lock_and_one_cooldown(
+    safety: SafetyManager,
+) -> None:
+    """[I], [I, I] and [I, J] are the same instance I for the lock and the cooldown."""
+    first = safety.reserve(as_target(Target.for_instances(I1), "run-a"), T0)
+    assert first.reservation
+    twice = safety.reserve(as_target(Target.for_instances(I1, I1), "run-b"), T0 + 1)
+    assert twice.blocked_by == "lock"
+    in_a_set = safety.reserve(as_target(Target.for_instances(I2, I1), "run-c"), T0 + 2)
+    assert in_a_set.blocked_by == "lock" and I1 in in_a_set.detail
+    safety.release(as_target(Target.for_instances(I1), "run-a"), first.reservation, "succeeded")
+    cooling = safety.reserve(as_target(Target.for_instances(I1, I2), "run-d"), T0 + 3)
+    assert cooling.blocked_by == "cooldown" and I1 in cooling.detail
+    # The set's other instance is free: only I1's cooldown stands in the way.
+    assert safety.reserve(as_target(Target.for_instances(I2), "run-e"), T0 + 4).allowed
+
+
+def test_a_set_of_instances_takes_every_member_lock_and_frees_them(
+    safety: SafetyManager,
+) -> None:
+    pair = as_target(Target.for_instances(I1, I2), "run-pair", cooldown_s=0)
+    verdict = safety.reserve(pair, T0)
+    assert verdict.reservation
+    for member in (I1, I2):
+        blocked = safety.reserve(as_target(Target.for_instances(member), f"r-{member}"), T0 + 1)
+        assert blocked.blocked_by == "lock"
+    safety.release(pair, verdict.reservation, "succeeded")
+    alone = as_target(Target.for_instances(I2), "run-after", cooldown_s=0)
+    assert safety.reserve(alone, T0 + 2).allowed
+
+
+def test_blast_radius_counts_instances_not_spellings(safety: SafetyManager) -> None:
+    def reserve(target: Target, run_id: str, at: int) -> str | None:
+        checks = as_target(target, run_id, blast_max=2, cooldown_s=0)
+        verdict = safety.reserve(checks, at)
+        if verdict.reservation:
+            safety.release(checks, verdict.reservation, "succeeded")
+        return verdict.blocked_by
+
+    assert reserve(Target.for_instances(I1, I1), "a", T0) is None
+    assert reserve(Target.for_instances(I1), "b", T0 + 1) is None  # the same one instance
+    # Two new instances at once would make three: refused, though it is one "target".
+    assert reserve(Target.for_instances(I2, I3), "c", T0 + 2) == "blast_radius"
+    assert reserve(Target.for_instances(I1, I2), "d", T0 + 3) is None
+
+
+def test_maintenance_windows_match_every_name_of_the_resolved_target(
+    safety: SafetyManager, sync_redis: redis.Redis
+) -> None:
+    windows = MaintenanceWindows(sync_redis)
+    now = utcnow()
+    windows.add(
+        "web-*",
+        now - timedelta(minutes=1),
+        now + timedelta(hours=1),
+        reason="deploy",
+        created_by="a",
+    )
+    tagged = Target.for_tags({"Name": "web-7"})
+    blocked = safety.reserve(
+        request(tagged.key, resource_id="anything", names=(*tagged.names(), "anything"))
+    )
+    assert blocked.blocked_by == "maintenance"
+    assert safety.peek(request(I1, resource_id="db-1", names=(I1, "db-1"))).allowed
 
 
 def _contend(url: str, worker: int, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]

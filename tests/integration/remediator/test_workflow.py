@@ -303,7 +303,9 @@ def test_a_dead_attempt_is_recorded_as_interrupted_and_its_lock_freed(
     engine = parts.rules.engine()
     live = engine.evaluate(event).live
     assert live is not None
-    request = h.workflow.build_request(event, live, live.candidates[0], engine, dry_run=False)
+    request = h.workflow.build_request(
+        event, live, h.workflow.choose(event, live, engine), engine, dry_run=False
+    )
     job = parts.runner._static_checks(request)
     assert not isinstance(job, tuple)
     checks = parts.runner.safety_request(request, job.definition, job.params)
@@ -363,7 +365,9 @@ def test_a_command_sent_before_its_id_was_stored_is_found_not_resent(
     engine = parts.rules.engine()
     live = engine.evaluate(event).live
     assert live is not None
-    request = h.workflow.build_request(event, live, live.candidates[0], engine, dry_run=False)
+    request = h.workflow.build_request(
+        event, live, h.workflow.choose(event, live, engine), engine, dry_run=False
+    )
     job = parts.runner._static_checks(request)
     assert not isinstance(job, tuple)
     checks = parts.runner.safety_request(request, job.definition, job.params)
