@@ -153,6 +153,16 @@ class AnomalyResolved(Event):
     peak_severity: Severity
     last_value: float
     labels: dict[str, str] = Field(default_factory=dict)
+    # Added in 1.1: who derived the resolution. Only the detector's (it saw the series back to
+    # normal) is evidence about a metric; the gateway's Alertmanager receiver always writes
+    # "alertmanager", whatever the alert carries. Events without it are the detector's.
+    schema_version: str = "1.1"
+    source: str = Field(
+        "detector",
+        max_length=32,
+        description="detector (derived from the metric series) or alertmanager (an alert "
+        "posted to the gateway: its source's word, not a measurement).",
+    )
 
     @staticmethod
     def derive_id(episode_id: uuid.UUID) -> uuid.UUID:
@@ -177,6 +187,8 @@ class RemediationStatus(StrEnum):
     VERIFIED = "verified"
     NOT_IMPROVED = "not_improved"
     RULE_SHADOWED = "rule_shadowed"
+    # Added in 1.4: a verification with no metric to judge by (only an alert's word).
+    UNVERIFIED = "unverified"
 
 
 class RemediationRecord(Event):
@@ -199,7 +211,7 @@ class RemediationRecord(Event):
     expected_high: float | None = None
     anomaly_explanation: str = ""
     # Added in 1.1: which rule decided, on what, with which parameters, and who was involved.
-    schema_version: str = "1.3"
+    schema_version: str = "1.4"  # 1.4: the status unverified
     rule: str | None = Field(None, description="The rule that recommended the action.")
     risk: str | None = Field(None, description="Risk tier: low, medium or high.")
     shadow: bool = Field(False, description="A shadow rule's 'would have run': no effect.")

@@ -1,7 +1,11 @@
 """Prometheus Alertmanager webhook payloads (version 4) as anomaly events (no I/O).
 
 A firing alert becomes an ``anomaly.detected`` event, a resolved one an ``anomaly.resolved``
-event. The anomaly id is derived from the alert's fingerprint and start time, so Alertmanager's
+event whose ``source`` is ``alertmanager``, whatever the alert says: an alert anyone with an
+ingest key can post is its sender's word, so the remediator never takes it for the detector's
+reading of a metric (it neither verifies an action nor ends a debounce streak with it).
+
+The anomaly id is derived from the alert's fingerprint and start time, so Alertmanager's
 repeated notifications of one alert are the same anomaly (and act at most once).
 """
 
@@ -16,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events import ANOMALY_NAMESPACE, AnomalyEvent, AnomalyResolved, Event, Severity
 
+SOURCE = "alertmanager"
 RESOURCE_LABELS = ("resource_id", "instance", "pod", "host", "node", "job")
 SEVERITY_LABELS = {
     "critical": Severity.CRITICAL,
@@ -161,6 +166,7 @@ def to_events(payload: AlertmanagerPayload, correlation_id: str) -> list[Event]:
                     ),
                     last_value=_value(alert),
                     labels=labels,
+                    source=SOURCE,
                 )
             )
     return events

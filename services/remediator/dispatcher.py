@@ -1,7 +1,13 @@
 """Turns anomaly events into Celery tasks (the entry is acknowledged once the task is queued).
 When the detector says an anomaly is resolved, it ends the series' debounce streaks, notes the
 resolution for post-action verification and has every verification watching the series
-checked at once."""
+checked at once.
+
+Only the detector's resolution does that: it read the series back to normal. A resolution
+with another ``source`` (an Alertmanager alert posted to the gateway, which anyone holding an
+ingest key can send) ends nothing and verifies nothing; it is noted for its own alert only
+(:func:`~.verification.watch.note_alert_resolution`), where it can make a verification without
+a metric "unverified" instead of "not improved", never "verified"."""
 
 from __future__ import annotations
 
@@ -13,12 +19,13 @@ from redis.asyncio import Redis
 
 from services.remediator import keys
 from services.remediator.scheduling import VERIFY_ACTION
-from services.remediator.verification.watch import note_resolution
+from services.remediator.verification.watch import note_alert_resolution, note_resolution
 from shared.bus import StreamEntry
 from shared.events import AnomalyEvent, AnomalyResolved
 from shared.tasks import HANDLE_ANOMALY
 
 log = structlog.get_logger("remediator.dispatcher")
+DETECTOR = "detector"  # the only source whose resolution is the metric's word
 
 
 class AnomalyDispatcher:
@@ -43,6 +50,14 @@ class AnomalyDispatcher:
 
     async def _resolved(self, event: AnomalyResolved) -> None:
         if self.redis is None:
+            return
+        if event.source != DETECTOR:
+            await note_alert_resolution(self.redis, str(event.anomaly_id))
+            log.info(
+                "alert_resolution_noted",
+                anomaly_id=str(event.anomaly_id),
+                source=event.source[:32],
+            )
             return
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(keys.debounce(event.resource_id, event.metric))

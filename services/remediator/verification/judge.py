@@ -5,6 +5,11 @@ action started (``back_to_normal``), or the latest ``samples`` samples since the
 back: below ``back_below``, or, for ``back_to_normal`` on the anomaly's own metric, inside the
 range the detector expected. Not improved (``not_improved``) when the time is up without that;
 no sample at all since the action counts as not improved (nothing shows it got better).
+
+Only the detector's resolution counts as the metric's word. An alert's resolution (an
+Alertmanager alert posted to the gateway, ``alert_resolved_ms``, noted only for the action that
+answered that very alert) is its sender's say-so: it never verifies; when the time is up with no
+sample at all to judge by, it makes the outcome ``unverified`` instead of ``not_improved``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ class Observation:
     now_ms: int
     due_ms: int
     resolved_ms: int | None = None  # the detector's latest resolution of the series
+    alert_resolved_ms: int | None = None  # the answered alert's source said it resolved
     samples: Sequence[float] = ()  # values observed since the action, oldest first
 
     @property
@@ -70,6 +76,13 @@ def judge(
         return LOOK_AGAIN
     within = format_duration(plan.within)
     wanted = test[1] if test is not None else "to normal"
+    alert_resolved = seen.alert_resolved_ms is not None and seen.alert_resolved_ms >= seen.since_ms
+    if latest is None and alert_resolved:
+        return Judgement(
+            RemediationStatus.UNVERIFIED,
+            f"unverified: no sample of {plan.metric} since {action} to judge by; the alert's "
+            "source reported it resolved, which is its word, not a measurement",
+        )
     if latest is None:
         return Judgement(
             RemediationStatus.NOT_IMPROVED,

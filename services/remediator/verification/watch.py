@@ -3,7 +3,9 @@
 ``begin`` (called when an action succeeds) stores the verification in Redis and schedules a
 short check task. Each check reads what was seen since the action started — the detector's
 resolution of the series (noted by the API's anomaly consumer, :func:`note_resolution`, which
-also triggers a check at once) and the series' latest samples on the metrics stream — and
+also triggers a check at once), for an action answering an alert the alert's own resolution
+(:func:`note_alert_resolution`: its source's word, weighed as such by :mod:`.judge`), and the
+series' latest samples on the metrics stream — and
 either decides (:mod:`.judge`) or schedules the next check, every ``SCOPS_VERIFY_CHECK_S``
 until the time is up. The API's sweep re-sends checks of verifications overdue (a lost task).
 
@@ -18,12 +20,12 @@ from redis.asyncio import Redis as AsyncRedis
 
 from services.remediator import keys
 from services.remediator.claims import ClaimBusyError, Claims, ClaimState
-from services.remediator.requests import ActionRequest
+from services.remediator.requests import ActionRequest, Incident
 from services.remediator.scheduling import Scheduler
 from services.remediator.verification.judge import Observation, judge
 from services.remediator.verification.outcomes import VerificationOutcomes
 from services.remediator.verification.samples import SeriesReader
-from shared.events import RemediationRecord
+from shared.events import AnomalyEvent, RemediationRecord
 
 log = structlog.get_logger("remediator.verification")
 
@@ -57,6 +59,18 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('SET', KEYS[1], now, 'PX', ARGV[1])
 return redis.call('SMEMBERS', KEYS[2])
 """
+
+
+def alert_resolved_key(anomaly_id: str) -> str:
+    """When the source of alert ``anomaly_id`` said it resolved (ms); set by no one else."""
+    return f"{keys.TAG}:verify:alert-resolved:{anomaly_id}"
+
+
+async def note_alert_resolution(client: AsyncRedis, anomaly_id: str) -> None:
+    """An alert's source (not the detector) says the alert ``anomaly_id`` is resolved."""
+    seconds, micros = await client.time()
+    now_ms = int(seconds) * 1000 + int(micros) // 1000
+    await client.set(alert_resolved_key(anomaly_id), now_ms, px=RESOLVED_TTL_MS)
 
 
 async def note_resolution(client: AsyncRedis, resource_id: str, metric: str) -> list[str]:
@@ -132,11 +146,15 @@ class Verifier:
         incident = request.incident
         since_ms, due_ms = int(state["since_ms"]), int(state["due_ms"])
         resolved = self.redis.get(keys.resolved(incident.resource_id, plan.metric))
+        alert_resolved = None
+        if not _from_the_detector(incident):
+            alert_resolved = self.redis.get(alert_resolved_key(str(incident.anomaly_id)))
         seen = Observation(
             since_ms=since_ms,
             now_ms=_server_ms(self.redis),
             due_ms=due_ms,
             resolved_ms=int(resolved) if resolved is not None else None,
+            alert_resolved_ms=int(alert_resolved) if alert_resolved is not None else None,
             samples=self.reader.latest(incident.resource_id, plan.metric, since_ms, plan.samples),
         )
         expected = None
@@ -180,6 +198,15 @@ class Verifier:
     def _state(self, run_id: str) -> dict[str, str]:
         raw = self.redis.hgetall(keys.verification(run_id))
         return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _from_the_detector(incident: Incident) -> bool:
+    """The detector derives an anomaly's id from its series and sample: such an incident is
+    never judged by an alert's word, even one whose id was made to match."""
+    if incident.observed_at is None:
+        return False
+    derived = AnomalyEvent.derive_id(incident.resource_id, incident.metric, incident.observed_at)
+    return derived == incident.anomaly_id
 
 
 def _server_ms(client: redis.Redis) -> int:
