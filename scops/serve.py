@@ -26,7 +26,8 @@ def serve(name: str) -> None:
 def worker(concurrency: int) -> None:
     from services.remediator.config import RemediatorSettings
 
-    port = RemediatorSettings().worker_metrics_port
+    settings = RemediatorSettings()
+    port = settings.worker_metrics_port
     if port:
         # Before anything imports prometheus_client: the task children count into files here
         # and this process serves their sum.
@@ -35,7 +36,7 @@ def worker(concurrency: int) -> None:
     from services.remediator.celery_app import app
     from shared.tasks import REMEDIATION_QUEUE
 
-    worker_metrics.serve(port)
+    worker_metrics.serve(port, settings.worker_metrics_host)
 
     app.worker_main(
         [

@@ -19,6 +19,10 @@ def _csv(value: str) -> frozenset[str]:
 class RemediatorSettings(AwsSettings):
     remediator_host: str = Field("127.0.0.1", description="Remediator listen address.")
     remediator_port: int = Field(8002, ge=1, le=65535, description="Remediator HTTP port.")
+    worker_metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address each Celery worker serves its metrics on (0.0.0.0 in containers).",
+    )
     worker_metrics_port: int = Field(
         9808,
         ge=0,

@@ -66,7 +66,7 @@ class _CeleryOnly(Collector):
         return [m for m in self.inner.collect() if m.name.startswith(PREFIX)]
 
 
-def serve(port: int) -> None:
+def serve(port: int, host: str = "127.0.0.1") -> None:
     """Serve the summed ``celery_*`` metrics of this worker and its children on ``port``."""
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")  # noqa: TID251 - set by scops worker
     if not port or not path:
@@ -76,7 +76,7 @@ def serve(port: int) -> None:
     multiprocess.MultiProcessCollector(inner, path=path)  # type: ignore[no-untyped-call]
     registry.register(_CeleryOnly(inner))
     try:
-        start_http_server(port, addr="0.0.0.0", registry=registry)  # noqa: S104 - scraped by Prometheus
+        start_http_server(port, addr=host, registry=registry)
     except OSError as exc:  # another worker on this host serves the port: run without it
         log.warning("worker_metrics_port_busy", port=port, error=str(exc))
         return

@@ -48,6 +48,9 @@ def test_who_acted_is_the_key_not_what_the_body_claims(
     ended = httpx.delete(f"{gateway.url}/remediation/maintenance/{window['id']}", headers=operator)
     assert ended.status_code in (200, 204), ended.text
     assert httpx.get(f"{gateway.url}/remediation/maintenance", headers=operator).json() == []
+    entries = httpx.get(f"{gateway.url}/remediation/admin-log", headers=admin).json()
+    removed = [e for e in entries if e.get("kind") == "maintenance_removed"]
+    assert len(removed) == 1 and removed[0]["by"].startswith("ana (key "), removed
 
 
 def test_backend_validation_errors_come_back_as_problems(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from services.remediator.wiring import Remediator
 from shared.web import require_internal_token
@@ -20,6 +20,18 @@ def get_correlation_id(request: Request) -> str:
     return str(getattr(request.state, "correlation_id", "") or "")
 
 
+def get_actor(
+    request: Request,
+    by: Annotated[
+        str, Query(min_length=1, max_length=128, description="Who acts (direct calls only).")
+    ] = "internal",
+) -> str:
+    """Who acts on a call without a body: the gateway's ``X-Actor`` (the caller's key; only
+    read on routes that require the internal token), else ``by``."""
+    return request.headers.get("X-Actor", "")[:128] or by
+
+
 RemediatorDep = Annotated[Remediator, Depends(get_remediator)]
+ActorDep = Annotated[str, Depends(get_actor)]
 CorrelationDep = Annotated[str, Depends(get_correlation_id)]
 INTERNAL = [Depends(require_internal_token)]

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field, model_validator
 
-from services.remediator.api.deps import INTERNAL, RemediatorDep
+from services.remediator.api.deps import INTERNAL, ActorDep, RemediatorDep
 from services.remediator.api.problems import responses
 from services.remediator.errors import RulesFileError
 from services.remediator.rules.durations import Duration
@@ -139,9 +139,7 @@ def add_window(body: WindowIn, remediator: RemediatorDep) -> MaintenanceWindow:
     summary="Remove a maintenance window",
     responses=responses(401, 404),
 )
-def remove_window(
-    window_id: str, remediator: RemediatorDep, by: Annotated[str, Query()] = "internal"
-) -> MaintenanceWindow:
+def remove_window(window_id: str, remediator: RemediatorDep, by: ActorDep) -> MaintenanceWindow:
     window = remediator.maintenance.remove(window_id)
     remediator.admin_log.write("maintenance_removed", by, window=window.id)
     return window
