@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from fastapi import HTTPException
 from redis.asyncio import Redis
 
 from shared.streams import PREFIX
@@ -27,3 +28,13 @@ class RateLimiter:
         if int(count) <= self.per_minute:
             return None
         return max(1, int((window + 1) * 60 - now) + 1)
+
+    async def enforce(self, subject: str) -> None:
+        """Count one request; past the limit, a 429 problem with ``Retry-After``."""
+        wait = await self.hit(subject)
+        if wait is not None:
+            raise HTTPException(
+                429,
+                f"rate limit of {self.per_minute} requests a minute reached for this key",
+                headers={"Retry-After": str(wait)},
+            )

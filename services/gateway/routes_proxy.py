@@ -11,8 +11,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from services.gateway.auth import Principal, require
+from services.gateway.config import GatewaySettings
 from services.gateway.keys import Role
 from services.gateway.proxy import Backends
+from services.gateway.ratelimit import RateLimiter
 from shared.web import PROBLEM_SCHEMA
 
 
@@ -28,6 +30,8 @@ class Route:
     # The body field naming who acts: set by the gateway from the caller's key, so nobody
     # can approve or silence in someone else's name.
     actor_field: str | None = None
+    # Costly for the backend (seconds of CPU): counted against the smaller per-key budget.
+    costly: bool = False
 
 
 SAMPLE = {"resource_id": "web-1", "metric": "cpu_utilization", "value": 97.5}
@@ -61,6 +65,7 @@ ROUTES: tuple[Route, ...] = (
         Role.VIEWER,
         "Score several series",
         {"requests": [SAMPLE]},
+        costly=True,
     ),
     Route("GET", "/anomaly/status", "detector", Role.VIEWER, "Detector models and series"),
     Route(
@@ -70,6 +75,7 @@ ROUTES: tuple[Route, ...] = (
         Role.ADMIN,
         "Train the multivariate model",
         {"source": "history", "since": "2026-11-25T00:00:00Z"},
+        costly=True,
     ),
     Route("GET", "/anomaly/train/{job_id}", "detector", Role.ADMIN, "A training job's progress"),
     Route("GET", "/anomaly/models", "detector", Role.VIEWER, "Model versions"),
@@ -271,6 +277,44 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+def limiter(request: Request, route: Route) -> RateLimiter:
+    """The per-key budget a forwarded route counts against (shared by every gateway replica):
+    every key gets ``proxy_rate_per_min`` requests a minute on the forwarded routes, and apart
+    from those ``proxy_costly_rate_per_min`` on the costly ones."""
+    settings: GatewaySettings = request.app.state.settings
+    if route.costly:
+        return RateLimiter(
+            request.app.state.redis, "proxy-costly", settings.proxy_costly_rate_per_min
+        )
+    return RateLimiter(request.app.state.redis, "proxy", settings.proxy_rate_per_min)
+
+
+def _guard(route: Route) -> Callable[..., Awaitable[Principal]]:
+    """The route's role, then its rate limit (only keys that may call it are counted)."""
+    authenticate = require(route.role)
+
+    async def check(request: Request, principal: Principal) -> Principal:
+        await limiter(request, route).enforce(principal.key_id)
+        return principal
+
+    # Set by hand: the annotations of this module are strings, and a string cannot name the
+    # local ``authenticate``.
+    check.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request
+            ),
+            inspect.Parameter(
+                "principal",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=Annotated[Principal, Depends(authenticate)],
+            ),
+        ],
+        return_annotation=Principal,
+    )
+    return check
+
+
 def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
     params = [p for p in route.path.split("/") if p.startswith("{")]
     names = [p.strip("{}") for p in params]
@@ -297,7 +341,7 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
         inspect.Parameter(
             "principal",
             inspect.Parameter.KEYWORD_ONLY,
-            annotation=Annotated[Principal, Depends(require(route.role))],
+            annotation=Annotated[Principal, Depends(_guard(route))],
         ),
     ]
     signature += [
@@ -340,7 +384,9 @@ def router() -> APIRouter:
             responses={
                 401: PROBLEM_SCHEMA,
                 403: PROBLEM_SCHEMA,
+                429: PROBLEM_SCHEMA,
                 502: PROBLEM_SCHEMA,
+                503: PROBLEM_SCHEMA,
                 504: PROBLEM_SCHEMA,
             },
         )

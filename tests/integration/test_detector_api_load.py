@@ -1,0 +1,94 @@
+"""Synchronous scoring through the gateway does not hold detection back, and each key has a
+budget on the forwarded routes (a smaller one on the costly ones), on a real gateway, detector
+and Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.processes import StackProcess, api_key, service, stack_env
+from tests.support.scoring_load import BatchLoad, anomaly_latencies, large_batch
+
+# Generous: scoring a sample takes milliseconds; a request scored on the event loop held every
+# sample behind it for its whole duration (about 2.6 s for the largest batch on this machine).
+LATENCY_BOUND_S = 1.0
+
+
+def _stack(redis_url: str, log_dir: Path, extra: dict[str, str]) -> Iterator[StackProcess]:
+    env = stack_env(redis_url, extra)
+    detector = service("detector", env, log_dir).start()
+    gateway = service("gateway", env, log_dir).start()
+    try:
+        detector.wait_ready()
+        yield gateway.wait_ready()
+    finally:
+        gateway.stop()
+        detector.stop()
+
+
+@pytest.fixture
+def stack(redis_url: str, log_dir: Path) -> Iterator[StackProcess]:
+    yield from _stack(redis_url, log_dir, {"SCOPS_PROXY_COSTLY_RATE_PER_MIN": "100000"})
+
+
+@pytest.fixture
+def tight_stack(redis_url: str, log_dir: Path) -> Iterator[StackProcess]:
+    budgets = {"SCOPS_PROXY_COSTLY_RATE_PER_MIN": "2", "SCOPS_PROXY_RATE_PER_MIN": "5"}
+    yield from _stack(redis_url, log_dir, budgets)
+
+
+def test_metrics_are_scored_promptly_while_large_batch_requests_are_scored(
+    stack: StackProcess, redis_url: str
+) -> None:
+    ingest = api_key(redis_url, "ingest")
+    viewer = api_key(redis_url, "viewer")
+    quiet = anomaly_latencies(stack.url or "", redis_url, ingest, probes=3)
+    with BatchLoad(stack.url or "", viewer, clients=2) as load:
+        time.sleep(1.0)  # both clients have a large request being scored
+        loaded = anomaly_latencies(stack.url or "", redis_url, ingest, probes=8)
+        busy_during_probes = len(load.answered) < 2 * 8  # requests still being served
+    assert max(quiet) < LATENCY_BOUND_S, quiet
+    assert max(loaded) < LATENCY_BOUND_S, (loaded, load.seconds)
+    assert busy_during_probes
+    assert 200 in load.answered, load.answered
+    assert set(load.answered) <= {200, 503}, load.answered  # busy: refused, never timed out
+
+
+def _wait_for_a_fresh_minute() -> None:
+    """The budgets are per clock minute: keep the whole test inside one."""
+    if time.time() % 60 > 50:
+        time.sleep(61 - time.time() % 60)
+
+
+def test_each_key_has_a_budget_on_forwarded_routes_and_a_smaller_one_on_costly_ones(
+    tight_stack: StackProcess, redis_url: str
+) -> None:
+    url = tight_stack.url or ""
+    ana = {"X-API-Key": api_key(redis_url, "viewer", name="ana")}
+    bob = {"X-API-Key": api_key(redis_url, "viewer", name="bob")}
+    small = {"requests": large_batch(series=1, points=3)["requests"]}
+    _wait_for_a_fresh_minute()
+
+    for _ in range(2):
+        assert httpx.post(f"{url}/anomaly/batch", json=small, headers=ana).status_code == 200
+    refused = httpx.post(f"{url}/anomaly/batch", json=small, headers=ana)
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 61
+    assert "2 requests a minute" in refused.json()["detail"]
+    # Another key has its own budget.
+    assert httpx.post(f"{url}/anomaly/batch", json=small, headers=bob).status_code == 200
+
+    # The costly budget is apart from the others: ana still has 5 ordinary requests.
+    for _ in range(5):
+        assert httpx.get(f"{url}/anomaly/status", headers=ana).status_code == 200
+    limited = httpx.get(f"{url}/anomaly/status", headers=ana)
+    assert limited.status_code == 429
+    assert "Retry-After" in limited.headers
+    # A key without the role is refused as before, and not counted.
+    assert httpx.post(f"{url}/anomaly/train", json={}, headers=bob).status_code == 403
