@@ -33,6 +33,18 @@ class GatewaySettings(BaseServiceSettings):
     chatops_rate_per_min: int = Field(
         60, ge=1, description="Requests per minute per API key (or Slack user) on ChatOps."
     )
+    proxy_rate_per_min: int = Field(
+        600,
+        ge=1,
+        description="Requests per minute per API key on the endpoints the gateway forwards to "
+        "the detector, remediator and notifier.",
+    )
+    proxy_costly_rate_per_min: int = Field(
+        10,
+        ge=1,
+        description="Requests per minute per API key on the costly forwarded endpoints "
+        "(POST /anomaly/batch, POST /anomaly/train); counted apart from the others.",
+    )
     slack_signing_secret: SecretStr | None = Field(
         None, description="Slack app signing secret; unset: the Slack endpoints refuse all."
     )
