@@ -1,6 +1,16 @@
 """The API's periodic sweep: expire approvals nobody decided, send approved actions whose
-execution never started, poll runs whose poll task was lost, drop past maintenance windows,
-and refresh the pending approvals gauge. Every step is safe to run from several replicas."""
+execution never started, poll runs whose poll task was lost, settle runs whose whole worker
+died between reserving and sending, drop past maintenance windows, and refresh the pending
+approvals gauge. Every step is safe to run from several replicas.
+
+A worker killed whole (its parent process too) leaves its task unacknowledged in the broker
+until the visibility timeout (an hour by default), and its run ``reserved`` with the target
+locked. Once the run's claim lease has lapsed (nobody renews it) and the run has been in the
+reserved index for at least the lease plus :data:`ABANDONED_MARGIN_S`, the sweep settles it:
+the command adopted if it reached SSM, else ``interrupted``, the lock released and the team
+told. So such a run is settled within about ``claim_lease_s + ABANDONED_MARGIN_S +
+sweep_interval_s`` of its reservation (50 s with the defaults); the task's late redelivery
+finds the claim done and does nothing."""
 
 from __future__ import annotations
 
@@ -16,6 +26,8 @@ from services.remediator.wiring import Remediator
 log = structlog.get_logger("remediator.sweep")
 
 STALLED_S = 60.0
+ABANDONED_MARGIN_S = 15.0
+ABANDONED_PER_SWEEP = 50
 
 
 def sweep_once(remediator: Remediator) -> dict[str, int]:
@@ -29,6 +41,7 @@ def sweep_once(remediator: Remediator) -> dict[str, int]:
     for run_id in stalled:
         remediator.redis.zadd(keys.ACTIVE_RUNS, {run_id: int(time.time() * 1000)})
         remediator.scheduler.poll(run_id, 0)
+    settled = settle_abandoned_runs(remediator)
     reverified = remediator.verifier.overdue(STALLED_S)
     remediator.maintenance.purge_past()
     metrics.PENDING_APPROVALS.set(remediator.approvals.count_pending())
@@ -36,11 +49,31 @@ def sweep_once(remediator: Remediator) -> dict[str, int]:
         "expired": len(expired),
         "redispatched": redispatched,
         "repolled": len(stalled),
+        "settled": settled,
         "reverified": reverified,
     }
     if any(done.values()):
         log.info("sweep", **done)
     return done
+
+
+def settle_abandoned_runs(remediator: Remediator) -> int:
+    """Runs reserved longer than a lease ago whose attempt is gone; how many were settled."""
+    bound_s = remediator.settings.claim_lease_s + ABANDONED_MARGIN_S
+    cutoff_ms = int((time.time() - bound_s) * 1000)
+    run_ids = remediator.redis.zrangebyscore(
+        keys.RESERVED_RUNS, "-inf", cutoff_ms, 0, ABANDONED_PER_SWEEP
+    )
+    claims = remediator.workflow.parts.claims
+    settled = 0
+    for raw in run_ids:
+        run_id = raw.decode()
+        try:
+            if remediator.runner.settle_abandoned(run_id, claims) is not None:
+                settled += 1
+        except Exception as exc:  # one bad run must not stop the others; next sweep retries
+            log.warning("abandoned_run_not_settled", run_id=run_id, error=str(exc))
+    return settled
 
 
 async def sweep_forever(remediator: Remediator, interval_s: float, stop: asyncio.Event) -> None:

@@ -27,6 +27,9 @@ APPROVED_UNCLAIMED = f"{TAG}:approvals:approved"  # zset: approval id -> approva
 
 # Runs (actions started and not yet finished)
 ACTIVE_RUNS = f"{TAG}:runs:active"  # zset: run id -> next poll due (ms)
+# zset: run id -> when it was entered (ms), from just before its reservation until it is sent
+# or finished; the sweep settles the ones whose attempt died
+RESERVED_RUNS = f"{TAG}:runs:reserved"
 
 # Rules published by the API for every worker
 RULES_ACTIVE = f"{TAG}:rules:active"  # hash: version, source, text, loaded_at

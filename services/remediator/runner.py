@@ -5,6 +5,14 @@ The run's state lives in a Redis hash (``reserved`` -> ``sent`` -> ``finished``)
 the same atomic step as the reservation and updated before each side effect is known to be
 safe, so an attempt that dies at any point leaves enough to say what happened and never runs
 the action a second time.
+
+A run about to be reserved is first entered in an index (``keys.RESERVED_RUNS``), with its
+request and claim, and leaves it once sent or finished. The entry is written *before* the
+reservation, so a crash between the two leaves an entry without a reservation (the sweep drops
+it), never a reservation without an entry; writing it after would leave a window where a worker
+killed right after reserving holds the target's lock with nothing pointing at it. The API's
+sweep uses the index to settle runs whose whole worker died before sending
+(:meth:`ActionRunner.settle_abandoned`).
 """
 
 from __future__ import annotations
@@ -12,17 +20,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import redis
 import structlog
 from pydantic import ValidationError
 
-from services.remediator import keys
+from services.remediator import keys, run_deadline
 from services.remediator.actions.base import ActionDefinition
 from services.remediator.actions.registry import ActionRegistry
 from services.remediator.audit import RecordPublisher
-from services.remediator.claims import Claim
+from services.remediator.claims import Claim, Claims
 from services.remediator.errors import UnknownActionError
 from services.remediator.executors.base import TIMEOUT, Executor, Finished, Job, Started
 from services.remediator.records import request_record
@@ -33,21 +42,23 @@ from services.remediator.safety.group_share import (
     GroupSizes,
     group_share,
 )
-from services.remediator.safety.manager import SafetyManager, SafetyRequest
+from services.remediator.safety.manager import RUN_TTL_MS, SafetyManager, SafetyRequest
 from services.remediator.safety.policy import static_refusal
 from services.remediator.scheduling import Scheduler
+from services.remediator.targets import Target
 from shared.events import RemediationRecord, RemediationStatus
 
 log = structlog.get_logger("remediator.runner")
 
+# KEYS: 1 run hash, 2 active runs, 3 reserved runs. ARGV: 1 run id
 FINISH = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'reserved' and state ~= 'sent' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'finished')
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
 """
-DEADLINE_MARGIN_S = 60
 
 
 class ActionRunner:
@@ -90,7 +101,22 @@ class ActionRunner:
         if isinstance(share, GroupShareRefusal):
             return self._refuse(request, claim, "blast_radius", share.detail)
         checks = self.safety_request(request, job.definition, job.params, share)
-        verdict = self.safety.peek(checks) if request.dry_run else self.safety.reserve(checks)
+        if request.dry_run:
+            verdict = self.safety.peek(checks)
+        else:
+            checks = replace(
+                checks,
+                lock_ttl_s=run_deadline.lock_ttl_s(
+                    job.definition,
+                    job.params,
+                    _instance_count(request.target),
+                    int(self.safety.limits.lock_ttl_s),
+                ),
+            )
+            self._enter_index(request, claim)
+            verdict = self.safety.reserve(checks)
+            if verdict.reservation is None:
+                self._leave_index(request.run_id)
         if not verdict.allowed:
             return self._refuse(request, claim, verdict.blocked_by or "safety", verdict.detail)
         if request.dry_run or verdict.dry_run or verdict.reservation is None:
@@ -167,7 +193,8 @@ class ActionRunner:
         self, request: ActionRequest, job: Job, reservation: str, claim: Claim
     ) -> RemediationRecord:
         started_at = time.time()
-        deadline = started_at + job.definition.timeout_s(job.params) + DEADLINE_MARGIN_S
+        instances = _instance_count(job.target)
+        deadline = started_at + run_deadline.deadline_s(job.definition, job.params, instances)
         run_key = keys.run(request.run_id)
         self.redis.hset(
             run_key,
@@ -199,6 +226,7 @@ class ActionRunner:
     def _sent(self, request: ActionRequest, started: Started, claim: Claim) -> RemediationRecord:
         run_key = keys.run(request.run_id)
         due_ms = int((time.time() + self.poll_first_s) * 1000)
+        deadline = self._deadline_for(request, started)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 run_key,
@@ -207,9 +235,11 @@ class ActionRunner:
                     "command_id": started.command_id,
                     "instance_ids": json.dumps(list(started.instance_ids)),
                     "polls": 0,
+                    **({"deadline": deadline} if deadline is not None else {}),
                 },
             )
             pipe.zadd(keys.ACTIVE_RUNS, {request.run_id: due_ms})
+            pipe.zrem(keys.RESERVED_RUNS, request.run_id)
             pipe.delete(keys.lease(claim.key))  # a duplicate now resumes polling
             pipe.execute()
         record = request_record(
@@ -266,9 +296,7 @@ class ActionRunner:
         claim_key: str,
         command_id: str | None = None,
     ) -> RemediationRecord | None:
-        if not self._finish(
-            keys=[keys.run(request.run_id), keys.ACTIVE_RUNS], args=[request.run_id]
-        ):
+        if not self._mark_finished(request.run_id):
             return None  # another attempt finished it
         failed = outcome.status == RemediationStatus.FAILED
         definition = self.registry[request.action]
@@ -310,6 +338,7 @@ class ActionRunner:
             log.info("run_resumed", run_id=request.run_id)
             return None
         if state != "reserved":
+            self._leave_index(request.run_id)  # it stopped before reserving anything
             reason = "an earlier attempt stopped before recording its outcome; not run again"
             record = request_record(
                 request, RemediationStatus.INTERRUPTED, reason, executor=self.executor.name
@@ -326,11 +355,16 @@ class ActionRunner:
         try:
             found = self.executor.find(job, reserved_at - timedelta(minutes=1))
         except Exception as exc:
+            # Whether the command was sent is unknown: keep the run reserved (and its lock)
+            # and let go of the claim, so the sweep asks again once AWS answers.
             log.warning("lost_command_lookup_failed", run_id=request.run_id, error=str(exc))
-            found = None
+            self.redis.delete(keys.lease(claim.key))
+            return None
         if found is not None:
             started_at = float(run.get("started_at", time.time()))
-            timeout = job.definition.timeout_s(job.params) + DEADLINE_MARGIN_S
+            timeout = run_deadline.deadline_s(
+                definition, job.params, _instance_count(request.target)
+            )
             self.redis.hset(
                 keys.run(request.run_id),
                 mapping={
@@ -341,9 +375,7 @@ class ActionRunner:
                 },
             )
             return self._sent(request, found, claim)
-        if not self._finish(
-            keys=[keys.run(request.run_id), keys.ACTIVE_RUNS], args=[request.run_id]
-        ):
+        if not self._mark_finished(request.run_id):
             claim.finish()
             return None
         checks = self.safety_request(request, definition, job.params)
@@ -360,7 +392,79 @@ class ActionRunner:
         )
         return self._publish(record, claim)
 
+    def settle_abandoned(self, run_id: str, claims: Claims) -> RemediationRecord | None:
+        """A run in the reserved-runs index whose attempt may be dead (the sweep asks).
+
+        If its claim's lease is gone, nobody works on it: the whole worker died after entering
+        the run in the index (before or after the reservation) and before the command was
+        recorded as sent. Then the claim is taken over (a redelivery of the task waits, then
+        finds it done) and the run is settled as a redelivery would: the command adopted if it
+        reached SSM, else recorded ``interrupted``, its lock released and the team told. While
+        the lease is alive (the attempt works, renewing it), nothing is done.
+        """
+        run = self._run(run_id)
+        if run.get("state") in ("sent", "finished") or "claim" not in run:
+            self._leave_index(run_id)  # settled already, or the run hash expired
+            return None
+        claim = claims.take_over(run["claim"])
+        if isinstance(claim, str):
+            if claim != "busy":  # the claim is done, waiting or gone: nothing to settle here
+                self._leave_index(run_id)
+            return None
+        log.warning("abandoned_run_settling", run_id=run_id, state=run.get("state"))
+        request = ActionRequest.model_validate_json(run["request"])
+        with claim.kept_alive():  # the SSM look-up may take a while
+            return self.recover(request, claim)
+
     # -- helpers ---------------------------------------------------------------------------
+
+    def _enter_index(self, request: ActionRequest, claim: Claim) -> None:
+        """Before the reservation: the run, its request and claim, in the reserved index."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                keys.run(request.run_id),
+                mapping={
+                    "request": request.model_dump_json(),
+                    "executor": self.executor.name,
+                    "claim": claim.key,
+                },
+            )
+            pipe.pexpire(keys.run(request.run_id), RUN_TTL_MS)
+            pipe.zadd(keys.RESERVED_RUNS, {request.run_id: int(time.time() * 1000)})
+            pipe.execute()
+
+    def _leave_index(self, run_id: str) -> None:
+        """Nothing was reserved (refused, dry run): forget the entry and its fields."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.RESERVED_RUNS, run_id)
+            pipe.eval(
+                "if redis.call('HEXISTS', KEYS[1], 'state') == 0 then "
+                "return redis.call('DEL', KEYS[1]) end return 0",
+                1,
+                keys.run(run_id),
+            )
+            pipe.execute()
+
+    def _mark_finished(self, run_id: str) -> bool:
+        """reserved/sent -> finished, once (False: another attempt finished it)."""
+        return bool(
+            self._finish(
+                keys=[keys.run(run_id), keys.ACTIVE_RUNS, keys.RESERVED_RUNS], args=[run_id]
+            )
+        )
+
+    def _deadline_for(self, request: ActionRequest, started: Started) -> float | None:
+        """A later deadline once the command's instances are known (tag targets: the ones SSM
+        reports), if they are more than the run was started with."""
+        sent_to = len(started.instance_ids)
+        if sent_to <= _instance_count(request.target):
+            return None
+        started_at = self.redis.hget(keys.run(request.run_id), "started_at")
+        if started_at is None:
+            return None
+        definition = self.registry[request.action]
+        params = definition.parse(request.params)
+        return float(started_at) + run_deadline.deadline_s(definition, params, sent_to)
 
     def _refuse(
         self, request: ActionRequest, claim: Claim, check: str, detail: str
@@ -381,6 +485,11 @@ class ActionRunner:
     def _run(self, run_id: str) -> dict[str, str]:
         raw = self.redis.hgetall(keys.run(run_id))
         return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _instance_count(target: Target) -> int:
+    """The instances a target names before anything is sent (tag selectors: unknown, 1)."""
+    return len(target.instance_ids) if target.kind == "instances" else 1
 
 
 def _first_error(exc: ValidationError) -> str:

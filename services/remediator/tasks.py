@@ -1,4 +1,6 @@
-"""Celery tasks: thin edges that validate and hand over to the workflow."""
+"""Celery tasks: thin edges that validate and hand over to the workflow. Within each task the
+claims it acquires keep their leases alive (:func:`leases_kept_alive`) until settled or handed
+over."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import redis
 import structlog
 
 from services.remediator.celery_app import app, settings
-from services.remediator.claims import ClaimBusyError
+from services.remediator.claims import ClaimBusyError, leases_kept_alive
 from services.remediator.requests import ActionRequest
 from services.remediator.scheduling import VERIFY_ACTION, CeleryScheduler
 from services.remediator.wiring import Remediator, build
@@ -46,7 +48,8 @@ def handle_anomaly(self: Any, *, event: dict[str, Any], dry_run: bool = False) -
         correlation_id=anomaly.correlation_id, anomaly_id=str(anomaly.event_id)
     )
     try:
-        remediator().workflow.handle(anomaly, dry_run=dry_run)
+        with leases_kept_alive():
+            remediator().workflow.handle(anomaly, dry_run=dry_run)
     except ClaimBusyError as exc:
         raise _retry_later(self, exc) from exc
     finally:
@@ -60,7 +63,8 @@ def recheck_anomaly(self: Any, *, event: dict[str, Any], rule: str) -> None:
         correlation_id=anomaly.correlation_id, anomaly_id=str(anomaly.event_id)
     )
     try:
-        remediator().workflow.recheck(anomaly, rule)
+        with leases_kept_alive():
+            remediator().workflow.recheck(anomaly, rule)
     except ClaimBusyError as exc:
         raise _retry_later(self, exc) from exc
     finally:
@@ -75,7 +79,8 @@ def execute_request(self: Any, *, request: dict[str, Any]) -> None:
         anomaly_id=str(action_request.incident.anomaly_id),
     )
     try:
-        remediator().workflow.execute_request(action_request)
+        with leases_kept_alive():
+            remediator().workflow.execute_request(action_request)
     except ClaimBusyError as exc:
         raise _retry_later(self, exc) from exc
     finally:
@@ -95,6 +100,7 @@ def poll_command(*, run_id: str) -> None:
 def verify_action(*, run_id: str, follow: bool = True) -> None:
     structlog.contextvars.bind_contextvars(run_id=run_id)
     try:
-        remediator().verifier.check(run_id, follow=follow)
+        with leases_kept_alive():
+            remediator().verifier.check(run_id, follow=follow)
     finally:
         structlog.contextvars.clear_contextvars()

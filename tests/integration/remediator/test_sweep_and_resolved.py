@@ -48,7 +48,13 @@ def test_the_sweep_expires_redispatches_and_repolls(
     sync_redis.zadd(keys.APPROVED_UNCLAIMED, {second.approval_id: 1})
     sync_redis.zadd(keys.ACTIVE_RUNS, {"lost-run": int(time.time() * 1000) - 120_000})
     done = sweep_once(h.remediator)
-    assert done == {"expired": 1, "redispatched": 1, "repolled": 1, "reverified": 0}
+    assert done == {
+        "expired": 1,
+        "redispatched": 1,
+        "repolled": 1,
+        "settled": 0,
+        "reverified": 0,
+    }
     assert [r.approval_id for r in h.work.executions] == [second.approval_id]
     assert h.work.polls == [("lost-run", 0)]
     assert [r.status for r in h.records()][-1] == RemediationStatus.EXPIRED
