@@ -65,7 +65,7 @@ def test_restart_service_to_instance_ids_is_sent_then_polled(
     assert "succeeded on 2 instance(s)" in finished.summary
     (command,) = run(_commands(aws))
     assert command["DocumentName"] == "AWS-RunShellScript"
-    assert "systemctl restart nginx" in command["Parameters"]["commands"]
+    assert "systemctl restart nginx.service" in command["Parameters"]["commands"]
     assert command["Comment"] == "scops run " + restart.run_id
     assert (command["MaxConcurrency"], command["MaxErrors"]) == ("1", "0")
 
