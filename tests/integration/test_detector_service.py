@@ -15,6 +15,7 @@ import httpx
 import pytest
 import redis
 
+from services.detector.checkpoint import state_key
 from shared.bus import encode_event
 from shared.events import MetricBatch, MetricSample
 from shared.streams import ANOMALIES, metrics_stream, shard_of
@@ -44,11 +45,17 @@ def detector(env: dict[str, str], log_dir: Path) -> Iterator[StackProcess]:
     process.stop()
 
 
-def feed(client: redis.Redis, resource: str, values: list[float], offset: int = 0) -> None:
+def feed(
+    client: redis.Redis,
+    resource: str,
+    values: list[float],
+    offset: int = 0,
+    metric: str = "cpu_utilization",
+) -> None:
     samples = [
         MetricSample(
             resource_id=resource,
-            metric="cpu_utilization",
+            metric=metric,
             value=v,
             timestamp=START + timedelta(minutes=offset + i),
         )
@@ -173,3 +180,67 @@ def test_feedback_needs_the_internal_token_and_quiets_the_pattern(
     assert (
         httpx.post(f"{detector.url}/anomaly", json=ask).json()["results"][0]["is_anomaly"] is False
     )
+
+
+def published(client: redis.Redis) -> list[tuple[str, str, str]]:
+    """(type, event id, anomaly id of a resolution) of every event on the anomalies stream."""
+    events = [json.loads(f[b"data"]) for _, f in client.xrange(ANOMALIES)]
+    return [(e["type"], e["event_id"], e.get("anomaly_id", "")) for e in events]
+
+
+def test_a_restart_from_a_checkpoint_older_than_the_last_publish_republishes_the_same_ids(
+    env: dict[str, str], log_dir: Path, sync_redis: redis.Redis
+) -> None:
+    env = {
+        **env,
+        # A hard limit opens the episode at "low", so that its duration escalates it.
+        "SCOPS_HARD_LIMITS": '[{"metric": "queue_percent", "above": 93, "severity": "low"}]',
+        "SCOPS_ESCALATE_AFTER_S": "600",
+    }
+    rng = random.Random(7)
+    steady = [min(rng.gauss(90, 2), 92.5) for _ in range(300)]
+    incident = [93.2 + rng.random() * 0.3 for _ in range(15)] + [
+        90.0 + rng.random() for _ in range(10)
+    ]
+    key = state_key(shard_of("queue-1", SHARDS))
+    last_steady = (START + timedelta(minutes=299)).timestamp()
+
+    first = service("detector", env, log_dir).start().wait_ready()
+    try:
+        feed(sync_redis, "queue-1", steady, metric="queue_percent")
+        deadline = time.monotonic() + 20
+        while True:  # the checkpoint holds every steady sample, nothing of the incident
+            saved = sync_redis.hgetall(key)
+            states = [json.loads(v) for v in saved.values()]
+            if states and states[0]["t"] == last_steady:
+                break
+            assert time.monotonic() < deadline, "no checkpoint of the steady series"
+            time.sleep(0.05)
+        feed(sync_redis, "queue-1", incident, offset=300, metric="queue_percent")
+        deadline = time.monotonic() + 20
+        while not any(t == "anomaly.resolved.v1" for t, _, _ in published(sync_redis)):
+            assert time.monotonic() < deadline, published(sync_redis)
+            time.sleep(0.05)
+    finally:
+        first.stop()  # saves its newer state on the way out
+    before = published(sync_redis)
+    kinds = [t for t, _, _ in before]
+    assert kinds.count("anomaly.detected.v1") >= 2  # opened, then escalated
+    assert kinds[-1] == "anomaly.resolved.v1"
+
+    # Back to the older checkpoint, as after a crash before the next save.
+    sync_redis.delete(key)
+    sync_redis.hset(key, mapping=saved)
+    second = service("detector", env, log_dir).start().wait_ready()
+    try:
+        feed(sync_redis, "queue-1", incident, offset=300, metric="queue_percent")  # the replay
+        wait_scored(second, len(incident))
+        deadline = time.monotonic() + 10
+        while len(published(sync_redis)) < 2 * len(before):
+            assert time.monotonic() < deadline, published(sync_redis)
+            time.sleep(0.05)
+    finally:
+        second.stop()
+    after = published(sync_redis)
+    assert after[len(before) :] == before  # republished, each with the id it had
+    assert len({event_id for _, event_id, _ in after}) == len(before)  # nothing new to act on
