@@ -9,19 +9,22 @@ server, which forwards every call unchanged except SSM ``SendCommand``, which it
 - ``fail_once``: answer the first one HTTP 500 without forwarding it (nothing was created),
   forward the others.
 
-It counts the ``SendCommand`` requests that arrived, and signals the first.
+and can slow down any other call by its operation name (``slow``), e.g. the Auto Scaling look-ups
+made before an action is reserved. It counts the ``SendCommand`` requests that arrived, and
+signals the first.
 """
 
 from __future__ import annotations
 
 import http.client
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from scops.local_redis import free_port
 
@@ -36,6 +39,7 @@ class AwsFaults:
     mode: Mode = "pass"
     stall_s: float = 5.0
     url: str = ""
+    slow: dict[str, float] = field(default_factory=dict)  # operation -> seconds added
     sends_seen: int = 0
     sends_forwarded: int = 0
     first_send: threading.Event = field(default_factory=threading.Event)
@@ -72,8 +76,18 @@ def _handler(faults: AwsFaults) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def _operation(self, body: bytes) -> str:
+            target = self.headers.get("X-Amz-Target") or ""
+            if target:
+                return target.rsplit(".", 1)[-1]  # JSON protocols (SSM)
+            action = parse_qs(body.decode(errors="replace")).get("Action", [""])
+            return action[0]  # query protocols (EC2, Auto Scaling)
+
         def _handle(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            delay = faults.slow.get(self._operation(body), 0.0)
+            if delay:
+                time.sleep(delay)
             if self.headers.get("X-Amz-Target") == SEND_COMMAND:
                 with faults.lock:
                     faults.sends_seen += 1

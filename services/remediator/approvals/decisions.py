@@ -88,14 +88,35 @@ class ApprovalDecisions:
         return expired
 
     def redispatch_stalled(self, older_than_s: float = 60.0) -> int:
-        """Approved actions whose execution never started (the API died after approving)."""
-        stalled = self.store.approved_unclaimed(int(older_than_s * 1000))
-        for approval_id in stalled:
+        """Approved actions whose execution never started (the API died after approving, or
+        the task waits in a busy queue). Each is sent again at most once per ``older_than_s``:
+        sending it moves its time in the approved index to now, in one atomic step that also
+        makes sure no other replica's sweep sent it meanwhile."""
+        from services.remediator.keys import APPROVED_UNCLAIMED
+
+        # KEYS: 1 approved-unclaimed zset. ARGV: 1 approval id, 2 older than (ms).
+        # 1: it was due and is now marked sent (by this caller); 0: not due, or claimed.
+        take_due = self.store.redis.register_script(
+            """
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            local since = redis.call('ZSCORE', KEYS[1], ARGV[1])
+            if (not since) or tonumber(since) > now - tonumber(ARGV[2]) then return 0 end
+            redis.call('ZADD', KEYS[1], now, ARGV[1])
+            return 1
+            """
+        )
+        older_than_ms = int(older_than_s * 1000)
+        sent = 0
+        for approval_id in self.store.approved_unclaimed(older_than_ms):
+            if not take_due(keys=[APPROVED_UNCLAIMED], args=[approval_id, older_than_ms]):
+                continue
             approval = self.store.get(approval_id)
             self.scheduler.execute(
                 approval.request.model_copy(update={"decided_by": approval.decided_by})
             )
-        return len(stalled)
+            sent += 1
+        return sent
 
     def _record_expiry(self, approval: Approval) -> None:
         waited = approval.expires_at - approval.created_at

@@ -1,0 +1,148 @@
+"""Timing bounds that keep one decision one action: an approved action waiting in a busy queue
+is sent again at most once per stall bound; a command staggered over several instances gets a
+deadline and a lock covering every wave; a claim's lease stays alive through slow AWS look-ups
+made before the reservation, so a duplicate delivery never takes over a live attempt."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+
+from services.remediator import keys
+from services.remediator.aws.session import AwsApi
+from services.remediator.background import STALLED_S, sweep_once
+from services.remediator.celery_app import create_celery
+from services.remediator.config import RemediatorSettings
+from services.remediator.requests import ActionRequest, Incident
+from services.remediator.targets import Target
+from shared.events import RemediationStatus, Severity
+from shared.tasks import HANDLE_ANOMALY
+from tests.integration.remediator.conftest import HarnessFactory, aws_worker_env
+from tests.integration.remediator.test_group_blast_radius import groups
+from tests.integration.remediator.test_workers import records, sent_commands, wait_for
+from tests.integration.remediator.test_workflow import instances
+from tests.support.aws_faults import aws_faults
+from tests.support.events import cpu_anomaly
+from tests.support.processes import worker
+from tests.unit.remediator.conftest import AnomalyFactory
+
+APPROVALS = """\
+version: 1
+rules:
+  - name: idle
+    match: {metric: idle_*, severity_at_least: low}
+    actions: [{action: scale_in, target: {auto_scaling_group: pool}}]
+"""
+RESTART = """\
+version: 1
+rules:
+  - name: cpu
+    match: {metric: cpu_*}
+    actions: [{action: restart_service, params: {service: app}}]
+"""
+
+
+def test_an_approved_action_in_a_busy_queue_is_sent_again_at_most_once_per_bound(
+    harness: HarnessFactory, anomaly: AnomalyFactory, sync_redis: redis.Redis
+) -> None:
+    h = harness(APPROVALS)
+    asked = h.workflow.handle(anomaly(resource_id="a", metric="idle_1", severity=Severity.LOW))
+    assert asked is not None and asked.approval_id
+    h.remediator.decisions.approve(asked.approval_id, "ana")
+    assert len(h.work.executions) == 1  # queued; no worker takes it (the queue is busy)
+    long_ago = int((time.time() - 2 * STALLED_S) * 1000)
+    sync_redis.zadd(keys.APPROVED_UNCLAIMED, {asked.approval_id: long_ago})
+    sent = [sweep_once(h.remediator)["redispatched"] for _ in range(5)]
+    assert sent == [1, 0, 0, 0, 0]  # one sweep every few seconds, one re-dispatch
+    assert len(h.work.executions) == 2
+    # Once the bound has passed again with the task still not started, once more.
+    sync_redis.zadd(keys.APPROVED_UNCLAIMED, {asked.approval_id: long_ago})
+    assert sweep_once(h.remediator)["redispatched"] == 1
+    h.workflow.execute_request(h.work.executions[-1])
+    assert sweep_once(h.remediator)["redispatched"] == 0  # started: never again
+
+
+@pytest.mark.parametrize(
+    ("max_concurrency", "waves"), [("1", 4), ("50%", 2), ("2", 2), ("100%", 1)]
+)
+def test_a_command_staggered_over_instances_gets_a_deadline_and_lock_for_every_wave(
+    harness: HarnessFactory,
+    anomaly: AnomalyFactory,
+    aws: AwsApi,
+    aws_url: str,
+    max_concurrency: str,
+    waves: int,
+) -> None:
+    ids = instances(aws, 4)
+    h = harness(RESTART, aws_url=aws_url)
+    request = ActionRequest(
+        subject_id=uuid.uuid4(),
+        incident=Incident.from_anomaly(anomaly(resource_id=ids[0])),
+        action="restart_service",
+        params={"service": "app", "timeout_s": 600, "max_concurrency": max_concurrency},
+        target=Target.for_instances(*ids),
+        reason="test",
+        cooldown_s=0,
+    )
+    claim = h.remediator.workflow.parts.claims.acquire(request.subject_id, request.action)
+    running = h.remediator.runner.execute(request, claim)
+    assert running.status == RemediationStatus.RUNNING
+    run = h.client.hgetall(keys.run(request.run_id))
+    allowed_s = float(run[b"deadline"]) - float(run[b"started_at"])
+    assert allowed_s == pytest.approx(waves * 600 + 60, abs=1)
+    for instance in ids:  # nobody else acts on them until the last wave is over
+        assert h.client.pttl(keys.lock(instance)) > waves * 600 * 1000
+
+
+def test_a_slow_aws_look_up_before_the_reservation_keeps_the_lease_alive(
+    redis_url: str,
+    sync_redis: redis.Redis,
+    log_dir: Path,
+    tmp_path: Path,
+    aws: AwsApi,
+    aws_url: str,
+) -> None:
+    """The group size look-up takes 4 s, the lease is 1 s: the duplicate delivery must wait
+    for the live attempt, not record it interrupted and let it act anyway."""
+    (member, *_rest) = groups(aws, {"web": 4})["web"]
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        """\
+version: 1
+policy: {verify: off}
+rules:
+  - name: restart
+    match: {metric: cpu_*}
+    blast_radius: {max_percent: 50, group: "{label:asg}"}
+    actions:
+      - action: restart_service
+        target: {instance_id: "{resource_id}"}
+        params: {service: app, timeout_s: 60}
+"""
+    )
+    with aws_faults(aws_url) as faults:
+        faults.slow = {"DescribeAutoScalingGroups": 4.0, "DescribeAutoScalingInstances": 4.0}
+        env = aws_worker_env(redis_url, faults.url, rules) | {"SCOPS_CLAIM_LEASE_S": "1"}
+        proc = worker(env, log_dir, concurrency=2).start()
+        celery = create_celery(RemediatorSettings(redis_url=redis_url))
+        event = cpu_anomaly(member, datetime.now(UTC) - timedelta(seconds=5), {"asg": "web"})
+        try:
+            for _ in range(2):  # the same task delivered twice
+                celery.send_task(HANDLE_ANOMALY, kwargs={"event": event.model_dump(mode="json")})
+
+            def finished() -> bool:
+                return any(r.status == RemediationStatus.SUCCEEDED for r in records(sync_redis))
+
+            wait_for(proc, finished, 60, "the action to finish")
+            time.sleep(3.0)  # room for the duplicate to record something wrong
+        finally:
+            celery.close()
+            assert proc.stop() == 0, proc.log_tail()
+    statuses = [r.status for r in records(sync_redis) if not r.shadow]
+    assert statuses == [RemediationStatus.RUNNING, RemediationStatus.SUCCEEDED]
+    assert len(sent_commands(aws)) == 1
