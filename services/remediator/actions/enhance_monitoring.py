@@ -1,12 +1,14 @@
 """Switch on EC2 detailed monitoring (1-minute CloudWatch metrics) for the target instances.
 
-Tag targets are resolved to the running instances carrying the tags. Costs a little money per
+Tag targets are resolved to the running instances carrying exactly those tag values (a ``*`` or
+``?`` in a value is that character, never a wildcard). Costs a little money per
 instance, changes nothing on the instance itself (so its effect is not verified). Risk: low.
 """
 
 from __future__ import annotations
 
 from services.remediator.actions.base import ActionDefinition, ActionParams, ApiOutcome
+from services.remediator.aws.filter_values import literal
 from services.remediator.aws.session import AwsApi
 from services.remediator.risk import Risk
 from services.remediator.targets import Target
@@ -20,7 +22,7 @@ async def call_api(aws: AwsApi, params: EnhanceMonitoringParams, target: Target)
     async with aws.client("ec2") as ec2:
         instance_ids = list(target.instance_ids)
         if target.kind == "tags":
-            filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in target.tags.items()]
+            filters = [{"Name": f"tag:{k}", "Values": [literal(v)]} for k, v in target.tags.items()]
             filters.append({"Name": "instance-state-name", "Values": ["pending", "running"]})
             reply = await aws.call(ec2, "describe_instances", Filters=filters)
             instance_ids = [
