@@ -91,9 +91,14 @@ class Preview(BaseModel):
 
 
 def prepare(
-    remediator: Remediator, body: ManualRequest, correlation_id: str
+    remediator: Remediator,
+    body: ManualRequest,
+    correlation_id: str,
+    *,
+    requested_by: str | None = None,
 ) -> tuple[ActionRequest, Preview]:
-    """The request to queue and what happens next, or a refusal (raised, after recording)."""
+    """The request to queue and what happens next, or a refusal (raised, after recording).
+    ``requested_by``: the person asking (the gateway's word), who cannot approve it."""
     subject = uuid.uuid4()
     resource = body.resource_id or _target_name(body.target)
     incident = Incident(
@@ -106,6 +111,7 @@ def prepare(
     )
     try:
         request = _checked(remediator, body, subject, incident)
+        request = request.model_copy(update={"requested_by": requested_by or body.by})
         return request, _preview(remediator, request)
     except UnknownActionError as exc:
         _record_refusal(remediator, body, incident, "unknown_action", str(exc))

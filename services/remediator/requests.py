@@ -75,6 +75,9 @@ class ActionRequest(BaseModel):
     automatic: bool = True
     approval_id: str | None = None
     decided_by: str | None = None
+    requested_by: str | None = Field(
+        None, description="The person who asked (manual requests): never one of its approvers."
+    )
     dry_run: bool = False
     verify: Verify | None = Field(None, description="Watch the metric after a success.")
 

@@ -119,15 +119,7 @@ class Operations:
         body = manual_request(e, who, asked)
         reply = await self.calls.call("remediator", "POST", "/remediation/execute", body=body)
         if reply.ok:
-            resource = e.resource
-            return _answer(
-                "accepted",
-                f"{reply.field('detail') or 'queued'} (request `{reply.field('anomaly_id')}`). "
-                "The remediator's safety checks (rate limit, cooldown, lock, maintenance "
-                "windows, approval) run next; ask `what happened to "
-                f"{resource}?` for the outcome.",
-                {"request_id": reply.field("anomaly_id"), "action": body["action"]},
-            )
+            return self._queued(e, reply, body["action"])
         if reply.status == 403 and reply.field("blocked_by"):
             rule = reply.field("blocked_by")
             return _answer(
@@ -204,6 +196,27 @@ class Operations:
         return await self.calls.call("notifier", "POST", ACKNOWLEDGEMENTS_PATH, body=body)
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _queued(self, e: Entities, reply: BackendReply, action: str) -> Answer:
+        """What the remediator said happens next, in so many words: it runs once the safety
+        checks pass, it waits for people to approve (and which approval), or a dry run."""
+        request_id = reply.field("anomaly_id")
+        preview = reply.body.get("next") if isinstance(reply.body, dict) else None
+        preview = preview if isinstance(preview, dict) else {}
+        next_step, approval = preview.get("next"), preview.get("approval_id")
+        text = f"{reply.field('detail') or 'queued'} (request `{request_id}`)."
+        if next_step == "approval":
+            text += (
+                f" Nothing runs until it is approved: `approve {str(approval)[:8]}` (by someone "
+                "else than you), or the Approve button in Slack."
+            )
+        elif next_step == "run":
+            text += " It runs once the atomic checks (rate limit, cooldown, lock) pass."
+        text += f" Ask `what happened to {e.resource}?` for the outcome."
+        data: dict[str, Any] = {"request_id": request_id, "action": action, "next": next_step}
+        if approval:
+            data["approval_id"] = approval
+        return _answer("accepted", text, data)
 
     async def _approval_id(self, given: str) -> tuple[str | None, str]:
         """The full id of the pending approval ``given`` starts, or why there is none."""

@@ -4,8 +4,9 @@ endpoints require (compared in constant time, :func:`shared.web.require_internal
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import unquote
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 
 from services.remediator.wiring import Remediator
 from shared.web import require_internal_token
@@ -31,7 +32,25 @@ def get_actor(
     return request.headers.get("X-Actor", "")[:128] or by
 
 
+ACTOR_PERSON_HEADER = "X-Actor-Person"  # set by the gateway (services/gateway/acting.py)
+
+
+def get_person(
+    x_actor_person: Annotated[
+        str | None,
+        Header(
+            alias=ACTOR_PERSON_HEADER,
+            description="Who acts, as the gateway authenticated them (percent-encoded).",
+        ),
+    ] = None,
+) -> str | None:
+    """The person the gateway says acts (only on routes that require the internal token)."""
+    person = unquote(x_actor_person or "").strip()
+    return person[:256] or None
+
+
 RemediatorDep = Annotated[Remediator, Depends(get_remediator)]
+OptionalPersonDep = Annotated[str | None, Depends(get_person)]
 ActorDep = Annotated[str, Depends(get_actor)]
 CorrelationDep = Annotated[str, Depends(get_correlation_id)]
 INTERNAL = [Depends(require_internal_token)]

@@ -7,12 +7,16 @@ M-of-N counts those identities. The body's ``by`` is only the name shown in reco
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, status
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
-from services.remediator.api.deps import INTERNAL, RemediatorDep
+from services.remediator.api.deps import (
+    ACTOR_PERSON_HEADER,
+    INTERNAL,
+    OptionalPersonDep,
+    RemediatorDep,
+)
 from services.remediator.api.problems import responses
 from services.remediator.approvals.store import Approval
 
@@ -20,26 +24,14 @@ router = APIRouter(prefix="/remediation/approvals", tags=["approvals"])
 ApprovalId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", examples=["4f1c" + "0" * 28])]
 
 
-ACTOR_PERSON_HEADER = "X-Actor-Person"  # set by the gateway (services/gateway/acting.py)
-
-
-def acting_person(
-    x_actor_person: Annotated[
-        str | None,
-        Header(
-            alias=ACTOR_PERSON_HEADER,
-            description="Who decides, as the gateway authenticated them (percent-encoded).",
-        ),
-    ] = None,
-) -> str:
-    person = unquote(x_actor_person or "").strip()
+def acting_person(person: OptionalPersonDep) -> str:
     if not person:
         raise HTTPException(
             400,
             f"a decision needs the deciding person, named by the gateway in {ACTOR_PERSON_HEADER};"
             " nothing was decided",
         )
-    return person[:256]
+    return person
 
 
 PersonDep = Annotated[str, Depends(acting_person)]

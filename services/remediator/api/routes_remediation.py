@@ -8,7 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from services.remediator.api.deps import INTERNAL, CorrelationDep, RemediatorDep
+from services.remediator.api.deps import (
+    INTERNAL,
+    CorrelationDep,
+    OptionalPersonDep,
+    RemediatorDep,
+)
 from services.remediator.api.problems import responses
 from services.remediator.audit import AuditQuery
 from services.remediator.evaluation import Evaluation, evaluate, synthetic_anomaly
@@ -131,9 +136,12 @@ def remediation_evaluate(
     responses=responses(401, 403, 422),
 )
 def remediation_execute(
-    body: ManualRequest, remediator: RemediatorDep, correlation_id: CorrelationDep
+    body: ManualRequest,
+    remediator: RemediatorDep,
+    correlation_id: CorrelationDep,
+    person: OptionalPersonDep,
 ) -> Queued:
-    request, preview = prepare(remediator, body, correlation_id)
+    request, preview = prepare(remediator, body, correlation_id, requested_by=person or body.by)
     remediator.scheduler.execute(request)
     return Queued(
         anomaly_id=str(request.subject_id),

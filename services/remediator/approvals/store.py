@@ -60,6 +60,7 @@ if ARGV[1] == 'reject' then
   return {'rejected'}
 end
 if ARGV[4] == '' then return {'no_person'} end
+if ARGV[4] == redis.call('HGET', KEYS[1], 'requester') then return {'requester'} end
 local approvers = cjson.decode(redis.call('HGET', KEYS[1], 'approvers'))
 -- approvals stored before people were counted compare what they stored
 local people = cjson.decode(redis.call('HGET', KEYS[1], 'people') or cjson.encode(approvers))
@@ -126,6 +127,8 @@ class ApprovalStore:
             "expires_at_ms": expires_ms,
             "why": why,
             "request": request.model_dump_json(),
+            # The person who asked (a manual request) never counts as one of its approvers.
+            "requester": request.requested_by or "",
         }
         key = keys.approval(approval_id)
         if self.redis.exists(key):  # ids derive from the request: asked once, kept as asked
@@ -164,6 +167,11 @@ class ApprovalStore:
         reply = self._transition(approval_id, "approve", who, now_ms, person)
         if reply[0] == "no_person":
             raise ValueError("an approval needs the approving person's identity")
+        if reply[0] == "requester":
+            raise ApprovalConflictError(
+                approval_id,
+                f"{who} asked for this action and cannot also approve it; another person must",
+            )
         if reply[0] == "same_person":
             earlier = reply[1]
             also = "" if earlier == who else f" (as {earlier})"

@@ -102,9 +102,10 @@ def test_restart_is_a_remediation_request_for_operators_only(stack: Stack) -> No
     assert accepted["outcome"] == "accepted", accepted
     request_id = accepted["data"]["request_id"]
     assert accepted["text"].startswith(
-        f"queued: restart_service on instances tagged Name=web-1 (request `{request_id}`). "
-        "The remediator's safety checks"
+        "queued: restart_service on instances tagged Name=web-1: dry run: nothing will be "
+        f"changed (request `{request_id}`). Ask `what happened to web-1?`"
     )
+    assert accepted["data"]["next"] == "dry_run"
     assert _execute_requests(stack) == queued_before + 1
 
 

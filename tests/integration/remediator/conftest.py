@@ -21,13 +21,13 @@ from services.remediator.wiring import Remediator, build
 from services.remediator.workflow import AnomalyWorkflow
 from shared.events import AnomalyEvent, RemediationRecord, decode_event
 from shared.streams import REMEDIATIONS
+from tests.support.aws_fleet import AMI
 from tests.support.processes import stack_env
 from tests.unit.remediator.conftest import CATALOGUE, anomaly, catalogue, registry
 
-__all__ = ["anomaly", "catalogue", "registry"]  # shared with the unit tests
+__all__ = ["AMI", "anomaly", "catalogue", "registry"]  # shared with the unit tests
 
 REGION = "us-east-1"
-AMI = "ami-12c6146b"
 
 
 def aws_worker_env(redis_url: str, aws_url: str, rules: Path) -> dict[str, str]:

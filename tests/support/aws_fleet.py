@@ -1,0 +1,37 @@
+"""Instances and Run Command history on the local AWS API (moto's server), through the real
+aioboto3 client: what remediator tests act on and what they check was sent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from services.remediator.aws.session import AwsApi
+
+AMI = "ami-12c6146b"  # one of moto's built-in images
+
+
+def instances(aws: AwsApi, count: int = 1, tags: Mapping[str, str] | None = None) -> list[str]:
+    """``count`` running instances carrying ``tags``; their ids."""
+
+    async def run() -> list[str]:
+        extra: dict[str, Any] = {}
+        if tags:
+            pairs = [{"Key": k, "Value": v} for k, v in tags.items()]
+            extra["TagSpecifications"] = [{"ResourceType": "instance", "Tags": pairs}]
+        async with aws.client("ec2") as ec2:
+            reply = await ec2.run_instances(ImageId=AMI, MinCount=count, MaxCount=count, **extra)
+        return [i["InstanceId"] for i in reply["Instances"]]
+
+    return asyncio.run(run())
+
+
+def sent_commands(aws: AwsApi) -> list[dict[str, Any]]:
+    """Every SSM command sent so far."""
+
+    async def run() -> list[dict[str, Any]]:
+        async with aws.client("ssm") as ssm:
+            return list((await ssm.list_commands())["Commands"])
+
+    return asyncio.run(run())
