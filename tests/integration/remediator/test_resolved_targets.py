@@ -122,12 +122,13 @@ def test_a_production_critical_instance_needs_two_people_other_than_the_requeste
     assert "production-critical" in preview.why
     pending = run(h, request)
     assert pending.status == RemediationStatus.PENDING_APPROVAL
-    assert pending.approval_id == preview.approval_id
+    approval_id = pending.approval_id
+    assert approval_id is not None and approval_id == preview.approval_id
     assert sent_commands(aws) == []
     decisions = h.remediator.decisions
     with pytest.raises(ApprovalConflictError, match="asked for this action"):
-        decisions.approve(pending.approval_id, "ana", person="ana")
-    first = decisions.approve(pending.approval_id, "bo", person="bo")
+        decisions.approve(approval_id, "ana", person="ana")
+    first = decisions.approve(approval_id, "bo", person="bo")
     assert first.approval.state == "pending"
-    second = decisions.approve(pending.approval_id, "cy", person="cy")
+    second = decisions.approve(approval_id, "cy", person="cy")
     assert second.approval.state == "approved"
