@@ -165,7 +165,9 @@ def _checked(
     if not definition.accepts(target):
         accepted = " or ".join(sorted(definition.targets))
         raise RequestRefusedError("no_target", f"{body.action} acts on {accepted}")
-    denied = tuple(remediator.rules.engine().policy.deny_targets)
+    policy = remediator.rules.engine().policy
+    denied = tuple(policy.deny_targets)
+    blast = policy.blast_radius  # the rules' default: a person's request counts the same
     refusal = static_refusal(remediator.safety.limits, body.action, target.names(), denied)
     if refusal is not None:
         raise RequestRefusedError(refusal.check, refusal.detail)
@@ -178,6 +180,9 @@ def _checked(
         reason=f"manual request by {body.by}: {body.reason}",
         risk=definition.risk_for(params),
         denied_targets=denied,
+        blast_max=(blast.max_targets or 0) if blast else 0,
+        blast_window_s=blast.window if blast else 3600.0,
+        blast_percent=(blast.max_percent or 0.0) if blast else 0.0,
         automatic=False,
         decided_by=body.by,
         dry_run=body.dry_run,

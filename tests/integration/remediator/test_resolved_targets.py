@@ -132,3 +132,17 @@ def test_a_production_critical_instance_needs_two_people_other_than_the_requeste
     assert first.approval.state == "pending"
     second = decisions.approve(approval_id, "cy", person="cy")
     assert second.approval.state == "approved"
+
+
+def test_manual_requests_count_against_the_policys_blast_radius(
+    harness: HarnessFactory, aws: AwsApi, aws_url: str
+) -> None:
+    first, second = instances(aws, 2, tags={"Name": "web"})
+    h = harness(
+        RULES.replace("verify: off", "verify: off\n  blast_radius: {max_targets: 1}"),
+        aws_url=aws_url,
+    )
+    request, _ = ask(h, {"instance_ids": [first]})
+    assert run(h, request).status == RemediationStatus.RUNNING
+    refused = refusal(h, {"instance_ids": [second]})
+    assert refused.rule == "blast_radius"
