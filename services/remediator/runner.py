@@ -227,6 +227,15 @@ class ActionRunner:
         run_key = keys.run(request.run_id)
         due_ms = int((time.time() + self.poll_first_s) * 1000)
         deadline = self._deadline_for(request, started)
+        reservation = self.redis.hget(run_key, "reservation")
+        if deadline is not None and reservation is not None:
+            # More instances than reserved for: the lock lasts as long as the run.
+            definition = self.registry[request.action]
+            self.safety.extend_lock(
+                self.safety_request(request, definition, definition.parse(request.params)),
+                reservation.decode(),
+                deadline - time.time() + definition.lock_margin_s,
+            )
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 run_key,

@@ -178,6 +178,21 @@ class SafetyManager:
             )
         return check
 
+    def extend_lock(self, request: SafetyRequest, reservation: str, ttl_s: float) -> None:
+        """Keeps the reservation's locks for at least ``ttl_s`` more (a run found to take
+        longer than reserved for: a command staggered over more instances than known)."""
+        self.redis.eval(
+            "for i = 1, #KEYS do "
+            "  if redis.call('GET', KEYS[i]) == ARGV[1] and "
+            "     redis.call('PTTL', KEYS[i]) < tonumber(ARGV[2]) then "
+            "    redis.call('PEXPIRE', KEYS[i], ARGV[2]) end "
+            "end return 1",
+            len(request.units),
+            *(keys.lock(u) for u in request.units),
+            reservation,
+            int(ttl_s * 1000),
+        )
+
     def release(
         self, request: SafetyRequest, reservation: str, outcome: str, failure: str = ""
     ) -> bool:

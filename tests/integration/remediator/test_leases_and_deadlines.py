@@ -5,6 +5,7 @@ made before the reservation, so a duplicate delivery never takes over a live att
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -146,3 +147,27 @@ rules:
     statuses = [r.status for r in records(sync_redis) if not r.shadow]
     assert statuses == [RemediationStatus.RUNNING, RemediationStatus.SUCCEEDED]
     assert len(sent_commands(aws)) == 1
+
+
+def test_a_tag_target_reaching_more_instances_than_known_extends_its_deadline_and_lock(
+    harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
+) -> None:
+    instances(aws, 3, name="batch")
+    h = harness(RESTART, aws_url=aws_url)
+    request = ActionRequest(
+        subject_id=uuid.uuid4(),
+        incident=Incident.from_anomaly(anomaly(resource_id="batch")),
+        action="restart_service",
+        params={"service": "app", "timeout_s": 600, "max_concurrency": "1"},
+        target=Target(kind="tags", tags={"Name": "batch"}),
+        reason="test",
+        cooldown_s=0,
+    )
+    claim = h.remediator.workflow.parts.claims.acquire(request.subject_id, request.action)
+    running = h.remediator.runner.execute(request, claim)
+    assert running.status == RemediationStatus.RUNNING
+    run = h.client.hgetall(keys.run(request.run_id))
+    assert len(json.loads(run[b"instance_ids"])) == 3  # what SSM reported
+    allowed_s = float(run[b"deadline"]) - float(run[b"started_at"])
+    assert allowed_s == pytest.approx(3 * 600 + 60, abs=1)
+    assert h.client.pttl(keys.lock(request.target.key)) > 3 * 600 * 1000
