@@ -124,6 +124,7 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
             "warmup_samples": engine.config.warmup_samples,
             "alarm_threshold": engine.config.alarm_threshold,
             "samples_scored": engine.samples_scored,
+            "api_requests_admitted": scoring_pool.admitted,
             "shards": shards,
             "checkpointed_series": app.state.checkpointer.saved_series,
             "unreadable_saved_series": engine.unreadable_states,

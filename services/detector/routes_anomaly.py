@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from services.detector.consumer import anomaly_key
 from services.detector.engine import MODEL_VERSION, DetectionEngine, SeriesState
@@ -158,19 +160,58 @@ def _finite(x: float) -> float | None:
     return x if x == x and abs(x) != float("inf") else None
 
 
-async def score_off_loop(request: Request, reqs: list[ScoreRequest]) -> list[ScoreResponse]:
-    """Copy the states on the event loop, score them in the pool: detection never waits for an
-    API call, and a request costs at most ``anomaly_max_points`` points of work."""
+RESPONSES = TypeAdapter(list[ScoreResponse])
+Scored = list[tuple[ScoreRequest, SavedState]]
+
+
+def scored_json(engine: DetectionEngine, saved: Scored, single: bool) -> bytes:
+    """Score and write out the answer (both heavy: done in the pool)."""
+    responses = [score_on(engine, req, state) for req, state in saved]
+    return responses[0].model_dump_json().encode() if single else RESPONSES.dump_json(responses)
+
+
+async def score_off_loop(
+    request: Request, parse: Callable[[], list[ScoreRequest]], *, single: bool = False
+) -> Response:
+    """Parse, score and write out in the pool, copy the live states on the event loop in
+    between: detection never waits for an API call. A request costs at most
+    ``anomaly_max_points`` points of work, and at most ``anomaly_api_workers`` run at once."""
     engine: DetectionEngine = request.app.state.engine
     pool: ScoringPool = request.app.state.scoring_pool
     limit: int = request.app.state.settings.anomaly_max_points
-    points = sum(len(r.points) if r.points is not None else 1 for r in reqs)
-    if points > limit:
-        raise HTTPException(
-            413, f"{points} points in one request; at most {limit} are scored per request"
-        )
-    saved = [(r, snapshot(engine, r)) for r in reqs]
-    return await pool.run(lambda: [score_on(engine, r, s) for r, s in saved])
+    async with pool.slot() as slot:
+        try:
+            reqs = await slot.call(parse)
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+            ) from None
+        points = sum(len(r.points) if r.points is not None else 1 for r in reqs)
+        if points > limit:
+            raise HTTPException(
+                413, f"{points} points in one request; at most {limit} are scored per request"
+            )
+        saved = [(r, snapshot(engine, r)) for r in reqs]
+        content = await slot.call(lambda: scored_json(engine, saved, single))
+    return Response(content, media_type="application/json")
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its ``$defs`` written in place (for ``openapi_extra``)."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
 
 
 BUSY: dict[int | str, dict[str, Any]] = {
@@ -178,16 +219,40 @@ BUSY: dict[int | str, dict[str, Any]] = {
     422: PROBLEM_SCHEMA,
     503: PROBLEM_SCHEMA,
 }
+# The batch body is read raw and validated in the pool (half a second for the largest one), so
+# its schema is given to the API documentation here.
+BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _inline_refs(BatchScoreRequest.model_json_schema())}
+        },
+    }
+}
 
 
-@router.post("/anomaly", summary="Score one sample or a short series now", responses=BUSY)
-async def score(body: ScoreRequest, request: Request) -> ScoreResponse:
-    return (await score_off_loop(request, [body]))[0]
+@router.post(
+    "/anomaly",
+    summary="Score one sample or a short series now",
+    response_model=ScoreResponse,
+    responses=BUSY,
+)
+async def score(body: ScoreRequest, request: Request) -> Response:
+    return await score_off_loop(request, lambda: [body], single=True)
 
 
-@router.post("/anomaly/batch", summary="Score several series now", responses=BUSY)
-async def score_batch(body: BatchScoreRequest, request: Request) -> list[ScoreResponse]:
-    return await score_off_loop(request, body.requests)
+@router.post(
+    "/anomaly/batch",
+    summary="Score several series now",
+    response_model=list[ScoreResponse],
+    responses=BUSY,
+    openapi_extra=BATCH_BODY,
+)
+async def score_batch(request: Request) -> Response:
+    raw = await request.body()
+    return await score_off_loop(
+        request, lambda: BatchScoreRequest.model_validate_json(raw).requests
+    )
 
 
 @router.post(

@@ -1,10 +1,11 @@
 """Synchronous scoring requests (``POST /anomaly``, ``/anomaly/batch``) run here, off the event
 loop that consumes the metric streams.
 
-A batch request can hold 100,000 points, seconds of CPU: scored on the event loop it would stall
-detection for every series behind one API call. Here it runs in a small thread pool (the work is
-bounded: ``workers`` requests at once, ``queue`` more waiting, anything beyond refused at once
-with 503 and ``Retry-After``). The loop still gets the interpreter between the pool's time slices
+A batch request can hold 100,000 points: half a second to parse, seconds to score, a fraction of a
+second to write out. Done on the event loop, that stalled detection for every series behind one
+API call. Here the heavy steps run in a small thread pool, and the work is bounded: ``workers``
+requests at once, ``queue`` more admitted to wait, anything beyond refused at once with 503 and
+``Retry-After``. The loop still gets the interpreter between the pool's time slices
 (``sys.getswitchinterval()``, 5 ms), so consuming and publishing go on, somewhat slower, while a
 request is scored. Threads and not processes: a request is scored on a copy of its series' state
 taken on the loop (never the live state, which only the loop touches), and a copy of a few KB
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from fastapi import HTTPException
@@ -25,11 +27,34 @@ T = TypeVar("T")
 RETRY_AFTER_S = 1
 
 
+class Slot:
+    """One admitted request: its steps run in the pool one after the other."""
+
+    def __init__(self, pool: ScoringPool) -> None:
+        self._pool = pool
+        self._last: Future[Any] | None = None
+
+    async def call(self, work: Callable[[], T]) -> T:
+        """Run ``work`` in a pool thread and wait for it."""
+        future = self._pool.executor.submit(work)
+        self._last = future
+        return await asyncio.wrap_future(future)
+
+    def release(self) -> None:
+        """Free the slot once nothing of this request runs any more (a thread cannot be
+        stopped: when the caller went away mid-step, the slot is freed when the step ends)."""
+        last = self._last
+        if last is not None and not last.done():
+            last.add_done_callback(lambda _: self._pool.release())
+        else:
+            self._pool.release()
+
+
 class ScoringPool:
     def __init__(self, workers: int, queue: int) -> None:
         self.workers = workers
         self.capacity = workers + queue
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="anomaly-api")
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="anomaly-api")
         self._lock = threading.Lock()
         self._admitted = 0
 
@@ -38,11 +63,9 @@ class ScoringPool:
         """Requests being scored or waiting for a thread."""
         return self._admitted
 
-    async def run(self, work: Callable[[], T]) -> T:
-        """Run ``work`` in the pool; 503 when ``capacity`` requests are already admitted.
-
-        A request stays admitted until its work has finished, even if its caller has gone away
-        (a running thread cannot be stopped), so the bound holds."""
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[Slot]:
+        """Admit one request, or refuse it with 503 when ``capacity`` are admitted already."""
         with self._lock:
             if self._admitted >= self.capacity:
                 raise HTTPException(
@@ -52,13 +75,15 @@ class ScoringPool:
                     headers={"Retry-After": str(RETRY_AFTER_S)},
                 )
             self._admitted += 1
-        future = self._pool.submit(work)
-        future.add_done_callback(self._release)
-        return await asyncio.wrap_future(future)
+        slot = Slot(self)
+        try:
+            yield slot
+        finally:
+            slot.release()
 
-    def _release(self, _future: Future[Any]) -> None:
+    def release(self) -> None:
         with self._lock:
             self._admitted -= 1
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -4,6 +4,7 @@ and Redis."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,3 +93,50 @@ def test_each_key_has_a_budget_on_forwarded_routes_and_a_smaller_one_on_costly_o
     assert "Retry-After" in limited.headers
     # A key without the role is refused as before, and not counted.
     assert httpx.post(f"{url}/anomaly/train", json={}, headers=bob).status_code == 403
+
+
+@pytest.fixture
+def small_detector(redis_url: str, log_dir: Path) -> Iterator[StackProcess]:
+    env = stack_env(
+        redis_url, {"SCOPS_ANOMALY_MAX_POINTS": "50000", "SCOPS_ANOMALY_API_QUEUE": "0"}
+    )
+    process = service("detector", env, log_dir).start().wait_ready()
+    yield process
+    process.stop()
+
+
+def test_batch_scoring_refuses_what_it_cannot_take_and_says_why(
+    small_detector: StackProcess,
+) -> None:
+    url = f"{small_detector.url}/anomaly/batch"
+    invalid = httpx.post(url, json={"requests": [{"resource_id": "web-1", "metric": "cpu"}]})
+    assert invalid.status_code == 422
+    assert invalid.headers["content-type"] == "application/problem+json"
+    assert invalid.json()["detail"].startswith("requests[0]")
+    malformed = httpx.post(
+        url, content=b'{"requests": [', headers={"content-type": "application/json"}
+    )
+    assert malformed.status_code == 400
+    too_much = httpx.post(url, json=large_batch(series=60), timeout=30)
+    assert too_much.status_code == 413
+    assert "at most 50000" in too_much.json()["detail"]
+
+    # One thread, no queue: while a large request is scored, the next is refused at once.
+    busy: list[httpx.Response] = []
+    first = threading.Thread(
+        target=lambda: busy.append(httpx.post(url, json=large_batch(series=50), timeout=60))
+    )
+    first.start()
+    status = f"{small_detector.url}/anomaly/status"
+    deadline = time.monotonic() + 20
+    while httpx.get(status).json()["api_requests_admitted"] == 0:
+        assert time.monotonic() < deadline, "the large request was never admitted"
+        time.sleep(0.01)
+    refused = httpx.post(url, json=large_batch(series=1, points=3))
+    first.join()
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "1"
+    assert busy[0].status_code == 200
+    assert len(busy[0].json()) == 50
+    assert httpx.get(status).json()["api_requests_admitted"] == 0
+    assert httpx.post(url, json=large_batch(series=1, points=3)).status_code == 200
