@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.remediator.aws.errors import AwsCallError
+from services.remediator.aws.filter_values import literal
 from services.remediator.aws.session import AwsApi
 from services.remediator.targets import Target, TargetError
 
@@ -89,7 +90,8 @@ class TargetResolver:
 
     async def _by_tags(self, tags: Mapping[str, str]) -> list[_Instance]:
         assert self.aws is not None
-        filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in sorted(tags.items())]
+        # Values come from labels: matched literally, so "*" is that character, not "any".
+        filters = [{"Name": f"tag:{k}", "Values": [literal(v)]} for k, v in sorted(tags.items())]
         filters.append({"Name": "instance-state-name", "Values": list(LIVE_STATES)})
         pages: list[dict[str, Any]] = []
         async with self.aws.client("ec2") as ec2:

@@ -227,7 +227,8 @@ class AnomalyWorkflow:
         limits = self.parts.runner.safety.limits
         for candidate in live.candidates:
             if not candidate.ready or candidate.target is None:
-                problem = problem or ("no_target", f"{candidate.action}: {candidate.error}")
+                why = f"{candidate.action}: {candidate.error}"
+                problem = problem or (candidate.error_check, why)
                 continue
             try:
                 resolved = self.parts.targets.resolve(candidate.target)

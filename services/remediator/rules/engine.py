@@ -39,6 +39,7 @@ class Candidate:
     params: Any | None
     target: Target | None
     error: str | None = None
+    error_check: str = "no_target"  # how a refusal for ``error`` is recorded (blocked_by)
 
     @property
     def action(self) -> str:
@@ -158,7 +159,8 @@ class RemediationEngine:
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
-            return Candidate(step, definition, None, None, f"parameter {field}: {first['msg']}")
+            error = f"parameter {field}: {first['msg']}"
+            return Candidate(step, definition, None, None, error, "invalid_params")
         try:
             target = step.target.resolve(*where)
         except TargetError as exc:
