@@ -81,6 +81,8 @@ def test_a_tag_target_becomes_the_tagged_instances_and_the_command_goes_to_exact
     # lists every instance it knows under InstanceIds, so the record says which were asked.)
     assert not command.get("Targets") and set(tagged) <= set(command["InstanceIds"])
     assert other not in record.target
+    wildcard = refusal(h, {"tags": {"Name": "*"}})  # a label's * is that character
+    assert wildcard.rule == "no_target"
     nobody = refusal(h, {"tags": {"Name": "nobody"}})
     assert nobody.rule == "no_target" and "no running or stopped instances tagged" in (
         nobody.reason
