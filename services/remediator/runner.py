@@ -95,11 +95,11 @@ class ActionRunner:
     def execute(self, request: ActionRequest, claim: Claim) -> RemediationRecord:
         checked = self._static_checks(request)
         if isinstance(checked, tuple):
-            return self._refuse(request, claim, *checked)
+            return self.refuse(request, claim, *checked)
         job = checked
         share = group_share(request, self.group_sizes)
         if isinstance(share, GroupShareRefusal):
-            return self._refuse(request, claim, "blast_radius", share.detail)
+            return self.refuse(request, claim, "blast_radius", share.detail)
         checks = self.safety_request(request, job.definition, job.params, share)
         if request.dry_run:
             verdict = self.safety.peek(checks)
@@ -118,7 +118,7 @@ class ActionRunner:
             if verdict.reservation is None:
                 self._leave_index(request.run_id)
         if not verdict.allowed:
-            return self._refuse(request, claim, verdict.blocked_by or "safety", verdict.detail)
+            return self.refuse(request, claim, verdict.blocked_by or "safety", verdict.detail)
         if request.dry_run or verdict.dry_run or verdict.reservation is None:
             record = request_record(
                 request,
@@ -475,9 +475,10 @@ class ActionRunner:
         params = definition.parse(request.params)
         return float(started_at) + run_deadline.deadline_s(definition, params, sent_to)
 
-    def _refuse(
+    def refuse(
         self, request: ActionRequest, claim: Claim, check: str, detail: str
     ) -> RemediationRecord:
+        """Records ``request`` blocked by ``check`` and finishes its claim."""
         record = request_record(
             request,
             RemediationStatus.BLOCKED,

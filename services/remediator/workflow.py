@@ -190,7 +190,7 @@ class AnomalyWorkflow:
             return self._recover(request, claim)
         resolved = self.resolve(request)
         if isinstance(resolved, tuple):
-            return self._blocked(request, claim, *resolved)
+            return self.parts.runner.refuse(request, claim, *resolved)
         if request.approval_id:
             return self.parts.runner.execute(resolved, claim)
         policy = self.parts.rules.engine().policy
@@ -358,18 +358,6 @@ class AnomalyWorkflow:
             params=candidate.params_json(),
         )
         self._publish(record, claim)
-
-    def _blocked(
-        self, request: ActionRequest, claim: Claim, check: str, detail: str
-    ) -> RemediationRecord:
-        record = request_record(
-            request,
-            RemediationStatus.BLOCKED,
-            f"{detail} ({request.reason})",
-            executor=self.executor_name,
-            blocked_by=check,
-        )
-        return self._publish(record, claim)
 
     def _no_action(self, anomaly: AnomalyEvent, reason: str) -> RemediationRecord | None:
         claim = self._claim(anomaly.event_id, None)

@@ -90,14 +90,7 @@ class ApprovalGate:
         executor = self.runner.executor.name
         _job, check, detail = self.runner.precheck(request)
         if check is not None:
-            record = request_record(
-                request,
-                RemediationStatus.BLOCKED,
-                f"{detail} ({request.reason})",
-                executor=executor,
-                blocked_by=check,
-            )
-            return self._publish(record, claim)
+            return self.runner.refuse(request, claim, check, detail)
         approval_uuid = approval_id_for(request)
         waiting = request.model_copy(
             update={
