@@ -16,30 +16,20 @@ from typing import Any
 
 import httpx
 import redis
-from pydantic import SecretStr
 
 from scops.keys import create_key
 from services.gateway.keys import Role
 from services.remediator import keys
 from services.remediator.app import create_app
-from services.remediator.config import RemediatorSettings
 from services.remediator.verification.watch import alert_resolved_key
 from shared.bus import encode_event
 from shared.events import AnomalyResolved, RemediationRecord, RemediationStatus, Severity
 from shared.streams import ANOMALIES
-from tests.integration.remediator.test_workers import records
 from tests.support.events import cpu_anomaly
-from tests.support.processes import StackProcess, service, stack_env, worker
+from tests.support.local_remediator import local_remediator
+from tests.support.processes import StackProcess, service, worker
+from tests.support.records import remediation_records
 
-SCRIPTS = """\
-version: 1
-scripts:
-  relieve:
-    description: Stands in for a fix.
-    risk: low
-    timeout_s: 30
-    commands: ["echo relieved"]
-"""
 RULES = """\
 version: 1
 rules:
@@ -101,7 +91,7 @@ class Stack:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             self.worker.assert_alive()
-            found = records(self.redis)
+            found = remediation_records(self.redis)
             if wanted(found):
                 return found
             await asyncio.sleep(0.1)
@@ -118,34 +108,7 @@ def statuses(found: list[RemediationRecord], resource_id: str) -> list[Remediati
 
 @asynccontextmanager
 async def running(redis_url: str, log_dir: Path, tmp_path: Path) -> AsyncIterator[Stack]:
-    rules, catalogue = tmp_path / "rules.yaml", tmp_path / "scripts.yaml"
-    rules.write_text(RULES)
-    catalogue.write_text(SCRIPTS)
-    env = stack_env(
-        redis_url,
-        {
-            "SCOPS_RULES_PATH": str(rules),
-            "SCOPS_SCRIPT_CATALOGUE_PATH": str(catalogue),
-            "SCOPS_EXECUTOR": "local",
-            "SCOPS_DRY_RUN": "false",
-            "SCOPS_COOLDOWN_S": "0",
-            "SCOPS_VERIFY_CHECK_S": "0.5",
-            "SCOPS_LOG_LEVEL": "WARNING",
-        },
-    )
-    settings = RemediatorSettings.model_validate(
-        {
-            "redis_url": redis_url,
-            "rules_path": rules,
-            "script_catalogue_path": catalogue,
-            "executor": "local",
-            "dry_run": False,
-            "internal_token": SecretStr("verify-trust-token"),
-            "env": "test",
-            "consumer_block_ms": 50,
-            "log_json": False,
-        }
-    )
+    env, settings = local_remediator(redis_url, tmp_path, RULES, "verify-trust-token")
     app = create_app(settings)
     client = redis.Redis.from_url(redis_url)
     proc = worker(env, log_dir, concurrency=2).start()

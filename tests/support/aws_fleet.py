@@ -1,5 +1,5 @@
-"""Instances and Run Command history on the local AWS API (moto's server), through the real
-aioboto3 client: what remediator tests act on and what they check was sent."""
+"""Instances, Auto Scaling groups and Run Command history on the local AWS API (moto's server),
+through the real aioboto3 client: what remediator tests act on and what they check was sent."""
 
 from __future__ import annotations
 
@@ -33,5 +33,31 @@ def sent_commands(aws: AwsApi) -> list[dict[str, Any]]:
     async def run() -> list[dict[str, Any]]:
         async with aws.client("ssm") as ssm:
             return list((await ssm.list_commands())["Commands"])
+
+    return asyncio.run(run())
+
+
+def groups(aws: AwsApi, sizes: dict[str, int]) -> dict[str, list[str]]:
+    """An Auto Scaling group per name, of the given size; each group's instance ids."""
+
+    async def run() -> dict[str, list[str]]:
+        async with aws.client("autoscaling") as asg:
+            await asg.create_launch_configuration(
+                LaunchConfigurationName="lc", ImageId=AMI, InstanceType="t3.micro"
+            )
+            for name, size in sizes.items():
+                await asg.create_auto_scaling_group(
+                    AutoScalingGroupName=name,
+                    LaunchConfigurationName="lc",
+                    MinSize=0,
+                    MaxSize=size + 2,
+                    DesiredCapacity=size,
+                    AvailabilityZones=["us-east-1a"],
+                )
+            reply = await asg.describe_auto_scaling_groups(AutoScalingGroupNames=list(sizes))
+        return {
+            g["AutoScalingGroupName"]: [i["InstanceId"] for i in g["Instances"]]
+            for g in reply["AutoScalingGroups"]
+        }
 
     return asyncio.run(run())

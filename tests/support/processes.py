@@ -26,6 +26,7 @@ class StackProcess:
     log_path: Path
     url: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    own_group: bool = False  # a process group of its own, so a test can kill it whole
 
     def start(self) -> StackProcess:
         with self.log_path.open("ab") as log:
@@ -35,6 +36,7 @@ class StackProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=self.own_group,
             )
         return self
 

@@ -19,10 +19,10 @@ from services.remediator.config import RemediatorSettings
 from services.remediator.requests import ActionRequest
 from services.remediator.wiring import Remediator, build
 from services.remediator.workflow import AnomalyWorkflow
-from shared.events import AnomalyEvent, RemediationRecord, decode_event
-from shared.streams import REMEDIATIONS
+from shared.events import AnomalyEvent, RemediationRecord
 from tests.support.aws_fleet import AMI
 from tests.support.processes import stack_env
+from tests.support.records import remediation_records
 from tests.unit.remediator.conftest import CATALOGUE, anomaly, catalogue, registry
 
 __all__ = ["AMI", "anomaly", "catalogue", "registry"]  # shared with the unit tests
@@ -117,12 +117,7 @@ class Harness:
         return self.remediator.workflow
 
     def records(self) -> list[RemediationRecord]:
-        found = []
-        for _, fields in self.client.xrange(REMEDIATIONS):
-            event = decode_event(fields[b"type"].decode(), fields[b"data"])
-            assert isinstance(event, RemediationRecord)
-            found.append(event)
-        return found
+        return remediation_records(self.client)
 
     def run_polls(self) -> None:
         while self.work.polls:

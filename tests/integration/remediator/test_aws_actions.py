@@ -20,28 +20,11 @@ from services.remediator.executors.base import Finished, Job, Started
 from services.remediator.targets import Target
 from shared.events import RemediationStatus, utcnow
 from tests.integration.remediator.conftest import AMI, aws_config
+from tests.support.aws_fleet import instances, sent_commands
 
 
 def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
-
-
-async def _instances(aws: AwsApi, count: int, name: str) -> list[str]:
-    async with aws.client("ec2") as ec2:
-        reply = await ec2.run_instances(
-            ImageId=AMI,
-            MinCount=count,
-            MaxCount=count,
-            TagSpecifications=[
-                {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}
-            ],
-        )
-    return [i["InstanceId"] for i in reply["Instances"]]
-
-
-async def _commands(aws: AwsApi) -> list[dict[str, Any]]:
-    async with aws.client("ssm") as ssm:
-        return list((await ssm.list_commands())["Commands"])
 
 
 def job(registry: ActionRegistry, action: str, target: Target, **params: Any) -> Job:
@@ -52,7 +35,7 @@ def job(registry: ActionRegistry, action: str, target: Target, **params: Any) ->
 def test_restart_service_to_instance_ids_is_sent_then_polled(
     aws: AwsApi, registry: ActionRegistry
 ) -> None:
-    ids = run(_instances(aws, 2, "web-1"))
+    ids = instances(aws, 2, tags={"Name": "web-1"})
     executor = AwsExecutor(aws)
     restart = job(registry, "restart_service", Target.for_instances(*ids), service="nginx")
     started = executor.start(restart)
@@ -63,7 +46,7 @@ def test_restart_service_to_instance_ids_is_sent_then_polled(
     assert finished.status == RemediationStatus.SUCCEEDED
     assert finished.exit_code == 0
     assert "succeeded on 2 instance(s)" in finished.summary
-    (command,) = run(_commands(aws))
+    (command,) = sent_commands(aws)
     assert command["DocumentName"] == "AWS-RunShellScript"
     assert "systemctl restart nginx.service" in command["Parameters"]["commands"]
     assert command["Comment"] == "scops run " + restart.run_id
@@ -73,8 +56,8 @@ def test_restart_service_to_instance_ids_is_sent_then_polled(
 def test_cleanup_disk_to_tag_targets_reaches_only_the_tagged_instances(
     aws: AwsApi, registry: ActionRegistry
 ) -> None:
-    tagged = run(_instances(aws, 2, "batch-7"))
-    run(_instances(aws, 1, "other"))
+    tagged = instances(aws, 2, tags={"Name": "batch-7"})
+    instances(aws, 1, tags={"Name": "other"})
     executor = AwsExecutor(aws)
     cleanup = job(
         registry, "cleanup_disk", Target.for_tags({"Name": "batch-7"}), max_concurrency="50%"
@@ -82,7 +65,7 @@ def test_cleanup_disk_to_tag_targets_reaches_only_the_tagged_instances(
     started = executor.start(cleanup)
     assert isinstance(started, Started)
     assert sorted(started.instance_ids) == sorted(tagged)
-    (command,) = run(_commands(aws))
+    (command,) = sent_commands(aws)
     assert command["Targets"] == [{"Key": "tag:Name", "Values": ["batch-7"]}]
     assert command["MaxConcurrency"] == "50%"
     assert isinstance(executor.poll(cleanup, started), Finished)
@@ -91,7 +74,7 @@ def test_cleanup_disk_to_tag_targets_reaches_only_the_tagged_instances(
 def test_an_invocation_that_does_not_exist_yet_means_poll_again(
     aws: AwsApi, registry: ActionRegistry
 ) -> None:
-    ids = run(_instances(aws, 1, "web-2"))
+    ids = instances(aws, 1, tags={"Name": "web-2"})
     executor = AwsExecutor(aws)
     restart = job(registry, "restart_service", Target.for_instances(*ids), service="app")
     started = executor.start(restart)
@@ -99,7 +82,9 @@ def test_an_invocation_that_does_not_exist_yet_means_poll_again(
     not_yet = Started(started.command_id, (*started.instance_ids, "i-00000000000000000"), "")
     assert executor.poll(restart, not_yet) is None
     # A command AWS does not know is a permanent error, recorded with its code.
-    unknown = executor.poll(restart, Started("0" * 8 + "-aaaa-bbbb-cccc-" + "0" * 12, ids, ""))
+    unknown = executor.poll(
+        restart, Started("0" * 8 + "-aaaa-bbbb-cccc-" + "0" * 12, tuple(ids), "")
+    )
     assert unknown is not None
     assert unknown.status == RemediationStatus.FAILED
     assert unknown.error_code == "InvalidCommandId"
@@ -108,7 +93,7 @@ def test_an_invocation_that_does_not_exist_yet_means_poll_again(
 def test_a_command_sent_by_a_dead_attempt_is_found_by_its_run(
     aws: AwsApi, registry: ActionRegistry
 ) -> None:
-    ids = run(_instances(aws, 1, "web-3"))
+    ids = instances(aws, 1, tags={"Name": "web-3"})
     executor = AwsExecutor(aws)
     restart = job(registry, "restart_service", Target.for_instances(*ids), service="app")
     since = utcnow() - timedelta(minutes=1)

@@ -5,7 +5,6 @@ that cannot be measured is refused rather than risked."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,11 +19,12 @@ from services.remediator.safety.manager import SafetyManager, SafetyRequest
 from services.remediator.safety.policy import SafetyLimits
 from shared.events import RemediationStatus
 from shared.tasks import HANDLE_ANOMALY
-from tests.integration.remediator.conftest import AMI, HarnessFactory, aws_worker_env
-from tests.integration.remediator.test_workers import records, sent_commands, wait_for
-from tests.integration.remediator.test_workflow import instances
+from tests.integration.remediator.conftest import HarnessFactory, aws_worker_env
+from tests.support.aws_fleet import groups, instances, sent_commands
 from tests.support.events import cpu_anomaly
 from tests.support.processes import worker
+from tests.support.records import remediation_records
+from tests.support.waiting import wait_for
 from tests.unit.remediator.conftest import AnomalyFactory
 
 RULES = """\
@@ -40,30 +40,6 @@ rules:
         params: {service: app, timeout_s: 60}
 """
 TERMINAL = {RemediationStatus.SUCCEEDED, RemediationStatus.FAILED, RemediationStatus.BLOCKED}
-
-
-def groups(aws: AwsApi, sizes: dict[str, int]) -> dict[str, list[str]]:
-    async def run() -> dict[str, list[str]]:
-        async with aws.client("autoscaling") as asg:
-            await asg.create_launch_configuration(
-                LaunchConfigurationName="lc", ImageId=AMI, InstanceType="t3.micro"
-            )
-            for name, size in sizes.items():
-                await asg.create_auto_scaling_group(
-                    AutoScalingGroupName=name,
-                    LaunchConfigurationName="lc",
-                    MinSize=0,
-                    MaxSize=size + 2,
-                    DesiredCapacity=size,
-                    AvailabilityZones=["us-east-1a"],
-                )
-            reply = await asg.describe_auto_scaling_groups(AutoScalingGroupNames=list(sizes))
-        return {
-            g["AutoScalingGroupName"]: [i["InstanceId"] for i in g["Instances"]]
-            for g in reply["AutoScalingGroups"]
-        }
-
-    return asyncio.run(run())
 
 
 def test_workers_at_once_act_on_at_most_the_share_of_each_group(
@@ -91,7 +67,7 @@ def test_workers_at_once_act_on_at_most_the_share_of_each_group(
             celery.send_task(HANDLE_ANOMALY, kwargs={"event": event.model_dump(mode="json")})
 
         def all_decided() -> bool:
-            done = {r.anomaly_id for r in records(sync_redis) if r.status in TERMINAL}
+            done = {r.anomaly_id for r in remediation_records(sync_redis) if r.status in TERMINAL}
             return len(done) == len(events)
 
         wait_for(proc, all_decided, 40, "a final decision for every anomaly")
@@ -100,7 +76,7 @@ def test_workers_at_once_act_on_at_most_the_share_of_each_group(
         assert proc.stop() == 0, proc.log_tail()
     assert time.monotonic() - began < 40
 
-    final = [r for r in records(sync_redis) if r.status in TERMINAL]
+    final = [r for r in remediation_records(sync_redis) if r.status in TERMINAL]
     assert len(final) == len(events)
     for group, allowed in (("web", 2), ("api", 1)):
         mine = [r for r in final if r.resource_id in fleet[group]]
@@ -126,7 +102,7 @@ GONE = RULES.replace("policy: {verify: off}\n", "").replace(
 def test_a_group_that_cannot_be_measured_is_refused(
     harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
 ) -> None:
-    (instance,) = instances(aws)
+    (instance,) = instances(aws, tags={"Name": "web"})
     h = harness(GONE, aws_url=aws_url)
     event = anomaly(resource_id=instance, labels={"asg": "no-such-group"})
     refused = h.workflow.handle(event)

@@ -24,12 +24,12 @@ from services.remediator.targets import Target
 from shared.events import RemediationStatus, Severity
 from shared.tasks import HANDLE_ANOMALY
 from tests.integration.remediator.conftest import HarnessFactory, aws_worker_env
-from tests.integration.remediator.test_group_blast_radius import groups
-from tests.integration.remediator.test_workers import records, sent_commands, wait_for
-from tests.integration.remediator.test_workflow import instances
 from tests.support.aws_faults import aws_faults
+from tests.support.aws_fleet import groups, instances, sent_commands
 from tests.support.events import cpu_anomaly
 from tests.support.processes import worker
+from tests.support.records import remediation_records
+from tests.support.waiting import wait_for
 from tests.unit.remediator.conftest import AnomalyFactory
 
 APPROVALS = """\
@@ -79,7 +79,7 @@ def test_a_command_staggered_over_instances_gets_a_deadline_and_lock_for_every_w
     max_concurrency: str,
     waves: int,
 ) -> None:
-    ids = instances(aws, 4)
+    ids = instances(aws, 4, tags={"Name": "web"})
     h = harness(RESTART, aws_url=aws_url)
     request = ActionRequest(
         subject_id=uuid.uuid4(),
@@ -137,14 +137,16 @@ rules:
                 celery.send_task(HANDLE_ANOMALY, kwargs={"event": event.model_dump(mode="json")})
 
             def finished() -> bool:
-                return any(r.status == RemediationStatus.SUCCEEDED for r in records(sync_redis))
+                return any(
+                    r.status == RemediationStatus.SUCCEEDED for r in remediation_records(sync_redis)
+                )
 
             wait_for(proc, finished, 60, "the action to finish")
             time.sleep(3.0)  # room for the duplicate to record something wrong
         finally:
             celery.close()
             assert proc.stop() == 0, proc.log_tail()
-    statuses = [r.status for r in records(sync_redis) if not r.shadow]
+    statuses = [r.status for r in remediation_records(sync_redis) if not r.shadow]
     assert statuses == [RemediationStatus.RUNNING, RemediationStatus.SUCCEEDED]
     assert len(sent_commands(aws)) == 1
 
@@ -152,7 +154,7 @@ rules:
 def test_a_tag_target_reaching_more_instances_than_known_extends_its_deadline_and_lock(
     harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
 ) -> None:
-    instances(aws, 3, name="batch")
+    instances(aws, 3, tags={"Name": "batch"})
     h = harness(RESTART, aws_url=aws_url)
     request = ActionRequest(
         subject_id=uuid.uuid4(),

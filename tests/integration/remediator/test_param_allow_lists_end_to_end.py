@@ -5,7 +5,6 @@ Nothing reaches SSM; the refusal is a recorded decision naming the parameter and
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,10 +16,11 @@ import pytest
 import redis
 
 from services.remediator.aws.session import AwsApi
-from shared.events import RemediationRecord, RemediationStatus, decode_event
-from shared.streams import REMEDIATIONS
-from tests.integration.remediator.conftest import AMI, aws_worker_env
+from shared.events import RemediationRecord, RemediationStatus
+from tests.integration.remediator.conftest import aws_worker_env
+from tests.support.aws_fleet import instances, sent_commands
 from tests.support.processes import StackProcess, api_key, service, worker
+from tests.support.records import remediation_records
 from tests.unit.remediator.conftest import RULES
 
 FINAL = {RemediationStatus.SUCCEEDED, RemediationStatus.FAILED, RemediationStatus.BLOCKED}
@@ -57,32 +57,6 @@ def stack(redis_url: str, aws_url: str, log_dir: Path) -> Iterator[Stack]:
             process.stop()
 
 
-def instances(aws: AwsApi, count: int) -> list[str]:
-    async def run() -> list[str]:
-        async with aws.client("ec2") as ec2:
-            reply = await ec2.run_instances(ImageId=AMI, MinCount=count, MaxCount=count)
-        return [i["InstanceId"] for i in reply["Instances"]]
-
-    return asyncio.run(run())
-
-
-def sent_commands(aws: AwsApi) -> list[dict[str, Any]]:
-    async def run() -> list[dict[str, Any]]:
-        async with aws.client("ssm") as ssm:
-            return list((await ssm.list_commands())["Commands"])
-
-    return asyncio.run(run())
-
-
-def records(client: redis.Redis) -> list[RemediationRecord]:
-    found = []
-    for _, fields in client.xrange(REMEDIATIONS):
-        event = decode_event(fields[b"type"].decode(), fields[b"data"])
-        assert isinstance(event, RemediationRecord)
-        found.append(event)
-    return found
-
-
 def cpu_alert(instance: str, service_label: str, fingerprint: str) -> dict[str, Any]:
     return {
         "status": "firing",
@@ -103,7 +77,7 @@ def final_records(stack: Stack, client: redis.Redis, count: int) -> list[Remedia
     deadline = time.monotonic() + 45
     while time.monotonic() < deadline:
         stack.assert_alive()
-        done = [r for r in records(client) if r.status in FINAL]
+        done = [r for r in remediation_records(client) if r.status in FINAL]
         if len(done) >= count:
             return done
         time.sleep(0.2)
@@ -165,7 +139,7 @@ def test_a_manual_request_cannot_clean_the_root_file_system(
     problem = reply.json()
     assert problem.get("blocked_by") == "invalid_params", problem
     assert "paths" in problem["detail"] and "'/.'" in problem["detail"]
-    (record,) = records(sync_redis)
+    (record,) = remediation_records(sync_redis)
     assert (record.status, record.blocked_by) == (RemediationStatus.BLOCKED, "invalid_params")
     assert "'/.'" in record.reason
     time.sleep(1.0)  # room for a wrong dispatch to reach the worker

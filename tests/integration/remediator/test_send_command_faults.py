@@ -5,7 +5,6 @@ the local AWS server, so the real aioboto3 client sees real timeouts and errors.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import Any
 
@@ -16,8 +15,9 @@ from services.remediator.executors.aws import AwsExecutor
 from services.remediator.executors.base import Finished, Job, Started
 from services.remediator.targets import Target
 from shared.events import RemediationStatus
-from tests.integration.remediator.conftest import AMI, HarnessFactory, aws_config
+from tests.integration.remediator.conftest import HarnessFactory, aws_config
 from tests.support.aws_faults import Mode, aws_faults
+from tests.support.aws_fleet import instances, sent_commands
 from tests.unit.remediator.conftest import AnomalyFactory
 
 RUN_ID = "0" * 31 + "7"
@@ -28,23 +28,6 @@ rules:
     match: {metric: cpu_*}
     actions: [{action: restart_service, params: {service: app}}]
 """
-
-
-def instances(aws: AwsApi, count: int = 1) -> list[str]:
-    async def run() -> list[str]:
-        async with aws.client("ec2") as ec2:
-            reply = await ec2.run_instances(ImageId=AMI, MinCount=count, MaxCount=count)
-        return [i["InstanceId"] for i in reply["Instances"]]
-
-    return asyncio.run(run())
-
-
-def commands(aws: AwsApi) -> list[dict[str, Any]]:
-    async def run() -> list[dict[str, Any]]:
-        async with aws.client("ssm") as ssm:
-            return list((await ssm.list_commands())["Commands"])
-
-    return asyncio.run(run())
 
 
 def through(proxy_url: str) -> AwsApi:
@@ -71,7 +54,7 @@ def test_a_send_whose_answer_was_lost_is_adopted_not_sent_twice(
 ) -> None:
     outcome, faults = start_through(aws, aws_url, registry, "stall")
     assert faults.sends_seen == 1  # the read timeout was not retried
-    (command,) = commands(aws)
+    (command,) = sent_commands(aws)
     assert command["Comment"] == f"scops run {RUN_ID}"
     assert isinstance(outcome, Started)
     assert outcome.command_id == command["CommandId"]
@@ -84,7 +67,7 @@ def test_a_refused_send_fails_at_once(aws: AwsApi, aws_url: str, registry: Actio
     assert outcome.status == RemediationStatus.FAILED
     assert outcome.error_code == "InvalidInstanceId"
     assert faults.sends_seen == 1
-    assert commands(aws) == []
+    assert sent_commands(aws) == []
 
 
 def test_a_send_that_certainly_did_not_land_is_sent_once_more(
@@ -92,7 +75,7 @@ def test_a_send_that_certainly_did_not_land_is_sent_once_more(
 ) -> None:
     outcome, faults = start_through(aws, aws_url, registry, "fail_once")
     assert faults.sends_seen == 2
-    (command,) = commands(aws)
+    (command,) = sent_commands(aws)
     assert isinstance(outcome, Started) and outcome.command_id == command["CommandId"]
     assert "adopted" not in outcome.summary
 
@@ -107,7 +90,7 @@ def test_a_send_that_never_gets_an_answer_fails_after_two_tries_with_a_clear_rec
     assert faults.sends_seen == 2  # the first, and once more after it was certainly absent
     assert isinstance(outcome, Finished) and outcome.status == RemediationStatus.FAILED
     assert "no command of this run exists, so it was not sent" in outcome.summary
-    assert commands(aws) == []
+    assert sent_commands(aws) == []
 
 
 def test_a_run_whose_send_timed_out_adopts_the_command_and_records_it_once(
@@ -119,7 +102,7 @@ def test_a_run_whose_send_timed_out_adopts_the_command_and_records_it_once(
         h.remediator.runner.executor = AwsExecutor(through(faults.url))
         running = h.workflow.handle(anomaly(resource_id=instance))
     assert running is not None and running.status == RemediationStatus.RUNNING
-    (command,) = commands(aws)
+    (command,) = sent_commands(aws)
     run = h.client.hgetall(keys.run(running.run_id or ""))
     assert run[b"state"] == b"sent"
     assert run[b"command_id"].decode() == command["CommandId"] == running.command_id
@@ -127,4 +110,4 @@ def test_a_run_whose_send_timed_out_adopts_the_command_and_records_it_once(
     h.run_polls()
     statuses = [r.status for r in h.records() if not r.shadow]
     assert statuses == [RemediationStatus.RUNNING, RemediationStatus.SUCCEEDED]
-    assert len(commands(aws)) == 1
+    assert len(sent_commands(aws)) == 1

@@ -14,10 +14,8 @@ from pathlib import Path
 
 import httpx
 import redis
-from pydantic import SecretStr
 
 from services.remediator.app import create_app
-from services.remediator.config import RemediatorSettings
 from shared.bus import encode_event
 from shared.events import (
     AnomalyResolved,
@@ -29,20 +27,12 @@ from shared.events import (
     Severity,
 )
 from shared.streams import ANOMALIES, metrics_stream, shard_of
-from tests.integration.remediator.test_workers import records
 from tests.support.events import cpu_anomaly
-from tests.support.processes import StackProcess, stack_env, worker
+from tests.support.local_remediator import local_remediator
+from tests.support.processes import StackProcess, worker
+from tests.support.records import remediation_records
 
 TOKEN = "verify-token"
-SCRIPTS = """\
-version: 1
-scripts:
-  relieve:
-    description: Stands in for a fix.
-    risk: low
-    timeout_s: 30
-    commands: ["echo relieved"]
-"""
 RULES = """\
 version: 1
 policy:
@@ -74,11 +64,13 @@ async def wait_until(
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         proc.assert_alive()
-        found = records(client)
+        found = remediation_records(client)
         if wanted(found):
             return found
         await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out: {[(r.resource_id, r.status) for r in records(client)]}")
+    raise AssertionError(
+        f"timed out: {[(r.resource_id, r.status) for r in remediation_records(client)]}"
+    )
 
 
 def having(
@@ -94,35 +86,7 @@ def only(found: list[RemediationRecord], resource_id: str) -> list[RemediationSt
 async def test_verified_not_improved_escalated_then_the_rule_goes_to_shadow_mode(
     redis_url: str, sync_redis: redis.Redis, log_dir: Path, tmp_path: Path
 ) -> None:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES)
-    catalogue = tmp_path / "scripts.yaml"
-    catalogue.write_text(SCRIPTS)
-    env = stack_env(
-        redis_url,
-        {
-            "SCOPS_RULES_PATH": str(rules),
-            "SCOPS_SCRIPT_CATALOGUE_PATH": str(catalogue),
-            "SCOPS_EXECUTOR": "local",
-            "SCOPS_DRY_RUN": "false",
-            "SCOPS_COOLDOWN_S": "0",
-            "SCOPS_VERIFY_CHECK_S": "0.5",
-            "SCOPS_LOG_LEVEL": "WARNING",
-        },
-    )
-    settings = RemediatorSettings.model_validate(
-        {
-            "redis_url": redis_url,
-            "rules_path": rules,
-            "script_catalogue_path": catalogue,
-            "executor": "local",
-            "dry_run": False,
-            "internal_token": SecretStr(TOKEN),
-            "env": "test",
-            "consumer_block_ms": 50,
-            "log_json": False,
-        }
-    )
+    env, settings = local_remediator(redis_url, tmp_path, RULES, TOKEN)
     app = create_app(settings)
     proc = worker(env, log_dir, concurrency=2).start()
     transport = httpx.ASGITransport(app=app)
@@ -219,7 +183,7 @@ async def test_verified_not_improved_escalated_then_the_rule_goes_to_shadow_mode
     finally:
         assert proc.stop() == 0, proc.log_tail()
 
-    final = records(sync_redis)
+    final = remediation_records(sync_redis)
     assert only(final, "web-1") == [RemediationStatus.SUCCEEDED, RemediationStatus.VERIFIED]
     assert only(final, "web-2") == [
         RemediationStatus.SUCCEEDED,

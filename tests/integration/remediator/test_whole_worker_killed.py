@@ -10,11 +10,8 @@ server holds its ``SendCommand`` request."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,13 +25,14 @@ from services.remediator import keys
 from services.remediator.aws.session import AwsApi
 from services.remediator.celery_app import create_celery
 from services.remediator.config import RemediatorSettings
-from shared.events import AnomalyEvent, RemediationRecord, RemediationStatus, decode_event
-from shared.streams import REMEDIATIONS
+from shared.events import AnomalyEvent, RemediationRecord, RemediationStatus
 from shared.tasks import HANDLE_ANOMALY
-from tests.integration.remediator.conftest import AMI, HarnessFactory, aws_worker_env
+from tests.integration.remediator.conftest import HarnessFactory, aws_worker_env
 from tests.support.aws_faults import AwsFaults, Mode, aws_faults
+from tests.support.aws_fleet import instances, sent_commands
 from tests.support.events import cpu_anomaly
 from tests.support.processes import StackProcess, service, worker
+from tests.support.records import first_record
 
 LEASE_S = 3.0
 SWEEP_S = 1.0
@@ -51,33 +49,13 @@ rules:
 
 
 class WholeWorker(StackProcess):
-    """A worker started in a process group of its own, so the test can kill it whole."""
-
-    def start(self) -> WholeWorker:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "scops", *self.args],
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
+    """A worker started in a process group of its own (``own_group=True``), so the test can
+    kill it whole."""
 
     def kill_whole(self) -> None:
         assert self.process is not None
         os.killpg(self.process.pid, signal.SIGKILL)  # the parent and every pool child
         self.process.wait(timeout=10)
-
-
-def records(client: redis.Redis) -> list[RemediationRecord]:
-    found = []
-    for _, fields in client.xrange(REMEDIATIONS):
-        event = decode_event(fields[b"type"].decode(), fields[b"data"])
-        assert isinstance(event, RemediationRecord)
-        found.append(event)
-    return found
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str, *logs: StackProcess) -> Any:
@@ -89,23 +67,6 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, *logs: S
         time.sleep(0.1)
     tails = "\n".join(f"--- {p.name}\n{p.log_tail(30)}" for p in logs)
     raise AssertionError(f"timed out waiting for {what}\n{tails}")
-
-
-def instance(aws: AwsApi) -> str:
-    async def run() -> str:
-        async with aws.client("ec2") as ec2:
-            reply = await ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)
-        return str(reply["Instances"][0]["InstanceId"])
-
-    return asyncio.run(run())
-
-
-def commands(aws: AwsApi) -> list[dict[str, Any]]:
-    async def run() -> list[dict[str, Any]]:
-        async with aws.client("ssm") as ssm:
-            return list((await ssm.list_commands())["Commands"])
-
-    return asyncio.run(run())
 
 
 @contextmanager
@@ -123,7 +84,7 @@ def killed_between_reserve_and_send(
             "SCOPS_SWEEP_INTERVAL_S": str(SWEEP_S),
         }
         doomed = WholeWorker(
-            "doomed", ["worker", "--concurrency", "1"], env, log_dir / "doomed.log"
+            "doomed", ["worker", "--concurrency", "1"], env, log_dir / "doomed.log", own_group=True
         )
         api = service("remediator", env, log_dir)
         celery = create_celery(RemediatorSettings(redis_url=redis_url))
@@ -151,7 +112,7 @@ def test_a_worker_killed_whole_before_sending_is_recorded_interrupted_by_the_swe
     log_dir: Path,
     harness: HarnessFactory,
 ) -> None:
-    target = instance(aws)
+    (target,) = instances(aws)
     with killed_between_reserve_and_send("hang", redis_url, aws_url, tmp_path, log_dir, target) as (
         faults,
         env,
@@ -165,10 +126,7 @@ def test_a_worker_killed_whole_before_sending_is_recorded_interrupted_by_the_swe
         assert sync_redis.keys("scops:{remediation}:safety:lock:*")  # the dead run holds it
 
         def interrupted() -> RemediationRecord | None:
-            return next(
-                (r for r in records(sync_redis) if r.status == RemediationStatus.INTERRUPTED),
-                None,
-            )
+            return first_record(sync_redis, RemediationStatus.INTERRUPTED)
 
         record = wait_until(interrupted, BOUND_S + 15, "the sweep to settle the run", api)
         recovered_s = time.monotonic() - killed_at
@@ -195,12 +153,12 @@ def test_a_worker_killed_whole_before_sending_is_recorded_interrupted_by_the_swe
             celery.close()
 
             def succeeded() -> bool:
-                return any(r.status == RemediationStatus.SUCCEEDED for r in records(sync_redis))
+                return first_record(sync_redis, RemediationStatus.SUCCEEDED) is not None
 
             wait_until(succeeded, 60, "the next action to run", live)
         finally:
             live.stop()
-    (command,) = commands(aws)  # the killed run's command was never sent
+    (command,) = sent_commands(aws)  # the killed run's command was never sent
     assert command["Comment"] != f"scops run {record.run_id}"
     assert faults.sends_forwarded == 1
 
@@ -213,16 +171,14 @@ def test_a_worker_killed_whole_after_its_command_reached_ssm_is_adopted_not_rese
     tmp_path: Path,
     log_dir: Path,
 ) -> None:
-    target = instance(aws)
+    (target,) = instances(aws)
     with killed_between_reserve_and_send(
         "stall", redis_url, aws_url, tmp_path, log_dir, target
     ) as (faults, env, api, _event, killed_at):
         wait_until(lambda: faults.sends_forwarded == 1, 10, "the command to reach SSM", api)
 
         def running() -> RemediationRecord | None:
-            return next(
-                (r for r in records(sync_redis) if r.status == RemediationStatus.RUNNING), None
-            )
+            return first_record(sync_redis, RemediationStatus.RUNNING)
 
         record = wait_until(running, BOUND_S + 15, "the sweep to adopt the command", api)
         adopted_s = time.monotonic() - killed_at
@@ -232,12 +188,12 @@ def test_a_worker_killed_whole_after_its_command_reached_ssm_is_adopted_not_rese
         try:
 
             def succeeded() -> bool:
-                return any(r.status == RemediationStatus.SUCCEEDED for r in records(sync_redis))
+                return first_record(sync_redis, RemediationStatus.SUCCEEDED) is not None
 
             wait_until(succeeded, 60, "the adopted command to be followed to its end", live)
         finally:
             live.stop()
-    (command,) = commands(aws)
+    (command,) = sent_commands(aws)
     assert command["Comment"] == f"scops run {record.run_id}"
     assert faults.sends_seen == 1
     assert sync_redis.keys("scops:{remediation}:safety:lock:*") == []

@@ -3,7 +3,6 @@ worker killed in the middle of an action never runs it a second time."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -18,16 +17,14 @@ import redis
 from services.remediator.aws.session import AwsApi
 from services.remediator.celery_app import create_celery
 from services.remediator.config import RemediatorSettings
-from shared.events import (
-    RemediationRecord,
-    RemediationStatus,
-    decode_event,
-)
-from shared.streams import REMEDIATIONS
+from shared.events import RemediationRecord, RemediationStatus
 from shared.tasks import HANDLE_ANOMALY
-from tests.integration.remediator.conftest import AMI, aws_worker_env
+from tests.integration.remediator.conftest import aws_worker_env
+from tests.support.aws_fleet import instances, sent_commands
 from tests.support.events import cpu_anomaly
-from tests.support.processes import StackProcess, stack_env, worker
+from tests.support.processes import stack_env, worker
+from tests.support.records import remediation_records
+from tests.support.waiting import wait_for
 
 TERMINAL = {
     RemediationStatus.SUCCEEDED,
@@ -44,42 +41,6 @@ rules:
 """
 
 
-def records(client: redis.Redis) -> list[RemediationRecord]:
-    found = []
-    for _, fields in client.xrange(REMEDIATIONS):
-        event = decode_event(fields[b"type"].decode(), fields[b"data"])
-        assert isinstance(event, RemediationRecord)
-        found.append(event)
-    return found
-
-
-def wait_for(proc: StackProcess, condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        proc.assert_alive()
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}:\n{proc.log_tail(40)}")
-
-
-def run_instances(aws: AwsApi, count: int) -> list[str]:
-    async def run() -> list[str]:
-        async with aws.client("ec2") as ec2:
-            reply = await ec2.run_instances(ImageId=AMI, MinCount=count, MaxCount=count)
-        return [i["InstanceId"] for i in reply["Instances"]]
-
-    return asyncio.run(run())
-
-
-def sent_commands(aws: AwsApi) -> list[dict[str, Any]]:
-    async def run() -> list[dict[str, Any]]:
-        async with aws.client("ssm") as ssm:
-            return list((await ssm.list_commands())["Commands"])
-
-    return asyncio.run(run())
-
-
 def test_eight_workers_and_200_anomalies_on_20_targets_stay_within_the_limits(
     redis_url: str,
     sync_redis: redis.Redis,
@@ -88,7 +49,7 @@ def test_eight_workers_and_200_anomalies_on_20_targets_stay_within_the_limits(
     aws: AwsApi,
     aws_url: str,
 ) -> None:
-    targets = run_instances(aws, 20)
+    targets = instances(aws, 20)
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
     env = aws_worker_env(redis_url, aws_url, rules)
@@ -101,7 +62,7 @@ def test_eight_workers_and_200_anomalies_on_20_targets_stay_within_the_limits(
             celery.send_task(HANDLE_ANOMALY, kwargs={"event": event.model_dump(mode="json")})
 
         def all_decided() -> bool:
-            done = {r.anomaly_id for r in records(sync_redis) if r.status in TERMINAL}
+            done = {r.anomaly_id for r in remediation_records(sync_redis) if r.status in TERMINAL}
             return len(done) == len(events)
 
         wait_for(proc, all_decided, 90, "a final decision for every anomaly")
@@ -110,7 +71,7 @@ def test_eight_workers_and_200_anomalies_on_20_targets_stay_within_the_limits(
         assert proc.stop() == 0, proc.log_tail()
 
     by_anomaly: dict[Any, list[RemediationRecord]] = defaultdict(list)
-    for record in records(sync_redis):
+    for record in remediation_records(sync_redis):
         by_anomaly[record.anomaly_id].append(record)
     assert set(by_anomaly) == {e.event_id for e in events}  # nothing unaccounted for
     final = [next(r for r in rs if r.status in TERMINAL) for rs in by_anomaly.values()]
@@ -176,7 +137,9 @@ def test_a_worker_killed_mid_action_does_not_run_it_again(
         os.kill(worker_child, signal.SIGKILL)  # mid-action
 
         def recorded() -> bool:
-            return any(r.status == RemediationStatus.INTERRUPTED for r in records(sync_redis))
+            return any(
+                r.status == RemediationStatus.INTERRUPTED for r in remediation_records(sync_redis)
+            )
 
         wait_for(proc, recorded, 30, "the interrupted action to be recorded")
         time.sleep(1.0)  # room for a wrong second run to show up
@@ -188,7 +151,7 @@ def test_a_worker_killed_mid_action_does_not_run_it_again(
                 os.kill(shell_pid, signal.SIGKILL)
 
     assert len(marker.read_text().splitlines()) == 1  # ran once, never again
-    (record,) = records(sync_redis)
+    (record,) = remediation_records(sync_redis)
     assert record.status == RemediationStatus.INTERRUPTED
     assert record.action == "optimize_performance" and record.executor == "local"
     assert "the worker stopped while running run catalogue script slow-marker" in record.reason

@@ -3,9 +3,7 @@ decision ends in a record, actions run once, and each refusal says why."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
-from typing import Any
 
 import redis
 
@@ -13,7 +11,8 @@ from services.remediator import keys
 from services.remediator.audit import AuditQuery
 from services.remediator.aws.session import AwsApi
 from shared.events import RemediationStatus, Severity, utcnow
-from tests.integration.remediator.conftest import AMI, HarnessFactory
+from tests.integration.remediator.conftest import HarnessFactory
+from tests.support.aws_fleet import instances, sent_commands
 from tests.unit.remediator.conftest import AnomalyFactory
 
 RESTART = """\
@@ -30,34 +29,10 @@ rules:
 """
 
 
-def instances(aws: AwsApi, count: int = 1, name: str = "web") -> list[str]:
-    async def run() -> list[str]:
-        async with aws.client("ec2") as ec2:
-            reply = await ec2.run_instances(
-                ImageId=AMI,
-                MinCount=count,
-                MaxCount=count,
-                TagSpecifications=[
-                    {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}
-                ],
-            )
-        return [i["InstanceId"] for i in reply["Instances"]]
-
-    return asyncio.run(run())
-
-
-def commands(aws: AwsApi) -> list[dict[str, Any]]:
-    async def run() -> list[dict[str, Any]]:
-        async with aws.client("ssm") as ssm:
-            return list((await ssm.list_commands())["Commands"])
-
-    return asyncio.run(run())
-
-
 def test_an_action_is_sent_once_polled_and_recorded(
     harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
 ) -> None:
-    (instance,) = instances(aws)
+    (instance,) = instances(aws, tags={"Name": "web"})
     h = harness(RESTART, aws_url=aws_url)
     event = anomaly(resource_id=instance)
     running = h.workflow.handle(event)
@@ -74,7 +49,7 @@ def test_an_action_is_sent_once_polled_and_recorded(
     done = h.records()[-1]
     assert done.exit_code == 0 and done.duration_s is not None
     assert done.run_id == running.run_id and done.command_id == running.command_id
-    assert len(commands(aws)) == 1  # the shadow rule touched nothing
+    assert len(sent_commands(aws)) == 1  # the shadow rule touched nothing
     assert not h.client.exists(keys.lock(instance))
     # The target cools down: another anomaly on it is refused, with the reason.
     again = h.workflow.handle(
@@ -295,7 +270,7 @@ def test_a_dead_attempt_is_recorded_as_interrupted_and_its_lock_freed(
     harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
 ) -> None:
     """The state a worker leaves when it dies after reserving, before sending the command."""
-    (instance,) = instances(aws)
+    (instance,) = instances(aws, tags={"Name": "web"})
     h = harness(RESTART, aws_url=aws_url)
     event = anomaly(resource_id=instance)
     parts = h.workflow.parts
@@ -314,7 +289,7 @@ def test_a_dead_attempt_is_recorded_as_interrupted_and_its_lock_freed(
     record = h.workflow.handle(event)
     assert record is not None and record.status == RemediationStatus.INTERRUPTED
     assert "no SSM command of this run exists, so it was not sent" in record.reason
-    assert commands(aws) == []
+    assert sent_commands(aws) == []
     assert not h.client.exists(keys.lock(instance))
     assert h.workflow.handle(event) is None
 
@@ -322,7 +297,7 @@ def test_a_dead_attempt_is_recorded_as_interrupted_and_its_lock_freed(
 def test_a_command_sent_by_a_dead_attempt_is_polled_not_sent_again(
     harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
 ) -> None:
-    (instance,) = instances(aws)
+    (instance,) = instances(aws, tags={"Name": "web"})
     h = harness(RESTART, aws_url=aws_url)
     event = anomaly(resource_id=instance)
     h.workflow.handle(event)
@@ -336,7 +311,7 @@ def test_a_command_sent_by_a_dead_attempt_is_polled_not_sent_again(
         RemediationStatus.RUNNING,
         RemediationStatus.SUCCEEDED,
     ]
-    assert len(commands(aws)) == 1
+    assert len(sent_commands(aws)) == 1
 
 
 def test_the_audit_log_filters_and_pages(harness: HarnessFactory, anomaly: AnomalyFactory) -> None:
@@ -357,7 +332,7 @@ def test_a_command_sent_before_its_id_was_stored_is_found_not_resent(
     harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
 ) -> None:
     """The worker died between SendCommand and storing the CommandId."""
-    (instance,) = instances(aws)
+    (instance,) = instances(aws, tags={"Name": "web"})
     h = harness(RESTART, aws_url=aws_url)
     event = anomaly(resource_id=instance)
     parts = h.workflow.parts
@@ -381,4 +356,4 @@ def test_a_command_sent_before_its_id_was_stored_is_found_not_resent(
         RemediationStatus.RUNNING,
         RemediationStatus.SUCCEEDED,
     ]
-    assert len(commands(aws)) == 1
+    assert len(sent_commands(aws)) == 1
