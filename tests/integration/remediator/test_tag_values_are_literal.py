@@ -10,24 +10,11 @@ from services.remediator.actions.registry import ActionRegistry
 from services.remediator.aws.filter_values import literal
 from services.remediator.aws.session import AwsApi
 from services.remediator.targets import Target
-from tests.integration.remediator.conftest import AMI
+from tests.support.aws_fleet import instances
 
 
 def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
-
-
-async def _named(aws: AwsApi, name: str) -> str:
-    async with aws.client("ec2") as ec2:
-        reply = await ec2.run_instances(
-            ImageId=AMI,
-            MinCount=1,
-            MaxCount=1,
-            TagSpecifications=[
-                {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}
-            ],
-        )
-    return str(reply["Instances"][0]["InstanceId"])
 
 
 async def _matching(aws: AwsApi, value: str) -> int:
@@ -38,8 +25,8 @@ async def _matching(aws: AwsApi, value: str) -> int:
 
 
 def test_filter_values_match_exactly_the_value(aws: AwsApi) -> None:
-    run(_named(aws, "web-1"))
-    run(_named(aws, "db-1"))
+    instances(aws, tags={"Name": "web-1"})
+    instances(aws, tags={"Name": "db-1"})
     assert run(_matching(aws, "*")) == 2  # what an unescaped label would select
     assert run(_matching(aws, literal("*"))) == 0
     assert run(_matching(aws, literal("web-?"))) == 0
@@ -50,8 +37,8 @@ def test_filter_values_match_exactly_the_value(aws: AwsApi) -> None:
 def test_a_wildcard_tag_value_does_not_monitor_every_instance(
     aws: AwsApi, registry: ActionRegistry
 ) -> None:
-    run(_named(aws, "web-1"))
-    run(_named(aws, "db-1"))
+    instances(aws, tags={"Name": "web-1"})
+    instances(aws, tags={"Name": "db-1"})
     definition = registry["enhance_monitoring"]
     assert definition.call_api is not None
     params = definition.parse({})
