@@ -124,12 +124,15 @@ def _drive_traffic(stack: ObservedStack) -> None:
     _post(f"{stack.url('detector')}/anomaly/train", training, INTERNAL)
     _wait_for(stack, lambda s: {"succeeded", "blocked", "failed"} <= set(s), "first decisions")
     # web-1 was just acted on (cooldown); the hour's budget of 2 actions is spent (rate_limit).
-    for name in ("web-1", "web-2"):
-        _post(
+    # Manual requests are refused at once (403) and recorded, like any refusal.
+    for name, check in (("web-1", "cooldown"), ("web-2", "rate_limit")):
+        reply = httpx.post(
             f"{remediator}/remediation/execute",
-            {"action": "cleanup_disk", "target": {"tags": {"Name": name}}, **manual},
-            INTERNAL,
+            json={"action": "cleanup_disk", "target": {"tags": {"Name": name}}, **manual},
+            headers=INTERNAL,
+            timeout=10,
         )
+        assert (reply.status_code, reply.json().get("blocked_by")) == (403, check), reply.text
     _wait_for(stack, lambda s: s.count("blocked") >= 3, "refusals by cooldown and rate limit")
 
 
@@ -198,6 +201,8 @@ def observed(
     slack = SlackStandIn().start()
     with moto_server() as aws:
         asyncio.run(_aws_instance(aws, "web-1"))
+        asyncio.run(_aws_instance(aws, "web-2"))  # a manual request meets the rate limit
+        asyncio.run(_aws_instance(aws, "db-1"))  # in a maintenance window
         env = stack_env(
             redis_server,
             {
