@@ -35,7 +35,10 @@ def new_correlation_id() -> str:
 def _aware_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-14:00: past year 9999 in UTC
+        raise ValueError("out of range once converted to UTC") from None
 
 
 def _finite(value: float) -> float:
