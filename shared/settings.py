@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.time_bounds import DEFAULT_MAX_FUTURE_S, DEFAULT_MAX_PAST_S, TimeBounds
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside dev
@@ -28,6 +30,19 @@ class BaseServiceSettings(BaseSettings):
     log_level: LogLevel = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(True, description="JSON log lines (false: human-readable).")
     metric_shards: int = Field(4, ge=1, le=1024, description="Shards of the metrics stream.")
+    max_future_s: float = Field(
+        DEFAULT_MAX_FUTURE_S,
+        ge=0,
+        le=86400,
+        description="Samples and alerts timed more than this many seconds ahead of the "
+        "receiving clock are refused (the detector also drops them).",
+    )
+    max_past_s: float = Field(
+        DEFAULT_MAX_PAST_S,
+        ge=60,
+        description="Samples and alerts timed more than this many seconds before the "
+        "receiving clock are refused.",
+    )
     stream_maxlen: int = Field(
         1_000_000, ge=1000, description="Approximate cap (MAXLEN ~) of each event stream."
     )
@@ -58,6 +73,11 @@ class BaseServiceSettings(BaseSettings):
                 if isinstance(value, SecretStr) and value.get_secret_value() == PLACEHOLDER_SECRET:
                     raise ValueError(f"SCOPS_{name.upper()} must be set when SCOPS_ENV={self.env}")
         return self
+
+    @property
+    def time_bounds(self) -> TimeBounds:
+        """How far from this service's clock an incoming sample's time may be."""
+        return TimeBounds(self.max_future_s, self.max_past_s)
 
     @property
     def http_host(self) -> str:

@@ -8,7 +8,12 @@ import structlog
 from redis.asyncio import Redis
 
 from services.detector.engine import DetectionEngine
-from services.detector.metrics import ANOMALIES_DETECTED, PREDICTIONS, SCORING_SECONDS
+from services.detector.metrics import (
+    ANOMALIES_DETECTED,
+    PREDICTIONS,
+    SAMPLES_FROM_THE_FUTURE,
+    SCORING_SECONDS,
+)
 from services.detector.models import ModelManager
 from shared.bus import EventBus, StreamEntry
 from shared.events import AnomalyEvent, Event, MetricBatch, utcnow
@@ -38,10 +43,12 @@ class MetricBatchHandler:
         if not isinstance(batch, MetricBatch):
             log.warning("unexpected_event", type=batch.TYPE)
             return
+        dropped_before = self.engine.dropped_from_the_future
         with SCORING_SECONDS.time():
             events: list[Event] = self.engine.process_batch(batch)
             events += self.models.observe(batch)
         PREDICTIONS.inc(len(batch.samples))
+        SAMPLES_FROM_THE_FUTURE.inc(self.engine.dropped_from_the_future - dropped_before)
         if not events:
             return
         # Published before the entry is acknowledged: a crash here republishes, and the

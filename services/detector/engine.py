@@ -1,15 +1,17 @@
 """Per-series detection: the streaming scorer, severity, episodes and feedback (no I/O).
 
 One :class:`SeriesState` per (resource, metric). Samples not newer than the last one seen for
-their series (duplicates, redeliveries, out-of-order arrivals) are skipped, never learned twice.
+their series (duplicates, redeliveries, out-of-order arrivals) are skipped, never learned twice;
+samples further ahead of the detector's clock than ``max_future_s`` are dropped and counted.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +25,7 @@ from services.detector.scoring.detector import STATE_VERSION, SeriesDetector
 from services.detector.scoring.result import ScoreResult
 from services.detector.severity import SeverityPolicy
 from shared.events import AnomalyEvent, AnomalyResolved, Event, MetricBatch, MetricSample, Severity
+from shared.time_bounds import DEFAULT_MAX_FUTURE_S
 
 log = structlog.get_logger("detector.engine")
 MODEL_VERSION = f"streaming-v{STATE_VERSION}"
@@ -81,10 +84,17 @@ class DetectionEngine:
         config: DetectorConfig | None = None,
         policy: SeverityPolicy | None = None,
         resolve_after: int = 3,
+        max_future_s: float | None = DEFAULT_MAX_FUTURE_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config or DetectorConfig()
         self.policy = policy or SeverityPolicy()
         self.resolve_after = resolve_after
+        # A sample further ahead of this clock than the gateway accepts is dropped, never
+        # learned: it would move its series' clock and make every real sample look old.
+        self.max_future_s = max_future_s
+        self.clock = clock
+        self.dropped_from_the_future = 0
         self.series: dict[SeriesKey, SeriesState] = {}
         self.dirty: set[SeriesKey] = set()
         self.samples_scored = 0
@@ -128,9 +138,17 @@ class DetectionEngine:
         labels: dict[str, str] | None = None,
     ) -> Step:
         """Score one sample of one series, learn it, and say what it changed."""
+        ts = timestamp.timestamp()
+        if self.max_future_s is not None and ts > self.clock() + self.max_future_s:
+            self.dropped_from_the_future += 1
+            log.warning(
+                "sample_from_the_future_dropped",
+                series=f"{resource_id}/{metric}",
+                timestamp=timestamp.isoformat(),
+            )
+            return SKIPPED
         key = (resource_id, metric)
         state = self.state_of(key)
-        ts = timestamp.timestamp()
         if ts <= state.last_ts:
             return SKIPPED
         state.last_ts = ts

@@ -20,4 +20,5 @@ def build_engine(settings: DetectorSettings) -> DetectionEngine:
             page_min_deviation=settings.page_min_deviation,
         ),
         resolve_after=settings.resolve_after_samples,
+        max_future_s=settings.max_future_s,
     )

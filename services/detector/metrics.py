@@ -15,6 +15,11 @@ SCORING_SECONDS = Histogram(
     "Time to score one metric batch entry.",
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
 )
+SAMPLES_FROM_THE_FUTURE = Counter(
+    "ml_samples_from_the_future_dropped",
+    "Samples dropped unlearned: timed further ahead of the detector's clock than "
+    "SCOPS_MAX_FUTURE_S allows.",
+)
 SERIES_TRACKED = Gauge("ml_series_tracked", "Series (resource x metric) with state in memory.")
 MODEL_INFO = Gauge(
     "ml_model_info",

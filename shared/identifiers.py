@@ -1,0 +1,145 @@
+"""What the API accepts from outside: identifiers, labels, numbers and times.
+
+The one place that says which characters and lengths a ``resource_id``, a metric name, a label
+key or a label value may have, that a value is a number (``true`` is not), and how a time is
+read (ISO 8601, or a number of seconds since the epoch: never milliseconds). Every entry point
+(``POST /v1/metrics``, the Alertmanager receiver, the detector's ``/anomaly*``, the remediator's
+``/remediation/evaluate``) validates with these types.
+
+Event models read from the streams keep their older, more tolerant types (``shared.events``):
+an event written before these rules must stay readable.
+
+Names are shown to people (Slack, the console, logs), so characters that are invisible or
+rearrange the text around them are refused: control characters (line breaks included), Unicode
+format characters (zero-width spaces and joiners, bidirectional overrides such as U+202E),
+private-use, surrogate and unassigned code points, and line or paragraph separators.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, Strict, StringConstraints
+
+RESOURCE_ID_MAX = 256
+METRIC_MAX = 128
+METRIC_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:\-]*$"
+LABEL_KEY_MAX = 128
+LABEL_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:/\-]*$"
+LABEL_VALUE_MAX = 1024
+LABELS_MAX = 32
+
+# Unicode general categories refused everywhere: control (Cc), format (Cf), surrogate (Cs),
+# private use (Co), unassigned (Cn), line (Zl) and paragraph (Zp) separators.
+_HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def hidden_character(text: str, *, spaces: bool) -> str | None:
+    """A description of the first character of ``text`` that is refused (None: all visible).
+    ``spaces``: whether the plain space U+0020 is allowed (label values), no other space is."""
+    for position, char in enumerate(text):
+        category = unicodedata.category(char)
+        if category in _HIDDEN or (category == "Zs" and not (spaces and char == " ")):
+            return f"U+{ord(char):04X} ({_KIND.get(category, 'space')}) at position {position}"
+    return None
+
+
+_KIND = {
+    "Cc": "control character",
+    "Cf": "invisible format character",
+    "Cs": "surrogate",
+    "Co": "private-use character",
+    "Cn": "unassigned code point",
+    "Zl": "line separator",
+    "Zp": "paragraph separator",
+}
+
+
+def _check(text: str, *, spaces: bool) -> str:
+    found = hidden_character(text, spaces=spaces)
+    if found is not None:
+        allowed = "visible characters and plain spaces" if spaces else "visible characters"
+        raise ValueError(f"contains {found}; only {allowed} are accepted")
+    return text
+
+
+def _visible_word(text: str) -> str:
+    return _check(text, spaces=False)
+
+
+def _visible_text(text: str) -> str:
+    return _check(text, spaces=True)
+
+
+ResourceId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=RESOURCE_ID_MAX),
+    AfterValidator(_visible_word),
+    Field(description="Visible characters, no spaces; at most 256.", examples=["web-1"]),
+]
+MetricName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=METRIC_MAX, pattern=METRIC_PATTERN),
+    Field(examples=["cpu_utilization"]),
+]
+LabelKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=LABEL_KEY_MAX, pattern=LABEL_KEY_PATTERN)
+]
+LabelValue = Annotated[
+    str, StringConstraints(max_length=LABEL_VALUE_MAX), AfterValidator(_visible_text)
+]
+Labels = Annotated[dict[LabelKey, LabelValue], Field(max_length=LABELS_MAX)]
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number (NaN and infinity are refused)")
+    return value
+
+
+# A JSON number: ``true``/``false`` and numeric strings are refused, not read as 1.0.
+Number = Annotated[float, Strict(), AfterValidator(_finite)]
+
+# datetime.max as seconds since the epoch: larger numbers name no date at all.
+_LAST_EPOCH_SECOND = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+
+
+def _epoch_seconds(value: Any) -> Any:
+    """A number is seconds since the epoch, whatever its size (pydantic alone would read one
+    above 2e10 as milliseconds: 1e11 would become 1973 instead of a refused far future)."""
+    if isinstance(value, bool):
+        raise ValueError("a time is an ISO 8601 string or a number of seconds since the epoch")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value  # ISO 8601, parsed by pydantic
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or abs(value) > _LAST_EPOCH_SECOND:
+            raise ValueError(
+                f"{value!r} seconds since the epoch is no date (times are ISO 8601 or seconds "
+                "since the epoch, not milliseconds)"
+            )
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{value!r} seconds since the epoch is before year 1") from None
+    return value
+
+
+def _aware_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_epoch_seconds),
+    AfterValidator(_aware_utc),
+    Field(
+        description="ISO 8601 (UTC if no zone) or seconds since the epoch (never milliseconds).",
+        examples=["2026-11-26T18:00:00Z"],
+    ),
+]
