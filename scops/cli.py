@@ -8,6 +8,21 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; a configuration the command cannot start with is one line on stderr and
+    exit status 2, never a traceback."""
+    try:
+        return _run(argv)
+    except Exception as exc:
+        from scops.config_errors import describe
+
+        line = describe(exc)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr, flush=True)
+        return 2
+
+
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="scops", description="Smart CloudOps AI")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the whole stack locally until Ctrl-C")
@@ -55,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
 
     # Imports are deferred so that `scops --help` stays fast.
     if args.command == "up":
+        from scops.processes import HTTP_SERVICES
         from scops.supervisor import up as run_up
+
+        for service in HTTP_SERVICES.values():
+            service.settings()  # a refused configuration stops here, before anything starts
 
         return run_up(args.run_dir, args.workers)
     if args.command == "demo":

@@ -6,16 +6,16 @@ Nothing else in the project reads ``os.environ``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.secret_rules import PLACEHOLDER_SECRET as PLACEHOLDER_SECRET
+from shared.secret_rules import VERIFIER, SecretSetting, secret_refusals
 from shared.time_bounds import DEFAULT_MAX_FUTURE_S, DEFAULT_MAX_PAST_S, TimeBounds
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-
-PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value we refuse outside dev
 
 
 class BaseServiceSettings(BaseSettings):
@@ -54,9 +54,11 @@ class BaseServiceSettings(BaseSettings):
     max_deliveries: int = Field(
         5, ge=1, description="Deliveries before an entry goes to the dead-letter stream."
     )
-    internal_token: SecretStr = Field(
+    internal_token: Annotated[SecretStr, VERIFIER] = Field(
         SecretStr(PLACEHOLDER_SECRET),
-        description="Token services present to each other's mutating endpoints.",
+        description="Token services present to each other's mutating endpoints; outside dev "
+        "and test at least 32 random bytes, e.g. the output of `openssl rand -hex 32` (the "
+        "placeholder is accepted in dev only while every service listens on loopback).",
     )
 
     @field_validator("redis_url")
@@ -67,11 +69,21 @@ class BaseServiceSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _no_placeholder_secrets_outside_dev(self) -> BaseServiceSettings:
-        if self.env not in ("dev", "test"):
-            for name, value in self:
-                if isinstance(value, SecretStr) and value.get_secret_value() == PLACEHOLDER_SECRET:
-                    raise ValueError(f"SCOPS_{name.upper()} must be set when SCOPS_ENV={self.env}")
+    def _no_weak_secrets(self) -> BaseServiceSettings:
+        """Refuse to start on a secret that is empty, a placeholder or too short (see
+        ``shared.secret_rules``), naming every offending setting in one line."""
+        secrets: list[SecretSetting] = []
+        hosts: dict[str, str] = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                verifier = VERIFIER in field.metadata
+                secrets.append(SecretSetting(name, value.get_secret_value(), verifier))
+            elif name.endswith("_host") and isinstance(value, str):
+                hosts[name] = value
+        refusals = secret_refusals(self.env, secrets, hosts)
+        if refusals:
+            raise ValueError("; ".join(refusals))
         return self
 
     @property

@@ -255,5 +255,7 @@ async def require_internal_token(request: Request) -> None:
     expected token is the app's ``settings.internal_token``."""
     expected: str = request.app.state.settings.internal_token.get_secret_value()
     given = request.headers.get(INTERNAL_TOKEN_HEADER, "")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    # An empty token never matches, even an empty expected one (the settings refuse that too).
+    matches = hmac.compare_digest(given.encode(), expected.encode())
+    if not (matches and given.strip() and expected.strip()):
         raise HTTPException(401, f"a valid {INTERNAL_TOKEN_HEADER} header is required")

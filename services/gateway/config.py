@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
 from services.gateway.people import People
+from shared.secret_rules import VERIFIER
 from shared.settings import BaseServiceSettings
 
 SlackRole = Literal["viewer", "operator", "admin"]
@@ -45,8 +46,10 @@ class GatewaySettings(BaseServiceSettings):
         description="Requests per minute per API key on the costly forwarded endpoints "
         "(POST /anomaly/batch, POST /anomaly/train); counted apart from the others.",
     )
-    slack_signing_secret: SecretStr | None = Field(
-        None, description="Slack app signing secret; unset: the Slack endpoints refuse all."
+    slack_signing_secret: Annotated[SecretStr | None, VERIFIER] = Field(
+        None,
+        description="Slack app signing secret; unset: the Slack endpoints refuse all. Outside "
+        "dev and test it must be at least 32 bytes (Slack's are).",
     )
     anomaly_index_days: int = Field(
         14, ge=1, description="How long GET /anomalies remembers an anomaly."

@@ -32,6 +32,8 @@ class ReceiverConfig(BaseModel):
     def _has_a_url(self) -> ReceiverConfig:
         if self.url is None and self.parameter is None:
             raise ValueError(f"receiver {self.name!r} needs a url or a parameter")
+        if self.url is not None and not self.url.get_secret_value().strip():
+            raise ValueError(f"receiver {self.name!r} has an empty url")
         return self
 
 

@@ -57,6 +57,11 @@ class SlackVerifier:
             raise SlackVerificationError(
                 "Slack is not configured here (SCOPS_SLACK_SIGNING_SECRET is unset)"
             )
+        if not self.secret.get_secret_value().strip():
+            # Anyone can sign with an empty key: such a secret verifies nothing.
+            raise SlackVerificationError(
+                "Slack is not configured here (SCOPS_SLACK_SIGNING_SECRET is empty)"
+            )
         body = await request.body()
         check_signature(
             self.secret.get_secret_value(),
