@@ -8,6 +8,7 @@ contracts in the rest of the package do not.
 from __future__ import annotations
 
 import hmac
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -53,26 +54,169 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+PROBLEM_COMPONENT = "Problem"
+PROBLEM_REF = {"$ref": f"#/components/schemas/{PROBLEM_COMPONENT}"}
+# What every error answer of every service looks like: the RFC 9457 members, always present,
+# plus members of the problem's own (``errors``, ``approval_id``, ``checks`` ...).
+PROBLEM_BODY_SCHEMA: dict[str, Any] = {
+    "title": PROBLEM_COMPONENT,
+    "description": "Problem details (RFC 9457). More members may follow, named per problem.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "A URI naming the problem's kind."},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "One entry per refused field (validation problems).",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "pointer": {"type": "string"},
+                    "reason": {"type": "string"},
+                },
+                "additionalProperties": True,
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+PROBLEM_EXAMPLE: dict[str, Any] = {
+    "type": "about:blank",
+    "title": "Invalid request",
+    "status": 422,
+    "detail": "samples[0].value: must be a finite number",
+    "errors": [
+        {
+            "field": "samples[0].value",
+            "pointer": "/samples/0/value",
+            "reason": "must be a finite number",
+        }
+    ],
+}
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "description": "Seconds to wait before trying again.",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 0},
+}
+CORRELATION_COMPONENT = "CorrelationId"
+CORRELATION_HEADER_DOC: dict[str, Any] = {
+    "description": "The caller's correlation id, or a new one: it names the request in every "
+    "log line and event it causes.",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+}
+# Why each status can be answered, as the API documentation says it.
+STATUS_MEANINGS: dict[int, str] = {
+    400: "Malformed request: the body is not valid JSON (or not of its declared form)",
+    401: "No valid credentials (API key, internal token or Slack signature)",
+    403: "The credentials do not allow this, or a safety rule refused it",
+    404: "Nothing with this id",
+    409: "Conflicts with the current state",
+    410: "Gone: it expired",
+    413: "The request is larger than accepted",
+    422: "Invalid request: a field is missing, of the wrong type or out of range",
+    429: "Rate limit reached; see Retry-After",
+    502: "The service behind the gateway cannot be reached",
+    503: "Not available now (busy, or a dependency is failing)",
+    504: "The service behind the gateway did not answer in time",
+}
+
+
+def problem_response(
+    status: int, description: str | None = None, *, retry_after: bool = False
+) -> dict[str, Any]:
+    """The OpenAPI response object of one problem status (429 always has ``Retry-After``)."""
+    doc: dict[str, Any] = {
+        "description": description or STATUS_MEANINGS.get(status, _title(status)),
+        "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}},
+    }
+    if retry_after or status == 429:
+        doc["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
+    return doc
+
+
+def problem_responses(
+    *statuses: int, retry_after: tuple[int, ...] = (), **described: str
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problems a route may answer, for a route decorator:
+    ``problem_responses(401, 404)``; a status given as ``s409="..."`` gets its own
+    description; the statuses in ``retry_after`` carry that header. 400 (malformed JSON) and
+    422 (invalid input) of routes that take input are documented by ``setup_app`` for every
+    route, so routes list only their own."""
+    wanted: dict[int, str | None] = dict.fromkeys(statuses)
+    wanted |= {int(key.removeprefix("s")): text for key, text in described.items()}
+    return {
+        status: problem_response(status, text, retry_after=status in retry_after)
+        for status, text in sorted(wanted.items())
+    }
+
+
+# A generic problem answer, for code that documents one status by hand.
 PROBLEM_SCHEMA: dict[str, Any] = {
     "description": "Problem details (RFC 9457)",
-    "content": {
-        PROBLEM_JSON: {
-            "example": {
-                "type": "about:blank",
-                "title": "Invalid request",
-                "status": 422,
-                "detail": "samples[0].value: must be a finite number",
-                "errors": [
-                    {
-                        "field": "samples[0].value",
-                        "pointer": "/samples/0/value",
-                        "reason": "must be a finite number",
-                    }
-                ],
-            }
-        }
-    },
+    "content": {PROBLEM_JSON: {"schema": PROBLEM_REF, "example": PROBLEM_EXAMPLE}},
 }
+
+
+def _takes_json(operation: Mapping[str, Any]) -> bool:
+    content = operation.get("requestBody", {}).get("content", {})
+    return any(media.endswith("json") for media in content)
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make an app's OpenAPI document say what the service answers: every error is
+    ``application/problem+json`` with the problem schema (FastAPI documents its validation
+    errors as ``application/json`` ``HTTPValidationError``, which no service sends), a JSON body
+    may be refused as malformed (400), an API key as missing or not allowed (401, 403), and
+    every answer carries ``X-Correlation-ID``."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components[PROBLEM_COMPONENT] = PROBLEM_BODY_SCHEMA
+    schema["components"].setdefault("headers", {})[CORRELATION_COMPONENT] = CORRELATION_HEADER_DOC
+    correlation = {"$ref": f"#/components/headers/{CORRELATION_COMPONENT}"}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses: dict[str, Any] = operation["responses"]
+            if _takes_json(operation):
+                responses.setdefault("400", problem_response(400))
+            if operation.get("security"):
+                responses.setdefault("401", problem_response(401))
+                responses.setdefault("403", problem_response(403))
+            for code, response in responses.items():
+                if code.isdigit() and int(code) >= 400:
+                    if response.get("description") in (
+                        "Validation Error",
+                        PROBLEM_SCHEMA["description"],
+                    ):
+                        response["description"] = STATUS_MEANINGS.get(int(code), _title(int(code)))
+                    examples = response.get("content", {}).get(PROBLEM_JSON, {})
+                    response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
+                    if "example" in examples:
+                        response["content"][PROBLEM_JSON]["example"] = examples["example"]
+                    if int(code) == 429:
+                        response.setdefault("headers", {})["Retry-After"] = RETRY_AFTER_HEADER
+                response.setdefault("headers", {})[CORRELATION_HEADER] = correlation
+            operation["responses"] = dict(sorted(responses.items()))
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if unused not in json.dumps(schema.get("paths", {})):
+            components.pop(unused, None)
+    return schema
+
+
+def _document_problems_of(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _field_path(loc: tuple[int | str, ...]) -> tuple[str, str]:
@@ -113,7 +257,15 @@ def _http_problem(_request: Request, exc: Exception) -> JSONResponse:
 
 def _unhandled_problem(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
-    return problem(500, "Internal error", "the request failed; see the service log")
+    # Answered outside every middleware (Starlette's server error handler): the correlation
+    # middleware cannot add its header to this answer, so it is added here.
+    correlation_id = request.scope.get("state", {}).get("correlation_id")
+    return problem(
+        500,
+        "Internal error",
+        "the request failed; see the service log",
+        headers={CORRELATION_HEADER: correlation_id} if correlation_id else None,
+    )
 
 
 def _title(status: int) -> str:
@@ -173,7 +325,7 @@ def health_router(service: str, ready_checks: Mapping[str, ReadyCheck]) -> APIRo
     @router.get(
         "/ready",
         summary="Readiness: every dependency answers",
-        responses={503: PROBLEM_SCHEMA},
+        responses=problem_responses(s503="A dependency is failing (named in `checks`)"),
     )
     async def ready() -> Any:
         checks: dict[str, str] = {}
@@ -237,6 +389,7 @@ def setup_app(
     service shares) and local API docs for one service."""
     metrics.STREAM_MAXLEN.set(settings.stream_maxlen)
     _serve_docs_locally(app)
+    _document_problems_of(app)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(HTTPException, _http_problem)
     app.add_exception_handler(Exception, _unhandled_problem)

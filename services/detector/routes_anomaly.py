@@ -17,7 +17,7 @@ from services.detector.scoring.detector import SeriesDetector
 from services.detector.scoring_pool import ScoringPool
 from shared.events import FiniteFloat, MetricName, ResourceId, UtcDatetime
 from shared.streams import PREFIX
-from shared.web import PROBLEM_SCHEMA, require_internal_token
+from shared.web import problem_responses, require_internal_token
 
 router = APIRouter(tags=["anomaly"])
 FEEDBACK_STREAM = f"{PREFIX}:{{feedback}}"
@@ -214,11 +214,12 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-BUSY: dict[int | str, dict[str, Any]] = {
-    413: PROBLEM_SCHEMA,
-    422: PROBLEM_SCHEMA,
-    503: PROBLEM_SCHEMA,
-}
+BUSY = problem_responses(
+    s413="More points than scored in one request (SCOPS_ANOMALY_MAX_POINTS)",
+    s422="Invalid request: a field is missing, of the wrong type or out of range",
+    s503="Every scoring slot is taken; try again after Retry-After",
+    retry_after=(503,),
+)
 # The batch body is read raw and validated in the pool (half a second for the largest one), so
 # its schema is given to the API documentation here.
 BATCH_BODY = {
@@ -258,7 +259,7 @@ async def score_batch(request: Request) -> Response:
 @router.post(
     "/anomaly/{anomaly_id}/feedback",
     summary="Tell the detector an anomaly was a false or true positive",
-    responses={401: PROBLEM_SCHEMA, 404: PROBLEM_SCHEMA},
+    responses=problem_responses(401, 404),
     dependencies=[Depends(require_internal_token)],
 )
 async def feedback(

@@ -13,7 +13,7 @@ from services.detector.model_store import ModelStoreError, NoPreviousVersionErro
 from services.detector.models import ModelManager, history
 from services.detector.training import Sample, TimeRange, TrainingJob
 from shared.events import MetricSample, UtcDatetime
-from shared.web import PROBLEM_SCHEMA, require_internal_token
+from shared.web import problem_responses, require_internal_token
 
 router = APIRouter(tags=["models"], dependencies=[Depends(require_internal_token)])
 
@@ -98,7 +98,7 @@ async def _uploaded(samples: list[MetricSample]) -> AsyncIterator[Sample]:
     "/anomaly/train",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Train the multivariate model (runs in the background)",
-    responses={401: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA},
+    responses=problem_responses(401),
 )
 async def start_training(body: TrainRequest, request: Request, models: ModelsDep) -> JobView:
     exclude = [TimeRange(e.start.timestamp(), e.end.timestamp()) for e in body.exclude]
@@ -112,7 +112,9 @@ async def start_training(body: TrainRequest, request: Request, models: ModelsDep
 
 
 @router.get(
-    "/anomaly/train/{job_id}", summary="Progress of a training job", responses={404: PROBLEM_SCHEMA}
+    "/anomaly/train/{job_id}",
+    summary="Progress of a training job",
+    responses=problem_responses(401, 404),
 )
 async def training_job(job_id: str, models: ModelsDep) -> JobView:
     job = models.jobs.get(job_id)
@@ -121,7 +123,11 @@ async def training_job(job_id: str, models: ModelsDep) -> JobView:
     return JobView.of(job)
 
 
-@router.get("/anomaly/models", summary="Model versions and the active one")
+@router.get(
+    "/anomaly/models",
+    summary="Model versions and the active one",
+    responses=problem_responses(401),
+)
 async def list_models(models: ModelsDep) -> dict[str, Any]:
     return {"active": models.version, "versions": models.versions()}
 
@@ -129,7 +135,7 @@ async def list_models(models: ModelsDep) -> dict[str, Any]:
 @router.post(
     "/anomaly/models/{version}/activate",
     summary="Make a saved version the active model",
-    responses={404: PROBLEM_SCHEMA, 409: PROBLEM_SCHEMA},
+    responses=problem_responses(401, s404="No such saved version, or it cannot be read"),
 )
 async def activate(version: str, models: ModelsDep) -> dict[str, Any]:
     try:
@@ -142,7 +148,7 @@ async def activate(version: str, models: ModelsDep) -> dict[str, Any]:
 @router.post(
     "/anomaly/models/rollback",
     summary="Return to the previously active version",
-    responses={409: PROBLEM_SCHEMA},
+    responses=problem_responses(401, s409="No previous version to return to"),
 )
 async def rollback(models: ModelsDep) -> dict[str, Any]:
     try:

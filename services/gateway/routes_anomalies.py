@@ -16,7 +16,7 @@ from services.gateway.auth import Ingest, Viewer
 from services.gateway.deps import BusDep, CorrelationIdDep
 from shared.events import AnomalyEvent, Severity
 from shared.streams import ANOMALIES
-from shared.web import PROBLEM_SCHEMA
+from shared.web import problem_responses
 
 log = structlog.get_logger("gateway.anomalies")
 router = APIRouter()
@@ -33,7 +33,10 @@ def _index(request: Request) -> AnomalyIndex:
 
 
 @router.get(
-    "/anomalies", summary="Recent anomalies", tags=["anomalies"], responses={401: PROBLEM_SCHEMA}
+    "/anomalies",
+    summary="Recent anomalies",
+    tags=["anomalies"],
+    responses=problem_responses(401, 403, 422),
 )
 async def list_anomalies(
     request: Request,
@@ -67,7 +70,7 @@ async def list_anomalies(
     "/anomalies/{anomaly_id}",
     summary="One anomaly, with its resolution",
     tags=["anomalies"],
-    responses={401: PROBLEM_SCHEMA, 404: PROBLEM_SCHEMA},
+    responses=problem_responses(401, 403, 404),
 )
 async def get_anomaly(anomaly_id: str, request: Request, _: Viewer) -> dict[str, Any]:
     item = await _index(request).get(anomaly_id)
@@ -87,7 +90,7 @@ class AlertsAccepted(BaseModel):
     status_code=status.HTTP_202_ACCEPTED,
     summary="Prometheus Alertmanager webhook receiver (payload version 4)",
     tags=["alerts"],
-    responses={401: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA},
+    responses=problem_responses(400, 401, 403, 413, 422, 429),
 )
 async def alertmanager(
     body: AlertmanagerPayload, _: Ingest, bus: BusDep, correlation_id: CorrelationIdDep

@@ -15,7 +15,7 @@ from services.gateway.config import GatewaySettings
 from services.gateway.keys import Role
 from services.gateway.proxy import Backends
 from services.gateway.ratelimit import RateLimiter
-from shared.web import PROBLEM_SCHEMA
+from shared.web import problem_responses
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,10 @@ class Route:
     actor_field: str | None = None
     # Costly for the backend (seconds of CPU): counted against the smaller per-key budget.
     costly: bool = False
+    # What the backend answers, for the documentation: its success status and the problems
+    # of its own (beyond those every forwarded route may answer, see ``FORWARDED_PROBLEMS``).
+    status: int = 200
+    problems: tuple[int, ...] = field(default=())
 
 
 SAMPLE = {"resource_id": "web-1", "metric": "cpu_utilization", "value": 97.5}
@@ -56,7 +60,13 @@ AUDIT_QUERY = (
 ROUTES: tuple[Route, ...] = (
     # detector
     Route(
-        "POST", "/anomaly", "detector", Role.VIEWER, "Score one sample or a short series", SAMPLE
+        "POST",
+        "/anomaly",
+        "detector",
+        Role.VIEWER,
+        "Score one sample or a short series",
+        SAMPLE,
+        problems=(413, 503),
     ),
     Route(
         "POST",
@@ -66,6 +76,7 @@ ROUTES: tuple[Route, ...] = (
         "Score several series",
         {"requests": [SAMPLE]},
         costly=True,
+        problems=(413, 503),
     ),
     Route("GET", "/anomaly/status", "detector", Role.VIEWER, "Detector models and series"),
     Route(
@@ -76,8 +87,16 @@ ROUTES: tuple[Route, ...] = (
         "Train the multivariate model",
         {"source": "history", "since": "2026-11-25T00:00:00Z"},
         costly=True,
+        status=202,
     ),
-    Route("GET", "/anomaly/train/{job_id}", "detector", Role.ADMIN, "A training job's progress"),
+    Route(
+        "GET",
+        "/anomaly/train/{job_id}",
+        "detector",
+        Role.ADMIN,
+        "A training job's progress",
+        problems=(404,),
+    ),
     Route("GET", "/anomaly/models", "detector", Role.VIEWER, "Model versions"),
     Route(
         "POST",
@@ -85,6 +104,7 @@ ROUTES: tuple[Route, ...] = (
         "detector",
         Role.ADMIN,
         "Return to the previous model version",
+        problems=(409,),
     ),
     Route(
         "POST",
@@ -92,6 +112,7 @@ ROUTES: tuple[Route, ...] = (
         "detector",
         Role.ADMIN,
         "Activate a model version",
+        problems=(404,),
     ),
     Route(
         "POST",
@@ -101,6 +122,7 @@ ROUTES: tuple[Route, ...] = (
         "Mark an anomaly as a false or true positive",
         {"verdict": "false_positive", "note": "nightly batch job"},
         actor_field="by",
+        problems=(404,),
     ),
     # remediator
     Route("GET", "/remediation/status", "remediator", Role.VIEWER, "Engine and safety counters"),
@@ -120,11 +142,12 @@ ROUTES: tuple[Route, ...] = (
         "Request an action on a target (all safety checks apply)",
         {
             "action": "restart_service",
-            "target": "i-0abc123def4567890",
+            "target": {"instance_ids": ["i-0abc123def4567890"]},
             "params": {"service": "nginx"},
             "reason": "stuck workers",
         },
         actor_field="by",
+        status=202,
     ),
     Route(
         "POST",
@@ -133,6 +156,7 @@ ROUTES: tuple[Route, ...] = (
         Role.OPERATOR,
         "A synthetic anomaly through the whole path, in dry-run",
         {"resource_id": "web-1"},
+        status=202,
     ),
     Route(
         "GET", "/remediation/actions", "remediator", Role.VIEWER, "The audit log", query=AUDIT_QUERY
@@ -145,7 +169,14 @@ ROUTES: tuple[Route, ...] = (
         "The registered actions, their risk and parameters",
     ),
     Route("GET", "/remediation/approvals", "remediator", Role.VIEWER, "Pending approvals"),
-    Route("GET", "/remediation/approvals/{approval_id}", "remediator", Role.VIEWER, "One approval"),
+    Route(
+        "GET",
+        "/remediation/approvals/{approval_id}",
+        "remediator",
+        Role.VIEWER,
+        "One approval",
+        problems=(404,),
+    ),
     Route(
         "POST",
         "/remediation/approvals/{approval_id}/approve",
@@ -154,6 +185,8 @@ ROUTES: tuple[Route, ...] = (
         "Approve a pending action",
         {"comment": "go ahead"},
         actor_field="by",
+        status=202,
+        problems=(404, 409, 410),
     ),
     Route(
         "POST",
@@ -163,6 +196,7 @@ ROUTES: tuple[Route, ...] = (
         "Reject a pending action",
         {"comment": "not during the sale"},
         actor_field="by",
+        problems=(404, 409, 410),
     ),
     Route(
         "GET",
@@ -180,6 +214,7 @@ ROUTES: tuple[Route, ...] = (
         "Add a maintenance window: no action on matching targets while it lasts",
         {"target_pattern": "web-*", "duration": "2h", "reason": "kernel upgrade"},
         actor_field="by",
+        status=201,
     ),
     Route(
         "DELETE",
@@ -187,6 +222,7 @@ ROUTES: tuple[Route, ...] = (
         "remediator",
         Role.OPERATOR,
         "End a maintenance window",
+        problems=(404,),
     ),
     Route(
         "POST",
@@ -203,6 +239,7 @@ ROUTES: tuple[Route, ...] = (
         "remediator",
         Role.ADMIN,
         "Who changed rules, windows, the breaker, dry-run",
+        query=("count",),
     ),
     Route("GET", "/rules", "remediator", Role.VIEWER, "The remediation rules in force"),
     Route(
@@ -224,21 +261,37 @@ ROUTES: tuple[Route, ...] = (
         actor_field="by",
     ),
     # notifier
-    Route("GET", "/notifications", "notifier", Role.VIEWER, "Recent deliveries"),
+    Route(
+        "GET",
+        "/notifications",
+        "notifier",
+        Role.VIEWER,
+        "Recent deliveries",
+        query=("limit", "status", "kind"),
+    ),
     Route(
         "GET",
         "/notifications/outbox",
         "notifier",
         Role.VIEWER,
         "Messages kept locally (no webhook configured)",
+        query=("limit",),
     ),
-    Route("GET", "/notifications/groups", "notifier", Role.VIEWER, "Alert groups held"),
+    Route(
+        "GET",
+        "/notifications/groups",
+        "notifier",
+        Role.VIEWER,
+        "Alert groups held",
+        query=("limit",),
+    ),
     Route(
         "GET",
         "/notifications/dead-letter",
         "notifier",
         Role.VIEWER,
         "Messages that could not be delivered",
+        query=("limit",),
     ),
     Route(
         "POST",
@@ -257,6 +310,7 @@ ROUTES: tuple[Route, ...] = (
         "Silence what matches, for a while",
         {"matchers": {"resource": "web-*"}, "duration_s": 3600, "comment": "load test"},
         actor_field="created_by",
+        status=201,
     ),
     Route(
         "DELETE",
@@ -264,6 +318,7 @@ ROUTES: tuple[Route, ...] = (
         "notifier",
         Role.OPERATOR,
         "End a silence now",
+        problems=(404,),
     ),
     Route(
         "POST",
@@ -273,6 +328,7 @@ ROUTES: tuple[Route, ...] = (
         "Acknowledge an alert: no more reminders",
         {"resource_id": "web-1", "metric": "cpu_utilization"},
         actor_field="by",
+        problems=(404,),
     ),
 )
 
@@ -371,6 +427,25 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
     return endpoint
 
 
+# Problems any forwarded route may answer: the caller's key (401, 403), its budget (429), the
+# backend out of reach or too slow (502, 504); 403 also when a safety rule refuses.
+FORWARDED_PROBLEMS = (401, 403, 429, 502, 504)
+
+
+def documented_problems(route: Route) -> dict[int | str, dict[str, Any]]:
+    """The problems of one forwarded route: the gateway's, then the backend's. A body may be
+    malformed (400), too large (413) or invalid (422); a path parameter unusable (400); a
+    backend's 503 says when to come back (``Retry-After`` is passed on)."""
+    statuses = set(FORWARDED_PROBLEMS) | set(route.problems)
+    if route.example is not None:
+        statuses |= {400, 413, 422}
+    if "{" in route.path:
+        statuses |= {400, 422}
+    if route.query:
+        statuses |= {422}
+    return problem_responses(*sorted(statuses), retry_after=(503,))
+
+
 def router() -> APIRouter:
     api = APIRouter()
     for route in ROUTES:
@@ -378,16 +453,10 @@ def router() -> APIRouter:
             route.path,
             _endpoint(route),
             methods=[route.method],
+            status_code=route.status,
             summary=route.summary,
             description=f"Served by the {route.service}; needs the `{route.role}` role.",
             tags=[route.service],
-            responses={
-                401: PROBLEM_SCHEMA,
-                403: PROBLEM_SCHEMA,
-                429: PROBLEM_SCHEMA,
-                502: PROBLEM_SCHEMA,
-                503: PROBLEM_SCHEMA,
-                504: PROBLEM_SCHEMA,
-            },
+            responses=documented_problems(route),
         )
     return api

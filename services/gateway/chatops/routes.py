@@ -14,16 +14,11 @@ from services.gateway.chatops.history import ChatHistory, Turn, turn_of
 from services.gateway.chatops.intents import ChatIntent
 from services.gateway.chatops.replies import Asker, Outcome
 from services.gateway.deps import CorrelationIdDep
-from shared.web import PROBLEM_SCHEMA
+from shared.web import problem_responses
 
 log = structlog.get_logger("gateway.chatops")
 router = APIRouter(prefix="/chatops", tags=["chatops"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: PROBLEM_SCHEMA,
-    403: PROBLEM_SCHEMA,
-    422: PROBLEM_SCHEMA,
-    429: PROBLEM_SCHEMA,
-}
+ERRORS = problem_responses(401, 403, 422)
 
 
 def _engine(request: Request) -> ChatEngine:
@@ -83,7 +78,7 @@ class Cleared(BaseModel):
 @router.post(
     "/query",
     summary="Ask in plain words: status, anomalies, why, restart, approve, silence, help",
-    responses=ERRORS,
+    responses=problem_responses(400, 401, 403, 413, 422, 429),
 )
 async def chatops_query(
     body: ChatQuery,
@@ -125,7 +120,9 @@ async def chatops_history(
     return HistoryPage(user=user, turns=await history.recent(user, limit))
 
 
-@router.post("/clear", summary="Forget your ChatOps conversation", responses=ERRORS)
+@router.post(
+    "/clear", summary="Forget your ChatOps conversation", responses=problem_responses(401, 403)
+)
 async def chatops_clear(principal: Viewer, history: HistoryDep) -> Cleared:
     user = asker_of(principal).user
     return Cleared(user=user, cleared=await history.clear(user))

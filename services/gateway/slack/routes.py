@@ -17,7 +17,7 @@ from services.gateway.slack.commands import (
 from services.gateway.slack.interactions import SlackInteractions, parse_payload
 from services.gateway.slack.signature import SlackVerificationError
 from services.gateway.slack.verification import SlackVerifier
-from shared.web import PROBLEM_SCHEMA, problem
+from shared.web import problem, problem_responses
 
 router = APIRouter(prefix="/slack", tags=["slack"])
 
@@ -69,7 +69,11 @@ INTERACTION_FORM = _form(
     {"payload": {"type": "string", "description": "Slack's block_actions payload, as JSON."}},
     ["payload"],
 )
-RESPONSES: dict[int | str, dict[str, Any]] = {400: PROBLEM_SCHEMA, 401: PROBLEM_SCHEMA}
+RESPONSES = problem_responses(
+    s400="Not a Slack request of this kind (a field missing or malformed)",
+    s401="Not signed with the app's signing secret, or signed too long ago",
+    s413="The request is larger than accepted",
+)
 
 
 def _verifier(request: Request) -> SlackVerifier:
@@ -97,7 +101,8 @@ async def slack_command(request: Request, correlation_id: CorrelationIdDep) -> d
     "/interactions",
     summary="Slack button clicks on the notifier's messages (Slack-signed; no API key)",
     openapi_extra=INTERACTION_FORM,
-    responses=RESPONSES,
+    response_class=Response,
+    responses={200: {"description": "Accepted (an empty answer, as Slack expects)"}, **RESPONSES},
 )
 async def slack_interactions(request: Request, correlation_id: CorrelationIdDep) -> Response:
     """Approve / Reject / Acknowledge / False positive / Silence, applied after Slack's

@@ -13,7 +13,7 @@ from services.notifier.core.alerts import MessageKind
 from services.notifier.deps import INTERNAL, NotifierDep
 from services.notifier.history import DeliveryRecord, DeliveryStatus
 from services.notifier.metrics import DEAD_LETTER_SIZE
-from shared.web import PROBLEM_SCHEMA
+from shared.web import problem_responses
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -63,7 +63,7 @@ class ReplayResult(BaseModel):
     "/dead-letter/replay",
     dependencies=INTERNAL,
     summary="Send dead letters again (internal token)",
-    responses={401: PROBLEM_SCHEMA},
+    responses=problem_responses(401),
 )
 async def replay(notifier: NotifierDep, body: ReplayRequest | None = None) -> ReplayResult:
     request = body or ReplayRequest()

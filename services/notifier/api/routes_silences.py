@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, model_validator
 from services.notifier.core.silences import Silence, SilenceMatchers
 from services.notifier.deps import INTERNAL, NotifierDep
 from shared.events import UtcDatetime, utcnow
-from shared.web import PROBLEM_SCHEMA
+from shared.web import problem_responses
 
 router = APIRouter(prefix="/notifications", tags=["silences"])
 MAX_SILENCE_S = 30 * 24 * 3600
@@ -56,7 +56,7 @@ async def list_silences(notifier: NotifierDep) -> list[Silence]:
     status_code=status.HTTP_201_CREATED,
     dependencies=INTERNAL,
     summary="Silence what matches, for a while (internal token)",
-    responses={401: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA},
+    responses=problem_responses(401),
 )
 async def create_silence(body: SilenceRequest, notifier: NotifierDep) -> Silence:
     return await notifier.silences.add(body.silence())
@@ -66,7 +66,7 @@ async def create_silence(body: SilenceRequest, notifier: NotifierDep) -> Silence
     "/silences/{silence_id}",
     dependencies=INTERNAL,
     summary="End a silence now (internal token)",
-    responses={401: PROBLEM_SCHEMA, 404: PROBLEM_SCHEMA},
+    responses=problem_responses(401, 404),
 )
 async def end_silence(
     silence_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], notifier: NotifierDep
@@ -96,7 +96,7 @@ class AcknowledgeResult(BaseModel):
     "/acknowledgements",
     dependencies=INTERNAL,
     summary="Acknowledge an alert or a group: no more reminders (internal token)",
-    responses={401: PROBLEM_SCHEMA, 404: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA},
+    responses=problem_responses(401, 404),
 )
 async def acknowledge(body: AcknowledgeRequest, notifier: NotifierDep) -> AcknowledgeResult:
     count = await notifier.groups.acknowledge(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -16,7 +14,7 @@ from services.remediator.errors import (
     RulesFileError,
     UnknownActionError,
 )
-from shared.web import PROBLEM_SCHEMA, problem
+from shared.web import problem
 
 TYPE = "https://smartcloudops.dev/problems/"
 
@@ -94,8 +92,3 @@ def add_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApprovalConflictError, _approval_conflict)
     app.add_exception_handler(ApprovalExpiredError, _approval_expired)
     app.add_exception_handler(MaintenanceWindowNotFoundError, _window_missing)
-
-
-def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the problems a route may answer."""
-    return dict.fromkeys(statuses, PROBLEM_SCHEMA)

@@ -10,11 +10,11 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field, model_validator
 
 from services.remediator.api.deps import INTERNAL, ActorDep, RemediatorDep
-from services.remediator.api.problems import responses
 from services.remediator.errors import RulesFileError
 from services.remediator.rules.durations import Duration
 from services.remediator.safety.maintenance import MaintenanceWindow
 from shared.events import UtcDatetime, utcnow
+from shared.web import problem_responses
 
 router = APIRouter(tags=["admin"])
 
@@ -69,7 +69,7 @@ def rules(remediator: RemediatorDep) -> dict[str, Any]:
     "/rules/reload",
     dependencies=INTERNAL,
     summary="Validate the rules file and put it in force (a bad file changes nothing)",
-    responses=responses(401, 422),
+    responses=problem_responses(401, 422),
 )
 def reload_rules(remediator: RemediatorDep, body: Actor | None = None) -> dict[str, Any]:
     by = (body or Actor()).by
@@ -87,7 +87,7 @@ def reload_rules(remediator: RemediatorDep, body: Actor | None = None) -> dict[s
     "/rules/{rule}/auto-shadow/reset",
     dependencies=INTERNAL,
     summary="Put a rule switched to shadow mode automatically back to its mode in the file",
-    responses=responses(401),
+    responses=problem_responses(401),
 )
 def reset_auto_shadow(
     rule: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")],
@@ -111,7 +111,7 @@ def list_windows(remediator: RemediatorDep, include_past: bool = False) -> list[
     dependencies=INTERNAL,
     tags=["maintenance"],
     summary="Add a maintenance window: no action on matching targets while it lasts",
-    responses=responses(401, 422),
+    responses=problem_responses(401, 422),
 )
 def add_window(body: WindowIn, remediator: RemediatorDep) -> MaintenanceWindow:
     starts = body.starts_at or utcnow()
@@ -137,7 +137,7 @@ def add_window(body: WindowIn, remediator: RemediatorDep) -> MaintenanceWindow:
     dependencies=INTERNAL,
     tags=["maintenance"],
     summary="Remove a maintenance window",
-    responses=responses(401, 404),
+    responses=problem_responses(401, 404),
 )
 def remove_window(window_id: str, remediator: RemediatorDep, by: ActorDep) -> MaintenanceWindow:
     window = remediator.maintenance.remove(window_id)
@@ -149,7 +149,7 @@ def remove_window(window_id: str, remediator: RemediatorDep, by: ActorDep) -> Ma
     "/remediation/breaker/reset",
     dependencies=INTERNAL,
     summary="Close the circuit breaker (automatic actions resume)",
-    responses=responses(401),
+    responses=problem_responses(401),
 )
 def reset_breaker(remediator: RemediatorDep, body: Actor | None = None) -> dict[str, Any]:
     by = (body or Actor()).by
@@ -162,7 +162,7 @@ def reset_breaker(remediator: RemediatorDep, body: Actor | None = None) -> dict[
     "/remediation/dry-run",
     dependencies=INTERNAL,
     summary="Switch dry-run on or off for every worker",
-    responses=responses(401),
+    responses=problem_responses(401),
 )
 def set_dry_run(body: DryRunIn, remediator: RemediatorDep) -> dict[str, bool]:
     remediator.safety.set_dry_run(body.enabled)

@@ -17,8 +17,8 @@ from services.remediator.api.deps import (
     OptionalPersonDep,
     RemediatorDep,
 )
-from services.remediator.api.problems import responses
 from services.remediator.approvals.store import Approval
+from shared.web import problem_responses
 
 router = APIRouter(prefix="/remediation/approvals", tags=["approvals"])
 ApprovalId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", examples=["4f1c" + "0" * 28])]
@@ -59,7 +59,7 @@ def list_pending(remediator: RemediatorDep) -> list[Approval]:
     return remediator.approvals.pending()
 
 
-@router.get("/{approval_id}", summary="One approval", responses=responses(404))
+@router.get("/{approval_id}", summary="One approval", responses=problem_responses(404))
 def get_approval(approval_id: ApprovalId, remediator: RemediatorDep) -> Approval:
     return remediator.approvals.get(approval_id)
 
@@ -69,7 +69,7 @@ def get_approval(approval_id: ApprovalId, remediator: RemediatorDep) -> Approval
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=INTERNAL,
     summary="Approve (the action then runs through the safety checks)",
-    responses=responses(400, 401, 404, 409, 410),
+    responses=problem_responses(400, 401, 404, 409, 410),
 )
 def approve(
     approval_id: ApprovalId, body: DecisionBody, person: PersonDep, remediator: RemediatorDep
@@ -87,7 +87,7 @@ def approve(
     "/{approval_id}/reject",
     dependencies=INTERNAL,
     summary="Reject (nothing runs)",
-    responses=responses(400, 401, 404, 409, 410),
+    responses=problem_responses(400, 401, 404, 409, 410),
 )
 def reject(
     approval_id: ApprovalId, body: DecisionBody, person: PersonDep, remediator: RemediatorDep

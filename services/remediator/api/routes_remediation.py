@@ -14,11 +14,11 @@ from services.remediator.api.deps import (
     OptionalPersonDep,
     RemediatorDep,
 )
-from services.remediator.api.problems import responses
 from services.remediator.audit import AuditQuery
 from services.remediator.evaluation import Evaluation, evaluate, synthetic_anomaly
 from services.remediator.manual import ManualRequest, Preview, prepare
 from shared.events import AnomalyEvent, RemediationRecord, Severity, UtcDatetime, utcnow
+from shared.web import problem_responses
 
 router = APIRouter(prefix="/remediation", tags=["remediation"])
 
@@ -120,7 +120,7 @@ def remediation_status(remediator: RemediatorDep) -> dict[str, Any]:
 @router.post(
     "/evaluate",
     summary="Dry evaluation: what would happen, and which rule would stop it",
-    responses=responses(422),
+    responses=problem_responses(422),
 )
 def remediation_evaluate(
     body: AnomalyInput, remediator: RemediatorDep, correlation_id: CorrelationDep
@@ -133,7 +133,7 @@ def remediation_evaluate(
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=INTERNAL,
     summary="Ask for an action on a target (same safety checks as automatic actions)",
-    responses=responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422),
 )
 def remediation_execute(
     body: ManualRequest,
@@ -156,7 +156,7 @@ def remediation_execute(
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=INTERNAL,
     summary="Send a synthetic anomaly through the whole path, in dry-run",
-    responses=responses(401),
+    responses=problem_responses(401),
 )
 def remediation_test(
     remediator: RemediatorDep, correlation_id: CorrelationDep, body: SelfTestRequest | None = None

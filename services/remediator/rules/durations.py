@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -44,8 +44,18 @@ def format_duration(seconds: float) -> str:
     return "".join(parts)
 
 
+# What a request may send, for API documentation and schema-driven clients.
+DURATION_INPUT_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^ *([0-9]+(\.[0-9]+)?|([0-9]+(\.[0-9]+)? *[smhd] *)+) *$"},
+    ],
+    "description": "Seconds, or text like 30s, 5m, 1h30m, 2d.",
+    "examples": ["2h", 90],
+}
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(DURATION_INPUT_SCHEMA, mode="validation"),
 ]
