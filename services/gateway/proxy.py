@@ -1,7 +1,9 @@
 """Forwarding public calls to the service that owns them.
 
 The gateway adds the internal service token, the correlation id and who is acting; a backend
-that cannot be reached is a 502 problem, one that does not answer in time a 504.
+that cannot be reached is a 502 problem, one that does not answer in time a 504. A body that
+JSON cannot carry on (``NaN``, ``Infinity``, nested deeper than ``json_bounds.MAX_DEPTH``) is
+a 422 problem naming where, and nothing is forwarded.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from fastapi import Response
 
 from services.gateway.acting import person_headers
 from services.gateway.auth import Principal
+from shared.json_bounds import JsonBoundsError, check_bounds
 from shared.web import CORRELATION_HEADER, INTERNAL_TOKEN_HEADER, problem
 
 log = structlog.get_logger("gateway.proxy")
@@ -37,6 +40,15 @@ class Backends:
         body: Any = None,
         params: dict[str, str] | None = None,
     ) -> Response:
+        try:
+            check_bounds(body)
+        except JsonBoundsError as exc:
+            return problem(
+                422,
+                "Invalid request",
+                str(exc),
+                errors=[{"field": exc.where, "pointer": exc.pointer, "reason": exc.reason}],
+            )
         headers = {INTERNAL_TOKEN_HEADER: self.token, CORRELATION_HEADER: correlation_id}
         if principal is not None:
             headers |= {"X-Actor": principal.actor, "X-Actor-Role": principal.role.value}

@@ -2,13 +2,16 @@
 
 Every record goes to ``scops:{remediations}`` (for the notifier) and to the audit stream, whose
 entries carry the fields one filters on, so a query reads them without parsing every record.
-Queries page backwards in time with a cursor (the last entry id seen).
+Queries page backwards in time with a cursor (the last entry id seen): a page holds what is
+older than its cursor. A cursor is a stream entry id, ``<ms>-<seq>`` with each part at most
+2**64 - 1 (``check_cursor``); ``0-0`` is the oldest id there is, so nothing is older and its
+page is empty, as is the page of an ``until`` before 1970 (no entry is older than its stream).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -24,6 +27,7 @@ log = structlog.get_logger("remediator.audit")
 FILTERS = ("status", "action", "resource_id", "rule", "anomaly_id", "blocked_by")
 SCAN_CHUNK = 500
 SCAN_MAX = 20_000
+ID_PART_MAX = 2**64 - 1  # Redis stream ids are two unsigned 64-bit numbers
 
 
 class RecordPublisher:
@@ -105,16 +109,49 @@ class AuditPage:
     scanned: int
 
 
+def _cursor_parts(cursor: str) -> tuple[int, int]:
+    ms, _, seq = cursor.partition("-")
+    if not (ms.isascii() and ms.isdigit() and seq.isascii() and seq.isdigit()):
+        raise ValueError("a cursor is <ms>-<seq>, as next_cursor gives it")
+    if int(ms) > ID_PART_MAX or int(seq) > ID_PART_MAX:
+        raise ValueError(f"not a position in the audit log (each part is at most {ID_PART_MAX})")
+    return int(ms), int(seq)
+
+
+def check_cursor(cursor: str | None) -> str | None:
+    """``cursor`` if it can be a stream entry id (``<ms>-<seq>``, each part within 64 bits);
+    else ``ValueError``."""
+    if cursor is not None:
+        _cursor_parts(cursor)
+    return cursor
+
+
+def _ms(moment: datetime) -> int:
+    """Milliseconds since the epoch; a time without a zone is UTC."""
+    return int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp() * 1000)
+
+
+def newest_bound(query: AuditQuery) -> str | None:
+    """The highest entry id a query's page may hold (Redis ``XREVRANGE`` syntax), or None
+    when no entry can be that old."""
+    if query.cursor is not None:
+        return None if _cursor_parts(query.cursor) == (0, 0) else f"({query.cursor}"
+    if query.until is not None:
+        until_ms = _ms(query.until)
+        return None if until_ms < 0 else f"{until_ms}-{ID_PART_MAX}"
+    return "+"
+
+
 class AuditLog:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
 
     def query(self, query: AuditQuery) -> AuditPage:
         wanted = query.wanted()
-        high: Any = f"({query.cursor}" if query.cursor else "+"
-        if query.until is not None and query.cursor is None:
-            high = f"{int(query.until.timestamp() * 1000)}-99999999"
-        floor = int(query.since.timestamp() * 1000) if query.since else 0
+        high: Any = newest_bound(query)
+        if high is None:
+            return AuditPage([], None, 0)
+        floor = _ms(query.since) if query.since else 0
         records: list[RemediationRecord] = []
         scanned, last_id = 0, None
         while len(records) < query.limit and scanned < SCAN_MAX:

@@ -18,6 +18,7 @@ import structlog
 from pydantic import SecretStr, ValidationError
 
 from services.gateway.chatops.intents import NEEDS, TAKES, ChatIntent, IntentName
+from shared.json_bounds import loads_bounded
 
 log = structlog.get_logger("gateway.chatops.llm")
 MAX_INPUT = 500
@@ -120,7 +121,7 @@ class LlmInterpreter:
 def read_completion(raw: bytes) -> ChatIntent | None:
     """The intent in a chat completions response, or None when there is no valid one."""
     try:
-        content = json.loads(raw)["choices"][0]["message"]["content"]
+        content = loads_bounded(raw)["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
         log.warning("chatops_llm_malformed_response")
         return None
@@ -147,7 +148,7 @@ def _without_fence(text: str) -> str:
 
 def _says_none(text: str) -> bool:
     try:
-        data: Any = json.loads(text)
+        data: Any = loads_bounded(text)
     except ValueError:
         return False
     return isinstance(data, dict) and data.get("intent") in ("none", None)

@@ -8,7 +8,6 @@ A click that cannot be applied leaves the message alone and tells only the perso
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from services.gateway.slack.buttons import (
 from services.gateway.slack.commands import MalformedSlackRequestError, failed
 from services.gateway.slack.responder import Followups, SlackResponder
 from services.gateway.slack.users import SlackRoles, SlackUser
+from shared.json_bounds import JsonBoundsError, loads_bounded
 
 log = structlog.get_logger("gateway.slack")
 APPROVAL_BUTTONS = frozenset({ActionId.APPROVAL_APPROVE.value, ActionId.APPROVAL_REJECT.value})
@@ -60,7 +60,9 @@ def parse_payload(body: bytes) -> BlockActions | None:
     form = parse_qs(body.decode("utf-8", "replace"))
     raw = form.get("payload", [""])[0]
     try:
-        data = json.loads(raw)
+        data = loads_bounded(raw)
+    except JsonBoundsError as exc:
+        raise MalformedSlackRequestError(f"{exc.located('payload')}: {exc.reason}") from exc
     except ValueError as exc:
         raise MalformedSlackRequestError("the payload field is not JSON") from exc
     if not isinstance(data, dict):

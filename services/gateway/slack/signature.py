@@ -40,7 +40,8 @@ def check_signature(
         raise SlackVerificationError(
             "X-Slack-Request-Timestamp and X-Slack-Signature headers are required"
         )
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    # isdigit() alone also takes digits like "²" that int() refuses: ASCII digits only.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise SlackVerificationError("X-Slack-Request-Timestamp is not a Unix time")
     if abs(now - int(timestamp)) > TOLERANCE_S:
         raise SlackVerificationError("the request timestamp is more than 5 minutes off")

@@ -3,11 +3,11 @@ what the gateway calls when someone presses Silence or Acknowledge in Slack."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from services.notifier.core.silences import Silence, SilenceMatchers
 from services.notifier.deps import INTERNAL, NotifierDep
@@ -28,10 +28,29 @@ class SilenceRequest(BaseModel):
     created_by: str = Field(min_length=1, max_length=128, examples=["ana"])
     comment: str = Field("", max_length=500, examples=["planned load test"])
 
+    @field_validator("ends_at")
+    @classmethod
+    def _a_while(cls, ends_at: datetime | None, info: ValidationInfo) -> datetime | None:
+        """After its start (now when starts_at is not given), and no longer than a
+        ``duration_s`` may be."""
+        starts = info.data.get("starts_at") or utcnow()
+        if ends_at is None:
+            return None
+        if ends_at <= starts:
+            raise ValueError("must be after starts_at (or after now, without starts_at)")
+        if ends_at - starts > timedelta(seconds=MAX_SILENCE_S):
+            raise ValueError(f"at most {MAX_SILENCE_S // 86400} days after starts_at")
+        return ends_at
+
     @model_validator(mode="after")
     def _one_end(self) -> SilenceRequest:
         if (self.duration_s is None) == (self.ends_at is None):
             raise ValueError("give either duration_s or ends_at")
+        if self.starts_at is not None and self.duration_s is not None:
+            try:
+                self.starts_at + timedelta(seconds=self.duration_s)
+            except OverflowError:
+                raise ValueError("starts_at + duration_s is past year 9999") from None
         return self
 
     def silence(self) -> Silence:

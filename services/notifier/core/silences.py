@@ -54,8 +54,11 @@ class Silence(BaseModel):
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Silence:
-        if self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must be after starts_at")
+        # Equal is allowed: a silence ended before it began keeps its place in the record
+        # (both times are when it was ended) and mutes nothing. A request for a new silence
+        # must end after it starts (the API refuses an empty one).
+        if self.ends_at < self.starts_at:
+            raise ValueError("ends_at must not be before starts_at")
         return self
 
     def active(self, now: datetime) -> bool:

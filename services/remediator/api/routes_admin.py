@@ -115,7 +115,10 @@ def list_windows(remediator: RemediatorDep, include_past: bool = False) -> list[
 )
 def add_window(body: WindowIn, remediator: RemediatorDep) -> MaintenanceWindow:
     starts = body.starts_at or utcnow()
-    ends = body.ends_at or starts + timedelta(seconds=body.duration or 0)
+    try:
+        ends = body.ends_at or starts + timedelta(seconds=body.duration or 0)
+    except OverflowError:
+        raise HTTPException(422, "duration: the window would end after year 9999") from None
     try:
         window = remediator.maintenance.add(
             body.target_pattern, starts, ends, reason=body.reason, created_by=body.by

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from services.remediator.api.deps import (
     INTERNAL,
@@ -14,7 +13,7 @@ from services.remediator.api.deps import (
     OptionalPersonDep,
     RemediatorDep,
 )
-from services.remediator.audit import AuditQuery
+from services.remediator.audit import AuditQuery, check_cursor
 from services.remediator.evaluation import Evaluation, evaluate, synthetic_anomaly
 from services.remediator.manual import ManualRequest, Preview, prepare
 from shared.events import AnomalyEvent, RemediationRecord, Severity, UtcDatetime, utcnow
@@ -176,10 +175,18 @@ def remediation_actions(
     rule: str | None = None,
     anomaly_id: str | None = None,
     blocked_by: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcDatetime | None = None,
+    until: UtcDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^\d+-\d+$")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d+-\d+$",
+            max_length=41,
+            description="next_cursor of the previous page; 0-0 (nothing is older) is empty.",
+        ),
+        AfterValidator(check_cursor),
+    ] = None,
 ) -> AuditPageOut:
     page = remediator.audit.query(
         AuditQuery(

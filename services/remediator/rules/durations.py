@@ -1,7 +1,10 @@
-"""Durations in rules files: ``90`` (seconds), ``30s``, ``5m``, ``1h``, ``1h30m``, ``2d``."""
+"""Durations in rules files and requests: ``90`` (seconds), ``30s``, ``5m``, ``1h``, ``1h30m``,
+``2d``; finite, not negative, and at most ``MAX_DURATION_S`` (ten years), so a window ending
+that long after any start still has a date."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -9,13 +12,16 @@ from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+MAX_DURATION_S = 3650 * 86400
 
 
 def parse_duration(value: object) -> float:
     """Seconds in ``value``; refuses negatives, unknown units and what is not a duration."""
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or text like 30s, 5m, 1h")
-    if isinstance(value, int | float):
+    if isinstance(value, int) and abs(value) > MAX_DURATION_S:
+        seconds = math.inf if value > 0 else -math.inf  # float(value) could overflow
+    elif isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip().replace(" ", "")
@@ -27,8 +33,12 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 5m, 1h30m)")
     else:
         raise ValueError("a duration is a number of seconds or text like 30s, 5m, 1h")
+    if math.isnan(seconds):
+        raise ValueError("a duration is a number of seconds (NaN is not one)")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"a duration is at most {format_duration(MAX_DURATION_S)} (ten years)")
     return seconds
 
 

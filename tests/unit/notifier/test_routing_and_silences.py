@@ -118,7 +118,7 @@ def test_a_silence_can_be_limited_to_severities() -> None:
 
 
 def test_a_silence_must_end_after_it_starts() -> None:
-    with pytest.raises(ValidationError, match="ends_at must be after starts_at"):
+    with pytest.raises(ValidationError, match="ends_at must not be before starts_at"):
         silence(hours=-1)
 
 

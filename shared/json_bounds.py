@@ -1,0 +1,73 @@
+"""What JSON from outside may hold: finite numbers only, and at most ``MAX_DEPTH`` levels of
+nesting (no I/O, no web framework).
+
+Python's ``json`` reads ``NaN``, ``Infinity`` and ``1e400`` as floats that no JSON encoder
+will write back (a forwarded body then fails half-way), and a body nested a hundred thousand
+levels deep exhausts the interpreter's recursion on whoever walks it next. Both are refused
+here, with the place that holds them, before anything else reads the value.
+
+JsonBoundsError     a value outside these bounds (``where`` names it: ``value``,
+                    ``samples[0].value``, or ``body`` for the document itself)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+MAX_DEPTH = 64
+
+
+class JsonBoundsError(ValueError):
+    def __init__(self, where: str, pointer: str, reason: str) -> None:
+        self.where = where
+        self.pointer = pointer
+        self.reason = reason
+        super().__init__(f"{where}: {reason}")
+
+    def located(self, root: str) -> str:
+        """Where, for a document found under ``root`` (``payload``, ``payload.actions[0]``)."""
+        if self.where == "body":
+            return root
+        return root + self.where if self.where.startswith("[") else f"{root}.{self.where}"
+
+
+def _not_finite(number: float) -> str:
+    if math.isnan(number):
+        return "NaN is not a number"
+    return f"{'Infinity' if number > 0 else '-Infinity'} (or a number too large) is not finite"
+
+
+def check_bounds(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
+    """Raises :class:`JsonBoundsError` at the first non-finite number, or at the first
+    container nested deeper than ``max_depth`` (the document itself is level 1)."""
+    pending: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while pending:
+        item, path = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise _error(path, _not_finite(item))
+        if isinstance(item, dict | list):
+            if len(path) >= max_depth:
+                raise _error(path, f"nested deeper than {max_depth} levels")
+            children = item.items() if isinstance(item, dict) else enumerate(item)
+            pending.extend((child, (*path, key)) for key, child in reversed(list(children)))
+
+
+def loads_bounded(raw: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """``json.loads`` for text from outside: :class:`JsonBoundsError` for what
+    :func:`check_bounds` refuses, ``ValueError`` for what is not JSON."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise _error((), f"nested deeper than {max_depth} levels") from None
+    check_bounds(value, max_depth=max_depth)
+    return value
+
+
+def _error(path: tuple[str | int, ...], reason: str) -> JsonBoundsError:
+    where = ""
+    for part in path:
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    pointer = "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+    return JsonBoundsError(where or "body", pointer, reason)
