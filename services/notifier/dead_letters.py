@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
 from services.notifier import keys
+from services.notifier.delivery.redaction import scrub
 from services.notifier.outgoing import OutgoingMessage, queue_message
 from shared.events import UtcDatetime, utcnow
 
@@ -64,7 +65,7 @@ class DeadLetters:
         return DeadLetter(
             entry_id=_text(entry_id),
             message=OutgoingMessage.model_validate_json(fields[b"data"]),
-            error=_text(fields.get(b"error", b"")),
+            error=scrub(_text(fields.get(b"error", b""))),  # also entries stored before scrubbing
             reason=_text(fields.get(b"reason", b"")),
             attempts=int(fields.get(b"attempts", b"0")),
             failed_at=_text(fields.get(b"failed_at", b"")) or utcnow(),

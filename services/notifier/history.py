@@ -1,5 +1,5 @@
 """Recent deliveries (``GET /notifications``) and the local outbox, both capped lists in
-Redis, newest first. Neither ever holds a webhook URL."""
+Redis, newest first. Neither ever holds a webhook URL or a piece of one (``redaction``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from services.notifier import keys
 from services.notifier.core.alerts import MessageKind
+from services.notifier.delivery.redaction import scrub
 from services.notifier.outgoing import OutgoingMessage
 from shared.events import UtcDatetime, utcnow
 
@@ -95,6 +96,8 @@ class History:
         found = []
         for row in rows:
             record = DeliveryRecord.model_validate_json(row)
+            if record.error:  # also records stored before errors were scrubbed
+                record = record.model_copy(update={"error": scrub(record.error)})
             if (status is None or record.status == status) and (
                 kind is None or record.kind == kind
             ):

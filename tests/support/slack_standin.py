@@ -1,6 +1,8 @@
 """A real HTTP server standing in for Slack's incoming webhook: records every request and
 answers from a script (e.g. 500, 500, 500, then 200). Any path under ``/services/`` is a
-webhook; a revoked one answers 404 ``no_service`` as Slack does for a deleted webhook."""
+webhook; a revoked one answers 404 ``no_service`` as Slack does for a deleted webhook. With
+``echo_request_in_errors()`` every error answer repeats the request's path and URL, as careless
+receivers and proxies do."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class SlackStandIn:
     received: list[Received] = field(default_factory=list)
     script: deque[tuple[int, dict[str, str]]] = field(default_factory=deque)
     revoked: set[str] = field(default_factory=set)
+    echo: bool = False
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
@@ -53,6 +56,16 @@ class SlackStandIn:
         for _ in range(times):
             self.script.append((status, headers or {}))
 
+    def echo_request_in_errors(self) -> None:
+        self.echo = True
+
+    def _error_text(self, text: str, request: Request) -> str:
+        if not self.echo:
+            return text
+        return (
+            f"{text}: POST {request.url.path} refused (url {request.url}; path={request.url.path})"
+        )
+
     @property
     def accepted(self) -> list[dict[str, Any]]:
         return [r.body for r in self.received if r.status == 200]
@@ -62,10 +75,11 @@ class SlackStandIn:
         path = request.url.path
         if path in self.revoked:
             self.received.append(Received(time.monotonic(), body, 404, path))
-            return PlainTextResponse("no_service", 404)
+            return PlainTextResponse(self._error_text("no_service", request), 404)
         status, headers = self.script.popleft() if self.script else (200, {})
         self.received.append(Received(time.monotonic(), body, status, path))
-        return PlainTextResponse("ok" if status == 200 else "error", status, headers=headers)
+        text = "ok" if status == 200 else self._error_text("error", request)
+        return PlainTextResponse(text, status, headers=headers)
 
     def start(self) -> SlackStandIn:
         app = Starlette(routes=[Route("/services/{rest:path}", self._hook, methods=["POST"])])

@@ -18,6 +18,7 @@ from services.notifier import metrics
 from services.notifier.core.render import Channel
 from services.notifier.delivery.http_post import PostResult, post_json
 from services.notifier.delivery.pacing import RateLimiter, RetryPolicy
+from services.notifier.delivery.redaction import scrub
 from services.notifier.delivery.webhook_urls import UrlSource
 from services.notifier.errors import WebhookUrlUnavailable
 from services.notifier.outgoing import OutgoingMessage
@@ -65,6 +66,7 @@ class Courier:
         allowed = self.policy.attempts
         refreshed = False
         last = PostResult(False, reason="url_unavailable", detail="not tried")
+        detail = last.detail
         while attempts < allowed:
             try:
                 url = await self.receiver.urls.resolve()
@@ -84,13 +86,14 @@ class Courier:
                     return Outcome(True, channel, attempts + 1)
             attempts += 1
             metrics.FAILED.labels(reason=last.reason or "unknown").inc()
+            detail = scrub(last.detail, [url.get_secret_value()] if url is not None else [])
             log.warning(
                 "delivery_try_failed",
                 receiver=self.receiver.name,
                 attempt=attempts,
                 reason=last.reason,
                 status=last.status,
-                detail=last.detail,
+                detail=detail,
             )
             if last.url_gone and not refreshed:
                 refreshed = True
@@ -103,7 +106,7 @@ class Courier:
                 break
             if not await pause(self.policy.wait_s(attempts, last.retry_after_s)):
                 return None
-        return Outcome(False, channel, attempts, last.detail, last.reason)
+        return Outcome(False, channel, attempts, detail, last.reason)
 
     async def _refreshed_url(self) -> SecretStr | None:
         try:

@@ -15,8 +15,11 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from services.notifier.delivery.redaction import scrub
+
 URL_GONE = frozenset({403, 404, 410})
 DETAIL_MAX = 300
+SCRUB_WINDOW = 4 * DETAIL_MAX  # scrubbed before the cut, so no piece survives at the edge
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class PostResult:
     ok: bool
     status: int | None = None
     reason: str | None = None  # a notifications_failed_total label
-    detail: str = ""  # never holds the URL
+    detail: str = ""  # never holds the URL or any piece of it (``redaction``)
     retryable: bool = False
     retry_after_s: float | None = None
 
@@ -51,9 +54,11 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
     return max((moment - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
-def _scrub(text: str, url: str) -> str:
-    text = " ".join(text.split())[:DETAIL_MAX]
-    return text.replace(url, "<webhook>") if url else text
+def answer_excerpt(body: str, url: str) -> str:
+    """The start of a receiver's answer, fit to store and log: whitespace folded, every piece
+    of the URL and every Slack-secret shape removed, then cut to ``DETAIL_MAX``."""
+    text = " ".join(body[: 2 * SCRUB_WINDOW].split())[:SCRUB_WINDOW]
+    return scrub(text, [url])[:DETAIL_MAX]
 
 
 async def post_json(
@@ -75,7 +80,7 @@ async def post_json(
     status = response.status_code
     if status < 300:
         return PostResult(True, status)
-    detail = f"receiver answered {status}: {_scrub(response.text, plain)}"
+    detail = f"receiver answered {status}: {answer_excerpt(response.text, plain)}"
     if status == 429:
         wait = retry_after(response.headers.get("retry-after"))
         return PostResult(False, status, "rate_limited", detail, True, wait)

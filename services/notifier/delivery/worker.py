@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -24,6 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 from services.notifier import keys, metrics
 from services.notifier.dead_letters import DeadLetters
 from services.notifier.delivery.courier import OUTBOX, Courier, Outcome
+from services.notifier.delivery.redaction import scrub
 from services.notifier.history import DeliveryRecord, DeliveryStatus, History
 from services.notifier.outgoing import OutgoingMessage
 from shared.bus import ConsumerOptions, EventBus
@@ -171,6 +173,8 @@ class DeliveryWorker:
     async def _finish(
         self, entry_id: bytes | str, message: OutgoingMessage, outcome: Outcome
     ) -> None:
+        if outcome.error:  # the last line of defence before history, dead letters and logs
+            outcome = replace(outcome, error=scrub(outcome.error))
         async with self.redis.pipeline(transaction=True) as pipe:
             if outcome.delivered:
                 status = (
