@@ -388,6 +388,9 @@ def setup_app(
     """Problem handlers, correlation ids, health routes, ``/metrics`` (with the settings every
     service shares) and local API docs for one service."""
     metrics.STREAM_MAXLEN.set(settings.stream_maxlen)
+    # An API answers the path it is asked: no 307 to the path without its trailing slash (a
+    # client would send its body again, or not), but 404 as for any other unknown path.
+    app.router.redirect_slashes = False
     _serve_docs_locally(app)
     _document_problems_of(app)
     app.add_exception_handler(RequestValidationError, _validation_problem)

@@ -1,0 +1,198 @@
+"""Every service answers what its OpenAPI document says, whatever it is sent.
+
+Schemathesis generates requests from each service's own document and checks every answer with
+all of its response checks: no server error, a documented status, a documented content type,
+a body valid for the documented schema, the documented headers. It runs the documents'
+examples, valid and invalid generated requests for every operation, and call sequences
+(the stateful phase), against the gateway with keys of each role and against each internal
+service directly with the internal token, on a real stack (every service a process, a real
+Redis). Nothing is left out: the stack stays usable whatever the requests change (dry-run,
+the breaker, rules reloaded from their file, windows and silences), because no worker runs
+actions and each test's requests are bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from scops.local_redis import ensure_redis, free_port
+from tests.support.processes import SERVICES, api_key, service, stack_env
+
+pytestmark = pytest.mark.e2e
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+TOKEN = "conformance-internal-token-0123456789abcdef"  # a test stack's own
+# Generated requests per operation and generation mode (valid, invalid): the admin key and the
+# internal token reach every handler; the other roles mostly meet 403, so fewer suffice.
+FUZZ_EXAMPLES = {"admin": 6, "operator": 3, "viewer": 3, "ingest": 3, "internal": 6}
+STATEFUL_SCENARIOS = 8
+BUDGET_S = 30.0  # per caller: a bound on the whole run, about three times what it needs here
+
+
+@dataclass(frozen=True)
+class Stack:
+    urls: dict[str, str]
+    keys: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    handle = ensure_redis(f"redis://127.0.0.1:{free_port()}/0")
+    log_dir: Path = tmp_path_factory.mktemp("conformance-logs")
+    roomy = "1000000"  # the budgets are not what is tested here: keep 429 out of the way
+    env = stack_env(
+        handle.url,
+        {
+            "SCOPS_INTERNAL_TOKEN": TOKEN,
+            "SCOPS_PROXY_RATE_PER_MIN": roomy,
+            "SCOPS_PROXY_COSTLY_RATE_PER_MIN": roomy,
+            "SCOPS_INGEST_RATE_PER_MIN": roomy,
+            "SCOPS_CHATOPS_RATE_PER_MIN": roomy,
+        },
+    )
+    processes = [service(name, env, log_dir).start() for name in SERVICES]
+    try:
+        for process in processes:
+            process.wait_ready()
+        keys = {role: api_key(handle.url, role, f"conformance-{role}") for role in ROLES}
+        yield Stack({p.name: str(p.url) for p in processes}, keys)
+        for process in processes:
+            process.assert_alive()
+    finally:
+        for process in processes:
+            process.stop()
+        redis.Redis.from_url(handle.url).close()
+        handle.stop()
+
+
+ROLES = ("admin", "operator", "viewer", "ingest")
+CALLERS = [f"gateway as {role}" for role in ROLES] + ["detector", "remediator", "notifier"]
+
+
+def _target(stack: Stack, caller: str) -> tuple[str, dict[str, str], int]:
+    """Where to send, with which credentials, and how many requests per operation."""
+    if caller.startswith("gateway as "):
+        role = caller.removeprefix("gateway as ")
+        return stack.urls["gateway"], {"X-API-Key": stack.keys[role]}, FUZZ_EXAMPLES[role]
+    return stack.urls[caller], {"X-Internal-Token": TOKEN}, FUZZ_EXAMPLES["internal"]
+
+
+def _run(strategy: st.SearchStrategy[Any], examples: int, call: Callable[[Any], None]) -> None:
+    @given(case=strategy)
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        call(case)
+
+    with contextlib.suppress(Unsatisfiable):  # nothing invalid to make (no input at all)
+        run()
+
+
+class Failures:
+    """Every distinct failure, by operation: a run reports all of them, not the first."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, str] = {}
+
+    def record(self, label: str, exc: BaseException) -> None:
+        text = str(exc)
+        self.found.setdefault(f"{label}: {text.splitlines()[0] if text else type(exc)}", text)
+
+    def report(self) -> str:
+        return "\n\n".join(text[:1500] for text in self.found.values())
+
+
+def _fuzz(
+    schema: Any, headers: dict[str, str], per_mode: int, failures: Failures, deadline: float
+) -> int:
+    calls = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if time.monotonic() > deadline:
+            failures.record(operation.label, TimeoutError("not reached within the time budget"))
+            continue
+
+        def call(case: Any, label: str = operation.label) -> None:
+            nonlocal calls
+            calls += 1
+            try:
+                case.call_and_validate(headers=headers, checks=CHECKS, timeout=10)
+            except (AssertionError, Exception) as exc:  # every failure, not the first
+                failures.record(label, exc)
+
+        examples = operation.get_strategies_from_examples()
+        if examples:
+            _run(st.one_of(examples), 2 * len(examples), call)
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            _run(operation.as_strategy(generation_mode=mode), per_mode, call)
+    return calls
+
+
+def _stateful(schema: Any, headers: dict[str, str], failures: Failures) -> None:
+    base = schema.as_state_machine()
+
+    class Machine(base):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": headers, "timeout": 10}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            try:
+                case.validate_response(response, checks=CHECKS, headers=headers)
+            except (AssertionError, Exception) as exc:
+                failures.record(f"stateful {case.operation.label}", exc)
+
+    try:
+        Machine.run(
+            settings=settings(
+                max_examples=STATEFUL_SCENARIOS,
+                stateful_step_count=6,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+        )
+    except (AssertionError, Exception) as exc:
+        failures.record("stateful", exc)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_every_answer_is_the_documented_one(stack: Stack, caller: str) -> None:
+    url, headers, per_mode = _target(stack, caller)
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    failures = Failures()
+    started = time.monotonic()
+    calls = _fuzz(schema, headers, per_mode, failures, started + BUDGET_S)
+    _stateful(schema, headers, failures)
+    assert calls > 3 * len(list(schema.get_all_operations()))
+    assert failures.found == {}, failures.report()
