@@ -58,6 +58,14 @@ _KIND = {
 }
 
 
+def visible(text: str) -> str:
+    """``text`` with every refused character (line breaks included) replaced by a space: for
+    free text shown to people (an alert's summary), where refusing would lose the alert."""
+    return "".join(
+        " " if hidden_character(char, spaces=True) is not None else char for char in text
+    )
+
+
 def _check(text: str, *, spaces: bool) -> str:
     found = hidden_character(text, spaces=spaces)
     if found is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -15,8 +15,9 @@ from services.detector.consumer import anomaly_key
 from services.detector.engine import MODEL_VERSION, DetectionEngine, SeriesState
 from services.detector.scoring.detector import SeriesDetector
 from services.detector.scoring_pool import ScoringPool
-from shared.events import FiniteFloat, MetricName, ResourceId, UtcDatetime
+from shared.identifiers import MetricName, Number, ResourceId, Timestamp
 from shared.streams import PREFIX
+from shared.time_bounds import TimeBounds
 from shared.web import problem_responses, require_internal_token
 
 router = APIRouter(tags=["anomaly"])
@@ -25,33 +26,35 @@ FEEDBACK_STREAM = f"{PREFIX}:{{feedback}}"
 
 class Point(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    timestamp: UtcDatetime
-    value: FiniteFloat
+    timestamp: Timestamp
+    value: Number
+
+
+def _examples(schema: dict[str, Any]) -> None:
+    """Examples dated now (whenever the API description is built): fixed dates would soon be
+    refused as too old."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    schema["examples"] = [
+        {"resource_id": "web-1", "metric": "cpu_utilization", "value": 97.5},
+        {
+            "resource_id": "web-1",
+            "metric": "cpu_utilization",
+            "points": [
+                {"timestamp": (now - timedelta(minutes=1)).isoformat(), "value": 41.0},
+                {"timestamp": now.isoformat(), "value": 96.0},
+            ],
+        },
+    ]
 
 
 class ScoreRequest(BaseModel):
     """One sample (``value``, optional ``timestamp``) or a short series (``points``)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"resource_id": "web-1", "metric": "cpu_utilization", "value": 97.5},
-                {
-                    "resource_id": "web-1",
-                    "metric": "cpu_utilization",
-                    "points": [
-                        {"timestamp": "2026-11-26T18:00:00Z", "value": 41.0},
-                        {"timestamp": "2026-11-26T18:01:00Z", "value": 96.0},
-                    ],
-                },
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_examples)
     resource_id: ResourceId
     metric: MetricName
-    value: FiniteFloat | None = None
-    timestamp: UtcDatetime | None = None
+    value: Number | None = None
+    timestamp: Timestamp | None = None
     points: list[Point] | None = Field(None, min_length=1, max_length=1000)
 
     @model_validator(mode="after")
@@ -65,6 +68,16 @@ class ScoreRequest(BaseModel):
             return self.points
         assert self.value is not None
         return [Point(timestamp=self.timestamp or datetime.now(UTC), value=self.value)]
+
+    def times_refused(self, bounds: TimeBounds, now: datetime) -> list[tuple[tuple[Any, ...], str]]:
+        """(where, why) of every time outside the accepted window around ``now``."""
+        found: list[tuple[tuple[Any, ...], str]] = []
+        if self.timestamp is not None and (why := bounds.refusal(self.timestamp, now)):
+            found.append((("timestamp",), why))
+        for j, point in enumerate(self.points or ()):
+            if why := bounds.refusal(point.timestamp, now):
+                found.append((("points", j, "timestamp"), why))
+        return found
 
 
 class PointScore(BaseModel):
@@ -186,6 +199,7 @@ async def score_off_loop(
             raise RequestValidationError(
                 [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from None
+        _refuse_times_out_of_bounds(reqs, request.app.state.settings.time_bounds, single)
         points = sum(len(r.points) if r.points is not None else 1 for r in reqs)
         if points > limit:
             raise HTTPException(
@@ -194,6 +208,23 @@ async def score_off_loop(
         saved = [(r, snapshot(engine, r)) for r in reqs]
         content = await slot.call(lambda: scored_json(engine, saved, single))
     return Response(content, media_type="application/json")
+
+
+def _refuse_times_out_of_bounds(reqs: list[ScoreRequest], bounds: TimeBounds, single: bool) -> None:
+    """A time too far from this detector's clock refuses the whole request (422), as the
+    gateway refuses it on ingest: scoring it would teach nothing true."""
+    now = datetime.now(UTC)
+    errors = [
+        {
+            "loc": ("body", *(() if single else ("requests", i)), *where),
+            "msg": why,
+            "type": "value_error",
+        }
+        for i, req in enumerate(reqs)
+        for where, why in req.times_refused(bounds, now)
+    ]
+    if errors:
+        raise RequestValidationError(errors)
 
 
 def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:

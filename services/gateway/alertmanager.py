@@ -7,18 +7,34 @@ reading of a metric (it neither verifies an action nor ends a debounce streak wi
 
 The anomaly id is derived from the alert's fingerprint and start time, so Alertmanager's
 repeated notifications of one alert are the same anomaly (and act at most once).
+
+Each alert is judged on its own: one whose labels break the rules of ``shared.identifiers``
+(an invisible or control character, too many or too long), that names no resource, or whose
+time is too far from the gateway's clock is skipped with its reason and the rest are accepted.
+Alertmanager retries a failed notification of the whole group, so one bad alert must neither
+fail the others nor make the group fail forever.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
-from typing import Literal
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from shared.events import ANOMALY_NAMESPACE, AnomalyEvent, AnomalyResolved, Event, Severity
+from shared.events import (
+    ANOMALY_NAMESPACE,
+    AnomalyEvent,
+    AnomalyResolved,
+    Event,
+    Severity,
+    utcnow,
+)
+from shared.identifiers import METRIC_MAX, RESOURCE_ID_MAX, Labels, visible
+from shared.time_bounds import TimeBounds
 
 SOURCE = "alertmanager"
 RESOURCE_LABELS = ("resource_id", "instance", "pod", "host", "node", "job")
@@ -47,41 +63,36 @@ class Alert(BaseModel):
     fingerprint: str = ""
 
 
-class AlertmanagerPayload(BaseModel):
-    model_config = ConfigDict(
-        extra="ignore",
-        json_schema_extra={
-            "examples": [
+def _example(schema: dict[str, Any]) -> None:
+    """An example dated now (whenever the API description is built): a fixed date would
+    soon be refused as too old."""
+    starts = utcnow().replace(microsecond=0) - timedelta(minutes=5)
+    schema["examples"] = [
+        {
+            "version": "4",
+            "groupKey": '{}:{alertname="HighCPU"}',
+            "status": "firing",
+            "receiver": "smartcloudops",
+            "groupLabels": {"alertname": "HighCPU"},
+            "commonLabels": {"alertname": "HighCPU", "severity": "critical"},
+            "commonAnnotations": {},
+            "externalURL": "http://alertmanager:9093",
+            "alerts": [
                 {
-                    "version": "4",
-                    "groupKey": '{}:{alertname="HighCPU"}',
                     "status": "firing",
-                    "receiver": "smartcloudops",
-                    "groupLabels": {"alertname": "HighCPU"},
-                    "commonLabels": {"alertname": "HighCPU", "severity": "critical"},
-                    "commonAnnotations": {},
-                    "externalURL": "http://alertmanager:9093",
-                    "alerts": [
-                        {
-                            "status": "firing",
-                            "labels": {
-                                "alertname": "HighCPU",
-                                "instance": "web-1",
-                                "severity": "critical",
-                            },
-                            "annotations": {
-                                "summary": "CPU above 95 % for 5 minutes",
-                                "value": "97.2",
-                            },
-                            "startsAt": "2026-11-26T18:00:00Z",
-                            "endsAt": "0001-01-01T00:00:00Z",
-                            "fingerprint": "c2a3f6e1b0d4a9e8",
-                        }
-                    ],
+                    "labels": {"alertname": "HighCPU", "instance": "web-1", "severity": "critical"},
+                    "annotations": {"summary": "CPU above 95 % for 5 minutes", "value": "97.2"},
+                    "startsAt": starts.isoformat(),
+                    "endsAt": "0001-01-01T00:00:00Z",
+                    "fingerprint": "c2a3f6e1b0d4a9e8",
                 }
-            ]
-        },
-    )
+            ],
+        }
+    ]
+
+
+class AlertmanagerPayload(BaseModel):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_example)
     version: Literal["4"]
     status: Literal["firing", "resolved"]
     receiver: str = ""
@@ -97,7 +108,7 @@ def _resource(alert: Alert) -> str:
     for label in RESOURCE_LABELS:
         value = alert.labels.get(label, "").strip()
         if value:
-            return re.sub(r"\s+", "_", value)[:256]
+            return re.sub(r"\s+", "_", value)[:RESOURCE_ID_MAX]
     raise UnmappableAlertError(
         f"alert {alert.labels.get('alertname', '?')} has none of the labels "
         f"{', '.join(RESOURCE_LABELS)}"
@@ -106,7 +117,8 @@ def _resource(alert: Alert) -> str:
 
 def _metric(alert: Alert) -> str:
     name = re.sub(r"[^A-Za-z0-9_.:\-]", "_", alert.labels.get("alertname", "alert"))
-    return name if name[:1].isalpha() or name[:1] == "_" else f"alert_{name}"[:128]
+    name = name if name[:1].isalpha() or name[:1] == "_" else f"alert_{name}"
+    return name[:METRIC_MAX]
 
 
 def _value(alert: Alert) -> float:
@@ -122,51 +134,147 @@ def anomaly_id(alert: Alert) -> uuid.UUID:
     return uuid.uuid5(ANOMALY_NAMESPACE, f"alertmanager\x1f{key}\x1f{alert.startsAt.isoformat()}")
 
 
+class SkippedAlert(BaseModel):
+    index: int = Field(description="Position of the alert in `alerts`.")
+    fingerprint: str = Field(description="Its fingerprint (cut to 64 characters).")
+    reason: str = Field(description="Why it was not accepted.")
+
+
+class AlertsAccepted(BaseModel):
+    firing: int
+    resolved: int
+    anomaly_ids: list[str]
+    skipped: list[SkippedAlert] = Field(
+        default_factory=list,
+        description="Alerts not accepted (the others were): invalid labels, no resource, or a "
+        "time too far from the gateway's clock.",
+    )
+
+
+@dataclass
+class AlertBatch:
+    """What a payload became: the events of the alerts accepted, and the alerts skipped."""
+
+    events: list[Event] = field(default_factory=list)
+    skipped: list[SkippedAlert] = field(default_factory=list)
+
+
+_LABELS: TypeAdapter[dict[str, str]] = TypeAdapter(Labels)
+
+
+def _labels_refusal(labels: dict[str, str]) -> str | None:
+    try:
+        _LABELS.validate_python(labels)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in ("labels", *error["loc"][:1]))
+        return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
+    return None
+
+
+def _time_refusal(alert: Alert, bounds: TimeBounds, now: datetime) -> str | None:
+    """A firing alert is as old as its start; a resolved one is judged by its end, and its
+    start (perhaps long ago, for a long episode) only must not lie ahead. The ``endsAt`` of a
+    firing alert is Alertmanager's zero time or a projected expiry: not looked at."""
+    if alert.status == "firing":
+        why = bounds.refusal(alert.startsAt, now)
+        return f"startsAt: {why}" if why else None
+    if alert.endsAt is not None and (why := bounds.refusal(alert.endsAt, now)):
+        return f"endsAt: {why}"
+    why = (
+        bounds.too_far_ahead(alert.startsAt, now)
+        if alert.endsAt is not None
+        else bounds.refusal(alert.startsAt, now)
+    )
+    return f"startsAt: {why}" if why else None
+
+
+def _event(alert: Alert, correlation_id: str) -> Event:
+    resource, metric = _resource(alert), _metric(alert)
+    labels = dict(alert.labels)
+    severity = SEVERITY_LABELS.get(alert.labels.get("severity", "").lower(), Severity.HIGH)
+    if alert.status == "firing":
+        summary = alert.annotations.get("summary") or alert.annotations.get("description")
+        value = _value(alert)
+        return AnomalyEvent(
+            event_id=anomaly_id(alert),
+            correlation_id=correlation_id,
+            resource_id=resource,
+            metric=metric,
+            value=value,
+            observed_at=alert.startsAt,
+            score=1.0,
+            severity=severity,
+            expected_low=value,
+            expected_high=value,
+            detectors=["alertmanager"],
+            model_version="alertmanager",
+            explanation=visible(summary)[:2000]
+            if summary
+            else f"Prometheus alert {metric} is firing",
+            labels=labels,
+            episode_started_at=alert.startsAt,
+        )
+    ended = alert.endsAt or alert.startsAt
+    return AnomalyResolved(
+        correlation_id=correlation_id,
+        anomaly_id=anomaly_id(alert),
+        resource_id=resource,
+        metric=metric,
+        started_at=alert.startsAt,
+        resolved_at=ended,
+        duration_s=max((ended - alert.startsAt).total_seconds(), 0.0),
+        peak_severity=severity,
+        last_value=_value(alert),
+        labels=labels,
+        source=SOURCE,
+    )
+
+
+def read_alerts(
+    payload: AlertmanagerPayload,
+    correlation_id: str,
+    bounds: TimeBounds | None = None,
+    now: datetime | None = None,
+) -> AlertBatch:
+    """Every alert as an event, or skipped with the reason (``bounds``: times are checked
+    against ``now``)."""
+    batch = AlertBatch()
+    now = now or utcnow()
+    for index, alert in enumerate(payload.alerts):
+        why = _labels_refusal(alert.labels)
+        if why is None and bounds is not None:
+            why = _time_refusal(alert, bounds, now)
+        if why is None:
+            try:
+                batch.events.append(_event(alert, correlation_id))
+            except (UnmappableAlertError, ValidationError) as exc:
+                why = str(exc) if isinstance(exc, UnmappableAlertError) else _first(exc)
+        if why is not None:
+            fingerprint = visible(alert.fingerprint)[:64]
+            batch.skipped.append(SkippedAlert(index=index, fingerprint=fingerprint, reason=why))
+    return batch
+
+
+def accepted(batch: AlertBatch) -> AlertsAccepted:
+    firing = [e for e in batch.events if isinstance(e, AnomalyEvent)]
+    return AlertsAccepted(
+        firing=len(firing),
+        resolved=len(batch.events) - len(firing),
+        anomaly_ids=[str(e.event_id) for e in firing],
+        skipped=batch.skipped,
+    )
+
+
+def _first(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in error["loc"]) or "alert"
+    return f"{where}: {error['msg']}"
+
+
 def to_events(payload: AlertmanagerPayload, correlation_id: str) -> list[Event]:
-    events: list[Event] = []
-    for alert in payload.alerts:
-        resource, metric = _resource(alert), _metric(alert)
-        labels = {k: v for k, v in alert.labels.items() if len(k) <= 128}
-        if alert.status == "firing":
-            severity = SEVERITY_LABELS.get(alert.labels.get("severity", "").lower(), Severity.HIGH)
-            summary = alert.annotations.get("summary") or alert.annotations.get("description")
-            value = _value(alert)
-            events.append(
-                AnomalyEvent(
-                    event_id=anomaly_id(alert),
-                    correlation_id=correlation_id,
-                    resource_id=resource,
-                    metric=metric,
-                    value=value,
-                    observed_at=alert.startsAt,
-                    score=1.0,
-                    severity=severity,
-                    expected_low=value,
-                    expected_high=value,
-                    detectors=["alertmanager"],
-                    model_version="alertmanager",
-                    explanation=summary or f"Prometheus alert {metric} is firing",
-                    labels=labels,
-                    episode_started_at=alert.startsAt,
-                )
-            )
-        else:
-            ended = alert.endsAt or alert.startsAt
-            events.append(
-                AnomalyResolved(
-                    correlation_id=correlation_id,
-                    anomaly_id=anomaly_id(alert),
-                    resource_id=resource,
-                    metric=metric,
-                    started_at=alert.startsAt,
-                    resolved_at=ended,
-                    duration_s=max((ended - alert.startsAt).total_seconds(), 0.0),
-                    peak_severity=SEVERITY_LABELS.get(
-                        alert.labels.get("severity", "").lower(), Severity.HIGH
-                    ),
-                    last_value=_value(alert),
-                    labels=labels,
-                    source=SOURCE,
-                )
-            )
-    return events
+    """Every alert's event, times not checked; raises on the first alert that is not one."""
+    batch = read_alerts(payload, correlation_id)
+    if batch.skipped:
+        raise UnmappableAlertError(batch.skipped[0].reason)
+    return batch.events

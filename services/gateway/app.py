@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from services.gateway import routes_anomalies, routes_metrics, routes_proxy
 from services.gateway.anomaly_index import AnomalyIndex
+from services.gateway.auth import authenticate_before_body
 from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.chatops import routes as chatops_routes
 from services.gateway.chatops.wiring import build_chatops
@@ -102,4 +103,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(chatops_routes.router)
     app.include_router(slack_routes.router)
     slack_routes.add_slack_problem_handlers(app)
+    authenticate_before_body(app)
     return app

@@ -2,16 +2,23 @@
 
 A key is sent as ``X-API-Key: scops_...`` or ``Authorization: Bearer scops_...`` (what
 Alertmanager's ``http_config`` sends). No key or a bad key: 401; a key whose role does not
-allow the endpoint: 403. Nothing else happens in either case.
+allow the endpoint: 403. Nothing else happens in either case, and a body FastAPI cannot parse
+does not change that (:func:`authenticate_before_body`): a caller without a key learns nothing
+about what the endpoint would accept.
 """
 
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, Security
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.gateway.acting import act_as
 from services.gateway.keys import KeyStore, Role
@@ -35,6 +42,39 @@ class Principal:
         return f"{self.name} (key {self.key_id})"
 
 
+AUTHENTICATED = "scops_principal"  # request.state: the caller, once its key was checked
+
+
+def _presented_key(request: Request) -> str | None:
+    """The key from ``X-API-Key`` or ``Authorization: Bearer`` (None: neither)."""
+    key = request.headers.get("x-api-key")
+    if key:
+        return key
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip() or None
+
+
+async def authenticate(request: Request, given: str | None, role: Role) -> Principal:
+    """The caller presenting ``given``, if it may act as ``role`` (else 401 or 403)."""
+    if not given:
+        raise HTTPException(
+            401,
+            "an API key is required (X-API-Key header or Authorization: Bearer)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    keys: KeyStore = request.app.state.keys
+    key = await keys.verify(given)
+    if key is None:
+        raise HTTPException(401, "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
+    if not key.allows(role):
+        raise HTTPException(403, f"a {key.role} key may not do this: it needs {role}")
+    return Principal(
+        key.key_id, key.name, key.role, people_of(request).of_key_owner(key.person_owner)
+    )
+
+
 def require(role: Role) -> Callable[..., Awaitable[Principal]]:
     async def check(
         request: Request,
@@ -42,28 +82,57 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
         token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
     ) -> Principal:
         given = api_key or (token.credentials if token else None)
-        if not given:
-            raise HTTPException(
-                401,
-                "an API key is required (X-API-Key header or Authorization: Bearer)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        keys: KeyStore = request.app.state.keys
-        key = await keys.verify(given)
-        if key is None:
-            raise HTTPException(
-                401, "the API key is not valid", headers={"WWW-Authenticate": "Bearer"}
-            )
-        if not key.allows(role):
-            raise HTTPException(403, f"a {key.role} key may not do this: it needs {role}")
-        structlog.contextvars.bind_contextvars(api_key_id=key.key_id)
-        principal = Principal(
-            key.key_id, key.name, key.role, people_of(request).of_key_owner(key.person_owner)
-        )
+        principal = await authenticate(request, given, role)
+        setattr(request.state, AUTHENTICATED, principal)
+        structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
         act_as(principal.person)
         return principal
 
+    check.required_role = role  # type: ignore[attr-defined] # read by authenticate_before_body
     return check
+
+
+def _required_role(dependant: Dependant) -> Role | None:
+    for dependency in dependant.dependencies:
+        role = getattr(dependency.call, "required_role", None)
+        if isinstance(role, Role):
+            return role
+        role = _required_role(dependency)
+        if role is not None:
+            return role
+    return None
+
+
+def authenticate_before_body(app: FastAPI) -> None:
+    """Answer 401 or 403, not 400, to a caller whose body FastAPI could not parse: FastAPI
+    reads and parses the JSON body before it runs any dependency, so the key check of a route
+    would come too late. When a request is refused as malformed (or otherwise invalid) before
+    its route's key check ran, the key is checked first; only a caller who passes it learns
+    what was wrong with the body. Call once, after the problem handlers are set up."""
+    answer_invalid = app.exception_handlers[RequestValidationError]
+
+    async def key_first(request: Request, exc: Exception) -> Response:
+        route = request.scope.get("route")
+        role = _required_role(route.dependant) if isinstance(route, APIRoute) else None
+        if role is not None and not isinstance(
+            getattr(request.state, AUTHENTICATED, None), Principal
+        ):
+            try:
+                await authenticate(request, _presented_key(request), role)
+            except HTTPException as refused:
+                answer_refused = app.exception_handlers[StarletteHTTPException]
+                return await _call(answer_refused, request, refused)
+        return await _call(answer_invalid, request, exc)
+
+    app.add_exception_handler(RequestValidationError, key_first)
+
+
+async def _call(handler: Callable[..., Any], request: Request, exc: Exception) -> Response:
+    answer = handler(request, exc)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    assert isinstance(answer, Response)
+    return answer
 
 
 def people_of(request: Request) -> People:

@@ -9,12 +9,18 @@ import structlog
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 
-from services.gateway.alertmanager import AlertmanagerPayload, UnmappableAlertError, to_events
+from services.gateway.alertmanager import (
+    AlertmanagerPayload,
+    AlertsAccepted,
+    accepted,
+    read_alerts,
+)
 from services.gateway.anomaly_index import AnomalyIndex, valid_cursor
 from services.gateway.anomaly_index import Query as IndexQuery
 from services.gateway.auth import Ingest, Viewer
-from services.gateway.deps import BusDep, CorrelationIdDep
-from shared.events import AnomalyEvent, Severity
+from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep
+from services.gateway.metrics import ALERTS_SKIPPED
+from shared.events import Severity, utcnow
 from shared.streams import ANOMALIES
 from shared.web import problem_responses
 
@@ -79,12 +85,6 @@ async def get_anomaly(anomaly_id: str, request: Request, _: Viewer) -> dict[str,
     return item
 
 
-class AlertsAccepted(BaseModel):
-    firing: int
-    resolved: int
-    anomaly_ids: list[str]
-
-
 @router.post(
     "/v1/alerts/alertmanager",
     status_code=status.HTTP_202_ACCEPTED,
@@ -93,20 +93,25 @@ class AlertsAccepted(BaseModel):
     responses=problem_responses(400, 401, 403, 413, 422, 429),
 )
 async def alertmanager(
-    body: AlertmanagerPayload, _: Ingest, bus: BusDep, correlation_id: CorrelationIdDep
+    body: AlertmanagerPayload,
+    _: Ingest,
+    bus: BusDep,
+    correlation_id: CorrelationIdDep,
+    settings: SettingsDep,
 ) -> AlertsAccepted:
     """Firing alerts become anomaly events (severity from the `severity` label, resource from
     `resource_id`, `instance`, `pod`, `host`, `node` or `job`); resolved alerts resolve them.
-    Point Alertmanager here with `http_config.authorization.credentials` set to an ingest key."""
-    try:
-        events = to_events(body, correlation_id)
-    except UnmappableAlertError as exc:
-        raise HTTPException(422, f"alerts: {exc}") from exc
-    await bus.publish_many((ANOMALIES, e) for e in events)
-    firing = [e for e in events if isinstance(e, AnomalyEvent)]
-    log.info("alerts_accepted", firing=len(firing), resolved=len(events) - len(firing))
-    return AlertsAccepted(
-        firing=len(firing),
-        resolved=len(events) - len(firing),
-        anomaly_ids=[str(e.event_id) for e in firing],
+    Point Alertmanager here with `http_config.authorization.credentials` set to an ingest key.
+    An alert with invalid labels, no resource or a time too far from the gateway's clock is
+    skipped (listed in `skipped`, with why) and the others accepted; 422 if none is."""
+    batch = read_alerts(body, correlation_id, settings.time_bounds, utcnow())
+    ALERTS_SKIPPED.inc(len(batch.skipped))
+    if not batch.events:
+        reasons = "; ".join(f"alerts[{s.index}]: {s.reason}" for s in batch.skipped[:5])
+        raise HTTPException(422, f"no alert accepted: {reasons}")
+    await bus.publish_many((ANOMALIES, e) for e in batch.events)
+    reply = accepted(batch)
+    log.info(
+        "alerts_accepted", firing=reply.firing, resolved=reply.resolved, skipped=len(batch.skipped)
     )
+    return reply

@@ -22,7 +22,9 @@ from shared.streams import ANOMALIES, metrics_stream, shard_of
 from tests.support.processes import StackProcess, service, stack_env
 
 SHARDS = 4
-START = datetime(2026, 1, 1, tzinfo=UTC)
+# Scoring requests are refused when timed more than 7 days before the detector's clock, and
+# samples more than 5 minutes after it are dropped: a day ago leaves room for 300 minutes.
+START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
 TOKEN = "test-internal-token"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,10 @@ import redis
 
 from shared.streams import ANOMALIES
 from tests.support.processes import StackProcess, api_key, service, stack_env
+
+# Alerts are refused when timed more than 7 days before the gateway's clock.
+STARTS = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+ENDS = STARTS + timedelta(minutes=20)
 
 
 def alert(status: str, instance: str, severity: str, fingerprint: str) -> dict[str, Any]:
@@ -27,8 +32,8 @@ def alert(status: str, instance: str, severity: str, fingerprint: str) -> dict[s
             "job": "node",
         },
         "annotations": {"summary": f"CPU above 95 % on {instance}", "value": "97.3"},
-        "startsAt": "2026-11-26T18:00:00.000Z",
-        "endsAt": "2026-11-26T18:20:00.000Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+        "startsAt": STARTS.isoformat(),
+        "endsAt": ENDS.isoformat() if status == "resolved" else "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus:9090/graph?g0.expr=cpu",
         "fingerprint": fingerprint,
     }

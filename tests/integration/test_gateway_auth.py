@@ -4,7 +4,9 @@ limits, backends that are down."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,13 @@ from services.gateway.routes_proxy import ROUTES
 from tests.support.processes import StackProcess, api_key, service, stack_env
 
 ROLES = ["viewer", "operator", "admin", "ingest"]
+NOW = time.time()  # samples and alerts must be timed near the gateway's clock
 OWN_ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     (
         "POST",
         "/v1/metrics",
         Role.INGEST,
-        {"samples": [{"resource_id": "a", "metric": "cpu", "value": 1, "timestamp": 0}]},
+        {"samples": [{"resource_id": "a", "metric": "cpu", "value": 1, "timestamp": NOW}]},
     ),
     (
         "POST",
@@ -36,7 +39,7 @@ OWN_ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
                 {
                     "status": "firing",
                     "labels": {"alertname": "X", "instance": "a"},
-                    "startsAt": "2026-01-01T00:00:00Z",
+                    "startsAt": datetime.fromtimestamp(NOW, UTC).isoformat(),
                 }
             ],
         },
@@ -147,7 +150,7 @@ def test_ingest_is_rate_limited_per_key(redis_url: str, log_dir: Path) -> None:
     gateway = service("gateway", env, log_dir).start().wait_ready()
     try:
         first, second = api_key(redis_url, "ingest"), api_key(redis_url, "ingest")
-        body = {"samples": [{"resource_id": "a", "metric": "cpu", "value": 1, "timestamp": 0}]}
+        body = {"samples": [{"resource_id": "a", "metric": "cpu", "value": 1, "timestamp": NOW}]}
         codes = [
             httpx.post(f"{gateway.url}/v1/metrics", json=body, headers={"X-API-Key": first})
             for _ in range(4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,16 @@ def gateway(redis_url: str, log_dir: Path) -> Iterator[StackProcess]:
     process.stop()
 
 
+# Samples are refused when timed more than 7 days before the gateway's clock.
+RECENT = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+
+
 def sample(resource: str = "web-1", **overrides: Any) -> dict[str, Any]:
     return {
         "resource_id": resource,
         "metric": "cpu_utilization",
         "value": 41.5,
-        "timestamp": "2026-11-26T18:00:00Z",
+        "timestamp": RECENT,
         **overrides,
     }
 

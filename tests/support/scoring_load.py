@@ -19,7 +19,7 @@ from shared.streams import ANOMALIES
 
 def large_batch(series: int = 100, points: int = 1000) -> dict[str, Any]:
     """The largest ``POST /anomaly/batch`` the API accepts by default (100 x 1,000 points)."""
-    start = datetime(2026, 1, 1, tzinfo=UTC)
+    start = datetime.now(UTC) - timedelta(minutes=points + 5)  # times must be recent
     stamps = [(start + timedelta(minutes=i)).isoformat() for i in range(points)]
     return {
         "requests": [

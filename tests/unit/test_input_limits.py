@@ -148,3 +148,19 @@ def test_the_detector_accepts_what_the_gateway_accepts_ahead_of_its_clock() -> N
     )
     assert len(engine.process_batch(batch)) == 1
     assert engine.dropped_from_the_future == 0
+
+
+def test_the_remediators_evaluation_refuses_what_the_gateway_refuses() -> None:
+    from services.remediator.api.routes_remediation import AnomalyInput
+
+    good = {"resource_id": "web-1", "metric": "cpu_utilization", "severity": "critical"}
+    assert AnomalyInput.model_validate(good).to_event("c").resource_id == "web-1"
+    for bad in (
+        {"resource_id": "web-1\u202e"},
+        {"metric": "cpu\u200b"},
+        {"value": True},
+        {"labels": {"service": "x\x00"}},
+        {"observed_at": 1e16},
+    ):
+        with pytest.raises(ValidationError):
+            AnomalyInput.model_validate({**good, **bad})

@@ -17,6 +17,7 @@ from services.remediator.audit import AuditQuery, check_cursor
 from services.remediator.evaluation import Evaluation, evaluate, synthetic_anomaly
 from services.remediator.manual import ManualRequest, Preview, prepare
 from shared.events import AnomalyEvent, RemediationRecord, Severity, UtcDatetime, utcnow
+from shared.identifiers import Labels, MetricName, Number, ResourceId, Timestamp
 from shared.web import problem_responses
 
 router = APIRouter(prefix="/remediation", tags=["remediation"])
@@ -25,17 +26,17 @@ router = APIRouter(prefix="/remediation", tags=["remediation"])
 class AnomalyInput(BaseModel):
     """An anomaly to evaluate: the fields of ``anomaly.detected.v1`` that matter here."""
 
-    resource_id: str = Field(examples=["i-0abc123def4567890"])
-    metric: str = Field(examples=["cpu_utilization"])
-    value: float = Field(97.5, examples=[97.5])
+    resource_id: ResourceId = Field(examples=["i-0abc123def4567890"])
+    metric: MetricName = Field(examples=["cpu_utilization"])
+    value: Number = Field(97.5, examples=[97.5])
     severity: Severity = Field(examples=["critical"])
-    score: float = Field(0.95, ge=0, le=1)
-    expected_low: float = 0.0
-    expected_high: float = 0.0
-    labels: dict[str, str] = Field(default_factory=dict, examples=[{"service": "nginx"}])
-    contributing_metrics: list[str] = Field(default_factory=list)
-    observed_at: UtcDatetime | None = None
-    lasted_s: float = Field(0.0, ge=0, description="How long the anomaly has lasted.")
+    score: Number = Field(0.95, ge=0, le=1)
+    expected_low: Number = 0.0
+    expected_high: Number = 0.0
+    labels: Labels = Field(default_factory=dict, examples=[{"service": "nginx"}])
+    contributing_metrics: list[MetricName] = Field(default_factory=list, max_length=32)
+    observed_at: Timestamp | None = None
+    lasted_s: Number = Field(0.0, ge=0, description="How long the anomaly has lasted.")
 
     def to_event(self, correlation_id: str) -> AnomalyEvent:
         at = self.observed_at or utcnow()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def cpu_alert(instance: str, service_label: str, fingerprint: str) -> dict[str, 
             "service": service_label,
         },
         "annotations": {"summary": "CPU above 95 %", "value": "98"},
-        "startsAt": "2026-11-26T18:00:00Z",
+        "startsAt": datetime.now(UTC).isoformat(),
         "endsAt": "0001-01-01T00:00:00Z",
         "fingerprint": fingerprint,
     }
