@@ -243,3 +243,8 @@ def test_a_body_over_the_limit_is_413_with_a_correlation_id(gateway: Gateway) ->
         "POST", "/remediation/evaluate", content=too_big, headers={"X-Correlation-ID": "big-1"}
     )
     assert mine.headers["x-correlation-id"] == "big-1"
+
+
+def test_a_self_test_for_a_nameless_metric_is_refused(gateway: Gateway) -> None:
+    reply = gateway.call("POST", "/remediation/test", json={"resource_id": "web-1", "metric": ""})
+    assert_problem(reply, 422, "metric: ")

@@ -70,8 +70,8 @@ class Queued(BaseModel):
 
 
 class SelfTestRequest(BaseModel):
-    resource_id: str = Field("scops-selftest", examples=["web-1"])
-    metric: str = Field("cpu_utilization", examples=["cpu_utilization"])
+    resource_id: ResourceId = Field("scops-selftest", examples=["web-1"])
+    metric: MetricName = Field("cpu_utilization", examples=["cpu_utilization"])
     severity: Severity = Severity.CRITICAL
 
 
