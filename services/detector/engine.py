@@ -161,18 +161,15 @@ class DetectionEngine:
         low, high = _finite_range(result, value)
         outside = not low <= value <= high
         abnormal = verdict.alarm or result.suppressed or outside
-        severity = verdict.severity
-        if state.episode is not None:
-            held = max(severity, state.episode.severity, key=lambda s: s.rank)
-            severity = self.policy.with_duration(held, ts - state.episode.started_at)
         state.episode, transition = advance(
             state.episode,
             abnormal=abnormal,
             alarm=verdict.alarm,
-            severity=severity,
+            severity=verdict.severity,
             timestamp=ts,
             new_id=lambda: AnomalyEvent.derive_id(resource_id, metric, timestamp),
             resolve_after=self.resolve_after,
+            with_duration=self.policy.with_duration,
         )
         episode = transition.episode
         event: Event | None = None

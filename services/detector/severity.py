@@ -6,8 +6,10 @@ the anomaly has lasted (no I/O).
   critical.
 - A hard limit (e.g. ``disk_used_percent >= 95``) sets a floor on severity whatever the model
   thinks, and opens an anomaly even while the series is still warming up.
-- An anomaly that lasts ``escalate_after_s`` is raised one level (at most to ``high``: only
-  the score or a hard limit can make an anomaly critical).
+- An anomaly is raised one level for each whole ``escalate_after_s`` it has lasted, counted
+  from the severity its samples showed (at most to ``high``: only the score or a hard limit can
+  make an anomaly critical). So with 15 minutes, a ``low`` anomaly is ``medium`` after 15
+  minutes and ``high`` after 30, not ``high`` one sample after the first 15.
 """
 
 from __future__ import annotations
@@ -106,6 +108,10 @@ class SeverityPolicy:
         return worst
 
     def with_duration(self, severity: Severity, lasted_s: float) -> Severity:
-        if lasted_s >= self.escalate_after_s and severity.rank < Severity.HIGH.rank:
-            return list(Severity)[severity.rank + 1]
-        return severity
+        """``severity`` raised one level per whole ``escalate_after_s`` of ``lasted_s``, at
+        most to ``high``. ``severity`` must be what the samples showed, never a severity this
+        already raised: raising a raised one again climbs a level per sample."""
+        if lasted_s < self.escalate_after_s or severity.rank >= Severity.HIGH.rank:
+            return severity
+        periods = int(lasted_s // self.escalate_after_s)
+        return list(Severity)[min(severity.rank + periods, Severity.HIGH.rank)]

@@ -1,5 +1,5 @@
-"""The detector's engine: one event per anomaly episode, escalation, resolution, hard limits,
-feedback, and state that survives a restart."""
+"""The detector's engine: one event per anomaly episode, resolution, hard limits, feedback, and
+state that survives a restart (severity bands and escalation: ``test_severity_levels.py``)."""
 
 from __future__ import annotations
 

@@ -20,9 +20,10 @@ METRIC = "queue_percent"
 
 
 def _engine() -> DetectionEngine:
-    # A hard limit opens the episode at "low", so that its duration escalates it.
+    # A hard limit opens the episode at "low", so that its duration escalates it (to medium
+    # after 5 minutes, to high after 10).
     limit = HardLimit(metric=METRIC, above=93, severity="low")
-    return DetectionEngine(policy=SeverityPolicy(escalate_after_s=600, hard_limits=(limit,)))
+    return DetectionEngine(policy=SeverityPolicy(escalate_after_s=300, hard_limits=(limit,)))
 
 
 def _batches(values: list[float], offset: int, size: int = 50) -> list[MetricBatch]:
