@@ -16,9 +16,13 @@ QUICKLY_S = 15.0
 
 
 def _serve(name: str, env: dict[str, str]) -> tuple[int, str, float]:
+    return _scops(["serve", name], env)
+
+
+def _scops(args: list[str], env: dict[str, str]) -> tuple[int, str, float]:
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "scops", "serve", name],
+        [sys.executable, "-m", "scops", *args],
         env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -75,3 +79,14 @@ def test_dev_on_loopback_with_the_placeholder_still_starts(redis_url: str, log_d
         process.wait_ready()
     finally:
         process.stop()
+
+
+def test_a_worker_and_the_whole_stack_refuse_the_same_way(redis_url: str, tmp_path: Path) -> None:
+    env = stack_env(redis_url, {"SCOPS_ENV": "prod", "SCOPS_INTERNAL_TOKEN": "change-me"})
+    run_dir = tmp_path / "run"
+    for args in (["worker"], ["up", "--run-dir", str(run_dir)]):
+        code, stderr, took = _scops(args, env)
+        assert code != 0 and took < QUICKLY_S and "Traceback" not in stderr, args
+        (line,) = stderr.strip().splitlines()
+        assert "SCOPS_INTERNAL_TOKEN is the placeholder" in line, args
+    assert not run_dir.exists()  # `scops up` refused before starting anything
