@@ -35,18 +35,23 @@ def _run(argv: list[str] | None) -> int:
     backtest = sub.add_parser(
         "backtest", help="replay CSV history (timestamp,value) through the detector"
     )
-    backtest.add_argument(
+    source = backtest.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--input",
         type=Path,
         action="append",
-        required=True,
         help="a CSV file or a directory of them; may be repeated",
+    )
+    source.add_argument(
+        "--nab-dir",
+        type=Path,
+        help="a NAB checkout: replay its data/ into its results/scops/ for NAB's run.py",
     )
     backtest.add_argument(
         "--output",
         type=Path,
-        required=True,
-        help="the output CSV (one input file) or directory (several)",
+        help="the output CSV (one input file) or directory (several; with --nab-dir, "
+        "instead of results/scops/)",
     )
     backtest.add_argument("--config", type=Path, help="JSON of detector settings to override")
     keys = sub.add_parser("keys", help="manage the gateway's API keys")
@@ -82,10 +87,17 @@ def _run(argv: list[str] | None) -> int:
 
         return run_demo(args.timeout)
     if args.command == "backtest":
-        from scops.backtest import BacktestError, run
+        from scops.backtest import BacktestError, plan, replay
+        from scops.backtest_nab import nab_plan
 
+        if args.input and args.output is None:
+            backtest.error("--output is required with --input")
         try:
-            summary = run(args.input, args.output, args.config)
+            if args.nab_dir:
+                pairs = nab_plan(args.nab_dir, args.output)
+            else:
+                pairs = plan(args.input, args.output)
+            summary = replay(pairs, args.config)
         except BacktestError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
