@@ -17,6 +17,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,7 @@ def _run(strategy: st.SearchStrategy[Any], examples: int, call: Callable[[Any], 
         max_examples=examples,
         deadline=None,
         database=None,
+        derandomize=True,  # the same requests on every run: a failure is reproducible
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
@@ -133,6 +135,29 @@ class Failures:
         return "\n\n".join(text[:1500] for text in self.found.values())
 
 
+def _documented_bodies(document: dict[str, Any], operation: Any) -> list[Any]:
+    """The whole request bodies a document gives as examples of an operation (not the
+    combinations of its fields' examples that schemathesis makes up as well)."""
+    body = document["paths"][operation.path][operation.method.lower()].get("requestBody", {})
+    media = body.get("content", {}).get("application/json", {})
+    schema = media.get("schema", {})
+    if "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    named = [e.get("value") for e in media.get("examples", {}).values()]
+    single = [media["example"]] if "example" in media else []
+    return [*schema.get("examples", []), *single, *named]
+
+
+def _refuses_the_example(case: Any, response: Any) -> bool:
+    """A documented example is refused as invalid (422). Path and query values the document
+    gives no example for are generated, and may be refused for themselves."""
+    if response.status_code != 422:
+        return False
+    generated = {*(case.path_parameters or {}), *(case.query or {})}
+    fields = {str(e.get("field", "")) for e in response.json().get("errors", [])}
+    return not fields or not fields <= generated
+
+
 def _fuzz(
     schema: Any, headers: dict[str, str], per_mode: int, failures: Failures, deadline: float
 ) -> int:
@@ -143,14 +168,21 @@ def _fuzz(
             failures.record(operation.label, TimeoutError("not reached within the time budget"))
             continue
 
-        def call(case: Any, label: str = operation.label) -> None:
+        def call(case: Any, label: str = operation.label, example: bool = False) -> None:
             nonlocal calls
             calls += 1
             try:
-                case.call_and_validate(headers=headers, checks=CHECKS, timeout=10)
+                response = case.call_and_validate(headers=headers, checks=CHECKS, timeout=10)
             except (AssertionError, Exception) as exc:  # every failure, not the first
                 failures.record(label, exc)
+                return
+            if example and _refuses_the_example(case, response):
+                failures.record(
+                    f"{label} example", AssertionError(f"refused: {response.text[:300]}")
+                )
 
+        for body in _documented_bodies(schema.raw_schema, operation):
+            _run(operation.as_strategy(body=body), 1, partial(call, example=True))
         examples = operation.get_strategies_from_examples()
         if examples:
             _run(st.one_of(examples), 2 * len(examples), call)

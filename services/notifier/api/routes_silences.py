@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, status
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from services.notifier.core.silences import Silence, SilenceMatchers
 from services.notifier.deps import INTERNAL, NotifierDep
@@ -19,6 +19,18 @@ MAX_SILENCE_S = 30 * 24 * 3600
 
 
 class SilenceRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "matchers": {"resource": "web-*"},
+                    "duration_s": 3600,
+                    "created_by": "ana",
+                    "comment": "planned load test",
+                }
+            ]
+        }
+    )
     matchers: SilenceMatchers
     duration_s: int | None = Field(
         None, ge=60, le=MAX_SILENCE_S, description="From now (or starts_at); or give ends_at."
