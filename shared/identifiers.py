@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -152,3 +153,16 @@ Timestamp = Annotated[
         description="ISO 8601 (UTC if no zone) or seconds since the epoch (never milliseconds).",
     ),
 ]
+
+
+def dated_now(*fields: str) -> Callable[[dict[str, Any]], None]:
+    """A ``json_schema_extra`` giving each of ``fields`` an example time of now, taken when the
+    API description is built: a client (or a test generator) composing a body from property
+    examples then sends a time the services accept."""
+
+    def add(schema: dict[str, Any]) -> None:
+        now = datetime.now(UTC).replace(microsecond=0).isoformat()
+        for name in fields:
+            schema.get("properties", {}).get(name, {})["examples"] = [now]
+
+    return add

@@ -15,7 +15,7 @@ from services.detector.consumer import anomaly_key
 from services.detector.engine import MODEL_VERSION, DetectionEngine, SeriesState
 from services.detector.scoring.detector import SeriesDetector
 from services.detector.scoring_pool import ScoringPool
-from shared.identifiers import MetricName, Number, ResourceId, Timestamp
+from shared.identifiers import MetricName, Number, ResourceId, Timestamp, dated_now
 from shared.streams import PREFIX
 from shared.time_bounds import TimeBounds
 from shared.web import problem_responses, require_internal_token
@@ -25,7 +25,7 @@ FEEDBACK_STREAM = f"{PREFIX}:{{feedback}}"
 
 
 class Point(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=dated_now("timestamp"))
     timestamp: Timestamp
     value: Number
 
@@ -34,6 +34,7 @@ def _examples(schema: dict[str, Any]) -> None:
     """Examples dated now (whenever the API description is built): fixed dates would soon be
     refused as too old."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
+    dated_now("timestamp")(schema)
     schema["examples"] = [
         {"resource_id": "web-1", "metric": "cpu_utilization", "value": 97.5},
         {

@@ -9,7 +9,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events import MetricBatch, MetricSample
-from shared.identifiers import Labels, MetricName, Number, ResourceId, Timestamp
+from shared.identifiers import Labels, MetricName, Number, ResourceId, Timestamp, dated_now
 from shared.streams import metrics_stream, shard_of
 from shared.time_bounds import TimeBounds
 
@@ -18,7 +18,7 @@ class IncomingSample(BaseModel):
     """One sample as a client sends it: stricter than the stream's ``MetricSample`` (names
     of visible characters, numbers that are numbers, times in seconds or ISO 8601)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=dated_now("timestamp"))
 
     resource_id: ResourceId = Field(examples=["i-0abc123def4567890"])
     metric: MetricName
