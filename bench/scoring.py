@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python tests/unit/detector_scoring/bench_scoring.py [--series 10000] [--samples 100]
+    python bench/scoring.py [--series 10000] [--samples 100]
 
 Reports samples/s for one long series and for many interleaved series (the realistic
 service case: every sample touches a different detector, so caches are cold), and the
