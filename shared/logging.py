@@ -13,6 +13,8 @@ import sys
 import structlog
 from structlog.typing import Processor
 
+from shared.secret_shapes import mask_secret_shapes
+
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     shared: list[Processor] = [
@@ -36,6 +38,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _mask_secret_shapes,
             renderer,
         ],
     )
@@ -60,3 +63,14 @@ def _add_service(service: str) -> Processor:
         return event_dict
 
     return processor
+
+
+def _mask_secret_shapes(
+    _logger: object, _method: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """Last line of defence: whatever has the shape of a secret (a Slack webhook path or
+    token) is masked in every field, the formatted traceback included."""
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = mask_secret_shapes(value)
+    return event_dict

@@ -22,16 +22,11 @@ import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-REDACTED = "<redacted>"
+from shared.secret_shapes import REDACTED, SLACK_HOOK_HOST, SLACK_TOKEN, SLACK_WEBHOOK_PATH
+
 FRAGMENT_MIN = 5
 SECRET_SEGMENT_MIN = 16  # a path segment this long is secret whatever it is made of
 SECRET_WITH_DIGITS_MIN = 6  # ... and one this long with a digit in it (T0123ABCD, B0123ABCD)
-_SEP = r"(?:/|%2[Ff])"
-SLACK_WEBHOOK_PATH = re.compile(
-    rf"{_SEP}?services{_SEP}T[A-Z0-9]+(?:{_SEP}B[A-Z0-9]*(?:{_SEP}[A-Za-z0-9]*)?)?"
-)
-SLACK_TOKEN = re.compile(r"xox[abpors]-[A-Za-z0-9-]*", re.IGNORECASE)
-SLACK_HOOK_HOST = re.compile(r"hooks\.slack(?:-gov)?\.com[^\s\"'<>]*", re.IGNORECASE)
 _UNTIL_SPACE = r"[^\s\"'<>]*"
 
 

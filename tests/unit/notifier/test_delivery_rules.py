@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from services.notifier.delivery.http_post import post_json, retry_after
 from services.notifier.delivery.pacing import RetryPolicy
-from services.notifier.delivery.redaction import REDACTED
+from shared.secret_shapes import REDACTED
 
 URL = SecretStr("https://hooks.example.test/services/T1/B1/secret-token")
 

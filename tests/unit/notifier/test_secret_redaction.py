@@ -8,7 +8,8 @@ import pytest
 from pydantic import SecretStr
 
 from services.notifier.delivery.http_post import DETAIL_MAX, post_json
-from services.notifier.delivery.redaction import REDACTED, scrub
+from services.notifier.delivery.redaction import scrub
+from shared.secret_shapes import REDACTED
 
 SECRET = "Zq8sWv3Lk2PnR7tYb9Xc4Md1"
 TEAM, BOT = "T0A1B2C3D", "B9Z8Y7X6W"

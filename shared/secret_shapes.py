@@ -1,0 +1,23 @@
+"""Text shaped like a secret, whichever setting it came from: Slack webhook paths (also cut short
+or URL-encoded), Slack's hook host with what follows it, and Slack tokens. Used to mask them in
+everything logged and in delivery errors (pure: no I/O)."""
+
+from __future__ import annotations
+
+import re
+
+REDACTED = "<redacted>"
+_SEP = r"(?:/|%2[Ff])"
+SLACK_WEBHOOK_PATH = re.compile(
+    rf"{_SEP}?services{_SEP}T[A-Z0-9]+(?:{_SEP}B[A-Z0-9]*(?:{_SEP}[A-Za-z0-9]*)?)?"
+)
+SLACK_TOKEN = re.compile(r"xox[abpors]-[A-Za-z0-9-]*", re.IGNORECASE)
+SLACK_HOOK_HOST = re.compile(r"hooks\.slack(?:-gov)?\.com[^\s\"'<>]*", re.IGNORECASE)
+SHAPES = (SLACK_HOOK_HOST, SLACK_WEBHOOK_PATH, SLACK_TOKEN)
+
+
+def mask_secret_shapes(text: str) -> str:
+    """``text`` with every secret-shaped run replaced."""
+    for shape in SHAPES:
+        text = shape.sub(REDACTED, text)
+    return text
