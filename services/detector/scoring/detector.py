@@ -34,14 +34,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .calibration import Likelihood, LikelihoodParams
+from .calibration import LikelihoodParams, Likelihoods
 from .config import DETECTOR_NAMES, DetectorConfig
 from .memory import ContextMemory, MemoryParams
 from .result import ScoreResult
+from .seasonal import WEEKLY, SeasonalProfile
 from .serial import dec, enc, result_from_list, result_to_list
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 _DAY = 86400.0
+#: Shared by every detector built without a configuration (a config is ~260 bytes).
+_DEFAULT_CONFIG = DetectorConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +106,11 @@ class SeriesDetector:
         "refractory_left",
         "run",
         "run_record",
+        "season",
     )
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
-        cfg = config if config is not None else DetectorConfig()
+        cfg = config if config is not None else _DEFAULT_CONFIG
         self._cfg = cfg
         self._d = _derive(cfg)
         self.n = 0
@@ -124,8 +128,9 @@ class SeriesDetector:
         self.run_record = 0  # longest completed run so far
         p = self._d.likelihood
         # level_shift, novelty, seasonal, pattern
-        self.liks = (Likelihood(p), Likelihood(p), Likelihood(p), Likelihood(p))
+        self.liks = Likelihoods(p, 4)
         self.memory = ContextMemory(self._d.memory)
+        self.season = SeasonalProfile()
 
     @property
     def config(self) -> DetectorConfig:
@@ -198,7 +203,7 @@ class SeriesDetector:
         if n > 1:
             scale = dev + 1e-9 * (abs(mean) + 1.0) + cfg.scale_range_fraction * (hi - lo)
             level_raw = 1.0 - math.exp(-abs(value - mean) / (scale * cfg.level_squash))
-        level_dec = liks[0].update(level_raw, n)
+        level_dec = liks.update(0, level_raw, n)
         a = cfg.baseline_alpha if n * cfg.baseline_alpha > 1.0 else 1.0 / n
         err = value - mean
         self.mean = mean + a * err
@@ -214,16 +219,29 @@ class SeriesDetector:
             hi += cfg.range_expand_rate * (value - hi)
         self.lo, self.hi = lo, hi
 
-        # novelty / seasonal / pattern: contexts never seen before, calibrated.
+        # novelty / seasonal / pattern: contexts never seen before, calibrated. The
+        # seasonal profile gives the expected range (judged before it learns the value)
+        # and says whether the seasonal context should tell weekdays apart.
         seq_new = tod_new = pat_new = False
+        band = cfg.expected_band
+        low, high = mean - band * dev, mean + band * dev
         if n > cfg.memory_start_samples:
+            season = self.season
+            seasonal_band = season.band(ts, band)
+            if seasonal_band is not None:
+                low, high = seasonal_band
+            weekly = season.update(ts, value, lo, hi, self.dev, self.dt_typical) == WEEKLY
             memory = self.memory
             memory.ensure_grid(lo, hi)
-            time_bin = int((ts % _DAY) * cfg.time_bins_per_day / _DAY)
-            seq_new, tod_new, pat_new = memory.observe(value, time_bin, self.mean)
-        seq_dec = liks[1].update(1.0 if seq_new else 0.0, n)
-        tod_dec = liks[2].update(1.0 if tod_new else 0.0, n)
-        pat_dec = liks[3].update(1.0 if pat_new else 0.0, n)
+            bins = cfg.time_bins_per_day
+            time_bin = int((ts % _DAY) * bins / _DAY)
+            week_bin = -1
+            if season.weekly_likely:
+                week_bin = (int(ts // _DAY + 3) % 7) * bins + time_bin  # Monday = 0
+            seq_new, tod_new, pat_new = memory.observe(value, time_bin, self.mean, week_bin, weekly)
+        seq_dec = liks.update(1, 1.0 if seq_new else 0.0, n)
+        tod_dec = liks.update(2, 1.0 if tod_new else 0.0, n)
+        pat_dec = liks.update(3, 1.0 if pat_new else 0.0, n)
 
         warming = n <= cfg.warmup_samples
         if not warming and n <= self._d.contexts_ready:
@@ -231,7 +249,6 @@ class SeriesDetector:
             # but their first burst of "everything is new" must not page.
             seq_dec = tod_dec = pat_dec = 0.0
         w = self._d.weights
-        band = cfg.expected_band * dev
         result = self._decide(
             (
                 range_dec * w[0],
@@ -242,8 +259,8 @@ class SeriesDetector:
                 stuck_dec * w[5],
             ),
             warming,
-            mean - band,
-            mean + band,
+            low,
+            high,
         )
         if not ts < last_ts:  # keeps the latest time; also replaces a NaN
             self.last_ts = ts
@@ -333,8 +350,9 @@ class SeriesDetector:
             "base": [self.mean, self.dev],
             "refr": [self.refractory_left, self.bar],
             "run": [self.run, self.run_record],
-            "lik": [lik.to_state() for lik in self.liks],
+            "lik": self.liks.to_state(),
             "mem": self.memory.to_state(),
+            "season": self.season.to_state(),
             "last": result_to_list(self.last_result),
         }
 
@@ -343,7 +361,7 @@ class SeriesDetector:
         cls, state: dict[str, Any], config: DetectorConfig | None = None
     ) -> SeriesDetector:
         """Rebuild a detector from :meth:`to_state` output and the same config."""
-        if state.get("v") != STATE_VERSION:
+        if state.get("v") not in (2, STATE_VERSION):  # 2: saved before the seasonal profile
             raise ValueError(f"unsupported detector state version {state.get('v')!r}")
         det = cls(config)
         det.n = int(state["n"])
@@ -357,8 +375,9 @@ class SeriesDetector:
         det.refractory_left = int(state["refr"][0])
         det.bar = float(state["refr"][1])
         det.run, det.run_record = (int(x) for x in state["run"])
-        for lik, saved in zip(det.liks, state["lik"], strict=True):
-            lik.load_state(saved)
+        det.liks.load_state(state["lik"])
         det.memory.load_state(state["mem"])
+        if "season" in state:
+            det.season.load_state(state["season"])
         det.last_result = result_from_list(state.get("last"))
         return det

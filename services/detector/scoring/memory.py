@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import math
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,8 @@ from .serial import enc
 _HALVE = bytes((((i >> 4) >> 1) << 4) | ((i & 15) >> 1) for i in range(256))
 _MIX = 0x9E3779B1  # Knuth's multiplicative-hash constant (2**32 / golden ratio)
 _MASK = 0xFFFFFFFF
-_SALTS = (0x5BD1E995, 0x27D4EB2F, 0x165667B1)  # sequence, seasonal, pattern
+# sequence, seasonal (time of day), pattern, seasonal (time of the week)
+_SALTS = (0x5BD1E995, 0x27D4EB2F, 0x165667B1, 0x3C6EF372)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,7 @@ class MemoryParams:
     block_modulus: int
     halving_interval: int
     tod_familiar: int
-    salts: tuple[int, int, int]
+    salts: tuple[int, int, int, int]
 
     @classmethod
     def build(
@@ -83,7 +85,7 @@ class MemoryParams:
             symbols ** max(blocks - 1, 1),
             halving_interval,
             tod_familiar,
-            (salts[0], salts[1], salts[2]),
+            (salts[0], salts[1], salts[2], salts[3]),
         )
 
 
@@ -137,11 +139,19 @@ class ContextMemory:
         self.block_max = -math.inf
         self.block_min = math.inf
 
-    def observe(self, value: float, time_bin: int, centre: float) -> tuple[bool, bool, bool]:
+    def observe(
+        self, value: float, time_bin: int, centre: float, week_bin: int, weekly: bool
+    ) -> tuple[bool, bool, bool]:
         """Learn the contexts ending at ``value``.
 
         Returns whether the (sequence, seasonal, pattern) contexts were novel. ``centre``
         is the current baseline, used to pick the representative extreme of a block.
+        The seasonal context is learned by time of day (``time_bin``) and, unless
+        ``week_bin`` is -1, by time of the week (``week_bin``: the weekday times
+        ``time_bins`` plus ``time_bin``); the weekly one reports novelty when ``weekly``
+        (the series has a weekly cycle, see ``seasonal.py``). The caller learns weekly
+        contexts while a weekly cycle is likely, so that they are known when it is
+        confirmed, and not otherwise (they would only crowd the table).
         Must be called after :meth:`ensure_grid`.
         """
         p = self._p
@@ -177,6 +187,16 @@ class ContextMemory:
         tod_new = count < p.tod_familiar
         if count < 15:
             table[slot >> 1] = byte + (1 << shift)
+        if week_bin >= 0:
+            h = (((symbol * p.time_bins * 7 + week_bin) ^ p.salts[3]) * _MIX) & _MASK
+            slot = (h ^ (h >> 15)) % slots
+            byte = table[slot >> 1]
+            shift = (slot & 1) << 2
+            count = (byte >> shift) & 15
+            if weekly:
+                tod_new = count < p.tod_familiar
+            if count < 15:
+                table[slot >> 1] = byte + (1 << shift)
 
         # pattern: complete blocks so far plus the current, partial one
         if value > self.block_max:
@@ -212,17 +232,21 @@ class ContextMemory:
 
     # ------------------------------------------------------------------ state
     def to_state(self) -> dict[str, Any]:
-        """JSON-friendly state; the table is base64 (4/3 of ``memory_slots / 2`` bytes)."""
+        """JSON-friendly state; the table is deflated, then base64 (at most ~4/3 of
+        ``memory_slots / 2`` bytes, typically a third of that: most counters are 0)."""
         return {
             "grid": [self.origin, self.width],
             "keys": [self.seq_key, self.filled, self.since_halving, self.block_key, self.block_n],
             "block": [enc(self.block_max), enc(self.block_min)],
-            "table": base64.b64encode(bytes(self.table)).decode("ascii"),
+            "tablez": base64.b64encode(zlib.compress(bytes(self.table), 6)).decode("ascii"),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`to_state` produced."""
-        table = base64.b64decode(state["table"])
+        if "tablez" in state:
+            table = zlib.decompress(base64.b64decode(state["tablez"]))
+        else:  # saved before the table was deflated
+            table = base64.b64decode(state["table"])
         if len(table) != self._p.slots // 2:
             raise ValueError("memory table size does not match memory_slots")
         self.table = bytearray(table)

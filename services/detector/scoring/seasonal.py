@@ -1,0 +1,181 @@
+"""What is normal for this hour of the day, or of this weekday: a compact seasonal profile.
+
+Why: operational metrics follow daily and often weekly cycles (traffic falls at night and on
+weekends). The band a page quotes ("expected 40 to 60") should be what is normal *for this
+hour of this weekday* when the series has such a cycle, and the seasonal novelty context
+should tell a Wednesday from a Sunday only when the series itself does.
+
+How: one mean per hour of the day (24) and one per hour of the week (168), each an
+exponentially weighted average of the samples falling in that hour. Before a sample is
+learned, each profile's prediction error is recorded (an average over about a week), so
+both profiles are judged on data they have not seen, like the baseline they compete with:
+
+* the weekly profile is *in use* once two weeks have been seen and its error is at most
+  ``1 - margin`` of the daily profile's (it explains a clear share of what the daily one
+  leaves);
+* otherwise the daily profile is in use once two days have been seen and its error is at
+  most ``1 - margin`` of the baseline's mean absolute deviation;
+* otherwise there is no seasonality and the caller's baseline band stands.
+
+Nothing is assumed about the series: a series without a weekly cycle keeps its weekly
+profile noisier than the daily one (7x fewer samples per mean) and never switches.
+
+The in-use profile's error is its band's spread (mean absolute deviation). Memory: the 192
+means are 16-bit codes on a linear map of the known range with two range-widths of margin
+on each side (resolution = range / 13,000), re-mapped when the range outgrows it;
+~450 bytes per series.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import sys
+from array import array
+from typing import Any
+
+_HOUR = 3600.0
+_DAY = 86400.0
+_WEEK = 7 * _DAY
+_BINS = 24 + 168  # hour of day, then hour of week
+_TOP = 65535  # largest code; 0 means "never seen"
+#: Days of history a profile must have before it is trusted (one cycle to learn, one to
+#: check the prediction against).
+_CYCLES = 2.0
+#: Cycles a profile's means remember: long enough to average out one odd day or week,
+#: short enough to follow a change of routine within a month.
+_DAY_MEMORY = 7.0
+_WEEK_MEMORY = 3.0
+#: The share of the competitor's error a profile must remove to be used.
+MARGIN = 0.2
+
+NONE, DAILY, WEEKLY = 0, 1, 2
+
+
+def week_bin(ts: float) -> int:
+    """Hour of the week (0 = Monday 00:00-01:00 UTC)."""
+    days = math.floor(ts / _DAY)
+    return ((days + 3) % 7) * 24 + int((ts - days * _DAY) // _HOUR)
+
+
+class SeasonalProfile:
+    """Hour-of-day and hour-of-week means of one series, and which of them to believe."""
+
+    __slots__ = ("codes", "err_day", "err_week", "mode", "origin", "res", "start", "updates")
+
+    def __init__(self) -> None:
+        self.codes = array("H", bytes(2 * _BINS))
+        self.origin = 0.0
+        self.res = 0.0  # 0: no map yet
+        self.start = math.nan  # timestamp of the first sample learned
+        self.err_day = 0.0
+        self.err_week = 0.0
+        self.updates = 0
+        self.mode = NONE
+
+    # ------------------------------------------------------------------ codes
+    def _remap(self, lo: float, hi: float) -> None:
+        span = hi - lo
+        span = max(span, 1e-9 * max(abs(lo), abs(hi), 1.0))
+        origin, res = lo - 2.0 * span, 5.0 * span / (_TOP - 1)
+        old_origin, old_res, codes = self.origin, self.res, self.codes
+        for i, c in enumerate(codes):
+            if c:
+                v = old_origin + (c - 1) * old_res
+                codes[i] = min(max(int((v - origin) / res + 1.5), 1), _TOP)
+        self.origin, self.res = origin, res
+
+    def mean(self, index: int) -> float:
+        c = self.codes[index]
+        return self.origin + (c - 1) * self.res if c else math.nan
+
+    # ------------------------------------------------------------------ learning
+    def update(
+        self, ts: float, value: float, lo: float, hi: float, base_dev: float, dt: float
+    ) -> int:
+        """Record the profiles' errors on ``value`` at ``ts``, learn it, return the mode.
+
+        ``lo``/``hi`` is the known range (for the code map), ``base_dev`` the baseline's
+        mean absolute deviation (what the daily profile must beat), ``dt`` the typical
+        sampling interval in seconds.
+        """
+        if self.res == 0.0 or not (self.origin <= lo and hi <= self.origin + (_TOP - 1) * self.res):
+            self._remap(lo, hi)
+        if self.start != self.start:
+            self.start = ts
+        wb = week_bin(ts)
+        hb = wb % 24
+        codes, origin, res = self.codes, self.origin, self.res
+        cd, cw = codes[hb], codes[24 + wb]
+        dt = dt if dt > 0.0 else _HOUR
+        if cd and cw:
+            self.updates += 1
+            # errors remember about a week of samples (a growing average until then)
+            a = min(max(dt / _WEEK, 1.0 / self.updates), 1.0)
+            self.err_day += a * (abs(value - (origin + (cd - 1) * res)) - self.err_day)
+            self.err_week += a * (abs(value - (origin + (cw - 1) * res)) - self.err_week)
+        code = value - origin
+        for index, c, memory in ((hb, cd, _DAY_MEMORY), (24 + wb, cw, _WEEK_MEMORY)):
+            if c:
+                # one visit of a bin is an hour of samples: remember ``memory`` visits
+                a = min(dt / (_HOUR * memory), 1.0)
+                x = (c - 1) * res
+                x += a * (code - x)
+            else:
+                x = code
+            codes[index] = min(max(int(x / res + 1.5), 1), _TOP)
+        seen = ts - self.start
+        mode = NONE
+        if seen >= _CYCLES * _WEEK and self.err_week <= (1.0 - MARGIN) * self.err_day:
+            mode = WEEKLY
+        elif seen >= _CYCLES * _DAY and self.err_day <= (1.0 - MARGIN) * base_dev:
+            mode = DAILY
+        self.mode = mode
+        return mode
+
+    @property
+    def weekly_likely(self) -> bool:
+        """The weekly profile predicts clearly better than the daily one so far (it may
+        not have seen enough weeks to be used yet)."""
+        return self.updates > 0 and self.err_week <= (1.0 - MARGIN) * self.err_day
+
+    def band(self, ts: float, width: float) -> tuple[float, float] | None:
+        """The seasonal expected range at ``ts`` (None when no profile is in use)."""
+        if self.mode == NONE:
+            return None
+        wb = week_bin(ts)
+        if self.mode == WEEKLY:
+            centre, spread = self.mean(24 + wb), self.err_week
+        else:
+            centre, spread = self.mean(wb % 24), self.err_day
+        if centre != centre:
+            return None
+        return centre - width * spread, centre + width * spread
+
+    # ------------------------------------------------------------------ state
+    def to_state(self) -> list[Any]:
+        codes = array("H", self.codes)
+        if sys.byteorder == "big":  # the checkpoint is little-endian everywhere
+            codes.byteswap()
+        return [
+            base64.b64encode(codes.tobytes()).decode("ascii"),
+            self.origin,
+            self.res,
+            None if self.start != self.start else self.start,
+            self.err_day,
+            self.err_week,
+            self.updates,
+            self.mode,
+        ]
+
+    def load_state(self, state: list[Any]) -> None:
+        codes = array("H", base64.b64decode(state[0]))
+        if sys.byteorder == "big":
+            codes.byteswap()
+        if len(codes) != _BINS:
+            raise ValueError("seasonal profile has the wrong number of bins")
+        self.codes = codes
+        self.origin, self.res = float(state[1]), float(state[2])
+        self.start = math.nan if state[3] is None else float(state[3])
+        self.err_day, self.err_week = float(state[4]), float(state[5])
+        self.updates, self.mode = int(state[6]), int(state[7])
