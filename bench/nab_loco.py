@@ -27,7 +27,7 @@ import importlib
 import itertools
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -57,8 +57,31 @@ def load_scorer(nab_dir: Path) -> ModuleType | None:
     return importlib.import_module("nab_score")
 
 
-def _run_one(overrides: dict[str, Any], ts: np.ndarray, values: np.ndarray) -> np.ndarray:
-    return detect(ts, values, DetectorConfig().replace(**overrides))
+def _run_one(
+    overrides: dict[str, Any], ts: np.ndarray, values: np.ndarray, product: bool
+) -> np.ndarray:
+    if not product:
+        return detect(ts, values, DetectorConfig().replace(**overrides))
+    # The product path, as ``scops backtest`` runs it: the engine with its paging gate.
+    from services.detector.config import DetectorSettings
+    from services.detector.engine import DetectionEngine
+    from services.detector.severity import SeverityPolicy
+
+    settings = DetectorSettings()
+    config = DetectorConfig().replace(warmup_samples=settings.warmup_samples, **overrides)
+    policy = SeverityPolicy(
+        hard_limits=tuple(settings.hard_limits),
+        escalate_after_s=settings.escalate_after_s,
+        page_min_deviation=settings.page_min_deviation,
+    )
+    engine = DetectionEngine(config, policy, resolve_after=settings.resolve_after_samples)
+    engine.max_future_s = None
+    out = np.zeros(len(values))
+    for k, (t, v) in enumerate(zip(ts.astype(datetime).tolist(), values.tolist(), strict=True)):
+        step = engine.step("nab", "series", t.replace(tzinfo=UTC), v, "nab")
+        if step.verdict is not None:
+            out[k] = step.verdict.result.score
+    return out
 
 
 def grid_points(small: bool) -> list[dict[str, Any]]:
@@ -67,7 +90,9 @@ def grid_points(small: bool) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
-def score_all(files: list[Any], points: list[dict[str, Any]], jobs: int) -> list[list[np.ndarray]]:
+def score_all(
+    files: list[Any], points: list[dict[str, Any]], jobs: int, product: bool = False
+) -> list[list[np.ndarray]]:
     """``scores[p][f]``: the detector's scores of file ``f`` under grid point ``p``."""
     stamps = [
         np.array([datetime.fromisoformat(t.strip()) for t in f.timestamps], dtype="datetime64[s]")
@@ -77,7 +102,7 @@ def score_all(files: list[Any], points: list[dict[str, Any]], jobs: int) -> list
     order = sorted(range(len(files)), key=lambda i: -files[i].n)
     with cf.ProcessPoolExecutor(max_workers=jobs) as pool:
         futs = {
-            pool.submit(_run_one, point, stamps[i], files[i].values): (p, i)
+            pool.submit(_run_one, point, stamps[i], files[i].values, product): (p, i)
             for p, point in enumerate(points)
             for i in order
         }
@@ -106,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nab-dir", type=Path, default=ROOT.parent / "shared" / "nab")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--small", action="store_true", help="defaults only (threshold still tuned)")
+    ap.add_argument(
+        "--product",
+        action="store_true",
+        help="score through the detection engine (paging gate included), as scops backtest does",
+    )
     args = ap.parse_args(argv)
 
     nab = load_scorer(args.nab_dir)
@@ -115,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     files = nab.load_corpus(str(args.nab_dir))
     points = grid_points(args.small)
     t0 = time.perf_counter()
-    scores = score_all(files, points, max(1, args.jobs))
+    scores = score_all(files, points, max(1, args.jobs), args.product)
     t_run = time.perf_counter() - t0
     cats = sorted({f.category for f in files})
     profiles = list(nab.PROFILES)

@@ -107,6 +107,7 @@ class SeriesDetector:
         "run",
         "run_record",
         "season",
+        "withheld",
     )
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
@@ -124,6 +125,7 @@ class SeriesDetector:
         self.dev = 0.0
         self.refractory_left = 0
         self.bar = 0.0  # extra decades required after recent alarms
+        self.withheld = 0.0  # score needed to alarm in a quiet period the caller withheld
         self.run = 0  # current run of identical values
         self.run_record = 0  # longest completed run so far
         p = self._d.likelihood
@@ -296,6 +298,13 @@ class SeriesDetector:
             score = 1.0
         if self.refractory_left > 0:
             self.refractory_left -= 1
+            withheld = self.withheld
+            if withheld > 0.0 and score >= cfg.alarm_threshold and score >= withheld:
+                # clearly stronger than the alarm the caller held back: a new event
+                self.withheld = 0.0
+                self.refractory_left = cfg.refractory_samples
+                self.bar = bar + cfg.alarm_bar_step
+                return ScoreResult(score, True, low, high, fired, False)
             if score >= cfg.alarm_threshold:
                 score *= cfg.refractory_factor
                 return ScoreResult(
@@ -304,18 +313,25 @@ class SeriesDetector:
             score *= cfg.refractory_factor
             return ScoreResult(score, False, low, high, fired, False)
         if score >= cfg.alarm_threshold:
+            self.withheld = 0.0
             self.refractory_left = cfg.refractory_samples
             self.bar = bar + cfg.alarm_bar_step
             return ScoreResult(score, True, low, high, fired, False)
         return ScoreResult(score, False, low, high, fired, False)
 
     def withdraw_alarm(self) -> None:
-        """The caller chose not to raise the alarm just returned (a paging gate, feedback):
-        end the quiet period and the raised bar it started, so that a real incident right
-        after is not muted by an alarm nobody saw."""
-        if self.refractory_left == self._cfg.refractory_samples:
-            self.refractory_left = 0
+        """The caller chose not to raise the alarm just returned (a paging gate, feedback).
+
+        The raised bar it started is returned, and the quiet period now mutes only what
+        is no stronger than that alarm: a real incident right after (one decade of
+        surprise more, or the highest score) still alarms at once, while the rest of the
+        same excursion - a burst's following samples, equally unremarkable - is not judged
+        again sample by sample (each would be another false alarm where scores are read
+        directly, as in a backtest)."""
+        last = self.last_result
+        if self.refractory_left == self._cfg.refractory_samples and last is not None:
             self.bar = max(self.bar - self._cfg.alarm_bar_step, 0.0)
+            self.withheld = min(last.score + 1.0 / self._cfg.score_decades, 1.0)
 
     def _track_interval(self, dt: float) -> None:
         """Learn the typical sampling interval and restart the contexts after a gap."""
@@ -348,7 +364,7 @@ class SeriesDetector:
             "t": [enc(self.last_ts), enc(self.last_value), self.dt_typical],
             "range": [enc(self.lo), enc(self.hi)],
             "base": [self.mean, self.dev],
-            "refr": [self.refractory_left, self.bar],
+            "refr": [self.refractory_left, self.bar, self.withheld],
             "run": [self.run, self.run_record],
             "lik": self.liks.to_state(),
             "mem": self.memory.to_state(),
@@ -374,6 +390,7 @@ class SeriesDetector:
         det.mean, det.dev = (float(x) for x in state["base"])
         det.refractory_left = int(state["refr"][0])
         det.bar = float(state["refr"][1])
+        det.withheld = float(state["refr"][2]) if len(state["refr"]) > 2 else 0.0
         det.run, det.run_record = (int(x) for x in state["run"])
         det.liks.load_state(state["lik"])
         det.memory.load_state(state["mem"])
