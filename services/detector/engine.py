@@ -281,7 +281,7 @@ def explain(
         "out_of_range": "beyond anything seen before",
         "spike": "a sudden jump from the recent level",
         "novelty": "a pattern not seen before",
-        "seasonal": "unusual for this time of day",
+        "seasonal": "unusual for this time of day or of the week",
         "hard_limit": "past a hard limit",
     }
     reasons = [names.get(d, d) for d in detectors]

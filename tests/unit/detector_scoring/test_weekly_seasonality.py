@@ -111,3 +111,32 @@ def test_seasonal_profile_survives_a_checkpoint() -> None:
         a = det.update(MONDAY + i * STEP, float(v))
         b = restored.update(MONDAY + i * STEP, float(v))
         assert a == b
+
+
+def test_an_anomaly_event_quotes_the_range_normal_for_this_weekday_and_hour() -> None:
+    """What a page says: on a quiet Wednesday the expected range is a Wednesday's at that
+    hour (busy), not the quiet level the day has shown so far, nor a weekend's."""
+    from datetime import UTC, datetime
+
+    from services.detector.engine import DetectionEngine
+    from shared.events import AnomalyEvent
+
+    values = business(6, seed=1)
+    wednesday = 5 * PER_WEEK + 2 * PER_DAY
+    quiet = 20.0 + 2.0 * np.random.default_rng(9).standard_normal(PER_DAY)
+    values[wednesday : wednesday + PER_DAY] = quiet
+    engine = DetectionEngine()
+    engine.max_future_s = None  # history
+    events: list[tuple[int, AnomalyEvent]] = []
+    for i, v in enumerate(values[: wednesday + PER_DAY]):
+        stamp = datetime.fromtimestamp(MONDAY + i * STEP, UTC)
+        step = engine.step("web-1", "requests", stamp, float(v), "c")
+        if i >= wednesday and isinstance(step.event, AnomalyEvent):
+            events.append((i, step.event))
+    assert events, "the quiet Wednesday raised no anomaly"
+    i, event = events[0]
+    hour = ((i - wednesday) % PER_DAY) / 12.0
+    weekday_level = 20.0 + 80.0 * max(np.sin(np.pi * (hour - 6.0) / 12.0), 0.0)
+    assert event.value < event.expected_low
+    assert event.expected_low < weekday_level < event.expected_high
+    assert "seasonal" in event.detectors
