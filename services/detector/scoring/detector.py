@@ -229,10 +229,10 @@ class SeriesDetector:
         low, high = mean - band * dev, mean + band * dev
         if n > cfg.memory_start_samples:
             season = self.season
-            seasonal_band = season.band(ts, band)
+            seasonal_band = season.observe(ts, value, lo, hi, self.dev, self.dt_typical, band)
             if seasonal_band is not None:
                 low, high = seasonal_band
-            weekly = season.update(ts, value, lo, hi, self.dev, self.dt_typical) == WEEKLY
+            weekly = season.mode == WEEKLY
             memory = self.memory
             memory.ensure_grid(lo, hi)
             bins = cfg.time_bins_per_day

@@ -61,7 +61,17 @@ def week_bin(ts: float) -> int:
 class SeasonalProfile:
     """Hour-of-day and hour-of-week means of one series, and which of them to believe."""
 
-    __slots__ = ("codes", "err_day", "err_week", "mode", "origin", "res", "start", "updates")
+    __slots__ = (
+        "codes",
+        "err_day",
+        "err_week",
+        "mode",
+        "origin",
+        "res",
+        "start",
+        "updates",
+        "weekly_likely",
+    )
 
     def __init__(self) -> None:
         self.codes = array("H", bytes(2 * _BINS))
@@ -72,6 +82,9 @@ class SeasonalProfile:
         self.err_week = 0.0
         self.updates = 0
         self.mode = NONE
+        #: the weekly profile predicts clearly better than the daily one so far (it may
+        #: not have seen enough weeks to be used yet)
+        self.weekly_likely = False
 
     # ------------------------------------------------------------------ codes
     def _remap(self, lo: float, hi: float) -> None:
@@ -90,67 +103,81 @@ class SeasonalProfile:
         return self.origin + (c - 1) * self.res if c else math.nan
 
     # ------------------------------------------------------------------ learning
-    def update(
-        self, ts: float, value: float, lo: float, hi: float, base_dev: float, dt: float
-    ) -> int:
-        """Record the profiles' errors on ``value`` at ``ts``, learn it, return the mode.
+    def observe(
+        self,
+        ts: float,
+        value: float,
+        lo: float,
+        hi: float,
+        base_dev: float,
+        dt: float,
+        width: float,
+    ) -> tuple[float, float] | None:
+        """The seasonal expected range at ``ts`` (``width`` spreads either side of the
+        profile in use; None when none is), judged before ``value`` is learned; then
+        record both profiles' errors on ``value``, learn it and update :attr:`mode`.
 
         ``lo``/``hi`` is the known range (for the code map), ``base_dev`` the baseline's
         mean absolute deviation (what the daily profile must beat), ``dt`` the typical
         sampling interval in seconds.
         """
-        if self.res == 0.0 or not (self.origin <= lo and hi <= self.origin + (_TOP - 1) * self.res):
+        origin, res = self.origin, self.res
+        if res == 0.0 or not (origin <= lo and hi <= origin + (_TOP - 1) * res):
             self._remap(lo, hi)
+            origin, res = self.origin, self.res
         if self.start != self.start:
             self.start = ts
-        wb = week_bin(ts)
-        hb = wb % 24
-        codes, origin, res = self.codes, self.origin, self.res
-        cd, cw = codes[hb], codes[24 + wb]
-        dt = dt if dt > 0.0 else _HOUR
+        days = ts // _DAY
+        hb = int((ts - days * _DAY) // _HOUR)
+        wi = 24 + int((days + 3.0) % 7.0) * 24 + hb  # Monday 00:00 is 24
+        codes = self.codes
+        cd, cw = codes[hb], codes[wi]
+        err_day, err_week = self.err_day, self.err_week
+
+        band = None
+        mode = self.mode
+        if mode == WEEKLY and cw:
+            centre = origin + (cw - 1) * res
+            band = (centre - width * err_week, centre + width * err_week)
+        elif mode == DAILY and cd:
+            centre = origin + (cd - 1) * res
+            band = (centre - width * err_day, centre + width * err_day)
+
+        if dt <= 0.0:
+            dt = _HOUR
         if cd and cw:
-            self.updates += 1
+            updates = self.updates + 1
+            self.updates = updates
             # errors remember about a week of samples (a growing average until then)
-            a = min(max(dt / _WEEK, 1.0 / self.updates), 1.0)
-            self.err_day += a * (abs(value - (origin + (cd - 1) * res)) - self.err_day)
-            self.err_week += a * (abs(value - (origin + (cw - 1) * res)) - self.err_week)
-        code = value - origin
-        for index, c, memory in ((hb, cd, _DAY_MEMORY), (24 + wb, cw, _WEEK_MEMORY)):
+            a = dt / _WEEK
+            if a < 1.0 / updates:
+                a = 1.0 / updates
+            if a > 1.0:
+                a = 1.0
+            err_day += a * (abs(value - (origin + (cd - 1) * res)) - err_day)
+            err_week += a * (abs(value - (origin + (cw - 1) * res)) - err_week)
+            self.err_day, self.err_week = err_day, err_week
+        # one visit of a bin is an hour of samples: each mean remembers a few visits
+        x = (value - origin) / res + 1.0  # the value as a (fractional) code
+        for index, c, memory in ((hb, cd, _DAY_MEMORY), (wi, cw, _WEEK_MEMORY)):
             if c:
-                # one visit of a bin is an hour of samples: remember ``memory`` visits
-                a = min(dt / (_HOUR * memory), 1.0)
-                x = (c - 1) * res
-                x += a * (code - x)
+                a = dt / (_HOUR * memory)
+                y = c + (a if a < 1.0 else 1.0) * (x - c)
             else:
-                x = code
-            codes[index] = min(max(int(x / res + 1.5), 1), _TOP)
+                y = x
+            code = int(y + 0.5)
+            codes[index] = 1 if code < 1 else (_TOP if code > _TOP else code)
+
+        likely = self.updates > 0 and err_week <= (1.0 - MARGIN) * err_day
+        self.weekly_likely = likely
         seen = ts - self.start
-        mode = NONE
-        if seen >= _CYCLES * _WEEK and self.err_week <= (1.0 - MARGIN) * self.err_day:
-            mode = WEEKLY
-        elif seen >= _CYCLES * _DAY and self.err_day <= (1.0 - MARGIN) * base_dev:
-            mode = DAILY
-        self.mode = mode
-        return mode
-
-    @property
-    def weekly_likely(self) -> bool:
-        """The weekly profile predicts clearly better than the daily one so far (it may
-        not have seen enough weeks to be used yet)."""
-        return self.updates > 0 and self.err_week <= (1.0 - MARGIN) * self.err_day
-
-    def band(self, ts: float, width: float) -> tuple[float, float] | None:
-        """The seasonal expected range at ``ts`` (None when no profile is in use)."""
-        if self.mode == NONE:
-            return None
-        wb = week_bin(ts)
-        if self.mode == WEEKLY:
-            centre, spread = self.mean(24 + wb), self.err_week
+        if likely and seen >= _CYCLES * _WEEK:
+            self.mode = WEEKLY
+        elif seen >= _CYCLES * _DAY and err_day <= (1.0 - MARGIN) * base_dev:
+            self.mode = DAILY
         else:
-            centre, spread = self.mean(wb % 24), self.err_day
-        if centre != centre:
-            return None
-        return centre - width * spread, centre + width * spread
+            self.mode = NONE
+        return band
 
     # ------------------------------------------------------------------ state
     def to_state(self) -> list[Any]:
@@ -179,3 +206,4 @@ class SeasonalProfile:
         self.start = math.nan if state[3] is None else float(state[3])
         self.err_day, self.err_week = float(state[4]), float(state[5])
         self.updates, self.mode = int(state[6]), int(state[7])
+        self.weekly_likely = self.updates > 0 and self.err_week <= (1.0 - MARGIN) * self.err_day
