@@ -20,7 +20,7 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from services.detector.config import DetectorSettings
 from services.detector.engine_setup import build_engine
+from shared.events import AnomalyEvent, Event
 
 OUTPUT_HEADER = ["timestamp", "value", "anomaly_score", "is_anomaly", "severity"]
 REQUIRED_COLUMNS = ("timestamp", "value")
@@ -47,6 +48,20 @@ class Summary:
     skipped: int = 0
     seconds: float = 0.0
     alarms: Counter[str] = field(default_factory=Counter)
+    episodes: set[tuple[str, str, str]] = field(default_factory=set)  # anomalies opened
+    pages: int = 0  # anomaly events published (openings and escalations): what the notifier sends
+
+    def count(self, event: Event) -> None:
+        if isinstance(event, AnomalyEvent):
+            self.pages += 1
+            began = event.episode_started_at or event.observed_at
+            self.episodes.add((event.resource_id, event.metric, began.isoformat()))
+
+    def anomalies_text(self) -> str:
+        return (
+            f"anomalies: {len(self.episodes)} opened; would have paged {self.pages} time(s) "
+            "(openings and escalations)"
+        )
 
     def text(self) -> str:
         rate = self.rows / self.seconds if self.seconds else 0.0
@@ -166,23 +181,52 @@ def _row(source: Path, line: int, record: dict[str | Any, str | Any]) -> Row:
     return Row(stamp_text, value_text, stamp, value)
 
 
-def replay_file(source: Path, target: Path, settings: DetectorSettings, summary: Summary) -> None:
+EventSink = Callable[[Event], None]
+
+
+def replay_file(
+    source: Path,
+    target: Path,
+    settings: DetectorSettings,
+    summary: Summary,
+    on_event: EventSink | None = None,
+) -> None:
     """Score ``source`` into ``target``, written whole or not at all."""
+    replay_rows(read_rows(source), target, settings, summary, "backtest", source.stem, on_event)
+
+
+def replay_rows(
+    rows_in: Iterable[Row],
+    target: Path,
+    settings: DetectorSettings,
+    summary: Summary,
+    resource_id: str,
+    metric: str,
+    on_event: EventSink | None = None,
+    labels: dict[str, str] | None = None,
+) -> None:
+    """Score one series' rows into ``target`` (written whole or not at all) through a fresh
+    engine, as series ``resource_id``/``metric``; every event the detector would publish
+    (an anomaly opened or escalated, a resolution) goes to ``on_event``."""
     engine = build_engine(settings)
     engine.max_future_s = None  # history may be dated anywhere
-    series = source.stem
     partial = target.with_name(target.name + ".partial")
     rows = skipped = 0
     alarms: Counter[str] = Counter()
+    events: list[Event] = []
     started = time.perf_counter()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("w", newline="", encoding="utf-8") as fout:
             writer = csv.writer(fout)
             writer.writerow(OUTPUT_HEADER)
-            for row in read_rows(source):
+            for row in rows_in:
                 rows += 1
-                step = engine.step("backtest", series, row.timestamp, row.value, "backtest")
+                step = engine.step(
+                    resource_id, metric, row.timestamp, row.value, "backtest", labels
+                )
+                if step.event is not None:
+                    events.append(step.event)
                 verdict = step.verdict
                 if verdict is None:
                     skipped += 1
@@ -207,6 +251,10 @@ def replay_file(source: Path, target: Path, settings: DetectorSettings, summary:
     summary.rows += rows
     summary.skipped += skipped
     summary.alarms.update(alarms)
+    for event in events:
+        summary.count(event)
+        if on_event is not None:
+            on_event(event)
 
 
 def plan(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
@@ -242,9 +290,11 @@ def checked(pairs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def replay(pairs: list[tuple[Path, Path]], config: Path | None) -> Summary:
+def replay(
+    pairs: list[tuple[Path, Path]], config: Path | None, on_event: EventSink | None = None
+) -> Summary:
     settings = load_settings(config)
     summary = Summary()
     for source, target in pairs:
-        replay_file(source, target, settings, summary)
+        replay_file(source, target, settings, summary, on_event)
     return summary

@@ -33,7 +33,8 @@ def _run(argv: list[str] | None) -> int:
         "--timeout", type=float, default=180.0, help="seconds to wait for the notification"
     )
     backtest = sub.add_parser(
-        "backtest", help="replay CSV history (timestamp,value) through the detector"
+        "backtest",
+        help="replay history (CSV, Prometheus or CloudWatch) through the detector",
     )
     source = backtest.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -47,13 +48,41 @@ def _run(argv: list[str] | None) -> int:
         type=Path,
         help="a NAB checkout: replay its data/ into its results/scops/ for NAB's run.py",
     )
+    source.add_argument(
+        "--prometheus", metavar="URL", help="a Prometheus server: replay what --query returns"
+    )
+    source.add_argument(
+        "--cloudwatch",
+        metavar="NAMESPACE:METRIC:DIMENSION=VALUE",
+        help="a CloudWatch series (AWS from SCOPS_AWS_*), "
+        "e.g. AWS/EC2:CPUUtilization:InstanceId=i-0abc",
+    )
     backtest.add_argument(
         "--output",
         type=Path,
         help="the output CSV (one input file) or directory (several; with --nab-dir, "
-        "instead of results/scops/)",
+        "instead of results/scops/; with --prometheus or --cloudwatch, one CSV per series)",
     )
     backtest.add_argument("--config", type=Path, help="JSON of detector settings to override")
+    backtest.add_argument("--query", help="PromQL returning the series to replay")
+    backtest.add_argument("--start", default="now-1d", help="ISO 8601, epoch s or now-6h")
+    backtest.add_argument("--end", default="now", help="ISO 8601, epoch s or now")
+    backtest.add_argument("--step", default="60s", help="Prometheus query resolution")
+    backtest.add_argument("--stat", help="CloudWatch statistic (default: the metric's usual)")
+    backtest.add_argument("--period", default="60s", help="CloudWatch period")
+    backtest.add_argument("--metric", help="the series' metric name in the product")
+    backtest.add_argument(
+        "--resource-label",
+        action="append",
+        help="label naming a Prometheus series' resource, in order (default instance, pod, job)",
+    )
+    backtest.add_argument(
+        "--rules", type=Path, help="remediation rules to dry-run (default: SCOPS_RULES_PATH)"
+    )
+    backtest.add_argument(
+        "--max-points", type=int, default=5_000_000, help="most points fetched in all"
+    )
+    backtest.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
     keys = sub.add_parser("keys", help="manage the gateway's API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key (shown once)")
@@ -87,22 +116,11 @@ def _run(argv: list[str] | None) -> int:
 
         return run_demo(args.timeout)
     if args.command == "backtest":
-        from scops.backtest import BacktestError, plan, replay
-        from scops.backtest_nab import nab_plan
+        from scops.backtest_run import run as run_backtest
 
         if args.input and args.output is None:
             backtest.error("--output is required with --input")
-        try:
-            if args.nab_dir:
-                pairs = nab_plan(args.nab_dir, args.output)
-            else:
-                pairs = plan(args.input, args.output)
-            summary = replay(pairs, args.config)
-        except BacktestError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(summary.text())
-        return 0
+        return run_backtest(args)
     if args.command == "keys":
         from scops.keys import run as run_keys
 

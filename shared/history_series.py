@@ -1,0 +1,60 @@
+"""History read back from a metrics store (Prometheus, CloudWatch): the series, the limits on
+fetching it, and the one error every source raises.
+
+Used by ``scops backtest`` to replay a user's history through the detector and by the
+detector's ``POST /anomaly/train`` to learn from it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+class HistoryError(Exception):
+    """History that cannot be fetched; the message says from where and why, in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySeries:
+    """One series: which resource and metric it is, its labels, and its points in time order
+    (epoch seconds, value; NaN marks a gap)."""
+
+    resource_id: str
+    metric: str
+    labels: dict[str, str] = field(default_factory=dict)
+    points: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.resource_id}/{self.metric}"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    """Bounds on one fetch: the points kept in all (every series together), the bytes of any
+    one answer, each request's timeout, and the whole fetch's deadline."""
+
+    max_points: int = 5_000_000
+    max_response_bytes: int = 256 * 1024 * 1024
+    request_timeout_s: float = 60.0
+    deadline_s: float = 1800.0
+
+
+def points_between(start: float, end: float, step: float) -> int:
+    """How many points a grid from ``start`` to ``end`` (both included) every ``step`` holds."""
+    return math.floor((end - start) / step) + 1
+
+
+def check_http_url(url: str) -> str:
+    """``url`` without a trailing slash, or :class:`HistoryError` unless it is http(s) with a
+    host (no file:, no other scheme, no credentials in the URL)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HistoryError(f"{url[:200]!r}: not an http:// or https:// URL with a host")
+    if parts.username or parts.password:
+        raise HistoryError(f"{parts.hostname}: credentials in the URL are not accepted")
+    if parts.query or parts.fragment:
+        raise HistoryError(f"{parts.hostname}: the URL must not carry a query or fragment")
+    return url.rstrip("/")
