@@ -163,7 +163,7 @@ class AwsApi:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.access.attempts),
                 wait=wait_exponential_jitter(
-                    initial=0.2, max=self.access.max_wait_s, jitter=self.access.max_wait_s / 4
+                    multiplier=0.2, max=self.access.max_wait_s, jitter=self.access.max_wait_s / 4
                 ),
                 retry=retry_if_exception(is_transient),
                 before_sleep=_log_retry(operation),
