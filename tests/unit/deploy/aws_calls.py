@@ -15,7 +15,9 @@ import botocore.session
 from botocore import xform_name
 
 # Client variables passed into helpers are recognised by these names.
-SERVICE_NAMES = frozenset({"ssm", "ec2", "autoscaling"})
+SERVICE_NAMES = frozenset({"ssm", "ec2", "autoscaling", "cloudwatch", "sts"})
+# IAM action prefixes that differ from the API's signing name.
+IAM_PREFIXES = {"cloudwatch": "cloudwatch", "resourcegroupstaggingapi": "tag"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ def operations(service: str) -> dict[str, str]:
 
 @cache
 def iam_prefix(service: str) -> str:
+    if service in IAM_PREFIXES:
+        return IAM_PREFIXES[service]
     model = botocore.session.get_session().get_service_model(service)
     return str(model.metadata.get("signingName") or model.endpoint_prefix)
 

@@ -15,13 +15,20 @@ from tests.unit.deploy.observability_files import DEPLOY, ROOT
 
 IAM = DEPLOY / "aws" / "iam"
 # Which role a service's code runs as. Gateway and detector call no AWS API.
-ROLES = {"remediator": "remediator-policy.json", "notifier": "notifier-policy.json"}
+ROLES = {
+    "remediator": "remediator-policy.json",
+    "notifier": "notifier-policy.json",
+    "collector": "collector-policy.json",
+}
+# The role the collector assumes in each other account it reads.
+READER = "collector-reader-policy.json"
+PARAMETER_READERS = ("notifier", "remediator")
 OPT_IN = "SmartCloudOpsRemediation"
 PARAMETERS = "arn:aws:ssm:${AWS_REGION}:${AWS_ACCOUNT_ID}:parameter/smartcloudops/${SCOPS_ENV}/*"
 
 
 def _statements(role: str) -> list[dict[str, Any]]:
-    policy = json.loads((IAM / ROLES[role]).read_text())
+    policy = json.loads((IAM / ROLES.get(role, role)).read_text())
     assert policy["Version"] == "2012-10-17"
     statements: list[dict[str, Any]] = policy["Statement"]
     assert all(s["Effect"] == "Allow" for s in statements)
@@ -47,7 +54,15 @@ def _calls_by_role() -> dict[str, list[AwsCall]]:
 
 def test_the_scanner_finds_the_calls_we_know_of() -> None:
     actions = {c.iam_action() for calls in _calls_by_role().values() for c in calls}
-    assert {"ssm:SendCommand", "autoscaling:SetDesiredCapacity", "ssm:GetParameter"} <= actions
+    assert {
+        "ssm:SendCommand",
+        "autoscaling:SetDesiredCapacity",
+        "ssm:GetParameter",
+        "cloudwatch:GetMetricData",
+        "cloudwatch:ListMetrics",
+        "tag:GetResources",
+        "sts:AssumeRole",
+    } <= actions
 
 
 @pytest.mark.parametrize("role", sorted(ROLES))
@@ -84,7 +99,7 @@ def test_changes_to_groups_and_instances_need_the_opt_in_tag() -> None:
     assert monitor["Condition"] == {"StringEquals": {f"aws:ResourceTag/{OPT_IN}": "${SCOPS_ENV}"}}
 
 
-@pytest.mark.parametrize("role", sorted(ROLES))
+@pytest.mark.parametrize("role", PARAMETER_READERS)
 def test_parameters_and_their_key_are_this_environments_only(role: str) -> None:
     (read,) = _statement_for(role, "ssm:GetParameter")
     assert _listed(read["Resource"]) == [PARAMETERS]
@@ -106,8 +121,11 @@ def test_wildcard_resources_only_for_calls_without_resource_level_permissions() 
         "autoscaling:DescribeAutoScalingGroups",
         "autoscaling:DescribeAutoScalingInstances",
         "ec2:DescribeInstances",
+        "cloudwatch:GetMetricData",
+        "cloudwatch:ListMetrics",
+        "tag:GetResources",
     }
-    for role in ROLES:
+    for role in [*ROLES, READER]:
         for statement in _statements(role):
             if "*" in _listed(statement["Resource"]):
                 assert set(_listed(statement["Action"])) <= wildcard_ok, statement["Sid"]
@@ -120,3 +138,16 @@ def test_the_parameters_the_code_reads_are_under_the_granted_path() -> None:
     prefix = "/smartcloudops/prod/"
     assert NotifierSettings().slack_webhook_parameter.format(env="prod").startswith(prefix)
     assert parameter_name("prod").startswith(prefix)
+
+
+def test_the_collector_assumes_only_its_reader_role_which_only_reads() -> None:
+    (assume,) = _statement_for("collector", "sts:AssumeRole")
+    assert _listed(assume["Resource"]) == [
+        "arn:aws:iam::*:role/smartcloudops-${SCOPS_ENV}-collector-reader"
+    ]
+    collector_reads = _granted("collector") - {"sts:AssumeRole"}
+    assert _granted(READER) == collector_reads
+    trust = json.loads((IAM / "trust-collector-reader.json").read_text())["Statement"]
+    assert [s["Principal"] for s in trust] == [
+        {"AWS": "arn:aws:iam::${AWS_ACCOUNT_ID}:role/smartcloudops-${SCOPS_ENV}-collector"}
+    ]
