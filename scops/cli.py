@@ -97,7 +97,9 @@ def _run(argv: list[str] | None) -> int:
     revoke = keys_sub.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("key_id")
     serve = sub.add_parser("serve", help="run one service in the foreground")
-    serve.add_argument("name", choices=["gateway", "detector", "remediator", "notifier"])
+    serve.add_argument(
+        "name", choices=["gateway", "detector", "remediator", "notifier", "collector"]
+    )
     worker = sub.add_parser("worker", help="run a Celery remediation worker")
     worker.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args(argv)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from scops.processes import HTTP_SERVICES
+from scops.processes import ALL_SERVICES
 from shared.aws_settings import AwsSettings
 from shared.settings import BaseServiceSettings
 
@@ -18,9 +18,9 @@ def rows() -> Iterator[tuple[str, str, str, str]]:
     seen: set[str] = set()
     owners: list[tuple[str, type[BaseServiceSettings]]] = [
         ("all", BaseServiceSettings),
-        ("remediator, notifier", AwsSettings),
+        ("remediator, notifier, collector", AwsSettings),
     ]
-    owners += [(name, s.settings_class) for name, s in HTTP_SERVICES.items()]
+    owners += [(name, s.settings_class) for name, s in ALL_SERVICES.items()]
     for owner, cls in owners:
         for name, field in cls.model_fields.items():
             if name in seen:

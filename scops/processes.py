@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.collector.config import CollectorSettings
 from services.detector.config import DetectorSettings
 from services.gateway.config import GatewaySettings
 from services.notifier.config import NotifierSettings
@@ -36,3 +37,17 @@ HTTP_SERVICES: dict[str, HttpService] = {
         HttpService("notifier", "services.notifier.app:create_app", NotifierSettings),
     )
 }
+# Started by ``scops up`` only when configured (the collector: when AWS is).
+OPTIONAL_SERVICES: dict[str, HttpService] = {
+    "collector": HttpService("collector", "services.collector.app:create_app", CollectorSettings),
+}
+ALL_SERVICES: dict[str, HttpService] = HTTP_SERVICES | OPTIONAL_SERVICES
+
+
+def services_to_run() -> dict[str, HttpService]:
+    """The services ``scops up`` starts: every required one, and the collector when AWS is
+    configured (``SCOPS_AWS_REGION`` or ``SCOPS_COLLECTOR_ACCOUNTS``)."""
+    wanted = dict(HTTP_SERVICES)
+    if CollectorSettings().enabled:
+        wanted["collector"] = OPTIONAL_SERVICES["collector"]
+    return wanted

@@ -7,11 +7,11 @@ import tempfile
 
 import uvicorn
 
-from scops.processes import HTTP_SERVICES
+from scops.processes import ALL_SERVICES
 
 
 def serve(name: str) -> None:
-    service = HTTP_SERVICES[name]
+    service = ALL_SERVICES[name]
     settings = service.settings()
     uvicorn.run(
         service.app,

@@ -1,8 +1,9 @@
 """``scops up``: the whole stack on this machine, in the foreground, until Ctrl-C.
 
-Starts a Redis when none answers at ``SCOPS_REDIS_URL``, the four services and a Celery worker
-(each a child process with its log in ``.run/logs/``), waits until every service is ready, prints
-where to look, and on Ctrl-C (or SIGTERM) stops everything it started, Redis last.
+Starts a Redis when none answers at ``SCOPS_REDIS_URL``, the four services (and the CloudWatch
+collector when AWS is configured) and a Celery worker (each a child process with its log in
+``.run/logs/``), waits until every service is ready, prints where to look, and on Ctrl-C (or
+SIGTERM) stops everything it started, Redis last.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from types import FrameType
 import httpx
 
 from scops.local_redis import LocalRedis, ensure_redis
-from scops.processes import HTTP_SERVICES
+from scops.processes import HTTP_SERVICES, services_to_run
 from services.remediator.config import RemediatorSettings
 from shared.settings import BaseServiceSettings
 
@@ -39,6 +40,7 @@ class Stack:
         self.worker_concurrency = worker_concurrency
         self.children: list[Child] = []
         self.redis: LocalRedis | None = None
+        self.services = dict(HTTP_SERVICES)
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -46,7 +48,8 @@ class Stack:
         self.redis = ensure_redis(url, log_path=self.log_dir / "redis.log")
         origin = "started here" if self.redis.started_here else "already running"
         print(f"redis       {url.split('@')[-1]}  ({origin})", flush=True)
-        for name in HTTP_SERVICES:
+        self.services = services_to_run()
+        for name in self.services:
             self._spawn(name, ["serve", name])
         self._spawn("worker", ["worker", "--concurrency", str(self.worker_concurrency)])
 
@@ -64,7 +67,7 @@ class Stack:
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        pending = dict(HTTP_SERVICES)
+        pending = dict(self.services)
         with httpx.Client(timeout=1.0) as client:
             while pending:
                 self.check_alive()
@@ -107,7 +110,7 @@ def _print_banner(stack: Stack) -> None:
     gateway = HTTP_SERVICES["gateway"].url()
     print("\nSmart CloudOps AI is up.\n", flush=True)
     print(f"  Swagger UI (gateway)   {gateway}/docs")
-    for name, service in HTTP_SERVICES.items():
+    for name, service in stack.services.items():
         print(f"  {name:<22} {service.url()}  (/health /ready /metrics /docs)")
     print(f"  outbox (no Slack set)  {HTTP_SERVICES['notifier'].url()}/notifications/outbox")
     worker_port = RemediatorSettings().worker_metrics_port
