@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from services.gateway import routes_anomalies, routes_metrics, routes_proxy
+from services.gateway import remote_write_route, routes_anomalies, routes_metrics, routes_proxy
 from services.gateway.anomaly_index import AnomalyIndex
 from services.gateway.auth import authenticate_before_body
 from services.gateway.body_limit import BodyLimitMiddleware
@@ -47,6 +47,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.keys = KeyStore(redis)
         app.state.ingest_limiter = RateLimiter(redis, "ingest", settings.ingest_rate_per_min)
         app.state.chatops_limiter = RateLimiter(redis, "chatops", settings.chatops_rate_per_min)
+        app.state.remote_write = remote_write_route.build_remote_write(settings, redis)
         app.state.backends = Backends(
             http,
             {
@@ -98,6 +99,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     setup_app(app, "gateway", {"redis": redis_ready}, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(routes_metrics.router)
+    app.include_router(remote_write_route.router)
     app.include_router(routes_anomalies.router)
     app.include_router(routes_proxy.router())
     app.include_router(chatops_routes.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -99,6 +100,81 @@ class GatewaySettings(BaseServiceSettings):
         "https://hooks.slack.com/",
         description="Only response_url values starting with this are posted to.",
     )
+
+    remote_write_resource_labels: list[str] = Field(
+        ["instance", "pod", "job"],
+        min_length=1,
+        description="POST /api/v1/write: the first of these labels a Prometheus series carries "
+        "names its resource (resource_id); a series with none of them is dropped.",
+    )
+    remote_write_keep_labels: list[str] = Field(
+        ["job", "instance", "namespace", "pod", "container"],
+        description="POST /api/v1/write: the labels kept on each sample (the others are "
+        "dropped; at most 32 travel).",
+    )
+    remote_write_name_labels: list[str] = Field(
+        ["quantile"],
+        description="POST /api/v1/write: labels whose value is appended to the metric name "
+        "(name:value), so series differing only in them stay apart.",
+    )
+    remote_write_include_metrics: str | None = Field(
+        None,
+        description="POST /api/v1/write: regex a metric name must fully match to be kept; "
+        "unset: every name.",
+    )
+    remote_write_exclude_metrics: str | None = Field(
+        None, description="POST /api/v1/write: regex of metric names dropped (full match)."
+    )
+    remote_write_include_labels: dict[str, str] = Field(
+        {},
+        description='POST /api/v1/write: JSON object of label to regex, e.g. {"job": '
+        '"node|api"}; a series is kept only if every one fully matches (missing label: "").',
+    )
+    remote_write_exclude_labels: dict[str, str] = Field(
+        {},
+        description="POST /api/v1/write: JSON object of label to regex; a series whose label "
+        "fully matches any of them is dropped.",
+    )
+    remote_write_counter_suffixes: list[str] = Field(
+        ["_total", "_sum", "_count"],
+        description="POST /api/v1/write: names ending so are counters (sent as per-second "
+        "rates named name:rate) unless Prometheus' metadata says gauge.",
+    )
+    remote_write_counter_state_ttl_s: int = Field(
+        3600,
+        ge=60,
+        description="POST /api/v1/write: how long the last point of a counter is kept in Redis "
+        "to compute its next rate.",
+    )
+    remote_write_max_decoded_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="POST /api/v1/write: largest WriteRequest accepted once uncompressed.",
+    )
+    remote_write_max_backlog: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="POST /api/v1/write answers 429 while the detector's unread backlog on a "
+        "metrics shard is above this fraction of SCOPS_STREAM_MAXLEN (before trimming would "
+        "lose samples).",
+    )
+
+    @field_validator(
+        "remote_write_include_metrics",
+        "remote_write_exclude_metrics",
+        "remote_write_include_labels",
+        "remote_write_exclude_labels",
+    )
+    @classmethod
+    def _regexes_compile(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        for pattern in value.values() if isinstance(value, dict) else [value]:
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return value
 
     @field_validator("people")
     @classmethod
