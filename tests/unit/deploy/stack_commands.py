@@ -5,7 +5,7 @@ Kubernetes manifests are checked against these."""
 from __future__ import annotations
 
 from scops.config_table import rows
-from scops.processes import HTTP_SERVICES
+from scops.processes import ALL_SERVICES as HTTP_SERVICES
 from shared.web import health_router
 
 SETTINGS = frozenset(name for name, *_ in rows())

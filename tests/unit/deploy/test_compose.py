@@ -19,6 +19,7 @@ OPTIONAL = {
     "alertmanager": "observability",
     "grafana": "observability",
     "moto": "aws",
+    "collector": "aws",
 }
 
 
