@@ -58,3 +58,24 @@ def check_http_url(url: str) -> str:
     if parts.query or parts.fragment:
         raise HistoryError(f"{parts.hostname}: the URL must not carry a query or fragment")
     return url.rstrip("/")
+
+
+def url_allowed(url: str, prefixes: list[str]) -> bool:
+    """Whether ``url`` (already checked by :func:`check_http_url`) lies under one of
+    ``prefixes``: same scheme and host (case-insensitive) and port, and a path under the
+    prefix's path at a ``/`` boundary. A path with ``.`` or ``..`` segments, an empty segment
+    or a percent sign is never allowed (it could climb out of the prefix on the server)."""
+    parts = urlsplit(url)
+    path = parts.path
+    if "%" in path or "//" in path or any(s in (".", "..") for s in path.split("/")):
+        return False
+    for prefix in prefixes:
+        allowed = urlsplit(prefix)
+        same_origin = (parts.scheme, parts.hostname, parts.port) == (
+            allowed.scheme,
+            allowed.hostname,
+            allowed.port,
+        )
+        if same_origin and (path.rstrip("/") + "/").startswith(allowed.path.rstrip("/") + "/"):
+            return True
+    return False

@@ -8,13 +8,14 @@ from pydantic import Field, field_validator
 
 from services.detector.scoring.config import DetectorConfig
 from services.detector.severity import DEFAULT_HARD_LIMITS, HardLimit
-from shared.settings import BaseServiceSettings
+from shared.aws_settings import AwsSettings
+from shared.history_series import HistoryError, check_http_url
 
 MIN_WARMUP = 3
 MAX_WARMUP = 1_000_000
 
 
-class DetectorSettings(BaseServiceSettings):
+class DetectorSettings(AwsSettings):
     detector_host: str = Field("127.0.0.1", description="Detector listen address.")
     detector_port: int = Field(8001, ge=1, le=65535, description="Detector HTTP port.")
     detector_shards: str = Field(
@@ -86,6 +87,34 @@ class DetectorSettings(BaseServiceSettings):
         le=100_000,
         description="Most points scored in one POST /anomaly or /anomaly/batch (beyond: 413).",
     )
+
+    train_sources_allowed_urls: list[str] = Field(
+        default_factory=list,
+        description=(
+            "JSON list of URL prefixes POST /anomaly/train may read Prometheus history from, "
+            'e.g. ["http://prometheus:9090/"]; empty: the prometheus source is off.'
+        ),
+    )
+    train_source_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="Timeout of each request to a training history source."
+    )
+    train_source_deadline_s: float = Field(
+        120.0, gt=0, le=3600, description="Longest a training job may spend fetching history."
+    )
+    train_source_max_points: int = Field(
+        200_000,
+        ge=1,
+        le=10_000_000,
+        description="Most points a training job fetches from Prometheus or CloudWatch.",
+    )
+
+    @field_validator("train_sources_allowed_urls")
+    @classmethod
+    def _http_prefixes(cls, value: list[str]) -> list[str]:
+        try:
+            return [check_http_url(url) for url in value]
+        except HistoryError as exc:
+            raise ValueError(str(exc)) from exc
 
     @field_validator("warmup_samples")
     @classmethod

@@ -12,7 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from services.detector.model_store import ModelStoreError, NoPreviousVersionError
 from services.detector.models import ModelManager, history
 from services.detector.training import Sample, TimeRange, TrainingJob
+from services.detector.training_sources import (
+    CloudWatchSource,
+    PrometheusSource,
+    SourceRefused,
+    check_allowed,
+    samples_from,
+)
 from shared.events import MetricSample, UtcDatetime
+from shared.history_series import HistoryError
 from shared.web import problem_responses, require_internal_token
 
 router = APIRouter(tags=["models"], dependencies=[Depends(require_internal_token)])
@@ -32,7 +40,9 @@ class Exclusion(BaseModel):
 
 
 class TrainRequest(BaseModel):
-    """Train from the metric streams' recent history, or from samples sent with the request."""
+    """Train from the metric streams' recent history, from samples sent with the request, or
+    from history read from Prometheus (a server under SCOPS_TRAIN_SOURCES_ALLOWED_URLS) or
+    CloudWatch (with the detector's AWS settings)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -48,20 +58,48 @@ class TrainRequest(BaseModel):
                             "reason": "deployment",
                         }
                     ],
-                }
+                },
+                {
+                    "source": "prometheus",
+                    "prometheus": {
+                        "url": "http://prometheus:9090",
+                        "query": 'cpu_utilization{job="node"}',
+                        "start": "2026-11-24T00:00:00Z",
+                        "end": "2026-11-25T00:00:00Z",
+                        "step": 60,
+                    },
+                },
+                {
+                    "source": "cloudwatch",
+                    "cloudwatch": {
+                        "namespace": "AWS/EC2",
+                        "metric": "CPUUtilization",
+                        "dimensions": {"InstanceId": "i-0abc123def4567890"},
+                        "start": "2026-11-24T00:00:00Z",
+                        "end": "2026-11-25T00:00:00Z",
+                        "stat": "Average",
+                        "period": 300,
+                    },
+                },
             ]
         },
     )
-    source: Literal["history", "upload"] = "history"
+    source: Literal["history", "upload", "prometheus", "cloudwatch"] = "history"
     since: UtcDatetime | None = Field(None, description="History from (default: a day ago).")
     until: UtcDatetime | None = Field(None, description="History until (default: now).")
     exclude: list[Exclusion] = Field(default_factory=list, max_length=100)
     samples: list[MetricSample] | None = Field(None, max_length=200_000)
+    prometheus: PrometheusSource | None = None
+    cloudwatch: CloudWatchSource | None = None
 
     @model_validator(mode="after")
     def _source_matches(self) -> TrainRequest:
         if (self.source == "upload") != (self.samples is not None):
             raise ValueError("samples are given exactly when source is 'upload'")
+        if (self.source == "prometheus") != (self.prometheus is not None):
+            raise ValueError("prometheus is given exactly when source is 'prometheus'")
+        if (self.source == "cloudwatch") != (self.cloudwatch is not None):
+            raise ValueError("cloudwatch is given exactly when source is 'cloudwatch'")
         return self
 
 
@@ -98,11 +136,27 @@ async def _uploaded(samples: list[MetricSample]) -> AsyncIterator[Sample]:
     "/anomaly/train",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Train the multivariate model (runs in the background)",
-    responses=problem_responses(401),
+    responses=problem_responses(
+        401,
+        s403="The detector may not read that source (see SCOPS_TRAIN_SOURCES_ALLOWED_URLS, "
+        "SCOPS_AWS_REGION)",
+        s413="The range holds more points than SCOPS_TRAIN_SOURCE_MAX_POINTS",
+    ),
 )
 async def start_training(body: TrainRequest, request: Request, models: ModelsDep) -> JobView:
     exclude = [TimeRange(e.start.timestamp(), e.end.timestamp()) for e in body.exclude]
-    if body.samples is not None:
+    remote = body.prometheus or body.cloudwatch
+    samples: AsyncIterator[Sample]
+    if remote is not None:
+        settings = request.app.state.settings
+        try:
+            check_allowed(remote, settings)
+        except SourceRefused as exc:
+            raise HTTPException(403, str(exc)) from exc
+        except HistoryError as exc:
+            raise HTTPException(413, str(exc)) from exc
+        samples = samples_from(remote, settings)
+    elif body.samples is not None:
         samples = _uploaded(body.samples)
     else:
         until = body.until or datetime.now(UTC)
