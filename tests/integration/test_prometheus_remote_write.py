@@ -101,14 +101,14 @@ class PersistentRedis:
 
 @dataclass
 class Setup:
-    redis: PersistentRedis
+    store: PersistentRedis
     target: Target
     prometheus: str
     gateway: StackProcess
     slack: SlackStandIn
 
     def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis.url)
+        return redis.Redis.from_url(self.store.url)
 
     def streamed(self, metric: str) -> dict[int, float]:
         """Every sample of ``metric`` on the metrics stream: time (ms) -> value."""
@@ -248,7 +248,7 @@ def test_a_value_the_target_raises_becomes_an_anomaly_and_a_slack_message(setup:
         client = setup.client()
         try:
             for _, fields in client.xrange(ANOMALIES):
-                event = json.loads(fields[b"data"])
+                event: dict[str, Any] = json.loads(fields[b"data"])
                 if event.get("metric") == "disk_used_percent":
                     return event
         finally:
@@ -269,9 +269,9 @@ def test_a_value_the_target_raises_becomes_an_anomaly_and_a_slack_message(setup:
 def test_redis_stopped_mid_stream_loses_nothing_prometheus_scraped(setup: Setup) -> None:
     wait(lambda: setup.streamed("rw_test_value"), 30, "rw_test_value on the stream")
     retried_before = setup.prometheus_metric("prometheus_remote_storage_samples_retried_total")
-    setup.redis.stop()
+    setup.store.stop()
     time.sleep(4)  # four scrapes Prometheus cannot deliver: the gateway answers 503
-    setup.redis.start()
+    setup.store.start()
     back = time.time()
     setup.gateway.assert_alive()
 
