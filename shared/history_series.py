@@ -50,7 +50,11 @@ def points_between(start: float, end: float, step: float) -> int:
 def check_http_url(url: str) -> str:
     """``url`` without a trailing slash, or :class:`HistoryError` unless it is http(s) with a
     host (no file:, no other scheme, no credentials in the URL)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port that is not a number or out of range raises here)
+    except ValueError as exc:
+        raise HistoryError(f"{url[:200]!r}: not a valid URL ({exc})") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HistoryError(f"{url[:200]!r}: not an http:// or https:// URL with a host")
     if parts.username or parts.password:
