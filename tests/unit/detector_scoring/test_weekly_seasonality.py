@@ -140,3 +140,26 @@ def test_an_anomaly_event_quotes_the_range_normal_for_this_weekday_and_hour() ->
     assert event.value < event.expected_low
     assert event.expected_low < weekday_level < event.expected_high
     assert "seasonal" in event.detectors
+
+
+def test_a_series_saved_before_the_seasonal_profile_loads_and_keeps_scoring() -> None:
+    """An upgrade must not make every series warm up again: a checkpoint of the previous
+    format (no seasonal profile, a raw count table, no held-back alarm) is still read."""
+    import base64
+    import zlib
+
+    values = business(1, seed=6)
+    det, _ = run(values[:1000])
+    state = det.to_state()
+    old = {k: v for k, v in state.items() if k != "season"}
+    old["v"] = 2
+    old["refr"] = state["refr"][:2]
+    memory = dict(state["mem"])
+    raw = zlib.decompress(base64.b64decode(memory.pop("tablez")))
+    memory["table"] = base64.b64encode(raw).decode("ascii")
+    old["mem"] = memory
+    restored = SeriesDetector.from_state(old)
+    assert restored.n == 1000
+    assert bytes(restored.memory.table) == bytes(det.memory.table)
+    r = restored.update(MONDAY + 1000 * STEP, float(values[1000]))
+    assert not r.skipped and not r.warming_up
