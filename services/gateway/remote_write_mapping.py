@@ -164,60 +164,86 @@ def _valid(resource_id: str, metric: str, labels: dict[str, str]) -> bool:
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What becomes of every sample of one series (the same for all its samples)."""
+
+    counter: bool
+    resource_id: str
+    metric: str
+    labels: dict[str, str]
+    key: str  # series_key of all its labels
+
+
+PlanCache = dict[tuple[tuple[str, str], ...], "Plan | Dropped"]
+PLANS_REMEMBERED = 200_000
+
+
+def plan(
+    labels: Mapping[str, str], mapping: SeriesMapping, meta: Mapping[str, MetricType]
+) -> Plan | Dropped:
+    """How a series maps, or why it is dropped: label checks run once per series, not per
+    sample (and once per process with a :data:`PlanCache`)."""
+    name = labels.get("__name__", "")
+    if not mapping.selects(name, labels):
+        return Dropped.NOT_SELECTED
+    kind = _kind(name, labels, mapping, meta)
+    if kind == "bucket":
+        return Dropped.BUCKET
+    resource_id = resource_id_from_labels(labels, mapping.resource_labels)
+    if resource_id is None:
+        return Dropped.NO_RESOURCE
+    metric = _metric_name(name, labels, mapping) + (RATE_SUFFIX if kind == "counter" else "")
+    kept = {k: v for k, v in labels.items() if k in mapping.keep_labels}
+    if not _valid(resource_id, metric, kept):
+        return Dropped.INVALID
+    return Plan(kind == "counter", resource_id, metric, kept, series_key(labels))
+
+
 def map_write(
     write: DecodedWrite,
     mapping: SeriesMapping,
     bounds: TimeBounds,
     now: datetime,
     known_metadata: Mapping[str, MetricType] | None = None,
+    plans: PlanCache | None = None,
 ) -> Mapped:
-    """Gauge samples ready for the stream, and counter points waiting for their rates."""
+    """Gauge samples ready for the stream, and counter points waiting for their rates.
+    ``plans``: series already planned with the same mapping and metadata (the caller clears
+    it when either changes); new plans are added to it."""
     meta = {**(known_metadata or {}), **write.metadata}
+    plans = {} if plans is None or write.metadata else plans
+    if len(plans) > PLANS_REMEMBERED:
+        plans.clear()
     mapped = Mapped()
     for series in write.series:
-        _map_series(series, mapping, bounds, now, meta, mapped)
+        if series.histograms:
+            mapped.dropped[Dropped.NATIVE_HISTOGRAM] += series.histograms
+        if not series.samples:
+            continue
+        identity = tuple(series.labels.items())
+        found = plans.get(identity)
+        if found is None:
+            found = plans[identity] = plan(series.labels, mapping, meta)
+        if isinstance(found, Dropped):
+            mapped.dropped[found] += len(series.samples)
+        else:
+            _map_samples(series, found, bounds, now, mapped)
     for counter in mapped.counters.values():
         counter.points.sort(key=lambda p: p.at_ms)
     return mapped
 
 
-def _map_series(
-    series: Series,
-    mapping: SeriesMapping,
-    bounds: TimeBounds,
-    now: datetime,
-    meta: Mapping[str, MetricType],
-    mapped: Mapped,
+def _map_samples(
+    series: Series, plan: Plan, bounds: TimeBounds, now: datetime, mapped: Mapped
 ) -> None:
-    if series.histograms:
-        mapped.dropped[Dropped.NATIVE_HISTOGRAM] += series.histograms
-    if not series.samples:
-        return
-    labels = series.labels
-    name = labels.get("__name__", "")
-    count = len(series.samples)
-    if not mapping.selects(name, labels):
-        mapped.dropped[Dropped.NOT_SELECTED] += count
-        return
-    kind = _kind(name, labels, mapping, meta)
-    if kind == "bucket":
-        mapped.dropped[Dropped.BUCKET] += count
-        return
-    resource_id = resource_id_from_labels(labels, mapping.resource_labels)
-    if resource_id is None:
-        mapped.dropped[Dropped.NO_RESOURCE] += count
-        return
-    metric = _metric_name(name, labels, mapping) + (RATE_SUFFIX if kind == "counter" else "")
-    kept = {k: v for k, v in labels.items() if k in mapping.keep_labels}
-    if not _valid(resource_id, metric, kept):
-        mapped.dropped[Dropped.INVALID] += count
-        return
     counter: CounterSeries | None = None
-    if kind == "counter":
-        key = series_key(labels)
-        counter = mapped.counters.get(key)
+    if plan.counter:
+        counter = mapped.counters.get(plan.key)
         if counter is None:
-            counter = mapped.counters[key] = CounterSeries(resource_id, metric, kept)
+            counter = mapped.counters[plan.key] = CounterSeries(
+                plan.resource_id, plan.metric, plan.labels
+            )
     for at_ms, value in series.samples:
         if math.isnan(value) and is_stale_marker(value):
             mapped.dropped[Dropped.STALE] += 1
@@ -232,7 +258,7 @@ def _map_series(
         if counter is not None:
             counter.points.append(CounterPoint(at_ms, value))
         else:
-            mapped.gauges.append(_sample(resource_id, metric, value, at, kept))
+            mapped.gauges.append(_sample(plan.resource_id, plan.metric, value, at, plan.labels))
 
 
 def _time(at_ms: int) -> datetime | None:

@@ -28,6 +28,7 @@ from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep
 from services.gateway.ingest import split_by_shard
 from services.gateway.remote_write_decode import RemoteWriteError, decode
 from services.gateway.remote_write_mapping import (
+    PlanCache,
     SeriesMapping,
     counter_rates,
     map_write,
@@ -69,14 +70,18 @@ class RemoteWrite:
     counters: CounterMemory
     backlog: BacklogGuard
     metadata: dict[str, MetricType] = field(default_factory=dict)
+    plans: PlanCache = field(default_factory=dict)
 
     def remember(self, metadata: dict[str, MetricType]) -> None:
         """Prometheus sends metadata in requests of their own (every minute by default): the
         types are kept for the samples that come later (per process; an unknown type falls
-        back on the name's suffix)."""
+        back on the name's suffix). A type that changes forgets the series planned with it."""
+        if all(self.metadata.get(name) == kind for name, kind in metadata.items()):
+            return
         if len(self.metadata) + len(metadata) > METADATA_REMEMBERED:
             self.metadata.clear()
         self.metadata.update(metadata)
+        self.plans.clear()
 
 
 def build_remote_write(settings: GatewaySettings, redis: Redis) -> RemoteWrite:
@@ -174,9 +179,8 @@ async def remote_write(
         raise HTTPException(exc.status, str(exc)) from None
     state: RemoteWrite = request.app.state.remote_write
     state.remember(write.metadata)
-    mapped = map_write(
-        write, state.mapping, settings.time_bounds, datetime.now(UTC), state.metadata
-    )
+    now = datetime.now(UTC)
+    mapped = map_write(write, state.mapping, settings.time_bounds, now, state.metadata, state.plans)
     previous = await state.counters.load(mapped.counters)
     rates, latest, unrated = counter_rates(mapped.counters, previous)
     samples = mapped.gauges + rates

@@ -1,9 +1,10 @@
 """What remote write keeps between requests, in Redis so every gateway replica shares it.
 
 - :class:`CounterMemory`: the last point of each counter series (one key per series, with a
-  TTL, read and written in one pipelined round trip each), from which the next rate is
-  computed. It is written only after the rates are on the stream: a request that fails midway
-  is retried by Prometheus and computes the same rates again (the detector skips repeats).
+  TTL, read with one MGET per slot bucket and written pipelined: one round trip each), from
+  which the next rate is computed. It is written only after the rates are on the stream: a
+  request that fails midway is retried by Prometheus and computes the same rates again (the
+  detector skips repeats).
   Prometheus sends one series' samples in order from one queue shard, so two replicas do not
   race on a series unless a timed-out request is still running when its retry arrives.
 - :class:`BacklogGuard`: how far the detector is behind on a metrics shard (``XINFO GROUPS``
@@ -22,7 +23,12 @@ from redis.exceptions import ResponseError
 from services.gateway.remote_write_mapping import CounterPoint
 from shared.streams import GROUP_DETECTOR, PREFIX
 
-COUNTER_KEY = f"{PREFIX}:remote_write:counter:"
+COUNTER_KEY = f"{PREFIX}:remote_write:{{counters:%d}}:%s"
+BUCKETS = 16  # keys spread over this many Redis Cluster slots, read with one MGET each
+
+
+def counter_key(key: str) -> str:
+    return COUNTER_KEY % (int(key[:4], 16) % BUCKETS, key)
 
 
 class CounterMemory:
@@ -31,18 +37,21 @@ class CounterMemory:
         self.ttl_s = ttl_s
 
     async def load(self, keys: Iterable[str]) -> dict[str, CounterPoint]:
-        keys = list(keys)
-        if not keys:
+        buckets: dict[int, list[str]] = {}
+        for key in keys:
+            buckets.setdefault(int(key[:4], 16) % BUCKETS, []).append(key)
+        if not buckets:
             return {}
         async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.get(COUNTER_KEY + key)
-            replies: list[bytes | None] = await pipe.execute()
+            for bucket in buckets.values():
+                pipe.mget([counter_key(key) for key in bucket])
+            replies: list[list[bytes | None]] = await pipe.execute()
         found = {}
-        for key, reply in zip(keys, replies, strict=True):
-            if reply:
-                at_ms, _, value = reply.partition(b" ")
-                found[key] = CounterPoint(int(at_ms), float(value))
+        for bucket, values in zip(buckets.values(), replies, strict=True):
+            for key, reply in zip(bucket, values, strict=True):
+                if reply:
+                    at_ms, _, value = reply.partition(b" ")
+                    found[key] = CounterPoint(int(at_ms), float(value))
         return found
 
     async def save(self, latest: Mapping[str, CounterPoint]) -> None:
@@ -50,7 +59,7 @@ class CounterMemory:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for key, point in latest.items():
-                pipe.set(COUNTER_KEY + key, f"{point.at_ms} {point.value!r}", ex=self.ttl_s)
+                pipe.set(counter_key(key), f"{point.at_ms} {point.value!r}", ex=self.ttl_s)
             await pipe.execute()
 
 
