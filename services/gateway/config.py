@@ -155,7 +155,7 @@ class GatewaySettings(BaseServiceSettings):
         0.8,
         gt=0,
         le=1,
-        description="POST /api/v1/write answers 429 while the detector's unread backlog on a "
+        description="POST /api/v1/write answers 503 while the detector's unread backlog on a "
         "metrics shard is above this fraction of SCOPS_STREAM_MAXLEN (before trimming would "
         "lose samples).",
     )

@@ -2,10 +2,12 @@
 
 The contract Prometheus relies on: 2xx only once the samples are on the stream; 4xx (never
 retried) only for a request that can never succeed (malformed body, wrong encoding, no or bad
-key); 503 or 429 with ``Retry-After`` while Redis fails or the detector is too far behind, so
-Prometheus keeps the samples and sends them again. Samples the product will not take (stale
-markers, NaN, times out of the window, series without a resource...) are dropped and counted
-(``scops_remote_write_samples_dropped``), never a reason to refuse the rest.
+key); 503 with ``Retry-After`` while Redis fails or the detector is too far behind, so
+Prometheus keeps the samples and sends them again (a 5xx, not a 429: Prometheus retries a 429
+only with ``retry_on_http_429``); the ingest key's rate limit still answers 429. Samples the
+product will not take (stale markers, NaN, times out of the window, series without a
+resource...) are dropped and counted (``scops_remote_write_samples_dropped``), never a reason
+to refuse the rest.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep
 from services.gateway.ingest import split_by_shard
 from services.gateway.remote_write_decode import RemoteWriteError, decode
 from services.gateway.remote_write_mapping import (
+    Dropped,
     PlanCache,
     SeriesMapping,
     counter_rates,
@@ -57,9 +60,14 @@ SAMPLES_DROPPED = Counter(
 )
 REQUESTS_DEFERRED = Counter(
     "scops_remote_write_deferred",
-    "Remote write requests answered 429 or 503 for Prometheus to retry, by reason.",
+    "Remote write requests answered 503 for Prometheus to retry, by reason.",
     ["reason"],
 )
+
+for _reason in Dropped:  # every series exported from the start, at 0
+    SAMPLES_DROPPED.labels(reason=_reason.value)
+for _reason in ("redis_unavailable", "backlog"):
+    REQUESTS_DEFERRED.labels(reason=_reason)
 
 
 @dataclass
@@ -192,8 +200,8 @@ async def remote_write(
     behind = await state.backlog.over({stream for stream, _ in entries})
     if behind is not None:
         REQUESTS_DEFERRED.labels(reason="backlog").inc()
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
+        raise HTTPException(  # 503, not 429: every Prometheus retries a 5xx
+            status.HTTP_503_SERVICE_UNAVAILABLE,
             f"the detector is behind on {behind}; nothing was written, send again later",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )

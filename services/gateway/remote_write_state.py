@@ -8,7 +8,7 @@
   Prometheus sends one series' samples in order from one queue shard, so two replicas do not
   race on a series unless a timed-out request is still running when its retry arrives.
 - :class:`BacklogGuard`: how far the detector is behind on a metrics shard (``XINFO GROUPS``
-  ``lag``, looked up at most once a second per shard); remote write answers 429 before the
+  ``lag``, looked up at most once a second per shard); remote write answers 503 before the
   backlog reaches the stream's cap, where ``MAXLEN ~`` would trim unread samples.
 """
 
