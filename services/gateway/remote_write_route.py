@@ -66,8 +66,8 @@ REQUESTS_DEFERRED = Counter(
 
 for _reason in Dropped:  # every series exported from the start, at 0
     SAMPLES_DROPPED.labels(reason=_reason.value)
-for _reason in ("redis_unavailable", "backlog"):
-    REQUESTS_DEFERRED.labels(reason=_reason)
+for _deferral in ("redis_unavailable", "backlog"):
+    REQUESTS_DEFERRED.labels(reason=_deferral)
 
 
 @dataclass
