@@ -81,6 +81,7 @@ class StackProcess:
 
 
 SERVICES = ("gateway", "detector", "remediator", "notifier")
+ALL_SERVICES = (*SERVICES, "collector")  # the collector runs where AWS is configured
 
 
 def stack_env(redis_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -94,7 +95,7 @@ def stack_env(redis_url: str, extra: dict[str, str] | None = None) -> dict[str, 
             "SCOPS_WORKER_METRICS_PORT": "0",  # a test that scrapes a worker sets its own
         }
     )
-    for name in SERVICES:
+    for name in ALL_SERVICES:
         port = free_port()
         env[f"SCOPS_{name.upper()}_PORT"] = str(port)
         env[f"SCOPS_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"  # where the gateway calls

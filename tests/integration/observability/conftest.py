@@ -26,7 +26,14 @@ from services.gateway.alertmanager import AlertmanagerPayload, to_events
 from shared.bus import encode_event
 from shared.streams import ANOMALIES, GROUP_GATEWAY, REMEDIATIONS
 from tests.support.moto_server import CREDENTIALS, REGION, moto_server
-from tests.support.processes import SERVICES, StackProcess, api_key, service, stack_env, worker
+from tests.support.processes import (
+    ALL_SERVICES,
+    StackProcess,
+    api_key,
+    service,
+    stack_env,
+    worker,
+)
 from tests.support.slack_standin import SlackStandIn
 from tests.unit.deploy.exposition import Family, parse
 
@@ -56,7 +63,7 @@ class ObservedStack:
 
     def scrape(self) -> dict[str, dict[str, Family]]:
         """Every service's /metrics, and the Celery worker's (celery_* only)."""
-        scraped = {n: parse(httpx.get(f"{self.url(n)}/metrics").text) for n in SERVICES}
+        scraped = {n: parse(httpx.get(f"{self.url(n)}/metrics").text) for n in ALL_SERVICES}
         worker = f"http://127.0.0.1:{self.port('worker')}/metrics"
         scraped["worker"] = parse(httpx.get(worker).text)
         return scraped
@@ -220,11 +227,11 @@ def observed(
                 "SCOPS_SSM_POLL_MAX_S": "0.5",
             },
         )
-        processes = {name: service(name, env, log_dir).start() for name in SERVICES}
+        processes = {name: service(name, env, log_dir).start() for name in ALL_SERVICES}
         worker_env = {**env, "SCOPS_WORKER_METRICS_PORT": str(free_port())}
         processes["worker"] = worker(worker_env, log_dir).start()
         try:
-            for name in SERVICES:
+            for name in ALL_SERVICES:
                 processes[name].wait_ready(timeout=90)
             stack = ObservedStack(processes, redis_server, slack, api_key(redis_server, "ingest"))
             _drive_traffic(stack)

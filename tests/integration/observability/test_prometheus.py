@@ -15,13 +15,13 @@ import yaml
 
 from scops.local_redis import free_port
 from tests.integration.observability.conftest import ObservedStack, find_binary, running_binary
-from tests.support.processes import SERVICES
+from tests.support.processes import ALL_SERVICES
 from tests.unit.deploy.observability_files import DEPLOY, dashboard_queries, rule_files
 from tests.unit.deploy.promql import selectors, substitute_grafana_variables
 
 INTERVAL = "1s"
 
-SCRAPED = (*SERVICES, "worker")  # every service, and the Celery worker's task metrics
+SCRAPED = (*ALL_SERVICES, "worker")  # every service, and the Celery worker's task metrics
 
 
 def _config(stack: ObservedStack, rules_dir: Path) -> dict[str, Any]:
