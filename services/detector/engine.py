@@ -279,9 +279,11 @@ def explain(
     text = f"{metric}={value:g} is {where} the expected {low:.4g} to {high:.4g}"
     names = {
         "out_of_range": "beyond anything seen before",
-        "spike": "a sudden jump from the recent level",
-        "novelty": "a pattern not seen before",
+        "level_shift": "a sudden shift from the recent level",
+        "novelty": "a sequence of values not seen before",
         "seasonal": "unusual for this time of day or of the week",
+        "pattern": "a shape over the last hours not seen before",
+        "stuck": "the same value repeated for longer than ever before",
         "hard_limit": "past a hard limit",
     }
     reasons = [names.get(d, d) for d in detectors]
