@@ -39,6 +39,13 @@ from schemathesis.specs.openapi.checks import (
 from scops.local_redis import ensure_redis, free_port
 from tests.support.processes import SERVICES, api_key, service, stack_env
 
+
+@schemathesis.serializer("application/x-protobuf")
+def _protobuf(_context: Any, value: Any) -> bytes:
+    """Prometheus remote write bodies (binary): sent as generated."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 pytestmark = pytest.mark.e2e
 
 CHECKS = [
