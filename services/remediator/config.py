@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from services.remediator.aws.accounts import ACCOUNT_PATTERN, AccountRoles, check_account_roles
 from shared.aws_settings import AwsSettings
 
 ExecutorChoice = Literal["auto", "ssm", "dry-run", "local"]
@@ -112,6 +113,25 @@ class RemediatorSettings(AwsSettings):
         60.0, ge=0, description="How long an Auto Scaling group's size is cached (blast radius)."
     )
 
+    aws_account_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON map of AWS account id to the role the remediator assumes there, "
+        'e.g. {"210987654321": "arn:aws:iam::210987654321:role/smartcloudops-prod-remediator-'
+        'actor"}; an anomaly labelled aws_account is acted on in that account, and refused when '
+        "its account is not here (nor SCOPS_AWS_OWN_ACCOUNT).",
+    )
+    aws_own_account: str | None = Field(
+        None,
+        pattern=ACCOUNT_PATTERN,
+        description="The remediator's own AWS account id: anomalies labelled with it are acted "
+        "on with its own credentials (unset: only unlabelled ones are).",
+    )
+
+    @field_validator("aws_account_roles")
+    @classmethod
+    def _roles_are_in_their_accounts(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_account_roles(value)
+
     @model_validator(mode="after")
     def _aws_keys_come_in_pairs(self) -> RemediatorSettings:
         if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
@@ -129,6 +149,11 @@ class RemediatorSettings(AwsSettings):
     @property
     def aws_configured(self) -> bool:
         return self.aws_region is not None
+
+    @property
+    def account_roles(self) -> AccountRoles:
+        """The AWS accounts actions may be taken in, and the role to assume in each."""
+        return AccountRoles(self.aws_account_roles, self.aws_own_account)
 
     @property
     def executor_name(self) -> Literal["ssm", "dry-run", "local"]:

@@ -8,10 +8,15 @@ record), and the approval gate applies the policy's risk tiers, production-criti
 M-of-N approvals, escalations and auto-approval. The one who asks never counts as an approver.
 A person asked, so the circuit breaker does not apply.
 
-Refusals known at once (unknown action, invalid parameters, a target that names nothing, the
-allow and deny lists, a safety check that would refuse now) are answered at once and
-recorded; the answer to an accepted request says truthfully what happens next (it runs, it
-waits for N people, or it is a dry run). The worker decides again, atomically, when it runs."""
+The target may name the AWS account and region to act in (``aws_account``, ``aws_region``):
+an account that is neither the remediator's own nor mapped to a role in
+``SCOPS_AWS_ACCOUNT_ROLES`` is refused (403), never acted on with the own credentials.
+
+Refusals known at once (unknown action, invalid parameters, a target that names nothing, an
+account the remediator may not act in, the allow and deny lists, a safety check that would
+refuse now) are answered at once and recorded; the answer to an accepted request says
+truthfully what happens next (it runs, it waits for N people, or it is a dry run). The worker
+decides again, atomically, when it runs."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.remediator.approvals.gate import approval_id_for
+from services.remediator.aws.accounts import ACCOUNT_PATTERN, REGION_PATTERN, AccountRefused
 from services.remediator.errors import RequestRefusedError, UnknownActionError
 from services.remediator.records import incident_record
 from services.remediator.requests import ActionRequest, Incident
@@ -37,6 +43,19 @@ class TargetBody(BaseModel):
     instance_ids: list[str] | None = Field(None, examples=[["i-0abc123def4567890"]])
     tags: dict[str, str] | None = Field(None, examples=[{"Name": "web-1"}])
     auto_scaling_group: str | None = Field(None, examples=["web-asg"])
+    aws_account: str | None = Field(
+        None,
+        pattern=ACCOUNT_PATTERN,
+        description="The AWS account the target is in (default: the remediator's own); it "
+        "must be in SCOPS_AWS_ACCOUNT_ROLES.",
+        examples=["210987654321"],
+    )
+    aws_region: str | None = Field(
+        None,
+        pattern=REGION_PATTERN,
+        description="The AWS region the target is in (default: SCOPS_AWS_REGION).",
+        examples=["eu-west-1"],
+    )
 
     def resolve(self) -> Target:
         given = [n for n in ("instance_ids", "tags", "auto_scaling_group") if getattr(self, n)]
@@ -162,6 +181,12 @@ def _checked(
         target = body.target.resolve()
     except TargetError as exc:
         raise RequestRefusedError("no_target", str(exc)) from exc
+    try:
+        place = remediator.workflow.parts.accounts.place(
+            body.target.aws_account, body.target.aws_region
+        )
+    except AccountRefused as exc:
+        raise RequestRefusedError(exc.check, exc.detail) from exc
     if not definition.accepts(target):
         accepted = " or ".join(sorted(definition.targets))
         raise RequestRefusedError("no_target", f"{body.action} acts on {accepted}")
@@ -186,6 +211,8 @@ def _checked(
         automatic=False,
         decided_by=body.by,
         dry_run=body.dry_run,
+        aws_account=place.account,
+        aws_region=place.region,
     )
 
 

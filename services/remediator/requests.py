@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.remediator.aws.accounts import AwsPlace
 from services.remediator.risk import Risk
 from services.remediator.targets import Target
 from services.remediator.verification.plan import Verify
@@ -80,6 +81,15 @@ class ActionRequest(BaseModel):
     )
     dry_run: bool = False
     verify: Verify | None = Field(None, description="Watch the metric after a success.")
+    aws_account: str | None = Field(
+        None, description="The AWS account acted in (None: the remediator's own)."
+    )
+    aws_region: str | None = Field(None, description="The AWS region (None: SCOPS_AWS_REGION).")
+
+    @property
+    def place(self) -> AwsPlace:
+        """Where everything done for this request talks to AWS."""
+        return AwsPlace(self.aws_account, self.aws_region)
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -161,7 +161,7 @@ class ActionRunner:
         )
         if refusal is not None:
             return refusal.check, refusal.detail
-        return Job(definition, params, request.target, request.run_id)
+        return Job(definition, params, request.target, request.run_id, request.place)
 
     def safety_request(
         self,
@@ -270,7 +270,9 @@ class ActionRunner:
             return None
         request = ActionRequest.model_validate_json(run["request"])
         definition = self.registry[request.action]
-        job = Job(definition, definition.parse(request.params), request.target, run_id)
+        job = Job(
+            definition, definition.parse(request.params), request.target, run_id, request.place
+        )
         started = Started(run["command_id"], tuple(json.loads(run["instance_ids"])), "")
         outcome = self.executor.poll(job, started)
         if outcome is None:
@@ -359,7 +361,13 @@ class ActionRunner:
         self, request: ActionRequest, run: dict[str, str], claim: Claim
     ) -> RemediationRecord | None:
         definition = self.registry[request.action]
-        job = Job(definition, definition.parse(request.params), request.target, request.run_id)
+        job = Job(
+            definition,
+            definition.parse(request.params),
+            request.target,
+            request.run_id,
+            request.place,
+        )
         reserved_at = datetime.fromtimestamp(int(run["reserved_at_ms"]) / 1000, UTC)
         try:
             found = self.executor.find(job, reserved_at - timedelta(minutes=1))

@@ -12,6 +12,9 @@ depend on a name the caller chose. So with AWS at hand a target is resolved firs
   is sent to exactly those (what was checked is what runs);
 - an Auto Scaling group is its name.
 
+Instances are looked up in the AWS account and region the request acts in (an assumed role
+for another account, see :mod:`.aws.session`).
+
 Without AWS (dry-run and local executors) nothing can be looked up: the target is used as given
 and its own names (ids, tags, group) are matched. When AWS cannot answer, the target is refused
 rather than acted on blind.
@@ -24,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from services.remediator.aws.accounts import HOME, AwsPlace
 from services.remediator.aws.errors import AwsCallError
 from services.remediator.aws.filter_values import literal
 from services.remediator.aws.session import AwsApi
@@ -51,16 +55,18 @@ class TargetResolver:
     def __init__(self, aws: AwsApi | None) -> None:
         self.aws = aws
 
-    def resolve(self, target: Target) -> ResolvedTarget:
-        """Raises TargetError when the target names nothing that can be acted on."""
+    def resolve(self, target: Target, place: AwsPlace = HOME) -> ResolvedTarget:
+        """Raises TargetError when the target names nothing that can be acted on in
+        ``place``."""
         if self.aws is None or target.kind == "auto_scaling_group":
             return ResolvedTarget(target, target.names())
         try:
+            aws = self.aws.for_account(place.account, place.region)
             if target.kind == "instances":
-                found = asyncio.run(self._by_ids(target.instance_ids))
+                found = asyncio.run(_by_ids(aws, target.instance_ids))
                 _refuse_missing(target.instance_ids, found)
             else:
-                found = asyncio.run(self._by_tags(target.tags))
+                found = asyncio.run(_by_tags(aws, target.tags))
                 if not found:
                     raise TargetError(f"no running or stopped {target.describe()}")
         except AwsCallError as exc:
@@ -75,35 +81,33 @@ class TargetResolver:
         resolved = Target.for_instances(*(i.instance_id for i in found))
         return ResolvedTarget(resolved, _names(target, resolved, found))
 
-    async def _by_ids(self, instance_ids: Iterable[str]) -> list[_Instance]:
-        assert self.aws is not None
-        async with self.aws.client("ec2") as ec2:
-            try:
-                reply = await self.aws.call(
-                    ec2, "describe_instances", InstanceIds=list(instance_ids)
-                )
-            except AwsCallError as exc:
-                if exc.code.startswith("InvalidInstanceID"):
-                    raise TargetError(f"no such instance: {exc.message}") from exc
-                raise
-        return _instances([reply])
 
-    async def _by_tags(self, tags: Mapping[str, str]) -> list[_Instance]:
-        assert self.aws is not None
-        # Values come from labels: matched literally, so "*" is that character, not "any".
-        filters = [{"Name": f"tag:{k}", "Values": [literal(v)]} for k, v in sorted(tags.items())]
-        filters.append({"Name": "instance-state-name", "Values": list(LIVE_STATES)})
-        pages: list[dict[str, Any]] = []
-        async with self.aws.client("ec2") as ec2:
-            token: str | None = None
-            for _ in range(10):
-                extra: dict[str, Any] = {"NextToken": token} if token else {}
-                page = await self.aws.call(ec2, "describe_instances", Filters=filters, **extra)
-                pages.append(page)
-                token = page.get("NextToken")
-                if not token:
-                    break
-        return _instances(pages)
+async def _by_ids(aws: AwsApi, instance_ids: Iterable[str]) -> list[_Instance]:
+    async with aws.client("ec2") as ec2:
+        try:
+            reply = await aws.call(ec2, "describe_instances", InstanceIds=list(instance_ids))
+        except AwsCallError as exc:
+            if exc.code.startswith("InvalidInstanceID"):
+                raise TargetError(f"no such instance: {exc.message}") from exc
+            raise
+    return _instances([reply])
+
+
+async def _by_tags(aws: AwsApi, tags: Mapping[str, str]) -> list[_Instance]:
+    # Values come from labels: matched literally, so "*" is that character, not "any".
+    filters = [{"Name": f"tag:{k}", "Values": [literal(v)]} for k, v in sorted(tags.items())]
+    filters.append({"Name": "instance-state-name", "Values": list(LIVE_STATES)})
+    pages: list[dict[str, Any]] = []
+    async with aws.client("ec2") as ec2:
+        token: str | None = None
+        for _ in range(10):
+            extra: dict[str, Any] = {"NextToken": token} if token else {}
+            page = await aws.call(ec2, "describe_instances", Filters=filters, **extra)
+            pages.append(page)
+            token = page.get("NextToken")
+            if not token:
+                break
+    return _instances(pages)
 
 
 def _instances(pages: list[dict[str, Any]]) -> list[_Instance]:

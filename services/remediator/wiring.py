@@ -134,6 +134,7 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
         escalations=escalations,
         auto_shadow=auto_shadow,
         targets=TargetResolver(aws),
+        accounts=settings.account_roles,
     )
     workflow = AnomalyWorkflow(
         client, maxlen=settings.stream_maxlen, claim_ttl_s=settings.claim_ttl_s, parts=parts

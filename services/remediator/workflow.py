@@ -15,7 +15,7 @@ it ended.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 import structlog
@@ -24,6 +24,7 @@ from services.remediator.approvals.auto import AutoApprovalSwitch
 from services.remediator.approvals.gate import NOT_ASKED, ApprovalGate
 from services.remediator.approvals.store import ApprovalStore
 from services.remediator.audit import RecordPublisher
+from services.remediator.aws.accounts import HOME, AccountRefused, AccountRoles, AwsPlace
 from services.remediator.claims import (
     CLAIM_DONE,
     CLAIM_STARTED,
@@ -83,6 +84,7 @@ class WorkflowParts:
     escalations: Escalations
     auto_shadow: AutoShadow
     targets: TargetResolver
+    accounts: AccountRoles = field(default_factory=AccountRoles)  # where it may act in AWS
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class Choice:
     candidate: Candidate
     refusal: tuple[str, str] | None = None
     resolved: ResolvedTarget | None = None  # the candidate's target, resolved (None: refused)
+    place: AwsPlace = HOME  # the AWS account and region the anomaly came from
 
 
 class AnomalyWorkflow:
@@ -197,9 +200,13 @@ class AnomalyWorkflow:
         return self._decide(resolved, approval_need(None, resolved.risk, {}, policy), claim)
 
     def resolve(self, request: ActionRequest) -> ActionRequest | tuple[str, str]:
-        """The request with its target resolved, or why it cannot be: (check, detail)."""
+        """The request with its target resolved, or why it cannot be: (check, detail). Its
+        AWS account is checked again (the settings may have changed since it was made)."""
         try:
-            resolved = self.parts.targets.resolve(request.target)
+            place = self.parts.accounts.place(request.aws_account, request.aws_region)
+            resolved = self.parts.targets.resolve(request.target, place)
+        except AccountRefused as exc:
+            return exc.check, exc.detail
         except TargetError as exc:
             return "no_target", str(exc)
         return request.model_copy(
@@ -222,7 +229,13 @@ class AnomalyWorkflow:
     ) -> Choice:
         """The first candidate whose target resolves (to instances AWS knows, when AWS is at
         hand) and which the allow and deny lists permit, matched on every name of the resolved
-        target; else the first candidate, with why none could run."""
+        target; else the first candidate, with why none could run. Targets are looked up in
+        the AWS account and region the anomaly's labels name; an account the settings do not
+        allow refuses every candidate."""
+        try:
+            place = self.parts.accounts.place_of(anomaly.labels)
+        except AccountRefused as exc:
+            return Choice(live.candidates[0], (exc.check, exc.detail))
         problem: tuple[str, str] | None = None
         limits = self.parts.runner.safety.limits
         for candidate in live.candidates:
@@ -231,7 +244,7 @@ class AnomalyWorkflow:
                 problem = problem or (candidate.error_check, why)
                 continue
             try:
-                resolved = self.parts.targets.resolve(candidate.target)
+                resolved = self.parts.targets.resolve(candidate.target, place)
             except TargetError as exc:
                 problem = problem or ("no_target", f"{candidate.action}: {exc}")
                 continue
@@ -240,7 +253,7 @@ class AnomalyWorkflow:
             if refusal is not None:
                 problem = problem or (refusal.check, refusal.detail)
                 continue
-            return Choice(candidate, resolved=resolved)
+            return Choice(candidate, resolved=resolved, place=place)
         return Choice(live.candidates[0], problem)
 
     def build_request(
@@ -283,6 +296,8 @@ class AnomalyWorkflow:
             denied_targets=tuple(engine.policy.deny_targets),
             dry_run=dry_run,
             verify=verify,
+            aws_account=choice.place.account,
+            aws_region=choice.place.region,
         )
 
     def _decide(

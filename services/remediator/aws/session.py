@@ -1,13 +1,23 @@
-"""One aioboto3 session per process and AWS calls retried with backoff on transient errors.
+"""One aioboto3 session per process and AWS calls retried with backoff on transient errors;
+for another account, a role assumed there with STS.
 
 botocore's own retries are switched off so that one policy (tenacity, logged) applies.
+
+:meth:`AwsApi.for_account` gives the API of one account and region: the process's own
+credentials for its own account, else the role ``SCOPS_AWS_ACCOUNT_ROLES`` maps the account
+to, assumed with the own credentials (session name ``scops-remediator``). The assumed
+credentials are kept per account, shared by its regions, and renewed 5 minutes before they
+expire. An account nobody mapped is refused (``AwsCallError`` with code ``UnknownAccount``),
+never called with the own credentials.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aioboto3
@@ -23,10 +33,15 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from services.remediator.aws.errors import as_call_error, error_code, is_transient
+from services.remediator.aws.accounts import AccountRefused, AccountRoles, AwsPlace
+from services.remediator.aws.errors import AwsCallError, as_call_error, error_code, is_transient
 from services.remediator.config import RemediatorSettings
 
 log = structlog.get_logger("remediator.aws")
+
+ROLE_SESSION_NAME = "scops-remediator"
+ROLE_SESSION_S = 3600
+RENEW_BEFORE = timedelta(minutes=5)  # assumed credentials are renewed this long before expiry
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,7 @@ class AwsConfig:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
     confirm_delay_s: float = 2.0  # after an ambiguous SendCommand, wait before looking it up
+    accounts: AccountRoles = field(default_factory=AccountRoles)
 
     @classmethod
     def from_settings(cls, settings: RemediatorSettings) -> AwsConfig:
@@ -54,15 +70,70 @@ class AwsConfig:
             secret_access_key=secret.get_secret_value() if secret else None,
             attempts=settings.aws_attempts,
             max_wait_s=settings.aws_retry_max_wait_s,
+            accounts=settings.account_roles,
         )
 
 
-class AwsApi:
-    """Clients for one region; :meth:`call` retries transient errors (unless told not to: a
-    call that is not idempotent) and raises AwsCallError."""
+@dataclass(frozen=True)
+class _Credentials:
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expires: datetime
 
-    def __init__(self, config: AwsConfig) -> None:
+    def fresh(self, now: datetime) -> bool:
+        return now < self.expires - RENEW_BEFORE
+
+
+class AssumedRole:
+    """One account's role: credentials from STS, assumed with the own credentials, kept until
+    5 minutes before they expire. Shared by the account's regions (and threads: two racing
+    renewals cost one extra STS call, never a wrong answer)."""
+
+    def __init__(self, home: AwsApi, role_arn: str) -> None:
+        self.home = home
+        self.role_arn = role_arn
+        self.assumed = 0  # how many times STS was asked (tests, logs)
+        self._credentials: _Credentials | None = None
+        self._lock = threading.Lock()
+
+    async def credentials(self) -> _Credentials:
+        with self._lock:
+            held = self._credentials
+        if held is not None and held.fresh(datetime.now(UTC)):
+            return held
+        async with self.home.client("sts") as sts:
+            reply = await self.home.call(
+                sts,
+                "assume_role",
+                RoleArn=self.role_arn,
+                RoleSessionName=ROLE_SESSION_NAME,
+                DurationSeconds=ROLE_SESSION_S,
+            )
+        given = reply["Credentials"]
+        expires = given["Expiration"]
+        if isinstance(expires, str):
+            expires = datetime.fromisoformat(expires)
+        fresh = _Credentials(
+            given["AccessKeyId"],
+            given["SecretAccessKey"],
+            given["SessionToken"],
+            expires.astimezone(UTC),
+        )
+        with self._lock:
+            self._credentials = fresh
+            self.assumed += 1
+        log.info("aws_role_assumed", role_arn=self.role_arn, expires=fresh.expires.isoformat())
+        return fresh
+
+
+class AwsApi:
+    """Clients for one account and region; :meth:`call` retries transient errors (unless told
+    not to: a call that is not idempotent) and raises AwsCallError."""
+
+    def __init__(self, config: AwsConfig, *, role: AssumedRole | None = None) -> None:
         self.config = config
+        self.role = role
         self.session = aioboto3.Session(
             aws_access_key_id=config.access_key_id,
             aws_secret_access_key=config.secret_access_key,
@@ -73,10 +144,57 @@ class AwsApi:
             connect_timeout=config.connect_timeout_s,
             read_timeout=config.read_timeout_s,
         )
+        # Only on the own account's API (the one the process builds): the others it made.
+        self._places: dict[AwsPlace, AwsApi] = {}
+        self._roles: dict[str, AssumedRole] = {}
+        self._places_lock = threading.Lock()
+        self._assumed_session: tuple[_Credentials, aioboto3.Session] | None = None
+
+    def for_account(self, account: str | None, region: str | None = None) -> AwsApi:
+        """The API acting in ``account`` (None: the own one) and ``region`` (None: the
+        configured one). Raises AwsCallError (code ``UnknownAccount`` or ``BadRegion``) for a
+        place the settings do not allow. Call it on the process's own API."""
+        try:
+            place = self.config.accounts.place(account, region)
+        except AccountRefused as exc:
+            code = "UnknownAccount" if exc.check == "unknown_account" else "BadRegion"
+            raise AwsCallError("AssumeRole", code, exc.detail, transient=False) from exc
+        region = place.region or self.config.region
+        if place.account is None and region == self.config.region:
+            return self
+        key = AwsPlace(place.account, region)
+        with self._places_lock:
+            api = self._places.get(key)
+            if api is None:
+                role = None
+                if place.account is not None:
+                    arn = self.config.accounts.role_for(place.account)
+                    assert arn is not None
+                    role = self._roles.setdefault(place.account, AssumedRole(self, arn))
+                api = AwsApi(replace(self.config, region=region), role=role)
+                self._places[key] = api
+        return api
+
+    async def _session(self) -> aioboto3.Session:
+        if self.role is None:
+            return self.session
+        credentials = await self.role.credentials()
+        held = self._assumed_session
+        if held is not None and held[0] is credentials:
+            return held[1]
+        session = aioboto3.Session(
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+            aws_session_token=credentials.session_token,
+            region_name=self.config.region,
+        )
+        self._assumed_session = (credentials, session)
+        return session
 
     @asynccontextmanager
     async def client(self, service: str) -> AsyncIterator[Any]:
-        async with self.session.client(
+        session = await self._session()
+        async with session.client(
             service, endpoint_url=self.config.endpoint_url, config=self._botocore
         ) as client:
             yield client

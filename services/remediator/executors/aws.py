@@ -1,6 +1,7 @@
 """The AWS executor: SSM Run Command for shell actions (sent, then polled), direct API calls
-for the others (Auto Scaling, EC2). Transient AWS errors are retried by :class:`AwsApi`;
-what still fails becomes a failed outcome carrying the AWS error code."""
+for the others (Auto Scaling, EC2), in the job's AWS account and region. Transient AWS errors
+are retried by :class:`AwsApi`; what still fails (an account that may not be acted in
+included) becomes a failed outcome carrying the AWS error code."""
 
 from __future__ import annotations
 
@@ -29,12 +30,17 @@ class AwsExecutor:
     def __init__(self, aws: AwsApi) -> None:
         self.aws = aws
 
+    def _api(self, job: Job) -> AwsApi:
+        """The API of the job's account and region. Raises AwsCallError."""
+        return self.aws.for_account(job.place.account, job.place.region)
+
     def start(self, job: Job) -> Started | Finished:
         definition = job.definition
         try:
+            aws = self._api(job)
             if definition.shell is not None:
                 plan = definition.shell(job.params)
-                sent = _run(send_shell_command(self.aws, job.target, plan, job.run_id))
+                sent = _run(send_shell_command(aws, job.target, plan, job.run_id))
                 summary = f"sent SSM command {sent.command_id}: {job.describe()}"
                 if sent.adopted:
                     summary = (
@@ -43,7 +49,7 @@ class AwsExecutor:
                     )
                 return Started(sent.command_id, sent.instance_ids, summary)
             assert definition.call_api is not None
-            outcome = _run(definition.call_api(self.aws, job.params, job.target))
+            outcome = _run(definition.call_api(aws, job.params, job.target))
         except AwsCallError as exc:
             return _failed(exc)
         status = RemediationStatus.SUCCEEDED if outcome.succeeded else RemediationStatus.FAILED
@@ -52,7 +58,7 @@ class AwsExecutor:
     def poll(self, job: Job, started: Started) -> Finished | None:
         sent = SentCommand(started.command_id, started.instance_ids)
         try:
-            found = _run(invocations(self.aws, sent))
+            found = _run(invocations(self._api(job), sent))
         except AwsCallError as exc:
             if exc.transient:
                 return None  # poll again later
@@ -87,7 +93,7 @@ class AwsExecutor:
     def find(self, job: Job, since: datetime) -> Started | None:
         if job.definition.shell is None:
             return None
-        sent = _run(find_command(self.aws, job.run_id, job.target, since))
+        sent = _run(find_command(self._api(job), job.run_id, job.target, since))
         if sent is None:
             return None
         return Started(sent.command_id, sent.instance_ids, f"found SSM command {sent.command_id}")

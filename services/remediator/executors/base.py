@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.remediator.actions.base import ActionDefinition
+from services.remediator.aws.accounts import HOME, AwsPlace
 from services.remediator.targets import Target
 from shared.events import RemediationStatus
 
@@ -26,6 +27,7 @@ class Job:
     params: Any
     target: Target
     run_id: str
+    place: AwsPlace = HOME  # the AWS account and region it acts in
 
     def describe(self) -> str:
         return self.definition.describe(self.params, self.target)

@@ -7,7 +7,8 @@ instance count and desired capacity) comes from ``DescribeAutoScalingGroups``, c
 ``SCOPS_GROUP_SIZE_CACHE_S``. The count itself is checked and taken in the safety step's
 atomic Lua script, with the other checks. Without AWS (dry-run executor) there is no group to
 measure and the percentage does not apply; when AWS cannot answer, the action is refused
-rather than risk more than the share.
+rather than risk more than the share. Groups are looked up in the request's AWS account and
+region (two accounts may each have a group called ``web``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from services.remediator.aws.accounts import HOME, AwsPlace
 from services.remediator.aws.errors import AwsCallError
 from services.remediator.aws.session import AwsApi
 from services.remediator.requests import ActionRequest
@@ -53,35 +55,36 @@ class GroupSizes:
         self.aws = aws
         self.cache_s = cache_s
         self.clock = clock
-        self._sizes: dict[str, tuple[float, int | None]] = {}
-        self._groups: dict[str, tuple[float, str | None]] = {}
+        self._sizes: dict[tuple[AwsPlace, str], tuple[float, int | None]] = {}
+        self._groups: dict[tuple[AwsPlace, str], tuple[float, str | None]] = {}
 
     @property
     def available(self) -> bool:
         return self.aws is not None
 
-    def size(self, group: str) -> int | None:
+    def size(self, group: str, place: AwsPlace = HOME) -> int | None:
         """The group's size; None when there is no such group. Raises AwsCallError."""
-        cached = self._sizes.get(group)
+        cached = self._sizes.get((place, group))
         if cached is not None and self.clock() - cached[0] < self.cache_s:
             return cached[1]
-        size = asyncio.run(self._describe(group))
-        self._sizes[group] = (self.clock(), size)
+        size = asyncio.run(self._describe(group, place))
+        self._sizes[(place, group)] = (self.clock(), size)
         return size
 
-    def group_of(self, instance_id: str) -> str | None:
+    def group_of(self, instance_id: str, place: AwsPlace = HOME) -> str | None:
         """The Auto Scaling group the instance belongs to, if any. Raises AwsCallError."""
-        cached = self._groups.get(instance_id)
+        cached = self._groups.get((place, instance_id))
         if cached is not None and self.clock() - cached[0] < self.cache_s:
             return cached[1]
-        group = asyncio.run(self._group_of(instance_id))
-        self._groups[instance_id] = (self.clock(), group)
+        group = asyncio.run(self._group_of(instance_id, place))
+        self._groups[(place, instance_id)] = (self.clock(), group)
         return group
 
-    async def _describe(self, group: str) -> int | None:
+    async def _describe(self, group: str, place: AwsPlace) -> int | None:
         assert self.aws is not None
-        async with self.aws.client("autoscaling") as client:
-            reply = await self.aws.call(
+        aws = self.aws.for_account(place.account, place.region)
+        async with aws.client("autoscaling") as client:
+            reply = await aws.call(
                 client, "describe_auto_scaling_groups", AutoScalingGroupNames=[group]
             )
         found = reply.get("AutoScalingGroups", [])
@@ -89,10 +92,11 @@ class GroupSizes:
             return None
         return max(len(found[0].get("Instances", [])), int(found[0].get("DesiredCapacity", 0)))
 
-    async def _group_of(self, instance_id: str) -> str | None:
+    async def _group_of(self, instance_id: str, place: AwsPlace) -> str | None:
         assert self.aws is not None
-        async with self.aws.client("autoscaling") as client:
-            reply = await self.aws.call(
+        aws = self.aws.for_account(place.account, place.region)
+        async with aws.client("autoscaling") as client:
+            reply = await aws.call(
                 client, "describe_auto_scaling_instances", InstanceIds=[instance_id]
             )
         found = reply.get("AutoScalingInstances", [])
@@ -108,10 +112,10 @@ def group_share(request: ActionRequest, sizes: GroupSizes) -> GroupShare | Group
     group = request.blast_group
     try:
         if group is None and target.kind == "instances":
-            group = sizes.group_of(target.instance_ids[0])
+            group = sizes.group_of(target.instance_ids[0], request.place)
         if group is None:
             return None  # not part of a group: the share does not apply
-        size = sizes.size(group)
+        size = sizes.size(group, request.place)
     except AwsCallError as exc:
         return GroupShareRefusal(
             f"cannot read the size of Auto Scaling group {group or '(unknown)'} ({exc.code}): "

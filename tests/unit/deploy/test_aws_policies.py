@@ -22,6 +22,8 @@ ROLES = {
 }
 # The role the collector assumes in each other account it reads.
 READER = "collector-reader-policy.json"
+# The role the remediator assumes in each other account it acts in.
+ACTOR = "remediator-actor-policy.json"
 PARAMETER_READERS = ("notifier", "remediator")
 OPT_IN = "SmartCloudOpsRemediation"
 PARAMETERS = "arn:aws:ssm:${AWS_REGION}:${AWS_ACCOUNT_ID}:parameter/smartcloudops/${SCOPS_ENV}/*"
@@ -125,7 +127,7 @@ def test_wildcard_resources_only_for_calls_without_resource_level_permissions() 
         "cloudwatch:ListMetrics",
         "tag:GetResources",
     }
-    for role in [*ROLES, READER]:
+    for role in [*ROLES, READER, ACTOR]:
         for statement in _statements(role):
             if "*" in _listed(statement["Resource"]):
                 assert set(_listed(statement["Action"])) <= wildcard_ok, statement["Sid"]
@@ -150,4 +152,32 @@ def test_the_collector_assumes_only_its_reader_role_which_only_reads() -> None:
     trust = json.loads((IAM / "trust-collector-reader.json").read_text())["Statement"]
     assert [s["Principal"] for s in trust] == [
         {"AWS": "arn:aws:iam::${AWS_ACCOUNT_ID}:role/smartcloudops-${SCOPS_ENV}-collector"}
+    ]
+
+
+def test_the_remediator_assumes_only_its_actor_role_which_acts_only_on_opted_in_targets() -> None:
+    from services.remediator.aws.session import ROLE_SESSION_NAME
+
+    (assume,) = _statement_for("remediator", "sts:AssumeRole")
+    assert _listed(assume["Resource"]) == [
+        "arn:aws:iam::*:role/smartcloudops-${SCOPS_ENV}-remediator-actor"
+    ]
+    # In another account it acts and reads what it acts on; its parameters stay at home.
+    home_only = {"sts:AssumeRole", "ssm:GetParameter", "kms:Decrypt"}
+    assert _granted(ACTOR) == _granted("remediator") - home_only
+    writes = ("ssm:SendCommand", "autoscaling:SetDesiredCapacity", "ec2:MonitorInstances")
+    for action in writes:
+        home = [s.get("Condition") for s in _statement_for("remediator", action)]
+        there = [s.get("Condition") for s in _statement_for(ACTOR, action)]
+        assert sorted(map(str, there)) == sorted(map(str, home)), action
+    (document, _instances) = sorted(
+        _statement_for(ACTOR, "ssm:SendCommand"), key=lambda s: "Condition" in s
+    )
+    assert _listed(document["Resource"]) == [f"arn:aws:ssm:*::document/{DOCUMENT}"]
+    trust = json.loads((IAM / "trust-remediator-actor.json").read_text())["Statement"]
+    assert [s["Principal"] for s in trust] == [
+        {"AWS": "arn:aws:iam::${AWS_ACCOUNT_ID}:role/smartcloudops-${SCOPS_ENV}-remediator"}
+    ]
+    assert [s["Condition"] for s in trust] == [
+        {"StringEquals": {"sts:RoleSessionName": ROLE_SESSION_NAME}}
     ]
