@@ -14,7 +14,7 @@ never called with the own credentials.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -90,9 +90,12 @@ class AssumedRole:
     5 minutes before they expire. Shared by the account's regions (and threads: two racing
     renewals cost one extra STS call, never a wrong answer)."""
 
-    def __init__(self, home: AwsApi, role_arn: str) -> None:
+    def __init__(
+        self, home: AwsApi, role_arn: str, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.home = home
         self.role_arn = role_arn
+        self.clock = clock or _now
         self.assumed = 0  # how many times STS was asked (tests, logs)
         self._credentials: _Credentials | None = None
         self._lock = threading.Lock()
@@ -100,7 +103,7 @@ class AssumedRole:
     async def credentials(self) -> _Credentials:
         with self._lock:
             held = self._credentials
-        if held is not None and held.fresh(datetime.now(UTC)):
+        if held is not None and held.fresh(self.clock()):
             return held
         async with self.home.client("sts") as sts:
             reply = await self.home.call(
@@ -131,9 +134,18 @@ class AwsApi:
     """Clients for one account and region; :meth:`call` retries transient errors (unless told
     not to: a call that is not idempotent) and raises AwsCallError."""
 
-    def __init__(self, config: AwsConfig, *, role: AssumedRole | None = None) -> None:
+    def __init__(
+        self,
+        config: AwsConfig,
+        *,
+        role: AssumedRole | None = None,
+        clock: Callable[[], datetime] | None = None,
+        home: AwsApi | None = None,
+    ) -> None:
         self.config = config
         self.role = role
+        self.home = home or self  # the own account's API, which keeps the others
+        self.clock = clock or _now  # when assumed credentials are due for renewal
         self.session = aioboto3.Session(
             aws_access_key_id=config.access_key_id,
             aws_secret_access_key=config.secret_access_key,
@@ -144,7 +156,7 @@ class AwsApi:
             connect_timeout=config.connect_timeout_s,
             read_timeout=config.read_timeout_s,
         )
-        # Only on the own account's API (the one the process builds): the others it made.
+        # Used on the own account's API only: the APIs of other places, and their roles.
         self._places: dict[AwsPlace, AwsApi] = {}
         self._roles: dict[str, AssumedRole] = {}
         self._places_lock = threading.Lock()
@@ -153,7 +165,9 @@ class AwsApi:
     def for_account(self, account: str | None, region: str | None = None) -> AwsApi:
         """The API acting in ``account`` (None: the own one) and ``region`` (None: the
         configured one). Raises AwsCallError (code ``UnknownAccount`` or ``BadRegion``) for a
-        place the settings do not allow. Call it on the process's own API."""
+        place the settings do not allow."""
+        if self.home is not self:
+            return self.home.for_account(account, region)
         try:
             place = self.config.accounts.place(account, region)
         except AccountRefused as exc:
@@ -170,8 +184,11 @@ class AwsApi:
                 if place.account is not None:
                     arn = self.config.accounts.role_for(place.account)
                     assert arn is not None
-                    role = self._roles.setdefault(place.account, AssumedRole(self, arn))
-                api = AwsApi(replace(self.config, region=region), role=role)
+                    role = self._roles.get(place.account)
+                    if role is None:
+                        role = AssumedRole(self, arn, self.clock)
+                        self._roles[place.account] = role
+                api = AwsApi(replace(self.config, region=region), role=role, home=self)
                 self._places[key] = api
         return api
 
@@ -222,6 +239,10 @@ class AwsApi:
         except (ClientError, BotoCoreError, TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise as_call_error(operation, exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _log_retry(operation: str) -> Any:
