@@ -32,7 +32,9 @@ class DetectorSettings(AwsSettings):
         3, ge=1, description="Consecutive normal samples that resolve an anomaly episode."
     )
     escalate_after_s: float = Field(
-        900.0, gt=0, description="An anomaly is raised one severity level per period this long, up to high."
+        900.0,
+        gt=0,
+        description="An anomaly is raised one severity level per period this long, up to high.",
     )
     page_min_deviation: float = Field(
         6.0,
