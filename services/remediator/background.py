@@ -6,9 +6,9 @@ approvals gauge. Every step is safe to run from several replicas.
 A worker killed whole (its parent process too) leaves its task unacknowledged in the broker
 until the visibility timeout (an hour by default), and its run ``reserved`` with the target
 locked. Once the run's claim lease has lapsed (nobody renews it) and the run has been in the
-reserved index for at least the lease plus :data:`ABANDONED_MARGIN_S`, the sweep settles it:
+reserved index for at least the lease plus ``SCOPS_ABANDONED_MARGIN_S``, the sweep settles it:
 the command adopted if it reached SSM, else ``interrupted``, the lock released and the team
-told. So such a run is settled within about ``claim_lease_s + ABANDONED_MARGIN_S +
+told. So such a run is settled within about ``claim_lease_s + abandoned_margin_s +
 sweep_interval_s`` of its reservation (50 s with the defaults); the task's late redelivery
 finds the claim done and does nothing."""
 
@@ -26,7 +26,6 @@ from services.remediator.wiring import Remediator
 log = structlog.get_logger("remediator.sweep")
 
 STALLED_S = 60.0
-ABANDONED_MARGIN_S = 15.0
 ABANDONED_PER_SWEEP = 50
 
 
@@ -59,7 +58,7 @@ def sweep_once(remediator: Remediator) -> dict[str, int]:
 
 def settle_abandoned_runs(remediator: Remediator) -> int:
     """Runs reserved longer than a lease ago whose attempt is gone; how many were settled."""
-    bound_s = remediator.settings.claim_lease_s + ABANDONED_MARGIN_S
+    bound_s = remediator.settings.claim_lease_s + remediator.settings.abandoned_margin_s
     cutoff_ms = int((time.time() - bound_s) * 1000)
     run_ids = remediator.redis.zrangebyscore(
         keys.RESERVED_RUNS, "-inf", cutoff_ms, 0, ABANDONED_PER_SWEEP

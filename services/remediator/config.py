@@ -98,6 +98,12 @@ class RemediatorSettings(AwsSettings):
     sweep_interval_s: float = Field(
         5.0, gt=0, description="How often expired approvals and stalled actions are looked for."
     )
+    abandoned_margin_s: float = Field(
+        15.0,
+        ge=0,
+        description="A run reserved longer than the claim lease plus this, whose lease lapsed, "
+        "is settled by the sweep (its worker died).",
+    )
     verify_check_s: float = Field(
         60.0,
         ge=0.1,

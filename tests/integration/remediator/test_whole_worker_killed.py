@@ -36,7 +36,7 @@ from tests.support.records import first_record
 
 LEASE_S = 3.0
 SWEEP_S = 1.0
-MARGIN_S = 15.0  # background.ABANDONED_MARGIN_S
+MARGIN_S = 1.0  # SCOPS_ABANDONED_MARGIN_S
 BOUND_S = LEASE_S + MARGIN_S + SWEEP_S  # from the reservation to the run settled
 RULES = """\
 version: 1
@@ -82,6 +82,7 @@ def killed_between_reserve_and_send(
         env = aws_worker_env(redis_url, faults.url, rules) | {
             "SCOPS_CLAIM_LEASE_S": str(LEASE_S),
             "SCOPS_SWEEP_INTERVAL_S": str(SWEEP_S),
+            "SCOPS_ABANDONED_MARGIN_S": str(MARGIN_S),
         }
         doomed = WholeWorker(
             "doomed", ["worker", "--concurrency", "1"], env, log_dir / "doomed.log", own_group=True
