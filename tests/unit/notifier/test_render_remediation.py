@@ -170,3 +170,15 @@ def test_a_rule_switched_to_shadow_mode_names_the_rule_and_verified_is_left_to_r
     message = render_record(shadowed, MessageKind.ACTION_RESULT, Channel.SLACK)
     assert message.text.startswith(":eyes: Rule switched to shadow mode: cpu-saturation")
     assert record_kind(record(status=_status("verified"))) is None
+
+
+def test_an_action_nobody_could_verify_is_told_as_not_verified() -> None:
+    """An action answering an alert with no metric to judge ends unverified: the team is told,
+    since no resolution from the detector will say how it went."""
+    rec = record(
+        status=_status("unverified"),
+        reason="no sample of cpu_utilization to judge restart_service by",
+    )
+    assert record_kind(rec) == MessageKind.ACTION_RESULT
+    message = render_record(rec, MessageKind.ACTION_RESULT, Channel.SLACK)
+    assert message.text.startswith(":grey_question: Not verified: restart_service on web-1")

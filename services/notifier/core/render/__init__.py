@@ -88,6 +88,7 @@ RESULT_STATUSES = frozenset(
         RemediationStatus.EXPIRED.value,
         RemediationStatus.INTERRUPTED.value,
         "not_improved",  # the action ran and the metric did not get better
+        "unverified",  # the action ran and there was no metric to judge it by
         "rule_shadowed",  # a rule was switched to shadow mode (it stops acting)
     }
 )

@@ -46,6 +46,7 @@ RESULT_EMOJI: dict[str, str] = {
     RemediationStatus.NO_ACTION: ":information_source:",
     "verified": ":white_check_mark:",
     "not_improved": ":chart_with_downwards_trend:",
+    "unverified": ":grey_question:",
     "rule_shadowed": ":eyes:",
 }
 RESULT_TITLE: dict[str, str] = {
@@ -59,6 +60,7 @@ RESULT_TITLE: dict[str, str] = {
     RemediationStatus.NO_ACTION: "No action",
     "verified": "Verified",
     "not_improved": "Not improved",
+    "unverified": "Not verified",
     "rule_shadowed": "Rule switched to shadow mode",
 }
 
