@@ -20,30 +20,11 @@ import aiohttp
 import structlog
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+
+from shared.aws_retry import call_with_retries, error_code
 
 log = structlog.get_logger("collector.aws")
 
-TRANSIENT_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "LimitExceeded",
-        "RequestThrottled",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "InternalError",
-        "InternalServiceError",
-    }
-)
 # Assumed credentials are renewed this long before they expire.
 RENEW_BEFORE = timedelta(minutes=5)
 ROLE_SESSION_SECONDS = 3600
@@ -56,19 +37,6 @@ class AwsUnavailable(Exception):
         super().__init__(f"{operation}: {code}: {message}")
         self.operation = operation
         self.code = code
-
-
-def _code(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code") or "ClientError")
-    return type(exc).__name__
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, ClientError):
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return _code(exc) in TRANSIENT_CODES or status >= 500 or status == 429
-    return isinstance(exc, BotoCoreError | aiohttp.ClientError | asyncio.TimeoutError | OSError)
 
 
 @dataclass(frozen=True)
@@ -160,35 +128,15 @@ class AwsApi:
         """One AWS call (every call the collector makes only reads, so retrying is safe)."""
         method = getattr(client, operation)
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.access.attempts),
-                wait=wait_exponential_jitter(
-                    multiplier=0.2, max=self.access.max_wait_s, jitter=self.access.max_wait_s / 4
-                ),
-                retry=retry_if_exception(is_transient),
-                before_sleep=_log_retry(operation),
-                reraise=True,
-            ):
-                with attempt:
-                    reply: dict[str, Any] = await method(**kwargs)
-                    return reply
+            return await call_with_retries(
+                lambda: method(**kwargs),
+                operation=operation,
+                attempts=self.access.attempts,
+                max_wait_s=self.access.max_wait_s,
+                log=log,
+            )
         except (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             message = str(exc)
             if isinstance(exc, ClientError):
                 message = str(exc.response.get("Error", {}).get("Message") or message)
-            raise AwsUnavailable(operation, _code(exc), message[:300]) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _log_retry(operation: str) -> Any:
-    def before_sleep(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "aws_call_retried",
-            operation=operation,
-            attempt=state.attempt_number,
-            error_code=_code(exc) if exc else None,
-            wait_s=round(state.next_action.sleep, 2) if state.next_action else None,
-        )
-
-    return before_sleep
+            raise AwsUnavailable(operation, error_code(exc), message[:300]) from exc

@@ -11,41 +11,21 @@ import asyncio
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
-    ReadTimeoutError,
 )
 
-# Throttling and server-side errors: the same call may well succeed a moment later.
-TRANSIENT_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "EC2ThrottledException",
-        "RequestThrottled",
-        "SlowDown",
-        "PriorRequestNotComplete",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "ServiceUnavailable",
-        "Unavailable",
-        "InternalError",
-        "InternalFailure",
-        "InternalServerError",
-        "InternalServerErrorException",
-    }
-)
-_TRANSIENT_CLIENT_SIDE = (
-    EndpointConnectionError,
-    ConnectTimeoutError,
-    ReadTimeoutError,
-    ConnectionClosedError,
-    asyncio.TimeoutError,
-)
+from shared.aws_retry import TRANSIENT_CODES, error_code, is_transient
+
+__all__ = [
+    "TRANSIENT_CODES",
+    "AwsCallError",
+    "as_call_error",
+    "error_code",
+    "is_transient",
+    "may_have_reached_aws",
+]
+
 # The request never left this side: nothing can have reached AWS.
 _NOT_SENT = (EndpointConnectionError, ConnectTimeoutError)
 
@@ -68,24 +48,6 @@ class AwsCallError(Exception):
         self.message = message
         self.transient = transient
         self.ambiguous = ambiguous  # the request may have reached AWS and been carried out
-
-
-def error_code(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code") or "")
-        if code:
-            return code
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return f"HTTP{status}" if status else "ClientError"
-    return type(exc).__name__
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, ClientError):
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return error_code(exc) in TRANSIENT_CODES or int(status) >= 500
-    return isinstance(exc, _TRANSIENT_CLIENT_SIDE)
 
 
 def may_have_reached_aws(exc: BaseException) -> bool:

@@ -25,17 +25,11 @@ import aiohttp
 import structlog
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from services.remediator.aws.accounts import AccountRefused, AccountRoles, AwsPlace
-from services.remediator.aws.errors import AwsCallError, as_call_error, error_code, is_transient
+from services.remediator.aws.errors import AwsCallError, as_call_error
 from services.remediator.config import RemediatorSettings
+from shared.aws_retry import call_with_retries
 
 log = structlog.get_logger("remediator.aws")
 
@@ -224,36 +218,16 @@ class AwsApi:
         may be running, and a second try would run it twice)."""
         method = getattr(client, operation)
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.config.attempts if retry else 1),
-                wait=wait_exponential_jitter(
-                    multiplier=0.2, max=self.config.max_wait_s, jitter=self.config.max_wait_s / 4
-                ),
-                retry=retry_if_exception(is_transient),
-                before_sleep=_log_retry(operation),
-                reraise=True,
-            ):
-                with attempt:
-                    reply: dict[str, Any] = await method(**kwargs)
-                    return reply
+            return await call_with_retries(
+                lambda: method(**kwargs),
+                operation=operation,
+                attempts=self.config.attempts if retry else 1,
+                max_wait_s=self.config.max_wait_s,
+                log=log,
+            )
         except (ClientError, BotoCoreError, TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise as_call_error(operation, exc) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _log_retry(operation: str) -> Any:
-    def before_sleep(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "aws_call_retried",
-            operation=operation,
-            attempt=state.attempt_number,
-            error_code=error_code(exc) if exc else None,
-            wait_s=round(state.next_action.sleep, 2) if state.next_action else None,
-        )
-
-    return before_sleep
