@@ -52,10 +52,21 @@ def answers(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
+_GIVEN_PORTS: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port free now, and never one this process handed out before: ports picked
+    for several servers before any of them binds must differ (the kernel may give the same
+    free port twice)."""
+    for _ in range(1000):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
+    raise RuntimeError("no loopback port left that this process has not handed out")
 
 
 @dataclass
