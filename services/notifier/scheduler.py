@@ -42,12 +42,17 @@ class Composer:
     def __call__(self, plan: FlushPlan, meta: GroupMeta) -> list[OutgoingMessage]:
         receiver = meta.receiver if meta.receiver in self.channels else self.default_receiver
         rendered = render_flush(plan, meta, self.channels[receiver], self.links)
-        return [
+        messages = [
             OutgoingMessage.of(
                 r, receiver, message_id(meta.group_id, str(meta.sequence), r.kind.value)
             )
             for r in rendered
         ]
+        if plan.spoke_at is None:
+            return messages
+        # Made at the moment the group spoke, which the group interval is counted from.
+        spoke = datetime.fromtimestamp(plan.spoke_at, UTC)
+        return [m.model_copy(update={"created_at": spoke}) for m in messages]
 
 
 def _silencer(silences: list[Silence], moment: datetime) -> Callable[[Alert], bool]:

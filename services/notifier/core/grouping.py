@@ -137,6 +137,7 @@ class FlushPlan:
     meta: GroupMeta | None = None
     write: dict[str, Alert] = field(default_factory=dict)
     delete: list[str] = field(default_factory=list)
+    spoke_at: float | None = None  # the moment the group speaks: its messages' creation time
 
     @property
     def speaks(self) -> bool:
@@ -198,6 +199,8 @@ def plan_flush(
         del live[alert.fingerprint]
         plan.delete.append(alert.fingerprint)
 
+    if plan.speaks:
+        plan.spoke_at = now
     if not live:
         return plan  # meta None: the group is over
     last = now if plan.speaks else meta.last_notified_at

@@ -22,7 +22,7 @@ from services.notifier.config import NotifierSettings
 from services.notifier.wiring import Notifier
 from shared.bus import EventBus
 from shared.events import AnomalyEvent, AnomalyResolved, Event, RemediationRecord
-from shared.streams import ANOMALIES, REMEDIATIONS
+from shared.streams import ANOMALIES, GROUP_NOTIFIER, REMEDIATIONS
 from shared.web import INTERNAL_TOKEN_HEADER
 from tests.support import moto_server as moto
 from tests.support.slack_standin import SlackStandIn
@@ -79,6 +79,38 @@ class Running:
                 raise AssertionError(f"{len(rows)} of {count} deliveries with {params}")
             await asyncio.sleep(0.05)
         return rows
+
+    async def settled(self, horizon_s: float = 60.0, timeout: float = 10.0) -> None:
+        """Wait until the notifier has nothing more to say within ``horizon_s``: every event
+        published is taken in, no group is due to speak sooner, and every queued message is
+        delivered. What Slack holds then is all it will get; no sleep is a guess at "long
+        enough"."""
+        deadline = time.monotonic() + timeout
+        while not await self._quiet(horizon_s):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the notifier did not settle within {timeout}s")
+            await asyncio.sleep(0.05)
+
+    async def _quiet(self, horizon_s: float) -> bool:
+        for stream in (ANOMALIES, REMEDIATIONS):
+            if not await self._drained(stream, GROUP_NOTIFIER):
+                return False
+        soonest = await self.redis.zrange(keys.GROUPS_DUE, 0, 0, withscores=True)
+        if soonest and soonest[0][1] < time.time() + horizon_s:
+            return False
+        for receiver in self.notifier.receivers:
+            if not await self._drained(keys.queue(receiver), keys.DELIVERY_GROUP):
+                return False
+        return True
+
+    async def _drained(self, stream: str, group: str) -> bool:
+        if not await self.redis.exists(stream):
+            return True
+        for info in await self.redis.xinfo_groups(stream):
+            name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
+            if name == group:
+                return bool(info["pending"] == 0 and info["lag"] == 0)
+        return True
 
     async def pending(self, receiver: str = "slack") -> int:
         """Queue entries read and not yet acknowledged."""

@@ -4,7 +4,6 @@ nothing sent twice."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 
 from services.notifier import keys
@@ -25,7 +24,7 @@ async def test_500_three_times_then_200_delivers_one_message_once(
     await running.publish(failed)  # a redelivered record queues nothing new
     (row,) = await running.wait_deliveries()
     assert row["status"] == "delivered" and row["attempts"] == 4 and row["kind"] == "action_result"
-    await asyncio.sleep(0.5)  # room for a duplicate to show up
+    await running.settled()  # everything taken in and delivered: no duplicate came
     assert [r.status for r in slack.received] == [500, 500, 500, 200]
     assert await running.pending() == 0
     assert await running.redis.exists(keys.sent(row["message_id"]))

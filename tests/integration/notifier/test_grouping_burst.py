@@ -3,7 +3,6 @@ messages, routed by severity (critical also to a JSON webhook)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 
@@ -43,7 +42,7 @@ async def test_a_burst_of_100_anomalies_on_50_resources_is_two_messages(
     assert len(events) == 100 and len({e.resource_id for e in events}) == 50
     await running.publish(*events)
     await eventually(lambda: len(slack.accepted) == 2, what="two grouped messages")
-    await asyncio.sleep(1.0)
+    await running.settled()
     assert len(slack.received) == 2
     by_metric = {m: next(b for b in slack.accepted if m in b["text"]) for m in METRICS}
     cpu, memory = by_metric["cpu_utilization"], by_metric["memory_utilization"]
@@ -80,7 +79,7 @@ async def test_critical_anomalies_also_reach_a_webhook_grouped_by_severity(
     )
     await running.publish(*burst())
     await eventually(lambda: len(slack.accepted) == 3, what="two Slack messages, one page")
-    await asyncio.sleep(1.0)
+    await running.settled()
     assert len(slack.received) == 3
     (page,) = accepted_at(slack, "PAGER")
     assert page["schema"] == "smartcloudops.notification.v1"

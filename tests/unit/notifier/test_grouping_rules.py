@@ -93,6 +93,17 @@ def test_changes_after_a_message_wait_for_group_interval() -> None:
     assert [a.resource_id for a in plan.firing] == ["web-2"]
 
 
+def test_a_group_speaks_at_the_moment_its_interval_is_counted_from() -> None:
+    group = Group()
+    group.add({"resource_id": "web-1"}, START)
+    assert group.flush(START + 4).spoke_at is None  # still collecting: says nothing
+    assert group.flush(START + 10).spoke_at == START + 10
+    group.add({"resource_id": "web-2"}, START + 20)
+    assert group.flush(START + 40).spoke_at is None  # holding for the group interval
+    assert group.flush(START + 70).spoke_at == START + 70
+    assert group.meta is not None and group.meta.last_notified_at == START + 70
+
+
 def test_an_escalation_is_news_and_says_so() -> None:
     group = Group()
     group.add({"severity": Severity.HIGH}, START)
