@@ -1,0 +1,110 @@
+"""Query parameters shared by the list and export routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query
+from pydantic import AfterValidator
+
+from services.history.core.cursors import CursorError, read_audit_cursor, read_incident_cursor
+from services.history.store.reader import AuditFilter, IncidentFilter
+from shared.events import RemediationStatus, Severity, UtcDatetime
+from shared.incidents import IncidentStatus
+
+
+def _incident_cursor(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            read_incident_cursor(value)
+        except CursorError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+def _audit_cursor(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            read_audit_cursor(value)
+        except CursorError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+IncidentCursor = Annotated[
+    str | None,
+    Query(max_length=200, description="next_cursor of the previous page."),
+    AfterValidator(_incident_cursor),
+]
+AuditCursor = Annotated[
+    str | None,
+    Query(max_length=18, description="next_cursor of the previous page."),
+    AfterValidator(_audit_cursor),
+]
+Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
+Name = Annotated[str | None, Query(min_length=1, max_length=256)]
+
+
+def incident_filter(
+    resource_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=256,
+            description="The resource; a trailing * matches every id starting so.",
+            examples=["web-1"],
+        ),
+    ] = None,
+    severity: Annotated[
+        list[Severity] | None,
+        Query(description="Peak severity; repeat for several.", examples=[["critical"]]),
+    ] = None,
+    status: IncidentStatus | None = None,
+    since: Annotated[
+        UtcDatetime | None,
+        Query(description="Opened at or after.", examples=["2026-12-01T00:00:00Z"]),
+    ] = None,
+    until: Annotated[UtcDatetime | None, Query(description="Opened before.")] = None,
+    rule: Name = None,
+    action: Name = None,
+    outcome: Annotated[
+        RemediationStatus | None,
+        Query(description="The last remediation status (the action's outcome)."),
+    ] = None,
+) -> IncidentFilter:
+    return IncidentFilter(
+        resource_id=resource_id,
+        severities=[s.value for s in severity or []],
+        status=status.value if status else None,
+        since=since,
+        until=until,
+        rule=rule,
+        action=action,
+        outcome=outcome.value if outcome else None,
+    )
+
+
+def audit_filter(
+    status: RemediationStatus | None = None,
+    action: Name = None,
+    resource_id: Name = None,
+    rule: Name = None,
+    anomaly_id: Annotated[str | None, Query(max_length=36)] = None,
+    blocked_by: Name = None,
+    since: UtcDatetime | None = None,
+    until: UtcDatetime | None = None,
+) -> AuditFilter:
+    return AuditFilter(
+        status=status.value if status else None,
+        action=action,
+        resource_id=resource_id,
+        rule=rule,
+        anomaly_id=anomaly_id,
+        blocked_by=blocked_by,
+        since=since,
+        until=until,
+    )
+
+
+IncidentQuery = Annotated[IncidentFilter, Depends(incident_filter)]
+AuditQuery = Annotated[AuditFilter, Depends(audit_filter)]

@@ -1,0 +1,96 @@
+"""The composition root: the history's parts built once from the settings and the clients the
+app's lifespan created, and run together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.history.config import HistorySettings
+from services.history.consumer import GROUP_HISTORY, FeedbackReader, Recorder
+from services.history.store.database import sessions
+from services.history.store.reader import HistoryReader
+from services.history.store.upkeep import Upkeep
+from services.history.store.writer import HistoryWriter
+from services.history.upkeep import copy_silences, every, prune
+from shared.bus import StreamConsumer, consumer_name, consumer_options
+from shared.streams import ANOMALIES, NOTIFICATIONS, REMEDIATIONS
+
+STREAMS = (ANOMALIES, REMEDIATIONS, NOTIFICATIONS)
+
+
+@dataclass
+class History:
+    settings: HistorySettings
+    redis: Redis
+    engine: AsyncEngine
+    writer: HistoryWriter
+    reader: HistoryReader
+    upkeep: Upkeep
+    consumer: StreamConsumer
+    feedback: FeedbackReader
+
+    @asynccontextmanager
+    async def running(self, grace_s: float = 10.0) -> AsyncIterator[None]:
+        """The stream consumer, the feedback reader and the upkeep timers in the background;
+        on exit each finishes what it read (what is not written stays pending)."""
+        stop = asyncio.Event()
+        await self.consumer.ensure_groups()
+        await self.feedback.ensure_group()
+        settings = self.settings
+
+        async def silences() -> None:
+            await copy_silences(self.redis, self.upkeep)
+
+        async def retention() -> None:
+            await prune(self.upkeep, settings.history_retention_days)
+
+        tasks = [
+            asyncio.create_task(self.consumer.run(stop), name="history:events"),
+            asyncio.create_task(self.feedback.run(stop), name="history:feedback"),
+            asyncio.create_task(
+                every(settings.history_silence_poll_s, silences, stop), name="history:silences"
+            ),
+            asyncio.create_task(
+                every(settings.history_retention_interval_s, retention, stop),
+                name="history:retention",
+            ),
+        ]
+        try:
+            yield
+        finally:
+            stop.set()
+            _done, pending = await asyncio.wait(tasks, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def build(settings: HistorySettings, redis: Redis, engine: AsyncEngine) -> History:
+    maker = sessions(engine)
+    writer = HistoryWriter(engine, maker)
+    options = consumer_options(settings)
+    name = consumer_name("history")
+    consumer = StreamConsumer(
+        redis,
+        streams=list(STREAMS),
+        group=GROUP_HISTORY,
+        consumer=name,
+        handler=Recorder(writer),
+        options=options,
+    )
+    return History(
+        settings=settings,
+        redis=redis,
+        engine=engine,
+        writer=writer,
+        reader=HistoryReader(maker),
+        upkeep=Upkeep(engine, maker),
+        consumer=consumer,
+        feedback=FeedbackReader(redis, writer, consumer=name, options=options),
+    )
