@@ -26,20 +26,19 @@ from services.gateway.chatops.replies import Outcome
 from services.gateway.keys import GRANTS, Role
 from services.gateway.proxy import Backends
 from services.gateway.slack import messages
-from services.gateway.slack.buttons import (
-    DEFAULT_SILENCE_S,
-    ActionId,
-    AnomalyButton,
-    ApprovalButton,
-    BlockActions,
-    Clicked,
-    GroupButton,
-    glob_literal,
-)
+from services.gateway.slack.block_actions import BlockActions, Clicked
 from services.gateway.slack.commands import MalformedSlackRequestError, failed
 from services.gateway.slack.responder import Followups, SlackResponder
 from services.gateway.slack.users import SlackRoles, SlackUser
 from shared.json_bounds import JsonBoundsError, loads_bounded
+from shared.slack_buttons import (
+    SILENCE_BUTTON_S,
+    ActionId,
+    AnomalyButton,
+    ApprovalButton,
+    GroupButton,
+    glob_literal,
+)
 
 log = structlog.get_logger("gateway.slack")
 APPROVAL_BUTTONS = frozenset({ActionId.APPROVAL_APPROVE.value, ActionId.APPROVAL_REJECT.value})
@@ -241,7 +240,7 @@ class SlackInteractions:
         user: SlackUser,
         ops: Operations,
     ) -> Applied:
-        seconds = silence_s or DEFAULT_SILENCE_S
+        seconds = silence_s or SILENCE_BUTTON_S
         answer = await ops.create_silence(matchers, seconds, user.who, what, "from Slack")
         if answer.outcome is not Outcome.ACCEPTED:
             return Applied(False, answer.text)

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from shared.slack_buttons import ActionId, AnomalyButton, ApprovalButton, ButtonValue, GroupButton
 from tests.integration.gateway_chatops.conftest import (
     OPERATOR_SLACK,
     VIEWER_SLACK,
@@ -135,13 +136,24 @@ def click(
             {
                 "type": "button",
                 "action_id": action_id,
-                "value": json.dumps({"v": 1, **value}),
+                "value": BUTTONS[action_id](**value).encode(),
                 "action_ts": str(time.time()),
             }
         ],
     }
     reply = stack.slack_post("/slack/interactions", {"payload": json.dumps(payload)})
     return reply, name
+
+
+# The values are made by the contract the notifier writes its buttons with.
+BUTTONS: dict[str, type[ButtonValue]] = {
+    **dict.fromkeys([ActionId.APPROVAL_APPROVE, ActionId.APPROVAL_REJECT], ApprovalButton),
+    **dict.fromkeys(
+        [ActionId.ANOMALY_ACKNOWLEDGE, ActionId.ANOMALY_FALSE_POSITIVE, ActionId.ANOMALY_SILENCE],
+        AnomalyButton,
+    ),
+    **dict.fromkeys([ActionId.GROUP_ACKNOWLEDGE, ActionId.GROUP_SILENCE], GroupButton),
+}
 
 
 def message_with(*action_ids: str) -> dict[str, Any]:

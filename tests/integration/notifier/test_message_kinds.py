@@ -10,8 +10,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from services.notifier.core.render.buttons import ActionId
 from shared.events import AnomalyEvent, RemediationStatus, Severity, utcnow
+from shared.slack_buttons import ActionId
 from tests.integration.notifier.conftest import ADMIN, Start, eventually
 from tests.support.slack_standin import SlackStandIn
 from tests.unit.notifier.factories import anomaly, record, resolved

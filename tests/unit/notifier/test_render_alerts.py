@@ -10,8 +10,8 @@ from typing import Any
 from services.notifier.core.alerts import Alert, Decision, GroupMeta, MessageKind, Timing
 from services.notifier.core.grouping import FlushPlan, alert_from_event, apply_resolution
 from services.notifier.core.render import Channel, Links, render_flush
-from services.notifier.core.render.buttons import ActionId
 from shared.events import RemediationStatus, Severity
+from shared.slack_buttons import ActionId
 from tests.unit.notifier.factories import T0, anomaly, resolved
 
 META = GroupMeta(

@@ -16,13 +16,6 @@ from slack_sdk.models.blocks import (
 )
 
 from services.notifier.core.alerts import Alert, GroupMeta
-from services.notifier.core.render.buttons import (
-    SILENCE_BUTTON_S,
-    ActionId,
-    AnomalyButton,
-    GroupButton,
-    glob_literal,
-)
 from services.notifier.core.render.links import Links
 from services.notifier.core.render.rendered import context, header, section, slack_payload
 from services.notifier.core.render.text import (
@@ -38,6 +31,13 @@ from services.notifier.core.render.text import (
     link,
     number,
     slack_date,
+)
+from shared.slack_buttons import (
+    SILENCE_BUTTON_S,
+    ActionId,
+    AnomalyButton,
+    GroupButton,
+    glob_literal,
 )
 
 RESOLVED_EMOJI = ":white_check_mark:"

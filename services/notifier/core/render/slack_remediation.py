@@ -14,7 +14,6 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from services.notifier.core.render.buttons import ActionId, ApprovalButton
 from services.notifier.core.render.rendered import context, header, section, slack_payload
 from services.notifier.core.render.text import (
     CONFIRM_TEXT_MAX,
@@ -31,6 +30,7 @@ from services.notifier.core.render.text import (
     slack_date,
 )
 from shared.events import RemediationRecord, RemediationStatus
+from shared.slack_buttons import ActionId, ApprovalButton
 
 APPROVAL_EMOJI = ":raised_hand:"
 # Keyed by status value: statuses added by a newer minor version of the record (1.2's

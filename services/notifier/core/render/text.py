@@ -14,7 +14,6 @@ FIELDS_MAX = 10
 CONTEXT_ELEMENTS_MAX = 10
 BLOCKS_MAX = 50
 BUTTON_TEXT_MAX = 75
-BUTTON_VALUE_MAX = 2000
 CONFIRM_TEXT_MAX = 300
 # The notification text (what a lock screen shows). Slack truncates at 40,000 characters and
 # advises far less; a phone shows a line or two.
