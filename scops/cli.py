@@ -98,8 +98,13 @@ def _run(argv: list[str] | None) -> int:
     revoke.add_argument("key_id")
     serve = sub.add_parser("serve", help="run one service in the foreground")
     serve.add_argument(
-        "name", choices=["gateway", "detector", "remediator", "notifier", "collector"]
+        "name", choices=["gateway", "detector", "remediator", "notifier", "collector", "history"]
     )
+    history = sub.add_parser("history", help="the durable history's database")
+    history_sub = history.add_subparsers(dest="history_command", required=True)
+    migrate = history_sub.add_parser("migrate", help="apply schema migrations (SCOPS_HISTORY_*)")
+    migrate.add_argument("--revision", default="head", help="target revision (default: newest)")
+    migrate.add_argument("--down", action="store_true", help="downgrade to --revision")
     worker = sub.add_parser("worker", help="run a Celery remediation worker")
     worker.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args(argv)
@@ -133,6 +138,10 @@ def _run(argv: list[str] | None) -> int:
             getattr(args, "key_id", None),
             getattr(args, "owner", None),
         )
+    if args.command == "history":
+        from services.history.migrate import run as run_migrate
+
+        return run_migrate(args.revision, down=args.down)
     if args.command == "serve":
         from scops.serve import serve as run_serve
 

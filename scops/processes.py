@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from services.collector.config import CollectorSettings
 from services.detector.config import DetectorSettings
 from services.gateway.config import GatewaySettings
+from services.history.config import HistorySettings
 from services.notifier.config import NotifierSettings
 from services.remediator.config import RemediatorSettings
 from shared.settings import BaseServiceSettings
@@ -35,6 +36,7 @@ HTTP_SERVICES: dict[str, HttpService] = {
         HttpService("detector", "services.detector.app:create_app", DetectorSettings),
         HttpService("remediator", "services.remediator.app:create_app", RemediatorSettings),
         HttpService("notifier", "services.notifier.app:create_app", NotifierSettings),
+        HttpService("history", "services.history.app:create_app", HistorySettings),
     )
 }
 # Started by ``scops up`` only when configured (the collector: when AWS is).

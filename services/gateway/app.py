@@ -54,6 +54,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 "detector": settings.detector_url,
                 "remediator": settings.remediator_url,
                 "notifier": settings.notifier_url,
+                "history": settings.history_url,
             },
             settings.internal_token.get_secret_value(),
         )

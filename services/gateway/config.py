@@ -28,6 +28,9 @@ class GatewaySettings(BaseServiceSettings):
         "http://127.0.0.1:8002", description="Where the remediator listens."
     )
     notifier_url: str = Field("http://127.0.0.1:8003", description="Where the notifier listens.")
+    history_url: str = Field(
+        "http://127.0.0.1:8005", description="Where the history service listens."
+    )
     proxy_timeout_s: float = Field(10.0, gt=0, description="Timeout of a call to a backend.")
     ingest_rate_per_min: int = Field(
         6000, ge=1, description="Requests per minute per API key on the ingest endpoints."

@@ -20,7 +20,7 @@ from shared.json_bounds import JsonBoundsError, check_bounds
 from shared.web import CORRELATION_HEADER, INTERNAL_TOKEN_HEADER, problem
 
 log = structlog.get_logger("gateway.proxy")
-PASSED_HEADERS = ("content-type", "retry-after", "location")
+PASSED_HEADERS = ("content-type", "retry-after", "location", "content-disposition")
 
 
 class Backends:

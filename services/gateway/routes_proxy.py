@@ -36,6 +36,8 @@ class Route:
     # of its own (beyond those every forwarded route may answer, see ``FORWARDED_PROBLEMS``).
     status: int = 200
     problems: tuple[int, ...] = field(default=())
+    # Media types of a success answer that is not JSON (a file), for the documentation.
+    content: tuple[str, ...] = field(default=())
 
 
 SAMPLE = {"resource_id": "web-1", "metric": "cpu_utilization", "value": 97.5}
@@ -57,6 +59,17 @@ AUDIT_QUERY = (
     "limit",
     "cursor",
 )
+INCIDENT_QUERY = (
+    "resource_id",
+    "severity",
+    "status",
+    "since",
+    "until",
+    "rule",
+    "action",
+    "outcome",
+)
+EXPORT_MEDIA = ("application/x-ndjson", "text/csv")
 ROUTES: tuple[Route, ...] = (
     # detector
     Route(
@@ -260,6 +273,51 @@ ROUTES: tuple[Route, ...] = (
         {},
         actor_field="by",
     ),
+    # history
+    Route(
+        "GET",
+        "/incidents",
+        "history",
+        Role.VIEWER,
+        "Incidents, newest first, by resource, severity, status, time, rule, outcome",
+        query=(*INCIDENT_QUERY, "limit", "cursor"),
+    ),
+    Route(
+        "GET",
+        "/incidents/{incident_id}",
+        "history",
+        Role.VIEWER,
+        "One incident with its whole timeline",
+        problems=(404,),
+    ),
+    Route(
+        "GET",
+        "/audit",
+        "history",
+        Role.VIEWER,
+        "The audit log from the database: every decision, newest first",
+        query=AUDIT_QUERY,
+    ),
+    Route(
+        "GET",
+        "/export/incidents",
+        "history",
+        Role.VIEWER,
+        "Incidents as JSON lines (with timelines) or CSV",
+        query=(*INCIDENT_QUERY, "format"),
+        costly=True,
+        content=EXPORT_MEDIA,
+    ),
+    Route(
+        "GET",
+        "/export/audit",
+        "history",
+        Role.VIEWER,
+        "The audit log as JSON lines or CSV",
+        query=(*AUDIT_QUERY[:-2], "format"),
+        costly=True,
+        content=EXPORT_MEDIA,
+    ),
     # notifier
     Route(
         "GET",
@@ -446,6 +504,19 @@ def documented_problems(route: Route) -> dict[int | str, dict[str, Any]]:
     return problem_responses(*sorted(statuses), retry_after=(503,))
 
 
+def _file_answer(route: Route) -> dict[int | str, dict[str, Any]]:
+    """A success answer that is a file, documented with its media types."""
+    if not route.content:
+        return {}
+    schema = {"schema": {"type": "string"}}
+    return {
+        route.status: {
+            "description": "The file",
+            "content": dict.fromkeys(route.content, schema),
+        }
+    }
+
+
 def router() -> APIRouter:
     api = APIRouter()
     for route in ROUTES:
@@ -457,6 +528,6 @@ def router() -> APIRouter:
             summary=route.summary,
             description=f"Served by the {route.service}; needs the `{route.role}` role.",
             tags=[route.service],
-            responses=documented_problems(route),
+            responses=documented_problems(route) | _file_answer(route),
         )
     return api

@@ -17,6 +17,8 @@ from services.detector.config import DetectorSettings
 from services.gateway.app import create_app as gateway_app
 from services.gateway.config import GatewaySettings
 from services.gateway.routes_proxy import ROUTES, documented_problems
+from services.history.app import create_app as history_app
+from services.history.config import HistorySettings
 from services.notifier.app import create_app as notifier_app
 from services.notifier.config import NotifierSettings
 from services.remediator.app import create_app as remediator_app
@@ -29,6 +31,7 @@ APPS: dict[str, Callable[[], Any]] = {
     "detector": lambda: detector_app(DetectorSettings(env="test")),
     "remediator": lambda: remediator_app(RemediatorSettings(env="test")),
     "notifier": lambda: notifier_app(NotifierSettings(env="test")),
+    "history": lambda: history_app(HistorySettings(env="test")),
 }
 METHODS = ("get", "put", "post", "delete", "patch")
 
