@@ -24,7 +24,7 @@ from shared.slack_buttons import (
     ButtonValue,
     GroupButton,
 )
-from tests.unit.notifier.factories import T0, anomaly, record
+from tests.support.notifier_events import T0, anomaly, record
 
 READER: dict[str, type[ButtonValue]] = {
     ActionId.ANOMALY_ACKNOWLEDGE: AnomalyButton,

@@ -9,8 +9,8 @@ import itertools
 from services.notifier import keys
 from shared.events import RemediationStatus
 from tests.integration.notifier.conftest import ADMIN, Start, eventually
+from tests.support.notifier_events import anomaly, record
 from tests.support.slack_standin import SlackStandIn
-from tests.unit.notifier.factories import anomaly, record
 
 
 async def test_500_three_times_then_200_delivers_one_message_once(

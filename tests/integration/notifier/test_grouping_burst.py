@@ -9,8 +9,8 @@ from datetime import timedelta
 from services.notifier.config import DEFAULT_RECEIVER
 from shared.events import AnomalyEvent, Severity, utcnow
 from tests.integration.notifier.conftest import Start, accepted_at, eventually
+from tests.support.notifier_events import anomaly
 from tests.support.slack_standin import SlackStandIn
-from tests.unit.notifier.factories import anomaly
 
 RESOURCES = [f"web-{i:02d}" for i in range(50)]
 METRICS = ["cpu_utilization", "memory_utilization"]

@@ -13,8 +13,8 @@ from prometheus_client import REGISTRY
 from shared.events import AnomalyEvent, RemediationStatus, Severity, utcnow
 from shared.slack_buttons import ActionId
 from tests.integration.notifier.conftest import ADMIN, Start, eventually
+from tests.support.notifier_events import anomaly, record, resolved
 from tests.support.slack_standin import SlackStandIn
-from tests.unit.notifier.factories import anomaly, record, resolved
 
 
 def now_anomaly(**fields: Any) -> AnomalyEvent:

@@ -21,9 +21,9 @@ from shared.bus import encode_event
 from shared.events import utcnow
 from shared.streams import ANOMALIES
 from tests.support.moto_server import CREDENTIALS, REGION
+from tests.support.notifier_events import anomaly
 from tests.support.processes import service, stack_env
 from tests.support.slack_standin import SlackStandIn
-from tests.unit.notifier.factories import anomaly
 
 PARAMETER = "/smartcloudops/test/slack/webhook"
 

@@ -16,9 +16,9 @@ from services.notifier import keys
 from shared.bus import encode_event
 from shared.events import utcnow
 from shared.streams import ANOMALIES
+from tests.support.notifier_events import anomaly
 from tests.support.processes import StackProcess, service, stack_env
 from tests.support.slack_standin import SlackStandIn
-from tests.unit.notifier.factories import anomaly
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:

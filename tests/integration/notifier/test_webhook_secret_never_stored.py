@@ -15,9 +15,9 @@ import redis
 from shared.bus import encode_event
 from shared.events import RemediationStatus
 from shared.streams import NOTIFICATIONS, REMEDIATIONS
+from tests.support.notifier_events import record
 from tests.support.processes import service, stack_env
 from tests.support.slack_standin import SlackStandIn
-from tests.unit.notifier.factories import record
 
 SECRET = "Zq8sWv3Lk2PnR7tYb9Xc4Md1"
 

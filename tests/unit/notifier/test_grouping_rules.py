@@ -16,7 +16,7 @@ from services.notifier.core.grouping import (
     schedule_change,
 )
 from shared.events import RemediationStatus, Severity
-from tests.unit.notifier.factories import T0, anomaly, resolved
+from tests.support.notifier_events import T0, anomaly, resolved
 
 TIMING = Timing(group_wait_s=10, group_interval_s=60, repeat_interval_s=3600)
 START = T0.timestamp()

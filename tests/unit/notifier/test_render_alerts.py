@@ -12,7 +12,7 @@ from services.notifier.core.grouping import FlushPlan, alert_from_event, apply_r
 from services.notifier.core.render import Channel, Links, render_flush
 from shared.events import RemediationStatus, Severity
 from shared.slack_buttons import ActionId
-from tests.unit.notifier.factories import T0, anomaly, resolved
+from tests.support.notifier_events import T0, anomaly, resolved
 
 META = GroupMeta(
     group_id="a" * 24,

@@ -13,7 +13,7 @@ from services.notifier.core.render import Channel, record_kind, render_record
 from services.notifier.core.render.slack_remediation import decision_summary
 from shared.events import RemediationStatus
 from shared.slack_buttons import ActionId
-from tests.unit.notifier.factories import T0, anomaly, record
+from tests.support.notifier_events import T0, anomaly, record
 from tests.unit.notifier.test_render_alerts import assert_within_slack_limits
 
 

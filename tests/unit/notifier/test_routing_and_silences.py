@@ -12,7 +12,7 @@ from services.notifier.core.alerts import MessageKind, Timing
 from services.notifier.core.routing import Match, Route, Router, Subject
 from services.notifier.core.silences import Silence, SilenceMatchers, muted
 from shared.events import Severity
-from tests.unit.notifier.factories import T0
+from tests.support.notifier_events import T0
 
 TIMING = Timing(group_wait_s=10, group_interval_s=60, repeat_interval_s=3600)
 

@@ -14,7 +14,7 @@ from services.notifier.core.alerts import MessageKind
 from services.notifier.core.routing import Subject
 from services.notifier.core.silences import Silence, SilenceMatchers, muted
 from shared.events import Severity
-from tests.unit.notifier.factories import T0
+from tests.support.notifier_events import T0
 
 
 def request(**times: Any) -> SilenceRequest:
