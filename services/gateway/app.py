@@ -16,6 +16,7 @@ from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.chatops import routes as chatops_routes
 from services.gateway.chatops.wiring import build_chatops
 from services.gateway.config import GatewaySettings
+from services.gateway.console.mount import mount_console
 from services.gateway.keys import KeyStore
 from services.gateway.proxy import Backends
 from services.gateway.ratelimit import RateLimiter
@@ -106,5 +107,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(chatops_routes.router)
     app.include_router(slack_routes.router)
     slack_routes.add_slack_problem_handlers(app)
+    mount_console(app)
     authenticate_before_body(app)
     return app

@@ -103,6 +103,18 @@ class GatewaySettings(BaseServiceSettings):
         "https://hooks.slack.com/",
         description="Only response_url values starting with this are posted to.",
     )
+    console_public_url: str | None = Field(
+        None,
+        description="Where people open the operator console, e.g. "
+        "https://scops.example.com/console; links in Slack messages and ChatOps answers go to "
+        "its incident pages (<url>/incidents/<id>). Unset: no links.",
+    )
+    console_session_ttl_s: int = Field(
+        8 * 3600,
+        ge=300,
+        le=7 * 86400,
+        description="A console sign-in lasts this long (the session is kept in Redis).",
+    )
 
     remote_write_resource_labels: list[str] = Field(
         ["instance", "pod", "job"],
@@ -184,6 +196,13 @@ class GatewaySettings(BaseServiceSettings):
     def _people_unambiguous(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         People(value)  # raises on a malformed or ambiguous mapping
         return value
+
+    @field_validator("console_public_url")
+    @classmethod
+    def _console_url_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
 
     @field_validator("chatops_llm_url")
     @classmethod

@@ -1,0 +1,128 @@
+"""Who is signed in to the console, and may they do this.
+
+Every page asks :func:`signed_in`: the session cookie names a session in Redis, the session
+names a key, and the key (looked up on every request, never stored in the session) gives the
+role and the person, exactly as an ``X-API-Key`` header would. Every form is checked by
+:func:`posted_form`: its ``csrf`` field must be the session's synchroniser token.
+
+Errors (handled in :mod:`services.gateway.console.mount`)::
+
+    ConsoleError
+     ├── NotSignedIn   no session, an expired one, or its key revoked: to the sign-in page
+     └── Refused       an HTML page with a status (403 role or CSRF, 400 bad form, 429 ...)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, Request
+from starlette.datastructures import FormData
+
+from services.gateway.acting import act_as
+from services.gateway.auth import AUTHENTICATED, Principal, people_of
+from services.gateway.console.sessions import ConsoleSession, SessionStore
+from services.gateway.keys import GRANTS, KeyStore, Role
+
+CONSOLE = "/console"
+SESSION_COOKIE = "scops_console"
+MAX_FORM_FIELDS = 20
+MAX_FIELD_BYTES = 4096
+
+
+class ConsoleError(Exception):
+    pass
+
+
+class NotSignedIn(ConsoleError):
+    def __init__(self, back_to: str = "") -> None:
+        super().__init__("sign in first")
+        self.back_to = back_to
+
+
+class Refused(ConsoleError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ConsoleUser:
+    principal: Principal
+    session: ConsoleSession
+
+    def may(self, role: Role | str) -> bool:
+        return Role(role) in GRANTS[self.principal.role]
+
+    @property
+    def csrf(self) -> str:
+        return self.session.csrf
+
+
+def session_store(request: Request) -> SessionStore:
+    return SessionStore(request.app.state.redis, request.app.state.settings.console_session_ttl_s)
+
+
+def safe_back_to(path: str | None) -> str:
+    """A console path to return to after signing in (never another site)."""
+    if path and path.startswith(CONSOLE + "/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return CONSOLE + "/"
+
+
+async def signed_in(request: Request) -> ConsoleUser:
+    store = session_store(request)
+    session = await store.find(request.cookies.get(SESSION_COOKIE))
+    back_to = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if session is None:
+        raise NotSignedIn(back_to)
+    keys: KeyStore = request.app.state.keys
+    key = await keys.get(session.key_id)
+    if key is None or not key.allows(Role.VIEWER):  # revoked, or an ingest key
+        await store.close(session)
+        raise NotSignedIn(back_to)
+    person = people_of(request).of_key_owner(key.person_owner)
+    principal = Principal(key.key_id, key.name, key.role, person)
+    setattr(request.state, AUTHENTICATED, principal)
+    structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
+    act_as(principal.person)
+    return ConsoleUser(principal, session)
+
+
+User = Annotated[ConsoleUser, Depends(signed_in)]
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form, bounded; a body that is not a readable form is a 400 page."""
+    try:
+        return await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    except Exception as exc:  # multipart parse errors have no common base worth naming
+        if getattr(exc, "status_code", 400) == 413:
+            raise Refused(413, "the form is larger than the gateway accepts") from None
+        raise Refused(400, "the form could not be read; reload the page and try again") from None
+
+
+def field(form: FormData, name: str, *, required: bool = False, max_chars: int = 500) -> str:
+    value = form.get(name)
+    text = value.strip() if isinstance(value, str) else ""
+    if required and not text:
+        raise Refused(400, f"{name}: required")
+    if len(text) > max_chars:
+        raise Refused(400, f"{name}: at most {max_chars} characters")
+    return text
+
+
+async def posted_form(request: Request, user: ConsoleUser) -> FormData:
+    """The form of a console action, once its CSRF token is this session's (else 403)."""
+    form = await read_form(request)
+    token = form.get("csrf")
+    if not user.session.csrf_matches(token if isinstance(token, str) else None):
+        raise Refused(
+            403,
+            "this form was not sent by your console session (missing or wrong CSRF token); "
+            "nothing was done. Reload the page and try again.",
+        )
+    return form

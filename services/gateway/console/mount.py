@@ -1,0 +1,63 @@
+"""Putting the console on the gateway: its routers, its static files, its error pages."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Message, Receive, Scope, Send
+
+from services.gateway.console import (
+    routes_actions,
+    routes_incidents,
+    routes_pages,
+    routes_series,
+    routes_signin,
+)
+from services.gateway.console.guard import CONSOLE, NotSignedIn, Refused
+from services.gateway.console.rendering import SECURITY_HEADERS, STATIC, page, redirect
+
+
+class _SecuredStatic(StaticFiles):
+    """Static files with the console's security headers (cacheable: they are versionless
+    but tiny, and a reload revalidates them)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                for name, value in SECURITY_HEADERS.items():
+                    if name != "Cache-Control":
+                        headers.append((name.lower().encode(), value.encode()))
+                headers.append((b"cache-control", b"no-cache"))
+                message["headers"] = headers
+            await send(message)
+
+        await super().__call__(scope, receive, with_headers)
+
+
+async def _to_sign_in(request: Request, exc: Exception) -> Response:
+    back_to = exc.back_to if isinstance(exc, NotSignedIn) else ""
+    target = f"{CONSOLE}/sign-in" + (f"?next={quote(back_to, safe='/')}" if back_to else "")
+    return redirect(target)
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    return page(
+        request,
+        "error.html",
+        {"title": "Not done", "status": exc.status, "message": exc.message},
+        status=exc.status,
+    )
+
+
+def mount_console(app: FastAPI) -> None:
+    """Serve the console under ``/console`` (pages are left out of the OpenAPI document)."""
+    for module in (routes_signin, routes_pages, routes_actions, routes_incidents, routes_series):
+        app.include_router(module.router)
+    app.mount(f"{CONSOLE}/static", _SecuredStatic(directory=STATIC), name="console-static")
+    app.add_exception_handler(NotSignedIn, _to_sign_in)
+    app.add_exception_handler(Refused, _refused)

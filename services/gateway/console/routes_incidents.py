@@ -1,0 +1,95 @@
+"""Incidents from the durable history: the open ones, and one incident's whole timeline with
+the approvals still waiting on it (Approve / Reject right there)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.gateway.console.calls import ConsoleCalls
+from services.gateway.console.guard import CONSOLE, Refused, User
+from services.gateway.console.routes_pages import listed, show, unavailable
+
+router = APIRouter(prefix=CONSOLE, include_in_schema=False)
+FILTERS = ("status", "severity", "resource_id", "rule", "cursor")
+PAGE = "50"
+
+
+@router.get("/incidents")
+async def incidents(request: Request, user: User) -> Response:
+    calls = ConsoleCalls(request, user)
+    chosen = {
+        name: request.query_params[name].strip()[:256]
+        for name in FILTERS
+        if request.query_params.get(name, "").strip()
+    }
+    if "status" not in request.query_params:
+        chosen["status"] = "open"
+    params = {k: v for k, v in chosen.items() if v != "any"}
+    reply = await calls.read("history", "/incidents", {**params, "limit": PAGE})
+    body = reply.body if reply.ok and isinstance(reply.body, dict) else {}
+    return await show(
+        request,
+        user,
+        "incidents.html",
+        {
+            "title": "Incidents",
+            "incidents": body.get("items") or [],
+            "next_cursor": body.get("next_cursor"),
+            "filters": chosen,
+            "history_configured": calls.has("history"),
+            "problems": unavailable(("history", reply)) if calls.has("history") else [],
+        },
+    )
+
+
+def _waiting_on(incident: dict[str, Any], approvals: list[Any]) -> list[dict[str, Any]]:
+    """The pending approvals of this incident: named in its timeline, or asked for its
+    anomaly."""
+    named = {
+        str(entry.get("detail", {}).get("approval_id"))
+        for entry in incident.get("timeline") or []
+        if isinstance(entry, dict) and isinstance(entry.get("detail"), dict)
+    }
+    mine = []
+    for approval in approvals:
+        if not isinstance(approval, dict):
+            continue
+        request = approval.get("request")
+        incident_of = request.get("incident") if isinstance(request, dict) else None
+        asked_for = incident_of.get("anomaly_id") if isinstance(incident_of, dict) else None
+        if approval.get("id") in named or str(asked_for) == str(incident.get("id")):
+            mine.append(approval)
+    return mine
+
+
+@router.get("/incidents/{incident_id}")
+async def incident(incident_id: str, request: Request, user: User) -> Response:
+    try:
+        wanted = uuid.UUID(incident_id)
+    except ValueError:
+        raise Refused(404, "no such incident") from None
+    calls = ConsoleCalls(request, user)
+    reply, approvals = await asyncio.gather(
+        calls.read("history", f"/incidents/{wanted}"),
+        calls.read("remediator", "/remediation/approvals"),
+    )
+    if reply.status == 404:
+        raise Refused(404, f"no incident {wanted} in the history")
+    found: dict[str, Any] = reply.body if reply.ok and isinstance(reply.body, dict) else {}
+    return await show(
+        request,
+        user,
+        "incident.html",
+        {
+            "title": f"Incident {found.get('resource_id', wanted)}",
+            "incident": found,
+            "incident_id": str(wanted),
+            "approvals": _waiting_on(found, listed(approvals)) if found else [],
+            "problems": unavailable(("history", reply), ("remediator", approvals)),
+        },
+    )

@@ -1,0 +1,181 @@
+"""The console's read-only pages: overview, approvals, silences, safety, rules, anomalies."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.gateway.anomaly_index import AnomalyIndex, Query
+from services.gateway.console.calls import ConsoleCalls, Reply
+from services.gateway.console.guard import CONSOLE, ConsoleUser, User, session_store
+from services.gateway.console.rendering import page
+from shared.events import Severity
+
+router = APIRouter(prefix=CONSOLE, include_in_schema=False)
+RECENT_ANOMALIES = 20
+ANOMALY_PAGE = 100
+
+
+async def show(
+    request: Request, user: ConsoleUser, template: str, context: dict[str, Any]
+) -> Response:
+    """A page for ``user``, with the message their last action left."""
+    flash = await session_store(request).take_flash(user.session)
+    return page(request, template, context, user=user, flash=flash)
+
+
+def listed(reply: Reply) -> list[Any]:
+    return reply.body if reply.ok and isinstance(reply.body, list) else []
+
+
+def unavailable(*replies: tuple[str, Reply]) -> list[str]:
+    """Why parts of a page are missing: one line per service that did not answer."""
+    return [f"{name}: {reply.detail()}" for name, reply in replies if not reply.ok]
+
+
+async def recent_anomalies(
+    request: Request, limit: int, resource_id: str | None = None, min_severity: str = "normal"
+) -> list[dict[str, Any]]:
+    """From the gateway's own anomaly index, as ``GET /anomalies`` answers."""
+    index: AnomalyIndex = request.app.state.anomaly_index
+    query = Query(resource_id=resource_id, min_severity=Severity(min_severity), limit=limit)
+    items, _ = await index.query(query)
+    return items
+
+
+@router.get("/")
+async def overview(request: Request, user: User) -> Response:
+    calls = ConsoleCalls(request, user)
+    status, approvals, silences, incidents, anomalies = await asyncio.gather(
+        calls.read("remediator", "/remediation/status"),
+        calls.read("remediator", "/remediation/approvals"),
+        calls.read("notifier", "/notifications/silences"),
+        calls.read("history", "/incidents", {"status": "open", "limit": "10"}),
+        recent_anomalies(request, RECENT_ANOMALIES),
+    )
+    remediator = status.body if status.ok and isinstance(status.body, dict) else {}
+    return await show(
+        request,
+        user,
+        "overview.html",
+        {
+            "title": "Overview",
+            "remediator": remediator,
+            "approvals": listed(approvals),
+            "silences": listed(silences),
+            "incidents": _items(incidents),
+            "history_configured": calls.has("history"),
+            "anomalies": anomalies,
+            "problems": unavailable(
+                ("remediator", status), ("notifier", silences), *_optional("history", incidents)
+            ),
+        },
+    )
+
+
+def _items(reply: Reply) -> list[Any]:
+    if reply.ok and isinstance(reply.body, dict):
+        items = reply.body.get("items")
+        return items if isinstance(items, list) else []
+    return []
+
+
+def _optional(name: str, reply: Reply) -> list[tuple[str, Reply]]:
+    """A service the gateway may run without: missing is not a problem worth a banner."""
+    return [] if reply.status == 503 and "configured" in reply.detail() else [(name, reply)]
+
+
+@router.get("/approvals")
+async def approvals(request: Request, user: User) -> Response:
+    reply = await ConsoleCalls(request, user).read("remediator", "/remediation/approvals")
+    return await show(
+        request,
+        user,
+        "approvals.html",
+        {
+            "title": "Approvals",
+            "approvals": listed(reply),
+            "problems": unavailable(("remediator", reply)),
+        },
+    )
+
+
+@router.get("/silences")
+async def silences(request: Request, user: User) -> Response:
+    reply = await ConsoleCalls(request, user).read("notifier", "/notifications/silences")
+    now = time.time()
+    return await show(
+        request,
+        user,
+        "silences.html",
+        {
+            "title": "Silences",
+            "silences": listed(reply),
+            "now": now,
+            "problems": unavailable(("notifier", reply)),
+        },
+    )
+
+
+@router.get("/safety")
+async def safety(request: Request, user: User) -> Response:
+    calls = ConsoleCalls(request, user)
+    status, windows = await asyncio.gather(
+        calls.read("remediator", "/remediation/status"),
+        calls.read("remediator", "/remediation/maintenance"),
+    )
+    remediator = status.body if status.ok and isinstance(status.body, dict) else {}
+    return await show(
+        request,
+        user,
+        "safety.html",
+        {
+            "title": "Breaker and maintenance",
+            "remediator": remediator,
+            "safety": remediator.get("safety") or {},
+            "windows": listed(windows),
+            "problems": unavailable(("remediator", status), ("remediator", windows)),
+        },
+    )
+
+
+@router.get("/rules")
+async def rules(request: Request, user: User) -> Response:
+    reply = await ConsoleCalls(request, user).read("remediator", "/rules")
+    body = reply.body if reply.ok and isinstance(reply.body, dict) else {}
+    return await show(
+        request,
+        user,
+        "rules.html",
+        {
+            "title": "Rules",
+            "loaded": body,
+            "rules": body.get("rules") or [],
+            "problems": unavailable(("remediator", reply)),
+        },
+    )
+
+
+@router.get("/anomalies")
+async def anomalies(request: Request, user: User) -> Response:
+    resource = request.query_params.get("resource_id", "").strip()[:256] or None
+    severity = request.query_params.get("severity", "normal")
+    if severity not in {s.value for s in Severity}:
+        severity = "normal"
+    items = await recent_anomalies(request, ANOMALY_PAGE, resource, severity)
+    return await show(
+        request,
+        user,
+        "anomalies.html",
+        {
+            "title": "Anomalies",
+            "anomalies": items,
+            "resource_id": resource or "",
+            "severity": severity,
+            "severities": [s.value for s in Severity],
+        },
+    )

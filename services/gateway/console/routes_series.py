@@ -1,0 +1,45 @@
+"""Per-series anomaly charts."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.gateway.anomaly_index import AnomalyIndex
+from services.gateway.config import GatewaySettings
+from services.gateway.console.charts import draw
+from services.gateway.console.guard import CONSOLE, Refused, User
+from services.gateway.console.routes_pages import show
+from services.gateway.console.series_data import marked, recent_samples, series_anomalies
+
+router = APIRouter(prefix=CONSOLE, include_in_schema=False)
+
+
+@router.get("/series")
+async def series(request: Request, user: User) -> Response:
+    resource_id = request.query_params.get("resource_id", "").strip()
+    metric = request.query_params.get("metric", "").strip()
+    if not resource_id or not metric or len(resource_id) > 256 or len(metric) > 256:
+        raise Refused(400, "a series is named by resource_id and metric")
+    settings: GatewaySettings = request.app.state.settings
+    index: AnomalyIndex = request.app.state.anomaly_index
+    samples, anomalies = await asyncio.gather(
+        recent_samples(request.app.state.redis, settings.metric_shards, resource_id, metric),
+        series_anomalies(index, resource_id, metric),
+    )
+    chart = draw(samples, marked(anomalies))
+    return await show(
+        request,
+        user,
+        "series.html",
+        {
+            "title": f"{resource_id} / {metric}",
+            "resource_id": resource_id,
+            "metric": metric,
+            "chart": chart,
+            "samples": len(samples),
+            "anomalies": anomalies,
+        },
+    )

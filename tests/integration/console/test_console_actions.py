@@ -1,0 +1,164 @@
+"""What the console's buttons do, on real services: the API's own routes, roles and people
+behind CSRF-checked forms."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import httpx
+
+from tests.integration.console.conftest import ConsoleStack
+from tests.integration.console.session_client import ConsoleClient
+
+
+def _wait_for(what: str, found: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = found()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"no {what} within {timeout}s")
+
+
+def _silences(stack: ConsoleStack, key: str) -> list[dict[str, Any]]:
+    reply = stack.api("GET", "/notifications/silences", key)
+    assert reply.status_code == 200, reply.text
+    found: list[dict[str, Any]] = reply.json()
+    return found
+
+
+def test_an_operator_silences_in_their_own_name_and_ends_the_silence(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    key = console_stack.key("operator", "otto")
+    console.sign_in(key)
+    fields = {"resource": "shop-*", "metric": "cpu_*", "duration": "2h", "comment": "load test"}
+    shown = console.after(console.submit("/console/silences", fields))
+    assert "load test" in shown.text and "flash-ok" in shown.text
+    (silence,) = [s for s in _silences(console_stack, key) if s["comment"] == "load test"]
+    assert silence["created_by"].startswith("otto (key ")
+    assert silence["matchers"]["resource"] == "shop-*"
+    ended = console.after(console.submit(f"/console/silences/{silence['id']}/end", {}))
+    assert ended.status_code == 200
+    assert not [s for s in _silences(console_stack, key) if s["id"] == silence["id"]]
+
+
+def test_a_viewer_sees_no_buttons_and_is_refused_when_posting_anyway(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    key = console_stack.key("viewer", "vera")
+    console.sign_in(key)
+    page = console.page("/console/silences")
+    assert "Only an operator or admin may silence." in page.text
+    refused = console.submit("/console/silences", {"resource": "x", "duration": "1h"})
+    assert refused.status_code == 403
+    assert "a viewer key may not do this: it needs operator" in refused.text
+    assert not [s for s in _silences(console_stack, key) if s["matchers"]["resource"] == "x"]
+
+
+def test_a_form_without_the_sessions_csrf_token_is_refused_and_changes_nothing(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    key = console_stack.key("operator", "otto")
+    console.sign_in(key)
+    fields = {"resource": "forged-*", "duration": "1h"}
+    assert console.submit("/console/silences", fields, csrf=None).status_code == 403
+    other = console_stack.client()
+    try:
+        other.sign_in(console_stack.key("operator", "oscar"))
+        foreign = other.csrf()
+    finally:
+        other.close()
+    refused = console.submit("/console/silences", fields, csrf=foreign)
+    assert refused.status_code == 403 and "CSRF" in refused.text
+    assert not [s for s in _silences(console_stack, key) if s["matchers"]["resource"] == "forged-*"]
+
+
+def test_only_an_admin_closes_the_breaker(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    console.sign_in(console_stack.key("operator", "otto"))
+    assert "Close the breaker" not in console.page("/console/safety").text
+    refused = console.submit("/console/breaker/reset", {})
+    assert refused.status_code == 403 and "needs admin" in refused.text
+    admin = console_stack.client()
+    try:
+        admin.sign_in(console_stack.key("admin", "ada"))
+        shown = admin.after(admin.submit("/console/breaker/reset", {}))
+        assert "flash-ok" in shown.text and "Circuit breaker: closed" in shown.text
+    finally:
+        admin.close()
+    log = console_stack.api("GET", "/remediation/admin-log", console_stack.key("admin", "ada"))
+    assert any(
+        e.get("event") == "breaker_reset" or "breaker_reset" in str(e) for e in log.json()
+    ), log.text
+
+
+def test_an_operator_adds_and_ends_a_maintenance_window(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    key = console_stack.key("operator", "otto")
+    console.sign_in(key)
+    fields = {"target_pattern": "batch-*", "duration": "3h", "reason": "kernel upgrade"}
+    shown = console.after(console.submit("/console/maintenance", fields))
+    assert "kernel upgrade" in shown.text and "batch-*" in shown.text
+    windows = console_stack.api("GET", "/remediation/maintenance", key).json()
+    (window,) = [w for w in windows if w["target_pattern"] == "batch-*"]
+    assert window["created_by"].startswith("otto (key ")
+    bad = console.after(console.submit("/console/maintenance", {**fields, "duration": "soon"}))
+    assert "flash-error" in bad.text and "422" in bad.text
+    console.after(console.submit(f"/console/maintenance/{window['id']}/end", {}))
+    windows = console_stack.api("GET", "/remediation/maintenance", key).json()
+    assert not [w for w in windows if w["id"] == window["id"]]
+
+
+def test_the_requester_cannot_approve_their_own_request_in_the_console_but_another_can(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    olga = console_stack.key("operator", "olga")
+    asked = console_stack.api(
+        "POST",
+        "/remediation/execute",
+        olga,
+        json={
+            "action": "scale_in",
+            "target": {"auto_scaling_group": "shop-asg"},
+            "params": {"by": 1},
+            "reason": "traffic dropped",
+        },
+    )
+    assert asked.status_code == 202, asked.text
+
+    def pending() -> list[dict[str, Any]]:
+        listed = console_stack.api("GET", "/remediation/approvals", olga).json()
+        return [a for a in listed if a["request"]["target"].get("group") == "shop-asg"]
+
+    (approval,) = _wait_for("the pending approval", pending)
+    console.sign_in(olga)
+    page = console.page("/console/approvals")
+    assert f"/console/approvals/{approval['id']}/approve" in page.text
+    own = console.after(
+        console.submit(f"/console/approvals/{approval['id']}/approve", {"comment": "mine"})
+    )
+    assert "flash-error" in own.text and "cannot also approve" in own.text
+    assert _state(console_stack, olga, approval["id"]) == "pending"
+
+    oscar = console_stack.client()
+    try:
+        oscar.sign_in(console_stack.key("operator", "oscar"))
+        done = oscar.after(
+            oscar.submit(f"/console/approvals/{approval['id']}/approve", {"comment": "ok"})
+        )
+        assert "flash-ok" in done.text and re.search(r"approved by oscar \(key \w+\)", done.text)
+    finally:
+        oscar.close()
+    assert _state(console_stack, olga, approval["id"]) == "approved"
+
+
+def _state(stack: ConsoleStack, key: str, approval_id: str) -> str:
+    reply: httpx.Response = stack.api("GET", f"/remediation/approvals/{approval_id}", key)
+    state: str = reply.json()["state"]
+    return state

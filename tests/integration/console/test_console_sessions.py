@@ -1,0 +1,118 @@
+"""Signing in to the console with an API key: a session cookie that is not the key, pages
+closed without it, sign-in refusing bad input with 4xx pages, sessions that end."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis
+from redis.asyncio import Redis
+
+from services.gateway.console.sessions import SESSION_PREFIX
+from services.gateway.keys import KeyStore
+from tests.integration.console.conftest import ConsoleStack
+from tests.integration.console.session_client import ConsoleClient
+
+
+def test_an_api_key_becomes_an_httponly_samesite_session_cookie_never_the_key_itself(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    key = console_stack.key("viewer", "vera")
+    reply = console.sign_in(key)
+    assert reply.status_code == 303 and reply.headers["location"] == "/console/"
+    cookie = next(c for c in reply.headers.get_list("set-cookie") if c.startswith("scops_console="))
+    attributes = cookie.lower()
+    assert "httponly" in attributes and "samesite=lax" in attributes
+    assert "path=/console" in attributes and "max-age=28800" in attributes
+    assert "secure" not in attributes  # served over plain HTTP here
+    value = cookie.split(";")[0].split("=", 1)[1]
+    assert key not in cookie and key.split("_")[2] not in value
+    stored = redis.Redis.from_url(console_stack.redis_url)
+    try:
+        sessions = list(stored.scan_iter(f"{SESSION_PREFIX}*"))
+        assert sessions and all(value not in s.decode() for s in sessions)
+        assert all(key.split("_")[2].encode() not in stored.get(s) for s in sessions)
+        assert 0 < stored.ttl(sessions[0]) <= 28800
+    finally:
+        stored.close()
+    overview = console.page("/console/")
+    assert overview.status_code == 200
+    assert "vera" in overview.text and "viewer" in overview.text
+
+
+def test_pages_without_a_session_lead_to_sign_in_and_back(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    closed = console.page("/console/approvals")
+    assert closed.status_code == 303
+    assert closed.headers["location"] == "/console/sign-in?next=/console/approvals"
+    form = console.page(closed.headers["location"])
+    assert 'name="next" value="/console/approvals"' in form.text
+
+
+def test_sign_in_refuses_bad_input_with_a_4xx_page_never_500(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    ingest = console_stack.key("ingest", "collector")
+    assert console.sign_in("scops_nope_nope").status_code == 401
+    assert console.sign_in("").status_code == 400
+    assert console.sign_in("x" * 5000).status_code == 400
+    assert console.sign_in(ingest).status_code == 403
+    http = console.http
+    assert http.post("/console/sign-in", data={"api_key": ingest}).status_code == 403
+    assert http.post("/console/sign-in", json={"api_key": "scops_a_b"}).status_code == 403
+    garbled = http.post(
+        "/console/sign-in",
+        content=b"--xx\r\nContent-Disposition: form-data; name=\xff\r\n\r\n",
+        headers={"Content-Type": "multipart/form-data; boundary=xx"},
+    )
+    assert 400 <= garbled.status_code < 500, garbled.text
+    for reply in (http.get("/console/sign-in"), http.post("/console/sign-in")):
+        assert reply.headers["content-type"].startswith("text/html")
+
+
+def test_every_page_sends_a_script_free_csp_and_cannot_be_framed(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    console.sign_in(console_stack.key("viewer", "vera"))
+    for path in ("/console/sign-in", "/console/", "/console/static/console.css"):
+        reply = console.page(path)
+        csp = reply.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp, path
+        assert "unsafe-inline" not in csp and "script-src" not in csp, path
+        assert reply.headers["x-frame-options"] == "DENY"
+        assert reply.headers["x-content-type-options"] == "nosniff"
+    assert "<script" not in console.page("/console/").text
+
+
+def test_signing_out_ends_the_session_even_for_a_copied_cookie(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    console.sign_in(console_stack.key("operator", "otto"))
+    copied = dict(console.http.cookies)
+    out = console.submit("/console/sign-out", {})
+    assert out.status_code == 303 and out.headers["location"] == "/console/sign-in"
+    replay = ConsoleClient(console_stack.url)
+    try:
+        replay.http.cookies.update(copied)
+        assert replay.page("/console/").status_code == 303
+    finally:
+        replay.close()
+
+
+def test_a_revoked_key_ends_its_console_sessions_at_once(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    key = console_stack.key("operator", "rita")
+    console.sign_in(key)
+    assert console.page("/console/").status_code == 200
+
+    async def revoke() -> None:  # what `scops keys revoke KEY_ID` does
+        client = Redis.from_url(console_stack.redis_url)
+        try:
+            assert await KeyStore(client).revoke(key.split("_")[1]) is not None
+        finally:
+            await client.aclose()
+
+    asyncio.run(revoke())
+    assert console.page("/console/").status_code == 303
