@@ -55,10 +55,9 @@ class HistoryWriter:
                 .values(links)
                 .on_conflict_do_nothing(index_elements=["event_id"])
             )
-        if steps.incident_id is not None:
-            for stand_in in steps.links:
-                if stand_in != incident:
-                    await self._rehome(session, stand_in, incident)
+        for stand_in in steps.links:
+            if stand_in != incident:
+                await self._rehome(session, stand_in, incident)
         rows = [step_values(key, incident, entry) for key, entry in steps.entries]
         await session.execute(
             self._insert(StepRow).values(rows).on_conflict_do_nothing(index_elements=["key"])
@@ -70,17 +69,12 @@ class HistoryWriter:
         """The incident of the first of ``via`` linked to one; else ``via[0]`` stands in."""
         if not via:
             raise ValueError("a step needs an incident or an event naming one")
-        found = dict(
-            (
-                await session.execute(
-                    select(LinkRow.event_id, LinkRow.incident_id).where(
-                        LinkRow.event_id.in_([str(v) for v in via])
-                    )
-                )
+        result = await session.execute(
+            select(LinkRow.event_id, LinkRow.incident_id).where(
+                LinkRow.event_id.in_([str(v) for v in via])
             )
-            .tuples()
-            .all()
         )
+        found: dict[str, str] = dict(result.all())
         for candidate in via:
             if str(candidate) in found:
                 return uuid.UUID(found[str(candidate)])
@@ -96,12 +90,12 @@ class HistoryWriter:
             .where(StepRow.incident_id == str(stand_in))
             .values(incident_id=str(incident))
         )
+        await session.execute(
+            update(LinkRow)
+            .where(LinkRow.incident_id == str(stand_in))
+            .values(incident_id=str(incident))
+        )
         if getattr(moved, "rowcount", 0):
-            await session.execute(
-                update(LinkRow)
-                .where(LinkRow.incident_id == str(stand_in))
-                .values(incident_id=str(incident))
-            )
             await session.execute(delete(IncidentRow).where(IncidentRow.id == str(stand_in)))
 
     async def refresh(self, session: AsyncSession, incident: uuid.UUID) -> None:

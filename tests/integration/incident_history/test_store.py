@@ -1,0 +1,174 @@
+"""The history in a real database (PostgreSQL and SQLite, the same code): written once
+whatever the deliveries, read back by filter and page, pruned after the retention."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.history.core.steps import feedback_steps
+from services.history.store.database import sessions
+from services.history.store.models import AuditRow, SilenceRow, StepRow
+from services.history.store.reader import AuditFilter, HistoryReader, IncidentFilter
+from services.history.store.upkeep import Upkeep
+from services.history.store.writer import HistoryWriter
+from shared.events import Event, RemediationStatus
+from shared.incidents import IncidentStatus, TimelineKind
+from tests.unit.incident_history.story import blocked_incident, whole_incident
+
+START = datetime(2026, 12, 5, 18, 0, tzinfo=UTC)
+
+
+def parts(engine: AsyncEngine) -> tuple[HistoryWriter, HistoryReader]:
+    maker = sessions(engine)
+    return HistoryWriter(engine, maker), HistoryReader(maker)
+
+
+async def count(engine: AsyncEngine, table: type) -> int:
+    async with sessions(engine)() as session:
+        return int(await session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+async def write(writer: HistoryWriter, events: list[Event]) -> None:
+    for event in events:
+        await writer.record(event)
+
+
+async def test_an_incident_delivered_twice_and_out_of_order_is_recorded_once(
+    engine: AsyncEngine,
+) -> None:
+    writer, reader = parts(engine)
+    events = whole_incident("web-1", "cpu_utilization", START)
+    in_order = list(events)
+    mixed = events + events[3:7]
+    random.Random(3).shuffle(mixed)
+    await write(writer, mixed)
+
+    incident = await reader.incident(in_order[0].event_id)
+    assert incident is not None
+    assert incident.status == IncidentStatus.RESOLVED
+    assert incident.events == 11 == len(incident.timeline)
+    assert await count(engine, StepRow) == 11
+    assert await count(engine, AuditRow) == 4
+    kinds = [s.kind for s in incident.timeline]
+    assert kinds[0] == TimelineKind.FIRST_OUT_OF_RANGE and kinds[-1] == TimelineKind.RESOLUTION
+    assert kinds.count(TimelineKind.NOTIFICATION) == 3
+    approval = next(s for s in incident.timeline if s.status == "approved")
+    assert (approval.actor, approval.at) == ("alice", in_order[5].occurred_at)
+    page = await reader.incidents(IncidentFilter(), 10)
+    assert [i.id for i in page.items] == [in_order[0].event_id]  # no stand-in left behind
+
+
+async def test_feedback_joins_the_incident_of_the_anomaly_it_is_about(
+    engine: AsyncEngine,
+) -> None:
+    writer, reader = parts(engine)
+    events = blocked_incident("db-1", "disk_used", START)
+    await write(writer, events)
+    steps = feedback_steps(
+        "1733421600000-0", events[0].event_id, "false_positive", "bob", "backup job", START
+    )
+    await writer.record_steps(steps)
+    await writer.record_steps(steps)
+    incident = await reader.incident(events[0].event_id)
+    assert incident is not None
+    feedback = [s for s in incident.timeline if s.kind == TimelineKind.FEEDBACK]
+    assert [(s.actor, s.status) for s in feedback] == [("bob", "false_positive")]
+
+
+async def _many(writer: HistoryWriter) -> list[Event]:
+    """12 incidents: web-0..web-5 resolved after an approved action, db-0..db-5 blocked."""
+    events: list[Event] = []
+    for i in range(6):
+        events += whole_incident(f"web-{i}", "cpu_utilization", START + timedelta(minutes=i))
+        events += blocked_incident(f"db-{i}", "disk_used", START + timedelta(minutes=i, seconds=1))
+    await write(writer, events)
+    return events
+
+
+async def test_filters_and_pages_walk_every_incident_once_newest_first(
+    engine: AsyncEngine,
+) -> None:
+    writer, reader = parts(engine)
+    await _many(writer)
+    seen, cursor = [], None
+    while True:
+        page = await reader.incidents(IncidentFilter(), 5, cursor)
+        seen += page.items
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert len(seen) == len({i.id for i in seen}) == 12
+    assert [i.opened_at for i in seen] == sorted((i.opened_at for i in seen), reverse=True)
+
+    async def ids(where: IncidentFilter) -> set[str]:
+        return {i.resource_id for i in (await reader.incidents(where, 100)).items}
+
+    assert await ids(IncidentFilter(resource_id="web-3")) == {"web-3"}
+    assert await ids(IncidentFilter(resource_id="db-*")) == {f"db-{i}" for i in range(6)}
+    assert await ids(IncidentFilter(severities=["medium"])) == {f"db-{i}" for i in range(6)}
+    assert await ids(IncidentFilter(outcome="blocked")) == {f"db-{i}" for i in range(6)}
+    assert await ids(IncidentFilter(outcome="verified", rule="cpu-restart")) == {
+        f"web-{i}" for i in range(6)
+    }
+    window = IncidentFilter(since=START + timedelta(minutes=2), until=START + timedelta(minutes=4))
+    assert await ids(window) == {"web-2", "web-3", "db-2", "db-3"}
+    assert await ids(IncidentFilter(status="open")) == set()
+    assert await ids(IncidentFilter(resource_id="web_*")) == set()  # '_' is not a wildcard
+
+
+async def test_the_audit_log_pages_every_record_without_a_scan_limit(
+    engine: AsyncEngine,
+) -> None:
+    writer, reader = parts(engine)
+    events = await _many(writer)
+    records = [e for e in events if e.TYPE == "remediation.record.v1"]
+    seen, cursor = [], None
+    while True:
+        page = await reader.audit(AuditFilter(), 7, cursor)
+        seen += page.items
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert [r.event_id for r in seen] == [r.event_id for r in reversed(records)]
+    blocked = await reader.audit(AuditFilter(status=RemediationStatus.BLOCKED.value), 100)
+    assert {r.resource_id for r in blocked.items} == {f"db-{i}" for i in range(6)}
+    assert all(r.blocked_by == "cooldown" for r in blocked.items)
+
+
+async def test_retention_deletes_old_incidents_with_their_steps_and_keeps_the_rest(
+    engine: AsyncEngine,
+) -> None:
+    writer, reader = parts(engine)
+    old = whole_incident("web-old", "cpu_utilization", START - timedelta(days=400))
+    new = whole_incident("web-new", "cpu_utilization", START)
+    await write(writer, old + new)
+    upkeep = Upkeep(engine, sessions(engine))
+    deleted = await upkeep.prune(START - timedelta(days=365))
+    assert deleted["incidents"] == 1 and deleted["audit"] == 4
+    assert await reader.incident(old[0].event_id) is None
+    assert await reader.incident(new[0].event_id) is not None
+    assert await count(engine, StepRow) == 11
+
+
+async def test_silences_are_copied_and_their_end_updated(engine: AsyncEngine) -> None:
+    upkeep = Upkeep(engine, sessions(engine))
+    silence = {
+        "id": "s1",
+        "matchers": {"resource": "web-*"},
+        "created_by": "carol",
+        "comment": "load test",
+        "starts_at": "2026-12-05T18:00:00Z",
+        "ends_at": "2026-12-05T20:00:00Z",
+    }
+    assert await upkeep.save_silences([silence, {"id": "broken"}], START) == 1
+    ended = {**silence, "ends_at": "2026-12-05T18:30:00Z"}
+    await upkeep.save_silences([ended], START + timedelta(minutes=30))
+    async with sessions(engine)() as session:
+        rows = (await session.scalars(select(SilenceRow))).all()
+    assert [(r.id, r.created_by, r.ends_at) for r in rows] == [
+        ("s1", "carol", START + timedelta(minutes=30))
+    ]

@@ -1,0 +1,142 @@
+"""What each event adds to an incident, and the incident's summary, without a database."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from services.history.core.cursors import (
+    CursorError,
+    incident_cursor,
+    read_audit_cursor,
+    read_incident_cursor,
+)
+from services.history.core.export import csv_rows
+from services.history.core.steps import Steps, episode_of, steps_of
+from services.history.core.summary import ordered, summarize
+from shared.events import Event, RemediationStatus, Severity
+from shared.incidents import IncidentStatus, TimelineEntry, TimelineKind
+from tests.unit.incident_history.story import (
+    blocked_incident,
+    escalation,
+    opener,
+    whole_incident,
+)
+
+START = datetime(2026, 12, 5, 18, 0, tzinfo=UTC)
+
+
+def _steps(events: list[Event]) -> list[Steps]:
+    found = [steps_of(e) for e in events]
+    assert all(s is not None for s in found)
+    return [s for s in found if s is not None]
+
+
+def _timeline(events: list[Event]) -> list[TimelineEntry]:
+    """The entries as the store files them: by key, once each."""
+    entries = {key: entry for s in _steps(events) for key, entry in s.entries}
+    return list(entries.values())
+
+
+def test_an_escalation_belongs_to_the_episode_its_first_sample_opened() -> None:
+    first = opener("web-1", "cpu_utilization", START)
+    worse = escalation(first, Severity.CRITICAL, 30)
+    assert episode_of(first) == first.event_id
+    assert episode_of(worse) == first.event_id
+    steps = steps_of(worse)
+    assert steps is not None and steps.incident_id == first.event_id
+    assert [e.kind for _, e in steps.entries] == [TimelineKind.ESCALATION]
+
+
+def test_an_alert_without_a_derived_id_is_an_incident_of_its_own() -> None:
+    alert = opener("web-1", "up", START, event_id=uuid.uuid4(), detectors=["alertmanager"])
+    steps = steps_of(alert)
+    assert steps is not None and steps.incident_id == alert.event_id
+    assert {e.actor for _, e in steps.entries} == {"alertmanager"}
+
+
+def test_the_whole_story_reads_in_order_with_who_did_each_step() -> None:
+    events = whole_incident("web-1", "cpu_utilization", START)
+    incident = events[0].event_id
+    summary = summarize(incident, _timeline(events))
+    assert summary.status == IncidentStatus.RESOLVED
+    assert summary.severity == Severity.CRITICAL
+    assert summary.opened_at == START
+    assert summary.rule == "cpu-restart"
+    assert summary.action == "restart_service"
+    assert summary.action_outcome == RemediationStatus.VERIFIED.value
+    assert summary.events == 11  # the opener tells two steps
+    steps = ordered(_timeline(events))
+    assert [s.kind for s in steps][:3] == [
+        TimelineKind.FIRST_OUT_OF_RANGE,
+        TimelineKind.ANOMALY,
+        TimelineKind.NOTIFICATION,
+    ]
+    approval = next(s for s in steps if s.status == "approved")
+    assert approval.kind == TimelineKind.APPROVAL and approval.actor == "alice"
+    action = next(s for s in steps if s.status == "succeeded")
+    assert action.actor == "ssm"
+    assert action.detail["output_excerpt"] == "nginx restarted"
+    assert action.detail["exit_code"] == 0
+    assert steps[-1].kind == TimelineKind.RESOLUTION
+
+
+def test_a_refusal_names_the_check_that_refused() -> None:
+    events = blocked_incident("db-1", "disk_used", START)
+    refused = next(e for e in _timeline(events) if e.status == "blocked")
+    assert refused.kind == TimelineKind.DECISION
+    assert refused.detail["check"] == "cooldown"
+    assert "by cooldown" in refused.summary
+
+
+def test_the_summary_is_the_same_whatever_order_and_repeats_the_steps_came_in() -> None:
+    events = whole_incident("web-1", "cpu_utilization", START)
+    incident = events[0].event_id
+    expected = summarize(incident, _timeline(events))
+    shuffler = random.Random(7)
+    for _ in range(20):
+        mixed = events + shuffler.sample(events, 3)
+        shuffler.shuffle(mixed)
+        assert summarize(incident, _timeline(mixed)) == expected
+
+
+def test_an_open_incident_has_no_resolution_time() -> None:
+    events = whole_incident("web-1", "cpu_utilization", START)[:-1]
+    summary = summarize(events[0].event_id, _timeline(events))
+    assert summary.status == IncidentStatus.OPEN and summary.resolved_at is None
+
+
+def test_incident_cursors_survive_the_round_trip_to_the_microsecond() -> None:
+    for micros in (0, 1, 999_999, 123_456):
+        moment = START.replace(microsecond=micros)
+        ident = uuid.uuid4()
+        assert read_incident_cursor(incident_cursor(moment, ident)) == (moment, ident)
+
+
+@pytest.mark.parametrize("cursor", ["", "???", "bm90LWEtY3Vyc29y", "MTIzNDU2"])
+def test_a_cursor_not_given_out_is_refused(cursor: str) -> None:
+    with pytest.raises(CursorError):
+        read_incident_cursor(cursor)
+
+
+@pytest.mark.parametrize("cursor", ["", "-1", "1e3", "9" * 19, "١٢"])
+def test_an_audit_cursor_is_a_row_number(cursor: str) -> None:
+    with pytest.raises(CursorError):
+        read_audit_cursor(cursor)
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_defused() -> None:
+    text = csv_rows([['=HYPERLINK("x")', "+1+1", "-3", "@SUM(A1)", "plain", None, {"a": 1}]])
+    assert text == '"\'=HYPERLINK(""x"")",\'+1+1,-3,\'@SUM(A1),plain,,"{""a"": 1}"\r\n'
+
+
+def test_every_kind_of_step_is_reachable_from_some_event() -> None:
+    events = whole_incident("web-1", "cpu_utilization", START) + blocked_incident(
+        "db-1", "disk_used", START
+    )
+    kinds = {e.kind for e in _timeline(events)}
+    missing = set(TimelineKind) - kinds - {TimelineKind.FEEDBACK}
+    assert missing == set()
