@@ -1,11 +1,14 @@
 """The one execution path of ChatOps: understand, check the asker's role, ask the service that
 owns the answer, and word it. The HTTP API and Slack both come through here.
 
-A message is understood by the deterministic parser first; only what it does not understand
-goes to the optional LLM, whose output is the same :class:`ChatIntent`. Unless
-``llm_may_act``, an action the LLM understood is not run: the answer gives the exact command
-to send, which the deterministic parser then reads. Either way, every action passes the same
-role check here and the same safety checks in the remediator.
+A message is understood by the deterministic parser first (exact commands), then by the
+embedded classifier (:mod:`.understanding`), then, if one is configured, by the optional LLM;
+all three produce the same :class:`ChatIntent`, with names resolved against what the system
+knows. Only an exact command naming what the system knows is run as said: an action read by
+the classifier, read with a corrected name, or read by the LLM (unless ``llm_may_act``) is
+proposed (``confirm``) with the exact command to send back, which the parser then reads. Not
+sure what was meant: the likeliest readings are offered (``clarify``). Every action passes the
+same role check here and the same safety checks in the service that carries it out.
 """
 
 from __future__ import annotations
@@ -17,11 +20,16 @@ from typing import Protocol
 import structlog
 
 from services.gateway.chatops import answers
+from services.gateway.chatops.admin_ops import AdminSwitches
 from services.gateway.chatops.backend_calls import BackendCaller, BackendUnavailableError
+from services.gateway.chatops.extraction import Knowledge
+from services.gateway.chatops.insights import Insights
 from services.gateway.chatops.intents import ChatIntent, IntentName
 from services.gateway.chatops.operations import AnomalySource, Operations
-from services.gateway.chatops.parser import NotUnderstood, parse
-from services.gateway.chatops.replies import Answer, Asker, Outcome, Reply
+from services.gateway.chatops.parser import parse
+from services.gateway.chatops.proposals import clarify, corrected_note, propose
+from services.gateway.chatops.replies import Answer, Asker, NotUnderstood, Outcome, Reply
+from services.gateway.chatops.understanding import Understanding, Understood, resolve
 from services.gateway.keys import GRANTS, Role
 from services.gateway.proxy import Backends
 
@@ -32,12 +40,20 @@ NEEDED_ROLE: dict[IntentName, Role] = {
     IntentName.APPROVE: Role.OPERATOR,
     IntentName.REJECT: Role.OPERATOR,
     IntentName.SILENCE: Role.OPERATOR,
+    IntentName.START_MAINTENANCE: Role.OPERATOR,
+    IntentName.RESET_BREAKER: Role.ADMIN,
+    IntentName.RELOAD_RULES: Role.ADMIN,
+    IntentName.UNSHADOW_RULE: Role.ADMIN,
 }
 QUICK = frozenset({IntentName.HELP})
 
 
 class IntentInterpreter(Protocol):
     async def interpret(self, text: str) -> ChatIntent | None: ...
+
+
+class KnowledgeSource(Protocol):
+    async def current(self, correlation_id: str) -> Knowledge: ...
 
 
 class ChatEngine:
@@ -49,19 +65,25 @@ class ChatEngine:
         llm: IntentInterpreter | None = None,
         llm_may_act: bool = False,
         clock: Callable[[], float] = time.time,
+        understanding: Understanding | None = None,
+        knowledge: KnowledgeSource | None = None,
     ) -> None:
         self.backends = backends
         self.index = index
         self.llm = llm
         self.llm_may_act = llm_may_act
         self.clock = clock
+        self.understanding = understanding
+        self.knowledge = knowledge
 
     def quick_reply(self, asker: Asker, text: str) -> Reply | None:
         """The reply when it needs no I/O at all (help, a refusal by role, or not understood
         with no LLM to ask), else None."""
         parsed = parse(text)
         if isinstance(parsed, NotUnderstood):
-            return None if self.llm is not None else Reply(None, None, not_understood(parsed))
+            if self.llm is not None or self.understanding is not None:
+                return None
+            return Reply(None, None, not_understood(parsed))
         refusal = role_refusal(asker, parsed)
         if refusal is not None:
             return Reply(parsed, "parser", refusal)
@@ -70,6 +92,8 @@ class ChatEngine:
         return None
 
     async def reply(self, asker: Asker, text: str, correlation_id: str) -> Reply:
+        if self.understanding is not None:
+            return await self._understood_reply(asker, text, correlation_id)
         parsed = parse(text)
         if isinstance(parsed, NotUnderstood) and self.llm is not None:
             interpreted = await self.llm.interpret(text)
@@ -83,6 +107,50 @@ class ChatEngine:
         if isinstance(parsed, NotUnderstood):
             return Reply(None, None, not_understood(parsed))
         return Reply(parsed, "parser", await self.answer(asker, parsed, text, correlation_id))
+
+    async def _understood_reply(self, asker: Asker, text: str, correlation_id: str) -> Reply:
+        assert self.understanding is not None
+        known = Knowledge()
+        if self.knowledge is not None:
+            known = await self.knowledge.current(correlation_id)
+        understood = self.understanding.understand(text, known)
+        chat = understood.chat
+        if chat is not None and understood.source is not None:
+            answer = await self._reading_answer(asker, understood, chat, text, correlation_id)
+            return Reply(chat, understood.source, answer)
+        if understood.intent is not None:  # sure of the intent, something missing
+            return Reply(None, "classifier", clarify(understood))
+        if self.llm is not None:
+            interpreted = await self.llm.interpret(text)
+            if interpreted is not None:
+                log.info("chatops_llm_understood", intent=interpreted.intent.value)
+                resolved, corrected = resolve(interpreted, known)
+                reading = Understood("llm", resolved, resolved.intent, 0.0, corrected=corrected)
+                answer = await self._reading_answer(asker, reading, resolved, text, correlation_id)
+                return Reply(resolved, "llm", answer)
+        if understood.options:
+            return Reply(None, None, clarify(understood))
+        return Reply(None, None, not_understood(NotUnderstood(understood.hint)))
+
+    async def _reading_answer(
+        self, asker: Asker, understood: Understood, chat: ChatIntent, text: str, cid: str
+    ) -> Answer:
+        """Runs what an exact command asks; proposes an action read any other way."""
+        exact = understood.source == "parser" and not understood.corrected
+        may_act = exact or (
+            understood.source == "llm" and self.llm_may_act and not understood.corrected
+        )
+        if chat.intent.changes_something and not may_act:
+            refusal = role_refusal(asker, chat)
+            return refusal or propose(understood, chat)
+        answer = await self.answer(asker, chat, text, cid)
+        if exact:
+            return answer
+        note = corrected_note(understood, chat)
+        data = {**answer.data, "command": chat.as_command()}
+        if understood.source == "classifier":
+            data["confidence"] = round(understood.confidence, 3)
+        return Answer(answer.outcome, f"{note}\n{answer.text}", data)
 
     async def _llm_answer(
         self, asker: Asker, intent: ChatIntent, text: str, correlation_id: str
@@ -107,8 +175,11 @@ class ChatEngine:
         refusal = role_refusal(asker, intent)
         if refusal is not None:
             return refusal
-        ops = Operations(BackendCaller(self.backends, correlation_id), self.index, self.clock)
+        calls = BackendCaller(self.backends, correlation_id)
+        ops = Operations(calls, self.index, self.clock)
         try:
+            if intent.intent in MORE:
+                return await self._dispatch_more(calls, asker, intent)
             return await self._dispatch(ops, asker, intent, text)
         except BackendUnavailableError as exc:
             return Answer(
@@ -138,6 +209,50 @@ class ChatEngine:
                 return await ops.silence(e, asker.who)
             case _:
                 return Answer(Outcome.ANSWERED, answers.HELP)
+
+    async def _dispatch_more(
+        self, calls: BackendCaller, asker: Asker, intent: ChatIntent
+    ) -> Answer:
+        e = intent.entities
+        insights = Insights(calls, self.index, self.clock)  # type: ignore[arg-type]
+        admin = AdminSwitches(calls)
+        match intent.intent:
+            case IntentName.PENDING_APPROVALS:
+                return await insights.pending_approvals(e, asker.who)
+            case IntentName.SAFETY_STATE:
+                return await insights.safety_state()
+            case IntentName.RULES:
+                return await insights.rules(e)
+            case IntentName.SUMMARY:
+                return await insights.summary(e)
+            case IntentName.NOISIEST:
+                return await insights.noisiest(e)
+            case IntentName.EXPLAIN_ANOMALY:
+                return await insights.explain(e)
+            case IntentName.RESET_BREAKER:
+                return await admin.reset_breaker(asker.who)
+            case IntentName.RELOAD_RULES:
+                return await admin.reload_rules(asker.who)
+            case IntentName.UNSHADOW_RULE:
+                return await admin.unshadow_rule(e, asker.who)
+            case _:
+                return await admin.start_maintenance(e, asker.who)
+
+
+MORE = frozenset(
+    {
+        IntentName.PENDING_APPROVALS,
+        IntentName.SAFETY_STATE,
+        IntentName.RULES,
+        IntentName.SUMMARY,
+        IntentName.NOISIEST,
+        IntentName.EXPLAIN_ANOMALY,
+        IntentName.RESET_BREAKER,
+        IntentName.RELOAD_RULES,
+        IntentName.UNSHADOW_RULE,
+        IntentName.START_MAINTENANCE,
+    }
+)
 
 
 def role_refusal(asker: Asker, intent: ChatIntent) -> Answer | None:

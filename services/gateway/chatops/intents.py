@@ -31,6 +31,16 @@ class IntentName(StrEnum):
     REJECT = "reject"
     SILENCE = "silence"
     HELP = "help"
+    PENDING_APPROVALS = "pending_approvals"
+    SAFETY_STATE = "safety_state"
+    RULES = "rules"
+    SUMMARY = "summary"
+    NOISIEST = "noisiest"
+    EXPLAIN_ANOMALY = "explain_anomaly"
+    RESET_BREAKER = "reset_breaker"
+    RELOAD_RULES = "reload_rules"
+    UNSHADOW_RULE = "unshadow_rule"
+    START_MAINTENANCE = "start_maintenance"
 
     @property
     def changes_something(self) -> bool:
@@ -38,8 +48,19 @@ class IntentName(StrEnum):
 
 
 MUTATING = frozenset(
-    {IntentName.RUN_ACTION, IntentName.APPROVE, IntentName.REJECT, IntentName.SILENCE}
+    {
+        IntentName.RUN_ACTION,
+        IntentName.APPROVE,
+        IntentName.REJECT,
+        IntentName.SILENCE,
+        IntentName.RESET_BREAKER,
+        IntentName.RELOAD_RULES,
+        IntentName.UNSHADOW_RULE,
+        IntentName.START_MAINTENANCE,
+    }
 )
+# Intents whose resource may be a glob (``web-*``): they match, they do not name one thing.
+PATTERNED = frozenset({IntentName.SILENCE, IntentName.START_MAINTENANCE})
 
 
 class ActionName(StrEnum):
@@ -77,6 +98,12 @@ ScriptName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
 ]
 ApprovalRef = Annotated[str, StringConstraints(min_length=2, max_length=32, pattern=r"^[0-9a-f]+$")]
+AnomalyRef = Annotated[
+    str, StringConstraints(min_length=4, max_length=36, pattern=r"^[0-9a-f][0-9a-f\-]*$")
+]
+RuleName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 
 
@@ -97,6 +124,9 @@ class Entities(BaseModel):
     min_severity: Severity | None = Field(None, description="Lowest severity listed.")
     reason: Reason | None = Field(None, description="Why (actions) or a comment (decisions).")
     dry_run: bool = Field(False, description="Record what would run instead of running it.")
+    mine: bool = Field(False, description="Only what the asker requested (approvals).")
+    rule: RuleName | None = Field(None, description="Remediation rule name, e.g. cpu-critical.")
+    anomaly_id: AnomalyRef | None = Field(None, description="Anomaly id, or its start.")
 
 
 TAKES: dict[IntentName, frozenset[str]] = {
@@ -111,6 +141,16 @@ TAKES: dict[IntentName, frozenset[str]] = {
     IntentName.APPROVE: frozenset({"approval_id", "reason"}),
     IntentName.REJECT: frozenset({"approval_id", "reason"}),
     IntentName.SILENCE: frozenset({"resource", "metric", "duration_s"}),
+    IntentName.PENDING_APPROVALS: frozenset({"mine"}),
+    IntentName.SAFETY_STATE: frozenset(),
+    IntentName.RULES: frozenset({"rule"}),
+    IntentName.SUMMARY: frozenset({"window_s"}),
+    IntentName.NOISIEST: frozenset({"window_s", "count"}),
+    IntentName.EXPLAIN_ANOMALY: frozenset({"anomaly_id", "resource", "metric"}),
+    IntentName.RESET_BREAKER: frozenset(),
+    IntentName.RELOAD_RULES: frozenset(),
+    IntentName.UNSHADOW_RULE: frozenset({"rule"}),
+    IntentName.START_MAINTENANCE: frozenset({"resource", "duration_s", "reason"}),
 }
 NEEDS: dict[IntentName, frozenset[str]] = {
     IntentName.RESOURCE_HEALTH: frozenset({"resource"}),
@@ -120,6 +160,10 @@ NEEDS: dict[IntentName, frozenset[str]] = {
     IntentName.APPROVE: frozenset({"approval_id"}),
     IntentName.REJECT: frozenset({"approval_id"}),
     IntentName.SILENCE: frozenset({"resource", "duration_s"}),
+    IntentName.SUMMARY: frozenset({"window_s"}),
+    IntentName.NOISIEST: frozenset({"window_s"}),
+    IntentName.UNSHADOW_RULE: frozenset({"rule"}),
+    IntentName.START_MAINTENANCE: frozenset({"resource", "duration_s"}),
 }
 ACTION_NEEDS: dict[ActionName, frozenset[str]] = {
     ActionName.RESTART_SERVICE: frozenset({"service"}),
@@ -147,7 +191,7 @@ class ChatIntent(BaseModel):
         given = {
             name
             for name, value in self.entities
-            if value is not None and not (name == "dry_run" and value is False)
+            if value is not None and not (name in ("dry_run", "mine") and value is False)
         }
         extra = given - TAKES[self.intent]
         if extra:
@@ -162,8 +206,14 @@ class ChatIntent(BaseModel):
         if missing:
             raise ValueError(f"{self.intent} needs {', '.join(sorted(missing))}")
         resource = self.entities.resource or ""
-        if self.intent is not IntentName.SILENCE and ("*" in resource or "?" in resource):
-            raise ValueError("only silences take resource patterns")
+        if self.intent not in PATTERNED and ("*" in resource or "?" in resource):
+            raise ValueError("only silences and maintenance windows take resource patterns")
+        if (
+            self.intent is IntentName.EXPLAIN_ANOMALY
+            and self.entities.anomaly_id is None
+            and self.entities.resource is None
+        ):
+            raise ValueError("explain_anomaly needs anomaly_id or resource")
         return self
 
     @classmethod
@@ -198,7 +248,39 @@ class ChatIntent(BaseModel):
                 what = f"{e.metric} on {e.resource}" if e.metric else f"{e.resource}"
                 return f"silence {what} for {say_duration(e.duration_s or 3600)}"
             case _:
-                return self.intent.value
+                return _more_command(self.intent, e)
+
+
+def _more_command(intent: IntentName, e: Entities) -> str:
+    match intent:
+        case IntentName.PENDING_APPROVALS:
+            return "my pending approvals" if e.mine else "pending approvals"
+        case IntentName.SAFETY_STATE:
+            return "safety state"
+        case IntentName.RULES:
+            return f"rule {e.rule}" if e.rule else "rules"
+        case IntentName.SUMMARY:
+            return f"summary of the last {say_duration(e.window_s or 86400)}"
+        case IntentName.NOISIEST:
+            top = f"top {e.count} " if e.count else ""
+            return f"{top}noisiest in the last {say_duration(e.window_s or 86400)}"
+        case IntentName.EXPLAIN_ANOMALY:
+            if e.anomaly_id:
+                return f"explain anomaly {e.anomaly_id}"
+            if e.metric:
+                return f"explain {e.metric} on {e.resource}"
+            return f"explain the latest anomaly on {e.resource}"
+        case IntentName.RESET_BREAKER:
+            return "reset the breaker"
+        case IntentName.RELOAD_RULES:
+            return "reload rules"
+        case IntentName.UNSHADOW_RULE:
+            return f"unshadow rule {e.rule}"
+        case IntentName.START_MAINTENANCE:
+            words = f"maintenance on {e.resource} for {say_duration(e.duration_s or 3600)}"
+            return words + (f" because {e.reason}" if e.reason else "")
+        case _:
+            return intent.value
 
 
 def _action_command(e: Entities) -> str:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from services.gateway.chatops.durations import parse_duration, parse_window
 from services.gateway.chatops.intents import ActionName, ChatIntent, IntentName
+from services.gateway.chatops.parser_more import MORE_RULES
+from services.gateway.chatops.replies import NotUnderstood
 from shared.events import Severity
 
 RESOURCE = r"(?P<resource>[A-Za-z0-9][\w.:/@\-]*)"
@@ -25,13 +26,6 @@ SERVICE = r"(?P<service>[A-Za-z0-9][A-Za-z0-9@._:\-]*)"
 TAIL = r"(?P<tail>(?:\s.*)?)"
 DEFAULT_WINDOW_S = 3600
 DEFAULT_SILENCE_S = 3600
-
-
-@dataclass(frozen=True)
-class NotUnderstood:
-    """Nothing matched; ``hint`` says what was missing when a command was recognised."""
-
-    hint: str | None = None
 
 
 ParseResult = ChatIntent | NotUnderstood
@@ -250,12 +244,16 @@ def _silence(match: re.Match[str]) -> ParseResult:
     seconds = parse_duration(length) if length else DEFAULT_SILENCE_S
     if seconds is None:
         return NotUnderstood("say how long, e.g. 'silence web-1 for 2h'")
+    metric = match.groupdict().get("metric")
     return ChatIntent.of(
         IntentName.SILENCE,
         resource=match.group("resource"),
-        metric=match.groupdict().get("metric"),
+        metric=None if metric and metric.lower() in _EVERY_METRIC else metric,
         duration_s=seconds,
     )
+
+
+_EVERY_METRIC = frozenset({"everything", "all", "anything", "alerts", "notifications"})
 
 
 SEVERITY = r"(?:(?P<severity>critical|high|medium|low)\s+)?"
@@ -266,6 +264,7 @@ SILENCE_VERB = (
 FOR = r"(?:\s+for\s+(?P<duration>.+))?"
 
 RULES: list[tuple[re.Pattern[str], Builder]] = [
+    *MORE_RULES,
     (
         _re(
             r"help|commands|usage|what can you do|how do i use (?:this|you)"

@@ -10,12 +10,20 @@ from services.gateway.chatops.intents import ChatIntent
 from services.gateway.keys import Role
 
 
+@dataclass(frozen=True)
+class NotUnderstood:
+    """Nothing matched; ``hint`` says what was missing when a command was recognised."""
+
+    hint: str | None = None
+
+
 class Outcome(StrEnum):
     ANSWERED = "answered"  # a question answered
     ACCEPTED = "accepted"  # a command handed to the service that carries it out
     REFUSED = "refused"  # nothing done: role, safety rule, unknown or decided approval
     NOT_UNDERSTOOD = "not_understood"
-    CONFIRM = "confirm"  # the LLM's reading of an action, to be sent back as a command
+    CONFIRM = "confirm"  # an action understood from free words: send it back to do it
+    CLARIFY = "clarify"  # not sure: the likeliest readings, each as a command to send
     UNAVAILABLE = "unavailable"  # a service needed could not be reached or lacks the API
 
 
@@ -36,5 +44,5 @@ class Asker:
 @dataclass(frozen=True)
 class Reply:
     intent: ChatIntent | None
-    understood_by: str | None  # "parser", "llm" or None
+    understood_by: str | None  # "parser", "classifier", "llm" or None
     answer: Answer

@@ -5,14 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
+import structlog
 from redis.asyncio import Redis
 
+from services.gateway.chatops.classifier import IntentClassifier
 from services.gateway.chatops.engine import ChatEngine
 from services.gateway.chatops.history import ChatHistory
+from services.gateway.chatops.knowledge import SystemKnowledge
 from services.gateway.chatops.llm import LlmInterpreter
 from services.gateway.chatops.operations import AnomalySource
+from services.gateway.chatops.understanding import Understanding
 from services.gateway.config import GatewaySettings
 from services.gateway.proxy import Backends
+
+log = structlog.get_logger("gateway.chatops")
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,16 @@ def build_chatops(
             settings.chatops_llm_model,
             settings.chatops_llm_timeout_s,
         )
-    engine = ChatEngine(backends, index, llm=llm, llm_may_act=settings.chatops_llm_may_act)
+    # Trained from the corpus in the package, in a fraction of a second (see classifier).
+    understanding = Understanding(IntentClassifier.train())
+    log.info("chatops_classifier_trained", model=understanding.version)
+    engine = ChatEngine(
+        backends,
+        index,
+        llm=llm,
+        llm_may_act=settings.chatops_llm_may_act,
+        understanding=understanding,
+        knowledge=SystemKnowledge(backends, index),
+    )
     history = ChatHistory(redis, settings.chatops_history_turns, settings.chatops_history_ttl_s)
     return ChatOpsParts(engine, history)

@@ -1,0 +1,74 @@
+"""The words of what ChatOps asks back instead of acting or guessing (no I/O): an action
+proposed as the exact command to send, a clarifying question with the likeliest readings, a
+note that a name was read as a known one ("did you mean web-1?")."""
+
+from __future__ import annotations
+
+from services.gateway.chatops.intents import ChatIntent
+from services.gateway.chatops.reading import ask_for
+from services.gateway.chatops.replies import Answer, Outcome
+from services.gateway.chatops.understanding import EXAMPLES, Understood
+
+BY = {"parser": "as typed", "classifier": "by the built-in classifier", "llm": "by the LLM"}
+
+
+def _corrections(understood: Understood) -> str:
+    return "; ".join(
+        f"I know no `{said}`: did you mean {known}?" for said, known in understood.corrected.items()
+    )
+
+
+def corrected_note(understood: Understood, chat: ChatIntent) -> str:
+    """The first line of an answer built from a reading that was not an exact command."""
+    note = f"(understood as `{chat.as_command()}`"
+    if understood.source == "classifier":
+        note += f", {understood.confidence:.0%} sure"
+    note += ")"
+    corrections = _corrections(understood)
+    return f"{note} {corrections}" if corrections else note
+
+
+def propose(understood: Understood, chat: ChatIntent) -> Answer:
+    """An action not run: the command that runs it, to send back as it is."""
+    command = chat.as_command()
+    sure = f" ({understood.confidence:.0%} sure)" if understood.source == "classifier" else ""
+    corrections = _corrections(understood)
+    lead = f"{corrections} " if corrections else ""
+    text = (
+        f"{lead}I understood {BY.get(understood.source or '', '')}{sure}: `{command}`. "
+        "Nothing was done: to do it, send exactly that."
+    )
+    data: dict[str, object] = {"command": command, "corrected": dict(understood.corrected)}
+    if understood.source == "classifier":
+        data["confidence"] = round(understood.confidence, 3)
+    return Answer(Outcome.CONFIRM, text, data)
+
+
+def clarify(understood: Understood) -> Answer:
+    """Not sure, or sure but lacking something: what to send instead."""
+    if understood.intent is not None and understood.missing:
+        example = EXAMPLES[understood.intent]
+        text = (
+            f"I think you mean `{example}`, but tell me {ask_for(understood.missing)}. "
+            "Nothing was done."
+        )
+        return Answer(
+            Outcome.CLARIFY,
+            text,
+            {
+                "options": [example],
+                "missing": list(understood.missing),
+                "confidence": round(understood.confidence, 3),
+            },
+        )
+    options = list(understood.options)
+    listed = "\n".join(f"• `{option}`" for option in options)
+    text = (
+        f"I am not sure what you mean. Did you mean one of these?\n{listed}\n"
+        "Send the one you mean (or `help`). Nothing was done."
+    )
+    return Answer(
+        Outcome.CLARIFY,
+        text,
+        {"options": options, "confidence": round(understood.confidence, 3)},
+    )

@@ -1,0 +1,156 @@
+"""How a message is understood, without I/O: the deterministic parser first (exact commands),
+then the classifier with the entities found in the words, resolved against what the system
+knows.
+
+- The parser understood it: that is the reading (``parser``), whatever the classifier thinks.
+- The classifier is at least ``threshold`` sure and its intent has what it needs: that is the
+  reading (``classifier``), with the names it corrected (``wbe-1`` -> ``web-1``).
+- Sure of the intent but something is missing (which resource?): ask for exactly that.
+- Not sure: the likeliest two or three readings, each as a command to send back.
+
+What acts is never run from a classifier reading; the engine proposes it (see ``engine``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from services.gateway.chatops.classifier import UNKNOWN, Guess, IntentClassifier
+from services.gateway.chatops.extraction import Found, Knowledge, extract, masked, near
+from services.gateway.chatops.intents import ChatIntent, IntentName
+from services.gateway.chatops.parser import parse, tidy
+from services.gateway.chatops.reading import Reading, read
+from services.gateway.chatops.replies import NotUnderstood
+
+THRESHOLD = 0.45  # below: ask, offering the likeliest readings
+OFFERED = 3
+OFFER_FLOOR = 0.08  # readings less likely than this are not offered
+
+
+@dataclass(frozen=True)
+class Understood:
+    """One message's reading. ``chat`` is set when it was understood; ``options`` when it was
+    not sure (commands to send back); ``missing`` when the intent lacks an entity."""
+
+    source: str | None  # "parser", "classifier" or None
+    chat: ChatIntent | None = None
+    intent: IntentName | None = None
+    confidence: float = 0.0
+    corrected: dict[str, str] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    hint: str | None = None  # the parser's, when it recognised a command but not all of it
+
+
+class Understanding:
+    def __init__(self, classifier: IntentClassifier, threshold: float = THRESHOLD) -> None:
+        self.classifier = classifier
+        self.threshold = threshold
+
+    @property
+    def version(self) -> str:
+        return self.classifier.version
+
+    def understand(self, text: str, knowledge: Knowledge) -> Understood:
+        parsed = parse(text)
+        if isinstance(parsed, ChatIntent):
+            chat, corrected = resolve(parsed, knowledge)
+            return Understood("parser", chat, chat.intent, 1.0, corrected=corrected)
+        return self.classify(text, knowledge, parsed)
+
+    def classify(
+        self, text: str, knowledge: Knowledge, parsed: NotUnderstood | None = None
+    ) -> Understood:
+        cleaned = tidy(text)
+        if not cleaned or len(cleaned) > 500:
+            return Understood(None, hint=parsed.hint if parsed else None)
+        found = extract(cleaned, knowledge)
+        guesses = self.classifier.rank(masked(cleaned, found))
+        best = guesses[0]
+        if best.intent == UNKNOWN and best.probability >= self.threshold:
+            return Understood(None, hint=parsed.hint if parsed else None)
+        if best.probability >= self.threshold:
+            reading = read(IntentName(best.intent), found)
+            return _from_reading(reading, best.probability)
+        return Understood(
+            None,
+            confidence=best.probability,
+            options=offered(guesses, found),
+            hint=parsed.hint if parsed else None,
+        )
+
+
+def resolve(chat: ChatIntent, knowledge: Knowledge) -> tuple[ChatIntent, dict[str, str]]:
+    """``chat`` with a resource, metric or rule the system does not know replaced by the known
+    one it is a near miss of (``wbe-1`` -> ``web-1``), and what was replaced. Names nothing is
+    close to are kept as said: the system does not know every name (a quiet host)."""
+    e = chat.entities
+    changes: dict[str, str] = {}
+    corrected: dict[str, str] = {}
+    for name, known in (
+        ("resource", knowledge.resources),
+        ("metric", knowledge.metrics),
+        ("rule", knowledge.rules),
+    ):
+        said = getattr(e, name)
+        if not said or not known or "*" in said or "?" in said or said in known:
+            continue
+        guess = near(said, known)
+        if guess is not None and guess != said:
+            changes[name] = guess
+            corrected[said] = guess
+    if not changes:
+        return chat, {}
+    entities = e.model_copy(update=changes)
+    return ChatIntent(intent=chat.intent, entities=entities), corrected
+
+
+def _from_reading(reading: Reading, confidence: float) -> Understood:
+    return Understood(
+        "classifier",
+        reading.chat,
+        reading.intent,
+        confidence,
+        corrected=reading.corrected,
+        missing=reading.missing,
+    )
+
+
+def offered(guesses: list[Guess], found: Found) -> tuple[str, ...]:
+    """The likeliest readings as commands: with the entities found when they fit, else the
+    intent's example."""
+    commands: list[str] = []
+    for guess in guesses:
+        if len(commands) == OFFERED or guess.probability < OFFER_FLOOR:
+            break
+        if guess.intent == UNKNOWN:
+            continue
+        reading = read(IntentName(guess.intent), found)
+        command = reading.chat.as_command() if reading.chat else EXAMPLES[reading.intent]
+        if command not in commands:
+            commands.append(command)
+    return tuple(commands)
+
+
+# An example of each intent, offered when the words lack what the intent needs.
+EXAMPLES: dict[IntentName, str] = {
+    IntentName.STATUS: "status",
+    IntentName.HELP: "help",
+    IntentName.RESOURCE_HEALTH: "what's wrong with <resource>",
+    IntentName.RECENT_ANOMALIES: "anomalies in the last hour",
+    IntentName.ACTION_HISTORY: "what happened to <resource>",
+    IntentName.RUN_ACTION: "restart <service> on <resource>",
+    IntentName.APPROVE: "approve <approval id>",
+    IntentName.REJECT: "reject <approval id>",
+    IntentName.SILENCE: "silence <resource> for 1h",
+    IntentName.PENDING_APPROVALS: "pending approvals",
+    IntentName.SAFETY_STATE: "safety state",
+    IntentName.RULES: "rules",
+    IntentName.SUMMARY: "summary of the last 1d",
+    IntentName.NOISIEST: "noisiest in the last 1d",
+    IntentName.EXPLAIN_ANOMALY: "explain the latest anomaly on <resource>",
+    IntentName.RESET_BREAKER: "reset the breaker",
+    IntentName.RELOAD_RULES: "reload rules",
+    IntentName.UNSHADOW_RULE: "unshadow rule <rule>",
+    IntentName.START_MAINTENANCE: "maintenance on <resource> for 1h",
+}
