@@ -15,7 +15,7 @@ from services.gateway.console.guard import CONSOLE, Refused, User
 from services.gateway.console.routes_pages import listed, show, unavailable
 
 router = APIRouter(prefix=CONSOLE, include_in_schema=False)
-FILTERS = ("status", "severity", "resource_id", "rule", "cursor")
+FILTERS = ("status", "severity", "resource_id", "rule", "action", "outcome", "cursor")
 PAGE = "50"
 
 
