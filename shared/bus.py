@@ -18,6 +18,7 @@ import contextlib
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,12 +30,14 @@ from redis.exceptions import RedisError, ResponseError
 
 from shared import metrics
 from shared.events import Event, EventDecodeError, decode_event, utcnow
+from shared.metric_batches import ColumnBatch, decode_columns
 from shared.settings import BaseServiceSettings
 from shared.streams import dead_letter
 
 log = structlog.get_logger("shared.bus")
 
 Fields = dict[bytes, bytes]
+EncodedFields = dict[str, bytes | str]
 STATS_INTERVAL_S = 5.0
 
 
@@ -50,7 +53,18 @@ class StreamEntry:
     deliveries: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class BatchEntry:
+    """A metric batch entry, decoded into columns (``shared.metric_batches``)."""
+
+    stream: str
+    entry_id: str
+    batch: ColumnBatch
+    deliveries: int = 1
+
+
 Handler = Callable[[StreamEntry], Awaitable[None]]
+BatchHandler = Callable[[BatchEntry], Awaitable[None]]
 
 
 class EventBus:
@@ -89,6 +103,19 @@ class EventBus:
             metrics.EVENTS_PUBLISHED.labels(stream=_stream_family(stream)).inc()
         return [_text(i) for i in ids]
 
+    async def publish_fields(self, items: Sequence[tuple[str, EncodedFields]]) -> list[str]:
+        """Like ``publish_many`` for entries already encoded (``shared.metric_batches``)."""
+        if not items:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, fields in items:
+                pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
+            ids = await pipe.execute()
+        families = Counter(_stream_family(stream) for stream, _ in items)
+        for family, count in families.items():
+            metrics.EVENTS_PUBLISHED.labels(stream=family).inc(count)
+        return [_text(i) for i in ids]
+
 
 @dataclass(frozen=True)
 class ConsumerOptions:
@@ -111,12 +138,15 @@ class StreamConsumer:
         consumer: str,
         handler: Handler,
         options: ConsumerOptions | None = None,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self.redis = redis
         self.streams = list(streams)
         self.group = group
         self.consumer = consumer
         self.handler = handler
+        # Metric batches go here as columns, when given (the detector), never as models.
+        self.batch_handler = batch_handler
         self.options = options or ConsumerOptions()
         self._last_claim = 0.0
         self._last_stats = 0.0
@@ -235,8 +265,13 @@ class StreamConsumer:
     async def _process(self, stream: str, entry_id: bytes, fields: Fields, deliveries: int) -> bool:
         """Handle one entry; True when it may be acknowledged."""
         eid = _text(entry_id)
+        kind = _text(fields.get(b"type", b""))
+        event: Event | ColumnBatch
         try:
-            event = decode_event(_text(fields.get(b"type", b"")), fields.get(b"data", b""))
+            if self.batch_handler is not None and kind == ColumnBatch.TYPE:
+                event = decode_columns(fields.get(b"data", b""))
+            else:
+                event = decode_event(kind, fields.get(b"data", b""))
         except EventDecodeError as exc:
             await self._dead_letter(stream, eid, fields, f"unreadable: {exc}"[:2000])
             return True
@@ -247,7 +282,11 @@ class StreamConsumer:
             correlation_id=event.correlation_id, event_id=str(event.event_id)
         )
         try:
-            await self.handler(StreamEntry(stream, eid, event, deliveries))
+            if isinstance(event, ColumnBatch):
+                assert self.batch_handler is not None
+                await self.batch_handler(BatchEntry(stream, eid, event, deliveries))
+            else:
+                await self.handler(StreamEntry(stream, eid, event, deliveries))
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 SCHEMA_VERSION = "1.0"
 # Ids of what the detector publishes are derived from what was observed (the series and the
@@ -102,10 +109,77 @@ class MetricSample(BaseModel):
     labels: Labels = Field(default_factory=dict, examples=[{"service": "nginx", "env": "prod"}])
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class MetricColumns(BaseModel):
+    """A batch's samples column by column (schema 1.1): one list per field, all of one length,
+    the n-th entry of each describing the n-th sample. Compact on the stream, and read without
+    an object per sample (``shared.metric_batches``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    resource_id: list[ResourceId]
+    metric: list[MetricName]
+    value: list[FiniteFloat]
+    timestamp_us: list[int] = Field(description="Microseconds since the epoch (UTC).")
+    labels: list[Labels] | None = Field(None, description="Absent when no sample has labels.")
+
+    @model_validator(mode="after")
+    def _same_length(self) -> MetricColumns:
+        lengths = {len(self.resource_id), len(self.metric), len(self.value)}
+        lengths.add(len(self.timestamp_us))
+        if self.labels is not None:
+            lengths.add(len(self.labels))
+        if len(lengths) != 1:
+            raise ValueError("every column must have one entry per sample")
+        return self
+
+
 class MetricBatch(Event):
+    """Samples of one metric shard. Schema 1.0 lists them as ``samples`` (one object each);
+    1.1 carries them as ``columns``, read back here into ``samples`` so that readers of 1.0
+    keep working unchanged (a 1.1 entry needs a reader of this version or later)."""
+
     TYPE: ClassVar[str] = "metrics.batch.v1"
     type: Literal["metrics.batch.v1"] = "metrics.batch.v1"
-    samples: list[MetricSample] = Field(min_length=1)
+    schema_version: str = "1.1"
+    samples: list[MetricSample] = Field(
+        default_factory=list, description="Schema 1.0; in 1.1 filled from ``columns`` on reading."
+    )
+    columns: MetricColumns | None = Field(None, description="Schema 1.1: the samples by column.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _samples_from_columns(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("samples") or not data.get("columns"):
+            return data
+        columns = MetricColumns.model_validate(data["columns"])
+        labels = columns.labels or [{}] * len(columns.resource_id)
+        samples = [
+            {
+                "resource_id": r,
+                "metric": m,
+                "value": v,
+                "timestamp": EPOCH + timedelta(microseconds=t),
+                "labels": lab,
+            }
+            for r, m, v, t, lab in zip(
+                columns.resource_id,
+                columns.metric,
+                columns.value,
+                columns.timestamp_us,
+                labels,
+                strict=True,
+            )
+        ]
+        return {**data, "samples": samples, "columns": columns}
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> MetricBatch:
+        if not self.samples:
+            raise ValueError("a metric batch holds at least one sample")
+        return self
 
 
 class AnomalyEvent(Event):

@@ -72,14 +72,14 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
         restored = await checkpointer.load(shards)
         log.info("state_restored", series=restored, shards=shards)
         await models.load_current()
+        batches = MetricBatchHandler(engine, EventBus(redis, settings.stream_maxlen), redis, models)
         consumer = StreamConsumer(
             redis,
             streams=[metrics_stream(s) for s in shards],
             group=GROUP_DETECTOR,
             consumer=consumer_name("detector"),
-            handler=MetricBatchHandler(
-                engine, EventBus(redis, settings.stream_maxlen), redis, models
-            ),
+            handler=batches.unexpected,
+            batch_handler=batches,
             options=consumer_options(settings),
         )
         saver = asyncio.create_task(_checkpoint_loop(checkpointer, settings.checkpoint_interval_s))

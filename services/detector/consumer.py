@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import structlog
 from redis.asyncio import Redis
@@ -15,8 +16,8 @@ from services.detector.metrics import (
     SCORING_SECONDS,
 )
 from services.detector.models import ModelManager
-from shared.bus import EventBus, StreamEntry
-from shared.events import AnomalyEvent, Event, MetricBatch, utcnow
+from shared.bus import BatchEntry, EventBus, StreamEntry
+from shared.events import AnomalyEvent, Event, utcnow
 from shared.metrics import PIPELINE_LATENCY
 from shared.streams import ANOMALIES, PREFIX
 
@@ -30,6 +31,9 @@ def anomaly_key(anomaly_id: str) -> str:
 
 
 class MetricBatchHandler:
+    """Scores metric batches read as columns (``StreamConsumer(batch_handler=...)``); any
+    other event on a metric stream is logged and acknowledged (``unexpected``)."""
+
     def __init__(
         self, engine: DetectionEngine, bus: EventBus, redis: Redis, models: ModelManager
     ) -> None:
@@ -38,17 +42,20 @@ class MetricBatchHandler:
         self.redis = redis
         self.models = models
 
-    async def __call__(self, entry: StreamEntry) -> None:
-        batch = entry.event
-        if not isinstance(batch, MetricBatch):
-            log.warning("unexpected_event", type=batch.TYPE)
-            return
+    async def unexpected(self, entry: StreamEntry) -> None:
+        log.warning("unexpected_event", type=entry.event.TYPE)
+
+    async def __call__(self, entry: BatchEntry) -> None:
+        batch = entry.batch
         dropped_before = self.engine.dropped_from_the_future
-        with SCORING_SECONDS.time():
-            events: list[Event] = self.engine.process_batch(batch)
-            events += self.models.observe(batch)
-        PREDICTIONS.inc(len(batch.samples))
-        SAMPLES_FROM_THE_FUTURE.inc(self.engine.dropped_from_the_future - dropped_before)
+        started = time.perf_counter()
+        events: list[Event] = self.engine.process_columns(batch)
+        events += self.models.observe(batch)
+        SCORING_SECONDS.observe(time.perf_counter() - started)
+        PREDICTIONS.inc(len(batch))
+        dropped = self.engine.dropped_from_the_future - dropped_before
+        if dropped:
+            SAMPLES_FROM_THE_FUTURE.inc(dropped)
         if not events:
             return
         # Published before the entry is acknowledged: a crash here republishes, and the

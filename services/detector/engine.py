@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -24,7 +24,16 @@ from services.detector.scoring.config import DetectorConfig
 from services.detector.scoring.detector import STATE_VERSION, SeriesDetector
 from services.detector.scoring.result import ScoreResult
 from services.detector.severity import SeverityPolicy
-from shared.events import AnomalyEvent, AnomalyResolved, Event, MetricBatch, MetricSample, Severity
+from shared.events import (
+    EPOCH,
+    AnomalyEvent,
+    AnomalyResolved,
+    Event,
+    MetricBatch,
+    MetricSample,
+    Severity,
+)
+from shared.metric_batches import ColumnBatch, from_batch, timestamp_us
 from shared.time_bounds import DEFAULT_MAX_FUTURE_S
 
 log = structlog.get_logger("detector.engine")
@@ -111,9 +120,29 @@ class DetectionEngine:
         return state
 
     def process_batch(self, batch: MetricBatch) -> list[Event]:
+        return self.process_columns(from_batch(batch))
+
+    def process_columns(self, batch: ColumnBatch) -> list[Event]:
+        """Score every sample of a decoded batch, in order; the events they raised."""
         events: list[Event] = []
-        for sample in batch.samples:
-            event = self.process(sample, batch.correlation_id)
+        horizon = math.inf if self.max_future_s is None else self.clock() + self.max_future_s
+        labels = batch.labels
+        correlation_id = batch.correlation_id
+        score = self.score_sample
+        for index, (resource_id, metric, value, micros) in enumerate(
+            zip(batch.resource_id, batch.metric, batch.value, batch.timestamp_us, strict=True)
+        ):
+            if micros / 1e6 > horizon:
+                self._drop_from_the_future(resource_id, metric, micros)
+                continue
+            event = score(
+                resource_id,
+                metric,
+                micros,
+                value,
+                correlation_id,
+                labels[index] if labels is not None else None,
+            ).event
             if event is not None:
                 events.append(event)
         return events
@@ -138,17 +167,36 @@ class DetectionEngine:
         labels: dict[str, str] | None = None,
     ) -> Step:
         """Score one sample of one series, learn it, and say what it changed."""
-        ts = timestamp.timestamp()
-        if self.max_future_s is not None and ts > self.clock() + self.max_future_s:
-            self.dropped_from_the_future += 1
-            log.warning(
-                "sample_from_the_future_dropped",
-                series=f"{resource_id}/{metric}",
-                timestamp=timestamp.isoformat(),
-            )
+        micros = timestamp_us(timestamp)
+        if self.max_future_s is not None and micros / 1e6 > self.clock() + self.max_future_s:
+            self._drop_from_the_future(resource_id, metric, micros)
             return SKIPPED
+        return self.score_sample(resource_id, metric, micros, value, correlation_id, labels)
+
+    def _drop_from_the_future(self, resource_id: str, metric: str, micros: int) -> None:
+        self.dropped_from_the_future += 1
+        log.warning(
+            "sample_from_the_future_dropped",
+            series=f"{resource_id}/{metric}",
+            timestamp=_moment(micros).isoformat(),
+        )
+
+    def score_sample(
+        self,
+        resource_id: str,
+        metric: str,
+        micros: int,
+        value: float,
+        correlation_id: str,
+        labels: dict[str, str] | None,
+    ) -> Step:
+        """``step`` for a sample timed in microseconds since the epoch, already checked
+        against the clock: the time becomes a ``datetime`` only for an event."""
+        ts = micros / 1e6
         key = (resource_id, metric)
-        state = self.state_of(key)
+        state = self.series.get(key)
+        if state is None:
+            state = self.series[key] = SeriesState(SeriesDetector(self.config))
         if ts <= state.last_ts:
             return SKIPPED
         state.last_ts = ts
@@ -159,8 +207,10 @@ class DetectionEngine:
             return SKIPPED
         result = verdict.result
         low, high = _finite_range(result, value)
-        outside = not low <= value <= high
-        abnormal = verdict.alarm or result.suppressed or outside
+        abnormal = verdict.alarm or result.suppressed or not low <= value <= high
+        if state.episode is None and not verdict.alarm:
+            return Step(verdict, None)  # nothing open, nothing to open: the common case
+        timestamp = _moment(micros)
         state.episode, transition = advance(
             state.episode,
             abnormal=abnormal,
@@ -224,11 +274,13 @@ class DetectionEngine:
             severity = limit
         return Verdict(result, model_alarm or limit is not None, severity, limit)
 
-    def take_dirty(self) -> dict[SeriesKey, dict[str, Any]]:
-        """States changed since the last call (for the checkpoint)."""
-        out = {k: self.series[k].to_state() for k in self.dirty if k in self.series}
-        self.dirty.clear()
-        return out
+    def take_dirty(self, limit: int | None = None) -> dict[SeriesKey, dict[str, Any]]:
+        """States changed since they were last taken (for the checkpoint), at most ``limit``."""
+        if limit is None or limit >= len(self.dirty):
+            keys, self.dirty = self.dirty, set()
+        else:
+            keys = {self.dirty.pop() for _ in range(limit)}
+        return {k: self.series[k].to_state() for k in keys if k in self.series}
 
     def restore(self, states: Iterable[tuple[SeriesKey, dict[str, Any]]]) -> int:
         """Load saved series; one whose state this version cannot read (an older format, a
@@ -263,6 +315,11 @@ def event_id(transition: Transition) -> uuid.UUID:
     if transition.kind == "resolved":
         return AnomalyResolved.derive_id(episode.anomaly_id)
     raise ValueError(f"transition {transition.kind!r} publishes nothing")
+
+
+def _moment(micros: int) -> datetime:
+    """The exact UTC time of ``micros`` microseconds since the epoch."""
+    return EPOCH + timedelta(microseconds=micros)
 
 
 def _finite_range(result: ScoreResult, value: float) -> tuple[float, float]:

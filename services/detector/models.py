@@ -7,12 +7,11 @@ event loop), the training jobs and the multivariate anomaly events.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,8 @@ from services.detector.training import (
     build_training_set,
     train,
 )
-from shared.events import AnomalyEvent, MetricBatch, Severity
+from shared.events import EPOCH, AnomalyEvent, EventDecodeError, MetricBatch, Severity
+from shared.metric_batches import ColumnBatch, decode_columns
 
 log = structlog.get_logger("detector.models")
 TRAINING_RUNS = Counter("ml_training_runs_total", "Training runs, by outcome.", ["status"])
@@ -150,14 +150,17 @@ class ModelManager:
 
     # -- live view -----------------------------------------------------------------------------
 
-    def observe(self, batch: MetricBatch) -> list[AnomalyEvent]:
+    def observe(self, batch: ColumnBatch) -> list[AnomalyEvent]:
         """Feed a batch to the live view; every ``flush_every`` changed resources, score them."""
         scorer = self.scorer
         if scorer is None:
             return []
-        for s in batch.samples:
-            if scorer.update(s.resource_id, s.metric, s.timestamp.timestamp(), s.value):
-                self._latest[s.resource_id] = (s.timestamp, dict(s.labels))
+        for index, (resource_id, metric, value, micros) in enumerate(
+            zip(batch.resource_id, batch.metric, batch.value, batch.timestamp_us, strict=True)
+        ):
+            if scorer.update(resource_id, metric, micros / 1e6, value):
+                at = EPOCH + timedelta(microseconds=micros)
+                self._latest[resource_id] = (at, dict(batch.labels_of(index)))
         due = time.monotonic() - self._last_flush >= self.options.flush_interval_s
         if scorer.pending < self.options.flush_every and not due:
             return []
@@ -244,11 +247,18 @@ async def history(
         while True:
             rows = await redis.xrange(stream, min=start, max="+", count=1000)
             for entry_id, fields in rows:
-                data = json.loads(fields[b"data"])
-                for s in data.get("samples", []):
-                    ts = datetime.fromisoformat(s["timestamp"]).timestamp()
-                    if lo <= ts <= hi:
-                        yield s["resource_id"], s["metric"], ts, float(s["value"])
                 start = "(" + entry_id.decode()
+                if fields.get(b"type") != MetricBatch.TYPE.encode():
+                    continue
+                try:
+                    batch = decode_columns(fields[b"data"])
+                except EventDecodeError:
+                    continue
+                for resource_id, metric, value, micros in zip(
+                    batch.resource_id, batch.metric, batch.value, batch.timestamp_us, strict=True
+                ):
+                    ts = micros / 1e6
+                    if lo <= ts <= hi:
+                        yield resource_id, metric, ts, value
             if len(rows) < 1000:
                 break

@@ -1,17 +1,46 @@
-"""Turning an accepted request into metric stream entries (no I/O here)."""
+"""Turning an accepted request into metric stream entries (no I/O here).
+
+``POST /v1/metrics`` reads its body in one pass with msgspec into columns (``read_columns``),
+checking every rule of ``IncomingSample`` with plain string and number tests, and names already
+seen (resource ids, metric names, label keys) from a bounded cache. Whatever that pass does not
+accept, it does not judge: the request is validated again by the ``IncomingSample`` model, which
+refuses it naming the field exactly as before (or accepts it, for the rare form the fast pass
+leaves to the model, such as a time written ``2026-01-01 10:00``).
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events import MetricBatch, MetricSample
-from shared.identifiers import Labels, MetricName, Number, ResourceId, Timestamp, dated_now
+from shared.events import MetricSample
+from shared.identifiers import (
+    LABEL_KEY_MAX,
+    LABEL_KEY_PATTERN,
+    LABEL_VALUE_MAX,
+    LABELS_MAX,
+    METRIC_MAX,
+    METRIC_PATTERN,
+    RESOURCE_ID_MAX,
+    Labels,
+    MetricName,
+    Number,
+    ResourceId,
+    Timestamp,
+    dated_now,
+)
+from shared.metric_batches import encode_columns, timestamp_us
 from shared.streams import metrics_stream, shard_of
 from shared.time_bounds import TimeBounds
+
+Fields = dict[str, bytes | str]
 
 
 class IncomingSample(BaseModel):
@@ -26,15 +55,169 @@ class IncomingSample(BaseModel):
     timestamp: Timestamp
     labels: Labels = Field(default_factory=dict, examples=[{"service": "nginx", "env": "prod"}])
 
-    def to_event(self) -> MetricSample:
-        # Every constraint of MetricSample is implied by the ones above: no second validation.
-        return MetricSample.model_construct(
-            resource_id=self.resource_id,
-            metric=self.metric,
-            value=self.value,
-            timestamp=self.timestamp,
-            labels=dict(self.labels),
+
+@dataclass(slots=True)
+class Columns:
+    """Samples column by column, in request order."""
+
+    resource_id: list[str] = field(default_factory=list)
+    metric: list[str] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+    timestamp_us: list[int] = field(default_factory=list)
+    labels: list[dict[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.resource_id)
+
+    @classmethod
+    def of_models(cls, samples: Sequence[IncomingSample | MetricSample]) -> Columns:
+        return cls(
+            [s.resource_id for s in samples],
+            [s.metric for s in samples],
+            [s.value for s in samples],
+            [timestamp_us(s.timestamp) for s in samples],
+            [dict(s.labels) for s in samples],
         )
+
+
+# -- the fast pass ------------------------------------------------------------------------------
+
+
+class _Sample(msgspec.Struct, forbid_unknown_fields=True):
+    resource_id: str
+    metric: str
+    value: float
+    timestamp: float | str
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class _Body(msgspec.Struct, forbid_unknown_fields=True):
+    samples: list[_Sample]
+
+
+_BODY = msgspec.json.Decoder(_Body)
+_METRIC = re.compile(METRIC_PATTERN.strip("^$"))
+_LABEL_KEY = re.compile(LABEL_KEY_PATTERN.strip("^$"))
+# ISO 8601 as most clients write it; any other form of time is left to the model.
+_ISO = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?"
+)
+_LAST_EPOCH_SECOND = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+_CACHE_MAX = 200_000
+
+
+class _Seen:
+    """Names that passed their check, so that a name sent every few seconds is checked once
+    (bounded: emptied when full)."""
+
+    def __init__(self) -> None:
+        self.resources: set[str] = set()
+        self.metrics: set[str] = set()
+        self.label_keys: set[str] = set()
+
+    def trim(self) -> None:
+        for names in (self.resources, self.metrics, self.label_keys):
+            if len(names) > _CACHE_MAX:
+                names.clear()
+
+
+_SEEN = _Seen()
+
+
+def _resource_ok(name: str) -> bool:
+    # str.isprintable is False exactly for the categories shared.identifiers refuses (Cc,
+    # Cf, Cs, Co, Cn, Zl, Zp, and Zs but the plain space, which a resource id may not hold).
+    return 0 < len(name) <= RESOURCE_ID_MAX and name.isprintable() and " " not in name
+
+
+def _label_value_ok(text: str) -> bool:
+    return len(text) <= LABEL_VALUE_MAX and text.isprintable()
+
+
+def _labels_ok(labels: dict[str, str]) -> bool:
+    if len(labels) > LABELS_MAX:
+        return False
+    keys = _SEEN.label_keys
+    for key, text in labels.items():
+        if key not in keys:
+            if not (len(key) <= LABEL_KEY_MAX and _LABEL_KEY.fullmatch(key)):
+                return False
+            keys.add(key)
+        if not _label_value_ok(text):
+            return False
+    return True
+
+
+def _time_us(raw: float | str, lowest: int, highest: int) -> int | None:
+    """Microseconds since the epoch of ``raw`` if it is a time the model reads the same way
+    and inside [lowest, highest] (microseconds); None otherwise."""
+    if isinstance(raw, str):
+        if not _ISO.fullmatch(raw):
+            return None
+        try:
+            at = datetime.fromisoformat(raw)
+            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        except (ValueError, OverflowError):
+            return None
+    else:
+        if not (math.isfinite(raw) and abs(raw) <= _LAST_EPOCH_SECOND):
+            return None
+        try:
+            at = datetime.fromtimestamp(raw, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    micros = timestamp_us(at)
+    if not lowest <= micros <= highest:
+        return None
+    return micros
+
+
+def read_columns(raw: bytes, bounds: TimeBounds, now: datetime) -> Columns | None:
+    """The request's samples if every one is valid and timed inside ``bounds``; None when
+    the model must decide (an invalid request, or a form this pass does not read)."""
+    try:
+        body = _BODY.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    if not body.samples:
+        return None
+    _SEEN.trim()
+    clock = timestamp_us(now)
+    lowest = clock - math.ceil(bounds.max_past_s * 1e6)
+    highest = clock + math.floor(bounds.max_future_s * 1e6)
+    resources, metrics = _SEEN.resources, _SEEN.metrics
+    times: dict[float | str, int | None] = {}
+    out = Columns()
+    for sample in body.samples:
+        name = sample.resource_id
+        if name not in resources:
+            if not _resource_ok(name):
+                return None
+            resources.add(name)
+        metric = sample.metric
+        if metric not in metrics:
+            if not (len(metric) <= METRIC_MAX and _METRIC.fullmatch(metric)):
+                return None
+            metrics.add(metric)
+        if not math.isfinite(sample.value):
+            return None
+        raw_time = sample.timestamp
+        micros = times.get(raw_time, -1)
+        if micros == -1:
+            micros = times[raw_time] = _time_us(raw_time, lowest, highest)
+        if micros is None:
+            return None
+        if sample.labels and not _labels_ok(sample.labels):
+            return None
+        out.resource_id.append(name)
+        out.metric.append(metric)
+        out.value.append(sample.value)
+        out.timestamp_us.append(micros)
+        out.labels.append(sample.labels)
+    return out
+
+
+# -- the model's pass ---------------------------------------------------------------------------
 
 
 def timestamps_out_of_bounds(
@@ -49,14 +232,46 @@ def timestamps_out_of_bounds(
     return found
 
 
+# -- onto the stream ----------------------------------------------------------------------------
+
+
+def columns_by_shard(
+    columns: Columns, shards: int, correlation_id: str
+) -> list[tuple[str, Fields]]:
+    """One stream entry per shard touched, samples kept in request order within each."""
+    if shards == 1:
+        groups = {0: list(range(len(columns)))}
+    else:
+        by_shard: defaultdict[int, list[int]] = defaultdict(list)
+        for index, name in enumerate(columns.resource_id):
+            by_shard[shard_of(name, shards)].append(index)
+        groups = dict(by_shard)
+    entries = []
+    for shard, rows in sorted(groups.items()):
+        if len(rows) == len(columns):
+            part = columns
+        else:
+            part = Columns(
+                [columns.resource_id[i] for i in rows],
+                [columns.metric[i] for i in rows],
+                [columns.value[i] for i in rows],
+                [columns.timestamp_us[i] for i in rows],
+                [columns.labels[i] for i in rows],
+            )
+        fields = encode_columns(
+            part.resource_id,
+            part.metric,
+            part.value,
+            part.timestamp_us,
+            part.labels,
+            correlation_id,
+        )
+        entries.append((metrics_stream(shard), fields))
+    return entries
+
+
 def split_by_shard(
     samples: Sequence[MetricSample], shards: int, correlation_id: str
-) -> list[tuple[str, MetricBatch]]:
-    """One batch event per shard touched, samples kept in request order within each."""
-    groups: defaultdict[int, list[MetricSample]] = defaultdict(list)
-    for sample in samples:
-        groups[shard_of(sample.resource_id, shards)].append(sample)
-    return [
-        (metrics_stream(shard), MetricBatch(samples=group, correlation_id=correlation_id))
-        for shard, group in sorted(groups.items())
-    ]
+) -> list[tuple[str, Fields]]:
+    """``columns_by_shard`` for samples already validated as models (remote write)."""
+    return columns_by_shard(Columns.of_models(samples), shards, correlation_id)

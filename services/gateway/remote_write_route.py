@@ -205,7 +205,7 @@ async def remote_write(
             f"the detector is behind on {behind}; nothing was written, send again later",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
-    await bus.publish_many(entries)
+    await bus.publish_fields(entries)
     await state.counters.save(latest)  # only once the rates are on the stream
     dropped = mapped.dropped + unrated
     SAMPLES_WRITTEN.inc(len(samples))

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from shared.streams import all_metric_streams
+from tests.support.metric_stream import stream_samples
 from tests.support.processes import StackProcess, api_key, service, stack_env
 
 SHARDS = 4
@@ -67,7 +68,9 @@ def test_a_batch_is_split_by_resource_shard(
     assert reply.headers["x-correlation-id"] == body["correlation_id"]
     entries = [e for rows in stored(sync_redis).values() for e in rows]
     assert len(entries) == len(body["entries"]) > 1
-    assert sum(e[1][b"data"].count(b'"resource_id"') for e in entries) == 8
+    assert sorted(s["resource_id"] for e in entries for s in stream_samples(e[1])) == sorted(
+        f"host-{i}" for i in range(8)
+    )
 
 
 def _samples_ingested(gateway: StackProcess) -> float:

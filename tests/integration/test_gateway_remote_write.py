@@ -3,7 +3,6 @@ stream. (A real Prometheus sending to it: test_prometheus_remote_write.py.)"""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 import redis
 
 from shared.streams import GROUP_DETECTOR, all_metric_streams, metrics_stream
+from tests.support.metric_stream import stream_samples
 from tests.support.processes import StackProcess, api_key, service, stack_env
 from tests.support.remote_write import HEADERS, snappy, write_request
 
@@ -44,7 +44,7 @@ def streamed(client: redis.Redis) -> list[dict[str, object]]:
         sample
         for stream in all_metric_streams(SHARDS)
         for _, fields in client.xrange(stream)
-        for sample in json.loads(fields[b"data"])["samples"]
+        for sample in stream_samples(fields)
     ]
 
 

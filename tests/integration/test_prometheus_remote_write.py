@@ -24,6 +24,7 @@ import yaml
 from scops.local_redis import answers, find_redis_server, free_port
 from shared.streams import ANOMALIES, GROUP_DETECTOR, all_metric_streams
 from tests.integration.observability.conftest import find_binary, running_binary
+from tests.support.metric_stream import stream_samples
 from tests.support.processes import SERVICES, StackProcess, api_key, service, stack_env
 from tests.support.slack_standin import SlackStandIn
 
@@ -117,7 +118,7 @@ class Setup:
         try:
             for stream in all_metric_streams(SHARDS):
                 for _, fields in client.xrange(stream):
-                    for sample in json.loads(fields[b"data"])["samples"]:
+                    for sample in stream_samples(fields):
                         if sample["metric"] == metric:
                             at = datetime.fromisoformat(sample["timestamp"]).timestamp()
                             found[round(at * 1000)] = sample["value"]
