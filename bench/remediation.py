@@ -23,8 +23,8 @@ import httpx
 import redis
 
 from scops.local_redis import ensure_redis, free_port
-from services.remediator.safety.manager import SafetyManager, SafetyRequest
-from services.remediator.safety.policy import SafetyLimits
+from services.remediator.core.safety_policy import SafetyLimits
+from services.remediator.stores.safety import SafetyManager, SafetyRequest
 from shared.bus import encode_event
 from shared.events import AnomalyEvent, RemediationRecord, Severity, decode_event
 from shared.streams import ANOMALIES, REMEDIATIONS

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scops.backtest import BacktestError
-from services.remediator.actions.catalogue import load_catalogue
-from services.remediator.actions.registry import build_registry
 from services.remediator.config import RemediatorSettings
+from services.remediator.core.actions.catalogue import load_catalogue
+from services.remediator.core.actions.registry import build_registry
+from services.remediator.core.rules.engine import Recommendation, RemediationEngine
+from services.remediator.core.rules.loading import load_rules_file
 from services.remediator.errors import RulesFileError
-from services.remediator.rules.engine import Recommendation, RemediationEngine
-from services.remediator.rules.loading import load_rules_file
 from shared.events import AnomalyEvent, Event
 
 EXAMPLES = 5

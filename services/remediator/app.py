@@ -27,7 +27,7 @@ from services.remediator.config import RemediatorSettings
 from services.remediator.dispatcher import AnomalyDispatcher
 from services.remediator.errors import RulesFileError
 from services.remediator.gauges import refresh_forever
-from services.remediator.scheduling import CeleryScheduler
+from services.remediator.handling.scheduling import CeleryScheduler
 from services.remediator.wiring import build
 from shared.bus import StreamConsumer, consumer_name, consumer_options, running
 from shared.logging import configure_logging

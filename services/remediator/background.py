@@ -20,7 +20,8 @@ import time
 
 import structlog
 
-from services.remediator import keys, metrics
+from services.remediator import metrics
+from services.remediator.stores import keys
 from services.remediator.wiring import Remediator
 
 log = structlog.get_logger("remediator.sweep")

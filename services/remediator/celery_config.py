@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import Celery
 
 from services.remediator.config import RemediatorSettings
-from services.remediator.scheduling import VERIFY_ACTION
+from services.remediator.handling.scheduling import VERIFY_ACTION
 from shared.tasks import (
     EXECUTE_REQUEST,
     HANDLE_ANOMALY,

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from services.remediator.aws.accounts import ACCOUNT_PATTERN, AccountRoles, check_account_roles
+from services.remediator.core.accounts import ACCOUNT_PATTERN, AccountRoles, check_account_roles
 from shared.aws_settings import AwsSettings
 
 ExecutorChoice = Literal["auto", "ssm", "dry-run", "local"]

@@ -17,9 +17,9 @@ import structlog
 from celery import Celery
 from redis.asyncio import Redis
 
-from services.remediator import keys
-from services.remediator.scheduling import VERIFY_ACTION
-from services.remediator.verification.watch import note_alert_resolution, note_resolution
+from services.remediator.handling.scheduling import VERIFY_ACTION
+from services.remediator.handling.verification import note_alert_resolution, note_resolution
+from services.remediator.stores import keys
 from shared.bus import StreamEntry
 from shared.events import AnomalyEvent, AnomalyResolved
 from shared.tasks import HANDLE_ANOMALY

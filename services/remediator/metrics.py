@@ -11,9 +11,9 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 from redis.asyncio import Redis
 
-from services.remediator import keys
+from services.remediator.core.safety_policy import SAFETY_CHECKS
 from services.remediator.executors.base import OWN_ERROR_CODES
-from services.remediator.safety.policy import SAFETY_CHECKS
+from services.remediator.stores import keys
 from shared.bus import StreamEntry
 from shared.events import RemediationRecord, RemediationStatus
 from shared.metrics import PIPELINE_LATENCY

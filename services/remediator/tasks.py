@@ -10,9 +10,9 @@ import redis
 import structlog
 
 from services.remediator.celery_app import app, settings
-from services.remediator.claims import ClaimBusyError, leases_kept_alive
-from services.remediator.requests import ActionRequest
-from services.remediator.scheduling import VERIFY_ACTION, CeleryScheduler
+from services.remediator.core.action_requests import ActionRequest
+from services.remediator.handling.scheduling import VERIFY_ACTION, CeleryScheduler
+from services.remediator.stores.claims import ClaimBusyError, leases_kept_alive
 from services.remediator.wiring import Remediator, build
 from shared.events import AnomalyEvent
 from shared.tasks import EXECUTE_REQUEST, HANDLE_ANOMALY, POLL_COMMAND, RECHECK_ANOMALY

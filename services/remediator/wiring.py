@@ -7,36 +7,36 @@ from dataclasses import dataclass
 
 import redis
 
-from services.remediator.actions.catalogue import load_catalogue
-from services.remediator.actions.registry import ActionRegistry, build_registry
-from services.remediator.approvals.auto import AutoApprovalSwitch
-from services.remediator.approvals.decisions import ApprovalDecisions
-from services.remediator.approvals.store import ApprovalStore
-from services.remediator.audit import AdminLog, AuditLog, RecordPublisher
+from services.remediator.aws.auto_approval import AutoApprovalSwitch
+from services.remediator.aws.group_share import GroupSizes
 from services.remediator.aws.session import AwsApi, AwsConfig
+from services.remediator.aws.target_resolution import TargetResolver
 from services.remediator.celery_config import create_celery
-from services.remediator.claims import Claims
 from services.remediator.config import RemediatorSettings
-from services.remediator.debounce import Debouncer
-from services.remediator.escalations import Escalations
+from services.remediator.core.actions.catalogue import load_catalogue
+from services.remediator.core.actions.registry import ActionRegistry, build_registry
+from services.remediator.core.safety_policy import SafetyLimits
 from services.remediator.executors.aws import AwsExecutor
 from services.remediator.executors.base import Executor
 from services.remediator.executors.dry_run import DryRunExecutor
 from services.remediator.executors.local import LocalExecutor
-from services.remediator.recent import RecentAnomalies
-from services.remediator.rules.auto_shadow import AutoShadow
-from services.remediator.rules.store import RuleStore
-from services.remediator.runner import ActionRunner
-from services.remediator.safety.group_share import GroupSizes
-from services.remediator.safety.maintenance import MaintenanceWindows
-from services.remediator.safety.manager import SafetyManager
-from services.remediator.safety.policy import SafetyLimits
-from services.remediator.scheduling import Scheduler
-from services.remediator.target_resolution import TargetResolver
-from services.remediator.verification.outcomes import VerificationOutcomes
-from services.remediator.verification.samples import SeriesReader
-from services.remediator.verification.watch import Verifier
-from services.remediator.workflow import AnomalyWorkflow, WorkflowParts
+from services.remediator.handling.approval_decisions import ApprovalDecisions
+from services.remediator.handling.runner import ActionRunner
+from services.remediator.handling.scheduling import Scheduler
+from services.remediator.handling.verification import Verifier
+from services.remediator.handling.verification_outcomes import VerificationOutcomes
+from services.remediator.handling.workflow import AnomalyWorkflow, WorkflowParts
+from services.remediator.stores.approvals import ApprovalStore
+from services.remediator.stores.audit import AdminLog, AuditLog, RecordPublisher
+from services.remediator.stores.auto_shadow import AutoShadow
+from services.remediator.stores.claims import Claims
+from services.remediator.stores.debounce import Debouncer
+from services.remediator.stores.escalations import Escalations
+from services.remediator.stores.maintenance import MaintenanceWindows
+from services.remediator.stores.recent import RecentAnomalies
+from services.remediator.stores.rules import RuleStore
+from services.remediator.stores.safety import SafetyManager
+from services.remediator.stores.samples import SeriesReader
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
 
 def default_workflow_parts(client: redis.Redis, *, maxlen: int, claim_ttl_s: int) -> WorkflowParts:
     """The workflow's parts from the default settings, on ``client``."""
-    from services.remediator.scheduling import CeleryScheduler
+    from services.remediator.handling.scheduling import CeleryScheduler
 
     settings = RemediatorSettings(stream_maxlen=max(maxlen, 1000), claim_ttl_s=claim_ttl_s)
     return build(settings, client, CeleryScheduler(create_celery(settings))).workflow.parts

@@ -22,10 +22,10 @@ import redis
 from scops.keys import create_key
 from services.gateway.keys import Role
 from services.gateway.slack.signature import sign
-from services.remediator.approvals.store import ApprovalStore
-from services.remediator.requests import ActionRequest, Incident
-from services.remediator.risk import Risk
-from services.remediator.targets import Target
+from services.remediator.core.action_requests import ActionRequest, Incident
+from services.remediator.core.risk import Risk
+from services.remediator.core.targets import Target
+from services.remediator.stores.approvals import ApprovalStore
 from shared.events import Severity
 from tests.support.processes import StackProcess, service, stack_env
 from tests.support.slack_standin import SlackStandIn

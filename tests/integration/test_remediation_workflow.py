@@ -12,7 +12,7 @@ import redis
 
 from services.remediator.celery_app import create_celery
 from services.remediator.config import RemediatorSettings
-from services.remediator.workflow import (
+from services.remediator.handling.workflow import (
     CLAIM_STARTED,
     AnomalyWorkflow,
     ClaimBusyError,

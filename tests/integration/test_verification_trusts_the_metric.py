@@ -19,9 +19,9 @@ import redis
 
 from scops.keys import create_key
 from services.gateway.keys import Role
-from services.remediator import keys
 from services.remediator.app import create_app
-from services.remediator.verification.watch import alert_resolved_key
+from services.remediator.handling.verification import alert_resolved_key
+from services.remediator.stores import keys
 from shared.bus import encode_event
 from shared.events import AnomalyResolved, RemediationRecord, RemediationStatus, Severity
 from shared.streams import ANOMALIES

@@ -10,9 +10,9 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field, model_validator
 
 from services.remediator.api.deps import INTERNAL, ActorDep, RemediatorDep
+from services.remediator.core.durations import Duration
 from services.remediator.errors import RulesFileError
-from services.remediator.rules.durations import Duration
-from services.remediator.safety.maintenance import MaintenanceWindow
+from services.remediator.stores.maintenance import MaintenanceWindow
 from shared.events import UtcDatetime, utcnow
 from shared.web import problem_responses
 

@@ -17,7 +17,7 @@ from services.remediator.api.deps import (
     OptionalPersonDep,
     RemediatorDep,
 )
-from services.remediator.approvals.store import Approval
+from services.remediator.stores.approvals import Approval
 from shared.web import problem_responses
 
 router = APIRouter(prefix="/remediation/approvals", tags=["approvals"])

@@ -13,9 +13,9 @@ from services.remediator.api.deps import (
     OptionalPersonDep,
     RemediatorDep,
 )
-from services.remediator.audit import AuditQuery, check_cursor
-from services.remediator.evaluation import Evaluation, evaluate, synthetic_anomaly
-from services.remediator.manual import ManualRequest, Preview, prepare
+from services.remediator.handling.evaluation import Evaluation, evaluate, synthetic_anomaly
+from services.remediator.handling.manual import ManualRequest, Preview, prepare
+from services.remediator.stores.audit import AuditQuery, check_cursor
 from shared.events import AnomalyEvent, RemediationRecord, Severity, UtcDatetime, utcnow
 from shared.identifiers import Labels, MetricName, Number, ResourceId, Timestamp
 from shared.web import problem_responses

@@ -26,9 +26,9 @@ import structlog
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from services.remediator.aws.accounts import AccountRefused, AccountRoles, AwsPlace
 from services.remediator.aws.errors import AwsCallError, as_call_error
 from services.remediator.config import RemediatorSettings
+from services.remediator.core.accounts import AccountRefused, AccountRoles, AwsPlace
 from shared.aws_retry import call_with_retries
 
 log = structlog.get_logger("remediator.aws")

@@ -21,10 +21,10 @@ from typing import Any
 
 import structlog
 
-from services.remediator.actions.base import ShellPlan
 from services.remediator.aws.errors import AwsCallError
 from services.remediator.aws.session import AwsApi
-from services.remediator.targets import Target
+from services.remediator.core.actions.base import ShellPlan
+from services.remediator.core.targets import Target
 
 DOCUMENT = "AWS-RunShellScript"
 RUNNING = frozenset({"Pending", "InProgress", "Delayed", "Cancelling"})

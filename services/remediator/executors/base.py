@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.remediator.actions.base import ActionDefinition
-from services.remediator.aws.accounts import HOME, AwsPlace
-from services.remediator.targets import Target
+from services.remediator.core.accounts import HOME, AwsPlace
+from services.remediator.core.actions.base import ActionDefinition
+from services.remediator.core.targets import Target
 from shared.events import RemediationStatus
 
 # Error codes of failures the executors and the runner recognise themselves (the others are

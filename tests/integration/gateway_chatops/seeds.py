@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import redis
 
-from services.remediator.approvals.store import ApprovalStore
-from services.remediator.audit import RecordPublisher
-from services.remediator.requests import ActionRequest, Incident
-from services.remediator.risk import Risk
-from services.remediator.targets import Target
+from services.remediator.core.action_requests import ActionRequest, Incident
+from services.remediator.core.risk import Risk
+from services.remediator.core.targets import Target
+from services.remediator.stores.approvals import ApprovalStore
+from services.remediator.stores.audit import RecordPublisher
 from shared.events import RemediationRecord, RemediationStatus, Severity
 
 

@@ -16,9 +16,9 @@ from moto.server import ThreadedMotoServer
 from scops.local_redis import free_port
 from services.remediator.aws.session import AwsApi, AwsConfig
 from services.remediator.config import RemediatorSettings
-from services.remediator.requests import ActionRequest
+from services.remediator.core.action_requests import ActionRequest
+from services.remediator.handling.workflow import AnomalyWorkflow
 from services.remediator.wiring import Remediator, build
-from services.remediator.workflow import AnomalyWorkflow
 from shared.events import AnomalyEvent, RemediationRecord
 from tests.support.aws_fleet import AMI
 from tests.support.processes import stack_env

@@ -21,8 +21,8 @@ from pydantic import SecretStr
 
 from services.remediator.app import create_app
 from services.remediator.config import RemediatorSettings
+from services.remediator.core.action_requests import ActionRequest
 from services.remediator.errors import RulesFileError
-from services.remediator.requests import ActionRequest
 from services.remediator.wiring import Remediator
 from shared.events import RemediationStatus, Severity
 from shared.tasks import REMEDIATION_QUEUE

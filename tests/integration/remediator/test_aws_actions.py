@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from scops.local_redis import free_port
-from services.remediator.actions.registry import ActionRegistry
-from services.remediator.approvals.auto import AutoApprovalSwitch
+from services.remediator.aws.auto_approval import AutoApprovalSwitch
 from services.remediator.aws.errors import AwsCallError
 from services.remediator.aws.session import AwsApi, AwsConfig
+from services.remediator.core.actions.registry import ActionRegistry
+from services.remediator.core.targets import Target
 from services.remediator.executors.aws import AwsExecutor
 from services.remediator.executors.base import Finished, Job, Started
-from services.remediator.targets import Target
 from shared.events import RemediationStatus, utcnow
 from tests.integration.remediator.conftest import AMI, aws_config
 from tests.support.aws_fleet import instances, sent_commands

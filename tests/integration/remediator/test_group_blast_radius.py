@@ -14,9 +14,9 @@ import redis
 from services.remediator.aws.session import AwsApi
 from services.remediator.celery_app import create_celery
 from services.remediator.config import RemediatorSettings
-from services.remediator.evaluation import evaluate
-from services.remediator.safety.manager import SafetyManager, SafetyRequest
-from services.remediator.safety.policy import SafetyLimits
+from services.remediator.core.safety_policy import SafetyLimits
+from services.remediator.handling.evaluation import evaluate
+from services.remediator.stores.safety import SafetyManager, SafetyRequest
 from shared.events import RemediationStatus
 from shared.tasks import HANDLE_ANOMALY
 from tests.integration.remediator.conftest import HarnessFactory, aws_worker_env

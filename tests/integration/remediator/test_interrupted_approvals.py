@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from services.remediator import keys
-from services.remediator.approvals.gate import approval_id_for
 from services.remediator.background import sweep_once
-from services.remediator.claims import Claim
+from services.remediator.core.action_requests import ActionRequest
 from services.remediator.errors import ApprovalConflictError
-from services.remediator.requests import ActionRequest
+from services.remediator.handling.approval_gate import approval_id_for
+from services.remediator.stores import keys
+from services.remediator.stores.claims import Claim
 from shared.events import AnomalyEvent, RemediationStatus, Severity
 from tests.integration.remediator.conftest import Harness, HarnessFactory
 from tests.unit.remediator.conftest import AnomalyFactory

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from services.remediator import keys
 from services.remediator.aws.session import AwsApi
 from services.remediator.background import STALLED_S, sweep_once
 from services.remediator.celery_app import create_celery
 from services.remediator.config import RemediatorSettings
-from services.remediator.requests import ActionRequest, Incident
-from services.remediator.targets import Target
+from services.remediator.core.action_requests import ActionRequest, Incident
+from services.remediator.core.targets import Target
+from services.remediator.stores import keys
 from shared.events import RemediationStatus, Severity
 from shared.tasks import HANDLE_ANOMALY
 from tests.integration.remediator.conftest import HarnessFactory, aws_worker_env

@@ -11,10 +11,10 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis as AsyncRedis
 
 from services.remediator import metrics
+from services.remediator.core.action_requests import Incident
+from services.remediator.core.records import incident_record
 from services.remediator.gauges import refresh_gauges
-from services.remediator.records import incident_record
-from services.remediator.requests import Incident
-from services.remediator.safety.manager import SafetyRequest
+from services.remediator.stores.safety import SafetyRequest
 from shared.bus import StreamEntry
 from shared.events import RemediationStatus, Severity, utcnow
 from shared.tasks import REMEDIATION_QUEUE

@@ -15,10 +15,10 @@ import httpx
 import redis
 
 from services.remediator.app import create_app
-from services.remediator.aws.accounts import AccountRoles
 from services.remediator.aws.session import AwsApi
-from services.remediator.manual import ManualRequest, prepare
-from services.remediator.requests import ActionRequest
+from services.remediator.core.accounts import AccountRoles
+from services.remediator.core.action_requests import ActionRequest
+from services.remediator.handling.manual import ManualRequest, prepare
 from shared.events import RemediationStatus
 from tests.integration.remediator.conftest import REGION, Harness, HarnessFactory, aws_config
 from tests.integration.remediator.test_api import AUTH, settings

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from services.remediator.aws.session import AwsApi
+from services.remediator.core.action_requests import ActionRequest
 from services.remediator.errors import ApprovalConflictError, RequestRefusedError
-from services.remediator.manual import ManualRequest, Preview, prepare
-from services.remediator.requests import ActionRequest
-from services.remediator.safety.maintenance import MaintenanceWindows
+from services.remediator.handling.manual import ManualRequest, Preview, prepare
+from services.remediator.stores.maintenance import MaintenanceWindows
 from shared.events import RemediationRecord, RemediationStatus, utcnow
 from tests.integration.remediator.conftest import Harness, HarnessFactory
 from tests.support.aws_fleet import instances, sent_commands

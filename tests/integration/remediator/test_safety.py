@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 import redis
 
-from services.remediator.safety.maintenance import MaintenanceWindows
-from services.remediator.safety.manager import SafetyManager, SafetyRequest
-from services.remediator.safety.policy import SafetyLimits, glob_to_lua, static_refusal
-from services.remediator.targets import Target
+from services.remediator.core.safety_policy import SafetyLimits, glob_to_lua, static_refusal
+from services.remediator.core.targets import Target
+from services.remediator.stores.maintenance import MaintenanceWindows
+from services.remediator.stores.safety import SafetyManager, SafetyRequest
 from shared.events import utcnow
 
 LIVE = SafetyLimits(rate_limit=10, cooldown_s=300, dry_run=False, breaker_failures=2)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from services.remediator import keys
-from services.remediator.actions.registry import ActionRegistry
 from services.remediator.aws.session import AwsApi
+from services.remediator.core.actions.registry import ActionRegistry
+from services.remediator.core.targets import Target
 from services.remediator.executors.aws import AwsExecutor
 from services.remediator.executors.base import Finished, Job, Started
-from services.remediator.targets import Target
+from services.remediator.stores import keys
 from shared.events import RemediationStatus
 from tests.integration.remediator.conftest import HarnessFactory, aws_config
 from tests.support.aws_faults import Mode, aws_faults

@@ -11,10 +11,10 @@ import redis
 from celery import Celery
 from redis.asyncio import Redis as AsyncRedis
 
-from services.remediator import keys
 from services.remediator.aws.session import AwsApi
 from services.remediator.background import sweep_once
 from services.remediator.dispatcher import AnomalyDispatcher
+from services.remediator.stores import keys
 from shared.bus import StreamEntry
 from shared.events import AnomalyResolved, RemediationStatus, Severity, utcnow
 from tests.integration.remediator.conftest import AMI, HarnessFactory

@@ -8,9 +8,9 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from services.remediator import keys
 from services.remediator.background import sweep_once
-from services.remediator.requests import ActionRequest
+from services.remediator.core.action_requests import ActionRequest
+from services.remediator.stores import keys
 from shared.bus import encode_event
 from shared.events import MetricBatch, MetricSample, RemediationStatus
 from shared.streams import metrics_stream, shard_of

@@ -21,10 +21,10 @@ from typing import Any
 
 import redis
 
-from services.remediator import keys
 from services.remediator.aws.session import AwsApi
 from services.remediator.celery_app import create_celery
 from services.remediator.config import RemediatorSettings
+from services.remediator.stores import keys
 from shared.events import AnomalyEvent, RemediationRecord, RemediationStatus
 from shared.tasks import HANDLE_ANOMALY
 from tests.integration.remediator.conftest import HarnessFactory, aws_worker_env

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import redis
 
-from services.remediator import keys
-from services.remediator.audit import AuditQuery
 from services.remediator.aws.session import AwsApi
+from services.remediator.stores import keys
+from services.remediator.stores.audit import AuditQuery
 from shared.events import RemediationStatus, Severity, utcnow
 from tests.integration.remediator.conftest import HarnessFactory
 from tests.support.aws_fleet import instances, sent_commands

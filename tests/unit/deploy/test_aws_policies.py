@@ -135,7 +135,7 @@ def test_wildcard_resources_only_for_calls_without_resource_level_permissions() 
 
 def test_the_parameters_the_code_reads_are_under_the_granted_path() -> None:
     from services.notifier.config import NotifierSettings
-    from services.remediator.approvals.auto import parameter_name
+    from services.remediator.aws.auto_approval import parameter_name
 
     prefix = "/smartcloudops/prod/"
     assert NotifierSettings().slack_webhook_parameter.format(env="prod").startswith(prefix)

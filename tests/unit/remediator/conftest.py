@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from services.remediator.actions.catalogue import ScriptCatalogue, load_catalogue
-from services.remediator.actions.registry import ActionRegistry, build_registry
+from services.remediator.core.actions.catalogue import ScriptCatalogue, load_catalogue
+from services.remediator.core.actions.registry import ActionRegistry, build_registry
 from shared.events import AnomalyEvent, Severity
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.remediator.actions.catalogue import ScriptCatalogue, load_catalogue
-from services.remediator.actions.registry import ActionRegistry, build_registry
+from services.remediator.core.actions.catalogue import ScriptCatalogue, load_catalogue
+from services.remediator.core.actions.registry import ActionRegistry, build_registry
+from services.remediator.core.rules.engine import RemediationEngine
+from services.remediator.core.rules.loading import load_rules_text
 from services.remediator.errors import RulesFileError
-from services.remediator.rules.engine import RemediationEngine
-from services.remediator.rules.loading import load_rules_text
 from tests.unit.remediator.conftest import AnomalyFactory
 
 
@@ -292,7 +292,7 @@ def test_a_script_is_refused_unless_a_catalogue_lists_it(registry: ActionRegistr
         registry, "optimize_performance", script="mine-bitcoin"
     )
     # Parsed without the catalogue (no context): refused, never taken on trust.
-    from services.remediator.actions.optimize_performance import OptimizePerformanceParams
+    from services.remediator.core.actions.optimize_performance import OptimizePerformanceParams
 
     with pytest.raises(ValidationError, match="no script catalogue"):
         OptimizePerformanceParams.model_validate({"script": "collect-diagnostics"})

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from services.remediator.actions.registry import ActionRegistry
-from services.remediator.audit import AuditQuery, check_cursor, newest_bound
+from services.remediator.core.actions.registry import ActionRegistry
+from services.remediator.core.durations import MAX_DURATION_S, Duration, parse_duration
+from services.remediator.core.rules.loading import load_rules_text
 from services.remediator.errors import RulesFileError
-from services.remediator.rules.durations import MAX_DURATION_S, Duration, parse_duration
-from services.remediator.rules.loading import load_rules_text
+from services.remediator.stores.audit import AuditQuery, check_cursor, newest_bound
 
 
 def test_the_page_before_the_oldest_possible_entry_is_empty() -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.remediator.aws.accounts import HOME, AccountRefused, AccountRoles, AwsPlace
 from services.remediator.config import RemediatorSettings
+from services.remediator.core.accounts import HOME, AccountRefused, AccountRoles, AwsPlace
 
 WATCHED = "111122223333"
 OWN = "999988887777"

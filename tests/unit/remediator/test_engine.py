@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from services.remediator.actions.registry import ActionRegistry
-from services.remediator.risk import Risk
-from services.remediator.rules.engine import EngineContext, RemediationEngine
-from services.remediator.rules.loading import load_rules_file, load_rules_text
-from services.remediator.targets import Target
+from services.remediator.core.actions.registry import ActionRegistry
+from services.remediator.core.risk import Risk
+from services.remediator.core.rules.engine import EngineContext, RemediationEngine
+from services.remediator.core.rules.loading import load_rules_file, load_rules_text
+from services.remediator.core.targets import Target
 from shared.events import Severity
 from tests.unit.remediator.conftest import RULES, AnomalyFactory
 

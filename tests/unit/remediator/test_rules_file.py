@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from services.remediator.actions.registry import ActionRegistry
+from services.remediator.core.actions.registry import ActionRegistry
+from services.remediator.core.durations import format_duration, parse_duration
+from services.remediator.core.rules.loading import load_rules_file, load_rules_text
 from services.remediator.errors import RulesFileError
-from services.remediator.rules.durations import format_duration, parse_duration
-from services.remediator.rules.loading import load_rules_file, load_rules_text
 from tests.unit.remediator.conftest import RULES
 
 GOOD_RULE = """\

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.remediator.actions.registry import ActionRegistry
-from services.remediator.run_deadline import MARGIN_S, deadline_s, instances_at_once, waves
+from services.remediator.core.actions.registry import ActionRegistry
+from services.remediator.core.run_deadline import MARGIN_S, deadline_s, instances_at_once, waves
 
 
 @pytest.mark.parametrize(

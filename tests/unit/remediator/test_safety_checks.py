@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from services.remediator.safety.policy import ATOMIC_CHECKS
-from services.remediator.safety.scripts import CHECK_AND_RESERVE
+from services.remediator.core.safety_policy import ATOMIC_CHECKS
+from services.remediator.stores.safety_scripts import CHECK_AND_RESERVE
 
 
 def test_the_atomic_checks_are_the_refusals_of_the_redis_script_in_its_order() -> None:

@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 
-from services.remediator.debounce import Streak
-from services.remediator.records import record_id
-from services.remediator.rules.schema import Match, Rule
-from services.remediator.targets import Target, TargetError, TargetSpec, fill
+from services.remediator.core.records import record_id
+from services.remediator.core.rules.schema import Match, Rule
+from services.remediator.core.targets import Target, TargetError, TargetSpec, fill
+from services.remediator.stores.debounce import Streak
 from shared.events import RemediationStatus
 
 

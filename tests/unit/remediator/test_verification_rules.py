@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from services.remediator.actions.registry import ActionRegistry
+from services.remediator.aws.group_share import GroupShare
+from services.remediator.core.actions.registry import ActionRegistry
+from services.remediator.core.judgement import Observation, judge
+from services.remediator.core.rules.engine import EngineContext, RemediationEngine
+from services.remediator.core.rules.loading import load_rules_file, load_rules_text
+from services.remediator.core.verify import Verify
 from services.remediator.errors import RulesFileError
-from services.remediator.rules.engine import EngineContext, RemediationEngine
-from services.remediator.rules.loading import load_rules_file, load_rules_text
-from services.remediator.safety.group_share import GroupShare
-from services.remediator.verification.judge import Observation, judge
-from services.remediator.verification.plan import Verify
 from shared.events import RemediationStatus
 from tests.unit.remediator.conftest import RULES, AnomalyFactory
 

@@ -3,8 +3,8 @@ metric's word; an alert's resolution is its sender's, which never verifies anyth
 
 from __future__ import annotations
 
-from services.remediator.verification.judge import Observation, judge
-from services.remediator.verification.plan import Verify
+from services.remediator.core.judgement import Observation, judge
+from services.remediator.core.verify import Verify
 from shared.events import RemediationStatus
 
 T0 = 1_000_000

@@ -1,0 +1,237 @@
+"""The remediation engine: which rule an anomaly matches, what it recommends and why (no I/O).
+
+The first live rule that matches acts; matching shadow rules are reported beside it. Each
+recommendation carries its actions in the rule's order with typed parameters and resolved
+targets, the risk tier, whether a human must approve, and a reason a person can read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.remediator.core.actions.base import ActionDefinition
+from services.remediator.core.actions.registry import ActionRegistry
+from services.remediator.core.risk import Risk, highest
+from services.remediator.core.rules.loading import LoadedRules
+from services.remediator.core.rules.schema import ActionStep, Policy, Rule
+from services.remediator.core.targets import Target, TargetError, fill_params
+from shared.events import AnomalyEvent, Severity
+
+
+@dataclass(frozen=True)
+class EngineContext:
+    """What else is known: metrics anomalous on the anomaly's resource right now, and the
+    rules switched to shadow mode automatically (their actions did not improve anything)."""
+
+    co_anomalous: frozenset[str] = frozenset()
+    demoted: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    step: ActionStep
+    definition: ActionDefinition
+    params: Any | None
+    target: Target | None
+    error: str | None = None
+    error_check: str = "no_target"  # how a refusal for ``error`` is recorded (blocked_by)
+
+    @property
+    def action(self) -> str:
+        return self.definition.name
+
+    @property
+    def ready(self) -> bool:
+        return self.error is None and self.target is not None and self.params is not None
+
+    def describe(self) -> str:
+        if self.target is None or self.params is None:
+            return f"{self.action} ({self.error})"
+        return self.definition.describe(self.params, self.target)
+
+    def params_json(self) -> dict[str, Any]:
+        if self.params is None:
+            return dict(self.step.params)
+        dumped: dict[str, Any] = self.params.model_dump(mode="json")
+        return dumped
+
+
+@dataclass(frozen=True)
+class ApprovalNeed:
+    required: bool
+    approvals: int
+    why: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    rule: Rule
+    candidates: tuple[Candidate, ...]
+    reason: str
+    risk: Risk
+    approval: ApprovalNeed
+    shadow: bool = False
+    demoted: bool = False  # in shadow mode automatically, not by the rules file
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    live: Recommendation | None
+    shadow: tuple[Recommendation, ...] = ()
+    no_match_reason: str = ""
+    co_anomalous: frozenset[str] = field(default_factory=frozenset)
+
+
+class RemediationEngine:
+    def __init__(self, loaded: LoadedRules, registry: ActionRegistry) -> None:
+        self.loaded = loaded
+        self.registry = registry
+
+    @property
+    def policy(self) -> Policy:
+        return self.loaded.rules.policy
+
+    def evaluate(self, anomaly: AnomalyEvent, context: EngineContext | None = None) -> Evaluation:
+        context = context or EngineContext()
+        co = frozenset(context.co_anomalous | set(anomaly.contributing_metrics)) - {anomaly.metric}
+        live: Recommendation | None = None
+        shadow: list[Recommendation] = []
+        misses: list[tuple[int, str]] = []
+        for rule in self.loaded.rules.rules:
+            demoted = rule.mode == "live" and rule.name in context.demoted
+            in_shadow = rule.mode == "shadow" or demoted
+            if live is not None and not in_shadow:
+                continue
+            miss = _mismatch(rule, anomaly, co)
+            if miss is not None:
+                misses.append(miss)
+                continue
+            recommendation = self._recommend(rule, anomaly, co, in_shadow, demoted)
+            if in_shadow:
+                shadow.append(recommendation)
+            else:
+                live = recommendation
+        reason = "" if live else _no_match_reason(anomaly, misses)
+        if live is None and shadow:
+            names = ", ".join(
+                f"{s.rule.name} (switched to shadow mode: its actions did not improve anything)"
+                if s.demoted
+                else s.rule.name
+                for s in shadow
+            )
+            reason = f"only shadow rules match: {names}; nothing done"
+        return Evaluation(live, tuple(shadow), reason, co)
+
+    def _recommend(
+        self,
+        rule: Rule,
+        anomaly: AnomalyEvent,
+        co: frozenset[str],
+        shadow: bool = False,
+        demoted: bool = False,
+    ) -> Recommendation:
+        candidates = tuple(self.candidate(step, anomaly) for step in rule.actions)
+        risk = rule.risk or highest(
+            [c.definition.risk_for(c.params) if c.params else c.definition.risk for c in candidates]
+        )
+        return Recommendation(
+            rule=rule,
+            candidates=candidates,
+            reason=_match_reason(rule, anomaly, co),
+            risk=risk,
+            approval=approval_need(rule, risk, anomaly.labels, self.policy),
+            shadow=shadow,
+            demoted=demoted,
+        )
+
+    def candidate(self, step: ActionStep, anomaly: AnomalyEvent) -> Candidate:
+        definition = self.registry[step.action]
+        where = (anomaly.resource_id, anomaly.metric, anomaly.labels)
+        try:
+            params = definition.parse(fill_params(step.params, *where))
+        except TargetError as exc:
+            return Candidate(step, definition, None, None, str(exc))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            error = f"parameter {field}: {first['msg']}"
+            return Candidate(step, definition, None, None, error, "invalid_params")
+        try:
+            target = step.target.resolve(*where)
+        except TargetError as exc:
+            return Candidate(step, definition, params, None, str(exc))
+        if not definition.accepts(target):
+            error = f"{definition.name} cannot act on {target.describe()}"
+            return Candidate(step, definition, params, None, error)
+        return Candidate(step, definition, params, target)
+
+
+def approval_need(
+    rule: Rule | None, risk: Risk, labels: Mapping[str, str], policy: Policy
+) -> ApprovalNeed:
+    """Whether a person must approve. ``rule`` None: a manual request, which the policy's
+    risk tiers and critical labels decide alone (the target's tags are added by the gate)."""
+    critical = bool(policy.critical_labels) and all(
+        fnmatchcase(labels.get(k, ""), v) and k in labels for k, v in policy.critical_labels.items()
+    )
+    approvals = rule.approvals_required if rule is not None else 1
+    if critical:
+        approvals = max(approvals, policy.critical_approvals_required)
+        return ApprovalNeed(True, approvals, "the target is labelled production-critical")
+    if rule is not None and rule.approval == "required":
+        return ApprovalNeed(True, approvals, f"rule {rule.name} requires approval")
+    if rule is not None and rule.approval == "auto":
+        return ApprovalNeed(False, 0, f"rule {rule.name} runs without approval")
+    if risk in policy.approval_for_risk:
+        return ApprovalNeed(True, approvals, f"{risk} risk actions need approval")
+    return ApprovalNeed(False, 0, f"{risk} risk actions run without approval")
+
+
+def _mismatch(rule: Rule, anomaly: AnomalyEvent, co: frozenset[str]) -> tuple[int, str] | None:
+    """None when ``rule`` matches; else how close it came (higher is closer) and why not."""
+    match = rule.match
+    if not match.metric_matches(anomaly.metric):
+        return (0, "")
+    if not match.resource_matches(anomaly.resource_id):
+        return (1, f"rule {rule.name} does not cover resource {anomaly.resource_id}")
+    missing = match.missing_labels(anomaly.labels)
+    if missing:
+        return (1, f"rule {rule.name} needs labels {', '.join(missing)}")
+    if anomaly.severity.rank < match.severity_at_least.rank:
+        return (2, f"severity:{match.severity_at_least.value}")
+    if anomaly.score < match.min_score:
+        return (3, f"rule {rule.name} needs a score of {match.min_score:g} ({anomaly.score:.2f})")
+    wanted = match.also_anomalous
+    if wanted and not any(fnmatchcase(m, p) for m in co for p in wanted):
+        return (4, f"rule {rule.name} needs one of {', '.join(wanted)} anomalous too")
+    return None
+
+
+def _no_match_reason(anomaly: AnomalyEvent, misses: list[tuple[int, str]]) -> str:
+    relevant = [m for m in misses if m[0] > 0]
+    if not relevant:
+        return f"no rule covers metric {anomaly.metric}"
+    closest = max(rank for rank, _ in relevant)
+    reasons = [text for rank, text in relevant if rank == closest]
+    if closest == 2:
+        lowest = min((Severity(r.split(":", 1)[1]) for r in reasons), key=lambda s: s.rank)
+        return (
+            f"severity {anomaly.severity} is below {lowest}, the lowest severity a rule for "
+            f"{anomaly.metric} acts on: watch, do not act"
+        )
+    return "; ".join(dict.fromkeys(reasons))
+
+
+def _match_reason(rule: Rule, anomaly: AnomalyEvent, co: frozenset[str]) -> str:
+    reason = (
+        f"{anomaly.severity} anomaly on {anomaly.metric}: {anomaly.value:g} (expected "
+        f"{anomaly.expected_low:.3g} to {anomaly.expected_high:.3g}, score {anomaly.score:.2f})"
+    )
+    if co:
+        reason += f"; also anomalous: {', '.join(sorted(co))}"
+    return f"{reason}; rule {rule.name}"

@@ -1,0 +1,144 @@
+"""Deciding approvals and recording each decision: approve (by whom; at the M-th distinct
+approver the action is sent to a worker, through the same safety checks as any other, and an
+escalation of its target ends), reject, and expiry (by the sweep, or discovered by a late
+click). Each is recorded once."""
+
+from __future__ import annotations
+
+import structlog
+
+from services.remediator.core.records import request_record
+from services.remediator.errors import ApprovalExpiredError
+from services.remediator.handling.scheduling import Scheduler
+from services.remediator.stores.approvals import Approval, ApprovalStore, Decision
+from services.remediator.stores.audit import RecordPublisher
+from services.remediator.stores.escalations import Escalations
+from shared.events import RemediationRecord, RemediationStatus
+
+log = structlog.get_logger("remediator.approvals")
+
+
+class ApprovalDecisions:
+    def __init__(
+        self,
+        store: ApprovalStore,
+        publisher: RecordPublisher,
+        scheduler: Scheduler,
+        executor_name: str,
+        escalations: Escalations | None = None,
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.scheduler = scheduler
+        self.executor_name = executor_name
+        self.escalations = escalations
+
+    def approve(
+        self, approval_id: str, who: str, comment: str = "", *, person: str | None = None
+    ) -> Decision:
+        """``who`` is the name shown; ``person`` the identity counted towards M-of-N (the
+        API takes it from the gateway, never from a body; in-process callers default it to
+        ``who``)."""
+        try:
+            decision = self.store.approve(approval_id, who, person or who)
+        except ApprovalExpiredError as exc:
+            if isinstance(exc.approval, Approval):
+                self._record_expiry(exc.approval)
+            raise
+        approval = decision.approval
+        if decision.complete:
+            request = approval.request.model_copy(update={"decided_by": approval.decided_by})
+            note = f"; {comment}" if comment else ""
+            self._record(
+                approval,
+                RemediationStatus.APPROVED,
+                f"approved by {approval.decided_by}{note}",
+                approval.decided_by,
+            )
+            if self.escalations is not None:  # a person has looked: the escalation is over
+                self.escalations.clear(request)
+            self.scheduler.execute(request)
+        log.info(
+            "approval_given",
+            approval_id=approval_id,
+            by=who,
+            person=person or who,
+            complete=decision.complete,
+        )
+        return decision
+
+    def reject(self, approval_id: str, who: str, comment: str = "") -> Approval:
+        try:
+            approval = self.store.reject(approval_id, who)
+        except ApprovalExpiredError as exc:
+            if isinstance(exc.approval, Approval):
+                self._record_expiry(exc.approval)
+            raise
+        note = f": {comment}" if comment else ""
+        self._record(approval, RemediationStatus.REJECTED, f"rejected by {who}{note}", who)
+        return approval
+
+    def expire_due(self) -> list[Approval]:
+        expired = []
+        for approval_id in self.store.due():
+            approval = self.store.expire(approval_id)
+            if approval is not None:
+                self._record_expiry(approval)
+                expired.append(approval)
+        return expired
+
+    def redispatch_stalled(self, older_than_s: float = 60.0) -> int:
+        """Approved actions whose execution never started (the API died after approving, or
+        the task waits in a busy queue). Each is sent again at most once per ``older_than_s``:
+        sending it moves its time in the approved index to now, in one atomic step that also
+        makes sure no other replica's sweep sent it meanwhile."""
+        from services.remediator.stores.keys import APPROVED_UNCLAIMED
+
+        # KEYS: 1 approved-unclaimed zset. ARGV: 1 approval id, 2 older than (ms).
+        # 1: it was due and is now marked sent (by this caller); 0: not due, or claimed.
+        take_due = self.store.redis.register_script(
+            """
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            local since = redis.call('ZSCORE', KEYS[1], ARGV[1])
+            if (not since) or tonumber(since) > now - tonumber(ARGV[2]) then return 0 end
+            redis.call('ZADD', KEYS[1], now, ARGV[1])
+            return 1
+            """
+        )
+        older_than_ms = int(older_than_s * 1000)
+        sent = 0
+        for approval_id in self.store.approved_unclaimed(older_than_ms):
+            if not take_due(keys=[APPROVED_UNCLAIMED], args=[approval_id, older_than_ms]):
+                continue
+            approval = self.store.get(approval_id)
+            self.scheduler.execute(
+                approval.request.model_copy(update={"decided_by": approval.decided_by})
+            )
+            sent += 1
+        return sent
+
+    def _record_expiry(self, approval: Approval) -> None:
+        waited = approval.expires_at - approval.created_at
+        minutes = round(waited.total_seconds() / 60)
+        self._record(
+            approval,
+            RemediationStatus.EXPIRED,
+            f"no decision within {minutes} min: approval expired at "
+            f"{approval.expires_at:%Y-%m-%d %H:%M:%S} UTC; nothing done",
+            None,
+        )
+
+    def _record(
+        self, approval: Approval, status: RemediationStatus, reason: str, who: str | None
+    ) -> RemediationRecord:
+        record = request_record(
+            approval.request,
+            status,
+            reason,
+            executor=self.executor_name,
+            decided_by=who,
+            approval_id=approval.id,
+        )
+        self.publisher.publish(record)
+        return record

@@ -1,0 +1,240 @@
+"""Manual requests (``POST /remediation/execute``, ChatOps, Slack): an operator asks for an
+action on a target.
+
+A manual request takes the decision path of every rule-driven one: the target is resolved
+(with AWS, to the instances and their tags), the deny lists and maintenance windows match the
+resolved names (never ``resource_id``, which the caller chooses and which only labels the
+record), and the approval gate applies the policy's risk tiers, production-critical tags with
+M-of-N approvals, escalations and auto-approval. The one who asks never counts as an approver.
+A person asked, so the circuit breaker does not apply.
+
+The target may name the AWS account and region to act in (``aws_account``, ``aws_region``):
+an account that is neither the remediator's own nor mapped to a role in
+``SCOPS_AWS_ACCOUNT_ROLES`` is refused (403), never acted on with the own credentials.
+
+Refusals known at once (unknown action, invalid parameters, a target that names nothing, an
+account the remediator may not act in, the allow and deny lists, a safety check that would
+refuse now) are answered at once and recorded; the answer to an accepted request says
+truthfully what happens next (it runs, it waits for N people, or it is a dry run). The worker
+decides again, atomically, when it runs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.remediator.core.accounts import ACCOUNT_PATTERN, REGION_PATTERN, AccountRefused
+from services.remediator.core.action_requests import ActionRequest, Incident
+from services.remediator.core.records import incident_record
+from services.remediator.core.rules.engine import approval_need
+from services.remediator.core.safety_policy import static_refusal
+from services.remediator.core.targets import Target, TargetError
+from services.remediator.errors import RequestRefusedError, UnknownActionError
+from services.remediator.handling.approval_gate import approval_id_for
+from services.remediator.wiring import Remediator
+from shared.events import RemediationStatus, Severity
+
+
+class TargetBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instance_ids: list[str] | None = Field(None, examples=[["i-0abc123def4567890"]])
+    tags: dict[str, str] | None = Field(None, examples=[{"Name": "web-1"}])
+    auto_scaling_group: str | None = Field(None, examples=["web-asg"])
+    aws_account: str | None = Field(
+        None,
+        pattern=ACCOUNT_PATTERN,
+        description="The AWS account the target is in (default: the remediator's own); it "
+        "must be in SCOPS_AWS_ACCOUNT_ROLES.",
+        examples=["210987654321"],
+    )
+    aws_region: str | None = Field(
+        None,
+        pattern=REGION_PATTERN,
+        description="The AWS region the target is in (default: SCOPS_AWS_REGION).",
+        examples=["eu-west-1"],
+    )
+
+    def resolve(self) -> Target:
+        given = [n for n in ("instance_ids", "tags", "auto_scaling_group") if getattr(self, n)]
+        if len(given) != 1:
+            raise TargetError("give exactly one of instance_ids, tags, auto_scaling_group")
+        if self.instance_ids:
+            return Target.for_instances(*self.instance_ids)
+        if self.tags:
+            return Target.for_tags(self.tags)
+        return Target.for_group(self.auto_scaling_group or "")
+
+
+class ManualRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(examples=["restart_service"])
+    target: TargetBody
+    params: dict[str, object] = Field(default_factory=dict, examples=[{"service": "nginx"}])
+    reason: str = Field(min_length=1, max_length=500, examples=["users report timeouts"])
+    by: str = Field(min_length=1, max_length=128, description="Who asks.", examples=["ana"])
+    resource_id: str | None = Field(
+        None,
+        description="How records name the incident (defaults to the target). Only a label: "
+        "deny lists and maintenance windows match the resolved target.",
+    )
+    severity: Severity = Severity.MEDIUM
+    dry_run: bool = False
+
+
+class Preview(BaseModel):
+    """What happens next to an accepted manual request, as far as can be said now."""
+
+    next: Literal["run", "approval", "dry_run"] = Field(examples=["approval"])
+    approvals_required: int = Field(0, examples=[2])
+    approval_id: str | None = Field(None, description="The approval it will wait for.")
+    why: str = Field("", examples=["the target is tagged production-critical"])
+
+    def describe(self) -> str:
+        if self.next == "dry_run":
+            return "dry run: nothing will be changed"
+        if self.next == "run":
+            return f"runs once the safety checks pass ({self.why})"
+        people = (
+            "one person"
+            if self.approvals_required == 1
+            else f"{self.approvals_required} different people"
+        )
+        return (
+            f"waits for {people} other than the requester to approve ({self.why}); "
+            f"approval {self.approval_id}"
+        )
+
+
+def prepare(
+    remediator: Remediator,
+    body: ManualRequest,
+    correlation_id: str,
+    *,
+    requested_by: str | None = None,
+) -> tuple[ActionRequest, Preview]:
+    """The request to queue and what happens next, or a refusal (raised, after recording).
+    ``requested_by``: the person asking (the gateway's word), who cannot approve it."""
+    subject = uuid.uuid4()
+    resource = body.resource_id or _target_name(body.target)
+    incident = Incident(
+        anomaly_id=subject,
+        correlation_id=correlation_id,
+        resource_id=resource,
+        metric="manual",
+        severity=body.severity,
+        explanation=f"manual request by {body.by}: {body.reason}",
+    )
+    try:
+        request = _checked(remediator, body, subject, incident)
+        request = request.model_copy(update={"requested_by": requested_by or body.by})
+        return request, _preview(remediator, request)
+    except UnknownActionError as exc:
+        _record_refusal(remediator, body, incident, "unknown_action", str(exc))
+        raise
+    except RequestRefusedError as exc:
+        _record_refusal(remediator, body, incident, exc.rule, exc.reason)
+        raise
+
+
+def _preview(remediator: Remediator, request: ActionRequest) -> Preview:
+    """The decision the worker will take, taken now without changing anything."""
+    workflow = remediator.workflow
+    resolved = workflow.resolve(request)
+    if isinstance(resolved, tuple):
+        raise RequestRefusedError(*resolved)
+    policy = remediator.rules.engine().policy
+    need, escalated = workflow.gate.need_for(
+        resolved, approval_need(None, resolved.risk, {}, policy)
+    )
+    _job, check, detail = remediator.runner.precheck(resolved)
+    if check is not None:
+        raise RequestRefusedError(check, detail)
+    if resolved.dry_run or remediator.safety.dry_run():
+        return Preview(next="dry_run", why="dry run")
+    if need.required and (escalated or not remediator.auto_approval.enabled()):
+        return Preview(
+            next="approval",
+            approvals_required=need.approvals,
+            approval_id=approval_id_for(resolved).hex,
+            why=need.why,
+        )
+    return Preview(next="run", why=need.why)
+
+
+def _checked(
+    remediator: Remediator, body: ManualRequest, subject: uuid.UUID, incident: Incident
+) -> ActionRequest:
+    definition = remediator.registry.get(body.action)
+    if definition is None:
+        raise UnknownActionError(body.action, list(remediator.registry))
+    try:
+        params = definition.parse(body.params)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "params"
+        raise RequestRefusedError("invalid_params", f"params.{where}: {first['msg']}") from exc
+    try:
+        target = body.target.resolve()
+    except TargetError as exc:
+        raise RequestRefusedError("no_target", str(exc)) from exc
+    try:
+        place = remediator.workflow.parts.accounts.place(
+            body.target.aws_account, body.target.aws_region
+        )
+    except AccountRefused as exc:
+        raise RequestRefusedError(exc.check, exc.detail) from exc
+    if not definition.accepts(target):
+        accepted = " or ".join(sorted(definition.targets))
+        raise RequestRefusedError("no_target", f"{body.action} acts on {accepted}")
+    policy = remediator.rules.engine().policy
+    denied = tuple(policy.deny_targets)
+    blast = policy.blast_radius  # the rules' default: a person's request counts the same
+    refusal = static_refusal(remediator.safety.limits, body.action, target.names(), denied)
+    if refusal is not None:
+        raise RequestRefusedError(refusal.check, refusal.detail)
+    return ActionRequest(
+        subject_id=subject,
+        incident=incident,
+        action=body.action,
+        params=params.model_dump(mode="json"),
+        target=target,
+        reason=f"manual request by {body.by}: {body.reason}",
+        risk=definition.risk_for(params),
+        denied_targets=denied,
+        blast_max=(blast.max_targets or 0) if blast else 0,
+        blast_window_s=blast.window if blast else 3600.0,
+        blast_percent=(blast.max_percent or 0.0) if blast else 0.0,
+        automatic=False,
+        decided_by=body.by,
+        dry_run=body.dry_run,
+        aws_account=place.account,
+        aws_region=place.region,
+    )
+
+
+def _target_name(target: TargetBody) -> str:
+    if target.instance_ids:
+        return target.instance_ids[0]
+    if target.tags:
+        return next(iter(target.tags.values()))
+    return target.auto_scaling_group or "unknown"
+
+
+def _record_refusal(
+    remediator: Remediator, body: ManualRequest, incident: Incident, check: str, detail: str
+) -> None:
+    record = incident_record(
+        incident,
+        RemediationStatus.BLOCKED,
+        f"{detail} (manual request by {body.by}: {body.reason})",
+        action=body.action,
+        executor=remediator.runner.executor.name,
+        blocked_by=check,
+        decided_by=body.by,
+        params=dict(body.params),
+    )
+    remediator.publisher.publish(record)

@@ -1,0 +1,517 @@
+"""Running one action request: static checks, the atomic safety reservation, the executor, and
+the record of how it ended; polls of commands still running; recovery after a crash.
+
+The run's state lives in a Redis hash (``reserved`` -> ``sent`` -> ``finished``), written in
+the same atomic step as the reservation and updated before each side effect is known to be
+safe, so an attempt that dies at any point leaves enough to say what happened and never runs
+the action a second time.
+
+A run about to be reserved is first entered in an index (``keys.RESERVED_RUNS``), with its
+request and claim, and leaves it once sent or finished. The entry is written *before* the
+reservation, so a crash between the two leaves an entry without a reservation (the sweep drops
+it), never a reservation without an entry; writing it after would leave a window where a worker
+killed right after reserving holds the target's lock with nothing pointing at it. The API's
+sweep uses the index to settle runs whose whole worker died before sending
+(:meth:`ActionRunner.settle_abandoned`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import redis
+import structlog
+from pydantic import ValidationError
+
+from services.remediator.aws.group_share import (
+    GroupShare,
+    GroupShareRefusal,
+    GroupSizes,
+    group_share,
+)
+from services.remediator.core import run_deadline
+from services.remediator.core.action_requests import ActionRequest
+from services.remediator.core.actions.base import ActionDefinition
+from services.remediator.core.actions.registry import ActionRegistry
+from services.remediator.core.records import request_record
+from services.remediator.core.safety_policy import static_refusal
+from services.remediator.core.targets import Target
+from services.remediator.errors import UnknownActionError
+from services.remediator.executors.base import TIMEOUT, Executor, Finished, Job, Started
+from services.remediator.handling.scheduling import Scheduler
+from services.remediator.stores import keys
+from services.remediator.stores.audit import RecordPublisher
+from services.remediator.stores.claims import Claim, Claims
+from services.remediator.stores.safety import RUN_TTL_MS, SafetyManager, SafetyRequest
+from shared.events import RemediationRecord, RemediationStatus
+
+log = structlog.get_logger("remediator.runner")
+
+# KEYS: 1 run hash, 2 active runs, 3 reserved runs. ARGV: 1 run id
+FINISH = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'reserved' and state ~= 'sent' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'finished')
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+
+class ActionRunner:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        registry: ActionRegistry,
+        safety: SafetyManager,
+        executor: Executor,
+        publisher: RecordPublisher,
+        scheduler: Scheduler,
+        poll_first_s: float = 1.0,
+        poll_max_s: float = 15.0,
+        claim_ttl_s: int = 7 * 86400,
+        group_sizes: GroupSizes | None = None,
+        on_success: Callable[[ActionRequest], None] | None = None,
+    ) -> None:
+        self.redis = client
+        self.registry = registry
+        self.safety = safety
+        self.executor = executor
+        self.publisher = publisher
+        self.scheduler = scheduler
+        self.poll_first_s = poll_first_s
+        self.poll_max_s = poll_max_s
+        self.claim_ttl_s = claim_ttl_s
+        self.group_sizes = group_sizes or GroupSizes(None)
+        self.on_success = on_success  # e.g. start watching the metric the action should fix
+        self._finish = client.register_script(FINISH)
+
+    # -- deciding and starting -----------------------------------------------------------
+
+    def execute(self, request: ActionRequest, claim: Claim) -> RemediationRecord:
+        checked = self._static_checks(request)
+        if isinstance(checked, tuple):
+            return self.refuse(request, claim, *checked)
+        job = checked
+        share = group_share(request, self.group_sizes)
+        if isinstance(share, GroupShareRefusal):
+            return self.refuse(request, claim, "blast_radius", share.detail)
+        checks = self.safety_request(request, job.definition, job.params, share)
+        if request.dry_run:
+            verdict = self.safety.peek(checks)
+        else:
+            checks = replace(
+                checks,
+                lock_ttl_s=run_deadline.lock_ttl_s(
+                    job.definition,
+                    job.params,
+                    _instance_count(request.target),
+                    int(self.safety.limits.lock_ttl_s),
+                ),
+            )
+            self._enter_index(request, claim)
+            verdict = self.safety.reserve(checks)
+            if verdict.reservation is None:
+                self._leave_index(request.run_id)
+        if not verdict.allowed:
+            return self.refuse(request, claim, verdict.blocked_by or "safety", verdict.detail)
+        if request.dry_run or verdict.dry_run or verdict.reservation is None:
+            record = request_record(
+                request,
+                RemediationStatus.DRY_RUN,
+                request.reason,
+                executor="dry-run",
+                blocked_by="dry_run",
+                output_excerpt=f"dry run: would {job.describe()}",
+            )
+            return self._publish(record, claim)
+        return self._start(request, job, verdict.reservation, claim)
+
+    def precheck(self, request: ActionRequest) -> tuple[Job | None, str | None, str]:
+        """What would happen now, changing nothing: (job, refusing check or None, detail)."""
+        checked = self._static_checks(request)
+        if isinstance(checked, tuple):
+            return None, *checked
+        share = group_share(request, self.group_sizes)
+        if isinstance(share, GroupShareRefusal):
+            return checked, "blast_radius", share.detail
+        verdict = self.safety.peek(
+            self.safety_request(request, checked.definition, checked.params, share)
+        )
+        if not verdict.allowed:
+            return checked, verdict.blocked_by or "safety", verdict.detail
+        return checked, None, "dry run" if verdict.dry_run else verdict.detail
+
+    def _static_checks(self, request: ActionRequest) -> Job | tuple[str, str]:
+        definition = self.registry.get(request.action)
+        if definition is None:
+            return "unknown_action", str(UnknownActionError(request.action, list(self.registry)))
+        try:
+            params = definition.parse(request.params)
+        except ValidationError as exc:
+            return "invalid_params", _first_error(exc)
+        if not definition.accepts(request.target):
+            return "no_target", f"{request.action} cannot act on {request.target.describe()}"
+        refusal = static_refusal(
+            self.safety.limits, request.action, request.names, request.denied_targets
+        )
+        if refusal is not None:
+            return refusal.check, refusal.detail
+        return Job(definition, params, request.target, request.run_id, request.place)
+
+    def safety_request(
+        self,
+        request: ActionRequest,
+        definition: ActionDefinition,
+        params: object,
+        share: GroupShare | None = None,
+    ) -> SafetyRequest:
+        return SafetyRequest(
+            action=request.action,
+            target_key=request.target.key,
+            resource_id=request.incident.resource_id,
+            run_id=request.run_id,
+            cooldown_s=request.cooldown_s,
+            blast_max=request.blast_max,
+            blast_window_s=request.blast_window_s,
+            lock_ttl_s=definition.lock_ttl_s(params, int(self.safety.limits.lock_ttl_s)),
+            automatic=request.automatic,
+            group=share.group if share else None,
+            group_size=share.size if share else 0,
+            group_percent=share.percent if share else 0.0,
+            group_max=share.max_instances if share else 0,
+            group_members=share.members if share else (),
+            members=request.target.members,
+            names=request.names,
+        )
+
+    def _start(
+        self, request: ActionRequest, job: Job, reservation: str, claim: Claim
+    ) -> RemediationRecord:
+        started_at = time.time()
+        instances = _instance_count(job.target)
+        deadline = started_at + run_deadline.deadline_s(job.definition, job.params, instances)
+        run_key = keys.run(request.run_id)
+        self.redis.hset(
+            run_key,
+            mapping={
+                "request": request.model_dump_json(),
+                "executor": self.executor.name,
+                "started_at": started_at,
+                "deadline": deadline,
+                "claim": claim.key,
+            },
+        )
+        log.info("action_started", run_id=request.run_id, action=request.action)
+        with claim.kept_alive():
+            try:
+                outcome = self.executor.start(job)
+            except Exception as exc:  # an executor bug must still end in a record
+                log.exception("executor_failed", run_id=request.run_id)
+                outcome = Finished(
+                    RemediationStatus.FAILED,
+                    f"the executor failed: {type(exc).__name__}",
+                    error_code=type(exc).__name__,
+                )
+        if isinstance(outcome, Finished):
+            record = self._finish_run(request, reservation, outcome, started_at, claim.key)
+            assert record is not None  # this attempt owns the run
+            return record
+        return self._sent(request, outcome, claim)
+
+    def _sent(self, request: ActionRequest, started: Started, claim: Claim) -> RemediationRecord:
+        run_key = keys.run(request.run_id)
+        due_ms = int((time.time() + self.poll_first_s) * 1000)
+        deadline = self._deadline_for(request, started)
+        reservation = self.redis.hget(run_key, "reservation")
+        if deadline is not None and reservation is not None:
+            # More instances than reserved for: the lock lasts as long as the run.
+            definition = self.registry[request.action]
+            self.safety.extend_lock(
+                self.safety_request(request, definition, definition.parse(request.params)),
+                reservation.decode(),
+                deadline - time.time() + definition.lock_margin_s,
+            )
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                run_key,
+                mapping={
+                    "state": "sent",
+                    "command_id": started.command_id,
+                    "instance_ids": json.dumps(list(started.instance_ids)),
+                    "polls": 0,
+                    **({"deadline": deadline} if deadline is not None else {}),
+                },
+            )
+            pipe.zadd(keys.ACTIVE_RUNS, {request.run_id: due_ms})
+            pipe.zrem(keys.RESERVED_RUNS, request.run_id)
+            pipe.delete(keys.lease(claim.key))  # a duplicate now resumes polling
+            pipe.execute()
+        record = request_record(
+            request,
+            RemediationStatus.RUNNING,
+            f"{started.summary} ({request.reason})",
+            executor=self.executor.name,
+            command_id=started.command_id,
+        )
+        self.publisher.publish(record)
+        self.scheduler.poll(request.run_id, self.poll_first_s)
+        return record
+
+    # -- following a running command -------------------------------------------------------
+
+    def poll(self, run_id: str) -> RemediationRecord | None:
+        run = self._run(run_id)
+        if run.get("state") != "sent":
+            return None
+        request = ActionRequest.model_validate_json(run["request"])
+        definition = self.registry[request.action]
+        job = Job(
+            definition, definition.parse(request.params), request.target, run_id, request.place
+        )
+        started = Started(run["command_id"], tuple(json.loads(run["instance_ids"])), "")
+        outcome = self.executor.poll(job, started)
+        if outcome is None:
+            if time.time() < float(run["deadline"]):
+                polls = int(self.redis.hincrby(keys.run(run_id), "polls", 1))
+                delay = min(self.poll_first_s * 2 ** min(polls, 10), self.poll_max_s)
+                due_ms = int((time.time() + delay) * 1000)
+                self.redis.zadd(keys.ACTIVE_RUNS, {run_id: due_ms})
+                self.scheduler.poll(run_id, delay)
+                return None
+            timeout = int(float(run["deadline"]) - float(run["started_at"]))
+            outcome = Finished(
+                RemediationStatus.FAILED,
+                f"command {started.command_id} gave no result within {timeout}s",
+                error_code=TIMEOUT,
+            )
+        return self._finish_run(
+            request,
+            run["reservation"],
+            outcome,
+            float(run["started_at"]),
+            run["claim"],
+            command_id=started.command_id,
+        )
+
+    def _finish_run(
+        self,
+        request: ActionRequest,
+        reservation: str,
+        outcome: Finished,
+        started_at: float,
+        claim_key: str,
+        command_id: str | None = None,
+    ) -> RemediationRecord | None:
+        if not self._mark_finished(request.run_id):
+            return None  # another attempt finished it
+        failed = outcome.status == RemediationStatus.FAILED
+        definition = self.registry[request.action]
+        checks = self.safety_request(request, definition, definition.parse(request.params))
+        opened = self.safety.release(
+            checks, reservation, "failed" if failed else "succeeded", outcome.summary
+        )
+        if opened:
+            log.error("circuit_breaker_opened", run_id=request.run_id, action=request.action)
+        record = request_record(
+            request,
+            outcome.status,
+            f"{outcome.summary} ({request.reason})",
+            executor=self.executor.name,
+            output_excerpt=outcome.output,
+            exit_code=outcome.exit_code,
+            duration_s=round(max(time.time() - started_at, 0.0), 3),
+            command_id=command_id,
+            error_code=outcome.error_code,
+        )
+        if outcome.status == RemediationStatus.SUCCEEDED and self.on_success is not None:
+            self.on_success(request)
+        self.publisher.publish(record)
+        self.redis.set(claim_key, b"done", ex=self.claim_ttl_s, xx=True)
+        return record
+
+    # -- after a crash ---------------------------------------------------------------------
+
+    def recover(self, request: ActionRequest, claim: Claim) -> RemediationRecord | None:
+        """An earlier attempt of this request died: finish its story without running it."""
+        run = self._run(request.run_id)
+        state = run.get("state")
+        if state == "finished":
+            claim.finish()
+            return None
+        if state == "sent":
+            self.redis.delete(keys.lease(claim.key))
+            self.scheduler.poll(request.run_id, 0)
+            log.info("run_resumed", run_id=request.run_id)
+            return None
+        if state != "reserved":
+            self._leave_index(request.run_id)  # it stopped before reserving anything
+            reason = "an earlier attempt stopped before recording its outcome; not run again"
+            record = request_record(
+                request, RemediationStatus.INTERRUPTED, reason, executor=self.executor.name
+            )
+            return self._publish(record, claim)
+        return self._recover_reserved(request, run, claim)
+
+    def _recover_reserved(
+        self, request: ActionRequest, run: dict[str, str], claim: Claim
+    ) -> RemediationRecord | None:
+        definition = self.registry[request.action]
+        job = Job(
+            definition,
+            definition.parse(request.params),
+            request.target,
+            request.run_id,
+            request.place,
+        )
+        reserved_at = datetime.fromtimestamp(int(run["reserved_at_ms"]) / 1000, UTC)
+        try:
+            found = self.executor.find(job, reserved_at - timedelta(minutes=1))
+        except Exception as exc:
+            # Whether the command was sent is unknown: keep the run reserved (and its lock)
+            # and let go of the claim, so the sweep asks again once AWS answers.
+            log.warning("lost_command_lookup_failed", run_id=request.run_id, error=str(exc))
+            self.redis.delete(keys.lease(claim.key))
+            return None
+        if found is not None:
+            started_at = float(run.get("started_at", time.time()))
+            timeout = run_deadline.deadline_s(
+                definition, job.params, _instance_count(request.target)
+            )
+            self.redis.hset(
+                keys.run(request.run_id),
+                mapping={
+                    "claim": claim.key,
+                    "started_at": started_at,
+                    "deadline": run.get("deadline", started_at + timeout),
+                    "request": run.get("request", request.model_dump_json()),
+                },
+            )
+            return self._sent(request, found, claim)
+        if not self._mark_finished(request.run_id):
+            claim.finish()
+            return None
+        checks = self.safety_request(request, definition, job.params)
+        self.safety.release(checks, run["reservation"], "interrupted")
+        if definition.shell is not None and self.executor.name == "ssm":
+            known = "no SSM command of this run exists, so it was not sent"
+        elif "started_at" in run:
+            known = "it may have been partly done; check the target"
+        else:
+            known = "it had not started"
+        reason = f"the worker stopped while running {job.describe()}: {known}; not run again"
+        record = request_record(
+            request, RemediationStatus.INTERRUPTED, reason, executor=self.executor.name
+        )
+        return self._publish(record, claim)
+
+    def settle_abandoned(self, run_id: str, claims: Claims) -> RemediationRecord | None:
+        """A run in the reserved-runs index whose attempt may be dead (the sweep asks).
+
+        If its claim's lease is gone, nobody works on it: the whole worker died after entering
+        the run in the index (before or after the reservation) and before the command was
+        recorded as sent. Then the claim is taken over (a redelivery of the task waits, then
+        finds it done) and the run is settled as a redelivery would: the command adopted if it
+        reached SSM, else recorded ``interrupted``, its lock released and the team told. While
+        the lease is alive (the attempt works, renewing it), nothing is done.
+        """
+        run = self._run(run_id)
+        if run.get("state") in ("sent", "finished") or "claim" not in run:
+            self._leave_index(run_id)  # settled already, or the run hash expired
+            return None
+        claim = claims.take_over(run["claim"])
+        if isinstance(claim, str):
+            if claim != "busy":  # the claim is done, waiting or gone: nothing to settle here
+                self._leave_index(run_id)
+            return None
+        log.warning("abandoned_run_settling", run_id=run_id, state=run.get("state"))
+        request = ActionRequest.model_validate_json(run["request"])
+        with claim.kept_alive():  # the SSM look-up may take a while
+            return self.recover(request, claim)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _enter_index(self, request: ActionRequest, claim: Claim) -> None:
+        """Before the reservation: the run, its request and claim, in the reserved index."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                keys.run(request.run_id),
+                mapping={
+                    "request": request.model_dump_json(),
+                    "executor": self.executor.name,
+                    "claim": claim.key,
+                },
+            )
+            pipe.pexpire(keys.run(request.run_id), RUN_TTL_MS)
+            pipe.zadd(keys.RESERVED_RUNS, {request.run_id: int(time.time() * 1000)})
+            pipe.execute()
+
+    def _leave_index(self, run_id: str) -> None:
+        """Nothing was reserved (refused, dry run): forget the entry and its fields."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.RESERVED_RUNS, run_id)
+            pipe.eval(
+                "if redis.call('HEXISTS', KEYS[1], 'state') == 0 then "
+                "return redis.call('DEL', KEYS[1]) end return 0",
+                1,
+                keys.run(run_id),
+            )
+            pipe.execute()
+
+    def _mark_finished(self, run_id: str) -> bool:
+        """reserved/sent -> finished, once (False: another attempt finished it)."""
+        return bool(
+            self._finish(
+                keys=[keys.run(run_id), keys.ACTIVE_RUNS, keys.RESERVED_RUNS], args=[run_id]
+            )
+        )
+
+    def _deadline_for(self, request: ActionRequest, started: Started) -> float | None:
+        """A later deadline once the command's instances are known (tag targets: the ones SSM
+        reports), if they are more than the run was started with."""
+        sent_to = len(started.instance_ids)
+        if sent_to <= _instance_count(request.target):
+            return None
+        started_at = self.redis.hget(keys.run(request.run_id), "started_at")
+        if started_at is None:
+            return None
+        definition = self.registry[request.action]
+        params = definition.parse(request.params)
+        return float(started_at) + run_deadline.deadline_s(definition, params, sent_to)
+
+    def refuse(
+        self, request: ActionRequest, claim: Claim, check: str, detail: str
+    ) -> RemediationRecord:
+        """Records ``request`` blocked by ``check`` and finishes its claim."""
+        record = request_record(
+            request,
+            RemediationStatus.BLOCKED,
+            f"{detail} ({request.reason})",
+            executor=self.executor.name,
+            blocked_by=check,
+        )
+        return self._publish(record, claim)
+
+    def _publish(self, record: RemediationRecord, claim: Claim) -> RemediationRecord:
+        self.publisher.publish(record, done_claim=claim.key, claim_ttl_s=claim.claims.ttl_s)
+        return record
+
+    def _run(self, run_id: str) -> dict[str, str]:
+        raw = self.redis.hgetall(keys.run(run_id))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def _instance_count(target: Target) -> int:
+    """The instances a target names before anything is sent (tag selectors: unknown, 1)."""
+    return len(target.instance_ids) if target.kind == "instances" else 1
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "params"
+    return f"parameter {where}: {first['msg']}"

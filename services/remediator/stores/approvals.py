@@ -1,0 +1,276 @@
+"""Pending approvals in Redis, each decided exactly once.
+
+An approval holds the action request that waits for it. Approve, reject, expire and withdraw
+are one atomic step each (a Lua script), so two people clicking at once, or a click racing the
+expiry sweep, produce one decision. An approval needing M people becomes ``approved`` at the
+M-th distinct person: approvers are counted by their canonical identity (``people``: a Slack
+team and user id, or a key owner, as the gateway establishes them), never by the name shown,
+which a person may change or hold several of. Whoever makes a transition records it; a
+transition happens once. A
+request is withdrawn when the decision that asked for it was interrupted before it was
+recorded (:mod:`.gate`); it can then no longer be approved or rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis
+from pydantic import BaseModel, ConfigDict
+
+from services.remediator.core.action_requests import ActionRequest
+from services.remediator.errors import (
+    ApprovalConflictError,
+    ApprovalExpiredError,
+    ApprovalNotFoundError,
+)
+from services.remediator.stores import keys
+
+# KEYS: 1 approval hash, 2 pending zset, 3 approved-unclaimed zset
+# ARGV: 1 decision (approve|reject|expire|withdraw), 2 who (shown), 3 now ms or "",
+#       4 the person (canonical identity: what "distinct approvers" compares)
+DECIDE = """
+local now = tonumber(ARGV[3])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'not_found'} end
+local id = redis.call('HGET', KEYS[1], 'id')
+if state ~= 'pending' then return {'conflict', state} end
+if ARGV[1] == 'withdraw' then
+  redis.call('HSET', KEYS[1], 'state', 'withdrawn', 'decided_at_ms', now)
+  redis.call('ZREM', KEYS[2], id)
+  return {'withdrawn'}
+end
+local expires = tonumber(redis.call('HGET', KEYS[1], 'expires_at_ms'))
+if now >= expires then
+  redis.call('HSET', KEYS[1], 'state', 'expired', 'decided_at_ms', now)
+  redis.call('ZREM', KEYS[2], id)
+  return {'expired'}
+end
+if ARGV[1] == 'expire' then return {'not_due'} end
+if ARGV[1] == 'reject' then
+  redis.call('HSET', KEYS[1], 'state', 'rejected', 'decided_by', ARGV[2], 'decided_at_ms', now)
+  redis.call('ZREM', KEYS[2], id)
+  return {'rejected'}
+end
+if ARGV[4] == '' then return {'no_person'} end
+if ARGV[4] == redis.call('HGET', KEYS[1], 'requester') then return {'requester'} end
+local approvers = cjson.decode(redis.call('HGET', KEYS[1], 'approvers'))
+-- approvals stored before people were counted compare what they stored
+local people = cjson.decode(redis.call('HGET', KEYS[1], 'people') or cjson.encode(approvers))
+for i, person in ipairs(people) do
+  if person == ARGV[4] then return {'same_person', approvers[i] or person} end
+end
+table.insert(approvers, ARGV[2])
+table.insert(people, ARGV[4])
+redis.call('HSET', KEYS[1], 'approvers', cjson.encode(approvers), 'people', cjson.encode(people))
+local required = tonumber(redis.call('HGET', KEYS[1], 'required'))
+if #approvers < required then
+  return {'partial', tostring(#approvers), tostring(required)}
+end
+redis.call('HSET', KEYS[1], 'state', 'approved', 'decided_by', table.concat(approvers, ', '),
+           'decided_at_ms', now)
+redis.call('ZREM', KEYS[2], id)
+redis.call('ZADD', KEYS[3], now, id)
+return {'approved'}
+"""
+
+
+class Approval(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    state: str  # pending, approved, rejected, expired, withdrawn
+    required: int
+    approvers: list[str]  # as shown: names, which may change
+    people: list[str] = []  # who they are (canonical identities): what M-of-N counts
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    why: str
+    request: ActionRequest
+
+
+@dataclass(frozen=True)
+class Decision:
+    approval: Approval
+    complete: bool  # False: more approvers are needed
+
+
+class ApprovalStore:
+    def __init__(self, client: redis.Redis, *, ttl_s: float, keep_s: float = 7 * 86400) -> None:
+        self.redis = client
+        self.ttl_s = ttl_s
+        self.keep_s = keep_s
+        self._decide = client.register_script(DECIDE)
+
+    def create(
+        self, request: ActionRequest, *, required: int, why: str, approval_id: str | None = None
+    ) -> Approval:
+        approval_id = approval_id or uuid.uuid4().hex
+        now_ms = _server_ms(self.redis)
+        expires_ms = now_ms + int(self.ttl_s * 1000)
+        stored = {
+            "id": approval_id,
+            "state": "pending",
+            "required": required,
+            "approvers": "[]",
+            "people": "[]",
+            "created_at_ms": now_ms,
+            "expires_at_ms": expires_ms,
+            "why": why,
+            "request": request.model_dump_json(),
+            # The person who asked (a manual request) never counts as one of its approvers.
+            "requester": request.requested_by or "",
+        }
+        key = keys.approval(approval_id)
+        if self.redis.exists(key):  # ids derive from the request: asked once, kept as asked
+            return self.get(approval_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=stored)
+            pipe.pexpire(key, int((self.ttl_s + self.keep_s) * 1000))
+            pipe.zadd(keys.PENDING_APPROVALS, {approval_id: expires_ms})
+            pipe.execute()
+        return self.get(approval_id)
+
+    def get(self, approval_id: str) -> Approval:
+        raw = self.redis.hgetall(keys.approval(approval_id))
+        if not raw:
+            raise ApprovalNotFoundError(approval_id, f"no approval {approval_id!r}")
+        data = {k.decode(): v.decode() for k, v in raw.items()}
+        return Approval(
+            id=data["id"],
+            state=data["state"],
+            required=int(data["required"]),
+            approvers=json.loads(data["approvers"]) or [],
+            people=json.loads(data.get("people", "[]")) or [],
+            created_at=_time(data["created_at_ms"]),
+            expires_at=_time(data["expires_at_ms"]),
+            decided_at=_time(data["decided_at_ms"]) if "decided_at_ms" in data else None,
+            decided_by=data.get("decided_by"),
+            why=data["why"],
+            request=ActionRequest.model_validate_json(data["request"]),
+        )
+
+    def approve(
+        self, approval_id: str, who: str, person: str, now_ms: int | None = None
+    ) -> Decision:
+        """``who``: the name shown; ``person``: the identity counted (two approvals by one
+        person, under whatever names, are one)."""
+        reply = self._transition(approval_id, "approve", who, now_ms, person)
+        if reply[0] == "no_person":
+            raise ValueError("an approval needs the approving person's identity")
+        if reply[0] == "requester":
+            raise ApprovalConflictError(
+                approval_id,
+                f"{who} asked for this action and cannot also approve it; another person must",
+            )
+        if reply[0] == "same_person":
+            earlier = reply[1]
+            also = "" if earlier == who else f" (as {earlier})"
+            raise ApprovalConflictError(
+                approval_id,
+                f"{who} has already approved{also}; another person must approve",
+            )
+        return Decision(self.get(approval_id), complete=reply[0] == "approved")
+
+    def reject(self, approval_id: str, who: str, now_ms: int | None = None) -> Approval:
+        self._transition(approval_id, "reject", who, now_ms)
+        return self.get(approval_id)
+
+    def expire(self, approval_id: str, now_ms: int | None = None) -> Approval | None:
+        """The expired approval when this call expired it; None when it was not due or
+        someone else decided it first."""
+        try:
+            self._transition(approval_id, "expire", "", now_ms)
+        except ApprovalExpiredError as exc:
+            return exc.approval if isinstance(exc.approval, Approval) else None
+        except (ApprovalConflictError, ApprovalNotFoundError):
+            return None
+        return None
+
+    def withdraw(self, approval_id: str) -> str:
+        """Withdraws a pending approval: ``withdrawn``, else ``not_found`` or the state it
+        already has (approved, rejected, expired, withdrawn)."""
+        raw = self._decide(
+            keys=[keys.approval(approval_id), keys.PENDING_APPROVALS, keys.APPROVED_UNCLAIMED],
+            args=["withdraw", "", "", ""],
+        )
+        reply = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+        return reply[1] if reply[0] == "conflict" else reply[0]
+
+    def _transition(
+        self,
+        approval_id: str,
+        decision: str,
+        who: str,
+        now_ms: int | None,
+        person: str = "",
+    ) -> list[str]:
+        raw = self._decide(
+            keys=[keys.approval(approval_id), keys.PENDING_APPROVALS, keys.APPROVED_UNCLAIMED],
+            args=[decision, who, "" if now_ms is None else now_ms, person],
+        )
+        reply = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+        if reply[0] == "not_found":
+            raise ApprovalNotFoundError(approval_id, f"no approval {approval_id!r}")
+        if reply[0] == "conflict" and reply[1] == "withdrawn":
+            raise ApprovalConflictError(
+                approval_id,
+                f"approval {approval_id} was withdrawn: the decision that asked for it was "
+                "interrupted before it was recorded; nothing will run",
+            )
+        if reply[0] == "conflict":
+            raise ApprovalConflictError(
+                approval_id, f"approval {approval_id} is already {reply[1]}"
+            )
+        if reply[0] == "expired":
+            approval = self.get(approval_id)
+            expired_at = approval.expires_at.isoformat()
+            raise ApprovalExpiredError(
+                approval_id, f"approval {approval_id} expired at {expired_at}", approval
+            )
+        return reply
+
+    def due(self, now_ms: int | None = None, limit: int = 100) -> list[str]:
+        """Pending approvals past their expiry."""
+        now_ms = _server_ms(self.redis) if now_ms is None else now_ms
+        ids = self.redis.zrangebyscore(keys.PENDING_APPROVALS, "-inf", now_ms, start=0, num=limit)
+        return [i.decode() for i in ids]
+
+    def pending(self, limit: int = 100) -> list[Approval]:
+        ids = self.redis.zrange(keys.PENDING_APPROVALS, 0, limit - 1)
+        found = []
+        for raw in ids:
+            try:
+                found.append(self.get(raw.decode()))
+            except ApprovalNotFoundError:
+                continue
+        return found
+
+    def count_pending(self) -> int:
+        return int(self.redis.zcard(keys.PENDING_APPROVALS))
+
+    def approved_unclaimed(self, older_than_ms: int) -> list[str]:
+        """Approved approvals whose execution has not started after ``older_than_ms``."""
+        cutoff = _server_ms(self.redis) - older_than_ms
+        return [i.decode() for i in self.redis.zrangebyscore(keys.APPROVED_UNCLAIMED, 0, cutoff)]
+
+    def mark_claimed(self, approval_id: str) -> None:
+        self.redis.zrem(keys.APPROVED_UNCLAIMED, approval_id)
+
+
+def _time(ms: str | int) -> datetime:
+    return datetime.fromtimestamp(int(ms) / 1000, UTC)
+
+
+def _server_ms(client: redis.Redis) -> int:
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) // 1000

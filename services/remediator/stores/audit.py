@@ -1,0 +1,190 @@
+"""Publishing records (the remediations stream and the audit log) and querying the audit log.
+
+Every record goes to ``scops:{remediations}`` (for the notifier) and to the audit stream, whose
+entries carry the fields one filters on, so a query reads them without parsing every record.
+Queries page backwards in time with a cursor (the last entry id seen): a page holds what is
+older than its cursor. A cursor is a stream entry id, ``<ms>-<seq>`` with each part at most
+2**64 - 1 (``check_cursor``); ``0-0`` is the oldest id there is, so nothing is older and its
+page is empty, as is the page of an ``until`` before 1970 (no entry is older than its stream).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+import structlog
+
+from services.remediator.stores import keys
+from shared.bus import encode_event
+from shared.events import RemediationRecord
+from shared.streams import REMEDIATIONS
+
+log = structlog.get_logger("remediator.audit")
+
+FILTERS = ("status", "action", "resource_id", "rule", "anomaly_id", "blocked_by")
+SCAN_CHUNK = 500
+SCAN_MAX = 20_000
+ID_PART_MAX = 2**64 - 1  # Redis stream ids are two unsigned 64-bit numbers
+
+
+class RecordPublisher:
+    def __init__(self, client: redis.Redis, *, maxlen: int, audit_maxlen: int) -> None:
+        self.redis = client
+        self.maxlen = maxlen
+        self.audit_maxlen = audit_maxlen
+
+    def publish(
+        self, record: RemediationRecord, *, done_claim: str | None = None, claim_ttl_s: int = 0
+    ) -> None:
+        """Writes the record; with ``done_claim``, then marks that claim done (same round
+        trip, in order: the claim is done only once the record is written)."""
+        self.publish_many([record], done_claim=done_claim, claim_ttl_s=claim_ttl_s)
+
+    def publish_many(
+        self,
+        records: list[RemediationRecord],
+        *,
+        done_claim: str | None = None,
+        claim_ttl_s: int = 0,
+    ) -> None:
+        """Writes the records in order, then marks ``done_claim`` done, in one round trip."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for record in records:
+                fields = encode_event(record)
+                index = {name: _index_value(getattr(record, name)) for name in FILTERS}
+                pipe.xadd(REMEDIATIONS, fields, maxlen=self.maxlen, approximate=True)
+                pipe.xadd(
+                    keys.AUDIT, {**fields, **index}, maxlen=self.audit_maxlen, approximate=True
+                )
+            if done_claim is not None:
+                pipe.set(done_claim, b"done", ex=claim_ttl_s)
+                pipe.delete(keys.lease(done_claim))
+            pipe.execute()
+        for record in records:
+            log.info(
+                "remediation_recorded",
+                anomaly_id=str(record.anomaly_id),
+                action=record.action,
+                status=record.status.value,
+                blocked_by=record.blocked_by,
+                rule=record.rule,
+                target=record.target,
+            )
+
+
+def _index_value(value: object) -> str:
+    if value is None:
+        return ""
+    return str(getattr(value, "value", value))
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    status: str | None = None
+    action: str | None = None
+    resource_id: str | None = None
+    rule: str | None = None
+    anomaly_id: str | None = None
+    blocked_by: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+    def wanted(self) -> dict[bytes, bytes]:
+        return {
+            name.encode(): str(getattr(self, name)).encode()
+            for name in FILTERS
+            if getattr(self, name) is not None
+        }
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    records: list[RemediationRecord]
+    next_cursor: str | None
+    scanned: int
+
+
+def _cursor_parts(cursor: str) -> tuple[int, int]:
+    ms, _, seq = cursor.partition("-")
+    if not (ms.isascii() and ms.isdigit() and seq.isascii() and seq.isdigit()):
+        raise ValueError("a cursor is <ms>-<seq>, as next_cursor gives it")
+    if int(ms) > ID_PART_MAX or int(seq) > ID_PART_MAX:
+        raise ValueError(f"not a position in the audit log (each part is at most {ID_PART_MAX})")
+    return int(ms), int(seq)
+
+
+def check_cursor(cursor: str | None) -> str | None:
+    """``cursor`` if it can be a stream entry id (``<ms>-<seq>``, each part within 64 bits);
+    else ``ValueError``."""
+    if cursor is not None:
+        _cursor_parts(cursor)
+    return cursor
+
+
+def _ms(moment: datetime) -> int:
+    """Milliseconds since the epoch; a time without a zone is UTC."""
+    return int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp() * 1000)
+
+
+def newest_bound(query: AuditQuery) -> str | None:
+    """The highest entry id a query's page may hold (Redis ``XREVRANGE`` syntax), or None
+    when no entry can be that old."""
+    if query.cursor is not None:
+        return None if _cursor_parts(query.cursor) == (0, 0) else f"({query.cursor}"
+    if query.until is not None:
+        until_ms = _ms(query.until)
+        return None if until_ms < 0 else f"{until_ms}-{ID_PART_MAX}"
+    return "+"
+
+
+class AuditLog:
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def query(self, query: AuditQuery) -> AuditPage:
+        wanted = query.wanted()
+        high: Any = newest_bound(query)
+        if high is None:
+            return AuditPage([], None, 0)
+        floor = _ms(query.since) if query.since else 0
+        records: list[RemediationRecord] = []
+        scanned, last_id = 0, None
+        while len(records) < query.limit and scanned < SCAN_MAX:
+            entries = self.redis.xrevrange(keys.AUDIT, max=high, min="-", count=SCAN_CHUNK)
+            if not entries:
+                return AuditPage(records, None, scanned)
+            for entry_id, fields in entries:
+                scanned += 1
+                last_id = entry_id.decode()
+                if int(last_id.split("-", 1)[0]) < floor:
+                    return AuditPage(records, None, scanned)
+                if all(fields.get(k) == v for k, v in wanted.items()):
+                    records.append(RemediationRecord.model_validate_json(fields[b"data"]))
+                    if len(records) == query.limit:
+                        return AuditPage(records, last_id, scanned)
+            high = f"({last_id}"
+        return AuditPage(records, last_id, scanned)
+
+
+class AdminLog:
+    """Who changed what: rules reloads (and refusals), maintenance windows, breaker resets,
+    dry-run switches."""
+
+    def __init__(self, client: redis.Redis, maxlen: int = 10_000) -> None:
+        self.redis = client
+        self.maxlen = maxlen
+
+    def write(self, kind: str, by: str, **detail: str) -> None:
+        self.redis.xadd(keys.ADMIN_AUDIT, {"kind": kind, "by": by, **detail}, maxlen=self.maxlen)
+        log.info("admin_change", kind=kind, by=by, **detail)
+
+    def recent(self, count: int = 50) -> list[dict[str, str]]:
+        return [
+            {"id": eid.decode(), **{k.decode(): v.decode() for k, v in fields.items()}}
+            for eid, fields in self.redis.xrevrange(keys.ADMIN_AUDIT, count=count)
+        ]

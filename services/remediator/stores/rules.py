@@ -1,0 +1,76 @@
+"""The rules in force, shared by the API and every worker.
+
+The API validates the rules file at start-up and on ``POST /rules/reload`` and publishes the
+accepted text to Redis with its version; a refused file changes nothing. Workers check the
+published version before each decision (one small read) and switch when it changes; a worker
+that finds nothing published loads the file itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+import structlog
+
+from services.remediator.core.actions.registry import ActionRegistry
+from services.remediator.core.rules.engine import RemediationEngine
+from services.remediator.core.rules.loading import LoadedRules, load_rules_file, load_rules_text
+from services.remediator.errors import RulesFileError
+from services.remediator.stores import keys
+
+log = structlog.get_logger("remediator.rules")
+
+
+class RuleStore:
+    def __init__(self, client: redis.Redis, path: Path, registry: ActionRegistry) -> None:
+        self.redis = client
+        self.path = path
+        self.registry = registry
+        self._engine: RemediationEngine | None = None
+        self.last_error: str | None = None
+
+    def load_and_publish(self) -> LoadedRules:
+        """Validates the file and makes it the rules in force (raises RulesFileError)."""
+        try:
+            loaded = load_rules_file(self.path, self.registry)
+        except RulesFileError as exc:
+            self.last_error = str(exc)
+            raise
+        self.redis.hset(
+            keys.RULES_ACTIVE,
+            mapping={
+                "version": loaded.version,
+                "source": loaded.source,
+                "text": loaded.text,
+                "loaded_at": loaded.loaded_at.isoformat(),
+            },
+        )
+        self._engine = RemediationEngine(loaded, self.registry)
+        self.last_error = None
+        log.info("rules_loaded", version=loaded.version, source=loaded.source)
+        return loaded
+
+    def engine(self) -> RemediationEngine:
+        """The engine for the rules in force (switching when another process published)."""
+        published = self.redis.hget(keys.RULES_ACTIVE, "version")
+        current = self._engine
+        if published is None:
+            if current is None:
+                loaded = load_rules_file(self.path, self.registry)
+                current = self._engine = RemediationEngine(loaded, self.registry)
+            return current
+        if current is not None and current.loaded.version == published.decode():
+            return current
+        text, source = self.redis.hmget(keys.RULES_ACTIVE, ["text", "source"])
+        try:
+            loaded = load_rules_text(text.decode(), source.decode(), self.registry)
+        except RulesFileError as exc:
+            # E.g. a newer API published rules naming an action this worker lacks.
+            log.error("published_rules_refused", error=str(exc))
+            if current is None:
+                raise
+            return current
+        current = self._engine = RemediationEngine(loaded, self.registry)
+        log.info("rules_switched", version=loaded.version)
+        return current

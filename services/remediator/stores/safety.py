@@ -1,0 +1,300 @@
+"""The SafetyManager: every shared-state check in one atomic Redis step.
+
+``reserve`` checks, in order, the circuit breaker (automatic actions only), maintenance windows,
+the target's lock, its cooldown, the action's blast radius and the global rolling-hour rate
+limit, then the dry-run switch; when all pass it takes the lock, starts the cooldown, counts
+the action and marks the run reserved, in the same step. ``peek`` runs the same checks and
+changes nothing (shadow rules, evaluations, approvals before they are asked for).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from services.remediator.core.durations import format_duration
+from services.remediator.core.safety_policy import SafetyLimits
+from services.remediator.stores import keys
+from services.remediator.stores.safety_scripts import CHECK_AND_RESERVE, RELEASE
+
+RUN_TTL_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class SafetyRequest:
+    action: str
+    target_key: str
+    resource_id: str
+    run_id: str
+    cooldown_s: float | None = None  # None: the default cooldown
+    blast_max: int = 0
+    blast_window_s: float = 3600.0
+    lock_ttl_s: float | None = None
+    automatic: bool = True  # False: a human approved or asked; the breaker does not apply
+    group: str | None = None  # the Auto Scaling group whose share the action counts against
+    group_size: int = 0
+    group_percent: float = 0.0
+    group_max: int = 0  # most of its instances per action in the blast window (0: no share)
+    group_members: tuple[str, ...] = ()  # the instances this action counts against the group
+    # What the action acts on, resolved: sorted instance ids, or asg:NAME. Locks, cooldowns and
+    # the blast radius are kept per member. Empty: the target key alone.
+    members: tuple[str, ...] = ()
+    # Every name of the target that maintenance windows match (ids, Name tags, groups, the
+    # resource). Empty: the target key and the resource id.
+    names: tuple[str, ...] = ()
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        return self.members or (self.target_key,)
+
+    @property
+    def matched_names(self) -> tuple[str, ...]:
+        return self.names or (self.target_key, self.resource_id)
+
+
+@dataclass(frozen=True)
+class SafetyVerdict:
+    allowed: bool
+    blocked_by: str | None = None
+    detail: str = ""
+    dry_run: bool = False
+    reservation: str | None = None
+    actions_used: int = 0
+
+
+@dataclass(frozen=True)
+class SafetyState:
+    """What the safety layer holds now, all targets (GET /remediation/status, the gauges)."""
+
+    actions_used: int  # in the rolling hour
+    rate_limit: int
+    cooldowns: tuple[str, ...]  # targets
+    locks: tuple[str, ...]  # targets
+    recent_failures: int  # within the breaker's window
+    breaker: dict[str, Any] | None  # None: closed
+    dry_run: bool
+
+
+class SafetyManager:
+    def __init__(self, client: redis.Redis, limits: SafetyLimits) -> None:
+        self.redis = client
+        self.limits = limits
+        self._check = client.register_script(CHECK_AND_RESERVE)
+        self._release = client.register_script(RELEASE)
+
+    def reserve(self, request: SafetyRequest, now_ms: int | None = None) -> SafetyVerdict:
+        return self._run("reserve", request, now_ms)
+
+    def peek(self, request: SafetyRequest, now_ms: int | None = None) -> SafetyVerdict:
+        return self._run("peek", request, now_ms)
+
+    def _run(self, mode: str, request: SafetyRequest, now_ms: int | None) -> SafetyVerdict:
+        limits = self.limits
+        cooldown_s = limits.cooldown_s if request.cooldown_s is None else request.cooldown_s
+        lock_ttl_s = request.lock_ttl_s or limits.lock_ttl_s
+        reservation = uuid.uuid4().hex
+        units = request.units
+        group_members = request.group_members if request.group else ()
+        per_member = [k for u in units for k in (keys.cooldown(u), keys.lock(u))]
+        reply = self._check(
+            keys=[
+                keys.EXECUTED,
+                keys.BREAKER,
+                keys.MAINTENANCE,
+                keys.DRY_RUN,
+                keys.blast(request.action),
+                keys.run(request.run_id),
+                keys.blast_group(request.action, request.group or "-"),
+                *per_member,
+            ],
+            args=[
+                mode,
+                "" if now_ms is None else now_ms,
+                reservation,
+                request.target_key,
+                limits.rate_limit,
+                int(limits.window_s * 1000),
+                int(cooldown_s * 1000),
+                int(max(cooldown_s, limits.cooldown_s) * 1000),
+                int(lock_ttl_s * 1000),
+                request.blast_max,
+                int(request.blast_window_s * 1000),
+                "1" if limits.dry_run else "0",
+                "1" if request.automatic else "0",
+                RUN_TTL_MS,
+                request.action,
+                request.group_max if request.group else 0,
+                len(units),
+                len(group_members),
+                *units,
+                *group_members,
+                *request.matched_names,
+            ],
+        )
+        verdict, detail, number = _text(reply[0]), _text(reply[1]), int(reply[2])
+        if verdict == "ok":
+            return SafetyVerdict(
+                True,
+                reservation=detail or None,
+                actions_used=number,
+                detail=f"{number} of {limits.rate_limit} actions used in the last hour",
+            )
+        if verdict == "dry_run":
+            return SafetyVerdict(True, dry_run=True, actions_used=number, detail="dry run")
+        return SafetyVerdict(False, verdict, self._explain(verdict, detail, number, request))
+
+    def _explain(self, check: str, detail: str, number: int, request: SafetyRequest) -> str:
+        target = request.target_key
+        if check == "circuit_breaker":
+            return f"circuit breaker open since {_clock(number)}: {detail}; an admin must reset it"
+        if check == "maintenance":
+            return f"{target} is in maintenance window {detail} until {_clock(number)}"
+        if check == "lock":
+            on = _member_of(target, detail)
+            return f"another action is running on {on} (lock expires in {_wait(number)})"
+        if check == "cooldown":
+            on = _member_of(target, detail)
+            return f"{on} was acted on recently; cooldown ends in {_wait(number)}"
+        if check == "blast_radius" and detail == "group":
+            return (
+                f"{request.action} already acted on {number} of the {request.group_size} "
+                f"instances of Auto Scaling group {request.group} within "
+                f"{format_duration(request.blast_window_s)} (blast radius "
+                f"{request.group_percent:g}%: at most {request.group_max})"
+            )
+        if check == "blast_radius":
+            return (
+                f"{detail} already acted on {number} targets within "
+                f"{format_duration(request.blast_window_s)} (blast radius {request.blast_max})"
+            )
+        if check == "rate_limit":
+            return (
+                f"{detail} of {self.limits.rate_limit} actions used in the last hour; "
+                f"next slot in {_wait(number)}"
+            )
+        return check
+
+    def extend_lock(self, request: SafetyRequest, reservation: str, ttl_s: float) -> None:
+        """Keeps the reservation's locks for at least ``ttl_s`` more (a run found to take
+        longer than reserved for: a command staggered over more instances than known)."""
+        self.redis.eval(
+            "for i = 1, #KEYS do "
+            "  if redis.call('GET', KEYS[i]) == ARGV[1] and "
+            "     redis.call('PTTL', KEYS[i]) < tonumber(ARGV[2]) then "
+            "    redis.call('PEXPIRE', KEYS[i], ARGV[2]) end "
+            "end return 1",
+            len(request.units),
+            *(keys.lock(u) for u in request.units),
+            reservation,
+            int(ttl_s * 1000),
+        )
+
+    def release(
+        self, request: SafetyRequest, reservation: str, outcome: str, failure: str = ""
+    ) -> bool:
+        """Frees the target's lock; a failure counts toward the breaker. True: it opened."""
+        opened = self._release(
+            keys=[keys.FAILURES, keys.BREAKER, *(keys.lock(u) for u in request.units)],
+            args=[
+                reservation,
+                outcome,
+                "",
+                self.limits.breaker_failures,
+                int(self.limits.breaker_window_s * 1000),
+                failure[:200],
+            ],
+        )
+        return bool(opened)
+
+    def dry_run(self) -> bool:
+        value = self.redis.get(keys.DRY_RUN)
+        return self.limits.dry_run if value is None else value == b"1"
+
+    def set_dry_run(self, enabled: bool | None) -> None:
+        """Switch dry-run on or off for every worker; None returns to SCOPS_DRY_RUN."""
+        if enabled is None:
+            self.redis.delete(keys.DRY_RUN)
+        else:
+            self.redis.set(keys.DRY_RUN, "1" if enabled else "0")
+
+    def breaker(self) -> dict[str, Any] | None:
+        state = self.redis.hgetall(keys.BREAKER)
+        if not state:
+            return None
+        opened = int(state.get(b"opened_at_ms", b"0"))
+        return {
+            "open": True,
+            "opened_at": datetime.fromtimestamp(opened / 1000, UTC).isoformat(),
+            "reason": state.get(b"reason", b"").decode(),
+        }
+
+    def reset_breaker(self) -> bool:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.BREAKER)
+            pipe.delete(keys.FAILURES)
+            was_open, _ = pipe.execute()
+        return bool(was_open)
+
+    def state(self) -> SafetyState:
+        now_ms = _server_ms(self.redis)
+        window_ms = int(self.limits.window_s * 1000)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcount(keys.EXECUTED, f"({now_ms - window_ms}", "+inf")
+            pipe.zcount(
+                keys.FAILURES, f"({now_ms - int(self.limits.breaker_window_s * 1000)}", "+inf"
+            )
+            used, failures = pipe.execute()
+        cooldown, lock = keys.cooldown(""), keys.lock("")
+        cooldowns, locks = [], []
+        for raw in self.redis.scan_iter(match=f"{keys.SAFETY}:*", count=1000):
+            key = raw.decode()
+            if key.startswith(cooldown):
+                cooldowns.append(key.removeprefix(cooldown))
+            elif key.startswith(lock):
+                locks.append(key.removeprefix(lock))
+        return SafetyState(
+            actions_used=int(used),
+            rate_limit=self.limits.rate_limit,
+            cooldowns=tuple(sorted(cooldowns)),
+            locks=tuple(sorted(locks)),
+            recent_failures=int(failures),
+            breaker=self.breaker(),
+            dry_run=self.dry_run(),
+        )
+
+    def counters(self) -> dict[str, Any]:
+        state = self.state()
+        return {
+            "actions_this_hour": state.actions_used,
+            "rate_limit_per_hour": state.rate_limit,
+            "active_cooldowns": list(state.cooldowns),
+            "active_locks": list(state.locks),
+            "recent_failures": state.recent_failures,
+            "breaker": state.breaker or {"open": False},
+            "dry_run": state.dry_run,
+        }
+
+
+def _member_of(target: str, member: str) -> str:
+    return target if member in ("", target) else f"{member} (of {target})"
+
+
+def _server_ms(client: redis.Redis) -> int:
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _wait(ms: int) -> str:
+    return format_duration(max(round(ms / 1000), 1))
+
+
+def _clock(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
