@@ -211,7 +211,32 @@ def _number(word: str) -> int:
     return NUMBER_WORDS.get(word.lower()) or int(word)
 
 
+# Verbs and nouns the entity patterns key on, so that a typo of one ("restrat") still finds
+# what follows it. Only extraction reads the respelled words: the parser never does.
+KEYWORDS = (
+    "restart", "reboot", "bounce", "scale", "clean", "silence", "mute", "snooze", "approve",
+    "reject", "maintenance", "breaker", "rules", "rule", "anomalies", "reload", "explain",
+    "pending", "approvals", "monitoring", "instances", "because",
+)  # fmt: skip
+
+
+def respell(text: str) -> str:
+    """``text`` with words a letter or two off a :data:`KEYWORDS` entry spelt right (what
+    :func:`extract` and :func:`masked` read; their positions are in the respelled text)."""
+
+    def fix(match: re.Match[str]) -> str:
+        word = match.group(0)
+        if len(word) < 5 or word.lower() in KEYWORDS:
+            return word
+        same_length = [k for k in KEYWORDS if abs(len(k) - len(word)) <= 1]
+        close = difflib.get_close_matches(word.lower(), same_length, n=1, cutoff=0.8)
+        return close[0] if close else word
+
+    return re.sub(r"(?<![\w\-.:/@])[A-Za-z]+(?![\w\-.:/@])", fix, text)  # words, not names
+
+
 def extract(text: str, knowledge: Knowledge) -> Found:
+    text = respell(text)
     found = Found()
     reason = _REASON.search(text)
     if reason:
@@ -376,6 +401,7 @@ def _rule(token: str, knowledge: Knowledge, found: Found) -> bool:
 
 def masked(text: str, found: Found) -> str:
     """``text`` with names, ids and lengths of time replaced by placeholders."""
+    text = respell(text)
     parts, position = [], 0
     for start, end, label in sorted(found.spans):
         if start < position:
