@@ -3,7 +3,6 @@ the app's lifespan created, and run together."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from services.notifier.intake import Intake
 from services.notifier.scheduler import Composer, Scheduler
 from services.notifier.silence_store import SilenceStore
 from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options
+from shared.stream_group import running
 from shared.streams import ANOMALIES, GROUP_NOTIFIER, REMEDIATIONS
 
 
@@ -51,26 +51,11 @@ class Notifier:
     async def running(self, grace_s: float = 12.0) -> AsyncIterator[None]:
         """Consumer, scheduler and one delivery worker per receiver in the background; on
         exit each finishes what it holds (an unfinished delivery stays pending)."""
-        stop = asyncio.Event()
         await self.consumer.ensure_groups()
         for worker in self.workers:
             await worker.ensure_group()
-        tasks = [
-            asyncio.create_task(self.consumer.run(stop), name="notifier:intake"),
-            asyncio.create_task(self.scheduler.run(stop), name="notifier:scheduler"),
-            *(
-                asyncio.create_task(w.run(stop), name=f"notifier:deliver:{w.receiver}")
-                for w in self.workers
-            ),
-        ]
-        try:
+        async with running([self.consumer, self.scheduler, *self.workers], grace_s):
             yield
-        finally:
-            stop.set()
-            _done, pending = await asyncio.wait(tasks, timeout=grace_s)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _aws(settings: NotifierSettings) -> AwsAccess | None:

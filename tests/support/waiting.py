@@ -1,8 +1,12 @@
-"""Waiting for what a real worker process does, failing fast when the process dies."""
+"""Waiting on the thing itself (never a fixed sleep): what a real worker process does, failing
+fast when the process dies, or a condition in the test's own event loop."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.support.processes import StackProcess
@@ -17,3 +21,19 @@ def wait_for(proc: StackProcess, condition: Any, timeout: float, what: str) -> N
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}:\n{proc.log_tail(40)}")
+
+
+async def eventually(
+    check: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    """Polls ``check`` (plain or async) every 0.05 s until it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        held = check()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout}s")
+        await asyncio.sleep(0.05)

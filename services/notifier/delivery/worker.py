@@ -5,7 +5,8 @@ dead-lettered), so a notifier killed mid-send loses nothing: the next one takes 
 (XAUTOCLAIM) and sends it, possibly a second time.
 
 While a message waits between tries, its entry is claimed again every few seconds so that no
-other replica takes over a message that is still being worked on.
+other replica takes over a message that is still being worked on. The reading itself (group,
+XREADGROUP, XAUTOCLAIM) is the one loop every consumer runs: ``shared.stream_group``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ import contextlib
 import time
 import uuid
 from dataclasses import replace
-from typing import Any
 
 import structlog
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from services.notifier import keys, metrics
 from services.notifier.dead_letters import DeadLetters
@@ -31,6 +31,7 @@ from services.notifier.outgoing import OutgoingMessage
 from shared.bus import ConsumerOptions, EventBus
 from shared.events import Notification, NotificationStatus, utcnow
 from shared.metrics import PIPELINE_LATENCY
+from shared.stream_group import GroupReader, RawEntry, ReaderOptions
 from shared.streams import NOTIFICATIONS
 
 log = structlog.get_logger("notifier.delivery")
@@ -63,77 +64,37 @@ class DeliveryWorker:
         self.options = options
         self._stop = asyncio.Event()
         self._current: bytes | str | None = None
+        self.reader = GroupReader(
+            redis,
+            streams=[self.stream],
+            group=keys.DELIVERY_GROUP,
+            consumer=consumer,
+            on_entry=self._on_entry,
+            options=ReaderOptions(
+                batch=options.batch,
+                block_ms=options.block_ms,
+                claim_idle_ms=options.claim_idle_ms,
+                finish_batch_on_stop=False,  # a delivery may wait minutes: leave the rest
+            ),
+        )
 
     async def ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(self.stream, keys.DELIVERY_GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await self.reader.ensure_groups()
 
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
-        last_claim = 0.0
-        group_ready = False
-        while not stop.is_set():
-            try:
-                if not group_ready:  # again after an error: the stream may have been deleted
-                    await self.ensure_group()
-                    group_ready = True
-                if time.monotonic() - last_claim >= self.options.claim_idle_ms / 2000:
-                    last_claim = time.monotonic()
-                    await self.reclaim()
-                await self.read_once()
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                group_ready = False
-                log.warning("delivery_redis_error", receiver=self.receiver, error=str(exc))
-                await self.pause(1.0)
+        await self.reader.run(stop)
 
     async def read_once(self) -> int:
-        reply = await self.redis.xreadgroup(
-            keys.DELIVERY_GROUP,
-            self.consumer,
-            {self.stream: ">"},
-            count=self.options.batch,
-            block=self.options.block_ms,
-        )
-        handled = 0
-        for _stream, entries in reply or []:
-            for entry_id, fields in entries:
-                if self._stop.is_set():
-                    return handled
-                await self.handle(entry_id, fields)
-                handled += 1
-        return handled
+        return await self.reader.read_once()
 
     async def reclaim(self) -> int:
         """Take over entries left pending by a notifier that died (or stalled)."""
-        start: Any = "0-0"
-        total = 0
-        while not self._stop.is_set():
-            start, entries, *_ = await self.redis.xautoclaim(
-                self.stream,
-                keys.DELIVERY_GROUP,
-                self.consumer,
-                min_idle_time=self.options.claim_idle_ms,
-                start_id=start,
-                count=self.options.batch,
-            )
-            for entry_id, fields in entries:
-                if fields is None:  # trimmed while pending
-                    await self.redis.xack(self.stream, keys.DELIVERY_GROUP, entry_id)
-                    continue
-                if self._stop.is_set():
-                    break
-                await self.handle(entry_id, fields)
-            total += len(entries)
-            if _text(start) == "0-0" or not entries:
-                break
-        if total:
-            log.info("deliveries_reclaimed", receiver=self.receiver, count=total)
-        return total
+        return await self.reader.reclaim()
+
+    async def _on_entry(self, entry: RawEntry) -> bool:
+        await self.handle(entry.entry_id, entry.fields)
+        return False  # acknowledged by ``handle`` itself, with the outcome, in one transaction
 
     async def handle(self, entry_id: bytes | str, fields: dict[bytes, bytes]) -> None:
         try:

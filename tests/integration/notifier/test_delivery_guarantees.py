@@ -5,6 +5,7 @@ nothing sent twice."""
 from __future__ import annotations
 
 import itertools
+import statistics
 
 from services.notifier import keys
 from shared.events import RemediationStatus
@@ -100,4 +101,8 @@ async def test_messages_to_one_receiver_are_paced_by_its_rate_limit(
     await eventually(lambda: len(slack.accepted) == 4)
     times = [r.at for r in slack.received]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.18, gaps  # 5 per second, give or take the scheduler's clock
+    # Slots are 0.2 s apart on Redis' clock; each arrival adds its own HTTP time (the first
+    # one's connection set-up most), which cannot add up over the whole run: unpaced, the four
+    # would arrive within a few hundredths of a second.
+    assert times[-1] - times[0] >= 0.55, gaps
+    assert statistics.median(gaps) >= 0.18, gaps

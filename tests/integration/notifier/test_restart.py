@@ -76,7 +76,10 @@ def test_messages_in_hand_at_sigkill_are_delivered_after_restart(
     finally:
         second.stop()
         client.close()
-    assert '"event": "deliveries_reclaimed"' in second.log_text()
+    taken_over = [
+        line for line in second.log_text().splitlines() if '"event": "entries_reclaimed"' in line
+    ]
+    assert any('"group": "delivery"' in line for line in taken_over)
 
 
 def groups_after_kill(client: redis.Redis) -> list[dict[str, object]]:

@@ -1,0 +1,195 @@
+"""Reading Redis streams through a consumer group: the one loop every consumer in the system
+runs, whatever its entries hold.
+
+The loop makes the group when it is missing (``BUSYGROUP`` is fine: another process made it),
+and again after a Redis error (the stream may have been deleted meanwhile); takes over entries
+left idle in any consumer's pending list (XAUTOCLAIM, paced at half the idle time, and
+acknowledging entries trimmed away while pending, which nobody can process any more); then
+reads new entries (XREADGROUP, blocking). Each entry goes to the owner's ``on_entry``, which
+says whether the entry may be acknowledged now; an owner that acknowledges in its own
+transaction answers False and does it itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+log = structlog.get_logger("shared.stream_group")
+
+Fields = dict[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class RawEntry:
+    stream: str
+    entry_id: bytes
+    fields: Fields
+    reclaimed: bool  # taken over from a pending list (maybe delivered before)
+
+
+EntryHandler = Callable[[RawEntry], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class ReaderOptions:
+    batch: int = 100
+    block_ms: int = 1000
+    claim_idle_ms: int = 30_000
+    # Finish a batch already read when told to stop (short handlers), or leave the rest
+    # pending for the next process (handlers that may take long, such as a delivery).
+    finish_batch_on_stop: bool = True
+
+
+class GroupReader:
+    """Reads ``streams`` as ``consumer`` in ``group`` and hands each entry to ``on_entry``."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        streams: Sequence[str],
+        group: str,
+        consumer: str,
+        on_entry: EntryHandler,
+        options: ReaderOptions | None = None,
+        every_round: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.redis = redis
+        self.streams = list(streams)
+        self.group = group
+        self.consumer = consumer
+        self.on_entry = on_entry
+        self.options = options or ReaderOptions()
+        self.every_round = every_round
+        self.stop = asyncio.Event()
+        self._last_claim = 0.0
+
+    async def ensure_groups(self) -> None:
+        for stream in self.streams:
+            try:
+                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Read until ``stop`` is set; a Redis error pauses a second, then the group is made
+        again if it is gone."""
+        self.stop = stop
+        groups_ready = False
+        while not stop.is_set():
+            try:
+                if not groups_ready:
+                    await self.ensure_groups()
+                    groups_ready = True
+                if time.monotonic() - self._last_claim >= self.options.claim_idle_ms / 2000:
+                    self._last_claim = time.monotonic()
+                    await self.reclaim()
+                if self.every_round is not None:
+                    await self.every_round()
+                await self.read_once()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                groups_ready = False
+                log.warning("stream_read_error", group=self.group, error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+    async def read_once(self) -> int:
+        """One XREADGROUP of new entries; how many were handed over."""
+        reply = await self.redis.xreadgroup(
+            self.group,
+            self.consumer,
+            dict.fromkeys(self.streams, ">"),
+            count=self.options.batch,
+            block=self.options.block_ms,
+        )
+        handled = 0
+        for raw_stream, entries in reply or []:
+            handled += await self._hand_over(_text(raw_stream), entries, reclaimed=False)
+        return handled
+
+    async def reclaim(self) -> int:
+        """Take over entries idle in any consumer's pending list; how many were taken."""
+        total = 0
+        for stream in self.streams:
+            start: Any = "0-0"
+            while not self._stopping():
+                reply = await self.redis.xautoclaim(
+                    stream,
+                    self.group,
+                    self.consumer,
+                    min_idle_time=self.options.claim_idle_ms,
+                    start_id=start,
+                    count=self.options.batch,
+                )
+                start, entries = reply[0], reply[1]
+                trimmed = [entry_id for entry_id, fields in entries if fields is None]
+                if trimmed:  # trimmed away while pending: nobody can process them any more
+                    await self.redis.xack(stream, self.group, *trimmed)
+                live = [(entry_id, fields) for entry_id, fields in entries if fields is not None]
+                await self._hand_over(stream, live, reclaimed=True)
+                total += len(entries)
+                if _text(start) == "0-0" or not entries:
+                    break
+        if total:
+            log.info("entries_reclaimed", group=self.group, count=total)
+        return total
+
+    async def _hand_over(
+        self, stream: str, entries: Sequence[tuple[bytes, Fields]], *, reclaimed: bool
+    ) -> int:
+        done: list[bytes] = []
+        handled = 0
+        for entry_id, fields in entries:
+            if self._stopping():
+                break
+            if await self.on_entry(RawEntry(stream, entry_id, fields, reclaimed)):
+                done.append(entry_id)
+            handled += 1
+        if done:
+            await self.redis.xack(stream, self.group, *done)
+        return handled
+
+    def _stopping(self) -> bool:
+        return self.stop.is_set() and not self.options.finish_batch_on_stop
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Loop(Protocol):
+    """Anything that runs until told to stop: a reader's owner, a scheduler."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+@asynccontextmanager
+async def running(loops: Sequence[Loop], grace_s: float = 10.0) -> AsyncIterator[None]:
+    """Run ``loops`` in the background; on exit tell them to stop and give each ``grace_s`` to
+    finish what it holds (what it read and did not finish stays pending for the next process),
+    then cancel what is left."""
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(loop.run(stop), name=f"loop:{type(loop).__name__}") for loop in loops
+    ]
+    try:
+        yield
+    finally:
+        stop.set()
+        _done, pending = await asyncio.wait(tasks, timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

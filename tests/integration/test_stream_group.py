@@ -1,0 +1,118 @@
+"""The one consumer-group loop (shared.stream_group) against a real Redis: what it takes over,
+what it acknowledges for its owner, and how it stops."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from shared.stream_group import GroupReader, RawEntry, ReaderOptions
+from tests.support.waiting import eventually
+
+STREAM = "scops:{reader-test}"
+GROUP = "g"
+
+
+class Recorder:
+    def __init__(self, ack: bool = True, hold: asyncio.Event | None = None) -> None:
+        self.seen: list[RawEntry] = []
+        self.ack = ack
+        self.hold = hold
+
+    async def __call__(self, entry: RawEntry) -> bool:
+        self.seen.append(entry)
+        if self.hold is not None:
+            await self.hold.wait()
+        return self.ack
+
+
+def reader(redis: Redis, on_entry: Recorder, consumer: str = "a", **options: object) -> GroupReader:
+    values: dict[str, object] = {"block_ms": 50, "claim_idle_ms": 100, **options}
+    return GroupReader(
+        redis,
+        streams=[STREAM],
+        group=GROUP,
+        consumer=consumer,
+        on_entry=on_entry,
+        options=ReaderOptions(**values),  # type: ignore[arg-type]
+    )
+
+
+async def pending(redis: Redis) -> int:
+    return int((await redis.xpending(STREAM, GROUP))["pending"])
+
+
+async def test_entries_trimmed_while_pending_are_acknowledged_not_handed_over(
+    async_redis: Redis,
+) -> None:
+    first = reader(async_redis, Recorder(ack=False))
+    await first.ensure_groups()
+    ids = [await async_redis.xadd(STREAM, {"n": str(i)}) for i in range(3)]
+    await first.read_once()
+    assert await pending(async_redis) == 3  # read, never acknowledged: its owner died
+    await async_redis.xdel(STREAM, ids[0])  # trimmed away meanwhile
+    await asyncio.sleep(0.15)  # older than claim_idle_ms (100 ms): the point of the test
+    taker = Recorder()
+    second = reader(async_redis, taker, consumer="b")
+    await second.reclaim()
+    assert [e.fields[b"n"] for e in taker.seen] == [b"1", b"2"]
+    assert all(e.reclaimed for e in taker.seen)
+    assert await pending(async_redis) == 0  # the trimmed one too (Redis 6.2 or 7)
+
+
+async def test_an_owner_that_acknowledges_itself_keeps_its_entries_pending_until_it_does(
+    async_redis: Redis,
+) -> None:
+    owner = Recorder(ack=False)
+    loop = reader(async_redis, owner)
+    await loop.ensure_groups()
+    entry_id = await async_redis.xadd(STREAM, {"n": "1"})
+    await loop.read_once()
+    assert len(owner.seen) == 1 and await pending(async_redis) == 1
+    await async_redis.xack(STREAM, GROUP, entry_id)
+    assert await pending(async_redis) == 0
+
+
+async def test_the_group_is_made_again_when_the_stream_is_deleted_under_it(
+    async_redis: Redis,
+) -> None:
+    seen = Recorder()
+    loop = reader(async_redis, seen)
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        await async_redis.xadd(STREAM, {"n": "1"})
+        await eventually(lambda: len(seen.seen) == 1, what="the first entry")
+        await async_redis.delete(STREAM)  # NOGROUP on the next read: the loop makes it again
+        await eventually(lambda: _has_group(async_redis), what="the group made again")
+        await async_redis.xadd(STREAM, {"n": "2"})
+        await eventually(lambda: len(seen.seen) == 2, what="the entry after the deletion")
+    finally:
+        stop.set()
+        await task
+
+
+async def _has_group(redis: Redis) -> bool:
+    if not await redis.exists(STREAM):
+        return False
+    return any(g["name"] in (GROUP, GROUP.encode()) for g in await redis.xinfo_groups(STREAM))
+
+
+async def test_a_reader_told_to_stop_mid_batch_leaves_the_rest_pending_when_asked_to(
+    async_redis: Redis,
+) -> None:
+    hold = asyncio.Event()
+    slow = Recorder(hold=hold)
+    loop = reader(async_redis, slow, finish_batch_on_stop=False)
+    await loop.ensure_groups()
+    for i in range(3):
+        await async_redis.xadd(STREAM, {"n": str(i)})
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    await eventually(lambda: len(slow.seen) == 1, what="the first delivery under way")
+    stop.set()
+    hold.set()
+    await task
+    assert len(slow.seen) == 1  # the two others were not started
+    assert await pending(async_redis) == 2  # and stay pending for the next process
