@@ -1,9 +1,9 @@
 """A series' recent values and anomalies, from what the gateway itself keeps.
 
 Values: the newest entries of the metrics stream shard the series' resource goes to (what the
-gateway wrote there on ingest), read back newest first and bounded (an entry that does not
-mention the resource is skipped without being parsed). Anomalies: the gateway's anomaly index,
-as ``GET /anomalies`` answers.
+gateway wrote there on ingest, either schema of ``metrics.batch.v1``), read back newest first
+and bounded (an entry that does not mention the resource is skipped without being decoded).
+Anomalies: the gateway's anomaly index, as ``GET /anomalies`` answers.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 from services.gateway.anomaly_index import AnomalyIndex, Query
 from services.gateway.console.charts import Marked, Sample
 from services.gateway.console.rendering import parse_time
+from shared.events import EventDecodeError
+from shared.metric_batches import decode_columns
 from shared.streams import metrics_stream, shard_of
 
 ENTRIES_READ = 300
@@ -26,23 +28,20 @@ MOST_ANOMALIES = 200
 async def recent_samples(redis: Redis, shards: int, resource_id: str, metric: str) -> list[Sample]:
     stream = metrics_stream(shard_of(resource_id, shards))
     entries = await redis.xrevrange(stream, count=ENTRIES_READ)
-    needle = json.dumps(resource_id).encode()
+    # How the entry spells the id (both schemas write UTF-8 JSON strings).
+    needle = json.dumps(resource_id, ensure_ascii=False).encode()
     found: list[Sample] = []
     for _, fields in entries:
         data = fields.get(b"data")
         if not isinstance(data, bytes) or needle not in data:
             continue
         try:
-            samples = json.loads(data).get("samples") or []
-        except (ValueError, AttributeError):
+            batch = decode_columns(data)
+        except EventDecodeError:
             continue
-        for sample in samples:
-            if sample.get("resource_id") != resource_id or sample.get("metric") != metric:
-                continue
-            at = parse_time(sample.get("timestamp"))
-            value = sample.get("value")
-            if at is not None and isinstance(value, (int, float)):
-                found.append(Sample(at.timestamp(), float(value)))
+        for i, (resource, name) in enumerate(zip(batch.resource_id, batch.metric, strict=True)):
+            if resource == resource_id and name == metric:
+                found.append(Sample(batch.timestamp_us[i] / 1e6, batch.value[i]))
         if len(found) >= MOST_SAMPLES:
             break
     return found

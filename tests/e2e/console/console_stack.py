@@ -47,6 +47,15 @@ rules:
       - action: restart_service
         params: {{service: nginx}}
         target: {{instance_id: "{{resource_id}}"}}
+  - name: disk-cleanup-trial
+    description: Tried in shadow first - recorded, never run.
+    mode: shadow
+    match:
+      metric: ["disk_used_percent"]
+      severity_at_least: medium
+    actions:
+      - action: cleanup_disk
+        params: {{paths: ["/tmp"]}}
 """
 SERVICES = ("detector", "remediator", "notifier", "history", "gateway")
 
