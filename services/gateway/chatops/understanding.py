@@ -25,6 +25,9 @@ from services.gateway.chatops.replies import NotUnderstood
 THRESHOLD = 0.45  # below: ask, offering the likeliest readings
 OFFERED = 3
 OFFER_FLOOR = 0.08  # readings less likely than this are not offered
+# A reading that lacks what its intent needs is itself a sign of a wrong intent: it is asked
+# for ("which resource?") only when the classifier is this sure, else readings are offered.
+SURE_WHEN_MISSING = 0.75
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,8 @@ class Understanding:
             return Understood(None, hint=parsed.hint if parsed else None)
         if best.probability >= self.threshold:
             reading = read(IntentName(best.intent), found)
-            return _from_reading(reading, best.probability)
+            if reading.chat is not None or best.probability >= SURE_WHEN_MISSING:
+                return _from_reading(reading, best.probability)
         return Understood(
             None,
             confidence=best.probability,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from services.gateway.chatops.intents import ActionName, ChatIntent, IntentName
-from services.gateway.chatops.parser import NotUnderstood, parse, tidy
+from services.gateway.chatops.parser import parse, tidy
+from services.gateway.chatops.replies import NotUnderstood
 from shared.events import Severity
 
 

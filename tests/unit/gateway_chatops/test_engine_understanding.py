@@ -1,0 +1,208 @@
+"""The engine with the built-in classifier, against stand-in backends: new questions answered
+from the services' documents, admin switches for admins only, and nothing acting unless it was
+an exact command naming what the system knows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from services.gateway.acting import act_as
+from services.gateway.chatops.classifier import IntentClassifier
+from services.gateway.chatops.engine import ChatEngine
+from services.gateway.chatops.extraction import Knowledge
+from services.gateway.chatops.replies import Asker, Outcome
+from services.gateway.chatops.understanding import Understanding
+from services.gateway.keys import Role
+from services.gateway.proxy import Backends
+from tests.unit.gateway_chatops.test_engine import NOW, Anomalies, Services
+
+VIEWER = Asker("key:v", "val (key v)", Role.VIEWER)
+OPERATOR = Asker("key:o", "ola (key o)", Role.OPERATOR)
+ADMIN = Asker("key:a", "ada (key a)", Role.ADMIN)
+KNOWN = Knowledge(resources=frozenset({"web-1", "web-2"}), rules=frozenset({"cpu-critical"}))
+
+
+class FixedKnowledge:
+    async def current(self, correlation_id: str) -> Knowledge:
+        return KNOWN
+
+
+class Index(Anomalies):
+    async def get(self, anomaly_id: str) -> dict[str, Any] | None:
+        return next((i for i in self.items if i["event_id"] == anomaly_id), None)
+
+
+@pytest.fixture(scope="module")
+def understanding() -> Understanding:
+    return Understanding(IntentClassifier.train())
+
+
+def make(
+    services: Services, understanding: Understanding, items: list[Any] | None = None
+) -> ChatEngine:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(services.handle))
+    backends = Backends(
+        client,
+        {"detector": "http://d", "remediator": "http://r", "notifier": "http://n"},
+        "internal",
+    )
+    return ChatEngine(
+        backends,
+        Index(items),
+        clock=lambda: NOW,
+        understanding=understanding,
+        knowledge=FixedKnowledge(),
+    )
+
+
+def approval(approval_id: str, requested_by: str | None) -> dict[str, Any]:
+    return {
+        "id": approval_id,
+        "state": "pending",
+        "required": 1,
+        "approvers": [],
+        "expires_at": datetime.fromtimestamp(NOW + 600, UTC).isoformat(),
+        "why": "high risk",
+        "request": {
+            "action": "scale_in",
+            "rule": "idle",
+            "requested_by": requested_by,
+            "incident": {"resource_id": "pool-a"},
+        },
+    }
+
+
+async def test_pending_approvals_all_and_mine(understanding: Understanding) -> None:
+    services = Services()
+    services.answers[("GET", "/remediation/approvals")] = httpx.Response(
+        200, json=[approval("4f1c" + "a" * 28, "person:ola"), approval("9e9e" + "b" * 28, None)]
+    )
+    chat = make(services, understanding)
+    every = await chat.reply(VIEWER, "anything waiting for approval?", "c")
+    assert every.answer.outcome is Outcome.ANSWERED and every.understood_by == "classifier"
+    assert "*2 approvals pending:*" in every.answer.text
+    assert "• `4f1c" in every.answer.text and "expires in 10 min" in every.answer.text
+    act_as("person:ola")
+    mine = await chat.reply(OPERATOR, "my pending approvals", "c")
+    assert mine.understood_by == "parser"
+    assert mine.answer.text.startswith("*1 approval you asked for:*")
+    assert mine.answer.data["approval_ids"] == ["4f1c" + "a" * 28]
+
+
+async def test_breaker_and_dry_run_state(understanding: Understanding) -> None:
+    services = Services()
+    services.answers[("GET", "/remediation/status")] = httpx.Response(
+        200,
+        json={
+            "dry_run": True,
+            "safety": {
+                "actions_this_hour": 3,
+                "rate_limit_per_hour": 10,
+                "breaker": {"open": True, "reason": "3 failures in 10 min"},
+            },
+            "maintenance_windows": [],
+        },
+    )
+    reply = await make(services, understanding).reply(VIEWER, "is the circuit breaker open?", "c")
+    lines = reply.answer.text.splitlines()
+    assert lines[1].startswith("• circuit breaker *open*: 3 failures in 10 min")
+    assert lines[2] == "• dry-run *on*: actions are recorded, nothing is changed"
+    assert lines[3] == "• 3 of 10 actions used this hour"
+    assert reply.answer.data == {"dry_run": True, "breaker_open": True}
+
+
+async def test_an_action_read_by_the_classifier_is_proposed_never_run(
+    understanding: Understanding,
+) -> None:
+    services = Services()
+    reply = await make(services, understanding).reply(
+        OPERATOR, "could you kick gunicorn on web-1, it's stuck", "c"
+    )
+    assert reply.answer.outcome is Outcome.CONFIRM and reply.understood_by == "classifier"
+    assert reply.answer.data["command"] == "restart gunicorn on web-1"
+    assert "Nothing was done: to do it, send exactly that." in reply.answer.text
+    assert not [r for r in services.seen if r.method != "GET"]
+
+
+async def test_an_exact_command_with_a_near_miss_is_proposed_with_the_known_name(
+    understanding: Understanding,
+) -> None:
+    services = Services()
+    reply = await make(services, understanding).reply(OPERATOR, "restart nginx on wbe-1", "c")
+    assert reply.answer.outcome is Outcome.CONFIRM
+    assert reply.answer.text.startswith("I know no `wbe-1`: did you mean web-1?")
+    assert reply.answer.data["command"] == "restart nginx on web-1"
+    assert services.seen == []
+
+
+async def test_admin_switches_need_the_admin_role(understanding: Understanding) -> None:
+    services = Services()
+    services.answers[("POST", "/remediation/breaker/reset")] = httpx.Response(
+        200, json={"was_open": True, "breaker": {"open": False}}
+    )
+    chat = make(services, understanding)
+    refused = await chat.reply(OPERATOR, "reset the breaker", "c")
+    assert refused.answer.outcome is Outcome.REFUSED
+    assert "needs the admin role" in refused.answer.text and services.seen == []
+    done = await chat.reply(ADMIN, "reset the breaker", "c")
+    assert done.answer.outcome is Outcome.ACCEPTED
+    assert done.answer.text == "Circuit breaker closed: automatic actions resume."
+    assert services.body()["by"] == "ada (key a)"
+
+
+async def test_unsure_asks_with_the_likeliest_readings(understanding: Understanding) -> None:
+    reply = await make(Services(), understanding).reply(
+        VIEWER, "kindly perform the usual ritual upon web-1", "c"
+    )
+    assert reply.answer.outcome is Outcome.CLARIFY and reply.intent is None
+    assert reply.answer.text.startswith("I am not sure what you mean. Did you mean one of these?")
+    assert 1 <= len(reply.answer.data["options"]) <= 3
+    missing = await make(Services(), understanding).reply(OPERATOR, "please restart nginx", "c")
+    assert missing.answer.outcome is Outcome.CLARIFY
+    assert "tell me which resource" in missing.answer.text
+
+
+async def test_one_anomaly_explained_with_its_band_detectors_and_decision(
+    understanding: Understanding,
+) -> None:
+    anomaly_id = "6b1f2e3d-0000-4000-8000-000000000001"
+    items = [
+        {
+            "event_id": anomaly_id,
+            "resource_id": "web-1",
+            "metric": "cpu_utilization",
+            "severity": "critical",
+            "value": 97.5,
+            "expected_low": 20.0,
+            "expected_high": 50.0,
+            "score": 0.97,
+            "model_version": "v1",
+            "detectors": ["zscore", "level_shift"],
+            "explanation": "cpu_utilization 97.5 far above its usual 20 to 50",
+            "observed_at": "2026-11-26T17:50:00+00:00",
+        }
+    ]
+    services = Services()
+    services.answers[("GET", "/remediation/actions")] = httpx.Response(
+        200,
+        json={
+            "items": [
+                {
+                    "run_id": "r1",
+                    "action": "restart_service",
+                    "status": "succeeded",
+                    "reason": "rule cpu-critical",
+                }
+            ]
+        },
+    )
+    reply = await make(services, understanding, items).reply(VIEWER, "explain anomaly 6b1f2e", "c")
+    text = reply.answer.text
+    assert "Expected band: 20 to 50; seen 97.5." in text
+    assert "Detectors: zscore (far from its recent mean); level_shift (a level shift)" in text
+    assert "• `restart_service`: *succeeded* — rule cpu-critical" in text
+    assert services.seen[-1].url.params["anomaly_id"] == anomaly_id
