@@ -25,6 +25,7 @@ from scops.local_redis import free_port
 from services.gateway.alertmanager import AlertmanagerPayload, to_events
 from shared.bus import encode_event
 from shared.streams import ANOMALIES, GROUP_GATEWAY, REMEDIATIONS
+from tests.support.exposition import Family, parse
 from tests.support.moto_server import CREDENTIALS, REGION, moto_server
 from tests.support.processes import (
     ALL_SERVICES,
@@ -35,7 +36,6 @@ from tests.support.processes import (
     worker,
 )
 from tests.support.slack_standin import SlackStandIn
-from tests.unit.deploy.exposition import Family, parse
 
 INTERNAL = {"X-Internal-Token": "change-me"}  # the placeholder is accepted in SCOPS_ENV=test
 

@@ -19,8 +19,8 @@ import yaml
 from scops.local_redis import free_port
 from shared.streams import ANOMALIES
 from tests.integration.observability.conftest import ObservedStack, find_binary, running_binary
+from tests.support.observability_files import DEPLOY
 from tests.support.processes import api_key
-from tests.unit.deploy.observability_files import DEPLOY
 
 
 def _config(stack: ObservedStack, key_file: Path) -> dict[str, Any]:

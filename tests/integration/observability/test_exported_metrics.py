@@ -10,15 +10,15 @@ from pathlib import Path
 import httpx
 
 from tests.integration.observability.conftest import ObservedStack
-from tests.support.processes import SERVICES
-from tests.unit.deploy.exposition import Family, series_names
-from tests.unit.deploy.observability_files import (
+from tests.support.exposition import Family, series_names
+from tests.support.observability_files import (
     ROOT,
     dashboard_queries,
     exported_names_needed,
     recording_rules,
     rule_queries,
 )
+from tests.support.processes import SERVICES
 
 README = ROOT / "README.md"
 TABLE_START, TABLE_END = "<!-- metrics-table:start -->", "<!-- metrics-table:end -->"

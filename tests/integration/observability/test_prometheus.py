@@ -15,9 +15,9 @@ import yaml
 
 from scops.local_redis import free_port
 from tests.integration.observability.conftest import ObservedStack, find_binary, running_binary
+from tests.support.observability_files import DEPLOY, dashboard_queries, rule_files
 from tests.support.processes import ALL_SERVICES
-from tests.unit.deploy.observability_files import DEPLOY, dashboard_queries, rule_files
-from tests.unit.deploy.promql import selectors, substitute_grafana_variables
+from tests.support.promql import selectors, substitute_grafana_variables
 
 INTERVAL = "1s"
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from services.remediator.aws.ssm_commands import DOCUMENT
+from tests.support.observability_files import DEPLOY, ROOT
 from tests.unit.deploy.aws_calls import AwsCall, aws_calls
-from tests.unit.deploy.observability_files import DEPLOY, ROOT
 
 IAM = DEPLOY / "aws" / "iam"
 # Which role a service's code runs as. Gateway and detector call no AWS API.

@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
+from tests.support.observability_files import DEPLOY, ROOT
 from tests.support.processes import SERVICES
-from tests.unit.deploy.observability_files import DEPLOY, ROOT
 from tests.unit.deploy.stack_commands import SETTINGS, command_error, default_port
 
 CORE = {"redis", *SERVICES, "worker"}

@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from scops.processes import HTTP_SERVICES
-from tests.unit.deploy.observability_files import DEPLOY, ROOT
+from tests.support.observability_files import DEPLOY, ROOT
 
 PROJECT_CONTAINERS = ("gateway", "detector", "remediator", "notifier", "worker")
 

@@ -16,8 +16,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.support.observability_files import DEPLOY
 from tests.support.processes import SERVICES
-from tests.unit.deploy.observability_files import DEPLOY
 from tests.unit.deploy.stack_commands import HEALTH_PATHS, SETTINGS, command_error, default_port
 
 K8S = DEPLOY / "k8s"

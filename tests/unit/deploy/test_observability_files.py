@@ -14,8 +14,7 @@ import pytest
 import yaml
 
 from services.gateway.alertmanager import RESOURCE_LABELS, SEVERITY_LABELS
-from tests.support.processes import SERVICES
-from tests.unit.deploy.observability_files import (
+from tests.support.observability_files import (
     DEPLOY,
     ROOT,
     alert_rules,
@@ -25,7 +24,8 @@ from tests.unit.deploy.observability_files import (
     panels,
     recording_rules,
 )
-from tests.unit.deploy.promql import metric_names, substitute_grafana_variables
+from tests.support.processes import SERVICES
+from tests.support.promql import metric_names, substitute_grafana_variables
 
 PROMETHEUS = DEPLOY / "prometheus"
 ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"

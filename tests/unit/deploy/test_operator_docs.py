@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.gateway.routes_proxy import ROUTES
-from tests.unit.deploy.observability_files import ROOT, anchors
+from tests.support.observability_files import ROOT, anchors
 
 DOCS = [
     ROOT / "README.md",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.deploy.exposition import parse, series_names
-from tests.unit.deploy.promql import (
+from tests.support.exposition import parse, series_names
+from tests.support.promql import (
     PromQLError,
     Selector,
     metric_names,

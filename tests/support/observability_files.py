@@ -10,9 +10,9 @@ from typing import Any
 
 import yaml
 
-from tests.unit.deploy.promql import metric_names
+from tests.support.promql import metric_names
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 DASHBOARDS = DEPLOY / "grafana" / "dashboards"
 RULES = DEPLOY / "prometheus" / "rules"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from tests.unit.deploy.promql import series_names_of_family
+from tests.support.promql import series_names_of_family
 
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"')
 BUCKET_LABELS = frozenset({"le", "quantile"})
