@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from playwright.sync_api import ViewportSize
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -30,7 +31,7 @@ from tests.e2e.console.console_stack import (  # noqa: E402
 )
 
 OUT = Path(__file__).resolve().parent
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 
 
 def _seed(stack: ConsoleStack) -> tuple[dict[str, Any], str]:
