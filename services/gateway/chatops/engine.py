@@ -261,7 +261,8 @@ def role_refusal(asker: Asker, intent: ChatIntent) -> Answer | None:
         return None
     return Answer(
         Outcome.REFUSED,
-        f"You are a {asker.role}: `{intent.as_command()}` needs the {needed} role. "
+        f"You are {'an' if asker.role.value[0] in 'aeiou' else 'a'} {asker.role}: "
+        f"`{intent.as_command()}` needs the {needed} role. "
         "Nothing was done.",
         {"needed_role": needed.value, "role": asker.role.value},
     )

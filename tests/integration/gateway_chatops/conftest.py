@@ -1,7 +1,7 @@
 """One stack for the ChatOps and Slack tests: real gateway, detector, remediator (deny list
-``db-*``) and notifier processes on the suite's Redis, a Slack stand-in receiving the
-``response_url`` posts, an LLM stand-in, and seeded data: anomalies through the gateway's
-Alertmanager receiver, audit records, pending approvals."""
+``db-*``), notifier and history (SQLite) processes on the suite's Redis, a Slack stand-in
+receiving the ``response_url`` posts, an LLM stand-in, and seeded data: anomalies through the
+gateway's Alertmanager receiver, audit records, pending approvals."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import httpx
 import pytest
 import redis
 
+from scops.local_redis import free_port
 from services.gateway.slack.signature import sign
 from tests.integration.gateway_chatops.llm_standin import LlmStandIn
 from tests.integration.gateway_chatops.seeds import seed_anomalies
@@ -114,6 +115,7 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     logs = tmp_path_factory.mktemp("chatops-logs")
     slack = SlackStandIn().start()
     llm = LlmStandIn().start()
+    history_port = free_port()
     env = stack_env(
         redis_server,
         {
@@ -130,9 +132,12 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "SCOPS_CHATOPS_LLM_MODEL": "standin-model",
             "SCOPS_CHATOPS_RATE_PER_MIN": "1000",
             "SCOPS_GROUP_WAIT_S": "0.2",
+            "SCOPS_HISTORY_PORT": str(history_port),
+            "SCOPS_HISTORY_URL": f"http://127.0.0.1:{history_port}",
+            "SCOPS_HISTORY_DATABASE_URL": f"sqlite+aiosqlite:///{logs}/history.db",
         },
     )
-    names = ("gateway", "remediator", "notifier", "detector")
+    names = ("gateway", "remediator", "notifier", "detector", "history")
     for name in names[1:]:
         env[f"SCOPS_{name.upper()}_URL"] = f"http://127.0.0.1:{env[f'SCOPS_{name.upper()}_PORT']}"
     processes = {name: service(name, env, logs) for name in names}
@@ -145,6 +150,7 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "viewer": api_key(redis_server, "viewer", "vera"),
             "viewer2": api_key(redis_server, "viewer", "victor"),
             "operator": api_key(redis_server, "operator", "olga"),
+            "admin": api_key(redis_server, "admin", "ada"),
             "ingest": api_key(redis_server, "ingest", "alertmanager"),
         }
         stack = Stack(redis_server, client, processes["gateway"], processes, slack, llm, keys)

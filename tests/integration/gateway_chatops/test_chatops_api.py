@@ -198,30 +198,32 @@ def test_history_is_per_user_and_cleared_by_clear(stack: Stack) -> None:
 
 
 def test_the_llm_maps_free_text_onto_the_same_intents(stack: Stack) -> None:
+    # Words the built-in classifier is not sure of: only those go to the LLM.
     stack.llm.answer(
-        "could you bounce the nginx thing on web-1",
+        "kindly perform the usual ritual upon web-1",
         {
             "intent": "run_action",
             "entities": {"action": "restart_service", "resource": "web-1", "service": "nginx"},
         },
     )
-    stack.llm.answer("give me the big picture", {"intent": "status"})
+    stack.llm.answer("how do things look from up there", {"intent": "status"})
     stack.llm.answer(
-        "please nuke web-1",
+        "the eagle has landed",
         {"intent": "run_action", "entities": {"action": "terminate", "resource": "web-1"}},
     )
     queued_before = _execute_requests(stack)
-    proposal = stack.ask("could you bounce the nginx thing on web-1", "operator")
+    proposal = stack.ask("kindly perform the usual ritual upon web-1", "operator")
     assert (proposal["understood_by"], proposal["outcome"]) == ("llm", "confirm")
     assert proposal["text"] == (
-        "I understood: `restart nginx on web-1`. Nothing was done: to do it, send exactly that."
+        "I understood by the LLM: `restart nginx on web-1`. Nothing was done: to do it, "
+        "send exactly that."
     )
     assert _execute_requests(stack) == queued_before
-    status = stack.ask("give me the big picture")
+    status = stack.ask("how do things look from up there")
     assert (status["understood_by"], status["outcome"]) == ("llm", "answered")
     assert status["text"].startswith("(understood as `status`)\n*System status*")
-    invalid = stack.ask("please nuke web-1", "operator")
-    assert (invalid["intent"], invalid["outcome"]) == (None, "not_understood")
+    invalid = stack.ask("the eagle has landed", "operator")
+    assert invalid["intent"] is None and invalid["outcome"] in ("clarify", "not_understood")
     asked = stack.llm.asked[-1]
     assert asked.headers["authorization"] == f"Bearer {LLM_KEY}"
     assert asked.body["model"] == "standin-model"
