@@ -17,16 +17,23 @@ from shared.events import Severity
 
 LIST_MAX = 15
 
-HELP = """I answer from the system's own data. Try:
+HELP = """I answer from the system's own data, in your words (typos and shorthand are fine). Try:
 • `status`: detector, remediator and notifier at a glance
 • `what's wrong with web-1?`: its recent anomalies, open and resolved
 • `anomalies in the last hour` (or `critical anomalies on web-1 in the last 2 days`)
+• `what happened overnight` / `how many actions today`: a summary of a period
+• `noisiest in the last day`: the resources and metrics that alert most
+• `explain anomaly 6b1f` (or `explain cpu_utilization on web-1`): band, detectors, decision
 • `why was web-1 restarted?` (or `what happened to web-1?`): the remediator's audit log
+• `pending approvals` (or `my pending approvals`), `safety state` (breaker, dry-run), `rules` \
+(which are in shadow)
 • `restart nginx on web-1` (also `scale out web-asg by 2`, `clean up disk on web-1`, \
 `run drop-page-cache on web-1`; add `in dry run` or `because ...`): operators only; every \
 safety check and approval applies
 • `approve 4f1c` / `reject 4f1c because ...`: a pending approval, by its id or first characters
-• `silence web-1 for 2h` (or `silence cpu_utilization on web-* for 30m`)"""
+• `silence web-1 for 2h`, `maintenance on web-* for 2h because patching` (operators)
+• `reset the breaker`, `reload rules`, `unshadow rule idle` (admins)
+An action said in other words is not run: I answer with the exact command to send."""
 
 
 def when(value: str | None) -> str:

@@ -43,16 +43,26 @@ def build_chatops(
             settings.chatops_llm_model,
             settings.chatops_llm_timeout_s,
         )
-    # Trained from the corpus in the package, in a fraction of a second (see classifier).
-    understanding = Understanding(IntentClassifier.train())
-    log.info("chatops_classifier_trained", model=understanding.version)
+    understanding = build_understanding()
     engine = ChatEngine(
         backends,
         index,
         llm=llm,
         llm_may_act=settings.chatops_llm_may_act,
         understanding=understanding,
-        knowledge=SystemKnowledge(backends, index),
+        knowledge=SystemKnowledge(backends, index) if understanding is not None else None,
     )
     history = ChatHistory(redis, settings.chatops_history_turns, settings.chatops_history_ttl_s)
     return ChatOpsParts(engine, history)
+
+
+def build_understanding() -> Understanding | None:
+    """The classifier, trained from the corpus shipped in the package in a fraction of a
+    second. Without its corpus (a broken install) ChatOps still reads exact commands."""
+    try:
+        understanding = Understanding(IntentClassifier.train())
+    except OSError as exc:
+        log.error("chatops_classifier_unavailable", error=type(exc).__name__)
+        return None
+    log.info("chatops_classifier_trained", model=understanding.version)
+    return understanding
