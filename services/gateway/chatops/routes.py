@@ -47,6 +47,7 @@ class ChatQuery(BaseModel):
                 {"query": "what's wrong with web-1?"},
                 {"query": "anomalies in the last hour"},
                 {"query": "restart nginx on web-1"},
+                {"query": "what happened overnight"},
             ]
         },
     )
@@ -56,10 +57,14 @@ class ChatQuery(BaseModel):
 class ChatAnswer(BaseModel):
     query: str
     intent: ChatIntent | None = Field(description="What was understood (None: nothing).")
-    understood_by: str | None = Field(description="parser, llm, or None.")
+    understood_by: str | None = Field(
+        description="parser (an exact command), classifier (the built-in classifier, with "
+        "`data.confidence`), llm, or None."
+    )
     outcome: Outcome = Field(
         description="answered, accepted (handed to the owning service), refused (nothing "
-        "done), not_understood, confirm (send `data.command` to do it), unavailable."
+        "done), not_understood, confirm (an action in other words: nothing done, send "
+        "`data.command` to do it), clarify (not sure: send one of `data.options`), unavailable."
     )
     text: str = Field(description="The answer, in words (Slack-style *bold* and `code`).")
     data: dict[str, Any] = Field(description="Ids and figures the answer was built from.")
@@ -77,7 +82,7 @@ class Cleared(BaseModel):
 
 @router.post(
     "/query",
-    summary="Ask in plain words: status, anomalies, why, restart, approve, silence, help",
+    summary="Ask in plain words: status, anomalies, approvals, summaries, why, restart, help",
     responses=problem_responses(400, 401, 403, 413, 422, 429),
 )
 async def chatops_query(
@@ -87,9 +92,11 @@ async def chatops_query(
     history: HistoryDep,
     correlation_id: CorrelationIdDep,
 ) -> ChatAnswer:
-    """Any valid key may ask; actions (restart, scale, approve, reject, silence) need the
-    `operator` role and then pass every safety check of the remediator. Refusals, answers the
-    services could not give and messages not understood are answers too (`outcome`), not
+    """Any valid key may ask; actions (restart, scale, approve, reject, silence, maintenance)
+    need the `operator` role, the breaker reset and rules switches `admin`, and then pass every
+    safety check of the remediator. Only an exact command acts: an action said in other words
+    is answered `confirm` with the command to send. Refusals, answers the services could not
+    give, clarifying questions and messages not understood are answers too (`outcome`), not
     HTTP errors. Say `help` for the list."""
     asker = asker_of(principal)
     reply = await engine.reply(asker, body.query, correlation_id)
