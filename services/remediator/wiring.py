@@ -11,7 +11,6 @@ from services.remediator.aws.auto_approval import AutoApprovalSwitch
 from services.remediator.aws.group_share import GroupSizes
 from services.remediator.aws.session import AwsApi, AwsConfig
 from services.remediator.aws.target_resolution import TargetResolver
-from services.remediator.celery_config import create_celery
 from services.remediator.config import RemediatorSettings
 from services.remediator.core.actions.catalogue import load_catalogue
 from services.remediator.core.actions.registry import ActionRegistry, build_registry
@@ -61,6 +60,19 @@ class Remediator:
     auto_shadow: AutoShadow
 
 
+def safety_limits(settings: RemediatorSettings) -> SafetyLimits:
+    return SafetyLimits(
+        rate_limit=settings.rate_limit_per_hour,
+        cooldown_s=settings.cooldown_s,
+        lock_ttl_s=settings.lock_ttl_s,
+        breaker_failures=settings.breaker_failures,
+        breaker_window_s=settings.breaker_window_s,
+        dry_run=settings.dry_run,
+        allowed_actions=settings.allowed_action_names,
+        denied_targets=settings.denied_target_patterns,
+    )
+
+
 def build_registry_from(settings: RemediatorSettings) -> ActionRegistry:
     return build_registry(load_catalogue(settings.script_catalogue_path))
 
@@ -85,7 +97,7 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
     aws = build_aws(settings)
     executor = build_executor(settings, aws)
     rules = RuleStore(client, settings.rules_path, registry)
-    safety = SafetyManager(client, SafetyLimits.from_settings(settings))
+    safety = SafetyManager(client, safety_limits(settings))
     approvals = ApprovalStore(client, ttl_s=settings.approval_ttl_s)
     auto_approval = AutoApprovalSwitch(aws, settings.env, cache_s=settings.auto_approve_cache_s)
     publisher = RecordPublisher(
@@ -136,9 +148,7 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
         targets=TargetResolver(aws),
         accounts=settings.account_roles,
     )
-    workflow = AnomalyWorkflow(
-        client, maxlen=settings.stream_maxlen, claim_ttl_s=settings.claim_ttl_s, parts=parts
-    )
+    workflow = AnomalyWorkflow(parts)
     return Remediator(
         settings=settings,
         redis=client,
@@ -161,11 +171,3 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
         escalations=escalations,
         auto_shadow=auto_shadow,
     )
-
-
-def default_workflow_parts(client: redis.Redis, *, maxlen: int, claim_ttl_s: int) -> WorkflowParts:
-    """The workflow's parts from the default settings, on ``client``."""
-    from services.remediator.handling.scheduling import CeleryScheduler
-
-    settings = RemediatorSettings(stream_maxlen=max(maxlen, 1000), claim_ttl_s=claim_ttl_s)
-    return build(settings, client, CeleryScheduler(create_celery(settings))).workflow.parts

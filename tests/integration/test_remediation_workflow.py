@@ -12,13 +12,12 @@ import redis
 
 from services.remediator.celery_app import create_celery
 from services.remediator.config import RemediatorSettings
-from services.remediator.handling.workflow import (
-    CLAIM_STARTED,
-    AnomalyWorkflow,
-    ClaimBusyError,
-    claim_key,
-    lease_key,
-)
+from services.remediator.handling.scheduling import CeleryScheduler
+from services.remediator.handling.workflow import AnomalyWorkflow
+from services.remediator.stores.claims import CLAIM_STARTED, ClaimBusyError
+from services.remediator.stores.keys import claim as claim_key
+from services.remediator.stores.keys import lease as lease_key
+from services.remediator.wiring import build
 from shared.events import RemediationStatus, Severity
 from shared.streams import REMEDIATIONS
 from shared.tasks import HANDLE_ANOMALY
@@ -26,12 +25,19 @@ from tests.support.events import cpu_anomaly
 from tests.support.processes import stack_env, worker
 
 
+def _workflow(client: redis.Redis) -> AnomalyWorkflow:
+    """The workflow as a worker builds it from the default settings: dry-run, the shipped
+    rules, no AWS."""
+    settings = RemediatorSettings(claim_ttl_s=600)
+    return build(settings, client, CeleryScheduler(create_celery(settings))).workflow
+
+
 def _records(client: redis.Redis) -> list[dict[str, object]]:
     return [json.loads(f[b"data"]) for _, f in client.xrange(REMEDIATIONS)]
 
 
 def test_a_redelivered_anomaly_is_recorded_once(sync_redis: redis.Redis) -> None:
-    flow = AnomalyWorkflow(sync_redis, maxlen=1000, claim_ttl_s=600)
+    flow = _workflow(sync_redis)
     anomaly = cpu_anomaly("web-1")
     first = flow.handle(anomaly)
     second = flow.handle(anomaly)
@@ -47,7 +53,7 @@ def test_an_attempt_that_died_midway_is_recorded_as_interrupted_not_rerun(
 ) -> None:
     anomaly = cpu_anomaly("web-1")
     sync_redis.set(claim_key(anomaly.event_id, "restart_service"), CLAIM_STARTED)
-    flow = AnomalyWorkflow(sync_redis, maxlen=1000, claim_ttl_s=600)
+    flow = _workflow(sync_redis)
     record = flow.handle(anomaly)
     assert record is not None
     assert record.status == RemediationStatus.INTERRUPTED
@@ -58,7 +64,7 @@ def test_an_attempt_that_died_midway_is_recorded_as_interrupted_not_rerun(
 def test_below_the_action_threshold_the_decision_is_recorded_as_no_action(
     sync_redis: redis.Redis,
 ) -> None:
-    flow = AnomalyWorkflow(sync_redis, maxlen=1000, claim_ttl_s=600)
+    flow = _workflow(sync_redis)
     record = flow.handle(cpu_anomaly("web-1", severity=Severity.LOW))
     assert record is not None
     assert record.status == RemediationStatus.NO_ACTION
@@ -94,7 +100,7 @@ def test_a_duplicate_while_the_first_attempt_works_waits_instead_of_recording(
     key = claim_key(anomaly.event_id, "restart_service")
     sync_redis.set(key, CLAIM_STARTED)
     sync_redis.set(lease_key(key), "someone-else", ex=30)
-    flow = AnomalyWorkflow(sync_redis, maxlen=1000, claim_ttl_s=600)
+    flow = _workflow(sync_redis)
     with pytest.raises(ClaimBusyError):
         flow.handle(anomaly)
     assert _records(sync_redis) == []

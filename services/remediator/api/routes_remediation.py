@@ -125,7 +125,7 @@ def remediation_status(remediator: RemediatorDep) -> dict[str, Any]:
 def remediation_evaluate(
     body: AnomalyInput, remediator: RemediatorDep, correlation_id: CorrelationDep
 ) -> Evaluation:
-    return evaluate(remediator, body.to_event(correlation_id))
+    return evaluate(remediator.workflow, body.to_event(correlation_id))
 
 
 @router.post(
@@ -141,7 +141,8 @@ def remediation_execute(
     correlation_id: CorrelationDep,
     person: OptionalPersonDep,
 ) -> Queued:
-    request, preview = prepare(remediator, body, correlation_id, requested_by=person or body.by)
+    prepared = prepare(remediator.workflow, body, correlation_id, requested_by=person or body.by)
+    request, preview = prepared.request, prepared.preview
     remediator.scheduler.execute(request)
     return Queued(
         anomaly_id=str(request.subject_id),

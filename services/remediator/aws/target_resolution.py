@@ -28,20 +28,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.remediator.aws.errors import AwsCallError
-from services.remediator.aws.filter_values import literal
 from services.remediator.aws.session import AwsApi
 from services.remediator.core.accounts import HOME, AwsPlace
-from services.remediator.core.targets import Target, TargetError
+from services.remediator.core.filter_values import literal
+from services.remediator.core.targets import ResolvedTarget, Target, TargetError
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 MAX_INSTANCES = 50
 GROUP_TAG = "aws:autoscaling:groupName"
-
-
-@dataclass(frozen=True)
-class ResolvedTarget:
-    target: Target  # what the action acts on (tag selectors become instance ids with AWS)
-    names: tuple[str, ...]  # every name deny lists, maintenance windows and critical tags see
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from services.remediator.config import RemediatorSettings
-
 _LUA_MAGIC = re.compile(r"([\^\$\(\)%\.\[\]\+\-])")
 
 # The checks that refuse an action, as records name them (``blocked_by``): the static ones
@@ -35,23 +33,13 @@ class SafetyLimits:
     allowed_actions: frozenset[str] | None = None  # None: every registered action
     denied_targets: tuple[str, ...] = ()
 
-    @classmethod
-    def from_settings(cls, settings: RemediatorSettings) -> SafetyLimits:
-        return cls(
-            rate_limit=settings.rate_limit_per_hour,
-            cooldown_s=settings.cooldown_s,
-            lock_ttl_s=settings.lock_ttl_s,
-            breaker_failures=settings.breaker_failures,
-            breaker_window_s=settings.breaker_window_s,
-            dry_run=settings.dry_run,
-            allowed_actions=settings.allowed_action_names,
-            denied_targets=settings.denied_target_patterns,
-        )
-
 
 @dataclass(frozen=True)
-class StaticRefusal:
-    check: str  # "not_allowed" or "deny_list"
+class Refusal:
+    """Why an action may not run: the check that refuses it, as records name it
+    (``blocked_by``), and a detail a person can read."""
+
+    check: str
     detail: str
 
 
@@ -60,16 +48,16 @@ def static_refusal(
     action: str,
     names: Iterable[str],
     extra_denied: Iterable[str] = (),
-) -> StaticRefusal | None:
+) -> Refusal | None:
     """``names``: every name of the target (resolved ids, tags, group) and the resource."""
     if limits.allowed_actions is not None and action not in limits.allowed_actions:
         allowed = ", ".join(sorted(limits.allowed_actions)) or "none"
-        return StaticRefusal("not_allowed", f"{action} is not on the allow list ({allowed})")
+        return Refusal("not_allowed", f"{action} is not on the allow list ({allowed})")
     names = list(names)
     for pattern in (*limits.denied_targets, *extra_denied):
         for name in names:
             if fnmatchcase(name, pattern):
-                return StaticRefusal("deny_list", f"{name} matches deny-list pattern {pattern!r}")
+                return Refusal("deny_list", f"{name} matches deny-list pattern {pattern!r}")
     return None
 
 

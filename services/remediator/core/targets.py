@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -213,3 +214,11 @@ class Target(BaseModel):
             tags = ", ".join(f"{k}={v}" for k, v in sorted(self.tags.items()))
             return f"instances tagged {tags}"
         return f"Auto Scaling group {self.group}"
+
+
+@dataclass(frozen=True)
+class ResolvedTarget:
+    """A target as it is now (looked up in AWS when AWS is at hand)."""
+
+    target: Target  # what the action acts on (tag selectors become instance ids with AWS)
+    names: tuple[str, ...]  # every name deny lists, maintenance windows and critical tags see

@@ -1,9 +1,10 @@
-"""Whether a decided action runs now or waits for people, and asking them.
+"""Asking people to approve a decided action, and withdrawing a request an attempt that died
+had made.
 
-A person must approve when the rule, the risk or the anomaly's labels say so, or when the target
-is escalated (the last action on it did not improve its metric: then auto-approval does not
-apply either). In dry-run nobody is asked. Before asking, the safety checks are peeked, so
-nothing is asked that would be refused anyway.
+Whether people must approve is the core's decision (:mod:`..core.decision`: the rule, the
+risk, the anomaly's labels, production-critical tags, escalations, auto-approval, dry-run);
+this module only asks them, once the decision says so (the safety checks were peeked before,
+so nothing is asked that would be refused anyway).
 
 An approval's id is derived from the request (anomaly x action). So an attempt that died after
 creating its approval and before recording it leaves an approval the next attempt finds: that
@@ -15,22 +16,16 @@ that decision tell the story and nothing more is recorded.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import replace
 
 import structlog
 
-from services.remediator.aws.auto_approval import AutoApprovalSwitch
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.core.records import request_record
 from services.remediator.core.rules.engine import ApprovalNeed
-from services.remediator.core.rules.schema import Policy
-from services.remediator.core.safety_policy import critical_match
 from services.remediator.handling.runner import ActionRunner
 from services.remediator.stores.approvals import ApprovalStore
 from services.remediator.stores.audit import RecordPublisher
 from services.remediator.stores.claims import Claim
-from services.remediator.stores.escalations import Escalations
 from shared.events import RemediationRecord, RemediationStatus
 
 log = structlog.get_logger("remediator.approvals")
@@ -44,53 +39,13 @@ def approval_id_for(request: ActionRequest) -> uuid.UUID:
 
 class ApprovalGate:
     def __init__(
-        self,
-        *,
-        approvals: ApprovalStore,
-        auto_approval: AutoApprovalSwitch,
-        escalations: Escalations,
-        runner: ActionRunner,
-        publisher: RecordPublisher,
-        policy: Callable[[], Policy] = Policy,
+        self, *, approvals: ApprovalStore, runner: ActionRunner, publisher: RecordPublisher
     ) -> None:
-        self.policy = policy
         self.approvals = approvals
-        self.auto_approval = auto_approval
-        self.escalations = escalations
         self.runner = runner
         self.publisher = publisher
 
-    def need_for(self, request: ActionRequest, need: ApprovalNeed) -> tuple[ApprovalNeed, bool]:
-        """The approval this request needs, and whether it is escalated. A target whose
-        resolved tags are production-critical needs the policy's number of people, whoever
-        asked and whatever the anomaly's labels said."""
-        policy = self.policy()
-        if critical_match(policy.critical_labels, request.names):
-            approvals = max(need.approvals, policy.critical_approvals_required)
-            if not need.required or approvals > need.approvals:
-                why = "the target is tagged production-critical"
-                need = replace(need, required=True, approvals=approvals, why=why)
-        escalated = self.escalations.reason(request)
-        if escalated is None:
-            return need, False
-        why = f"escalated: {escalated}"
-        return replace(need, required=True, approvals=max(need.approvals, 1), why=why), True
-
-    def decide(self, request: ActionRequest, need: ApprovalNeed, claim: Claim) -> RemediationRecord:
-        need, escalated = self.need_for(request, need)
-        if need.required and not (request.dry_run or self.runner.safety.dry_run()):
-            if escalated or not self.auto_approval.enabled():
-                return self.ask(request, need, claim)
-            request = request.model_copy(
-                update={"decided_by": f"auto-approval ({self.auto_approval.name})"}
-            )
-        return self.runner.execute(request, claim)
-
     def ask(self, request: ActionRequest, need: ApprovalNeed, claim: Claim) -> RemediationRecord:
-        executor = self.runner.executor.name
-        _job, check, detail = self.runner.precheck(request)
-        if check is not None:
-            return self.runner.refuse(request, claim, check, detail)
         approval_uuid = approval_id_for(request)
         waiting = request.model_copy(
             update={
@@ -107,7 +62,7 @@ class ApprovalGate:
             request,
             RemediationStatus.PENDING_APPROVAL,
             f"{need.why}: waits for {people} to approve ({request.reason})",
-            executor=executor,
+            executor=self.runner.executor.name,
             approval_id=approval.id,
             expires_at=approval.expires_at,
         )

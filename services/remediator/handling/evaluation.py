@@ -1,5 +1,9 @@
 """A dry evaluation of an anomaly: which rule, which action on what, whether it would wait
-(debounce), need a human, or be stopped by a safety check, and why. Changes nothing."""
+(debounce), need a human, or be stopped by a safety check, and why. Changes nothing.
+
+It takes the live workflow's decision (:mod:`..core.decision`: choose, build the request,
+decide), with the debounce streak peeked instead of advanced, so it cannot drift from what a
+worker does with the same anomaly."""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from services.remediator.core.decision import Next
 from services.remediator.core.rules.engine import EngineContext
-from services.remediator.wiring import Remediator
+from services.remediator.handling.workflow import AnomalyWorkflow
 from shared.events import AnomalyEvent, Severity, utcnow
 
 Outcome = Literal["would_run", "dry_run", "would_wait", "needs_approval", "blocked", "no_action"]
@@ -64,8 +69,17 @@ class Evaluation(BaseModel):
     )
 
 
-def evaluate(remediator: Remediator, anomaly: AnomalyEvent) -> Evaluation:
-    parts = remediator.workflow.parts
+OUTCOMES: dict[Next, Outcome] = {
+    Next.WAIT: "would_wait",
+    Next.BLOCKED: "blocked",
+    Next.DRY_RUN: "dry_run",
+    Next.ASK: "needs_approval",
+    Next.RUN: "would_run",
+}
+
+
+def evaluate(workflow: AnomalyWorkflow, anomaly: AnomalyEvent) -> Evaluation:
+    parts = workflow.parts
     engine = parts.rules.engine()
     context = EngineContext(parts.recent.read(anomaly), parts.auto_shadow.names())
     result = engine.evaluate(anomaly, context)
@@ -78,7 +92,7 @@ def evaluate(remediator: Remediator, anomaly: AnomalyEvent) -> Evaluation:
     live = result.live
     if live is None:
         return Evaluation(outcome="no_action", reason=result.no_match_reason, shadow=shadow)
-    choice = remediator.workflow.choose(anomaly, live, engine)
+    choice = workflow.choose(anomaly, live, engine)
     candidate = choice.candidate
     alternatives = [
         f"{c.action}: {c.error or 'not needed (an earlier action applies)'}"
@@ -98,18 +112,12 @@ def evaluate(remediator: Remediator, anomaly: AnomalyEvent) -> Evaluation:
         shadow=shadow,
     )
     if choice.refusal is not None:
-        refused = SafetyView(allowed=False, blocked_by=choice.refusal[0], detail=choice.refusal[1])
+        refused = SafetyView(
+            allowed=False, blocked_by=choice.refusal.check, detail=choice.refusal.detail
+        )
         return view.model_copy(update={"outcome": "blocked", "safety": refused})
-    request = remediator.workflow.build_request(anomaly, live, choice, engine, dry_run=False)
-    _job, check, detail = remediator.runner.precheck(request)
-    safety = SafetyView(allowed=check is None, blocked_by=check, detail=detail)
-    need, escalated = remediator.workflow.gate.need_for(request, live.approval)
-    auto = need.required and not escalated and remediator.auto_approval.enabled()
-    approval = ApprovalView(
-        required=need.required, approvals=need.approvals, why=need.why, auto_approval=auto
-    )
+    request = workflow.build_request(anomaly, live, choice, engine, dry_run=False)
     debounce = None
-    outcome: Outcome = "would_run"
     if live.rule.debounced:
         streak = parts.debouncer.peek(live.rule, anomaly)
         debounce = DebounceView(
@@ -119,18 +127,25 @@ def evaluate(remediator: Remediator, anomaly: AnomalyEvent) -> Evaluation:
             events_with_this_one=streak.events,
             satisfied=streak.satisfied(live.rule),
         )
-        if not debounce.satisfied:
-            outcome = "would_wait"
-    dry = remediator.safety.dry_run()
-    if check is not None:
-        outcome = "blocked"
-    elif outcome == "would_run" and dry:
-        outcome = "dry_run"
-    elif outcome == "would_run" and need.required and not auto:
-        outcome = "needs_approval"
+    decision = workflow.decide(
+        request, live.approval, engine, debounce_satisfied=debounce is None or debounce.satisfied
+    )
+    need = decision.need
+    if decision.refusal is not None:
+        safety = SafetyView(
+            allowed=False, blocked_by=decision.refusal.check, detail=decision.refusal.detail
+        )
+    else:
+        safety = SafetyView(allowed=True, detail=parts.runner.precheck(request).detail)
+    auto = decision.auto_approved or (
+        need.required and not need.escalated and workflow.lookups.auto_approval()
+    )
+    approval = ApprovalView(
+        required=need.required, approvals=need.approvals, why=need.why, auto_approval=auto
+    )
     return view.model_copy(
         update={
-            "outcome": outcome,
+            "outcome": OUTCOMES[decision.next],
             "safety": safety,
             "approval": approval,
             "debounce": debounce,

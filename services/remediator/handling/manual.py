@@ -21,19 +21,20 @@ decides again, atomically, when it runs."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.remediator.core.accounts import ACCOUNT_PATTERN, REGION_PATTERN, AccountRefused
 from services.remediator.core.action_requests import ActionRequest, Incident
+from services.remediator.core.decision import Next
 from services.remediator.core.records import incident_record
-from services.remediator.core.rules.engine import approval_need
-from services.remediator.core.safety_policy import static_refusal
+from services.remediator.core.safety_policy import Refusal, static_refusal
 from services.remediator.core.targets import Target, TargetError
 from services.remediator.errors import RequestRefusedError, UnknownActionError
 from services.remediator.handling.approval_gate import approval_id_for
-from services.remediator.wiring import Remediator
+from services.remediator.handling.workflow import AnomalyWorkflow
 from shared.events import RemediationStatus, Severity
 
 
@@ -109,13 +110,21 @@ class Preview(BaseModel):
         )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An accepted manual request, ready to queue, and what happens to it next."""
+
+    request: ActionRequest
+    preview: Preview
+
+
 def prepare(
-    remediator: Remediator,
+    workflow: AnomalyWorkflow,
     body: ManualRequest,
     correlation_id: str,
     *,
     requested_by: str | None = None,
-) -> tuple[ActionRequest, Preview]:
+) -> Prepared:
     """The request to queue and what happens next, or a refusal (raised, after recording).
     ``requested_by``: the person asking (the gateway's word), who cannot approve it."""
     subject = uuid.uuid4()
@@ -129,33 +138,31 @@ def prepare(
         explanation=f"manual request by {body.by}: {body.reason}",
     )
     try:
-        request = _checked(remediator, body, subject, incident)
+        request = _checked(workflow, body, subject, incident)
         request = request.model_copy(update={"requested_by": requested_by or body.by})
-        return request, _preview(remediator, request)
+        return Prepared(request, _preview(workflow, request))
     except UnknownActionError as exc:
-        _record_refusal(remediator, body, incident, "unknown_action", str(exc))
+        _record_refusal(workflow, body, incident, "unknown_action", str(exc))
         raise
     except RequestRefusedError as exc:
-        _record_refusal(remediator, body, incident, exc.rule, exc.reason)
+        _record_refusal(workflow, body, incident, exc.rule, exc.reason)
         raise
 
 
-def _preview(remediator: Remediator, request: ActionRequest) -> Preview:
-    """The decision the worker will take, taken now without changing anything."""
-    workflow = remediator.workflow
+def _preview(workflow: AnomalyWorkflow, request: ActionRequest) -> Preview:
+    """The decision the worker will take (the same function), taken now without changing
+    anything."""
     resolved = workflow.resolve(request)
-    if isinstance(resolved, tuple):
-        raise RequestRefusedError(*resolved)
-    policy = remediator.rules.engine().policy
-    need, escalated = workflow.gate.need_for(
-        resolved, approval_need(None, resolved.risk, {}, policy)
-    )
-    _job, check, detail = remediator.runner.precheck(resolved)
-    if check is not None:
-        raise RequestRefusedError(check, detail)
-    if resolved.dry_run or remediator.safety.dry_run():
+    if isinstance(resolved, Refusal):
+        raise RequestRefusedError(resolved.check, resolved.detail)
+    engine = workflow.parts.rules.engine()
+    decision = workflow.decide(resolved, workflow.manual_need(resolved), engine)
+    need = decision.need
+    if decision.refusal is not None:
+        raise RequestRefusedError(decision.refusal.check, decision.refusal.detail)
+    if decision.next is Next.DRY_RUN:
         return Preview(next="dry_run", why="dry run")
-    if need.required and (escalated or not remediator.auto_approval.enabled()):
+    if decision.next is Next.ASK:
         return Preview(
             next="approval",
             approvals_required=need.approvals,
@@ -166,11 +173,12 @@ def _preview(remediator: Remediator, request: ActionRequest) -> Preview:
 
 
 def _checked(
-    remediator: Remediator, body: ManualRequest, subject: uuid.UUID, incident: Incident
+    workflow: AnomalyWorkflow, body: ManualRequest, subject: uuid.UUID, incident: Incident
 ) -> ActionRequest:
-    definition = remediator.registry.get(body.action)
+    registry = workflow.parts.runner.registry
+    definition = registry.get(body.action)
     if definition is None:
-        raise UnknownActionError(body.action, list(remediator.registry))
+        raise UnknownActionError(body.action, list(registry))
     try:
         params = definition.parse(body.params)
     except ValidationError as exc:
@@ -182,18 +190,17 @@ def _checked(
     except TargetError as exc:
         raise RequestRefusedError("no_target", str(exc)) from exc
     try:
-        place = remediator.workflow.parts.accounts.place(
-            body.target.aws_account, body.target.aws_region
-        )
+        place = workflow.parts.accounts.place(body.target.aws_account, body.target.aws_region)
     except AccountRefused as exc:
         raise RequestRefusedError(exc.check, exc.detail) from exc
     if not definition.accepts(target):
         accepted = " or ".join(sorted(definition.targets))
         raise RequestRefusedError("no_target", f"{body.action} acts on {accepted}")
-    policy = remediator.rules.engine().policy
+    policy = workflow.parts.rules.engine().policy
     denied = tuple(policy.deny_targets)
     blast = policy.blast_radius  # the rules' default: a person's request counts the same
-    refusal = static_refusal(remediator.safety.limits, body.action, target.names(), denied)
+    limits = workflow.parts.runner.safety.limits
+    refusal = static_refusal(limits, body.action, target.names(), denied)
     if refusal is not None:
         raise RequestRefusedError(refusal.check, refusal.detail)
     return ActionRequest(
@@ -225,16 +232,16 @@ def _target_name(target: TargetBody) -> str:
 
 
 def _record_refusal(
-    remediator: Remediator, body: ManualRequest, incident: Incident, check: str, detail: str
+    workflow: AnomalyWorkflow, body: ManualRequest, incident: Incident, check: str, detail: str
 ) -> None:
     record = incident_record(
         incident,
         RemediationStatus.BLOCKED,
         f"{detail} (manual request by {body.by}: {body.reason})",
         action=body.action,
-        executor=remediator.runner.executor.name,
+        executor=workflow.executor_name,
         blocked_by=check,
         decided_by=body.by,
         params=dict(body.params),
     )
-    remediator.publisher.publish(record)
+    workflow.parts.publisher.publish(record)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import redis
@@ -38,7 +38,7 @@ from services.remediator.core.action_requests import ActionRequest
 from services.remediator.core.actions.base import ActionDefinition
 from services.remediator.core.actions.registry import ActionRegistry
 from services.remediator.core.records import request_record
-from services.remediator.core.safety_policy import static_refusal
+from services.remediator.core.safety_policy import Refusal, static_refusal
 from services.remediator.core.targets import Target
 from services.remediator.errors import UnknownActionError
 from services.remediator.executors.base import TIMEOUT, Executor, Finished, Job, Started
@@ -60,6 +60,16 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
 """
+
+
+@dataclass(frozen=True)
+class Precheck:
+    """What would happen to a request now, changing nothing: its job (None when the static
+    checks refuse it), the check that would refuse it (None: allowed), and the detail."""
+
+    job: Job | None
+    refusal: Refusal | None
+    detail: str
 
 
 class ActionRunner:
@@ -95,8 +105,8 @@ class ActionRunner:
 
     def execute(self, request: ActionRequest, claim: Claim) -> RemediationRecord:
         checked = self._static_checks(request)
-        if isinstance(checked, tuple):
-            return self.refuse(request, claim, *checked)
+        if isinstance(checked, Refusal):
+            return self.refuse(request, claim, checked.check, checked.detail)
         job = checked
         share = group_share(request, self.group_sizes)
         if isinstance(share, GroupShareRefusal):
@@ -132,36 +142,39 @@ class ActionRunner:
             return self._publish(record, claim)
         return self._start(request, job, verdict.reservation, claim)
 
-    def precheck(self, request: ActionRequest) -> tuple[Job | None, str | None, str]:
-        """What would happen now, changing nothing: (job, refusing check or None, detail)."""
+    def precheck(self, request: ActionRequest) -> Precheck:
+        """What would happen now, changing nothing."""
         checked = self._static_checks(request)
-        if isinstance(checked, tuple):
-            return None, *checked
+        if isinstance(checked, Refusal):
+            return Precheck(None, checked, checked.detail)
         share = group_share(request, self.group_sizes)
         if isinstance(share, GroupShareRefusal):
-            return checked, "blast_radius", share.detail
+            return Precheck(checked, Refusal("blast_radius", share.detail), share.detail)
         verdict = self.safety.peek(
             self.safety_request(request, checked.definition, checked.params, share)
         )
         if not verdict.allowed:
-            return checked, verdict.blocked_by or "safety", verdict.detail
-        return checked, None, "dry run" if verdict.dry_run else verdict.detail
+            refusal = Refusal(verdict.blocked_by or "safety", verdict.detail)
+            return Precheck(checked, refusal, verdict.detail)
+        return Precheck(checked, None, "dry run" if verdict.dry_run else verdict.detail)
 
-    def _static_checks(self, request: ActionRequest) -> Job | tuple[str, str]:
+    def _static_checks(self, request: ActionRequest) -> Job | Refusal:
         definition = self.registry.get(request.action)
         if definition is None:
-            return "unknown_action", str(UnknownActionError(request.action, list(self.registry)))
+            error = UnknownActionError(request.action, list(self.registry))
+            return Refusal("unknown_action", str(error))
         try:
             params = definition.parse(request.params)
         except ValidationError as exc:
-            return "invalid_params", _first_error(exc)
+            return Refusal("invalid_params", _first_error(exc))
         if not definition.accepts(request.target):
-            return "no_target", f"{request.action} cannot act on {request.target.describe()}"
+            detail = f"{request.action} cannot act on {request.target.describe()}"
+            return Refusal("no_target", detail)
         refusal = static_refusal(
             self.safety.limits, request.action, request.names, request.denied_targets
         )
         if refusal is not None:
-            return refusal.check, refusal.detail
+            return refusal
         return Job(definition, params, request.target, request.run_id, request.place)
 
     def safety_request(

@@ -1,11 +1,15 @@
-"""One anomaly's way through the remediator: rules, claim, debounce, approval, safety, action,
-record.
+"""One anomaly's way through the remediator: rules, claim, the core's decision, then acting on
+it (wait, refuse, ask people, run) and recording it.
+
+The decision itself (which candidate, the request, wait > blocked > dry run > ask > run) is
+taken by :mod:`..core.decision`, the same function the dry evaluation and manual requests
+call; this module adds what only a live event does: the claim, the debounce streak, records.
 
 Effectively once: before anything runs, the task claims ``anomaly x action`` in Redis
-(:mod:`.claims`) and holds a short lease while it works. A duplicate delivery that finds the
-claim ``done`` skips; one that finds a live lease waits (:class:`ClaimBusyError`); one that
-finds the lease gone takes over the claim of the dead attempt and records what happened to it
-(``interrupted``, or resumes polling a command already sent), never running it a second time.
+(:mod:`..stores.claims`) and holds a short lease while it works. A duplicate delivery that
+finds the claim ``done`` skips; one that finds a live lease waits (``ClaimBusyError``); one
+that finds the lease gone takes over the claim of the dead attempt and records what happened
+to it (``interrupted``, or resumes polling a command already sent), never running it twice.
 
 Every decision is recorded: no action (and why), proposed (waiting for a debounce, or a shadow
 rule's "would have run"), blocked (by which check), pending approval, dry run, running, and how
@@ -17,55 +21,43 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-import redis
 import structlog
 
 from services.remediator.aws.auto_approval import AutoApprovalSwitch
-from services.remediator.aws.target_resolution import ResolvedTarget, TargetResolver
-from services.remediator.core.accounts import HOME, AccountRefused, AccountRoles, AwsPlace
+from services.remediator.aws.target_resolution import TargetResolver
+from services.remediator.core.accounts import AccountRefused, AccountRoles
 from services.remediator.core.action_requests import ActionRequest, Incident
+from services.remediator.core.decision import (
+    Choice,
+    Decision,
+    Next,
+    build_request,
+    choose,
+    decide,
+)
 from services.remediator.core.records import incident_record, request_record
 from services.remediator.core.rules.engine import (
     ApprovalNeed,
-    Candidate,
     EngineContext,
     Recommendation,
     RemediationEngine,
     approval_need,
 )
-from services.remediator.core.safety_policy import static_refusal
-from services.remediator.core.targets import TargetError, fill
+from services.remediator.core.safety_policy import Refusal
+from services.remediator.core.targets import TargetError
 from services.remediator.handling.approval_gate import NOT_ASKED, ApprovalGate
+from services.remediator.handling.lookups import WorldLookups
 from services.remediator.handling.runner import ActionRunner
 from services.remediator.handling.scheduling import Scheduler
 from services.remediator.stores.approvals import ApprovalStore
 from services.remediator.stores.audit import RecordPublisher
 from services.remediator.stores.auto_shadow import AutoShadow
-from services.remediator.stores.claims import (
-    CLAIM_DONE,
-    CLAIM_STARTED,
-    Claim,
-    ClaimBusyError,
-    Claims,
-    ClaimState,
-)
+from services.remediator.stores.claims import Claim, Claims, ClaimState
 from services.remediator.stores.debounce import Debouncer, Streak
 from services.remediator.stores.escalations import Escalations
-from services.remediator.stores.keys import claim as claim_key
-from services.remediator.stores.keys import lease as lease_key
 from services.remediator.stores.recent import RecentAnomalies
 from services.remediator.stores.rules import RuleStore
 from shared.events import AnomalyEvent, RemediationRecord, RemediationStatus
-
-__all__ = [
-    "CLAIM_DONE",
-    "CLAIM_STARTED",
-    "AnomalyWorkflow",
-    "ClaimBusyError",
-    "WorkflowParts",
-    "claim_key",
-    "lease_key",
-]
 
 log = structlog.get_logger("remediator.workflow")
 
@@ -87,36 +79,18 @@ class WorkflowParts:
     accounts: AccountRoles = field(default_factory=AccountRoles)  # where it may act in AWS
 
 
-@dataclass(frozen=True)
-class Choice:
-    candidate: Candidate
-    refusal: tuple[str, str] | None = None
-    resolved: ResolvedTarget | None = None  # the candidate's target, resolved (None: refused)
-    place: AwsPlace = HOME  # the AWS account and region the anomaly came from
-
-
 class AnomalyWorkflow:
-    def __init__(
-        self,
-        client: redis.Redis,
-        *,
-        maxlen: int,
-        claim_ttl_s: int,
-        parts: WorkflowParts | None = None,
-    ) -> None:
-        if parts is None:  # the defaults: dry-run, the shipped rules, no AWS
-            from services.remediator.wiring import default_workflow_parts
-
-            parts = default_workflow_parts(client, maxlen=maxlen, claim_ttl_s=claim_ttl_s)
+    def __init__(self, parts: WorkflowParts) -> None:
         self.parts = parts
         self.executor_name = parts.runner.executor.name
-        self.gate = ApprovalGate(
-            approvals=parts.approvals,
-            auto_approval=parts.auto_approval,
-            escalations=parts.escalations,
+        self.lookups = WorldLookups(
+            targets=parts.targets,
             runner=parts.runner,
-            publisher=parts.publisher,
-            policy=lambda: parts.rules.engine().policy,
+            escalations=parts.escalations,
+            auto_approval_switch=parts.auto_approval,
+        )
+        self.gate = ApprovalGate(
+            approvals=parts.approvals, runner=parts.runner, publisher=parts.publisher
         )
 
     # -- entry points ----------------------------------------------------------------------
@@ -141,11 +115,19 @@ class AnomalyWorkflow:
         request = self.build_request(anomaly, live, choice, engine, dry_run)
         if claim.state is ClaimState.ABANDONED:
             return self._recover(request, claim)
+        streak: Streak | None = None
         if live.rule.debounced:
             streak = self.parts.debouncer.observe(live.rule, anomaly)
-            if not streak.satisfied(live.rule):
-                return self._wait(anomaly, request, live, streak, claim)
-        return self._decide(request, live.approval, claim)
+        decision = self.decide(
+            request,
+            live.approval,
+            engine,
+            debounce_satisfied=streak is None or streak.satisfied(live.rule),
+        )
+        if decision.next is Next.WAIT:
+            assert streak is not None
+            return self._wait(anomaly, request, live, streak, claim)
+        return self._act(request, decision, claim)
 
     def recheck(self, anomaly: AnomalyEvent, rule_name: str) -> RemediationRecord | None:
         """A debounced rule's time is up: act if the condition still holds."""
@@ -174,14 +156,14 @@ class AnomalyWorkflow:
                 id_detail="cleared",
             )
             return self._publish(record, claim)
-        return self._decide(request, live.approval, claim)
+        return self._act(request, self.decide(request, live.approval, engine), claim)
 
     def execute_request(self, request: ActionRequest) -> RemediationRecord | None:
         """A manual request, or an approved one. A manual request takes the decision path of
-        every other: its target resolved, then the approval gate (risk tiers, production-
-        critical tags with M-of-N, escalations, auto-approval), then the safety checks. An
-        approved one has passed the gate: its target is resolved again (tags may have changed
-        since) and the safety checks decide."""
+        every other: its target resolved, then the core's decision (safety checks peeked, risk
+        tiers, production-critical tags with M-of-N, escalations, auto-approval). An approved
+        one has passed the gate: its target is resolved again (tags may have changed since)
+        and the safety checks decide."""
         claim = self._claim(request.subject_id, request.action)
         if claim is None:
             return None
@@ -192,69 +174,26 @@ class AnomalyWorkflow:
                 return self.parts.runner.recover(request, claim)
             return self._recover(request, claim)
         resolved = self.resolve(request)
-        if isinstance(resolved, tuple):
-            return self.parts.runner.refuse(request, claim, *resolved)
+        if isinstance(resolved, Refusal):
+            return self.parts.runner.refuse(request, claim, resolved.check, resolved.detail)
         if request.approval_id:
             return self.parts.runner.execute(resolved, claim)
-        policy = self.parts.rules.engine().policy
-        return self._decide(resolved, approval_need(None, resolved.risk, {}, policy), claim)
+        engine = self.parts.rules.engine()
+        return self._act(resolved, self.decide(resolved, self.manual_need(resolved), engine), claim)
 
-    def resolve(self, request: ActionRequest) -> ActionRequest | tuple[str, str]:
-        """The request with its target resolved, or why it cannot be: (check, detail). Its
-        AWS account is checked again (the settings may have changed since it was made)."""
-        try:
-            place = self.parts.accounts.place(request.aws_account, request.aws_region)
-            resolved = self.parts.targets.resolve(request.target, place)
-        except AccountRefused as exc:
-            return exc.check, exc.detail
-        except TargetError as exc:
-            return "no_target", str(exc)
-        return request.model_copy(
-            update={"target": resolved.target, "target_names": resolved.names}
-        )
-
-    # -- steps -----------------------------------------------------------------------------
-
-    def _claim(
-        self, subject: uuid.UUID, action: str | None, *, resume_waiting: bool = False
-    ) -> Claim | None:
-        claim = self.parts.claims.acquire(subject, action, resume_waiting=resume_waiting)
-        if claim.state in (ClaimState.DONE, ClaimState.WAITING):
-            log.info("duplicate_delivery_skipped", subject=str(subject), state=claim.state.value)
-            return None
-        return claim
+    # -- the decision (the same for the dry evaluation and manual requests) ----------------
 
     def choose(
         self, anomaly: AnomalyEvent, live: Recommendation, engine: RemediationEngine
     ) -> Choice:
-        """The first candidate whose target resolves (to instances AWS knows, when AWS is at
-        hand) and which the allow and deny lists permit, matched on every name of the resolved
-        target; else the first candidate, with why none could run. Targets are looked up in
-        the AWS account and region the anomaly's labels name; an account the settings do not
-        allow refuses every candidate."""
-        try:
-            place = self.parts.accounts.place_of(anomaly.labels)
-        except AccountRefused as exc:
-            return Choice(live.candidates[0], (exc.check, exc.detail))
-        problem: tuple[str, str] | None = None
-        limits = self.parts.runner.safety.limits
-        for candidate in live.candidates:
-            if not candidate.ready or candidate.target is None:
-                why = f"{candidate.action}: {candidate.error}"
-                problem = problem or (candidate.error_check, why)
-                continue
-            try:
-                resolved = self.parts.targets.resolve(candidate.target, place)
-            except TargetError as exc:
-                problem = problem or ("no_target", f"{candidate.action}: {exc}")
-                continue
-            names = (*resolved.names, anomaly.resource_id)
-            refusal = static_refusal(limits, candidate.action, names, engine.policy.deny_targets)
-            if refusal is not None:
-                problem = problem or (refusal.check, refusal.detail)
-                continue
-            return Choice(candidate, resolved=resolved, place=place)
-        return Choice(live.candidates[0], problem)
+        return choose(
+            anomaly,
+            live,
+            policy=engine.policy,
+            limits=self.parts.runner.safety.limits,
+            accounts=self.parts.accounts,
+            lookups=self.lookups,
+        )
 
     def build_request(
         self,
@@ -264,46 +203,65 @@ class AnomalyWorkflow:
         engine: RemediationEngine,
         dry_run: bool,
     ) -> ActionRequest:
-        candidate, resolved = choice.candidate, choice.resolved
-        assert resolved is not None, "build requests only for choices without a refusal"
-        blast = live.rule.blast_radius or engine.policy.blast_radius
-        group = None
-        if blast is not None and blast.max_percent:
-            try:
-                group = fill(blast.group, anomaly.resource_id, anomaly.metric, anomaly.labels)
-            except TargetError:
-                group = None  # AWS is asked which group the target belongs to
-        verify = live.rule.verification(engine.policy)
-        if verify is not None and candidate.definition.verifiable:
-            verify = verify.for_metric(anomaly.metric)
-        else:
-            verify = None
-        return ActionRequest(
-            subject_id=anomaly.event_id,
-            incident=Incident.from_anomaly(anomaly),
-            action=candidate.action,
-            params=candidate.params_json(),
-            target=resolved.target,
-            target_names=resolved.names,
-            reason=live.reason,
-            rule=live.rule.name,
-            risk=live.risk,
-            cooldown_s=live.rule.cooldown,
-            blast_max=(blast.max_targets or 0) if blast else 0,
-            blast_window_s=blast.window if blast else 3600.0,
-            blast_percent=(blast.max_percent or 0.0) if blast else 0.0,
-            blast_group=group or None,
-            denied_targets=tuple(engine.policy.deny_targets),
-            dry_run=dry_run,
-            verify=verify,
-            aws_account=choice.place.account,
-            aws_region=choice.place.region,
+        return build_request(anomaly, live, choice, engine.policy, dry_run=dry_run)
+
+    def decide(
+        self,
+        request: ActionRequest,
+        need: ApprovalNeed,
+        engine: RemediationEngine,
+        *,
+        debounce_satisfied: bool = True,
+    ) -> Decision:
+        return decide(
+            request,
+            need,
+            policy=engine.policy,
+            lookups=self.lookups,
+            debounce_satisfied=debounce_satisfied,
         )
 
-    def _decide(
-        self, request: ActionRequest, need: ApprovalNeed, claim: Claim
-    ) -> RemediationRecord:
-        return self.gate.decide(request, need, claim)
+    def manual_need(self, request: ActionRequest) -> ApprovalNeed:
+        """A person's request: the policy's risk tiers decide (no rule, no anomaly labels)."""
+        return approval_need(None, request.risk, {}, self.parts.rules.engine().policy)
+
+    def resolve(self, request: ActionRequest) -> ActionRequest | Refusal:
+        """The request with its target resolved, or why it cannot be. Its AWS account is
+        checked again (the settings may have changed since it was made)."""
+        try:
+            place = self.parts.accounts.place(request.aws_account, request.aws_region)
+            resolved = self.parts.targets.resolve(request.target, place)
+        except AccountRefused as exc:
+            return Refusal(exc.check, exc.detail)
+        except TargetError as exc:
+            return Refusal("no_target", str(exc))
+        return request.model_copy(
+            update={"target": resolved.target, "target_names": resolved.names}
+        )
+
+    # -- acting on it ----------------------------------------------------------------------
+
+    def _act(self, request: ActionRequest, decision: Decision, claim: Claim) -> RemediationRecord:
+        if decision.next is Next.BLOCKED:
+            assert decision.refusal is not None
+            refusal = decision.refusal
+            return self.parts.runner.refuse(request, claim, refusal.check, refusal.detail)
+        if decision.next is Next.ASK:
+            return self.gate.ask(request, decision.need, claim)
+        if decision.auto_approved:
+            decided_by = f"auto-approval ({self.parts.auto_approval.name})"
+            request = request.model_copy(update={"decided_by": decided_by})
+        # RUN and DRY_RUN: the runner takes the atomic safety reservation (or peeks, dry).
+        return self.parts.runner.execute(request, claim)
+
+    def _claim(
+        self, subject: uuid.UUID, action: str | None, *, resume_waiting: bool = False
+    ) -> Claim | None:
+        claim = self.parts.claims.acquire(subject, action, resume_waiting=resume_waiting)
+        if claim.state in (ClaimState.DONE, ClaimState.WAITING):
+            log.info("duplicate_delivery_skipped", subject=str(subject), state=claim.state.value)
+            return None
+        return claim
 
     def _recover(self, request: ActionRequest, claim: Claim) -> RemediationRecord | None:
         """An earlier attempt died: it asked for approval (withdrawn now), or it ran."""
@@ -354,10 +312,11 @@ class AnomalyWorkflow:
         outcome = f"would have run: {candidate.describe()}"
         if refusal is None:
             request = self.build_request(anomaly, shadow, choice, engine, dry_run=True)
-            _job, check, detail = self.parts.runner.precheck(request)
-            refusal = (check, detail) if check is not None else None
+            refusal = self.decide(request, shadow.approval, engine).refusal
         if refusal is not None:
-            outcome = f"would have been blocked by {refusal[0].replace('_', ' ')}: {refusal[1]}"
+            outcome = (
+                f"would have been blocked by {refusal.check.replace('_', ' ')}: {refusal.detail}"
+            )
         record = incident_record(
             Incident.from_anomaly(anomaly),
             RemediationStatus.PROPOSED,
@@ -390,15 +349,14 @@ class AnomalyWorkflow:
         self, anomaly: AnomalyEvent, live: Recommendation, choice: Choice, claim: Claim
     ) -> RemediationRecord:
         assert choice.refusal is not None
-        check, detail = choice.refusal
         candidate = choice.candidate
         record = incident_record(
             Incident.from_anomaly(anomaly),
             RemediationStatus.BLOCKED,
-            f"{detail} ({live.reason})",
+            f"{choice.refusal.detail} ({live.reason})",
             action=candidate.action,
             executor=self.executor_name,
-            blocked_by=check,
+            blocked_by=choice.refusal.check,
             rule=live.rule.name,
             risk=live.risk.value,
             target=candidate.target.key if candidate.target else None,

@@ -111,7 +111,7 @@ def test_a_group_that_cannot_be_measured_is_refused(
     assert "no Auto Scaling group 'no-such-group' to measure the 25% blast radius" in (
         refused.reason
     )
-    seen = evaluate(h.remediator, event)  # POST /remediation/evaluate says the same
+    seen = evaluate(h.workflow, event)  # POST /remediation/evaluate says the same
     assert seen.outcome == "blocked" and seen.safety is not None
     assert seen.safety.blocked_by == "blast_radius"
 

@@ -18,7 +18,7 @@ from services.remediator.app import create_app
 from services.remediator.aws.session import AwsApi
 from services.remediator.core.accounts import AccountRoles
 from services.remediator.core.action_requests import ActionRequest
-from services.remediator.handling.manual import ManualRequest, prepare
+from services.remediator.handling.manual import ManualRequest, Preview, prepare
 from shared.events import RemediationStatus
 from tests.integration.remediator.conftest import REGION, Harness, HarnessFactory, aws_config
 from tests.integration.remediator.test_api import AUTH, settings
@@ -106,7 +106,7 @@ def test_an_anomaly_naming_a_malformed_region_is_refused(
     assert sent_commands(aws) == []
 
 
-def ask(h: Harness, target: dict[str, Any]) -> Any:
+def ask(h: Harness, target: dict[str, Any]) -> tuple[ActionRequest, Preview]:
     body = ManualRequest.model_validate(
         {
             "action": "cleanup_disk",
@@ -116,7 +116,8 @@ def ask(h: Harness, target: dict[str, Any]) -> Any:
             "by": "ana",
         }
     )
-    return prepare(h.remediator, body, "cid", requested_by="ana")
+    prepared = prepare(h.workflow, body, "cid", requested_by="ana")
+    return prepared.request, prepared.preview
 
 
 def test_a_manual_request_naming_a_mapped_account_runs_there(

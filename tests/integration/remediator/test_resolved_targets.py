@@ -37,7 +37,8 @@ def ask(h: Harness, target: dict[str, Any], **body: Any) -> tuple[ActionRequest,
         "by": "ana",
     }
     fields.update(body)
-    return prepare(h.remediator, ManualRequest.model_validate(fields), "cid", requested_by="ana")
+    prepared = prepare(h.workflow, ManualRequest.model_validate(fields), "cid", requested_by="ana")
+    return prepared.request, prepared.preview
 
 
 def run(h: Harness, request: ActionRequest) -> RemediationRecord:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from services.remediator.aws.filter_values import literal
 from services.remediator.aws.session import AwsApi
 from services.remediator.core.actions.registry import ActionRegistry
+from services.remediator.core.filter_values import literal
 from services.remediator.core.targets import Target
 from tests.support.aws_fleet import instances
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import redis
 
 from services.remediator.aws.session import AwsApi
+from services.remediator.executors.base import Job
 from services.remediator.stores import keys
 from services.remediator.stores.audit import AuditQuery
 from shared.events import RemediationStatus, Severity, utcnow
@@ -282,7 +283,7 @@ def test_a_dead_attempt_is_recorded_as_interrupted_and_its_lock_freed(
         event, live, h.workflow.choose(event, live, engine), engine, dry_run=False
     )
     job = parts.runner._static_checks(request)
-    assert not isinstance(job, tuple)
+    assert isinstance(job, Job)
     checks = parts.runner.safety_request(request, job.definition, job.params)
     assert parts.runner.safety.reserve(checks).reservation
     h.client.delete(keys.lease(claim.key))  # the worker is gone
@@ -344,7 +345,7 @@ def test_a_command_sent_before_its_id_was_stored_is_found_not_resent(
         event, live, h.workflow.choose(event, live, engine), engine, dry_run=False
     )
     job = parts.runner._static_checks(request)
-    assert not isinstance(job, tuple)
+    assert isinstance(job, Job)
     checks = parts.runner.safety_request(request, job.definition, job.params)
     assert parts.runner.safety.reserve(checks).reservation
     parts.runner.executor.start(job)  # sent; then the worker died

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 
-from services.remediator.aws.session import AwsApi
 from services.remediator.core.risk import Risk
 from services.remediator.core.targets import Target, TargetKind
 
@@ -76,8 +76,19 @@ class ApiOutcome:
     output: str = ""
 
 
+class AwsCalls(Protocol):
+    """The AWS API as actions call it (:class:`..aws.session.AwsApi`, injected when an action
+    runs): a client for a service, and one call on it with retries on transient errors."""
+
+    def client(self, service: str) -> AbstractAsyncContextManager[Any]: ...
+
+    async def call(
+        self, client: Any, operation: str, *, retry: bool = True, **kwargs: Any
+    ) -> dict[str, Any]: ...
+
+
 ShellBuilder = Callable[[Any], ShellPlan]
-ApiCall = Callable[[AwsApi, Any, Target], Coroutine[Any, Any, ApiOutcome]]
+ApiCall = Callable[[AwsCalls, Any, Target], Coroutine[Any, Any, ApiOutcome]]
 Describer = Callable[[Any, Target], str]
 
 

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from services.remediator.aws.session import AwsApi
-from services.remediator.core.actions.base import ApiOutcome
+from services.remediator.core.actions.base import ApiOutcome, AwsCalls
 
 
-async def change_desired_capacity(aws: AwsApi, group: str, delta: int) -> ApiOutcome:
+async def change_desired_capacity(aws: AwsCalls, group: str, delta: int) -> ApiOutcome:
     async with aws.client("autoscaling") as client:
         reply = await aws.call(
             client, "describe_auto_scaling_groups", AutoScalingGroupNames=[group]

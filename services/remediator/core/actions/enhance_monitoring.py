@@ -7,9 +7,13 @@ instance, changes nothing on the instance itself (so its effect is not verified)
 
 from __future__ import annotations
 
-from services.remediator.aws.filter_values import literal
-from services.remediator.aws.session import AwsApi
-from services.remediator.core.actions.base import ActionDefinition, ActionParams, ApiOutcome
+from services.remediator.core.actions.base import (
+    ActionDefinition,
+    ActionParams,
+    ApiOutcome,
+    AwsCalls,
+)
+from services.remediator.core.filter_values import literal
 from services.remediator.core.risk import Risk
 from services.remediator.core.targets import Target
 
@@ -18,7 +22,7 @@ class EnhanceMonitoringParams(ActionParams):
     pass
 
 
-async def call_api(aws: AwsApi, params: EnhanceMonitoringParams, target: Target) -> ApiOutcome:
+async def call_api(aws: AwsCalls, params: EnhanceMonitoringParams, target: Target) -> ApiOutcome:
     async with aws.client("ec2") as ec2:
         instance_ids = list(target.instance_ids)
         if target.kind == "tags":

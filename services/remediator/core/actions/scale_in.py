@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.remediator.aws.session import AwsApi
-from services.remediator.core.actions.base import ActionDefinition, ActionParams, ApiOutcome
+from services.remediator.core.actions.base import (
+    ActionDefinition,
+    ActionParams,
+    ApiOutcome,
+    AwsCalls,
+)
 from services.remediator.core.actions.capacity import change_desired_capacity
 from services.remediator.core.risk import Risk
 from services.remediator.core.targets import Target
@@ -19,7 +23,7 @@ class ScaleInParams(ActionParams):
     by: int = Field(1, ge=1, le=20, description="Instances to remove.")
 
 
-async def call_api(aws: AwsApi, params: ScaleInParams, target: Target) -> ApiOutcome:
+async def call_api(aws: AwsCalls, params: ScaleInParams, target: Target) -> ApiOutcome:
     return await change_desired_capacity(aws, target.group, -params.by)
 
 

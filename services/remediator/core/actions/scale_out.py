@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.remediator.aws.session import AwsApi
-from services.remediator.core.actions.base import ActionDefinition, ActionParams, ApiOutcome
+from services.remediator.core.actions.base import (
+    ActionDefinition,
+    ActionParams,
+    ApiOutcome,
+    AwsCalls,
+)
 from services.remediator.core.actions.capacity import change_desired_capacity
 from services.remediator.core.risk import Risk
 from services.remediator.core.targets import Target
@@ -20,7 +24,7 @@ class ScaleOutParams(ActionParams):
     by: int = Field(1, ge=1, le=20, description="Instances to add.")
 
 
-async def call_api(aws: AwsApi, params: ScaleOutParams, target: Target) -> ApiOutcome:
+async def call_api(aws: AwsCalls, params: ScaleOutParams, target: Target) -> ApiOutcome:
     return await change_desired_capacity(aws, target.group, params.by)
 
 

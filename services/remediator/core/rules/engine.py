@@ -66,6 +66,7 @@ class ApprovalNeed:
     required: bool
     approvals: int
     why: str
+    escalated: bool = False  # the target's last action did not help: no auto-approval
 
 
 @dataclass(frozen=True)
