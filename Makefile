@@ -32,10 +32,11 @@ test: install  ## the whole suite (unit, integration, end to end), then lint
 test-fast: install  ## unit tests only
 	$(BIN)/pytest tests/unit
 
-lint: install  ## ruff (lint + format check) and mypy
+lint: install  ## ruff (lint + format check), mypy, and the import boundaries (docs/architecture.md)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
