@@ -28,6 +28,12 @@ def _run(argv: list[str] | None) -> int:
     up = sub.add_parser("up", help="run the whole stack locally until Ctrl-C")
     up.add_argument("--run-dir", type=Path, default=Path(".run"), help="logs and state")
     up.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    up.add_argument(
+        "--detectors",
+        type=int,
+        default=1,
+        help="detector processes, each owning a share of the metric shards",
+    )
     demo = sub.add_parser("demo", help="send an incident through the running stack")
     demo.add_argument(
         "--timeout", type=float, default=180.0, help="seconds to wait for the notification"
@@ -111,13 +117,18 @@ def _run(argv: list[str] | None) -> int:
 
     # Imports are deferred so that `scops --help` stays fast.
     if args.command == "up":
-        from scops.processes import HTTP_SERVICES
+        from scops.processes import HTTP_SERVICES, detector_processes
         from scops.supervisor import up as run_up
 
         for service in HTTP_SERVICES.values():
             service.settings()  # a refused configuration stops here, before anything starts
 
-        return run_up(args.run_dir, args.workers)
+        try:
+            detector_processes(max(args.detectors, 1))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return run_up(args.run_dir, args.workers, detectors=args.detectors)
     if args.command == "demo":
         from scops.demo import run_demo
 

@@ -53,3 +53,45 @@ def services_to_run() -> dict[str, HttpService]:
     if CollectorSettings().enabled:
         wanted["collector"] = OPTIONAL_SERVICES["collector"]
     return wanted
+
+
+def detector_shards(index: int, detectors: int, shards: int) -> list[int]:
+    """The metric shards detector process ``index`` of ``detectors`` owns: every
+    ``detectors``-th shard from ``index`` (the gateway routes a series to that process)."""
+    return list(range(index, shards, detectors))
+
+
+@dataclass(frozen=True)
+class DetectorProcess:
+    name: str
+    url: str
+    env: dict[str, str]
+
+
+# Ports of further detector processes: the first one's port plus this much per process (8011,
+# 8021, ... by default), clear of the other services' defaults.
+DETECTOR_PORT_STEP = 10
+
+
+def detector_processes(count: int) -> list[DetectorProcess]:
+    """The detector processes ``scops up --detectors count`` runs: where each listens and the
+    shards it owns (one process: the detector as configured)."""
+    settings = DetectorSettings()
+    if count <= 1:
+        return [DetectorProcess("detector", HTTP_SERVICES["detector"].url(), {})]
+    host = "127.0.0.1" if settings.detector_host in ("0.0.0.0", "::") else settings.detector_host  # noqa: S104
+    found = []
+    for index in range(count):
+        port = settings.detector_port + DETECTOR_PORT_STEP * index
+        shards = detector_shards(index, count, settings.metric_shards)
+        if not shards:
+            raise ValueError(
+                f"{count} detector processes for {settings.metric_shards} metric shards: "
+                "raise SCOPS_METRIC_SHARDS to at least the number of processes"
+            )
+        env = {
+            "SCOPS_DETECTOR_PORT": str(port),
+            "SCOPS_DETECTOR_SHARDS": ",".join(map(str, shards)),
+        }
+        found.append(DetectorProcess(f"detector-{index}", f"http://{host}:{port}", env))
+    return found

@@ -8,6 +8,8 @@ SIGTERM) stops everything it started, Redis last.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -19,7 +21,7 @@ from types import FrameType
 import httpx
 
 from scops.local_redis import LocalRedis, ensure_redis
-from scops.processes import HTTP_SERVICES, services_to_run
+from scops.processes import HTTP_SERVICES, detector_processes, services_to_run
 from services.remediator.config import RemediatorSettings
 from shared.settings import BaseServiceSettings
 
@@ -34,13 +36,15 @@ class Child:
 
 
 class Stack:
-    def __init__(self, run_dir: Path, worker_concurrency: int) -> None:
+    def __init__(self, run_dir: Path, worker_concurrency: int, detectors: int = 1) -> None:
         self.run_dir = run_dir
         self.log_dir = run_dir / "logs"
         self.worker_concurrency = worker_concurrency
+        self.detectors = detectors
         self.children: list[Child] = []
         self.redis: LocalRedis | None = None
         self.services = dict(HTTP_SERVICES)
+        self.urls: dict[str, str] = {}  # every HTTP process: name -> where it listens
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -49,11 +53,21 @@ class Stack:
         origin = "started here" if self.redis.started_here else "already running"
         print(f"redis       {url.split('@')[-1]}  ({origin})", flush=True)
         self.services = services_to_run()
-        for name in self.services:
-            self._spawn(name, ["serve", name])
-        self._spawn("worker", ["worker", "--concurrency", str(self.worker_concurrency)])
+        detectors = detector_processes(self.detectors)
+        shared_env = dict(os.environ)
+        if self.detectors > 1:
+            shared_env["SCOPS_DETECTOR_URLS"] = json.dumps([d.url for d in detectors])
+        for name, service in self.services.items():
+            if name == "detector":
+                for process in detectors:
+                    self.urls[process.name] = process.url
+                    self._spawn(process.name, ["serve", name], {**shared_env, **process.env})
+                continue
+            self.urls[name] = service.url()
+            self._spawn(name, ["serve", name], shared_env)
+        self._spawn("worker", ["worker", "--concurrency", str(self.worker_concurrency)], shared_env)
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         log_path = self.log_dir / f"{name}.log"
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(
@@ -62,18 +76,19 @@ class Stack:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops them
+                env=env,
             )
         self.children.append(Child(name, process, log_path))
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        pending = dict(self.services)
+        pending = dict(self.urls)
         with httpx.Client(timeout=1.0) as client:
             while pending:
                 self.check_alive()
-                for name, service in list(pending.items()):
+                for name, url in list(pending.items()):
                     try:
-                        if client.get(service.url() + "/ready").status_code == 200:
+                        if client.get(url + "/ready").status_code == 200:
                             del pending[name]
                     except httpx.HTTPError:
                         pass
@@ -110,8 +125,8 @@ def _print_banner(stack: Stack) -> None:
     gateway = HTTP_SERVICES["gateway"].url()
     print("\nSmart CloudOps AI is up.\n", flush=True)
     print(f"  Swagger UI (gateway)   {gateway}/docs")
-    for name, service in stack.services.items():
-        print(f"  {name:<22} {service.url()}  (/health /ready /metrics /docs)")
+    for name, url in stack.urls.items():
+        print(f"  {name:<22} {url}  (/health /ready /metrics /docs)")
     print(f"  outbox (no Slack set)  {HTTP_SERVICES['notifier'].url()}/notifications/outbox")
     worker_port = RemediatorSettings().worker_metrics_port
     if worker_port:
@@ -121,8 +136,10 @@ def _print_banner(stack: Stack) -> None:
     print("In another terminal: make demo    ·    Ctrl-C stops everything.\n", flush=True)
 
 
-def up(run_dir: Path, worker_concurrency: int = 2, ready_timeout: float = 60.0) -> int:
-    stack = Stack(run_dir, worker_concurrency)
+def up(
+    run_dir: Path, worker_concurrency: int = 2, ready_timeout: float = 60.0, detectors: int = 1
+) -> int:
+    stack = Stack(run_dir, worker_concurrency, detectors)
 
     def _terminate(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt

@@ -109,7 +109,7 @@ class EventBus:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for stream, fields in items:
-                pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
+                pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=True)
             ids = await pipe.execute()
         families = Counter(_stream_family(stream) for stream, _ in items)
         for family, count in families.items():

@@ -54,7 +54,7 @@ class Checkpointer:
                 by_shard.setdefault(shard, {})[f"{resource}{SEP}{metric}"] = _ENCODE(state)
             async with self.redis.pipeline(transaction=False) as pipe:
                 for shard, mapping in by_shard.items():
-                    pipe.hset(state_key(shard), mapping=mapping)  # type: ignore[arg-type]
+                    pipe.hset(state_key(shard), mapping=mapping)
                 await pipe.execute()
             self.saved_series += len(dirty)
             saved += len(dirty)

@@ -17,6 +17,7 @@ from services.gateway.chatops import routes as chatops_routes
 from services.gateway.chatops.wiring import build_chatops
 from services.gateway.config import GatewaySettings
 from services.gateway.console.mount import mount_console
+from services.gateway.detector_routing import DetectorProcesses
 from services.gateway.keys import KeyStore
 from services.gateway.proxy import Backends
 from services.gateway.ratelimit import RateLimiter
@@ -52,12 +53,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.backends = Backends(
             http,
             {
-                "detector": settings.detector_url,
+                "detector": settings.detector_processes[0],
                 "remediator": settings.remediator_url,
                 "notifier": settings.notifier_url,
                 "history": settings.history_url,
             },
             settings.internal_token.get_secret_value(),
+        )
+        app.state.detectors = DetectorProcesses(
+            tuple(settings.detector_processes), settings.metric_shards
         )
         index = AnomalyIndex(redis, settings.anomaly_index_days)
         app.state.anomaly_index = index

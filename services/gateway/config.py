@@ -24,6 +24,12 @@ class GatewaySettings(BaseServiceSettings):
         10 * 1024 * 1024, ge=1024, description="Largest request body accepted (bytes)."
     )
     detector_url: str = Field("http://127.0.0.1:8001", description="Where the detector listens.")
+    detector_urls: list[str] = Field(
+        default_factory=list,
+        description="JSON list of the detector processes, when several split the metric shards: "
+        "process i owns shards i, i+N, ... (N processes; its SCOPS_DETECTOR_SHARDS). Calls about "
+        "a series go to its owner. Empty: SCOPS_DETECTOR_URL alone.",
+    )
     remediator_url: str = Field(
         "http://127.0.0.1:8002", description="Where the remediator listens."
     )
@@ -214,6 +220,11 @@ class GatewaySettings(BaseServiceSettings):
     @property
     def chatops_llm_enabled(self) -> bool:
         return self.chatops_llm_url is not None
+
+    @property
+    def detector_processes(self) -> list[str]:
+        """Every detector process, in shard-ownership order."""
+        return [url.rstrip("/") for url in self.detector_urls] or [self.detector_url]
 
     @property
     def http_host(self) -> str:

@@ -40,6 +40,30 @@ class Backends:
         body: Any = None,
         params: dict[str, str] | None = None,
     ) -> Response:
+        return await self.forward_to(
+            self.urls[service],
+            service,
+            method,
+            path,
+            principal=principal,
+            correlation_id=correlation_id,
+            body=body,
+            params=params,
+        )
+
+    async def forward_to(
+        self,
+        base_url: str,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        principal: Principal | None,
+        correlation_id: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> Response:
+        """``forward`` to one process of ``service`` (the detector that owns a series)."""
         try:
             check_bounds(body)
         except JsonBoundsError as exc:
@@ -53,7 +77,7 @@ class Backends:
         if principal is not None:
             headers |= {"X-Actor": principal.actor, "X-Actor-Role": principal.role.value}
         headers |= person_headers(principal.person if principal is not None else None)
-        url = self.urls[service] + path
+        url = base_url + path
         try:
             reply = await self.client.request(
                 method, url, json=body, params=params, headers=headers
@@ -69,10 +93,12 @@ class Backends:
         passed = {k: v for k, v in reply.headers.items() if k.lower() in PASSED_HEADERS}
         return Response(reply.content, status_code=reply.status_code, headers=passed)
 
-    async def get_json(self, service: str, path: str, correlation_id: str) -> Any:
+    async def get_json(
+        self, service: str, path: str, correlation_id: str, base_url: str | None = None
+    ) -> Any:
         """A backend's JSON answer for the gateway's own use (ChatOps, status)."""
         reply = await self.client.get(
-            self.urls[service] + path,
+            (base_url or self.urls[service]) + path,
             headers={INTERNAL_TOKEN_HEADER: self.token, CORRELATION_HEADER: correlation_id},
         )
         reply.raise_for_status()

@@ -10,7 +10,7 @@ OpenAPI document describes that model.
 from __future__ import annotations
 
 import email.message
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -123,7 +123,7 @@ async def _fast(request: Request) -> Response | None:
 class FastIngestRoute(APIRoute):
     """Tries :func:`_fast` before the route as declared (which reads the body FastAPI's way)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         declared = super().get_route_handler()
 
         async def handler(request: Request) -> Response:

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
+from services.gateway import detector_routing
 from services.gateway.auth import Principal, require
 from services.gateway.config import GatewaySettings
 from services.gateway.keys import Role
@@ -440,12 +441,20 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
         body = kwargs.get("body")
         if route.actor_field is not None and isinstance(body, dict):
             body = {**body, route.actor_field: principal.actor}
+        path = quote(request.url.path, safe="/")  # path parameters may hold any character
+        correlation_id = str(request.scope.get("state", {}).get("correlation_id", ""))
+        if route.service == detector_routing.SERVICE:  # to the process owning the series
+            call = detector_routing.DetectorCall(
+                backends, route.method, path, principal, correlation_id, query or None
+            )
+            state = request.app.state
+            return await detector_routing.forward(state.detectors, state.anomaly_index, call, body)
         return await backends.forward(
             route.service,
             route.method,
-            quote(request.url.path, safe="/"),  # path parameters may hold any character
+            path,
             principal=principal,
-            correlation_id=str(request.scope.get("state", {}).get("correlation_id", "")),
+            correlation_id=correlation_id,
             body=body,
             params=query or None,
         )

@@ -1,0 +1,445 @@
+"""Whole-pipeline benchmark: samples/s accepted by the gateway and scored by the detector, with
+the remediator, the notifier and a worker running, on this machine.
+
+Starts Redis (on a free port, unless --redis-url answers), the four services and a worker. Warms
+--series series past the detector's warm-up, then pushes for --seconds from --clients clients
+with batches of --batch samples, waits until the detector group's lag and pending are zero, and
+prints: samples accepted/s, samples scored/s (``ml_predictions_total`` from the first push to
+drained), Redis' pipelined XADD rate measured in the same run, the sample -> anomaly latency at
+10 % of the peak, the detector's memory per series, and the CPU seconds each process spent from
+the first push to drained (so the figures mean something on a busy machine).
+
+Run: .venv/bin/python bench/pipeline.py [--seconds 20] [--detectors 1]
+Short run: .venv/bin/python bench/pipeline.py --seconds 5 --series 2000 --probes 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import redis
+
+from scops.keys import create_key
+from scops.local_redis import LocalRedis, ensure_redis, free_port
+from scops.processes import detector_shards
+from services.detector.config import DetectorSettings
+from services.gateway.keys import Role
+from shared.streams import ANOMALIES, GROUP_DETECTOR, all_metric_streams
+
+SHARDS = 4
+VARIANTS = 16  # value sets per block, cycled, so that no series is a constant
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str | None = None
+
+
+def spawn(name: str, args: list[str], env: dict[str, str], logs: Path, url: str | None) -> Proc:
+    log = (logs / f"{name}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scops", *args], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    return Proc(name, process, url)
+
+
+def wait_ready(procs: list[Proc], logs: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        while proc.url is not None:
+            if proc.process.poll() is not None:
+                raise SystemExit(f"{proc.name} exited; see {logs}/{proc.name}.log")
+            try:
+                if httpx.get(proc.url + "/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{proc.name} not ready; see {logs}/{proc.name}.log")
+            time.sleep(0.2)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and every live descendant (a worker's pool children)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+        todo += children.get(current, [])
+    return total
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def predictions(detectors: list[Proc]) -> float:
+    total = 0.0
+    for proc in detectors:
+        text = httpx.get(f"{proc.url}/metrics", timeout=5).text
+        found = re.search(r"^ml_predictions_total (\S+)$", text, re.MULTILINE)
+        total += float(found.group(1)) if found else 0.0
+    return total
+
+
+def drained(client: redis.Redis) -> bool:
+    for stream in all_metric_streams(SHARDS):
+        for group in client.xinfo_groups(stream):
+            busy = group.get("lag") is None or group["lag"] or group["pending"]
+            if group["name"] == GROUP_DETECTOR.encode() and busy:
+                return False
+    return True
+
+
+def wait_drained(client: redis.Redis, timeout: float = 600) -> float:
+    deadline = time.monotonic() + timeout
+    while not drained(client):
+        if time.monotonic() > deadline:
+            raise SystemExit("the detector did not catch up")
+        time.sleep(0.05)
+    return time.perf_counter()
+
+
+def raw_xadd_rate(url: str, entries: int = 200_000, pipeline: int = 1000) -> float:
+    client = redis.Redis.from_url(url)
+    payload = {"type": "bench", "data": "x" * 120}
+    started = time.perf_counter()
+    for _ in range(entries // pipeline):
+        pipe = client.pipeline(transaction=False)
+        for _ in range(pipeline):
+            pipe.xadd("bench:{raw}", payload, maxlen=100_000, approximate=True)
+        pipe.execute()
+    rate = entries / (time.perf_counter() - started)
+    client.delete("bench:{raw}")
+    client.close()
+    return rate
+
+
+# -- load ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Block:
+    """``size`` series sent together, one timestamp per request, times one second apart."""
+
+    names: list[str]
+    start: datetime
+    step: int = 0
+    templates: list[bytes] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        rng = random.Random(len(self.names) * 7919 + hash(self.names[0]) % 1000)
+        for _ in range(VARIANTS):
+            parts = [
+                f'{{"resource_id":"{name}","metric":"cpu_utilization",'
+                f'"value":{40 + 5 * rng.random() + rng.gauss(0, 1):.3f},"timestamp":"@TS@"}}'
+                for name in self.names
+            ]
+            self.templates.append(('{"samples":[' + ",".join(parts) + "]}").encode())
+
+    def next_body(self) -> bytes:
+        at = (self.start + timedelta(seconds=self.step)).isoformat().encode()
+        body = self.templates[self.step % VARIANTS].replace(b"@TS@", at)
+        self.step += 1
+        return body
+
+
+@dataclass
+class Tally:
+    accepted: int = 0
+    refused: int = 0
+    first: float = 0.0
+
+
+async def push(
+    http: httpx.AsyncClient,
+    url: str,
+    blocks: list[Block],
+    until: float,
+    tally: Tally,
+    pace_s: float = 0.0,
+    steps: int | None = None,
+) -> None:
+    """Send each block's next step in turn until ``until`` (or ``steps`` rounds)."""
+    rounds = 0
+    while time.perf_counter() < until and (steps is None or rounds < steps):
+        for block in blocks:
+            sent = time.perf_counter()
+            tally.first = tally.first or sent
+            reply = await http.post(url, content=block.next_body())
+            if reply.status_code == 202:
+                tally.accepted += len(block.names)
+            else:
+                tally.refused += len(block.names)
+            if pace_s:
+                await asyncio.sleep(max(pace_s - (time.perf_counter() - sent), 0))
+        rounds += 1
+
+
+def client(key: str, clients: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=60,
+        limits=httpx.Limits(max_connections=clients + 2),
+        headers={"X-API-Key": key, "content-type": "application/json"},
+    )
+
+
+async def load(
+    url: str, key: str, lanes: list[list[Block]], seconds: float, pace_s: float = 0.0
+) -> Tally:
+    tally = Tally()
+    until = time.perf_counter() + seconds
+    async with client(key, len(lanes)) as http:
+        await asyncio.gather(*(push(http, url, lane, until, tally, pace_s) for lane in lanes))
+    return tally
+
+
+async def warm(url: str, key: str, lanes: list[list[Block]], steps: int) -> Tally:
+    tally = Tally()
+    async with client(key, len(lanes)) as http:
+        await asyncio.gather(*(push(http, url, lane, 1e18, tally, steps=steps) for lane in lanes))
+    return tally
+
+
+async def probe_latency(
+    url: str, key: str, redis_url: str, probes: Block, background: list[list[Block]], rate: float
+) -> list[float]:
+    """Spike each probe series once while the others run at ``rate`` samples/s; the time from
+    sending the spike to its anomaly event on the stream."""
+    import redis.asyncio as aredis
+
+    reader = aredis.Redis.from_url(redis_url)
+    last = await reader.xrevrange(ANOMALIES, count=1)
+    position = last[0][0] if last else b"0-0"
+    per_request = len(background[0][0].names)
+    pace = len(background) * per_request / rate if rate else 1.0
+    latencies: list[float] = []
+    at = (probes.start + timedelta(seconds=probes.step + 5)).isoformat()
+    stop = time.perf_counter() + 3600
+    async with client(key, len(background) + 1) as http:
+        tasks = [
+            asyncio.create_task(push(http, url, lane, stop, Tally(), pace_s=pace))
+            for lane in background
+        ]
+        try:
+            await asyncio.sleep(1.0)
+            for name in probes.names:
+                body = (
+                    f'{{"samples":[{{"resource_id":"{name}","metric":"cpu_utilization",'
+                    f'"value":500.0,"timestamp":"{at}"}}]}}'
+                )
+                sent = time.perf_counter()
+                reply = await http.post(url, content=body.encode())
+                reply.raise_for_status()
+                found = False
+                while not found:
+                    rows = await reader.xread({ANOMALIES: position}, block=5000, count=100)
+                    if not rows:
+                        break
+                    for entry_id, fields in rows[0][1]:
+                        position = entry_id
+                        if f'"resource_id":"{name}"'.encode() in fields[b"data"]:
+                            found = True
+                if found:
+                    latencies.append(time.perf_counter() - sent)
+                await asyncio.sleep(0.05)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await reader.aclose()
+    return latencies
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+def stack_env(redis_url: str, detectors: int) -> tuple[dict[str, str], list[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCOPS_")}
+    env.update(
+        {
+            "SCOPS_REDIS_URL": redis_url,
+            "SCOPS_LOG_LEVEL": "WARNING",
+            "SCOPS_METRIC_SHARDS": str(SHARDS),
+            "SCOPS_INGEST_RATE_PER_MIN": "100000000",
+            "SCOPS_WORKER_METRICS_PORT": "0",
+            "SCOPS_MODEL_DIR": tempfile.mkdtemp(prefix="scops-bench-models-"),
+        }
+    )
+    for name in ("gateway", "remediator", "notifier"):
+        port = free_port()
+        env[f"SCOPS_{name.upper()}_PORT"] = str(port)
+        env[f"SCOPS_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
+    detector_urls = [f"http://127.0.0.1:{free_port()}" for _ in range(detectors)]
+    env["SCOPS_DETECTOR_URL"] = detector_urls[0]
+    env["SCOPS_DETECTOR_URLS"] = json.dumps(detector_urls)
+    return env, detector_urls
+
+
+def start_stack(
+    env: dict[str, str], detector_urls: list[str], logs: Path
+) -> tuple[list[Proc], list[Proc]]:
+    procs, detectors = [], []
+    for index, url in enumerate(detector_urls):
+        shards = detector_shards(index, len(detector_urls), SHARDS)
+        own = {
+            **env,
+            "SCOPS_DETECTOR_PORT": url.rsplit(":", 1)[1],
+            "SCOPS_DETECTOR_SHARDS": ",".join(map(str, shards)),
+        }
+        detectors.append(spawn(f"detector-{index}", ["serve", "detector"], own, logs, url))
+    procs += detectors
+    for name in ("gateway", "remediator", "notifier"):
+        procs.append(spawn(name, ["serve", name], env, logs, env[f"SCOPS_{name.upper()}_URL"]))
+    procs.append(spawn("worker", ["worker", "--concurrency", "1"], env, logs, None))
+    wait_ready(procs, logs)
+    return procs, detectors
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(len(ordered) * q), len(ordered) - 1)]
+
+
+def run(args: argparse.Namespace) -> None:
+    handle: LocalRedis = ensure_redis(args.redis_url or f"redis://127.0.0.1:{free_port()}/0")
+    logs = Path(tempfile.mkdtemp(prefix="scops-bench-pipeline-"))
+    env, detector_urls = stack_env(handle.url, args.detectors)
+    procs: list[Proc] = []
+    try:
+        print(f"machine: {os.cpu_count()} cores, python {sys.version.split()[0]}; logs {logs}")
+        xadd = raw_xadd_rate(handle.url)
+        print(f"redis pipelined XADD (120-byte entries, pipelines of 1,000): {xadd:,.0f} /s")
+        procs, detectors = start_stack(env, detector_urls, logs)
+        sync = redis.Redis.from_url(handle.url)
+        key = asyncio.run(create_key(handle.url, "bench", Role.INGEST))
+        url = env["SCOPS_GATEWAY_URL"] + "/v1/metrics"
+        warmup = DetectorSettings().warmup_samples + 10
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+        names = [f"host-{i}" for i in range(args.series)]
+        blocks = [
+            Block(names[i : i + args.batch], start) for i in range(0, args.series, args.batch)
+        ]
+        lanes = [blocks[c :: args.clients] for c in range(args.clients)]
+        lanes = [lane for lane in lanes if lane]
+        probes = Block([f"probe-{j}" for j in range(args.probes)], start)
+        rss_before = sum(rss_bytes(d.process.pid) for d in detectors)
+
+        began = time.perf_counter()
+        asyncio.run(warm(url, key, [*lanes, [probes]], warmup))
+        wait_drained(sync)
+        series = args.series + args.probes
+        print(
+            f"warm-up: {series:,} series x {warmup} samples in {time.perf_counter() - began:.0f} s"
+        )
+        memory = (sum(rss_bytes(d.process.pid) for d in detectors) - rss_before) / series
+
+        everyone = {p.name: p.process.pid for p in procs}
+        if handle.process is not None:
+            everyone["redis"] = handle.process.pid
+        cpu_before = {name: cpu_seconds(pid) for name, pid in everyone.items()}
+        own_before = resource.getrusage(resource.RUSAGE_SELF)
+        scored_before = predictions(detectors)
+        tally = asyncio.run(load(url, key, lanes, args.seconds))
+        pushed = time.perf_counter()
+        done = wait_drained(sync)
+        scored = predictions(detectors) - scored_before
+        own_after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in everyone.items()}
+        cpu["load generator (this process)"] = (own_after.ru_utime + own_after.ru_stime) - (
+            own_before.ru_utime + own_before.ru_stime
+        )
+        window = done - tally.first
+        accepted_rate = tally.accepted / (pushed - tally.first)
+        print(
+            f"pushed {args.seconds:.0f} s from {len(lanes)} clients, batches of {args.batch}: "
+            f"{accepted_rate:,.0f} samples/s accepted ({tally.refused} refused); "
+            f"drained {done - pushed:.1f} s after the push"
+        )
+        print(
+            f"samples scored: {scored / window:,.0f} /s (ml_predictions_total over first push "
+            f"-> drained, {window:.1f} s, {args.detectors} detector process(es))"
+        )
+        print(f"CPU seconds from first push to drained ({window:.1f} s of wall time):")
+        for name, seconds in sorted(cpu.items(), key=lambda item: -item[1]):
+            print(f"  {name:<32} {seconds:6.1f} s")
+        detector_cpu = sum(v for k, v in cpu.items() if k.startswith("detector"))
+        gateway_cpu = cpu["gateway"]
+        if detector_cpu:
+            print(f"  per detector CPU-second: {scored / detector_cpu:,.0f} samples scored")
+        if gateway_cpu:
+            print(f"  per gateway CPU-second: {tally.accepted / gateway_cpu:,.0f} samples accepted")
+        print(f"detector memory: {memory / 1024:.1f} KiB per series (RSS growth over warm-up)")
+
+        rate = accepted_rate * 0.10
+        lat = asyncio.run(probe_latency(url, key, handle.url, probes, lanes, rate))
+        if lat:
+            print(
+                f"sample -> anomaly at 10 % of peak ({rate:,.0f} samples/s): "
+                f"median {statistics.median(lat) * 1000:.1f} ms, "
+                f"p99 {percentile(lat, 0.99) * 1000:.1f} ms over {len(lat)} anomalies"
+            )
+        else:
+            print("sample -> anomaly at 10 % of peak: no anomaly observed")
+        sync.close()
+    finally:
+        for proc in procs:
+            proc.process.terminate()
+        for proc in procs:
+            try:
+                proc.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.process.kill()
+        handle.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long to push")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=1000, help="samples per request")
+    parser.add_argument("--series", type=int, default=8000)
+    parser.add_argument("--probes", type=int, default=200, help="anomalies timed at 10 %%")
+    parser.add_argument("--detectors", type=int, default=1, help="detector processes")
+    parser.add_argument("--redis-url", default=None, help="use this Redis when it answers")
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()

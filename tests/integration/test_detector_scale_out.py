@@ -1,0 +1,156 @@
+"""Two real detector processes splitting the metric shards behind one gateway: every call about
+a series reaches the process that owns it, whichever shard the series is in."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from scops.local_redis import free_port
+from scops.processes import detector_shards
+from shared.streams import ANOMALIES, shard_of
+from tests.support.processes import StackProcess, api_key, service, stack_env
+from tests.support.waiting import wait_for
+
+SHARDS = 4
+START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
+# One resource in every shard, so that both processes own some of them.
+RESOURCES = {shard_of(f"node-{i}", SHARDS): f"node-{i}" for i in range(200)}
+
+
+@pytest.fixture
+def stack(redis_url: str, log_dir: Path) -> Iterator[dict[str, Any]]:
+    assert sorted(RESOURCES) == list(range(SHARDS))
+    urls = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
+    env = stack_env(
+        redis_url,
+        {"SCOPS_METRIC_SHARDS": str(SHARDS), "SCOPS_DETECTOR_URLS": json.dumps(urls)},
+    )
+    started: list[StackProcess] = []
+    try:
+        for index, url in enumerate(urls):
+            own = {
+                **env,
+                "SCOPS_DETECTOR_PORT": url.rsplit(":", 1)[1],
+                "SCOPS_DETECTOR_SHARDS": ",".join(map(str, detector_shards(index, 2, SHARDS))),
+            }
+            process = StackProcess(
+                f"detector-{index}", ["serve", "detector"], own, log_dir / f"d{index}.log", url
+            )
+            started.append(process.start())
+        started.append(service("gateway", env, log_dir).start())
+        for process in started:
+            process.wait_ready(timeout=120)
+        yield {
+            "gateway": started[-1],
+            "ingest": api_key(redis_url, "ingest"),
+            "operator": api_key(redis_url, "operator"),
+        }
+    finally:
+        for process in started:
+            process.stop()
+
+
+def ingest(gateway: StackProcess, key: str, samples: list[dict[str, Any]]) -> None:
+    reply = httpx.post(
+        f"{gateway.url}/v1/metrics", json={"samples": samples}, headers={"X-API-Key": key}
+    )
+    assert reply.status_code == 202, reply.text
+
+
+def series(resource: str, values: list[float], offset: int = 0) -> list[dict[str, Any]]:
+    return [
+        {
+            "resource_id": resource,
+            "metric": "cpu_utilization",
+            "value": value,
+            "timestamp": (START + timedelta(minutes=offset + i)).isoformat(),
+        }
+        for i, value in enumerate(values)
+    ]
+
+
+def raised(client: redis.Redis) -> dict[str, str]:
+    """resource -> id of the anomaly raised on it."""
+    events = [json.loads(f[b"data"]) for _, f in client.xrange(ANOMALIES)]
+    return {e["resource_id"]: e["event_id"] for e in events if e["type"] == "anomaly.detected.v1"}
+
+
+def test_feedback_on_series_in_every_shard_reaches_the_process_that_owns_it(
+    stack: dict[str, Any], sync_redis: redis.Redis
+) -> None:
+    gateway: StackProcess = stack["gateway"]
+    rng = random.Random(5)
+    for resource in RESOURCES.values():
+        ingest(gateway, stack["ingest"], series(resource, [rng.gauss(40, 2) for _ in range(300)]))
+    ingest(gateway, stack["ingest"], [s for r in RESOURCES.values() for s in series(r, [95], 300)])
+    wait_for(gateway, lambda: len(raised(sync_redis)) == SHARDS, 60, "an anomaly on every resource")
+    operator = {"X-API-Key": stack["operator"]}
+    for resource, anomaly_id in raised(sync_redis).items():
+        indexed = f"{gateway.url}/anomalies/{anomaly_id}"
+        wait_for(
+            gateway,
+            lambda url=indexed: httpx.get(url, headers=operator).is_success,
+            20,
+            "the gateway to index the anomaly",
+        )
+        reply = httpx.post(
+            f"{gateway.url}/anomaly/{anomaly_id}/feedback",
+            json={"verdict": "false_positive"},
+            headers=operator,
+        )
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["applied"] is True, resource
+        assert reply.json()["threshold_bias"] > 0
+
+
+def test_scoring_and_status_answer_for_every_shard(stack: dict[str, Any]) -> None:
+    gateway: StackProcess = stack["gateway"]
+    rng = random.Random(6)
+    ingest(
+        gateway,
+        stack["ingest"],
+        [s for r in RESOURCES.values() for s in series(r, [rng.gauss(40, 2) for _ in range(30)])],
+    )
+    operator = {"X-API-Key": stack["operator"]}
+
+    def status() -> dict[str, Any]:
+        reply = httpx.get(f"{gateway.url}/anomaly/status", headers=operator)
+        assert reply.status_code == 200, reply.text
+        body: dict[str, Any] = reply.json()
+        return body
+
+    wait_for(gateway, lambda: status()["samples_scored"] == 30 * SHARDS, 30, "every sample")
+    assert status()["shards"] == list(range(SHARDS))
+    assert status()["series_tracked"] == SHARDS
+    assert status()["processes"] == 2
+
+    at = (START + timedelta(minutes=40)).isoformat()
+    asks = [
+        {"resource_id": r, "metric": "cpu_utilization", "value": 41.0, "timestamp": at}
+        for r in RESOURCES.values()
+    ]
+    for ask in asks:
+        one = httpx.post(f"{gateway.url}/anomaly", json=ask, headers=operator)
+        assert one.status_code == 200, one.text
+        assert one.json()["series_known"] is True, ask["resource_id"]
+    batch = httpx.post(f"{gateway.url}/anomaly/batch", json={"requests": asks}, headers=operator)
+    assert batch.status_code == 200, batch.text
+    answers = batch.json()
+    assert [a["resource_id"] for a in answers] == [a["resource_id"] for a in asks]
+    assert all(a["series_known"] for a in answers)
+    invalid = httpx.post(
+        f"{gateway.url}/anomaly/batch",
+        json={"requests": [*asks, {**asks[0], "value": "high"}]},
+        headers=operator,
+    )
+    assert invalid.status_code == 422
+    assert f"requests[{len(asks)}].value" in [e["field"] for e in invalid.json()["errors"]]
