@@ -10,9 +10,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from services.gateway.anomaly_index import AnomalyIndex
 from services.gateway.console.calls import ConsoleCalls
 from services.gateway.console.guard import CONSOLE, Refused, User
+from services.gateway.console.rendering import parse_time, redirect
 from services.gateway.console.routes_pages import listed, show, unavailable
+from shared.events import AnomalyEvent
 
 router = APIRouter(prefix=CONSOLE, include_in_schema=False)
 FILTERS = ("status", "severity", "resource_id", "rule", "action", "outcome", "cursor")
@@ -67,6 +70,18 @@ def _waiting_on(incident: dict[str, Any], approvals: list[Any]) -> list[dict[str
     return mine
 
 
+async def _episode_opener(request: Request, anomaly_id: uuid.UUID) -> uuid.UUID | None:
+    """The incident an escalation belongs to: an incident is named by the event that opened
+    its episode, and a link (an approval's, an alert's) may name a later event of it."""
+    index: AnomalyIndex = request.app.state.anomaly_index
+    item = await index.get(str(anomaly_id))
+    started = parse_time(item.get("episode_started_at")) if item else None
+    if item is None or started is None:
+        return None
+    opener = AnomalyEvent.derive_id(str(item["resource_id"]), str(item["metric"]), started)
+    return opener if opener != anomaly_id else None
+
+
 @router.get("/incidents/{incident_id}")
 async def incident(incident_id: str, request: Request, user: User) -> Response:
     try:
@@ -79,6 +94,9 @@ async def incident(incident_id: str, request: Request, user: User) -> Response:
         calls.read("remediator", "/remediation/approvals"),
     )
     if reply.status == 404:
+        opener = await _episode_opener(request, wanted)
+        if opener is not None:
+            return redirect(f"{CONSOLE}/incidents/{opener}")
         raise Refused(404, f"no incident {wanted} in the history")
     found: dict[str, Any] = reply.body if reply.ok and isinstance(reply.body, dict) else {}
     return await show(

@@ -42,25 +42,29 @@ def console_stack(
     redis_server: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ConsoleStack]:
     logs: Path = tmp_path_factory.mktemp("console-logs")
+    history_port = free_port()
     env = stack_env(
         redis_server,
         {
             "SCOPS_DRY_RUN": "false",  # the executor is still dry-run: no AWS is configured
-            "SCOPS_HISTORY_URL": f"http://127.0.0.1:{free_port()}",  # no history running
+            "SCOPS_HISTORY_PORT": str(history_port),
+            "SCOPS_HISTORY_URL": f"http://127.0.0.1:{history_port}",
+            "SCOPS_HISTORY_DATABASE_URL": f"sqlite+aiosqlite:///{logs / 'history.db'}",
         },
     )
     processes = [
         service("remediator", env, logs),
         service("notifier", env, logs),
+        service("history", env, logs),
         service("gateway", env, logs),
         worker(env, logs),
     ]
     try:
         for process in processes:
             process.start()
-        for process in processes[:3]:
+        for process in processes[:4]:
             process.wait_ready(60)
-        yield ConsoleStack(processes[2], redis_server)
+        yield ConsoleStack(processes[3], redis_server)
     finally:
         for process in processes:
             process.stop()

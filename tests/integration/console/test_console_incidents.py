@@ -1,0 +1,87 @@
+"""Incident pages on a real history service: an anomaly published on the stream becomes an
+incident whose page shows its timeline, and a link naming a later event of the episode (an
+escalation, as approvals and alerts may) leads to the incident's page."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+
+from shared.bus import EventBus
+from shared.events import AnomalyEvent, Severity
+from shared.streams import ANOMALIES
+from tests.integration.console.conftest import ConsoleStack
+from tests.integration.console.session_client import ConsoleClient
+
+RESOURCE, METRIC = "queue-7", "queue_depth"  # no rule acts on it
+
+
+def _publish(redis_url: str, *events: AnomalyEvent) -> None:
+    async def go() -> None:
+        client = Redis.from_url(redis_url)
+        try:
+            for event in events:
+                await EventBus(client, 10_000).publish(ANOMALIES, event)
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+
+
+def _anomaly(event_id: object, at: datetime, started: datetime, severity: Severity) -> AnomalyEvent:
+    return AnomalyEvent(
+        event_id=event_id,
+        resource_id=RESOURCE,
+        metric=METRIC,
+        value=900.0,
+        observed_at=at,
+        score=0.99,
+        severity=severity,
+        expected_low=0.0,
+        expected_high=120.0,
+        model_version="test",
+        explanation=f"{METRIC}=900 is above the expected 0 to 120",
+        episode_started_at=started,
+    )
+
+
+def test_an_escalations_link_leads_to_its_incidents_timeline(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    opener = AnomalyEvent.derive_id(RESOURCE, METRIC, started)
+    escalation = AnomalyEvent.derive_escalation_id(opener, Severity.CRITICAL)
+    _publish(
+        console_stack.redis_url,
+        _anomaly(opener, started, started, Severity.HIGH),
+        _anomaly(escalation, started + timedelta(minutes=2), started, Severity.CRITICAL),
+    )
+    console.sign_in(console_stack.key("viewer", "vera"))
+    deadline = time.monotonic() + 30
+    while True:
+        page = console.page(f"/console/incidents/{escalation}")
+        if page.status_code == 303 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert page.status_code == 303, page.text[:500]
+    assert page.headers["location"] == f"/console/incidents/{opener}"
+    deadline = time.monotonic() + 30
+    while "kind-escalation" not in (shown := console.page(page.headers["location"])).text:
+        assert time.monotonic() < deadline, shown.text[:2000]
+        time.sleep(0.2)
+    assert shown.status_code == 200
+    assert f"{RESOURCE} / {METRIC}" in shown.text and "critical" in shown.text
+    listed = console.page("/console/incidents?status=open")
+    assert f"/console/incidents/{opener}" in listed.text
+
+
+def test_an_unknown_or_malformed_incident_is_a_404_page(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    console.sign_in(console_stack.key("viewer", "vera"))
+    for incident in ("00000000-0000-4000-8000-000000000000", "not-an-id"):
+        reply = console.page(f"/console/incidents/{incident}")
+        assert reply.status_code == 404 and reply.headers["content-type"].startswith("text/html")
