@@ -12,13 +12,13 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.history.config import HistorySettings
-from services.history.consumer import GROUP_HISTORY, FeedbackReader, Recorder
+from services.history.consumer import BatchConsumer, FeedbackReader
 from services.history.store.database import sessions
 from services.history.store.reader import HistoryReader
 from services.history.store.upkeep import Upkeep
 from services.history.store.writer import HistoryWriter
 from services.history.upkeep import copy_silences, every, prune
-from shared.bus import StreamConsumer, consumer_name, consumer_options
+from shared.bus import consumer_name, consumer_options
 from shared.streams import ANOMALIES, NOTIFICATIONS, REMEDIATIONS
 
 STREAMS = (ANOMALIES, REMEDIATIONS, NOTIFICATIONS)
@@ -32,7 +32,7 @@ class History:
     writer: HistoryWriter
     reader: HistoryReader
     upkeep: Upkeep
-    consumer: StreamConsumer
+    consumer: BatchConsumer
     feedback: FeedbackReader
 
     @asynccontextmanager
@@ -76,13 +76,8 @@ def build(settings: HistorySettings, redis: Redis, engine: AsyncEngine) -> Histo
     writer = HistoryWriter(engine, maker)
     options = consumer_options(settings)
     name = consumer_name("history")
-    consumer = StreamConsumer(
-        redis,
-        streams=list(STREAMS),
-        group=GROUP_HISTORY,
-        consumer=name,
-        handler=Recorder(writer),
-        options=options,
+    consumer = BatchConsumer(
+        redis, writer=writer, streams=list(STREAMS), consumer=name, options=options
     )
     return History(
         settings=settings,

@@ -20,7 +20,7 @@ from services.history.core.cursors import (
 )
 from services.history.core.summary import ordered
 from services.history.store.models import AuditRow, IncidentRow, StepRow
-from services.history.store.rows import entry_of, summary_of
+from services.history.store.rows import STEP_COLUMNS, entry_of, summary_of
 from shared.events import RemediationRecord
 from shared.incidents import AuditPage, Incident, IncidentPage, IncidentSummary
 
@@ -126,7 +126,7 @@ class HistoryReader:
             if row is None:
                 return None
             steps = (
-                await session.scalars(select(StepRow).where(StepRow.incident_id == row.id))
+                await session.execute(select(*STEP_COLUMNS).where(StepRow.incident_id == row.id))
             ).all()
         summary = summary_of(row)
         timeline = ordered([entry_of(s) for s in steps])

@@ -23,7 +23,19 @@ def step_values(key: str, incident_id: uuid.UUID, entry: TimelineEntry) -> dict[
     }
 
 
-def entry_of(row: StepRow) -> TimelineEntry:
+STEP_COLUMNS = (
+    StepRow.at,
+    StepRow.kind,
+    StepRow.actor,
+    StepRow.summary,
+    StepRow.status,
+    StepRow.event_id,
+    StepRow.detail,
+)
+
+
+def entry_of(row: Any) -> TimelineEntry:
+    """A step from a ``StepRow`` or a row of ``STEP_COLUMNS``."""
     return TimelineEntry(
         at=row.at,
         kind=TimelineKind(row.kind),

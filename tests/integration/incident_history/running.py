@@ -53,7 +53,7 @@ def publish(redis_url: str, events: Iterable[Event]) -> None:
     try:
         with client.pipeline(transaction=False) as pipe:
             for event in events:
-                pipe.xadd(STREAM_OF[type(event)], encode_event(event))  # type: ignore[arg-type]
+                pipe.xadd(STREAM_OF[type(event)], encode_event(event))
             pipe.execute()
     finally:
         client.close()

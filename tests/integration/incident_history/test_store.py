@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,15 +38,18 @@ async def write(writer: HistoryWriter, events: list[Event]) -> None:
         await writer.record(event)
 
 
+@pytest.mark.parametrize("batch", [1, 3, 100])
+@pytest.mark.parametrize("seed", [3, 11])
 async def test_an_incident_delivered_twice_and_out_of_order_is_recorded_once(
-    engine: AsyncEngine,
+    engine: AsyncEngine, batch: int, seed: int
 ) -> None:
     writer, reader = parts(engine)
     events = whole_incident("web-1", "cpu_utilization", START)
     in_order = list(events)
     mixed = events + events[3:7]
-    random.Random(3).shuffle(mixed)
-    await write(writer, mixed)
+    random.Random(seed).shuffle(mixed)
+    for start in range(0, len(mixed), batch):
+        await writer.record_many(mixed[start : start + batch])
 
     incident = await reader.incident(in_order[0].event_id)
     assert incident is not None
