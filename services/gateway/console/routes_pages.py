@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from services.gateway.anomaly_index import AnomalyIndex, Query
 from services.gateway.console.calls import ConsoleCalls, Reply
 from services.gateway.console.guard import CONSOLE, ConsoleUser, User, session_store
-from services.gateway.console.rendering import page
+from services.gateway.console.rendering import page, redirect
 from shared.events import Severity
 
 router = APIRouter(prefix=CONSOLE, include_in_schema=False)
@@ -47,6 +47,12 @@ async def recent_anomalies(
     return items
 
 
+@router.get("")
+async def console_root() -> Response:
+    """``/console`` as people type it: the overview is ``/console/``."""
+    return redirect(f"{CONSOLE}/")
+
+
 @router.get("/")
 async def overview(request: Request, user: User) -> Response:
     calls = ConsoleCalls(request, user)
@@ -68,6 +74,8 @@ async def overview(request: Request, user: User) -> Response:
             "approvals": listed(approvals),
             "silences": listed(silences),
             "incidents": _items(incidents),
+            "more_incidents": isinstance(incidents.body, dict)
+            and bool(incidents.body.get("next_cursor")),
             "history_configured": calls.has("history"),
             "anomalies": anomalies,
             "problems": unavailable(

@@ -43,6 +43,8 @@ def test_an_api_key_becomes_an_httponly_samesite_session_cookie_never_the_key_it
 def test_pages_without_a_session_lead_to_sign_in_and_back(
     console_stack: ConsoleStack, console: ConsoleClient
 ) -> None:
+    typed = console.page("/console")
+    assert typed.status_code == 303 and typed.headers["location"] == "/console/"
     closed = console.page("/console/approvals")
     assert closed.status_code == 303
     assert closed.headers["location"] == "/console/sign-in?next=/console/approvals"
