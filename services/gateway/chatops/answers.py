@@ -33,7 +33,8 @@ safety check and approval applies
 • `approve 4f1c` / `reject 4f1c because ...`: a pending approval, by its id or first characters
 • `silence web-1 for 2h`, `maintenance on web-* for 2h because patching` (operators)
 • `reset the breaker`, `reload rules`, `unshadow rule idle` (admins)
-An action said in other words is not run: I answer with the exact command to send."""
+An action said in other words is not run: I answer with the exact command to send \
+(or say `yes`)."""
 
 
 def when(value: str | None) -> str:

@@ -13,6 +13,7 @@ same role check here and the same safety checks in the service that carries it o
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -56,6 +57,12 @@ class KnowledgeSource(Protocol):
     async def current(self, correlation_id: str) -> Knowledge: ...
 
 
+class ProposalSource(Protocol):
+    async def pending(self, user: str) -> str | None:
+        """The command last proposed to ``user`` (``confirm``), if still fresh."""
+        ...
+
+
 class ChatEngine:
     def __init__(
         self,
@@ -67,6 +74,7 @@ class ChatEngine:
         clock: Callable[[], float] = time.time,
         understanding: Understanding | None = None,
         knowledge: KnowledgeSource | None = None,
+        proposals: ProposalSource | None = None,
     ) -> None:
         self.backends = backends
         self.index = index
@@ -75,6 +83,7 @@ class ChatEngine:
         self.clock = clock
         self.understanding = understanding
         self.knowledge = knowledge
+        self.proposals = proposals
 
     def quick_reply(self, asker: Asker, text: str) -> Reply | None:
         """The reply when it needs no I/O at all (help, a refusal by role, or not understood
@@ -110,6 +119,8 @@ class ChatEngine:
 
     async def _understood_reply(self, asker: Asker, text: str, correlation_id: str) -> Reply:
         assert self.understanding is not None
+        if self.proposals is not None and is_consent(text):
+            return await self._confirmed(asker, correlation_id)
         known = Knowledge()
         if self.knowledge is not None:
             known = await self.knowledge.current(correlation_id)
@@ -131,6 +142,26 @@ class ChatEngine:
         if understood.options:
             return Reply(None, None, clarify(understood))
         return Reply(None, None, not_understood(NotUnderstood(understood.hint)))
+
+    async def _confirmed(self, asker: Asker, correlation_id: str) -> Reply:
+        """ "yes" to the asker's last proposal: its exact command, through the same path as if
+        it had been typed (parsed, role checked, carried out by its service)."""
+        assert self.proposals is not None
+        command = await self.proposals.pending(asker.user)
+        if command is None:
+            return Reply(
+                None,
+                None,
+                Answer(
+                    Outcome.NOT_UNDERSTOOD,
+                    "There is nothing to confirm: I proposed nothing to you in the last "
+                    "5 minutes. Nothing was done.",
+                ),
+            )
+        reply = await self._understood_reply(asker, command, correlation_id)
+        answer = reply.answer
+        confirmed = Answer(answer.outcome, f"(confirmed `{command}`)\n{answer.text}", answer.data)
+        return Reply(reply.intent, reply.understood_by, confirmed)
 
     async def _reading_answer(
         self, asker: Asker, understood: Understood, chat: ChatIntent, text: str, cid: str
@@ -253,6 +284,16 @@ MORE = frozenset(
         IntentName.START_MAINTENANCE,
     }
 )
+
+
+CONSENT = re.compile(
+    r"(?:yes|y|yep|yeah|yup|confirm(?:ed)?|do it|go|go ahead|yes,? do it|please do|sure)[.!]*",
+    re.IGNORECASE,
+)
+
+
+def is_consent(text: str) -> bool:
+    return CONSENT.fullmatch(" ".join(text.split())) is not None
 
 
 def role_refusal(asker: Asker, intent: ChatIntent) -> Answer | None:

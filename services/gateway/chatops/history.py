@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from redis.asyncio import Redis
 
+from services.gateway.chatops.intents import ChatIntent
 from services.gateway.chatops.replies import Reply
 from shared.events import UtcDatetime, utcnow
 from shared.streams import PREFIX
@@ -56,6 +57,30 @@ class ChatHistory:
             pipe.delete(key)
             count, _ = await pipe.execute()
         return int(count)
+
+
+PROPOSAL_FRESH_S = 300
+
+
+class Proposals:
+    """The command ChatOps last proposed to a user (a ``confirm`` answer), read back from
+    their conversation: what "yes" confirms, for ``PROPOSAL_FRESH_S`` after it was made and
+    only if nothing was said since."""
+
+    def __init__(self, history: ChatHistory) -> None:
+        self.history = history
+
+    async def pending(self, user: str) -> str | None:
+        turns = await self.history.recent(user, 1)
+        if not turns or turns[0].outcome != "confirm" or turns[0].intent is None:
+            return None
+        if (utcnow() - turns[0].at).total_seconds() > PROPOSAL_FRESH_S:
+            return None
+        try:
+            intent = ChatIntent.model_validate_json(json.dumps(turns[0].intent))
+        except ValidationError:
+            return None
+        return intent.as_command()
 
 
 def turn_of(channel: str, query: str, reply: Reply) -> Turn:

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from services.gateway.chatops.classifier import IntentClassifier
 from services.gateway.chatops.engine import ChatEngine
-from services.gateway.chatops.history import ChatHistory
+from services.gateway.chatops.history import ChatHistory, Proposals
 from services.gateway.chatops.knowledge import SystemKnowledge
 from services.gateway.chatops.llm import LlmInterpreter
 from services.gateway.chatops.operations import AnomalySource
@@ -44,6 +44,7 @@ def build_chatops(
             settings.chatops_llm_timeout_s,
         )
     understanding = build_understanding()
+    history = ChatHistory(redis, settings.chatops_history_turns, settings.chatops_history_ttl_s)
     engine = ChatEngine(
         backends,
         index,
@@ -51,8 +52,8 @@ def build_chatops(
         llm_may_act=settings.chatops_llm_may_act,
         understanding=understanding,
         knowledge=SystemKnowledge(backends, index) if understanding is not None else None,
+        proposals=Proposals(history),
     )
-    history = ChatHistory(redis, settings.chatops_history_turns, settings.chatops_history_ttl_s)
     return ChatOpsParts(engine, history)
 
 

@@ -133,7 +133,7 @@ def test_unsure_asks_back_with_the_likeliest_readings(stack: Stack) -> None:
     assert slack["text"].startswith("I am not sure what you mean.")
 
 
-def test_an_action_from_free_words_is_only_proposed(stack: Stack) -> None:
+def test_an_action_from_free_words_is_only_proposed_until_confirmed(stack: Stack) -> None:
     queued_before = _execute_requests(stack)
     answer = stack.ask("could you kick gunicorn on web-1, it's stuck", "operator")
     assert (answer["outcome"], answer["understood_by"]) == ("confirm", "classifier")
@@ -143,9 +143,19 @@ def test_an_action_from_free_words_is_only_proposed(stack: Stack) -> None:
     assert typo["response_type"] == "ephemeral"
     assert typo["text"].startswith("I know no `wbe-1`: did you mean web-1? I understood as typed")
     assert _execute_requests(stack) == queued_before
-    done = stack.ask(answer["data"]["command"], "operator")  # sent back as it is: it runs
-    assert done["outcome"] == "accepted"
+    done = stack.ask("yes", "operator")  # the proposal, confirmed by the one it was made to
+    assert done["outcome"] == "accepted", done
+    assert done["text"].startswith("(confirmed `restart gunicorn on web-1`)\nqueued: ")
     assert _execute_requests(stack) == queued_before + 1
+    again = stack.ask("yes", "operator")
+    assert again["outcome"] == "not_understood"
+    assert again["text"].startswith("There is nothing to confirm")
+    slack_yes = slack_answer(stack, "yes", OPERATOR_SLACK)
+    assert slack_yes["text"].startswith("(confirmed `restart nginx on web-1`)")
+    assert _execute_requests(stack) == queued_before + 2
+    sent_back = stack.ask(answer["data"]["command"], "operator")  # the exact command runs too
+    assert sent_back["outcome"] == "accepted"
+    assert _execute_requests(stack) == queued_before + 3
 
 
 def test_admin_switches_with_the_apis_roles(stack: Stack) -> None:

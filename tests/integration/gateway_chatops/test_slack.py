@@ -30,7 +30,7 @@ def test_only_a_valid_fresh_first_seen_signature_passes(stack: Stack) -> None:
     first = stack.slack_raw("/slack/commands", body, headers)
     assert first.status_code == 200, first.text
     assert first.json()["response_type"] == "ephemeral"
-    assert first.json()["text"].startswith("I answer from the system's own data.")
+    assert first.json()["text"].startswith("I answer from the system's own data, in your words")
     replayed = stack.slack_raw("/slack/commands", body, headers)
     assert replayed.status_code == 401
     assert replayed.json()["detail"] == (

@@ -9,9 +9,11 @@ import time
 import pytest
 
 from services.gateway.chatops.classifier import IntentClassifier, load_corpus
+from services.gateway.chatops.engine import is_consent
 from services.gateway.chatops.evaluation import TEST, evaluate
 from services.gateway.chatops.extraction import Knowledge, extract, masked, near
 from services.gateway.chatops.intents import ActionName, ChatIntent, IntentName
+from services.gateway.chatops.parser import parse
 from services.gateway.chatops.understanding import Understanding
 
 KNOWN = Knowledge(
@@ -157,3 +159,28 @@ def test_entities_found_in_slack_shorthand() -> None:
     times = extract("mute web-* for 90 min", KNOWN)
     assert (times.resource, times.duration_s) == ("web-*", 5400)
     assert masked("mute web-* for 90 min", times) == "mute rsrc for dur"
+
+
+def test_every_reading_is_a_command_the_parser_reads_back(understanding: Understanding) -> None:
+    """What a proposal tells people to send is understood exactly, as the same intent."""
+    for corpus in (load_corpus(), load_corpus(TEST)):
+        for example in corpus.examples:
+            chat = understanding.understand(example.text, corpus.knowledge).chat
+            if chat is None:
+                continue
+            command = chat.as_command()
+            back = parse(command)
+            assert isinstance(back, ChatIntent), command
+            assert back.as_command() == command
+
+
+@pytest.mark.parametrize("text", ["yes", "Yes!", "do it", "go ahead", "confirm", "y"])
+def test_consent_words(text: str) -> None:
+    assert is_consent(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["yes restart web-2", "ok", "no", "yesterday", "go ahead with 7d2e"]
+)
+def test_not_consent(text: str) -> None:
+    assert not is_consent(text)
