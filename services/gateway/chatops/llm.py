@@ -45,6 +45,11 @@ EXAMPLES: list[tuple[str, ChatIntent | None]] = [
         "shut up about db-2 for a couple of hours",
         ChatIntent.of(IntentName.SILENCE, resource="db-2", duration_s=7200),
     ),
+    (
+        "anything i asked for still waiting on sign-off?",
+        ChatIntent.of(IntentName.PENDING_APPROVALS, mine=True),
+    ),
+    ("give me the gist of the night shift", ChatIntent.of(IntentName.SUMMARY, window_s=43200)),
     ("what's the weather like", None),
 ]
 
@@ -68,6 +73,8 @@ def system_prompt() -> str:
         "Durations and windows are whole seconds. Actions: restart_service (needs service), "
         "scale_out and scale_in (an Auto Scaling group as resource, optional count), "
         "cleanup_disk, enhance_monitoring, optimize_performance (needs script). "
+        "Periods: overnight is the last 43200 s, today the last 86400 s. "
+        "Resource globs (web-*) only for silence and start_maintenance. "
         'If the message asks for none of these, or is unclear, reply {"intent": "none"}. '
         "Never invent a resource, service or id the message does not name.\nExamples:\n"
         + "\n".join(examples)
