@@ -7,6 +7,9 @@ Pending entries idle longer than ``claim_idle_ms`` (their consumer died, or the 
 are reclaimed with XAUTOCLAIM; an entry delivered more than ``max_deliveries`` times, or one that
 cannot be parsed, goes to the stream's dead-letter stream with the reason and is acknowledged.
 
+The reading loop itself (groups, XREADGROUP, paced XAUTOCLAIM) is ``shared.stream_group``'s,
+the one every consumer in the system runs.
+
 Note: ``MAXLEN ~`` trims entries whether or not a group has read them; size the cap for the
 largest backlog you accept.
 """
@@ -14,7 +17,6 @@ largest backlog you accept.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import time
@@ -22,16 +24,16 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
 
 from shared import metrics
 from shared.events import Event, EventDecodeError, decode_event, utcnow
 from shared.metric_batches import ColumnBatch, decode_columns
 from shared.settings import BaseServiceSettings
+from shared.stream_group import GroupReader, RawEntry, ReaderOptions
+from shared.stream_group import running as run_in_background
 from shared.streams import dead_letter
 
 log = structlog.get_logger("shared.bus")
@@ -148,89 +150,50 @@ class StreamConsumer:
         # Metric batches go here as columns, when given (the detector), never as models.
         self.batch_handler = batch_handler
         self.options = options or ConsumerOptions()
-        self._last_claim = 0.0
         self._last_stats = 0.0
+        self.reader = GroupReader(
+            redis,
+            streams=self.streams,
+            group=group,
+            consumer=consumer,
+            on_entry=self._on_entry,
+            options=ReaderOptions(
+                batch=self.options.batch,
+                block_ms=self.options.block_ms,
+                claim_idle_ms=self.options.claim_idle_ms,
+            ),
+            every_round=self._stats_when_due,
+        )
 
     async def ensure_groups(self) -> None:
-        for stream in self.streams:
-            try:
-                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
-            except ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+        await self.reader.ensure_groups()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; what was read is finished and acknowledged first."""
-        await self.ensure_groups()
         log.info("consumer_started", group=self.group, consumer=self.consumer)
-        while not stop.is_set():
-            try:
-                if time.monotonic() - self._last_claim >= self.options.claim_idle_ms / 2000:
-                    self._last_claim = time.monotonic()
-                    await self.reclaim()
-                if time.monotonic() - self._last_stats >= STATS_INTERVAL_S:
-                    self._last_stats = time.monotonic()
-                    await self.export_stats()
-                await self.read_once()
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError) as exc:
-                log.warning("consumer_redis_error", group=self.group, error=str(exc))
-                await _sleep_or_stop(stop, 1.0)
+        await self.reader.run(stop)
         log.info("consumer_stopped", group=self.group, consumer=self.consumer)
 
     async def read_once(self) -> int:
         """One XREADGROUP of new entries; returns how many were handled."""
-        response = await self.redis.xreadgroup(
-            self.group,
-            self.consumer,
-            dict.fromkeys(self.streams, ">"),
-            count=self.options.batch,
-            block=self.options.block_ms,
-        )
-        handled = 0
-        for raw_stream, entries in response or []:
-            stream = _text(raw_stream)
-            done = [eid for eid, fields in entries if await self._process(stream, eid, fields, 1)]
-            if done:
-                await self.redis.xack(stream, self.group, *done)
-            handled += len(entries)
-        return handled
+        return await self.reader.read_once()
 
     async def reclaim(self) -> int:
         """Take over entries idle in any consumer's pending list (XAUTOCLAIM)."""
-        total = 0
-        for stream in self.streams:
-            start: Any = "0-0"
-            while True:
-                reply = await self.redis.xautoclaim(
-                    stream,
-                    self.group,
-                    self.consumer,
-                    min_idle_time=self.options.claim_idle_ms,
-                    start_id=start,
-                    count=self.options.batch,
-                )
-                start, entries = reply[0], reply[1]
-                done = []
-                for entry_id, fields in entries:
-                    if fields is None:  # trimmed away while pending
-                        done.append(entry_id)
-                        continue
-                    deliveries = await self._deliveries(stream, entry_id)
-                    metrics.EVENTS_RECLAIMED.labels(
-                        stream=_stream_family(stream), group=self.group
-                    ).inc()
-                    if await self._process(stream, entry_id, fields, deliveries):
-                        done.append(entry_id)
-                if done:
-                    await self.redis.xack(stream, self.group, *done)
-                total += len(entries)
-                if _text(start) == "0-0" or not entries:
-                    break
-        if total:
-            log.info("entries_reclaimed", group=self.group, count=total)
-        return total
+        return await self.reader.reclaim()
+
+    async def _on_entry(self, entry: RawEntry) -> bool:
+        deliveries = 1
+        if entry.reclaimed:
+            deliveries = await self._deliveries(entry.stream, entry.entry_id)
+            family = _stream_family(entry.stream)
+            metrics.EVENTS_RECLAIMED.labels(stream=family, group=self.group).inc()
+        return await self._process(entry.stream, entry.entry_id, entry.fields, deliveries)
+
+    async def _stats_when_due(self) -> None:
+        if time.monotonic() - self._last_stats >= STATS_INTERVAL_S:
+            self._last_stats = time.monotonic()
+            await self.export_stats()
 
     async def export_stats(self) -> None:
         """Lag, pending and length of this group's streams, summed over shards, as gauges."""
@@ -323,11 +286,6 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
 def consumer_options(settings: BaseServiceSettings) -> ConsumerOptions:
     return ConsumerOptions(
         batch=settings.consumer_batch,
@@ -345,13 +303,5 @@ def consumer_name(service: str) -> str:
 @asynccontextmanager
 async def running(consumers: Sequence[StreamConsumer], grace: float = 10.0) -> AsyncIterator[None]:
     """Run consumers in the background; on exit let each finish what it read, then stop."""
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(c.run(stop), name=f"consumer:{c.group}") for c in consumers]
-    try:
+    async with run_in_background(consumers, grace):
         yield
-    finally:
-        stop.set()
-        _done, pending = await asyncio.wait(tasks, timeout=grace)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
