@@ -115,17 +115,15 @@ def test_an_operator_adds_and_ends_a_maintenance_window(
     assert not [w for w in windows if w["id"] == window["id"]]
 
 
-def test_the_requester_cannot_approve_their_own_request_in_the_console_but_another_can(
-    console_stack: ConsoleStack, console: ConsoleClient
-) -> None:
-    olga = console_stack.key("operator", "olga")
-    asked = console_stack.api(
+def _scale_in_waiting(stack: ConsoleStack, key: str, group: str) -> dict[str, Any]:
+    """A manual scale-in (high risk): it waits for someone other than the requester."""
+    asked = stack.api(
         "POST",
         "/remediation/execute",
-        olga,
+        key,
         json={
             "action": "scale_in",
-            "target": {"auto_scaling_group": "shop-asg"},
+            "target": {"auto_scaling_group": group},
             "params": {"by": 1},
             "reason": "traffic dropped",
         },
@@ -133,10 +131,32 @@ def test_the_requester_cannot_approve_their_own_request_in_the_console_but_anoth
     assert asked.status_code == 202, asked.text
 
     def pending() -> list[dict[str, Any]]:
-        listed = console_stack.api("GET", "/remediation/approvals", olga).json()
-        return [a for a in listed if a["request"]["target"].get("group") == "shop-asg"]
+        listed = stack.api("GET", "/remediation/approvals", key).json()
+        return [a for a in listed if a["request"]["target"].get("group") == group]
 
     (approval,) = _wait_for("the pending approval", pending)
+    return approval
+
+
+def test_an_operator_rejects_and_nothing_runs(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    approval = _scale_in_waiting(console_stack, console_stack.key("operator", "olga"), "cart-asg")
+    oscar = console_stack.key("operator", "oscar")
+    console.sign_in(oscar)
+    done = console.after(
+        console.submit(f"/console/approvals/{approval['id']}/reject", {"comment": "sale day"})
+    )
+    assert "flash-ok" in done.text and "rejected by oscar (key " in done.text
+    assert f"approval-{approval['id']}" not in done.text
+    assert _state(console_stack, oscar, approval["id"]) == "rejected"
+
+
+def test_the_requester_cannot_approve_their_own_request_in_the_console_but_another_can(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    olga = console_stack.key("operator", "olga")
+    approval = _scale_in_waiting(console_stack, olga, "shop-asg")
     console.sign_in(olga)
     page = console.page("/console/approvals")
     assert f"/console/approvals/{approval['id']}/approve" in page.text

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from services.gateway.console.sessions import SESSION_PREFIX
 from services.gateway.keys import KeyStore
 from tests.integration.console.conftest import ConsoleStack
-from tests.integration.console.session_client import ConsoleClient
+from tests.integration.console.session_client import FORM_TOKEN, ConsoleClient
 
 
 def test_an_api_key_becomes_an_httponly_samesite_session_cookie_never_the_key_itself(
@@ -118,3 +118,27 @@ def test_a_revoked_key_ends_its_console_sessions_at_once(
 
     asyncio.run(revoke())
     assert console.page("/console/").status_code == 303
+
+
+def test_behind_a_tls_proxy_the_session_cookie_is_secure(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    """A proxy on this host terminating TLS says so with X-Forwarded-Proto (uvicorn trusts it
+    from loopback): the cookies are then sent over TLS only."""
+    forwarded = {"X-Forwarded-Proto": "https"}
+    form = console.http.get("/console/sign-in", headers=forwarded)
+    token = FORM_TOKEN.search(form.text)
+    assert token is not None
+    assert "secure" in form.headers["set-cookie"].lower()
+    # A Secure cookie is not kept for plain HTTP: send it back as the browser behind TLS would.
+    console.http.cookies.set("scops_console_signin", token.group(1))
+    reply = console.http.post(
+        "/console/sign-in",
+        data={"form_token": token.group(1), "api_key": console_stack.key("viewer", "tls")},
+        headers=forwarded,
+    )
+    assert reply.status_code == 303, reply.text
+    session = next(
+        c for c in reply.headers.get_list("set-cookie") if c.startswith("scops_console=")
+    )
+    assert "; secure" in session.lower()
