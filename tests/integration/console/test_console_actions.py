@@ -134,7 +134,8 @@ def _scale_in_waiting(stack: ConsoleStack, key: str, group: str) -> dict[str, An
         listed = stack.api("GET", "/remediation/approvals", key).json()
         return [a for a in listed if a["request"]["target"].get("group") == group]
 
-    (approval,) = _wait_for("the pending approval", pending)
+    found: list[dict[str, Any]] = _wait_for("the pending approval", pending)
+    (approval,) = found
     return approval
 
 
