@@ -28,6 +28,6 @@ WORKDIR /home/scops
 # Services listen on every interface inside the container; the port comes from SCOPS_<NAME>_PORT.
 ENV SCOPS_GATEWAY_HOST=0.0.0.0 SCOPS_DETECTOR_HOST=0.0.0.0 \
     SCOPS_REMEDIATOR_HOST=0.0.0.0 SCOPS_NOTIFIER_HOST=0.0.0.0 \
-    SCOPS_WORKER_METRICS_HOST=0.0.0.0
+    SCOPS_HISTORY_HOST=0.0.0.0 SCOPS_WORKER_METRICS_HOST=0.0.0.0
 ENTRYPOINT ["scops"]
 CMD ["serve", "gateway"]

@@ -82,9 +82,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "SCOPS_PROXY_COSTLY_RATE_PER_MIN": roomy,
             "SCOPS_INGEST_RATE_PER_MIN": roomy,
             "SCOPS_CHATOPS_RATE_PER_MIN": roomy,
+            "SCOPS_HISTORY_PORT": str(history_port := free_port()),
+            "SCOPS_HISTORY_URL": f"http://127.0.0.1:{history_port}",
+            "SCOPS_HISTORY_DATABASE_URL": f"sqlite+aiosqlite:///{log_dir / 'history.db'}",
         },
     )
-    processes = [service(name, env, log_dir).start() for name in SERVICES]
+    processes = [service(name, env, log_dir).start() for name in (*SERVICES, "history")]
     try:
         for process in processes:
             process.wait_ready()
@@ -100,7 +103,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 ROLES = ("admin", "operator", "viewer", "ingest")
-CALLERS = [f"gateway as {role}" for role in ROLES] + ["detector", "remediator", "notifier"]
+CALLERS = [f"gateway as {role}" for role in ROLES] + [
+    "detector",
+    "remediator",
+    "notifier",
+    "history",
+]
 
 
 def _target(stack: Stack, caller: str) -> tuple[str, dict[str, str], int]:

@@ -13,7 +13,7 @@ from tests.support.observability_files import DEPLOY, ROOT
 from tests.support.processes import SERVICES
 from tests.unit.deploy.stack_commands import SETTINGS, command_error, default_port
 
-CORE = {"redis", *SERVICES, "worker"}
+CORE = {"redis", *SERVICES, "worker", "history", "postgres"}
 OPTIONAL = {
     "prometheus": "observability",
     "alertmanager": "observability",

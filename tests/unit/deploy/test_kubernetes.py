@@ -113,7 +113,7 @@ def test_containers_run_the_stack_commands_with_probes_on_real_paths() -> None:
             "prometheus.io/port": str(port),
             "prometheus.io/path": "/metrics",
         }
-    assert seen == {*SERVICES, "worker", "collector"}
+    assert seen == {*SERVICES, "worker", "collector", "history"}
 
 
 def test_settings_and_secrets_exist() -> None:
