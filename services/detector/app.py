@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from services.detector import routes_anomaly, routes_models
@@ -19,14 +20,26 @@ from services.detector.consumer import MetricBatchHandler
 from services.detector.engine import MODEL_VERSION
 from services.detector.engine_setup import build_engine
 from services.detector.metrics import SERIES_TRACKED, show_model_version
+from services.detector.model_store_redis import RedisModelStore
 from services.detector.models import ModelManager, MultivariateOptions
 from services.detector.scoring_pool import ScoringPool
 from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options, running
 from shared.logging import configure_logging
-from shared.streams import GROUP_DETECTOR, metrics_stream
+from shared.streams import GROUP_DETECTOR, all_metric_streams, metrics_stream
 from shared.web import setup_app
 
 log = structlog.get_logger("detector.app")
+MODEL_FOLLOW_S = 2.0  # how soon a version activated by another process is taken up
+
+
+async def _follow_models(models: ModelManager, interval: float) -> None:
+    """Take up a model version activated by another detector process."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await models.follow()
+        except Exception as exc:  # keep scoring with the model in hand; the next round retries
+            log.warning("model_follow_failed", error=str(exc))
 
 
 async def _checkpoint_loop(checkpointer: Checkpointer, interval: float) -> None:
@@ -54,8 +67,10 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
         )
     SERIES_TRACKED.set_function(lambda: len(engine.series))
     show_model_version("streaming", MODEL_VERSION)
+    store_client = SyncRedis.from_url(settings.redis_url)  # connects on first use
+    model_store = RedisModelStore(store_client)
     models = ModelManager(
-        settings.model_dir,
+        model_store,
         MultivariateOptions(
             metrics=tuple(settings.multivariate_metrics),
             threshold=settings.multivariate_threshold,
@@ -71,6 +86,9 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
         app.state.checkpointer = checkpointer
         restored = await checkpointer.load(shards)
         log.info("state_restored", series=restored, shards=shards)
+        imported = await asyncio.to_thread(model_store.import_files, settings.model_dir)
+        if imported is not None:
+            log.info("models_imported", active=imported, model_dir=str(settings.model_dir))
         await models.load_current()
         batches = MetricBatchHandler(engine, EventBus(redis, settings.stream_maxlen), redis, models)
         consumer = StreamConsumer(
@@ -83,17 +101,20 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
             options=consumer_options(settings),
         )
         saver = asyncio.create_task(_checkpoint_loop(checkpointer, settings.checkpoint_interval_s))
+        follower = asyncio.create_task(_follow_models(models, MODEL_FOLLOW_S))
         try:
             async with running([consumer]):
                 yield
         finally:
             scoring_pool.close()
-            saver.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await saver
+            for task in (saver, follower):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             saved = await checkpointer.save()
             log.info("state_saved", series=saved)
             await redis.aclose()
+            store_client.close()
 
     app = FastAPI(
         title="Smart CloudOps AI detector",
@@ -107,6 +128,8 @@ def create_app(settings: DetectorSettings | None = None) -> FastAPI:
     app.state.scoring_pool = scoring_pool
     app.state.models = models
     app.state.metric_streams = [metrics_stream(s) for s in shards]
+    # Training reads the history of every shard: a model serves every detector process.
+    app.state.history_streams = all_metric_streams(settings.metric_shards)
 
     async def redis_ready() -> None:
         await app.state.redis.ping()

@@ -51,7 +51,11 @@ class DetectorSettings(AwsSettings):
     checkpoint_interval_s: float = Field(
         5.0, gt=0, description="How often changed series state is saved to Redis."
     )
-    model_dir: Path = Field(Path(".run/models"), description="Where trained models are kept.")
+    model_dir: Path = Field(
+        Path(".run/models"),
+        description="Where trained models were kept before they moved to Redis (shared by "
+        "every detector process): imported at start while Redis holds none.",
+    )
     multivariate_metrics: list[str] = Field(
         default_factory=lambda: [
             "cpu_utilization",

@@ -1,6 +1,12 @@
-"""Versioned multivariate model files on disk, saved with skops (never pickle).
+"""Versioned multivariate models, saved with skops (never pickle), on disk or in Redis.
 
-Layout under ``root``::
+``ModelStore`` keeps them in files (one process, or tests); ``RedisModelStore``
+(``model_store_redis``) keeps them in Redis, shared by every detector process: a version trained
+by one is listed, loaded and activated by all, and activation is one atomic change of the active
+pointer whichever process makes it. Both share everything but where bytes live
+(:class:`VersionStore`).
+
+Layout of the files under ``root``::
 
     models/<version>.skops   the model state (see ``MultivariateModel.to_state``)
     models/<version>.json    its metadata; written last, so its presence marks a complete version
@@ -10,7 +16,8 @@ Layout under ``root``::
 A version is ``<UTC timestamp>-<first 8 hex of the SHA-256 of model and metadata>``, so names
 sort by time and say what they hold. Every file is written to ``tmp/`` and renamed, so a
 reader never sees half a file; ``active.json`` changes under a lock, so a training thread and
-readers can share a store. Several *processes* activating at once are not serialised.
+readers can share a store. Several *processes* activating at once are not serialised there:
+that is what the Redis store is for.
 
 Loading checks the file's types before building anything: skops lists the types it would
 have to trust, and anything beyond the one this model needs is refused.
@@ -27,6 +34,7 @@ import os
 import re
 import tempfile
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
@@ -82,16 +90,34 @@ def _check_types(data: bytes, name: str) -> None:
         raise UntrustedModelError(f"{name} needs untrusted types {sorted(extra)}; refused")
 
 
-class ModelStore:
-    def __init__(self, root: Path, *, clock: Callable[[], datetime] = _utc_now) -> None:
-        self.root = root
-        self._models = root / "models"
-        self._tmp = root / "tmp"
-        self._pointer = root / "active.json"
+class VersionStore(ABC):
+    """Versions, their metadata and the active pointer; subclasses say where bytes live."""
+
+    def __init__(self, *, clock: Callable[[], datetime] = _utc_now) -> None:
         self._clock = clock
-        self._lock = threading.Lock()
-        self._models.mkdir(parents=True, exist_ok=True)
-        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    # -- where bytes live ----------------------------------------------------------------------
+
+    @abstractmethod
+    def _put(self, version: str, blob: bytes, meta: bytes) -> None:
+        """Store a version; its metadata last, so that a half-saved version stays invisible."""
+
+    @abstractmethod
+    def _get(self, version: str) -> tuple[bytes, bytes]:
+        """The model bytes and metadata of a complete version (``UnknownVersionError``)."""
+
+    @abstractmethod
+    def _metas(self) -> list[bytes]:
+        """Metadata of every complete version, oldest first."""
+
+    @abstractmethod
+    def _read_pointer(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _change_pointer(self, change: Callable[[dict[str, Any]], str]) -> str:
+        """Apply ``change`` to the pointer and store it, as one atomic step; its result."""
+
+    # -- the store -----------------------------------------------------------------------------
 
     def save(self, model: MultivariateModel, metadata: dict[str, Any]) -> str:
         """Write a new version (not activated) and return its name.
@@ -135,14 +161,13 @@ class ModelStore:
         digest = hashlib.sha256(blob + b"\0" + meta_bytes).hexdigest()[:8]
         version = f"{now:%Y%m%dT%H%M%S%f}Z-{digest}"
         meta["version"] = version
-        self._write(self._models / f"{version}.skops", blob)
-        self._write(self._models / f"{version}.json", json.dumps(meta, indent=2).encode())
+        self._put(version, blob, json.dumps(meta, indent=2).encode())
         return version
 
     def load(self, version: str) -> tuple[MultivariateModel, dict[str, Any]]:
-        model_path, meta_path = self._paths(version)
-        data = model_path.read_bytes()  # checked and loaded from the same bytes
-        _check_types(data, model_path.name)
+        _check_name(version)
+        data, meta_bytes = self._get(version)  # checked and loaded from the same bytes
+        _check_types(data, version)
         try:
             state = sio.loads(data, trusted=sorted(TRUSTED_TYPES))
             model = MultivariateModel.from_state(state)
@@ -150,7 +175,7 @@ class ModelStore:
             raise CorruptModelError(f"{version}: {exc}") from exc
         except Exception as exc:  # skops raises many kinds on a damaged archive
             raise CorruptModelError(f"{version}: cannot load: {exc!r}") from exc
-        meta: dict[str, Any] = json.loads(meta_path.read_text())
+        meta: dict[str, Any] = json.loads(meta_bytes)
         return model, meta
 
     def current(self) -> str | None:
@@ -159,27 +184,31 @@ class ModelStore:
 
     def activate(self, version: str) -> None:
         """Make ``version`` current, after checking its file's types."""
-        path = self._paths(version)[0]
-        _check_types(path.read_bytes(), path.name)
-        with self._lock:
-            pointer = self._read_pointer()
+        _check_name(version)
+        _check_types(self._get(version)[0], version)
+
+        def change(pointer: dict[str, Any]) -> str:
             if pointer["current"] != version:
                 pointer["history"] = [*pointer["history"], version][-_HISTORY_KEPT:]
-            self._write_pointer(pointer, "activate", version)
+            self._point(pointer, "activate", version)
+            return version
+
+        self._change_pointer(change)
 
     def rollback(self) -> str:
         """Return to the version active before the current one (undo, repeatable)."""
-        with self._lock:
-            pointer = self._read_pointer()
+
+        def change(pointer: dict[str, Any]) -> str:
             history: list[str] = pointer["history"]
             if len(history) < 2:
                 raise NoPreviousVersionError("no earlier activation to roll back to")
             previous = history[-2]
-            path = self._paths(previous)[0]
-            _check_types(path.read_bytes(), path.name)
+            _check_types(self._get(previous)[0], previous)
             pointer["history"] = history[:-1]
-            self._write_pointer(pointer, "rollback", previous)
+            self._point(pointer, "rollback", previous)
             return previous
+
+        return self._change_pointer(change)
 
     def activation_log(self) -> list[dict[str, str]]:
         log: list[dict[str, str]] = self._read_pointer()["log"]
@@ -187,35 +216,67 @@ class ModelStore:
 
     def list_versions(self) -> list[dict[str, Any]]:
         """Metadata of every complete version, oldest first."""
-        versions = []
-        for path in sorted(self._models.glob("*.json")):
-            if _VERSION.match(path.stem) and path.with_suffix(".skops").exists():
-                versions.append(json.loads(path.read_text()))
-        return versions
+        return [json.loads(meta) for meta in self._metas()]
 
-    # -- internals ---------------------------------------------------------------------------
+    def _point(self, pointer: dict[str, Any], action: str, version: str) -> None:
+        pointer["current"] = version
+        entry = {"at": self._clock().astimezone(UTC).isoformat(), "action": action, "to": version}
+        pointer["log"] = [*pointer["log"], entry][-_LOG_KEPT:]
 
-    def _paths(self, version: str) -> tuple[Path, Path]:
-        if not _VERSION.match(version):  # also keeps "../x" out of the path
-            raise UnknownVersionError(f"not a version name: {version!r}")
+
+def _check_name(version: str) -> None:
+    if not _VERSION.match(version):  # also keeps "../x" out of paths and keys
+        raise UnknownVersionError(f"not a version name: {version!r}")
+
+
+EMPTY_POINTER: dict[str, Any] = {"current": None, "history": [], "log": []}
+
+
+class ModelStore(VersionStore):
+    """Versions as files under ``root`` (see the module's docstring)."""
+
+    def __init__(self, root: Path, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        super().__init__(clock=clock)
+        self.root = root
+        self._models = root / "models"
+        self._tmp = root / "tmp"
+        self._pointer = root / "active.json"
+        self._lock = threading.Lock()
+        self._models.mkdir(parents=True, exist_ok=True)
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    def _put(self, version: str, blob: bytes, meta: bytes) -> None:
+        self._write(self._models / f"{version}.skops", blob)
+        self._write(self._models / f"{version}.json", meta)
+
+    def _get(self, version: str) -> tuple[bytes, bytes]:
+        _check_name(version)
         model_path = self._models / f"{version}.skops"
         meta_path = self._models / f"{version}.json"
         if not (model_path.exists() and meta_path.exists()):
             raise UnknownVersionError(f"no complete version {version}")
-        return model_path, meta_path
+        return model_path.read_bytes(), meta_path.read_bytes()
+
+    def _metas(self) -> list[bytes]:
+        return [
+            path.read_bytes()
+            for path in sorted(self._models.glob("*.json"))
+            if _VERSION.match(path.stem) and path.with_suffix(".skops").exists()
+        ]
 
     def _read_pointer(self) -> dict[str, Any]:
         try:
             pointer: dict[str, Any] = json.loads(self._pointer.read_text())
         except FileNotFoundError:
-            return {"current": None, "history": [], "log": []}
+            return json.loads(json.dumps(EMPTY_POINTER))  # type: ignore[no-any-return]
         return pointer
 
-    def _write_pointer(self, pointer: dict[str, Any], action: str, version: str) -> None:
-        pointer["current"] = version
-        entry = {"at": self._clock().astimezone(UTC).isoformat(), "action": action, "to": version}
-        pointer["log"] = [*pointer["log"], entry][-_LOG_KEPT:]
-        self._write(self._pointer, json.dumps(pointer, indent=2).encode())
+    def _change_pointer(self, change: Callable[[dict[str, Any]], str]) -> str:
+        with self._lock:
+            pointer = self._read_pointer()
+            result = change(pointer)
+            self._write(self._pointer, json.dumps(pointer, indent=2).encode())
+            return result
 
     def _write(self, path: Path, data: bytes) -> None:
         """Write to a temporary file in ``tmp/``, flush it to disk, rename it into place."""

@@ -20,7 +20,7 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 
 from services.detector.metrics import NO_MODEL, show_model_version
-from services.detector.model_store import ModelStore
+from services.detector.model_store import ModelStore, VersionStore
 from services.detector.multivariate_live import MultivariateScorer, ResourceFeatures, ResourceScaler
 from services.detector.training import (
     Sample,
@@ -50,8 +50,11 @@ class MultivariateOptions:
 
 
 class ModelManager:
-    def __init__(self, root: Path, options: MultivariateOptions) -> None:
-        self.store = ModelStore(root)
+    """``store``: a ``RedisModelStore`` in the service (shared by every detector process), or
+    a directory of model files."""
+
+    def __init__(self, store: VersionStore | Path, options: MultivariateOptions) -> None:
+        self.store = store if isinstance(store, VersionStore) else ModelStore(store)
         self.options = options
         self.scorer: MultivariateScorer | None = None
         self.version: str | None = None
@@ -69,6 +72,15 @@ class ModelManager:
         version = await asyncio.to_thread(self.store.current)
         if version is not None:
             await self._swap(version)
+
+    async def follow(self) -> bool:
+        """Take up the store's current version if another process changed it (activated a
+        version it trained, or rolled back); True when it did."""
+        version = await asyncio.to_thread(self.store.current)
+        if version is None or version == self.version:
+            return False
+        await self._swap(version)
+        return True
 
     async def activate(self, version: str) -> None:
         await asyncio.to_thread(self.store.activate, version)

@@ -161,7 +161,8 @@ async def start_training(body: TrainRequest, request: Request, models: ModelsDep
     else:
         until = body.until or datetime.now(UTC)
         since = body.since or until - timedelta(days=1)
-        samples = history(request.app.state.redis, request.app.state.metric_streams, since, until)
+        streams = request.app.state.history_streams
+        samples = history(request.app.state.redis, streams, since, until)
     return JobView.of(models.start_training(body.source, samples, exclude))
 
 

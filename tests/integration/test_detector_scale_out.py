@@ -21,6 +21,7 @@ from tests.support.processes import StackProcess, api_key, service, stack_env
 from tests.support.waiting import wait_for
 
 SHARDS = 4
+TOKEN = "scale-out-internal-token"
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
 # One resource in every shard, so that both processes own some of them.
 RESOURCES = {shard_of(f"node-{i}", SHARDS): f"node-{i}" for i in range(200)}
@@ -32,7 +33,12 @@ def stack(redis_url: str, log_dir: Path) -> Iterator[dict[str, Any]]:
     urls = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
     env = stack_env(
         redis_url,
-        {"SCOPS_METRIC_SHARDS": str(SHARDS), "SCOPS_DETECTOR_URLS": json.dumps(urls)},
+        {
+            "SCOPS_METRIC_SHARDS": str(SHARDS),
+            "SCOPS_DETECTOR_URLS": json.dumps(urls),
+            "SCOPS_INTERNAL_TOKEN": TOKEN,
+            "SCOPS_MULTIVARIATE_METRICS": '["cpu_utilization", "memory_utilization"]',
+        },
     )
     started: list[StackProcess] = []
     try:
@@ -51,6 +57,7 @@ def stack(redis_url: str, log_dir: Path) -> Iterator[dict[str, Any]]:
             process.wait_ready(timeout=120)
         yield {
             "gateway": started[-1],
+            "detectors": started[:-1],
             "ingest": api_key(redis_url, "ingest"),
             "operator": api_key(redis_url, "operator"),
         }
@@ -154,3 +161,68 @@ def test_scoring_and_status_answer_for_every_shard(stack: dict[str, Any]) -> Non
     )
     assert invalid.status_code == 422
     assert f"requests[{len(asks)}].value" in [e["field"] for e in invalid.json()["errors"]]
+
+
+def test_a_model_trained_by_one_process_is_used_by_both_and_activation_reaches_both(
+    stack: dict[str, Any], redis_url: str
+) -> None:
+    gateway: StackProcess = stack["gateway"]
+    admin = {"X-API-Key": api_key(redis_url, "admin")}
+    detectors: list[StackProcess] = stack["detectors"]
+
+    def train(seed: int) -> str:
+        reply = httpx.post(
+            f"{gateway.url}/anomaly/train",
+            json={"source": "upload", "samples": correlated(300, seed)},
+            headers=admin,
+            timeout=30,
+        )
+        assert reply.status_code == 202, reply.text
+        job_url = f"{gateway.url}/anomaly/train/{reply.json()['job_id']}"
+        wait_for(
+            gateway,
+            lambda: httpx.get(job_url, headers=admin).json()["status"] != "running",
+            90,
+            "training",
+        )
+        job = httpx.get(job_url, headers=admin).json()
+        assert job["status"] == "succeeded", job
+        version: str = job["version"]
+        return version
+
+    def in_use(version: str) -> bool:
+        return all(
+            httpx.get(f"{d.url}/anomaly/status").json()["multivariate_model"] == version
+            for d in detectors
+        )
+
+    first = train(1)
+    wait_for(gateway, lambda: in_use(first), 20, "both processes to use the new model")
+    second = train(2)
+    wait_for(gateway, lambda: in_use(second), 20, "both processes to use the newer model")
+    for detector in detectors:  # either process lists every version
+        listed = httpx.get(
+            f"{detector.url}/anomaly/models", headers={"X-Internal-Token": TOKEN}
+        ).json()
+        assert [v["version"] for v in listed["versions"]] == [first, second]
+    back = httpx.post(f"{gateway.url}/anomaly/models/rollback", headers=admin)
+    assert back.status_code == 200, back.text
+    wait_for(gateway, lambda: in_use(first), 20, "both processes to roll back")
+
+
+def correlated(minutes: int, seed: int) -> list[dict[str, Any]]:
+    """CPU and memory moving together on five resources, one sample a minute."""
+    rng = random.Random(seed)
+    samples = []
+    for minute in range(minutes):
+        at = (START + timedelta(minutes=minute)).isoformat()
+        for r in range(5):
+            load = rng.gauss(50, 15)
+            for metric, value in (
+                ("cpu_utilization", load + rng.gauss(0, 2)),
+                ("memory_utilization", 30 + 0.5 * load + rng.gauss(0, 1)),
+            ):
+                samples.append(
+                    {"resource_id": f"app-{r}", "metric": metric, "value": value, "timestamp": at}
+                )
+    return samples
