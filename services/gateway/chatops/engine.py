@@ -245,7 +245,7 @@ class ChatEngine:
         self, calls: BackendCaller, asker: Asker, intent: ChatIntent
     ) -> Answer:
         e = intent.entities
-        insights = Insights(calls, self.index, self.clock)  # type: ignore[arg-type]
+        insights = Insights(calls, self.index, self.clock)
         admin = AdminSwitches(calls)
         match intent.intent:
             case IntentName.PENDING_APPROVALS:

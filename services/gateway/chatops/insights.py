@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from services.gateway.acting import acting_person
 from services.gateway.anomaly_index import Query
@@ -18,16 +18,11 @@ from services.gateway.chatops import answers, insight_words
 from services.gateway.chatops.backend_calls import BackendCaller, BackendUnavailableError
 from services.gateway.chatops.extraction import near
 from services.gateway.chatops.intents import Entities
+from services.gateway.chatops.operations import AnomalySource
 from services.gateway.chatops.replies import Answer, Outcome
 
 SCAN_LIMIT = 1000
 EXPLAIN_SCAN_S = 7 * 86400
-
-
-class AnomalyLookup(Protocol):
-    async def query(self, q: Query) -> tuple[list[dict[str, Any]], str | None]: ...
-
-    async def get(self, anomaly_id: str) -> dict[str, Any] | None: ...
 
 
 def _iso(moment: float) -> str:
@@ -36,7 +31,7 @@ def _iso(moment: float) -> str:
 
 class Insights:
     def __init__(
-        self, calls: BackendCaller, index: AnomalyLookup, clock: Callable[[], float]
+        self, calls: BackendCaller, index: AnomalySource, clock: Callable[[], float]
     ) -> None:
         self.calls = calls
         self.index = index
@@ -126,8 +121,10 @@ class Insights:
         return Answer(Outcome.ANSWERED, text, {"anomaly_id": anomaly_id})
 
     async def _find_anomaly(self, e: Entities) -> dict[str, Any] | None:
-        if e.anomaly_id and len(e.anomaly_id) == 36:
-            return await self.index.get(e.anomaly_id)
+        get = getattr(self.index, "get", None)  # the anomaly index finds a whole id directly
+        if e.anomaly_id and len(e.anomaly_id) == 36 and get is not None:
+            found: dict[str, Any] | None = await get(e.anomaly_id)
+            return found
         query = Query(resource_id=e.resource, since=self.clock() - EXPLAIN_SCAN_S, limit=SCAN_LIMIT)
         items, _ = await self.index.query(query)
         for item in items:  # newest first

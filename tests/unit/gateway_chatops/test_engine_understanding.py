@@ -31,11 +31,6 @@ class FixedKnowledge:
         return KNOWN
 
 
-class Index(Anomalies):
-    async def get(self, anomaly_id: str) -> dict[str, Any] | None:
-        return next((i for i in self.items if i["event_id"] == anomaly_id), None)
-
-
 @pytest.fixture(scope="module")
 def understanding() -> Understanding:
     return Understanding(IntentClassifier.train())
@@ -52,7 +47,7 @@ def make(
     )
     return ChatEngine(
         backends,
-        Index(items),
+        Anomalies(items),
         clock=lambda: NOW,
         understanding=understanding,
         knowledge=FixedKnowledge(),
