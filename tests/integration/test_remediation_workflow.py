@@ -4,7 +4,6 @@ anomaly however often it is delivered."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from shared.streams import REMEDIATIONS
 from shared.tasks import HANDLE_ANOMALY
 from tests.support.events import cpu_anomaly
 from tests.support.processes import stack_env, worker
+from tests.support.waiting import wait_for
 
 
 def _workflow(client: redis.Redis) -> AnomalyWorkflow:
@@ -81,10 +81,12 @@ def test_a_real_worker_records_a_task_sent_twice_once(
         anomaly = cpu_anomaly("web-1")
         for _ in range(2):
             celery.send_task(HANDLE_ANOMALY, kwargs={"event": anomaly.model_dump(mode="json")})
-        deadline = time.monotonic() + 20
-        while "duplicate_delivery_skipped" not in proc.log_text() and time.monotonic() < deadline:
-            proc.assert_alive()
-            time.sleep(0.1)
+        wait_for(
+            proc,
+            lambda: "duplicate_delivery_skipped" in proc.log_text(),
+            20,
+            "the second delivery to be skipped",
+        )
         records = _records(sync_redis)
         assert len(records) == 1
         assert records[0]["anomaly_id"] == str(anomaly.event_id)

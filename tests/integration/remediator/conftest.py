@@ -23,9 +23,9 @@ from shared.events import AnomalyEvent, RemediationRecord
 from tests.support.aws_fleet import AMI
 from tests.support.processes import stack_env
 from tests.support.records import remediation_records
-from tests.unit.remediator.conftest import CATALOGUE, anomaly, catalogue, registry
+from tests.support.remediator_fixtures import CATALOGUE, anomaly, catalogue, registry
 
-__all__ = ["AMI", "anomaly", "catalogue", "registry"]  # shared with the unit tests
+__all__ = ["AMI", "anomaly", "catalogue", "registry"]  # shared with the unit tests (tests/support)
 
 REGION = "us-east-1"
 

@@ -19,7 +19,7 @@ from shared.bus import StreamEntry
 from shared.events import RemediationStatus, Severity, utcnow
 from shared.tasks import REMEDIATION_QUEUE
 from tests.integration.remediator.conftest import HarnessFactory
-from tests.unit.remediator.conftest import AnomalyFactory
+from tests.support.remediator_fixtures import AnomalyFactory
 
 RULES = """\
 version: 1

@@ -22,7 +22,7 @@ from tests.integration.remediator.conftest import aws_worker_env
 from tests.support.aws_fleet import instances, sent_commands
 from tests.support.processes import StackProcess, api_key, service, worker
 from tests.support.records import remediation_records
-from tests.unit.remediator.conftest import RULES
+from tests.support.remediator_fixtures import RULES
 
 FINAL = {RemediationStatus.SUCCEEDED, RemediationStatus.FAILED, RemediationStatus.BLOCKED}
 

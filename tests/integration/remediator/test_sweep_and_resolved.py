@@ -18,7 +18,7 @@ from services.remediator.stores import keys
 from shared.bus import StreamEntry
 from shared.events import AnomalyResolved, RemediationStatus, Severity, utcnow
 from tests.integration.remediator.conftest import AMI, HarnessFactory
-from tests.unit.remediator.conftest import AnomalyFactory
+from tests.support.remediator_fixtures import AnomalyFactory
 
 RULES = """\
 version: 1

@@ -23,7 +23,7 @@ from services.remediator.core.rules.schema import Policy
 from services.remediator.core.safety_policy import Refusal, SafetyLimits
 from services.remediator.core.targets import ResolvedTarget, Target, TargetError
 from shared.events import AnomalyEvent
-from tests.unit.remediator.conftest import AnomalyFactory
+from tests.support.remediator_fixtures import AnomalyFactory
 
 RULES = """\
 version: 1

@@ -15,7 +15,7 @@ from shared.bus import encode_event
 from shared.events import MetricBatch, MetricSample, RemediationStatus
 from shared.streams import metrics_stream, shard_of
 from tests.integration.remediator.conftest import Harness, HarnessFactory
-from tests.unit.remediator.conftest import AnomalyFactory
+from tests.support.remediator_fixtures import AnomalyFactory
 
 RULES = """\
 version: 1

@@ -14,7 +14,7 @@ from services.remediator.stores import keys
 from services.remediator.stores.claims import Claim
 from shared.events import AnomalyEvent, RemediationStatus, Severity
 from tests.integration.remediator.conftest import Harness, HarnessFactory
-from tests.unit.remediator.conftest import AnomalyFactory
+from tests.support.remediator_fixtures import AnomalyFactory
 
 RULES = """\
 version: 1

@@ -10,7 +10,7 @@ from services.remediator.core.rules.engine import EngineContext, RemediationEngi
 from services.remediator.core.rules.loading import load_rules_file, load_rules_text
 from services.remediator.core.targets import Target
 from shared.events import Severity
-from tests.unit.remediator.conftest import RULES, AnomalyFactory
+from tests.support.remediator_fixtures import RULES, AnomalyFactory
 
 RULES_TEXT = """\
 version: 1

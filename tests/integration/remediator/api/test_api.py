@@ -26,7 +26,7 @@ from services.remediator.errors import RulesFileError
 from services.remediator.wiring import Remediator
 from shared.events import RemediationStatus, Severity
 from shared.tasks import REMEDIATION_QUEUE
-from tests.unit.remediator.conftest import CATALOGUE, AnomalyFactory
+from tests.support.remediator_fixtures import CATALOGUE, AnomalyFactory
 
 TOKEN = "test-token"
 AUTH = {"X-Internal-Token": TOKEN}

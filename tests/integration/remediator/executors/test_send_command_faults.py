@@ -18,7 +18,7 @@ from shared.events import RemediationStatus
 from tests.integration.remediator.conftest import HarnessFactory, aws_config
 from tests.support.aws_faults import Mode, aws_faults
 from tests.support.aws_fleet import instances, sent_commands
-from tests.unit.remediator.conftest import AnomalyFactory
+from tests.support.remediator_fixtures import AnomalyFactory
 
 RUN_ID = "0" * 31 + "7"
 RESTART = """\

@@ -20,11 +20,11 @@ from services.remediator.core.accounts import AccountRoles
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.handling.manual import ManualRequest, Preview, prepare
 from shared.events import RemediationStatus
+from tests.integration.remediator.api.test_api import AUTH, settings
 from tests.integration.remediator.conftest import REGION, Harness, HarnessFactory, aws_config
-from tests.integration.remediator.test_api import AUTH, settings
 from tests.support.aws_fleet import instances, sent_commands
 from tests.support.records import remediation_records
-from tests.unit.remediator.conftest import AnomalyFactory
+from tests.support.remediator_fixtures import AnomalyFactory
 
 WATCHED = "111122223333"
 ROLE = f"arn:aws:iam::{WATCHED}:role/smartcloudops-test-remediator-actor"

@@ -16,7 +16,7 @@ from services.remediator.core.actions.registry import ActionRegistry, build_regi
 from services.remediator.core.rules.engine import RemediationEngine
 from services.remediator.core.rules.loading import load_rules_text
 from services.remediator.errors import RulesFileError
-from tests.unit.remediator.conftest import AnomalyFactory
+from tests.support.remediator_fixtures import AnomalyFactory
 
 
 def refusal(registry: ActionRegistry, action: str, **params: Any) -> str:

@@ -29,8 +29,8 @@ from tests.support.aws_fleet import groups, instances, sent_commands
 from tests.support.events import cpu_anomaly
 from tests.support.processes import worker
 from tests.support.records import remediation_records
+from tests.support.remediator_fixtures import AnomalyFactory
 from tests.support.waiting import wait_for
-from tests.unit.remediator.conftest import AnomalyFactory
 
 APPROVALS = """\
 version: 1

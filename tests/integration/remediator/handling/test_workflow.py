@@ -14,7 +14,7 @@ from services.remediator.stores.audit import AuditQuery
 from shared.events import RemediationStatus, Severity, utcnow
 from tests.integration.remediator.conftest import HarnessFactory
 from tests.support.aws_fleet import instances, sent_commands
-from tests.unit.remediator.conftest import AnomalyFactory
+from tests.support.remediator_fixtures import AnomalyFactory
 
 RESTART = """\
 version: 1

@@ -11,7 +11,7 @@ from services.remediator.core.actions.registry import ActionRegistry
 from services.remediator.core.durations import format_duration, parse_duration
 from services.remediator.core.rules.loading import load_rules_file, load_rules_text
 from services.remediator.errors import RulesFileError
-from tests.unit.remediator.conftest import RULES
+from tests.support.remediator_fixtures import RULES
 
 GOOD_RULE = """\
 version: 1

@@ -13,7 +13,7 @@ from services.remediator.core.rules.loading import load_rules_file, load_rules_t
 from services.remediator.core.verify import Verify
 from services.remediator.errors import RulesFileError
 from shared.events import RemediationStatus
-from tests.unit.remediator.conftest import RULES, AnomalyFactory
+from tests.support.remediator_fixtures import RULES, AnomalyFactory
 
 RULES_TEXT = """\
 version: 1
