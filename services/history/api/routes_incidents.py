@@ -25,6 +25,9 @@ async def list_incidents(
 @router.get(
     "/{incident_id}",
     summary="One incident with its whole timeline, oldest step first",
+    description="The id is the incident's (the anomaly event that opened the episode) or that "
+    "of an escalation or a remediation record of it: the answer's "
+    "`id` is the incident's.",
     responses=problem_responses(404),
 )
 async def get_incident(reader: ReaderDep, incident_id: uuid.UUID) -> Incident:

@@ -19,7 +19,7 @@ from services.history.core.cursors import (
     read_incident_cursor,
 )
 from services.history.core.summary import ordered
-from services.history.store.models import AuditRow, IncidentRow, StepRow
+from services.history.store.models import AuditRow, IncidentRow, LinkRow, StepRow
 from services.history.store.rows import STEP_COLUMNS, entry_of, summary_of
 from shared.events import RemediationRecord
 from shared.incidents import AuditPage, Incident, IncidentPage, IncidentSummary
@@ -121,8 +121,15 @@ class HistoryReader:
         )
 
     async def incident(self, incident_id: uuid.UUID) -> Incident | None:
+        """The incident with this id, or the one an event with this id belongs to (a link may
+        name an escalation or a decision of it)."""
         async with self.sessions() as session:
             row = await session.get(IncidentRow, str(incident_id))
+            if row is None:
+                linked = await session.scalar(
+                    select(LinkRow.incident_id).where(LinkRow.event_id == str(incident_id))
+                )
+                row = await session.get(IncidentRow, linked) if linked else None
             if row is None:
                 return None
             steps = (

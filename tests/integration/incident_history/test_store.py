@@ -64,6 +64,9 @@ async def test_an_incident_delivered_twice_and_out_of_order_is_recorded_once(
     assert (approval.actor, approval.at) == ("alice", in_order[5].occurred_at)
     page = await reader.incidents(IncidentFilter(), 10)
     assert [i.id for i in page.items] == [in_order[0].event_id]  # no stand-in left behind
+    for later in in_order[2:4]:  # an escalation, a decision
+        found = await reader.incident(later.event_id)
+        assert found is not None and found.id == in_order[0].event_id
 
 
 async def test_feedback_joins_the_incident_of_the_anomaly_it_is_about(
