@@ -37,6 +37,8 @@ from tests.support.processes import (
 )
 from tests.support.slack_standin import SlackStandIn
 
+# Every service, the history included (its metrics are in the README's table too).
+OBSERVED = (*ALL_SERVICES, "history")
 INTERNAL = {"X-Internal-Token": "change-me"}  # the placeholder is accepted in SCOPS_ENV=test
 
 
@@ -63,7 +65,7 @@ class ObservedStack:
 
     def scrape(self) -> dict[str, dict[str, Family]]:
         """Every service's /metrics, and the Celery worker's (celery_* only)."""
-        scraped = {n: parse(httpx.get(f"{self.url(n)}/metrics").text) for n in ALL_SERVICES}
+        scraped = {n: parse(httpx.get(f"{self.url(n)}/metrics").text) for n in OBSERVED}
         worker = f"http://127.0.0.1:{self.port('worker')}/metrics"
         scraped["worker"] = parse(httpx.get(worker).text)
         return scraped
@@ -225,13 +227,15 @@ def observed(
                 "SCOPS_RATE_LIMIT_PER_HOUR": "2",
                 "SCOPS_SSM_POLL_FIRST_S": "0.2",
                 "SCOPS_SSM_POLL_MAX_S": "0.5",
+                "SCOPS_HISTORY_PORT": str(free_port()),
+                "SCOPS_HISTORY_DATABASE_URL": f"sqlite+aiosqlite:///{log_dir / 'history.db'}",
             },
         )
-        processes = {name: service(name, env, log_dir).start() for name in ALL_SERVICES}
+        processes = {name: service(name, env, log_dir).start() for name in OBSERVED}
         worker_env = {**env, "SCOPS_WORKER_METRICS_PORT": str(free_port())}
         processes["worker"] = worker(worker_env, log_dir).start()
         try:
-            for name in ALL_SERVICES:
+            for name in OBSERVED:
                 processes[name].wait_ready(timeout=90)
             stack = ObservedStack(processes, redis_server, slack, api_key(redis_server, "ingest"))
             _drive_traffic(stack)
