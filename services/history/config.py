@@ -4,15 +4,24 @@ docs/history.md)."""
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import ArgumentError
 
 from shared.settings import BaseServiceSettings
 
 SUPPORTED_DRIVERS = ("postgresql+asyncpg", "sqlite+aiosqlite")
+PLAIN_SCHEMES = {
+    "postgresql://": "postgresql+asyncpg://",
+    "postgres://": "postgresql+asyncpg://",
+    "sqlite://": "sqlite+aiosqlite://",
+}
 
 
 class HistorySettings(BaseServiceSettings):
+    # A refused database URL may hold a password: errors never repeat what was given.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
     history_host: str = Field("127.0.0.1", description="History service listen address.")
     history_port: int = Field(8005, ge=1, le=65535, description="History service HTTP port.")
     history_database_url: SecretStr = Field(
@@ -41,8 +50,13 @@ class HistorySettings(BaseServiceSettings):
     @field_validator("history_database_url")
     @classmethod
     def _supported(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value()
+        for plain, driver in PLAIN_SCHEMES.items():  # as people write them: the async driver
+            if text.startswith(plain):
+                text = driver + text[len(plain) :]
+                value = SecretStr(text)
         try:
-            driver = make_url(value.get_secret_value()).drivername
+            driver = make_url(text).drivername
         except ArgumentError:
             raise ValueError(
                 f"not a database URL; use one of {', '.join(SUPPORTED_DRIVERS)}"
