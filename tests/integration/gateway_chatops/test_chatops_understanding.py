@@ -12,6 +12,11 @@ from typing import Any
 
 import httpx
 
+from services.remediator.core.action_requests import ActionRequest, Incident
+from services.remediator.core.risk import Risk
+from services.remediator.core.targets import Target
+from services.remediator.stores.approvals import ApprovalStore
+from shared.events import Severity
 from tests.integration.gateway_chatops.conftest import (
     OPERATOR_SLACK,
     VIEWER_SLACK,
@@ -35,6 +40,32 @@ def slack_answer(stack: Stack, text: str, user: str) -> dict[str, Any]:
     return body
 
 
+def requested_approval(stack: Stack, group: str, person: str) -> str:
+    """A pending approval of a request ``person`` made (as the remediator keeps it)."""
+    approval_id = uuid.uuid4()
+    request = ActionRequest(
+        subject_id=approval_id,
+        incident=Incident(
+            anomaly_id=uuid.uuid4(),
+            correlation_id="chatops-test",
+            resource_id=group,
+            metric="manual",
+            severity=Severity.LOW,
+            explanation="manual request",
+        ),
+        action="scale_in",
+        params={"by": 1},
+        target=Target.for_group(group),
+        reason="asked in ChatOps",
+        risk=Risk.HIGH,
+        automatic=False,
+        approval_id=approval_id.hex,
+        requested_by=person,
+    )
+    store = ApprovalStore(stack.redis, ttl_s=600)
+    return store.create(request, required=1, why="high risk", approval_id=approval_id.hex).id
+
+
 def remediator(stack: Stack, path: str) -> Any:
     reply = httpx.get(f"{stack.url('remediator')}{path}", timeout=10)
     assert reply.status_code == 200, reply.text
@@ -51,6 +82,12 @@ def test_pending_approvals_asked_in_several_ways(stack: Stack) -> None:
         assert f"• `{approval_id[:8]}` `scale_in` on pool-q (0 of 1 approvals" in answer["text"]
     mine = stack.ask("my pending approvals", "operator")
     assert approval_id not in mine["data"]["approval_ids"]  # asked for by a rule, not olga
+    olgas = requested_approval(stack, "pool-r", "person:olga")
+    mine = stack.ask("approvals i asked for", "operator")
+    assert mine["intent"]["entities"]["mine"] is True
+    assert mine["data"]["approval_ids"] == [olgas]
+    assert "\n*1 approval you asked for:*\n" in mine["text"]
+    assert olgas not in stack.ask("my pending approvals", "viewer")["data"]["approval_ids"]
 
 
 def test_breaker_and_dry_run_state_from_the_remediator(stack: Stack) -> None:
