@@ -38,6 +38,11 @@ def main() -> None:
         f"(entities: intent and every entity right, over the {scores['parser'].with_entities}"
         " test phrasings that carry entities)"
     )
+    combined = scores["combined"]
+    print(
+        f"asked back (clarifying question) on {combined.asked_back} test phrasings; the right "
+        f"intent was among the readings offered on {combined.asked_back_offering_it}"
+    )
     if "-v" in sys.argv:
         for miss in scores["combined"].misses:
             print("  miss", miss)

@@ -24,7 +24,7 @@ from services.gateway.chatops.extraction import Knowledge
 from services.gateway.chatops.intents import ChatIntent, IntentName
 from services.gateway.chatops.parser import parse
 from services.gateway.chatops.reading import DEFAULTS
-from services.gateway.chatops.understanding import Understanding
+from services.gateway.chatops.understanding import EXAMPLES, Understanding
 
 TEST = CORPUS_DIR / "test.yaml"
 
@@ -36,6 +36,8 @@ class Score:
     with_entities: int = 0
     entities_right: int = 0
     misses: list[str] = field(default_factory=list)
+    asked_back: int = 0  # answered with a clarifying question
+    asked_back_offering_it: int = 0  # ... whose offered readings include the right intent
 
     @property
     def intent_accuracy(self) -> float:
@@ -106,12 +108,36 @@ def _answer(understood: object) -> ChatIntent | str | None:
     return intent.value if intent is not None else None
 
 
+def count_questions(corpus: Corpus, understanding: Understanding, result: Score) -> None:
+    """How often the combined reading asks back, and offers the right intent when it does."""
+    for example in corpus.examples:
+        understood = understanding.understand(example.text, corpus.knowledge)
+        if understood.chat is not None or not (understood.options or understood.missing):
+            continue
+        result.asked_back += 1
+        offered = {parse_intent(option) for option in understood.options}
+        if understood.intent is not None:
+            offered.add(understood.intent.value)
+        result.asked_back_offering_it += example.intent in offered
+
+
+def parse_intent(command: str) -> str | None:
+    """The intent an offered reading stands for: an intent's example, or a command."""
+    examples = {example: intent.value for intent, example in EXAMPLES.items()}
+    if command in examples:
+        return examples[command]
+    parsed = parse(command)
+    return parsed.intent.value if isinstance(parsed, ChatIntent) else None
+
+
 def evaluate(test: Path = TEST) -> dict[str, Score]:
     understanding = Understanding(IntentClassifier.train(load_corpus()))
     corpus = load_corpus(test)
     classifier_only, combined = understanding_readers(understanding)
-    return {
+    scores = {
         "parser": score(corpus, parser_reader),
         "classifier": score(corpus, classifier_only),
         "combined": score(corpus, combined),
     }
+    count_questions(corpus, understanding, scores["combined"])
+    return scores
