@@ -71,8 +71,9 @@ def _waiting_on(incident: dict[str, Any], approvals: list[Any]) -> list[dict[str
 
 
 async def _episode_opener(request: Request, anomaly_id: uuid.UUID) -> uuid.UUID | None:
-    """The incident an escalation belongs to: an incident is named by the event that opened
-    its episode, and a link (an approval's, an alert's) may name a later event of it."""
+    """The incident an escalation belongs to, before the history has recorded it: an
+    incident is named by the event that opened its episode, and a link (an approval's, an
+    alert's) may name a later event of it."""
     index: AnomalyIndex = request.app.state.anomaly_index
     item = await index.get(str(anomaly_id))
     started = parse_time(item.get("episode_started_at")) if item else None
@@ -99,6 +100,8 @@ async def incident(incident_id: str, request: Request, user: User) -> Response:
             return redirect(f"{CONSOLE}/incidents/{opener}")
         raise Refused(404, f"no incident {wanted} in the history")
     found: dict[str, Any] = reply.body if reply.ok and isinstance(reply.body, dict) else {}
+    if found.get("id") and str(found["id"]) != str(wanted):  # the history knew the event's
+        return redirect(f"{CONSOLE}/incidents/{found['id']}")
     return await show(
         request,
         user,
