@@ -29,15 +29,13 @@ from services.history.store.models import AuditRow, Base, IncidentRow, LinkRow, 
 from services.history.store.rows import STEP_COLUMNS, entry_of, incident_values, step_values
 from shared.events import Event, RemediationRecord
 
-ROWS_PER_STATEMENT = 1000  # 10 columns a row: well under the parameter limits of both
-
 
 class HistoryWriter:
     def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.dialect = engine.dialect.name
         self.sessions = sessions
 
-    def _insert(self, table: type[Base]) -> Any:
+    def _insert(self, table: Any) -> Any:
         maker = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         return maker(table)
 
@@ -123,13 +121,12 @@ class HistoryWriter:
     async def _insert_new(
         self, session: AsyncSession, table: type[Base], key: str, rows: Iterable[dict[str, Any]]
     ) -> None:
-        """Insert the rows whose ``key`` is not there yet."""
+        """Insert the rows whose ``key`` is not there yet (one statement, compiled once and
+        cached, sent with many parameter sets)."""
         rows = list(rows)
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            chunk = rows[start : start + ROWS_PER_STATEMENT]
-            await session.execute(
-                self._insert(table).values(chunk).on_conflict_do_nothing(index_elements=[key])
-            )
+        if rows:
+            statement = self._insert(table.__table__).on_conflict_do_nothing(index_elements=[key])
+            await session.execute(statement, rows)
 
     async def refresh(self, session: AsyncSession, incidents: set[uuid.UUID]) -> None:
         """Work the incidents' summaries out again from all their steps."""
@@ -147,12 +144,11 @@ class HistoryWriter:
             incident_values(summarize(uuid.UUID(ident), entries))
             for ident, entries in timelines.items()
         ]
-        for start in range(0, len(values), ROWS_PER_STATEMENT):
-            statement = self._insert(IncidentRow).values(values[start : start + ROWS_PER_STATEMENT])
+        if values:
+            statement = self._insert(IncidentRow.__table__)
             changed = {c: statement.excluded[c] for c in values[0] if c != "id"}
-            await session.execute(
-                statement.on_conflict_do_update(index_elements=["id"], set_=changed)
-            )
+            upsert = statement.on_conflict_do_update(index_elements=["id"], set_=changed)
+            await session.execute(upsert, values)
 
     async def _audit(self, session: AsyncSession, records: Sequence[RemediationRecord]) -> None:
         rows = {
