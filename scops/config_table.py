@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import SecretStr
+from pydantic.fields import FieldInfo
 
 from scops.processes import ALL_SERVICES
 from shared.aws_settings import AwsSettings
@@ -14,29 +15,35 @@ from shared.settings import BaseServiceSettings
 
 
 def rows() -> Iterator[tuple[str, str, str, str]]:
-    """(variable, service, default, description), base settings first."""
-    seen: set[str] = set()
+    """(variable, services, default, description), base settings first; a variable that
+    several services declare names them all."""
     owners: list[tuple[str, type[BaseServiceSettings]]] = [
         ("all", BaseServiceSettings),
         ("remediator, notifier, collector", AwsSettings),
     ]
     owners += [(name, s.settings_class) for name, s in ALL_SERVICES.items()]
+    first: dict[str, tuple[str, FieldInfo]] = {}
+    readers: dict[str, list[str]] = {}
     for owner, cls in owners:
         for name, field in cls.model_fields.items():
-            if name in seen:
-                continue
-            seen.add(name)
-            default = field.get_default(call_default_factory=True)
-            if isinstance(default, list | tuple):
-                default = json.dumps([getattr(d, "model_dump", lambda d=d: d)() for d in default])
-            if isinstance(default, SecretStr):
-                default = "(secret)"
-            yield (
-                f"SCOPS_{name.upper()}",
-                owner,
-                "" if default is None else str(default),
-                field.description or "",
-            )
+            if name not in first:
+                first[name] = (owner, field)
+                readers[name] = [owner]
+            elif first[name][0] not in ("all", owner) and owner not in readers[name]:
+                readers[name].append(owner)
+    for name, (owner, field) in first.items():
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, list | tuple):
+            default = json.dumps([getattr(d, "model_dump", lambda d=d: d)() for d in default])
+        if isinstance(default, SecretStr):
+            default = "(secret)"
+        inherited = owner.count(",") > 0  # the shared AWS settings already name their readers
+        yield (
+            f"SCOPS_{name.upper()}",
+            owner if inherited else ", ".join(readers[name]),
+            "" if default is None else str(default),
+            field.description or "",
+        )
 
 
 def markdown() -> str:

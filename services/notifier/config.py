@@ -94,6 +94,12 @@ class NotifierSettings(AwsSettings):
     record_url_template: str | None = Field(
         None, description="Link to the anomaly's record; placeholders {anomaly_id}..."
     )
+    console_public_url: str | None = Field(
+        None,
+        description="Where people open the operator console, e.g. "
+        "https://scops.example.com/console; links in Slack messages and ChatOps answers go to "
+        "its incident pages (<url>/incidents/<id>). Unset: no links.",
+    )
     history_size: int = Field(1000, ge=10, description="Deliveries kept for GET /notifications.")
     outbox_size: int = Field(1000, ge=10, description="Messages kept in the local outbox.")
     dead_letter_maxlen: int = Field(
@@ -108,6 +114,13 @@ class NotifierSettings(AwsSettings):
         if unknown:
             raise ValueError(f"unknown group labels {sorted(unknown)}")
         return ",".join(names)
+
+    @field_validator("console_public_url")
+    @classmethod
+    def _console_url_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
 
     @field_validator("grafana_url_template", "record_url_template")
     @classmethod

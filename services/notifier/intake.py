@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from services.notifier import keys, metrics
 from services.notifier.core.alerts import Decision, MessageKind
-from services.notifier.core.render import Channel, record_kind, render_record
+from services.notifier.core.render import Channel, Links, record_kind, render_record
 from services.notifier.core.render.slack_remediation import decision_summary
 from services.notifier.core.routing import Router, Subject
 from services.notifier.core.silences import muted
@@ -47,12 +47,14 @@ class Intake:
         channels: dict[str, Channel],
         *,
         alert_ttl_s: float,
+        links: Links | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.redis = redis
         self.router = router
         self.groups = groups
         self.silences = silences
+        self.links = links or Links()
         self.channels = channels
         self.alert_ttl_s = alert_ttl_s
         self.clock = clock
@@ -146,7 +148,7 @@ class Intake:
         queued = 0
         for target in targets:
             channel = self.channels.get(target.receiver, Channel.SLACK)
-            rendered = render_record(record, kind, channel)
+            rendered = render_record(record, kind, channel, self.links)
             message = OutgoingMessage.of(
                 rendered, target.receiver, message_id(str(record.event_id), target.receiver)
             )

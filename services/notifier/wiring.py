@@ -113,7 +113,14 @@ def build(settings: NotifierSettings, redis: Redis, http: httpx.AsyncClient) -> 
     silences = SilenceStore(redis)
     history = History(redis, settings.history_size, settings.outbox_size)
     dead_letters = DeadLetters(redis, settings.dead_letter_maxlen)
-    intake = Intake(redis, router, groups, silences, channels, alert_ttl_s=settings.alert_ttl_s)
+    links = Links(
+        grafana=settings.grafana_url_template,
+        record=settings.record_url_template,
+        console=settings.console_public_url,
+    )
+    intake = Intake(
+        redis, router, groups, silences, channels, alert_ttl_s=settings.alert_ttl_s, links=links
+    )
     options = consumer_options(settings)
     name = consumer_name("notifier")
     consumer = StreamConsumer(
@@ -124,7 +131,6 @@ def build(settings: NotifierSettings, redis: Redis, http: httpx.AsyncClient) -> 
         handler=intake,
         options=options,
     )
-    links = Links(grafana=settings.grafana_url_template, record=settings.record_url_template)
     scheduler = Scheduler(
         redis,
         groups,

@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Protocol
+from urllib.parse import quote
 
 import structlog
 
@@ -33,6 +34,7 @@ from services.gateway.chatops.replies import Answer, Asker, NotUnderstood, Outco
 from services.gateway.chatops.understanding import Understanding, Understood, resolve
 from services.gateway.keys import GRANTS, Role
 from services.gateway.proxy import Backends
+from shared.incidents import incident_url
 
 log = structlog.get_logger("gateway.chatops")
 
@@ -75,8 +77,10 @@ class ChatEngine:
         understanding: Understanding | None = None,
         knowledge: KnowledgeSource | None = None,
         proposals: ProposalSource | None = None,
+        console_url: str | None = None,
     ) -> None:
         self.backends = backends
+        self.console_url = console_url
         self.index = index
         self.llm = llm
         self.llm_may_act = llm_may_act
@@ -101,6 +105,13 @@ class ChatEngine:
         return None
 
     async def reply(self, asker: Asker, text: str, correlation_id: str) -> Reply:
+        reply = await self._reply(asker, text, correlation_id)
+        if self.console_url is None:
+            return reply
+        linked = with_incident_links(reply.answer, self.console_url)
+        return Reply(reply.intent, reply.understood_by, linked)
+
+    async def _reply(self, asker: Asker, text: str, correlation_id: str) -> Reply:
         if self.understanding is not None:
             return await self._understood_reply(asker, text, correlation_id)
         parsed = parse(text)
@@ -315,3 +326,16 @@ def not_understood(result: NotUnderstood) -> Answer:
         Outcome.NOT_UNDERSTOOD,
         f"I did not understand.{hint} Say `help` for what I understand.",
     )
+
+
+def with_incident_links(answer: Answer, console_url: str) -> Answer:
+    """The answer with a link to the console's page of each incident it is about (the one
+    explained, or a resource's open ones)."""
+    ids = [answer.data["anomaly_id"]] if answer.data.get("anomaly_id") else []
+    ids += [i for i in answer.data.get("open") or [] if isinstance(i, str)]
+    if not ids:
+        return answer
+    urls = [incident_url(console_url, quote(i, safe="")) for i in ids]
+    links = [f"<{url}|incident {i[:8]}>" for url, i in zip(urls, ids, strict=True)]
+    text = f"{answer.text}\nIncident page{'s' if len(links) > 1 else ''}: " + ", ".join(links)
+    return Answer(answer.outcome, text, {**answer.data, "incident_urls": urls})

@@ -53,6 +53,7 @@ def build_chatops(
         understanding=understanding,
         knowledge=SystemKnowledge(backends, index) if understanding is not None else None,
         proposals=Proposals(history),
+        console_url=settings.console_public_url,
     )
     return ChatOpsParts(engine, history)
 

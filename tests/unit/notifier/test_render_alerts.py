@@ -209,3 +209,12 @@ def test_only_news_carries_the_sample_times_the_notified_latency_starts_from() -
     gone, _ = apply_resolution(alert_from_event(event), resolved(event))
     (resolution,) = render_flush(FlushPlan(resolved=[gone]), META, Channel.SLACK, LINKS)
     assert resolution.anomalies_observed_at == ()
+
+
+def test_an_anomaly_message_links_first_to_its_incident_page_when_a_console_is_set() -> None:
+    alert = _alert()
+    links = Links(grafana=LINKS.grafana, console="https://ops.example/console")
+    (rendered,) = render_flush(FlushPlan(firing=[alert]), META, Channel.SLACK, links)
+    context = rendered.payload["blocks"][-2]["elements"][-1]["text"]
+    page = f"https://ops.example/console/incidents/{alert.anomaly_id}"
+    assert context.startswith(f"<{page}|Incident> · <https://grafana.example/")

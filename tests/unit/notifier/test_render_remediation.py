@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from services.notifier.core.alerts import MessageKind
-from services.notifier.core.render import Channel, record_kind, render_record
+from services.notifier.core.render import Channel, Links, record_kind, render_record
 from services.notifier.core.render.slack_remediation import decision_summary
 from shared.events import RemediationStatus
 from shared.slack_buttons import ActionId
@@ -178,3 +178,24 @@ def test_an_action_nobody_could_verify_is_told_as_not_verified() -> None:
     assert record_kind(rec) == MessageKind.ACTION_RESULT
     message = render_record(rec, MessageKind.ACTION_RESULT, Channel.SLACK)
     assert message.text.startswith(":grey_question: Not verified: restart_service on web-1")
+
+
+def test_approval_and_result_messages_link_to_the_incident_page() -> None:
+    links = Links(console="https://ops.example/console")
+    event = anomaly()
+    page = f"https://ops.example/console/incidents/{event.event_id}"
+    pending = record(
+        event,
+        RemediationStatus.PENDING_APPROVAL,
+        approval_id="b" * 32,
+        expires_at=event.occurred_at + timedelta(minutes=30),
+    )
+    approval = render_record(pending, MessageKind.APPROVAL, Channel.SLACK, links)
+    assert f"<{page}|Incident>" in json.dumps(approval.payload)
+    done = record(event, RemediationStatus.SUCCEEDED, exit_code=0)
+    result = render_record(done, MessageKind.ACTION_RESULT, Channel.SLACK, links)
+    assert f"<{page}|Incident>" in json.dumps(result.payload)
+    hook = render_record(done, MessageKind.ACTION_RESULT, Channel.WEBHOOK, links)
+    assert hook.payload["incident_url"] == page
+    unlinked = render_record(done, MessageKind.ACTION_RESULT, Channel.SLACK)
+    assert "/incidents/" not in json.dumps(unlinked.payload)  # no console configured

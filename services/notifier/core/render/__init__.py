@@ -105,15 +105,19 @@ def record_kind(record: RemediationRecord) -> MessageKind | None:
     return None
 
 
-def render_record(record: RemediationRecord, kind: MessageKind, channel: Channel) -> Rendered:
+def render_record(
+    record: RemediationRecord, kind: MessageKind, channel: Channel, links: Links | None = None
+) -> Rendered:
+    links = links or Links()
+    slack = channel == Channel.SLACK
     if kind == MessageKind.APPROVAL:
         text = slack_remediation.approval_fallback(record)
-        payload = slack_remediation.approval_message(record) if channel == Channel.SLACK else None
+        payload = slack_remediation.approval_message(record, links) if slack else None
     else:
         text = slack_remediation.result_fallback(record)
-        payload = slack_remediation.result_message(record) if channel == Channel.SLACK else None
+        payload = slack_remediation.result_message(record, links) if slack else None
     if payload is None:
-        payload = json_webhook.record_body(kind, text, record)
+        payload = json_webhook.record_body(kind, text, record, links)
     return Rendered(
         kind=kind,
         text=text,

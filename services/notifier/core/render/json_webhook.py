@@ -64,11 +64,16 @@ def alerts_body(
     }
 
 
-def record_body(kind: MessageKind, summary: str, record: RemediationRecord) -> dict[str, Any]:
-    return {
+def record_body(
+    kind: MessageKind, summary: str, record: RemediationRecord, links: Links
+) -> dict[str, Any]:
+    body = {
         "schema": SCHEMA,
         "kind": kind.value,
         "summary": clip(summary, FALLBACK_MAX),
         "severity": record.severity.value,
         "record": record.model_dump(mode="json"),
     }
+    for _label, url in links.incident(str(record.anomaly_id)):
+        body["incident_url"] = url
+    return body

@@ -1,4 +1,5 @@
-"""Links from a message to where the reader looks next (Grafana, the gateway's record)."""
+"""Links from a message to where the reader looks next: the incident's page in the operator
+console, a Grafana panel, the gateway's record."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from string import Formatter
 from urllib.parse import quote
 
 from services.notifier.core.alerts import Alert
+from shared.incidents import incident_url
 
 FIELDS = frozenset({"resource_id", "metric", "anomaly_id", "correlation_id", "from_ms", "to_ms"})
 
@@ -26,6 +28,13 @@ def check_template(template: str | None) -> str | None:
 class Links:
     grafana: str | None = None
     record: str | None = None
+    console: str | None = None  # the console's public base URL
+
+    def incident(self, anomaly_id: str) -> list[tuple[str, str]]:
+        """The incident's page (any event id of its episode leads there)."""
+        if not self.console:
+            return []
+        return [("Incident", incident_url(self.console, quote(anomaly_id, safe="")))]
 
     def for_alert(self, alert: Alert) -> list[tuple[str, str]]:
         start = int(alert.started_at.timestamp() * 1000)
@@ -37,7 +46,7 @@ class Links:
             "from_ms": str(start - 30 * 60_000),
             "to_ms": str(int(alert.updated_at.timestamp() * 1000) + 30 * 60_000),
         }
-        found = []
+        found = self.incident(alert.anomaly_id)
         if self.grafana:
             found.append(("Grafana", self.grafana.format(**values)))
         if self.record:

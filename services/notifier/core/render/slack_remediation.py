@@ -14,6 +14,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from services.notifier.core.render.links import Links
 from services.notifier.core.render.rendered import context, header, section, slack_payload
 from services.notifier.core.render.text import (
     CONFIRM_TEXT_MAX,
@@ -26,6 +27,7 @@ from services.notifier.core.render.text import (
     duration,
     escape,
     expected_range,
+    link,
     number,
     slack_date,
 )
@@ -117,12 +119,13 @@ def _fields(pairs: list[tuple[str, str | None]]) -> SectionBlock | None:
     )
 
 
-def _context(record: RemediationRecord) -> Block:
+def _context(record: RemediationRecord, links: Links) -> Block:
     ids = [f"correlation {code(record.correlation_id)}", f"anomaly {code(str(record.anomaly_id))}"]
     if record.run_id:
         ids.append(f"run {code(record.run_id)}")
     if record.approval_id:
         ids.append(f"approval {code(record.approval_id)}")
+    ids.extend(link(url, label) for label, url in links.incident(str(record.anomaly_id)))
     return context(" · ".join(ids))
 
 
@@ -134,7 +137,7 @@ def approval_fallback(record: RemediationRecord) -> str:
     )
 
 
-def approval_message(record: RemediationRecord) -> dict[str, Any]:
+def approval_message(record: RemediationRecord, links: Links) -> dict[str, Any]:
     action = record.action or "an action"
     blocks: list[Block] = [
         header(f"{APPROVAL_EMOJI} Approval needed: {action} on {_where(record)}"),
@@ -155,7 +158,7 @@ def approval_message(record: RemediationRecord) -> dict[str, Any]:
     if record.params:
         params = json.dumps(record.params, sort_keys=True, default=str)
         blocks.append(section("*Parameters*\n" + code_block(params, SECTION_MAX - 20)))
-    blocks.append(_context(record))
+    blocks.append(_context(record, links))
     if record.approval_id:
         blocks.append(ActionsBlock(block_id="approval_actions", elements=_approval_buttons(record)))
     return slack_payload(approval_fallback(record), blocks)
@@ -224,7 +227,7 @@ def result_fallback(record: RemediationRecord) -> str:
     return f"{text} — {record.severity.value.upper()} {record.metric}. {reason}"
 
 
-def result_message(record: RemediationRecord) -> dict[str, Any]:
+def result_message(record: RemediationRecord, links: Links) -> dict[str, Any]:
     blocks: list[Block] = [header(_headline(record))]
     lines = []
     if record.status == RemediationStatus.BLOCKED:
@@ -249,5 +252,5 @@ def result_message(record: RemediationRecord) -> dict[str, Any]:
         blocks.append(
             section("*Output* (end)\n" + code_block(record.output_excerpt, SECTION_MAX - 20))
         )
-    blocks.append(_context(record))
+    blocks.append(_context(record, links))
     return slack_payload(result_fallback(record), blocks)
