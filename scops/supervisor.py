@@ -124,6 +124,7 @@ class Stack:
 def _print_banner(stack: Stack) -> None:
     gateway = HTTP_SERVICES["gateway"].url()
     print("\nSmart CloudOps AI is up.\n", flush=True)
+    print(f"  operator console       {gateway}/console/  (sign in with an API key)")
     print(f"  Swagger UI (gateway)   {gateway}/docs")
     for name, url in stack.urls.items():
         print(f"  {name:<22} {url}  (/health /ready /metrics /docs)")
