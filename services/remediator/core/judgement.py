@@ -66,16 +66,16 @@ def judge(
         )
     test = _test(plan, expected)
     recent = list(seen.samples[-plan.samples :])
-    if test is not None and len(recent) >= plan.samples and all(test[0](v) for v in recent):
+    if test is not None and len(recent) >= plan.samples and all(test.holds(v) for v in recent):
         return Judgement(
             RemediationStatus.VERIFIED,
-            f"{plan.metric} back {test[1]} {seen.elapsed} after {action} (latest {latest:g})",
+            f"{plan.metric} back {test.wanted} {seen.elapsed} after {action} (latest {latest:g})",
             latest,
         )
     if seen.now_ms < seen.due_ms:
         return LOOK_AGAIN
     within = format_duration(plan.within)
-    wanted = test[1] if test is not None else "to normal"
+    wanted = test.wanted if test is not None else "to normal"
     alert_resolved = seen.alert_resolved_ms is not None and seen.alert_resolved_ms >= seen.since_ms
     if latest is None and alert_resolved:
         return Judgement(
@@ -96,13 +96,19 @@ def judge(
     )
 
 
-def _test(
-    plan: Verify, expected: tuple[float, float] | None
-) -> tuple[Callable[[float], bool], str] | None:
+@dataclass(frozen=True)
+class _Test:
+    """What a sample must be to count as improved, and how a record says it."""
+
+    holds: Callable[[float], bool]
+    wanted: str
+
+
+def _test(plan: Verify, expected: tuple[float, float] | None) -> _Test | None:
     if plan.back_below is not None:
         limit = plan.back_below
-        return (lambda v: v < limit), f"below {limit:g}"
+        return _Test(lambda v: v < limit, f"below {limit:g}")
     if expected is not None:
         low, high = expected
-        return (lambda v: low <= v <= high), f"in its expected range {low:.3g} to {high:.3g}"
+        return _Test(lambda v: low <= v <= high, f"in its expected range {low:.3g} to {high:.3g}")
     return None

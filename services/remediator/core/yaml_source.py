@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +15,22 @@ from services.remediator.errors import FileProblem, RulesFileError
 Location = tuple[str | int, ...]
 
 
-def read_yaml(path: Path) -> tuple[str, Any, dict[Location, int]]:
-    """The file's text, its data and the line of every mapping key and sequence item."""
+@dataclass(frozen=True)
+class YamlDocument:
+    text: str
+    data: Any
+    lines: dict[Location, int]  # the line of every mapping key and sequence item
+
+
+def read_yaml(path: Path) -> YamlDocument:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RulesFileError(path, [FileProblem(None, "", f"cannot read: {exc.strerror}")]) from exc
-    data, lines = parse_yaml(text, path)
-    return text, data, lines
+    return parse_yaml(text, path)
 
 
-def parse_yaml(text: str, source: Path | str) -> tuple[Any, dict[Location, int]]:
+def parse_yaml(text: str, source: Path | str) -> YamlDocument:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -39,7 +45,7 @@ def parse_yaml(text: str, source: Path | str) -> tuple[Any, dict[Location, int]]
     lines: dict[Location, int] = {}
     if node is not None:
         _walk(node, (), lines)
-    return data, lines
+    return YamlDocument(text, data, lines)
 
 
 def _walk(node: yaml.Node, loc: Location, lines: dict[Location, int]) -> None:

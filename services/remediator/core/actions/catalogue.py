@@ -63,7 +63,8 @@ class ScriptCatalogue(BaseModel):
 
 
 def load_catalogue(path: Path) -> ScriptCatalogue:
-    _text, data, lines = read_yaml(path)
+    document = read_yaml(path)
+    data, lines = document.data, document.lines
     try:
         return ScriptCatalogue.model_validate(data if data is not None else {})
     except ValidationError as exc:

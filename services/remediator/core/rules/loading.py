@@ -16,6 +16,7 @@ from services.remediator.core.rules.schema import ActionStep, RuleSet
 from services.remediator.core.targets import check_param_templates
 from services.remediator.core.yaml_source import (
     Location,
+    YamlDocument,
     dotted,
     line_of,
     parse_yaml,
@@ -40,18 +41,15 @@ def rules_version(text: str) -> str:
 
 
 def load_rules_file(path: Path, registry: ActionRegistry) -> LoadedRules:
-    text, data, lines = read_yaml(path)
-    return _validate(text, data, lines, str(path), registry)
+    return _validate(read_yaml(path), str(path), registry)
 
 
 def load_rules_text(text: str, source: str, registry: ActionRegistry) -> LoadedRules:
-    data, lines = parse_yaml(text, source)
-    return _validate(text, data, lines, source, registry)
+    return _validate(parse_yaml(text, source), source, registry)
 
 
-def _validate(
-    text: str, data: object, lines: dict[Location, int], source: str, registry: ActionRegistry
-) -> LoadedRules:
+def _validate(document: YamlDocument, source: str, registry: ActionRegistry) -> LoadedRules:
+    text, data, lines = document.text, document.data, document.lines
     if data is None:
         raise RulesFileError(source, [FileProblem(None, "", "the file is empty")])
     try:
