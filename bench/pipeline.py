@@ -56,11 +56,32 @@ class Proc:
     url: str | None = None
 
 
+PROFILE_DIR: Path | None = None  # --profile: the gateway and detectors run under cProfile
+# uvicorn raises SIGTERM again once it has shut down, which would end the process before the
+# profile is written: here it returns instead.
+PROFILED = """
+import cProfile, runpy, signal, sys
+signal.raise_signal = lambda _signum: None
+sys.argv = ["scops", *sys.argv[1:]]
+profile = cProfile.Profile()
+profile.enable()
+try:
+    runpy.run_module("scops", run_name="__main__", alter_sys=True)
+except SystemExit:
+    pass
+finally:
+    profile.disable()
+    profile.dump_stats({out!r})
+"""
+
+
 def spawn(name: str, args: list[str], env: dict[str, str], logs: Path, url: str | None) -> Proc:
     log = (logs / f"{name}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scops", *args], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    command = [sys.executable, "-m", "scops", *args]
+    if PROFILE_DIR is not None and name.startswith(("gateway", "detector")):
+        out = PROFILE_DIR / f"{name}.prof"
+        command = [sys.executable, "-c", PROFILED.format(out=str(out)), *args]
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     return Proc(name, process, url)
 
 
@@ -438,7 +459,19 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=200, help="anomalies timed at 10 %%")
     parser.add_argument("--detectors", type=int, default=1, help="detector processes")
     parser.add_argument("--redis-url", default=None, help="use this Redis when it answers")
-    run(parser.parse_args())
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="write cProfile files of the gateway and "
+        "detectors here (read with python -m pstats); slows them down",
+    )
+    args = parser.parse_args()
+    global PROFILE_DIR
+    PROFILE_DIR = args.profile
+    if PROFILE_DIR is not None:
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+    run(args)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ MODEL_VERSION = f"streaming-v{STATE_VERSION}"
 SeriesKey = tuple[str, str]
 
 
-@dataclass
+@dataclass(slots=True)
 class SeriesState:
     detector: SeriesDetector
     episode: Episode | None = None
@@ -205,11 +205,11 @@ class DetectionEngine:
         verdict = self.judge(state, metric, ts, value)
         if verdict is None:
             return SKIPPED
+        if state.episode is None and not verdict.alarm:
+            return Step(verdict, None)  # nothing open, nothing to open: the common case
         result = verdict.result
         low, high = _finite_range(result, value)
         abnormal = verdict.alarm or result.suppressed or not low <= value <= high
-        if state.episode is None and not verdict.alarm:
-            return Step(verdict, None)  # nothing open, nothing to open: the common case
         timestamp = _moment(micros)
         state.episode, transition = advance(
             state.episode,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Literal
 
@@ -26,7 +27,8 @@ class GatewaySettings(BaseServiceSettings):
     detector_url: str = Field("http://127.0.0.1:8001", description="Where the detector listens.")
     detector_urls: list[str] = Field(
         default_factory=list,
-        description="JSON list of the detector processes, when several split the metric shards: "
+        description="JSON list (or comma-separated) of the detector processes, when several split "
+        "the metric shards: "
         "process i owns shards i, i+N, ... (N processes; its SCOPS_DETECTOR_SHARDS). Calls about "
         "a series go to its owner. Empty: SCOPS_DETECTOR_URL alone.",
     )
@@ -220,6 +222,17 @@ class GatewaySettings(BaseServiceSettings):
     @property
     def chatops_llm_enabled(self) -> bool:
         return self.chatops_llm_url is not None
+
+    @field_validator("detector_urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: object) -> object:
+        """A JSON list, or URLs separated by commas (as the detector's shard list is)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [url.strip() for url in text.split(",") if url.strip()]
+        return value
 
     @property
     def detector_processes(self) -> list[str]:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
+from typing import Any
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field
@@ -174,47 +175,44 @@ def _time_us(raw: float | str, lowest: int, highest: int) -> int | None:
 
 def read_columns(raw: bytes, bounds: TimeBounds, now: datetime) -> Columns | None:
     """The request's samples if every one is valid and timed inside ``bounds``; None when
-    the model must decide (an invalid request, or a form this pass does not read)."""
+    the model must decide (an invalid request, or a form this pass does not read).
+
+    Column at a time: each check runs over a whole column, and names over the distinct ones
+    not seen before, which in a steady stream is none."""
     try:
-        body = _BODY.decode(raw)
+        samples = _BODY.decode(raw).samples
     except msgspec.DecodeError:
         return None
-    if not body.samples:
+    if not samples:
         return None
     _SEEN.trim()
+    names = [s.resource_id for s in samples]
+    fresh = set(names).difference(_SEEN.resources)
+    if fresh:
+        if not all(map(_resource_ok, fresh)):
+            return None
+        _SEEN.resources.update(fresh)
+    metrics = [s.metric for s in samples]
+    fresh = set(metrics).difference(_SEEN.metrics)
+    if fresh:
+        if not all(len(m) <= METRIC_MAX and _METRIC.fullmatch(m) for m in fresh):
+            return None
+        _SEEN.metrics.update(fresh)
+    values = [s.value for s in samples]
+    if not all(map(math.isfinite, values)):
+        return None
     clock = timestamp_us(now)
     lowest = clock - math.ceil(bounds.max_past_s * 1e6)
     highest = clock + math.floor(bounds.max_future_s * 1e6)
-    resources, metrics = _SEEN.resources, _SEEN.metrics
-    times: dict[float | str, int | None] = {}
-    out = Columns()
-    for sample in body.samples:
-        name = sample.resource_id
-        if name not in resources:
-            if not _resource_ok(name):
-                return None
-            resources.add(name)
-        metric = sample.metric
-        if metric not in metrics:
-            if not (len(metric) <= METRIC_MAX and _METRIC.fullmatch(metric)):
-                return None
-            metrics.add(metric)
-        if not math.isfinite(sample.value):
-            return None
-        raw_time = sample.timestamp
-        micros = times.get(raw_time, -1)
-        if micros == -1:
-            micros = times[raw_time] = _time_us(raw_time, lowest, highest)
-        if micros is None:
-            return None
-        if sample.labels and not _labels_ok(sample.labels):
-            return None
-        out.resource_id.append(name)
-        out.metric.append(metric)
-        out.value.append(sample.value)
-        out.timestamp_us.append(micros)
-        out.labels.append(sample.labels)
-    return out
+    raw_times = [s.timestamp for s in samples]
+    times = {t: _time_us(t, lowest, highest) for t in set(raw_times)}
+    if None in times.values():
+        return None
+    labels = [s.labels for s in samples]
+    if any(labels) and not all(_labels_ok(lab) for lab in labels if lab):
+        return None
+    micros: list[int] = [times[t] for t in raw_times]  # type: ignore[misc]
+    return Columns(names, metrics, values, micros, labels)
 
 
 # -- the model's pass ---------------------------------------------------------------------------
@@ -235,28 +233,42 @@ def timestamps_out_of_bounds(
 # -- onto the stream ----------------------------------------------------------------------------
 
 
+_SHARD_OF: dict[int, dict[str, int]] = {}  # shard count -> resource id -> its shard
+
+
+def _shards_of(names: list[str], shards: int) -> list[int]:
+    known = _SHARD_OF.setdefault(shards, {})
+    fresh = set(names).difference(known)
+    if fresh:
+        if len(known) > _CACHE_MAX:
+            known.clear()
+            fresh = set(names)
+        known.update((name, shard_of(name, shards)) for name in fresh)
+    return [known[name] for name in names]
+
+
+def _pick(column: list[Any], rows: list[int]) -> list[Any]:
+    return [column[rows[0]]] if len(rows) == 1 else list(itemgetter(*rows)(column))
+
+
 def columns_by_shard(
     columns: Columns, shards: int, correlation_id: str
 ) -> list[tuple[str, Fields]]:
     """One stream entry per shard touched, samples kept in request order within each."""
-    if shards == 1:
-        groups = {0: list(range(len(columns)))}
-    else:
-        by_shard: defaultdict[int, list[int]] = defaultdict(list)
-        for index, name in enumerate(columns.resource_id):
-            by_shard[shard_of(name, shards)].append(index)
-        groups = dict(by_shard)
-    entries = []
-    for shard, rows in sorted(groups.items()):
-        if len(rows) == len(columns):
+    keys = _shards_of(columns.resource_id, shards) if shards > 1 else [0] * len(columns)
+    touched = sorted(set(keys))
+    entries: list[tuple[str, Fields]] = []
+    for shard in touched:
+        if len(touched) == 1:
             part = columns
         else:
+            rows = [i for i, key in enumerate(keys) if key == shard]
             part = Columns(
-                [columns.resource_id[i] for i in rows],
-                [columns.metric[i] for i in rows],
-                [columns.value[i] for i in rows],
-                [columns.timestamp_us[i] for i in rows],
-                [columns.labels[i] for i in rows],
+                _pick(columns.resource_id, rows),
+                _pick(columns.metric, rows),
+                _pick(columns.value, rows),
+                _pick(columns.timestamp_us, rows),
+                _pick(columns.labels, rows),
             )
         fields = encode_columns(
             part.resource_id,
