@@ -23,7 +23,7 @@ from tests.integration.incident_history.running import (
 from tests.support.waiting import wait_for
 from tests.unit.incident_history.story import blocked_incident, whole_incident
 
-INCIDENTS = 160  # 80 of each story: 1,040 events, 1,200 steps
+INCIDENTS = 400  # 200 of each story: 2,600 events, 3,000 steps
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -35,7 +35,7 @@ def test_a_consumer_killed_mid_batch_loses_and_duplicates_nothing(
     else:
         make: Callable[[], str] = request.getfixturevalue("postgres")
         database_url = make()
-    env = history_env(redis_url, database_url, SCOPS_CONSUMER_BATCH="200")
+    env = history_env(redis_url, database_url, SCOPS_CONSUMER_BATCH="20")
     start = utcnow() - timedelta(days=1)
     events: list[Event] = []
     for i in range(INCIDENTS // 2):
