@@ -27,6 +27,7 @@ from services.remediator.core.risk import Risk
 from services.remediator.core.targets import Target
 from services.remediator.stores.approvals import ApprovalStore
 from shared.events import Severity
+from shared.slack_buttons import ApprovalButton
 from tests.support.processes import StackProcess, service, stack_env
 from tests.support.slack_standin import SlackStandIn
 
@@ -70,7 +71,13 @@ class Stack:
             "actions": [
                 {
                     "action_id": "scops.approval.approve",
-                    "value": json.dumps({"v": 1, "approval_id": approval_id}),
+                    "value": ApprovalButton(
+                        approval_id=approval_id,
+                        action="scale_in",
+                        resource_id="web-asg",
+                        anomaly_id=str(uuid.uuid4()),
+                        correlation_id="approval-test",
+                    ).encode(),
                 }
             ],
         }
