@@ -30,22 +30,30 @@ class IncidentRow(Base):
     __tablename__ = "incidents"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    resource_id: Mapped[str] = mapped_column(String(256), index=True)
+    resource_id: Mapped[str] = mapped_column(String(256))
     metric: Mapped[str] = mapped_column(String(128))
-    severity: Mapped[str] = mapped_column(String(16), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
     opened_at: Mapped[datetime]
     detected_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     last_event_at: Mapped[datetime] = mapped_column(index=True)
     explanation: Mapped[str] = mapped_column(Text, default="")
-    rule: Mapped[str | None] = mapped_column(String(128), index=True)
+    rule: Mapped[str | None] = mapped_column(String(128))
     action: Mapped[str | None] = mapped_column(String(128))
-    action_outcome: Mapped[str | None] = mapped_column(String(32), index=True)
+    action_outcome: Mapped[str | None] = mapped_column(String(32))
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
     events: Mapped[int] = mapped_column(Integer, default=0)
 
-    __table_args__ = (Index("ix_incidents_opened_at_id", "opened_at", "id"),)
+    # Each filter walks its own index in page order (newest first), so a filtered page reads
+    # only the rows it shows, however many incidents are stored.
+    __table_args__ = (
+        Index("ix_incidents_opened_at_id", "opened_at", "id"),
+        *(
+            Index(f"ix_incidents_{column}_opened_at", column, "opened_at", "id")
+            for column in ("resource_id", "severity", "status", "rule", "action_outcome")
+        ),
+    )
 
 
 class StepRow(Base):

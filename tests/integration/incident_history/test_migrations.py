@@ -26,6 +26,9 @@ async def test_migrations_go_up_down_and_up_again(database_url: str) -> None:
         await migrate(engine)
         assert await tables(engine) == TABLES
         await migrate(engine)  # nothing pending: a second start changes nothing
+        await downgrade(engine, "0001")  # one revision down and up again
+        assert await tables(engine) == TABLES
+        await migrate(engine)
         await downgrade(engine, "base")
         assert await tables(engine) == set()
         await migrate(engine)
