@@ -21,6 +21,7 @@ from services.remediator.executors.dry_run import DryRunExecutor
 from services.remediator.executors.local import LocalExecutor
 from services.remediator.handling.approval_decisions import ApprovalDecisions
 from services.remediator.handling.runner import ActionRunner
+from services.remediator.handling.safety_checks import SafetyChecks
 from services.remediator.handling.scheduling import Scheduler
 from services.remediator.handling.verification import Verifier
 from services.remediator.handling.verification_outcomes import VerificationOutcomes
@@ -122,15 +123,17 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
     )
     runner = ActionRunner(
         client,
-        registry=registry,
-        safety=safety,
+        checks=SafetyChecks(
+            registry=registry,
+            safety=safety,
+            group_sizes=GroupSizes(aws, cache_s=settings.group_size_cache_s),
+        ),
         executor=executor,
         publisher=publisher,
         scheduler=scheduler,
         poll_first_s=settings.ssm_poll_first_s,
         poll_max_s=settings.ssm_poll_max_s,
         claim_ttl_s=settings.claim_ttl_s,
-        group_sizes=GroupSizes(aws, cache_s=settings.group_size_cache_s),
         on_success=verifier.begin,
     )
     parts = WorkflowParts(

@@ -136,7 +136,7 @@ def evaluate(workflow: AnomalyWorkflow, anomaly: AnomalyEvent) -> Evaluation:
             allowed=False, blocked_by=decision.refusal.check, detail=decision.refusal.detail
         )
     else:
-        safety = SafetyView(allowed=True, detail=parts.runner.precheck(request).detail)
+        safety = SafetyView(allowed=True, detail=parts.runner.checks.precheck(request).detail)
     auto = decision.auto_approved or (
         need.required and not need.escalated and workflow.lookups.auto_approval()
     )

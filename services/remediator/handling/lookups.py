@@ -12,14 +12,14 @@ from services.remediator.core.accounts import AwsPlace
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.core.safety_policy import Refusal
 from services.remediator.core.targets import ResolvedTarget, Target
-from services.remediator.handling.runner import ActionRunner
+from services.remediator.handling.safety_checks import SafetyChecks
 from services.remediator.stores.escalations import Escalations
 
 
 @dataclass(frozen=True)
 class WorldLookups:
     targets: TargetResolver
-    runner: ActionRunner
+    checks: SafetyChecks
     escalations: Escalations
     auto_approval_switch: AutoApprovalSwitch
 
@@ -27,7 +27,7 @@ class WorldLookups:
         return self.targets.resolve(target, place)
 
     def refusal(self, request: ActionRequest) -> Refusal | None:
-        return self.runner.precheck(request).refusal
+        return self.checks.precheck(request).refusal
 
     def escalation(self, request: ActionRequest) -> str | None:
         return self.escalations.reason(request)
@@ -36,4 +36,4 @@ class WorldLookups:
         return self.auto_approval_switch.enabled()
 
     def dry_run(self) -> bool:
-        return self.runner.safety.dry_run()
+        return self.checks.safety.dry_run()

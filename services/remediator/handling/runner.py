@@ -20,33 +20,24 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import redis
 import structlog
-from pydantic import ValidationError
 
-from services.remediator.aws.group_share import (
-    GroupShare,
-    GroupShareRefusal,
-    GroupSizes,
-    group_share,
-)
 from services.remediator.core import run_deadline
 from services.remediator.core.action_requests import ActionRequest
-from services.remediator.core.actions.base import ActionDefinition
-from services.remediator.core.actions.registry import ActionRegistry
 from services.remediator.core.records import request_record
-from services.remediator.core.safety_policy import Refusal, static_refusal
+from services.remediator.core.safety_policy import Refusal
 from services.remediator.core.targets import Target
-from services.remediator.errors import UnknownActionError
 from services.remediator.executors.base import TIMEOUT, Executor, Finished, Job, Started
+from services.remediator.handling.safety_checks import SafetyChecks
 from services.remediator.handling.scheduling import Scheduler
 from services.remediator.stores import keys
 from services.remediator.stores.audit import RecordPublisher
 from services.remediator.stores.claims import Claim, Claims
-from services.remediator.stores.safety import RUN_TTL_MS, SafetyManager, SafetyRequest
+from services.remediator.stores.safety import RUN_TTL_MS
 from shared.events import RemediationRecord, RemediationStatus
 
 log = structlog.get_logger("remediator.runner")
@@ -62,56 +53,40 @@ return 1
 """
 
 
-@dataclass(frozen=True)
-class Precheck:
-    """What would happen to a request now, changing nothing: its job (None when the static
-    checks refuse it), the check that would refuse it (None: allowed), and the detail."""
-
-    job: Job | None
-    refusal: Refusal | None
-    detail: str
-
-
 class ActionRunner:
     def __init__(
         self,
         client: redis.Redis,
         *,
-        registry: ActionRegistry,
-        safety: SafetyManager,
+        checks: SafetyChecks,
         executor: Executor,
         publisher: RecordPublisher,
         scheduler: Scheduler,
         poll_first_s: float = 1.0,
         poll_max_s: float = 15.0,
         claim_ttl_s: int = 7 * 86400,
-        group_sizes: GroupSizes | None = None,
         on_success: Callable[[ActionRequest], None] | None = None,
     ) -> None:
         self.redis = client
-        self.registry = registry
-        self.safety = safety
+        self.checks = checks
+        self.registry = checks.registry
+        self.safety = checks.safety
         self.executor = executor
         self.publisher = publisher
         self.scheduler = scheduler
         self.poll_first_s = poll_first_s
         self.poll_max_s = poll_max_s
         self.claim_ttl_s = claim_ttl_s
-        self.group_sizes = group_sizes or GroupSizes(None)
         self.on_success = on_success  # e.g. start watching the metric the action should fix
         self._finish = client.register_script(FINISH)
 
     # -- deciding and starting -----------------------------------------------------------
 
     def execute(self, request: ActionRequest, claim: Claim) -> RemediationRecord:
-        checked = self._static_checks(request)
-        if isinstance(checked, Refusal):
-            return self.refuse(request, claim, checked.check, checked.detail)
-        job = checked
-        share = group_share(request, self.group_sizes)
-        if isinstance(share, GroupShareRefusal):
-            return self.refuse(request, claim, "blast_radius", share.detail)
-        checks = self.safety_request(request, job.definition, job.params, share)
+        prepared = self.checks.prepare(request)
+        if isinstance(prepared, Refusal):
+            return self.refuse(request, claim, prepared.check, prepared.detail)
+        job, checks = prepared.job, prepared.checks
         if request.dry_run:
             verdict = self.safety.peek(checks)
         else:
@@ -141,67 +116,6 @@ class ActionRunner:
             )
             return self._publish(record, claim)
         return self._start(request, job, verdict.reservation, claim)
-
-    def precheck(self, request: ActionRequest) -> Precheck:
-        """What would happen now, changing nothing."""
-        checked = self._static_checks(request)
-        if isinstance(checked, Refusal):
-            return Precheck(None, checked, checked.detail)
-        share = group_share(request, self.group_sizes)
-        if isinstance(share, GroupShareRefusal):
-            return Precheck(checked, Refusal("blast_radius", share.detail), share.detail)
-        verdict = self.safety.peek(
-            self.safety_request(request, checked.definition, checked.params, share)
-        )
-        if not verdict.allowed:
-            refusal = Refusal(verdict.blocked_by or "safety", verdict.detail)
-            return Precheck(checked, refusal, verdict.detail)
-        return Precheck(checked, None, "dry run" if verdict.dry_run else verdict.detail)
-
-    def _static_checks(self, request: ActionRequest) -> Job | Refusal:
-        definition = self.registry.get(request.action)
-        if definition is None:
-            error = UnknownActionError(request.action, list(self.registry))
-            return Refusal("unknown_action", str(error))
-        try:
-            params = definition.parse(request.params)
-        except ValidationError as exc:
-            return Refusal("invalid_params", _first_error(exc))
-        if not definition.accepts(request.target):
-            detail = f"{request.action} cannot act on {request.target.describe()}"
-            return Refusal("no_target", detail)
-        refusal = static_refusal(
-            self.safety.limits, request.action, request.names, request.denied_targets
-        )
-        if refusal is not None:
-            return refusal
-        return Job(definition, params, request.target, request.run_id, request.place)
-
-    def safety_request(
-        self,
-        request: ActionRequest,
-        definition: ActionDefinition,
-        params: object,
-        share: GroupShare | None = None,
-    ) -> SafetyRequest:
-        return SafetyRequest(
-            action=request.action,
-            target_key=request.target.key,
-            resource_id=request.incident.resource_id,
-            run_id=request.run_id,
-            cooldown_s=request.cooldown_s,
-            blast_max=request.blast_max,
-            blast_window_s=request.blast_window_s,
-            lock_ttl_s=definition.lock_ttl_s(params, int(self.safety.limits.lock_ttl_s)),
-            automatic=request.automatic,
-            group=share.group if share else None,
-            group_size=share.size if share else 0,
-            group_percent=share.percent if share else 0.0,
-            group_max=share.max_instances if share else 0,
-            group_members=share.members if share else (),
-            members=request.target.members,
-            names=request.names,
-        )
 
     def _start(
         self, request: ActionRequest, job: Job, reservation: str, claim: Claim
@@ -246,7 +160,7 @@ class ActionRunner:
             # More instances than reserved for: the lock lasts as long as the run.
             definition = self.registry[request.action]
             self.safety.extend_lock(
-                self.safety_request(request, definition, definition.parse(request.params)),
+                self.checks.request_for(request, definition, definition.parse(request.params)),
                 reservation.decode(),
                 deadline - time.time() + definition.lock_margin_s,
             )
@@ -325,7 +239,7 @@ class ActionRunner:
             return None  # another attempt finished it
         failed = outcome.status == RemediationStatus.FAILED
         definition = self.registry[request.action]
-        checks = self.safety_request(request, definition, definition.parse(request.params))
+        checks = self.checks.request_for(request, definition, definition.parse(request.params))
         opened = self.safety.release(
             checks, reservation, "failed" if failed else "succeeded", outcome.summary
         )
@@ -409,7 +323,7 @@ class ActionRunner:
         if not self._mark_finished(request.run_id):
             claim.finish()
             return None
-        checks = self.safety_request(request, definition, job.params)
+        checks = self.checks.request_for(request, definition, job.params)
         self.safety.release(checks, run["reservation"], "interrupted")
         if definition.shell is not None and self.executor.name == "ssm":
             known = "no SSM command of this run exists, so it was not sent"
@@ -522,9 +436,3 @@ class ActionRunner:
 def _instance_count(target: Target) -> int:
     """The instances a target names before anything is sent (tag selectors: unknown, 1)."""
     return len(target.instance_ids) if target.kind == "instances" else 1
-
-
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "params"
-    return f"parameter {where}: {first['msg']}"

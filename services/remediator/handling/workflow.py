@@ -85,7 +85,7 @@ class AnomalyWorkflow:
         self.executor_name = parts.runner.executor.name
         self.lookups = WorldLookups(
             targets=parts.targets,
-            runner=parts.runner,
+            checks=parts.runner.checks,
             escalations=parts.escalations,
             auto_approval_switch=parts.auto_approval,
         )

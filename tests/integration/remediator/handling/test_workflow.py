@@ -282,9 +282,9 @@ def test_a_dead_attempt_is_recorded_as_interrupted_and_its_lock_freed(
     request = h.workflow.build_request(
         event, live, h.workflow.choose(event, live, engine), engine, dry_run=False
     )
-    job = parts.runner._static_checks(request)
+    job = parts.runner.checks.static(request)
     assert isinstance(job, Job)
-    checks = parts.runner.safety_request(request, job.definition, job.params)
+    checks = parts.runner.checks.request_for(request, job.definition, job.params)
     assert parts.runner.safety.reserve(checks).reservation
     h.client.delete(keys.lease(claim.key))  # the worker is gone
     record = h.workflow.handle(event)
@@ -344,9 +344,9 @@ def test_a_command_sent_before_its_id_was_stored_is_found_not_resent(
     request = h.workflow.build_request(
         event, live, h.workflow.choose(event, live, engine), engine, dry_run=False
     )
-    job = parts.runner._static_checks(request)
+    job = parts.runner.checks.static(request)
     assert isinstance(job, Job)
-    checks = parts.runner.safety_request(request, job.definition, job.params)
+    checks = parts.runner.checks.request_for(request, job.definition, job.params)
     assert parts.runner.safety.reserve(checks).reservation
     parts.runner.executor.start(job)  # sent; then the worker died
     h.client.delete(keys.lease(claim.key))
