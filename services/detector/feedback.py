@@ -7,7 +7,7 @@ threshold back a little. Both are bounded, so feedback can tune but never silenc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 BIAS_STEP_FP = 0.03
@@ -16,10 +16,12 @@ MAX_BIAS = 0.2
 MAX_BANDS = 8
 
 
-@dataclass
+@dataclass(slots=True)
 class Feedback:
+    """Kept for every series, so small: slots, and the bands a tuple (the empty one shared)."""
+
     threshold_bias: float = 0.0
-    normal_bands: list[tuple[float, float]] = field(default_factory=list)
+    normal_bands: tuple[tuple[float, float], ...] = ()
 
     def known_normal(self, value: float) -> bool:
         return any(low <= value <= high for low, high in self.normal_bands)
@@ -28,8 +30,7 @@ class Feedback:
         self.threshold_bias = min(self.threshold_bias + BIAS_STEP_FP, MAX_BIAS)
         low, high = min(value, expected_low), max(value, expected_high)
         margin = 0.02 * max(abs(high - low), abs(value), 1e-9)
-        self.normal_bands.append((low - margin, high + margin))
-        del self.normal_bands[:-MAX_BANDS]
+        self.normal_bands = (*self.normal_bands, (low - margin, high + margin))[-MAX_BANDS:]
 
     def true_positive(self) -> None:
         self.threshold_bias = max(self.threshold_bias - BIAS_STEP_TP, 0.0)
@@ -43,4 +44,4 @@ class Feedback:
     def from_state(cls, state: list[Any] | None) -> Feedback:
         if not state:
             return cls()
-        return cls(float(state[0]), [(float(a), float(b)) for a, b in state[1]])
+        return cls(float(state[0]), tuple((float(a), float(b)) for a, b in state[1]))
