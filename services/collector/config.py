@@ -6,8 +6,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.collector.core.catalogue import DEFAULT_METRICS, MetricSpec
 from shared.aws_settings import AwsSettings
+from shared.cloudwatch.catalogue import DEFAULT_METRICS, MetricSpec
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[A-Za-z0-9+=,.@_/-]+$")
 REGION = r"^[a-z]{2}(-[a-z]+)+-\d$"

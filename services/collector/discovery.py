@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import structlog
 
-from services.collector.aws_access import AwsApi
-from services.collector.core.catalogue import RESOURCE_TYPES, MetricSpec, resource_from_arn
+from shared.cloudwatch.access import AwsApi
+from shared.cloudwatch.catalogue import RESOURCE_TYPES, MetricSpec, resource_from_arn
 
 log = structlog.get_logger("collector.discovery")
 

@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 
 import structlog
 
-from services.collector.aws_access import AwsApi, AwsUnavailable
-from services.collector.cloudwatch_fetch import fetch_many
-from services.collector.core.catalogue import MetricSpec
-from services.collector.core.queries import aligned_window
 from services.collector.core.series import Series
 from services.collector.discovery import discover
 from services.collector.metrics import DATAPOINTS, POLLS, SERIES
 from services.collector.publisher import Published, Publisher
+from shared.cloudwatch.access import AwsApi, AwsUnavailable
+from shared.cloudwatch.catalogue import MetricSpec
+from shared.cloudwatch.fetch import fetch_many
+from shared.cloudwatch.queries import aligned_window
 
 log = structlog.get_logger("collector")
 

@@ -18,9 +18,9 @@ from datetime import datetime
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from services.collector.core.queries import after_watermark
 from services.collector.core.series import Series
 from shared.bus import encode_event
+from shared.cloudwatch.queries import after_watermark
 from shared.events import MetricBatch, MetricSample
 from shared.streams import metrics_stream, shard_of
 

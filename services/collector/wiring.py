@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from services.collector.aws_access import AwsAccess, AwsApi
 from services.collector.config import CollectorSettings
 from services.collector.poller import Collector, PollPlan, Target
 from services.collector.publisher import Publisher
+from shared.cloudwatch.access import AwsAccess, AwsApi
 
 
 def base_access(settings: CollectorSettings) -> AwsAccess:

@@ -2,7 +2,7 @@
 --cloudwatch`` and the detector's training from CloudWatch.
 
 The GetMetricData call (paging, retries with backoff) is the collector's
-(``services.collector.cloudwatch_fetch``); this adds what a replay needs: the series spelt as
+(``shared.cloudwatch.fetch``); this adds what a replay needs: the series spelt as
 ``NAMESPACE:METRIC:DIMENSION=VALUE[,DIMENSION=VALUE...]``, its name in the product (the
 collector's catalogue name when it collects that metric, e.g. ``cpu_utilization`` for EC2
 ``CPUUtilization``, so the shipped rules match), bounds on points and time, and one error type.
@@ -15,11 +15,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from services.collector.aws_access import AwsAccess, AwsApi, AwsUnavailable
-from services.collector.cloudwatch_fetch import fetch_series
-from services.collector.core.catalogue import DEFAULT_METRICS
-from services.collector.core.queries import CloudWatchQuery
 from shared.aws_settings import AwsSettings
+from shared.cloudwatch.access import AwsAccess, AwsApi, AwsUnavailable
+from shared.cloudwatch.catalogue import DEFAULT_METRICS
+from shared.cloudwatch.fetch import fetch_series
+from shared.cloudwatch.queries import CloudWatchQuery
 from shared.history_series import FetchLimits, HistoryError, HistorySeries, points_between
 
 STATISTICS = ("Average", "Sum", "Maximum", "Minimum", "SampleCount", "p50", "p90", "p99")

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.collector.core.catalogue import MetricSpec
-from services.collector.core.queries import CloudWatchQuery
+from shared.cloudwatch.catalogue import MetricSpec
+from shared.cloudwatch.queries import CloudWatchQuery
 from shared.events import MetricSample
 
 

@@ -17,12 +17,12 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
-from services.collector.aws_access import AwsAccess, AwsApi
-from services.collector.cloudwatch_fetch import fetch_series
 from services.collector.config import CollectorSettings
-from services.collector.core.queries import CloudWatchQuery
 from services.collector.publisher import Published
 from services.collector.wiring import build
+from shared.cloudwatch.access import AwsAccess, AwsApi
+from shared.cloudwatch.fetch import fetch_series
+from shared.cloudwatch.queries import CloudWatchQuery
 from shared.streams import ANOMALIES, all_metric_streams
 from tests.support.moto_server import CREDENTIALS, REGION, moto_server, reset
 from tests.support.processes import service, stack_env

@@ -14,11 +14,18 @@ from tests.support.observability_files import DEPLOY, ROOT
 from tests.unit.deploy.aws_calls import AwsCall, aws_calls
 
 IAM = DEPLOY / "aws" / "iam"
-# Which role a service's code runs as. Gateway and detector call no AWS API.
+# Which role a service's code runs as. Gateway and history call no AWS API.
 ROLES = {
     "remediator": "remediator-policy.json",
     "notifier": "notifier-policy.json",
     "collector": "collector-policy.json",
+    "detector": "detector-policy.json",
+}
+# AWS calls in shared/ count for each service that makes them: CloudWatch history is fetched by
+# the collector and by the detector (training); only the collector assumes other accounts' roles.
+SHARED_CALLERS = {
+    "shared/cloudwatch/fetch.py": ("collector", "detector"),
+    "shared/cloudwatch/access.py": ("collector",),
 }
 # The role the collector assumes in each other account it reads.
 READER = "collector-reader-policy.json"
@@ -48,9 +55,11 @@ def _granted(role: str) -> set[str]:
 def _calls_by_role() -> dict[str, list[AwsCall]]:
     by_role: dict[str, list[AwsCall]] = {}
     for call in aws_calls(ROOT / "services") + aws_calls(ROOT / "shared"):
-        service = call.path.relative_to(ROOT).parts[1]
-        assert service in ROLES, f"{call.path}:{call.line}: {service} has no AWS role"
-        by_role.setdefault(service, []).append(call)
+        where = call.path.relative_to(ROOT)
+        callers = SHARED_CALLERS.get(where.as_posix(), (where.parts[1],))
+        for service in callers:
+            assert service in ROLES, f"{call.path}:{call.line}: {service} has no AWS role"
+            by_role.setdefault(service, []).append(call)
     return by_role
 
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from services.collector.aws_access import AwsApi
-from services.collector.core.queries import CloudWatchQuery, QueryBatch, batches
+from shared.cloudwatch.access import AwsApi
+from shared.cloudwatch.queries import CloudWatchQuery, QueryBatch, batches
 
 Points = list[tuple[datetime, float]]
 
