@@ -136,6 +136,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="score through the detection engine (paging gate included), as scops backtest does",
     )
+    ap.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,...",
+        help="one more constant re-tuned inside every fold (tried at each listed value)",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a configuration change applied at every grid point (to compare variants)",
+    )
     args = ap.parse_args(argv)
 
     nab = load_scorer(args.nab_dir)
@@ -143,7 +157,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: no NAB checkout (nab_score.py, labels/) at {args.nab_dir}")
         return 0
     files = nab.load_corpus(str(args.nab_dir))
-    points = grid_points(args.small)
+    extra = {}
+    for item in args.set:
+        name, _, text = item.partition("=")
+        kind = type(getattr(DetectorConfig(), name))
+        extra[name] = kind(float(text)) if kind in (int, float) else kind(text)
+    for item in args.grid:
+        name, _, text = item.partition("=")
+        kind = type(getattr(DetectorConfig(), name))
+        GRID[name] = tuple(kind(float(x)) for x in text.split(","))
+    points = [{**p, **extra} for p in grid_points(args.small)]
     t0 = time.perf_counter()
     scores = score_all(files, points, max(1, args.jobs), args.product)
     t_run = time.perf_counter() - t0
@@ -194,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     d = next(
         k
         for k, pt in enumerate(points)
-        if all(getattr(DetectorConfig(), n) == v for n, v in pt.items())
+        if all(getattr(DetectorConfig(), n) == v for n, v in pt.items() if n not in extra)
     )
     default = nab.score_corpus(files, scores[d], details=False)
     print(

@@ -7,7 +7,8 @@ Run from the repository root::
 Reports samples/s for one long series and for many interleaved series (the realistic
 service case: every sample touches a different detector, so caches are cold), and the
 memory one detector holds after warm-up (tracemalloc, Python objects included) next to
-the size of its JSON checkpoint. Rates use process CPU time, i.e. samples per second of
+the size of its JSON checkpoint, and what one series costs inside the detection engine
+(scorer, episode, feedback, its key and the engine's bookkeeping). Rates use process CPU time, i.e. samples per second of
 one core actually spent on this process (wall time is meaningless on a shared machine).
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from services.detector.engine import DetectionEngine
 from services.detector.scoring.detector import SeriesDetector
 
 T0 = 1_700_000_000.0
@@ -86,6 +88,26 @@ def bytes_per_series(series: int = 1000, warm: int = 400) -> tuple[float, float]
     return used / series, float(state)
 
 
+def engine_bytes_per_series(series: int = 2000, warm: int = 300) -> float:
+    """Memory of one series in the detection engine, as the service holds it."""
+    from datetime import UTC, datetime
+
+    values = _values(warm)
+    stamps = [datetime.fromtimestamp(T0 + 60.0 * i, UTC) for i in range(warm)]
+    gc.collect()
+    tracemalloc.start()
+    engine = DetectionEngine(max_future_s=None)
+    base = tracemalloc.get_traced_memory()[0]
+    for s in range(series):
+        name = f"host-{s}"
+        for i in range(warm):
+            engine.step(name, "cpu", stamps[i], values[i], "bench")
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    return used / series
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--single", type=int, default=100_000, help="samples for the single series")
@@ -99,6 +121,7 @@ def main() -> None:
     mem, state = bytes_per_series()
     print(f"memory per series:    {mem:10,.0f} bytes (tracemalloc)")
     print(f"checkpoint size:      {state:10,.0f} bytes of JSON")
+    print(f"engine, per series:   {engine_bytes_per_series():10,.0f} bytes (tracemalloc)")
 
 
 if __name__ == "__main__":

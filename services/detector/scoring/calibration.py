@@ -51,6 +51,24 @@ class LikelihoodParams:
         return cls(2.0 / (short_window + 1.0), 1.0 / long_window, long_window, floor)
 
 
+def update_stream(p: LikelihoodParams, s: array[float], i: int, raw: float, n: int) -> float:
+    """Learn ``raw``, the ``n``-th value of the stream whose three numbers (short average,
+    long-run mean and variance) are ``s[i:i + 3]``; return the surprise of the new short
+    average in decades, judged before the long-run statistics learn from it."""
+    short = raw if n == 1 else s[i] + p.a_short * (raw - s[i])
+    s[i] = short
+    mean = s[i + 1]
+    dev = short - mean
+    var = s[i + 2]
+    z = dev / (math.sqrt(var) + p.floor)
+    a = p.a_long if n > p.long_window else 1.0 / n
+    s[i + 1] = mean + a * dev
+    s[i + 2] = (1.0 - a) * (var + a * dev * dev)
+    if z <= 0.0:
+        return 0.0
+    return upper_tail_decades(z)
+
+
 class Likelihoods:
     """Streaming anomaly likelihood of several raw score streams of one series.
 
@@ -61,40 +79,38 @@ class Likelihoods:
     unbiased instead of anchored at zero. ``n`` is the 1-based count of samples the
     stream has seen; the detector passes its own counter so that the streams share one.
     The three numbers of each stream (short average, long-run mean and variance) live in
-    one flat array: a few hundred bytes less per series than one object per stream.
+    one flat array: a few hundred bytes less per series than one object per stream. The
+    array may be the owner's, shared from position ``base`` on (one array per series).
     """
 
-    __slots__ = ("_p", "s")
+    __slots__ = ("_p", "base", "s", "streams")
 
-    def __init__(self, params: LikelihoodParams, streams: int) -> None:
+    def __init__(
+        self,
+        params: LikelihoodParams,
+        streams: int,
+        storage: array[float] | None = None,
+        base: int = 0,
+    ) -> None:
         self._p = params
-        self.s = array("d", bytes(24 * streams))
+        self.streams = streams
+        self.base = base
+        self.s = array("d", bytes(24 * streams)) if storage is None else storage
 
     def update(self, k: int, raw: float, n: int) -> float:
         """Learn ``raw`` (the ``n``-th value of stream ``k``); surprise of the new average."""
-        p = self._p
-        s = self.s
-        i = 3 * k
-        short = raw if n == 1 else s[i] + p.a_short * (raw - s[i])
-        s[i] = short
-        mean = s[i + 1]
-        dev = short - mean
-        var = s[i + 2]
-        z = dev / (math.sqrt(var) + p.floor)
-        a = p.a_long if n > p.long_window else 1.0 / n
-        s[i + 1] = mean + a * dev
-        s[i + 2] = (1.0 - a) * (var + a * dev * dev)
-        if z <= 0.0:
-            return 0.0
-        return upper_tail_decades(z)
+        return update_stream(self._p, self.s, self.base + 3 * k, raw, n)
 
     def to_state(self) -> list[list[float]]:
         """Compact JSON-friendly state: ``[short, mean, var]`` per stream."""
-        s = self.s
-        return [[s[i], s[i + 1], s[i + 2]] for i in range(0, len(s), 3)]
+        s, base = self.s, self.base
+        return [[s[i], s[i + 1], s[i + 2]] for i in range(base, base + 3 * self.streams, 3)]
 
     def load_state(self, state: list[list[float]]) -> None:
         """Restore what :meth:`to_state` produced (the parameters come from config)."""
-        if len(state) * 3 != len(self.s):
+        if len(state) != self.streams:
             raise ValueError("wrong number of likelihood streams")
-        self.s = array("d", (float(x) for stream in state for x in stream[:3]))
+        numbers = [float(x) for stream in state for x in stream[:3]]
+        if len(numbers) != 3 * self.streams:
+            raise ValueError("a likelihood stream needs three numbers")
+        self.s[self.base : self.base + len(numbers)] = array("d", numbers)

@@ -31,18 +31,33 @@ from __future__ import annotations
 
 import functools
 import math
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
-from .calibration import LikelihoodParams, Likelihoods
+from .calibration import LikelihoodParams, Likelihoods, update_stream
 from .config import DETECTOR_NAMES, DetectorConfig
 from .memory import ContextMemory, MemoryParams
 from .result import ScoreResult
+from .seasonal import NUMBERS as SEASON_NUMBERS
 from .seasonal import WEEKLY, SeasonalProfile
 from .serial import dec, enc, result_from_list, result_to_list
 
 STATE_VERSION = 3
 _DAY = 86400.0
+# Positions of the detector's own numbers in its float array ``f`` (one array instead of a
+# float object each saves a few hundred bytes per series); the likelihood streams', the
+# seasonal profile's and the context grid's numbers follow them.
+_TS, _VALUE, _DT, _LO, _HI, _MEAN, _DEV, _BAR, _WITHHELD = range(9)
+_LIKELIHOODS = 9
+_LIKELIHOOD_STREAMS = 4  # level_shift, novelty, seasonal, pattern
+_SEASON = _LIKELIHOODS + 3 * _LIKELIHOOD_STREAMS
+_GRID = _SEASON + SEASON_NUMBERS
+_LAST = _GRID + 2  # the last result's score and expected range
+_FLOATS = _LAST + 3
+_L0, _L1, _L2, _L3 = (_LIKELIHOODS + 3 * k for k in range(_LIKELIHOOD_STREAMS))
+# The last result's flags (kept as one small integer; 0: no result yet).
+_HAS, _ALARM, _WARMING, _SUPPRESSED = 1, 2, 4, 8
 #: Shared by every detector built without a configuration (a config is ~260 bytes).
 _DEFAULT_CONFIG = DetectorConfig()
 
@@ -91,23 +106,15 @@ class SeriesDetector:
     __slots__ = (
         "_cfg",
         "_d",
-        "bar",
-        "dev",
-        "dt_typical",
-        "hi",
-        "last_result",
-        "last_ts",
-        "last_value",
-        "liks",
-        "lo",
-        "mean",
+        "f",
+        "last_fired",
+        "last_flags",
         "memory",
         "n",
         "refractory_left",
         "run",
         "run_record",
         "season",
-        "withheld",
     )
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
@@ -115,29 +122,71 @@ class SeriesDetector:
         self._cfg = cfg
         self._d = _derive(cfg)
         self.n = 0
-        self.last_ts = math.nan
-        self.last_value = math.nan
-        self.last_result: ScoreResult | None = None
-        self.dt_typical = 0.0
-        self.lo = math.inf
-        self.hi = -math.inf
-        self.mean = 0.0
-        self.dev = 0.0
+        # the last result (for a redelivered sample): its flags and detectors here, its
+        # numbers in ``f`` (a result object per series would cost ~170 bytes more)
+        self.last_flags = 0
+        self.last_fired: tuple[str, ...] = ()
+        # last time and value, typical interval, known range, baseline mean and mean
+        # absolute deviation, the alarm bar (extra decades required after recent alarms),
+        # the score needed to alarm in a quiet period the caller withheld; then the
+        # likelihood streams' numbers
+        self.f = f = array("d", bytes(8 * _FLOATS))
+        f[_TS] = f[_VALUE] = math.nan
+        f[_LO], f[_HI] = math.inf, -math.inf
         self.refractory_left = 0
-        self.bar = 0.0  # extra decades required after recent alarms
-        self.withheld = 0.0  # score needed to alarm in a quiet period the caller withheld
         self.run = 0  # current run of identical values
         self.run_record = 0  # longest completed run so far
-        p = self._d.likelihood
-        # level_shift, novelty, seasonal, pattern
-        self.liks = Likelihoods(p, 4)
-        self.memory = ContextMemory(self._d.memory)
-        self.season = SeasonalProfile()
+        self.memory = ContextMemory(self._d.memory, f, _GRID)
+        self.season = SeasonalProfile(f, _SEASON)
 
     @property
     def config(self) -> DetectorConfig:
         """The configuration this detector was built with."""
         return self._cfg
+
+    @property
+    def last_ts(self) -> float:
+        """Latest timestamp seen (NaN before the first sample)."""
+        return self.f[_TS]
+
+    @property
+    def last_value(self) -> float:
+        return self.f[_VALUE]
+
+    @property
+    def dt_typical(self) -> float:
+        """Typical sampling interval in seconds (0 until two samples were seen)."""
+        return self.f[_DT]
+
+    @property
+    def lo(self) -> float:
+        """Low end of the known range."""
+        return self.f[_LO]
+
+    @property
+    def hi(self) -> float:
+        """High end of the known range."""
+        return self.f[_HI]
+
+    @property
+    def mean(self) -> float:
+        """Baseline (exponentially weighted mean)."""
+        return self.f[_MEAN]
+
+    @property
+    def dev(self) -> float:
+        """Baseline's mean absolute deviation."""
+        return self.f[_DEV]
+
+    @property
+    def bar(self) -> float:
+        """Extra decades of surprise required after recent alarms."""
+        return self.f[_BAR]
+
+    @property
+    def withheld(self) -> float:
+        """Score needed to alarm in a quiet period the caller withheld (0: none)."""
+        return self.f[_WITHHELD]
 
     # ------------------------------------------------------------------ scoring
     def update(self, timestamp: float, value: float) -> ScoreResult:
@@ -161,18 +210,20 @@ class SeriesDetector:
             ts = float(timestamp)
         except (TypeError, ValueError):
             ts = math.nan
-        last_ts = self.last_ts
+        f = self.f
+        last_ts = f[_TS]
+        last_value = f[_VALUE]
         if ts != ts or ts in (math.inf, -math.inf):
             ts = last_ts if last_ts == last_ts else 0.0
-        if ts == last_ts and value == self.last_value and self.last_result is not None:
-            return self.last_result
+        if ts == last_ts and value == last_value and self.last_flags:
+            return self._last()
         if ts > last_ts:  # False while last_ts is NaN
             self._track_interval(ts - last_ts)
 
         n = self.n + 1
         self.n = n
-        lo, hi = self.lo, self.hi
-        mean, dev = self.mean, self.dev
+        lo, hi = f[_LO], f[_HI]
+        mean, dev = f[_MEAN], f[_DEV]
 
         # out_of_range: excursion beyond the known range, in range widths.
         range_dec = 0.0
@@ -187,7 +238,7 @@ class SeriesDetector:
 
         # stuck: the same value for longer than ever before (only once runs are on record).
         stuck_dec = 0.0
-        if value == self.last_value:
+        if value == last_value:
             run = self.run + 1
             self.run = run
             limit = self.run_record + cfg.stuck_min_run
@@ -200,16 +251,16 @@ class SeriesDetector:
 
         # level_shift: distance from the baseline, calibrated (the baseline also gives
         # the expected band and the block extremes of the pattern context).
-        liks = self.liks
+        lp = self._d.likelihood
         level_raw = 0.0
         if n > 1:
             scale = dev + 1e-9 * (abs(mean) + 1.0) + cfg.scale_range_fraction * (hi - lo)
             level_raw = 1.0 - math.exp(-abs(value - mean) / (scale * cfg.level_squash))
-        level_dec = liks.update(0, level_raw, n)
+        level_dec = update_stream(lp, f, _L0, level_raw, n)
         a = cfg.baseline_alpha if n * cfg.baseline_alpha > 1.0 else 1.0 / n
         err = value - mean
-        self.mean = mean + a * err
-        self.dev = dev + a * (abs(err) - dev)
+        f[_MEAN] = new_mean = mean + a * err
+        f[_DEV] = new_dev = dev + a * (abs(err) - dev)
         if n <= cfg.warmup_samples or n == 1:
             if value < lo:
                 lo = value
@@ -219,7 +270,7 @@ class SeriesDetector:
             lo += cfg.range_expand_rate * (value - lo)
         elif value > hi:
             hi += cfg.range_expand_rate * (value - hi)
-        self.lo, self.hi = lo, hi
+        f[_LO], f[_HI] = lo, hi
 
         # novelty / seasonal / pattern: contexts never seen before, calibrated. The
         # seasonal profile gives the expected range (judged before it learns the value)
@@ -229,7 +280,7 @@ class SeriesDetector:
         low, high = mean - band * dev, mean + band * dev
         if n > cfg.memory_start_samples:
             season = self.season
-            seasonal_band = season.observe(ts, value, lo, hi, self.dev, self.dt_typical, band)
+            seasonal_band = season.observe(ts, value, lo, hi, new_dev, f[_DT], band)
             if seasonal_band is not None:
                 low, high = seasonal_band
             weekly = season.mode == WEEKLY
@@ -240,10 +291,10 @@ class SeriesDetector:
             week_bin = -1
             if season.weekly_likely:
                 week_bin = (int(ts // _DAY + 3) % 7) * bins + time_bin  # Monday = 0
-            seq_new, tod_new, pat_new = memory.observe(value, time_bin, self.mean, week_bin, weekly)
-        seq_dec = liks.update(1, 1.0 if seq_new else 0.0, n)
-        tod_dec = liks.update(2, 1.0 if tod_new else 0.0, n)
-        pat_dec = liks.update(3, 1.0 if pat_new else 0.0, n)
+            seq_new, tod_new, pat_new = memory.observe(value, time_bin, new_mean, week_bin, weekly)
+        seq_dec = update_stream(lp, f, _L1, 1.0 if seq_new else 0.0, n)
+        tod_dec = update_stream(lp, f, _L2, 1.0 if tod_new else 0.0, n)
+        pat_dec = update_stream(lp, f, _L3, 1.0 if pat_new else 0.0, n)
 
         warming = n <= cfg.warmup_samples
         if not warming and n <= self._d.contexts_ready:
@@ -265,9 +316,9 @@ class SeriesDetector:
             high,
         )
         if not ts < last_ts:  # keeps the latest time; also replaces a NaN
-            self.last_ts = ts
-        self.last_value = value
-        self.last_result = result
+            f[_TS] = ts
+        f[_VALUE] = value
+        self._remember(result)
         return result
 
     def _decide(
@@ -288,22 +339,23 @@ class SeriesDetector:
             )
         if warming:
             return ScoreResult(0.0, False, low, high, fired, True)
-        bar = self.bar
+        f = self.f
+        bar = f[_BAR]
         if bar > 0.0:
             bar *= self._d.bar_decay
-            self.bar = bar = bar if bar > 1e-3 else 0.0
+            f[_BAR] = bar = bar if bar > 1e-3 else 0.0
             top -= bar
         score = top / cfg.score_decades if top > 0.0 else 0.0
         if score > 1.0:
             score = 1.0
         if self.refractory_left > 0:
             self.refractory_left -= 1
-            withheld = self.withheld
+            withheld = f[_WITHHELD]
             if withheld > 0.0 and score >= cfg.alarm_threshold and score >= withheld:
                 # clearly stronger than the alarm the caller held back: a new event
-                self.withheld = 0.0
+                f[_WITHHELD] = 0.0
                 self.refractory_left = cfg.refractory_samples
-                self.bar = bar + cfg.alarm_bar_step
+                f[_BAR] = bar + cfg.alarm_bar_step
                 return ScoreResult(score, True, low, high, fired, False)
             if score >= cfg.alarm_threshold:
                 score *= cfg.refractory_factor
@@ -313,9 +365,9 @@ class SeriesDetector:
             score *= cfg.refractory_factor
             return ScoreResult(score, False, low, high, fired, False)
         if score >= cfg.alarm_threshold:
-            self.withheld = 0.0
+            f[_WITHHELD] = 0.0
             self.refractory_left = cfg.refractory_samples
-            self.bar = bar + cfg.alarm_bar_step
+            f[_BAR] = bar + cfg.alarm_bar_step
             return ScoreResult(score, True, low, high, fired, False)
         return ScoreResult(score, False, low, high, fired, False)
 
@@ -330,24 +382,65 @@ class SeriesDetector:
         directly, as in a backtest)."""
         last = self.last_result
         if self.refractory_left == self._cfg.refractory_samples and last is not None:
-            self.bar = max(self.bar - self._cfg.alarm_bar_step, 0.0)
-            self.withheld = min(last.score + 1.0 / self._cfg.score_decades, 1.0)
+            f = self.f
+            f[_BAR] = max(f[_BAR] - self._cfg.alarm_bar_step, 0.0)
+            f[_WITHHELD] = min(last.score + 1.0 / self._cfg.score_decades, 1.0)
+
+    @property
+    def last_result(self) -> ScoreResult | None:
+        """The result of the last sample learned (None before the first)."""
+        return self._last() if self.last_flags else None
+
+    def _last(self) -> ScoreResult:
+        f, flags = self.f, self.last_flags
+        return ScoreResult(
+            f[_LAST],
+            bool(flags & _ALARM),
+            f[_LAST + 1],
+            f[_LAST + 2],
+            self.last_fired,
+            bool(flags & _WARMING),
+            bool(flags & _SUPPRESSED),
+        )
+
+    def _remember(self, result: ScoreResult | None) -> None:
+        if result is None:
+            self.last_flags = 0
+            self.last_fired = ()
+            return
+        f = self.f
+        f[_LAST] = result.score
+        f[_LAST + 1] = result.expected_low
+        f[_LAST + 2] = result.expected_high
+        self.last_fired = result.detectors
+        self.last_flags = (
+            _HAS
+            | (_ALARM if result.is_anomaly else 0)
+            | (_WARMING if result.warming_up else 0)
+            | (_SUPPRESSED if result.suppressed else 0)
+        )
+
+    def _likelihoods(self) -> Likelihoods:
+        """The likelihood streams' numbers (in ``f``) as an object, for the checkpoint."""
+        return Likelihoods(self._d.likelihood, _LIKELIHOOD_STREAMS, self.f, _LIKELIHOODS)
 
     def _track_interval(self, dt: float) -> None:
         """Learn the typical sampling interval and restart the contexts after a gap."""
-        typical = self.dt_typical
+        f = self.f
+        typical = f[_DT]
         if typical <= 0.0:
-            self.dt_typical = dt
+            f[_DT] = dt
             return
         if dt > self._cfg.gap_factor * typical:
             self.memory.restart_sequence()
         # Asymmetric update: shrinks fast, grows slowly, so rare gaps barely move it.
-        self.dt_typical = typical + (0.1 if dt < typical else 0.01) * (dt - typical)
+        f[_DT] = typical + (0.1 if dt < typical else 0.01) * (dt - typical)
 
     def _skipped(self) -> ScoreResult:
         """Result for a value that was not learned (NaN, inf, absurd magnitude)."""
-        band = self._cfg.expected_band * self.dev
-        low, high = (self.mean - band, self.mean + band) if self.n else (math.nan, math.nan)
+        f = self.f
+        band = self._cfg.expected_band * f[_DEV]
+        low, high = (f[_MEAN] - band, f[_MEAN] + band) if self.n else (math.nan, math.nan)
         warming = self.n < self._cfg.warmup_samples
         return ScoreResult(0.0, False, low, high, (), warming, skipped=True)
 
@@ -366,7 +459,7 @@ class SeriesDetector:
             "base": [self.mean, self.dev],
             "refr": [self.refractory_left, self.bar, self.withheld],
             "run": [self.run, self.run_record],
-            "lik": self.liks.to_state(),
+            "lik": self._likelihoods().to_state(),
             "mem": self.memory.to_state(),
             "season": self.season.to_state(),
             "last": result_to_list(self.last_result),
@@ -382,19 +475,20 @@ class SeriesDetector:
         det = cls(config)
         det.n = int(state["n"])
         last_ts, last_value, dt = state["t"]
-        det.last_ts = dec(last_ts, math.nan)
-        det.last_value = dec(last_value, math.nan)
-        det.dt_typical = float(dt)
-        det.lo = dec(state["range"][0], math.inf)
-        det.hi = dec(state["range"][1], -math.inf)
-        det.mean, det.dev = (float(x) for x in state["base"])
+        f = det.f
+        f[_TS] = dec(last_ts, math.nan)
+        f[_VALUE] = dec(last_value, math.nan)
+        f[_DT] = float(dt)
+        f[_LO] = dec(state["range"][0], math.inf)
+        f[_HI] = dec(state["range"][1], -math.inf)
+        f[_MEAN], f[_DEV] = (float(x) for x in state["base"])
         det.refractory_left = int(state["refr"][0])
-        det.bar = float(state["refr"][1])
-        det.withheld = float(state["refr"][2]) if len(state["refr"]) > 2 else 0.0
+        f[_BAR] = float(state["refr"][1])
+        f[_WITHHELD] = float(state["refr"][2]) if len(state["refr"]) > 2 else 0.0
         det.run, det.run_record = (int(x) for x in state["run"])
-        det.liks.load_state(state["lik"])
+        det._likelihoods().load_state(state["lik"])
         det.memory.load_state(state["mem"])
         if "season" in state:
             det.season.load_state(state["season"])
-        det.last_result = result_from_list(state.get("last"))
+        det._remember(result_from_list(state.get("last")))
         return det

@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import math
 import zlib
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,23 +95,28 @@ class ContextMemory:
 
     __slots__ = (
         "_p",
+        "b",
         "block_key",
         "block_max",
         "block_min",
         "block_n",
         "filled",
-        "origin",
         "seq_key",
         "since_halving",
         "table",
-        "width",
+        "v",
     )
 
-    def __init__(self, params: MemoryParams) -> None:
+    def __init__(
+        self, params: MemoryParams, storage: array[float] | None = None, base: int = 0
+    ) -> None:
+        """``storage``: an array the grid's origin and level width may be kept in, at
+        ``base`` and ``base + 1`` (the detector's: one array of floats per series)."""
         self._p = params
         self.table = bytearray(params.slots // 2)
-        self.origin = 0.0
-        self.width = 0.0  # 0 means "no grid yet"
+        self.v = array("d", bytes(16)) if storage is None else storage
+        self.b = base
+        self.v[base] = self.v[base + 1] = 0.0  # origin; width 0 means "no grid yet"
         self.since_halving = 0
         self.restart_sequence()
 
@@ -123,10 +129,12 @@ class ContextMemory:
         """
         p = self._p
         span = hi - lo
-        if self.width > 0.0 and span <= p.grid_reset * p.levels * self.width:
+        v, b = self.v, self.b
+        width = v[b + 1]
+        if width > 0.0 and span <= p.grid_reset * p.levels * width:
             return
-        self.origin = lo
-        self.width = max(span / p.levels, 1e-9 * max(abs(hi), abs(lo), 1e-12))
+        v[b] = lo
+        v[b + 1] = max(span / p.levels, 1e-9 * max(abs(hi), abs(lo), 1e-12))
         self.table = bytearray(p.slots // 2)
         self.restart_sequence()
 
@@ -158,7 +166,7 @@ class ContextMemory:
         table = self.table
         slots = p.slots
         top = p.symbols - 1
-        origin, width = self.origin, self.width
+        origin, width = self.v[self.b], self.v[self.b + 1]
         symbol = math.floor((value - origin) / width) + 2
         symbol = 0 if symbol < 0 else (top if symbol > top else symbol)
 
@@ -235,7 +243,7 @@ class ContextMemory:
         """JSON-friendly state; the table is deflated, then base64 (at most ~4/3 of
         ``memory_slots / 2`` bytes, typically a third of that: most counters are 0)."""
         return {
-            "grid": [self.origin, self.width],
+            "grid": [self.v[self.b], self.v[self.b + 1]],
             "keys": [self.seq_key, self.filled, self.since_halving, self.block_key, self.block_n],
             "block": [enc(self.block_max), enc(self.block_min)],
             "tablez": base64.b64encode(zlib.compress(bytes(self.table), 6)).decode("ascii"),
@@ -250,7 +258,7 @@ class ContextMemory:
         if len(table) != self._p.slots // 2:
             raise ValueError("memory table size does not match memory_slots")
         self.table = bytearray(table)
-        self.origin, self.width = (float(x) for x in state["grid"])
+        self.v[self.b], self.v[self.b + 1] = (float(x) for x in state["grid"])
         keys = [int(k) for k in state["keys"]]
         self.seq_key, self.filled, self.since_halving, self.block_key, self.block_n = keys
         bmax, bmin = state["block"]

@@ -50,6 +50,10 @@ _WEEK_MEMORY = 3.0
 MARGIN = 0.2
 
 NONE, DAILY, WEEKLY = 0, 1, 2
+#: How many floats the profile keeps (in its own array, or in the caller's at ``base``).
+NUMBERS = 6
+# Their positions: the code map, the first timestamp, both profiles' errors, their count.
+_ORIGIN, _RES, _START, _ERR_DAY, _ERR_WEEK, _UPDATES = range(NUMBERS)
 
 
 def week_bin(ts: float) -> int:
@@ -61,26 +65,17 @@ def week_bin(ts: float) -> int:
 class SeasonalProfile:
     """Hour-of-day and hour-of-week means of one series, and which of them to believe."""
 
-    __slots__ = (
-        "codes",
-        "err_day",
-        "err_week",
-        "mode",
-        "origin",
-        "res",
-        "start",
-        "updates",
-        "weekly_likely",
-    )
+    __slots__ = ("b", "codes", "mode", "v", "weekly_likely")
 
-    def __init__(self) -> None:
+    def __init__(self, storage: array[float] | None = None, base: int = 0) -> None:
+        """``storage``: an array the profile may keep its numbers in from ``base`` on
+        (the detector's, so that a series has one array of floats instead of several)."""
         self.codes = array("H", bytes(2 * _BINS))
-        self.origin = 0.0
-        self.res = 0.0  # 0: no map yet
-        self.start = math.nan  # timestamp of the first sample learned
-        self.err_day = 0.0
-        self.err_week = 0.0
-        self.updates = 0
+        self.v = array("d", bytes(8 * NUMBERS)) if storage is None else storage
+        self.b = base
+        # code map origin and resolution (0: no map yet), the timestamp of the first sample
+        # learned, both profiles' mean absolute errors and how many samples they judged
+        self.v[base + _START] = math.nan
         self.mode = NONE
         #: the weekly profile predicts clearly better than the daily one so far (it may
         #: not have seen enough weeks to be used yet)
@@ -91,16 +86,28 @@ class SeasonalProfile:
         span = hi - lo
         span = max(span, 1e-9 * max(abs(lo), abs(hi), 1.0))
         origin, res = lo - 2.0 * span, 5.0 * span / (_TOP - 1)
-        old_origin, old_res, codes = self.origin, self.res, self.codes
+        v, b = self.v, self.b
+        old_origin, old_res, codes = v[b + _ORIGIN], v[b + _RES], self.codes
         for i, c in enumerate(codes):
             if c:
-                v = old_origin + (c - 1) * old_res
-                codes[i] = min(max(int((v - origin) / res + 1.5), 1), _TOP)
-        self.origin, self.res = origin, res
+                x = old_origin + (c - 1) * old_res
+                codes[i] = min(max(int((x - origin) / res + 1.5), 1), _TOP)
+        v[b + _ORIGIN], v[b + _RES] = origin, res
+
+    @property
+    def err_day(self) -> float:
+        """The daily profile's mean absolute error on samples it had not learned yet."""
+        return self.v[self.b + _ERR_DAY]
+
+    @property
+    def err_week(self) -> float:
+        """The weekly profile's mean absolute error on samples it had not learned yet."""
+        return self.v[self.b + _ERR_WEEK]
 
     def mean(self, index: int) -> float:
         c = self.codes[index]
-        return self.origin + (c - 1) * self.res if c else math.nan
+        v, b = self.v, self.b
+        return v[b + _ORIGIN] + (c - 1) * v[b + _RES] if c else math.nan
 
     # ------------------------------------------------------------------ learning
     def observe(
@@ -121,18 +128,21 @@ class SeasonalProfile:
         mean absolute deviation (what the daily profile must beat), ``dt`` the typical
         sampling interval in seconds.
         """
-        origin, res = self.origin, self.res
+        v, b = self.v, self.b
+        origin, res = v[b + _ORIGIN], v[b + _RES]
         if res == 0.0 or not (origin <= lo and hi <= origin + (_TOP - 1) * res):
             self._remap(lo, hi)
-            origin, res = self.origin, self.res
-        if self.start != self.start:
-            self.start = ts
+            origin, res = v[b + _ORIGIN], v[b + _RES]
+        start = v[b + _START]
+        if start != start:
+            v[b + _START] = start = ts
         days = ts // _DAY
         hb = int((ts - days * _DAY) // _HOUR)
         wi = 24 + int((days + 3.0) % 7.0) * 24 + hb  # Monday 00:00 is 24
         codes = self.codes
         cd, cw = codes[hb], codes[wi]
-        err_day, err_week = self.err_day, self.err_week
+        err_day, err_week = v[b + _ERR_DAY], v[b + _ERR_WEEK]
+        updates = v[b + _UPDATES]
 
         band = None
         mode = self.mode
@@ -146,8 +156,8 @@ class SeasonalProfile:
         if dt <= 0.0:
             dt = _HOUR
         if cd and cw:
-            updates = self.updates + 1
-            self.updates = updates
+            updates += 1.0
+            v[b + _UPDATES] = updates
             # errors remember about a week of samples (a growing average until then)
             a = dt / _WEEK
             if a < 1.0 / updates:
@@ -156,7 +166,7 @@ class SeasonalProfile:
                 a = 1.0
             err_day += a * (abs(value - (origin + (cd - 1) * res)) - err_day)
             err_week += a * (abs(value - (origin + (cw - 1) * res)) - err_week)
-            self.err_day, self.err_week = err_day, err_week
+            v[b + _ERR_DAY], v[b + _ERR_WEEK] = err_day, err_week
         # one visit of a bin is an hour of samples: each mean remembers a few visits
         x = (value - origin) / res + 1.0  # the value as a (fractional) code
         for index, c, memory in ((hb, cd, _DAY_MEMORY), (wi, cw, _WEEK_MEMORY)):
@@ -168,9 +178,9 @@ class SeasonalProfile:
             code = int(y + 0.5)
             codes[index] = 1 if code < 1 else (_TOP if code > _TOP else code)
 
-        likely = self.updates > 0 and err_week <= (1.0 - MARGIN) * err_day
+        likely = updates > 0.0 and err_week <= (1.0 - MARGIN) * err_day
         self.weekly_likely = likely
-        seen = ts - self.start
+        seen = ts - start
         if likely and seen >= _CYCLES * _WEEK:
             self.mode = WEEKLY
         elif seen >= _CYCLES * _DAY and err_day <= (1.0 - MARGIN) * base_dev:
@@ -184,14 +194,16 @@ class SeasonalProfile:
         codes = array("H", self.codes)
         if sys.byteorder == "big":  # the checkpoint is little-endian everywhere
             codes.byteswap()
+        v, b = self.v, self.b
+        start = v[b + _START]
         return [
             base64.b64encode(codes.tobytes()).decode("ascii"),
-            self.origin,
-            self.res,
-            None if self.start != self.start else self.start,
-            self.err_day,
-            self.err_week,
-            self.updates,
+            v[b + _ORIGIN],
+            v[b + _RES],
+            None if start != start else start,
+            v[b + _ERR_DAY],
+            v[b + _ERR_WEEK],
+            int(v[b + _UPDATES]),
             self.mode,
         ]
 
@@ -202,8 +214,11 @@ class SeasonalProfile:
         if len(codes) != _BINS:
             raise ValueError("seasonal profile has the wrong number of bins")
         self.codes = codes
-        self.origin, self.res = float(state[1]), float(state[2])
-        self.start = math.nan if state[3] is None else float(state[3])
-        self.err_day, self.err_week = float(state[4]), float(state[5])
-        self.updates, self.mode = int(state[6]), int(state[7])
-        self.weekly_likely = self.updates > 0 and self.err_week <= (1.0 - MARGIN) * self.err_day
+        v, b = self.v, self.b
+        v[b + _ORIGIN], v[b + _RES] = float(state[1]), float(state[2])
+        v[b + _START] = math.nan if state[3] is None else float(state[3])
+        v[b + _ERR_DAY], v[b + _ERR_WEEK] = float(state[4]), float(state[5])
+        v[b + _UPDATES], self.mode = float(int(state[6])), int(state[7])
+        self.weekly_likely = (
+            v[b + _UPDATES] > 0 and v[b + _ERR_WEEK] <= (1.0 - MARGIN) * v[b + _ERR_DAY]
+        )
