@@ -21,7 +21,8 @@ from tests.support.promql import selectors, substitute_grafana_variables
 
 INTERVAL = "1s"
 
-SCRAPED = (*ALL_SERVICES, "worker")  # every service, and the Celery worker's task metrics
+# Every service (the history too), and the Celery worker's task metrics.
+SCRAPED = (*ALL_SERVICES, "history", "worker")
 
 
 def _config(stack: ObservedStack, rules_dir: Path) -> dict[str, Any]:
