@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import setup_logging
 
 from services.remediator import worker_metrics  # noqa: F401 - connects the task signals
 from services.remediator.celery_config import create_celery
@@ -27,12 +27,5 @@ def _configure_logging(**_: Any) -> None:
     configure_logging("remediator-worker", settings.log_level, settings.log_json)
 
 
-@worker_process_init.connect  # type: ignore[untyped-decorator]
-def _reset_clients(**_: Any) -> None:
-    # Connections must not be shared across the fork of a prefork child.
-    from services.remediator import tasks
-
-    tasks.reset_workflow()
-
-
+# Imported by name, so this module does not import the tasks that import it.
 app.autodiscover_tasks(["services.remediator"], related_name="tasks", force=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 import structlog
+from celery.signals import worker_process_init
 
 from services.remediator.celery_app import app, settings
 from services.remediator.core.action_requests import ActionRequest
@@ -21,7 +22,9 @@ log = structlog.get_logger("remediator.tasks")
 _remediator: Remediator | None = None
 
 
-def reset_workflow() -> None:
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def reset_workflow(**_: Any) -> None:
+    """A prefork child builds its own clients: connections must not cross the fork."""
     global _remediator
     _remediator = None
 
