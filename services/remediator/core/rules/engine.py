@@ -102,7 +102,7 @@ class RemediationEngine:
         co = frozenset(context.co_anomalous | set(anomaly.contributing_metrics)) - {anomaly.metric}
         live: Recommendation | None = None
         shadow: list[Recommendation] = []
-        misses: list[tuple[int, str]] = []
+        misses: list[_Miss] = []
         for rule in self.loaded.rules.rules:
             demoted = rule.mode == "live" and rule.name in context.demoted
             in_shadow = rule.mode == "shadow" or demoted
@@ -193,39 +193,52 @@ def approval_need(
     return ApprovalNeed(False, 0, f"{risk} risk actions run without approval")
 
 
-def _mismatch(rule: Rule, anomaly: AnomalyEvent, co: frozenset[str]) -> tuple[int, str] | None:
-    """None when ``rule`` matches; else how close it came (higher is closer) and why not."""
+@dataclass(frozen=True)
+class _Miss:
+    """Why a rule did not match, and how close it came (higher is closer: 0 another metric,
+    1 resource or labels, 2 severity, 3 score, 4 what else is anomalous)."""
+
+    closeness: int
+    why: str = ""
+    below: Severity | None = None  # the rule's lowest severity, when severity was the miss
+
+
+def _mismatch(rule: Rule, anomaly: AnomalyEvent, co: frozenset[str]) -> _Miss | None:
+    """None when ``rule`` matches."""
     match = rule.match
     if not match.metric_matches(anomaly.metric):
-        return (0, "")
+        return _Miss(0)
     if not match.resource_matches(anomaly.resource_id):
-        return (1, f"rule {rule.name} does not cover resource {anomaly.resource_id}")
+        return _Miss(1, f"rule {rule.name} does not cover resource {anomaly.resource_id}")
     missing = match.missing_labels(anomaly.labels)
     if missing:
-        return (1, f"rule {rule.name} needs labels {', '.join(missing)}")
+        return _Miss(1, f"rule {rule.name} needs labels {', '.join(missing)}")
     if anomaly.severity.rank < match.severity_at_least.rank:
-        return (2, f"severity:{match.severity_at_least.value}")
+        return _Miss(2, below=match.severity_at_least)
     if anomaly.score < match.min_score:
-        return (3, f"rule {rule.name} needs a score of {match.min_score:g} ({anomaly.score:.2f})")
+        return _Miss(
+            3, f"rule {rule.name} needs a score of {match.min_score:g} ({anomaly.score:.2f})"
+        )
     wanted = match.also_anomalous
     if wanted and not any(fnmatchcase(m, p) for m in co for p in wanted):
-        return (4, f"rule {rule.name} needs one of {', '.join(wanted)} anomalous too")
+        return _Miss(4, f"rule {rule.name} needs one of {', '.join(wanted)} anomalous too")
     return None
 
 
-def _no_match_reason(anomaly: AnomalyEvent, misses: list[tuple[int, str]]) -> str:
-    relevant = [m for m in misses if m[0] > 0]
+def _no_match_reason(anomaly: AnomalyEvent, misses: list[_Miss]) -> str:
+    relevant = [m for m in misses if m.closeness > 0]
     if not relevant:
         return f"no rule covers metric {anomaly.metric}"
-    closest = max(rank for rank, _ in relevant)
-    reasons = [text for rank, text in relevant if rank == closest]
-    if closest == 2:
-        lowest = min((Severity(r.split(":", 1)[1]) for r in reasons), key=lambda s: s.rank)
+    closest = max(m.closeness for m in relevant)
+    nearest = [m for m in relevant if m.closeness == closest]
+    severities = [m.below for m in nearest if m.below is not None]
+    if severities:
+        lowest = min(severities, key=lambda s: s.rank)
         return (
             f"severity {anomaly.severity} is below {lowest}, the lowest severity a rule for "
             f"{anomaly.metric} acts on: watch, do not act"
         )
-    return "; ".join(dict.fromkeys(reasons))
+    return "; ".join(dict.fromkeys(m.why for m in nearest))
 
 
 def _match_reason(rule: Rule, anomaly: AnomalyEvent, co: frozenset[str]) -> str:
