@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from shared.events import (
     decode_event,
     utcnow,
 )
+from shared.stream_group import Fields, GroupReader
 from shared.streams import PREFIX
 
 log = structlog.get_logger("history.consumer")
@@ -50,11 +51,15 @@ KINDS: dict[type, str] = {
 }
 
 
+Read = tuple[str, bytes, Fields]  # stream, entry id, fields
+
+
 class BatchConsumer(StreamConsumer):
-    """The shared stream consumer, writing what one read returned in one transaction (one
-    commit, each incident's summary worked out once) before acknowledging it. A batch that
-    fails is handled again entry by entry through the shared path, so one event that cannot be
-    written is retried and dead-lettered on its own, never holding the others back."""
+    """The shared stream consumer, writing everything one read returned in one
+    transaction (one commit, each incident's summary worked out once) before acknowledging
+    them. A batch that fails is handled again entry by entry through the shared path, as are
+    entries taken over from a dead consumer, so one event that cannot be written is retried
+    and dead-lettered on its own, never holding the others back."""
 
     def __init__(
         self,
@@ -74,9 +79,63 @@ class BatchConsumer(StreamConsumer):
             options=options,
         )
         self.writer = writer
+        loop = self.reader
+        self.reader = BatchReader(
+            redis,
+            streams=loop.streams,
+            group=loop.group,
+            consumer=loop.consumer,
+            on_entry=loop.on_entry,
+            options=loop.options,
+            every_round=loop.every_round,
+            write=self.write_batch,
+        )
+
+    async def write_batch(self, entries: Sequence[Read]) -> list[Read]:
+        """Write what ``entries`` hold in one transaction; the entries that may be
+        acknowledged."""
+        events: list[tuple[Read, Fields, Event]] = []
+        done: list[Read] = []
+        for stream, entry_id, fields in entries:
+            try:
+                event = decode_event(_text(fields.get(b"type")), fields.get(b"data", b""))
+            except EventDecodeError:  # the shared path dead-letters it
+                if await self._process(stream, entry_id, fields, 1):
+                    done.append((stream, entry_id, fields))
+                continue
+            events.append(((stream, entry_id, fields), fields, event))
+        try:
+            started = time.perf_counter()
+            await self.writer.record_many([event for _, _, event in events])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # written one by one below; each failure is its own
+            log.warning("history_batch_failed", size=len(events), error=str(exc))
+            for read, fields, _event in events:
+                if await self._process(read[0], read[1], fields, 1):
+                    done.append(read)
+        else:
+            _count([(r[0], e) for r, _, e in events], time.perf_counter() - started, self.group)
+            done += [read for read, _, _ in events]
+        return done
+
+
+class BatchReader(GroupReader):
+    """The shared consumer-group loop, handing everything one read returned over at once
+    (entries taken over from another consumer go one by one, counting deliveries)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        write: Callable[[Sequence[Read]], Awaitable[list[Read]]],
+        **loop: Any,
+    ) -> None:
+        super().__init__(redis, **loop)
+        self.write = write
 
     async def read_once(self) -> int:
-        response = await self.redis.xreadgroup(
+        reply = await self.redis.xreadgroup(
             self.group,
             self.consumer,
             dict.fromkeys(self.streams, ">"),
@@ -85,47 +144,24 @@ class BatchConsumer(StreamConsumer):
         )
         read = [
             (_text(stream), entry_id, fields)
-            for stream, entries in response or []
+            for stream, entries in reply or []
             for entry_id, fields in entries
         ]
         if not read:
             return 0
-        events: list[tuple[str, Any, Event]] = []
-        done: dict[str, list[Any]] = {}
-        for stream, entry_id, fields in read:
-            try:
-                event = decode_event(_text(fields.get(b"type")), fields.get(b"data", b""))
-            except EventDecodeError:  # the shared path dead-letters it
-                if await self._process(stream, entry_id, fields, 1):
-                    done.setdefault(stream, []).append(entry_id)
-                continue
-            events.append((stream, entry_id, event))
-        try:
-            started = time.perf_counter()
-            await self.writer.record_many([event for _, _, event in events])
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # written one by one below; each failure is its own
-            log.warning("history_batch_failed", size=len(events), error=str(exc))
-            for stream, entry_id, fields in read:
-                if entry_id not in done.get(stream, []) and await self._process(
-                    stream, entry_id, fields, 1
-                ):
-                    done.setdefault(stream, []).append(entry_id)
-        else:
-            _count(events, time.perf_counter() - started, self.group)
-            for stream, entry_id, _event in events:
-                done.setdefault(stream, []).append(entry_id)
+        done: dict[str, list[bytes]] = {}
+        for stream, entry_id, _fields in await self.write(read):
+            done.setdefault(stream, []).append(entry_id)
         for stream, ids in done.items():
             await self.redis.xack(stream, self.group, *ids)
         return len(read)
 
 
-def _count(events: list[tuple[str, Any, Event]], seconds: float, group: str) -> None:
+def _count(events: list[tuple[str, Event]], seconds: float, group: str) -> None:
     if events:
         metrics.WRITE_SECONDS.observe(seconds / len(events))
     now = utcnow()
-    for stream, _entry_id, event in events:
+    for stream, event in events:
         family = stream.split("{", 1)[-1].split("}", 1)[0].split(":", 1)[0]
         metrics.RECORDED.labels(kind=KINDS.get(type(event), "other")).inc()
         shared_metrics.EVENTS_CONSUMED.labels(stream=family, group=group).inc()
