@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from services.detector.consumer import anomaly_key
+from services.detector.deps import DetectorDep, get_detector
 from services.detector.engine import MODEL_VERSION, DetectionEngine, SeriesState
 from services.detector.scoring.detector import SeriesDetector
-from services.detector.scoring_pool import ScoringPool
 from shared.identifiers import MetricName, Number, ResourceId, Timestamp, dated_now
 from shared.streams import PREFIX
 from shared.time_bounds import TimeBounds
@@ -116,14 +116,6 @@ class FeedbackRequest(BaseModel):
     note: str = Field("", max_length=2000)
 
 
-def _engine(request: Request) -> DetectionEngine:
-    engine: DetectionEngine = request.app.state.engine
-    return engine
-
-
-EngineDep = Annotated[DetectionEngine, Depends(_engine)]
-
-
 SavedState = dict[str, Any] | None
 
 
@@ -190,9 +182,9 @@ async def score_off_loop(
     """Parse, score and write out in the pool, copy the live states on the event loop in
     between: detection never waits for an API call. A request costs at most
     ``anomaly_max_points`` points of work, and at most ``anomaly_api_workers`` run at once."""
-    engine: DetectionEngine = request.app.state.engine
-    pool: ScoringPool = request.app.state.scoring_pool
-    limit: int = request.app.state.settings.anomaly_max_points
+    detector = get_detector(request)
+    engine, pool = detector.engine, detector.scoring_pool
+    limit = detector.settings.anomaly_max_points
     async with pool.slot() as slot:
         try:
             reqs = await slot.call(parse)
@@ -200,7 +192,7 @@ async def score_off_loop(
             raise RequestValidationError(
                 [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from None
-        _refuse_times_out_of_bounds(reqs, request.app.state.settings.time_bounds, single)
+        _refuse_times_out_of_bounds(reqs, detector.settings.time_bounds, single)
         points = sum(len(r.points) if r.points is not None else 1 for r in reqs)
         if points > limit:
             raise HTTPException(
@@ -294,10 +286,8 @@ async def score_batch(request: Request) -> Response:
     responses=problem_responses(401, 404),
     dependencies=[Depends(require_internal_token)],
 )
-async def feedback(
-    anomaly_id: str, body: FeedbackRequest, request: Request, engine: EngineDep
-) -> dict[str, Any]:
-    redis = request.app.state.redis
+async def feedback(anomaly_id: str, body: FeedbackRequest, detector: DetectorDep) -> dict[str, Any]:
+    redis, engine = detector.redis, detector.engine
     raw = await redis.get(anomaly_key(anomaly_id))
     if raw is None:
         raise HTTPException(404, f"anomaly {anomaly_id} is unknown or older than 7 days")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.detector.deps import ModelsDep, get_detector
 from services.detector.model_store import ModelStoreError, NoPreviousVersionError
-from services.detector.models import ModelManager, history
+from services.detector.models import history
 from services.detector.training import Sample, TimeRange, TrainingJob
 from services.detector.training_sources import (
     CloudWatchSource,
@@ -119,14 +120,6 @@ class JobView(BaseModel):
         return cls(**{name: getattr(job, name) for name in cls.model_fields})
 
 
-def _models(request: Request) -> ModelManager:
-    manager: ModelManager = request.app.state.models
-    return manager
-
-
-ModelsDep = Annotated[ModelManager, Depends(_models)]
-
-
 async def _uploaded(samples: list[MetricSample]) -> AsyncIterator[Sample]:
     for s in samples:
         yield s.resource_id, s.metric, s.timestamp.timestamp(), s.value
@@ -148,7 +141,7 @@ async def start_training(body: TrainRequest, request: Request, models: ModelsDep
     remote = body.prometheus or body.cloudwatch
     samples: AsyncIterator[Sample]
     if remote is not None:
-        settings = request.app.state.settings
+        settings = get_detector(request).settings
         try:
             check_allowed(remote, settings)
         except SourceRefused as exc:
@@ -161,8 +154,8 @@ async def start_training(body: TrainRequest, request: Request, models: ModelsDep
     else:
         until = body.until or datetime.now(UTC)
         since = body.since or until - timedelta(days=1)
-        streams = request.app.state.history_streams
-        samples = history(request.app.state.redis, streams, since, until)
+        detector = get_detector(request)
+        samples = history(detector.redis, detector.history_streams, since, until)
     return JobView.of(models.start_training(body.source, samples, exclude))
 
 

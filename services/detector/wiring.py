@@ -1,0 +1,172 @@
+"""The composition root: the detector's parts built once from the settings (``build``, no
+I/O), then run with their Redis clients (``Detector.running``, the app's lifespan)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import structlog
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+
+from services.detector.checkpoint import Checkpointer
+from services.detector.config import DetectorSettings
+from services.detector.consumer import MetricBatchHandler
+from services.detector.engine import MODEL_VERSION, DetectionEngine
+from services.detector.engine_setup import build_engine
+from services.detector.metrics import SERIES_TRACKED, show_model_version
+from services.detector.model_store_redis import RedisModelStore
+from services.detector.models import ModelManager, MultivariateOptions
+from services.detector.scoring_pool import ScoringPool
+from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options, running
+from shared.streams import GROUP_DETECTOR, all_metric_streams, metrics_stream
+
+log = structlog.get_logger("detector.wiring")
+MODEL_FOLLOW_S = 2.0  # how soon a version activated by another process is taken up
+
+
+class StateFreezer:
+    """Moves the series' state out of the cyclic garbage collector's sight (``gc.freeze``)
+    each time the number of series grew by a fifth: a full collection walking thousands of
+    long-lived series states stalls the loop for tens of milliseconds, and those states are
+    freed by reference counting anyway. Freezing only on growth bounds what a frozen cycle of
+    garbage could keep."""
+
+    def __init__(self, engine: DetectionEngine) -> None:
+        self.engine = engine
+        self.frozen_at = 0
+
+    def __call__(self) -> None:
+        count = len(self.engine.series)
+        if count > self.frozen_at * 1.2:
+            gc.freeze()
+            self.frozen_at = count
+
+
+@dataclass
+class Detector:
+    settings: DetectorSettings
+    shards: list[int]
+    engine: DetectionEngine
+    models: ModelManager
+    model_store: RedisModelStore
+    scoring_pool: ScoringPool
+    # Training reads the history of every shard: a model serves every detector process.
+    history_streams: list[str]
+    _redis: Redis | None = field(default=None, repr=False)
+    checkpointer: Checkpointer | None = None
+
+    @property
+    def redis(self) -> Redis:
+        if self._redis is None:
+            raise RuntimeError("the detector is not running")
+        return self._redis
+
+    @property
+    def checkpointed_series(self) -> int:
+        return self.checkpointer.saved_series if self.checkpointer is not None else 0
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Restore the owned shards' series, take up the active model, then consume the metric
+        shards, checkpoint and follow model activations in the background; on exit save every
+        changed series."""
+        settings = self.settings
+        self._redis = redis = Redis.from_url(settings.redis_url)
+        self.checkpointer = checkpointer = Checkpointer(redis, self.engine, settings.metric_shards)
+        try:
+            restored = await checkpointer.load(self.shards)
+            log.info("state_restored", series=restored, shards=self.shards)
+            imported = await asyncio.to_thread(self.model_store.import_files, settings.model_dir)
+            if imported is not None:
+                log.info("models_imported", active=imported, model_dir=str(settings.model_dir))
+            await self.models.load_current()
+            batches = MetricBatchHandler(
+                self.engine, EventBus(redis, settings.stream_maxlen), redis, self.models
+            )
+            consumer = StreamConsumer(
+                redis,
+                streams=[metrics_stream(s) for s in self.shards],
+                group=GROUP_DETECTOR,
+                consumer=consumer_name("detector"),
+                handler=batches.unexpected,
+                batch_handler=batches,
+                options=consumer_options(settings),
+            )
+            freeze = StateFreezer(self.engine)
+            freeze()  # the restored state
+            background = [
+                asyncio.create_task(self._checkpoints(checkpointer, freeze)),
+                asyncio.create_task(self._follow_models()),
+            ]
+            try:
+                async with running([consumer]):
+                    yield
+            finally:
+                self.scoring_pool.close()
+                for task in background:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                saved = await checkpointer.save()
+                log.info("state_saved", series=saved)
+        finally:
+            await redis.aclose()
+            self.model_store.redis.close()
+
+    async def _checkpoints(self, checkpointer: Checkpointer, freeze: StateFreezer) -> None:
+        while True:
+            await asyncio.sleep(self.settings.checkpoint_interval_s)
+            try:
+                await checkpointer.save()
+            except Exception as exc:  # keep scoring; the next round retries
+                log.warning("checkpoint_failed", error=str(exc))
+            freeze()
+
+    async def _follow_models(self) -> None:
+        """Take up a model version activated by another detector process."""
+        while True:
+            await asyncio.sleep(MODEL_FOLLOW_S)
+            try:
+                await self.models.follow()
+            except Exception as exc:  # keep scoring with the model in hand; retried next round
+                log.warning("model_follow_failed", error=str(exc))
+
+
+def build(settings: DetectorSettings) -> Detector:
+    """Every part, no I/O (clients connect in ``Detector.running``)."""
+    engine = build_engine(settings)
+    contexts_ready = engine.config.memory_start_samples + engine.config.memory_settle_samples
+    if settings.warmup_samples < contexts_ready:
+        log.info(
+            "short_warmup",
+            warmup_samples=settings.warmup_samples,
+            context_detectors_from=contexts_ready,
+            note="out_of_range, level_shift and stuck may alarm from the warm-up on; "
+            "novelty, seasonal and pattern only once their memory has settled",
+        )
+    SERIES_TRACKED.set_function(lambda: len(engine.series))
+    show_model_version("streaming", MODEL_VERSION)
+    model_store = RedisModelStore(SyncRedis.from_url(settings.redis_url))
+    models = ModelManager(
+        model_store,
+        MultivariateOptions(
+            metrics=tuple(settings.multivariate_metrics),
+            threshold=settings.multivariate_threshold,
+            cooldown_s=settings.multivariate_cooldown_s,
+        ),
+    )
+    return Detector(
+        settings=settings,
+        shards=settings.owned_shards(),
+        engine=engine,
+        models=models,
+        model_store=model_store,
+        scoring_pool=ScoringPool(settings.anomaly_api_workers, settings.anomaly_api_queue),
+        history_streams=all_metric_streams(settings.metric_shards),
+    )
