@@ -42,7 +42,7 @@ def wait_ready(url: str) -> None:
 
 
 def metrics_body(size: int) -> bytes:
-    ts = datetime(2026, 1, 1, tzinfo=UTC)
+    ts = datetime.now(UTC) - timedelta(hours=1)  # inside the accepted window
     samples = [
         {
             "resource_id": f"host-{i}",

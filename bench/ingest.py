@@ -67,7 +67,7 @@ def raw_xadd_rate(url: str, entries: int = 200_000, pipeline: int = 1000) -> flo
 
 
 def make_batch(size: int, seq: int) -> dict[str, Any]:
-    ts = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seq)
+    ts = datetime.now(UTC) - timedelta(hours=1) + timedelta(seconds=seq)  # accepted window
     return {
         "samples": [
             {
