@@ -8,7 +8,6 @@ is acknowledged only after its transaction committed, and writing it twice chang
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,7 +16,6 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.history import metrics
@@ -35,7 +33,7 @@ from shared.events import (
     decode_event,
     utcnow,
 )
-from shared.stream_group import Fields, GroupReader
+from shared.stream_group import Fields, GroupReader, RawEntry, ReaderOptions
 from shared.streams import PREFIX
 
 log = structlog.get_logger("history.consumer")
@@ -194,7 +192,8 @@ def _entry_time(entry_id: str) -> datetime:
 
 
 class FeedbackReader:
-    """Copies the detector's feedback log into the incidents' timelines."""
+    """Copies the detector's feedback log into the incidents' timelines (the shared
+    consumer-group loop; an entry that cannot be written stays pending and is retried)."""
 
     def __init__(
         self,
@@ -205,73 +204,45 @@ class FeedbackReader:
         options: ConsumerOptions,
         stream: str = FEEDBACK_STREAM,
     ) -> None:
-        self.redis = redis
         self.writer = writer
-        self.consumer = consumer
-        self.options = options
-        self.stream = stream
+        self.reader = GroupReader(
+            redis,
+            streams=[stream],
+            group=GROUP_HISTORY,
+            consumer=consumer,
+            on_entry=self._on_entry,
+            options=ReaderOptions(
+                batch=options.batch,
+                block_ms=options.block_ms,
+                claim_idle_ms=options.claim_idle_ms,
+            ),
+        )
 
     async def ensure_group(self) -> None:
-        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
-            await self.redis.xgroup_create(self.stream, GROUP_HISTORY, id="0", mkstream=True)
+        await self.reader.ensure_groups()
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.ensure_group()
-        last_claim = 0.0
-        while not stop.is_set():
-            try:
-                if time.monotonic() - last_claim >= self.options.claim_idle_ms / 2000:
-                    last_claim = time.monotonic()
-                    await self.reclaim()
-                await self.read_once()
-            except asyncio.CancelledError:
-                raise
-            except (RedisError, OSError, SQLAlchemyError) as exc:
-                log.warning("feedback_read_failed", error=str(exc))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+        await self.reader.run(stop)
 
-    async def read_once(self) -> int:
-        reply = await self.redis.xreadgroup(
-            GROUP_HISTORY,
-            self.consumer,
-            {self.stream: ">"},
-            count=self.options.batch,
-            block=self.options.block_ms,
+    async def _on_entry(self, entry: RawEntry) -> bool:
+        entry_id = _text(entry.entry_id)
+        try:
+            anomaly_id = uuid.UUID(_text(entry.fields.get(b"anomaly_id")))
+        except ValueError:
+            log.warning("feedback_unreadable", entry_id=entry_id)
+            return True
+        steps = feedback_steps(
+            entry_id,
+            anomaly_id,
+            _text(entry.fields.get(b"verdict")),
+            _text(entry.fields.get(b"by")),
+            _text(entry.fields.get(b"note")),
+            _entry_time(entry_id),
         )
-        handled = 0
-        for _stream, entries in reply or []:
-            await self._handle(entries)
-            handled += len(entries)
-        return handled
-
-    async def reclaim(self) -> None:
-        reply = await self.redis.xautoclaim(
-            self.stream,
-            GROUP_HISTORY,
-            self.consumer,
-            min_idle_time=self.options.claim_idle_ms,
-            start_id="0-0",
-            count=self.options.batch,
-        )
-        await self._handle([e for e in reply[1] if e[1] is not None])
-
-    async def _handle(self, entries: list[tuple[Any, dict[bytes, bytes]]]) -> None:
-        for raw_id, fields in entries:
-            entry_id = _text(raw_id)
-            try:
-                anomaly_id = uuid.UUID(_text(fields.get(b"anomaly_id")))
-            except ValueError:
-                log.warning("feedback_unreadable", entry_id=entry_id)
-            else:
-                steps = feedback_steps(
-                    entry_id,
-                    anomaly_id,
-                    _text(fields.get(b"verdict")),
-                    _text(fields.get(b"by")),
-                    _text(fields.get(b"note")),
-                    _entry_time(entry_id),
-                )
-                await self.writer.record_steps(steps)
-                metrics.RECORDED.labels(kind="feedback").inc()
-            await self.redis.xack(self.stream, GROUP_HISTORY, raw_id)
+        try:
+            await self.writer.record_steps(steps)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("feedback_not_written", entry_id=entry_id, error=str(exc))
+            return False
+        metrics.RECORDED.labels(kind="feedback").inc()
+        return True
