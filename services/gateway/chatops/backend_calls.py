@@ -9,10 +9,12 @@ A call answers a :class:`BackendReply` whatever the status; only "could not be r
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
+from services.gateway.backend_reply import BackendReply
 from services.gateway.proxy import Backends
+
+__all__ = ["BackendCaller", "BackendReply", "BackendUnavailableError"]
 
 
 class BackendUnavailableError(Exception):
@@ -20,28 +22,6 @@ class BackendUnavailableError(Exception):
         self.service = service
         self.detail = detail
         super().__init__(detail)
-
-
-@dataclass(frozen=True)
-class BackendReply:
-    status: int
-    body: Any
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    def problem_detail(self) -> str:
-        """A problem document's ``detail`` (RFC 9457), or what can be said without one."""
-        if isinstance(self.body, dict):
-            detail = self.body.get("detail")
-            if isinstance(detail, str):
-                return detail
-        return f"HTTP {self.status}"
-
-    def field(self, name: str) -> str | None:
-        value = self.body.get(name) if isinstance(self.body, dict) else None
-        return value if isinstance(value, str) else None
 
 
 class BackendCaller:

@@ -10,35 +10,16 @@ and the table's actor field is filled from the key, never from the form.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, Request
 
+from services.gateway.backend_reply import BackendReply
 from services.gateway.console.guard import ConsoleUser, Refused
 from services.gateway.proxy import Backends
 from services.gateway.routes_proxy import ROUTES, Route, limiter
 
 ROUTE_TABLE: dict[tuple[str, str], Route] = {(r.method, r.path): r for r in ROUTES}
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: Any
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    def detail(self) -> str:
-        """What a problem document says (RFC 9457 ``detail``), or the status alone."""
-        if isinstance(self.body, dict):
-            for name in ("detail", "title"):
-                value = self.body.get(name)
-                if isinstance(value, str) and value:
-                    return value
-        return f"HTTP {self.status}"
 
 
 class ConsoleCalls:
@@ -54,14 +35,16 @@ class ConsoleCalls:
     def has(self, service: str) -> bool:
         return service in self.backends.urls
 
-    async def read(self, service: str, path: str, params: dict[str, str] | None = None) -> Reply:
+    async def read(
+        self, service: str, path: str, params: dict[str, str] | None = None
+    ) -> BackendReply:
         if not self.has(service):
-            return Reply(503, {"detail": f"no {service} is configured for this gateway"})
+            return BackendReply(503, {"detail": f"no {service} is configured for this gateway"})
         return await self._forward(service, "GET", path, None, params)
 
     async def act(
         self, method: str, template: str, path: str, body: dict[str, Any] | None = None
-    ) -> Reply:
+    ) -> BackendReply:
         """The API's ``method template`` route on the concrete ``path``, as this user."""
         route = ROUTE_TABLE[(method, template)]
         if not self.user.may(route.role):
@@ -83,7 +66,7 @@ class ConsoleCalls:
         path: str,
         body: dict[str, Any] | None,
         params: dict[str, str] | None,
-    ) -> Reply:
+    ) -> BackendReply:
         response = await self.backends.forward(
             service,
             method,
@@ -97,4 +80,4 @@ class ConsoleCalls:
             parsed: Any = json.loads(bytes(response.body)) if response.body else None
         except ValueError:
             parsed = None
-        return Reply(response.status_code, parsed)
+        return BackendReply(response.status_code, parsed)

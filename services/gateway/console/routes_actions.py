@@ -12,7 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from services.gateway.console.calls import ConsoleCalls, Reply
+from services.gateway.backend_reply import BackendReply
+from services.gateway.console.calls import ConsoleCalls
 from services.gateway.console.guard import (
     CONSOLE,
     ConsoleUser,
@@ -40,7 +41,12 @@ def _checked(value: str, pattern: re.Pattern[str], what: str) -> str:
 
 
 async def _done(
-    request: Request, user: ConsoleUser, form: FormData, default: str, reply: Reply, done: str
+    request: Request,
+    user: ConsoleUser,
+    form: FormData,
+    default: str,
+    reply: BackendReply,
+    done: str,
 ) -> Response:
     """Tell the user what happened on the next page, and go back there."""
     store = session_store(request)
@@ -48,7 +54,9 @@ async def _done(
         detail = reply.body.get("detail") if isinstance(reply.body, dict) else None
         await store.flash(user.session, "ok", detail if isinstance(detail, str) else done)
     else:
-        await store.flash(user.session, "error", f"Not done ({reply.status}): {reply.detail()}")
+        await store.flash(
+            user.session, "error", f"Not done ({reply.status}): {reply.problem_detail()}"
+        )
     back = form.get("back")
     return redirect(safe_back_to(back if isinstance(back, str) else default))
 

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.gateway.anomaly_index import AnomalyIndex, Query
-from services.gateway.console.calls import ConsoleCalls, Reply
+from services.gateway.backend_reply import BackendReply
+from services.gateway.console.calls import ConsoleCalls
 from services.gateway.console.guard import CONSOLE, ConsoleUser, User, session_store
 from services.gateway.console.rendering import page, redirect
 from shared.events import Severity
@@ -28,13 +29,13 @@ async def show(
     return page(request, template, context, user=user, flash=flash)
 
 
-def listed(reply: Reply) -> list[Any]:
+def listed(reply: BackendReply) -> list[Any]:
     return reply.body if reply.ok and isinstance(reply.body, list) else []
 
 
-def unavailable(*replies: tuple[str, Reply]) -> list[str]:
+def unavailable(*replies: tuple[str, BackendReply]) -> list[str]:
     """Why parts of a page are missing: one line per service that did not answer."""
-    return [f"{name}: {reply.detail()}" for name, reply in replies if not reply.ok]
+    return [f"{name}: {reply.problem_detail()}" for name, reply in replies if not reply.ok]
 
 
 async def recent_anomalies(
@@ -85,16 +86,16 @@ async def overview(request: Request, user: User) -> Response:
     )
 
 
-def _items(reply: Reply) -> list[Any]:
+def _items(reply: BackendReply) -> list[Any]:
     if reply.ok and isinstance(reply.body, dict):
         items = reply.body.get("items")
         return items if isinstance(items, list) else []
     return []
 
 
-def _optional(name: str, reply: Reply) -> list[tuple[str, Reply]]:
+def _optional(name: str, reply: BackendReply) -> list[tuple[str, BackendReply]]:
     """A service the gateway may run without: missing is not a problem worth a banner."""
-    return [] if reply.status == 503 and "configured" in reply.detail() else [(name, reply)]
+    return [] if reply.status == 503 and "configured" in reply.problem_detail() else [(name, reply)]
 
 
 @router.get("/approvals")
