@@ -11,7 +11,7 @@ import redis
 
 from services.detector.model_store import ModelStore, NoPreviousVersionError, UnknownVersionError
 from services.detector.model_store_redis import RedisModelStore
-from tests.unit.detector_multivariate.test_model_store import TRAINED_ON, StepClock, small_model
+from tests.support.model_fixtures import TRAINED_ON, StepClock, small_model
 
 
 def test_a_version_saved_by_one_process_is_loaded_and_activated_by_another(

@@ -17,7 +17,7 @@ from services.history.store.writer import HistoryWriter
 from shared.bus import ConsumerOptions, encode_event
 from shared.events import Event, utcnow
 from tests.integration.incident_history.running import STREAM_OF
-from tests.unit.incident_history.story import whole_incident
+from tests.support.incident_story import whole_incident
 
 
 def _observed(name: str) -> float:

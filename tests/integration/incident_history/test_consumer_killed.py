@@ -20,8 +20,8 @@ from tests.integration.incident_history.running import (
     history_process,
     publish,
 )
+from tests.support.incident_story import blocked_incident, whole_incident
 from tests.support.waiting import wait_for
-from tests.unit.incident_history.story import blocked_incident, whole_incident
 
 INCIDENTS = 400  # 200 of each story: 2,600 events, 3,000 steps
 

@@ -22,9 +22,9 @@ from shared.events import Event, utcnow
 from shared.incidents import Incident, IncidentPage, TimelineKind
 from shared.web import PROBLEM_JSON
 from tests.integration.incident_history.running import history_env, history_process, publish
+from tests.support.incident_story import blocked_incident, whole_incident
 from tests.support.processes import StackProcess
 from tests.support.waiting import wait_for
-from tests.unit.incident_history.story import blocked_incident, whole_incident
 
 START = (utcnow() - timedelta(hours=2)).replace(microsecond=0)
 FEEDBACK_STREAM = "scops:{feedback}"

@@ -18,7 +18,7 @@ from services.history.store.upkeep import Upkeep
 from services.history.store.writer import HistoryWriter
 from shared.events import Event, RemediationStatus
 from shared.incidents import IncidentStatus, TimelineKind
-from tests.unit.incident_history.story import blocked_incident, whole_incident
+from tests.support.incident_story import blocked_incident, whole_incident
 
 START = datetime(2026, 12, 5, 18, 0, tzinfo=UTC)
 

@@ -15,9 +15,9 @@ import pytest
 
 from shared.events import utcnow
 from tests.integration.incident_history.running import history_env, history_process, publish
+from tests.support.incident_story import blocked_incident, whole_incident
 from tests.support.processes import StackProcess, api_key, service
 from tests.support.waiting import wait_for
-from tests.unit.incident_history.story import blocked_incident, whole_incident
 
 
 @dataclass(frozen=True)

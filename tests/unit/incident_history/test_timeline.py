@@ -19,7 +19,7 @@ from services.history.core.steps import Steps, episode_of, steps_of
 from services.history.core.summary import ordered, summarize
 from shared.events import Event, RemediationStatus, Severity
 from shared.incidents import IncidentStatus, TimelineEntry, TimelineKind
-from tests.unit.incident_history.story import (
+from tests.support.incident_story import (
     blocked_incident,
     escalation,
     opener,
