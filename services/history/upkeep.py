@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
@@ -47,13 +48,20 @@ async def prune(upkeep: Upkeep, retention_days: float) -> None:
             log.info("history_pruned", table=table, count=count)
 
 
-async def every(seconds: float, job: Callable[[], Awaitable[object]], stop: asyncio.Event) -> None:
-    """Run ``job`` now and then every ``seconds`` until ``stop``; a failure is logged and
+@dataclass(frozen=True)
+class Every:
+    """Runs ``job`` now and then every ``seconds`` until stopped; a failure is logged and
     retried at the next turn."""
-    while not stop.is_set():
-        try:
-            await job()
-        except (RedisError, OSError, SQLAlchemyError) as exc:
-            log.warning("upkeep_failed", job=getattr(job, "__name__", "job"), error=str(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+    seconds: float
+    job: Callable[[], Awaitable[object]]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.job()
+            except (RedisError, OSError, SQLAlchemyError) as exc:
+                name = getattr(self.job, "__name__", "job")
+                log.warning("upkeep_failed", job=name, error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.seconds)

@@ -3,7 +3,6 @@ app's lifespan created, and run together."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,8 +16,9 @@ from services.history.store.database import sessions
 from services.history.store.reader import HistoryReader
 from services.history.store.upkeep import Upkeep
 from services.history.store.writer import HistoryWriter
-from services.history.upkeep import copy_silences, every, prune
+from services.history.upkeep import Every, copy_silences, prune
 from shared.bus import consumer_name, consumer_options
+from shared.stream_group import Loop, running
 from shared.streams import ANOMALIES, NOTIFICATIONS, REMEDIATIONS
 
 STREAMS = (ANOMALIES, REMEDIATIONS, NOTIFICATIONS)
@@ -39,7 +39,6 @@ class History:
     async def running(self, grace_s: float = 10.0) -> AsyncIterator[None]:
         """The stream consumer, the feedback reader and the upkeep timers in the background;
         on exit each finishes what it read (what is not written stays pending)."""
-        stop = asyncio.Event()
         await self.consumer.ensure_groups()
         await self.feedback.ensure_group()
         settings = self.settings
@@ -50,25 +49,14 @@ class History:
         async def retention() -> None:
             await prune(self.upkeep, settings.history_retention_days)
 
-        tasks = [
-            asyncio.create_task(self.consumer.run(stop), name="history:events"),
-            asyncio.create_task(self.feedback.run(stop), name="history:feedback"),
-            asyncio.create_task(
-                every(settings.history_silence_poll_s, silences, stop), name="history:silences"
-            ),
-            asyncio.create_task(
-                every(settings.history_retention_interval_s, retention, stop),
-                name="history:retention",
-            ),
+        loops: list[Loop] = [
+            self.consumer,
+            self.feedback,
+            Every(settings.history_silence_poll_s, silences),
+            Every(settings.history_retention_interval_s, retention),
         ]
-        try:
+        async with running(loops, grace_s):
             yield
-        finally:
-            stop.set()
-            _done, pending = await asyncio.wait(tasks, timeout=grace_s)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def build(settings: HistorySettings, redis: Redis, engine: AsyncEngine) -> History:
