@@ -1,10 +1,16 @@
 """What the core's decision reads of the world, answered by the stores and AWS: targets resolved
 in AWS, the safety checks peeked, escalated targets, the auto-approval switch, dry-run. Only
-reads: the decision changes nothing (see :mod:`..core.decision`)."""
+reads: the decision changes nothing (see :mod:`..core.decision`).
+
+:meth:`WorldLookups.for_request` reads what a decision asks about one request (its escalation
+flags and the peek of the atomic safety step, which also says whether dry-run is on) in one
+Redis round trip, before the decision asks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import redis
 
 from services.remediator.aws.auto_approval import AutoApprovalSwitch
 from services.remediator.aws.target_resolution import TargetResolver
@@ -12,8 +18,8 @@ from services.remediator.core.accounts import AwsPlace
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.core.safety_policy import Refusal
 from services.remediator.core.targets import ResolvedTarget, Target
-from services.remediator.handling.safety_checks import SafetyChecks
-from services.remediator.stores.escalations import Escalations
+from services.remediator.handling.safety_checks import Precheck, SafetyChecks, outcome
+from services.remediator.stores.escalations import Escalations, reason_from
 
 
 @dataclass(frozen=True)
@@ -37,3 +43,56 @@ class WorldLookups:
 
     def dry_run(self) -> bool:
         return self.checks.safety.dry_run()
+
+    def for_request(self, request: ActionRequest) -> RequestLookups:
+        """The lookups of a decision about ``request``, its Redis reads taken together."""
+        prepared = self.checks.prepare(request)
+        if isinstance(prepared, Refusal):  # refused before the atomic step: nothing to peek
+            return RequestLookups(
+                self, request, self.escalation(request), Precheck(prepared, prepared.detail)
+            )
+        safety = self.checks.safety
+        for attempt in range(2):
+            try:
+                with safety.redis.pipeline(transaction=False) as pipe:
+                    pipe.mget(self.escalations.flags(request))
+                    read_peek = safety.queue_peek(pipe, prepared.checks)
+                    flags, peeked = pipe.execute()
+                break
+            except redis.exceptions.NoScriptError:
+                if attempt:
+                    raise
+                safety.load_scripts()  # Redis restarted since: load it and read again
+        return RequestLookups(self, request, reason_from(flags), outcome(read_peek(peeked)))
+
+
+@dataclass(frozen=True)
+class RequestLookups:
+    """A decision's lookups with one request's reads already taken (same values as asking
+    :class:`WorldLookups` at that moment); questions about another request are passed on."""
+
+    world: WorldLookups
+    request: ActionRequest
+    escalated: str | None
+    precheck: Precheck
+
+    def resolve(self, target: Target, place: AwsPlace) -> ResolvedTarget:
+        return self.world.resolve(target, place)
+
+    def refusal(self, request: ActionRequest) -> Refusal | None:
+        if request is self.request:
+            return self.precheck.refusal
+        return self.world.refusal(request)
+
+    def escalation(self, request: ActionRequest) -> str | None:
+        if request is self.request:
+            return self.escalated
+        return self.world.escalation(request)
+
+    def auto_approval(self) -> bool:
+        return self.world.auto_approval()
+
+    def dry_run(self) -> bool:
+        if self.precheck.dry_run is not None:  # the atomic step read the switch
+            return self.precheck.dry_run
+        return self.world.dry_run()

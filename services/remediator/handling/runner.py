@@ -106,16 +106,28 @@ class ActionRunner:
         if not verdict.allowed:
             return self.refuse(request, claim, verdict.blocked_by or "safety", verdict.detail)
         if request.dry_run or verdict.dry_run or verdict.reservation is None:
-            record = request_record(
-                request,
-                RemediationStatus.DRY_RUN,
-                request.reason,
-                executor="dry-run",
-                blocked_by="dry_run",
-                output_excerpt=f"dry run: would {job.describe()}",
-            )
-            return self._publish(record, claim)
+            return self._dry_run(request, job, claim)
         return self._start(request, job, verdict.reservation, claim)
+
+    def describe_dry_run(self, request: ActionRequest, claim: Claim) -> RemediationRecord:
+        """Records what ``request`` would do, reserving nothing: for a decision whose peek of
+        the safety checks found them all passing in dry-run. The static checks are taken
+        again (they cannot race) for the job's description."""
+        prepared = self.checks.prepare(request)
+        if isinstance(prepared, Refusal):
+            return self.refuse(request, claim, prepared.check, prepared.detail)
+        return self._dry_run(request, prepared.job, claim)
+
+    def _dry_run(self, request: ActionRequest, job: Job, claim: Claim) -> RemediationRecord:
+        record = request_record(
+            request,
+            RemediationStatus.DRY_RUN,
+            request.reason,
+            executor="dry-run",
+            blocked_by="dry_run",
+            output_excerpt=f"dry run: would {job.describe()}",
+        )
+        return self._publish(record, claim)
 
     def _start(
         self, request: ActionRequest, job: Job, reservation: str, claim: Claim

@@ -23,7 +23,7 @@ from services.remediator.core.actions.registry import ActionRegistry
 from services.remediator.core.safety_policy import Refusal, static_refusal
 from services.remediator.errors import UnknownActionError
 from services.remediator.executors.base import Job
-from services.remediator.stores.safety import SafetyManager, SafetyRequest
+from services.remediator.stores.safety import SafetyManager, SafetyRequest, SafetyVerdict
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Precheck:
 
     refusal: Refusal | None
     detail: str
+    dry_run: bool | None = None  # what the atomic step said of dry-run (None: not reached)
 
 
 class SafetyChecks:
@@ -67,10 +68,7 @@ class SafetyChecks:
         prepared = self.prepare(request)
         if isinstance(prepared, Refusal):
             return Precheck(prepared, prepared.detail)
-        verdict = self.safety.peek(prepared.checks)
-        if not verdict.allowed:
-            return Precheck(Refusal(verdict.blocked_by or "safety", verdict.detail), verdict.detail)
-        return Precheck(None, "dry run" if verdict.dry_run else verdict.detail)
+        return outcome(self.safety.peek(prepared.checks))
 
     def static(self, request: ActionRequest) -> Job | Refusal:
         """The checks that need no shared state: they cannot race."""
@@ -118,6 +116,14 @@ class SafetyChecks:
             members=request.target.members,
             names=request.names,
         )
+
+
+def outcome(verdict: SafetyVerdict) -> Precheck:
+    """The precheck a peek of the atomic step answers."""
+    if not verdict.allowed:
+        refusal = Refusal(verdict.blocked_by or "safety", verdict.detail)
+        return Precheck(refusal, verdict.detail)
+    return Precheck(None, "dry run" if verdict.dry_run else verdict.detail, verdict.dry_run)
 
 
 def _first_error(exc: ValidationError) -> str:

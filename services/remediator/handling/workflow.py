@@ -51,7 +51,7 @@ from services.remediator.handling.runner import ActionRunner
 from services.remediator.handling.scheduling import Scheduler
 from services.remediator.stores.approvals import ApprovalStore
 from services.remediator.stores.audit import RecordPublisher
-from services.remediator.stores.auto_shadow import AutoShadow
+from services.remediator.stores.auto_shadow import AutoShadow, names_from
 from services.remediator.stores.claims import Claim, Claims, ClaimState
 from services.remediator.stores.debounce import Debouncer, Streak
 from services.remediator.stores.escalations import Escalations
@@ -96,10 +96,7 @@ class AnomalyWorkflow:
     # -- entry points ----------------------------------------------------------------------
 
     def handle(self, anomaly: AnomalyEvent, *, dry_run: bool = False) -> RemediationRecord | None:
-        engine = self.parts.rules.engine()
-        context = EngineContext(
-            self.parts.recent.note_and_read(anomaly), self.parts.auto_shadow.names()
-        )
+        engine, context = self._note_and_read(anomaly)
         evaluation = engine.evaluate(anomaly, context)
         for shadow in evaluation.shadow:
             self._shadow(anomaly, shadow, engine)
@@ -128,6 +125,19 @@ class AnomalyWorkflow:
             assert streak is not None
             return self._wait(anomaly, request, live, streak, claim)
         return self._act(request, decision, claim)
+
+    def _note_and_read(self, anomaly: AnomalyEvent) -> tuple[RemediationEngine, EngineContext]:
+        """Notes the anomaly among the resource's recent ones and reads what the rules engine
+        needs (the rules in force, the other recent anomalies, the rules in shadow mode) in
+        one transaction: one round trip."""
+        parts = self.parts
+        with parts.claims.redis.pipeline(transaction=True) as pipe:
+            read_recent = parts.recent.queue_note_and_read(pipe, anomaly)
+            parts.rules.queue_version(pipe)
+            parts.auto_shadow.queue_names(pipe)
+            replies = pipe.execute()
+        engine = parts.rules.engine_for(replies[-2])
+        return engine, EngineContext(read_recent(replies), names_from(replies[-1]))
 
     def recheck(self, anomaly: AnomalyEvent, rule_name: str) -> RemediationRecord | None:
         """A debounced rule's time is up: act if the condition still holds."""
@@ -217,7 +227,7 @@ class AnomalyWorkflow:
             request,
             need,
             policy=engine.policy,
-            lookups=self.lookups,
+            lookups=self.lookups.for_request(request),
             debounce_satisfied=debounce_satisfied,
         )
 
@@ -248,10 +258,14 @@ class AnomalyWorkflow:
             return self.parts.runner.refuse(request, claim, refusal.check, refusal.detail)
         if decision.next is Next.ASK:
             return self.gate.ask(request, decision.need, claim)
+        if decision.next is Next.DRY_RUN:
+            # Nothing runs, so nothing is reserved: the decision's peek of the atomic step
+            # (this attempt's, just now) found every check passing and dry-run on.
+            return self.parts.runner.describe_dry_run(request, claim)
         if decision.auto_approved:
             decided_by = f"auto-approval ({self.parts.auto_approval.name})"
             request = request.model_copy(update={"decided_by": decided_by})
-        # RUN and DRY_RUN: the runner takes the atomic safety reservation (or peeks, dry).
+        # RUN: the runner takes the atomic safety reservation (or peeks, a dry-run request).
         return self.parts.runner.execute(request, claim)
 
     def _claim(

@@ -75,7 +75,11 @@ class AutoShadow:
         return self.get(rule) if int(switched) else None
 
     def names(self) -> frozenset[str]:
-        return frozenset(name.decode() for name in self.redis.hkeys(keys.AUTO_SHADOW))
+        return names_from(self.redis.hkeys(keys.AUTO_SHADOW))
+
+    def queue_names(self, pipe: redis.client.Pipeline) -> None:
+        """Queues the read of :meth:`names` on ``pipe``; :func:`names_from` reads its reply."""
+        pipe.hkeys(keys.AUTO_SHADOW)
 
     def get(self, rule: str) -> Demotion | None:
         raw = self.redis.hget(keys.AUTO_SHADOW, rule)
@@ -103,3 +107,7 @@ def _demotion(rule: str, raw: bytes) -> Demotion:
         window_s=int(data["window_ms"]) / 1000,
         run_id=str(data["run"]),
     )
+
+
+def names_from(reply: list[bytes]) -> frozenset[str]:
+    return frozenset(name.decode() for name in reply)

@@ -35,11 +35,11 @@ class Escalations:
 
     def reason(self, request: ActionRequest) -> str | None:
         """Why the next action on this request's target needs a person, or None."""
-        for raw in self.redis.mget([keys.escalation(n) for n in _names(request)]):
-            if raw is not None:
-                why: str = json.loads(raw)["why"]
-                return why
-        return None
+        return reason_from(self.redis.mget(self.flags(request)))
+
+    def flags(self, request: ActionRequest) -> list[str]:
+        """The keys whose values :func:`reason_from` reads (MGET, e.g. in a pipeline)."""
+        return [keys.escalation(n) for n in _names(request)]
 
     def clear(self, request: ActionRequest) -> None:
         self.redis.delete(*[keys.escalation(n) for n in _names(request)])
@@ -54,3 +54,12 @@ class Escalations:
             if len(found) >= limit:
                 break
         return sorted(found, key=lambda e: str(e["target"]))
+
+
+def reason_from(values: list[bytes | None]) -> str | None:
+    """The first escalation's reason among the values of :meth:`Escalations.flags`."""
+    for raw in values:
+        if raw is not None:
+            why: str = json.loads(raw)["why"]
+            return why
+    return None

@@ -10,6 +10,7 @@ changes nothing (shadow rules, evaluations, approvals before they are asked for)
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -92,7 +93,28 @@ class SafetyManager:
     def peek(self, request: SafetyRequest, now_ms: int | None = None) -> SafetyVerdict:
         return self._run("peek", request, now_ms)
 
+    def queue_peek(
+        self, pipe: redis.client.Pipeline, request: SafetyRequest
+    ) -> Callable[[Any], SafetyVerdict]:
+        """Queues :meth:`peek` on ``pipe`` (by the script's hash, so a caller reads it with
+        other things in one round trip); the returned function reads its reply. A pipeline
+        whose Redis lacks the script raises ``NoScriptError``: :meth:`load_scripts`, then
+        send it again."""
+        script_keys, args, _ = self._call("peek", request, None)
+        pipe.evalsha(self._check.sha, len(script_keys), *script_keys, *args)
+        return lambda reply: self._verdict(reply, request)
+
+    def load_scripts(self) -> None:
+        self.redis.script_load(CHECK_AND_RESERVE)
+
     def _run(self, mode: str, request: SafetyRequest, now_ms: int | None) -> SafetyVerdict:
+        script_keys, args, _ = self._call(mode, request, now_ms)
+        return self._verdict(self._check(keys=script_keys, args=args), request)
+
+    def _call(
+        self, mode: str, request: SafetyRequest, now_ms: int | None
+    ) -> tuple[list[str], list[Any], str]:
+        """The atomic step's keys and arguments, and the reservation id it would take."""
         limits = self.limits
         cooldown_s = limits.cooldown_s if request.cooldown_s is None else request.cooldown_s
         lock_ttl_s = request.lock_ttl_s or limits.lock_ttl_s
@@ -100,41 +122,43 @@ class SafetyManager:
         units = request.units
         group_members = request.group_members if request.group else ()
         per_member = [k for u in units for k in (keys.cooldown(u), keys.lock(u))]
-        reply = self._check(
-            keys=[
-                keys.EXECUTED,
-                keys.BREAKER,
-                keys.MAINTENANCE,
-                keys.DRY_RUN,
-                keys.blast(request.action),
-                keys.run(request.run_id),
-                keys.blast_group(request.action, request.group or "-"),
-                *per_member,
-            ],
-            args=[
-                mode,
-                "" if now_ms is None else now_ms,
-                reservation,
-                request.target_key,
-                limits.rate_limit,
-                int(limits.window_s * 1000),
-                int(cooldown_s * 1000),
-                int(max(cooldown_s, limits.cooldown_s) * 1000),
-                int(lock_ttl_s * 1000),
-                request.blast_max,
-                int(request.blast_window_s * 1000),
-                "1" if limits.dry_run else "0",
-                "1" if request.automatic else "0",
-                RUN_TTL_MS,
-                request.action,
-                request.group_max if request.group else 0,
-                len(units),
-                len(group_members),
-                *units,
-                *group_members,
-                *request.matched_names,
-            ],
-        )
+        script_keys = [
+            keys.EXECUTED,
+            keys.BREAKER,
+            keys.MAINTENANCE,
+            keys.DRY_RUN,
+            keys.blast(request.action),
+            keys.run(request.run_id),
+            keys.blast_group(request.action, request.group or "-"),
+            *per_member,
+        ]
+        args = [
+            mode,
+            "" if now_ms is None else now_ms,
+            reservation,
+            request.target_key,
+            limits.rate_limit,
+            int(limits.window_s * 1000),
+            int(cooldown_s * 1000),
+            int(max(cooldown_s, limits.cooldown_s) * 1000),
+            int(lock_ttl_s * 1000),
+            request.blast_max,
+            int(request.blast_window_s * 1000),
+            "1" if limits.dry_run else "0",
+            "1" if request.automatic else "0",
+            RUN_TTL_MS,
+            request.action,
+            request.group_max if request.group else 0,
+            len(units),
+            len(group_members),
+            *units,
+            *group_members,
+            *request.matched_names,
+        ]
+        return script_keys, args, reservation
+
+    def _verdict(self, reply: Any, request: SafetyRequest) -> SafetyVerdict:
+        limits = self.limits
         verdict, detail, number = _text(reply[0]), _text(reply[1]), int(reply[2])
         if verdict == "ok":
             return SafetyVerdict(
