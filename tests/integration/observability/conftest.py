@@ -224,7 +224,7 @@ def observed(
                 "SCOPS_AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
                 "SCOPS_AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
                 "SCOPS_AWS_ATTEMPTS": "1",
-                "SCOPS_RATE_LIMIT_PER_HOUR": "2",
+                "SCOPS_RATE_LIMIT_PER_HOUR": str(HOUR_BUDGET),
                 "SCOPS_SSM_POLL_FIRST_S": "0.2",
                 "SCOPS_SSM_POLL_MAX_S": "0.5",
                 "SCOPS_HISTORY_PORT": str(free_port()),
@@ -239,13 +239,56 @@ def observed(
                 processes[name].wait_ready(timeout=90)
             stack = ObservedStack(processes, redis_server, slack, api_key(redis_server, "ingest"))
             _drive_traffic(stack)
-            time.sleep(5.5)  # the consumers export lag and pending every 5 s
-            stack.scraped = stack.scrape()
+            stack.scraped = _scrape_once_stream_gauges_are_set(stack)
             yield stack
         finally:
             for process in processes.values():
                 process.stop()
             slack.stop()
+
+
+# Actions allowed per hour: the traffic spends them all (one action succeeds, one fails).
+HOUR_BUDGET = 2
+# Set by each consumer when it exports its group's stats (at its start, then every 5 s).
+STREAM_GAUGES = (
+    "scops_stream_lag",
+    "scops_stream_pending",
+    "scops_stream_length",
+    "scops_dead_letter_length",
+)
+
+
+def _gauge_value(families: dict[str, Family], text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total if name in families else 0.0
+
+
+def _scrape_once_stream_gauges_are_set(
+    stack: ObservedStack, timeout: float = 20.0
+) -> dict[str, dict[str, Family]]:
+    """The services' /metrics once they show what the traffic left: some consumer has set
+    every stream gauge (so their labels can be checked) and the remediator's gauges of shared
+    state (read from Redis every few seconds) count every action the traffic ran. Polled, not
+    slept for."""
+    deadline = time.monotonic() + timeout
+    remediator = f"{stack.url('remediator')}/metrics"
+    while True:
+        scraped = stack.scrape()
+        unset = [
+            name
+            for name in STREAM_GAUGES
+            if not any(f[name].samples for f in scraped.values() if name in f)
+        ]
+        text = httpx.get(remediator).text
+        used = _gauge_value(scraped["remediator"], text, "remediation_actions_hour_used")
+        if not unset and used >= HOUR_BUDGET:
+            return scraped
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never shown: stream gauges {unset}, actions used {used}")
+        time.sleep(0.2)
 
 
 def find_binary(*names: str) -> str:

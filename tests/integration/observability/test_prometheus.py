@@ -116,7 +116,12 @@ def test_every_dashboard_query_runs_and_returns_data(prometheus: str) -> None:
     # Two scrapes at least in every window, and one evaluation of every recording rule.
     test_every_service_target_is_up(prometheus)
     test_every_rule_loads_and_evaluates(prometheus)
-    time.sleep(3)
+
+    def scraped_twice() -> bool:
+        counts = _api(prometheus, "query", query="count_over_time(up[10m])")["result"]
+        return len(counts) == len(SCRAPED) and all(float(c["value"][1]) >= 2 for c in counts)
+
+    assert _wait(scraped_twice), "every target scraped twice"
     empty = []
     for query in dashboard_queries():
         expr = substitute_grafana_variables(query.expr)
