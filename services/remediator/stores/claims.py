@@ -22,12 +22,15 @@ target) never let a duplicate delivery take over a live attempt.
 from __future__ import annotations
 
 import enum
+import itertools
+import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis
 import structlog
@@ -73,13 +76,67 @@ return 'taken'
 """
 
 
-@dataclass
-class _Renewals:
-    stop: threading.Event = field(default_factory=threading.Event)
-    threads: list[threading.Thread] = field(default_factory=list)
+class _Renewer:
+    """The leases of the claims acquired inside :func:`leases_kept_alive` blocks, renewed by
+    one thread per process (started with the first such claim, again after a fork): a task
+    starts and joins no thread of its own. Each claim is renewed every third of its lease
+    until its block ends or the lease is no longer its own (done, handed over, or lost)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self.due: dict[tuple[int, str], tuple[float, Claim]] = {}  # (block, key) -> when
+        self.pid = 0
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        # The parent's thread is not in the child, and it may have held the lock.
+        self.lock = threading.Condition()
+        self.due = {}
+        self.pid = 0
+
+    def add(self, block: int, claim: Claim) -> None:
+        with self.lock:
+            if self.pid != os.getpid():  # the first claim in this process
+                self.pid = os.getpid()
+                name = "claim-leases"
+                threading.Thread(target=self._run, name=name, daemon=True).start()
+            self.due[(block, claim.key)] = (time.monotonic() + _period(claim), claim)
+            self.lock.notify()
+
+    def end(self, block: int) -> None:
+        """Renews nothing of ``block`` once this returns (a renewal under way has finished)."""
+        with self.lock:
+            for entry in [e for e in self.due if e[0] == block]:
+                del self.due[entry]
+
+    def _run(self) -> None:
+        with self.lock:
+            while True:
+                now = time.monotonic()
+                for entry, (when, claim) in list(self.due.items()):
+                    if when <= now:
+                        self._renew(entry, claim)
+                nearest = min((when for when, _ in self.due.values()), default=now + 60)
+                self.lock.wait(timeout=max(nearest - time.monotonic(), 0.01))
+
+    def _renew(self, entry: tuple[int, str], claim: Claim) -> None:
+        # Under the lock: a block that ends waits for this renewal, so none follows its end.
+        try:
+            if not claim.claims.renew(claim):
+                del self.due[entry]
+                return
+        except redis.RedisError as exc:  # the next renewal may succeed
+            log.warning("lease_renewal_failed", claim=claim.key, error=str(exc))
+        self.due[entry] = (time.monotonic() + _period(claim), claim)
 
 
-_renewals: ContextVar[_Renewals | None] = ContextVar("claim_renewals", default=None)
+def _period(claim: Claim) -> float:
+    return max(claim.claims.lease_ms / 3000, 0.05)
+
+
+_renewer = _Renewer()
+_blocks = itertools.count(1)
+_block: ContextVar[int | None] = ContextVar("claim_renewals", default=None)
 
 
 @contextmanager
@@ -87,15 +144,13 @@ def leases_kept_alive() -> Iterator[None]:
     """Every claim acquired inside the block keeps its lease alive until the claim is done or
     handed over (its lease deleted), or the block ends: then a lease lapses as it would
     without renewal, so an attempt that ended without settling its claim never holds it."""
-    renewals = _Renewals()
-    token = _renewals.set(renewals)
+    block = next(_blocks)
+    token = _block.set(block)
     try:
         yield
     finally:
-        _renewals.reset(token)
-        renewals.stop.set()
-        for thread in renewals.threads:
-            thread.join(timeout=5)
+        _block.reset(token)
+        _renewer.end(block)
 
 
 class ClaimBusyError(Exception):
@@ -174,9 +229,9 @@ class Claims:
         if state == "busy":
             raise ClaimBusyError(key)
         claim = Claim(key, token, ClaimState(state), self)
-        renewals = _renewals.get()
-        if renewals is not None and claim.state in (ClaimState.ACQUIRED, ClaimState.ABANDONED):
-            renewals.threads.append(claim._renewing(renewals.stop))
+        block = _block.get()
+        if block is not None and claim.state in (ClaimState.ACQUIRED, ClaimState.ABANDONED):
+            _renewer.add(block, claim)
         return claim
 
     def take_over(self, key: str) -> Claim | str:
