@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -33,6 +35,23 @@ class Child:
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    log_offset: int = 0  # where this run's lines start (the log is appended to)
+
+    def log_tail(self, lines: int = 15) -> list[str]:
+        with self.log_path.open("rb") as log:
+            log.seek(self.log_offset)
+            return log.read().decode(errors="replace").splitlines()[-lines:]
+
+
+def port_in_use(url: str) -> bool:
+    """Whether something already listens where ``url`` says a service will."""
+    parsed = urlsplit(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port
+    if port is None:
+        return False
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
 
 
 class Stack:
@@ -54,6 +73,16 @@ class Stack:
         print(f"redis       {url.split('@')[-1]}  ({origin})", flush=True)
         self.services = services_to_run()
         detectors = detector_processes(self.detectors)
+        planned = {n: s.url() for n, s in self.services.items() if n != "detector"}
+        planned.update({d.name: d.url for d in detectors} if "detector" in self.services else {})
+        taken = [f"{name} ({url})" for name, url in planned.items() if port_in_use(url)]
+        if taken:
+            raise RuntimeError(
+                "something already listens where this stack would: "
+                + ", ".join(taken)
+                + ". Is another `scops up` running? Stop it, or give this one other ports "
+                "(SCOPS_<SERVICE>_PORT)."
+            )
         shared_env = dict(os.environ)
         if self.detectors > 1:
             shared_env["SCOPS_DETECTOR_URLS"] = json.dumps([d.url for d in detectors])
@@ -69,6 +98,7 @@ class Stack:
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         log_path = self.log_dir / f"{name}.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(
                 [sys.executable, "-m", "scops", *args],
@@ -78,7 +108,7 @@ class Stack:
                 start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops them
                 env=env,
             )
-        self.children.append(Child(name, process, log_path))
+        self.children.append(Child(name, process, log_path, offset))
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -100,10 +130,9 @@ class Stack:
         for child in self.children:
             code = child.process.poll()
             if code is not None:
-                tail = child.log_path.read_text(errors="replace").splitlines()[-15:]
                 raise RuntimeError(
-                    f"{child.name} exited with {code}; last lines of {child.log_path}:\n"
-                    + "\n".join(tail)
+                    f"{child.name} exited with {code}; its last lines in {child.log_path}:\n"
+                    + "\n".join(child.log_tail())
                 )
 
     def stop(self) -> None:
@@ -131,10 +160,25 @@ def _print_banner(stack: Stack) -> None:
     print(f"  outbox (no Slack set)  {HTTP_SERVICES['notifier'].url()}/notifications/outbox")
     worker_port = RemediatorSettings().worker_metrics_port
     if worker_port:
-        print(f"  worker task metrics    http://127.0.0.1:{worker_port}/metrics")
+        metrics = f"http://127.0.0.1:{worker_port}/metrics"
+        if _answers(metrics):
+            print(f"  worker task metrics    {metrics}")
+        else:
+            print(f"  worker task metrics    not served (port {worker_port} busy? see worker.log)")
     print(f"  logs                   {stack.log_dir}/")
     print("\nAPI keys: .venv/bin/scops keys create --name me --role admin")
     print("In another terminal: make demo    ·    Ctrl-C stops everything.\n", flush=True)
+
+
+def _answers(url: str, within_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
 
 
 def up(
@@ -146,6 +190,9 @@ def up(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
+    # Also when started from a shell that ignores SIGINT (a background job): Ctrl-C or
+    # `kill -INT` must still stop the stack.
+    signal.signal(signal.SIGINT, _terminate)
     try:
         stack.start()
         stack.wait_ready(ready_timeout)

@@ -95,7 +95,7 @@ def stack_env(redis_url: str, extra: dict[str, str] | None = None) -> dict[str, 
             "SCOPS_WORKER_METRICS_PORT": "0",  # a test that scrapes a worker sets its own
         }
     )
-    for name in ALL_SERVICES:
+    for name in (*ALL_SERVICES, "history"):  # every service a stack may run gets its own port
         port = free_port()
         env[f"SCOPS_{name.upper()}_PORT"] = str(port)
         env[f"SCOPS_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"  # where the gateway calls

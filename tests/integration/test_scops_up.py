@@ -1,0 +1,134 @@
+"""``scops up`` (what ``make up`` runs) as a user meets it: the whole stack starts, says where
+to look, and stops everything on Ctrl-C; a second one started beside it refuses at once,
+naming what is in the way, instead of announcing a stack that is not its own."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scops.processes import ALL_SERVICES
+from tests.support.processes import stack_env
+
+
+def _env(redis_url: str, run_dir: Path) -> dict[str, str]:
+    return stack_env(
+        redis_url,
+        {"SCOPS_HISTORY_DATABASE_URL": f"sqlite+aiosqlite:///{run_dir / 'history.db'}"},
+    )
+
+
+class Output:
+    """The lines a process prints, read in the background so it never blocks on a full pipe."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        assert process.stdout is not None
+        self.stream = process.stdout
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.stream:
+            self.lines.put(line)
+
+    def close(self) -> None:
+        """After the process ended: the rest of its output read, the pipe closed."""
+        self.reader.join(timeout=10)
+        self.stream.close()
+
+    def until(self, text: str, timeout: float) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.seen):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {text!r} within {timeout}s:\n" + "".join(self.seen))
+            try:
+                self.seen.append(self.lines.get(timeout=left))
+            except queue.Empty:
+                continue
+        return self.seen
+
+
+def _as_a_background_job() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # what a shell does to `cmd &`
+
+
+def _up(env: dict[str, str], run_dir: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "scops", "up", "--run-dir", str(run_dir)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # Started the way a script starts it in the background, where SIGINT is ignored until
+        # the program itself listens for it: `kill -INT` must stop the stack all the same.
+        preexec_fn=_as_a_background_job,
+    )
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def occupied() -> Iterator[int]:
+    """A port something else already listens on."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def test_a_second_stack_where_one_listens_refuses_naming_what_is_in_the_way(
+    redis_url: str, tmp_path: Path, occupied: int
+) -> None:
+    env = _env(redis_url, tmp_path)
+    env["SCOPS_GATEWAY_PORT"] = str(occupied)
+    process = _up(env, tmp_path)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert "is up" not in out
+    assert f"gateway (http://127.0.0.1:{occupied})" in out
+    assert "Is another `scops up` running?" in out
+    assert list((tmp_path / "logs").glob("*.log")) == []  # refused before starting anything
+
+
+def test_the_whole_stack_starts_says_where_to_look_and_stops_on_ctrl_c(
+    redis_url: str, tmp_path: Path
+) -> None:
+    env = _env(redis_url, tmp_path)
+    ports = {name: int(env[f"SCOPS_{name.upper()}_PORT"]) for name in ALL_SERVICES}
+    started = {n: p for n, p in ports.items() if n != "collector"}  # no AWS configured
+    process = _up(env, tmp_path)
+    output = Output(process)
+    try:
+        banner = "".join(output.until("Ctrl-C stops everything", timeout=180))
+        assert "Smart CloudOps AI is up." in banner
+        gateway = f"http://127.0.0.1:{ports['gateway']}"
+        assert f"operator console       {gateway}/console/" in banner
+        for name, port in started.items():
+            assert f"http://127.0.0.1:{port}" in banner, name
+            assert httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200, name
+        assert not _listening(ports["collector"])
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    assert process.returncode == 0
+    assert "stopped." in "".join(output.until("stopped.", timeout=5))
+    output.close()
+    assert [name for name, port in started.items() if _listening(port)] == []
