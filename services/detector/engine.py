@@ -123,28 +123,59 @@ class DetectionEngine:
         return self.process_columns(from_batch(batch))
 
     def process_columns(self, batch: ColumnBatch) -> list[Event]:
-        """Score every sample of a decoded batch, in order; the events they raised."""
+        """Score every sample of a decoded batch, in order; the events they raised.
+
+        The loop handles the common case itself (a series with no episode open, whose sample
+        the scorer found unremarkable and no hard limit covers: nothing to publish) and hands
+        anything else to the full path, ``_judged``."""
         events: list[Event] = []
         horizon = math.inf if self.max_future_s is None else self.clock() + self.max_future_s
         labels = batch.labels
         correlation_id = batch.correlation_id
-        score = self.score_sample
+        series = self.series
+        mark_dirty = self.dirty.add
+        threshold = self.config.alarm_threshold  # feedback only ever raises it
+        limits_for = self.policy.limits_for
+        scored = 0
         for index, (resource_id, metric, value, micros) in enumerate(
             zip(batch.resource_id, batch.metric, batch.value, batch.timestamp_us, strict=True)
         ):
-            if micros / 1e6 > horizon:
+            ts = micros / 1e6
+            if ts > horizon:
                 self._drop_from_the_future(resource_id, metric, micros)
                 continue
-            event = score(
+            key = (resource_id, metric)
+            state = series.get(key)
+            if state is None:
+                state = series[key] = SeriesState(SeriesDetector(self.config))
+            if ts <= state.last_ts:
+                continue
+            state.last_ts = ts
+            mark_dirty(key)
+            scored += 1
+            result = state.detector.update(ts, value)
+            if result.skipped:
+                continue
+            if (
+                state.episode is None
+                and result.score < threshold
+                and not result.is_anomaly
+                and not limits_for(metric)
+            ):
+                continue
+            event = self._judged(
+                state,
                 resource_id,
                 metric,
                 micros,
                 value,
                 correlation_id,
                 labels[index] if labels is not None else None,
+                self.verdict_of(state, metric, value, result),
             ).event
             if event is not None:
                 events.append(event)
+        self.samples_scored += scored
         return events
 
     def process(self, sample: MetricSample, correlation_id: str) -> Event | None:
@@ -205,6 +236,23 @@ class DetectionEngine:
         verdict = self.judge(state, metric, ts, value)
         if verdict is None:
             return SKIPPED
+        return self._judged(
+            state, resource_id, metric, micros, value, correlation_id, labels, verdict
+        )
+
+    def _judged(
+        self,
+        state: SeriesState,
+        resource_id: str,
+        metric: str,
+        micros: int,
+        value: float,
+        correlation_id: str,
+        labels: dict[str, str] | None,
+        verdict: Verdict,
+    ) -> Step:
+        """What a judged sample does to its series' episode, and the event it raises."""
+        ts = micros / 1e6
         if state.episode is None and not verdict.alarm:
             return Step(verdict, None)  # nothing open, nothing to open: the common case
         result = verdict.result
@@ -253,6 +301,13 @@ class DetectionEngine:
         result = state.detector.update(ts, value)
         if result.skipped:
             return None
+        return self.verdict_of(state, metric, value, result)
+
+    def verdict_of(
+        self, state: SeriesState, metric: str, value: float, result: ScoreResult
+    ) -> Verdict:
+        """How a scored sample is judged: the model's alarm (feedback, paging gate), its
+        severity, and hard limits."""
         threshold = self.config.alarm_threshold + state.feedback.threshold_bias
         model_alarm = (
             not result.warming_up
