@@ -36,7 +36,14 @@ _WORDS = {"a": 1.0, "an": 1.0, "one": 1.0, "two": 2.0, "three": 3.0}
 
 def parse_duration(text: str) -> int | None:
     """Seconds in ``text`` ("2h", "1 hour 30 minutes", "half an hour"), or None if it is not
-    only a length of time."""
+    only a length of time, or a length of no time ("0m")."""
+    seconds = said_seconds(text)
+    return seconds if seconds else None
+
+
+def said_seconds(text: str) -> int | None:
+    """Like :func:`parse_duration`, but "0m" is 0: what was said, for a caller that refuses a
+    value out of its range rather than not understanding it."""
     text = text.strip().lower().replace(",", " ").replace(" and ", " ")
     if not text:
         return None
@@ -55,11 +62,12 @@ def parse_duration(text: str) -> int | None:
         position = match.end()
     if position == 0 or text[position:].strip():
         return None
-    return round(total) if total >= 1 else None
+    return round(total)
 
 
 def parse_window(text: str) -> int | None:
-    """Seconds of a look-back window: "the last hour", "past 30 minutes", "last 2 days"."""
+    """Seconds of a look-back window: "the last hour", "past 30 minutes", "last 2 days" ("the
+    last 0 minutes" is 0, for the caller to refuse)."""
     match = re.fullmatch(
         r"(?:(?:in|from|during|over|within|for)\s+)?(?:the\s+)?(?:last|past)\s+(.+)",
         text.strip(),
@@ -71,7 +79,7 @@ def parse_window(text: str) -> int | None:
     single = re.fullmatch(r"([a-z]+)", rest, re.IGNORECASE)
     if single and single.group(1).lower() in UNITS:
         return UNITS[single.group(1).lower()]
-    return parse_duration(rest)
+    return said_seconds(rest)
 
 
 def say_duration(seconds: int) -> str:

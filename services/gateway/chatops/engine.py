@@ -115,7 +115,7 @@ class ChatEngine:
         if self.understanding is not None:
             return await self._understood_reply(asker, text, correlation_id)
         parsed = parse(text)
-        if isinstance(parsed, NotUnderstood) and self.llm is not None:
+        if isinstance(parsed, NotUnderstood) and parsed.refusal is None and self.llm is not None:
             interpreted = await self.llm.interpret(text)
             if interpreted is not None:
                 log.info("chatops_llm_understood", intent=interpreted.intent.value)
@@ -136,6 +136,8 @@ class ChatEngine:
         if self.knowledge is not None:
             known = await self.knowledge.current(correlation_id)
         understood = self.understanding.understand(text, known)
+        if understood.refusal is not None:
+            return Reply(None, understood.source, out_of_range_answer(understood.refusal))
         chat = understood.chat
         if chat is not None and understood.source is not None:
             answer = await self._reading_answer(asker, understood, chat, text, correlation_id)
@@ -320,7 +322,13 @@ def role_refusal(asker: Asker, intent: ChatIntent) -> Answer | None:
     )
 
 
+def out_of_range_answer(refusal: str) -> Answer:
+    return Answer(Outcome.REFUSED, refusal, {"refused": "out_of_range"})
+
+
 def not_understood(result: NotUnderstood) -> Answer:
+    if result.refusal is not None:
+        return out_of_range_answer(result.refusal)
     hint = f" {result.hint[0].upper()}{result.hint[1:]}." if result.hint else ""
     return Answer(
         Outcome.NOT_UNDERSTOOD,

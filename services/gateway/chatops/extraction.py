@@ -18,7 +18,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
-from services.gateway.chatops.durations import UNITS, parse_duration
+from services.gateway.chatops.durations import UNITS, said_seconds
 from services.gateway.chatops.intents import ActionName
 from shared.events import Severity
 
@@ -174,8 +174,8 @@ _DURATION = re.compile(
 )
 _PERIOD = re.compile(r"\b(?:" + "|".join(sorted(PERIODS, key=len, reverse=True)) + r")\b", re.I)
 _COUNT = re.compile(
-    r"\b(?:top|by|add|remove|first)\s+(?P<n>\d{1,2}|a|an|one|two|three|four|five|ten)\b"
-    r"|\b(?P<m>\d{1,2}|one|two|three|four|five)\s+(?:more\s+)?(?:instances?|nodes?|boxes|"
+    r"\b(?:top|by|add|remove|first)\s+(?P<n>\d{1,6}|a|an|one|two|three|four|five|ten)\b"
+    r"|\b(?P<m>\d{1,6}|one|two|three|four|five)\s+(?:more\s+)?(?:instances?|nodes?|boxes|"
     r"resources|metrics|hosts|servers)\b",
     re.I,
 )
@@ -257,8 +257,8 @@ def _times(text: str, found: Found) -> None:
         found.spans.append((period.start(), period.end(), "dur"))
     for match in _WINDOW.finditer(text):
         length = match.group("len")
-        seconds = UNITS.get(length.lower()) or parse_duration(length)
-        if seconds:
+        seconds = UNITS.get(length.lower()) or said_seconds(length)
+        if seconds is not None:  # 0 is kept, to be refused as out of range
             found.window_s = seconds
             found.spans.append((match.start(), match.end(), "dur"))
     for match in _DURATION.finditer(text):
@@ -268,17 +268,15 @@ def _times(text: str, found: Found) -> None:
             match.group("len")
         ):
             continue  # "4d4d" is an id, "web-2h" a name
-        seconds = parse_duration(match.group("len"))
-        if seconds:
+        seconds = said_seconds(match.group("len"))
+        if seconds is not None:
             found.duration_s = seconds
             found.spans.append((match.start("len"), match.end("len"), "dur"))
     for match in _COUNT.finditer(text):
         word = match.group("n") or match.group("m")
         if any(s <= match.start() < e for s, e, _ in found.spans):
             continue
-        value = _number(word)
-        if 1 <= value <= 20:
-            found.count = value
+        found.count = _number(word)  # kept out of range too, to be refused as such
 
 
 def _inside_a_word(text: str, start: int, end: int) -> bool:

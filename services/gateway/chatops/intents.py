@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from services.gateway.chatops.durations import say_duration
 from shared.events import Severity
 
+MIN_LENGTH_S = 60  # the shortest silence, maintenance window or look-back
 MAX_WINDOW_S = 30 * 86400
 MAX_SILENCE_S = 30 * 86400
+MIN_COUNT, MAX_COUNT = 1, 20  # instances to scale by, resources in the noisiest list
 
 
 class IntentName(StrEnum):
@@ -117,10 +119,16 @@ class Entities(BaseModel):
     action: ActionName | None = None
     service: ServiceName | None = Field(None, description="systemd unit to restart.")
     script: ScriptName | None = Field(None, description="Catalogue script to run.")
-    count: int | None = Field(None, ge=1, le=20, description="Instances to add or remove.")
+    count: int | None = Field(
+        None, ge=MIN_COUNT, le=MAX_COUNT, description="Instances to add or remove."
+    )
     approval_id: ApprovalRef | None = Field(None, description="Approval id, or its start.")
-    window_s: int | None = Field(None, ge=60, le=MAX_WINDOW_S, description="Look-back window.")
-    duration_s: int | None = Field(None, ge=60, le=MAX_SILENCE_S, description="Silence length.")
+    window_s: int | None = Field(
+        None, ge=MIN_LENGTH_S, le=MAX_WINDOW_S, description="Look-back window."
+    )
+    duration_s: int | None = Field(
+        None, ge=MIN_LENGTH_S, le=MAX_SILENCE_S, description="Silence length."
+    )
     min_severity: Severity | None = Field(None, description="Lowest severity listed.")
     reason: Reason | None = Field(None, description="Why (actions) or a comment (decisions).")
     dry_run: bool = Field(False, description="Record what would run instead of running it.")

@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from services.gateway.chatops.durations import parse_duration, parse_window
+from services.gateway.chatops.durations import parse_window, said_seconds
 from services.gateway.chatops.intents import ActionName, ChatIntent, IntentName
+from services.gateway.chatops.limits import build
 from services.gateway.chatops.parser_more import MORE_RULES
 from services.gateway.chatops.replies import NotUnderstood
 from shared.events import Severity
@@ -55,11 +56,11 @@ def parse(text: str) -> ParseResult:
     cleaned = tidy(text)
     if not cleaned or len(cleaned) > 500:
         return NotUnderstood()
-    for pattern, build in RULES:
+    for pattern, builder in RULES:
         match = pattern.fullmatch(cleaned)
         if match is not None:
             try:
-                return build(match)
+                return builder(match)
             except ValidationError as exc:
                 return NotUnderstood(_first_error(exc))
     return NotUnderstood()
@@ -100,7 +101,7 @@ def _action(match: re.Match[str], action: ActionName, **params: object) -> Parse
             "after the target, only 'in dry run' and 'because <reason>' are understood"
         )
     dry_run, reason = options
-    return ChatIntent.of(
+    return build(
         IntentName.RUN_ACTION,
         action=action,
         resource=match.group("resource"),
@@ -140,7 +141,7 @@ def _anomalies(match: re.Match[str]) -> ParseResult:
         if parsed is None:
             return NotUnderstood("say the time range like 'in the last 2 hours'")
         window = parsed
-    return ChatIntent.of(
+    return build(
         IntentName.RECENT_ANOMALIES,
         window_s=window,
         resource=resource,
@@ -241,11 +242,11 @@ def _silence_unclear(_: re.Match[str]) -> ParseResult:
 
 def _silence(match: re.Match[str]) -> ParseResult:
     length = match.group("duration")
-    seconds = parse_duration(length) if length else DEFAULT_SILENCE_S
+    seconds = said_seconds(length) if length else DEFAULT_SILENCE_S
     if seconds is None:
         return NotUnderstood("say how long, e.g. 'silence web-1 for 2h'")
     metric = match.groupdict().get("metric")
-    return ChatIntent.of(
+    return build(
         IntentName.SILENCE,
         resource=match.group("resource"),
         metric=None if metric and metric.lower() in _EVERY_METRIC else metric,

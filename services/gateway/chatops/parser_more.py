@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from services.gateway.chatops.durations import parse_duration, parse_window
+from services.gateway.chatops.durations import parse_window, said_seconds
 from services.gateway.chatops.intents import ChatIntent, IntentName
+from services.gateway.chatops.limits import build
 from services.gateway.chatops.replies import NotUnderstood
 
 RESOURCE = r"(?P<resource>[A-Za-z0-9][\w.:/@\-]*)"
@@ -64,7 +65,7 @@ def _summary(match: re.Match[str]) -> Result:
     window = _window(match, SUMMARY_DEFAULT_S)
     if window is None:
         return NotUnderstood("say the time range like 'summary of the last 12 hours'")
-    return ChatIntent.of(IntentName.SUMMARY, window_s=window)
+    return build(IntentName.SUMMARY, window_s=window)
 
 
 def _noisiest(match: re.Match[str]) -> Result:
@@ -72,7 +73,7 @@ def _noisiest(match: re.Match[str]) -> Result:
     if window is None:
         return NotUnderstood("say the time range like 'noisiest in the last day'")
     count = match.groupdict().get("count")
-    return ChatIntent.of(IntentName.NOISIEST, window_s=window, count=int(count) if count else None)
+    return build(IntentName.NOISIEST, window_s=window, count=int(count) if count else None)
 
 
 def _explain(match: re.Match[str]) -> Result:
@@ -99,11 +100,11 @@ def _unshadow(match: re.Match[str]) -> Result:
 
 def _maintenance(match: re.Match[str]) -> Result:
     length = match.group("duration")
-    seconds = parse_duration(length) if length else MAINTENANCE_DEFAULT_S
+    seconds = said_seconds(length) if length else MAINTENANCE_DEFAULT_S
     if seconds is None:
         return NotUnderstood("say how long, e.g. 'maintenance on web-* for 2h'")
     reason = match.groupdict().get("reason")
-    return ChatIntent.of(
+    return build(
         IntentName.START_MAINTENANCE,
         resource=match.group("resource"),
         duration_s=seconds,
@@ -140,7 +141,7 @@ MORE_RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], Result]]] = [
     (_re(r"(?:summary|what\s+happened)" + PERIOD), _summary),
     (
         _re(
-            r"(?:top\s+(?P<count>\d{1,2})\s+)?(?:noisiest|loudest)"
+            r"(?:top\s+(?P<count>\d+)\s+)?(?:noisiest|loudest)"
             r"(?:\s+(?:resources|metrics|series|hosts))?" + WHEN
         ),
         _noisiest,

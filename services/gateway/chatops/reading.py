@@ -3,7 +3,8 @@ found in the words, as a validated :class:`ChatIntent` (no I/O).
 
 Entities the intent does not take are left out; defaults fill what people leave implicit (a
 look-back of an hour for anomalies, a day for summaries, an hour for silences). What is still
-missing is said, so the answer can ask for exactly that.
+missing is said, so the answer can ask for exactly that; a value said outside its range is
+refused with the range, never replaced by a default.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from services.gateway.chatops.intents import (
     ChatIntent,
     IntentName,
 )
+from services.gateway.chatops.limits import out_of_range
 
 DEFAULTS: dict[IntentName, dict[str, int]] = {
     IntentName.RECENT_ANOMALIES: {"window_s": 3600},
@@ -45,6 +47,7 @@ class Reading:
     chat: ChatIntent | None  # None: something it needs is missing
     missing: tuple[str, ...] = ()
     corrected: dict[str, str] = field(default_factory=dict)  # said -> known
+    refusal: str | None = None  # a value said out of its range, and the range
 
 
 def _values(intent: IntentName, found: Found) -> dict[str, object]:
@@ -55,8 +58,8 @@ def _values(intent: IntentName, found: Found) -> dict[str, object]:
         "service": found.service,
         "script": found.script,
         "count": found.count,
-        "window_s": found.window_s or (found.duration_s if intent in DEFAULTS else None),
-        "duration_s": found.duration_s or found.window_s,
+        "window_s": _first(found.window_s, found.duration_s if intent in DEFAULTS else None),
+        "duration_s": _first(found.duration_s, found.window_s),
         "min_severity": found.min_severity,
         "reason": found.reason,
         "dry_run": found.dry_run,
@@ -77,9 +80,17 @@ def _values(intent: IntentName, found: Found) -> dict[str, object]:
     return values
 
 
+def _first(*values: int | None) -> int | None:
+    return next((v for v in values if v is not None), None)
+
+
 def read(intent: IntentName, found: Found) -> Reading:
     values = _values(intent, found)
-    taken = {k: v for k, v in values.items() if k in TAKES[intent] and v not in (None, False)}
+    taken = {
+        k: v
+        for k, v in values.items()
+        if k in TAKES[intent] and v is not None and v is not False  # 0 is said: kept
+    }
     for name, default in DEFAULTS.get(intent, {}).items():
         taken.setdefault(name, default)
     corrected = {
@@ -90,6 +101,9 @@ def read(intent: IntentName, found: Found) -> Reading:
     try:
         return Reading(intent, ChatIntent.of(intent, **taken), corrected=corrected)
     except ValidationError as exc:
+        refusal = out_of_range(intent, exc)
+        if refusal is not None:
+            return Reading(intent, None, corrected=corrected, refusal=refusal)
         missing = tuple(_missing(exc))
         return Reading(intent, None, missing or ("something",), corrected)
 

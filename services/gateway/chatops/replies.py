@@ -12,9 +12,12 @@ from services.gateway.keys import Role
 
 @dataclass(frozen=True)
 class NotUnderstood:
-    """Nothing matched; ``hint`` says what was missing when a command was recognised."""
+    """Nothing matched; ``hint`` says what was missing when a command was recognised.
+    ``refusal`` is set when a command was recognised with a value outside its range: that is
+    the answer, and no other reading is tried (a nearby value is never proposed instead)."""
 
     hint: str | None = None
+    refusal: str | None = None
 
 
 class Outcome(StrEnum):

@@ -43,6 +43,7 @@ class Understood:
     missing: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
     hint: str | None = None  # the parser's, when it recognised a command but not all of it
+    refusal: str | None = None  # a value said outside its range: the answer, nothing else
 
 
 class Understanding:
@@ -59,6 +60,8 @@ class Understanding:
         if isinstance(parsed, ChatIntent):
             chat, corrected = resolve(parsed, knowledge)
             return Understood("parser", chat, chat.intent, 1.0, corrected=corrected)
+        if parsed.refusal is not None:
+            return Understood(None, refusal=parsed.refusal)
         return self.classify(text, knowledge, parsed)
 
     def classify(
@@ -74,6 +77,8 @@ class Understanding:
             return Understood(None, hint=parsed.hint if parsed else None)
         if best.probability >= self.threshold:
             reading = read(IntentName(best.intent), found)
+            if reading.refusal is not None:
+                return Understood(None, intent=reading.intent, refusal=reading.refusal)
             if reading.chat is not None or best.probability >= SURE_WHEN_MISSING:
                 return _from_reading(reading, best.probability)
         return Understood(

@@ -201,3 +201,26 @@ async def test_one_anomaly_explained_with_its_band_detectors_and_decision(
     assert "Detectors: zscore (far from its recent mean); level_shift (a level shift)" in text
     assert "• `restart_service`: *succeeded* — rule cpu-critical" in text
     assert services.seen[-1].url.params["anomaly_id"] == anomaly_id
+
+
+@pytest.mark.parametrize(
+    ("text", "range_words"),
+    [
+        ("silence web-1 for 0m", "a silence lasts 1 minute to 30 days"),
+        ("please mute web-2 for 0s", "a silence lasts 1 minute to 30 days"),
+        ("scale out web-1 by 1000", "scale by 1 to 20 instances"),
+        ("could you add 50 instances to web-1", "scale by 1 to 20 instances"),
+        ("put web-1 in maintenance for 0m", "a maintenance window lasts 1 minute to 30 days"),
+        ("show anomalies in the last 90 days", "a look-back window is 1 minute to 30 days"),
+        ("top 99 noisiest resources", "the noisiest list shows the top 1 to 20"),
+    ],
+)
+async def test_a_value_out_of_range_is_refused_never_proposed_as_another(
+    understanding: Understanding, text: str, range_words: str
+) -> None:
+    services = Services()
+    reply = await make(services, understanding).reply(ADMIN, text, "c")
+    assert reply.answer.outcome is Outcome.REFUSED
+    assert f"is out of range: {range_words}." in reply.answer.text
+    assert "command" not in reply.answer.data  # nothing a "yes" could confirm
+    assert services.seen == []
