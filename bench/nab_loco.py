@@ -215,16 +215,22 @@ def main(argv: list[str] | None = None) -> int:
         ins.append(nab.normalise(raw, n_win, nab.PROFILES[prof]))
     print(f"{'in-sample (tuned)':24s} " + " ".join(f"{v:9.1f}" for v in ins))
     d = next(
-        k
-        for k, pt in enumerate(points)
-        if all(getattr(DetectorConfig(), n) == v for n, v in pt.items() if n not in extra)
+        (
+            k
+            for k, pt in enumerate(points)
+            if all(getattr(DetectorConfig(), n) == v for n, v in pt.items() if n not in extra)
+        ),
+        None,
     )
-    default = nab.score_corpus(files, scores[d], details=False)
-    print(
-        f"{'in-sample (defaults)':24s} "
-        + " ".join(f"{default[p]['score']:9.1f}" for p in profiles)
-        + f"   t={default['standard']['threshold']:.3f}"
-    )
+    if d is None:
+        print(f"{'in-sample (defaults)':24s} (the defaults are not a grid point)")
+    else:
+        default = nab.score_corpus(files, scores[d], details=False)
+        print(
+            f"{'in-sample (defaults)':24s} "
+            + " ".join(f"{default[p]['score']:9.1f}" for p in profiles)
+            + f"   t={default['standard']['threshold']:.3f}"
+        )
     print(
         "LOCO held-out mean standard={:.1f} low_FP={:.1f} low_FN={:.1f}".format(
             *(float(np.mean(held[p])) for p in profiles)

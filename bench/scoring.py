@@ -8,8 +8,9 @@ Reports samples/s for one long series and for many interleaved series (the reali
 service case: every sample touches a different detector, so caches are cold), and the
 memory one detector holds after warm-up (tracemalloc, Python objects included) next to
 the size of its JSON checkpoint, and what one series costs inside the detection engine
-(scorer, episode, feedback, its key and the engine's bookkeeping). Rates use process CPU time, i.e. samples per second of
-one core actually spent on this process (wall time is meaningless on a shared machine).
+(scorer, episode, feedback, its key and the engine's bookkeeping). Rates use process CPU
+time, i.e. samples per second of one core actually spent on this process (wall time is
+meaningless on a shared machine).
 """
 
 from __future__ import annotations

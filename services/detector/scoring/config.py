@@ -80,6 +80,11 @@ class DetectorConfig:
     range_min_deviation: float = 0.0
     #: Decades of surprise per range-width of excursion (0.08 range -> 4 decades).
     range_decades_per_width: float = 50.0
+    #: An excursion beyond the range to a value that at least this many earlier
+    #: excursions (after warm-up) reached is not new: a burst of a size the series has
+    #: produced again and again is routine for it (0 = off). Costs 16 bytes per episode
+    #: kept.
+    recurrence_episodes: int = 4
 
     # --- "stuck": the same value repeated for longer than ever before ----------------
     #: Decades of surprise per doubling of the current run of identical values beyond
@@ -171,6 +176,8 @@ class DetectorConfig:
                 raise ValueError(f"{name} must be in (0, 1]")
         if self.quant_levels < 2 or self.context_length < 1 or self.time_bins_per_day < 1:
             raise ValueError("quant_levels >= 2, context_length >= 1, time_bins_per_day >= 1")
+        if not 0 <= self.recurrence_episodes <= 64:
+            raise ValueError("recurrence_episodes must be in [0, 64]")
         if self.memory_start_samples < 0 or self.memory_settle_samples < 0:
             raise ValueError("memory_start_samples and memory_settle_samples must be >= 0")
         if self.seasonal_familiar_after < 1:

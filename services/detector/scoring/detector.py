@@ -7,9 +7,10 @@ Sub-detectors, each expressed as surprise in decades of probability:
 
 * ``out_of_range`` - how far the value lies beyond the range seen so far, in range
   widths. The known range widens only slowly after warm-up, so a drift keeps building
-  surprise and a recurring excursion alarms again. A plain rule, no calibration: new
-  extremes are the most common incident, and it catches spikes, level shifts and
-  leaks alike.
+  surprise and a recurring excursion alarms again - unless ``recurrence_episodes``
+  earlier excursions already reached as far (a routine burst of this series). A plain
+  rule, no calibration: new extremes are the most common incident, and it catches
+  spikes, level shifts and leaks alike.
 * ``level_shift`` - distance from an exponentially weighted baseline (~100 samples),
   in units of its mean absolute deviation, calibrated like the context detectors.
 * ``novelty`` - a short sequence of value levels never seen before,
@@ -54,7 +55,9 @@ _LIKELIHOOD_STREAMS = 4  # level_shift, novelty, seasonal, pattern
 _SEASON = _LIKELIHOODS + 3 * _LIKELIHOOD_STREAMS
 _GRID = _SEASON + SEASON_NUMBERS
 _LAST = _GRID + 2  # the last result's score and expected range
-_FLOATS = _LAST + 3
+# Then the peaks of the largest excursions above and below the range (``k`` each, largest
+# first, NaN while fewer are on record; the ones below negated) and of the current ones.
+_PEAKS = _LAST + 3
 _L0, _L1, _L2, _L3 = (_LIKELIHOODS + 3 * k for k in range(_LIKELIHOOD_STREAMS))
 # The last result's flags (kept as one small integer; 0: no result yet).
 _HAS, _ALARM, _WARMING, _SUPPRESSED = 1, 2, 4, 8
@@ -130,8 +133,10 @@ class SeriesDetector:
         # absolute deviation, the alarm bar (extra decades required after recent alarms),
         # the score needed to alarm in a quiet period the caller withheld; then the
         # likelihood streams' numbers
-        self.f = f = array("d", bytes(8 * _FLOATS))
+        self.f = f = array("d", bytes(8 * (_PEAKS + 2 * cfg.recurrence_episodes + 2)))
         f[_TS] = f[_VALUE] = math.nan
+        for i in range(_PEAKS, len(f)):
+            f[i] = math.nan
         f[_LO], f[_HI] = math.inf, -math.inf
         self.refractory_left = 0
         self.run = 0  # current run of identical values
@@ -235,6 +240,8 @@ class SeriesDetector:
                     range_dec = cfg.range_decades_per_width * excess / span
                 else:  # the first change of a so far constant series
                     range_dec = cfg.score_decades
+            if cfg.recurrence_episodes and n > cfg.warmup_samples:
+                range_dec = self._recurrence(value, lo, hi, range_dec)
 
         # stuck: the same value for longer than ever before (only once runs are on record).
         stuck_dec = 0.0
@@ -371,6 +378,34 @@ class SeriesDetector:
             return ScoreResult(score, True, low, high, fired, False)
         return ScoreResult(score, False, low, high, fired, False)
 
+    def _recurrence(self, value: float, lo: float, hi: float, range_dec: float) -> float:
+        """``range_dec``, or 0 when at least ``recurrence_episodes`` earlier excursions
+        beyond the range reached as far as ``value``: a burst of a size this series has
+        produced again and again is routine for it, not new. Also tracks the current
+        excursion's peak and, when it ends, keeps it if it is among the largest."""
+        k = self._cfg.recurrence_episodes
+        f = self.f
+        for side in (0, 1):
+            current = _PEAKS + 2 * k + side
+            peak = f[current]
+            if value > hi if side == 0 else value < lo:
+                x = value if side == 0 else -value
+                kth = f[_PEAKS + side * k + k - 1]
+                if x <= kth:  # False while fewer than k are on record (NaN)
+                    range_dec = 0.0
+                if not x <= peak:  # also replaces a NaN
+                    f[current] = x
+            elif peak == peak:  # the excursion ended: keep its peak if among the largest
+                first = _PEAKS + side * k
+                i = first + k - 1
+                if not peak <= f[i]:
+                    while i > first and not peak <= f[i - 1]:
+                        f[i] = f[i - 1]
+                        i -= 1
+                    f[i] = peak
+                f[current] = math.nan
+        return range_dec
+
     def withdraw_alarm(self) -> None:
         """The caller chose not to raise the alarm just returned (a paging gate, feedback).
 
@@ -463,6 +498,7 @@ class SeriesDetector:
             "mem": self.memory.to_state(),
             "season": self.season.to_state(),
             "last": result_to_list(self.last_result),
+            "peaks": [enc(x) for x in self.f[_PEAKS:]],
         }
 
     @classmethod
@@ -491,4 +527,7 @@ class SeriesDetector:
         if "season" in state:
             det.season.load_state(state["season"])
         det._remember(result_from_list(state.get("last")))
+        peaks = state.get("peaks")  # absent in states saved before the recurrence rule
+        if peaks is not None and len(peaks) == len(f) - _PEAKS:
+            f[_PEAKS:] = array("d", (dec(x, math.nan) for x in peaks))
         return det
