@@ -12,14 +12,23 @@ from services.gateway.chatops.durations import describe_duration, say_span
 from services.gateway.chatops.extraction import PERIODS
 
 TOP_LISTED = 20
+# What each detector name in an anomaly means, for people. The names are the ones the detector
+# emits (its sub-detectors, ``hard_limit``, the multivariate ``isolation_forest``) and the
+# gateway's ``alertmanager``; ``spike``, ``zscore`` and ``multivariate`` are older names still
+# found in stored anomalies.
 DETECTOR_WORDS = {
-    "zscore": "far from its recent mean",
-    "spike": "a sudden spike",
-    "level_shift": "a level shift",
-    "pattern": "off its usual daily or weekly pattern",
-    "stuck": "stuck at one value",
-    "multivariate": "an unusual combination of metrics",
+    "out_of_range": "beyond anything seen before on this series",
+    "level_shift": "a sudden shift from its recent level",
+    "novelty": "a sequence of values not seen before",
+    "seasonal": "unusual for this time of day or of the week",
+    "pattern": "a shape over the last samples not seen before",
+    "stuck": "the same value repeated for longer than ever before",
+    "hard_limit": "past a fixed limit set in the detector's configuration",
+    "isolation_forest": "an unusual combination of this resource's metrics",
     "alertmanager": "an alert from Alertmanager",
+    "spike": "a sudden spike",
+    "zscore": "far from its recent mean",
+    "multivariate": "an unusual combination of metrics",
 }
 
 
@@ -220,10 +229,8 @@ def explanation(item: dict[str, Any], runs: list[dict[str, Any]], now: datetime)
         lines.append(f"Score {float(item['score']):.2f}, model {item.get('model_version', '?')}.")
     detectors = [str(d) for d in item.get("detectors") or []]
     if detectors:
-        words = [DETECTOR_WORDS.get(d, d) for d in detectors]
-        lines.append(
-            "Detectors: " + "; ".join(f"{d} ({w})" for d, w in zip(detectors, words, strict=True))
-        )
+        said = [f"{d} ({DETECTOR_WORDS[d]})" if d in DETECTOR_WORDS else d for d in detectors]
+        lines.append("Detectors: " + "; ".join(said))
     if item.get("contributing_metrics"):
         lines.append("Also unusual: " + ", ".join(f"`{m}`" for m in item["contributing_metrics"]))
     if item.get("explanation"):

@@ -176,7 +176,7 @@ async def test_one_anomaly_explained_with_its_band_detectors_and_decision(
             "expected_high": 50.0,
             "score": 0.97,
             "model_version": "v1",
-            "detectors": ["zscore", "level_shift"],
+            "detectors": ["out_of_range", "hard_limit"],
             "explanation": "cpu_utilization 97.5 far above its usual 20 to 50",
             "observed_at": "2026-11-26T17:50:00+00:00",
         }
@@ -198,7 +198,10 @@ async def test_one_anomaly_explained_with_its_band_detectors_and_decision(
     reply = await make(services, understanding, items).reply(VIEWER, "explain anomaly 6b1f2e", "c")
     text = reply.answer.text
     assert "Expected band: 20 to 50; seen 97.5." in text
-    assert "Detectors: zscore (far from its recent mean); level_shift (a level shift)" in text
+    assert (
+        "Detectors: out_of_range (beyond anything seen before on this series); "
+        "hard_limit (past a fixed limit set in the detector's configuration)"
+    ) in text
     assert "• `restart_service`: *succeeded* — rule cpu-critical" in text
     assert services.seen[-1].url.params["anomaly_id"] == anomaly_id
 
