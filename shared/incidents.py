@@ -4,7 +4,9 @@ An incident is one anomaly episode of one series (its id is the id of the event 
 the episode) and everything that followed: escalations, each remediation decision and the check
 that allowed or refused it, approvals, the action and its output, its verification, every
 notification, feedback and the resolution. Each step is a :class:`TimelineEntry` with its time
-and actor. Lists page with an opaque cursor (``next_cursor`` of the previous page).
+and actor. A manual remediation request (no anomaly behind it) is kept as an entry of kind
+``manual``: open while its action waits or runs, closed once it reached a final status.
+Lists page with an opaque cursor (``next_cursor`` of the previous page).
 """
 
 from __future__ import annotations
@@ -19,8 +21,21 @@ from shared.events import RemediationRecord, Severity, UtcDatetime
 
 
 class IncidentStatus(StrEnum):
+    """``open``: an anomaly episode still firing, or a manual request whose action is still
+    waiting or running; ``resolved``: the series is back to normal; ``closed``: a manual
+    request whose action reached a final status (succeeded, failed, blocked, dry run...)."""
+
     OPEN = "open"
     RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class IncidentKind(StrEnum):
+    """``anomaly``: one anomaly episode of one series; ``manual``: a remediation asked for by
+    a person (ChatOps, the console or the API) with no anomaly behind it."""
+
+    ANOMALY = "anomaly"
+    MANUAL = "manual"
 
 
 class TimelineKind(StrEnum):
@@ -92,7 +107,14 @@ class IncidentSummary(BaseModel):
         },
     )
 
-    id: uuid.UUID = Field(description="The id of the anomaly event that opened the episode.")
+    id: uuid.UUID = Field(
+        description="The id of the anomaly event that opened the episode (of a manual "
+        "request: the id its remediation records name)."
+    )
+    kind: IncidentKind = Field(
+        IncidentKind.ANOMALY,
+        description="anomaly (an episode of a series) or manual (a request with no anomaly).",
+    )
     resource_id: str
     metric: str
     severity: Severity = Field(description="The highest severity the episode reached.")

@@ -144,3 +144,27 @@ def blocked_incident(resource: str, metric: str, started: datetime) -> list[Even
     first = opener(resource, metric, started, severity=Severity.MEDIUM)
     refused = record(first, RemediationStatus.BLOCKED, 1, blocked_by="cooldown")
     return [first, refused, resolution(first, 120, Severity.MEDIUM)]
+
+
+def manual_request(
+    resource: str, started: datetime, statuses: list[RemediationStatus]
+) -> list[RemediationRecord]:
+    """The records of a remediation a person asked for with no anomaly behind it, as the
+    remediator writes them (its metric is "manual", it names no sample)."""
+    subject = uuid.uuid4()
+    return [
+        RemediationRecord(
+            occurred_at=started + timedelta(seconds=i),
+            anomaly_id=subject,
+            resource_id=resource,
+            metric="manual",
+            severity=Severity.MEDIUM,
+            action="scale_asg",
+            status=status,
+            reason=f"manual request by alice: {status.value}",
+            decided_by="alice",
+            target=resource,
+            run_id=f"run-{subject.hex[:8]}",
+        )
+        for i, status in enumerate(statuses)
+    ]

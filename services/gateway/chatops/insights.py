@@ -139,12 +139,20 @@ class Insights:
         """Incidents from the history service when it answers, else the anomaly index."""
         try:
             reply = await self.calls.call(
-                "history", "GET", "/incidents", params={"since": _iso(since), "limit": "500"}
+                "history",
+                "GET",
+                "/incidents",
+                params={"since": _iso(since), "limit": "500", "kind": "anomaly"},
             )
         except (BackendUnavailableError, KeyError):
             reply = None
         if reply is not None and reply.ok and isinstance(reply.body, dict):
-            incidents = [i for i in reply.body.get("items", []) if isinstance(i, dict)]
+            # Only anomaly episodes are incidents; manual requests count as decisions.
+            incidents = [
+                i
+                for i in reply.body.get("items", [])
+                if isinstance(i, dict) and i.get("kind", "anomaly") == "anomaly"
+            ]
             return [insight_words.incident_as_anomaly(i) for i in incidents], "history"
         items, _ = await self.index.query(Query(since=since, limit=SCAN_LIMIT))
         return answers.episodes(items), "index"

@@ -10,7 +10,7 @@ from pydantic import AfterValidator
 from services.history.core.cursors import CursorError, read_audit_cursor, read_incident_cursor
 from services.history.store.reader import AuditFilter, IncidentFilter
 from shared.events import RemediationStatus, Severity, UtcDatetime
-from shared.incidents import IncidentStatus
+from shared.incidents import IncidentKind, IncidentStatus
 
 
 def _incident_cursor(value: str | None) -> str | None:
@@ -59,7 +59,17 @@ def incident_filter(
         list[Severity] | None,
         Query(description="Peak severity; repeat for several.", examples=[["critical"]]),
     ] = None,
-    status: IncidentStatus | None = None,
+    status: Annotated[
+        IncidentStatus | None,
+        Query(
+            description="open: an anomaly still firing or a manual request still waiting or "
+            "running; resolved: back to normal; closed: a manual request that ended."
+        ),
+    ] = None,
+    kind: Annotated[
+        IncidentKind | None,
+        Query(description="anomaly (an episode of a series) or manual (a request by a person)."),
+    ] = None,
     since: Annotated[
         UtcDatetime | None,
         Query(description="Opened at or after.", examples=["2026-12-01T00:00:00Z"]),
@@ -76,6 +86,7 @@ def incident_filter(
         resource_id=resource_id,
         severities=[s.value for s in severity or []],
         status=status.value if status else None,
+        kind=kind.value if kind else None,
         since=since,
         until=until,
         rule=rule,

@@ -10,9 +10,19 @@ import uuid
 from collections.abc import Sequence
 
 from shared.events import Severity
-from shared.incidents import IncidentStatus, IncidentSummary, TimelineEntry, TimelineKind
+from shared.incidents import (
+    IncidentKind,
+    IncidentStatus,
+    IncidentSummary,
+    TimelineEntry,
+    TimelineKind,
+)
 
 RAISED = {TimelineKind.ANOMALY, TimelineKind.ESCALATION}
+EPISODE = {TimelineKind.FIRST_OUT_OF_RANGE, *RAISED, TimelineKind.RESOLUTION}
+MANUAL_METRIC = "manual"  # what the remediator names as the metric of a manual request
+# A manual request is open while its action waits for a decision, an approval or its end.
+WAITING = {"proposed", "pending_approval", "approved", "running"}
 REMEDIATION = {
     TimelineKind.DECISION,
     TimelineKind.APPROVAL,
@@ -37,6 +47,27 @@ def _severity(entry: TimelineEntry) -> Severity | None:
         return None
 
 
+def is_manual(steps: Sequence[TimelineEntry]) -> bool:
+    """A manual request: remediation records about no anomaly (none was raised, and they
+    name the remediator's manual metric and no sample)."""
+    if any(e.kind in EPISODE for e in steps):
+        return False
+    records = [e for e in steps if e.kind in REMEDIATION]
+    return bool(records) and all(
+        e.detail.get("metric") == MANUAL_METRIC and "anomaly_observed_at" not in e.detail
+        for e in records
+    )
+
+
+def _status(
+    kind: IncidentKind, resolved: TimelineEntry | None, remediation: list[TimelineEntry]
+) -> IncidentStatus:
+    if kind == IncidentKind.MANUAL:
+        waiting = remediation[-1].status in WAITING
+        return IncidentStatus.OPEN if waiting else IncidentStatus.CLOSED
+    return IncidentStatus.RESOLVED if resolved is not None else IncidentStatus.OPEN
+
+
 def summarize(incident_id: uuid.UUID, entries: Sequence[TimelineEntry]) -> IncidentSummary:
     """The summary of a non-empty timeline."""
     if not entries:
@@ -51,12 +82,14 @@ def summarize(incident_id: uuid.UUID, entries: Sequence[TimelineEntry]) -> Incid
     last_action = next((e for e in reversed(remediation) if e.detail.get("action")), None)
     last_rule = next((e for e in reversed(remediation) if e.detail.get("rule")), None)
     labels = (raised or place).detail.get("labels") or {}
+    kind = IncidentKind.MANUAL if is_manual(steps) else IncidentKind.ANOMALY
     return IncidentSummary(
         id=incident_id,
+        kind=kind,
         resource_id=str(place.detail.get("resource_id", "")),
         metric=str(place.detail.get("metric", "")),
         severity=max(severities, key=lambda s: s.rank) if severities else Severity.NORMAL,
-        status=IncidentStatus.RESOLVED if resolved is not None else IncidentStatus.OPEN,
+        status=_status(kind, resolved, remediation),
         opened_at=(first or steps[0]).at,
         detected_at=raised.at if raised is not None else None,
         resolved_at=resolved.at if resolved is not None else None,

@@ -30,6 +30,7 @@ class IncidentRow(Base):
     __tablename__ = "incidents"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="anomaly", server_default="anomaly")
     resource_id: Mapped[str] = mapped_column(String(256))
     metric: Mapped[str] = mapped_column(String(128))
     severity: Mapped[str] = mapped_column(String(16))
@@ -51,7 +52,7 @@ class IncidentRow(Base):
         Index("ix_incidents_opened_at_id", "opened_at", "id"),
         *(
             Index(f"ix_incidents_{column}_opened_at", column, "opened_at", "id")
-            for column in ("resource_id", "severity", "status", "rule", "action_outcome")
+            for column in ("resource_id", "severity", "status", "rule", "action_outcome", "kind")
         ),
     )
 

@@ -30,6 +30,7 @@ class IncidentFilter:
     resource_id: str | None = None  # exact, or a prefix ending with '*'
     severities: list[str] = field(default_factory=list)
     status: str | None = None
+    kind: str | None = None
     since: datetime | None = None  # opened at or after
     until: datetime | None = None  # opened before
     rule: str | None = None
@@ -49,6 +50,7 @@ class IncidentFilter:
             clauses.append(IncidentRow.severity.in_(self.severities))
         for column, value in (
             (IncidentRow.status, self.status),
+            (IncidentRow.kind, self.kind),
             (IncidentRow.rule, self.rule),
             (IncidentRow.action, self.action),
             (IncidentRow.action_outcome, self.outcome),

@@ -52,6 +52,7 @@ def incident_values(summary: IncidentSummary) -> dict[str, Any]:
     values["id"] = str(summary.id)
     values["severity"] = summary.severity.value
     values["status"] = summary.status.value
+    values["kind"] = summary.kind.value
     values["resource_id"] = summary.resource_id[:256]
     values["metric"] = summary.metric[:128]
     return values
@@ -60,6 +61,7 @@ def incident_values(summary: IncidentSummary) -> dict[str, Any]:
 def summary_of(row: IncidentRow) -> IncidentSummary:
     return IncidentSummary(
         id=uuid.UUID(row.id),
+        kind=row.kind,
         resource_id=row.resource_id,
         metric=row.metric,
         severity=row.severity,

@@ -3,9 +3,11 @@ exactly what the models describe."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.history.store.database import create_engine, downgrade, migrate
@@ -43,3 +45,43 @@ async def test_the_migrated_schema_is_what_the_models_say(engine: AsyncEngine) -
             lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
         )
     assert differences == []
+
+
+async def test_manual_requests_recorded_before_kinds_existed_are_no_longer_open(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    row = (
+        "INSERT INTO incidents (id, resource_id, metric, severity, status, opened_at, "
+        "last_event_at, explanation, action_outcome, labels, events) VALUES "
+        "(:id, :resource, :metric, 'medium', 'open', :at, :at, '', :outcome, '{}', 2)"
+    )
+    at = datetime(2026, 12, 5, 18, 0, tzinfo=UTC)
+    try:
+        await migrate(engine, "0002")
+        async with engine.begin() as conn:
+            for ident, resource, metric, outcome in (
+                ("1", "web-asg", "manual", "dry_run"),
+                ("2", "api-asg", "manual", "pending_approval"),
+                ("3", "db-1", "cpu_utilization", "blocked"),
+            ):
+                await conn.execute(
+                    text(row),
+                    {
+                        "id": ident,
+                        "resource": resource,
+                        "metric": metric,
+                        "at": at,
+                        "outcome": outcome,
+                    },
+                )
+        await migrate(engine)
+        async with engine.connect() as conn:
+            found = await conn.execute(text("SELECT id, kind, status FROM incidents ORDER BY id"))
+            assert [tuple(r) for r in found] == [
+                ("1", "manual", "closed"),
+                ("2", "manual", "open"),
+                ("3", "anomaly", "open"),
+            ]
+    finally:
+        await engine.dispose()

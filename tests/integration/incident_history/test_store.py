@@ -18,7 +18,7 @@ from services.history.store.upkeep import Upkeep
 from services.history.store.writer import HistoryWriter
 from shared.events import Event, RemediationStatus
 from shared.incidents import IncidentStatus, TimelineKind
-from tests.support.incident_story import blocked_incident, whole_incident
+from tests.support.incident_story import blocked_incident, manual_request, whole_incident
 
 START = datetime(2026, 12, 5, 18, 0, tzinfo=UTC)
 
@@ -125,6 +125,35 @@ async def test_filters_and_pages_walk_every_incident_once_newest_first(
     assert await ids(window) == {"web-2", "web-3", "db-2", "db-3"}
     assert await ids(IncidentFilter(status="open")) == set()
     assert await ids(IncidentFilter(resource_id="web_*")) == set()  # '_' is not a wildcard
+
+
+async def test_a_manual_request_is_listed_as_such_and_not_open_once_it_ended(
+    engine: AsyncEngine,
+) -> None:
+    writer, reader = parts(engine)
+    waiting = blocked_incident("db-1", "cpu_utilization", START)[:-1]  # an anomaly still firing
+    ended = manual_request(
+        "web-asg", START, [RemediationStatus.PENDING_APPROVAL, RemediationStatus.DRY_RUN]
+    )
+    asked = manual_request("api-asg", START, [RemediationStatus.PENDING_APPROVAL])
+    await write(writer, [*waiting, *ended, *asked])
+
+    async def listed(where: IncidentFilter) -> dict[str, tuple[str, str]]:
+        page = await reader.incidents(where, 100)
+        return {i.resource_id: (i.kind.value, i.status.value) for i in page.items}
+
+    # open: the anomaly still firing and the request still waiting for its approval
+    assert await listed(IncidentFilter(status="open")) == {
+        "db-1": ("anomaly", "open"),
+        "api-asg": ("manual", "open"),
+    }
+    assert await listed(IncidentFilter(kind="anomaly")) == {"db-1": ("anomaly", "open")}
+    assert await listed(IncidentFilter(status="closed")) == {"web-asg": ("manual", "closed")}
+    timeline = await reader.incident(ended[0].anomaly_id)
+    assert timeline is not None
+    assert [e.status for e in timeline.timeline] == ["pending_approval", "dry_run"]
+    audit = await reader.audit(AuditFilter(resource_id="web-asg"), 10)
+    assert {r.status.value for r in audit.items} == {"pending_approval", "dry_run"}
 
 
 async def test_the_audit_log_pages_every_record_without_a_scan_limit(

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.events import utcnow
+from shared.events import RemediationStatus, utcnow
 from tests.integration.incident_history.running import history_env, history_process, publish
-from tests.support.incident_story import blocked_incident, whole_incident
+from tests.support.incident_story import blocked_incident, manual_request, whole_incident
 from tests.support.processes import StackProcess, api_key, service
 from tests.support.waiting import wait_for
 
@@ -38,24 +38,31 @@ def through(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     env["SCOPS_HISTORY_URL"] = f"http://127.0.0.1:{env['SCOPS_HISTORY_PORT']}"
     history = history_process(env, tmp)
     gateway = service("gateway", env, tmp)
-    processes: list[StackProcess] = [history.start(), gateway.start()]
+    remediator = service("remediator", env, tmp)  # ChatOps' summary reads its decisions
+    processes: list[StackProcess] = [history.start(), gateway.start(), remediator.start()]
     started = utcnow() - timedelta(hours=1)
     events = whole_incident("web-9", "cpu_utilization", started) + blocked_incident(
         "db-9", "disk_used", started + timedelta(minutes=1)
     )
+    # a manual request with no anomaly behind it, done (a dry run)
+    manual = manual_request(
+        "web-asg",
+        started + timedelta(minutes=2),
+        [RemediationStatus.PENDING_APPROVAL, RemediationStatus.DRY_RUN],
+    )
     try:
         for process in processes:
             process.wait_ready(90)
-        publish(redis_server, events)
+        publish(redis_server, [*events, *manual])
         keys = {
             role: api_key(redis_server, role, f"history-{role}") for role in ("viewer", "ingest")
         }
         run = Through(str(gateway.url), keys, str(events[0].event_id))
         wait_for(
             history,
-            lambda: len(run.get("/incidents", "viewer").json().get("items", [])) == 2,
+            lambda: len(run.get("/incidents", "viewer").json().get("items", [])) == 3,
             30,
-            "both incidents through the gateway",
+            "both incidents and the manual request through the gateway",
         )
         yield run
     finally:
@@ -90,7 +97,7 @@ def test_an_export_arrives_as_the_file_the_history_made(through: Through) -> Non
     assert reply.headers["content-type"].startswith("text/csv")
     assert 'filename="incidents.csv"' in reply.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(reply.text)))
-    assert sorted(r["resource_id"] for r in rows) == ["db-9", "web-9"]
+    assert sorted(r["resource_id"] for r in rows) == ["db-9", "web-9", "web-asg"]
 
 
 def test_the_historys_problems_are_passed_on(through: Through) -> None:
@@ -99,3 +106,25 @@ def test_the_historys_problems_are_passed_on(through: Through) -> None:
     assert reply.json()["detail"].startswith("cursor: ")
     missing = through.get("/incidents/00000000-0000-4000-8000-000000000000", "viewer")
     assert missing.status_code == 404
+
+
+def test_a_finished_manual_request_is_no_open_incident(through: Through) -> None:
+    listed = through.get("/incidents", "viewer", status="open").json()["items"]
+    assert [i["resource_id"] for i in listed] == []  # both episodes resolved, the request done
+    manual = through.get("/incidents", "viewer", resource_id="web-asg").json()["items"]
+    assert [(i["kind"], i["status"], i["action_outcome"]) for i in manual] == [
+        ("manual", "closed", "dry_run")
+    ]
+    timeline = through.get(f"/incidents/{manual[0]['id']}", "viewer").json()["timeline"]
+    assert [e["status"] for e in timeline] == ["pending_approval", "dry_run"]
+
+
+def test_the_chatops_summary_counts_only_anomaly_incidents(through: Through) -> None:
+    reply = httpx.post(
+        f"{through.gateway}/chatops/query",
+        json={"query": "what happened overnight"},
+        headers={"X-API-Key": through.keys["viewer"]},
+        timeout=20,
+    )
+    assert reply.status_code == 200, reply.text
+    assert "2 incidents" in reply.json()["text"] and "0 still open" in reply.json()["text"]

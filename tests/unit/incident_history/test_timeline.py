@@ -18,10 +18,11 @@ from services.history.core.export import csv_rows
 from services.history.core.steps import Steps, episode_of, steps_of
 from services.history.core.summary import ordered, summarize
 from shared.events import Event, RemediationStatus, Severity
-from shared.incidents import IncidentStatus, TimelineEntry, TimelineKind
+from shared.incidents import IncidentKind, IncidentStatus, TimelineEntry, TimelineKind
 from tests.support.incident_story import (
     blocked_incident,
     escalation,
+    manual_request,
     opener,
     whole_incident,
 )
@@ -140,3 +141,32 @@ def test_every_kind_of_step_is_reachable_from_some_event() -> None:
     kinds = {e.kind for e in _timeline(events)}
     missing = set(TimelineKind) - kinds - {TimelineKind.FEEDBACK}
     assert missing == set()
+
+
+def test_a_manual_request_is_not_an_open_incident_once_its_action_ended() -> None:
+    for ending in (
+        RemediationStatus.DRY_RUN,
+        RemediationStatus.SUCCEEDED,
+        RemediationStatus.FAILED,
+        RemediationStatus.BLOCKED,
+        RemediationStatus.REJECTED,
+        RemediationStatus.EXPIRED,
+    ):
+        events = manual_request("web-asg", START, [RemediationStatus.PENDING_APPROVAL, ending])
+        summary = summarize(events[0].anomaly_id, _timeline(list(events)))
+        assert summary.kind == IncidentKind.MANUAL
+        assert summary.status == IncidentStatus.CLOSED, ending
+        assert summary.action_outcome == ending.value
+
+
+def test_a_manual_request_is_open_while_its_action_waits_or_runs() -> None:
+    for waiting in (RemediationStatus.PENDING_APPROVAL, RemediationStatus.RUNNING):
+        events = manual_request("web-asg", START, [waiting])
+        summary = summarize(events[0].anomaly_id, _timeline(list(events)))
+        assert (summary.kind, summary.status) == (IncidentKind.MANUAL, IncidentStatus.OPEN)
+
+
+def test_an_anomaly_not_yet_resolved_stays_an_open_incident_of_its_series() -> None:
+    events = blocked_incident("web-1", "cpu_utilization", START)[:-1]  # not yet resolved
+    summary = summarize(events[0].event_id, _timeline(events))
+    assert (summary.kind, summary.status) == (IncidentKind.ANOMALY, IncidentStatus.OPEN)
