@@ -3,7 +3,11 @@ exactly what the models describe."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -85,3 +89,29 @@ async def test_manual_requests_recorded_before_kinds_existed_are_no_longer_open(
             ]
     finally:
         await engine.dispose()
+
+
+def _scops_history(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SCOPS_HISTORY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/h.db"}
+    return subprocess.run(
+        [sys.executable, "-m", "scops", "history", "migrate", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_migrate_says_in_one_line_what_is_wrong_with_its_arguments(tmp_path: Path) -> None:
+    unknown = _scops_history(tmp_path, "--revision", "nonexistent")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == (
+        "history migrate: Can't locate revision identified by 'nonexistent'"
+    )
+    nowhere = _scops_history(tmp_path, "--down")
+    assert nowhere.returncode == 2
+    assert "--down needs --revision" in nowhere.stderr
+    assert "Traceback" not in nowhere.stderr and "downgraded" not in nowhere.stdout
+    done = _scops_history(tmp_path)
+    assert (done.returncode, done.stdout.strip()) == (0, "history schema migrated to head")
