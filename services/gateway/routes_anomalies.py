@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from services.gateway.alertmanager import (
@@ -31,6 +32,11 @@ router = APIRouter()
 class AnomalyPage(BaseModel):
     items: list[dict[str, Any]] = Field(description="Anomaly events, newest first.")
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+def _refused(loc: tuple[str, ...], reason: str) -> RequestValidationError:
+    """A 422 problem naming the field, like every other refused field (``errors[]``)."""
+    return RequestValidationError([{"loc": loc, "msg": reason, "type": "value_error"}])
 
 
 def _index(request: Request) -> AnomalyIndex:
@@ -59,7 +65,9 @@ async def list_anomalies(
     ] = None,
 ) -> AnomalyPage:
     if cursor is not None and not valid_cursor(cursor):
-        raise HTTPException(422, "cursor: not a cursor returned by this endpoint")
+        raise _refused(("query", "cursor"), "not a `next_cursor` returned by this endpoint")
+    if since is not None and until is not None and since > until:
+        raise _refused(("query", "until"), "must not be before `since`")
     query = IndexQuery(
         resource_id=resource_id,
         min_severity=severity,
@@ -107,8 +115,12 @@ async def alertmanager(
     batch = read_alerts(body, correlation_id, settings.time_bounds, utcnow())
     ALERTS_SKIPPED.inc(len(batch.skipped))
     if not batch.events:
-        reasons = "; ".join(f"alerts[{s.index}]: {s.reason}" for s in batch.skipped[:5])
-        raise HTTPException(422, f"no alert accepted: {reasons}")
+        errors = [
+            {"loc": ("body", "alerts", s.index), "msg": s.reason, "type": "value_error"}
+            for s in batch.skipped
+        ]
+        empty = {"loc": ("body", "alerts"), "msg": "no alert in the payload", "type": "value_error"}
+        raise RequestValidationError(errors or [empty])
     await bus.publish_many((ANOMALIES, e) for e in batch.events)
     reply = accepted(batch)
     log.info(

@@ -119,3 +119,30 @@ def test_an_alert_without_a_resource_is_refused(gateway: StackProcess, redis_url
         f"{gateway.url}/v1/alerts/alertmanager", json={"version": "3"}, headers=ingest
     )
     assert wrong.status_code == 422
+    assert reply.json()["title"] == "Invalid request"
+    assert reply.json()["errors"][0]["field"] == "alerts[0]"
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "reason"),
+    [
+        ({"cursor": "zzz"}, "cursor", "not a `next_cursor` returned by this endpoint"),
+        ({"cursor": "1:-1"}, "cursor", "not a `next_cursor` returned by this endpoint"),
+        (
+            {"since": "2026-12-06T10:00:00Z", "until": "2026-12-06T09:00:00Z"},
+            "until",
+            "must not be before `since`",
+        ),
+    ],
+)
+def test_a_bad_anomaly_query_is_a_problem_naming_the_field(
+    gateway: StackProcess, redis_url: str, query: dict[str, str], field: str, reason: str
+) -> None:
+    viewer = {"X-API-Key": api_key(redis_url, "viewer")}
+    reply = httpx.get(f"{gateway.url}/anomalies", params=query, headers=viewer)
+    assert reply.status_code == 422, reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    body = reply.json()
+    assert body["title"] == "Invalid request"
+    assert body["detail"] == f"{field}: {reason}"
+    assert body["errors"] == [{"field": field, "pointer": f"/{field}", "reason": reason}]
