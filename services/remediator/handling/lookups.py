@@ -18,7 +18,8 @@ from services.remediator.core.accounts import AwsPlace
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.core.safety_policy import Refusal
 from services.remediator.core.targets import ResolvedTarget, Target
-from services.remediator.handling.safety_checks import Precheck, SafetyChecks, outcome
+from services.remediator.handling.safety_checks import Precheck, Prepared, SafetyChecks, outcome
+from services.remediator.stores.claims import Claim, Claims
 from services.remediator.stores.escalations import Escalations, reason_from
 
 
@@ -51,19 +52,53 @@ class WorldLookups:
             return RequestLookups(
                 self, request, self.escalation(request), Precheck(prepared, prepared.detail)
             )
+        return self._read(request, prepared, None)[1]
+
+    def claim_and_read(
+        self, claims: Claims, request: ActionRequest
+    ) -> tuple[Claim, RequestLookups]:
+        """Acquires the claim on ``request``'s subject x action (:meth:`Claims.acquire`,
+        raising ``ClaimBusyError`` alike) and takes the decision's reads in the same round
+        trip, after it. The reads change nothing: a duplicate delivery only wasted them."""
+        prepared = self.checks.prepare(request)
+        if isinstance(prepared, Refusal):
+            claim = claims.acquire(request.subject_id, request.action)
+            return claim, self.for_request(request)
+        acquired, lookups = self._read(request, prepared, claims)
+        assert acquired is not None
+        return acquired, lookups
+
+    def _read(
+        self, request: ActionRequest, prepared: Prepared, claims: Claims | None
+    ) -> tuple[Claim | None, RequestLookups]:
         safety = self.checks.safety
-        for attempt in range(2):
-            try:
-                with safety.redis.pipeline(transaction=False) as pipe:
-                    pipe.mget(self.escalations.flags(request))
-                    read_peek = safety.queue_peek(pipe, prepared.checks)
-                    flags, peeked = pipe.execute()
-                break
-            except redis.exceptions.NoScriptError:
-                if attempt:
-                    raise
-                safety.load_scripts()  # Redis restarted since: load it and read again
-        return RequestLookups(self, request, reason_from(flags), outcome(read_peek(peeked)))
+        with safety.redis.pipeline(transaction=False) as pipe:
+            read_claim = (
+                claims.queue_acquire(pipe, request.subject_id, request.action) if claims else None
+            )
+            pipe.mget(self.escalations.flags(request))
+            read_peek = safety.queue_peek(pipe, prepared.checks)
+            replies = pipe.execute(raise_on_error=False)
+        claim: Claim | None = None
+        if claims is not None and read_claim is not None:
+            reply = replies.pop(0)
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                claim = claims.acquire(request.subject_id, request.action)  # it did not run
+            elif isinstance(reply, Exception):
+                raise reply
+            else:
+                claim = read_claim(reply)
+        flags, peeked = replies
+        if isinstance(flags, Exception):
+            raise flags
+        if isinstance(peeked, redis.exceptions.NoScriptError):
+            safety.load_scripts()  # Redis restarted since: load it and peek again
+            verdict = safety.peek(prepared.checks)
+        elif isinstance(peeked, Exception):
+            raise peeked
+        else:
+            verdict = read_peek(peeked)
+        return claim, RequestLookups(self, request, reason_from(flags), outcome(verdict))
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from services.remediator.core.action_requests import ActionRequest, Incident
 from services.remediator.core.decision import (
     Choice,
     Decision,
+    Lookups,
     Next,
     build_request,
     choose,
@@ -104,12 +105,15 @@ class AnomalyWorkflow:
         if live is None:
             return self._no_action(anomaly, evaluation.no_match_reason)
         choice = self.choose(anomaly, live, engine)
-        claim = self._claim(anomaly.event_id, choice.candidate.action)
+        if choice.refusal is not None:
+            claim = self._claim(anomaly.event_id, choice.candidate.action)
+            return None if claim is None else self._refused(anomaly, live, choice, claim)
+        request = self.build_request(anomaly, live, choice, engine, dry_run)
+        # The claim, then the decision's reads, in one round trip.
+        acquired, lookups = self.lookups.claim_and_read(self.parts.claims, request)
+        claim = self._unless_settled(acquired)
         if claim is None:
             return None
-        if choice.refusal is not None:
-            return self._refused(anomaly, live, choice, claim)
-        request = self.build_request(anomaly, live, choice, engine, dry_run)
         if claim.state is ClaimState.ABANDONED:
             return self._recover(request, claim)
         streak: Streak | None = None
@@ -120,6 +124,7 @@ class AnomalyWorkflow:
             live.approval,
             engine,
             debounce_satisfied=streak is None or streak.satisfied(live.rule),
+            lookups=lookups,
         )
         if decision.next is Next.WAIT:
             assert streak is not None
@@ -222,12 +227,14 @@ class AnomalyWorkflow:
         engine: RemediationEngine,
         *,
         debounce_satisfied: bool = True,
+        lookups: Lookups | None = None,
     ) -> Decision:
+        """``lookups``: the request's reads taken already (else they are taken now)."""
         return decide(
             request,
             need,
             policy=engine.policy,
-            lookups=self.lookups.for_request(request),
+            lookups=lookups or self.lookups.for_request(request),
             debounce_satisfied=debounce_satisfied,
         )
 
@@ -272,8 +279,12 @@ class AnomalyWorkflow:
         self, subject: uuid.UUID, action: str | None, *, resume_waiting: bool = False
     ) -> Claim | None:
         claim = self.parts.claims.acquire(subject, action, resume_waiting=resume_waiting)
+        return self._unless_settled(claim)
+
+    def _unless_settled(self, claim: Claim) -> Claim | None:
+        """The claim, unless an earlier delivery settled it (done, or waiting to re-check)."""
         if claim.state in (ClaimState.DONE, ClaimState.WAITING):
-            log.info("duplicate_delivery_skipped", subject=str(subject), state=claim.state.value)
+            log.info("duplicate_delivery_skipped", claim=claim.key, state=claim.state.value)
             return None
         return claim
 

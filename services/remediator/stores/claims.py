@@ -27,10 +27,11 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import structlog
@@ -225,6 +226,22 @@ class Claims:
             keys=[key, keys.lease(key)],
             args=[token, self.ttl_s, self.lease_ms, "1" if resume_waiting else "0"],
         )
+        return self._acquired(key, token, reply)
+
+    def queue_acquire(
+        self, pipe: redis.client.Pipeline, subject: uuid.UUID, action: str | None
+    ) -> Callable[[Any], Claim]:
+        """Queues :meth:`acquire` on ``pipe`` (by the script's hash, sent with reads in one
+        round trip); the returned function takes its reply and answers as :meth:`acquire`. A
+        ``NoScriptError`` reply means it did not run: call :meth:`acquire` instead."""
+        key = keys.claim(subject, action)
+        token = uuid.uuid4().hex
+        pipe.evalsha(
+            self._acquire.sha, 2, key, keys.lease(key), token, self.ttl_s, self.lease_ms, "0"
+        )
+        return lambda reply: self._acquired(key, token, reply)
+
+    def _acquired(self, key: str, token: str, reply: Any) -> Claim:
         state = reply.decode() if isinstance(reply, bytes) else str(reply)
         if state == "busy":
             raise ClaimBusyError(key)

@@ -358,3 +358,26 @@ def test_a_command_sent_before_its_id_was_stored_is_found_not_resent(
         RemediationStatus.SUCCEEDED,
     ]
     assert len(sent_commands(aws)) == 1
+
+
+def test_a_redis_that_lost_its_scripts_still_gets_one_decision_per_anomaly(
+    harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
+) -> None:
+    """The claim and the safety peek are sent by their scripts' hashes with the decision's
+    reads; a Redis restarted since (its scripts gone) still decides once, and refuses alike."""
+    (instance,) = instances(aws, tags={"Name": "web"})
+    h = harness(RESTART, aws_url=aws_url)
+    event = anomaly(resource_id=instance)
+    h.client.script_flush()
+    running = h.workflow.handle(event)
+    assert running is not None and running.status == RemediationStatus.RUNNING
+    h.client.script_flush()
+    assert h.workflow.handle(event) is None  # the redelivery finds the claim and sends nothing
+    assert len(sent_commands(aws)) == 1
+    h.run_polls()
+    h.client.script_flush()
+    again = h.workflow.handle(
+        anomaly(resource_id=instance, observed_at=event.observed_at + timedelta(seconds=5))
+    )
+    assert again is not None
+    assert (again.status, again.blocked_by) == (RemediationStatus.BLOCKED, "cooldown")
