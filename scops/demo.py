@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import redis
+from redis.asyncio import Redis
 
-from scops.keys import create_key
 from scops.processes import HTTP_SERVICES
-from services.gateway.keys import Role
+from services.gateway.keys import KeyStore, Role
 from shared.events import AnomalyEvent, Notification, RemediationRecord, decode_event
 from shared.settings import BaseServiceSettings
 from shared.streams import ANOMALIES, NOTIFICATIONS, REMEDIATIONS
@@ -74,13 +76,53 @@ def _last_id(client: redis.Redis, stream: str) -> str:
     return rows[0][0].decode() if rows else "0-0"
 
 
+DEMO_KEY_NAME = "demo"
+
+
+async def _create_key(redis_url: str) -> tuple[str, str]:
+    client = Redis.from_url(redis_url)
+    try:
+        key, token = await KeyStore(client).create(DEMO_KEY_NAME, Role.INGEST)
+        return key.key_id, token
+    finally:
+        await client.aclose()
+
+
+async def _revoke_key(redis_url: str, key_id: str) -> None:
+    client = Redis.from_url(redis_url)
+    try:
+        await KeyStore(client).revoke(key_id)
+    finally:
+        await client.aclose()
+
+
+@contextmanager
+def demo_key(redis_url: str) -> Iterator[str]:
+    """The demo's own ingest key, revoked as soon as the demo has sent its samples, however
+    it ends (a refused sample, an unreachable gateway, Ctrl-C): no run leaves behind a key
+    that can send metrics. A real agent gets its key from `scops keys create`."""
+    key_id, token = asyncio.run(_create_key(redis_url))
+    try:
+        yield token
+    finally:
+        asyncio.run(_revoke_key(redis_url, key_id))
+
+
 def run_demo(timeout: float = 180.0) -> int:
     wait_ready(timeout=60)
-    gateway = HTTP_SERVICES["gateway"].url()
-    redis_url = BaseServiceSettings().redis_url
+    return run_incident(HTTP_SERVICES["gateway"].url(), BaseServiceSettings().redis_url, timeout)
+
+
+def run_incident(gateway: str, redis_url: str, timeout: float) -> int:
+    """Sends the load and the spike through ``gateway``, then prints the incident's events."""
     client = redis.Redis.from_url(redis_url)
-    # The demo's own ingest key; a real agent gets one from `scops keys create`.
-    token = asyncio.run(create_key(redis_url, "demo", Role.INGEST))
+    try:
+        return _incident(client, gateway, redis_url, timeout)
+    finally:
+        client.close()
+
+
+def _incident(client: redis.Redis, gateway: str, redis_url: str, timeout: float) -> int:
     positions = {s: _last_id(client, s) for s in (ANOMALIES, REMEDIATIONS, NOTIFICATIONS)}
     # Each run gets fresh series (a detector remembers the last incident of a series).
     run = int(client.incr("scops:{demo}:runs"))
@@ -93,7 +135,10 @@ def run_demo(timeout: float = 180.0) -> int:
     def stamp() -> str:
         return f"[{time.monotonic() - started:6.2f}s]"
 
-    with httpx.Client(timeout=10.0, headers={"X-API-Key": token}) as http:
+    with (
+        demo_key(redis_url) as token,
+        httpx.Client(timeout=10.0, headers={"X-API-Key": token}) as http,
+    ):
         batches = normal_load(now, rng, suffix)
         for batch in batches:
             http.post(f"{gateway}/v1/metrics", json={"samples": batch}).raise_for_status()
@@ -124,7 +169,6 @@ def run_demo(timeout: float = 180.0) -> int:
                 if event.correlation_id != correlation:
                     continue
                 seen_notification |= _print_event(stamp(), event)
-    client.close()
     if not seen_notification:
         print(f"no notification within {timeout:.0f}s: see the services' logs (.run/logs/)")
         return 1
