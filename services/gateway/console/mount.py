@@ -54,10 +54,24 @@ async def _refused(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _no_such_page(request: Request) -> Response:
+    """Any other path under /console: an HTML 404 page, not the API's problem document."""
+    return page(
+        request,
+        "error.html",
+        {"title": "Not found", "status": 404, "message": "there is no such console page"},
+        status=404,
+    )
+
+
 def mount_console(app: FastAPI) -> None:
     """Serve the console under ``/console`` (pages are left out of the OpenAPI document)."""
     for module in (routes_signin, routes_pages, routes_actions, routes_incidents, routes_series):
         app.include_router(module.router)
     app.mount(f"{CONSOLE}/static", _SecuredStatic(directory=STATIC), name="console-static")
+    # After the pages and the static files, so it only answers what none of them does.
+    app.add_api_route(
+        f"{CONSOLE}/{{rest:path}}", _no_such_page, methods=["GET"], include_in_schema=False
+    )
     app.add_exception_handler(NotSignedIn, _to_sign_in)
     app.add_exception_handler(Refused, _refused)

@@ -9,8 +9,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.datastructures import QueryParams
 
 from services.gateway.anomaly_index import AnomalyIndex
+from services.gateway.console import query_checks as qc
 from services.gateway.console.calls import ConsoleCalls
 from services.gateway.console.guard import CONSOLE, Refused, User
 from services.gateway.console.rendering import parse_time, redirect
@@ -18,22 +20,35 @@ from services.gateway.console.routes_pages import listed, show, unavailable
 from shared.events import AnomalyEvent
 
 router = APIRouter(prefix=CONSOLE, include_in_schema=False)
-FILTERS = ("status", "severity", "resource_id", "rule", "action", "outcome", "cursor")
 PAGE = "50"
+
+
+def _chosen(params: QueryParams) -> dict[str, str]:
+    """The filters asked for, each checked here (a wrong one is a 400 page naming it)."""
+    found = {
+        "status": qc.one_of(params, "status", qc.INCIDENT_STATUSES),
+        "kind": qc.one_of(params, "kind", qc.KINDS),
+        "severity": qc.one_of(params, "severity", qc.SEVERITIES),
+        "resource_id": qc.text(params, "resource_id"),
+        "rule": qc.text(params, "rule", 128),
+        "action": qc.text(params, "action", 128),
+        "outcome": qc.one_of(params, "outcome", qc.OUTCOMES),
+        "cursor": qc.incident_cursor(params),
+    }
+    chosen = {name: value for name, value in found.items() if value is not None}
+    if "status" not in params:
+        chosen["status"] = "open"
+    return chosen
 
 
 @router.get("/incidents")
 async def incidents(request: Request, user: User) -> Response:
+    chosen = _chosen(request.query_params)
     calls = ConsoleCalls(request, user)
-    chosen = {
-        name: request.query_params[name].strip()[:256]
-        for name in FILTERS
-        if request.query_params.get(name, "").strip()
-    }
-    if "status" not in request.query_params:
-        chosen["status"] = "open"
     params = {k: v for k, v in chosen.items() if v != "any"}
     reply = await calls.read("history", "/incidents", {**params, "limit": PAGE})
+    if reply.status in (400, 422):  # what the history refused that this page let through
+        raise Refused(400, reply.problem_detail())
     body = reply.body if reply.ok and isinstance(reply.body, dict) else {}
     return await show(
         request,

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from services.gateway.anomaly_index import AnomalyIndex, Query
 from services.gateway.backend_reply import BackendReply
+from services.gateway.console import query_checks as qc
 from services.gateway.console.calls import ConsoleCalls
 from services.gateway.console.guard import CONSOLE, ConsoleUser, User, session_store
 from services.gateway.console.rendering import page, redirect
@@ -171,10 +172,13 @@ async def rules(request: Request, user: User) -> Response:
 
 @router.get("/anomalies")
 async def anomalies(request: Request, user: User) -> Response:
-    resource = request.query_params.get("resource_id", "").strip()[:256] or None
-    severity = request.query_params.get("severity", "normal")
-    if severity not in {s.value for s in Severity}:
-        severity = "normal"
+    params = request.query_params
+    resource = qc.text(params, "resource_id")
+    severity = (
+        qc.one_of(params, "severity", qc.SEVERITIES)
+        or qc.one_of(params, "min_severity", qc.SEVERITIES)  # the API's name for it
+        or "normal"
+    )
     items = await recent_anomalies(request, ANOMALY_PAGE, resource, severity)
     return await show(
         request,

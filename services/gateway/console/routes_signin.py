@@ -40,6 +40,10 @@ SIGN_IN_ATTEMPTS_PER_MIN = 30
 MAX_KEY_CHARS = 200
 
 
+def _article(word: str) -> str:
+    return "An" if word[:1].lower() in "aeiou" else "A"
+
+
 def _over_tls(request: Request) -> bool:
     settings: GatewaySettings = request.app.state.settings
     public = settings.console_public_url or ""
@@ -80,8 +84,13 @@ async def sign_in_form(request: Request) -> Response:
 async def sign_in(request: Request) -> Response:
     client = request.client.host if request.client else "unknown"
     attempts = RateLimiter(request.app.state.redis, "console-sign-in", SIGN_IN_ATTEMPTS_PER_MIN)
-    if await attempts.hit(client) is not None:
-        return _sign_in_page(request, 429, "Too many sign-in attempts: wait a minute.")
+    wait = await attempts.hit(client)
+    if wait is not None:
+        refused = _sign_in_page(
+            request, 429, f"Too many sign-in attempts: try again in {wait} seconds."
+        )
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     form = await read_form(request)
     given = form.get("form_token")
     expected = request.cookies.get(SIGN_IN_COOKIE, "")
@@ -105,7 +114,8 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_page(
             request,
             403,
-            f"A {key.role} key cannot open the console: use a viewer, operator or admin key.",
+            f"{_article(key.role)} {key.role} key cannot open the console: "
+            "use a viewer, operator or admin key.",
         )
     token, _ = await session_store(request).open(key.key_id)
     back_to = form.get("next")

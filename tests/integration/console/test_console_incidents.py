@@ -85,3 +85,25 @@ def test_an_unknown_or_malformed_incident_is_a_404_page(
     for incident in ("00000000-0000-4000-8000-000000000000", "not-an-id"):
         reply = console.page(f"/console/incidents/{incident}")
         assert reply.status_code == 404 and reply.headers["content-type"].startswith("text/html")
+
+
+def test_a_wrong_filter_on_a_list_page_is_a_400_page_naming_the_field(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    console.sign_in(console_stack.key("viewer", "vera"))
+    long_name = "r" * 400
+    for path, field in (
+        ("/console/incidents?cursor=zzz", "cursor"),
+        ("/console/incidents?status=zzz&severity=high", "status"),
+        ("/console/incidents?status=open&severity=zz", "severity"),
+        ("/console/incidents?outcome=nope", "outcome"),
+        (f"/console/incidents?resource_id={long_name}", "resource_id"),
+        ("/console/anomalies?min_severity=zzz", "min_severity"),
+        (f"/console/anomalies?resource_id={long_name}", "resource_id"),
+    ):
+        reply = console.page(path)
+        assert reply.status_code == 400, path
+        assert reply.headers["content-type"].startswith("text/html")
+        assert f"{field}:" in reply.text, path
+        assert "unavailable" not in reply.text.lower(), path
+    assert console.page("/console/incidents?status=closed&severity=high").status_code == 200

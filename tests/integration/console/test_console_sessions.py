@@ -142,3 +142,36 @@ def test_behind_a_tls_proxy_the_session_cookie_is_secure(
         c for c in reply.headers.get_list("set-cookie") if c.startswith("scops_console=")
     )
     assert "; secure" in session.lower()
+
+
+def test_too_many_sign_in_attempts_say_when_to_try_again(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    stored = redis.Redis.from_url(console_stack.redis_url)
+    try:
+        replies = [console.sign_in("scops_nope_nope") for _ in range(31)]
+        refused = next(r for r in replies if r.status_code == 429)
+        wait = int(refused.headers["Retry-After"])
+        assert 1 <= wait <= 61
+        assert refused.headers["content-type"].startswith("text/html")
+        assert f"try again in {wait} seconds" in refused.text
+    finally:  # the limit is per client address: later sign-ins of these tests come from it too
+        for key in stored.scan_iter("*rate:console-sign-in:*"):
+            stored.delete(key)
+        stored.close()
+
+
+def test_a_key_that_cannot_open_the_console_is_named_in_plain_words(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    reply = console.sign_in(console_stack.key("ingest", "collector-2"))
+    assert reply.status_code == 403
+    assert "An ingest key cannot open the console" in reply.text
+
+
+def test_an_unknown_console_page_is_an_html_404_page(console: ConsoleClient) -> None:
+    for path in ("/console/nope", "/console/incidents/x/y"):
+        reply = console.page(path)
+        assert reply.status_code == 404, path
+        assert reply.headers["content-type"].startswith("text/html"), path
+    assert console.page("/console/static/console.css").status_code == 200
