@@ -20,6 +20,7 @@ from shared.events import (
     AnomalyResolved,
     Event,
     Notification,
+    NotificationStatus,
     RemediationRecord,
     RemediationStatus,
     Severity,
@@ -197,13 +198,38 @@ def record_steps(record: RemediationRecord) -> Steps:
     return Steps([(str(record.event_id), entry)], via=[record.anomaly_id], links=[record.event_id])
 
 
+def _receiver_name(receiver: str) -> str:
+    return "Slack" if receiver.lower() == "slack" else receiver
+
+
+def notification_actor(event: Notification) -> str:
+    """Who the message went to when delivered; else the notifier, which kept it or gave up."""
+    if event.status == NotificationStatus.DELIVERED:
+        return event.receiver or event.channel
+    return "notifier"
+
+
+def notification_summary(event: Notification) -> str:
+    receiver = event.receiver or event.channel
+    if event.status == NotificationStatus.OUTBOX:
+        return (
+            f"{event.kind} message kept in the outbox "
+            f"(no {_receiver_name(receiver)} webhook configured)"
+        )
+    if event.status == NotificationStatus.FAILED:
+        tries = "1 attempt" if event.attempts == 1 else f"{event.attempts} attempts"
+        return f"{event.kind} message to {_receiver_name(receiver)} failed after {tries}"
+    via = f" via {event.channel}" if event.channel != receiver else ""
+    return f"{event.kind} message delivered to {_receiver_name(receiver)}{via}"
+
+
 def notification_steps(event: Notification) -> Steps:
     sources = list(event.source_event_ids) or [event.source_event_id]
     entry = TimelineEntry(
         at=event.occurred_at,
         kind=TimelineKind.NOTIFICATION,
-        actor=event.receiver or event.channel,
-        summary=f"{event.kind} message {event.status.value} on {event.channel}",
+        actor=notification_actor(event),
+        summary=notification_summary(event),
         status=event.status.value,
         event_id=str(event.event_id),
         detail={

@@ -17,13 +17,14 @@ from services.history.core.cursors import (
 from services.history.core.export import csv_rows
 from services.history.core.steps import Steps, episode_of, steps_of
 from services.history.core.summary import ordered, summarize
-from shared.events import Event, RemediationStatus, Severity
+from shared.events import Event, NotificationStatus, RemediationStatus, Severity
 from shared.incidents import IncidentKind, IncidentStatus, TimelineEntry, TimelineKind
 from tests.support.incident_story import (
     blocked_incident,
     escalation,
     manual_request,
     opener,
+    told,
     whole_incident,
 )
 
@@ -170,3 +171,34 @@ def test_an_anomaly_not_yet_resolved_stays_an_open_incident_of_its_series() -> N
     events = blocked_incident("web-1", "cpu_utilization", START)[:-1]  # not yet resolved
     summary = summarize(events[0].event_id, _timeline(events))
     assert (summary.kind, summary.status) == (IncidentKind.ANOMALY, IncidentStatus.OPEN)
+
+
+def test_a_notification_step_says_where_the_message_went_and_who_kept_it() -> None:
+    first = opener("web-1", "cpu_utilization", START)
+    delivered = told(first, "anomaly", 1)
+    kept = delivered.model_copy(
+        update={"event_id": uuid.uuid4(), "channel": "outbox", "status": NotificationStatus.OUTBOX}
+    )
+    failed = delivered.model_copy(
+        update={
+            "event_id": uuid.uuid4(),
+            "status": NotificationStatus.FAILED,
+            "attempts": 5,
+            "receiver": "pager",
+            "channel": "webhook",
+        }
+    )
+    lines = {}
+    for event in (delivered, kept, failed):
+        steps = steps_of(event)
+        assert steps is not None
+        entry = steps.entries[0][1]
+        lines[event.status] = (entry.actor, entry.summary)
+    assert lines == {
+        NotificationStatus.DELIVERED: ("slack", "anomaly message delivered to Slack"),
+        NotificationStatus.OUTBOX: (
+            "notifier",
+            "anomaly message kept in the outbox (no Slack webhook configured)",
+        ),
+        NotificationStatus.FAILED: ("notifier", "anomaly message to pager failed after 5 attempts"),
+    }
