@@ -174,8 +174,8 @@ _DURATION = re.compile(
 )
 _PERIOD = re.compile(r"\b(?:" + "|".join(sorted(PERIODS, key=len, reverse=True)) + r")\b", re.I)
 _COUNT = re.compile(
-    r"\b(?:top|by|add|remove|first)\s+(?P<n>\d{1,6}|a|an|one|two|three|four|five|ten)\b"
-    r"|\b(?P<m>\d{1,6}|one|two|three|four|five)\s+(?:more\s+)?(?:instances?|nodes?|boxes|"
+    r"\b(?:top|by|add|remove|first)\s+(?P<n>-?\d+|a|an|one|two|three|four|five|ten)\b"
+    r"|\b(?P<m>\d+|one|two|three|four|five)\s+(?:more\s+)?(?:instances?|nodes?|boxes|"
     r"resources|metrics|hosts|servers)\b",
     re.I,
 )
@@ -264,19 +264,26 @@ def _times(text: str, found: Found) -> None:
     for match in _DURATION.finditer(text):
         if any(s <= match.start("len") < e for s, e, _ in found.spans):
             continue
-        if _inside_a_word(text, match.start("len"), match.end("len")) or _hex_like(
+        start = match.start("len")
+        negative = _negative(text, start)
+        if (not negative and _inside_a_word(text, start, match.end("len"))) or _hex_like(
             match.group("len")
         ):
             continue  # "4d4d" is an id, "web-2h" a name
         seconds = said_seconds(match.group("len"))
         if seconds is not None:
-            found.duration_s = seconds
+            found.duration_s = -seconds if negative else seconds
             found.spans.append((match.start("len"), match.end("len"), "dur"))
     for match in _COUNT.finditer(text):
         word = match.group("n") or match.group("m")
         if any(s <= match.start() < e for s, e, _ in found.spans):
             continue
         found.count = _number(word)  # kept out of range too, to be refused as such
+
+
+def _negative(text: str, start: int) -> bool:
+    """A minus sign before a number that follows a space ("for -1h"), not a name ("web-1h")."""
+    return start > 0 and text[start - 1] == "-" and (start == 1 or text[start - 2].isspace())
 
 
 def _inside_a_word(text: str, start: int, end: int) -> bool:

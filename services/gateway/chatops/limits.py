@@ -53,7 +53,10 @@ def _length(seconds: int) -> str:
 
 
 def refusal(intent: IntentName, name: str, value: int) -> str:
-    said = str(value) if name == "count" else say_duration(value)
+    if name == "count":
+        said = str(value)
+    else:
+        said = f"-{say_duration(-value)}" if value < 0 else say_duration(value)
     return (
         f"`{said}` is out of range: {range_words(intent, name)}. "
         "Nothing was done: send it again with a value in that range."

@@ -4,6 +4,7 @@ note that a name was read as a known one ("did you mean web-1?")."""
 
 from __future__ import annotations
 
+from services.gateway.chatops.durations import say_duration
 from services.gateway.chatops.intents import ChatIntent
 from services.gateway.chatops.reading import ask_for
 from services.gateway.chatops.replies import Answer, Outcome
@@ -28,6 +29,14 @@ def corrected_note(understood: Understood, chat: ChatIntent) -> str:
     return f"{note} {corrections}" if corrections else note
 
 
+def _defaults(understood: Understood, chat: ChatIntent) -> str:
+    """Says which value was not read but defaulted, so a "yes" never takes it unawares."""
+    if "duration_s" not in understood.defaulted or chat.entities.duration_s is None:
+        return ""
+    length = say_duration(chat.entities.duration_s)
+    return f" I read no length, so it uses the default {length}: send another if you mean one."
+
+
 def propose(understood: Understood, chat: ChatIntent) -> Answer:
     """An action not run: the command that runs it, to send back as it is."""
     command = chat.as_command()
@@ -35,10 +44,12 @@ def propose(understood: Understood, chat: ChatIntent) -> Answer:
     corrections = _corrections(understood)
     lead = f"{corrections} " if corrections else ""
     text = (
-        f"{lead}I understood {BY.get(understood.source or '', '')}{sure}: `{command}`. "
-        "Nothing was done: to do it, send exactly that."
+        f"{lead}I understood {BY.get(understood.source or '', '')}{sure}: `{command}`."
+        f"{_defaults(understood, chat)} Nothing was done: to do it, send exactly that."
     )
     data: dict[str, object] = {"command": command, "corrected": dict(understood.corrected)}
+    if understood.defaulted:
+        data["defaulted"] = list(understood.defaulted)
     if understood.source == "classifier":
         data["confidence"] = round(understood.confidence, 3)
     return Answer(Outcome.CONFIRM, text, data)

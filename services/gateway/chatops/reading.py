@@ -48,6 +48,7 @@ class Reading:
     missing: tuple[str, ...] = ()
     corrected: dict[str, str] = field(default_factory=dict)  # said -> known
     refusal: str | None = None  # a value said out of its range, and the range
+    defaulted: tuple[str, ...] = ()  # entities no value was read for: the default is used
 
 
 def _values(intent: IntentName, found: Found) -> dict[str, object]:
@@ -91,6 +92,7 @@ def read(intent: IntentName, found: Found) -> Reading:
         for k, v in values.items()
         if k in TAKES[intent] and v is not None and v is not False  # 0 is said: kept
     }
+    defaulted = tuple(name for name in DEFAULTS.get(intent, {}) if name not in taken)
     for name, default in DEFAULTS.get(intent, {}).items():
         taken.setdefault(name, default)
     corrected = {
@@ -99,7 +101,8 @@ def read(intent: IntentName, found: Found) -> Reading:
         if known in {str(v) for v in taken.values()}
     }
     try:
-        return Reading(intent, ChatIntent.of(intent, **taken), corrected=corrected)
+        chat = ChatIntent.of(intent, **taken)
+        return Reading(intent, chat, corrected=corrected, defaulted=defaulted)
     except ValidationError as exc:
         refusal = out_of_range(intent, exc)
         if refusal is not None:

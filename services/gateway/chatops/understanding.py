@@ -44,6 +44,7 @@ class Understood:
     options: tuple[str, ...] = ()
     hint: str | None = None  # the parser's, when it recognised a command but not all of it
     refusal: str | None = None  # a value said outside its range: the answer, nothing else
+    defaulted: tuple[str, ...] = ()  # entities given their default: no value was read
 
 
 class Understanding:
@@ -122,6 +123,7 @@ def _from_reading(reading: Reading, confidence: float) -> Understood:
         confidence,
         corrected=reading.corrected,
         missing=reading.missing,
+        defaulted=reading.defaulted,
     )
 
 

@@ -216,6 +216,10 @@ async def test_one_anomaly_explained_with_its_band_detectors_and_decision(
         ("put web-1 in maintenance for 0m", "a maintenance window lasts 1 minute to 30 days"),
         ("show anomalies in the last 90 days", "a look-back window is 1 minute to 30 days"),
         ("top 99 noisiest resources", "the noisiest list shows the top 1 to 20"),
+        ("top -3 noisiest", "the noisiest list shows the top 1 to 20"),
+        ("please scale web-1 out by 500", "scale by 1 to 20 instances"),
+        ("scale out web-1 by -5", "scale by 1 to 20 instances"),
+        ("mute web-1 for -1h", "a silence lasts 1 minute to 30 days"),
     ],
 )
 async def test_a_value_out_of_range_is_refused_never_proposed_as_another(
@@ -226,4 +230,16 @@ async def test_a_value_out_of_range_is_refused_never_proposed_as_another(
     assert reply.answer.outcome is Outcome.REFUSED
     assert f"is out of range: {range_words}." in reply.answer.text
     assert "command" not in reply.answer.data  # nothing a "yes" could confirm
+    assert services.seen == []
+
+
+async def test_a_length_not_read_is_proposed_saying_the_default_it_uses(
+    understanding: Understanding,
+) -> None:
+    services = Services()
+    reply = await make(services, understanding).reply(ADMIN, "silence web-1 for a long time", "c")
+    assert reply.answer.outcome is Outcome.CONFIRM
+    assert reply.answer.data["command"] == "silence web-1 for 1h"
+    assert "I read no length, so it uses the default 1h" in reply.answer.text
+    assert reply.answer.data["defaulted"] == ["duration_s"]
     assert services.seen == []
