@@ -198,7 +198,8 @@ def test_silences_are_copied_from_the_notifier(running: Running) -> None:
     ("path", "params", "field"),
     [
         ("/incidents", {"severity": "dire"}, "severity[0]"),
-        ("/incidents", {"status": "closed"}, "status"),
+        ("/incidents", {"status": "finished"}, "status"),
+        ("/incidents", {"kind": "chatops"}, "kind"),
         ("/incidents", {"limit": "0"}, "limit"),
         ("/incidents", {"limit": "501"}, "limit"),
         ("/incidents", {"since": "yesterday"}, "since"),
