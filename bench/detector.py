@@ -24,7 +24,7 @@ import httpx
 import redis
 
 from scops.local_redis import ensure_redis, free_port
-from services.detector.engine import DetectionEngine
+from services.detector.detection_engine import DetectionEngine
 from shared.metric_batches import encode_columns, timestamp_us
 from shared.streams import metrics_stream, shard_of
 

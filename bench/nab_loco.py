@@ -64,7 +64,7 @@ def _run_one(
         return detect(ts, values, DetectorConfig().replace(**overrides))
     # The product path, as ``scops backtest`` runs it: the engine with its paging gate.
     from services.detector.config import DetectorSettings
-    from services.detector.engine import DetectionEngine
+    from services.detector.detection_engine import DetectionEngine
     from services.detector.severity import SeverityPolicy
 
     settings = DetectorSettings()

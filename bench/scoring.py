@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.detector.engine import DetectionEngine
+from services.detector.detection_engine import DetectionEngine
 from services.detector.scoring.detector import SeriesDetector
 
 T0 = 1_700_000_000.0

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
-from services.detector.engine import DetectionEngine, SeriesKey
+from services.detector.detection_engine import DetectionEngine, SeriesKey
 from shared.streams import PREFIX, shard_of
 
 SEP = "\x1f"

@@ -8,14 +8,14 @@ import time
 import structlog
 from redis.asyncio import Redis
 
-from services.detector.engine import DetectionEngine
+from services.detector.detection_engine import DetectionEngine
 from services.detector.metrics import (
     ANOMALIES_DETECTED,
     PREDICTIONS,
     SAMPLES_FROM_THE_FUTURE,
     SCORING_SECONDS,
 )
-from services.detector.models import ModelManager
+from services.detector.model_manager import ModelManager
 from shared.bus import BatchEntry, EventBus, StreamEntry
 from shared.events import AnomalyEvent, Event, utcnow
 from shared.metrics import PIPELINE_LATENCY

@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.detector.config import DetectorSettings
-from services.detector.engine import DetectionEngine
-from services.detector.models import ModelManager
+from services.detector.detection_engine import DetectionEngine
+from services.detector.model_manager import ModelManager
 from services.detector.wiring import Detector
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from services.detector.config import DetectorSettings
-from services.detector.engine import DetectionEngine
+from services.detector.detection_engine import DetectionEngine
 from services.detector.scoring.config import DetectorConfig
 from services.detector.severity import SeverityPolicy
 

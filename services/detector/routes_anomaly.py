@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from services.detector.consumer import anomaly_key
 from services.detector.deps import DetectorDep, get_detector
-from services.detector.engine import MODEL_VERSION, DetectionEngine, SeriesState
+from services.detector.detection_engine import MODEL_VERSION, DetectionEngine, SeriesState
 from services.detector.scoring.detector import SeriesDetector
 from shared.identifiers import MetricName, Number, ResourceId, Timestamp, dated_now
 from shared.streams import PREFIX

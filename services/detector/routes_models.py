@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.detector.deps import ModelsDep, get_detector
+from services.detector.model_manager import history
 from services.detector.model_store import ModelStoreError, NoPreviousVersionError
-from services.detector.models import history
 from services.detector.training import Sample, TimeRange, TrainingJob
 from services.detector.training_sources import (
     CloudWatchSource,

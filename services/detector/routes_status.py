@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from services.detector.deps import DetectorDep
-from services.detector.engine import MODEL_VERSION
+from services.detector.detection_engine import MODEL_VERSION
 
 router = APIRouter(tags=["anomaly"])
 

@@ -17,11 +17,11 @@ from redis.asyncio import Redis
 from services.detector.checkpoint import Checkpointer
 from services.detector.config import DetectorSettings
 from services.detector.consumer import MetricBatchHandler
-from services.detector.engine import MODEL_VERSION, DetectionEngine
+from services.detector.detection_engine import MODEL_VERSION, DetectionEngine
 from services.detector.engine_setup import build_engine
 from services.detector.metrics import SERIES_TRACKED, show_model_version
+from services.detector.model_manager import ModelManager, MultivariateOptions
 from services.detector.model_store_redis import RedisModelStore
-from services.detector.models import ModelManager, MultivariateOptions
 from services.detector.scoring_pool import ScoringPool
 from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options, running
 from shared.streams import GROUP_DETECTOR, all_metric_streams, metrics_stream

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.detector.engine import explain
+from services.detector.detection_engine import explain
 from services.detector.scoring.config import DETECTOR_NAMES
 
 

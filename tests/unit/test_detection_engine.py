@@ -7,7 +7,7 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 
-from services.detector.engine import DetectionEngine
+from services.detector.detection_engine import DetectionEngine
 from shared.events import AnomalyEvent, AnomalyResolved, Event, MetricBatch, MetricSample, Severity
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

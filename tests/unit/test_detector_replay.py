@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.detector.engine import DetectionEngine, SeriesKey
-from services.detector.models import ModelManager, MultivariateOptions
+from services.detector.detection_engine import DetectionEngine, SeriesKey
+from services.detector.model_manager import ModelManager, MultivariateOptions
 from services.detector.severity import HardLimit, SeverityPolicy
 from shared.events import AnomalyEvent, AnomalyResolved, Event, MetricBatch, MetricSample
 

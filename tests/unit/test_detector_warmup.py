@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.detector.config import DetectorSettings
-from services.detector.engine import DetectionEngine
+from services.detector.detection_engine import DetectionEngine
 from services.detector.scoring.config import DetectorConfig
 from shared.events import Event
 

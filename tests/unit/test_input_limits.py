@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from services.detector.engine import DetectionEngine
+from services.detector.detection_engine import DetectionEngine
 from services.gateway.ingest import IncomingSample, timestamps_out_of_bounds
 from shared.events import AnomalyEvent, MetricBatch, Severity, decode_event
 from shared.identifiers import Labels, LabelValue, MetricName, Number, ResourceId, Timestamp

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.detector.engine import DetectionEngine
+from services.detector.detection_engine import DetectionEngine
 from services.detector.severity import HardLimit, SeverityPolicy
 from shared.events import AnomalyEvent, Event, MetricBatch, MetricSample, Severity
 

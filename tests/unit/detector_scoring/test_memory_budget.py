@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from services.detector.engine import DetectionEngine
+from services.detector.detection_engine import DetectionEngine
 from services.detector.scoring.detector import SeriesDetector
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC

@@ -118,7 +118,7 @@ def test_an_anomaly_event_quotes_the_range_normal_for_this_weekday_and_hour() ->
     hour (busy), not the quiet level the day has shown so far, nor a weekend's."""
     from datetime import UTC, datetime
 
-    from services.detector.engine import DetectionEngine
+    from services.detector.detection_engine import DetectionEngine
     from shared.events import AnomalyEvent
 
     values = business(6, seed=1)
