@@ -11,6 +11,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -278,11 +279,19 @@ def _title(status: int) -> str:
         409: "Conflict",
         413: "Content too large",
         415: "Unsupported media type",
+        422: "Invalid request",
         429: "Too many requests",
         502: "Bad gateway",
         503: "Service unavailable",
         504: "Gateway timeout",
-    }.get(status, "Error")
+    }.get(status) or _phrase(status)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 class CorrelationIdMiddleware:
