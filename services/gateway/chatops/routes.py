@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.auth import ChatUser, Principal, Viewer
-from services.gateway.chatops.engine import ChatEngine
+from services.gateway.chatops.chat_engine import ChatEngine
 from services.gateway.chatops.history import ChatHistory, Turn, turn_of
 from services.gateway.chatops.intents import ChatIntent
 from services.gateway.chatops.replies import Asker, Outcome

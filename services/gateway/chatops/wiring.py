@@ -8,8 +8,8 @@ import httpx
 import structlog
 from redis.asyncio import Redis
 
+from services.gateway.chatops.chat_engine import ChatEngine
 from services.gateway.chatops.classifier import IntentClassifier
-from services.gateway.chatops.engine import ChatEngine
 from services.gateway.chatops.history import ChatHistory, Proposals
 from services.gateway.chatops.knowledge import SystemKnowledge
 from services.gateway.chatops.llm import LlmInterpreter

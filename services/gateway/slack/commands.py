@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 import structlog
 
 from services.gateway.acting import act_as
-from services.gateway.chatops.engine import ChatEngine
+from services.gateway.chatops.chat_engine import ChatEngine
 from services.gateway.chatops.history import ChatHistory, turn_of
 from services.gateway.chatops.replies import Answer, Asker, Outcome, Reply
 from services.gateway.ratelimit import RateLimiter

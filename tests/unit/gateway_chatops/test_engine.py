@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from services.gateway.anomaly_index import Query
-from services.gateway.chatops.engine import ChatEngine
+from services.gateway.chatops.chat_engine import ChatEngine
 from services.gateway.chatops.intents import ChatIntent, IntentName
 from services.gateway.chatops.replies import Asker, Outcome
 from services.gateway.keys import Role

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from services.gateway.acting import act_as
+from services.gateway.chatops.chat_engine import ChatEngine
 from services.gateway.chatops.classifier import IntentClassifier
-from services.gateway.chatops.engine import ChatEngine
 from services.gateway.chatops.extraction import Knowledge
 from services.gateway.chatops.replies import Asker, Outcome
 from services.gateway.chatops.understanding import Understanding

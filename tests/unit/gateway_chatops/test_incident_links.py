@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.gateway.chatops.engine import with_incident_links
+from services.gateway.chatops.chat_engine import with_incident_links
 from services.gateway.chatops.replies import Answer, Outcome
 
 CONSOLE = "https://ops.example/console"

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from services.gateway.chatops.chat_engine import is_consent
 from services.gateway.chatops.classifier import IntentClassifier, load_corpus
-from services.gateway.chatops.engine import is_consent
 from services.gateway.chatops.evaluation import TEST, evaluate
 from services.gateway.chatops.extraction import Knowledge, extract, masked, near
 from services.gateway.chatops.intents import ActionName, ChatIntent, IntentName
