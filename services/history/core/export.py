@@ -20,6 +20,7 @@ from shared.incidents import IncidentSummary
 
 INCIDENT_COLUMNS = (
     "id",
+    "kind",
     "resource_id",
     "metric",
     "severity",

@@ -97,7 +97,11 @@ def test_an_export_arrives_as_the_file_the_history_made(through: Through) -> Non
     assert reply.headers["content-type"].startswith("text/csv")
     assert 'filename="incidents.csv"' in reply.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(reply.text)))
-    assert sorted(r["resource_id"] for r in rows) == ["db-9", "web-9", "web-asg"]
+    assert sorted((r["resource_id"], r["kind"]) for r in rows) == [
+        ("db-9", "anomaly"),
+        ("web-9", "anomaly"),
+        ("web-asg", "manual"),
+    ]
 
 
 def test_the_historys_problems_are_passed_on(through: Through) -> None:
