@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
-from services.notifier import keys
+from services.notifier import redis_keys
 from services.notifier.delivery.redaction import scrub
 from services.notifier.outgoing import OutgoingMessage, queue_message
 from shared.events import UtcDatetime, utcnow
@@ -48,7 +48,7 @@ class DeadLetters:
     ) -> None:
         """Queue the dead letter on the caller's transaction."""
         pipe.xadd(
-            keys.DEAD_LETTER,
+            redis_keys.DEAD_LETTER,
             {
                 "data": message.model_dump_json(),
                 "error": error,
@@ -72,10 +72,10 @@ class DeadLetters:
         )
 
     async def size(self) -> int:
-        return int(await self.redis.xlen(keys.DEAD_LETTER))
+        return int(await self.redis.xlen(redis_keys.DEAD_LETTER))
 
     async def recent(self, limit: int) -> list[DeadLetter]:
-        rows = await self.redis.xrevrange(keys.DEAD_LETTER, count=limit)
+        rows = await self.redis.xrevrange(redis_keys.DEAD_LETTER, count=limit)
         return [self._parse(eid, fields) for eid, fields in rows]
 
     async def replay(
@@ -84,11 +84,11 @@ class DeadLetters:
         """Move dead letters (the oldest ``limit``, or the ones named) back to their queues;
         the message ids replayed."""
         if entry_ids is None:
-            rows = await self.redis.xrange(keys.DEAD_LETTER, count=limit)
+            rows = await self.redis.xrange(redis_keys.DEAD_LETTER, count=limit)
         else:
             rows = []
             for eid in entry_ids[:limit]:
-                rows += await self.redis.xrange(keys.DEAD_LETTER, min=eid, max=eid, count=1)
+                rows += await self.redis.xrange(redis_keys.DEAD_LETTER, min=eid, max=eid, count=1)
         replayed = []
         for raw_id, fields in rows:
             letter = self._parse(raw_id, fields)
@@ -98,7 +98,7 @@ class DeadLetters:
             )
             if await self.redis.transaction(
                 lambda pipe, m=message, eid=letter.entry_id: self._move(pipe, m, eid),
-                keys.DEAD_LETTER,
+                redis_keys.DEAD_LETTER,
                 value_from_callable=True,
             ):
                 replayed.append(message.message_id)
@@ -107,10 +107,10 @@ class DeadLetters:
     @staticmethod
     async def _move(pipe: Any, message: OutgoingMessage, entry_id: str) -> bool:
         """Queue the message and drop its dead letter, unless a concurrent replay did."""
-        if not await pipe.xrange(keys.DEAD_LETTER, min=entry_id, max=entry_id, count=1):
+        if not await pipe.xrange(redis_keys.DEAD_LETTER, min=entry_id, max=entry_id, count=1):
             return False
         pipe.multi()
         queue_message(pipe, message)
-        pipe.xdel(keys.DEAD_LETTER, entry_id)
-        pipe.delete(keys.sent(message.message_id))
+        pipe.xdel(redis_keys.DEAD_LETTER, entry_id)
+        pipe.delete(redis_keys.sent(message.message_id))
         return True

@@ -14,7 +14,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from services.notifier import keys
+from services.notifier import redis_keys
 from services.notifier.core.alerts import Alert, Decision, GroupMeta, fingerprint
 from services.notifier.core.grouping import (
     FlushPlan,
@@ -49,7 +49,7 @@ class GroupStore:
 
     async def add_anomaly(self, target: Target, event: AnomalyEvent, now: float) -> bool:
         """Put the event's alert in the target's group; True if it deserves a message."""
-        key = keys.group(target.group_id)
+        key = redis_keys.group(target.group_id)
         fp = fingerprint(event.resource_id, event.metric)
 
         async def body(pipe: Any) -> bool:
@@ -72,15 +72,15 @@ class GroupStore:
                 key, mapping={META: meta.model_dump_json(), _field(fp): updated.model_dump_json()}
             )
             if meta.next_flush_at is not None:
-                pipe.zadd(keys.GROUPS_DUE, {target.group_id: meta.next_flush_at})
-            pipe.sadd(keys.alert_groups(fp), target.group_id)
+                pipe.zadd(redis_keys.GROUPS_DUE, {target.group_id: meta.next_flush_at})
+            pipe.sadd(redis_keys.alert_groups(fp), target.group_id)
             return news
 
         changed: bool = await self.redis.transaction(body, key, value_from_callable=True)
         return changed
 
     async def _groups_of(self, fp: str) -> list[str]:
-        return sorted(_text(g) for g in await self.redis.smembers(keys.alert_groups(fp)))
+        return sorted(_text(g) for g in await self.redis.smembers(redis_keys.alert_groups(fp)))
 
     async def fold_decision(self, resource_id: str, metric: str, decision: Decision) -> set[str]:
         """Attach the decision to the alert wherever it was not told yet; the receivers where
@@ -88,7 +88,7 @@ class GroupStore:
         fp = fingerprint(resource_id, metric)
         receivers: set[str] = set()
         for gid in await self._groups_of(fp):
-            key = keys.group(gid)
+            key = redis_keys.group(gid)
 
             async def body(pipe: Any, key: str = key) -> str | None:
                 raw_meta, raw_alert = await pipe.hmget(key, META, _field(fp))
@@ -111,7 +111,7 @@ class GroupStore:
         fp = fingerprint(event.resource_id, event.metric)
         touched = 0
         for gid in await self._groups_of(fp):
-            key = keys.group(gid)
+            key = redis_keys.group(gid)
 
             async def body(pipe: Any, key: str = key, gid: str = gid) -> bool:
                 raw_meta, raw_alert = await pipe.hmget(key, META, _field(fp))
@@ -127,7 +127,7 @@ class GroupStore:
                     mapping={META: meta.model_dump_json(), _field(fp): updated.model_dump_json()},
                 )
                 if meta.next_flush_at is not None:
-                    pipe.zadd(keys.GROUPS_DUE, {gid: meta.next_flush_at})
+                    pipe.zadd(redis_keys.GROUPS_DUE, {gid: meta.next_flush_at})
                 return True
 
             touched += bool(await self.redis.transaction(body, key, value_from_callable=True))
@@ -143,7 +143,7 @@ class GroupStore:
     ) -> int:
         """Stop repeats of one alert (every group holding it) or of a whole group."""
         if group_id is not None:
-            if not await self.redis.exists(keys.group(group_id)):
+            if not await self.redis.exists(redis_keys.group(group_id)):
                 raise GroupNotFoundError(group_id)
             targets: list[tuple[str, str | None]] = [(group_id, None)]
         else:
@@ -152,7 +152,7 @@ class GroupStore:
             targets = [(gid, fp) for gid in await self._groups_of(fp)]
         count = 0
         for gid, only in targets:
-            key = keys.group(gid)
+            key = redis_keys.group(gid)
 
             async def body(pipe: Any, key: str = key, only: str | None = only) -> int:
                 rows = await pipe.hgetall(key)
@@ -175,7 +175,9 @@ class GroupStore:
         return count
 
     async def due(self, now: float, limit: int = 100) -> list[str]:
-        rows = await self.redis.zrangebyscore(keys.GROUPS_DUE, "-inf", now, start=0, num=limit)
+        rows = await self.redis.zrangebyscore(
+            redis_keys.GROUPS_DUE, "-inf", now, start=0, num=limit
+        )
         return [_text(r) for r in rows]
 
     async def flush(
@@ -187,18 +189,18 @@ class GroupStore:
     ) -> list[OutgoingMessage]:
         """Let one due group speak: its messages are queued in the same transaction that
         records what was told."""
-        key = keys.group(gid)
+        key = redis_keys.group(gid)
 
         async def body(pipe: Any) -> list[OutgoingMessage]:
             rows = {_text(k): v for k, v in (await pipe.hgetall(key)).items()}
             if META not in rows:
                 pipe.multi()
-                pipe.zrem(keys.GROUPS_DUE, gid)
+                pipe.zrem(redis_keys.GROUPS_DUE, gid)
                 return []
             meta = GroupMeta.model_validate_json(rows.pop(META))
             if meta.next_flush_at is not None and meta.next_flush_at > now:
                 pipe.multi()  # flushed meanwhile by another replica: fix the index
-                pipe.zadd(keys.GROUPS_DUE, {gid: meta.next_flush_at})
+                pipe.zadd(redis_keys.GROUPS_DUE, {gid: meta.next_flush_at})
                 return []
             alerts = {f.removeprefix("a:"): Alert.model_validate_json(v) for f, v in rows.items()}
             plan = plan_flush(meta, alerts, now, silenced=silenced, alert_ttl_s=self.alert_ttl_s)
@@ -208,17 +210,17 @@ class GroupStore:
                 queue_message(pipe, message)
             if plan.meta is None:
                 pipe.delete(key)
-                pipe.zrem(keys.GROUPS_DUE, gid)
+                pipe.zrem(redis_keys.GROUPS_DUE, gid)
                 for fp in alerts:
-                    pipe.srem(keys.alert_groups(fp), gid)
+                    pipe.srem(redis_keys.alert_groups(fp), gid)
                 return messages
             for fp in plan.delete:
                 pipe.hdel(key, _field(fp))
-                pipe.srem(keys.alert_groups(fp), gid)
+                pipe.srem(redis_keys.alert_groups(fp), gid)
             fields = {_field(fp): a.model_dump_json() for fp, a in plan.write.items()}
             pipe.hset(key, mapping={META: plan.meta.model_dump_json(), **fields})
             if plan.meta.next_flush_at is not None:
-                pipe.zadd(keys.GROUPS_DUE, {gid: plan.meta.next_flush_at})
+                pipe.zadd(redis_keys.GROUPS_DUE, {gid: plan.meta.next_flush_at})
             return messages
 
         messages: list[OutgoingMessage] = await self.redis.transaction(
@@ -228,17 +230,17 @@ class GroupStore:
 
     async def summary(self, limit: int = 200) -> list[dict[str, Any]]:
         """The groups held, soonest first (for ``GET /notifications/groups``)."""
-        rows = await self.redis.zrange(keys.GROUPS_DUE, 0, limit - 1, withscores=True)
+        rows = await self.redis.zrange(redis_keys.GROUPS_DUE, 0, limit - 1, withscores=True)
         out = []
         for raw_gid, _score in rows:
             gid = _text(raw_gid)
-            raw_meta = await self.redis.hget(keys.group(gid), META)
+            raw_meta = await self.redis.hget(redis_keys.group(gid), META)
             if raw_meta is None:
                 continue
             meta = GroupMeta.model_validate_json(raw_meta)
-            size = await self.redis.hlen(keys.group(gid))
+            size = await self.redis.hlen(redis_keys.group(gid))
             out.append({**meta.model_dump(mode="json"), "alerts": max(size - 1, 0)})
         return out
 
     async def count(self) -> int:
-        return int(await self.redis.zcard(keys.GROUPS_DUE))
+        return int(await self.redis.zcard(redis_keys.GROUPS_DUE))

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
-from services.notifier import keys
+from services.notifier import redis_keys
 from services.notifier.core.alerts import MessageKind
 from services.notifier.delivery.redaction import scrub
 from services.notifier.outgoing import OutgoingMessage
@@ -71,8 +71,8 @@ class History:
 
     def record(self, pipe: Any, record: DeliveryRecord) -> None:
         """Queue the record on the caller's transaction."""
-        pipe.lpush(keys.DELIVERIES, record.model_dump_json())
-        pipe.ltrim(keys.DELIVERIES, 0, self.size - 1)
+        pipe.lpush(redis_keys.DELIVERIES, record.model_dump_json())
+        pipe.ltrim(redis_keys.DELIVERIES, 0, self.size - 1)
 
     def keep_in_outbox(self, pipe: Any, message: OutgoingMessage) -> None:
         item = {
@@ -86,13 +86,13 @@ class History:
             "created_at": message.created_at.isoformat(),
             **message.payload,
         }
-        pipe.lpush(keys.OUTBOX, json.dumps(item))
-        pipe.ltrim(keys.OUTBOX, 0, self.outbox_size - 1)
+        pipe.lpush(redis_keys.OUTBOX, json.dumps(item))
+        pipe.ltrim(redis_keys.OUTBOX, 0, self.outbox_size - 1)
 
     async def recent(
         self, limit: int, status: DeliveryStatus | None = None, kind: MessageKind | None = None
     ) -> list[DeliveryRecord]:
-        rows = await self.redis.lrange(keys.DELIVERIES, 0, self.size - 1)
+        rows = await self.redis.lrange(redis_keys.DELIVERIES, 0, self.size - 1)
         found = []
         for row in rows:
             record = DeliveryRecord.model_validate_json(row)
@@ -107,5 +107,5 @@ class History:
         return found
 
     async def outbox(self, limit: int) -> list[dict[str, Any]]:
-        rows = await self.redis.lrange(keys.OUTBOX, 0, limit - 1)
+        rows = await self.redis.lrange(redis_keys.OUTBOX, 0, limit - 1)
         return [json.loads(r) for r in rows]

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import structlog
 from redis.asyncio import Redis
 
-from services.notifier import keys, metrics
+from services.notifier import metrics, redis_keys
 from services.notifier.core.alerts import Decision, MessageKind
 from services.notifier.core.render import Channel, Links, record_kind, render_record
 from services.notifier.core.render.slack_remediation import decision_summary
@@ -163,13 +163,13 @@ class Intake:
         )
 
     async def queue_once(self, message: OutgoingMessage) -> bool:
-        marker = keys.enqueued(message.message_id)
+        marker = redis_keys.enqueued(message.message_id)
 
         async def body(pipe: object) -> bool:
             if await pipe.exists(marker):  # type: ignore[attr-defined]
                 return False
             pipe.multi()  # type: ignore[attr-defined]
-            pipe.set(marker, "1", ex=keys.MARKER_TTL_S)  # type: ignore[attr-defined]
+            pipe.set(marker, "1", ex=redis_keys.MARKER_TTL_S)  # type: ignore[attr-defined]
             queue_message(pipe, message)
             return True
 

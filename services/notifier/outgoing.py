@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.notifier import keys
+from services.notifier import redis_keys
 from services.notifier.core.alerts import MessageKind
 from services.notifier.core.render import Rendered
 from shared.events import Severity, UtcDatetime, utcnow
@@ -69,4 +69,4 @@ class OutgoingMessage(BaseModel):
 
 def queue_message(pipe: Any, message: OutgoingMessage) -> None:
     """Add ``message`` to its receiver's queue, inside the caller's transaction."""
-    pipe.xadd(keys.queue(message.receiver), message.fields())
+    pipe.xadd(redis_keys.queue(message.receiver), message.fields())

@@ -14,7 +14,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.notifier import keys, metrics
+from services.notifier import metrics, redis_keys
 from services.notifier.core.alerts import Alert, GroupMeta, MessageKind
 from services.notifier.core.grouping import FlushPlan
 from services.notifier.core.render import Channel, Links, render_flush
@@ -118,7 +118,7 @@ class Scheduler:
                 except Exception:
                     # A group that cannot be rendered must not stop the others: look again later.
                     log.exception("group_flush_failed", group_id=gid)
-                    await self.redis.zadd(keys.GROUPS_DUE, {gid: now + RETRY_FAILED_FLUSH_S})
+                    await self.redis.zadd(redis_keys.GROUPS_DUE, {gid: now + RETRY_FAILED_FLUSH_S})
                     continue
                 for message in messages:
                     with structlog.contextvars.bound_contextvars(
@@ -141,5 +141,5 @@ class Scheduler:
         metrics.DEAD_LETTER_SIZE.set(await self.dead_letters.size())
         metrics.GROUPS.set(await self.groups.count())
         for receiver in self.composer.channels:
-            length = await self.redis.xlen(keys.queue(receiver))
+            length = await self.redis.xlen(redis_keys.queue(receiver))
             metrics.QUEUED.labels(receiver=receiver).set(length)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from redis.asyncio import Redis
 
-from services.notifier import keys
+from services.notifier import redis_keys
 from services.notifier.core.silences import Silence
 from services.notifier.errors import SilenceNotFoundError
 from shared.events import utcnow
@@ -25,12 +25,12 @@ class SilenceStore:
         self._cache: tuple[float, list[Silence]] | None = None
 
     async def add(self, silence: Silence) -> Silence:
-        await self.redis.hset(keys.SILENCES, silence.id, silence.model_dump_json())
+        await self.redis.hset(redis_keys.SILENCES, silence.id, silence.model_dump_json())
         self._cache = None
         return silence
 
     async def expire(self, silence_id: str) -> Silence:
-        raw = await self.redis.hget(keys.SILENCES, silence_id)
+        raw = await self.redis.hget(redis_keys.SILENCES, silence_id)
         if raw is None:
             raise SilenceNotFoundError(silence_id)
         silence = Silence.model_validate_json(raw)
@@ -38,13 +38,13 @@ class SilenceStore:
         if silence.ends_at > now:
             starts = min(silence.starts_at, now)
             silence = silence.model_copy(update={"starts_at": starts, "ends_at": now})
-        await self.redis.hdel(keys.SILENCES, silence_id)
+        await self.redis.hdel(redis_keys.SILENCES, silence_id)
         self._cache = None
         return silence
 
     async def all(self) -> list[Silence]:
         """Active and future silences; expired ones are removed on the way."""
-        rows = await self.redis.hgetall(keys.SILENCES)
+        rows = await self.redis.hgetall(redis_keys.SILENCES)
         now = utcnow()
         kept: list[Silence] = []
         ended: list[Silence] = []
@@ -52,7 +52,7 @@ class SilenceStore:
             silence = Silence.model_validate_json(raw)
             (kept if silence.ends_at > now else ended).append(silence)
         if ended:
-            await self.redis.hdel(keys.SILENCES, *[s.id for s in ended])
+            await self.redis.hdel(redis_keys.SILENCES, *[s.id for s in ended])
         return sorted(kept, key=lambda s: s.ends_at)
 
     async def active(self, now: datetime | None = None) -> list[Silence]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from services.notifier import keys
+from services.notifier import redis_keys
 
 # Reserve the next free slot: returns how many ms the caller waits before sending.
 RESERVE_SLOT = """
@@ -47,5 +47,5 @@ class RateLimiter:
     async def reserve(self, receiver: str, per_second: float) -> float:
         """Seconds to wait before this receiver's next message may go."""
         interval_ms = max(1, round(1000 / per_second))
-        wait_ms = await self._reserve(keys=[keys.rate(receiver)], args=[interval_ms])
+        wait_ms = await self._reserve(keys=[redis_keys.rate(receiver)], args=[interval_ms])
         return float(wait_ms) / 1000.0

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.notifier import keys, metrics
+from services.notifier import metrics, redis_keys
 from services.notifier.dead_letters import DeadLetters
 from services.notifier.delivery.courier import OUTBOX, Courier, Outcome
 from services.notifier.delivery.redaction import scrub
@@ -56,7 +56,7 @@ class DeliveryWorker:
         self.redis = redis
         self.courier = courier
         self.receiver = courier.receiver.name
-        self.stream = keys.queue(self.receiver)
+        self.stream = redis_keys.queue(self.receiver)
         self.history = history
         self.dead_letters = dead_letters
         self.bus = bus
@@ -67,7 +67,7 @@ class DeliveryWorker:
         self.reader = GroupReader(
             redis,
             streams=[self.stream],
-            group=keys.DELIVERY_GROUP,
+            group=redis_keys.DELIVERY_GROUP,
             consumer=consumer,
             on_entry=self._on_entry,
             options=ReaderOptions(
@@ -101,14 +101,14 @@ class DeliveryWorker:
             message = OutgoingMessage.from_fields(fields)
         except (KeyError, ValidationError) as exc:
             log.error("delivery_unreadable", receiver=self.receiver, error=str(exc)[:300])
-            await self.redis.xack(self.stream, keys.DELIVERY_GROUP, entry_id)
+            await self.redis.xack(self.stream, redis_keys.DELIVERY_GROUP, entry_id)
             return
         with structlog.contextvars.bound_contextvars(
             correlation_id=message.correlation_id, message_id=message.message_id
         ):
-            if await self.redis.exists(keys.sent(message.message_id)):
+            if await self.redis.exists(redis_keys.sent(message.message_id)):
                 log.info("delivery_duplicate_skipped", receiver=self.receiver)
-                await self.redis.xack(self.stream, keys.DELIVERY_GROUP, entry_id)
+                await self.redis.xack(self.stream, redis_keys.DELIVERY_GROUP, entry_id)
                 return
             self._current = entry_id
             try:
@@ -143,7 +143,7 @@ class DeliveryWorker:
                 )
                 if status == DeliveryStatus.OUTBOX:
                     self.history.keep_in_outbox(pipe, message)
-                pipe.set(keys.sent(message.message_id), "1", ex=keys.MARKER_TTL_S)
+                pipe.set(redis_keys.sent(message.message_id), "1", ex=redis_keys.MARKER_TTL_S)
             else:
                 status = DeliveryStatus.DEAD_LETTERED
                 self.dead_letters.add(
@@ -153,7 +153,7 @@ class DeliveryWorker:
                 message, outcome.channel, status, outcome.attempts, outcome.error
             )
             self.history.record(pipe, record)
-            pipe.xack(self.stream, keys.DELIVERY_GROUP, entry_id)
+            pipe.xack(self.stream, redis_keys.DELIVERY_GROUP, entry_id)
             await pipe.execute()
         if outcome.delivered:
             metrics.SENT.labels(channel=outcome.channel, kind=message.kind.value).inc()
@@ -229,7 +229,7 @@ class DeliveryWorker:
         with contextlib.suppress(RedisError, OSError):
             await self.redis.xclaim(
                 self.stream,
-                keys.DELIVERY_GROUP,
+                redis_keys.DELIVERY_GROUP,
                 self.consumer,
                 min_idle_time=0,
                 message_ids=[self._current],

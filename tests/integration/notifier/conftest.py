@@ -16,7 +16,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis as AsyncRedis
 
-from services.notifier import keys
+from services.notifier import redis_keys
 from services.notifier.app import create_app
 from services.notifier.config import NotifierSettings
 from services.notifier.wiring import Notifier
@@ -95,11 +95,11 @@ class Running:
         for stream in (ANOMALIES, REMEDIATIONS):
             if not await self._drained(stream, GROUP_NOTIFIER):
                 return False
-        soonest = await self.redis.zrange(keys.GROUPS_DUE, 0, 0, withscores=True)
+        soonest = await self.redis.zrange(redis_keys.GROUPS_DUE, 0, 0, withscores=True)
         if soonest and soonest[0][1] < time.time() + horizon_s:
             return False
         for receiver in self.notifier.receivers:
-            if not await self._drained(keys.queue(receiver), keys.DELIVERY_GROUP):
+            if not await self._drained(redis_keys.queue(receiver), redis_keys.DELIVERY_GROUP):
                 return False
         return True
 
@@ -114,7 +114,7 @@ class Running:
 
     async def pending(self, receiver: str = "slack") -> int:
         """Queue entries read and not yet acknowledged."""
-        info = await self.redis.xpending(keys.queue(receiver), keys.DELIVERY_GROUP)
+        info = await self.redis.xpending(redis_keys.queue(receiver), redis_keys.DELIVERY_GROUP)
         return int(info["pending"])
 
 

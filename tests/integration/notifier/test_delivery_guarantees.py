@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import statistics
 
-from services.notifier import keys
+from services.notifier import redis_keys
 from shared.events import RemediationStatus
 from tests.integration.notifier.conftest import ADMIN, Start, eventually
 from tests.support.notifier_events import anomaly, record
@@ -28,7 +28,7 @@ async def test_500_three_times_then_200_delivers_one_message_once(
     await running.settled()  # everything taken in and delivered: no duplicate came
     assert [r.status for r in slack.received] == [500, 500, 500, 200]
     assert await running.pending() == 0
-    assert await running.redis.exists(keys.sent(row["message_id"]))
+    assert await running.redis.exists(redis_keys.sent(row["message_id"]))
 
 
 async def test_429_with_retry_after_is_waited_at_least_that_long(

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from services.notifier import keys
+from services.notifier import redis_keys
 from shared.bus import encode_event
 from shared.events import utcnow
 from shared.streams import ANOMALIES
@@ -53,7 +53,7 @@ def test_messages_in_hand_at_sigkill_are_delivered_after_restart(
         first.wait_ready()
         client.xadd(ANOMALIES, encode_event(anomaly("web-1", "cpu_utilization", at=utcnow())))
         wait_until(lambda: len(slack.received) == 1, what="the first try")
-        pending = client.xpending(keys.queue("slack"), keys.DELIVERY_GROUP)["pending"]
+        pending = client.xpending(redis_keys.queue("slack"), redis_keys.DELIVERY_GROUP)["pending"]
         assert pending == 1  # read, not accepted
         client.xadd(ANOMALIES, encode_event(anomaly("web-2", "memory_utilization", at=utcnow())))
         wait_until(lambda: len(groups(first)) == 2, what="the second group")
@@ -71,7 +71,7 @@ def test_messages_in_hand_at_sigkill_are_delivered_after_restart(
         texts = sorted(body["text"] for body in delivered)
         assert "cpu_utilization on web-1" in texts[0]
         assert "memory_utilization on web-2" in texts[1]
-        assert client.xpending(keys.queue("slack"), keys.DELIVERY_GROUP)["pending"] == 0
+        assert client.xpending(redis_keys.queue("slack"), redis_keys.DELIVERY_GROUP)["pending"] == 0
         assert [r.status for r in slack.received] == [503, 200, 200]
     finally:
         second.stop()
@@ -85,8 +85,8 @@ def test_messages_in_hand_at_sigkill_are_delivered_after_restart(
 def groups_after_kill(client: redis.Redis) -> list[dict[str, object]]:
     """The groups as Redis holds them, read without a notifier."""
     rows = []
-    for gid in client.zrange(keys.GROUPS_DUE, 0, -1):
-        meta = client.hget(keys.group(gid.decode()), "meta")
+    for gid in client.zrange(redis_keys.GROUPS_DUE, 0, -1):
+        meta = client.hget(redis_keys.group(gid.decode()), "meta")
         assert meta is not None
         rows.append(json.loads(meta))
     return rows
