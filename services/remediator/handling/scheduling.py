@@ -39,6 +39,7 @@ class CeleryScheduler:
             HANDLE_ANOMALY,
             kwargs={"event": anomaly.model_dump(mode="json"), "dry_run": dry_run},
             task_id=f"anomaly-{anomaly.event_id}",
+            kwargsrepr=f"{{'event': 'anomaly {anomaly.event_id}', 'dry_run': {dry_run}}}",
         )
 
     def poll(self, run_id: str, delay_s: float) -> None:
@@ -50,6 +51,7 @@ class CeleryScheduler:
             kwargs={"event": anomaly.model_dump(mode="json"), "rule": rule},
             countdown=delay_s,
             task_id=f"recheck-{anomaly.event_id}-{rule}",
+            kwargsrepr=f"{{'event': 'anomaly {anomaly.event_id}', 'rule': {rule!r}}}",
         )
 
     def execute(self, request: ActionRequest) -> None:
@@ -57,6 +59,7 @@ class CeleryScheduler:
             EXECUTE_REQUEST,
             kwargs={"request": request.model_dump(mode="json")},
             task_id=f"execute-{request.run_id}",
+            kwargsrepr=f"{{'request': 'run {request.run_id}'}}",  # not the whole request
         )
 
     def verify(self, run_id: str, delay_s: float, *, follow: bool) -> None:
