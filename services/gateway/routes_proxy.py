@@ -64,6 +64,7 @@ INCIDENT_QUERY = (
     "resource_id",
     "severity",
     "status",
+    "kind",
     "since",
     "until",
     "rule",
@@ -280,7 +281,7 @@ ROUTES: tuple[Route, ...] = (
         "/incidents",
         "history",
         Role.VIEWER,
-        "Incidents, newest first, by resource, severity, status, time, rule, outcome",
+        "Incidents, newest first, by resource, severity, status, kind, time, rule, outcome",
         query=(*INCIDENT_QUERY, "limit", "cursor"),
     ),
     Route(

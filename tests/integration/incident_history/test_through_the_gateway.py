@@ -121,6 +121,10 @@ def test_a_finished_manual_request_is_no_open_incident(through: Through) -> None
     ]
     timeline = through.get(f"/incidents/{manual[0]['id']}", "viewer").json()["timeline"]
     assert [e["status"] for e in timeline] == ["pending_approval", "dry_run"]
+    anomalies = through.get("/incidents", "viewer", kind="anomaly").json()["items"]
+    assert anomalies and {i["kind"] for i in anomalies} == {"anomaly"}
+    requests = through.get("/incidents", "viewer", kind="manual").json()["items"]
+    assert [i["id"] for i in requests] == [manual[0]["id"]]
 
 
 def test_the_chatops_summary_counts_only_anomaly_incidents(through: Through) -> None:
