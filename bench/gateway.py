@@ -26,7 +26,7 @@ import httpx
 
 from scops.keys import create_key
 from scops.local_redis import ensure_redis, free_port
-from services.gateway.keys import Role
+from services.gateway.api_keys import Role
 
 
 def wait_ready(url: str) -> None:

@@ -43,7 +43,7 @@ from shared.bus import ConsumerOptions, encode_event
 from shared.events import Event
 from shared.streams import ANOMALIES, NOTIFICATIONS, REMEDIATIONS
 from tests.integration.incident_history.running import STREAM_OF
-from tests.unit.incident_history.story import blocked_incident, whole_incident
+from tests.support.incident_story import blocked_incident, whole_incident
 
 WRITE_INCIDENTS = 400  # 200 of each story: 2,600 events
 STORED = 100_000

@@ -38,7 +38,7 @@ from scops.keys import create_key
 from scops.local_redis import LocalRedis, ensure_redis, free_port
 from scops.processes import detector_shards
 from services.detector.config import DetectorSettings
-from services.gateway.keys import Role
+from services.gateway.api_keys import Role
 from shared.streams import ANOMALIES, GROUP_DETECTOR, all_metric_streams
 
 SHARDS = 4

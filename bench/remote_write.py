@@ -28,7 +28,7 @@ import httpx
 
 from scops.keys import create_key
 from scops.local_redis import ensure_redis, free_port
-from services.gateway.keys import Role
+from services.gateway.api_keys import Role
 from services.gateway.remote_write_proto import WriteRequest
 
 HOSTS = 200

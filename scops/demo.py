@@ -19,7 +19,7 @@ import redis
 from redis.asyncio import Redis
 
 from scops.processes import HTTP_SERVICES
-from services.gateway.keys import KeyStore, Role
+from services.gateway.api_keys import KeyStore, Role
 from shared.events import AnomalyEvent, Notification, RemediationRecord, decode_event
 from shared.settings import BaseServiceSettings
 from shared.streams import ANOMALIES, NOTIFICATIONS, REMEDIATIONS

@@ -6,7 +6,7 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from services.gateway.keys import KeyStore, Role
+from services.gateway.api_keys import KeyStore, Role
 from shared.settings import BaseServiceSettings
 
 

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from services.gateway import remote_write_route, routes_anomalies, routes_metrics, routes_proxy
 from services.gateway.anomaly_index import AnomalyIndex
+from services.gateway.api_keys import KeyStore
 from services.gateway.auth import authenticate_before_body
 from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.chatops import routes as chatops_routes
@@ -18,7 +19,6 @@ from services.gateway.chatops.wiring import build_chatops
 from services.gateway.config import GatewaySettings
 from services.gateway.console.mount import mount_console
 from services.gateway.detector_routing import DetectorProcesses
-from services.gateway.keys import KeyStore
 from services.gateway.proxy import Backends
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.slack import routes as slack_routes

@@ -21,7 +21,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.gateway.acting import act_as
-from services.gateway.keys import KeyStore, Role
+from services.gateway.api_keys import KeyStore, Role
 from services.gateway.people import People
 from services.gateway.ratelimit import RateLimiter
 

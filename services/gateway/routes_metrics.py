@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.gateway.api_keys import Role
 from services.gateway.auth import Ingest, _presented_key, limited, require
 from services.gateway.config import GatewaySettings
 from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep
@@ -31,7 +32,6 @@ from services.gateway.ingest import (
     read_columns,
     timestamps_out_of_bounds,
 )
-from services.gateway.keys import Role
 from services.gateway.metrics import SAMPLES_INGESTED
 from shared.bus import EventBus
 from shared.web import problem_responses

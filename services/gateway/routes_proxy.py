@@ -11,9 +11,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from services.gateway import detector_routing
+from services.gateway.api_keys import Role
 from services.gateway.auth import Principal, require
 from services.gateway.config import GatewaySettings
-from services.gateway.keys import Role
 from services.gateway.proxy import Backends
 from services.gateway.ratelimit import RateLimiter
 from shared.web import problem_responses

@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from scops.keys import create_key
-from services.gateway.keys import Role
+from services.gateway.api_keys import Role
 from services.gateway.slack.signature import sign
 from services.remediator.core.action_requests import ActionRequest, Incident
 from services.remediator.core.risk import Risk

@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from scops.demo import DEMO_KEY_NAME, run_incident
-from services.gateway.keys import ApiKey, KeyStore
+from services.gateway.api_keys import ApiKey, KeyStore
 from tests.support.processes import StackProcess, service, stack_env
 
 

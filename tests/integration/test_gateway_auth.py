@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from scops.local_redis import free_port
-from services.gateway.keys import GRANTS, KeyStore, Role
+from services.gateway.api_keys import GRANTS, KeyStore, Role
 from services.gateway.routes_proxy import ROUTES
 from tests.support.processes import StackProcess, api_key, service, stack_env
 

@@ -18,7 +18,7 @@ import httpx
 import redis
 
 from scops.keys import create_key
-from services.gateway.keys import Role
+from services.gateway.api_keys import Role
 from services.remediator.app import create_app
 from services.remediator.handling.verification import alert_resolved_key
 from services.remediator.stores import keys

@@ -15,7 +15,7 @@ import httpx
 
 from scops.keys import create_key
 from scops.local_redis import free_port
-from services.gateway.keys import Role
+from services.gateway.api_keys import Role
 
 
 @dataclass

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import structlog
 
+from services.gateway.api_keys import GRANTS, Role
 from services.gateway.chatops import answers
 from services.gateway.chatops.admin_ops import AdminSwitches
 from services.gateway.chatops.backend_calls import BackendCaller, BackendUnavailableError
@@ -32,7 +33,6 @@ from services.gateway.chatops.parser import parse
 from services.gateway.chatops.proposals import clarify, corrected_note, propose
 from services.gateway.chatops.replies import Answer, Asker, NotUnderstood, Outcome, Reply
 from services.gateway.chatops.understanding import Understanding, Understood, resolve
-from services.gateway.keys import GRANTS, Role
 from services.gateway.proxy import Backends
 from shared.incidents import incident_url
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from services.gateway.api_keys import Role
 from services.gateway.chatops.intents import ChatIntent
-from services.gateway.keys import Role
 
 
 @dataclass(frozen=True)

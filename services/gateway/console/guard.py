@@ -22,9 +22,9 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
 from services.gateway.acting import act_as
+from services.gateway.api_keys import GRANTS, KeyStore, Role
 from services.gateway.auth import AUTHENTICATED, Principal, people_of
 from services.gateway.console.sessions import ConsoleSession, SessionStore
-from services.gateway.keys import GRANTS, KeyStore, Role
 
 CONSOLE = "/console"
 SESSION_COOKIE = "scops_console"

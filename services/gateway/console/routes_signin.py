@@ -15,6 +15,7 @@ import secrets
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from services.gateway.api_keys import KeyStore, Role
 from services.gateway.config import GatewaySettings
 from services.gateway.console.guard import (
     CONSOLE,
@@ -30,7 +31,6 @@ from services.gateway.console.guard import (
     signed_in,
 )
 from services.gateway.console.rendering import page, redirect
-from services.gateway.keys import KeyStore, Role
 from services.gateway.ratelimit import RateLimiter
 
 router = APIRouter(prefix=CONSOLE, include_in_schema=False)

@@ -18,12 +18,12 @@ import structlog
 from pydantic import ValidationError
 
 from services.gateway.acting import act_as
+from services.gateway.api_keys import GRANTS, Role
 from services.gateway.chatops.backend_calls import BackendCaller, BackendUnavailableError
 from services.gateway.chatops.durations import describe_duration
 from services.gateway.chatops.intents import Entities, IntentName
 from services.gateway.chatops.operations import AnomalySource, Operations
 from services.gateway.chatops.replies import Outcome
-from services.gateway.keys import GRANTS, Role
 from services.gateway.proxy import Backends
 from services.gateway.slack import messages
 from services.gateway.slack.block_actions import BlockActions, Clicked

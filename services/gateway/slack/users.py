@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from services.gateway.api_keys import Role
 from services.gateway.chatops.replies import Asker
-from services.gateway.keys import Role
 from services.gateway.people import People
 
 

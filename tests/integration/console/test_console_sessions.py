@@ -8,8 +8,8 @@ import asyncio
 import redis
 from redis.asyncio import Redis
 
+from services.gateway.api_keys import KeyStore
 from services.gateway.console.sessions import SESSION_PREFIX
-from services.gateway.keys import KeyStore
 from tests.integration.console.conftest import ConsoleStack
 from tests.integration.console.session_client import FORM_TOKEN, ConsoleClient
 

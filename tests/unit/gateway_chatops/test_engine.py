@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 
 from services.gateway.anomaly_index import Query
+from services.gateway.api_keys import Role
 from services.gateway.chatops.chat_engine import ChatEngine
 from services.gateway.chatops.intents import ChatIntent, IntentName
 from services.gateway.chatops.replies import Asker, Outcome
-from services.gateway.keys import Role
 from services.gateway.proxy import Backends
 
 VIEWER = Asker("key:v", "val (key v)", Role.VIEWER)

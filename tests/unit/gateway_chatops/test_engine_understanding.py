@@ -11,12 +11,12 @@ import httpx
 import pytest
 
 from services.gateway.acting import act_as
+from services.gateway.api_keys import Role
 from services.gateway.chatops.chat_engine import ChatEngine
 from services.gateway.chatops.classifier import IntentClassifier
 from services.gateway.chatops.extraction import Knowledge
 from services.gateway.chatops.replies import Asker, Outcome
 from services.gateway.chatops.understanding import Understanding
-from services.gateway.keys import Role
 from services.gateway.proxy import Backends
 from tests.unit.gateway_chatops.test_engine import NOW, Anomalies, Services
 

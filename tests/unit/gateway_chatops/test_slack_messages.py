@@ -7,10 +7,10 @@ from urllib.parse import urlencode
 
 import pytest
 
+from services.gateway.api_keys import Role
 from services.gateway.chatops.intents import ActionName, ChatIntent, IntentName
 from services.gateway.chatops.remediation_request import target_of
 from services.gateway.chatops.replies import Answer, Outcome, Reply
-from services.gateway.keys import Role
 from services.gateway.slack import messages
 from services.gateway.slack.commands import MalformedSlackRequestError, SlashCommand
 from services.gateway.slack.interactions import parse_payload
