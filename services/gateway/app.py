@@ -10,22 +10,14 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.gateway import remote_write_route, routes_anomalies, routes_metrics, routes_proxy
-from services.gateway.anomaly_index import AnomalyIndex
-from services.gateway.api_keys import KeyStore
 from services.gateway.auth import authenticate_before_body
 from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.chatops import routes as chatops_routes
-from services.gateway.chatops.wiring import build_chatops
 from services.gateway.config import GatewaySettings
 from services.gateway.console.mount import mount_console
-from services.gateway.detector_routing import DetectorProcesses
-from services.gateway.proxy import Backends
-from services.gateway.ratelimit import RateLimiter
 from services.gateway.slack import routes as slack_routes
-from services.gateway.slack.wiring import build_slack
-from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options, running
+from services.gateway.wiring import build
 from shared.logging import configure_logging
-from shared.streams import ANOMALIES, GROUP_GATEWAY
 from shared.web import setup_app
 
 DESCRIPTION = """Ingest metrics and alerts; query anomalies, remediations and ChatOps.
@@ -44,48 +36,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(settings.redis_url)
         http = httpx.AsyncClient(timeout=settings.proxy_timeout_s)
-        app.state.redis = redis
-        app.state.bus = EventBus(redis, settings.stream_maxlen)
-        app.state.keys = KeyStore(redis)
-        app.state.ingest_limiter = RateLimiter(redis, "ingest", settings.ingest_rate_per_min)
-        app.state.chatops_limiter = RateLimiter(redis, "chatops", settings.chatops_rate_per_min)
-        app.state.remote_write = remote_write_route.build_remote_write(settings, redis)
-        app.state.backends = Backends(
-            http,
-            {
-                "detector": settings.detector_processes[0],
-                "remediator": settings.remediator_url,
-                "notifier": settings.notifier_url,
-                "history": settings.history_url,
-            },
-            settings.internal_token.get_secret_value(),
-        )
-        app.state.detectors = DetectorProcesses(
-            tuple(settings.detector_processes), settings.metric_shards
-        )
-        index = AnomalyIndex(redis, settings.anomaly_index_days)
-        app.state.anomaly_index = index
-        indexer = StreamConsumer(
-            redis,
-            streams=[ANOMALIES],
-            group=GROUP_GATEWAY,
-            consumer=consumer_name("gateway"),
-            handler=index.handle,
-            options=consumer_options(settings),
-        )
-        chatops = build_chatops(settings, redis, http, app.state.backends, index)
-        app.state.chat_engine, app.state.chat_history = chatops.engine, chatops.history
-        slack = build_slack(
-            settings, redis, http, app.state.backends, index, chatops, app.state.chatops_limiter
-        )
-        app.state.slack_verifier = slack.verifier
-        app.state.slack_commands = slack.commands
-        app.state.slack_interactions = slack.interactions
+        gateway = build(settings, redis, http)
+        app.state.gateway = gateway
         try:
-            async with running([indexer]):
+            async with gateway.running():
                 yield
         finally:
-            await slack.followups.close()
             await http.aclose()
             await redis.aclose()
 
@@ -100,7 +56,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.settings = settings
 
     async def redis_ready() -> None:
-        await app.state.redis.ping()
+        await app.state.gateway.redis.ping()
 
     setup_app(app, "gateway", {"redis": redis_ready}, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

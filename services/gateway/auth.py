@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.gateway.acting import act_as
 from services.gateway.api_keys import KeyStore, Role
+from services.gateway.deps import gateway
 from services.gateway.people import People
 from services.gateway.ratelimit import RateLimiter
 
@@ -64,7 +65,7 @@ async def authenticate(request: Request, given: str | None, role: Role) -> Princ
             "an API key is required (X-API-Key header or Authorization: Bearer)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    keys: KeyStore = request.app.state.keys
+    keys: KeyStore = gateway(request).keys
     key = await keys.verify(given)
     if key is None:
         raise HTTPException(401, "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
@@ -137,21 +138,17 @@ async def _call(handler: Callable[..., Any], request: Request, exc: Exception) -
 
 def people_of(request: Request) -> People:
     """``SCOPS_PEOPLE`` as read once per app (validated with the settings)."""
-    people: People | None = getattr(request.app.state, "people", None)
-    if people is None:
-        people = People(request.app.state.settings.people)
-        request.app.state.people = people
-    return people
+    return gateway(request).people
 
 
 def limited(limiter_attr: str, role: Role) -> Callable[..., Awaitable[Principal]]:
-    """``require(role)`` plus the per-key rate limit kept in ``app.state.<limiter_attr>``."""
+    """``require(role)`` plus the per-key rate limit the gateway keeps as ``<limiter_attr>``."""
     authenticate = require(role)
 
     async def check(
         request: Request, principal: Annotated[Principal, Depends(authenticate)]
     ) -> Principal:
-        limiter: RateLimiter = getattr(request.app.state, limiter_attr)
+        limiter: RateLimiter = getattr(gateway(request), limiter_attr)
         wait = await limiter.hit(principal.key_id)
         if wait is not None:
             raise HTTPException(

@@ -1,13 +1,23 @@
-"""Dependencies handed to routes (clients are created in the app's lifespan)."""
+"""How routes reach the gateway's parts: the composition object the lifespan built
+(:mod:`services.gateway.wiring`), and what each request carries."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
 from services.gateway.config import GatewaySettings
 from shared.bus import EventBus
+
+if TYPE_CHECKING:
+    from services.gateway.wiring import Gateway
+
+
+def gateway(request: Request) -> Gateway:
+    """The parts of the gateway serving ``request`` (built once, in the app's lifespan)."""
+    parts: Gateway = request.app.state.gateway
+    return parts
 
 
 def _settings(request: Request) -> GatewaySettings:
@@ -16,8 +26,7 @@ def _settings(request: Request) -> GatewaySettings:
 
 
 def _bus(request: Request) -> EventBus:
-    bus: EventBus = request.app.state.bus
-    return bus
+    return gateway(request).bus
 
 
 def _correlation_id(request: Request) -> str:

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from services.gateway.auth import Ingest
 from services.gateway.config import GatewaySettings
-from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep
+from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep, gateway
 from services.gateway.ingest import split_by_shard
 from services.gateway.remote_write_decode import RemoteWriteError, decode
 from services.gateway.remote_write_mapping import (
@@ -185,7 +185,7 @@ async def remote_write(
         )
     except RemoteWriteError as exc:
         raise HTTPException(exc.status, str(exc)) from None
-    state: RemoteWrite = request.app.state.remote_write
+    state: RemoteWrite = gateway(request).remote_write
     state.remember(write.metadata)
     now = datetime.now(UTC)
     mapped = map_write(write, state.mapping, settings.time_bounds, now, state.metadata, state.plans)

@@ -19,7 +19,7 @@ from services.gateway.alertmanager import (
 from services.gateway.anomaly_index import AnomalyIndex, valid_cursor
 from services.gateway.anomaly_index import Query as IndexQuery
 from services.gateway.auth import Ingest, Viewer
-from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep
+from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep, gateway
 from services.gateway.metrics import ALERTS_SKIPPED
 from shared.events import Severity, utcnow
 from shared.streams import ANOMALIES
@@ -40,7 +40,7 @@ def _refused(loc: tuple[str, ...], reason: str) -> RequestValidationError:
 
 
 def _index(request: Request) -> AnomalyIndex:
-    index: AnomalyIndex = request.app.state.anomaly_index
+    index: AnomalyIndex = gateway(request).anomaly_index
     return index
 
 

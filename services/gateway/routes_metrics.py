@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.gateway.api_keys import Role
 from services.gateway.auth import Ingest, _presented_key, limited, require
 from services.gateway.config import GatewaySettings
-from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep
+from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep, gateway
 from services.gateway.ingest import (
     Columns,
     IncomingSample,
@@ -108,7 +108,7 @@ async def _fast(request: Request) -> Response | None:
     """The request answered without a model per sample; None: the declared route decides."""
     if request.method != "POST" or not _takes_json(request):
         return None
-    settings: GatewaySettings = request.app.state.settings
+    settings: GatewaySettings = gateway(request).settings
     columns = read_columns(await request.body(), settings.time_bounds, datetime.now(UTC))
     if columns is None:
         return None
@@ -116,7 +116,7 @@ async def _fast(request: Request) -> Response | None:
     await _within_budget(request, principal)
     _check_size(len(columns), settings)
     correlation_id = str(request.scope.get("state", {}).get("correlation_id", ""))
-    accepted = await _write(columns, settings, request.app.state.bus, correlation_id)
+    accepted = await _write(columns, settings, gateway(request).bus, correlation_id)
     return JSONResponse(accepted.model_dump(), status_code=status.HTTP_202_ACCEPTED)
 
 

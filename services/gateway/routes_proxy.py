@@ -14,6 +14,7 @@ from services.gateway import detector_routing
 from services.gateway.api_keys import Role
 from services.gateway.auth import Principal, require
 from services.gateway.config import GatewaySettings
+from services.gateway.deps import gateway
 from services.gateway.proxy import Backends
 from services.gateway.ratelimit import RateLimiter
 from shared.web import problem_responses
@@ -397,12 +398,12 @@ def limiter(request: Request, route: Route) -> RateLimiter:
     """The per-key budget a forwarded route counts against (shared by every gateway replica):
     every key gets ``proxy_rate_per_min`` requests a minute on the forwarded routes, and apart
     from those ``proxy_costly_rate_per_min`` on the costly ones."""
-    settings: GatewaySettings = request.app.state.settings
+    settings: GatewaySettings = gateway(request).settings
     if route.costly:
         return RateLimiter(
-            request.app.state.redis, "proxy-costly", settings.proxy_costly_rate_per_min
+            gateway(request).redis, "proxy-costly", settings.proxy_costly_rate_per_min
         )
-    return RateLimiter(request.app.state.redis, "proxy", settings.proxy_rate_per_min)
+    return RateLimiter(gateway(request).redis, "proxy", settings.proxy_rate_per_min)
 
 
 def _guard(route: Route) -> Callable[..., Awaitable[Principal]]:
@@ -436,7 +437,7 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
     names = [p.strip("{}") for p in params]
 
     async def endpoint(request: Request, **kwargs: Any) -> Response:
-        backends: Backends = request.app.state.backends
+        backends: Backends = gateway(request).backends
         principal: Principal = kwargs["principal"]
         query = {k: v for k, v in request.query_params.items() if k in route.query}
         body = kwargs.get("body")
@@ -448,8 +449,8 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
             call = detector_routing.DetectorCall(
                 backends, route.method, path, principal, correlation_id, query or None
             )
-            state = request.app.state
-            return await detector_routing.forward(state.detectors, state.anomaly_index, call, body)
+            parts = gateway(request)
+            return await detector_routing.forward(parts.detectors, parts.anomaly_index, call, body)
         return await backends.forward(
             route.service,
             route.method,

@@ -13,7 +13,7 @@ from services.gateway.chatops.chat_engine import ChatEngine
 from services.gateway.chatops.history import ChatHistory, Turn, turn_of
 from services.gateway.chatops.intents import ChatIntent
 from services.gateway.chatops.replies import Asker, Outcome
-from services.gateway.deps import CorrelationIdDep
+from services.gateway.deps import CorrelationIdDep, gateway
 from shared.web import problem_responses
 
 log = structlog.get_logger("gateway.chatops")
@@ -22,12 +22,12 @@ ERRORS = problem_responses(401, 403, 422)
 
 
 def _engine(request: Request) -> ChatEngine:
-    engine: ChatEngine = request.app.state.chat_engine
+    engine: ChatEngine = gateway(request).chat_engine
     return engine
 
 
 def _history(request: Request) -> ChatHistory:
-    history: ChatHistory = request.app.state.chat_history
+    history: ChatHistory = gateway(request).chat_history
     return history
 
 

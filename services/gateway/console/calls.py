@@ -16,6 +16,7 @@ from fastapi import HTTPException, Request
 
 from services.gateway.backend_reply import BackendReply
 from services.gateway.console.guard import ConsoleUser, Refused
+from services.gateway.deps import gateway
 from services.gateway.proxy import Backends
 from services.gateway.routes_proxy import ROUTES, Route, limiter
 
@@ -26,7 +27,7 @@ class ConsoleCalls:
     def __init__(self, request: Request, user: ConsoleUser) -> None:
         self.request = request
         self.user = user
-        self.backends: Backends = request.app.state.backends
+        self.backends: Backends = gateway(request).backends
 
     @property
     def correlation_id(self) -> str:

@@ -25,6 +25,7 @@ from services.gateway.acting import act_as
 from services.gateway.api_keys import GRANTS, KeyStore, Role
 from services.gateway.auth import AUTHENTICATED, Principal, people_of
 from services.gateway.console.sessions import ConsoleSession, SessionStore
+from services.gateway.deps import gateway
 
 CONSOLE = "/console"
 SESSION_COOKIE = "scops_console"
@@ -63,7 +64,7 @@ class ConsoleUser:
 
 
 def session_store(request: Request) -> SessionStore:
-    return SessionStore(request.app.state.redis, request.app.state.settings.console_session_ttl_s)
+    return SessionStore(gateway(request).redis, gateway(request).settings.console_session_ttl_s)
 
 
 def safe_back_to(path: str | None) -> str:
@@ -79,7 +80,7 @@ async def signed_in(request: Request) -> ConsoleUser:
     back_to = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if session is None:
         raise NotSignedIn(back_to)
-    keys: KeyStore = request.app.state.keys
+    keys: KeyStore = gateway(request).keys
     key = await keys.get(session.key_id)
     if key is None or not key.allows(Role.VIEWER):  # revoked, or an ingest key
         await store.close(session)

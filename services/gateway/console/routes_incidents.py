@@ -17,6 +17,7 @@ from services.gateway.console.calls import ConsoleCalls
 from services.gateway.console.guard import CONSOLE, Refused, User
 from services.gateway.console.rendering import parse_time, redirect
 from services.gateway.console.routes_pages import listed, show, unavailable
+from services.gateway.deps import gateway
 from shared.events import AnomalyEvent
 
 router = APIRouter(prefix=CONSOLE, include_in_schema=False)
@@ -89,7 +90,7 @@ async def _episode_opener(request: Request, anomaly_id: uuid.UUID) -> uuid.UUID 
     """The incident an escalation belongs to, before the history has recorded it: an
     incident is named by the event that opened its episode, and a link (an approval's, an
     alert's) may name a later event of it."""
-    index: AnomalyIndex = request.app.state.anomaly_index
+    index: AnomalyIndex = gateway(request).anomaly_index
     item = await index.get(str(anomaly_id))
     started = parse_time(item.get("episode_started_at")) if item else None
     if item is None or started is None:

@@ -15,6 +15,7 @@ from services.gateway.console import query_checks as qc
 from services.gateway.console.calls import ConsoleCalls
 from services.gateway.console.guard import CONSOLE, ConsoleUser, User, session_store
 from services.gateway.console.rendering import page, redirect
+from services.gateway.deps import gateway
 from shared.events import Severity
 
 router = APIRouter(prefix=CONSOLE, include_in_schema=False)
@@ -43,7 +44,7 @@ async def recent_anomalies(
     request: Request, limit: int, resource_id: str | None = None, min_severity: str = "normal"
 ) -> list[dict[str, Any]]:
     """From the gateway's own anomaly index, as ``GET /anomalies`` answers."""
-    index: AnomalyIndex = request.app.state.anomaly_index
+    index: AnomalyIndex = gateway(request).anomaly_index
     query = Query(resource_id=resource_id, min_severity=Severity(min_severity), limit=limit)
     items, _ = await index.query(query)
     return items

@@ -13,6 +13,7 @@ from services.gateway.console.charts import draw
 from services.gateway.console.guard import CONSOLE, Refused, User
 from services.gateway.console.routes_pages import show
 from services.gateway.console.series_data import marked, recent_samples, series_anomalies
+from services.gateway.deps import gateway
 
 router = APIRouter(prefix=CONSOLE, include_in_schema=False)
 
@@ -23,10 +24,10 @@ async def series(request: Request, user: User) -> Response:
     metric = request.query_params.get("metric", "").strip()
     if not resource_id or not metric or len(resource_id) > 256 or len(metric) > 256:
         raise Refused(400, "a series is named by resource_id and metric")
-    settings: GatewaySettings = request.app.state.settings
-    index: AnomalyIndex = request.app.state.anomaly_index
+    settings: GatewaySettings = gateway(request).settings
+    index: AnomalyIndex = gateway(request).anomaly_index
     samples, anomalies = await asyncio.gather(
-        recent_samples(request.app.state.redis, settings.metric_shards, resource_id, metric),
+        recent_samples(gateway(request).redis, settings.metric_shards, resource_id, metric),
         series_anomalies(index, resource_id, metric),
     )
     chart = draw(samples, marked(anomalies))

@@ -31,6 +31,7 @@ from services.gateway.console.guard import (
     signed_in,
 )
 from services.gateway.console.rendering import page, redirect
+from services.gateway.deps import gateway
 from services.gateway.ratelimit import RateLimiter
 
 router = APIRouter(prefix=CONSOLE, include_in_schema=False)
@@ -45,7 +46,7 @@ def _article(word: str) -> str:
 
 
 def _over_tls(request: Request) -> bool:
-    settings: GatewaySettings = request.app.state.settings
+    settings: GatewaySettings = gateway(request).settings
     public = settings.console_public_url or ""
     return request.url.scheme == "https" or public.startswith("https://")
 
@@ -83,7 +84,7 @@ async def sign_in_form(request: Request) -> Response:
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
     client = request.client.host if request.client else "unknown"
-    attempts = RateLimiter(request.app.state.redis, "console-sign-in", SIGN_IN_ATTEMPTS_PER_MIN)
+    attempts = RateLimiter(gateway(request).redis, "console-sign-in", SIGN_IN_ATTEMPTS_PER_MIN)
     wait = await attempts.hit(client)
     if wait is not None:
         refused = _sign_in_page(
@@ -106,7 +107,7 @@ async def sign_in(request: Request) -> Response:
         presented = field(form, "api_key", required=True, max_chars=MAX_KEY_CHARS)
     except Refused as refused:
         return _sign_in_page(request, refused.status, "Paste an API key (scops_...).")
-    keys: KeyStore = request.app.state.keys
+    keys: KeyStore = gateway(request).keys
     key = await keys.verify(presented)
     if key is None:
         return _sign_in_page(request, 401, "That API key is not valid (or was revoked).")
@@ -120,7 +121,7 @@ async def sign_in(request: Request) -> Response:
     token, _ = await session_store(request).open(key.key_id)
     back_to = form.get("next")
     response = redirect(safe_back_to(back_to if isinstance(back_to, str) else None))
-    settings: GatewaySettings = request.app.state.settings
+    settings: GatewaySettings = gateway(request).settings
     response.set_cookie(
         SESSION_COOKIE,
         token,

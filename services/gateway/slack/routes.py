@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.gateway.deps import CorrelationIdDep
+from services.gateway.deps import CorrelationIdDep, gateway
 from services.gateway.slack.commands import (
     MalformedSlackRequestError,
     SlackCommands,
@@ -77,7 +77,7 @@ RESPONSES = problem_responses(
 
 
 def _verifier(request: Request) -> SlackVerifier:
-    verifier: SlackVerifier = request.app.state.slack_verifier
+    verifier: SlackVerifier = gateway(request).slack.verifier
     return verifier
 
 
@@ -93,7 +93,7 @@ async def slack_command(request: Request, correlation_id: CorrelationIdDep) -> d
     `response_url`."""
     body = await _verifier(request).verified_body(request)
     command = SlashCommand.from_form(body)
-    commands: SlackCommands = request.app.state.slack_commands
+    commands: SlackCommands = gateway(request).slack.commands
     return await commands.handle(command, correlation_id)
 
 
@@ -110,7 +110,7 @@ async def slack_interactions(request: Request, correlation_id: CorrelationIdDep)
     body = await _verifier(request).verified_body(request)
     payload = parse_payload(body)
     if payload is not None:
-        interactions: SlackInteractions = request.app.state.slack_interactions
+        interactions: SlackInteractions = gateway(request).slack.interactions
         interactions.accept(payload, correlation_id)
     return Response(status_code=200)
 
