@@ -19,8 +19,8 @@ from scops.backtest import BacktestError
 from services.remediator.config import RemediatorSettings
 from services.remediator.core.actions.catalogue import load_catalogue
 from services.remediator.core.actions.registry import build_registry
-from services.remediator.core.rules.engine import Recommendation, RemediationEngine
 from services.remediator.core.rules.loading import load_rules_file
+from services.remediator.core.rules.matching import Recommendation, RemediationEngine
 from services.remediator.errors import RulesFileError
 from shared.events import AnomalyEvent, Event
 

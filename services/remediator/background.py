@@ -21,7 +21,7 @@ import time
 import structlog
 
 from services.remediator import metrics
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from services.remediator.wiring import Remediator
 
 log = structlog.get_logger("remediator.sweep")
@@ -36,10 +36,10 @@ def sweep_once(remediator: Remediator) -> dict[str, int]:
     cutoff_ms = int((time.time() - STALLED_S) * 1000)
     stalled = [
         run.decode()
-        for run in remediator.redis.zrangebyscore(keys.ACTIVE_RUNS, "-inf", cutoff_ms, 0, 100)
+        for run in remediator.redis.zrangebyscore(redis_keys.ACTIVE_RUNS, "-inf", cutoff_ms, 0, 100)
     ]
     for run_id in stalled:
-        remediator.redis.zadd(keys.ACTIVE_RUNS, {run_id: int(time.time() * 1000)})
+        remediator.redis.zadd(redis_keys.ACTIVE_RUNS, {run_id: int(time.time() * 1000)})
         remediator.scheduler.poll(run_id, 0)
     settled = settle_abandoned_runs(remediator)
     reverified = remediator.verifier.overdue(STALLED_S)
@@ -62,7 +62,7 @@ def settle_abandoned_runs(remediator: Remediator) -> int:
     bound_s = remediator.settings.claim_lease_s + remediator.settings.abandoned_margin_s
     cutoff_ms = int((time.time() - bound_s) * 1000)
     run_ids = remediator.redis.zrangebyscore(
-        keys.RESERVED_RUNS, "-inf", cutoff_ms, 0, ABANDONED_PER_SWEEP
+        redis_keys.RESERVED_RUNS, "-inf", cutoff_ms, 0, ABANDONED_PER_SWEEP
     )
     claims = remediator.workflow.parts.claims
     settled = 0

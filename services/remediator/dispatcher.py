@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from services.remediator.handling.scheduling import VERIFY_ACTION
 from services.remediator.handling.verification import note_alert_resolution, note_resolution
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from shared.bus import StreamEntry
 from shared.events import AnomalyEvent, AnomalyResolved
 from shared.tasks import HANDLE_ANOMALY
@@ -63,8 +63,8 @@ class AnomalyDispatcher:
             )
             return
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.debounce(event.resource_id, event.metric))
-            pipe.zrem(keys.recent(event.resource_id), event.metric)
+            pipe.delete(redis_keys.debounce(event.resource_id, event.metric))
+            pipe.zrem(redis_keys.recent(event.resource_id), event.metric)
             await pipe.execute()
         watchers = await note_resolution(self.redis, event.resource_id, event.metric)
         for run_id in watchers:

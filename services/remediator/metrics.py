@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from services.remediator.core.safety_policy import SAFETY_CHECKS
 from services.remediator.executors.base import OWN_ERROR_CODES
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from shared.bus import StreamEntry
 from shared.events import RemediationRecord, RemediationStatus
 from shared.metrics import PIPELINE_LATENCY
@@ -90,7 +90,7 @@ class RecordCounter:
         if observed is None:  # a manual request, or a record written before 1.3
             return
         first = await self.redis.set(
-            keys.decision_seen(record.anomaly_id), 1, nx=True, ex=DECISION_SEEN_TTL_S
+            redis_keys.decision_seen(record.anomaly_id), 1, nx=True, ex=DECISION_SEEN_TTL_S
         )
         if first:
             latency = (record.occurred_at - observed).total_seconds()

@@ -14,8 +14,8 @@ from services.remediator.config import RemediatorSettings
 from services.remediator.handling.scheduling import CeleryScheduler
 from services.remediator.handling.workflow import AnomalyWorkflow
 from services.remediator.stores.claims import CLAIM_STARTED, ClaimBusyError
-from services.remediator.stores.keys import claim as claim_key
-from services.remediator.stores.keys import lease as lease_key
+from services.remediator.stores.redis_keys import claim as claim_key
+from services.remediator.stores.redis_keys import lease as lease_key
 from services.remediator.wiring import build
 from shared.events import RemediationStatus, Severity
 from shared.streams import REMEDIATIONS

@@ -21,7 +21,7 @@ from scops.keys import create_key
 from services.gateway.api_keys import Role
 from services.remediator.app import create_app
 from services.remediator.handling.verification import alert_resolved_key
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from shared.bus import encode_event
 from shared.events import AnomalyResolved, RemediationRecord, RemediationStatus, Severity
 from shared.streams import ANOMALIES
@@ -142,7 +142,7 @@ async def test_a_posted_resolved_alert_neither_verifies_nor_ends_a_streak(
                 and having("web-7", RemediationStatus.PROPOSED)(f)
             )
         )
-        assert stack.redis.exists(keys.debounce("web-7", "load_avg"))
+        assert stack.redis.exists(redis_keys.debounce("web-7", "load_avg"))
 
         # Anyone with an ingest key says web-1's CPU and web-7's load are fine again.
         stack.post_alert("resolved", "web-1", "cpu_utilization")
@@ -165,7 +165,7 @@ async def test_a_posted_resolved_alert_neither_verifies_nor_ends_a_streak(
         assert "the detector resolved the anomaly" in verified.reason
         found = await stack.until(having("web-1", RemediationStatus.NOT_IMPROVED))
         assert RemediationStatus.VERIFIED not in statuses(found, "web-1")
-        assert stack.redis.exists(keys.debounce("web-7", "load_avg")), "the streak was ended"
+        assert stack.redis.exists(redis_keys.debounce("web-7", "load_avg")), "the streak was ended"
 
 
 async def test_an_action_on_an_alert_with_no_metric_is_unverified_not_verified(

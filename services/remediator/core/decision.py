@@ -23,7 +23,7 @@ from typing import Protocol
 
 from services.remediator.core.accounts import HOME, AccountRefused, AccountRoles, AwsPlace
 from services.remediator.core.action_requests import ActionRequest, Incident
-from services.remediator.core.rules.engine import ApprovalNeed, Candidate, Recommendation
+from services.remediator.core.rules.matching import ApprovalNeed, Candidate, Recommendation
 from services.remediator.core.rules.schema import Policy
 from services.remediator.core.safety_policy import (
     Refusal,

@@ -92,7 +92,7 @@ class ApprovalDecisions:
         the task waits in a busy queue). Each is sent again at most once per ``older_than_s``:
         sending it moves its time in the approved index to now, in one atomic step that also
         makes sure no other replica's sweep sent it meanwhile."""
-        from services.remediator.stores.keys import APPROVED_UNCLAIMED
+        from services.remediator.stores.redis_keys import APPROVED_UNCLAIMED
 
         # KEYS: 1 approved-unclaimed zset. ARGV: 1 approval id, 2 older than (ms).
         # 1: it was due and is now marked sent (by this caller); 0: not due, or claimed.

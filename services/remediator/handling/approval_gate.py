@@ -21,7 +21,7 @@ import structlog
 
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.core.records import request_record
-from services.remediator.core.rules.engine import ApprovalNeed
+from services.remediator.core.rules.matching import ApprovalNeed
 from services.remediator.handling.runner import ActionRunner
 from services.remediator.stores.approvals import ApprovalStore
 from services.remediator.stores.audit import RecordPublisher

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from services.remediator.core.decision import Next
-from services.remediator.core.rules.engine import EngineContext
+from services.remediator.core.rules.matching import EngineContext
 from services.remediator.handling.workflow import AnomalyWorkflow
 from shared.events import AnomalyEvent, Severity, utcnow
 

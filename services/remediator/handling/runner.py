@@ -6,7 +6,7 @@ the same atomic step as the reservation and updated before each side effect is k
 safe, so an attempt that dies at any point leaves enough to say what happened and never runs
 the action a second time.
 
-A run about to be reserved is first entered in an index (``keys.RESERVED_RUNS``), with its
+A run about to be reserved is first entered in an index (``redis_keys.RESERVED_RUNS``), with its
 request and claim, and leaves it once sent or finished. The entry is written *before* the
 reservation, so a crash between the two leaves an entry without a reservation (the sweep drops
 it), never a reservation without an entry; writing it after would leave a window where a worker
@@ -34,7 +34,7 @@ from services.remediator.core.targets import Target
 from services.remediator.executors.base import TIMEOUT, Executor, Finished, Job, Started
 from services.remediator.handling.safety_checks import SafetyChecks
 from services.remediator.handling.scheduling import Scheduler
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from services.remediator.stores.audit import RecordPublisher
 from services.remediator.stores.claims import Claim, Claims
 from services.remediator.stores.safety import RUN_TTL_MS
@@ -135,7 +135,7 @@ class ActionRunner:
         started_at = time.time()
         instances = _instance_count(job.target)
         deadline = started_at + run_deadline.deadline_s(job.definition, job.params, instances)
-        run_key = keys.run(request.run_id)
+        run_key = redis_keys.run(request.run_id)
         self.redis.hset(
             run_key,
             mapping={
@@ -164,7 +164,7 @@ class ActionRunner:
         return self._sent(request, outcome, claim)
 
     def _sent(self, request: ActionRequest, started: Started, claim: Claim) -> RemediationRecord:
-        run_key = keys.run(request.run_id)
+        run_key = redis_keys.run(request.run_id)
         due_ms = int((time.time() + self.poll_first_s) * 1000)
         deadline = self._deadline_for(request, started)
         reservation = self.redis.hget(run_key, "reservation")
@@ -187,9 +187,9 @@ class ActionRunner:
                     **({"deadline": deadline} if deadline is not None else {}),
                 },
             )
-            pipe.zadd(keys.ACTIVE_RUNS, {request.run_id: due_ms})
-            pipe.zrem(keys.RESERVED_RUNS, request.run_id)
-            pipe.delete(keys.lease(claim.key))  # a duplicate now resumes polling
+            pipe.zadd(redis_keys.ACTIVE_RUNS, {request.run_id: due_ms})
+            pipe.zrem(redis_keys.RESERVED_RUNS, request.run_id)
+            pipe.delete(redis_keys.lease(claim.key))  # a duplicate now resumes polling
             pipe.execute()
         record = request_record(
             request,
@@ -217,10 +217,10 @@ class ActionRunner:
         outcome = self.executor.poll(job, started)
         if outcome is None:
             if time.time() < float(run["deadline"]):
-                polls = int(self.redis.hincrby(keys.run(run_id), "polls", 1))
+                polls = int(self.redis.hincrby(redis_keys.run(run_id), "polls", 1))
                 delay = min(self.poll_first_s * 2 ** min(polls, 10), self.poll_max_s)
                 due_ms = int((time.time() + delay) * 1000)
-                self.redis.zadd(keys.ACTIVE_RUNS, {run_id: due_ms})
+                self.redis.zadd(redis_keys.ACTIVE_RUNS, {run_id: due_ms})
                 self.scheduler.poll(run_id, delay)
                 return None
             timeout = int(float(run["deadline"]) - float(run["started_at"]))
@@ -284,7 +284,7 @@ class ActionRunner:
             claim.finish()
             return None
         if state == "sent":
-            self.redis.delete(keys.lease(claim.key))
+            self.redis.delete(redis_keys.lease(claim.key))
             self.scheduler.poll(request.run_id, 0)
             log.info("run_resumed", run_id=request.run_id)
             return None
@@ -315,7 +315,7 @@ class ActionRunner:
             # Whether the command was sent is unknown: keep the run reserved (and its lock)
             # and let go of the claim, so the sweep asks again once AWS answers.
             log.warning("lost_command_lookup_failed", run_id=request.run_id, error=str(exc))
-            self.redis.delete(keys.lease(claim.key))
+            self.redis.delete(redis_keys.lease(claim.key))
             return None
         if found is not None:
             started_at = float(run.get("started_at", time.time()))
@@ -323,7 +323,7 @@ class ActionRunner:
                 definition, job.params, _instance_count(request.target)
             )
             self.redis.hset(
-                keys.run(request.run_id),
+                redis_keys.run(request.run_id),
                 mapping={
                     "claim": claim.key,
                     "started_at": started_at,
@@ -379,26 +379,26 @@ class ActionRunner:
         """Before the reservation: the run, its request and claim, in the reserved index."""
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
-                keys.run(request.run_id),
+                redis_keys.run(request.run_id),
                 mapping={
                     "request": request.model_dump_json(),
                     "executor": self.executor.name,
                     "claim": claim.key,
                 },
             )
-            pipe.pexpire(keys.run(request.run_id), RUN_TTL_MS)
-            pipe.zadd(keys.RESERVED_RUNS, {request.run_id: int(time.time() * 1000)})
+            pipe.pexpire(redis_keys.run(request.run_id), RUN_TTL_MS)
+            pipe.zadd(redis_keys.RESERVED_RUNS, {request.run_id: int(time.time() * 1000)})
             pipe.execute()
 
     def _leave_index(self, run_id: str) -> None:
         """Nothing was reserved (refused, dry run): forget the entry and its fields."""
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(keys.RESERVED_RUNS, run_id)
+            pipe.zrem(redis_keys.RESERVED_RUNS, run_id)
             pipe.eval(
                 "if redis.call('HEXISTS', KEYS[1], 'state') == 0 then "
                 "return redis.call('DEL', KEYS[1]) end return 0",
                 1,
-                keys.run(run_id),
+                redis_keys.run(run_id),
             )
             pipe.execute()
 
@@ -406,7 +406,8 @@ class ActionRunner:
         """reserved/sent -> finished, once (False: another attempt finished it)."""
         return bool(
             self._finish(
-                keys=[keys.run(run_id), keys.ACTIVE_RUNS, keys.RESERVED_RUNS], args=[run_id]
+                keys=[redis_keys.run(run_id), redis_keys.ACTIVE_RUNS, redis_keys.RESERVED_RUNS],
+                args=[run_id],
             )
         )
 
@@ -416,7 +417,7 @@ class ActionRunner:
         sent_to = len(started.instance_ids)
         if sent_to <= _instance_count(request.target):
             return None
-        started_at = self.redis.hget(keys.run(request.run_id), "started_at")
+        started_at = self.redis.hget(redis_keys.run(request.run_id), "started_at")
         if started_at is None:
             return None
         definition = self.registry[request.action]
@@ -441,7 +442,7 @@ class ActionRunner:
         return record
 
     def _run(self, run_id: str) -> dict[str, str]:
-        raw = self.redis.hgetall(keys.run(run_id))
+        raw = self.redis.hgetall(redis_keys.run(run_id))
         return {k.decode(): v.decode() for k, v in raw.items()}
 
 

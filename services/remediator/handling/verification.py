@@ -22,7 +22,7 @@ from services.remediator.core.action_requests import ActionRequest, Incident
 from services.remediator.core.judgement import Observation, judge
 from services.remediator.handling.scheduling import Scheduler
 from services.remediator.handling.verification_outcomes import VerificationOutcomes
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from services.remediator.stores.claims import ClaimBusyError, Claims, ClaimState
 from services.remediator.stores.samples import SeriesReader
 from shared.events import AnomalyEvent, RemediationRecord
@@ -63,7 +63,7 @@ return redis.call('SMEMBERS', KEYS[2])
 
 def alert_resolved_key(anomaly_id: str) -> str:
     """When the source of alert ``anomaly_id`` said it resolved (ms); set by no one else."""
-    return f"{keys.TAG}:verify:alert-resolved:{anomaly_id}"
+    return f"{redis_keys.TAG}:verify:alert-resolved:{anomaly_id}"
 
 
 async def note_alert_resolution(client: AsyncRedis, anomaly_id: str) -> None:
@@ -78,8 +78,8 @@ async def note_resolution(client: AsyncRedis, resource_id: str, metric: str) -> 
     watchers = await client.eval(
         NOTE_RESOLVED,
         2,
-        keys.resolved(resource_id, metric),
-        keys.watched(resource_id, metric),
+        redis_keys.resolved(resource_id, metric),
+        redis_keys.watched(resource_id, metric),
         RESOLVED_TTL_MS,
     )
     return sorted(w.decode() if isinstance(w, bytes) else str(w) for w in watchers)
@@ -111,10 +111,10 @@ class Verifier:
             return
         self._begin(
             keys=[
-                keys.verification(request.run_id),
-                keys.VERIFYING,
-                keys.watched(request.incident.resource_id, plan.metric),
-                keys.run(request.run_id),
+                redis_keys.verification(request.run_id),
+                redis_keys.VERIFYING,
+                redis_keys.watched(request.incident.resource_id, plan.metric),
+                redis_keys.run(request.run_id),
             ],
             args=[request.run_id, request.model_dump_json(), int(plan.within * 1000), KEEP_MS],
         )
@@ -125,7 +125,7 @@ class Verifier:
         """Decides when it can; else, with ``follow``, schedules the next check."""
         state = self._state(run_id)
         if not state:  # long gone: nothing to decide, nothing for the sweep to send again
-            self.redis.zrem(keys.VERIFYING, run_id)
+            self.redis.zrem(redis_keys.VERIFYING, run_id)
             return None
         if state.get("state") != "watching":
             return None
@@ -145,7 +145,7 @@ class Verifier:
             return None
         incident = request.incident
         since_ms, due_ms = int(state["since_ms"]), int(state["due_ms"])
-        resolved = self.redis.get(keys.resolved(incident.resource_id, plan.metric))
+        resolved = self.redis.get(redis_keys.resolved(incident.resource_id, plan.metric))
         alert_resolved = None
         if not _from_the_detector(incident):
             alert_resolved = self.redis.get(alert_resolved_key(str(incident.anomaly_id)))
@@ -177,26 +177,26 @@ class Verifier:
         task was lost); returns how many."""
         now_ms = _server_ms(self.redis)
         late = self.redis.zrangebyscore(
-            keys.VERIFYING, "-inf", now_ms - int(older_than_s * 1000), start=0, num=100
+            redis_keys.VERIFYING, "-inf", now_ms - int(older_than_s * 1000), start=0, num=100
         )
         for raw in late:
             run_id = raw.decode()
-            self.redis.zadd(keys.VERIFYING, {run_id: now_ms})  # not again before older_than_s
+            self.redis.zadd(redis_keys.VERIFYING, {run_id: now_ms})  # not again before older_than_s
             self.scheduler.verify(run_id, 0, follow=False)
         return len(late)
 
     def in_progress(self) -> int:
-        return int(self.redis.zcard(keys.VERIFYING))
+        return int(self.redis.zcard(redis_keys.VERIFYING))
 
     def _forget(self, request: ActionRequest, metric: str, outcome: str) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.verification(request.run_id), "state", outcome)
-            pipe.zrem(keys.VERIFYING, request.run_id)
-            pipe.srem(keys.watched(request.incident.resource_id, metric), request.run_id)
+            pipe.hset(redis_keys.verification(request.run_id), "state", outcome)
+            pipe.zrem(redis_keys.VERIFYING, request.run_id)
+            pipe.srem(redis_keys.watched(request.incident.resource_id, metric), request.run_id)
             pipe.execute()
 
     def _state(self, run_id: str) -> dict[str, str]:
-        raw = self.redis.hgetall(keys.verification(run_id))
+        raw = self.redis.hgetall(redis_keys.verification(run_id))
         return {k.decode(): v.decode() for k, v in raw.items()}
 
 

@@ -37,7 +37,7 @@ from services.remediator.core.decision import (
     decide,
 )
 from services.remediator.core.records import incident_record, request_record
-from services.remediator.core.rules.engine import (
+from services.remediator.core.rules.matching import (
     ApprovalNeed,
     EngineContext,
     Recommendation,

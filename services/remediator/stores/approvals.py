@@ -27,7 +27,7 @@ from services.remediator.errors import (
     ApprovalExpiredError,
     ApprovalNotFoundError,
 )
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 
 # KEYS: 1 approval hash, 2 pending zset, 3 approved-unclaimed zset
 # ARGV: 1 decision (approve|reject|expire|withdraw), 2 who (shown), 3 now ms or "",
@@ -130,18 +130,18 @@ class ApprovalStore:
             # The person who asked (a manual request) never counts as one of its approvers.
             "requester": request.requested_by or "",
         }
-        key = keys.approval(approval_id)
+        key = redis_keys.approval(approval_id)
         if self.redis.exists(key):  # ids derive from the request: asked once, kept as asked
             return self.get(approval_id)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=stored)
             pipe.pexpire(key, int((self.ttl_s + self.keep_s) * 1000))
-            pipe.zadd(keys.PENDING_APPROVALS, {approval_id: expires_ms})
+            pipe.zadd(redis_keys.PENDING_APPROVALS, {approval_id: expires_ms})
             pipe.execute()
         return self.get(approval_id)
 
     def get(self, approval_id: str) -> Approval:
-        raw = self.redis.hgetall(keys.approval(approval_id))
+        raw = self.redis.hgetall(redis_keys.approval(approval_id))
         if not raw:
             raise ApprovalNotFoundError(approval_id, f"no approval {approval_id!r}")
         data = {k.decode(): v.decode() for k, v in raw.items()}
@@ -200,7 +200,11 @@ class ApprovalStore:
         """Withdraws a pending approval: ``withdrawn``, else ``not_found`` or the state it
         already has (approved, rejected, expired, withdrawn)."""
         raw = self._decide(
-            keys=[keys.approval(approval_id), keys.PENDING_APPROVALS, keys.APPROVED_UNCLAIMED],
+            keys=[
+                redis_keys.approval(approval_id),
+                redis_keys.PENDING_APPROVALS,
+                redis_keys.APPROVED_UNCLAIMED,
+            ],
             args=["withdraw", "", "", ""],
         )
         reply = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
@@ -215,7 +219,11 @@ class ApprovalStore:
         person: str = "",
     ) -> list[str]:
         raw = self._decide(
-            keys=[keys.approval(approval_id), keys.PENDING_APPROVALS, keys.APPROVED_UNCLAIMED],
+            keys=[
+                redis_keys.approval(approval_id),
+                redis_keys.PENDING_APPROVALS,
+                redis_keys.APPROVED_UNCLAIMED,
+            ],
             args=[decision, who, "" if now_ms is None else now_ms, person],
         )
         reply = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
@@ -242,11 +250,13 @@ class ApprovalStore:
     def due(self, now_ms: int | None = None, limit: int = 100) -> list[str]:
         """Pending approvals past their expiry."""
         now_ms = _server_ms(self.redis) if now_ms is None else now_ms
-        ids = self.redis.zrangebyscore(keys.PENDING_APPROVALS, "-inf", now_ms, start=0, num=limit)
+        ids = self.redis.zrangebyscore(
+            redis_keys.PENDING_APPROVALS, "-inf", now_ms, start=0, num=limit
+        )
         return [i.decode() for i in ids]
 
     def pending(self, limit: int = 100) -> list[Approval]:
-        ids = self.redis.zrange(keys.PENDING_APPROVALS, 0, limit - 1)
+        ids = self.redis.zrange(redis_keys.PENDING_APPROVALS, 0, limit - 1)
         found = []
         for raw in ids:
             try:
@@ -256,15 +266,17 @@ class ApprovalStore:
         return found
 
     def count_pending(self) -> int:
-        return int(self.redis.zcard(keys.PENDING_APPROVALS))
+        return int(self.redis.zcard(redis_keys.PENDING_APPROVALS))
 
     def approved_unclaimed(self, older_than_ms: int) -> list[str]:
         """Approved approvals whose execution has not started after ``older_than_ms``."""
         cutoff = _server_ms(self.redis) - older_than_ms
-        return [i.decode() for i in self.redis.zrangebyscore(keys.APPROVED_UNCLAIMED, 0, cutoff)]
+        return [
+            i.decode() for i in self.redis.zrangebyscore(redis_keys.APPROVED_UNCLAIMED, 0, cutoff)
+        ]
 
     def mark_claimed(self, approval_id: str) -> None:
-        self.redis.zrem(keys.APPROVED_UNCLAIMED, approval_id)
+        self.redis.zrem(redis_keys.APPROVED_UNCLAIMED, approval_id)
 
 
 def _time(ms: str | int) -> datetime:

@@ -17,7 +17,7 @@ from typing import Any
 import redis
 import structlog
 
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from shared.bus import encode_event
 from shared.events import RemediationRecord
 from shared.streams import REMEDIATIONS
@@ -57,11 +57,14 @@ class RecordPublisher:
                 index = {name: _index_value(getattr(record, name)) for name in FILTERS}
                 pipe.xadd(REMEDIATIONS, fields, maxlen=self.maxlen, approximate=True)
                 pipe.xadd(
-                    keys.AUDIT, {**fields, **index}, maxlen=self.audit_maxlen, approximate=True
+                    redis_keys.AUDIT,
+                    {**fields, **index},
+                    maxlen=self.audit_maxlen,
+                    approximate=True,
                 )
             if done_claim is not None:
                 pipe.set(done_claim, b"done", ex=claim_ttl_s)
-                pipe.delete(keys.lease(done_claim))
+                pipe.delete(redis_keys.lease(done_claim))
             pipe.execute()
         for record in records:
             log.info(
@@ -155,7 +158,7 @@ class AuditLog:
         records: list[RemediationRecord] = []
         scanned, last_id = 0, None
         while len(records) < query.limit and scanned < SCAN_MAX:
-            entries = self.redis.xrevrange(keys.AUDIT, max=high, min="-", count=SCAN_CHUNK)
+            entries = self.redis.xrevrange(redis_keys.AUDIT, max=high, min="-", count=SCAN_CHUNK)
             if not entries:
                 return AuditPage(records, None, scanned)
             for entry_id, fields in entries:
@@ -180,11 +183,13 @@ class AdminLog:
         self.maxlen = maxlen
 
     def write(self, kind: str, by: str, **detail: str) -> None:
-        self.redis.xadd(keys.ADMIN_AUDIT, {"kind": kind, "by": by, **detail}, maxlen=self.maxlen)
+        self.redis.xadd(
+            redis_keys.ADMIN_AUDIT, {"kind": kind, "by": by, **detail}, maxlen=self.maxlen
+        )
         log.info("admin_change", kind=kind, by=by, **detail)
 
     def recent(self, count: int = 50) -> list[dict[str, str]]:
         return [
             {"id": eid.decode(), **{k.decode(): v.decode() for k, v in fields.items()}}
-            for eid, fields in self.redis.xrevrange(keys.ADMIN_AUDIT, count=count)
+            for eid, fields in self.redis.xrevrange(redis_keys.ADMIN_AUDIT, count=count)
         ]

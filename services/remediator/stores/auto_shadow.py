@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import redis
 
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 
 # KEYS: 1 the rule's not_improved zset, 2 auto-shadow hash
 # ARGV: 1 rule, 2 run id, 3 threshold, 4 window ms
@@ -69,31 +69,31 @@ class AutoShadow:
         """Counts one action of ``rule`` that did not improve anything; the demotion when this
         one switched the rule to shadow mode."""
         switched, _count = self._count(
-            keys=[keys.not_improved(rule), keys.AUTO_SHADOW],
+            keys=[redis_keys.not_improved(rule), redis_keys.AUTO_SHADOW],
             args=[rule, run_id, after, int(window_s * 1000)],
         )
         return self.get(rule) if int(switched) else None
 
     def names(self) -> frozenset[str]:
-        return names_from(self.redis.hkeys(keys.AUTO_SHADOW))
+        return names_from(self.redis.hkeys(redis_keys.AUTO_SHADOW))
 
     def queue_names(self, pipe: redis.client.Pipeline) -> None:
         """Queues the read of :meth:`names` on ``pipe``; :func:`names_from` reads its reply."""
-        pipe.hkeys(keys.AUTO_SHADOW)
+        pipe.hkeys(redis_keys.AUTO_SHADOW)
 
     def get(self, rule: str) -> Demotion | None:
-        raw = self.redis.hget(keys.AUTO_SHADOW, rule)
+        raw = self.redis.hget(redis_keys.AUTO_SHADOW, rule)
         return _demotion(rule, raw) if raw is not None else None
 
     def all(self) -> list[Demotion]:
-        raw = self.redis.hgetall(keys.AUTO_SHADOW)
+        raw = self.redis.hgetall(redis_keys.AUTO_SHADOW)
         return sorted((_demotion(k.decode(), v) for k, v in raw.items()), key=lambda d: d.rule)
 
     def reset(self, rule: str) -> bool:
         """Back to the mode the rules file says; its count starts again. True: it was shadowed."""
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(keys.AUTO_SHADOW, rule)
-            pipe.delete(keys.not_improved(rule))
+            pipe.hdel(redis_keys.AUTO_SHADOW, rule)
+            pipe.delete(redis_keys.not_improved(rule))
             removed, _ = pipe.execute()
         return bool(removed)
 

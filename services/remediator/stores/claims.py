@@ -36,7 +36,7 @@ from typing import Any
 import redis
 import structlog
 
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 
 log = structlog.get_logger("remediator.claims")
 
@@ -220,10 +220,10 @@ class Claims:
         self, subject: uuid.UUID, action: str | None, *, resume_waiting: bool = False
     ) -> Claim:
         """Raises :class:`ClaimBusyError` while another attempt holds the lease."""
-        key = keys.claim(subject, action)
+        key = redis_keys.claim(subject, action)
         token = uuid.uuid4().hex
         reply = self._acquire(
-            keys=[key, keys.lease(key)],
+            keys=[key, redis_keys.lease(key)],
             args=[token, self.ttl_s, self.lease_ms, "1" if resume_waiting else "0"],
         )
         return self._acquired(key, token, reply)
@@ -234,10 +234,10 @@ class Claims:
         """Queues :meth:`acquire` on ``pipe`` (by the script's hash, sent with reads in one
         round trip); the returned function takes its reply and answers as :meth:`acquire`. A
         ``NoScriptError`` reply means it did not run: call :meth:`acquire` instead."""
-        key = keys.claim(subject, action)
+        key = redis_keys.claim(subject, action)
         token = uuid.uuid4().hex
         pipe.evalsha(
-            self._acquire.sha, 2, key, keys.lease(key), token, self.ttl_s, self.lease_ms, "0"
+            self._acquire.sha, 2, key, redis_keys.lease(key), token, self.ttl_s, self.lease_ms, "0"
         )
         return lambda reply: self._acquired(key, token, reply)
 
@@ -255,7 +255,7 @@ class Claims:
         """The claim ``key`` if it is started and nobody holds its lease (its attempt died);
         else why not: ``busy`` (an attempt holds it), ``done``, ``waiting`` or ``missing``."""
         token = uuid.uuid4().hex
-        reply = self._take_over(keys=[key, keys.lease(key)], args=[token, self.lease_ms])
+        reply = self._take_over(keys=[key, redis_keys.lease(key)], args=[token, self.lease_ms])
         state = reply.decode() if isinstance(reply, bytes) else str(reply)
         if state != "taken":
             return state
@@ -264,8 +264,10 @@ class Claims:
     def set(self, claim: Claim, value: bytes) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(claim.key, value, ex=self.ttl_s)
-            pipe.delete(keys.lease(claim.key))
+            pipe.delete(redis_keys.lease(claim.key))
             pipe.execute()
 
     def renew(self, claim: Claim) -> bool:
-        return bool(self._renew(keys=[keys.lease(claim.key)], args=[claim.token, self.lease_ms]))
+        return bool(
+            self._renew(keys=[redis_keys.lease(claim.key)], args=[claim.token, self.lease_ms])
+        )

@@ -15,7 +15,7 @@ import redis
 
 from services.remediator.core.durations import format_duration
 from services.remediator.core.rules.schema import Rule
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from shared.events import AnomalyEvent
 
 # KEYS: 1 the series' debounce hash
@@ -90,7 +90,7 @@ class Debouncer:
         started = anomaly.episode_started_at or anomaly.observed_at
         gap_ms = int(rule.streak_gap * 1000)
         first, last, count = self._streak(
-            keys=[keys.debounce(anomaly.resource_id, anomaly.metric)],
+            keys=[redis_keys.debounce(anomaly.resource_id, anomaly.metric)],
             args=[
                 rule.name,
                 int(started.timestamp() * 1000),
@@ -104,10 +104,10 @@ class Debouncer:
 
     def still_open(self, rule: Rule, anomaly: AnomalyEvent) -> bool:
         """The streak this anomaly belongs to has not been ended (by a resolved event or gap)."""
-        key = keys.debounce(anomaly.resource_id, anomaly.metric)
+        key = redis_keys.debounce(anomaly.resource_id, anomaly.metric)
         first = self.redis.hget(key, f"{rule.name}:first")
         started = anomaly.episode_started_at or anomaly.observed_at
         return first is not None and int(first) <= int(started.timestamp() * 1000)
 
     def end(self, resource_id: str, metric: str) -> None:
-        self.redis.delete(keys.debounce(resource_id, metric))
+        self.redis.delete(redis_keys.debounce(resource_id, metric))

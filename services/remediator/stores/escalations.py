@@ -13,7 +13,7 @@ from typing import Any
 import redis
 
 from services.remediator.core.action_requests import ActionRequest
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 
 
 def _names(request: ActionRequest) -> list[str]:
@@ -30,7 +30,7 @@ class Escalations:
         value = json.dumps({"why": why, "run_id": request.run_id, "target": request.target.key})
         with self.redis.pipeline(transaction=True) as pipe:
             for name in _names(request):
-                pipe.set(keys.escalation(name), value, px=self.ttl_ms)
+                pipe.set(redis_keys.escalation(name), value, px=self.ttl_ms)
             pipe.execute()
 
     def reason(self, request: ActionRequest) -> str | None:
@@ -39,15 +39,15 @@ class Escalations:
 
     def flags(self, request: ActionRequest) -> list[str]:
         """The keys whose values :func:`reason_from` reads (MGET, e.g. in a pipeline)."""
-        return [keys.escalation(n) for n in _names(request)]
+        return [redis_keys.escalation(n) for n in _names(request)]
 
     def clear(self, request: ActionRequest) -> None:
-        self.redis.delete(*[keys.escalation(n) for n in _names(request)])
+        self.redis.delete(*[redis_keys.escalation(n) for n in _names(request)])
 
     def active(self, limit: int = 100) -> list[dict[str, Any]]:
         found = []
-        for key in self.redis.scan_iter(match=keys.escalation("*"), count=500):
-            name = key.decode().removeprefix(keys.escalation(""))
+        for key in self.redis.scan_iter(match=redis_keys.escalation("*"), count=500):
+            name = key.decode().removeprefix(redis_keys.escalation(""))
             raw = self.redis.get(key)
             if raw is not None and not name.startswith("resource:"):
                 found.append({"target": name, **json.loads(raw)})

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.remediator.core.safety_policy import glob_to_lua
 from services.remediator.errors import MaintenanceWindowNotFoundError
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from shared.events import UtcDatetime, utcnow
 
 
@@ -64,12 +64,12 @@ class MaintenanceWindows:
             "start_ms": int(window.starts_at.timestamp() * 1000),
             "end_ms": int(window.ends_at.timestamp() * 1000),
         }
-        self.redis.hset(keys.MAINTENANCE, window.id, json.dumps(stored))
+        self.redis.hset(redis_keys.MAINTENANCE, window.id, json.dumps(stored))
         return window
 
     def remove(self, window_id: str) -> MaintenanceWindow:
-        raw = self.redis.hget(keys.MAINTENANCE, window_id)
-        if raw is None or not self.redis.hdel(keys.MAINTENANCE, window_id):
+        raw = self.redis.hget(redis_keys.MAINTENANCE, window_id)
+        if raw is None or not self.redis.hdel(redis_keys.MAINTENANCE, window_id):
             raise MaintenanceWindowNotFoundError(window_id)
         return MaintenanceWindow.model_validate_json(raw)
 
@@ -77,7 +77,7 @@ class MaintenanceWindows:
         now = utcnow()
         windows = [
             MaintenanceWindow.model_validate_json(raw)
-            for raw in self.redis.hgetall(keys.MAINTENANCE).values()
+            for raw in self.redis.hgetall(redis_keys.MAINTENANCE).values()
         ]
         if not include_past:
             windows = [w for w in windows if w.ends_at > now]
@@ -88,7 +88,7 @@ class MaintenanceWindows:
         now = utcnow()
         past = [
             field
-            for field, raw in self.redis.hgetall(keys.MAINTENANCE).items()
+            for field, raw in self.redis.hgetall(redis_keys.MAINTENANCE).items()
             if MaintenanceWindow.model_validate_json(raw).ends_at <= now
         ]
-        return int(self.redis.hdel(keys.MAINTENANCE, *past)) if past else 0
+        return int(self.redis.hdel(redis_keys.MAINTENANCE, *past)) if past else 0

@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from shared.events import AnomalyEvent
 
 WINDOW_S = 600
@@ -32,7 +32,7 @@ class RecentAnomalies:
     ) -> Callable[[list[Any]], frozenset[str]]:
         """Queues :meth:`note_and_read` on ``pipe`` (a transaction, sent with other reads);
         the returned function reads its answer from the pipeline's replies."""
-        key = keys.recent(anomaly.resource_id)
+        key = redis_keys.recent(anomaly.resource_id)
         at = int(anomaly.observed_at.timestamp() * 1000)
         pipe.zadd(key, {anomaly.metric: at}, gt=True)
         pipe.zadd(key, {anomaly.metric: at}, nx=True)
@@ -49,9 +49,9 @@ class RecentAnomalies:
     def read(self, anomaly: AnomalyEvent) -> frozenset[str]:
         at = int(anomaly.observed_at.timestamp() * 1000)
         metrics = self.redis.zrangebyscore(
-            keys.recent(anomaly.resource_id), at - self.window_ms, "+inf"
+            redis_keys.recent(anomaly.resource_id), at - self.window_ms, "+inf"
         )
         return frozenset(m.decode() for m in metrics) - {anomaly.metric}
 
     def resolved(self, resource_id: str, metric: str) -> None:
-        self.redis.zrem(keys.recent(resource_id), metric)
+        self.redis.zrem(redis_keys.recent(resource_id), metric)

@@ -14,10 +14,10 @@ import redis
 import structlog
 
 from services.remediator.core.actions.registry import ActionRegistry
-from services.remediator.core.rules.engine import RemediationEngine
 from services.remediator.core.rules.loading import LoadedRules, load_rules_file, load_rules_text
+from services.remediator.core.rules.matching import RemediationEngine
 from services.remediator.errors import RulesFileError
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 
 log = structlog.get_logger("remediator.rules")
 
@@ -38,7 +38,7 @@ class RuleStore:
             self.last_error = str(exc)
             raise
         self.redis.hset(
-            keys.RULES_ACTIVE,
+            redis_keys.RULES_ACTIVE,
             mapping={
                 "version": loaded.version,
                 "source": loaded.source,
@@ -53,12 +53,12 @@ class RuleStore:
 
     def engine(self) -> RemediationEngine:
         """The engine for the rules in force (switching when another process published)."""
-        return self.engine_for(self.redis.hget(keys.RULES_ACTIVE, "version"))
+        return self.engine_for(self.redis.hget(redis_keys.RULES_ACTIVE, "version"))
 
     def queue_version(self, pipe: redis.client.Pipeline) -> None:
         """Queues the read of the published version on ``pipe``: its reply is what
         :meth:`engine_for` takes (one decision's reads in one round trip)."""
-        pipe.hget(keys.RULES_ACTIVE, "version")
+        pipe.hget(redis_keys.RULES_ACTIVE, "version")
 
     def engine_for(self, published: bytes | None) -> RemediationEngine:
         """The engine for the rules whose published version was just read as ``published``."""
@@ -70,7 +70,7 @@ class RuleStore:
             return current
         if current is not None and current.loaded.version == published.decode():
             return current
-        text, source = self.redis.hmget(keys.RULES_ACTIVE, ["text", "source"])
+        text, source = self.redis.hmget(redis_keys.RULES_ACTIVE, ["text", "source"])
         try:
             loaded = load_rules_text(text.decode(), source.decode(), self.registry)
         except RulesFileError as exc:

@@ -19,7 +19,7 @@ import redis
 
 from services.remediator.core.durations import format_duration
 from services.remediator.core.safety_policy import SafetyLimits
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from services.remediator.stores.safety_scripts import CHECK_AND_RESERVE, RELEASE
 
 RUN_TTL_MS = 7 * 24 * 3600 * 1000
@@ -121,15 +121,15 @@ class SafetyManager:
         reservation = uuid.uuid4().hex
         units = request.units
         group_members = request.group_members if request.group else ()
-        per_member = [k for u in units for k in (keys.cooldown(u), keys.lock(u))]
+        per_member = [k for u in units for k in (redis_keys.cooldown(u), redis_keys.lock(u))]
         script_keys = [
-            keys.EXECUTED,
-            keys.BREAKER,
-            keys.MAINTENANCE,
-            keys.DRY_RUN,
-            keys.blast(request.action),
-            keys.run(request.run_id),
-            keys.blast_group(request.action, request.group or "-"),
+            redis_keys.EXECUTED,
+            redis_keys.BREAKER,
+            redis_keys.MAINTENANCE,
+            redis_keys.DRY_RUN,
+            redis_keys.blast(request.action),
+            redis_keys.run(request.run_id),
+            redis_keys.blast_group(request.action, request.group or "-"),
             *per_member,
         ]
         args = [
@@ -212,7 +212,7 @@ class SafetyManager:
             "    redis.call('PEXPIRE', KEYS[i], ARGV[2]) end "
             "end return 1",
             len(request.units),
-            *(keys.lock(u) for u in request.units),
+            *(redis_keys.lock(u) for u in request.units),
             reservation,
             int(ttl_s * 1000),
         )
@@ -222,7 +222,11 @@ class SafetyManager:
     ) -> bool:
         """Frees the target's lock; a failure counts toward the breaker. True: it opened."""
         opened = self._release(
-            keys=[keys.FAILURES, keys.BREAKER, *(keys.lock(u) for u in request.units)],
+            keys=[
+                redis_keys.FAILURES,
+                redis_keys.BREAKER,
+                *(redis_keys.lock(u) for u in request.units),
+            ],
             args=[
                 reservation,
                 outcome,
@@ -235,18 +239,18 @@ class SafetyManager:
         return bool(opened)
 
     def dry_run(self) -> bool:
-        value = self.redis.get(keys.DRY_RUN)
+        value = self.redis.get(redis_keys.DRY_RUN)
         return self.limits.dry_run if value is None else value == b"1"
 
     def set_dry_run(self, enabled: bool | None) -> None:
         """Switch dry-run on or off for every worker; None returns to SCOPS_DRY_RUN."""
         if enabled is None:
-            self.redis.delete(keys.DRY_RUN)
+            self.redis.delete(redis_keys.DRY_RUN)
         else:
-            self.redis.set(keys.DRY_RUN, "1" if enabled else "0")
+            self.redis.set(redis_keys.DRY_RUN, "1" if enabled else "0")
 
     def breaker(self) -> dict[str, Any] | None:
-        state = self.redis.hgetall(keys.BREAKER)
+        state = self.redis.hgetall(redis_keys.BREAKER)
         if not state:
             return None
         opened = int(state.get(b"opened_at_ms", b"0"))
@@ -258,8 +262,8 @@ class SafetyManager:
 
     def reset_breaker(self) -> bool:
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.BREAKER)
-            pipe.delete(keys.FAILURES)
+            pipe.delete(redis_keys.BREAKER)
+            pipe.delete(redis_keys.FAILURES)
             was_open, _ = pipe.execute()
         return bool(was_open)
 
@@ -267,14 +271,14 @@ class SafetyManager:
         now_ms = _server_ms(self.redis)
         window_ms = int(self.limits.window_s * 1000)
         with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zcount(keys.EXECUTED, f"({now_ms - window_ms}", "+inf")
+            pipe.zcount(redis_keys.EXECUTED, f"({now_ms - window_ms}", "+inf")
             pipe.zcount(
-                keys.FAILURES, f"({now_ms - int(self.limits.breaker_window_s * 1000)}", "+inf"
+                redis_keys.FAILURES, f"({now_ms - int(self.limits.breaker_window_s * 1000)}", "+inf"
             )
             used, failures = pipe.execute()
-        cooldown, lock = keys.cooldown(""), keys.lock("")
+        cooldown, lock = redis_keys.cooldown(""), redis_keys.lock("")
         cooldowns, locks = [], []
-        for raw in self.redis.scan_iter(match=f"{keys.SAFETY}:*", count=1000):
+        for raw in self.redis.scan_iter(match=f"{redis_keys.SAFETY}:*", count=1000):
             key = raw.decode()
             if key.startswith(cooldown):
                 cooldowns.append(key.removeprefix(cooldown))

@@ -14,7 +14,7 @@ from redis.asyncio import Redis as AsyncRedis
 from services.remediator.aws.session import AwsApi
 from services.remediator.background import sweep_once
 from services.remediator.dispatcher import AnomalyDispatcher
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from shared.bus import StreamEntry
 from shared.events import AnomalyResolved, RemediationStatus, Severity, utcnow
 from tests.integration.remediator.conftest import AMI, HarnessFactory
@@ -41,12 +41,12 @@ def test_the_sweep_expires_redispatches_and_repolls(
     second = h.workflow.handle(anomaly(resource_id="b", metric="idle_2", severity=Severity.LOW))
     assert first is not None and second is not None
     assert first.approval_id and second.approval_id
-    sync_redis.zadd(keys.PENDING_APPROVALS, {first.approval_id: 1})
-    sync_redis.hset(keys.approval(first.approval_id), "expires_at_ms", 1)
+    sync_redis.zadd(redis_keys.PENDING_APPROVALS, {first.approval_id: 1})
+    sync_redis.hset(redis_keys.approval(first.approval_id), "expires_at_ms", 1)
     h.remediator.decisions.approve(second.approval_id, "ana")
     h.work.executions.clear()  # the API died before the task reached the queue
-    sync_redis.zadd(keys.APPROVED_UNCLAIMED, {second.approval_id: 1})
-    sync_redis.zadd(keys.ACTIVE_RUNS, {"lost-run": int(time.time() * 1000) - 120_000})
+    sync_redis.zadd(redis_keys.APPROVED_UNCLAIMED, {second.approval_id: 1})
+    sync_redis.zadd(redis_keys.ACTIVE_RUNS, {"lost-run": int(time.time() * 1000) - 120_000})
     done = sweep_once(h.remediator)
     assert done == {
         "expired": 1,
@@ -68,7 +68,7 @@ def test_a_resolved_anomaly_ends_the_streak(
     h = harness(RULES, dry_run=True)
     event = anomaly(resource_id="web-5")
     h.workflow.handle(event)
-    assert h.client.exists(keys.debounce("web-5", "cpu_utilization"))
+    assert h.client.exists(redis_keys.debounce("web-5", "cpu_utilization"))
     resolved = AnomalyResolved(
         anomaly_id=event.event_id,
         resource_id="web-5",
@@ -88,7 +88,7 @@ def test_a_resolved_anomaly_ends_the_streak(
         await client.aclose()
 
     asyncio.run(dispatch())
-    assert not h.client.exists(keys.debounce("web-5", "cpu_utilization"))
+    assert not h.client.exists(redis_keys.debounce("web-5", "cpu_utilization"))
     (rechecked, rule, _delay) = h.work.rechecks[0]
     cleared = h.workflow.recheck(rechecked, rule)
     assert cleared is not None and cleared.status == RemediationStatus.NO_ACTION

@@ -24,7 +24,7 @@ import redis
 from services.remediator.aws.session import AwsApi
 from services.remediator.celery_app import create_celery
 from services.remediator.config import RemediatorSettings
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from shared.events import AnomalyEvent, RemediationRecord, RemediationStatus
 from shared.tasks import HANDLE_ANOMALY
 from tests.integration.remediator.conftest import HarnessFactory, aws_worker_env
@@ -121,8 +121,8 @@ def test_a_worker_killed_whole_before_sending_is_recorded_interrupted_by_the_swe
         first,
         killed_at,
     ):
-        (reserved,) = sync_redis.zrange(keys.RESERVED_RUNS, 0, -1)
-        run = sync_redis.hgetall(keys.run(reserved.decode()))
+        (reserved,) = sync_redis.zrange(redis_keys.RESERVED_RUNS, 0, -1)
+        run = sync_redis.hgetall(redis_keys.run(reserved.decode()))
         assert run[b"state"] == b"reserved"
         assert sync_redis.keys("scops:{remediation}:safety:lock:*")  # the dead run holds it
 
@@ -136,8 +136,8 @@ def test_a_worker_killed_whole_before_sending_is_recorded_interrupted_by_the_swe
         assert record.run_id == reserved.decode()
         assert "no SSM command of this run exists, so it was not sent" in record.reason
         assert sync_redis.keys("scops:{remediation}:safety:lock:*") == []
-        assert sync_redis.zcard(keys.RESERVED_RUNS) == 0
-        assert sync_redis.hget(keys.run(record.run_id), "state") == b"finished"
+        assert sync_redis.zcard(redis_keys.RESERVED_RUNS) == 0
+        assert sync_redis.hget(redis_keys.run(record.run_id), "state") == b"finished"
 
         # The task's late redelivery (after the visibility timeout) changes nothing.
         h = harness(RULES, aws_url=aws_url)

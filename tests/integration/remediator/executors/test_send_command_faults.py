@@ -13,7 +13,7 @@ from services.remediator.core.actions.registry import ActionRegistry
 from services.remediator.core.targets import Target
 from services.remediator.executors.aws import AwsExecutor
 from services.remediator.executors.base import Finished, Job, Started
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from shared.events import RemediationStatus
 from tests.integration.remediator.conftest import HarnessFactory, aws_config
 from tests.support.aws_faults import Mode, aws_faults
@@ -103,7 +103,7 @@ def test_a_run_whose_send_timed_out_adopts_the_command_and_records_it_once(
         running = h.workflow.handle(anomaly(resource_id=instance))
     assert running is not None and running.status == RemediationStatus.RUNNING
     (command,) = sent_commands(aws)
-    run = h.client.hgetall(keys.run(running.run_id or ""))
+    run = h.client.hgetall(redis_keys.run(running.run_id or ""))
     assert run[b"state"] == b"sent"
     assert run[b"command_id"].decode() == command["CommandId"] == running.command_id
     h.remediator.runner.executor = AwsExecutor(aws)

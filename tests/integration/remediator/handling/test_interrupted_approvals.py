@@ -10,7 +10,7 @@ from services.remediator.background import sweep_once
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.errors import ApprovalConflictError
 from services.remediator.handling.approval_gate import approval_id_for
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from services.remediator.stores.claims import Claim
 from shared.events import AnomalyEvent, RemediationStatus, Severity
 from tests.integration.remediator.conftest import Harness, HarnessFactory
@@ -40,7 +40,7 @@ def died_after_asking(h: Harness, event: AnomalyEvent) -> tuple[Claim, ActionReq
         update={"subject_id": approval_id_for(request), "approval_id": approval_id}
     )
     parts.approvals.create(waiting, required=1, why="high risk", approval_id=approval_id)
-    h.client.delete(keys.lease(claim.key))  # the worker is gone
+    h.client.delete(redis_keys.lease(claim.key))  # the worker is gone
     return claim, request, approval_id
 
 

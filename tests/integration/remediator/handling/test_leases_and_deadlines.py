@@ -20,7 +20,7 @@ from services.remediator.celery_app import create_celery
 from services.remediator.config import RemediatorSettings
 from services.remediator.core.action_requests import ActionRequest, Incident
 from services.remediator.core.targets import Target
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from shared.events import RemediationStatus, Severity
 from shared.tasks import HANDLE_ANOMALY
 from tests.integration.remediator.conftest import HarnessFactory, aws_worker_env
@@ -57,12 +57,12 @@ def test_an_approved_action_in_a_busy_queue_is_sent_again_at_most_once_per_bound
     h.remediator.decisions.approve(asked.approval_id, "ana")
     assert len(h.work.executions) == 1  # queued; no worker takes it (the queue is busy)
     long_ago = int((time.time() - 2 * STALLED_S) * 1000)
-    sync_redis.zadd(keys.APPROVED_UNCLAIMED, {asked.approval_id: long_ago})
+    sync_redis.zadd(redis_keys.APPROVED_UNCLAIMED, {asked.approval_id: long_ago})
     sent = [sweep_once(h.remediator)["redispatched"] for _ in range(5)]
     assert sent == [1, 0, 0, 0, 0]  # one sweep every few seconds, one re-dispatch
     assert len(h.work.executions) == 2
     # Once the bound has passed again with the task still not started, once more.
-    sync_redis.zadd(keys.APPROVED_UNCLAIMED, {asked.approval_id: long_ago})
+    sync_redis.zadd(redis_keys.APPROVED_UNCLAIMED, {asked.approval_id: long_ago})
     assert sweep_once(h.remediator)["redispatched"] == 1
     h.workflow.execute_request(h.work.executions[-1])
     assert sweep_once(h.remediator)["redispatched"] == 0  # started: never again
@@ -93,11 +93,11 @@ def test_a_command_staggered_over_instances_gets_a_deadline_and_lock_for_every_w
     claim = h.remediator.workflow.parts.claims.acquire(request.subject_id, request.action)
     running = h.remediator.runner.execute(request, claim)
     assert running.status == RemediationStatus.RUNNING
-    run = h.client.hgetall(keys.run(request.run_id))
+    run = h.client.hgetall(redis_keys.run(request.run_id))
     allowed_s = float(run[b"deadline"]) - float(run[b"started_at"])
     assert allowed_s == pytest.approx(waves * 600 + 60, abs=1)
     for instance in ids:  # nobody else acts on them until the last wave is over
-        assert h.client.pttl(keys.lock(instance)) > waves * 600 * 1000
+        assert h.client.pttl(redis_keys.lock(instance)) > waves * 600 * 1000
 
 
 def test_a_slow_aws_look_up_before_the_reservation_keeps_the_lease_alive(
@@ -168,8 +168,8 @@ def test_a_tag_target_reaching_more_instances_than_known_extends_its_deadline_an
     claim = h.remediator.workflow.parts.claims.acquire(request.subject_id, request.action)
     running = h.remediator.runner.execute(request, claim)
     assert running.status == RemediationStatus.RUNNING
-    run = h.client.hgetall(keys.run(request.run_id))
+    run = h.client.hgetall(redis_keys.run(request.run_id))
     assert len(json.loads(run[b"instance_ids"])) == 3  # what SSM reported
     allowed_s = float(run[b"deadline"]) - float(run[b"started_at"])
     assert allowed_s == pytest.approx(3 * 600 + 60, abs=1)
-    assert h.client.pttl(keys.lock(request.target.key)) > 3 * 600 * 1000
+    assert h.client.pttl(redis_keys.lock(request.target.key)) > 3 * 600 * 1000

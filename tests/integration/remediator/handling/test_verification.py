@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from services.remediator.background import sweep_once
 from services.remediator.core.action_requests import ActionRequest
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from shared.bus import encode_event
 from shared.events import MetricBatch, MetricSample, RemediationStatus
 from shared.streams import metrics_stream, shard_of
@@ -103,7 +103,7 @@ def test_verified_from_samples_and_decided_once(
 
 
 def ran_subject(h: Harness, run_id: str) -> uuid.UUID:
-    raw = h.client.hget(keys.verification(run_id), "request")
+    raw = h.client.hget(redis_keys.verification(run_id), "request")
     assert raw is not None
     return ActionRequest.model_validate_json(raw).subject_id
 
@@ -114,7 +114,7 @@ def test_the_sweep_sends_lost_checks_and_an_approval_ends_the_escalation(
     h = harness(RULES, executor="local", cooldown_s=0)
     ran = h.workflow.handle(anomaly(resource_id="web-7"))
     assert ran is not None and ran.run_id
-    h.client.zadd(keys.VERIFYING, {ran.run_id: 1})  # its check task was lost long ago
+    h.client.zadd(redis_keys.VERIFYING, {ran.run_id: 1})  # its check task was lost long ago
     h.work.verifications.clear()
     assert sweep_once(h.remediator)["reverified"] == 1
     assert h.work.verifications == [(ran.run_id, 0, False)]

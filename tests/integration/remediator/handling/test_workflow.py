@@ -9,7 +9,7 @@ import redis
 
 from services.remediator.aws.session import AwsApi
 from services.remediator.executors.base import Job
-from services.remediator.stores import keys
+from services.remediator.stores import redis_keys
 from services.remediator.stores.audit import AuditQuery
 from shared.events import RemediationStatus, Severity, utcnow
 from tests.integration.remediator.conftest import HarnessFactory
@@ -51,7 +51,7 @@ def test_an_action_is_sent_once_polled_and_recorded(
     assert done.exit_code == 0 and done.duration_s is not None
     assert done.run_id == running.run_id and done.command_id == running.command_id
     assert len(sent_commands(aws)) == 1  # the shadow rule touched nothing
-    assert not h.client.exists(keys.lock(instance))
+    assert not h.client.exists(redis_keys.lock(instance))
     # The target cools down: another anomaly on it is refused, with the reason.
     again = h.workflow.handle(
         anomaly(resource_id=instance, observed_at=event.observed_at + timedelta(seconds=5))
@@ -73,7 +73,7 @@ def test_shadow_records_say_what_would_have_happened(
         "tagged Name=web-1"
     )
     assert live.status == RemediationStatus.DRY_RUN and live.rule == "cpu"
-    assert h.client.keys(keys.lock("*")) == []
+    assert h.client.keys(redis_keys.lock("*")) == []
 
 
 def test_refusals_are_recorded_with_the_check_that_refused(
@@ -218,7 +218,7 @@ def test_an_expired_approval_is_refused_and_recorded_once(
     h = harness(APPROVAL, approval_ttl_s=10)
     pending = h.workflow.handle(anomaly(metric="idle_x", severity=Severity.LOW))
     assert pending is not None and pending.approval_id
-    sync_redis.hset(keys.approval(pending.approval_id), "expires_at_ms", 1)  # time passes
+    sync_redis.hset(redis_keys.approval(pending.approval_id), "expires_at_ms", 1)  # time passes
     try:
         h.remediator.decisions.approve(pending.approval_id, "ana")
         raise AssertionError("an expired approval was accepted")
@@ -236,8 +236,8 @@ def test_the_sweep_expires_what_nobody_decided(
     h = harness(APPROVAL)
     pending = h.workflow.handle(anomaly(metric="idle_y", severity=Severity.LOW))
     assert pending is not None and pending.approval_id
-    sync_redis.zadd(keys.PENDING_APPROVALS, {pending.approval_id: 1})
-    sync_redis.hset(keys.approval(pending.approval_id), "expires_at_ms", 1)
+    sync_redis.zadd(redis_keys.PENDING_APPROVALS, {pending.approval_id: 1})
+    sync_redis.hset(redis_keys.approval(pending.approval_id), "expires_at_ms", 1)
     (expired,) = h.remediator.decisions.expire_due()
     assert expired.state == "expired"
     assert h.remediator.approvals.count_pending() == 0
@@ -286,12 +286,12 @@ def test_a_dead_attempt_is_recorded_as_interrupted_and_its_lock_freed(
     assert isinstance(job, Job)
     checks = parts.runner.checks.request_for(request, job.definition, job.params)
     assert parts.runner.safety.reserve(checks).reservation
-    h.client.delete(keys.lease(claim.key))  # the worker is gone
+    h.client.delete(redis_keys.lease(claim.key))  # the worker is gone
     record = h.workflow.handle(event)
     assert record is not None and record.status == RemediationStatus.INTERRUPTED
     assert "no SSM command of this run exists, so it was not sent" in record.reason
     assert sent_commands(aws) == []
-    assert not h.client.exists(keys.lock(instance))
+    assert not h.client.exists(redis_keys.lock(instance))
     assert h.workflow.handle(event) is None
 
 
@@ -303,7 +303,7 @@ def test_a_command_sent_by_a_dead_attempt_is_polled_not_sent_again(
     event = anomaly(resource_id=instance)
     h.workflow.handle(event)
     h.work.polls.clear()  # the poll task was lost with its worker
-    claim_key = keys.claim(event.event_id, "restart_service")
+    claim_key = redis_keys.claim(event.event_id, "restart_service")
     h.client.set(claim_key, "started")
     assert h.workflow.handle(event) is None
     assert len(h.work.polls) == 1
@@ -349,7 +349,7 @@ def test_a_command_sent_before_its_id_was_stored_is_found_not_resent(
     checks = parts.runner.checks.request_for(request, job.definition, job.params)
     assert parts.runner.safety.reserve(checks).reservation
     parts.runner.executor.start(job)  # sent; then the worker died
-    h.client.delete(keys.lease(claim.key))
+    h.client.delete(redis_keys.lease(claim.key))
     resumed = h.workflow.handle(event)
     assert resumed is not None and resumed.status == RemediationStatus.RUNNING
     h.run_polls()

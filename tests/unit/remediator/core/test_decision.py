@@ -12,13 +12,13 @@ from services.remediator.core.action_requests import ActionRequest, Incident
 from services.remediator.core.actions.registry import ActionRegistry
 from services.remediator.core.decision import Choice, Next, build_request, choose, decide
 from services.remediator.core.risk import Risk
-from services.remediator.core.rules.engine import (
+from services.remediator.core.rules.loading import load_rules_text
+from services.remediator.core.rules.matching import (
     ApprovalNeed,
     Recommendation,
     RemediationEngine,
     approval_need,
 )
-from services.remediator.core.rules.loading import load_rules_text
 from services.remediator.core.rules.schema import Policy
 from services.remediator.core.safety_policy import Refusal, SafetyLimits
 from services.remediator.core.targets import ResolvedTarget, Target, TargetError

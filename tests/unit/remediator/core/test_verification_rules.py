@@ -8,8 +8,8 @@ import pytest
 from services.remediator.aws.group_share import GroupShare
 from services.remediator.core.actions.registry import ActionRegistry
 from services.remediator.core.judgement import Observation, judge
-from services.remediator.core.rules.engine import EngineContext, RemediationEngine
 from services.remediator.core.rules.loading import load_rules_file, load_rules_text
+from services.remediator.core.rules.matching import EngineContext, RemediationEngine
 from services.remediator.core.verify import Verify
 from services.remediator.errors import RulesFileError
 from shared.events import RemediationStatus

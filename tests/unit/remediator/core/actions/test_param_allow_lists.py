@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from services.remediator.core.actions.catalogue import ScriptCatalogue, load_catalogue
 from services.remediator.core.actions.registry import ActionRegistry, build_registry
-from services.remediator.core.rules.engine import RemediationEngine
 from services.remediator.core.rules.loading import load_rules_text
+from services.remediator.core.rules.matching import RemediationEngine
 from services.remediator.errors import RulesFileError
 from tests.support.remediator_fixtures import AnomalyFactory
 

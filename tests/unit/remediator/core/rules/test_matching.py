@@ -6,8 +6,8 @@ import pytest
 
 from services.remediator.core.actions.registry import ActionRegistry
 from services.remediator.core.risk import Risk
-from services.remediator.core.rules.engine import EngineContext, RemediationEngine
 from services.remediator.core.rules.loading import load_rules_file, load_rules_text
+from services.remediator.core.rules.matching import EngineContext, RemediationEngine
 from services.remediator.core.targets import Target
 from shared.events import Severity
 from tests.support.remediator_fixtures import RULES, AnomalyFactory
