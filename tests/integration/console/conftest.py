@@ -37,7 +37,7 @@ class ConsoleStack:
         )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")  # one stack for every console test: starting one is costly
 def console_stack(
     redis_server: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ConsoleStack]:
