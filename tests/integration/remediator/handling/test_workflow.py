@@ -11,8 +11,9 @@ from services.remediator.aws.session import AwsApi
 from services.remediator.executors.base import Job
 from services.remediator.stores import redis_keys
 from services.remediator.stores.audit import AuditQuery
-from shared.events import RemediationStatus, Severity, utcnow
-from tests.integration.remediator.conftest import HarnessFactory
+from services.remediator.stores.claims import Claim
+from shared.events import AnomalyEvent, RemediationStatus, Severity, utcnow
+from tests.integration.remediator.conftest import Harness, HarnessFactory
 from tests.support.aws_fleet import instances, sent_commands
 from tests.support.remediator_fixtures import AnomalyFactory
 
@@ -267,13 +268,9 @@ def test_failures_open_the_circuit_breaker(
     assert h.remediator.safety.reset_breaker()
 
 
-def test_a_dead_attempt_is_recorded_as_interrupted_and_its_lock_freed(
-    harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
-) -> None:
-    """The state a worker leaves when it dies after reserving, before sending the command."""
-    (instance,) = instances(aws, tags={"Name": "web"})
-    h = harness(RESTART, aws_url=aws_url)
-    event = anomaly(resource_id=instance)
+def reserve_as_a_worker_would(h: Harness, event: AnomalyEvent) -> tuple[Claim, Job]:
+    """What a worker does before it sends the command: claim the anomaly, decide, take the
+    safety reservation. The test then plays the worker's death at the next step."""
     parts = h.workflow.parts
     claim = parts.claims.acquire(event.event_id, "restart_service")
     engine = parts.rules.engine()
@@ -286,6 +283,17 @@ def test_a_dead_attempt_is_recorded_as_interrupted_and_its_lock_freed(
     assert isinstance(job, Job)
     checks = parts.runner.checks.request_for(request, job.definition, job.params)
     assert parts.runner.safety.reserve(checks).reservation
+    return claim, job
+
+
+def test_a_dead_attempt_is_recorded_as_interrupted_and_its_lock_freed(
+    harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
+) -> None:
+    """The state a worker leaves when it dies after reserving, before sending the command."""
+    (instance,) = instances(aws, tags={"Name": "web"})
+    h = harness(RESTART, aws_url=aws_url)
+    event = anomaly(resource_id=instance)
+    claim, _ = reserve_as_a_worker_would(h, event)
     h.client.delete(redis_keys.lease(claim.key))  # the worker is gone
     record = h.workflow.handle(event)
     assert record is not None and record.status == RemediationStatus.INTERRUPTED
@@ -337,17 +345,7 @@ def test_a_command_sent_before_its_id_was_stored_is_found_not_resent(
     h = harness(RESTART, aws_url=aws_url)
     event = anomaly(resource_id=instance)
     parts = h.workflow.parts
-    claim = parts.claims.acquire(event.event_id, "restart_service")
-    engine = parts.rules.engine()
-    live = engine.evaluate(event).live
-    assert live is not None
-    request = h.workflow.build_request(
-        event, live, h.workflow.choose(event, live, engine), engine, dry_run=False
-    )
-    job = parts.runner.checks.static(request)
-    assert isinstance(job, Job)
-    checks = parts.runner.checks.request_for(request, job.definition, job.params)
-    assert parts.runner.safety.reserve(checks).reservation
+    claim, job = reserve_as_a_worker_would(h, event)
     parts.runner.executor.start(job)  # sent; then the worker died
     h.client.delete(redis_keys.lease(claim.key))
     resumed = h.workflow.handle(event)
