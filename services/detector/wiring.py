@@ -28,6 +28,7 @@ from shared.streams import GROUP_DETECTOR, all_metric_streams, metrics_stream
 
 log = structlog.get_logger("detector.wiring")
 MODEL_FOLLOW_S = 2.0  # how soon a version activated by another process is taken up
+FREEZE_CHECK_S = 1.0  # how soon new series' state leaves the garbage collector's sight
 
 
 class StateFreezer:
@@ -101,7 +102,8 @@ class Detector:
             freeze = StateFreezer(self.engine)
             freeze()  # the restored state
             background = [
-                asyncio.create_task(self._checkpoints(checkpointer, freeze)),
+                asyncio.create_task(self._checkpoints(checkpointer)),
+                asyncio.create_task(self._freeze_new_state(freeze)),
                 asyncio.create_task(self._follow_models()),
             ]
             try:
@@ -119,13 +121,20 @@ class Detector:
             await redis.aclose()
             self.model_store.redis.close()
 
-    async def _checkpoints(self, checkpointer: Checkpointer, freeze: StateFreezer) -> None:
+    async def _checkpoints(self, checkpointer: Checkpointer) -> None:
         while True:
             await asyncio.sleep(self.settings.checkpoint_interval_s)
             try:
                 await checkpointer.save()
             except Exception as exc:  # keep scoring; the next round retries
                 log.warning("checkpoint_failed", error=str(exc))
+
+    @staticmethod
+    async def _freeze_new_state(freeze: StateFreezer) -> None:
+        """Soon after series appear, not only at the next checkpoint: until then every full
+        collection walks their state (hundreds of milliseconds for a few thousand series)."""
+        while True:
+            await asyncio.sleep(FREEZE_CHECK_S)
             freeze()
 
     async def _follow_models(self) -> None:
