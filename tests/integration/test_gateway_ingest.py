@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,12 +26,20 @@ def key(redis_url: str) -> str:
 
 
 @pytest.fixture
-def gateway(redis_url: str, log_dir: Path) -> Iterator[StackProcess]:
+def redis_url(module_redis: str) -> str:
+    """Not emptied between tests: they compare the streams before and after (one gateway for
+    the module)."""
+    return module_redis
+
+
+@pytest.fixture(scope="module")
+def gateway(module_redis: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     env = stack_env(
-        redis_url,
+        module_redis,
         {"SCOPS_MAX_BATCH_SAMPLES": str(MAX_BATCH), "SCOPS_METRIC_SHARDS": str(SHARDS)},
     )
-    process = service("gateway", env, log_dir).start().wait_ready()
+    logs = tmp_path_factory.mktemp("gateway-ingest-logs")
+    process = service("gateway", env, logs).start().wait_ready()
     yield process
     process.stop()
 
@@ -59,6 +66,7 @@ def test_a_batch_is_split_by_resource_shard(
     gateway: StackProcess, sync_redis: redis.Redis, key: str
 ) -> None:
     samples = [sample(f"host-{i}") for i in range(8)]
+    before = stored(sync_redis)
     reply = httpx.post(
         f"{gateway.url}/v1/metrics", json={"samples": samples}, headers={"X-API-Key": key}
     )
@@ -66,7 +74,7 @@ def test_a_batch_is_split_by_resource_shard(
     body = reply.json()
     assert body["accepted"] == 8
     assert reply.headers["x-correlation-id"] == body["correlation_id"]
-    entries = [e for rows in stored(sync_redis).values() for e in rows]
+    entries = [e for name, rows in stored(sync_redis).items() for e in rows[len(before[name]) :]]
     assert len(entries) == len(body["entries"]) > 1
     assert sorted(s["resource_id"] for e in entries for s in stream_samples(e[1])) == sorted(
         f"host-{i}" for i in range(8)
