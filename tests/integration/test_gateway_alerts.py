@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -56,8 +55,16 @@ def payload(status: str, alerts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def gateway(redis_url: str, log_dir: Path) -> Iterator[StackProcess]:
-    process = service("gateway", stack_env(redis_url), log_dir).start().wait_ready()
+def redis_url(module_redis: str) -> str:
+    """Not emptied between tests: one gateway serves the module (only one test adds
+    anomalies)."""
+    return module_redis
+
+
+@pytest.fixture(scope="module")
+def gateway(module_redis: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    logs = tmp_path_factory.mktemp("gateway-alerts-logs")
+    process = service("gateway", stack_env(module_redis), logs).start().wait_ready()
     yield process
     process.stop()
 
