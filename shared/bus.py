@@ -126,6 +126,9 @@ class ConsumerOptions:
     claim_idle_ms: int = 30_000
     max_deliveries: int = 5
     dead_letter_maxlen: int = 100_000
+    # Entries one at a time, smallest first, idle streams read again this often (see
+    # shared.stream_group): for a consumer whose entries wait on latency.
+    poll_ms: float | None = None
 
 
 class StreamConsumer:
@@ -161,6 +164,7 @@ class StreamConsumer:
                 batch=self.options.batch,
                 block_ms=self.options.block_ms,
                 claim_idle_ms=self.options.claim_idle_ms,
+                poll_ms=self.options.poll_ms,
             ),
             every_round=self._stats_when_due,
         )

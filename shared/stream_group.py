@@ -8,6 +8,13 @@ acknowledging entries trimmed away while pending, which nobody can process any m
 reads new entries (XREADGROUP, blocking). Each entry goes to the owner's ``on_entry``, which
 says whether the entry may be acknowledged now; an owner that acknowledges in its own
 transaction answers False and does it itself.
+
+By default each read's entries are handed over in turn, then acknowledged together. With
+``ReaderOptions.poll_ms`` (a latency-bound owner such as the detector) entries are handed over
+one at a time from per-stream queues, the smallest head first (order within a stream is kept),
+and streams with nothing queued are read again without blocking at most every ``poll_ms``
+while the others' entries are handled: an entry arriving on an idle stream waits for the one
+being handled, not for everything read before it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -48,6 +56,19 @@ class ReaderOptions:
     # Finish a batch already read when told to stop (short handlers), or leave the rest
     # pending for the next process (handlers that may take long, such as a delivery).
     finish_batch_on_stop: bool = True
+    # Hand entries over one at a time, smallest first, reading idle streams again at most
+    # this often (module docstring); None: a read's entries in turn.
+    poll_ms: float | None = None
+    # An entry queued this long goes next whatever its size (never starved by smaller ones).
+    max_queued_ms: float = 100.0
+
+
+@dataclass(slots=True)
+class _Queued:
+    entry_id: bytes
+    fields: Fields
+    size: int
+    since: float
 
 
 class GroupReader:
@@ -73,6 +94,9 @@ class GroupReader:
         self.every_round = every_round
         self.stop = asyncio.Event()
         self._last_claim = 0.0
+        self._queues: dict[str, deque[_Queued]] = {stream: deque() for stream in self.streams}
+        self._done: dict[str, list[bytes]] = {stream: [] for stream in self.streams}
+        self._last_read = 0.0
 
     async def ensure_groups(self) -> None:
         for stream in self.streams:
@@ -97,7 +121,10 @@ class GroupReader:
                     await self.reclaim()
                 if self.every_round is not None:
                     await self.every_round()
-                await self.read_once()
+                if self.options.poll_ms is None:
+                    await self.read_once()
+                else:
+                    await self.step()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -105,6 +132,8 @@ class GroupReader:
                 log.warning("stream_read_error", group=self.group, error=str(exc))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=1.0)
+        if self.options.poll_ms is not None:
+            await self._finish_queued()
 
     async def read_once(self) -> int:
         """One XREADGROUP of new entries; how many were handed over."""
@@ -119,6 +148,85 @@ class GroupReader:
         for raw_stream, entries in reply or []:
             handled += await self._hand_over(_text(raw_stream), entries, reclaimed=False)
         return handled
+
+    async def step(self) -> int:
+        """Hand over the next queued entry (``poll_ms``), reading first when every queue is
+        empty (blocking) or when an idle stream is due a look (not blocking); how many entries
+        were handed over (0 or 1)."""
+        queues = self._queues
+        now = time.monotonic()
+        if not any(queues.values()):
+            await self._read(self.streams, block=self.options.block_ms)
+        else:
+            assert self.options.poll_ms is not None
+            idle = [stream for stream, queue in queues.items() if not queue]
+            if idle and now - self._last_read >= self.options.poll_ms / 1000:
+                await self._read(idle, block=None)
+        picked = self._pick()
+        if picked is None:
+            return 0
+        stream, queued = picked
+        entry = RawEntry(stream, queued.entry_id, queued.fields, reclaimed=False)
+        if await self.on_entry(entry):
+            self._done[stream].append(queued.entry_id)
+        return 1
+
+    async def _read(self, streams: list[str], block: int | None) -> None:
+        """Acknowledge what was handled, then read new entries into the queues, in one round
+        trip."""
+        self._last_read = time.monotonic()
+        done = {stream: ids for stream, ids in self._done.items() if ids}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, ids in done.items():
+                pipe.xack(stream, self.group, *ids)
+            pipe.xreadgroup(
+                self.group,
+                self.consumer,
+                dict.fromkeys(streams, ">"),
+                count=self.options.batch,
+                block=block,
+            )
+            replies = await pipe.execute()
+        for ids in done.values():
+            ids.clear()
+        now = time.monotonic()
+        for raw_stream, entries in replies[-1] or []:
+            queue = self._queues[_text(raw_stream)]
+            for entry_id, fields in entries:
+                size = sum(len(value) for value in fields.values())
+                queue.append(_Queued(entry_id, fields, size, now))
+
+    def _pick(self) -> tuple[str, _Queued] | None:
+        """The smallest head of the queues, or the oldest when it waited ``max_queued_ms``."""
+        heads = [(stream, queue[0]) for stream, queue in self._queues.items() if queue]
+        if not heads:
+            return None
+        oldest = min(heads, key=lambda head: head[1].since)
+        if time.monotonic() - oldest[1].since >= self.options.max_queued_ms / 1000:
+            chosen = oldest
+        else:
+            chosen = min(heads, key=lambda head: head[1].size)
+        self._queues[chosen[0]].popleft()
+        return chosen
+
+    async def _finish_queued(self) -> None:
+        """On stop: hand over what is queued (``finish_batch_on_stop``, else it stays pending
+        for the next process), then acknowledge what was handled."""
+        if self.options.finish_batch_on_stop:
+            while (picked := self._pick()) is not None:
+                stream, queued = picked
+                entry = RawEntry(stream, queued.entry_id, queued.fields, reclaimed=False)
+                if await self.on_entry(entry):
+                    self._done[stream].append(queued.entry_id)
+        for queue in self._queues.values():
+            queue.clear()
+        try:
+            for stream, ids in self._done.items():
+                if ids:
+                    await self.redis.xack(stream, self.group, *ids)
+                ids.clear()
+        except (RedisError, OSError) as exc:  # left pending: redelivered, never lost
+            log.warning("stream_ack_failed", group=self.group, error=str(exc))
 
     async def reclaim(self) -> int:
         """Take over entries idle in any consumer's pending list; how many were taken."""

@@ -8,7 +8,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 from redis import Redis as SyncRedis
@@ -28,6 +28,9 @@ from shared.streams import GROUP_DETECTOR, all_metric_streams, metrics_stream
 
 log = structlog.get_logger("detector.wiring")
 MODEL_FOLLOW_S = 2.0  # how soon a version activated by another process is taken up
+# The metric shards are read again at most this often while a batch of another shard is
+# scored, so that a sample waits for the batch being scored, not for every batch read before.
+READ_POLL_MS = 2.0
 FREEZE_CHECK_S = 1.0  # how soon new series' state leaves the garbage collector's sight
 
 
@@ -97,7 +100,7 @@ class Detector:
                 consumer=consumer_name("detector"),
                 handler=batches.unexpected,
                 batch_handler=batches,
-                options=consumer_options(settings),
+                options=replace(consumer_options(settings), poll_ms=READ_POLL_MS),
             )
             freeze = StateFreezer(self.engine)
             freeze()  # the restored state

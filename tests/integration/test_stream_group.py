@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from redis.asyncio import Redis
 
 from shared.stream_group import GroupReader, RawEntry, ReaderOptions
@@ -99,12 +100,13 @@ async def _has_group(redis: Redis) -> bool:
     return any(g["name"] in (GROUP, GROUP.encode()) for g in await redis.xinfo_groups(STREAM))
 
 
+@pytest.mark.parametrize("poll_ms", [None, 1.0])
 async def test_a_reader_told_to_stop_mid_batch_leaves_the_rest_pending_when_asked_to(
-    async_redis: Redis,
+    async_redis: Redis, poll_ms: float | None
 ) -> None:
     hold = asyncio.Event()
     slow = Recorder(hold=hold)
-    loop = reader(async_redis, slow, finish_batch_on_stop=False)
+    loop = reader(async_redis, slow, finish_batch_on_stop=False, poll_ms=poll_ms)
     await loop.ensure_groups()
     for i in range(3):
         await async_redis.xadd(STREAM, {"n": str(i)})
@@ -116,3 +118,81 @@ async def test_a_reader_told_to_stop_mid_batch_leaves_the_rest_pending_when_aske
     await task
     assert len(slow.seen) == 1  # the two others were not started
     assert await pending(async_redis) == 2  # and stay pending for the next process
+
+
+OTHER = "scops:{reader-test-2}"
+
+
+class Clocked(Recorder):
+    """Records entries; the first one handed over waits for ``release`` (set by the test)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.busy = asyncio.Event()
+
+    async def __call__(self, entry: RawEntry) -> bool:
+        self.seen.append(entry)
+        if len(self.seen) == 1:
+            self.busy.set()
+            await self.release.wait()
+        return True
+
+
+def two_stream_reader(redis: Redis, on_entry: Recorder, **options: object) -> GroupReader:
+    values: dict[str, object] = {"block_ms": 50, "claim_idle_ms": 60_000, **options}
+    return GroupReader(
+        redis,
+        streams=[STREAM, OTHER],
+        group=GROUP,
+        consumer="a",
+        on_entry=on_entry,
+        options=ReaderOptions(**values),  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(("poll_ms", "expected"), [(1.0, "a1 p a2 a3"), (None, "a1 a2 a3 p")])
+async def test_an_entry_on_an_idle_stream_waits_only_for_the_entry_being_handled(
+    async_redis: Redis, poll_ms: float | None, expected: str
+) -> None:
+    handler = Clocked()
+    loop = two_stream_reader(async_redis, handler, poll_ms=poll_ms)
+    await loop.ensure_groups()
+    for name in ("a1", "a2", "a3"):
+        await async_redis.xadd(STREAM, {"n": name, "data": "x" * 500})
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        await asyncio.wait_for(handler.busy.wait(), timeout=5)
+        await async_redis.xadd(OTHER, {"n": "p", "data": "x"})  # arrives while a1 is handled
+        await asyncio.sleep(0.02)  # a1 takes longer than poll_ms
+        handler.release.set()
+        await eventually(lambda: len(handler.seen) == 4, what="every entry")
+    finally:
+        stop.set()
+        await task
+    assert " ".join(e.fields[b"n"].decode() for e in handler.seen) == expected
+    assert await pending(async_redis) == 0
+
+
+async def test_the_smallest_entry_goes_first_but_never_past_one_queued_too_long(
+    async_redis: Redis,
+) -> None:
+    handler = Clocked()
+    loop = two_stream_reader(async_redis, handler, poll_ms=1.0, max_queued_ms=50)
+    await loop.ensure_groups()
+    await async_redis.xadd(STREAM, {"n": "big", "data": "x" * 500})
+    await async_redis.xadd(OTHER, {"n": "small-1", "data": "x"})
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        await asyncio.wait_for(handler.busy.wait(), timeout=5)  # small-1: the smaller head
+        await async_redis.xadd(OTHER, {"n": "small-2", "data": "x"})
+        await asyncio.sleep(0.08)  # "big" has now waited longer than max_queued_ms
+        handler.release.set()
+        await eventually(lambda: len(handler.seen) == 3, what="every entry")
+    finally:
+        stop.set()
+        await task
+    assert [e.fields[b"n"] for e in handler.seen] == [b"small-1", b"big", b"small-2"]
+    assert await pending(async_redis) == 0
