@@ -31,6 +31,7 @@ from services.remediator.stores.audit import AdminLog, AuditLog, RecordPublisher
 from services.remediator.stores.auto_shadow import AutoShadow
 from services.remediator.stores.claims import Claims
 from services.remediator.stores.debounce import Debouncer
+from services.remediator.stores.decision_steps import DecisionSteps
 from services.remediator.stores.escalations import Escalations
 from services.remediator.stores.maintenance import MaintenanceWindows
 from services.remediator.stores.recent import RecentAnomalies
@@ -149,6 +150,7 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
         escalations=escalations,
         auto_shadow=auto_shadow,
         targets=TargetResolver(aws),
+        steps=DecisionSteps(client),
         accounts=settings.account_roles,
     )
     workflow = AnomalyWorkflow(parts)

@@ -33,6 +33,10 @@ TASK_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 _started: dict[str, float] = {}
+# The labelled children, looked up once per task name and state (a lookup costs more than the
+# increment).
+_counted: dict[tuple[str, str], Any] = {}
+_timed: dict[str, Any] = {}
 
 
 @task_prerun.connect  # type: ignore[untyped-decorator]
@@ -46,10 +50,17 @@ def _task_finished(
     task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any
 ) -> None:
     name = getattr(task, "name", "unknown")
-    TASKS.labels(task=name, state=(state or "UNKNOWN").lower()).inc()
+    finished = (name, state or "UNKNOWN")
+    counter = _counted.get(finished)
+    if counter is None:
+        counter = _counted[finished] = TASKS.labels(task=name, state=finished[1].lower())
+    counter.inc()
     started = _started.pop(task_id or "", None)
     if started is not None:
-        TASK_SECONDS.labels(task=name).observe(time.perf_counter() - started)
+        timer = _timed.get(name)
+        if timer is None:
+            timer = _timed[name] = TASK_SECONDS.labels(task=name)
+        timer.observe(time.perf_counter() - started)
 
 
 @worker_process_shutdown.connect  # type: ignore[untyped-decorator]

@@ -4,7 +4,8 @@ reads: the decision changes nothing (see :mod:`..core.decision`).
 
 :meth:`WorldLookups.for_request` reads what a decision asks about one request (its escalation
 flags and the peek of the atomic safety step, which also says whether dry-run is on) in one
-Redis round trip, before the decision asks."""
+Redis round trip, before the decision asks; :meth:`WorldLookups.claim_and_read` takes the
+claim with them, in one script."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from services.remediator.core.safety_policy import Refusal
 from services.remediator.core.targets import ResolvedTarget, Target
 from services.remediator.handling.safety_checks import Precheck, Prepared, SafetyChecks, outcome
 from services.remediator.stores.claims import Claim, Claims
+from services.remediator.stores.decision_steps import DecisionSteps
 from services.remediator.stores.escalations import Escalations, reason_from
 
 
@@ -52,43 +54,38 @@ class WorldLookups:
             return RequestLookups(
                 self, request, self.escalation(request), Precheck(prepared, prepared.detail)
             )
-        return self._read(request, prepared, None)[1]
+        return self._read(request, prepared)
 
     def claim_and_read(
-        self, claims: Claims, request: ActionRequest
+        self, claims: Claims, steps: DecisionSteps, request: ActionRequest
     ) -> tuple[Claim, RequestLookups]:
         """Acquires the claim on ``request``'s subject x action (:meth:`Claims.acquire`,
-        raising ``ClaimBusyError`` alike) and takes the decision's reads in the same round
-        trip, after it. The reads change nothing: a duplicate delivery only wasted them."""
+        raising ``ClaimBusyError`` alike) and takes the decision's reads in the same atomic
+        step (:meth:`DecisionSteps.claim_and_peek`). The reads change nothing: a duplicate
+        delivery only wasted them."""
         prepared = self.checks.prepare(request)
         if isinstance(prepared, Refusal):
             claim = claims.acquire(request.subject_id, request.action)
             return claim, self.for_request(request)
-        acquired, lookups = self._read(request, prepared, claims)
-        assert acquired is not None
-        return acquired, lookups
+        peeked = steps.claim_and_peek(
+            claims,
+            request.subject_id,
+            request.action,
+            self.escalations.flags(request),
+            self.checks.safety,
+            prepared.checks,
+        )
+        lookups = RequestLookups(
+            self, request, reason_from(peeked.flags), outcome(peeked.verdict), prepared
+        )
+        return peeked.claim, lookups
 
-    def _read(
-        self, request: ActionRequest, prepared: Prepared, claims: Claims | None
-    ) -> tuple[Claim | None, RequestLookups]:
+    def _read(self, request: ActionRequest, prepared: Prepared) -> RequestLookups:
         safety = self.checks.safety
         with safety.redis.pipeline(transaction=False) as pipe:
-            read_claim = (
-                claims.queue_acquire(pipe, request.subject_id, request.action) if claims else None
-            )
             pipe.mget(self.escalations.flags(request))
             read_peek = safety.queue_peek(pipe, prepared.checks)
-            replies = pipe.execute(raise_on_error=False)
-        claim: Claim | None = None
-        if claims is not None and read_claim is not None:
-            reply = replies.pop(0)
-            if isinstance(reply, redis.exceptions.NoScriptError):
-                claim = claims.acquire(request.subject_id, request.action)  # it did not run
-            elif isinstance(reply, Exception):
-                raise reply
-            else:
-                claim = read_claim(reply)
-        flags, peeked = replies
+            flags, peeked = pipe.execute(raise_on_error=False)
         if isinstance(flags, Exception):
             raise flags
         if isinstance(peeked, redis.exceptions.NoScriptError):
@@ -98,7 +95,7 @@ class WorldLookups:
             raise peeked
         else:
             verdict = read_peek(peeked)
-        return claim, RequestLookups(self, request, reason_from(flags), outcome(verdict))
+        return RequestLookups(self, request, reason_from(flags), outcome(verdict), prepared)
 
 
 @dataclass(frozen=True)
@@ -110,6 +107,7 @@ class RequestLookups:
     request: ActionRequest
     escalated: str | None
     precheck: Precheck
+    prepared: Prepared | None = None  # the request past the static checks (None: refused)
 
     def resolve(self, target: Target, place: AwsPlace) -> ResolvedTarget:
         return self.world.resolve(target, place)

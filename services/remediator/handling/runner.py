@@ -32,7 +32,7 @@ from services.remediator.core.records import request_record
 from services.remediator.core.safety_policy import Refusal
 from services.remediator.core.targets import Target
 from services.remediator.executors.base import TIMEOUT, Executor, Finished, Job, Started
-from services.remediator.handling.safety_checks import SafetyChecks
+from services.remediator.handling.safety_checks import Prepared, SafetyChecks
 from services.remediator.handling.scheduling import Scheduler
 from services.remediator.stores import redis_keys
 from services.remediator.stores.audit import RecordPublisher
@@ -109,14 +109,18 @@ class ActionRunner:
             return self._dry_run(request, job, claim)
         return self._start(request, job, verdict.reservation, claim)
 
-    def describe_dry_run(self, request: ActionRequest, claim: Claim) -> RemediationRecord:
+    def describe_dry_run(
+        self, request: ActionRequest, claim: Claim, prepared: Prepared | None = None
+    ) -> RemediationRecord:
         """Records what ``request`` would do, reserving nothing: for a decision whose peek of
-        the safety checks found them all passing in dry-run. The static checks are taken
-        again (they cannot race) for the job's description."""
-        prepared = self.checks.prepare(request)
-        if isinstance(prepared, Refusal):
-            return self.refuse(request, claim, prepared.check, prepared.detail)
-        return self._dry_run(request, prepared.job, claim)
+        the safety checks found them all passing in dry-run. The job's description is the
+        decision's (``prepared``), else the static checks are taken again (they cannot race)."""
+        if prepared is not None and prepared.job.run_id == request.run_id:
+            return self._dry_run(request, prepared.job, claim)
+        again = self.checks.prepare(request)
+        if isinstance(again, Refusal):
+            return self.refuse(request, claim, again.check, again.detail)
+        return self._dry_run(request, again.job, claim)
 
     def _dry_run(self, request: ActionRequest, job: Job, claim: Claim) -> RemediationRecord:
         record = request_record(

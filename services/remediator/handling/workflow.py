@@ -49,12 +49,14 @@ from services.remediator.core.targets import TargetError
 from services.remediator.handling.approval_gate import NOT_ASKED, ApprovalGate
 from services.remediator.handling.lookups import WorldLookups
 from services.remediator.handling.runner import ActionRunner
+from services.remediator.handling.safety_checks import Prepared
 from services.remediator.handling.scheduling import Scheduler
 from services.remediator.stores.approvals import ApprovalStore
 from services.remediator.stores.audit import RecordPublisher
-from services.remediator.stores.auto_shadow import AutoShadow, names_from
+from services.remediator.stores.auto_shadow import AutoShadow
 from services.remediator.stores.claims import Claim, Claims, ClaimState
 from services.remediator.stores.debounce import Debouncer, Streak
+from services.remediator.stores.decision_steps import DecisionSteps
 from services.remediator.stores.escalations import Escalations
 from services.remediator.stores.recent import RecentAnomalies
 from services.remediator.stores.rules import RuleStore
@@ -77,6 +79,7 @@ class WorkflowParts:
     escalations: Escalations
     auto_shadow: AutoShadow
     targets: TargetResolver
+    steps: DecisionSteps  # the decision's Redis steps, one script each
     accounts: AccountRoles = field(default_factory=AccountRoles)  # where it may act in AWS
 
 
@@ -109,8 +112,10 @@ class AnomalyWorkflow:
             claim = self._claim(anomaly.event_id, choice.candidate.action)
             return None if claim is None else self._refused(anomaly, live, choice, claim)
         request = self.build_request(anomaly, live, choice, engine, dry_run)
-        # The claim, then the decision's reads, in one round trip.
-        acquired, lookups = self.lookups.claim_and_read(self.parts.claims, request)
+        # The claim, then the decision's reads, in one atomic step.
+        acquired, lookups = self.lookups.claim_and_read(
+            self.parts.claims, self.parts.steps, request
+        )
         claim = self._unless_settled(acquired)
         if claim is None:
             return None
@@ -129,20 +134,15 @@ class AnomalyWorkflow:
         if decision.next is Next.WAIT:
             assert streak is not None
             return self._wait(anomaly, request, live, streak, claim)
-        return self._act(request, decision, claim)
+        return self._act(request, decision, claim, lookups.prepared)
 
     def _note_and_read(self, anomaly: AnomalyEvent) -> tuple[RemediationEngine, EngineContext]:
         """Notes the anomaly among the resource's recent ones and reads what the rules engine
         needs (the rules in force, the other recent anomalies, the rules in shadow mode) in
-        one transaction: one round trip."""
-        parts = self.parts
-        with parts.claims.redis.pipeline(transaction=True) as pipe:
-            read_recent = parts.recent.queue_note_and_read(pipe, anomaly)
-            parts.rules.queue_version(pipe)
-            parts.auto_shadow.queue_names(pipe)
-            replies = pipe.execute()
-        engine = parts.rules.engine_for(replies[-2])
-        return engine, EngineContext(read_recent(replies), names_from(replies[-1]))
+        one script: one round trip."""
+        noted = self.parts.steps.note_and_read(anomaly)
+        engine = self.parts.rules.engine_for(noted.rules_version)
+        return engine, EngineContext(noted.recent, noted.shadowed)
 
     def recheck(self, anomaly: AnomalyEvent, rule_name: str) -> RemediationRecord | None:
         """A debounced rule's time is up: act if the condition still holds."""
@@ -258,7 +258,14 @@ class AnomalyWorkflow:
 
     # -- acting on it ----------------------------------------------------------------------
 
-    def _act(self, request: ActionRequest, decision: Decision, claim: Claim) -> RemediationRecord:
+    def _act(
+        self,
+        request: ActionRequest,
+        decision: Decision,
+        claim: Claim,
+        prepared: Prepared | None = None,
+    ) -> RemediationRecord:
+        """``prepared``: ``request`` past the static checks, when the decision took them."""
         if decision.next is Next.BLOCKED:
             assert decision.refusal is not None
             refusal = decision.refusal
@@ -268,7 +275,7 @@ class AnomalyWorkflow:
         if decision.next is Next.DRY_RUN:
             # Nothing runs, so nothing is reserved: the decision's peek of the atomic step
             # (this attempt's, just now) found every check passing and dry-run on.
-            return self.parts.runner.describe_dry_run(request, claim)
+            return self.parts.runner.describe_dry_run(request, claim, prepared)
         if decision.auto_approved:
             decided_by = f"auto-approval ({self.parts.auto_approval.name})"
             request = request.model_copy(update={"decided_by": decided_by})

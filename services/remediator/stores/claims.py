@@ -87,6 +87,7 @@ class _Renewer:
         self.lock = threading.Condition()
         self.due: dict[tuple[int, str], tuple[float, Claim]] = {}  # (block, key) -> when
         self.pid = 0
+        self.wake_at = 0.0  # when the thread wakes next, unless told to earlier
         os.register_at_fork(after_in_child=self._forked)
 
     def _forked(self) -> None:
@@ -94,6 +95,7 @@ class _Renewer:
         self.lock = threading.Condition()
         self.due = {}
         self.pid = 0
+        self.wake_at = 0.0
 
     def add(self, block: int, claim: Claim) -> None:
         with self.lock:
@@ -101,8 +103,10 @@ class _Renewer:
                 self.pid = os.getpid()
                 name = "claim-leases"
                 threading.Thread(target=self._run, name=name, daemon=True).start()
-            self.due[(block, claim.key)] = (time.monotonic() + _period(claim), claim)
-            self.lock.notify()
+            due = time.monotonic() + _period(claim)
+            self.due[(block, claim.key)] = (due, claim)
+            if due < self.wake_at:  # else the thread wakes in time anyway: no switch to it
+                self.lock.notify()
 
     def end(self, block: int) -> None:
         """Renews nothing of ``block`` once this returns (a renewal under way has finished)."""
@@ -118,7 +122,9 @@ class _Renewer:
                     if when <= now:
                         self._renew(entry, claim)
                 nearest = min((when for when, _ in self.due.values()), default=now + 60)
-                self.lock.wait(timeout=max(nearest - time.monotonic(), 0.01))
+                timeout = max(nearest - time.monotonic(), 0.01)
+                self.wake_at = time.monotonic() + timeout
+                self.lock.wait(timeout=timeout)
 
     def _renew(self, entry: tuple[int, str], claim: Claim) -> None:
         # Under the lock: a block that ends waits for this renewal, so none follows its end.
@@ -220,26 +226,19 @@ class Claims:
         self, subject: uuid.UUID, action: str | None, *, resume_waiting: bool = False
     ) -> Claim:
         """Raises :class:`ClaimBusyError` while another attempt holds the lease."""
-        key = redis_keys.claim(subject, action)
-        token = uuid.uuid4().hex
-        reply = self._acquire(
-            keys=[key, redis_keys.lease(key)],
-            args=[token, self.ttl_s, self.lease_ms, "1" if resume_waiting else "0"],
-        )
-        return self._acquired(key, token, reply)
+        keys, args, claimed = self.acquire_call(subject, action, resume_waiting=resume_waiting)
+        return claimed(self._acquire(keys=keys, args=args))
 
-    def queue_acquire(
-        self, pipe: redis.client.Pipeline, subject: uuid.UUID, action: str | None
-    ) -> Callable[[Any], Claim]:
-        """Queues :meth:`acquire` on ``pipe`` (by the script's hash, sent with reads in one
-        round trip); the returned function takes its reply and answers as :meth:`acquire`. A
-        ``NoScriptError`` reply means it did not run: call :meth:`acquire` instead."""
+    def acquire_call(
+        self, subject: uuid.UUID, action: str | None, *, resume_waiting: bool = False
+    ) -> tuple[list[str], list[Any], Callable[[Any], Claim]]:
+        """The keys and arguments of :data:`ACQUIRE` for :meth:`acquire` (run inside a larger
+        script), and the function that takes its reply and answers as :meth:`acquire`."""
         key = redis_keys.claim(subject, action)
         token = uuid.uuid4().hex
-        pipe.evalsha(
-            self._acquire.sha, 2, key, redis_keys.lease(key), token, self.ttl_s, self.lease_ms, "0"
-        )
-        return lambda reply: self._acquired(key, token, reply)
+        keys = [key, redis_keys.lease(key)]
+        args = [token, self.ttl_s, self.lease_ms, "1" if resume_waiting else "0"]
+        return keys, args, lambda reply: self._acquired(key, token, reply)
 
     def _acquired(self, key: str, token: str, reply: Any) -> Claim:
         state = reply.decode() if isinstance(reply, bytes) else str(reply)

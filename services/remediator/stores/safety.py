@@ -93,6 +93,14 @@ class SafetyManager:
     def peek(self, request: SafetyRequest, now_ms: int | None = None) -> SafetyVerdict:
         return self._run("peek", request, now_ms)
 
+    def peek_call(
+        self, request: SafetyRequest
+    ) -> tuple[list[str], list[Any], Callable[[Any], SafetyVerdict]]:
+        """The keys and arguments of :meth:`peek`'s script (run inside a larger script), and
+        the function that reads its reply."""
+        script_keys, args, _ = self._call("peek", request, None)
+        return script_keys, args, lambda reply: self._verdict(reply, request)
+
     def queue_peek(
         self, pipe: redis.client.Pipeline, request: SafetyRequest
     ) -> Callable[[Any], SafetyVerdict]:
@@ -100,9 +108,9 @@ class SafetyManager:
         other things in one round trip); the returned function reads its reply. A pipeline
         whose Redis lacks the script raises ``NoScriptError``: :meth:`load_scripts`, then
         send it again."""
-        script_keys, args, _ = self._call("peek", request, None)
+        script_keys, args, read = self.peek_call(request)
         pipe.evalsha(self._check.sha, len(script_keys), *script_keys, *args)
-        return lambda reply: self._verdict(reply, request)
+        return read
 
     def load_scripts(self) -> None:
         self.redis.script_load(CHECK_AND_RESERVE)
