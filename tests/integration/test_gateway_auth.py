@@ -62,10 +62,16 @@ def _cases() -> list[tuple[str, str, Role, dict[str, Any] | None]]:
 
 
 @pytest.fixture
-def env(redis_url: str) -> dict[str, str]:
+def redis_url(module_redis: str) -> str:
+    """Not emptied between tests: each makes its own keys (one gateway for the module)."""
+    return module_redis
+
+
+@pytest.fixture(scope="module")
+def env(module_redis: str) -> dict[str, str]:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: backends are down
     return stack_env(
-        redis_url,
+        module_redis,
         {
             "SCOPS_DETECTOR_URL": dead,
             "SCOPS_REMEDIATOR_URL": dead,
@@ -75,9 +81,12 @@ def env(redis_url: str) -> dict[str, str]:
     )
 
 
-@pytest.fixture
-def gateway(env: dict[str, str], log_dir: Path) -> Iterator[StackProcess]:
-    process = service("gateway", env, log_dir).start().wait_ready()
+@pytest.fixture(scope="module")
+def gateway(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StackProcess]:
+    logs = tmp_path_factory.mktemp("gateway-auth-logs")
+    process = service("gateway", env, logs).start().wait_ready()
     yield process
     process.stop()
 
