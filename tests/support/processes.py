@@ -40,7 +40,7 @@ class StackProcess:
             )
         return self
 
-    def wait_ready(self, timeout: float = 30.0) -> StackProcess:
+    def wait_ready(self, timeout: float = 60.0) -> StackProcess:
         assert self.url is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
