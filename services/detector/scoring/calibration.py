@@ -15,6 +15,7 @@ Everything is exponentially weighted, so time and memory are constant per sample
 from __future__ import annotations
 
 import math
+import struct
 from array import array
 from dataclasses import dataclass
 
@@ -67,6 +68,36 @@ def update_stream(p: LikelihoodParams, s: array[float], i: int, raw: float, n: i
     if z <= 0.0:
         return 0.0
     return upper_tail_decades(z)
+
+
+#: The numbers of four streams, read and written in one call each (an ``array`` item
+#: assignment parses its argument like a function call: twelve of them cost three times
+#: what one ``pack_into`` does).
+_FOUR_STREAMS = struct.Struct("12d")
+
+
+def update_four_streams(
+    p: LikelihoodParams,
+    s: array[float],
+    i: int,
+    raws: tuple[float, float, float, float],
+    n: int,
+) -> list[float]:
+    """:func:`update_stream` for four consecutive streams from ``s[i]`` on, with the
+    ``raws`` of this sample; returns their surprises in the same order."""
+    a_short, floor = p.a_short, p.floor
+    a = p.a_long if n > p.long_window else 1.0 / n
+    numbers: list[float] = []
+    surprises: list[float] = []
+    old = iter(_FOUR_STREAMS.unpack_from(s, 8 * i))
+    for raw, short, mean, var in zip(raws, old, old, old, strict=True):
+        short = raw if n == 1 else short + a_short * (raw - short)
+        dev = short - mean
+        numbers += (short, mean + a * dev, (1.0 - a) * (var + a * dev * dev))
+        # the variance is never negative, so z has the sign of dev
+        surprises.append(upper_tail_decades(dev / (math.sqrt(var) + floor)) if dev > 0.0 else 0.0)
+    _FOUR_STREAMS.pack_into(s, 8 * i, *numbers)
+    return surprises
 
 
 class Likelihoods:

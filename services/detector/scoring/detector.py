@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 from array import array
 from dataclasses import dataclass
 from typing import Any
 
-from .calibration import LikelihoodParams, Likelihoods, update_stream
+from .calibration import LikelihoodParams, Likelihoods, update_four_streams
 from .config import DETECTOR_NAMES, DetectorConfig
 from .memory import ContextMemory, MemoryParams
 from .result import ScoreResult
@@ -48,19 +49,26 @@ STATE_VERSION = 3
 _DAY = 86400.0
 # Positions of the detector's own numbers in its float array ``f`` (one array instead of a
 # float object each saves a few hundred bytes per series); the likelihood streams', the
-# seasonal profile's and the context grid's numbers follow them.
-_TS, _VALUE, _DT, _LO, _HI, _MEAN, _DEV, _BAR, _WITHHELD = range(9)
-_LIKELIHOODS = 9
+# seasonal profile's and the context grid's numbers follow them. The first ten are written
+# back by one ``_HEAD.pack_into`` per sample (cheaper than ten item assignments): the last
+# time and value, the typical interval, the known range, the baseline, then the last
+# result's score and expected range.
+_TS, _VALUE, _DT, _LO, _HI, _MEAN, _DEV, _LAST = range(8)
+_HEAD = struct.Struct("10d")
+_READ = struct.Struct("7d")  # up to the last result
+_BAR, _WITHHELD = 10, 11
+_LIKELIHOODS = 12
 _LIKELIHOOD_STREAMS = 4  # level_shift, novelty, seasonal, pattern
 _SEASON = _LIKELIHOODS + 3 * _LIKELIHOOD_STREAMS
 _GRID = _SEASON + SEASON_NUMBERS
-_LAST = _GRID + 2  # the last result's score and expected range
 # Then the peaks of the largest excursions above and below the range (``k`` each, largest
 # first, NaN while fewer are on record; the ones below negated) and of the current ones.
-_PEAKS = _LAST + 3
-_L0, _L1, _L2, _L3 = (_LIKELIHOODS + 3 * k for k in range(_LIKELIHOOD_STREAMS))
+_PEAKS = _GRID + 2
 # The last result's flags (kept as one small integer; 0: no result yet).
 _HAS, _ALARM, _WARMING, _SUPPRESSED = 1, 2, 4, 8
+# A result is a tuple: built by ``tuple.__new__`` it skips the named tuple's Python-level
+# ``__new__`` (half the cost of building it).
+_new_tuple = tuple.__new__
 #: Shared by every detector built without a configuration (a config is ~260 bytes).
 _DEFAULT_CONFIG = DetectorConfig()
 
@@ -75,6 +83,8 @@ class _Derived:
     bar_decay: float
     weights: tuple[float, float, float, float, float, float]
     contexts_ready: int  # the last sample at which the context detectors cannot alarm
+    unit_weights: bool  # every weight is 1 (multiplying by them changes nothing)
+    current_peaks: int  # position of the current excursion's peak above the range
 
 
 @functools.lru_cache(maxsize=64)
@@ -100,6 +110,8 @@ def _derive(cfg: DetectorConfig) -> _Derived:
         math.exp(-1.0 / cfg.alarm_bar_memory),
         (float(w[0]), float(w[1]), float(w[2]), float(w[3]), float(w[4]), float(w[5])),
         cfg.memory_start_samples + cfg.memory_settle_samples,
+        all(x == 1.0 for x in w),
+        _PEAKS + 2 * cfg.recurrence_episodes,
     )
 
 
@@ -205,30 +217,32 @@ class SeriesDetector:
         sequence contexts. A non-numeric timestamp counts as "same time as the last".
         """
         cfg = self._cfg
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            value = math.nan
+        if type(value) is not float:
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                value = math.nan
         if not abs(value) <= cfg.max_abs_value:  # also catches NaN
             return self._skipped()
-        try:
-            ts = float(timestamp)
-        except (TypeError, ValueError):
-            ts = math.nan
+        if type(timestamp) is float:
+            ts = timestamp
+        else:
+            try:
+                ts = float(timestamp)
+            except (TypeError, ValueError):
+                ts = math.nan
         f = self.f
-        last_ts = f[_TS]
-        last_value = f[_VALUE]
-        if ts != ts or ts in (math.inf, -math.inf):
+        last_ts, last_value, dt, lo, hi, mean, dev = _READ.unpack_from(f)
+        if ts - ts != 0.0:  # NaN or infinite
             ts = last_ts if last_ts == last_ts else 0.0
         if ts == last_ts and value == last_value and self.last_flags:
             return self._last()
         if ts > last_ts:  # False while last_ts is NaN
-            self._track_interval(ts - last_ts)
+            dt = self._track_interval(ts - last_ts, dt)
 
         n = self.n + 1
         self.n = n
-        lo, hi = f[_LO], f[_HI]
-        mean, dev = f[_MEAN], f[_DEV]
+        d = self._d
 
         # out_of_range: excursion beyond the known range, in range widths.
         range_dec = 0.0
@@ -241,7 +255,10 @@ class SeriesDetector:
                 else:  # the first change of a so far constant series
                     range_dec = cfg.score_decades
             if cfg.recurrence_episodes and n > cfg.warmup_samples:
-                range_dec = self._recurrence(value, lo, hi, range_dec)
+                current = d.current_peaks
+                # nothing to do inside the range unless an excursion just ended
+                if excess > 0.0 or f[current] == f[current] or f[current + 1] == f[current + 1]:
+                    range_dec = self._recurrence(value, lo, hi, range_dec)
 
         # stuck: the same value for longer than ever before (only once runs are on record).
         stuck_dec = 0.0
@@ -258,16 +275,14 @@ class SeriesDetector:
 
         # level_shift: distance from the baseline, calibrated (the baseline also gives
         # the expected band and the block extremes of the pattern context).
-        lp = self._d.likelihood
         level_raw = 0.0
         if n > 1:
             scale = dev + 1e-9 * (abs(mean) + 1.0) + cfg.scale_range_fraction * (hi - lo)
             level_raw = 1.0 - math.exp(-abs(value - mean) / (scale * cfg.level_squash))
-        level_dec = update_stream(lp, f, _L0, level_raw, n)
         a = cfg.baseline_alpha if n * cfg.baseline_alpha > 1.0 else 1.0 / n
         err = value - mean
-        f[_MEAN] = new_mean = mean + a * err
-        f[_DEV] = new_dev = dev + a * (abs(err) - dev)
+        new_mean = mean + a * err
+        new_dev = dev + a * (abs(err) - dev)
         if n <= cfg.warmup_samples or n == 1:
             if value < lo:
                 lo = value
@@ -277,65 +292,50 @@ class SeriesDetector:
             lo += cfg.range_expand_rate * (value - lo)
         elif value > hi:
             hi += cfg.range_expand_rate * (value - hi)
-        f[_LO], f[_HI] = lo, hi
 
         # novelty / seasonal / pattern: contexts never seen before, calibrated. The
         # seasonal profile gives the expected range (judged before it learns the value)
         # and says whether the seasonal context should tell weekdays apart.
-        seq_new = tod_new = pat_new = False
+        seq_raw = tod_raw = pat_raw = 0.0
         band = cfg.expected_band
         low, high = mean - band * dev, mean + band * dev
         if n > cfg.memory_start_samples:
             season = self.season
-            seasonal_band = season.observe(ts, value, lo, hi, new_dev, f[_DT], band)
+            seasonal_band = season.observe(ts, value, lo, hi, new_dev, dt, band)
             if seasonal_band is not None:
                 low, high = seasonal_band
-            weekly = season.mode == WEEKLY
-            memory = self.memory
-            memory.ensure_grid(lo, hi)
             bins = cfg.time_bins_per_day
             time_bin = int((ts % _DAY) * bins / _DAY)
             week_bin = -1
             if season.weekly_likely:
                 week_bin = (int(ts // _DAY + 3) % 7) * bins + time_bin  # Monday = 0
-            seq_new, tod_new, pat_new = memory.observe(value, time_bin, new_mean, week_bin, weekly)
-        seq_dec = update_stream(lp, f, _L1, 1.0 if seq_new else 0.0, n)
-        tod_dec = update_stream(lp, f, _L2, 1.0 if tod_new else 0.0, n)
-        pat_dec = update_stream(lp, f, _L3, 1.0 if pat_new else 0.0, n)
+            seq_raw, tod_raw, pat_raw = self.memory.observe(
+                value, lo, hi, time_bin, new_mean, week_bin, season.mode == WEEKLY
+            )
+        level_dec, seq_dec, tod_dec, pat_dec = update_four_streams(
+            d.likelihood, f, _LIKELIHOODS, (level_raw, seq_raw, tod_raw, pat_raw), n
+        )
 
         warming = n <= cfg.warmup_samples
-        if not warming and n <= self._d.contexts_ready:
+        if not warming and n <= d.contexts_ready:
             # A warm-up shorter than the context memory needs: the contexts keep learning,
             # but their first burst of "everything is new" must not page.
             seq_dec = tod_dec = pat_dec = 0.0
-        w = self._d.weights
-        result = self._decide(
-            (
-                range_dec * w[0],
-                level_dec * w[1],
-                seq_dec * w[2],
-                tod_dec * w[3],
-                pat_dec * w[4],
-                stuck_dec * w[5],
-            ),
-            warming,
-            low,
-            high,
-        )
-        if not ts < last_ts:  # keeps the latest time; also replaces a NaN
-            f[_TS] = ts
-        f[_VALUE] = value
-        self._remember(result)
+        decades: tuple[float, ...] = (range_dec, level_dec, seq_dec, tod_dec, pat_dec, stuck_dec)
+        if not d.unit_weights:
+            w = d.weights
+            decades = tuple(x * weight for x, weight in zip(decades, w, strict=True))
+        result = self._decide(decades, warming, low, high)
+        if ts < last_ts:  # keeps the latest time (a NaN one is replaced)
+            ts = last_ts
+        _HEAD.pack_into(f, 0, ts, value, dt, lo, hi, new_mean, new_dev, result[0], low, high)
         return result
 
     def _decide(
-        self,
-        decades: tuple[float, float, float, float, float, float],
-        warming: bool,
-        low: float,
-        high: float,
+        self, decades: tuple[float, ...], warming: bool, low: float, high: float
     ) -> ScoreResult:
-        """Combine sub-detector surprises into the final score and alarm decision."""
+        """Combine sub-detector surprises into the final score and alarm decision, and
+        remember the result's flags and detectors (its numbers are the caller's to keep)."""
         cfg = self._cfg
         top = max(decades)
         alarm_decades = self._d.alarm_decades
@@ -344,8 +344,10 @@ class SeriesDetector:
             fired = tuple(
                 name for name, d in zip(DETECTOR_NAMES, decades, strict=True) if d >= alarm_decades
             )
+        self.last_fired = fired
         if warming:
-            return ScoreResult(0.0, False, low, high, fired, True)
+            self.last_flags = _HAS | _WARMING
+            return _new_tuple(ScoreResult, (0.0, False, low, high, fired, True, False, False))
         f = self.f
         bar = f[_BAR]
         if bar > 0.0:
@@ -355,28 +357,27 @@ class SeriesDetector:
         score = top / cfg.score_decades if top > 0.0 else 0.0
         if score > 1.0:
             score = 1.0
+        threshold = cfg.alarm_threshold
+        alarm = suppressed = False
         if self.refractory_left > 0:
             self.refractory_left -= 1
             withheld = f[_WITHHELD]
-            if withheld > 0.0 and score >= cfg.alarm_threshold and score >= withheld:
+            if withheld > 0.0 and score >= threshold and score >= withheld:
                 # clearly stronger than the alarm the caller held back: a new event
                 f[_WITHHELD] = 0.0
-                self.refractory_left = cfg.refractory_samples
-                f[_BAR] = bar + cfg.alarm_bar_step
-                return ScoreResult(score, True, low, high, fired, False)
-            if score >= cfg.alarm_threshold:
+                alarm = True
+            else:  # muted; an alarm-level score stays one if the factor keeps it there
+                suppressed = score >= threshold
                 score *= cfg.refractory_factor
-                return ScoreResult(
-                    score, score >= cfg.alarm_threshold, low, high, fired, False, True
-                )
-            score *= cfg.refractory_factor
-            return ScoreResult(score, False, low, high, fired, False)
-        if score >= cfg.alarm_threshold:
+                alarm = suppressed and score >= threshold
+        elif score >= threshold:
             f[_WITHHELD] = 0.0
+            alarm = True
+        if alarm and not suppressed:
             self.refractory_left = cfg.refractory_samples
             f[_BAR] = bar + cfg.alarm_bar_step
-            return ScoreResult(score, True, low, high, fired, False)
-        return ScoreResult(score, False, low, high, fired, False)
+        self.last_flags = _HAS | (_ALARM if alarm else 0) | (_SUPPRESSED if suppressed else 0)
+        return _new_tuple(ScoreResult, (score, alarm, low, high, fired, False, suppressed, False))
 
     def _recurrence(self, value: float, lo: float, hi: float, range_dec: float) -> float:
         """``range_dec``, or 0 when at least ``recurrence_episodes`` earlier excursions
@@ -439,6 +440,8 @@ class SeriesDetector:
         )
 
     def _remember(self, result: ScoreResult | None) -> None:
+        """Keep ``result`` as the last one (a restored checkpoint's; ``update`` keeps its
+        own directly)."""
         if result is None:
             self.last_flags = 0
             self.last_fired = ()
@@ -459,17 +462,15 @@ class SeriesDetector:
         """The likelihood streams' numbers (in ``f``) as an object, for the checkpoint."""
         return Likelihoods(self._d.likelihood, _LIKELIHOOD_STREAMS, self.f, _LIKELIHOODS)
 
-    def _track_interval(self, dt: float) -> None:
-        """Learn the typical sampling interval and restart the contexts after a gap."""
-        f = self.f
-        typical = f[_DT]
+    def _track_interval(self, dt: float, typical: float) -> float:
+        """The typical sampling interval after one of ``dt`` (``typical`` before it);
+        restarts the contexts after a gap."""
         if typical <= 0.0:
-            f[_DT] = dt
-            return
+            return dt
         if dt > self._cfg.gap_factor * typical:
             self.memory.restart_sequence()
         # Asymmetric update: shrinks fast, grows slowly, so rare gaps barely move it.
-        f[_DT] = typical + (0.1 if dt < typical else 0.01) * (dt - typical)
+        return typical + (0.1 if dt < typical else 0.01) * (dt - typical)
 
     def _skipped(self) -> ScoreResult:
         """Result for a value that was not learned (NaN, inf, absurd magnitude)."""

@@ -148,11 +148,20 @@ class ContextMemory:
         self.block_min = math.inf
 
     def observe(
-        self, value: float, time_bin: int, centre: float, week_bin: int, weekly: bool
-    ) -> tuple[bool, bool, bool]:
-        """Learn the contexts ending at ``value``.
+        self,
+        value: float,
+        lo: float,
+        hi: float,
+        time_bin: int,
+        centre: float,
+        week_bin: int,
+        weekly: bool,
+    ) -> tuple[float, float, float]:
+        """Learn the contexts ending at ``value``; ``[lo, hi]`` is the known range (for
+        :meth:`ensure_grid`).
 
-        Returns whether the (sequence, seasonal, pattern) contexts were novel. ``centre``
+        Returns whether the (sequence, seasonal, pattern) contexts were novel, as 1.0 or
+        0.0 (the raw scores of their likelihood streams). ``centre``
         is the current baseline, used to pick the representative extreme of a block.
         The seasonal context is learned by time of day (``time_bin``) and, unless
         ``week_bin`` is -1, by time of the week (``week_bin``: the weekday times
@@ -160,18 +169,21 @@ class ContextMemory:
         (the series has a weekly cycle, see ``seasonal.py``). The caller learns weekly
         contexts while a weekly cycle is likely, so that they are known when it is
         confirmed, and not otherwise (they would only crowd the table).
-        Must be called after :meth:`ensure_grid`.
         """
         p = self._p
+        v, b = self.v, self.b
+        origin, width = v[b], v[b + 1]
+        if not (width > 0.0 and hi - lo <= p.grid_reset * p.levels * width):
+            self.ensure_grid(lo, hi)
+            origin, width = v[b], v[b + 1]
         table = self.table
         slots = p.slots
         top = p.symbols - 1
-        origin, width = self.v[self.b], self.v[self.b + 1]
         symbol = math.floor((value - origin) / width) + 2
         symbol = 0 if symbol < 0 else (top if symbol > top else symbol)
 
         # sequence: last seq_len levels
-        seq_new = False
+        seq_new = 0.0
         key = (self.seq_key * p.symbols + symbol) % p.seq_modulus
         self.seq_key = key
         if self.filled < p.seq_len:
@@ -182,7 +194,7 @@ class ContextMemory:
             byte = table[slot >> 1]
             shift = (slot & 1) << 2
             count = (byte >> shift) & 15
-            seq_new = count == 0
+            seq_new = 1.0 if count == 0 else 0.0
             if count < 15:
                 table[slot >> 1] = byte + (1 << shift)
 
@@ -192,7 +204,7 @@ class ContextMemory:
         byte = table[slot >> 1]
         shift = (slot & 1) << 2
         count = (byte >> shift) & 15
-        tod_new = count < p.tod_familiar
+        tod_new = 1.0 if count < p.tod_familiar else 0.0
         if count < 15:
             table[slot >> 1] = byte + (1 << shift)
         if week_bin >= 0:
@@ -202,7 +214,7 @@ class ContextMemory:
             shift = (slot & 1) << 2
             count = (byte >> shift) & 15
             if weekly:
-                tod_new = count < p.tod_familiar
+                tod_new = 1.0 if count < p.tod_familiar else 0.0
             if count < 15:
                 table[slot >> 1] = byte + (1 << shift)
 
@@ -223,7 +235,7 @@ class ContextMemory:
         byte = table[slot >> 1]
         shift = (slot & 1) << 2
         count = (byte >> shift) & 15
-        pat_new = count == 0
+        pat_new = 1.0 if count == 0 else 0.0
         if count < 15:
             table[slot >> 1] = byte + (1 << shift)
         if done:
