@@ -4,7 +4,6 @@ never from the body, and the backend's answer comes back as it is."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -13,10 +12,18 @@ from tests.support.processes import StackProcess, api_key, service, stack_env
 
 
 @pytest.fixture
-def gateway(redis_url: str, log_dir: Path) -> Iterator[StackProcess]:
-    env = stack_env(redis_url)
-    remediator = service("remediator", env, log_dir).start()
-    gateway = service("gateway", env, log_dir).start()
+def redis_url(module_redis: str) -> str:
+    """Not emptied between tests: one gateway and remediator serve the module (only one test
+    changes what the remediator holds, and it undoes it)."""
+    return module_redis
+
+
+@pytest.fixture(scope="module")
+def gateway(module_redis: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    env = stack_env(module_redis)
+    logs = tmp_path_factory.mktemp("gateway-proxy-logs")
+    remediator = service("remediator", env, logs).start()
+    gateway = service("gateway", env, logs).start()
     try:
         remediator.wait_ready()
         yield gateway.wait_ready()
