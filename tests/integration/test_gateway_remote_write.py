@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,10 +19,20 @@ SHARDS = 2
 
 
 @pytest.fixture
-def gateway(redis_url: str, log_dir: Path) -> Iterator[StackProcess]:
+def redis_url(module_redis: str) -> str:
+    """Not emptied between tests: one gateway serves the module; each test reads what it added
+    to the streams (the backlog test empties them before and after)."""
+    return module_redis
+
+
+@pytest.fixture(scope="module")
+def gateway(module_redis: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     # The smallest stream cap, so a backlog over 80 % of it is quick to build.
-    env = stack_env(redis_url, {"SCOPS_METRIC_SHARDS": str(SHARDS), "SCOPS_STREAM_MAXLEN": "1000"})
-    process = service("gateway", env, log_dir).start().wait_ready()
+    env = stack_env(
+        module_redis, {"SCOPS_METRIC_SHARDS": str(SHARDS), "SCOPS_STREAM_MAXLEN": "1000"}
+    )
+    logs = tmp_path_factory.mktemp("gateway-remote-write-logs")
+    process = service("gateway", env, logs).start().wait_ready()
     yield process
     process.stop()
 
@@ -39,11 +48,16 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def streamed(client: redis.Redis) -> list[dict[str, object]]:
+def lengths(client: redis.Redis) -> dict[str, int]:
+    return {stream: client.xlen(stream) for stream in all_metric_streams(SHARDS)}
+
+
+def streamed(client: redis.Redis, since: dict[str, int]) -> list[dict[str, object]]:
+    """The samples added to the metric streams after their ``since`` lengths."""
     return [
         sample
         for stream in all_metric_streams(SHARDS)
-        for _, fields in client.xrange(stream)
+        for _, fields in client.xrange(stream)[since[stream] :]
         for sample in stream_samples(fields)
     ]
 
@@ -52,6 +66,7 @@ def test_samples_are_on_the_stream_when_prometheus_hears_204(
     gateway: StackProcess, sync_redis: redis.Redis, redis_url: str
 ) -> None:
     key = api_key(redis_url, "ingest")
+    before = lengths(sync_redis)
     t = now_ms()
     counter = {"__name__": "http_requests_total", "instance": "web-1:9100", "job": "api"}
     gauge = {"__name__": "node_load1", "instance": "web-1:9100", "job": "node"}
@@ -61,7 +76,7 @@ def test_samples_are_on_the_stream_when_prometheus_hears_204(
     assert first.status_code == 204, first.text
     second = post(gateway, snappy(write_request([(counter, [(t + 2000, 110.0)])])), key)
     assert second.status_code == 204, second.text
-    got = sorted((s["metric"], s["value"], s["resource_id"]) for s in streamed(sync_redis))
+    got = sorted((s["metric"], s["value"], s["resource_id"]) for s in streamed(sync_redis, before))
     assert got == [
         ("http_requests_total:rate", 5.0, "web-1:9100"),
         ("node_load1", 0.5, "web-1:9100"),
@@ -71,10 +86,11 @@ def test_samples_are_on_the_stream_when_prometheus_hears_204(
 def test_no_key_is_401_and_a_viewer_key_403_nothing_written(
     gateway: StackProcess, sync_redis: redis.Redis, redis_url: str
 ) -> None:
+    before = lengths(sync_redis)
     body = snappy(write_request([({"__name__": "up", "job": "a"}, [(now_ms(), 1.0)])]))
     assert post(gateway, body, None).status_code == 401
     assert post(gateway, body, api_key(redis_url, "viewer")).status_code == 403
-    assert streamed(sync_redis) == []
+    assert streamed(sync_redis, before) == []
 
 
 def test_a_malformed_body_is_400_naming_the_reason(gateway: StackProcess, redis_url: str) -> None:
@@ -94,16 +110,20 @@ def test_a_detector_too_far_behind_makes_prometheus_send_again_later(
     gateway: StackProcess, sync_redis: redis.Redis, redis_url: str
 ) -> None:
     key = api_key(redis_url, "ingest")
-    for shard in range(SHARDS):
-        stream = metrics_stream(shard)
-        sync_redis.xgroup_create(stream, GROUP_DETECTOR, id="0", mkstream=True)
-        pipe = sync_redis.pipeline(transaction=False)
-        for _ in range(900):  # unread, over 80 % of the cap of 1000
-            pipe.xadd(stream, {"type": "filler"})
-        pipe.execute()
-    body = snappy(write_request([({"__name__": "up", "job": "a"}, [(now_ms(), 1.0)])]))
-    reply = post(gateway, body, key)
-    assert reply.status_code == 503, reply.text
-    assert reply.headers["Retry-After"] == "5"
-    assert "the detector is behind" in reply.json()["detail"]
-    assert sum(sync_redis.xlen(metrics_stream(s)) for s in range(SHARDS)) == 900 * SHARDS
+    sync_redis.delete(*all_metric_streams(SHARDS))  # the backlog is built from empty streams
+    try:
+        for shard in range(SHARDS):
+            stream = metrics_stream(shard)
+            sync_redis.xgroup_create(stream, GROUP_DETECTOR, id="0", mkstream=True)
+            pipe = sync_redis.pipeline(transaction=False)
+            for _ in range(900):  # unread, over 80 % of the cap of 1000
+                pipe.xadd(stream, {"type": "filler"})
+            pipe.execute()
+        body = snappy(write_request([({"__name__": "up", "job": "a"}, [(now_ms(), 1.0)])]))
+        reply = post(gateway, body, key)
+        assert reply.status_code == 503, reply.text
+        assert reply.headers["Retry-After"] == "5"
+        assert "the detector is behind" in reply.json()["detail"]
+        assert sum(sync_redis.xlen(metrics_stream(s)) for s in range(SHARDS)) == 900 * SHARDS
+    finally:
+        sync_redis.delete(*all_metric_streams(SHARDS))  # the module's gateway takes writes again
