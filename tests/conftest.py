@@ -30,6 +30,18 @@ def redis_url(redis_server: str) -> str:
     return redis_server
 
 
+@pytest.fixture(scope="module")
+def module_redis(redis_server: str) -> str:
+    """The suite's Redis emptied once for this module, for modules whose tests share one
+    stack (emptying it under running services would pull their consumer groups from under
+    them). Such a module overrides ``redis_url`` with it; its tests tell their data apart by
+    what they add: new keys, their own resource ids, counts taken before and after."""
+    client = redis.Redis.from_url(redis_server)
+    client.flushall()
+    client.close()
+    return redis_server
+
+
 @pytest.fixture
 def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
