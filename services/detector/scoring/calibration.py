@@ -87,13 +87,19 @@ def update_four_streams(
     ``raws`` of this sample; returns their surprises in the same order."""
     a_short, floor = p.a_short, p.floor
     a = p.a_long if n > p.long_window else 1.0 / n
+    keep = 1.0 - a
+    old = _FOUR_STREAMS.unpack_from(s, 8 * i)
     numbers: list[float] = []
     surprises: list[float] = []
-    old = iter(_FOUR_STREAMS.unpack_from(s, 8 * i))
-    for raw, short, mean, var in zip(raws, old, old, old, strict=True):
+    k = 0
+    for raw in raws:
+        short, mean, var = old[k], old[k + 1], old[k + 2]
+        k += 3
         short = raw if n == 1 else short + a_short * (raw - short)
         dev = short - mean
-        numbers += (short, mean + a * dev, (1.0 - a) * (var + a * dev * dev))
+        numbers.append(short)
+        numbers.append(mean + a * dev)
+        numbers.append(keep * (var + a * dev * dev))
         # the variance is never negative, so z has the sign of dev
         surprises.append(upper_tail_decades(dev / (math.sqrt(var) + floor)) if dev > 0.0 else 0.0)
     _FOUR_STREAMS.pack_into(s, 8 * i, *numbers)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import math
+import struct
 import sys
 from array import array
 from typing import Any
@@ -54,6 +55,23 @@ NONE, DAILY, WEEKLY = 0, 1, 2
 NUMBERS = 6
 # Their positions: the code map, the first timestamp, both profiles' errors, their count.
 _ORIGIN, _RES, _START, _ERR_DAY, _ERR_WEEK, _UPDATES = range(NUMBERS)
+#: All of them in one call (an array item assignment costs a third of writing all six).
+_ALL = struct.Struct(f"{NUMBERS}d")
+# Seconds of samples an hour bin's mean remembers; how long a profile must have seen; the
+# share of its competitor's error a profile may keep.
+_DAY_MEAN_SPAN = _HOUR * _DAY_MEMORY
+_WEEK_MEAN_SPAN = _HOUR * _WEEK_MEMORY
+_TRUST_DAILY = _CYCLES * _DAY
+_TRUST_WEEKLY = _CYCLES * _WEEK
+_KEEP = 1.0 - MARGIN
+
+
+def _learned(code: int, x: float, a: float) -> int:
+    """An hour bin's mean ``code`` (0: none yet) after learning the value whose fractional
+    code is ``x``, with weight ``a`` (capped at 1)."""
+    y = code + (a if a < 1.0 else 1.0) * (x - code) if code else x
+    new = int(y + 0.5)
+    return 1 if new < 1 else (_TOP if new > _TOP else new)
 
 
 def week_bin(ts: float) -> int:
@@ -129,20 +147,17 @@ class SeasonalProfile:
         sampling interval in seconds.
         """
         v, b = self.v, self.b
-        origin, res = v[b + _ORIGIN], v[b + _RES]
+        origin, res, start, err_day, err_week, updates = _ALL.unpack_from(v, 8 * b)
         if res == 0.0 or not (origin <= lo and hi <= origin + (_TOP - 1) * res):
             self._remap(lo, hi)
             origin, res = v[b + _ORIGIN], v[b + _RES]
-        start = v[b + _START]
         if start != start:
-            v[b + _START] = start = ts
+            start = ts
         days = ts // _DAY
         hb = int((ts - days * _DAY) // _HOUR)
         wi = 24 + int((days + 3.0) % 7.0) * 24 + hb  # Monday 00:00 is 24
         codes = self.codes
         cd, cw = codes[hb], codes[wi]
-        err_day, err_week = v[b + _ERR_DAY], v[b + _ERR_WEEK]
-        updates = v[b + _UPDATES]
 
         band = None
         mode = self.mode
@@ -157,7 +172,6 @@ class SeasonalProfile:
             dt = _HOUR
         if cd and cw:
             updates += 1.0
-            v[b + _UPDATES] = updates
             # errors remember about a week of samples (a growing average until then)
             a = dt / _WEEK
             if a < 1.0 / updates:
@@ -166,24 +180,18 @@ class SeasonalProfile:
                 a = 1.0
             err_day += a * (abs(value - (origin + (cd - 1) * res)) - err_day)
             err_week += a * (abs(value - (origin + (cw - 1) * res)) - err_week)
-            v[b + _ERR_DAY], v[b + _ERR_WEEK] = err_day, err_week
+        _ALL.pack_into(v, 8 * b, origin, res, start, err_day, err_week, updates)
         # one visit of a bin is an hour of samples: each mean remembers a few visits
         x = (value - origin) / res + 1.0  # the value as a (fractional) code
-        for index, c, memory in ((hb, cd, _DAY_MEMORY), (wi, cw, _WEEK_MEMORY)):
-            if c:
-                a = dt / (_HOUR * memory)
-                y = c + (a if a < 1.0 else 1.0) * (x - c)
-            else:
-                y = x
-            code = int(y + 0.5)
-            codes[index] = 1 if code < 1 else (_TOP if code > _TOP else code)
+        codes[hb] = _learned(cd, x, dt / _DAY_MEAN_SPAN)
+        codes[wi] = _learned(cw, x, dt / _WEEK_MEAN_SPAN)
 
-        likely = updates > 0.0 and err_week <= (1.0 - MARGIN) * err_day
+        likely = updates > 0.0 and err_week <= _KEEP * err_day
         self.weekly_likely = likely
         seen = ts - start
-        if likely and seen >= _CYCLES * _WEEK:
+        if likely and seen >= _TRUST_WEEKLY:
             self.mode = WEEKLY
-        elif seen >= _CYCLES * _DAY and err_day <= (1.0 - MARGIN) * base_dev:
+        elif seen >= _TRUST_DAILY and err_day <= _KEEP * base_dev:
             self.mode = DAILY
         else:
             self.mode = NONE
@@ -219,6 +227,4 @@ class SeasonalProfile:
         v[b + _START] = math.nan if state[3] is None else float(state[3])
         v[b + _ERR_DAY], v[b + _ERR_WEEK] = float(state[4]), float(state[5])
         v[b + _UPDATES], self.mode = float(int(state[6])), int(state[7])
-        self.weekly_likely = (
-            v[b + _UPDATES] > 0 and v[b + _ERR_WEEK] <= (1.0 - MARGIN) * v[b + _ERR_DAY]
-        )
+        self.weekly_likely = v[b + _UPDATES] > 0 and v[b + _ERR_WEEK] <= _KEEP * v[b + _ERR_DAY]
