@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,29 +43,167 @@ MODEL_VERSION = f"streaming-v{STATE_VERSION}"
 SeriesKey = tuple[str, str]
 
 
-@dataclass(slots=True)
 class SeriesState:
-    detector: SeriesDetector
-    episode: Episode | None = None
-    feedback: Feedback = field(default_factory=Feedback)
-    last_ts: float = -math.inf
+    """One series' scorer, open episode, feedback and clock.
+
+    Kept for every series, so small: slots, and the feedback (set on few series) made only
+    when first asked for. ``resource_id`` and ``metric`` are the names it is filed under in
+    the engine (the same string objects as the table's keys); ``changed``: queued for the
+    next checkpoint."""
+
+    __slots__ = ("_feedback", "changed", "detector", "episode", "last_ts", "metric", "resource_id")
+
+    def __init__(
+        self,
+        detector: SeriesDetector,
+        episode: Episode | None = None,
+        feedback: Feedback | None = None,
+        last_ts: float = -math.inf,
+    ) -> None:
+        self.detector = detector
+        self.episode = episode
+        self._feedback = feedback
+        self.last_ts = last_ts
+        self.resource_id = ""
+        self.metric = ""
+        self.changed = False
+
+    @property
+    def feedback(self) -> Feedback:
+        feedback = self._feedback
+        if feedback is None:
+            feedback = self._feedback = Feedback()
+        return feedback
 
     def to_state(self) -> dict[str, Any]:
         return {
             "d": self.detector.to_state(),
             "e": self.episode.to_state() if self.episode else None,
-            "f": self.feedback.to_state(),
+            "f": self._feedback.to_state() if self._feedback is not None else None,
             "t": self.last_ts if math.isfinite(self.last_ts) else None,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any], config: DetectorConfig) -> SeriesState:
+        feedback = state.get("f")
         return cls(
             SeriesDetector.from_state(state["d"], config),
             Episode.from_state(state["e"]) if state.get("e") else None,
-            Feedback.from_state(state.get("f")),
+            Feedback.from_state(feedback) if feedback else None,
             -math.inf if state.get("t") is None else float(state["t"]),
         )
+
+
+class SeriesTable(Mapping[SeriesKey, SeriesState]):
+    """Every series' state by (resource, metric), kept as one dict of resources per metric:
+    no key tuple per series, and a lookup is one string-keyed dict after the metric's (which
+    a batch mostly repeats). A metric name is stored once (interned), a resource's name once
+    for all its metrics."""
+
+    __slots__ = ("_count", "by_metric")
+
+    def __init__(self) -> None:
+        self.by_metric: dict[str, dict[str, SeriesState]] = {}
+        self._count = 0
+
+    def __getitem__(self, key: SeriesKey) -> SeriesState:
+        resource_id, metric = key
+        return self.by_metric[metric][resource_id]
+
+    def get(self, key: SeriesKey, default: Any = None) -> Any:
+        table = self.by_metric.get(key[1])
+        return default if table is None else table.get(key[0], default)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, tuple) or len(key) != 2:
+            return False
+        table = self.by_metric.get(key[1])
+        return table is not None and key[0] in table
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[SeriesKey]:
+        for metric, table in self.by_metric.items():
+            for resource_id in table:
+                yield resource_id, metric
+
+    def states(self) -> Iterator[SeriesState]:
+        for table in self.by_metric.values():
+            yield from table.values()
+
+    def table(self, metric: str) -> dict[str, SeriesState]:
+        """The states of ``metric``'s series by resource (created empty if new)."""
+        table = self.by_metric.get(metric)
+        if table is None:
+            table = self.by_metric[sys.intern(metric)] = {}
+        return table
+
+    def file(self, resource_id: str, metric: str, state: SeriesState) -> SeriesState:
+        """Put ``state`` under (``resource_id``, ``metric``), in place of any state there."""
+        metric = sys.intern(metric)
+        table = self.table(metric)
+        known = table.get(resource_id)
+        if known is not None:
+            resource_id = known.resource_id
+        else:
+            self._count += 1
+            for other in self.by_metric.values():  # the resource's name, once for all metrics
+                sibling = other.get(resource_id)
+                if sibling is not None:
+                    resource_id = sibling.resource_id
+                    break
+        state.resource_id, state.metric = resource_id, metric
+        table[resource_id] = state
+        return state
+
+
+class ChangedSeries:
+    """The series changed since the checkpoint last took them, oldest first, each once (its
+    ``changed`` flag says it is queued): marking a series costs a flag test per sample, not a
+    set insertion of its key. Read like the set of their keys (``len``, ``in``, ``add``,
+    ``update``)."""
+
+    __slots__ = ("_queue", "_series")
+
+    def __init__(self, series: SeriesTable) -> None:
+        self._series = series
+        self._queue: deque[SeriesState] = deque()
+
+    def mark(self, state: SeriesState) -> None:
+        if not state.changed:
+            state.changed = True
+            self._queue.append(state)
+
+    def add(self, key: SeriesKey) -> None:
+        state = self._series.get(key)
+        if state is not None:
+            self.mark(state)
+
+    def update(self, keys: Iterable[SeriesKey]) -> None:
+        for key in keys:
+            self.add(key)
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def __contains__(self, key: object) -> bool:
+        state = self._series.get(key) if isinstance(key, tuple) else None
+        return state is not None and state.changed
+
+    def take(self, limit: int | None = None) -> list[SeriesState]:
+        """Up to ``limit`` (default: all) changed series, no longer marked."""
+        queue, series = self._queue, self._series
+        taken: list[SeriesState] = []
+        wanted = len(queue) if limit is None else limit
+        while queue and len(taken) < wanted:
+            state = queue.popleft()
+            if not state.changed:
+                continue
+            state.changed = False
+            if series.get((state.resource_id, state.metric)) is state:  # not replaced since
+                taken.append(state)
+        return taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +244,8 @@ class DetectionEngine:
         self.max_future_s = max_future_s
         self.clock = clock
         self.dropped_from_the_future = 0
-        self.series: dict[SeriesKey, SeriesState] = {}
-        self.dirty: set[SeriesKey] = set()
+        self.series = SeriesTable()
+        self.dirty = ChangedSeries(self.series)
         self.samples_scored = 0
         self.unreadable_states = 0
 
@@ -114,9 +254,9 @@ class DetectionEngine:
         return cls(dataclasses.replace(DetectorConfig(), warmup_samples=warmup), **kwargs)
 
     def state_of(self, key: SeriesKey) -> SeriesState:
-        state = self.series.get(key)
+        state: SeriesState | None = self.series.get(key)
         if state is None:
-            state = self.series[key] = SeriesState(SeriesDetector(self.config))
+            state = self.series.file(*key, SeriesState(SeriesDetector(self.config)))
         return state
 
     def process_batch(self, batch: MetricBatch) -> list[Event]:
@@ -128,31 +268,38 @@ class DetectionEngine:
         The loop handles the common case itself (a series with no episode open, whose sample
         the scorer found unremarkable and no hard limit covers: nothing to publish) and hands
         anything else to the full path, ``_judged``."""
+        if self.max_future_s is not None and batch.timestamp_us:
+            horizon = self.clock() + self.max_future_s
+            if max(batch.timestamp_us) / 1e6 > horizon:
+                batch = self._without_the_future(batch, horizon)
         events: list[Event] = []
-        horizon = math.inf if self.max_future_s is None else self.clock() + self.max_future_s
         labels = batch.labels
         correlation_id = batch.correlation_id
         series = self.series
-        mark_dirty = self.dirty.add
+        mark_changed = self.dirty.mark
         threshold = self.config.alarm_threshold  # feedback only ever raises it
         limits_for = self.policy.limits_for
-        scored = 0
+        current: str | None = None  # the metric of the previous sample, and its series
+        table: dict[str, SeriesState] = {}
+        limited = False
+        stale = 0
         for index, (resource_id, metric, value, micros) in enumerate(
             zip(batch.resource_id, batch.metric, batch.value, batch.timestamp_us, strict=True)
         ):
+            if metric != current:
+                current = metric
+                table = series.table(metric)
+                limited = bool(limits_for(metric))
             ts = micros / 1e6
-            if ts > horizon:
-                self._drop_from_the_future(resource_id, metric, micros)
-                continue
-            key = (resource_id, metric)
-            state = series.get(key)
+            state = table.get(resource_id)
             if state is None:
-                state = series[key] = SeriesState(SeriesDetector(self.config))
-            if ts <= state.last_ts:
+                state = series.file(resource_id, metric, SeriesState(SeriesDetector(self.config)))
+            elif ts <= state.last_ts:
+                stale += 1
                 continue
             state.last_ts = ts
-            mark_dirty(key)
-            scored += 1
+            if not state.changed:
+                mark_changed(state)
             result = state.detector.update(ts, value)
             if result.skipped:
                 continue
@@ -160,7 +307,7 @@ class DetectionEngine:
                 state.episode is None
                 and result.score < threshold
                 and not result.is_anomaly
-                and not limits_for(metric)
+                and not limited
             ):
                 continue
             event = self._judged(
@@ -175,8 +322,30 @@ class DetectionEngine:
             ).event
             if event is not None:
                 events.append(event)
-        self.samples_scored += scored
+        self.samples_scored += len(batch.resource_id) - stale
         return events
+
+    def _without_the_future(self, batch: ColumnBatch, horizon: float) -> ColumnBatch:
+        """``batch`` without its samples timed after ``horizon`` (dropped and counted)."""
+        keep: list[int] = []
+        for index, (resource_id, metric, micros) in enumerate(
+            zip(batch.resource_id, batch.metric, batch.timestamp_us, strict=True)
+        ):
+            if micros / 1e6 > horizon:
+                self._drop_from_the_future(resource_id, metric, micros)
+            else:
+                keep.append(index)
+        labels = batch.labels
+        return ColumnBatch(
+            batch.event_id,
+            batch.correlation_id,
+            batch.occurred_at,
+            [batch.resource_id[i] for i in keep],
+            [batch.metric[i] for i in keep],
+            [batch.value[i] for i in keep],
+            [batch.timestamp_us[i] for i in keep],
+            [labels[i] for i in keep] if labels is not None else None,
+        )
 
     def process(self, sample: MetricSample, correlation_id: str) -> Event | None:
         return self.step(
@@ -224,14 +393,13 @@ class DetectionEngine:
         """``step`` for a sample timed in microseconds since the epoch, already checked
         against the clock: the time becomes a ``datetime`` only for an event."""
         ts = micros / 1e6
-        key = (resource_id, metric)
-        state = self.series.get(key)
+        state = self.series.table(metric).get(resource_id)
         if state is None:
-            state = self.series[key] = SeriesState(SeriesDetector(self.config))
-        if ts <= state.last_ts:
+            state = self.series.file(resource_id, metric, SeriesState(SeriesDetector(self.config)))
+        elif ts <= state.last_ts:
             return SKIPPED
         state.last_ts = ts
-        self.dirty.add(key)
+        self.dirty.mark(state)
         self.samples_scored += 1
         verdict = self.judge(state, metric, ts, value)
         if verdict is None:
@@ -308,11 +476,14 @@ class DetectionEngine:
     ) -> Verdict:
         """How a scored sample is judged: the model's alarm (feedback, paging gate), its
         severity, and hard limits."""
-        threshold = self.config.alarm_threshold + state.feedback.threshold_bias
+        feedback = state._feedback
+        threshold = self.config.alarm_threshold
+        if feedback is not None:
+            threshold += feedback.threshold_bias
         model_alarm = (
             not result.warming_up
             and result.score >= threshold
-            and not state.feedback.known_normal(value)
+            and (feedback is None or not feedback.known_normal(value))
             and self.policy.worth_paging(
                 result.detectors,
                 value,
@@ -331,11 +502,7 @@ class DetectionEngine:
 
     def take_dirty(self, limit: int | None = None) -> dict[SeriesKey, dict[str, Any]]:
         """States changed since they were last taken (for the checkpoint), at most ``limit``."""
-        if limit is None or limit >= len(self.dirty):
-            keys, self.dirty = self.dirty, set()
-        else:
-            keys = {self.dirty.pop() for _ in range(limit)}
-        return {k: self.series[k].to_state() for k in keys if k in self.series}
+        return {(s.resource_id, s.metric): s.to_state() for s in self.dirty.take(limit)}
 
     def restore(self, states: Iterable[tuple[SeriesKey, dict[str, Any]]]) -> int:
         """Load saved series; one whose state this version cannot read (an older format, a
@@ -343,17 +510,22 @@ class DetectionEngine:
         count = 0
         for key, state in states:
             try:
-                self.series[key] = SeriesState.from_state(state, self.config)
+                restored = SeriesState.from_state(state, self.config)
             except (ValueError, KeyError, TypeError, IndexError) as exc:
                 self.unreadable_states += 1
                 log.warning("series_state_unreadable", series=f"{key[0]}/{key[1]}", error=str(exc))
                 continue
+            replaced: SeriesState | None = self.series.get(key)
+            self.series.file(*key, restored)
+            if replaced is not None and replaced.changed:  # still to be saved: as restored
+                replaced.changed = False
+                self.dirty.mark(restored)
             count += 1
         return count
 
     def warming_up(self) -> int:
         warm = self.config.warmup_samples
-        return sum(1 for s in self.series.values() if s.detector.n < warm)
+        return sum(1 for s in self.series.states() if s.detector.n < warm)
 
 
 def event_id(transition: Transition) -> uuid.UUID:

@@ -23,7 +23,7 @@ from typing import Any
 from shared.events import Severity
 
 
-@dataclass
+@dataclass(slots=True)
 class Episode:
     anomaly_id: uuid.UUID
     started_at: float  # epoch seconds of the opening sample
