@@ -298,12 +298,10 @@ class SeriesDetector:
         # and says whether the seasonal context should tell weekdays apart.
         seq_raw = tod_raw = pat_raw = 0.0
         band = cfg.expected_band
-        low, high = mean - band * dev, mean + band * dev
+        seasonal_band = None
         if n > cfg.memory_start_samples:
             season = self.season
             seasonal_band = season.observe(ts, value, lo, hi, new_dev, dt, band)
-            if seasonal_band is not None:
-                low, high = seasonal_band
             bins = cfg.time_bins_per_day
             time_bin = int((ts % _DAY) * bins / _DAY)
             week_bin = -1
@@ -312,6 +310,10 @@ class SeriesDetector:
             seq_raw, tod_raw, pat_raw = self.memory.observe(
                 value, lo, hi, time_bin, new_mean, week_bin, season.mode == WEEKLY
             )
+        if seasonal_band is None:
+            low, high = mean - band * dev, mean + band * dev
+        else:
+            low, high = seasonal_band
         level_dec, seq_dec, tod_dec, pat_dec = update_four_streams(
             d.likelihood, f, _LIKELIHOODS, (level_raw, seq_raw, tod_raw, pat_raw), n
         )
