@@ -61,8 +61,9 @@ class ModelManager:
         self.jobs: dict[str, TrainingJob] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_flagged: dict[str, float] = {}
-        # Latest sample time and labels of each resource changed since the last flush.
-        self._latest: dict[str, tuple[datetime, dict[str, str]]] = {}
+        # Latest sample time (microseconds since the epoch) and labels of each resource changed
+        # since the last flush: made a datetime and copied only for an event.
+        self._latest: dict[str, tuple[int, dict[str, str] | None]] = {}
         self._last_flush = time.monotonic()
         show_model_version(MULTIVARIATE, NO_MODEL)
 
@@ -167,12 +168,14 @@ class ModelManager:
         scorer = self.scorer
         if scorer is None:
             return []
+        update, latest = scorer.update, self._latest
+        watched = frozenset(scorer.features.metrics)
+        labels = batch.labels
         for index, (resource_id, metric, value, micros) in enumerate(
             zip(batch.resource_id, batch.metric, batch.value, batch.timestamp_us, strict=True)
         ):
-            if scorer.update(resource_id, metric, micros / 1e6, value):
-                at = EPOCH + timedelta(microseconds=micros)
-                self._latest[resource_id] = (at, dict(batch.labels_of(index)))
+            if metric in watched and update(resource_id, metric, micros / 1e6, value):
+                latest[resource_id] = (micros, labels[index] if labels is not None else None)
         due = time.monotonic() - self._last_flush >= self.options.flush_interval_s
         if scorer.pending < self.options.flush_every and not due:
             return []
@@ -186,7 +189,11 @@ class ModelManager:
         events = []
         seen, self._latest = self._latest, {}
         for flagged in scorer.flush():
-            at, labels = seen.get(flagged.resource_id, (datetime.now(UTC), {}))
+            last = seen.get(flagged.resource_id)
+            if last is None:
+                at, labels = datetime.now(UTC), {}
+            else:
+                at, labels = EPOCH + timedelta(microseconds=last[0]), dict(last[1] or {})
             ts = at.timestamp()
             if (
                 ts - self._last_flagged.get(flagged.resource_id, float("-inf"))
