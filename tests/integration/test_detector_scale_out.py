@@ -7,7 +7,6 @@ import json
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,16 +22,29 @@ from tests.support.waiting import wait_for
 SHARDS = 4
 TOKEN = "scale-out-internal-token"
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
-# One resource in every shard, so that both processes own some of them.
-RESOURCES = {shard_of(f"node-{i}", SHARDS): f"node-{i}" for i in range(200)}
+
+
+def one_per_shard(prefix: str) -> dict[int, str]:
+    """shard -> a resource of this name prefix in it: one in every shard, so that both processes
+    own some of them. Each test has its own prefix, as the stack serves the whole module."""
+    found = {shard_of(f"{prefix}-{i}", SHARDS): f"{prefix}-{i}" for i in range(200)}
+    assert sorted(found) == list(range(SHARDS))
+    return found
 
 
 @pytest.fixture
-def stack(redis_url: str, log_dir: Path) -> Iterator[dict[str, Any]]:
-    assert sorted(RESOURCES) == list(range(SHARDS))
+def redis_url(module_redis: str) -> str:
+    """Not emptied between tests: one stack serves the module; each test sends its own
+    resources and reads what it added."""
+    return module_redis
+
+
+@pytest.fixture(scope="module")
+def stack(module_redis: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    log_dir = tmp_path_factory.mktemp("scale-out-logs")
     urls = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
     env = stack_env(
-        redis_url,
+        module_redis,
         {
             "SCOPS_METRIC_SHARDS": str(SHARDS),
             "SCOPS_DETECTOR_URLS": json.dumps(urls),
@@ -58,8 +70,8 @@ def stack(redis_url: str, log_dir: Path) -> Iterator[dict[str, Any]]:
         yield {
             "gateway": started[-1],
             "detectors": started[:-1],
-            "ingest": api_key(redis_url, "ingest"),
-            "operator": api_key(redis_url, "operator"),
+            "ingest": api_key(module_redis, "ingest"),
+            "operator": api_key(module_redis, "operator"),
         }
     finally:
         for process in started:
@@ -85,23 +97,33 @@ def series(resource: str, values: list[float], offset: int = 0) -> list[dict[str
     ]
 
 
-def raised(client: redis.Redis) -> dict[str, str]:
-    """resource -> id of the anomaly raised on it."""
+def raised(client: redis.Redis, resources: dict[int, str]) -> dict[str, str]:
+    """resource -> id of the anomaly raised on it, for ``resources``."""
     events = [json.loads(f[b"data"]) for _, f in client.xrange(ANOMALIES)]
-    return {e["resource_id"]: e["event_id"] for e in events if e["type"] == "anomaly.detected.v1"}
+    return {
+        e["resource_id"]: e["event_id"]
+        for e in events
+        if e["type"] == "anomaly.detected.v1" and e["resource_id"] in resources.values()
+    }
 
 
 def test_feedback_on_series_in_every_shard_reaches_the_process_that_owns_it(
     stack: dict[str, Any], sync_redis: redis.Redis
 ) -> None:
     gateway: StackProcess = stack["gateway"]
+    resources = one_per_shard("spiky")
     rng = random.Random(5)
-    for resource in RESOURCES.values():
+    for resource in resources.values():
         ingest(gateway, stack["ingest"], series(resource, [rng.gauss(40, 2) for _ in range(300)]))
-    ingest(gateway, stack["ingest"], [s for r in RESOURCES.values() for s in series(r, [95], 300)])
-    wait_for(gateway, lambda: len(raised(sync_redis)) == SHARDS, 60, "an anomaly on every resource")
+    ingest(gateway, stack["ingest"], [s for r in resources.values() for s in series(r, [95], 300)])
+    wait_for(
+        gateway,
+        lambda: len(raised(sync_redis, resources)) == SHARDS,
+        60,
+        "an anomaly on every resource",
+    )
     operator = {"X-API-Key": stack["operator"]}
-    for resource, anomaly_id in raised(sync_redis).items():
+    for resource, anomaly_id in raised(sync_redis, resources).items():
         indexed = f"{gateway.url}/anomalies/{anomaly_id}"
         wait_for(
             gateway,
@@ -121,12 +143,7 @@ def test_feedback_on_series_in_every_shard_reaches_the_process_that_owns_it(
 
 def test_scoring_and_status_answer_for_every_shard(stack: dict[str, Any]) -> None:
     gateway: StackProcess = stack["gateway"]
-    rng = random.Random(6)
-    ingest(
-        gateway,
-        stack["ingest"],
-        [s for r in RESOURCES.values() for s in series(r, [rng.gauss(40, 2) for _ in range(30)])],
-    )
+    resources = one_per_shard("steady")
     operator = {"X-API-Key": stack["operator"]}
 
     def status() -> dict[str, Any]:
@@ -135,15 +152,23 @@ def test_scoring_and_status_answer_for_every_shard(stack: dict[str, Any]) -> Non
         body: dict[str, Any] = reply.json()
         return body
 
-    wait_for(gateway, lambda: status()["samples_scored"] == 30 * SHARDS, 30, "every sample")
+    before = status()  # what the module's earlier tests left (all of it scored)
+    rng = random.Random(6)
+    ingest(
+        gateway,
+        stack["ingest"],
+        [s for r in resources.values() for s in series(r, [rng.gauss(40, 2) for _ in range(30)])],
+    )
+    scored = before["samples_scored"] + 30 * SHARDS
+    wait_for(gateway, lambda: status()["samples_scored"] == scored, 30, "every sample")
     assert status()["shards"] == list(range(SHARDS))
-    assert status()["series_tracked"] == SHARDS
+    assert status()["series_tracked"] == before["series_tracked"] + SHARDS
     assert status()["processes"] == 2
 
     at = (START + timedelta(minutes=40)).isoformat()
     asks = [
         {"resource_id": r, "metric": "cpu_utilization", "value": 41.0, "timestamp": at}
-        for r in RESOURCES.values()
+        for r in resources.values()
     ]
     for ask in asks:
         one = httpx.post(f"{gateway.url}/anomaly", json=ask, headers=operator)
@@ -190,21 +215,25 @@ def test_a_model_trained_by_one_process_is_used_by_both_and_activation_reaches_b
         version: str = job["version"]
         return version
 
+    def listed(detector: StackProcess) -> list[str]:
+        versions = httpx.get(
+            f"{detector.url}/anomaly/models", headers={"X-Internal-Token": TOKEN}
+        ).json()["versions"]
+        return [v["version"] for v in versions]
+
     def in_use(version: str) -> bool:
         return all(
             httpx.get(f"{d.url}/anomaly/status").json()["multivariate_model"] == version
             for d in detectors
         )
 
+    earlier = listed(detectors[0])  # none, unless the module trained before
     first = train(1)
     wait_for(gateway, lambda: in_use(first), 20, "both processes to use the new model")
     second = train(2)
     wait_for(gateway, lambda: in_use(second), 20, "both processes to use the newer model")
     for detector in detectors:  # either process lists every version
-        listed = httpx.get(
-            f"{detector.url}/anomaly/models", headers={"X-Internal-Token": TOKEN}
-        ).json()
-        assert [v["version"] for v in listed["versions"]] == [first, second]
+        assert listed(detector) == [*earlier, first, second]
     back = httpx.post(f"{gateway.url}/anomaly/models/rollback", headers=admin)
     assert back.status_code == 200, back.text
     wait_for(gateway, lambda: in_use(first), 20, "both processes to roll back")
