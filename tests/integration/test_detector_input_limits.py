@@ -9,7 +9,6 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,8 +22,16 @@ SHARDS = 2
 
 
 @pytest.fixture
-def detector(redis_url: str, log_dir: Path) -> Iterator[StackProcess]:
-    env = stack_env(redis_url, {"SCOPS_METRIC_SHARDS": str(SHARDS), "SCOPS_WARMUP_SAMPLES": "3"})
+def redis_url(module_redis: str) -> str:
+    """Not emptied between tests: one detector serves the module; each test reads what it
+    added."""
+    return module_redis
+
+
+@pytest.fixture(scope="module")
+def detector(module_redis: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    env = stack_env(module_redis, {"SCOPS_METRIC_SHARDS": str(SHARDS), "SCOPS_WARMUP_SAMPLES": "3"})
+    log_dir = tmp_path_factory.mktemp("input-limits-logs")
     process = service("detector", env, log_dir).start().wait_ready()
     yield process
     process.stop()
@@ -92,18 +99,19 @@ def test_a_far_future_sample_on_the_stream_does_not_silence_a_full_disk(
         }
 
     stream = metrics_stream(shard_of("db-1", SHARDS))
+    seen, dropped = sync_redis.xlen(ANOMALIES), _dropped(detector)
     steady = [disk(now() - timedelta(minutes=20 - i), 60.0) for i in range(10)]
     sync_redis.xadd(stream, _entry([*steady, disk(datetime(9999, 12, 31, tzinfo=UTC), 60.0)]))
     sync_redis.xadd(stream, _entry([disk(now(), 99.0)]))
     deadline = time.monotonic() + 20
-    while not sync_redis.xlen(ANOMALIES):
+    while sync_redis.xlen(ANOMALIES) == seen:
         assert time.monotonic() < deadline, "the full disk raised nothing"
         time.sleep(0.05)
-    [(_, fields)] = sync_redis.xrange(ANOMALIES)
+    [(_, fields)] = sync_redis.xrange(ANOMALIES)[seen:]
     event = json.loads(fields[b"data"])
     assert (event["metric"], event["severity"], event["value"]) == (
         "disk_used_percent",
         "critical",
         99.0,
     )
-    assert _dropped(detector) == 1
+    assert _dropped(detector) == dropped + 1
