@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,9 +40,20 @@ class Stack:
 
 
 @pytest.fixture
-def stack(redis_url: str, aws_url: str, log_dir: Path) -> Iterator[Stack]:
-    """The shipped rules file, acting for real (no dry run) on the local AWS server."""
-    env = aws_worker_env(redis_url, aws_url, RULES)
+def redis_url(module_redis: str) -> str:
+    """Not emptied between tests: one stack serves the module; each test acts on instances of
+    its own and reads the records about them."""
+    return module_redis
+
+
+@pytest.fixture(scope="module")
+def stack(
+    module_redis: str, moto_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The shipped rules file, acting for real (no dry run) on the local AWS server (whose
+    state each test still resets, through ``aws``)."""
+    log_dir = tmp_path_factory.mktemp("allow-list-logs")
+    env = aws_worker_env(module_redis, moto_server, RULES)
     processes = [service("gateway", env, log_dir), service("remediator", env, log_dir)]
     processes.append(worker(env, log_dir))
     for process in processes:
@@ -74,15 +84,19 @@ def cpu_alert(instance: str, service_label: str, fingerprint: str) -> dict[str, 
     }
 
 
-def final_records(stack: Stack, client: redis.Redis, count: int) -> list[RemediationRecord]:
+def final_records(
+    stack: Stack, client: redis.Redis, resources: set[str]
+) -> list[RemediationRecord]:
+    """The final decisions about ``resources``, once there is one for each."""
     deadline = time.monotonic() + 45
     while time.monotonic() < deadline:
         stack.assert_alive()
-        done = [r for r in remediation_records(client) if r.status in FINAL]
-        if len(done) >= count:
+        records = remediation_records(client)
+        done = [r for r in records if r.status in FINAL and r.resource_id in resources]
+        if len(done) >= len(resources):
             return done
         time.sleep(0.2)
-    raise AssertionError(f"no final decision for {count} alert(s):\n{stack.logs()}")
+    raise AssertionError(f"no final decision for {resources}:\n{stack.logs()}")
 
 
 def test_an_alert_label_cannot_choose_the_unit_to_restart(
@@ -103,7 +117,7 @@ def test_an_alert_label_cannot_choose_the_unit_to_restart(
     reply = httpx.post(f"{stack.gateway}/v1/alerts/alertmanager", json=body, headers=ingest)
     assert reply.status_code == 202, reply.text
 
-    by_resource = {r.resource_id: r for r in final_records(stack, sync_redis, 2)}
+    by_resource = {r.resource_id: r for r in final_records(stack, sync_redis, {attacked, control})}
     refused = by_resource[attacked]
     assert refused.status == RemediationStatus.BLOCKED
     assert refused.rule == "cpu-critical" and refused.action == "restart_service"
@@ -124,6 +138,7 @@ def test_a_manual_request_cannot_clean_the_root_file_system(
     stack: Stack, aws: AwsApi, redis_url: str, sync_redis: redis.Redis
 ) -> None:
     (target,) = instances(aws, 1)
+    seen = len(remediation_records(sync_redis))
     operator = {"X-API-Key": api_key(redis_url, "operator", "ana")}
     reply = httpx.post(
         f"{stack.gateway}/remediation/execute",
@@ -140,7 +155,10 @@ def test_a_manual_request_cannot_clean_the_root_file_system(
     problem = reply.json()
     assert problem.get("blocked_by") == "invalid_params", problem
     assert "paths" in problem["detail"] and "'/.'" in problem["detail"]
-    (record,) = remediation_records(sync_redis)
+    # The one decision about this target (the earlier test's may still add records of its own).
+    (record,) = [
+        r for r in remediation_records(sync_redis)[seen:] if target in f"{r.resource_id} {r.target}"
+    ]
     assert (record.status, record.blocked_by) == (RemediationStatus.BLOCKED, "invalid_params")
     assert "'/.'" in record.reason
     time.sleep(1.0)  # room for a wrong dispatch to reach the worker
