@@ -28,8 +28,7 @@ START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
 TOKEN = "test-internal-token"
 
 
-@pytest.fixture
-def env(redis_url: str) -> dict[str, str]:
+def detector_env(redis_url: str) -> dict[str, str]:
     return stack_env(
         redis_url,
         {
@@ -41,10 +40,41 @@ def env(redis_url: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def detector(env: dict[str, str], log_dir: Path) -> Iterator[StackProcess]:
-    process = service("detector", env, log_dir).start().wait_ready()
+def redis_url(module_redis: str) -> str:
+    """Not emptied between tests: one detector serves the module's tests that need no restart;
+    each sends its own series and reads what it added."""
+    return module_redis
+
+
+@pytest.fixture(scope="module")
+def detector(module_redis: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    log_dir = tmp_path_factory.mktemp("detector-logs")
+    process = service("detector", detector_env(module_redis), log_dir).start().wait_ready()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def own_url(module_redis: str) -> str:
+    """A database of the suite's Redis apart from the shared detector's, emptied for a test that
+    starts and restarts detectors of its own (the shared one would read their streams)."""
+    url = module_redis.rsplit("/", 1)[0] + "/1"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
+@pytest.fixture
+def own_redis(own_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(own_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def env(own_url: str) -> dict[str, str]:
+    return detector_env(own_url)
 
 
 def feed(
@@ -87,16 +117,17 @@ def normal(n: int, seed: int) -> list[float]:
     return [rng.gauss(40, 2) for _ in range(n)]
 
 
-def anomalies(client: redis.Redis) -> list[dict[str, Any]]:
-    events = [json.loads(f[b"data"]) for _, f in client.xrange(ANOMALIES)]
+def anomalies(client: redis.Redis, since: int = 0) -> list[dict[str, Any]]:
+    """The anomalies on the stream after its first ``since`` entries."""
+    events = [json.loads(f[b"data"]) for _, f in client.xrange(ANOMALIES)[since:]]
     return [e for e in events if e["type"] == "anomaly.detected.v1"]
 
 
 def test_state_survives_a_restart(
-    env: dict[str, str], log_dir: Path, sync_redis: redis.Redis
+    env: dict[str, str], log_dir: Path, own_redis: redis.Redis
 ) -> None:
     first = service("detector", env, log_dir).start().wait_ready()
-    feed(sync_redis, "web-1", normal(300, seed=1))
+    feed(own_redis, "web-1", normal(300, seed=1))
     wait_scored(first, 300)
     assert status(first)["series_warming_up"] == 0
     first.stop()  # SIGTERM: saves state on the way out
@@ -106,12 +137,12 @@ def test_state_survives_a_restart(
         after = status(second)
         assert after["series_tracked"] == 1
         assert after["series_warming_up"] == 0  # no second warm-up
-        feed(sync_redis, "web-1", [97.0], offset=300)
+        feed(own_redis, "web-1", [97.0], offset=300)
         deadline = time.monotonic() + 10
-        while not anomalies(sync_redis):
+        while not anomalies(own_redis):
             assert time.monotonic() < deadline, "the restored series raised nothing"
             time.sleep(0.05)
-        assert anomalies(sync_redis)[0]["severity"] == "critical"
+        assert anomalies(own_redis)[0]["severity"] == "critical"
     finally:
         second.stop()
 
@@ -119,8 +150,9 @@ def test_state_survives_a_restart(
 def test_synchronous_scoring_reports_and_leaves_live_state_alone(
     detector: StackProcess, sync_redis: redis.Redis
 ) -> None:
+    scored = status(detector)["samples_scored"]  # by the module's earlier tests
     feed(sync_redis, "web-1", normal(300, seed=2))
-    wait_scored(detector, 300)
+    wait_scored(detector, scored + 300)
     at = (START + timedelta(minutes=300)).isoformat()
     ask = {"resource_id": "web-1", "metric": "cpu_utilization", "value": 97.0, "timestamp": at}
     first = httpx.post(f"{detector.url}/anomaly", json=ask).json()
@@ -136,7 +168,7 @@ def test_synchronous_scoring_reports_and_leaves_live_state_alone(
     ).json()
     assert unknown["series_known"] is False
     assert unknown["results"][0]["warming_up"] is True
-    assert status(detector)["samples_scored"] == 300
+    assert status(detector)["samples_scored"] == scored + 300
 
     batch = httpx.post(f"{detector.url}/anomaly/batch", json={"requests": [ask, ask]})
     assert batch.status_code == 200
@@ -150,14 +182,18 @@ def test_synchronous_scoring_reports_and_leaves_live_state_alone(
 def test_feedback_needs_the_internal_token_and_quiets_the_pattern(
     detector: StackProcess, sync_redis: redis.Redis
 ) -> None:
-    feed(sync_redis, "web-1", normal(300, seed=3))
-    feed(sync_redis, "web-1", [75.0], offset=300)
-    wait_scored(detector, 301)
+    scored = status(detector)["samples_scored"]  # by the module's earlier tests
+    seen, feedback_seen = sync_redis.xlen(ANOMALIES), sync_redis.xlen("scops:{feedback}")
+    feed(sync_redis, "web-2", normal(300, seed=3))
+    feed(sync_redis, "web-2", [75.0], offset=300)
+    wait_scored(detector, scored + 301)
     deadline = time.monotonic() + 10
-    while not anomalies(sync_redis):
+    while not anomalies(sync_redis, seen):
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    anomaly_id = anomalies(sync_redis)[0]["event_id"]
+    anomaly = anomalies(sync_redis, seen)[0]
+    assert anomaly["resource_id"] == "web-2"
+    anomaly_id = anomaly["event_id"]
     url = f"{detector.url}/anomaly/{anomaly_id}/feedback"
     body = {"verdict": "false_positive", "by": "alice"}
 
@@ -174,11 +210,11 @@ def test_feedback_needs_the_internal_token_and_quiets_the_pattern(
     assert reply.status_code == 200
     assert reply.json()["applied"] is True
     assert reply.json()["threshold_bias"] > 0
-    recorded = sync_redis.xrange("scops:{feedback}")
+    recorded = sync_redis.xrange("scops:{feedback}")[feedback_seen:]
     assert len(recorded) == 1
     assert recorded[0][1][b"by"] == b"alice"
     at = (START + timedelta(minutes=301)).isoformat()
-    ask = {"resource_id": "web-1", "metric": "cpu_utilization", "value": 74.0, "timestamp": at}
+    ask = {"resource_id": "web-2", "metric": "cpu_utilization", "value": 74.0, "timestamp": at}
     assert (
         httpx.post(f"{detector.url}/anomaly", json=ask).json()["results"][0]["is_anomaly"] is False
     )
@@ -191,7 +227,7 @@ def published(client: redis.Redis) -> list[tuple[str, str, str]]:
 
 
 def test_a_restart_from_a_checkpoint_older_than_the_last_publish_republishes_the_same_ids(
-    env: dict[str, str], log_dir: Path, sync_redis: redis.Redis
+    env: dict[str, str], log_dir: Path, own_redis: redis.Redis
 ) -> None:
     env = {
         **env,
@@ -209,40 +245,40 @@ def test_a_restart_from_a_checkpoint_older_than_the_last_publish_republishes_the
 
     first = service("detector", env, log_dir).start().wait_ready()
     try:
-        feed(sync_redis, "queue-1", steady, metric="queue_percent")
+        feed(own_redis, "queue-1", steady, metric="queue_percent")
         deadline = time.monotonic() + 20
         while True:  # the checkpoint holds every steady sample, nothing of the incident
-            saved = sync_redis.hgetall(key)
+            saved = own_redis.hgetall(key)
             states = [json.loads(v) for v in saved.values()]
             if states and states[0]["t"] == last_steady:
                 break
             assert time.monotonic() < deadline, "no checkpoint of the steady series"
             time.sleep(0.05)
-        feed(sync_redis, "queue-1", incident, offset=300, metric="queue_percent")
+        feed(own_redis, "queue-1", incident, offset=300, metric="queue_percent")
         deadline = time.monotonic() + 20
-        while not any(t == "anomaly.resolved.v1" for t, _, _ in published(sync_redis)):
-            assert time.monotonic() < deadline, published(sync_redis)
+        while not any(t == "anomaly.resolved.v1" for t, _, _ in published(own_redis)):
+            assert time.monotonic() < deadline, published(own_redis)
             time.sleep(0.05)
     finally:
         first.stop()  # saves its newer state on the way out
-    before = published(sync_redis)
+    before = published(own_redis)
     kinds = [t for t, _, _ in before]
     assert kinds.count("anomaly.detected.v1") >= 2  # opened, then escalated
     assert kinds[-1] == "anomaly.resolved.v1"
 
     # Back to the older checkpoint, as after a crash before the next save.
-    sync_redis.delete(key)
-    sync_redis.hset(key, mapping=saved)
+    own_redis.delete(key)
+    own_redis.hset(key, mapping=saved)
     second = service("detector", env, log_dir).start().wait_ready()
     try:
-        feed(sync_redis, "queue-1", incident, offset=300, metric="queue_percent")  # the replay
+        feed(own_redis, "queue-1", incident, offset=300, metric="queue_percent")  # the replay
         wait_scored(second, len(incident))
         deadline = time.monotonic() + 10
-        while len(published(sync_redis)) < 2 * len(before):
-            assert time.monotonic() < deadline, published(sync_redis)
+        while len(published(own_redis)) < 2 * len(before):
+            assert time.monotonic() < deadline, published(own_redis)
             time.sleep(0.05)
     finally:
         second.stop()
-    after = published(sync_redis)
+    after = published(own_redis)
     assert after[len(before) :] == before  # republished, each with the id it had
     assert len({event_id for _, event_id, _ in after}) == len(before)  # nothing new to act on
