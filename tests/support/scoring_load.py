@@ -38,13 +38,15 @@ def large_batch(series: int = 100, points: int = 1000) -> dict[str, Any]:
 class BatchLoad:
     """``clients`` threads sending large batch scoring requests back to back until stopped."""
 
-    def __init__(self, url: str, key: str, clients: int = 2) -> None:
+    def __init__(self, url: str, key: str, clients: int = 2, check: bool = False) -> None:
         self.url = url
         self.key = key
         self.clients = clients
+        self.check = check  # read every answer (a test does; a benchmark leaves it unread)
         self.body = large_batch()
         self.answered: list[int] = []  # status codes of the finished requests
         self.seconds: list[float] = []  # duration of each finished request
+        self.wrong: list[str] = []  # checked answers not one result per point of every series
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -55,6 +57,14 @@ class BatchLoad:
                 reply = http.post(f"{self.url}/anomaly/batch", json=self.body)
                 self.seconds.append(time.perf_counter() - began)
                 self.answered.append(reply.status_code)
+                if self.check and reply.status_code == 200:
+                    self._check(reply)
+
+    def _check(self, reply: httpx.Response) -> None:
+        asked = [(r["resource_id"], len(r["points"])) for r in self.body["requests"]]
+        answered = [(a.get("resource_id"), len(a.get("results", []))) for a in reply.json()]
+        if answered != asked:
+            self.wrong.append(reply.text[:200])
 
     def __enter__(self) -> BatchLoad:
         self._threads = [
