@@ -7,6 +7,7 @@ Whoever starts a server stops it (:meth:`LocalRedis.stop`).
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -54,11 +55,44 @@ def answers(url: str, timeout: float = 0.5) -> bool:
 
 _GIVEN_PORTS: set[int] = set()
 
+# Ports for test processes running side by side (pytest-xdist workers gw0, gw1, ...): each
+# worker picks from a block of its own below the kernel's ephemeral range (32768 and up on
+# Linux), so no two workers, and no port the kernel hands out for ``bind(0)`` or an outgoing
+# connection, can land on the same port between picking it and binding it.
+_SHARED_RANGE = (10000, 32768)
+
+
+def _worker_block() -> range | None:
+    """This xdist worker's own block of ports, or ``None`` outside a pytest-xdist worker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not worker[2:].isdigit():
+        return None
+    count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1), int(worker[2:]) + 1)
+    size = (_SHARED_RANGE[1] - _SHARED_RANGE[0]) // count
+    start = _SHARED_RANGE[0] + int(worker[2:]) * size
+    return range(start, start + size)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
 
 def free_port() -> int:
     """A loopback port free now, and never one this process handed out before: ports picked
     for several servers before any of them binds must differ (the kernel may give the same
-    free port twice)."""
+    free port twice). In a pytest-xdist worker the port comes from that worker's own block."""
+    block = _worker_block()
+    if block is not None:
+        for port in block:
+            if port not in _GIVEN_PORTS and _bindable(port):
+                _GIVEN_PORTS.add(port)
+                return port
+        raise RuntimeError(f"no port left in this worker's block {block.start}-{block.stop - 1}")
     for _ in range(1000):
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
