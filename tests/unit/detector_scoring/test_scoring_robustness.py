@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -134,6 +136,22 @@ def test_state_is_compact() -> None:
     det = SeriesDetector()
     feed(det, _series(3000, 2))
     assert len(json.dumps(det.to_state())) < 4096
+
+
+def test_state_saved_with_the_default_deflate_level_loads_and_scores_the_same() -> None:
+    # Checkpoints written before the counter table was deflated with run-length matching
+    # (zlib's default strategy, level 6) stay readable after an upgrade.
+    values = _series(3200, 4)
+    det = SeriesDetector()
+    for i, v in enumerate(values[:3000]):
+        det.update(T0 + i * 300.0, v)
+    state = det.to_state()
+    table = zlib.decompress(base64.b64decode(state["mem"]["tablez"]))
+    older = {**state["mem"], "tablez": base64.b64encode(zlib.compress(table, 6)).decode()}
+    assert older["tablez"] != state["mem"]["tablez"]
+    restored = SeriesDetector.from_state({**state, "mem": older})
+    tail = [(T0 + i * 300.0, v) for i, v in enumerate(values) if i >= 3000]
+    assert [restored.update(t, v) for t, v in tail] == [det.update(t, v) for t, v in tail]
 
 
 def test_state_rejects_wrong_version_and_table_size() -> None:
