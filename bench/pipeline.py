@@ -257,6 +257,11 @@ async def load(
     return tally
 
 
+def split_lanes(blocks: list[Block], clients: int) -> list[list[Block]]:
+    """``blocks`` dealt to at most ``clients`` clients, none left empty."""
+    return [lane for lane in (blocks[c::clients] for c in range(clients)) if lane]
+
+
 async def warm(url: str, key: str, lanes: list[list[Block]], steps: int) -> Tally:
     tally = Tally()
     async with client(key, len(lanes)) as http:
@@ -441,19 +446,29 @@ def run(args: argparse.Namespace) -> None:
         blocks = [
             Block(names[i : i + args.batch], start) for i in range(0, args.series, args.batch)
         ]
-        lanes = [blocks[c :: args.clients] for c in range(args.clients)]
-        lanes = [lane for lane in lanes if lane]
+        lanes = split_lanes(blocks, args.clients)
         probes = Block([f"probe-{j}" for j in range(args.probes)], start)
         rss_before = sum(rss_bytes(d.process.pid) for d in detectors)
 
+        # Warmed in two halves: the second half's growth is what a series costs once the
+        # process's fixed buffers (read replies, decoders, metric children) are in place.
+        half = max(1, len(blocks) // 2)
         began = time.perf_counter()
-        asyncio.run(warm(url, key, [*lanes, [probes]], warmup))
+        asyncio.run(warm(url, key, [*split_lanes(blocks[:half], args.clients), [probes]], warmup))
         wait_drained(sync)
+        rss_half = sum(rss_bytes(d.process.pid) for d in detectors)
+        later = blocks[half:]
+        if later:
+            asyncio.run(warm(url, key, split_lanes(later, args.clients), warmup))
+            wait_drained(sync)
         series = args.series + args.probes
         print(
             f"warm-up: {series:,} series x {warmup} samples in {time.perf_counter() - began:.0f} s"
         )
-        memory = (sum(rss_bytes(d.process.pid) for d in detectors) - rss_before) / series
+        rss_after = sum(rss_bytes(d.process.pid) for d in detectors)
+        memory = (rss_after - rss_before) / series
+        later_series = sum(len(block.names) for block in later)
+        marginal = (rss_after - rss_half) / later_series if later_series else memory
 
         everyone = {p.name: p.process.pid for p in procs}
         if handle.process is not None:
@@ -490,7 +505,10 @@ def run(args: argparse.Namespace) -> None:
             print(f"  per detector CPU-second: {scored / detector_cpu:,.0f} samples scored")
         if gateway_cpu:
             print(f"  per gateway CPU-second: {tally.accepted / gateway_cpu:,.0f} samples accepted")
-        print(f"detector memory: {memory / 1024:.1f} KiB per series (RSS growth over warm-up)")
+        print(
+            f"detector memory: {memory / 1024:.1f} KiB per series (RSS growth over warm-up), "
+            f"{marginal / 1024:.1f} KiB per series added once the first half was warm"
+        )
 
         rate = accepted_rate * 0.10
         timed = asyncio.run(probe_latency(url, key, handle.url, probes, lanes, rate))
