@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -150,6 +151,27 @@ def latencies(url: str, events: int, gap_s: float) -> list[float]:
     return found
 
 
+def new_records(
+    client: redis.Redis, after: bytes | str
+) -> Iterator[tuple[RemediationRecord, float]]:
+    """The remediation records written after ``after`` on the records stream, each with the
+    time it was read; exits when none comes for 10 s."""
+    last = after
+    while True:
+        reply = client.xread({REMEDIATIONS: last}, block=10_000, count=500)
+        seen = time.perf_counter()
+        if not reply:
+            raise SystemExit("no remediation record for 10 s; see the logs")
+        for _stream, entries in reply:
+            for entry_id, fields in entries:
+                last = entry_id
+                if fields[b"type"] != b"remediation.record.v1":
+                    continue
+                record = decode_event(fields[b"type"].decode(), fields[b"data"])
+                assert isinstance(record, RemediationRecord)
+                yield record, seen
+
+
 def burst(url: str, events: int, offset: int) -> tuple[float, float]:
     """Publishes ``events`` anomalies at once; seconds until all are recorded, and rate."""
     client = redis.Redis.from_url(url)
@@ -162,19 +184,9 @@ def burst(url: str, events: int, offset: int) -> tuple[float, float]:
         for event in wanted:
             pipe.xadd(ANOMALIES, encode_event(event))
         pipe.execute()
-    last = start_id
+    records = new_records(client, start_id)
     while ids:
-        reply = client.xread({REMEDIATIONS: last}, block=10_000, count=500)
-        if not reply:
-            raise SystemExit(f"{len(ids)} anomalies without a record after 10 s")
-        for _stream, entries in reply:
-            for entry_id, fields in entries:
-                last = entry_id
-                if fields[b"type"] != b"remediation.record.v1":
-                    continue
-                record = decode_event(fields[b"type"].decode(), fields[b"data"])
-                assert isinstance(record, RemediationRecord)
-                ids.discard(record.anomaly_id)
+        ids.discard(next(records)[0].anomaly_id)
     elapsed = time.perf_counter() - started
     client.close()
     return elapsed, events / elapsed
@@ -205,20 +217,11 @@ def paced(url: str, events: int, rate: float, offset: int) -> list[float]:
     thread = threading.Thread(target=publish, daemon=True)
     thread.start()
     found: dict[object, float] = {}
+    records = new_records(reader, last)
     while len(found) < events:
-        reply = reader.xread({REMEDIATIONS: last}, block=10_000, count=500)
-        seen = time.perf_counter()
-        if not reply:
-            raise SystemExit(f"{events - len(found)} anomalies without a record after 10 s")
-        for _stream, entries in reply:
-            for entry_id, fields in entries:
-                last = entry_id
-                if fields[b"type"] != b"remediation.record.v1":
-                    continue
-                record = decode_event(fields[b"type"].decode(), fields[b"data"])
-                assert isinstance(record, RemediationRecord)
-                if record.anomaly_id in sent and record.anomaly_id not in found:
-                    found[record.anomaly_id] = seen - sent[record.anomaly_id]
+        record, seen = next(records)
+        if record.anomaly_id in sent and record.anomaly_id not in found:
+            found[record.anomaly_id] = seen - sent[record.anomaly_id]
     thread.join()
     client.close()
     reader.close()

@@ -165,11 +165,14 @@ class GroupReader:
         picked = self._pick()
         if picked is None:
             return 0
-        stream, queued = picked
+        await self._hand_over_queued(*picked)
+        return 1
+
+    async def _hand_over_queued(self, stream: str, queued: _Queued) -> None:
+        """Hand one queued entry over; it is acknowledged with the next read if it may be."""
         entry = RawEntry(stream, queued.entry_id, queued.fields, reclaimed=False)
         if await self.on_entry(entry):
             self._done[stream].append(queued.entry_id)
-        return 1
 
     async def _read(self, streams: list[str], block: int | None) -> None:
         """Acknowledge what was handled, then read new entries into the queues, in one round
@@ -214,10 +217,7 @@ class GroupReader:
         for the next process), then acknowledge what was handled."""
         if self.options.finish_batch_on_stop:
             while (picked := self._pick()) is not None:
-                stream, queued = picked
-                entry = RawEntry(stream, queued.entry_id, queued.fields, reclaimed=False)
-                if await self.on_entry(entry):
-                    self._done[stream].append(queued.entry_id)
+                await self._hand_over_queued(*picked)
         for queue in self._queues.values():
             queue.clear()
         try:
