@@ -21,7 +21,7 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -66,6 +66,8 @@ class BatchEntry:
 
 
 Handler = Callable[[StreamEntry], Awaitable[None]]
+# A read's events at once; answers the entry ids it could not handle (left pending).
+EventsHandler = Callable[[Sequence[StreamEntry]], Awaitable[Collection[str]]]
 BatchHandler = Callable[[BatchEntry], Awaitable[None]]
 
 
@@ -129,6 +131,9 @@ class ConsumerOptions:
     # Entries one at a time, smallest first, idle streams read again this often (see
     # shared.stream_group): for a consumer whose entries wait on latency.
     poll_ms: float | None = None
+    # After a read that did not fill a batch, wait this long before the next (entries that
+    # may wait, such as records being counted, are then handled many at a time).
+    gather_ms: float = 0.0
 
 
 class StreamConsumer:
@@ -144,7 +149,10 @@ class StreamConsumer:
         handler: Handler,
         options: ConsumerOptions | None = None,
         batch_handler: BatchHandler | None = None,
+        events_handler: EventsHandler | None = None,
     ) -> None:
+        if batch_handler is not None and events_handler is not None:
+            raise ValueError("a consumer takes metric batches or events at once, not both")
         self.redis = redis
         self.streams = list(streams)
         self.group = group
@@ -152,6 +160,10 @@ class StreamConsumer:
         self.handler = handler
         # Metric batches go here as columns, when given (the detector), never as models.
         self.batch_handler = batch_handler
+        # A read's events at once, in order, when given (one step for many: the remediator
+        # queues their tasks in one round trip). What it could not handle, or all when it
+        # raises, is not acknowledged (redelivered, like a failing handler's entry).
+        self.events_handler = events_handler
         self.options = options or ConsumerOptions()
         self._last_stats = 0.0
         self.reader = GroupReader(
@@ -165,8 +177,10 @@ class StreamConsumer:
                 block_ms=self.options.block_ms,
                 claim_idle_ms=self.options.claim_idle_ms,
                 poll_ms=self.options.poll_ms,
+                gather_ms=self.options.gather_ms,
             ),
             every_round=self._stats_when_due,
+            on_entries=self._on_entries if events_handler is not None else None,
         )
 
     async def ensure_groups(self) -> None:
@@ -232,18 +246,8 @@ class StreamConsumer:
     async def _process(self, stream: str, entry_id: bytes, fields: Fields, deliveries: int) -> bool:
         """Handle one entry; True when it may be acknowledged."""
         eid = _text(entry_id)
-        kind = _text(fields.get(b"type", b""))
-        event: Event | ColumnBatch
-        try:
-            if self.batch_handler is not None and kind == ColumnBatch.TYPE:
-                event = decode_columns(fields.get(b"data", b""))
-            else:
-                event = decode_event(kind, fields.get(b"data", b""))
-        except EventDecodeError as exc:
-            await self._dead_letter(stream, eid, fields, f"unreadable: {exc}"[:2000])
-            return True
-        if deliveries > self.options.max_deliveries:
-            await self._dead_letter(stream, eid, fields, f"failed {deliveries - 1} deliveries")
+        event = await self._decoded(stream, eid, fields, deliveries)
+        if event is None:
             return True
         structlog.contextvars.bind_contextvars(
             correlation_id=event.correlation_id, event_id=str(event.event_id)
@@ -262,10 +266,79 @@ class StreamConsumer:
             return False
         finally:
             structlog.contextvars.unbind_contextvars("correlation_id", "event_id")
-        age = (utcnow() - event.occurred_at).total_seconds()
-        metrics.EVENT_AGE.labels(stream=_stream_family(stream), group=self.group).observe(age)
-        metrics.EVENTS_CONSUMED.labels(stream=_stream_family(stream), group=self.group).inc()
+        self._consumed(stream, [event])
         return True
+
+    async def _on_entries(self, stream: str, entries: Sequence[RawEntry]) -> list[bytes]:
+        """A read's entries to ``events_handler`` at once; the ids that may be acknowledged:
+        those dead-lettered, and the others once the handler returned."""
+        assert self.events_handler is not None
+        acknowledged: list[bytes] = []
+        handed: list[bytes] = []
+        batch: list[StreamEntry] = []
+        for entry in entries:
+            deliveries = 1
+            if entry.reclaimed:
+                deliveries = await self._deliveries(entry.stream, entry.entry_id)
+                family = _stream_family(entry.stream)
+                metrics.EVENTS_RECLAIMED.labels(stream=family, group=self.group).inc()
+            eid = _text(entry.entry_id)
+            event = await self._decoded(stream, eid, entry.fields, deliveries)
+            if event is None:
+                acknowledged.append(entry.entry_id)
+            elif isinstance(event, Event):
+                handed.append(entry.entry_id)
+                batch.append(StreamEntry(stream, eid, event, deliveries))
+        if not batch:
+            return acknowledged
+        family = _stream_family(stream)
+        try:
+            failed = set(await self.events_handler(batch))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception(
+                "handler_failed",
+                stream=stream,
+                entry_id=batch[0].entry_id,
+                entries=len(batch),
+                error=str(exc),
+            )
+            failed = {entry.entry_id for entry in batch}
+        if failed:
+            metrics.HANDLER_FAILURES.labels(stream=family, group=self.group).inc(len(failed))
+        self._consumed(stream, [entry.event for entry in batch if entry.entry_id not in failed])
+        return acknowledged + [
+            raw for raw, entry in zip(handed, batch, strict=True) if entry.entry_id not in failed
+        ]
+
+    async def _decoded(
+        self, stream: str, eid: str, fields: Fields, deliveries: int
+    ) -> Event | ColumnBatch | None:
+        """The entry's event, or None once it went to the dead-letter stream."""
+        kind = _text(fields.get(b"type", b""))
+        try:
+            if self.batch_handler is not None and kind == ColumnBatch.TYPE:
+                event: Event | ColumnBatch = decode_columns(fields.get(b"data", b""))
+            else:
+                event = decode_event(kind, fields.get(b"data", b""))
+        except EventDecodeError as exc:
+            await self._dead_letter(stream, eid, fields, f"unreadable: {exc}"[:2000])
+            return None
+        if deliveries > self.options.max_deliveries:
+            await self._dead_letter(stream, eid, fields, f"failed {deliveries - 1} deliveries")
+            return None
+        return event
+
+    def _consumed(self, stream: str, events: Sequence[Event | ColumnBatch]) -> None:
+        if not events:
+            return
+        family = _stream_family(stream)
+        now = utcnow()
+        ages = metrics.EVENT_AGE.labels(stream=family, group=self.group)
+        for event in events:
+            ages.observe((now - event.occurred_at).total_seconds())
+        metrics.EVENTS_CONSUMED.labels(stream=family, group=self.group).inc(len(events))
 
     async def _dead_letter(self, stream: str, entry_id: str, fields: Fields, reason: str) -> None:
         record: dict[str, bytes | str] = {k.decode(): v for k, v in fields.items()}

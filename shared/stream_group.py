@@ -9,7 +9,9 @@ reads new entries (XREADGROUP, blocking). Each entry goes to the owner's ``on_en
 says whether the entry may be acknowledged now; an owner that acknowledges in its own
 transaction answers False and does it itself.
 
-By default each read's entries are handed over in turn, then acknowledged together. With
+By default each read's entries are handed over in turn, then acknowledged together; an owner
+given ``on_entries`` gets a read's entries at once and answers which may be acknowledged (one
+step for many, such as queueing their tasks in one round trip). With
 ``ReaderOptions.poll_ms`` (a latency-bound owner such as the detector) entries are handed over
 one at a time from per-stream queues, the smallest head first (order within a stream is kept),
 and streams with nothing queued are read again without blocking at most every ``poll_ms``
@@ -46,6 +48,8 @@ class RawEntry:
 
 
 EntryHandler = Callable[[RawEntry], Awaitable[bool]]
+# A read's entries (of one stream) at once; answers the ids that may be acknowledged now.
+EntriesHandler = Callable[[str, Sequence[RawEntry]], Awaitable[Sequence[bytes]]]
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,10 @@ class ReaderOptions:
     poll_ms: float | None = None
     # An entry queued this long goes next whatever its size (never starved by smaller ones).
     max_queued_ms: float = 100.0
+    # After a read that did not fill a batch, wait this long before the next one, so entries
+    # arriving one by one are handled many at a time (an owner whose entries may wait, such
+    # as one counting them); 0: read again at once.
+    gather_ms: float = 0.0
 
 
 @dataclass(slots=True)
@@ -84,12 +92,16 @@ class GroupReader:
         on_entry: EntryHandler,
         options: ReaderOptions | None = None,
         every_round: Callable[[], Awaitable[None]] | None = None,
+        on_entries: EntriesHandler | None = None,
     ) -> None:
+        if on_entries is not None and options is not None and options.poll_ms is not None:
+            raise ValueError("on_entries hands a read over at once; poll_ms one entry at a time")
         self.redis = redis
         self.streams = list(streams)
         self.group = group
         self.consumer = consumer
         self.on_entry = on_entry
+        self.on_entries = on_entries
         self.options = options or ReaderOptions()
         self.every_round = every_round
         self.stop = asyncio.Event()
@@ -122,7 +134,10 @@ class GroupReader:
                 if self.every_round is not None:
                     await self.every_round()
                 if self.options.poll_ms is None:
-                    await self.read_once()
+                    handled = await self.read_once()
+                    if self.options.gather_ms and handled < self.options.batch:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), self.options.gather_ms / 1000)
                 else:
                     await self.step()
             except asyncio.CancelledError:
@@ -258,6 +273,14 @@ class GroupReader:
     async def _hand_over(
         self, stream: str, entries: Sequence[tuple[bytes, Fields]], *, reclaimed: bool
     ) -> int:
+        if self.on_entries is not None:
+            if not entries or self._stopping():
+                return 0
+            batch = [RawEntry(stream, entry_id, fields, reclaimed) for entry_id, fields in entries]
+            acknowledged = list(await self.on_entries(stream, batch))
+            if acknowledged:
+                await self.redis.xack(stream, self.group, *acknowledged)
+            return len(batch)
         done: list[bytes] = []
         handled = 0
         for entry_id, fields in entries:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import redis
 import structlog
@@ -35,6 +36,7 @@ from shared.streams import ANOMALIES, GROUP_REMEDIATOR, REMEDIATIONS
 from shared.web import setup_app
 
 log = structlog.get_logger("remediator.app")
+RECORDS_GATHER_MS = 200.0
 
 DESCRIPTION = """Remediation rules, safety checks, approvals and actions (internal service).
 
@@ -68,13 +70,16 @@ def create_app(settings: RemediatorSettings | None = None) -> FastAPI:
         app.state.redis = async_redis
         app.state.remediator = remediator
         options = consumer_options(settings)
+        dispatcher = AnomalyDispatcher(celery, async_redis)
+        counter = metrics.RecordCounter(async_redis)
         consumers = [
             StreamConsumer(
                 async_redis,
                 streams=[ANOMALIES],
                 group=GROUP_REMEDIATOR,
                 consumer=consumer_name("remediator"),
-                handler=AnomalyDispatcher(celery, async_redis),
+                handler=dispatcher,
+                events_handler=dispatcher.dispatch,
                 options=options,
             ),
             StreamConsumer(
@@ -82,8 +87,10 @@ def create_app(settings: RemediatorSettings | None = None) -> FastAPI:
                 streams=[REMEDIATIONS],
                 group=metrics.METRICS_GROUP,
                 consumer=consumer_name("remediator-metrics"),
-                handler=metrics.RecordCounter(async_redis),
-                options=options,
+                handler=counter,
+                events_handler=counter.count_all,
+                # Counting may wait: records arriving one by one are counted many at a time.
+                options=replace(options, gather_ms=RECORDS_GATHER_MS),
             ),
         ]
         stop = asyncio.Event()

@@ -1,4 +1,10 @@
 """Turns anomaly events into Celery tasks (the entry is acknowledged once the task is queued).
+A read's anomalies go to the broker together, in one round trip (kombu's publish batch, a
+pipeline of LPUSHes); their entries are acknowledged only after it returned, so a crash before
+leaves them pending and redelivered, and a redelivered anomaly's task carries the same id and
+finds its claim taken (effectively once). When sending them together fails, each is sent on
+its own with Celery's retries; those that still fail stay pending.
+
 When the detector says an anomaly is resolved, it ends the series' debounce streaks, notes the
 resolution for post-action verification and has every verification watching the series
 checked at once.
@@ -12,9 +18,12 @@ a metric "unverified" instead of "not improved", never "verified"."""
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Sequence
 
 import structlog
 from celery import Celery
+from kombu.messaging import Producer
 from redis.asyncio import Redis
 
 from services.remediator.handling.scheduling import VERIFY_ACTION
@@ -24,7 +33,8 @@ from shared.bus import StreamEntry
 from shared.events import AnomalyEvent, AnomalyResolved
 from shared.tasks import HANDLE_ANOMALY
 
-log = structlog.get_logger("remediator.dispatcher")
+LOGGER = "remediator.dispatcher"
+log = structlog.get_logger(LOGGER)
 DETECTOR = "detector"  # the only source whose resolution is the metric's word
 
 
@@ -34,22 +44,79 @@ class AnomalyDispatcher:
         self.redis = redis
 
     async def __call__(self, entry: StreamEntry) -> None:
+        """One entry on its own; raises when it could not be handled."""
         event = entry.event
         if isinstance(event, AnomalyResolved):
             await self._resolved(event)
-            return
-        if not isinstance(event, AnomalyEvent):
-            return
-        await asyncio.to_thread(
-            self.celery.send_task,
+        elif isinstance(event, AnomalyEvent):
+            await asyncio.to_thread(self._send_one, event)
+            _log_queued([event])
+
+    async def dispatch(self, entries: Sequence[StreamEntry]) -> list[str]:
+        """A read's entries in their order: the anomalies' tasks queued together, a resolution
+        handled where it stands (the anomalies before it queued first); the ids of the entries
+        that could not be handled (to leave pending)."""
+        failed: list[str] = []
+        anomalies: list[StreamEntry] = []
+        for entry in entries:
+            if isinstance(entry.event, AnomalyEvent):
+                anomalies.append(entry)
+            elif isinstance(entry.event, AnomalyResolved):
+                failed += await self._queue(anomalies)
+                anomalies = []
+                try:
+                    await self._resolved(entry.event)
+                except Exception as exc:  # left pending: redelivered, then dead-lettered
+                    log.exception("resolution_failed", entry_id=entry.entry_id, error=str(exc))
+                    failed.append(entry.entry_id)
+        failed += await self._queue(anomalies)
+        return failed
+
+    async def _queue(self, entries: Sequence[StreamEntry]) -> list[str]:
+        """Queue the anomalies' tasks; the ids of the entries whose task is not queued."""
+        if not entries:
+            return []
+        events = [entry.event for entry in entries if isinstance(entry.event, AnomalyEvent)]
+        try:
+            await asyncio.to_thread(self._send_together, events)
+        except Exception as exc:  # some may be queued already: their redelivery is harmless
+            log.warning("remediation_tasks_not_queued_together", count=len(events), error=str(exc))
+            return await self._queue_one_by_one(entries)
+        _log_queued(events)
+        return []
+
+    async def _queue_one_by_one(self, entries: Sequence[StreamEntry]) -> list[str]:
+        failed: list[str] = []
+        for entry in entries:
+            assert isinstance(entry.event, AnomalyEvent)
+            try:
+                await asyncio.to_thread(self._send_one, entry.event)
+            except Exception as exc:
+                log.warning("remediation_task_not_queued", entry_id=entry.entry_id, error=str(exc))
+                failed.append(entry.entry_id)
+            else:
+                _log_queued([entry.event])
+        return failed
+
+    def _send_together(self, events: Sequence[AnomalyEvent]) -> None:
+        """Publish in one pipeline; returns once Redis has them all (raises otherwise)."""
+        with (
+            self.celery.producer_or_acquire() as producer,
+            producer.batch(max_size=max(len(events), 1)),
+        ):
+            for event in events:
+                self._send_one(event, producer)
+
+    def _send_one(self, event: AnomalyEvent, producer: Producer | None = None) -> None:
+        self.celery.send_task(
             HANDLE_ANOMALY,
             kwargs={"event": event.model_dump(mode="json")},
             task_id=f"anomaly-{event.event_id}",
             # Celery would otherwise format the whole event for the message's header (for
             # monitors), a third of what sending costs.
             kwargsrepr=f"{{'event': 'anomaly {event.event_id}'}}",
+            producer=producer,
         )
-        log.info("remediation_task_queued", anomaly_id=str(event.event_id))
 
     async def _resolved(self, event: AnomalyResolved) -> None:
         if self.redis is None:
@@ -74,3 +141,17 @@ class AnomalyDispatcher:
                 kwargs={"run_id": run_id, "follow": False},
             )
         log.info("anomaly_resolved", anomaly_id=str(event.anomaly_id), verifying=len(watchers))
+
+
+def _log_queued(events: Sequence[AnomalyEvent]) -> None:
+    """One line per queued task (skipped whole when INFO is off: building a line costs more
+    than sending it)."""
+    if not logging.getLogger(LOGGER).isEnabledFor(logging.INFO):
+        return
+    for event in events:
+        log.info(
+            "remediation_task_queued",
+            anomaly_id=str(event.event_id),
+            correlation_id=event.correlation_id,
+            event_id=str(event.event_id),
+        )

@@ -8,6 +8,8 @@ Celery queue) are read from Redis by every replica alike (max over instances in 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import Counter, Gauge, Histogram
 from redis.asyncio import Redis
 
@@ -82,16 +84,29 @@ class RecordCounter:
         self.redis = redis
 
     async def __call__(self, entry: StreamEntry) -> None:
-        record = entry.event
-        if not isinstance(record, RemediationRecord):
-            return
-        count(record)
-        observed = record.anomaly_observed_at
-        if observed is None:  # a manual request, or a record written before 1.3
-            return
-        first = await self.redis.set(
-            redis_keys.decision_seen(record.anomaly_id), 1, nx=True, ex=DECISION_SEEN_TTL_S
-        )
-        if first:
-            latency = (record.occurred_at - observed).total_seconds()
-            PIPELINE_LATENCY.labels(stage="decision").observe(max(latency, 0.0))
+        await self.count_all([entry])
+
+    async def count_all(self, entries: Sequence[StreamEntry]) -> list[str]:
+        """A read's records counted, their first-decision marks set in one round trip; the
+        entries not counted (none: a Redis error raises and leaves them all pending)."""
+        records = [entry.event for entry in entries if isinstance(entry.event, RemediationRecord)]
+        timed = [record for record in records if record.anomaly_observed_at is not None]
+        firsts: list[object] = []
+        if timed:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for record in timed:
+                    pipe.set(
+                        redis_keys.decision_seen(record.anomaly_id),
+                        1,
+                        nx=True,
+                        ex=DECISION_SEEN_TTL_S,
+                    )
+                firsts = await pipe.execute()
+        for record in records:
+            count(record)
+        for record, first in zip(timed, firsts, strict=True):
+            observed = record.anomaly_observed_at
+            if first and observed is not None:
+                latency = (record.occurred_at - observed).total_seconds()
+                PIPELINE_LATENCY.labels(stage="decision").observe(max(latency, 0.0))
+        return []
