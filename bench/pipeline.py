@@ -28,6 +28,7 @@ import os
 import random
 import re
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import loop_stalls
 import redis
 
 from scops.keys import create_key
@@ -81,12 +83,20 @@ finally:
 """
 
 
+STALLS_DIR: Path | None = None  # --stalls: the gateway and detectors run under loop_stalls
+PROBED = ("gateway", "detector")
+
+
 def spawn(name: str, args: list[str], env: dict[str, str], logs: Path, url: str | None) -> Proc:
     log = (logs / f"{name}.log").open("wb")
     command = [sys.executable, "-m", "scops", *args]
-    if PROFILE_DIR is not None and name.startswith(("gateway", "detector")):
+    if PROFILE_DIR is not None and name.startswith(PROBED):
         out = PROFILE_DIR / f"{name}.prof"
         command = [sys.executable, "-c", PROFILED.format(out=str(out)), *args]
+    elif STALLS_DIR is not None and name.startswith(PROBED):
+        bench = str(Path(__file__).resolve().parent)
+        wrapper = loop_stalls.WRAPPER.format(bench=bench, out=str(STALLS_DIR / f"{name}.json"))
+        command = [sys.executable, "-c", wrapper, *args]
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     return Proc(name, process, url)
 
@@ -511,6 +521,10 @@ def run(args: argparse.Namespace) -> None:
         )
 
         rate = accepted_rate * 0.10
+        if STALLS_DIR is not None:  # what the probes' phase alone held the loops for
+            for proc in procs:
+                if proc.name.startswith(PROBED):
+                    proc.process.send_signal(signal.SIGUSR1)
         timed = asyncio.run(probe_latency(url, key, handle.url, probes, lanes, rate))
         report_latency(timed, rate)
         sync.close()
@@ -523,6 +537,11 @@ def run(args: argparse.Namespace) -> None:
             except subprocess.TimeoutExpired:
                 proc.process.kill()
         handle.stop()
+    if STALLS_DIR is not None:
+        print("event-loop stalls and GC pauses while the probes ran (bench/loop_stalls.py):")
+        for proc in procs:
+            if proc.name.startswith(PROBED):
+                print("\n".join(loop_stalls.summary(STALLS_DIR / f"{proc.name}.json", proc.name)))
 
 
 def main() -> None:
@@ -541,11 +560,20 @@ def main() -> None:
         help="write cProfile files of the gateway and "
         "detectors here (read with python -m pstats); slows them down",
     )
+    parser.add_argument(
+        "--stalls",
+        type=Path,
+        default=None,
+        help="run the gateway and detectors with an event-loop stall and GC pause probe "
+        "writing here (bench/loop_stalls.py), and print what it saw while the probes ran",
+    )
     args = parser.parse_args()
-    global PROFILE_DIR
+    global PROFILE_DIR, STALLS_DIR
     PROFILE_DIR = args.profile
-    if PROFILE_DIR is not None:
-        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+    STALLS_DIR = args.stalls
+    for folder in (PROFILE_DIR, STALLS_DIR):
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
     run(args)
 
 
