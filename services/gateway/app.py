@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,6 +29,15 @@ created with `scops keys create --name NAME --role viewer|operator|admin|ingest`
 Errors are RFC 9457 problem documents (`application/problem+json`)."""
 
 
+def _freeze_startup_objects() -> None:
+    """Move everything built so far (imported modules, the app, its routes and models: a few
+    hundred thousand objects) out of the cyclic garbage collector's sight. They live as long as
+    the process, and a full collection walking them held every request for tens of
+    milliseconds, hundreds on a busy machine; requests' own garbage is still collected."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging("gateway", settings.log_level, settings.log_json)
@@ -40,6 +50,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.state.gateway = gateway
         try:
             async with gateway.running():
+                _freeze_startup_objects()
                 yield
         finally:
             await http.aclose()
