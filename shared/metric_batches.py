@@ -83,6 +83,26 @@ class ColumnBatch:
     def labels_of(self, index: int) -> dict[str, str]:
         return self.labels[index] if self.labels is not None else {}
 
+    def parts(self, size: int) -> list[ColumnBatch]:
+        """The batch cut into consecutive parts of at most ``size`` samples, in order, each
+        with the batch's envelope (the batch itself when it is no larger)."""
+        if len(self) <= size:
+            return [self]
+        labels = self.labels
+        return [
+            ColumnBatch(
+                self.event_id,
+                self.correlation_id,
+                self.occurred_at,
+                self.resource_id[start : start + size],
+                self.metric[start : start + size],
+                self.value[start : start + size],
+                self.timestamp_us[start : start + size],
+                labels[start : start + size] if labels is not None else None,
+            )
+            for start in range(0, len(self), size)
+        ]
+
 
 def encode_columns(
     resource_id: list[str],

@@ -109,6 +109,7 @@ class GroupReader:
         self._queues: dict[str, deque[_Queued]] = {stream: deque() for stream in self.streams}
         self._done: dict[str, list[bytes]] = {stream: [] for stream in self.streams}
         self._last_read = 0.0
+        self._between = False
 
     async def ensure_groups(self) -> None:
         for stream in self.streams:
@@ -182,6 +183,42 @@ class GroupReader:
             return 0
         await self._hand_over_queued(*picked)
         return 1
+
+    async def hand_over_between(self, busy: str, max_bytes: int) -> int:
+        """For an owner handling a large entry of ``busy`` in parts (``poll_ms``), between
+        two parts: read the idle streams when due (not blocking), then hand over, smallest
+        first, the queued entries of the other streams of at most ``max_bytes``; how many.
+
+        An entry of another shard then waits for one part of the large entry, not for all of
+        it. ``busy``'s own entries wait for the one in hand (order within a stream is kept),
+        and an entry handed over here that asks again gets nothing (no nesting). The large
+        entry is acknowledged as before, once its owner answered."""
+        if self._between or self.options.poll_ms is None or self._stopping():
+            return 0
+        self._between = True
+        try:
+            idle = [stream for stream, queue in self._queues.items() if not queue]
+            if idle and time.monotonic() - self._last_read >= self.options.poll_ms / 1000:
+                await self._read(idle, block=None)
+            handed = 0
+            while (picked := self._pick_small(busy, max_bytes)) is not None:
+                await self._hand_over_queued(*picked)
+                handed += 1
+            return handed
+        finally:
+            self._between = False
+
+    def _pick_small(self, busy: str, max_bytes: int) -> tuple[str, _Queued] | None:
+        heads = [
+            (stream, queue[0])
+            for stream, queue in self._queues.items()
+            if queue and stream != busy and queue[0].size <= max_bytes
+        ]
+        if not heads:
+            return None
+        chosen = min(heads, key=lambda head: head[1].size)
+        self._queues[chosen[0]].popleft()
+        return chosen
 
     async def _hand_over_queued(self, stream: str, queued: _Queued) -> None:
         """Hand one queued entry over; it is acknowledged with the next read if it may be."""

@@ -1,9 +1,12 @@
-"""The detector's stream handler: score a metric batch, publish what changed."""
+"""The detector's stream handler: score a metric batch (a large one in parts), publish what
+changed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 
 import structlog
 from redis.asyncio import Redis
@@ -18,6 +21,7 @@ from services.detector.metrics import (
 from services.detector.model_manager import ModelManager
 from shared.bus import BatchEntry, EventBus, StreamEntry
 from shared.events import AnomalyEvent, Event, utcnow
+from shared.metric_batches import ColumnBatch
 from shared.metrics import PIPELINE_LATENCY
 from shared.streams import ANOMALIES, PREFIX
 
@@ -30,23 +34,57 @@ def anomaly_key(anomaly_id: str) -> str:
     return f"{PREFIX}:{{detector}}:anomaly:{anomaly_id}"
 
 
+# Samples scored between two returns to the event loop (about a millisecond of scoring): a
+# large entry is scored in parts, so anything else due (a small entry of another shard, an
+# API request, a checkpoint slice) waits for one part, not for the whole entry.
+PART_SAMPLES = 100
+BetweenParts = Callable[[str], Awaitable[None]]
+
+
+async def _yield_to_the_loop(_stream: str) -> None:
+    await asyncio.sleep(0)
+
+
 class MetricBatchHandler:
     """Scores metric batches read as columns (``StreamConsumer(batch_handler=...)``); any
-    other event on a metric stream is logged and acknowledged (``unexpected``)."""
+    other event on a metric stream is logged and acknowledged (``unexpected``).
+
+    An entry larger than ``part_samples`` is scored part by part, in order; between parts the
+    handler awaits ``between_parts(stream)`` (by default it only lets the loop run; the
+    detector hands small entries of its other shards over there). A part's events are
+    published as soon as it is scored. The entry is acknowledged only when this call returns,
+    after every part was scored and every event published: a crash midway redelivers it, and
+    the samples already learned are skipped as not newer than their series' last."""
 
     def __init__(
-        self, engine: DetectionEngine, bus: EventBus, redis: Redis, models: ModelManager
+        self,
+        engine: DetectionEngine,
+        bus: EventBus,
+        redis: Redis,
+        models: ModelManager,
+        part_samples: int = PART_SAMPLES,
+        between_parts: BetweenParts = _yield_to_the_loop,
     ) -> None:
         self.engine = engine
         self.bus = bus
         self.redis = redis
         self.models = models
+        self.part_samples = part_samples
+        self.between_parts = between_parts
 
     async def unexpected(self, entry: StreamEntry) -> None:
         log.warning("unexpected_event", type=entry.event.TYPE)
 
     async def __call__(self, entry: BatchEntry) -> None:
-        batch = entry.batch
+        parts = entry.batch.parts(self.part_samples)
+        for index, part in enumerate(parts):
+            if index:
+                await self.between_parts(entry.stream)
+            events = self._score(part)
+            if events:
+                await self._publish(events)
+
+    def _score(self, batch: ColumnBatch) -> list[Event]:
         dropped_before = self.engine.dropped_from_the_future
         started = time.perf_counter()
         events: list[Event] = self.engine.process_columns(batch)
@@ -56,8 +94,9 @@ class MetricBatchHandler:
         dropped = self.engine.dropped_from_the_future - dropped_before
         if dropped:
             SAMPLES_FROM_THE_FUTURE.inc(dropped)
-        if not events:
-            return
+        return events
+
+    async def _publish(self, events: list[Event]) -> None:
         # Published before the entry is acknowledged: a crash here republishes, and the
         # anomaly's id (derived from the sample) lets every reader deduplicate.
         await self.bus.publish_many((ANOMALIES, e) for e in events)

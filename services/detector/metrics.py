@@ -12,7 +12,7 @@ ANOMALIES_DETECTED = Counter(
 )
 SCORING_SECONDS = Histogram(
     "ml_scoring_seconds",
-    "Time to score one metric batch entry.",
+    "Time to score one metric batch entry, or one part of a large one (at most 100 samples).",
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
 )
 SAMPLES_FROM_THE_FUTURE = Counter(

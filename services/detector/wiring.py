@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from services.detector.checkpoint import Checkpointer
 from services.detector.config import DetectorSettings
-from services.detector.consumer import MetricBatchHandler
+from services.detector.consumer import BetweenParts, MetricBatchHandler
 from services.detector.detection_engine import MODEL_VERSION, DetectionEngine
 from services.detector.engine_setup import build_engine
 from services.detector.metrics import SERIES_TRACKED, show_model_version
@@ -31,6 +31,9 @@ MODEL_FOLLOW_S = 2.0  # how soon a version activated by another process is taken
 # The metric shards are read again at most this often while a batch of another shard is
 # scored, so that a sample waits for the batch being scored, not for every batch read before.
 READ_POLL_MS = 2.0
+# Between two parts of a large entry, entries of the other shards up to this size (about one
+# part's samples) are scored: a probe sample waits for one part, not for a whole large entry.
+BETWEEN_PARTS_BYTES = 8192
 FREEZE_CHECK_S = 1.0  # how soon new series' state leaves the garbage collector's sight
 
 
@@ -102,6 +105,7 @@ class Detector:
                 batch_handler=batches,
                 options=replace(consumer_options(settings), poll_ms=READ_POLL_MS),
             )
+            batches.between_parts = _between_parts(consumer)
             freeze = StateFreezer(self.engine)
             freeze()  # the restored state
             background = [
@@ -148,6 +152,16 @@ class Detector:
                 await self.models.follow()
             except Exception as exc:  # keep scoring with the model in hand; retried next round
                 log.warning("model_follow_failed", error=str(exc))
+
+
+def _between_parts(consumer: StreamConsumer) -> BetweenParts:
+    reader = consumer.reader
+
+    async def between_parts(stream: str) -> None:
+        if not await reader.hand_over_between(stream, BETWEEN_PARTS_BYTES):
+            await asyncio.sleep(0)  # nothing small waiting: still let the loop run
+
+    return between_parts
 
 
 def build(settings: DetectorSettings) -> Detector:
