@@ -18,6 +18,7 @@ import redis
 import structlog
 
 from services.remediator.stores import redis_keys
+from services.remediator.stores.packed_calls import Arg, PackedCalls
 from shared.bus import encode_event
 from shared.events import RemediationRecord
 from shared.streams import REMEDIATIONS
@@ -35,6 +36,7 @@ class RecordPublisher:
         self.redis = client
         self.maxlen = maxlen
         self.audit_maxlen = audit_maxlen
+        self.calls = PackedCalls(client)
 
     def publish(
         self, record: RemediationRecord, *, done_claim: str | None = None, claim_ttl_s: int = 0
@@ -51,21 +53,20 @@ class RecordPublisher:
         claim_ttl_s: int = 0,
     ) -> None:
         """Writes the records in order, then marks ``done_claim`` done, in one round trip."""
-        with self.redis.pipeline(transaction=False) as pipe:
-            for record in records:
-                fields = encode_event(record)
-                index = {name: _index_value(getattr(record, name)) for name in FILTERS}
-                pipe.xadd(REMEDIATIONS, fields, maxlen=self.maxlen, approximate=True)
-                pipe.xadd(
-                    redis_keys.AUDIT,
-                    {**fields, **index},
-                    maxlen=self.audit_maxlen,
-                    approximate=True,
-                )
-            if done_claim is not None:
-                pipe.set(done_claim, b"done", ex=claim_ttl_s)
-                pipe.delete(redis_keys.lease(done_claim))
-            pipe.execute()
+        commands: list[list[Arg]] = []
+        for record in records:
+            fields = [part for pair in encode_event(record).items() for part in pair]
+            commands.append(["XADD", REMEDIATIONS, "MAXLEN", "~", self.maxlen, "*", *fields])
+            index = [
+                part for name in FILTERS for part in (name, _index_value(getattr(record, name)))
+            ]
+            commands.append(
+                ["XADD", redis_keys.AUDIT, "MAXLEN", "~", self.audit_maxlen, "*", *fields, *index]
+            )
+        if done_claim is not None:
+            commands.append(["SET", done_claim, b"done", "EX", claim_ttl_s])
+            commands.append(["DEL", redis_keys.lease(done_claim)])
+        self.calls.run(commands)
         for record in records:
             log.info(
                 "remediation_recorded",

@@ -26,6 +26,7 @@ import redis
 
 from services.remediator.stores import redis_keys
 from services.remediator.stores.claims import ACQUIRE, Claim, Claims
+from services.remediator.stores.packed_calls import PackedCalls
 from services.remediator.stores.recent import WINDOW_S
 from services.remediator.stores.safety import SafetyManager, SafetyRequest, SafetyVerdict
 from services.remediator.stores.safety_scripts import CHECK_AND_RESERVE
@@ -91,18 +92,20 @@ class Peeked:
 class DecisionSteps:
     def __init__(self, client: redis.Redis, *, recent_window_s: float = WINDOW_S) -> None:
         self.window_ms = int(recent_window_s * 1000)
+        self.calls = PackedCalls(client)
         self._note_and_read = client.register_script(NOTE_AND_READ)
         self._claim_and_peek = client.register_script(CLAIM_AND_PEEK)
 
     def note_and_read(self, anomaly: AnomalyEvent) -> Noted:
         at = int(anomaly.observed_at.timestamp() * 1000)
-        recent, version, shadowed = self._note_and_read(
-            keys=[
+        recent, version, shadowed = self.calls.script(
+            self._note_and_read,
+            [
                 redis_keys.recent(anomaly.resource_id),
                 redis_keys.RULES_ACTIVE,
                 redis_keys.AUTO_SHADOW,
             ],
-            args=[anomaly.metric, at, self.window_ms],
+            [anomaly.metric, at, self.window_ms],
         )
         return Noted(
             frozenset(m.decode() for m in recent) - {anomaly.metric},
@@ -123,9 +126,10 @@ class DecisionSteps:
         :meth:`Claims.acquire`)."""
         claim_keys, claim_args, claimed = claims.acquire_call(subject, action)
         check_keys, check_args, verdict = safety.peek_call(checks)
-        state, values, peeked = self._claim_and_peek(
-            keys=[*claim_keys, *flags, *check_keys],
-            args=[*claim_args, len(flags), *check_args],
+        state, values, peeked = self.calls.script(
+            self._claim_and_peek,
+            [*claim_keys, *flags, *check_keys],
+            [*claim_args, len(flags), *check_args],
         )
         claim = claimed(state)  # first: a busy claim raises before anything else is read
         return Peeked(claim, _flag_values(values, len(flags)), verdict(peeked))
