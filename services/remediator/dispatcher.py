@@ -105,17 +105,26 @@ class AnomalyDispatcher:
             producer.batch(max_size=max(len(events), 1)),
         ):
             for event in events:
-                self._send_one(event, producer)
+                # Buffered, not sent: nothing to retry until the batch is flushed (its failure
+                # falls back to sending one by one, with retries).
+                self._send_one(event, producer, retry=False)
 
-    def _send_one(self, event: AnomalyEvent, producer: Producer | None = None) -> None:
+    def _send_one(
+        self, event: AnomalyEvent, producer: Producer | None = None, *, retry: bool = True
+    ) -> None:
         self.celery.send_task(
             HANDLE_ANOMALY,
             kwargs={"event": event.model_dump(mode="json")},
             task_id=f"anomaly-{event.event_id}",
-            # Celery would otherwise format the whole event for the message's header (for
-            # monitors), a third of what sending costs.
+            # Celery would otherwise format the arguments for the message's headers (for
+            # monitors): the whole event, a third of what sending costs.
+            argsrepr="()",
             kwargsrepr=f"{{'event': 'anomaly {event.event_id}'}}",
             producer=producer,
+            retry=retry,
+            # The queue needs no declaring: the task goes straight to its Redis list (the
+            # default exchange), which the workers declared and read.
+            declare=[],
         )
 
     async def _resolved(self, event: AnomalyResolved) -> None:
