@@ -4,6 +4,7 @@ the incident an action answers, and the action request itself. Both are plain da
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,4 +102,10 @@ class ActionRequest(BaseModel):
 
     @property
     def run_id(self) -> str:
-        return uuid.uuid5(self.subject_id, f"run:{self.action}").hex
+        return derive_run_id(self.subject_id, self.action)
+
+
+@lru_cache(maxsize=256)
+def derive_run_id(subject_id: uuid.UUID, action: str) -> str:
+    """The run id of ``action`` for ``subject_id`` (a decision asks for it several times)."""
+    return uuid.uuid5(subject_id, f"run:{action}").hex

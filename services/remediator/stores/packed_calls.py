@@ -14,10 +14,16 @@ It behaves as the client's calls do:
   step; any other exception (a task's time limit mid-read) drops the connection, so no reply is
   ever left pending on a connection handed back to the pool;
 - a script Redis no longer has (a restart, ``SCRIPT FLUSH``) is loaded and the call sent again.
+
+Each instance keeps one connection of the pool for itself (taken again after a fork), so a call
+does not check a connection out of the pool and back; a call made while another thread uses it
+takes one from the pool as the client would.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,23 +55,25 @@ class PackedCalls:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self.pool = client.connection_pool
+        self._own: Any = None  # this instance's connection, taken from the pool in ``_pid``
+        self._pid = 0
+        self._lock = threading.Lock()
 
     def run(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         """Sends ``commands`` in one write and answers their replies, in order. The first error
         reply is raised once all are read."""
         packed = [b"".join([pack(command) for command in commands])]
-        count = len(commands)
-        conn = self.pool.get_connection()
+        if self._lock.acquire(blocking=False):
+            try:
+                if self._own is None or self._pid != os.getpid():
+                    self._own = self.pool.get_connection()  # held, never released
+                    self._pid = os.getpid()
+                return _call(self._own, packed, len(commands))
+            finally:
+                self._lock.release()
+        conn = self.pool.get_connection()  # another thread is using this instance's
         try:
-            replies: list[Any] = conn.retry.call_with_retry(
-                lambda: _send_and_read(conn, packed, count), lambda _error: conn.disconnect()
-            )
-            return replies
-        except ResponseError:
-            raise  # every reply was read: the connection is in step
-        except BaseException:
-            conn.disconnect()  # a reply may be pending: never reuse the connection as it is
-            raise
+            return _call(conn, packed, len(commands))
         finally:
             self.pool.release(conn)
 
@@ -77,6 +85,19 @@ class PackedCalls:
         except NoScriptError:
             self.client.script_load(script.script)
             return self.run([command])[0]
+
+
+def _call(conn: Any, packed: list[bytes], count: int) -> list[Any]:
+    try:
+        replies: list[Any] = conn.retry.call_with_retry(
+            lambda: _send_and_read(conn, packed, count), lambda _error: conn.disconnect()
+        )
+        return replies
+    except ResponseError:
+        raise  # every reply was read: the connection is in step
+    except BaseException:
+        conn.disconnect()  # a reply may be pending: never reuse the connection as it is
+        raise
 
 
 def _send_and_read(conn: Any, packed: list[bytes], count: int) -> list[Any]:

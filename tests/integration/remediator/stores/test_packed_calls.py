@@ -4,6 +4,9 @@ connection with a reply pending."""
 
 from __future__ import annotations
 
+import signal
+import threading
+
 import pytest
 import redis
 
@@ -58,27 +61,61 @@ def test_a_script_redis_lost_is_loaded_again(sync_redis: redis.Redis) -> None:
     assert sorted(reply[0]) == [b"cpu", b"mem"]
 
 
-def test_an_interrupted_call_drops_its_connection(sync_redis: redis.Redis) -> None:
-    """A call stopped while its reply is still on the way (a task's time limit) must not leave
-    that reply for the next call on the same connection."""
+# Answers after 0.3 s of busy waiting inside Redis.
+LATE = """
+local start = redis.call('TIME')
+repeat
+  local now = redis.call('TIME')
+until (now[1] - start[1]) * 1000000 + (now[2] - start[2]) > 300000
+return 'late'
+"""
+
+
+class Stop(Exception):
+    pass
+
+
+def _stop(*_: object) -> None:
+    raise Stop
+
+
+def test_a_call_stopped_while_its_reply_is_on_the_way_leaves_nothing_for_the_next(
+    sync_redis: redis.Redis,
+) -> None:
+    """A task's time limit can stop a call between sending it and reading its reply (Celery
+    raises inside the task from a signal handler); the next call must read its own reply."""
     calls = PackedCalls(sync_redis)
-    conn = sync_redis.connection_pool.get_connection()
-    sync_redis.connection_pool.release(conn)
-
-    class Stop(BaseException):
-        pass
-
-    real = conn.read_response
-
-    def interrupted(*args: object, **kwargs: object) -> object:
-        conn.read_response = real
-        raise Stop
-
-    conn.read_response = interrupted
-    with pytest.raises(Stop):
-        calls.run([["SET", "packed:first", "1"]])
+    sync_redis.set("packed:mine", "my reply")
+    assert calls.run([["GET", "packed:mine"]]) == [b"my reply"]
+    previous = signal.signal(signal.SIGALRM, _stop)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(Stop):
+            calls.run([["EVAL", LATE, 0]])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert calls.run([["GET", "packed:mine"]]) == [b"my reply"]
     assert calls.run([["INCRBY", "packed:counter", 5]]) == [5]
-    assert sync_redis.get("packed:first") == b"1"
+
+
+def test_calls_from_several_threads_each_read_their_own_replies(sync_redis: redis.Redis) -> None:
+    calls = PackedCalls(sync_redis)
+    failures: list[str] = []
+
+    def work(n: int) -> None:
+        for i in range(200):
+            value = f"{n}:{i}"
+            reply = calls.run([["SET", f"packed:t{n}", value], ["GET", f"packed:t{n}"]])
+            if reply != [True, value.encode()] and reply != [b"OK", value.encode()]:
+                failures.append(f"{value}: {reply}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
 
 
 def test_other_types_are_refused() -> None:
