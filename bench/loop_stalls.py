@@ -5,8 +5,9 @@ which installs this probe before the service runs:
 
 - a task on the service's loop sleeps ``TICK_S`` again and again; how late it wakes is how long
   the loop was held by something else (a scored batch, a parsed request, a collection);
-- a watchdog thread notices a tick overdue by ``SAMPLE_AFTER_S`` and records the main thread's
-  stack at that moment, so the longest stalls say where the loop was held;
+- a watchdog thread notices when the loop's thread worked ``SAMPLE_AFTER_S`` of CPU since the
+  last tick and records that thread's stack at that moment, so the longest stalls say where the
+  loop was held (by work, not by waiting for a core on a busy machine);
 - ``gc.callbacks`` time every collection, by generation.
 
 ``SIGUSR1`` forgets what was recorded so far (the benchmark sends it when the timed phase
@@ -54,13 +55,14 @@ class Record:
         self.reset()
         self.gc_started = (0.0, 0.0)
         self.last_tick = time.perf_counter()
+        self.tick_cpu = time.thread_time()
         self.sampled_for = 0.0
 
     def reset(self) -> None:
         self.since = time.perf_counter()
         self.ticks = 0
-        # (seconds late, CPU seconds this process spent meanwhile), each tick later than 1 ms:
-        # on a busy machine the first is mostly waiting for a core, the second is the work
+        # (seconds late, CPU seconds the loop's thread spent meanwhile), each tick later than
+        # 1 ms: on a busy machine the first is mostly waiting for a core, the second is work
         self.lags: list[tuple[float, float]] = []
         self.gc: dict[int, list[tuple[float, float]]] = {0: [], 1: [], 2: []}  # (wall, CPU)
         self.stacks: list[tuple[float, str]] = []  # (overdue by, where the main thread was)
@@ -96,29 +98,28 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
     if record is None:
         return
     if phase == "start":
-        record.gc_started = (time.perf_counter(), time.process_time())
+        record.gc_started = (time.perf_counter(), time.thread_time())
     else:
         wall, cpu = record.gc_started
-        record.gc[info["generation"]].append(
-            (time.perf_counter() - wall, time.process_time() - cpu)
-        )
+        record.gc[info["generation"]].append((time.perf_counter() - wall, time.thread_time() - cpu))
 
 
 async def _ticks(record: Record) -> None:
     while True:
-        before, cpu = time.perf_counter(), time.process_time()
-        record.last_tick = before
+        before, cpu = time.perf_counter(), time.thread_time()
+        record.last_tick, record.tick_cpu = before, cpu
         await asyncio.sleep(TICK_S)
         late = time.perf_counter() - before - TICK_S
         record.ticks += 1
         if late > 0.001:
-            record.lags.append((late, time.process_time() - cpu))
+            record.lags.append((late, time.thread_time() - cpu))
 
 
 def _watch(record: Record, main: int | None) -> None:
+    clock = time.pthread_getcpuclockid(main or 0)
     while True:
         time.sleep(0.002)
-        overdue = time.perf_counter() - record.last_tick - TICK_S
+        overdue = time.clock_gettime(clock) - record.tick_cpu  # the loop thread's CPU
         if overdue < SAMPLE_AFTER_S or record.sampled_for == record.last_tick:
             continue
         record.sampled_for = record.last_tick
@@ -175,5 +176,5 @@ def summary(path: Path, name: str, top: int = 3) -> list[str]:
             )
     lines.append("    gc: " + ("; ".join(parts) or "none"))
     for overdue, where in data["stacks"][:top]:
-        lines.append(f"    held >= {overdue * 1000:.0f} ms at {where}")
+        lines.append(f"    held >= {overdue * 1000:.0f} ms CPU at {where}")
     return lines
