@@ -41,6 +41,7 @@ from .calibration import LikelihoodParams, Likelihoods, update_four_streams
 from .config import DETECTOR_NAMES, DetectorConfig
 from .memory import ContextMemory, MemoryParams
 from .result import ScoreResult
+from .seasonal import FIRST_SEEN as SEASON_FIRST_SEEN
 from .seasonal import NUMBERS as SEASON_NUMBERS
 from .seasonal import WEEKLY, SeasonalProfile
 from .serial import dec, enc, result_from_list, result_to_list
@@ -60,6 +61,7 @@ _BAR, _WITHHELD = 10, 11
 _LIKELIHOODS = 12
 _LIKELIHOOD_STREAMS = 4  # level_shift, novelty, seasonal, pattern
 _SEASON = _LIKELIHOODS + 3 * _LIKELIHOOD_STREAMS
+_SEASON_FIRST_SEEN = _SEASON + SEASON_FIRST_SEEN
 _GRID = _SEASON + SEASON_NUMBERS
 # Then the peaks of the largest excursions above and below the range (``k`` each, largest
 # first, NaN while fewer are on record; the ones below negated) and of the current ones.
@@ -71,6 +73,11 @@ _HAS, _ALARM, _WARMING, _SUPPRESSED = 1, 2, 4, 8
 _new_tuple = tuple.__new__
 #: Shared by every detector built without a configuration (a config is ~260 bytes).
 _DEFAULT_CONFIG = DetectorConfig()
+#: Context-memory halvings a day of samples may span for the seasonal context to alarm: a
+#: level seen two or three times at this hour the day before survives two halvings, while a
+#: day spanning more forgets the day before's rarer levels and every visit of an hour looks
+#: new (on 5-second noise: 6 seasonal alarms per series in days 2-3 with 4, none with 2).
+_SEASONAL_HALVINGS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,9 @@ class _Derived:
     contexts_ready: int  # the last sample at which the context detectors cannot alarm
     unit_weights: bool  # every weight is 1 (multiplying by them changes nothing)
     current_peaks: int  # position of the current excursion's peak above the range
+    # the shortest typical interval (seconds) at which the context memory still holds the
+    # previous day's visit of an hour: a day of samples within its forgetting horizon
+    seasonal_min_dt: float
 
 
 @functools.lru_cache(maxsize=64)
@@ -112,6 +122,7 @@ def _derive(cfg: DetectorConfig) -> _Derived:
         cfg.memory_start_samples + cfg.memory_settle_samples,
         all(x == 1.0 for x in w),
         _PEAKS + 2 * cfg.recurrence_episodes,
+        _DAY / (cfg.memory_halving_interval * _SEASONAL_HALVINGS),
     )
 
 
@@ -317,6 +328,12 @@ class SeriesDetector:
         level_dec, seq_dec, tod_dec, pat_dec = update_four_streams(
             d.likelihood, f, _LIKELIHOODS, (level_raw, seq_raw, tod_raw, pat_raw), n
         )
+        if tod_dec > 0.0 and (not ts - f[_SEASON_FIRST_SEEN] >= _DAY or dt < d.seasonal_min_dt):
+            # "A level never seen at this hour" needs the hour seen before: until the series
+            # has a day of history, or when its memory forgets within a day of samples, every
+            # visit of an hour is a first one, novel whatever the values (the context is
+            # still learned and calibrated, it only may not alarm).
+            tod_dec = 0.0
 
         warming = n <= cfg.warmup_samples
         if not warming and n <= d.contexts_ready:

@@ -55,6 +55,8 @@ NONE, DAILY, WEEKLY = 0, 1, 2
 NUMBERS = 6
 # Their positions: the code map, the first timestamp, both profiles' errors, their count.
 _ORIGIN, _RES, _START, _ERR_DAY, _ERR_WEEK, _UPDATES = range(NUMBERS)
+#: Where the time of the first sample the profile learned is kept (NaN before it).
+FIRST_SEEN = _START
 #: All of them in one call (an array item assignment costs a third of writing all six).
 _ALL = struct.Struct(f"{NUMBERS}d")
 # Seconds of samples an hour bin's mean remembers; how long a profile must have seen; the
