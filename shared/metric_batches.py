@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -58,7 +59,16 @@ class _Outgoing(msgspec.Struct, omit_defaults=True):
     columns: _Columns
 
 
+class _ResourceColumn(msgspec.Struct):
+    resource_id: list[str]
+
+
+class _Resources(msgspec.Struct):
+    columns: _ResourceColumn | None = None
+
+
 _DECODER = msgspec.json.Decoder(_Envelope)
+_RESOURCES = msgspec.json.Decoder(_Resources)
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -198,3 +208,25 @@ def _utc(at: datetime | None) -> datetime:
     if at is None:
         return datetime.now(UTC)
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def resources_apart(payload: bytes, ahead: Sequence[bytes]) -> bool:
+    """Whether no resource of the batch ``payload`` (schema 1.1) is named in any of the
+    payloads ``ahead``: handling it before them then changes the order of no series' samples.
+    Looks for each resource id written as a JSON string in their bytes, so it errs one way
+    only: an id that JSON would write with escapes, a payload that is not a batch of columns,
+    or a name that merely matches elsewhere in a payload answer False."""
+    try:
+        columns = _RESOURCES.decode(payload).columns
+    except msgspec.DecodeError:
+        return False
+    if columns is None:
+        return False
+    needles = []
+    for resource_id in set(columns.resource_id):
+        if not (resource_id.isascii() and resource_id.isprintable()) or any(
+            c in resource_id for c in '"\\'
+        ):
+            return False
+        needles.append(b'"' + resource_id.encode() + b'"')
+    return not any(needle in other for other in ahead for needle in needles)

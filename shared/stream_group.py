@@ -48,6 +48,10 @@ class RawEntry:
 
 
 EntryHandler = Callable[[RawEntry], Awaitable[bool]]
+# Whether a queued entry (its fields) may be handed over before the entries queued ahead of it
+# in its stream (theirs): the owner knows that nothing whose order matters is in both.
+Overtakes = Callable[[Fields, Sequence[Fields]], bool]
+OVERTAKE_SCAN = 16  # queued entries of a stream looked at for one that may overtake
 # A read's entries (of one stream) at once; answers the ids that may be acknowledged now.
 EntriesHandler = Callable[[str, Sequence[RawEntry]], Awaitable[Sequence[bytes]]]
 
@@ -110,6 +114,8 @@ class GroupReader:
         self._done: dict[str, list[bytes]] = {stream: [] for stream in self.streams}
         self._last_read = 0.0
         self._between = False
+        self._overtakes: Overtakes | None = None
+        self._overtake_bytes = 0
 
     async def ensure_groups(self) -> None:
         for stream in self.streams:
@@ -165,19 +171,24 @@ class GroupReader:
             handled += await self._hand_over(_text(raw_stream), entries, reclaimed=False)
         return handled
 
+    def allow_overtaking(self, overtakes: Overtakes, max_bytes: int) -> None:
+        """(``poll_ms``) Let a queued entry of at most ``max_bytes`` go before the entries
+        queued ahead of it in its own stream when ``overtakes`` says nothing whose order
+        matters is in both; streams are then all read again every ``poll_ms``, not only the
+        idle ones. A small entry arriving on a stream with a backlog (a burst of large
+        entries) then waits for the entry being handled, not for the backlog."""
+        self._overtakes = overtakes
+        self._overtake_bytes = max_bytes
+
     async def step(self) -> int:
         """Hand over the next queued entry (``poll_ms``), reading first when every queue is
-        empty (blocking) or when an idle stream is due a look (not blocking); how many entries
-        were handed over (0 or 1)."""
+        empty (blocking) or when an idle stream (any stream, with ``allow_overtaking``) is
+        due a look (not blocking); how many entries were handed over (0 or 1)."""
         queues = self._queues
-        now = time.monotonic()
         if not any(queues.values()):
             await self._read(self.streams, block=self.options.block_ms)
         else:
-            assert self.options.poll_ms is not None
-            idle = [stream for stream, queue in queues.items() if not queue]
-            if idle and now - self._last_read >= self.options.poll_ms / 1000:
-                await self._read(idle, block=None)
+            await self._read_when_due()
         picked = self._pick()
         if picked is None:
             return 0
@@ -197,9 +208,7 @@ class GroupReader:
             return 0
         self._between = True
         try:
-            idle = [stream for stream, queue in self._queues.items() if not queue]
-            if idle and time.monotonic() - self._last_read >= self.options.poll_ms / 1000:
-                await self._read(idle, block=None)
+            await self._read_when_due()
             handed = 0
             while (picked := self._pick_small(busy, max_bytes)) is not None:
                 await self._hand_over_queued(*picked)
@@ -208,17 +217,60 @@ class GroupReader:
         finally:
             self._between = False
 
+    async def _read_when_due(self) -> None:
+        """Read the idle streams (with ``allow_overtaking``, every stream with less than a
+        read's worth queued) without blocking, at most every ``poll_ms``."""
+        assert self.options.poll_ms is not None
+        if time.monotonic() - self._last_read < self.options.poll_ms / 1000:
+            return
+        if self._overtakes is not None:  # a stream's queue is kept to one read's worth
+            short = [s for s, queue in self._queues.items() if len(queue) < self.options.batch]
+            if short:
+                await self._read(short, block=None)
+            return
+        idle = [stream for stream, queue in self._queues.items() if not queue]
+        if idle:
+            await self._read(idle, block=None)
+
     def _pick_small(self, busy: str, max_bytes: int) -> tuple[str, _Queued] | None:
         heads = [
             (stream, queue[0])
             for stream, queue in self._queues.items()
             if queue and stream != busy and queue[0].size <= max_bytes
         ]
+        smallest = min((head[1].size for head in heads), default=max_bytes + 1)
+        overtaking = self._overtaking(busy, below=smallest)
+        if overtaking is not None:
+            return overtaking
         if not heads:
             return None
         chosen = min(heads, key=lambda head: head[1].size)
         self._queues[chosen[0]].popleft()
         return chosen
+
+    def _overtaking(self, busy: str | None, below: int) -> tuple[str, _Queued] | None:
+        """The smallest queued entry, past its stream's head, smaller than ``below`` and
+        than ``allow_overtaking``'s limit, that may go before the entries ahead of it (taken
+        off its queue); None if there is none."""
+        overtakes = self._overtakes
+        if overtakes is None:
+            return None
+        best: tuple[str, int, _Queued] | None = None
+        limit = min(below, self._overtake_bytes + 1)
+        for stream, queue in self._queues.items():
+            if stream == busy:
+                continue
+            for index in range(1, min(len(queue), OVERTAKE_SCAN)):
+                queued = queue[index]
+                if queued.size >= limit:
+                    continue
+                if overtakes(queued.fields, [queue[i].fields for i in range(index)]):
+                    best, limit = (stream, index, queued), queued.size
+        if best is None:
+            return None
+        stream, index, queued = best
+        del self._queues[stream][index]
+        return stream, queued
 
     async def _hand_over_queued(self, stream: str, queued: _Queued) -> None:
         """Hand one queued entry over; it is acknowledged with the next read if it may be."""
@@ -252,7 +304,8 @@ class GroupReader:
                 queue.append(_Queued(entry_id, fields, size, now))
 
     def _pick(self) -> tuple[str, _Queued] | None:
-        """The smallest head of the queues, or the oldest when it waited ``max_queued_ms``."""
+        """The smallest head of the queues (or a smaller entry allowed to overtake its
+        stream's head), or the oldest head when it waited ``max_queued_ms``."""
         heads = [(stream, queue[0]) for stream, queue in self._queues.items() if queue]
         if not heads:
             return None
@@ -261,6 +314,9 @@ class GroupReader:
             chosen = oldest
         else:
             chosen = min(heads, key=lambda head: head[1].size)
+            overtaking = self._overtaking(None, below=chosen[1].size)
+            if overtaking is not None:
+                return overtaking
         self._queues[chosen[0]].popleft()
         return chosen
 

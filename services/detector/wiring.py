@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
@@ -24,6 +24,9 @@ from services.detector.model_manager import ModelManager, MultivariateOptions
 from services.detector.model_store_redis import RedisModelStore
 from services.detector.scoring_pool import ScoringPool
 from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options, running
+from shared.metric_batches import TYPE as BATCH_TYPE
+from shared.metric_batches import resources_apart
+from shared.stream_group import Fields
 from shared.streams import GROUP_DETECTOR, all_metric_streams, metrics_stream
 
 log = structlog.get_logger("detector.wiring")
@@ -106,6 +109,7 @@ class Detector:
                 options=replace(consumer_options(settings), poll_ms=READ_POLL_MS),
             )
             batches.between_parts = _between_parts(consumer)
+            consumer.reader.allow_overtaking(metric_entry_overtakes, BETWEEN_PARTS_BYTES)
             freeze = StateFreezer(self.engine)
             freeze()  # the restored state
             background = [
@@ -152,6 +156,14 @@ class Detector:
                 await self.models.follow()
             except Exception as exc:  # keep scoring with the model in hand; retried next round
                 log.warning("model_follow_failed", error=str(exc))
+
+
+def metric_entry_overtakes(entry: Fields, ahead: Sequence[Fields]) -> bool:
+    """A small metric entry goes before the entries queued ahead of it on its shard when none
+    of them holds a sample of its resources (every series' samples stay in order)."""
+    if entry.get(b"type") != BATCH_TYPE.encode():
+        return False
+    return resources_apart(entry.get(b"data", b""), [other.get(b"data", b"") for other in ahead])
 
 
 def _between_parts(consumer: StreamConsumer) -> BetweenParts:

@@ -1,7 +1,8 @@
 """A large metric entry is scored in parts (``MetricBatchHandler.part_samples``): the verdicts
 and the events are those of scoring it in one go, the entry stays pending until its last part
 is scored and published, and a small entry of another shard arriving meanwhile is scored
-between two parts instead of waiting for the whole entry."""
+between two parts instead of waiting for the whole entry, and one arriving behind a backlog of
+its own shard goes before the backlog when it shares no resource with it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from services.detector.consumer import MetricBatchHandler
 from services.detector.detection_engine import DetectionEngine
 from services.detector.model_manager import ModelManager, MultivariateOptions
 from services.detector.severity import HardLimit, SeverityPolicy
+from services.detector.wiring import BETWEEN_PARTS_BYTES, metric_entry_overtakes
 from shared.bus import ConsumerOptions, EventBus, StreamConsumer
 from shared.events import AnomalyEvent, decode_event
 from shared.metric_batches import decode_columns, encode_columns, timestamp_us
@@ -170,3 +172,41 @@ async def test_a_small_entry_of_another_shard_is_scored_between_two_parts_of_a_l
 
 async def _pending_is(redis: Redis, stream: str, count: int, after: bool) -> bool:
     return after and await _pending(redis, stream) == count
+
+
+async def test_a_sample_arriving_behind_a_backlog_of_its_shard_is_scored_before_it(
+    async_redis: Redis, tmp_path: Path
+) -> None:
+    handler = _handler(async_redis, tmp_path, part_samples=50)
+    consumer = _consumer(async_redis, handler)
+    consumer.reader.allow_overtaking(metric_entry_overtakes, BETWEEN_PARTS_BYTES)
+    sent = asyncio.Event()
+
+    async def between_parts(stream: str) -> None:
+        if not sent.is_set():  # during the backlog's first entry
+            sent.set()
+            spike = _fields(["probe-1"], range(399, 400), lambda _r, _m: 99.0)
+            await async_redis.xadd(BIG, spike)
+            # A later sample of a series the backlog holds: it must not go before it.
+            await async_redis.xadd(BIG, _fields(["queue-0"], range(500, 501), lambda *_: 85.0))
+        await consumer.reader.hand_over_between(stream, BETWEEN_PARTS_BYTES)
+
+    handler.between_parts = between_parts
+    await consumer.ensure_groups()
+    history = _history()
+    for minutes in (range(0, 130), range(130, 260), range(260, 400)):  # the backlog
+        await async_redis.xadd(BIG, _fields(RESOURCES, minutes, history))
+    async with running([consumer]):
+        await eventually(
+            lambda: _pending_is(async_redis, BIG, 0, after=handler.engine.samples_scored == 2402),
+            what="every entry scored and acknowledged",
+        )
+    published = await _anomalies(async_redis)
+    # The spike's anomaly is out before the backlog's (queue-2's incident is in its second
+    # entry, queue-5's in its third), and queue-0's late sample was learned, not skipped.
+    assert [e.resource_id for e in published][:1] == ["probe-1"]
+    assert {e.resource_id for e in published[1:]} == {"queue-2", "queue-5"}
+    assert (
+        handler.engine.series[("queue-0", METRIC)].last_ts
+        == (START + timedelta(minutes=500)).timestamp()
+    )
