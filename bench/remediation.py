@@ -366,6 +366,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000, help="anomalies per burst")
     parser.add_argument("--rounds", type=int, default=3, help="no-op and real bursts, in turn")
     parser.add_argument("--latency-events", type=int, default=300)
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        help="events/s of the paced latency run (default: 10 %% of the measured peak); a fixed "
+        "rate compares latencies between runs whose peaks differ",
+    )
     parser.add_argument("--gap", type=float, default=0.01, help="seconds between events")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
     parser.add_argument("--noop-worker", metavar="URL", help=argparse.SUPPRESS)
@@ -484,10 +490,11 @@ def main() -> None:
             f"(dry-run, {args.concurrency} worker processes): "
             f"median {statistics.median(found) * 1000:.1f} ms, p99 {pct(found, 0.99) * 1000:.1f} ms"
         )
-        load = real_rate / 10
+        load = args.paced_rate or real_rate / 10
         found = paced(url, args.latency_events, load, 100_000)
         print(
-            f"anomaly event -> recorded decision at 10 % of peak ({load:,.0f} events/s, "
+            f"anomaly event -> recorded decision at {load / real_rate:.0%} of peak "
+            f"({load:,.0f} events/s, "
             f"{len(found)} events): p50 {statistics.median(found) * 1000:.1f} ms, "
             f"p99 {pct(found, 0.99) * 1000:.1f} ms"
         )
