@@ -94,3 +94,26 @@ async def test_a_handler_that_raises_leaves_the_whole_read_pending_until_dead_le
     assert failing.reads == [["c-1", "c-2"], ["c-1", "c-2"]]
     assert len(await async_redis.xrange(dead_letter(STREAM))) == 2
     assert await pending(async_redis) == 0
+
+
+async def test_entries_arriving_one_by_one_are_gathered_when_the_consumer_may_wait(
+    async_redis: Redis,
+) -> None:
+    handler = AtOnce()
+    reader = consumer(async_redis, handler, gather_ms=1000)
+    await reader.ensure_groups()
+    bus = EventBus(async_redis, 1000)
+    stop = asyncio.Event()
+    running = asyncio.create_task(reader.run(stop))
+    try:
+        await bus.publish(STREAM, batch(1))
+        while not handler.reads:  # the first arrives alone and is handled at once
+            await asyncio.sleep(0.01)
+        for i in range(2, 5):  # one by one, while the consumer gathers
+            await bus.publish(STREAM, batch(i))
+        while await pending(async_redis) or len(handler.reads) < 2:
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await running
+    assert handler.reads == [["c-1"], ["c-2", "c-3", "c-4"]]
