@@ -72,7 +72,7 @@ async def test_critical_anomalies_also_reach_a_webhook_grouped_by_severity(
                 "receivers": ["pager"],
                 "continue": True,
                 "group_by": ["severity"],
-                "group_wait_s": 0.2,
+                "group_wait_s": 1.0,
             },
             {"receivers": [DEFAULT_RECEIVER]},
         ],
