@@ -21,8 +21,9 @@ from services.remediator.core.safety_policy import Refusal
 from services.remediator.core.targets import ResolvedTarget, Target
 from services.remediator.handling.safety_checks import Precheck, Prepared, SafetyChecks, outcome
 from services.remediator.stores.claims import Claim, Claims
-from services.remediator.stores.decision_steps import DecisionSteps
+from services.remediator.stores.decision_steps import DecisionSteps, Noted
 from services.remediator.stores.escalations import Escalations, reason_from
+from shared.events import AnomalyEvent
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,38 @@ class WorldLookups:
             self.checks.safety,
             prepared.checks,
         )
+        lookups = RequestLookups(
+            self, request, reason_from(peeked.flags), outcome(peeked.verdict), prepared
+        )
+        return peeked.claim, lookups
+
+    def note_claim_and_read(
+        self,
+        claims: Claims,
+        steps: DecisionSteps,
+        anomaly: AnomalyEvent,
+        assumed: Noted,
+        request: ActionRequest,
+    ) -> tuple[Claim, RequestLookups] | Noted | None:
+        """:meth:`claim_and_read` in the same atomic step as the anomaly's note
+        (:meth:`DecisionSteps.note_claim_and_peek`), for a request built on what ``assumed``
+        says was read. Answers what was read instead when that does not hold (nothing
+        claimed), and None, sending nothing, when the static checks refuse the request."""
+        prepared = self.checks.prepare(request)
+        if isinstance(prepared, Refusal):
+            return None
+        peeked = steps.note_claim_and_peek(
+            anomaly,
+            assumed,
+            claims,
+            request.subject_id,
+            request.action,
+            self.escalations.flags(request),
+            self.checks.safety,
+            prepared.checks,
+        )
+        if isinstance(peeked, Noted):
+            return peeked
         lookups = RequestLookups(
             self, request, reason_from(peeked.flags), outcome(peeked.verdict), prepared
         )

@@ -19,7 +19,7 @@ it ended.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 
@@ -40,6 +40,7 @@ from services.remediator.core.records import incident_record, request_record
 from services.remediator.core.rules.matching import (
     ApprovalNeed,
     EngineContext,
+    Evaluation,
     Recommendation,
     RemediationEngine,
     approval_need,
@@ -47,7 +48,7 @@ from services.remediator.core.rules.matching import (
 from services.remediator.core.safety_policy import Refusal
 from services.remediator.core.targets import TargetError
 from services.remediator.handling.approval_gate import NOT_ASKED, ApprovalGate
-from services.remediator.handling.lookups import WorldLookups
+from services.remediator.handling.lookups import RequestLookups, WorldLookups
 from services.remediator.handling.runner import ActionRunner
 from services.remediator.handling.safety_checks import Prepared
 from services.remediator.handling.scheduling import Scheduler
@@ -56,7 +57,7 @@ from services.remediator.stores.audit import RecordPublisher
 from services.remediator.stores.auto_shadow import AutoShadow
 from services.remediator.stores.claims import Claim, Claims, ClaimState
 from services.remediator.stores.debounce import Debouncer, Streak
-from services.remediator.stores.decision_steps import DecisionSteps
+from services.remediator.stores.decision_steps import DecisionSteps, Noted
 from services.remediator.stores.escalations import Escalations
 from services.remediator.stores.recent import RecentAnomalies
 from services.remediator.stores.rules import RuleStore
@@ -96,12 +97,24 @@ class AnomalyWorkflow:
         self.gate = ApprovalGate(
             approvals=parts.approvals, runner=parts.runner, publisher=parts.publisher
         )
+        self._last_read: Noted | None = None  # what this process's last note read
 
     # -- entry points ----------------------------------------------------------------------
 
     def handle(self, anomaly: AnomalyEvent, *, dry_run: bool = False) -> RemediationRecord | None:
-        engine, context = self._note_and_read(anomaly)
-        evaluation = engine.evaluate(anomaly, context)
+        guessed = self._guess(anomaly, dry_run)
+        if isinstance(guessed, _Decided):
+            return guessed.record
+        engine, evaluation = None, None
+        if guessed is not None and guessed.noted is not None:
+            noted = guessed.noted  # the guess's script noted the anomaly and read this
+        else:
+            noted = self._note_and_read(anomaly)
+        if guessed is not None and _as_assumed(noted, guessed.assumed):
+            engine, evaluation = guessed.engine, guessed.evaluation  # it holds: not again
+        if engine is None or evaluation is None:
+            engine = self.parts.rules.engine_for(noted.rules_version)
+            evaluation = engine.evaluate(anomaly, EngineContext(noted.recent, noted.shadowed))
         for shadow in evaluation.shadow:
             self._shadow(anomaly, shadow, engine)
         live = evaluation.live
@@ -116,6 +129,55 @@ class AnomalyWorkflow:
         acquired, lookups = self.lookups.claim_and_read(
             self.parts.claims, self.parts.steps, request
         )
+        return self._claimed(anomaly, live, request, engine, acquired, lookups)
+
+    def _guess(self, anomaly: AnomalyEvent, dry_run: bool) -> _Decided | _Tried | None:
+        """Most anomalies find the rules version and the rules in shadow mode as the last
+        decision of this process read them, and their resource with no other recent anomaly:
+        the request is built on that guess, and the note, the claim and the decision's reads
+        are taken in one atomic step, which goes on to the claim only if it read what the guess
+        assumed (:meth:`DecisionSteps.note_claim_and_peek`). Else the decision's steps are
+        taken one by one, with the guess's evaluation when the note read what it assumed
+        (:class:`_Tried`; nothing is sent for a rule in shadow mode or none matching, or a
+        refusal before the claim). None: nothing guessed (no earlier read, or targets that
+        ask AWS, which are asked once per decision only)."""
+        last = self._last_read
+        if last is None or last.rules_version is None or self.parts.targets.aws is not None:
+            return None
+        engine = self.parts.rules.cached(last.rules_version)
+        if engine is None:
+            return None
+        assumed = Noted(frozenset(), last.rules_version, last.shadowed)
+        evaluation = engine.evaluate(anomaly, EngineContext(assumed.recent, assumed.shadowed))
+        live = evaluation.live
+        tried = _Tried(assumed, engine, evaluation)
+        if live is None or evaluation.shadow:
+            return tried
+        choice = self.choose(anomaly, live, engine)
+        if choice.refusal is not None:
+            return tried
+        request = self.build_request(anomaly, live, choice, engine, dry_run)
+        taken = self.lookups.note_claim_and_read(
+            self.parts.claims, self.parts.steps, anomaly, assumed, request
+        )
+        if taken is None:
+            return tried
+        if isinstance(taken, Noted):
+            self._last_read = taken
+            return replace(tried, noted=taken)
+        acquired, lookups = taken
+        return _Decided(self._claimed(anomaly, live, request, engine, acquired, lookups))
+
+    def _claimed(
+        self,
+        anomaly: AnomalyEvent,
+        live: Recommendation,
+        request: ActionRequest,
+        engine: RemediationEngine,
+        acquired: Claim,
+        lookups: RequestLookups,
+    ) -> RemediationRecord | None:
+        """The live decision once its claim is taken with its reads."""
         claim = self._unless_settled(acquired)
         if claim is None:
             return None
@@ -136,13 +198,13 @@ class AnomalyWorkflow:
             return self._wait(anomaly, request, live, streak, claim)
         return self._act(request, decision, claim, lookups.prepared)
 
-    def _note_and_read(self, anomaly: AnomalyEvent) -> tuple[RemediationEngine, EngineContext]:
+    def _note_and_read(self, anomaly: AnomalyEvent) -> Noted:
         """Notes the anomaly among the resource's recent ones and reads what the rules engine
         needs (the rules in force, the other recent anomalies, the rules in shadow mode) in
         one script: one round trip."""
         noted = self.parts.steps.note_and_read(anomaly)
-        engine = self.parts.rules.engine_for(noted.rules_version)
-        return engine, EngineContext(noted.recent, noted.shadowed)
+        self._last_read = noted
+        return noted
 
     def recheck(self, anomaly: AnomalyEvent, rule_name: str) -> RemediationRecord | None:
         """A debounced rule's time is up: act if the condition still holds."""
@@ -401,6 +463,32 @@ class AnomalyWorkflow:
             record, done_claim=claim.key, claim_ttl_s=self.parts.claims.ttl_s
         )
         return record
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """A guess held: the decision was taken (``record``: None for a settled duplicate)."""
+
+    record: RemediationRecord | None
+
+
+@dataclass(frozen=True)
+class _Tried:
+    """A guess taken no further: its evaluation, and what its script's note read instead of
+    what it assumed (None: nothing was sent, nothing claimed)."""
+
+    assumed: Noted
+    engine: RemediationEngine
+    evaluation: Evaluation
+    noted: Noted | None = None
+
+
+def _as_assumed(noted: Noted, assumed: Noted) -> bool:
+    return (noted.rules_version, noted.recent, noted.shadowed) == (
+        assumed.rules_version,
+        assumed.recent,
+        assumed.shadowed,
+    )
 
 
 def _shadow_name(shadow: Recommendation) -> str:

@@ -12,6 +12,12 @@ decision itself.
    functions, so they cannot drift from what the stores run alone; the peek changes nothing,
    and the runner still takes the atomic reservation before anything runs.
 
+Most anomalies find their resource with no other recent anomaly, the rules version and the
+rules in shadow mode unchanged since the worker's last decision. :data:`NOTE_CLAIM_AND_PEEK`
+takes both steps in one script for a request the worker built on that guess: it notes and reads
+as step 1, and only when what it read is what the guess assumed does it go on with step 2; else
+it answers what it read, claiming nothing, and the decision is taken again from there.
+
 Every key is in the ``{remediation}`` slot (:mod:`.redis_keys`), so both stay atomic on a
 cluster.
 """
@@ -71,6 +77,39 @@ return {{state, flags, check(check_keys, check_args)}}
 """
 
 
+# KEYS: 1-3 NOTE_AND_READ's, then CLAIM_AND_PEEK's
+# ARGV: 1-3 NOTE_AND_READ's, 4 the rules version assumed, 5 n, then the n rules in shadow mode
+#       assumed, then CLAIM_AND_PEEK's arguments
+# Returns {1, CLAIM_AND_PEEK's reply} when the resource has no other recent anomaly and the
+# version and rules in shadow mode are the assumed ones; else {0, NOTE_AND_READ's reply}.
+NOTE_CLAIM_AND_PEEK = f"""
+local function note_and_read(KEYS, ARGV)
+{NOTE_AND_READ}
+end
+local function claim_and_peek(KEYS, ARGV)
+{CLAIM_AND_PEEK}
+end
+local read = note_and_read({{KEYS[1], KEYS[2], KEYS[3]}}, {{ARGV[1], ARGV[2], ARGV[3]}})
+local n = tonumber(ARGV[5])
+local same = read[2] == ARGV[4] and #read[3] == n
+for _, metric in ipairs(read[1]) do
+  if metric ~= ARGV[1] then same = false end
+end
+if same then
+  local assumed = {{}}
+  for i = 6, 5 + n do assumed[ARGV[i]] = true end
+  for _, name in ipairs(read[3]) do
+    if not assumed[name] then same = false end
+  end
+end
+if not same then return {{0, read}} end
+local keys, args = {{}}, {{}}
+for i = 4, #KEYS do keys[#keys + 1] = KEYS[i] end
+for i = 6 + n, #ARGV do args[#args + 1] = ARGV[i] end
+return {{1, claim_and_peek(keys, args)}}
+"""
+
+
 @dataclass(frozen=True)
 class Noted:
     """What :meth:`DecisionSteps.note_and_read` read."""
@@ -95,23 +134,59 @@ class DecisionSteps:
         self.calls = PackedCalls(client)
         self._note_and_read = client.register_script(NOTE_AND_READ)
         self._claim_and_peek = client.register_script(CLAIM_AND_PEEK)
+        self._note_claim_and_peek = client.register_script(NOTE_CLAIM_AND_PEEK)
 
     def note_and_read(self, anomaly: AnomalyEvent) -> Noted:
+        keys, args = self._note_call(anomaly)
+        return _noted(self.calls.script(self._note_and_read, keys, args), anomaly)
+
+    def _note_call(self, anomaly: AnomalyEvent) -> tuple[list[str], list[str | int]]:
         at = int(anomaly.observed_at.timestamp() * 1000)
-        recent, version, shadowed = self.calls.script(
-            self._note_and_read,
+        keys = [
+            redis_keys.recent(anomaly.resource_id),
+            redis_keys.RULES_ACTIVE,
+            redis_keys.AUTO_SHADOW,
+        ]
+        return keys, [anomaly.metric, at, self.window_ms]
+
+    def note_claim_and_peek(
+        self,
+        anomaly: AnomalyEvent,
+        assumed: Noted,
+        claims: Claims,
+        subject: uuid.UUID,
+        action: str | None,
+        flags: list[str],
+        safety: SafetyManager,
+        checks: SafetyRequest,
+    ) -> Peeked | Noted:
+        """:meth:`note_and_read` then, if it read what ``assumed`` says (no other recent
+        anomaly, the same rules version and rules in shadow mode), :meth:`claim_and_peek`, in
+        one atomic step. Answers the peek, or what was read (nothing claimed). Raises
+        ``ClaimBusyError`` as :meth:`claim_and_peek`."""
+        if assumed.rules_version is None or assumed.recent:
+            raise ValueError("assume a published rules version and no other recent anomaly")
+        note_keys, note_args = self._note_call(anomaly)
+        claim_keys, claim_args, claimed = claims.acquire_call(subject, action)
+        check_keys, check_args, verdict = safety.peek_call(checks)
+        same, reply = self.calls.script(
+            self._note_claim_and_peek,
+            [*note_keys, *claim_keys, *flags, *check_keys],
             [
-                redis_keys.recent(anomaly.resource_id),
-                redis_keys.RULES_ACTIVE,
-                redis_keys.AUTO_SHADOW,
+                *note_args,
+                assumed.rules_version,
+                len(assumed.shadowed),
+                *assumed.shadowed,
+                *claim_args,
+                len(flags),
+                *check_args,
             ],
-            [anomaly.metric, at, self.window_ms],
         )
-        return Noted(
-            frozenset(m.decode() for m in recent) - {anomaly.metric},
-            version,
-            frozenset(name.decode() for name in shadowed),
-        )
+        if not same:
+            return _noted(reply, anomaly)
+        state, values, peeked = reply
+        claim = claimed(state)  # first: a busy claim raises before anything else is read
+        return Peeked(claim, _flag_values(values, len(flags)), verdict(peeked))
 
     def claim_and_peek(
         self,
@@ -133,6 +208,15 @@ class DecisionSteps:
         )
         claim = claimed(state)  # first: a busy claim raises before anything else is read
         return Peeked(claim, _flag_values(values, len(flags)), verdict(peeked))
+
+
+def _noted(reply: Any, anomaly: AnomalyEvent) -> Noted:
+    recent, version, shadowed = reply
+    return Noted(
+        frozenset(m.decode() for m in recent) - {anomaly.metric},
+        version,
+        frozenset(name.decode() for name in shadowed),
+    )
 
 
 def _flag_values(values: Any, count: int) -> list[bytes | None]:

@@ -60,6 +60,13 @@ class RuleStore:
         :meth:`engine_for` takes (one decision's reads in one round trip)."""
         pipe.hget(redis_keys.RULES_ACTIVE, "version")
 
+    def cached(self, published: bytes) -> RemediationEngine | None:
+        """The engine in use, if it is the one for version ``published`` (no Redis read)."""
+        current = self._engine
+        if current is not None and current.loaded.version == published.decode():
+            return current
+        return None
+
     def engine_for(self, published: bytes | None) -> RemediationEngine:
         """The engine for the rules whose published version was just read as ``published``."""
         current = self._engine

@@ -14,7 +14,7 @@ import redis
 from services.remediator.core.safety_policy import SafetyLimits
 from services.remediator.stores import redis_keys
 from services.remediator.stores.claims import ClaimBusyError, Claims, ClaimState
-from services.remediator.stores.decision_steps import DecisionSteps
+from services.remediator.stores.decision_steps import DecisionSteps, Noted, Peeked
 from services.remediator.stores.escalations import reason_from
 from services.remediator.stores.recent import RecentAnomalies
 from services.remediator.stores.safety import SafetyManager, SafetyRequest
@@ -156,3 +156,52 @@ def test_note_and_read_keeps_the_latest_observation_and_reads_the_rules_and_shad
     assert sync_redis.zscore(key, "memory_utilization") is None
     assert sync_redis.zscore(key, "disk_utilization") is not None
     assert 0 < sync_redis.pttl(key) <= 1_200_000
+
+
+def test_note_claim_and_peek_claims_only_when_what_it_reads_is_what_was_assumed(
+    parts: tuple[DecisionSteps, Claims, SafetyManager],
+    sync_redis: redis.Redis,
+    anomaly: AnomalyFactory,
+) -> None:
+    steps, claims, safety = parts
+    sync_redis.hset(redis_keys.RULES_ACTIVE, mapping={"version": "v1", "text": "rules"})
+    sync_redis.hset(redis_keys.AUTO_SHADOW, "quiet", "{}")
+    assumed = Noted(frozenset(), b"v1", frozenset({"quiet"}))
+    wrong = [
+        Noted(frozenset(), b"v0", frozenset({"quiet"})),  # rules published since
+        Noted(frozenset(), b"v1", frozenset()),  # a rule switched to shadow mode since
+        Noted(frozenset(), b"v1", frozenset({"quiet", "other"})),
+    ]
+    event = anomaly(resource_id="web-7")
+    for guess in wrong:
+        subject = uuid.uuid4()
+        read = steps.note_claim_and_peek(
+            event, guess, claims, subject, "restart_service", [], safety, checks()
+        )
+        assert read == Noted(frozenset(), b"v1", frozenset({"quiet"}))
+        assert sync_redis.keys(redis_keys.claim(subject, "*")) == []  # nothing claimed
+    assert sync_redis.zrange(redis_keys.recent("web-7"), 0, -1) == [b"cpu_utilization"]
+
+    subject = uuid.uuid4()
+    peeked = steps.note_claim_and_peek(
+        event, assumed, claims, subject, "restart_service", [], safety, checks()
+    )
+    assert isinstance(peeked, Peeked)
+    assert peeked.claim.state is ClaimState.ACQUIRED and peeked.verdict == safety.peek(checks())
+
+    # Another metric anomalous on the resource within the window: read, nothing claimed.
+    disk = anomaly(resource_id="web-8", metric="disk_utilization")
+    steps.note_and_read(disk)
+    subject = uuid.uuid4()
+    read = steps.note_claim_and_peek(
+        anomaly(resource_id="web-8"),
+        assumed,
+        claims,
+        subject,
+        "restart_service",
+        [],
+        safety,
+        checks(),
+    )
+    assert isinstance(read, Noted) and read.recent == frozenset({"disk_utilization"})
+    assert sync_redis.keys(redis_keys.claim(subject, "*")) == []
