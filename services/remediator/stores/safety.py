@@ -126,7 +126,8 @@ class SafetyManager:
         limits = self.limits
         cooldown_s = limits.cooldown_s if request.cooldown_s is None else request.cooldown_s
         lock_ttl_s = request.lock_ttl_s or limits.lock_ttl_s
-        reservation = uuid.uuid4().hex
+        # A peek reserves nothing: its reservation id is never used.
+        reservation = uuid.uuid4().hex if mode == "reserve" else ""
         units = request.units
         group_members = request.group_members if request.group else ()
         per_member = [k for u in units for k in (redis_keys.cooldown(u), redis_keys.lock(u))]
