@@ -20,6 +20,16 @@ A context is *novel* when its counter is zero. Counters saturate at 15 and are a
 halved every ``memory_halving_interval`` samples, so patterns that stop occurring are
 forgotten (after at most four halvings) and the table never fills up. Collisions only
 ever hide novelty (a false "seen"), which errs on the side of fewer alarms.
+
+The sequences (``symbols ** context_length``: 256 with the defaults) are also counted
+exactly, one byte each, and a sequence is novel only when both counts are zero. The exact
+table is halved on the same count of samples but no sooner than ``seq_halving_seconds``
+after its last halving: at one sample a second 5000 samples are 83 minutes, and a pair of
+levels seen once since the last halving - the rarer pairs of plain noise - was forgotten
+and novel again every few hours. A table of its own, it cannot fill up with them. Where
+the sample count takes longer (every ~2 minutes or slower, with a week) both tables halve
+at the same samples, and as the hashed count is never below the exact one, novelty is
+then exactly the hashed table's.
 """
 
 from __future__ import annotations
@@ -39,6 +49,8 @@ _MIX = 0x9E3779B1  # Knuth's multiplicative-hash constant (2**32 / golden ratio)
 _MASK = 0xFFFFFFFF
 # sequence, seasonal (time of day), pattern, seasonal (time of the week)
 _SALTS = (0x5BD1E995, 0x27D4EB2F, 0x165667B1, 0x3C6EF372)
+# The most sequences the exact sequence table counts (a byte each).
+_SEQ_EXACT_MAX = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +67,8 @@ class MemoryParams:
     block: int
     block_modulus: int
     halving_interval: int
+    seq_exact: int  # counters of the exact sequence table (0: none, too many sequences)
+    seq_halving_seconds: float  # the shortest time between two of its halvings
     tod_familiar: int
     salts: tuple[int, int, int, int]
 
@@ -71,6 +85,7 @@ class MemoryParams:
         halving_interval: int,
         tod_familiar: int = 1,
         seed: int = 0,
+        seq_halving_seconds: float = 0.0,
     ) -> MemoryParams:
         symbols = levels + 4
         salts = tuple((s + seed * 0x61C88647) & _MASK for s in _SALTS)
@@ -85,6 +100,8 @@ class MemoryParams:
             block,
             symbols ** max(blocks - 1, 1),
             halving_interval,
+            symbols**context_length if symbols**context_length <= _SEQ_EXACT_MAX else 0,
+            seq_halving_seconds,
             tod_familiar,
             (salts[0], salts[1], salts[2], salts[3]),
         )
@@ -102,6 +119,8 @@ class ContextMemory:
         "block_n",
         "filled",
         "seq_key",
+        "seq_since",
+        "seq_table",
         "since_halving",
         "table",
         "v",
@@ -110,13 +129,17 @@ class ContextMemory:
     def __init__(
         self, params: MemoryParams, storage: array[float] | None = None, base: int = 0
     ) -> None:
-        """``storage``: an array the grid's origin and level width may be kept in, at
-        ``base`` and ``base + 1`` (the detector's: one array of floats per series)."""
+        """``storage``: an array the grid's origin and level width, and the time of the
+        exact sequence table's last halving, may be kept in, at ``base`` to ``base + 2``
+        (the detector's: one array of floats per series)."""
         self._p = params
         self.table = bytearray(params.slots // 2)
-        self.v = array("d", bytes(16)) if storage is None else storage
+        self.seq_table = bytearray(params.seq_exact)
+        self.seq_since = 0
+        self.v = array("d", bytes(24)) if storage is None else storage
         self.b = base
         self.v[base] = self.v[base + 1] = 0.0  # origin; width 0 means "no grid yet"
+        self.v[base + 2] = math.nan  # no sample learned yet
         self.since_halving = 0
         self.restart_sequence()
 
@@ -136,6 +159,7 @@ class ContextMemory:
         v[b] = lo
         v[b + 1] = max(span / p.levels, 1e-9 * max(abs(hi), abs(lo), 1e-12))
         self.table = bytearray(p.slots // 2)
+        self.seq_table = bytearray(p.seq_exact)
         self.restart_sequence()
 
     def restart_sequence(self) -> None:
@@ -156,9 +180,10 @@ class ContextMemory:
         centre: float,
         week_bin: int,
         weekly: bool,
+        ts: float = 0.0,
     ) -> tuple[float, float, float]:
-        """Learn the contexts ending at ``value``; ``[lo, hi]`` is the known range (for
-        :meth:`ensure_grid`).
+        """Learn the contexts ending at ``value``, observed at ``ts`` (epoch seconds);
+        ``[lo, hi]`` is the known range (for :meth:`ensure_grid`).
 
         Returns whether the (sequence, seasonal, pattern) contexts were novel, as 1.0 or
         0.0 (the raw scores of their likelihood streams). ``centre``
@@ -176,6 +201,8 @@ class ContextMemory:
         if not (width > 0.0 and hi - lo <= p.grid_reset * p.levels * width):
             self.ensure_grid(lo, hi)
             origin, width = v[b], v[b + 1]
+            if v[b + 2] != v[b + 2]:  # the first sample: the halving clock starts
+                v[b + 2] = ts
         table = self.table
         slots = p.slots
         top = p.symbols - 1
@@ -194,9 +221,18 @@ class ContextMemory:
             byte = table[slot >> 1]
             shift = (slot & 1) << 2
             count = (byte >> shift) & 15
-            seq_new = 1.0 if count == 0 else 0.0
             if count < 15:
                 table[slot >> 1] = byte + (1 << shift)
+            seq_table = self.seq_table
+            if seq_table:
+                # never seen in the hashed table (whose collisions only hide novelty) nor
+                # in the exact one (which forgets by time as well as by samples)
+                exact = seq_table[key]
+                seq_new = 1.0 if count == 0 and exact == 0 else 0.0
+                if exact < 15:
+                    seq_table[key] = exact + 1
+            else:
+                seq_new = 1.0 if count == 0 else 0.0
 
         # seasonal: (level, time-of-day bin)
         h = (((symbol * p.time_bins + time_bin) ^ p.salts[1]) * _MIX) & _MASK
@@ -248,6 +284,12 @@ class ContextMemory:
         if self.since_halving >= p.halving_interval:
             self.since_halving = 0
             self.table = bytearray(table.translate(_HALVE))
+        self.seq_since += 1
+        if self.seq_since >= p.halving_interval and not ts - v[b + 2] < p.seq_halving_seconds:
+            # (a NaN time of the last halving - a state saved before it was kept - halves)
+            self.seq_since = 0
+            v[b + 2] = ts
+            self.seq_table = bytearray(self.seq_table.translate(_HALVE))
         return seq_new, tod_new, pat_new
 
     # ------------------------------------------------------------------ state
@@ -256,6 +298,8 @@ class ContextMemory:
         ``memory_slots / 2`` bytes, typically a third of that: most counters are 0)."""
         return {
             "grid": [self.v[self.b], self.v[self.b + 1]],
+            "seq": [self.seq_since, enc(self.v[self.b + 2])],
+            "seqz": base64.b64encode(_deflate(bytes(self.seq_table))).decode("ascii"),
             "keys": [self.seq_key, self.filled, self.since_halving, self.block_key, self.block_n],
             "block": [enc(self.block_max), enc(self.block_min)],
             "tablez": base64.b64encode(_deflate(bytes(self.table))).decode("ascii"),
@@ -273,9 +317,29 @@ class ContextMemory:
         self.v[self.b], self.v[self.b + 1] = (float(x) for x in state["grid"])
         keys = [int(k) for k in state["keys"]]
         self.seq_key, self.filled, self.since_halving, self.block_key, self.block_n = keys
+        if "seqz" in state:
+            seq_table = zlib.decompress(base64.b64decode(state["seqz"]))
+            if len(seq_table) != self._p.seq_exact:
+                raise ValueError("exact sequence table size does not match the configuration")
+            self.seq_table = bytearray(seq_table)
+            since, halved = state["seq"]
+            self.seq_since = int(since)
+            self.v[self.b + 2] = math.nan if halved is None else float(halved)
+        else:  # saved before the exact table was kept: its counts as the hashed table holds
+            self.seq_table = bytearray(self._p.seq_exact)
+            self.seq_since = self.since_halving
+            self.v[self.b + 2] = math.nan
+            for key in range(len(self.seq_table)):
+                self.seq_table[key] = self._count(key)
         bmax, bmin = state["block"]
         self.block_max = -math.inf if bmax is None else float(bmax)
         self.block_min = math.inf if bmin is None else float(bmin)
+
+    def _count(self, key: int) -> int:
+        """The hashed table's count of the sequence ``key``."""
+        h = ((key ^ self._p.salts[0]) * _MIX) & _MASK
+        slot = (h ^ (h >> 15)) % self._p.slots
+        return (self.table[slot >> 1] >> ((slot & 1) << 2)) & 15
 
 
 def _deflate(table: bytes) -> bytes:
