@@ -469,10 +469,11 @@ def main() -> None:
             f"is {statistics.median(noop_cpu) / statistics.median(real_cpu):.0%} of a decision's "
             "(steadier than the rates on a busy machine)"
         )
-        worker_s = real_spent["worker"] / args.events
-        noop_s = noop_spent["no-op worker"] / args.events
+        worker_s = statistics.median(spent["worker"] for spent in real_cpus) / args.events
+        noop_s = statistics.median(spent["no-op worker"] for spent in noop_cpus) / args.events
         print(
-            f"worker CPU per task (last round): decision {worker_s * 1e6:,.0f} µs, "
+            f"worker CPU per task, median of {args.rounds} rounds: decision "
+            f"{worker_s * 1e6:,.0f} µs, "
             f"no-op {noop_s * 1e6:,.0f} µs: the no-op's CPU is "
             f"{noop_s / worker_s:.0%} of a decision's"
         )
