@@ -9,7 +9,8 @@ drained), Redis' pipelined XADD rate measured in the same run, the sample -> ano
 10 % of the peak, the detector's memory per series, and the CPU seconds each process spent from
 the first push to drained (so the figures mean something on a busy machine).
 
-The latency: while another process pushes the other series at 10 % of the accepted rate, each
+The latency: while another process pushes the other series at 10 % of the accepted rate (its
+clients spread evenly over their pace, not sending in the same instant), each
 probe series gets one spike, at a random point of the background's cycle, from a client that
 does nothing else; the time from sending it to reading its anomaly off the stream, and where
 that time went (the stream entries' ids give when the gateway wrote the sample and when the
@@ -302,11 +303,16 @@ def _entry_time(entry_id: bytes | str) -> float:
 def background_load(url: str, key: str, lanes: list[list[Block]], pace_s: float) -> None:
     """The load under which probes are timed, from its own process: the probing client's loop
     then does nothing but send a spike and wait for its anomaly, so its own scheduling is not
-    part of the figure."""
+    part of the figure. The clients are spread over the pace (client ``i`` starts ``i / n`` of
+    it late), as independent agents would be, not all sending in the same instant."""
+
+    async def lane(http: httpx.AsyncClient, i: int, blocks: list[Block]) -> None:
+        await asyncio.sleep(i * pace_s / len(lanes))
+        await push(http, url, blocks, 1e18, Tally(), pace_s)
 
     async def forever() -> None:
         async with client(key, len(lanes)) as http:
-            await asyncio.gather(*(push(http, url, lane, 1e18, Tally(), pace_s) for lane in lanes))
+            await asyncio.gather(*(lane(http, i, blocks) for i, blocks in enumerate(lanes)))
 
     asyncio.run(forever())
 
