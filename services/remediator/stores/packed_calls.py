@@ -34,15 +34,34 @@ from redis.exceptions import DataError, NoScriptError, ResponseError
 Arg = str | bytes | int | float
 
 
+# The protocol's chunk of short text arguments, by text: most of a decision's arguments are the
+# same names each time (commands, key prefixes, record field names), encoded once. Cleared when
+# it fills (the resource's own keys and ids come and go).
+_CHUNKS: dict[str, bytes] = {}
+_CHUNKS_MAX = 4096
+_CHUNK_TEXT_MAX = 80
+
+
 def pack(args: Sequence[Arg]) -> bytes:
     """One command in the Redis protocol: ``str`` as UTF-8, numbers as redis-py writes them."""
     out = [b"*%d\r\n" % len(args)]
-    for arg in args:
+    chunks = _CHUNKS
+    each: Sequence[Any] = args
+    for arg in each:
         kind = type(arg)
+        if kind is str:
+            chunk = chunks.get(arg)
+            if chunk is None:
+                data = arg.encode()
+                chunk = b"$%d\r\n%s\r\n" % (len(data), data)
+                if len(arg) <= _CHUNK_TEXT_MAX:
+                    if len(chunks) >= _CHUNKS_MAX:
+                        chunks.clear()
+                    chunks[arg] = chunk
+            out.append(chunk)
+            continue
         if kind is bytes:
-            data: Any = arg
-        elif kind is str:
-            data = arg.encode()  # type: ignore[union-attr]
+            data = arg
         elif kind is int or kind is float:
             data = repr(arg).encode()
         else:
