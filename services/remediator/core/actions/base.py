@@ -27,6 +27,20 @@ MAX_CONCURRENCY = r"^([1-9][0-9]{0,3}|[1-9][0-9]?%|100%)$"
 MAX_ERRORS = r"^([0-9]{1,4}|[0-9][0-9]?%|100%)$"
 
 
+_PARSED_MAX = 1024
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain_key(params: Mapping[str, Any]) -> tuple[tuple[str, type, object], ...] | None:
+    """``params`` as a key (each value with its type: ``1``, ``1.0`` and ``True`` are equal
+    keys otherwise), or None when a value is not a plain one."""
+    key = tuple([(name, type(value), value) for name, value in params.items()])
+    for _, kind, _ in key:
+        if kind not in _PLAIN:
+            return None
+    return key
+
+
 class ActionParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -106,6 +120,10 @@ class ActionDefinition:
     extra: Mapping[str, Any] = field(default_factory=dict)
     risk_of: Callable[[Any], Risk] | None = None
     verifiable: bool = True  # False: it changes nothing a metric shows (no verification)
+    # Parameters parsed already, by their values (see ``parse``).
+    _parsed: dict[tuple[tuple[str, type, object], ...], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if (self.shell is None) == (self.call_api is None):
@@ -117,10 +135,26 @@ class ActionDefinition:
 
     def parse(self, params: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> Any:
         """Typed parameters (raises pydantic's ValidationError). The definition's own ``extra``
-        (the allow lists it was built with) wins over anything in ``context``."""
-        return self.params_model.model_validate(
+        (the allow lists it was built with) wins over anything in ``context``.
+
+        Parameters of plain values (text, numbers, booleans, None) parsed without a context are
+        parsed once: the same values answer the same (immutable) parameters, as the definition
+        and its allow lists do not change. A rule's step is parsed when the rule matches and
+        again by the static checks, for every anomaly it matches. What fails is parsed again
+        each time (nothing is kept)."""
+        key = _plain_key(params) if context is None else None
+        if key is not None:
+            found = self._parsed.get(key)
+            if found is not None:
+                return found
+        parsed = self.params_model.model_validate(
             dict(params), context={**(context or {}), **self.extra}
         )
+        if key is not None:
+            if len(self._parsed) >= _PARSED_MAX:
+                self._parsed.clear()
+            self._parsed[key] = parsed
+        return parsed
 
     def risk_for(self, params: Any) -> Risk:
         return self.risk_of(params) if self.risk_of is not None else self.risk
