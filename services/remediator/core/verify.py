@@ -14,6 +14,10 @@ SAME = "same"
 _METRIC = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]*$")
 
 
+_FOR_METRIC: dict[tuple[Verify, str], Verify] = {}
+_FOR_METRIC_MAX = 1024
+
+
 class Verify(BaseModel):
     """``verify: {within: 10m, metric: same, back_below: 80}`` or ``back_to_normal: true``."""
 
@@ -68,10 +72,17 @@ class Verify(BaseModel):
         return self
 
     def for_metric(self, anomaly_metric: str) -> Verify:
-        """This plan with ``metric: same`` replaced by the anomaly's metric."""
+        """This plan with ``metric: same`` replaced by the anomaly's metric (made once per plan
+        and metric: plans are immutable, and every anomaly a rule matches asks)."""
         if self.metric != SAME:
             return self
-        return self.model_copy(update={"metric": anomaly_metric})
+        key = (self, anomaly_metric)
+        found = _FOR_METRIC.get(key)
+        if found is None:
+            if len(_FOR_METRIC) >= _FOR_METRIC_MAX:
+                _FOR_METRIC.clear()
+            found = _FOR_METRIC[key] = self.model_copy(update={"metric": anomaly_metric})
+        return found
 
     def describe(self) -> str:
         test = f"below {self.back_below:g}" if self.back_below is not None else "to normal"
