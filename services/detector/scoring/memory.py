@@ -23,8 +23,8 @@ ever hide novelty (a false "seen"), which errs on the side of fewer alarms.
 
 The sequences (``symbols ** context_length``: 256 with the defaults) are also counted
 exactly, one byte each, and a sequence is novel only when both counts are zero. The exact
-table is halved on the same count of samples but no sooner than ``seq_halving_seconds``
-after its last halving: at one sample a second 5000 samples are 83 minutes, and a pair of
+table is halved with the hashed one, except at halvings less than ``seq_halving_seconds``
+after its own last one: at one sample a second 5000 samples are 83 minutes, and a pair of
 levels seen once since the last halving - the rarer pairs of plain noise - was forgotten
 and novel again every few hours. A table of its own, it cannot fill up with them. Where
 the sample count takes longer (every ~2 minutes or slower, with a week) both tables halve
@@ -119,7 +119,6 @@ class ContextMemory:
         "block_n",
         "filled",
         "seq_key",
-        "seq_since",
         "seq_table",
         "since_halving",
         "table",
@@ -135,7 +134,6 @@ class ContextMemory:
         self._p = params
         self.table = bytearray(params.slots // 2)
         self.seq_table = bytearray(params.seq_exact)
-        self.seq_since = 0
         self.v = array("d", bytes(24)) if storage is None else storage
         self.b = base
         self.v[base] = self.v[base + 1] = 0.0  # origin; width 0 means "no grid yet"
@@ -284,12 +282,10 @@ class ContextMemory:
         if self.since_halving >= p.halving_interval:
             self.since_halving = 0
             self.table = bytearray(table.translate(_HALVE))
-        self.seq_since += 1
-        if self.seq_since >= p.halving_interval and not ts - v[b + 2] < p.seq_halving_seconds:
-            # (a NaN time of the last halving - a state saved before it was kept - halves)
-            self.seq_since = 0
-            v[b + 2] = ts
-            self.seq_table = bytearray(self.seq_table.translate(_HALVE))
+            if not ts - v[b + 2] < p.seq_halving_seconds:
+                # (a NaN time of the last halving - a state saved before it was kept - halves)
+                v[b + 2] = ts
+                self.seq_table = bytearray(self.seq_table.translate(_HALVE))
         return seq_new, tod_new, pat_new
 
     # ------------------------------------------------------------------ state
@@ -298,7 +294,7 @@ class ContextMemory:
         ``memory_slots / 2`` bytes, typically a third of that: most counters are 0)."""
         return {
             "grid": [self.v[self.b], self.v[self.b + 1]],
-            "seq": [self.seq_since, enc(self.v[self.b + 2])],
+            "seq_halved": enc(self.v[self.b + 2]),
             "seqz": base64.b64encode(_deflate(bytes(self.seq_table))).decode("ascii"),
             "keys": [self.seq_key, self.filled, self.since_halving, self.block_key, self.block_n],
             "block": [enc(self.block_max), enc(self.block_min)],
@@ -322,12 +318,10 @@ class ContextMemory:
             if len(seq_table) != self._p.seq_exact:
                 raise ValueError("exact sequence table size does not match the configuration")
             self.seq_table = bytearray(seq_table)
-            since, halved = state["seq"]
-            self.seq_since = int(since)
+            halved = state["seq_halved"]
             self.v[self.b + 2] = math.nan if halved is None else float(halved)
         else:  # saved before the exact table was kept: its counts as the hashed table holds
             self.seq_table = bytearray(self._p.seq_exact)
-            self.seq_since = self.since_halving
             self.v[self.b + 2] = math.nan
             for key in range(len(self.seq_table)):
                 self.seq_table[key] = self._count(key)
