@@ -85,6 +85,13 @@ class DetectorConfig:
     #: produced again and again is routine for it (0 = off). Costs 16 bytes per episode
     #: kept.
     recurrence_episodes: int = 4
+    #: The range width an excursion is measured in is at least this many steps of the
+    #: series (its smallest change between consecutive samples; 0 = off). A series
+    #: reported in coarse steps (CPU in 0.066 % steps, small integer counts) whose noise
+    #: spans only a few steps reaches one step beyond its range as the samples grow, the
+    #: smallest change it can show: at 16 steps that is worth 50 / 16 ~ 3 decades, under
+    #: the 4 needed to alarm, while two steps still alarm.
+    range_min_steps: float = 16.0
 
     # --- "stuck": the same value repeated for longer than ever before ----------------
     #: Decades of surprise per doubling of the current run of identical values beyond
@@ -178,6 +185,8 @@ class DetectorConfig:
             raise ValueError("quant_levels >= 2, context_length >= 1, time_bins_per_day >= 1")
         if not 0 <= self.recurrence_episodes <= 64:
             raise ValueError("recurrence_episodes must be in [0, 64]")
+        if self.range_min_steps < 0.0:
+            raise ValueError("range_min_steps must be >= 0")
         if self.memory_start_samples < 0 or self.memory_settle_samples < 0:
             raise ValueError("memory_start_samples and memory_settle_samples must be >= 0")
         if self.seasonal_familiar_after < 1:

@@ -8,9 +8,12 @@ Sub-detectors, each expressed as surprise in decades of probability:
 * ``out_of_range`` - how far the value lies beyond the range seen so far, in range
   widths. The known range widens only slowly after warm-up, so a drift keeps building
   surprise and a recurring excursion alarms again - unless ``recurrence_episodes``
-  earlier excursions already reached as far (a routine burst of this series). A plain
-  rule, no calibration: new extremes are the most common incident, and it catches
-  spikes, level shifts and leaks alike.
+  earlier excursions already reached as far (a routine burst of this series). The
+  range width counts as at least ``range_min_steps`` of the series' quantisation steps
+  (its smallest change between samples), so noise reported in coarse steps does not
+  page for reaching one step beyond its range. A plain rule, no calibration: new
+  extremes are the most common incident, and it catches spikes, level shifts and leaks
+  alike.
 * ``level_shift`` - distance from an exponentially weighted baseline (~100 samples),
   in units of its mean absolute deviation, calibrated like the context detectors.
 * ``novelty`` - a short sequence of value levels never seen before,
@@ -101,6 +104,8 @@ class _Derived:
     # the shortest typical interval (seconds) at which the context memory still holds the
     # previous day's visit of an hour: a day of samples within its forgetting horizon
     seasonal_min_dt: float
+    step: int  # position of the quantisation step (smallest change between samples)
+    quantised: bool  # the range width has a floor in steps of the series
 
 
 @functools.lru_cache(maxsize=64)
@@ -130,6 +135,8 @@ def _derive(cfg: DetectorConfig) -> _Derived:
         all(x == 1.0 for x in w),
         _PEAKS + 2 * cfg.recurrence_episodes,
         _DAY / (cfg.memory_halving_interval * _SEASONAL_HALVINGS),
+        _PEAKS + 2 * cfg.recurrence_episodes + 2,
+        cfg.range_min_steps > 0.0,
     )
 
 
@@ -163,10 +170,11 @@ class SeriesDetector:
         # absolute deviation, the alarm bar (extra decades required after recent alarms),
         # the score needed to alarm in a quiet period the caller withheld; then the
         # likelihood streams' numbers
-        self.f = f = array("d", bytes(8 * (_PEAKS + 2 * cfg.recurrence_episodes + 2)))
+        self.f = f = array("d", bytes(8 * (_PEAKS + 2 * cfg.recurrence_episodes + 3)))
         f[_TS] = f[_VALUE] = math.nan
-        for i in range(_PEAKS, len(f)):
+        for i in range(_PEAKS, len(f) - 1):
             f[i] = math.nan
+        f[-1] = math.inf  # no change between samples seen yet
         f[_LO], f[_HI] = math.inf, -math.inf
         self.refractory_left = 0
         self.run = 0  # current run of identical values
@@ -269,6 +277,10 @@ class SeriesDetector:
             if excess > 0.0 and abs(value - mean) >= cfg.range_min_deviation * dev:
                 span = hi - lo
                 if span > 0.0:
+                    if d.quantised:  # a range only a few of the series' steps wide
+                        floor = cfg.range_min_steps * f[d.step]
+                        if span < floor < math.inf:  # inf: no step seen (a restored state)
+                            span = floor
                     range_dec = cfg.range_decades_per_width * excess / span
                 else:  # the first change of a so far constant series
                     range_dec = cfg.score_decades
@@ -280,6 +292,10 @@ class SeriesDetector:
 
         # stuck: the same value for longer than ever before (only once runs are on record).
         stuck_dec = 0.0
+        if d.quantised and value != last_value and last_value == last_value:
+            change = abs(value - last_value)
+            if change < f[d.step] and change > 1e-9 * (abs(value) + abs(last_value)):
+                f[d.step] = change
         if value == last_value:
             run = self.run + 1
             self.run = run
@@ -525,7 +541,8 @@ class SeriesDetector:
             "mem": self.memory.to_state(),
             "season": self.season.to_state(),
             "last": result_to_list(self.last_result),
-            "peaks": [enc(x) for x in self.f[_PEAKS:]],
+            "peaks": [enc(x) for x in self.f[_PEAKS : self._d.step]],
+            "step": enc(self.f[self._d.step]),
         }
 
     @classmethod
@@ -555,6 +572,7 @@ class SeriesDetector:
             det.season.load_state(state["season"])
         det._remember(result_from_list(state.get("last")))
         peaks = state.get("peaks")  # absent in states saved before the recurrence rule
-        if peaks is not None and len(peaks) == len(f) - _PEAKS:
-            f[_PEAKS:] = array("d", (dec(x, math.nan) for x in peaks))
+        if peaks is not None and len(peaks) == det._d.step - _PEAKS:
+            f[_PEAKS : det._d.step] = array("d", (dec(x, math.nan) for x in peaks))
+        f[det._d.step] = dec(state.get("step"), math.inf)
         return det
