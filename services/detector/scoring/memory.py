@@ -22,14 +22,14 @@ forgotten (after at most four halvings) and the table never fills up. Collisions
 ever hide novelty (a false "seen"), which errs on the side of fewer alarms.
 
 The sequences (``symbols ** context_length``: 256 with the defaults) are also counted
-exactly, one byte each, and a sequence is novel only when both counts are zero. The exact
-table is halved with the hashed one, except at halvings less than ``seq_halving_seconds``
-after its own last one: at one sample a second 5000 samples are 83 minutes, and a pair of
-levels seen once since the last halving - the rarer pairs of plain noise - was forgotten
-and novel again every few hours. A table of its own, it cannot fill up with them. Where
-the sample count takes longer (every ~2 minutes or slower, with a week) both tables halve
-at the same samples, and as the hashed count is never below the exact one, novelty is
-then exactly the hashed table's.
+exactly (4-bit counters in 128 bytes), and a sequence is novel only when both counts are
+zero. The exact table is halved with the hashed one, except at halvings less than
+``seq_halving_seconds`` after its own last one: at one sample a second 5000 samples are
+83 minutes, and a pair of levels seen once since the last halving - the rarer pairs of
+plain noise - was forgotten and novel again every few hours. A table of its own, it
+cannot fill up with them. Where the sample count takes longer (every ~2 minutes or
+slower, with a week) both tables halve at the same samples, and as the hashed count is
+never below the exact one, novelty is then exactly the hashed table's.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ _MIX = 0x9E3779B1  # Knuth's multiplicative-hash constant (2**32 / golden ratio)
 _MASK = 0xFFFFFFFF
 # sequence, seasonal (time of day), pattern, seasonal (time of the week)
 _SALTS = (0x5BD1E995, 0x27D4EB2F, 0x165667B1, 0x3C6EF372)
-# The most sequences the exact sequence table counts (a byte each).
+# The most sequences the exact sequence table counts (4-bit counters, two a byte).
 _SEQ_EXACT_MAX = 1024
 
 
@@ -67,7 +67,7 @@ class MemoryParams:
     block: int
     block_modulus: int
     halving_interval: int
-    seq_exact: int  # counters of the exact sequence table (0: none, too many sequences)
+    seq_exact: int  # bytes of the exact sequence table, two counters each (0: none)
     seq_halving_seconds: float  # the shortest time between two of its halvings
     tod_familiar: int
     salts: tuple[int, int, int, int]
@@ -100,7 +100,7 @@ class MemoryParams:
             block,
             symbols ** max(blocks - 1, 1),
             halving_interval,
-            symbols**context_length if symbols**context_length <= _SEQ_EXACT_MAX else 0,
+            (symbols**context_length + 1) // 2 if symbols**context_length <= _SEQ_EXACT_MAX else 0,
             seq_halving_seconds,
             tod_familiar,
             (salts[0], salts[1], salts[2], salts[3]),
@@ -225,10 +225,12 @@ class ContextMemory:
             if seq_table:
                 # never seen in the hashed table (whose collisions only hide novelty) nor
                 # in the exact one (which forgets by time as well as by samples)
-                exact = seq_table[key]
+                byte = seq_table[key >> 1]
+                shift = (key & 1) << 2
+                exact = (byte >> shift) & 15
                 seq_new = 1.0 if count == 0 and exact == 0 else 0.0
                 if exact < 15:
-                    seq_table[key] = exact + 1
+                    seq_table[key >> 1] = byte + (1 << shift)
             else:
                 seq_new = 1.0 if count == 0 else 0.0
 
@@ -323,8 +325,8 @@ class ContextMemory:
         else:  # saved before the exact table was kept: its counts as the hashed table holds
             self.seq_table = bytearray(self._p.seq_exact)
             self.v[self.b + 2] = math.nan
-            for key in range(len(self.seq_table)):
-                self.seq_table[key] = self._count(key)
+            for key in range(0, 2 * len(self.seq_table), 2):
+                self.seq_table[key >> 1] = self._count(key) | self._count(key + 1) << 4
         bmax, bmin = state["block"]
         self.block_max = -math.inf if bmax is None else float(bmax)
         self.block_min = math.inf if bmin is None else float(bmin)
