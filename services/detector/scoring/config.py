@@ -50,6 +50,12 @@ class DetectorConfig:
     alarm_bar_step: float = 1.5
     #: Time constant (samples) of the exponential decay of the alarm bar.
     alarm_bar_memory: int = 500
+    #: Sampling period (seconds) for which ``alarm_threshold`` is stated: a series sampled
+    #: every ``dt`` seconds, faster than this, needs ``log10(alarm_period_s / dt)`` more
+    #: decades to alarm, so its chance alarms per day are those of a series sampled at
+    #: this period rather than growing with the sampling rate (a 1 s series sees 300 times
+    #: the samples of a 5-minute one). 0 states the threshold per sample.
+    alarm_period_s: float = 300.0
     #: Multipliers of each sub-detector's surprise, in the order of ``DETECTOR_NAMES``
     #: (out_of_range, level_shift, novelty, seasonal, pattern, stuck); 0 disables one.
     detector_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
@@ -172,6 +178,8 @@ class DetectorConfig:
             raise ValueError("alarm_bar_step must be >= 0 and alarm_bar_memory >= 1")
         if self.warmup_samples < 0 or self.refractory_samples < 0:
             raise ValueError("warmup_samples and refractory_samples must be >= 0")
+        if not 0.0 <= self.alarm_period_s < float("inf"):
+            raise ValueError("alarm_period_s must be a finite number >= 0")
         if not 0.0 < self.alarm_threshold <= 1.0:
             raise ValueError("alarm_threshold must be in (0, 1]")
         if self.score_decades <= 0.0 or self.level_squash <= 0.0:

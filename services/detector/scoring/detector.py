@@ -367,14 +367,14 @@ class SeriesDetector:
         if not d.unit_weights:
             w = d.weights
             decades = tuple(x * weight for x, weight in zip(decades, w, strict=True))
-        result = self._decide(decades, warming, low, high)
+        result = self._decide(decades, warming, low, high, dt)
         if ts < last_ts:  # keeps the latest time (a NaN one is replaced)
             ts = last_ts
         _HEAD.pack_into(f, 0, ts, value, dt, lo, hi, new_mean, new_dev, result[0], low, high)
         return result
 
     def _decide(
-        self, decades: tuple[float, ...], warming: bool, low: float, high: float
+        self, decades: tuple[float, ...], warming: bool, low: float, high: float, dt: float
     ) -> ScoreResult:
         """Combine sub-detector surprises into the final score and alarm decision, and
         remember the result's flags and detectors (its numbers are the caller's to keep)."""
@@ -390,6 +390,10 @@ class SeriesDetector:
         if warming:
             self.last_flags = _HAS | _WARMING
             return _new_tuple(ScoreResult, (0.0, False, low, high, fired, True, False, False))
+        period = cfg.alarm_period_s
+        if 0.0 < dt < period:
+            # Faster sampling, more chances per day: the threshold holds per alarm period.
+            top -= math.log10(period / dt)
         f = self.f
         bar = f[_BAR]
         if bar > 0.0:
