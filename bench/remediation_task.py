@@ -52,29 +52,18 @@ def main() -> None:
 
 def run(args: argparse.Namespace) -> None:
     # Imported once the settings are in the environment, as in a worker.
+    from remediation import anomaly
+
     from services.remediator import tasks
     from services.remediator.celery_app import settings
-    from shared.events import AnomalyEvent, Severity
     from shared.logging import configure_logging
 
     configure_logging("remediator-worker", settings.log_level, settings.log_json)
     base = datetime.now(UTC) - timedelta(hours=2)
 
     def event(n: int) -> dict[str, Any]:
-        resource, at = f"web-{n}", base + timedelta(seconds=n)
-        return AnomalyEvent(
-            event_id=AnomalyEvent.derive_id(resource, "cpu_utilization", at),
-            resource_id=resource,
-            metric="cpu_utilization",
-            value=97.0,
-            observed_at=at,
-            score=0.97,
-            severity=Severity.CRITICAL,
-            expected_low=20,
-            expected_high=50,
-            model_version="bench",
-            explanation="bench",
-        ).model_dump(mode="json")  # as the dispatcher sends it
+        # as the dispatcher sends it
+        return anomaly(n, base + timedelta(seconds=n)).model_dump(mode="json")
 
     warm = 200
     events = [event(n) for n in range(args.decisions + warm)]
