@@ -32,9 +32,9 @@ class Through:
 
 
 @pytest.fixture(scope="module")
-def through(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Through]:
+def through(module_redis: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Through]:
     tmp: Path = tmp_path_factory.mktemp("through")
-    env = history_env(redis_server, f"sqlite+aiosqlite:///{tmp / 'history.db'}")
+    env = history_env(module_redis, f"sqlite+aiosqlite:///{tmp / 'history.db'}")
     env["SCOPS_HISTORY_URL"] = f"http://127.0.0.1:{env['SCOPS_HISTORY_PORT']}"
     history = history_process(env, tmp)
     gateway = service("gateway", env, tmp)
@@ -53,9 +53,9 @@ def through(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     try:
         for process in processes:
             process.wait_ready(90)
-        publish(redis_server, [*events, *manual])
+        publish(module_redis, [*events, *manual])
         keys = {
-            role: api_key(redis_server, role, f"history-{role}") for role in ("viewer", "ingest")
+            role: api_key(module_redis, role, f"history-{role}") for role in ("viewer", "ingest")
         }
         run = Through(str(gateway.url), keys, str(events[0].event_id))
         wait_for(
