@@ -133,11 +133,11 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(module_redis: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs: Path = tmp_path_factory.mktemp("approval-logs")
     slack = SlackStandIn().start()
     env = stack_env(
-        redis_server,
+        module_redis,
         {
             "SCOPS_INTERNAL_TOKEN": TOKEN,
             "SCOPS_SLACK_SIGNING_SECRET": SECRET,
@@ -150,11 +150,11 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     )
     remediator = service("remediator", env, logs).start()
     gateway = service("gateway", env, logs).start()
-    client = redis.Redis.from_url(redis_server)
+    client = redis.Redis.from_url(module_redis)
     try:
         remediator.wait_ready(60)
         gateway.wait_ready(60)
-        yield Stack(gateway, remediator, client, redis_server, slack)
+        yield Stack(gateway, remediator, client, module_redis, slack)
     finally:
         gateway.stop()
         remediator.stop()

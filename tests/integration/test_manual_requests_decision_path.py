@@ -47,10 +47,10 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(module_redis: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("manual-logs")
     env = stack_env(
-        redis_server,
+        module_redis,
         {"SCOPS_DRY_RUN": "false", "SCOPS_DENIED_TARGETS": "db-*"},
     )
     processes = [
@@ -64,8 +64,8 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         for process in processes[:2]:
             process.wait_ready(60)
         keys = {
-            "olga": api_key(redis_server, "operator", "olga"),
-            "oscar": api_key(redis_server, "operator", "oscar"),
+            "olga": api_key(module_redis, "operator", "olga"),
+            "oscar": api_key(module_redis, "operator", "oscar"),
         }
         yield Stack(processes[1], keys)
     finally:
