@@ -4,7 +4,8 @@ back in order.
 A decision sends about a hundred arguments in its three round trips (two scripts and the record
 writes); redis-py's command layer checks and encodes each argument in several Python calls and
 adds its own bookkeeping per command, which cost the worker more CPU than the decision itself.
-Here the arguments are packed in one pass and the replies read by the connection's own parser.
+Here each command is packed by hiredis' C packer in one call and the replies read by the
+connection's own parser.
 
 It behaves as the client's calls do:
 
@@ -27,6 +28,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import hiredis
 import redis
 from redis.commands.core import Script
 from redis.exceptions import DataError, NoScriptError, ResponseError
@@ -34,40 +36,15 @@ from redis.exceptions import DataError, NoScriptError, ResponseError
 Arg = str | bytes | int | float
 
 
-# The protocol's chunk of short text arguments, by text: most of a decision's arguments are the
-# same names each time (commands, key prefixes, record field names), encoded once. Cleared when
-# it fills (the resource's own keys and ids come and go).
-_CHUNKS: dict[str, bytes] = {}
-_CHUNKS_MAX = 4096
-_CHUNK_TEXT_MAX = 80
-
-
 def pack(args: Sequence[Arg]) -> bytes:
-    """One command in the Redis protocol: ``str`` as UTF-8, numbers as redis-py writes them."""
-    out = [b"*%d\r\n" % len(args)]
-    chunks = _CHUNKS
-    each: Sequence[Any] = args
-    for arg in each:
-        kind = type(arg)
-        if kind is str:
-            chunk = chunks.get(arg)
-            if chunk is None:
-                data = arg.encode()
-                chunk = b"$%d\r\n%s\r\n" % (len(data), data)
-                if len(arg) <= _CHUNK_TEXT_MAX:
-                    if len(chunks) >= _CHUNKS_MAX:
-                        chunks.clear()
-                    chunks[arg] = chunk
-            out.append(chunk)
-            continue
-        if kind is bytes:
-            data = arg
-        elif kind is int or kind is float:
-            data = repr(arg).encode()
-        else:
-            raise DataError(f"Invalid input of type: {kind.__name__!r}")
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
+    """One command in the Redis protocol (``str`` as UTF-8); any other type is refused as the
+    client refuses it."""
+    try:
+        # hiredis' stub types the tuple as of one item; it takes any number.
+        packed: bytes = hiredis.pack_command(tuple(args))  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise DataError(str(exc)) from None
+    return packed
 
 
 class PackedCalls:
