@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -20,6 +21,28 @@ from redis.asyncio import Redis
 from shared.streams import PREFIX
 
 KEYS_HASH = f"{PREFIX}:{{gateway}}:api-keys"
+
+# The key's record, and its request counted when the presented secret's digest, the key's
+# standing and its role all admit it: one round trip for what took two (the record, then the
+# count). A request that is refused is never counted, so nobody can spend a key's budget with
+# its id and a wrong secret. The caller still checks the record itself (in constant time).
+# KEYS: the keys hash, the key's counter of this minute. ARGV: key id, SHA-256 of the presented
+# secret, the counter's lifetime in seconds, then every role that may make the request.
+_VERIFY_AND_COUNT = """
+local record = redis.call('HGET', KEYS[1], ARGV[1])
+if not record then return {false, 0} end
+local ok, key = pcall(cjson.decode, record)
+if not ok or type(key) ~= 'table' or key.secret_sha256 ~= ARGV[2] then return {record, 0} end
+if key.revoked_at ~= nil and key.revoked_at ~= cjson.null then return {record, 0} end
+for i = 4, #ARGV do
+  if key.role == ARGV[i] then
+    local count = redis.call('INCR', KEYS[2])
+    redis.call('EXPIRE', KEYS[2], ARGV[3])
+    return {record, count}
+  end
+end
+return {record, 0}
+"""
 
 
 class Role(StrEnum):
@@ -62,6 +85,11 @@ class ApiKey:
         return data
 
 
+def roles_allowed(needed: Role) -> list[str]:
+    """Every role whose keys may do what needs ``needed``."""
+    return sorted(role.value for role, grants in GRANTS.items() if needed in grants)
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -77,6 +105,7 @@ def parse(token: str) -> tuple[str, str] | None:
 class KeyStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._verify_and_count = redis.register_script(_VERIFY_AND_COUNT)
 
     async def create(self, name: str, role: Role, owner: str | None = None) -> tuple[ApiKey, str]:
         """A new key and its token (shown to the caller once, never stored). ``owner``: the
@@ -92,23 +121,30 @@ class KeyStore:
         return key, f"scops_{key_id}_{secret}"
 
     async def get(self, key_id: str) -> ApiKey | None:
-        raw = await self.redis.hget(KEYS_HASH, key_id)
-        if raw is None:
-            return None
-        data = json.loads(raw)
-        data["role"] = Role(data["role"])
-        return ApiKey(**data)
+        return _record(await self.redis.hget(KEYS_HASH, key_id))
 
     async def verify(self, token: str) -> ApiKey | None:
         parsed = parse(token)
         if parsed is None:
             return None
-        key = await self.get(parsed[0])
-        if key is None or key.revoked_at is not None:
-            return None
-        if not hmac.compare_digest(key.secret_sha256, _digest(parsed[1])):
-            return None
-        return key
+        return _checked(await self.get(parsed[0]), parsed[1])
+
+    async def verify_and_count(
+        self, token: str, needed: Role, counter_of: Callable[[str], str], counter_ttl_s: int
+    ) -> tuple[ApiKey | None, int]:
+        """The key ``token`` presents (None: no such key, revoked or a wrong secret) and, if
+        it may do what needs ``needed``, its request counted on ``counter_of(key_id)``: the
+        count so far (0: not counted, the key may not do this)."""
+        parsed = parse(token)
+        if parsed is None:
+            return None, 0
+        key_id, secret = parsed
+        digest = _digest(secret)
+        raw, count = await self._verify_and_count(
+            keys=[KEYS_HASH, counter_of(key_id)],
+            args=[key_id, digest, counter_ttl_s, *roles_allowed(needed)],
+        )
+        return _checked(_record(raw), secret), int(count)
 
     async def revoke(self, key_id: str) -> ApiKey | None:
         key = await self.get(key_id)
@@ -126,3 +162,20 @@ class KeyStore:
             data["role"] = Role(data["role"])
             keys.append(ApiKey(**data))
         return sorted(keys, key=lambda k: k.created_at)
+
+
+def _record(raw: bytes | str | None) -> ApiKey | None:
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    data["role"] = Role(data["role"])
+    return ApiKey(**data)
+
+
+def _checked(key: ApiKey | None, secret: str) -> ApiKey | None:
+    """``key`` if it stands and ``secret`` is its secret (compared in constant time)."""
+    if key is None or key.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(key.secret_sha256, _digest(secret)):
+        return None
+    return key

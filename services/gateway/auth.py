@@ -8,6 +8,7 @@ about what the endpoint would accept.
 """
 
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -21,10 +22,10 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.gateway.acting import act_as
-from services.gateway.api_keys import KeyStore, Role
+from services.gateway.api_keys import ApiKey, KeyStore, Role
 from services.gateway.deps import gateway
 from services.gateway.people import People
-from services.gateway.ratelimit import RateLimiter
+from services.gateway.ratelimit import WINDOW_TTL_S, RateLimiter
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="scops_... key")
 bearer = HTTPBearer(auto_error=False, description="the same key as a bearer token")
@@ -57,16 +58,16 @@ def _presented_key(request: Request) -> str | None:
     return credentials.strip() or None
 
 
-async def authenticate(request: Request, given: str | None, role: Role) -> Principal:
-    """The caller presenting ``given``, if it may act as ``role`` (else 401 or 403)."""
-    if not given:
-        raise HTTPException(
-            401,
-            "an API key is required (X-API-Key header or Authorization: Bearer)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    keys: KeyStore = gateway(request).keys
-    key = await keys.verify(given)
+def _key_required() -> HTTPException:
+    return HTTPException(
+        401,
+        "an API key is required (X-API-Key header or Authorization: Bearer)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _admitted(request: Request, key: ApiKey | None, role: Role) -> Principal:
+    """The caller holding ``key`` (None: no valid key), if it may act as ``role``."""
     if key is None:
         raise HTTPException(401, "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
     if not key.allows(role):
@@ -76,6 +77,47 @@ async def authenticate(request: Request, given: str | None, role: Role) -> Princ
     )
 
 
+async def authenticate(request: Request, given: str | None, role: Role) -> Principal:
+    """The caller presenting ``given``, if it may act as ``role`` (else 401 or 403)."""
+    if not given:
+        raise _key_required()
+    keys: KeyStore = gateway(request).keys
+    return _admitted(request, await keys.verify(given), role)
+
+
+async def authenticate_counted(
+    request: Request, given: str | None, role: Role, limiter: RateLimiter
+) -> Principal:
+    """:func:`authenticate`, and the request counted against the key's limit (429 past it),
+    in one round trip to Redis. Only a request the key may make is counted."""
+    if not given:
+        raise _key_required()
+    keys: KeyStore = gateway(request).keys
+    now = time.time()
+    key, count = await keys.verify_and_count(
+        given, role, lambda key_id: limiter.window_key(key_id, now), WINDOW_TTL_S
+    )
+    principal = _admitted(request, key, role)
+    # 0: Redis judged the record otherwise than this process (one it could not read as
+    # JSON): count the request the plain way rather than let it through uncounted.
+    wait = limiter.wait_after(count, now) if count else await limiter.hit(principal.key_id)
+    if wait is not None:
+        raise HTTPException(
+            429,
+            f"rate limit of {limiter.per_minute} requests a minute reached for this key",
+            headers={"Retry-After": str(wait)},
+        )
+    return principal
+
+
+def _acting(request: Request, principal: Principal) -> Principal:
+    """Remember who the caller is, for the request's logs and records."""
+    setattr(request.state, AUTHENTICATED, principal)
+    structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
+    act_as(principal.person)
+    return principal
+
+
 def require(role: Role) -> Callable[..., Awaitable[Principal]]:
     async def check(
         request: Request,
@@ -83,11 +125,7 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
         token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
     ) -> Principal:
         given = api_key or (token.credentials if token else None)
-        principal = await authenticate(request, given, role)
-        setattr(request.state, AUTHENTICATED, principal)
-        structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
-        act_as(principal.person)
-        return principal
+        return _acting(request, await authenticate(request, given, role))
 
     check.required_role = role  # type: ignore[attr-defined] # read by authenticate_before_body
     return check
@@ -143,21 +181,17 @@ def people_of(request: Request) -> People:
 
 def limited(limiter_attr: str, role: Role) -> Callable[..., Awaitable[Principal]]:
     """``require(role)`` plus the per-key rate limit the gateway keeps as ``<limiter_attr>``."""
-    authenticate = require(role)
 
     async def check(
-        request: Request, principal: Annotated[Principal, Depends(authenticate)]
+        request: Request,
+        api_key: Annotated[str | None, Security(api_key_header)] = None,
+        token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
     ) -> Principal:
+        given = api_key or (token.credentials if token else None)
         limiter: RateLimiter = getattr(gateway(request), limiter_attr)
-        wait = await limiter.hit(principal.key_id)
-        if wait is not None:
-            raise HTTPException(
-                429,
-                f"rate limit of {limiter.per_minute} requests a minute reached for this key",
-                headers={"Retry-After": str(wait)},
-            )
-        return principal
+        return _acting(request, await authenticate_counted(request, given, role, limiter))
 
+    check.required_role = role  # type: ignore[attr-defined] # read by authenticate_before_body
     return check
 
 

@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.api_keys import Role
-from services.gateway.auth import Ingest, _presented_key, limited, require
+from services.gateway.auth import Ingest, _presented_key, limited
 from services.gateway.config import GatewaySettings
 from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep, gateway
 from services.gateway.ingest import (
@@ -100,8 +100,7 @@ def _takes_json(request: Request) -> bool:
     )
 
 
-_authenticate = require(Role.INGEST)
-_within_budget = limited("ingest_limiter", Role.INGEST)
+_admit = limited("ingest_limiter", Role.INGEST)
 
 
 async def _fast(request: Request) -> Response | None:
@@ -112,8 +111,7 @@ async def _fast(request: Request) -> Response | None:
     columns = read_columns(await request.body(), settings.time_bounds, datetime.now(UTC))
     if columns is None:
         return None
-    principal = await _authenticate(request, _presented_key(request))
-    await _within_budget(request, principal)
+    await _admit(request, _presented_key(request))
     _check_size(len(columns), settings)
     correlation_id = str(request.scope.get("state", {}).get("correlation_id", ""))
     accepted = await _write(columns, settings, gateway(request).bus, correlation_id)

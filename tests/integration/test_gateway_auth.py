@@ -159,7 +159,16 @@ def test_ingest_is_rate_limited_per_key(redis_url: str, log_dir: Path) -> None:
     gateway = service("gateway", env, log_dir).start().wait_ready()
     try:
         first, second = api_key(redis_url, "ingest"), api_key(redis_url, "ingest")
+        viewer = api_key(redis_url, "viewer")
         body = {"samples": [{"resource_id": "a", "metric": "cpu", "value": 1, "timestamp": NOW}]}
+        # Refused requests spend nobody's budget: the first key's id with a wrong secret, a
+        # key whose role may not ingest.
+        wrong_secret = first[:-4] + ("aaaa" if not first.endswith("aaaa") else "bbbb")
+        for refused, status in [(wrong_secret, 401)] * 4 + [(viewer, 403)] * 4:
+            reply = httpx.post(
+                f"{gateway.url}/v1/metrics", json=body, headers={"X-API-Key": refused}
+            )
+            assert reply.status_code == status
         codes = [
             httpx.post(f"{gateway.url}/v1/metrics", json=body, headers={"X-API-Key": first})
             for _ in range(4)
