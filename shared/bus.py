@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from shared import metrics
 from shared.events import Event, EventDecodeError, decode_event, utcnow
@@ -88,13 +89,22 @@ class EventBus:
         metrics.EVENTS_PUBLISHED.labels(stream=_stream_family(stream)).inc()
         return _text(entry_id)
 
-    async def publish_many(self, items: Iterable[tuple[str, Event]]) -> list[str]:
+    async def publish_many(
+        self,
+        items: Iterable[tuple[str, Event]],
+        first: Callable[[Pipeline], object] | None = None,
+    ) -> list[str]:
         """Publish in one round trip (pipelined, not transactional: streams may sit in
-        different cluster slots)."""
+        different cluster slots). ``first`` queues commands of the caller's to run before the
+        entries are written, in the same round trip (what a reader of an event expects to find
+        already there); their replies are not returned, their errors are raised."""
         items = list(items)
         if not items:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
+            if first is not None:
+                first(pipe)
+            before = len(pipe.command_stack)
             for stream, event in items:
                 pipe.xadd(
                     stream,
@@ -102,7 +112,7 @@ class EventBus:
                     maxlen=self.maxlen,
                     approximate=True,
                 )
-            ids = await pipe.execute()
+            ids = (await pipe.execute())[before:]
         for stream, _ in items:
             metrics.EVENTS_PUBLISHED.labels(stream=_stream_family(stream)).inc()
         return [_text(i) for i in ids]

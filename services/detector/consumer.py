@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from services.detector.detection_engine import DetectionEngine
 from services.detector.metrics import (
@@ -99,12 +100,15 @@ class MetricBatchHandler:
     async def _publish(self, events: list[Event]) -> None:
         # Published before the entry is acknowledged: a crash here republishes, and the
         # anomaly's id (derived from the sample) lets every reader deduplicate.
-        await self.bus.publish_many((ANOMALIES, e) for e in events)
+        # What feedback on an anomaly needs is stored before the anomaly is written, in the
+        # same round trip: whoever reads the event can give feedback on it at once.
         anomalies = [e for e in events if isinstance(e, AnomalyEvent)]
-        async with self.redis.pipeline(transaction=False) as pipe:
+
+        def summaries(pipe: Pipeline) -> None:
             for anomaly in anomalies:
                 pipe.set(anomaly_key(str(anomaly.event_id)), _summary(anomaly), ex=ANOMALY_TTL_S)
-            await pipe.execute()
+
+        await self.bus.publish_many(((ANOMALIES, e) for e in events), first=summaries)
         published = utcnow()
         for event in events:
             if isinstance(event, AnomalyEvent):

@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from services.detector.checkpoint import state_key
+from services.detector.consumer import anomaly_key
 from shared.bus import encode_event
 from shared.events import MetricBatch, MetricSample
 from shared.streams import ANOMALIES, metrics_stream, shard_of
@@ -282,3 +283,30 @@ def test_a_restart_from_a_checkpoint_older_than_the_last_publish_republishes_the
     after = published(own_redis)
     assert after[len(before) :] == before  # republished, each with the id it had
     assert len({event_id for _, event_id, _ in after}) == len(before)  # nothing new to act on
+
+
+def test_feedback_can_be_given_on_an_anomaly_as_soon_as_it_is_read(
+    detector: StackProcess, sync_redis: redis.Redis
+) -> None:
+    """What feedback needs is stored before the anomaly is on the stream: a reader that acts on
+    the event at once (the notifier's buttons, ChatOps) never finds it missing."""
+    resources = [f"reader-{i}" for i in range(6)]
+    scored = status(detector)["samples_scored"]
+    for i, resource in enumerate(resources):
+        feed(sync_redis, resource, normal(300, seed=10 + i))
+    wait_scored(detector, scored + 300 * len(resources))
+    last = sync_redis.xrevrange(ANOMALIES, count=1)
+    position = last[0][0] if last else b"0-0"
+    for resource in resources:
+        feed(sync_redis, resource, [95.0], offset=300)
+    found: list[bool] = []
+    deadline = time.monotonic() + 20
+    while len(found) < len(resources):
+        assert time.monotonic() < deadline, found
+        rows = sync_redis.xread({ANOMALIES: position}, block=1000, count=1)
+        for entry_id, fields in rows[0][1] if rows else []:
+            position = entry_id
+            event = json.loads(fields[b"data"])
+            if event["type"] == "anomaly.detected.v1" and event["resource_id"] in resources:
+                found.append(sync_redis.exists(anomaly_key(event["event_id"])) == 1)
+    assert all(found), found
