@@ -10,7 +10,10 @@ depend on a name the caller chose. So with AWS at hand a target is resolved firs
   ``asg:<its group>``);
 - a tag selector becomes the sorted ids of the instances carrying the tags now, and the action
   is sent to exactly those (what was checked is what runs);
-- an Auto Scaling group is its name.
+- an Auto Scaling group is looked up (``DescribeAutoScalingGroups``): it is then named as AWS
+  names it, and its own tags become names the checks match (so a group tagged
+  production-critical, or like a denied target, is treated as such whatever the alert says).
+  A group AWS does not know is left as given: the action itself finds no group and fails.
 
 Instances are looked up in the AWS account and region the request acts in (an assumed role
 for another account, see :mod:`.aws.session`).
@@ -52,10 +55,12 @@ class TargetResolver:
     def resolve(self, target: Target, place: AwsPlace = HOME) -> ResolvedTarget:
         """Raises TargetError when the target names nothing that can be acted on in
         ``place``."""
-        if self.aws is None or target.kind == "auto_scaling_group":
+        if self.aws is None:
             return ResolvedTarget(target, target.names())
         try:
             aws = self.aws.for_account(place.account, place.region)
+            if target.kind == "auto_scaling_group":
+                return asyncio.run(_group(aws, target))
             if target.kind == "instances":
                 found = asyncio.run(_by_ids(aws, target.instance_ids))
                 _refuse_missing(target.instance_ids, found)
@@ -74,6 +79,24 @@ class TargetResolver:
             )
         resolved = Target.for_instances(*(i.instance_id for i in found))
         return ResolvedTarget(resolved, _names(target, resolved, found))
+
+
+async def _group(aws: AwsApi, target: Target) -> ResolvedTarget:
+    async with aws.client("autoscaling") as client:
+        reply = await aws.call(
+            client, "describe_auto_scaling_groups", AutoScalingGroupNames=[target.group]
+        )
+    found = reply.get("AutoScalingGroups", [])
+    if not found:
+        return ResolvedTarget(target, target.names())
+    resolved = Target.for_group(str(found[0]["AutoScalingGroupName"]))
+    names = [*target.names(), *resolved.names()]
+    for tag in sorted(found[0].get("Tags", []), key=lambda t: str(t.get("Key", ""))):
+        key, value = str(tag.get("Key", "")), str(tag.get("Value", ""))
+        names.append(f"tag:{key}={value}")
+        if key == "Name":
+            names.append(value)
+    return ResolvedTarget(resolved, tuple(dict.fromkeys(names)))
 
 
 async def _by_ids(aws: AwsApi, instance_ids: Iterable[str]) -> list[_Instance]:

@@ -83,8 +83,8 @@ class BlastRadius(_Strict):
     )
     group: str = Field(
         "{label:asg}",
-        description="The Auto Scaling group of the target (template); when it cannot be "
-        "filled, AWS is asked which group the target's instances belong to.",
+        description="The Auto Scaling group (template) the share counts against when AWS says "
+        "the target's instances belong to none; else AWS's answer is used, whatever this says.",
     )
     window: Duration = 3600.0
 
