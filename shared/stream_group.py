@@ -114,6 +114,9 @@ class GroupReader:
         self._done: dict[str, list[bytes]] = {stream: [] for stream in self.streams}
         self._last_read = 0.0
         self._between = False
+        # Per stream, the fields of the entries its owner is handling (more than one when an
+        # entry is handed over between the parts of another of the same stream).
+        self._in_hand: dict[str, list[Fields]] = {stream: [] for stream in self.streams}
         self._overtakes: Overtakes | None = None
         self._overtake_bytes = 0
 
@@ -202,8 +205,9 @@ class GroupReader:
 
         An entry of another shard then waits for one part of the large entry, not for all of
         it. ``busy``'s own entries wait for the one in hand (order within a stream is kept),
-        and an entry handed over here that asks again gets nothing (no nesting). The large
-        entry is acknowledged as before, once its owner answered."""
+        unless ``allow_overtaking`` lets one go before it and everything queued ahead of it;
+        an entry handed over here that asks again gets nothing (no nesting). The large entry
+        is acknowledged as before, once its owner answered."""
         if self._between or self.options.poll_ms is None or self._stopping():
             return 0
         self._between = True
@@ -251,20 +255,22 @@ class GroupReader:
     def _overtaking(self, busy: str | None, below: int) -> tuple[str, _Queued] | None:
         """The smallest queued entry, past its stream's head, smaller than ``below`` and
         than ``allow_overtaking``'s limit, that may go before the entries ahead of it (taken
-        off its queue); None if there is none."""
+        off its queue); None if there is none. In ``busy`` (whose entry is being handled in
+        parts) the head may go too, and an entry must also be apart from the one in hand."""
         overtakes = self._overtakes
         if overtakes is None:
             return None
         best: tuple[str, int, _Queued] | None = None
         limit = min(below, self._overtake_bytes + 1)
         for stream, queue in self._queues.items():
-            if stream == busy:
-                continue
-            for index in range(1, min(len(queue), OVERTAKE_SCAN)):
+            in_hand = self._in_hand[stream] if stream == busy else []
+            first = 0 if in_hand else 1
+            for index in range(first, min(len(queue), OVERTAKE_SCAN)):
                 queued = queue[index]
                 if queued.size >= limit:
                     continue
-                if overtakes(queued.fields, [queue[i].fields for i in range(index)]):
+                ahead = [*in_hand, *(queue[i].fields for i in range(index))]
+                if overtakes(queued.fields, ahead):
                     best, limit = (stream, index, queued), queued.size
         if best is None:
             return None
@@ -275,7 +281,13 @@ class GroupReader:
     async def _hand_over_queued(self, stream: str, queued: _Queued) -> None:
         """Hand one queued entry over; it is acknowledged with the next read if it may be."""
         entry = RawEntry(stream, queued.entry_id, queued.fields, reclaimed=False)
-        if await self.on_entry(entry):
+        in_hand = self._in_hand[stream]
+        in_hand.append(queued.fields)
+        try:
+            answer = await self.on_entry(entry)
+        finally:
+            in_hand.pop()
+        if answer:
             self._done[stream].append(queued.entry_id)
 
     async def _read(self, streams: list[str], block: int | None) -> None:
