@@ -11,9 +11,10 @@ depend on a name the caller chose. So with AWS at hand a target is resolved firs
 - a tag selector becomes the sorted ids of the instances carrying the tags now, and the action
   is sent to exactly those (what was checked is what runs);
 - an Auto Scaling group is looked up (``DescribeAutoScalingGroups``): it is then named as AWS
-  names it, and its own tags become names the checks match (so a group tagged
-  production-critical, or like a denied target, is treated as such whatever the alert says).
-  A group AWS does not know is left as given: the action itself finds no group and fails.
+  names it, and its own tags, and the ids and tags of its instances (acting on a group acts on
+  them: a scale-in terminates one), become names the checks match; so a group tagged
+  production-critical, or holding a denied instance, is treated as such whatever the alert
+  says. A group AWS does not know is left as given: the action itself finds no group and fails.
 
 Instances are looked up in the AWS account and region the request acts in (an assumed role
 for another account, see :mod:`.aws.session`).
@@ -90,12 +91,11 @@ async def _group(aws: AwsApi, target: Target) -> ResolvedTarget:
     if not found:
         return ResolvedTarget(target, target.names())
     resolved = Target.for_group(str(found[0]["AutoScalingGroupName"]))
-    names = [*target.names(), *resolved.names()]
-    for tag in sorted(found[0].get("Tags", []), key=lambda t: str(t.get("Key", ""))):
-        key, value = str(tag.get("Key", "")), str(tag.get("Value", ""))
-        names.append(f"tag:{key}={value}")
-        if key == "Name":
-            names.append(value)
+    group_tags = {str(t.get("Key", "")): str(t.get("Value", "")) for t in found[0].get("Tags", [])}
+    members = await _by_tags(aws, {GROUP_TAG: resolved.group})
+    names = [*target.names(), *resolved.names(), *_tag_names(group_tags)]
+    for instance in members:
+        names += [instance.instance_id, *_tag_names(instance.tags)]
     return ResolvedTarget(resolved, tuple(dict.fromkeys(names)))
 
 
@@ -148,10 +148,17 @@ def _refuse_missing(asked: Iterable[str], found: list[_Instance]) -> None:
 def _names(asked: Target, resolved: Target, found: list[_Instance]) -> tuple[str, ...]:
     names = [*asked.names(), *resolved.names()]
     for instance in found:
-        for key, value in sorted(instance.tags.items()):
-            names.append(f"tag:{key}={value}")
-            if key == "Name":
-                names.append(value)
-            if key == GROUP_TAG:
-                names += [f"asg:{value}", value]
+        names += _tag_names(instance.tags)
     return tuple(dict.fromkeys(names))
+
+
+def _tag_names(tags: Mapping[str, str]) -> list[str]:
+    """``tag:K=V`` for each tag, a Name tag's bare value, ``asg:G`` and ``G`` for the group."""
+    names = []
+    for key, value in sorted(tags.items()):
+        names.append(f"tag:{key}={value}")
+        if key == "Name":
+            names.append(value)
+        if key == GROUP_TAG:
+            names += [f"asg:{value}", value]
+    return names

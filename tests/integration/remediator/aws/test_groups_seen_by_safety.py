@@ -1,7 +1,8 @@
 """Auto Scaling groups as the safety checks see them, against moto's server through the real
 aioboto3 client: the share of a group an action may touch is counted against the group AWS
 says the instances belong to (never a group an alert's label names), and an action on a
-group meets the deny list and the production-critical policy through the group's own tags."""
+group meets the deny list and the production-critical policy through the group's own tags and
+its instances' (ids and tags)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,15 @@ def tagged_group(aws: AwsApi, name: str, tags: Mapping[str, str], size: int = 1)
     asyncio.run(run())
 
 
+def name_instances(aws: AwsApi, names: Mapping[str, str]) -> None:
+    async def run() -> None:
+        async with aws.client("ec2") as ec2:
+            for instance, name in names.items():
+                await ec2.create_tags(Resources=[instance], Tags=[{"Key": "Name", "Value": name}])
+
+    asyncio.run(run())
+
+
 def desired(aws: AwsApi, name: str) -> int:
     async def run() -> int:
         async with aws.client("autoscaling") as asg:
@@ -137,6 +147,21 @@ def test_a_group_tagged_like_a_denied_target_is_refused(
     assert record.blocked_by == "deny_list"
     assert "tag:Name=bastion" in record.reason
     assert desired(aws, "jump-hosts") == 1
+
+
+def test_a_group_whose_instances_are_denied_targets_is_refused(
+    harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
+) -> None:
+    """The bastions are denied by their Name tag; naming their group instead (a scale-in would
+    terminate one of them) meets the same deny list."""
+    fleet = groups(aws, {"jump": 2})
+    name_instances(aws, {i: f"bastion-{n}" for n, i in enumerate(fleet["jump"])})
+    h = harness(TAGGED, aws_url=aws_url)
+    event = anomaly(resource_id="jump", metric="latency", labels={"asg": "jump"})
+    record = h.workflow.handle(event)
+    assert record is not None and record.status == RemediationStatus.BLOCKED
+    assert record.blocked_by == "deny_list" and "tag:Name=bastion-" in record.reason
+    assert desired(aws, "jump") == 2
 
 
 def test_a_production_critical_group_waits_for_two_people(
