@@ -110,6 +110,17 @@ class LocalRedis:
     url: str
     process: subprocess.Popen[bytes] | None = None
     workdir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+    command: list[str] = field(default_factory=list, repr=False)
+
+    def restart(self, timeout: float = 15.0) -> None:
+        """Start the server this handle started again, the same way (after it died: with a
+        data directory, it reloads what it had written)."""
+        if self.process is None:
+            raise RedisUnavailableError("this Redis was not started here")
+        if self.process.poll() is None:
+            return
+        self.process = _launch(self.command)
+        _wait_answering(self, timeout)
 
     @property
     def started_here(self) -> bool:
@@ -128,42 +139,72 @@ class LocalRedis:
             self.workdir = None
 
 
-def ensure_redis(url: str, *, log_path: Path | None = None, timeout: float = 15.0) -> LocalRedis:
-    """Return a handle on a Redis answering at ``url``, starting one on its port if needed."""
+def ensure_redis(
+    url: str,
+    *,
+    log_path: Path | None = None,
+    timeout: float = 15.0,
+    data_dir: Path | None = None,
+) -> LocalRedis:
+    """Return a handle on a Redis answering at ``url``, starting one on its port if needed.
+
+    A server started here keeps nothing by default (tests); with ``data_dir`` it writes every
+    change to an append-only file there before it answers, so killing it (even with SIGKILL)
+    loses nothing it acknowledged, and a restart on the same directory finds it all again."""
     if answers(url):
         return LocalRedis(url)
     parsed = urlparse(url)
     if parsed.scheme != "redis" or parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
         raise RedisUnavailableError(f"nothing answers at {_safe(url)} and it is not local")
     port = parsed.port or 6379
-    workdir = tempfile.TemporaryDirectory(prefix="scops-redis-")
-    log_target = str(log_path.resolve()) if log_path else str(Path(workdir.name) / "redis.log")
-    process = subprocess.Popen(
-        [
-            find_redis_server(),
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", workdir.name,
-            "--logfile", log_target,
-            # The Celery broker must never lose a queued task to eviction.
-            "--maxmemory-policy", "noeviction",
-        ],
+    workdir = None
+    if data_dir is None:
+        workdir = tempfile.TemporaryDirectory(prefix="scops-redis-")
+        directory, persistence = Path(workdir.name), ["--appendonly", "no"]
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        directory = data_dir.resolve()
+        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"]
+    log_target = str(log_path.resolve()) if log_path else str(directory / "redis.log")
+    command = [
+        find_redis_server(),
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--save", "",
+        *persistence,
+        "--dir", str(directory),
+        "--logfile", log_target,
+        # The Celery broker must never lose a queued task to eviction.
+        "--maxmemory-policy", "noeviction",
+    ]  # fmt: skip
+    handle = LocalRedis(url, _launch(command), workdir, command)
+    _wait_answering(handle, timeout)
+    return handle
+
+
+def _launch(command: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    handle = LocalRedis(url, process, workdir)
+    )
+
+
+def _wait_answering(handle: LocalRedis, timeout: float) -> None:
+    """Until the server ``handle`` started answers; stopped and an error if it does not."""
+    process = handle.process
+    assert process is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             handle.stop()
             raise RedisUnavailableError(f"redis-server exited with {process.returncode}")
-        if answers(url):
-            return handle
+        if answers(handle.url):
+            return
         time.sleep(0.05)
     handle.stop()
+    port = urlparse(handle.url).port or 6379
     raise RedisUnavailableError(f"redis-server did not answer on port {port} in {timeout}s")
 
 

@@ -1,9 +1,15 @@
 """``scops up``: the whole stack on this machine, in the foreground, until Ctrl-C.
 
-Starts a Redis when none answers at ``SCOPS_REDIS_URL``, the four services (and the CloudWatch
-collector when AWS is configured) and a Celery worker (each a child process with its log in
-``.run/logs/``), waits until every service is ready, prints where to look, and on Ctrl-C (or
-SIGTERM) stops everything it started, Redis last.
+Starts a Redis when none answers at ``SCOPS_REDIS_URL`` (keeping its data in ``.run/redis/``,
+written before it answers, so nothing it acknowledged is lost when it is killed), the four
+services (and the CloudWatch collector when AWS is configured) and a Celery worker (each a child
+process with its log in ``.run/logs/``), waits until every service is ready, prints where to
+look, and on Ctrl-C (or SIGTERM) stops everything it started, Redis last.
+
+Once the stack is up, a process that exits (a crash, an out-of-memory kill, ``kill -9``) is
+started again at once, then after 1, 2, 4 ... up to 30 seconds while it keeps exiting within a
+minute of its start; each exit and restart is printed. A process that exits while the stack is
+still starting is a fault to fix (a setting, a port): the stack stops and says which.
 """
 
 from __future__ import annotations
@@ -22,20 +28,27 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from scops.local_redis import LocalRedis, ensure_redis
+from scops.local_redis import LocalRedis, RedisUnavailableError, ensure_redis
 from scops.processes import HTTP_SERVICES, detector_processes, services_to_run
 from services.remediator.config import RemediatorSettings
 from shared.settings import BaseServiceSettings
 
 STOP_GRACE_S = 20.0
+RESTART_DELAYS_S = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)  # by exits in a row
+STEADY_S = 60.0  # a process up this long starts its count of exits in a row afresh
 
 
 @dataclass
 class Child:
     name: str
+    args: list[str]
+    env: dict[str, str]
     process: subprocess.Popen[bytes]
     log_path: Path
     log_offset: int = 0  # where this run's lines start (the log is appended to)
+    started_at: float = 0.0  # monotonic
+    exits_in_a_row: int = 0
+    restart_at: float | None = None  # monotonic; set while it waits to be started again
 
     def log_tail(self, lines: int = 15) -> list[str]:
         with self.log_path.open("rb") as log:
@@ -68,7 +81,9 @@ class Stack:
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         url = BaseServiceSettings().redis_url
-        self.redis = ensure_redis(url, log_path=self.log_dir / "redis.log")
+        self.redis = ensure_redis(
+            url, log_path=self.log_dir / "redis.log", data_dir=self.run_dir / "redis"
+        )
         origin = "started here" if self.redis.started_here else "already running"
         print(f"redis       {url.split('@')[-1]}  ({origin})", flush=True)
         self.services = services_to_run()
@@ -99,8 +114,13 @@ class Stack:
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         log_path = self.log_dir / f"{name}.log"
         offset = log_path.stat().st_size if log_path.exists() else 0
+        process = self._launch(args, env, log_path)
+        self.children.append(Child(name, args, env, process, log_path, offset, time.monotonic()))
+
+    @staticmethod
+    def _launch(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
         with log_path.open("ab") as log_file:
-            process = subprocess.Popen(
+            return subprocess.Popen(
                 [sys.executable, "-m", "scops", *args],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
@@ -108,7 +128,44 @@ class Stack:
                 start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops them
                 env=env,
             )
-        self.children.append(Child(name, process, log_path, offset))
+
+    def tend(self) -> None:
+        """Start again what exited (Redis first: the others need it), each after its delay."""
+        if self.redis is not None and self.redis.process is not None:
+            code = self.redis.process.poll()
+            if code is not None:
+                print(f"redis exited with {code}; starting it again", flush=True)
+                try:
+                    self.redis.restart()
+                except RedisUnavailableError as exc:
+                    print(f"redis did not come back ({exc}); trying again", flush=True)
+                    time.sleep(1.0)
+                    return
+                print("redis is back", flush=True)
+        now = time.monotonic()
+        for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    child.restart_at = None
+                    child.log_offset = child.log_path.stat().st_size
+                    child.process = self._launch(child.args, child.env, child.log_path)
+                    child.started_at = time.monotonic()
+                    print(f"{child.name} started again (pid {child.process.pid})", flush=True)
+                continue
+            code = child.process.poll()
+            if code is None:
+                continue
+            if now - child.started_at >= STEADY_S:
+                child.exits_in_a_row = 0
+            delay = RESTART_DELAYS_S[min(child.exits_in_a_row, len(RESTART_DELAYS_S) - 1)]
+            child.exits_in_a_row += 1
+            child.restart_at = now + delay
+            when = "now" if delay == 0 else f"in {delay:.0f} s"
+            print(
+                f"{child.name} exited with {code}; starting it again {when} "
+                f"(its log: {child.log_path})",
+                flush=True,
+            )
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -137,6 +194,7 @@ class Stack:
 
     def stop(self) -> None:
         for child in self.children:
+            child.restart_at = None
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
@@ -198,8 +256,8 @@ def up(
         stack.wait_ready(ready_timeout)
         _print_banner(stack)
         while True:
-            stack.check_alive()
-            time.sleep(0.5)
+            stack.tend()
+            time.sleep(0.2)
     except KeyboardInterrupt:
         print("\nstopping…", flush=True)
         return 0

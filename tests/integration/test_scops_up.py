@@ -4,6 +4,7 @@ naming what is in the way, instead of announcing a stack that is not its own."""
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import socket
@@ -16,9 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
+from scops.local_redis import free_port
 from scops.processes import ALL_SERVICES
-from tests.support.processes import stack_env
+from shared.streams import metrics_stream
+from tests.support.processes import api_key, stack_env
 
 
 def _env(redis_url: str, run_dir: Path) -> dict[str, str]:
@@ -132,3 +136,89 @@ def test_the_whole_stack_starts_says_where_to_look_and_stops_on_ctrl_c(
     assert "stopped." in "".join(output.until("stopped.", timeout=5))
     output.close()
     assert [name for name, port in started.items() if _listening(port)] == []
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The processes ``pid`` started: their pid and command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if parent == pid:
+            found[int(entry.name)] = command
+    return found
+
+
+def _pid_of(supervisor: int, needle: str) -> int:
+    matches = [pid for pid, command in _children(supervisor).items() if needle in command]
+    assert len(matches) == 1, _children(supervisor)
+    return matches[0]
+
+
+def test_killed_processes_come_back_and_redis_keeps_what_it_acknowledged(tmp_path: Path) -> None:
+    """kill -9 of a service or of the Redis the stack started: each is started again, and
+    what Redis acknowledged before it died (an accepted sample, an API key) is still there."""
+    redis_url = f"redis://127.0.0.1:{free_port()}/0"  # nothing answers: the stack starts one
+    env = _env(redis_url, tmp_path)
+    gateway = f"http://127.0.0.1:{env['SCOPS_GATEWAY_PORT']}"
+    detector = f"http://127.0.0.1:{env['SCOPS_DETECTOR_PORT']}"
+    process = _up(env, tmp_path)
+    output = Output(process)
+    try:
+        output.until("Ctrl-C stops everything", timeout=180)
+        key = api_key(redis_url, "ingest")
+        sample = {"resource_id": "web-1", "metric": "cpu", "value": 3.0, "timestamp": time.time()}
+        accepted = httpx.post(
+            f"{gateway}/v1/metrics", json={"samples": [sample]}, headers={"X-API-Key": key}
+        )
+        assert accepted.status_code == 202
+        entry = accepted.json()["entries"][0]
+
+        os.kill(_pid_of(process.pid, "scops serve detector"), signal.SIGKILL)
+        output.until("detector exited with -9; starting it again now", timeout=10)
+        output.until("detector started again", timeout=10)
+        eventually_ready(f"{detector}/ready", timeout=120)
+
+        os.kill(_pid_of(process.pid, "redis-server"), signal.SIGKILL)
+        output.until("redis is back", timeout=30)
+        client = redis.Redis.from_url(redis_url)
+        try:
+            stream = shard_stream_of(client, entry)
+            assert stream is not None, "the accepted sample's entry is gone"
+        finally:
+            client.close()
+        again = httpx.post(
+            f"{gateway}/v1/metrics", json={"samples": [sample]}, headers={"X-API-Key": key}
+        )
+        assert again.status_code == 202, again.text  # the key survived, the gateway reconnected
+        assert process.poll() is None  # the stack is still up
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    output.close()
+    assert process.returncode == 0
+
+
+def eventually_ready(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{url} not ready within {timeout}s"
+        time.sleep(0.2)
+
+
+def shard_stream_of(client: redis.Redis, entry_id: str) -> str | None:
+    """The metric stream holding ``entry_id``, if any still does."""
+    for stream in (metrics_stream(shard) for shard in range(64)):
+        if client.xrange(stream, min=entry_id, max=entry_id):
+            return stream
+    return None
