@@ -268,6 +268,66 @@ class RemediationStatus(StrEnum):
     UNVERIFIED = "unverified"
 
 
+APPROVAL_CHANNELS = {
+    "api_key": "API key",
+    "slack": "Slack",
+    "chatops": "ChatOps",
+    "console": "the console",
+}
+
+
+class ApprovalVote(BaseModel):
+    """One person's approval or rejection of an action that waited for people (record 1.5):
+    who, when, through which channel the gateway took it, and what they said."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "decision": "approved",
+                    "by": "ana (key 4f1c0a9e2b7d)",
+                    "person": "person:ana",
+                    "via": "api_key",
+                    "at": "2026-12-06T08:40:37Z",
+                    "comment": "graphs look fine",
+                },
+                {
+                    "decision": "approved",
+                    "by": "ben (slack U0BEN)",
+                    "person": "slack:T0TEAM:U0BEN",
+                    "via": "slack",
+                    "at": "2026-12-06T08:41:02Z",
+                    "comment": "",
+                },
+            ]
+        },
+    )
+
+    decision: Literal["approved", "rejected"] = "approved"
+    by: str = Field(description="The name shown (a key's name, a Slack user's), as recorded.")
+    person: str | None = Field(
+        None, description="Who they are (a key owner, a Slack team and user): what M-of-N counts."
+    )
+    via: str | None = Field(
+        None,
+        description="The channel: api_key, slack (a button), chatops (a command, typed to the "
+        "API or in Slack) or console; null when not known (approvals given before 1.5).",
+    )
+    at: UtcDatetime | None = Field(None, description="When; null when not known (before 1.5).")
+    comment: str = ""
+
+    def described(self) -> str:
+        """``ana (key 4f1c) via Slack at 2026-12-06 08:40:01 UTC``: what is known of it."""
+        text = self.by
+        if self.via:
+            text += f" via {APPROVAL_CHANNELS.get(self.via, self.via)}"
+        if self.at is not None:
+            text += f" at {self.at:%Y-%m-%d %H:%M:%S} UTC"
+        return text
+
+
 class RemediationRecord(Event):
     TYPE: ClassVar[str] = "remediation.record.v1"
     type: Literal["remediation.record.v1"] = "remediation.record.v1"
@@ -288,7 +348,7 @@ class RemediationRecord(Event):
     expected_high: float | None = None
     anomaly_explanation: str = ""
     # Added in 1.1: which rule decided, on what, with which parameters, and who was involved.
-    schema_version: str = "1.4"  # 1.4: the status unverified
+    schema_version: str = "1.5"  # 1.4: the status unverified; 1.5: votes
     rule: str | None = Field(None, description="The rule that recommended the action.")
     risk: str | None = Field(None, description="Risk tier: low, medium or high.")
     shadow: bool = Field(False, description="A shadow rule's 'would have run': no effect.")
@@ -310,6 +370,13 @@ class RemediationRecord(Event):
     anomaly_observed_at: UtcDatetime | None = Field(
         None,
         description="The anomaly's observed_at (its sample's timestamp); null for manual requests.",
+    )
+    # Added in 1.5: every person who approved (and who rejected), when and through which
+    # channel, oldest first. Records of 1.4 and earlier name them only in ``decided_by``.
+    votes: list[ApprovalVote] = Field(
+        default_factory=list,
+        description="Each approval and the rejection of an action that waited for people, "
+        "oldest first (approved, executed and rejected records carry them).",
     )
 
 

@@ -114,7 +114,7 @@ def _acting(request: Request, principal: Principal) -> Principal:
     """Remember who the caller is, for the request's logs and records."""
     setattr(request.state, AUTHENTICATED, principal)
     structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
-    act_as(principal.person)
+    act_as(principal.person, "api_key")
     return principal
 
 

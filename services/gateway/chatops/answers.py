@@ -11,9 +11,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from services.gateway.chatops.durations import describe_duration, say_span
 from services.gateway.chatops.intents import ActionName
-from shared.events import Severity
+from shared.events import ApprovalVote, Severity
 
 LIST_MAX = 15
 
@@ -167,7 +169,8 @@ def record_line(record: dict[str, Any]) -> str:
     who = []
     if record.get("rule"):
         who.append(f"rule `{record['rule']}`")
-    if record.get("decided_by"):
+    who.extend(voters(record))
+    if record.get("decided_by") and not record.get("votes"):  # records before 1.5
         who.append(f"decided by {record['decided_by']}")
     if who:
         parts.append(f" ({', '.join(who)})")
@@ -175,6 +178,23 @@ def record_line(record: dict[str, Any]) -> str:
     if reason:
         parts.append(f" — {reason[:300]}")
     return "".join(parts)
+
+
+def voters(record: dict[str, Any]) -> list[str]:
+    """``approved by ana via API key at ..., ben via Slack at ...`` (and who rejected), from
+    a record's votes (records 1.5 on); nothing for a record without them."""
+    votes = []
+    for raw in record.get("votes") or []:
+        try:
+            votes.append(ApprovalVote.model_validate(raw))
+        except ValidationError:
+            continue
+    said = []
+    for decision in ("approved", "rejected"):
+        named = [v.described() for v in votes if v.decision == decision]
+        if named:
+            said.append(f"{decision} by {', '.join(named)}")
+    return said
 
 
 def decisions(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -202,6 +222,9 @@ def action_history(resource: str, action: ActionName | None, records: list[dict[
     )
     if anomaly and anomaly not in str(latest.get("reason", "")):
         head += f" (anomaly: {anomaly[:200]})"
+    said = voters(latest)
+    if said and latest.get("status") not in ("approved", "rejected", "expired"):
+        head += f"; {'; '.join(said)}"  # the reason of those three says it already
     lines = [head]
     if len(found) > 1:
         lines += ["Earlier:", *_listed([record_line(r) for r in found[1:]])]

@@ -8,6 +8,7 @@ import structlog
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.gateway.acting import act_via
 from services.gateway.auth import ChatUser, Principal, Viewer
 from services.gateway.chatops.chat_engine import ChatEngine
 from services.gateway.chatops.history import ChatHistory, Turn, turn_of
@@ -99,6 +100,7 @@ async def chatops_query(
     give, clarifying questions and messages not understood are answers too (`outcome`), not
     HTTP errors. Say `help` for the list."""
     asker = asker_of(principal)
+    act_via("chatops")  # what the command does, the key's person does through ChatOps
     reply = await engine.reply(asker, body.query, correlation_id)
     await history.add(asker.user, turn_of("api", body.query, reply))
     log.info(

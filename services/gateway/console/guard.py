@@ -89,7 +89,7 @@ async def signed_in(request: Request) -> ConsoleUser:
     principal = Principal(key.key_id, key.name, key.role, person)
     setattr(request.state, AUTHENTICATED, principal)
     structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
-    act_as(principal.person)
+    act_as(principal.person, "console")
     return ConsoleUser(principal, session)
 
 

@@ -13,8 +13,10 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
 
 from services.gateway.console.guard import ConsoleUser
+from shared.events import ApprovalVote
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -66,6 +68,19 @@ def _ago(value: Any) -> str:
     return f"in {amount}" if future else f"{amount} ago"
 
 
+def _votes(value: Any) -> list[tuple[str, str]]:
+    """A record's (or an approval's) votes as (decision, ``ana via Slack at ...``) pairs; what
+    is not a vote is left out (records before 1.5 have none)."""
+    said: list[tuple[str, str]] = []
+    for raw in value if isinstance(value, list) else []:
+        try:
+            vote = ApprovalVote.model_validate(raw)
+        except ValidationError:
+            continue
+        said.append((vote.decision, vote.described()))
+    return said
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -75,6 +90,7 @@ def _environment() -> Environment:
     )
     env.filters["when"] = _when
     env.filters["ago"] = _ago
+    env.filters["votes"] = _votes
     return env
 
 

@@ -86,7 +86,7 @@ class SlackCommands:
         if quick is not None:
             await self._remember(asker, text, quick)
             return messages.command_answer(quick)
-        act_as(self.roles.person_of(command.user))  # what the reply's calls do, it does
+        act_as(self.roles.person_of(command.user), "chatops")  # the reply's calls act for them
         task = self.followups.start(self._reply(asker, text, correlation_id), name="slack-command")
         done, _ = await asyncio.wait({task}, timeout=self.budget_s)
         if done:

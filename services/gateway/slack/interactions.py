@@ -108,7 +108,7 @@ class SlackInteractions:
         who = payload.user
         team_id = who.team_id or (payload.team.id if payload.team is not None else "")
         user = SlackUser(who.id, who.username or who.name or who.id, team_id)
-        act_as(self.roles.person_of(user))  # this task's calls act for this person
+        act_as(self.roles.person_of(user), "slack")  # this task's calls act for this person
         clicked = next((a for a in payload.actions if a.action_id in self.handlers), None)
         if clicked is None:
             log.info("slack_interaction_ignored", action_ids=[a.action_id for a in payload.actions])
@@ -151,7 +151,7 @@ class SlackInteractions:
         self, intent: IntentName, clicked: Clicked, user: SlackUser, ops: Operations
     ) -> Applied:
         value = ApprovalButton.model_validate_json(clicked.value)
-        entities = Entities(approval_id=value.approval_id, reason="from Slack")
+        entities = Entities(approval_id=value.approval_id)  # the record says "via Slack"
         answer = await ops.decide(intent, entities, user.who)
         if answer.outcome is not Outcome.ACCEPTED:
             return Applied(False, answer.text)

@@ -48,6 +48,7 @@ AUDIT_COLUMNS = (
     "status",
     "blocked_by",
     "decided_by",
+    "votes",  # each approval and the rejection: who, via, when (records 1.5 on)
     "executor",
     "target",
     "exit_code",

@@ -3,6 +3,7 @@ endpoints require (compared in constant time, :func:`shared.web.require_internal
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from urllib.parse import unquote
 
@@ -49,7 +50,28 @@ def get_person(
     return person[:256] or None
 
 
+ACTOR_CHANNEL_HEADER = "X-Actor-Channel"  # set by the gateway with the person
+CHANNEL = re.compile(r"^[a-z][a-z_]{0,31}$")
+
+
+def get_channel(
+    x_actor_channel: Annotated[
+        str | None,
+        Header(
+            alias=ACTOR_CHANNEL_HEADER,
+            description="How the person acts, as the gateway took it: api_key, slack, "
+            "chatops or console.",
+        ),
+    ] = None,
+) -> str | None:
+    """The channel the gateway says the person acts through (only on routes that require
+    the internal token); anything that is not a channel's name is not recorded."""
+    via = (x_actor_channel or "").strip()
+    return via if CHANNEL.match(via) else None
+
+
 RemediatorDep = Annotated[Remediator, Depends(get_remediator)]
+ChannelDep = Annotated[str | None, Depends(get_channel)]
 OptionalPersonDep = Annotated[str | None, Depends(get_person)]
 ActorDep = Annotated[str, Depends(get_actor)]
 CorrelationDep = Annotated[str, Depends(get_correlation_id)]

@@ -2,7 +2,10 @@
 
 Who decides is the gateway's word, not the body's: the gateway authenticates the caller (API
 key or Slack) and names the person in the ``X-Actor-Person`` header of its internal-token call;
-M-of-N counts those identities. The body's ``by`` is only the name shown in records."""
+M-of-N counts those identities, and ``X-Actor-Channel`` says through what they decided (an API
+key, a Slack button, ChatOps, the console). The body's ``by`` is only the name shown in
+records. Each approval and the rejection are kept with the approval (``votes``) and in every
+record of it."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from pydantic import BaseModel, Field
 from services.remediator.api.deps import (
     ACTOR_PERSON_HEADER,
     INTERNAL,
+    ChannelDep,
     OptionalPersonDep,
     RemediatorDep,
 )
@@ -72,9 +76,15 @@ def get_approval(approval_id: ApprovalId, remediator: RemediatorDep) -> Approval
     responses=problem_responses(400, 401, 404, 409, 410),
 )
 def approve(
-    approval_id: ApprovalId, body: DecisionBody, person: PersonDep, remediator: RemediatorDep
+    approval_id: ApprovalId,
+    body: DecisionBody,
+    person: PersonDep,
+    via: ChannelDep,
+    remediator: RemediatorDep,
 ) -> DecisionOut:
-    decision = remediator.decisions.approve(approval_id, body.by, body.comment, person=person)
+    decision = remediator.decisions.approve(
+        approval_id, body.by, body.comment, person=person, via=via
+    )
     approval = decision.approval
     if decision.complete:
         detail = f"approved by {approval.decided_by}: the action is queued"
@@ -90,7 +100,13 @@ def approve(
     responses=problem_responses(400, 401, 404, 409, 410),
 )
 def reject(
-    approval_id: ApprovalId, body: DecisionBody, person: PersonDep, remediator: RemediatorDep
+    approval_id: ApprovalId,
+    body: DecisionBody,
+    person: PersonDep,
+    via: ChannelDep,
+    remediator: RemediatorDep,
 ) -> DecisionOut:
-    approval = remediator.decisions.reject(approval_id, body.by, body.comment)
+    approval = remediator.decisions.reject(
+        approval_id, body.by, body.comment, person=person, via=via
+    )
     return DecisionOut(approval=approval, complete=True, detail=f"rejected by {body.by}")

@@ -13,7 +13,7 @@ from services.remediator.core.accounts import AwsPlace
 from services.remediator.core.risk import Risk
 from services.remediator.core.targets import Target
 from services.remediator.core.verify import Verify
-from shared.events import AnomalyEvent, Severity, UtcDatetime
+from shared.events import AnomalyEvent, ApprovalVote, Severity, UtcDatetime
 
 
 class Incident(BaseModel):
@@ -77,6 +77,9 @@ class ActionRequest(BaseModel):
     automatic: bool = True
     approval_id: str | None = None
     decided_by: str | None = None
+    votes: tuple[ApprovalVote, ...] = Field(
+        (), description="Who approved it, when and through which channel (approved requests)."
+    )
     requested_by: str | None = Field(
         None, description="The person who asked (manual requests): never one of its approvers."
     )

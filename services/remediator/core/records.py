@@ -4,10 +4,11 @@ a record published twice is recognisably the same."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from services.remediator.core.action_requests import ActionRequest, Incident
-from shared.events import RemediationRecord, RemediationStatus
+from shared.events import ApprovalVote, RemediationRecord, RemediationStatus
 
 OUTPUT_EXCERPT = 2000
 
@@ -69,6 +70,7 @@ def request_record(
     fields.setdefault("run_id", request.run_id)
     fields.setdefault("approval_id", request.approval_id)
     fields.setdefault("decided_by", request.decided_by)
+    fields.setdefault("votes", list(request.votes))
     return incident_record(
         request.incident,
         status,
@@ -78,4 +80,12 @@ def request_record(
         subject=request.subject_id,
         id_detail=id_detail,
         **fields,
+    )
+
+
+def votes_described(votes: Sequence[ApprovalVote]) -> str:
+    """``ana (key 4f1c) via API key at 2026-12-06 08:40:01 UTC ("looks fine"), ben ...``:
+    each vote with what is known of it, oldest first."""
+    return ", ".join(
+        v.described() + (f' ("{" ".join(v.comment.split())}")' if v.comment else "") for v in votes
     )

@@ -1,13 +1,16 @@
 """Deciding approvals and recording each decision: approve (by whom; at the M-th distinct
 approver the action is sent to a worker, through the same safety checks as any other, and an
 escalation of its target ends), reject, and expiry (by the sweep, or discovered by a late
-click). Each is recorded once."""
+click). Each is recorded once, with every vote given so far (who, when, through which channel:
+:class:`shared.events.ApprovalVote`); the action sent to a worker carries them too, so the
+records of its run name every approver."""
 
 from __future__ import annotations
 
 import structlog
 
-from services.remediator.core.records import request_record
+from services.remediator.core.action_requests import ActionRequest
+from services.remediator.core.records import request_record, votes_described
 from services.remediator.errors import ApprovalExpiredError
 from services.remediator.handling.scheduling import Scheduler
 from services.remediator.stores.approvals import Approval, ApprovalStore, Decision
@@ -34,25 +37,30 @@ class ApprovalDecisions:
         self.escalations = escalations
 
     def approve(
-        self, approval_id: str, who: str, comment: str = "", *, person: str | None = None
+        self,
+        approval_id: str,
+        who: str,
+        comment: str = "",
+        *,
+        person: str | None = None,
+        via: str | None = None,
     ) -> Decision:
         """``who`` is the name shown; ``person`` the identity counted towards M-of-N (the
         API takes it from the gateway, never from a body; in-process callers default it to
-        ``who``)."""
+        ``who``); ``via`` the channel the gateway took it through."""
         try:
-            decision = self.store.approve(approval_id, who, person or who)
+            decision = self.store.approve(approval_id, who, person or who, via=via, comment=comment)
         except ApprovalExpiredError as exc:
             if isinstance(exc.approval, Approval):
                 self._record_expiry(exc.approval)
             raise
         approval = decision.approval
         if decision.complete:
-            request = approval.request.model_copy(update={"decided_by": approval.decided_by})
-            note = f"; {comment}" if comment else ""
+            request = _decided(approval)
             self._record(
                 approval,
                 RemediationStatus.APPROVED,
-                f"approved by {approval.decided_by}{note}",
+                f"approved by {votes_described(approval.votes) or approval.decided_by}",
                 approval.decided_by,
             )
             if self.escalations is not None:  # a person has looked: the escalation is over
@@ -63,19 +71,33 @@ class ApprovalDecisions:
             approval_id=approval_id,
             by=who,
             person=person or who,
+            via=via,
             complete=decision.complete,
         )
         return decision
 
-    def reject(self, approval_id: str, who: str, comment: str = "") -> Approval:
+    def reject(
+        self,
+        approval_id: str,
+        who: str,
+        comment: str = "",
+        *,
+        person: str | None = None,
+        via: str | None = None,
+    ) -> Approval:
         try:
-            approval = self.store.reject(approval_id, who)
+            approval = self.store.reject(
+                approval_id, who, person=person or who, via=via, comment=comment
+            )
         except ApprovalExpiredError as exc:
             if isinstance(exc.approval, Approval):
                 self._record_expiry(exc.approval)
             raise
-        note = f": {comment}" if comment else ""
-        self._record(approval, RemediationStatus.REJECTED, f"rejected by {who}{note}", who)
+        approved = [v for v in approval.votes if v.decision == "approved"]
+        reason = f"rejected by {votes_described(approval.votes[-1:]) or who}"
+        if approved:
+            reason += f", after approval by {votes_described(approved)}"
+        self._record(approval, RemediationStatus.REJECTED, reason, who)
         return approval
 
     def expire_due(self) -> list[Approval]:
@@ -111,20 +133,23 @@ class ApprovalDecisions:
         for approval_id in self.store.approved_unclaimed(older_than_ms):
             if not take_due(keys=[APPROVED_UNCLAIMED], args=[approval_id, older_than_ms]):
                 continue
-            approval = self.store.get(approval_id)
-            self.scheduler.execute(
-                approval.request.model_copy(update={"decided_by": approval.decided_by})
-            )
+            self.scheduler.execute(_decided(self.store.get(approval_id)))
             sent += 1
         return sent
 
     def _record_expiry(self, approval: Approval) -> None:
         waited = approval.expires_at - approval.created_at
         minutes = round(waited.total_seconds() / 60)
+        given = (
+            f" ({len(approval.votes)} of {approval.required} approvals: "
+            f"{votes_described(approval.votes)})"
+            if approval.votes
+            else ""
+        )
         self._record(
             approval,
             RemediationStatus.EXPIRED,
-            f"no decision within {minutes} min: approval expired at "
+            f"no decision within {minutes} min{given}: approval expired at "
             f"{approval.expires_at:%Y-%m-%d %H:%M:%S} UTC; nothing done",
             None,
         )
@@ -139,6 +164,14 @@ class ApprovalDecisions:
             executor=self.executor_name,
             decided_by=who,
             approval_id=approval.id,
+            votes=list(approval.votes),
         )
         self.publisher.publish(record)
         return record
+
+
+def _decided(approval: Approval) -> ActionRequest:
+    """The approved request as it goes to a worker: naming everyone who approved it."""
+    return approval.request.model_copy(
+        update={"decided_by": approval.decided_by, "votes": tuple(approval.votes)}
+    )

@@ -5,10 +5,13 @@ are one atomic step each (a Lua script), so two people clicking at once, or a cl
 expiry sweep, produce one decision. An approval needing M people becomes ``approved`` at the
 M-th distinct person: approvers are counted by their canonical identity (``people``: a Slack
 team and user id, or a key owner, as the gateway establishes them), never by the name shown,
-which a person may change or hold several of. Whoever makes a transition records it; a
-transition happens once. A
-request is withdrawn when the decision that asked for it was interrupted before it was
-recorded (:mod:`.gate`); it can then no longer be approved or rejected.
+which a person may change or hold several of. Each approval and the rejection is kept as a vote
+(who, the person, the channel, when, the comment), in the same step that counts it, so the
+records name every approver, not only the one who completed the count; approvals stored before
+votes were kept show their approvers with what was stored (names, people). Whoever makes a
+transition records it; a transition happens once. A request is withdrawn when the decision
+that asked for it was interrupted before it was recorded (:mod:`.gate`); it can then no longer
+be approved or rejected.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ from services.remediator.errors import (
     ApprovalNotFoundError,
 )
 from services.remediator.stores import redis_keys
+from shared.events import ApprovalVote
 
 # KEYS: 1 approval hash, 2 pending zset, 3 approved-unclaimed zset
 # ARGV: 1 decision (approve|reject|expire|withdraw), 2 who (shown), 3 now ms or "",
-#       4 the person (canonical identity: what "distinct approvers" compares)
+#       4 the person (canonical identity: what "distinct approvers" compares),
+#       5 the channel (api_key, slack, chatops, console, or ""), 6 the comment
 DECIDE = """
 local now = tonumber(ARGV[3])
 if not now then
@@ -54,8 +59,14 @@ if now >= expires then
   return {'expired'}
 end
 if ARGV[1] == 'expire' then return {'not_due'} end
+-- approvals stored before votes were kept have none
+local votes = cjson.decode(redis.call('HGET', KEYS[1], 'votes') or '[]')
+local vote = {by = ARGV[2], person = ARGV[4], via = ARGV[5], at_ms = now, comment = ARGV[6]}
 if ARGV[1] == 'reject' then
-  redis.call('HSET', KEYS[1], 'state', 'rejected', 'decided_by', ARGV[2], 'decided_at_ms', now)
+  vote.decision = 'rejected'
+  table.insert(votes, vote)
+  redis.call('HSET', KEYS[1], 'state', 'rejected', 'decided_by', ARGV[2], 'decided_at_ms', now,
+             'votes', cjson.encode(votes))
   redis.call('ZREM', KEYS[2], id)
   return {'rejected'}
 end
@@ -69,7 +80,10 @@ for i, person in ipairs(people) do
 end
 table.insert(approvers, ARGV[2])
 table.insert(people, ARGV[4])
-redis.call('HSET', KEYS[1], 'approvers', cjson.encode(approvers), 'people', cjson.encode(people))
+vote.decision = 'approved'
+table.insert(votes, vote)
+redis.call('HSET', KEYS[1], 'approvers', cjson.encode(approvers), 'people', cjson.encode(people),
+           'votes', cjson.encode(votes))
 local required = tonumber(redis.call('HGET', KEYS[1], 'required'))
 if #approvers < required then
   return {'partial', tostring(#approvers), tostring(required)}
@@ -90,6 +104,7 @@ class Approval(BaseModel):
     required: int
     approvers: list[str]  # as shown: names, which may change
     people: list[str] = []  # who they are (canonical identities): what M-of-N counts
+    votes: list[ApprovalVote] = []  # each approval and the rejection, oldest first
     created_at: datetime
     expires_at: datetime
     decided_at: datetime | None = None
@@ -123,6 +138,7 @@ class ApprovalStore:
             "required": required,
             "approvers": "[]",
             "people": "[]",
+            "votes": "[]",
             "created_at_ms": now_ms,
             "expires_at_ms": expires_ms,
             "why": why,
@@ -145,12 +161,15 @@ class ApprovalStore:
         if not raw:
             raise ApprovalNotFoundError(approval_id, f"no approval {approval_id!r}")
         data = {k.decode(): v.decode() for k, v in raw.items()}
+        approvers = json.loads(data["approvers"]) or []
+        people = json.loads(data.get("people", "[]")) or []
         return Approval(
             id=data["id"],
             state=data["state"],
             required=int(data["required"]),
-            approvers=json.loads(data["approvers"]) or [],
-            people=json.loads(data.get("people", "[]")) or [],
+            approvers=approvers,
+            people=people,
+            votes=_votes(data.get("votes", "[]"), approvers, people),
             created_at=_time(data["created_at_ms"]),
             expires_at=_time(data["expires_at_ms"]),
             decided_at=_time(data["decided_at_ms"]) if "decided_at_ms" in data else None,
@@ -160,11 +179,18 @@ class ApprovalStore:
         )
 
     def approve(
-        self, approval_id: str, who: str, person: str, now_ms: int | None = None
+        self,
+        approval_id: str,
+        who: str,
+        person: str,
+        now_ms: int | None = None,
+        *,
+        via: str | None = None,
+        comment: str = "",
     ) -> Decision:
         """``who``: the name shown; ``person``: the identity counted (two approvals by one
-        person, under whatever names, are one)."""
-        reply = self._transition(approval_id, "approve", who, now_ms, person)
+        person, under whatever names, are one); ``via``: the channel it came through."""
+        reply = self._transition(approval_id, "approve", who, now_ms, person, via, comment)
         if reply[0] == "no_person":
             raise ValueError("an approval needs the approving person's identity")
         if reply[0] == "requester":
@@ -181,8 +207,17 @@ class ApprovalStore:
             )
         return Decision(self.get(approval_id), complete=reply[0] == "approved")
 
-    def reject(self, approval_id: str, who: str, now_ms: int | None = None) -> Approval:
-        self._transition(approval_id, "reject", who, now_ms)
+    def reject(
+        self,
+        approval_id: str,
+        who: str,
+        now_ms: int | None = None,
+        *,
+        person: str = "",
+        via: str | None = None,
+        comment: str = "",
+    ) -> Approval:
+        self._transition(approval_id, "reject", who, now_ms, person, via, comment)
         return self.get(approval_id)
 
     def expire(self, approval_id: str, now_ms: int | None = None) -> Approval | None:
@@ -205,7 +240,7 @@ class ApprovalStore:
                 redis_keys.PENDING_APPROVALS,
                 redis_keys.APPROVED_UNCLAIMED,
             ],
-            args=["withdraw", "", "", ""],
+            args=["withdraw", "", "", "", "", ""],
         )
         reply = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
         return reply[1] if reply[0] == "conflict" else reply[0]
@@ -217,6 +252,8 @@ class ApprovalStore:
         who: str,
         now_ms: int | None,
         person: str = "",
+        via: str | None = None,
+        comment: str = "",
     ) -> list[str]:
         raw = self._decide(
             keys=[
@@ -224,7 +261,7 @@ class ApprovalStore:
                 redis_keys.PENDING_APPROVALS,
                 redis_keys.APPROVED_UNCLAIMED,
             ],
-            args=[decision, who, "" if now_ms is None else now_ms, person],
+            args=[decision, who, "" if now_ms is None else now_ms, person, via or "", comment],
         )
         reply = [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
         if reply[0] == "not_found":
@@ -277,6 +314,30 @@ class ApprovalStore:
 
     def mark_claimed(self, approval_id: str) -> None:
         self.redis.zrem(redis_keys.APPROVED_UNCLAIMED, approval_id)
+
+
+def _votes(stored: str, approvers: list[str], people: list[str]) -> list[ApprovalVote]:
+    """Each approval in the order it was counted, then the rejection. An approval given
+    where votes were not kept (before they were, or by an older remediator meanwhile) has
+    its name and person, but no time or channel."""
+    kept = [
+        ApprovalVote(
+            decision=v["decision"],
+            by=v["by"],
+            person=v.get("person") or None,
+            via=v.get("via") or None,
+            at=_time(v["at_ms"]),
+            comment=v.get("comment", ""),
+        )
+        for v in json.loads(stored) or []  # an empty Lua table is encoded as {}
+    ]
+    given = {(v.person or v.by): v for v in kept if v.decision == "approved"}
+    votes = []
+    for i, name in enumerate(approvers):
+        person = people[i] if i < len(people) else None
+        found = given.get(person or name)
+        votes.append(found if found is not None else ApprovalVote(by=name, person=person))
+    return votes + [v for v in kept if v.decision == "rejected"]
 
 
 def _time(ms: str | int) -> datetime:

@@ -183,3 +183,23 @@ def _state(stack: ConsoleStack, key: str, approval_id: str) -> str:
     reply: httpx.Response = stack.api("GET", f"/remediation/approvals/{approval_id}", key)
     state: str = reply.json()["state"]
     return state
+
+
+def test_an_incidents_page_names_who_approved_through_what_and_when(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    olga = console_stack.key("operator", "olga")
+    approval = _scale_in_waiting(console_stack, olga, "votes-asg")
+    console.sign_in(console_stack.key("operator", "oscar"))
+    console.submit(f"/console/approvals/{approval['id']}/approve", {"comment": "quiet hour"})
+    incident = approval["request"]["incident"]["anomaly_id"]
+
+    def shown() -> str:
+        page = console.page(f"/console/incidents/{incident}")
+        return page.text if 'pill">dry_run' in page.text else ""
+
+    text = _wait_for("the approved action on the incident's page", shown)
+    said = re.findall(
+        r"<li>approved by oscar \(key \w+\) via the console at [\d-]+ [\d:]+ UTC", text
+    )
+    assert len(said) == 2, text  # the approval, and the action it let run

@@ -127,6 +127,32 @@ def test_action_history_explains_the_latest_run_and_lists_earlier_ones() -> None
     )
 
 
+def test_action_history_names_each_approver_with_channel_and_time() -> None:
+    votes = [
+        {"by": "ana (key abc)", "via": "chatops", "at": "2026-11-26T17:58:00Z"},
+        {"by": "ben (slack U0BEN)", "via": "slack", "at": "2026-11-26T18:01:30Z"},
+    ]
+    latest = record(decided_by="ana (key abc), ben (slack U0BEN)", votes=votes)
+    rejected = record(
+        event_id="q1",
+        run_id="run-1",
+        status="rejected",
+        occurred_at="2026-11-26T17:00:00+00:00",
+        decided_by="cy",
+        reason="rejected by cy",
+        votes=[{"decision": "rejected", "by": "cy", "via": "console", "at": "2026-11-26T17:00Z"}],
+    )
+    lines = answers.action_history("web-1", None, [latest, rejected]).splitlines()
+    assert lines[0].endswith(
+        "; approved by ana (key abc) via ChatOps at 2026-11-26 17:58:00 UTC, "
+        "ben (slack U0BEN) via Slack at 2026-11-26 18:01:30 UTC"
+    )
+    assert (
+        "(rule `cpu-critical`, rejected by cy via the console at 2026-11-26 17:00:00 UTC)"
+        in (lines[2])
+    )
+
+
 def test_status_lines_use_only_what_the_services_send() -> None:
     assert answers.detector_status(
         {"series_tracked": 12, "series_warming_up": 3, "samples_scored": 4500}

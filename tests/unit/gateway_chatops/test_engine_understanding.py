@@ -81,7 +81,7 @@ async def test_pending_approvals_all_and_mine(understanding: Understanding) -> N
     assert every.answer.outcome is Outcome.ANSWERED and every.understood_by == "classifier"
     assert "*2 approvals pending:*" in every.answer.text
     assert "• `4f1c" in every.answer.text and "expires in 10 min" in every.answer.text
-    act_as("person:ola")
+    act_as("person:ola", "chatops")
     mine = await chat.reply(OPERATOR, "my pending approvals", "c")
     assert mine.understood_by == "parser"
     assert mine.answer.text.startswith("*1 approval you asked for:*")

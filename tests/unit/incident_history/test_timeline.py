@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from datetime import UTC, datetime
@@ -14,10 +15,18 @@ from services.history.core.cursors import (
     read_audit_cursor,
     read_incident_cursor,
 )
-from services.history.core.export import csv_rows
+from services.history.core.export import AUDIT_COLUMNS, audit_row, csv_rows
 from services.history.core.steps import Steps, episode_of, steps_of
 from services.history.core.summary import ordered, summarize
-from shared.events import Event, NotificationStatus, RemediationStatus, Severity
+from shared.events import (
+    ApprovalVote,
+    Event,
+    NotificationStatus,
+    RemediationRecord,
+    RemediationStatus,
+    Severity,
+    decode_event,
+)
 from shared.incidents import IncidentKind, IncidentStatus, TimelineEntry, TimelineKind
 from tests.support.incident_story import (
     blocked_incident,
@@ -84,6 +93,40 @@ def test_the_whole_story_reads_in_order_with_who_did_each_step() -> None:
     assert action.detail["output_excerpt"] == "nginx restarted"
     assert action.detail["exit_code"] == 0
     assert steps[-1].kind == TimelineKind.RESOLUTION
+
+
+def test_every_approver_is_in_the_approval_step_and_the_audit_export() -> None:
+    events = whole_incident("web-1", "cpu_utilization", START)
+    votes = [
+        ApprovalVote(by="alice", person="person:alice", via="slack", at=START),
+        ApprovalVote(by="bob", person="person:bob", via="api_key", at=START),
+    ]
+    events = [
+        e.model_copy(update={"votes": votes, "decided_by": "alice, bob"})
+        if isinstance(e, RemediationRecord) and e.status == RemediationStatus.APPROVED
+        else e
+        for e in events
+    ]
+    approval = next(s for s in _timeline(events) if s.status == "approved")
+    assert approval.actor == "alice, bob"
+    assert [(v["by"], v["via"]) for v in approval.detail["votes"]] == [
+        ("alice", "slack"),
+        ("bob", "api_key"),
+    ]
+    (record,) = [e for e in events if isinstance(e, RemediationRecord) and e.votes]
+    row = dict(zip(AUDIT_COLUMNS, audit_row(record), strict=True))
+    assert [v["via"] for v in row["votes"]] == ["slack", "api_key"]
+
+
+def test_a_record_written_before_votes_reads_with_its_decider_only() -> None:
+    events = whole_incident("web-1", "cpu_utilization", START)
+    (approved,) = [e for e in events if isinstance(e, RemediationRecord) and e.status == "approved"]
+    stored = approved.model_dump(mode="json", exclude={"votes"}) | {"schema_version": "1.4"}
+    old = decode_event(RemediationRecord.TYPE, json.dumps(stored))
+    steps = steps_of(old)
+    assert steps is not None
+    ((_, step),) = steps.entries
+    assert step.actor == "alice" and step.detail["votes"] == []
 
 
 def test_a_refusal_names_the_check_that_refused() -> None:

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from services.notifier.core.alerts import MessageKind
-from services.notifier.core.render import Channel, Links, record_kind, render_record
+from services.notifier.core.render import Channel, Links, Rendered, record_kind, render_record
 from services.notifier.core.render.slack_remediation import decision_summary
-from shared.events import RemediationStatus
+from shared.events import RemediationRecord, RemediationStatus, decode_event
 from shared.slack_buttons import ActionId
 from tests.support.notifier_events import T0, anomaly, record
 from tests.unit.notifier.test_render_alerts import assert_within_slack_limits
@@ -199,3 +199,33 @@ def test_approval_and_result_messages_link_to_the_incident_page() -> None:
     assert hook.payload["incident_url"] == page
     unlinked = render_record(done, MessageKind.ACTION_RESULT, Channel.SLACK)
     assert "/incidents/" not in json.dumps(unlinked.payload)  # no console configured
+
+
+def _fields(message: Rendered) -> dict[str, str]:
+    (section,) = [b for b in message.payload["blocks"] if "fields" in b]
+    return {f["text"].split("\n")[0]: f["text"].split("\n", 1)[1] for f in section["fields"]}
+
+
+def test_an_action_two_people_approved_names_each_with_channel_and_time() -> None:
+    votes = [
+        {"by": "ana (key 4f1c)", "via": "api_key", "at": T0, "comment": "ok"},
+        {"by": "ben (slack U0BEN)", "via": "slack", "at": T0 + timedelta(minutes=3)},
+    ]
+    rec = record(status=RemediationStatus.SUCCEEDED, decided_by="ana (key 4f1c), ben", votes=votes)
+    fields = _fields(render_record(rec, MessageKind.ACTION_RESULT, Channel.SLACK))
+    assert fields["*Approved by*"] == (
+        "ana (key 4f1c) via API key at 2026-11-26 18:00:00 UTC\n"
+        "ben (slack U0BEN) via Slack at 2026-11-26 18:03:00 UTC"
+    )
+    assert "*Decided by*" not in fields
+
+
+def test_a_record_written_before_votes_still_names_who_decided() -> None:
+    stored = record(status=RemediationStatus.REJECTED, decided_by="ana, ben").model_dump(
+        mode="json", exclude={"votes"}
+    )
+    old = decode_event(RemediationRecord.TYPE, json.dumps({**stored, "schema_version": "1.4"}))
+    assert isinstance(old, RemediationRecord) and old.votes == []
+    fields = _fields(render_record(old, MessageKind.ACTION_RESULT, Channel.SLACK))
+    assert fields["*Decided by*"] == "ana, ben"
+    assert "*Approved by*" not in fields and "*Rejected by*" not in fields

@@ -119,6 +119,12 @@ def _fields(pairs: list[tuple[str, str | None]]) -> SectionBlock | None:
     )
 
 
+def _votes(record: RemediationRecord, decision: str) -> str | None:
+    """One line per person who approved (or rejected): who, through what, when."""
+    lines = [escape(v.described()) for v in record.votes if v.decision == decision]
+    return "\n".join(lines) or None
+
+
 def _context(record: RemediationRecord, links: Links) -> Block:
     ids = [f"correlation {code(record.correlation_id)}", f"anomaly {code(str(record.anomaly_id))}"]
     if record.run_id:
@@ -243,7 +249,13 @@ def result_message(record: RemediationRecord, links: Links) -> dict[str, Any]:
             ("Executor", escape(record.executor)),
             ("Command", code(record.command_id) if record.command_id else None),
             ("Error", code(record.error_code) if record.error_code else None),
-            ("Decided by", escape(record.decided_by) if record.decided_by else None),
+            ("Approved by", _votes(record, "approved")),
+            ("Rejected by", _votes(record, "rejected")),
+            # records before 1.5 name the deciders only here
+            (
+                "Decided by",
+                None if record.votes or not record.decided_by else escape(record.decided_by),
+            ),
         ]
     )
     if fields is not None:
