@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 
 import redis
 
+from scops.lifetime import die_with_parent
+
 
 class RedisUnavailableError(RuntimeError):
     """No Redis answers and none could be started."""
@@ -188,6 +190,7 @@ def _launch(command: list[str]) -> subprocess.Popen[bytes]:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,  # never left behind holding the port
     )
 
 

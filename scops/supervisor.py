@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from scops.lifetime import die_with_parent
 from scops.local_redis import LocalRedis, RedisUnavailableError, ensure_redis
 from scops.processes import HTTP_SERVICES, detector_processes, services_to_run
 from services.remediator.config import RemediatorSettings
@@ -127,6 +128,7 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops them
                 env=env,
+                preexec_fn=die_with_parent,
             )
 
     def tend(self) -> None:

@@ -222,3 +222,34 @@ def shard_stream_of(client: redis.Redis, entry_id: str) -> str | None:
         if client.xrange(stream, min=entry_id, max=entry_id):
             return stream
     return None
+
+
+def test_when_the_stack_itself_is_killed_nothing_is_left_behind(tmp_path: Path) -> None:
+    """kill -9 of ``scops up`` (the terminal closed under it): its services and Redis end too,
+    so the next ``make up`` finds its ports free."""
+    redis_port = free_port()
+    env = _env(f"redis://127.0.0.1:{redis_port}/0", tmp_path)
+    ports = {name: int(env[f"SCOPS_{name.upper()}_PORT"]) for name in ALL_SERVICES}
+    process = _up(env, tmp_path)
+    output = Output(process)
+    output.until("Ctrl-C stops everything", timeout=180)
+    started = _children(process.pid)
+    assert len(started) >= 6, started  # redis, four services, a worker
+    process.kill()
+    process.wait(timeout=10)
+    output.close()
+    deadline = time.monotonic() + 60
+    while left := [p for p in started if Path(f"/proc/{p}").exists() and _alive(p)]:
+        assert time.monotonic() < deadline, {p: started[p] for p in left}
+        time.sleep(0.2)
+    assert [n for n, port in ports.items() if _listening(port)] == []
+    assert not _listening(redis_port)
+
+
+def _alive(pid: int) -> bool:
+    """Not a zombie (a child of the killed process waits for init to reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
