@@ -306,7 +306,9 @@ class AnomalyWorkflow:
 
     def resolve(self, request: ActionRequest) -> ActionRequest | Refusal:
         """The request with its target resolved, or why it cannot be. Its AWS account is
-        checked again (the settings may have changed since it was made)."""
+        checked again, and the deny list in force now added to the one it was made with (the
+        settings or rules may have changed while it waited for people or in the queue: a
+        reload can add a refusal to a waiting action, never lift one)."""
         try:
             place = self.parts.accounts.place(request.aws_account, request.aws_region)
             resolved = self.parts.targets.resolve(request.target, place)
@@ -314,8 +316,14 @@ class AnomalyWorkflow:
             return Refusal(exc.check, exc.detail)
         except TargetError as exc:
             return Refusal("no_target", str(exc))
+        now_denied = self.parts.rules.engine().policy.deny_targets
+        denied = tuple(dict.fromkeys((*request.denied_targets, *now_denied)))
         return request.model_copy(
-            update={"target": resolved.target, "target_names": resolved.names}
+            update={
+                "target": resolved.target,
+                "target_names": resolved.names,
+                "denied_targets": denied,
+            }
         )
 
     # -- acting on it ----------------------------------------------------------------------

@@ -1,0 +1,59 @@
+"""An action that waited (for people, in the queue) runs under the rules in force when it runs:
+a target deny-listed by a rules reload meanwhile is refused, whoever approved it."""
+
+from __future__ import annotations
+
+from services.remediator.handling.manual import ManualRequest, prepare
+from shared.events import RemediationStatus, Severity
+from tests.integration.remediator.conftest import HarnessFactory
+from tests.support.remediator_fixtures import AnomalyFactory
+
+RULES = """\
+version: 1
+policy:
+  approval_for_risk: [high]
+  deny_targets: [DENIED]
+rules:
+  - name: idle
+    match: {metric: idle_ratio, severity_at_least: low}
+    risk: high
+    actions: [{action: restart_service, params: {service: app}}]
+"""
+
+
+def test_an_approved_action_on_a_target_denied_since_it_was_asked_is_refused(
+    harness: HarnessFactory, anomaly: AnomalyFactory
+) -> None:
+    h = harness(RULES.replace("DENIED", "bastion-*"), executor="dry-run")
+    pending = h.workflow.handle(
+        anomaly(resource_id="db-1", metric="idle_ratio", severity=Severity.LOW)
+    )
+    assert pending is not None and pending.status == RemediationStatus.PENDING_APPROVAL
+    assert pending.approval_id is not None
+    # db-1 goes on the deny list while the approval waits.
+    h.remediator.rules.path.write_text(RULES.replace("DENIED", "db-*"))
+    h.remediator.rules.load_and_publish()
+    assert h.remediator.decisions.approve(pending.approval_id, "bo", person="bo").complete
+    (request,) = h.work.executions
+    record = h.workflow.execute_request(request)
+    assert record is not None and record.status == RemediationStatus.BLOCKED
+    assert record.blocked_by == "deny_list" and "'db-*'" in record.reason
+
+
+def test_a_queued_manual_request_on_a_target_denied_since_it_was_asked_is_refused(
+    harness: HarnessFactory,
+) -> None:
+    h = harness(RULES.replace("DENIED", "bastion-*"), executor="dry-run")
+    body = {
+        "action": "cleanup_disk",
+        "target": {"tags": {"Name": "db-1"}},
+        "reason": "disk filling",
+        "by": "ana",
+    }
+    prepared = prepare(h.workflow, ManualRequest.model_validate(body), "cid", requested_by="ana")
+    assert prepared.preview.next == "run"
+    h.remediator.rules.path.write_text(RULES.replace("DENIED", "db-*"))
+    h.remediator.rules.load_and_publish()
+    record = h.workflow.execute_request(prepared.request)
+    assert record is not None and record.status == RemediationStatus.BLOCKED
+    assert record.blocked_by == "deny_list" and "'db-*'" in record.reason
