@@ -6,6 +6,8 @@ identity (no I/O here):
 - an API key is its owner's: ``person:<owner>`` (``scops keys create --owner ana``; a key
   created without an owner belongs to its name);
 - a Slack user is ``slack:<team id>:<user id>`` (never the display name, which users change);
+  on Enterprise Grid ``slack:<org id>:<user id>`` (``E…``): a user keeps one id in all of the
+  org's workspaces, and must not count again for acting from another one;
 - ``SCOPS_PEOPLE`` says that several of these are one person: a JSON object of person to
   identities, each ``slack:<team id>:<user id>`` or ``owner:<key owner>``, e.g.
   ``{"ana": ["slack:T012AB:U012CD", "owner:ana-ci"]}``. Every listed identity is then

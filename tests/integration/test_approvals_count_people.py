@@ -59,13 +59,16 @@ class Stack:
             timeout=20,
         )
 
-    def click_approve(self, approval_id: str, user_id: str, display: str) -> dict[str, Any]:
+    def click_approve(
+        self, approval_id: str, user_id: str, display: str, *, enterprise: str | None = None
+    ) -> dict[str, Any]:
         """Slack's Approve button, signed as Slack signs it; the message Slack is then sent."""
         name = uuid.uuid4().hex[:8]
         payload = {
             "type": "block_actions",
             "user": {"id": user_id, "username": display, "name": display, "team_id": TEAM},
             "team": {"id": TEAM},
+            "enterprise": {"id": enterprise, "name": "Org"} if enterprise else None,
             "response_url": f"http://127.0.0.1:{self.slack.port}/services/responses/{name}",
             "message": {"type": "message", "text": "approval", "blocks": []},
             "actions": [
@@ -102,6 +105,41 @@ class Stack:
                     return body_sent
             time.sleep(0.05)
         raise AssertionError("the gateway told Slack nothing")
+
+    def slash_approve(self, approval_id: str, user_id: str, *, team: str, enterprise: str) -> str:
+        """``/cloudops approve <id>`` typed in workspace ``team`` of Slack org ``enterprise``;
+        the answer's text (inline, or as sent to the response URL)."""
+        name = uuid.uuid4().hex[:8]
+        form = {
+            "team_id": team,
+            "enterprise_id": enterprise,
+            "channel_id": "C0OPS",
+            "user_id": user_id,
+            "user_name": "ben",
+            "command": "/cloudops",
+            "text": f"approve {approval_id}",
+            "response_url": f"http://127.0.0.1:{self.slack.port}/services/responses/{name}",
+            "trigger_id": uuid.uuid4().hex,
+        }
+        body = urlencode(form).encode()
+        stamp = str(int(time.time()))
+        reply = httpx.post(
+            f"{self.gateway.url}/slack/commands",
+            content=body,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": stamp,
+                "X-Slack-Signature": sign(SECRET, stamp, body),
+            },
+            timeout=20,
+        )
+        assert reply.status_code == 200, reply.text
+        texts = [json.dumps(reply.json())]
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and "approv" not in texts[-1].lower():
+            texts += [json.dumps(r.body) for r in self.slack.received if r.path.endswith(name)]
+            time.sleep(0.05)
+        return texts[-1]
 
     def approval(self, approval_id: str) -> dict[str, Any]:
         reply = httpx.get(f"{self.remediator.url}/remediation/approvals/{approval_id}")
@@ -184,6 +222,16 @@ def test_one_person_through_slack_and_their_key_approves_once(stack: Stack) -> N
     reply = stack.approve_with_key(approval_id, stack.key("ana-laptop", owner="ana"))
     assert reply.status_code == 409, reply.text
     _refused_and_pending(reply.json()["detail"], stack, approval_id)
+
+
+def test_one_slack_user_in_two_workspaces_of_one_org_approves_once(stack: Stack) -> None:
+    """On Enterprise Grid a user keeps one id in every workspace of the org: a button in one
+    workspace and a command typed in another are still one person."""
+    approval_id = stack.two_person_approval()
+    first = stack.click_approve(approval_id, BEN_SLACK, "ben", enterprise="E0ORG")
+    assert "1 of 2 approvals" in json.dumps(first)
+    second = stack.slash_approve(approval_id, BEN_SLACK, team="T0OTHER", enterprise="E0ORG")
+    _refused_and_pending(second, stack, approval_id)
 
 
 def test_two_keys_of_one_owner_approve_once_whatever_header_they_send(stack: Stack) -> None:

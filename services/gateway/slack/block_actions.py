@@ -40,6 +40,7 @@ class BlockActions(BaseModel):
     type: Literal["block_actions"]
     user: User
     team: Team | None = None
+    enterprise: Team | None = None  # the Enterprise Grid org, when the workspace is in one
     actions: list[Clicked] = Field(min_length=1)
     response_url: str | None = None
     message: dict[str, object] | None = None

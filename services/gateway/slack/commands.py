@@ -50,7 +50,12 @@ class SlashCommand:
         user_id = form.get("user_id", "")
         if not user_id:
             raise MalformedSlackRequestError("a slash command needs user_id")
-        user = SlackUser(user_id, form.get("user_name") or user_id, form.get("team_id", ""))
+        user = SlackUser(
+            user_id,
+            form.get("user_name") or user_id,
+            form.get("team_id", ""),
+            form.get("enterprise_id", ""),
+        )
         return cls(user, form.get("text", "").strip()[:500], form.get("response_url"))
 
 

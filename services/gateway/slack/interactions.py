@@ -107,7 +107,8 @@ class SlackInteractions:
     async def apply(self, payload: BlockActions, correlation_id: str) -> Applied:
         who = payload.user
         team_id = who.team_id or (payload.team.id if payload.team is not None else "")
-        user = SlackUser(who.id, who.username or who.name or who.id, team_id)
+        org = payload.enterprise.id if payload.enterprise is not None else ""
+        user = SlackUser(who.id, who.username or who.name or who.id, team_id, org)
         act_as(self.roles.person_of(user), "slack")  # this task's calls act for this person
         clicked = next((a for a in payload.actions if a.action_id in self.handlers), None)
         if clicked is None:

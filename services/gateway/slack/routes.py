@@ -60,6 +60,7 @@ COMMAND_FORM = _form(
         "user_id": {"type": "string", "example": "U012AB3CD"},
         "user_name": {"type": "string", "example": "ana"},
         "team_id": {"type": "string", "example": "T012AB3CD"},
+        "enterprise_id": {"type": "string", "example": "E012AB3CD"},
         "response_url": {"type": "string", "example": "https://hooks.slack.com/commands/1/2/3"},
         "trigger_id": {"type": "string"},
     },

@@ -16,7 +16,8 @@ from services.gateway.people import People
 class SlackUser:
     user_id: str
     name: str
-    team_id: str = ""
+    team_id: str = ""  # the workspace the user acted in (or their own, for a button)
+    enterprise_id: str = ""  # the Enterprise Grid org of that workspace, if any
 
     @property
     def mention(self) -> str:
@@ -37,8 +38,11 @@ class SlackRoles:
         return self.roles.get(user_id, Role.VIEWER)
 
     def person_of(self, user: SlackUser) -> str:
-        """The stable identity approvals count: never the display name, which users change."""
-        return self.people.of_slack(user.team_id, user.user_id)
+        """The stable identity approvals count: never the display name, which users change.
+        On Enterprise Grid a user keeps one id in every workspace of the org, so the org (not
+        the workspace they happen to act in) scopes it: a button in one workspace and a
+        command in another are one person."""
+        return self.people.of_slack(user.enterprise_id or user.team_id, user.user_id)
 
     def asker(self, user: SlackUser) -> Asker:
         return Asker(user=f"slack:{user.user_id}", who=user.who, role=self.role_of(user.user_id))
