@@ -15,11 +15,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+# \Z, not $: "$" also matches before a final line break, and "i-...\n" would be a second
+# spelling of one instance (its own lock and cooldown) wherever AWS cannot look it up.
+INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?\Z")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_KNOWN = re.compile(r"^(resource_id|metric|label:[A-Za-z0-9_.:/\-]+(\|[^{}|]*)?)$")
-TAG_KEY = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}$")
-GROUP_NAME = re.compile(r"^[\w.:/+=@\-]{1,255}$")
+_KNOWN = re.compile(r"^(resource_id|metric|label:[A-Za-z0-9_.:/\-]+(\|[^{}|]*)?)\Z")
+TAG_KEY = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}\Z")
+GROUP_NAME = re.compile(r"^[\w.:/+=@\-]{1,255}\Z")
 
 
 class TargetError(ValueError):
