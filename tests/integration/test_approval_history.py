@@ -13,20 +13,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
 import redis
 
-from services.gateway.slack.signature import sign
 from services.remediator.core.action_requests import ActionRequest, Incident
 from services.remediator.core.risk import Risk
 from services.remediator.core.targets import Target
 from services.remediator.stores.approvals import ApprovalStore
 from shared.events import Severity
-from shared.slack_buttons import ApprovalButton
 from tests.support.processes import StackProcess, api_key, service, stack_env, worker
+from tests.support.slack_clicks import click_approval
 from tests.support.slack_standin import SlackStandIn
 
 SECRET = "slack-secret-for-approval-history"
@@ -77,45 +75,18 @@ class Stack:
 
     def click(self, decision: str, approval_id: str, user_id: str, display: str) -> str:
         """Slack's Approve or Reject button, signed as Slack signs it; what Slack is told."""
-        name = uuid.uuid4().hex[:8]
-        payload = {
-            "type": "block_actions",
-            "user": {"id": user_id, "username": display, "name": display, "team_id": TEAM},
-            "team": {"id": TEAM},
-            "response_url": f"http://127.0.0.1:{self.slack.port}/services/responses/{name}",
-            "message": {"type": "message", "text": "approval", "blocks": []},
-            "actions": [
-                {
-                    "action_id": f"scops.approval.{decision}",
-                    "value": ApprovalButton(
-                        approval_id=approval_id,
-                        action="scale_in",
-                        resource_id="history-asg",
-                        anomaly_id=str(uuid.uuid4()),
-                        correlation_id="approval-history",
-                    ).encode(),
-                }
-            ],
-        }
-        body = urlencode({"payload": json.dumps(payload)}).encode()
-        stamp = str(int(time.time()))
-        reply = httpx.post(
-            f"{self.gateway.url}/slack/interactions",
-            content=body,
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Slack-Request-Timestamp": stamp,
-                "X-Slack-Signature": sign(SECRET, stamp, body),
-            },
-            timeout=20,
+        told = click_approval(
+            self.gateway.url,
+            self.slack,
+            SECRET,
+            decision=decision,
+            approval_id=approval_id,
+            user_id=user_id,
+            display=display,
+            team=TEAM,
+            resource_id="history-asg",
         )
-        assert reply.status_code == 200, reply.text
-        told = wait_for(
-            "the gateway's answer to Slack",
-            lambda: [r.body for r in self.slack.received if r.path.endswith(f"/{name}")],
-            15,
-        )
-        return json.dumps(told[0])
+        return json.dumps(told)
 
     def records(self, **query: str) -> list[dict[str, Any]]:
         reply = httpx.get(

@@ -27,8 +27,8 @@ from services.remediator.core.risk import Risk
 from services.remediator.core.targets import Target
 from services.remediator.stores.approvals import ApprovalStore
 from shared.events import Severity
-from shared.slack_buttons import ApprovalButton
 from tests.support.processes import StackProcess, service, stack_env
+from tests.support.slack_clicks import click_approval
 from tests.support.slack_standin import SlackStandIn
 
 SECRET = "slack-secret-for-approval-tests"
@@ -63,48 +63,18 @@ class Stack:
         self, approval_id: str, user_id: str, display: str, *, enterprise: str | None = None
     ) -> dict[str, Any]:
         """Slack's Approve button, signed as Slack signs it; the message Slack is then sent."""
-        name = uuid.uuid4().hex[:8]
-        payload = {
-            "type": "block_actions",
-            "user": {"id": user_id, "username": display, "name": display, "team_id": TEAM},
-            "team": {"id": TEAM},
-            "enterprise": {"id": enterprise, "name": "Org"} if enterprise else None,
-            "response_url": f"http://127.0.0.1:{self.slack.port}/services/responses/{name}",
-            "message": {"type": "message", "text": "approval", "blocks": []},
-            "actions": [
-                {
-                    "action_id": "scops.approval.approve",
-                    "value": ApprovalButton(
-                        approval_id=approval_id,
-                        action="scale_in",
-                        resource_id="web-asg",
-                        anomaly_id=str(uuid.uuid4()),
-                        correlation_id="approval-test",
-                    ).encode(),
-                }
-            ],
-        }
-        body = urlencode({"payload": json.dumps(payload)}).encode()
-        stamp = str(int(time.time()))
-        reply = httpx.post(
-            f"{self.gateway.url}/slack/interactions",
-            content=body,
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Slack-Request-Timestamp": stamp,
-                "X-Slack-Signature": sign(SECRET, stamp, body),
-            },
-            timeout=20,
+        return click_approval(
+            self.gateway.url,
+            self.slack,
+            SECRET,
+            decision="approve",
+            approval_id=approval_id,
+            user_id=user_id,
+            display=display,
+            team=TEAM,
+            resource_id="web-asg",
+            enterprise=enterprise,
         )
-        assert reply.status_code == 200, reply.text
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            for received in self.slack.received:
-                if received.path.endswith(f"/{name}"):
-                    body_sent: dict[str, Any] = received.body
-                    return body_sent
-            time.sleep(0.05)
-        raise AssertionError("the gateway told Slack nothing")
 
     def slash_approve(self, approval_id: str, user_id: str, *, team: str, enterprise: str) -> str:
         """``/cloudops approve <id>`` typed in workspace ``team`` of Slack org ``enterprise``;
