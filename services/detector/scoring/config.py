@@ -3,7 +3,8 @@
 The defaults are the single configuration used for *all* series (they were chosen on
 the NAB benchmark as one corpus-wide setting, never per file; see EXPERIMENTS.md).
 Units are samples unless a name says otherwise, because the scorer is meant to work on
-any sampling interval without knowing it in advance.
+any sampling interval without knowing it in advance; the alarm's quiet period and the
+alarm bar's memory count samples of ``alarm_period_s`` (see there).
 
 Scores are built from "surprise" measured in decades of probability: a sub-detector
 that says "this would happen by chance once in 10**k samples" contributes ``k`` decades.
@@ -40,7 +41,9 @@ class DetectorConfig:
     #: up to this point so that a threshold can still separate strong from weak events.
     score_decades: float = 10.0
     #: After an alarm, further alarms are muted for this many samples: one incident
-    #: should page once, and repeated alarms on the same episode are pure noise.
+    #: should page once, and repeated alarms on the same episode are pure noise. Counted
+    #: in periods of ``alarm_period_s`` on a series sampled faster (8.3 hours at 5 minutes,
+    #: 2000 samples at 15 s), so the quiet period lasts as long on every series.
     refractory_samples: int = 100
     #: Scores inside the refractory period are multiplied by this factor.
     refractory_factor: float = 0.0
@@ -48,13 +51,18 @@ class DetectorConfig:
     #: time constant below. A series that keeps alarming then needs stronger evidence
     #: for the next alarm (alert-fatigue control); 0 disables it.
     alarm_bar_step: float = 1.5
-    #: Time constant (samples) of the exponential decay of the alarm bar.
+    #: Time constant (samples) of the exponential decay of the alarm bar; periods of
+    #: ``alarm_period_s`` on a series sampled faster, like ``refractory_samples``.
     alarm_bar_memory: int = 500
     #: Sampling period (seconds) for which ``alarm_threshold`` is stated: a series sampled
     #: every ``dt`` seconds, faster than this, needs ``log10(alarm_period_s / dt)`` more
     #: decades to alarm, so its chance alarms per day are those of a series sampled at
     #: this period rather than growing with the sampling rate (a 1 s series sees 300 times
-    #: the samples of a 5-minute one). 0 states the threshold per sample.
+    #: the samples of a 5-minute one). The quiet period and the alarm bar's memory count
+    #: periods too: each sample of a series sampled every ``dt`` seconds is
+    #: ``1 / round(alarm_period_s / dt)`` of one (a whole one below 1.5 samples a period,
+    #: so a 5-minute series with a few shorter intervals still counts as one). 0 states
+    #: the threshold, the quiet period and the bar's memory per sample.
     alarm_period_s: float = 300.0
     #: Multipliers of each sub-detector's surprise, in the order of ``DETECTOR_NAMES``
     #: (out_of_range, level_shift, novelty, seasonal, pattern, stuck); 0 disables one.

@@ -28,7 +28,9 @@ The score is the largest surprise, minus the series' alarm bar, mapped to [0, 1]
 After an alarm the detector stays quiet for ``refractory_samples`` samples (the same
 incident should alarm once) and its bar rises by ``alarm_bar_step`` decades, decaying
 again over ``alarm_bar_memory`` samples (a series that keeps alarming needs stronger
-evidence for the next alarm). Why these pieces and not others: see EXPERIMENTS.md.
+evidence for the next alarm); on a series sampled faster than ``alarm_period_s`` both
+count periods of it instead, so they last as long in time as at 5 minutes. Why these
+pieces and not others: see EXPERIMENTS.md.
 """
 
 from __future__ import annotations
@@ -176,7 +178,8 @@ class SeriesDetector:
             f[i] = math.nan
         f[-1] = math.inf  # no change between samples seen yet
         f[_LO], f[_HI] = math.inf, -math.inf
-        self.refractory_left = 0
+        # alarm periods (samples at ``alarm_period_s`` or slower) the scores stay muted
+        self.refractory_left: float = 0
         self.run = 0  # current run of identical values
         self.run_record = 0  # longest completed run so far
         self.memory = ContextMemory(self._d.memory, f, _GRID)
@@ -391,13 +394,21 @@ class SeriesDetector:
             self.last_flags = _HAS | _WARMING
             return _new_tuple(ScoreResult, (0.0, False, low, high, fired, True, False, False))
         period = cfg.alarm_period_s
+        pace: float = 1  # the share of an alarm period this sample stands for
         if 0.0 < dt < period:
-            # Faster sampling, more chances per day: the threshold holds per alarm period.
-            top -= math.log10(period / dt)
+            # Faster sampling, more chances per day: the threshold holds per alarm period,
+            # and the quiet period and the bar's memory last as many periods. Those count
+            # whole samples per period: a period's series with a few shorter intervals
+            # (whose typical interval then dips, to 260 s at 5 minutes) is not a faster one.
+            ratio = period / dt
+            top -= math.log10(ratio)
+            per_period = round(ratio)
+            if per_period > 1:
+                pace = 1.0 / per_period
         f = self.f
         bar = f[_BAR]
         if bar > 0.0:
-            bar *= self._d.bar_decay
+            bar *= self._d.bar_decay if pace == 1 else self._d.bar_decay**pace
             f[_BAR] = bar = bar if bar > 1e-3 else 0.0
             top -= bar
         score = top / cfg.score_decades if top > 0.0 else 0.0
@@ -406,7 +417,9 @@ class SeriesDetector:
         threshold = cfg.alarm_threshold
         alarm = suppressed = False
         if self.refractory_left > 0:
-            self.refractory_left -= 1
+            left = self.refractory_left - pace
+            # a few parts in 1e9 left of a fraction counted down are rounding, not a sample
+            self.refractory_left = left if left > 1e-9 else 0
             withheld = f[_WITHHELD]
             if withheld > 0.0 and score >= threshold and score >= withheld:
                 # clearly stronger than the alarm the caller held back: a new event
@@ -566,7 +579,8 @@ class SeriesDetector:
         f[_LO] = dec(state["range"][0], math.inf)
         f[_HI] = dec(state["range"][1], -math.inf)
         f[_MEAN], f[_DEV] = (float(x) for x in state["base"])
-        det.refractory_left = int(state["refr"][0])
+        left = state["refr"][0]  # a whole number of samples, or of periods counted down
+        det.refractory_left = left if type(left) is int else float(left)
         f[_BAR] = float(state["refr"][1])
         f[_WITHHELD] = float(state["refr"][2]) if len(state["refr"]) > 2 else 0.0
         det.run, det.run_record = (int(x) for x in state["run"])

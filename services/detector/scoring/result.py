@@ -29,7 +29,8 @@ class ScoreResult(NamedTuple):
             alarm bar was higher, or it is warming up.
         warming_up: the series has not yet seen ``warmup_samples`` valid samples.
         suppressed: an alarm-level score was muted because an alarm was raised less
-            than ``refractory_samples`` samples ago (the same incident, most likely).
+            than ``refractory_samples`` samples ago, or as many 5-minute periods on a
+            series sampled faster (the same incident, most likely).
         skipped: the value was NaN/inf/too large and was not learned.
     """
 
