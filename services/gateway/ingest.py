@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -256,13 +257,16 @@ def columns_by_shard(
 ) -> list[tuple[str, Fields]]:
     """One stream entry per shard touched, samples kept in request order within each."""
     keys = _shards_of(columns.resource_id, shards) if shards > 1 else [0] * len(columns)
-    touched = sorted(set(keys))
+    rows_of: dict[int, list[int]] = defaultdict(list)  # one pass, not one per shard
+    for row, key in enumerate(keys):
+        rows_of[key].append(row)
+    touched = sorted(rows_of)
     entries: list[tuple[str, Fields]] = []
     for shard in touched:
         if len(touched) == 1:
             part = columns
         else:
-            rows = [i for i, key in enumerate(keys) if key == shard]
+            rows = rows_of[shard]
             part = Columns(
                 _pick(columns.resource_id, rows),
                 _pick(columns.metric, rows),
