@@ -29,7 +29,13 @@ class DetectorSettings(AwsSettings):
         ),
     )
     resolve_after_samples: int = Field(
-        3, ge=1, description="Consecutive normal samples that resolve an anomaly episode."
+        3,
+        ge=1,
+        description=(
+            "Consecutive normal samples that resolve an anomaly episode, on a series sampled "
+            "every alarm period (5 minutes) or less often; a faster series needs as many "
+            "periods of normal samples (3: 15 minutes, 60 samples at 15 s)."
+        ),
     )
     escalate_after_s: float = Field(
         900.0,

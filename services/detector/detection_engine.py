@@ -432,7 +432,9 @@ class DetectionEngine:
             severity=verdict.severity,
             timestamp=ts,
             new_id=lambda: AnomalyEvent.derive_id(resource_id, metric, timestamp),
-            resolve_after=self.resolve_after,
+            # as many alarm periods as a 5-minute series needs samples: a series scraped
+            # every 15 s is not back to normal after 45 s of it
+            resolve_after=self.resolve_after * state.detector.samples_per_alarm_period(),
             with_duration=self.policy.with_duration,
         )
         episode = transition.episode

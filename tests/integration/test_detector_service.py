@@ -238,8 +238,9 @@ def test_a_restart_from_a_checkpoint_older_than_the_last_publish_republishes_the
     }
     rng = random.Random(7)
     steady = [min(rng.gauss(90, 2), 92.5) for _ in range(300)]
+    # then 20 minutes of normal samples: a minute apart, 15 of them resolve the episode
     incident = [93.2 + rng.random() * 0.3 for _ in range(15)] + [
-        90.0 + rng.random() for _ in range(10)
+        90.0 + rng.random() for _ in range(20)
     ]
     key = state_key(shard_of("queue-1", SHARDS))
     last_steady = (START + timedelta(minutes=299)).timestamp()

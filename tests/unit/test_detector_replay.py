@@ -45,8 +45,10 @@ def _batches(values: list[float], offset: int, size: int = 50) -> list[MetricBat
 def _history() -> tuple[list[float], list[float]]:
     rng = random.Random(7)
     normal = [min(rng.gauss(90, 2), 92.5) for _ in range(300)]
+    # then 20 minutes of normal samples: a minute apart, 15 of them resolve the episode (as
+    # three 5-minute periods)
     incident = [93.2 + rng.random() * 0.3 for _ in range(15)] + [
-        90.0 + rng.random() for _ in range(10)
+        90.0 + rng.random() for _ in range(20)
     ]
     return normal, incident
 

@@ -204,6 +204,15 @@ class SeriesDetector:
         """Typical sampling interval in seconds (0 until two samples were seen)."""
         return self.f[_DT]
 
+    def samples_per_alarm_period(self) -> int:
+        """How many of this series' samples one alarm period (``alarm_period_s``) holds: 1 for a
+        series sampled that often or less (or not known yet), else its samples per period,
+        rounded as the quiet period counts them."""
+        dt, period = self.f[_DT], self._cfg.alarm_period_s
+        if not 0.0 < dt < period:
+            return 1
+        return max(1, round(period / dt))
+
     @property
     def lo(self) -> float:
         """Low end of the known range."""

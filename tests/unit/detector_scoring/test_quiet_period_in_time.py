@@ -138,3 +138,25 @@ def test_a_5_minute_series_with_a_few_shorter_intervals_counts_its_quiet_period_
     assert results[600].is_anomaly
     assert det.dt_typical < 290.0
     assert det.refractory_left == 100 - (len(values) - 601)  # whole samples, as ever
+
+
+def test_an_incident_on_a_15_s_series_stays_open_while_it_flaps_and_resolves_after_it() -> None:
+    """An episode resolves after as many 5-minute periods of normal samples as a 5-minute
+    series needs samples (three: 15 minutes), not after three samples (45 s at 15 s), which
+    closed it between two spikes of the same incident."""
+    interval = 15.0
+    start, end = int(12 * HOUR / interval), int(14 * HOUR / interval)
+    values = noise(end + int(HOUR / interval), seed=3)
+    for i in range(start, end, 10):  # a spike every 2.5 minutes for two hours
+        values[i] += 15.0
+    engine = DetectionEngine(max_future_s=None)
+    opened, resolved = [], []
+    for i, v in enumerate(values):
+        stamp = datetime.fromtimestamp(START + i * interval, UTC)
+        event = engine.step("api-1", "latency_p99_ms", stamp, v, "test").event
+        if i < start or event is None:
+            continue
+        (opened if isinstance(event, AnomalyEvent) else resolved).append(i)
+    assert opened and opened[0] < start + 10
+    assert len(resolved) == 1, resolved  # not once between every two spikes
+    assert end <= resolved[0] <= end + 90  # 15 minutes (60 samples) after the last spike
