@@ -10,7 +10,14 @@ reserved index for at least the lease plus ``SCOPS_ABANDONED_MARGIN_S``, the swe
 the command adopted if it reached SSM, else ``interrupted``, the lock released and the team
 told. So such a run is settled within about ``claim_lease_s + abandoned_margin_s +
 sweep_interval_s`` of its reservation (50 s with the defaults); the task's late redelivery
-finds the claim done and does nothing."""
+finds the claim done and does nothing.
+
+Such a worker also takes with it the anomalies it had reserved and not started: no claim, no
+run, only their tasks waiting out the visibility timeout. The sweep sends again every anomaly
+whose decision is not recorded ``SCOPS_REDISPATCH_STALLED_S`` after it was sent
+(:mod:`.stores.dispatched`), at most once per that time and across replicas, same task id and
+arguments; so it is decided within about ``redispatch_stalled_s + sweep_interval_s`` of being
+sent (65 s with the defaults) plus a live worker's wait in the queue."""
 
 from __future__ import annotations
 
@@ -23,11 +30,13 @@ import structlog
 from services.remediator import metrics
 from services.remediator.stores import redis_keys
 from services.remediator.wiring import Remediator
+from shared.events import utcnow
 
 log = structlog.get_logger("remediator.sweep")
 
 STALLED_S = 60.0
 ABANDONED_PER_SWEEP = 50
+REDISPATCHED_PER_SWEEP = 500
 
 
 def sweep_once(remediator: Remediator) -> dict[str, int]:
@@ -42,6 +51,7 @@ def sweep_once(remediator: Remediator) -> dict[str, int]:
         remediator.redis.zadd(redis_keys.ACTIVE_RUNS, {run_id: int(time.time() * 1000)})
         remediator.scheduler.poll(run_id, 0)
     settled = settle_abandoned_runs(remediator)
+    resent = redispatch_stalled_anomalies(remediator)
     reverified = remediator.verifier.overdue(STALLED_S)
     remediator.maintenance.purge_past()
     metrics.PENDING_APPROVALS.set(remediator.approvals.count_pending())
@@ -50,6 +60,7 @@ def sweep_once(remediator: Remediator) -> dict[str, int]:
         "redispatched": redispatched,
         "repolled": len(stalled),
         "settled": settled,
+        "resent": resent,
         "reverified": reverified,
     }
     if any(done.values()):
@@ -74,6 +85,42 @@ def settle_abandoned_runs(remediator: Remediator) -> int:
         except Exception as exc:  # one bad run must not stop the others; next sweep retries
             log.warning("abandoned_run_not_settled", run_id=run_id, error=str(exc))
     return settled
+
+
+def redispatch_stalled_anomalies(remediator: Remediator) -> int:
+    """Anomalies sent longer than the stall time ago whose decision is not recorded, sent
+    again (those that occurred too long ago are dropped instead); how many were sent."""
+    settings = remediator.settings
+    now_ms = int(time.time() * 1000)
+    stalled = remediator.dispatched.take_stalled(
+        now_ms - int(settings.redispatch_stalled_s * 1000), now_ms, REDISPATCHED_PER_SWEEP
+    )
+    now = utcnow()
+    given_up = {
+        event.event_id
+        for event in stalled
+        if (now - event.occurred_at).total_seconds() > settings.redispatch_give_up_s
+    }
+    remediator.dispatched.forget(given_up)
+    sent = 0
+    for event in stalled:
+        if event.event_id in given_up:
+            log.warning(
+                "stalled_anomaly_dropped",
+                anomaly_id=str(event.event_id),
+                correlation_id=event.correlation_id,
+                occurred_at=event.occurred_at.isoformat(),
+            )
+            continue
+        remediator.scheduler.handle(event, dry_run=False)
+        metrics.REDISPATCHED.inc()
+        sent += 1
+        log.info(
+            "stalled_anomaly_resent",
+            anomaly_id=str(event.event_id),
+            correlation_id=event.correlation_id,
+        )
+    return sent
 
 
 async def sweep_forever(remediator: Remediator, interval_s: float, stop: asyncio.Event) -> None:

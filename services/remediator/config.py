@@ -104,6 +104,19 @@ class RemediatorSettings(AwsSettings):
         description="A run reserved longer than the claim lease plus this, whose lease lapsed, "
         "is settled by the sweep (its worker died).",
     )
+    redispatch_stalled_s: float = Field(
+        60.0,
+        gt=0,
+        description="An anomaly sent to the workers whose decision is not recorded after this "
+        "is sent again by the sweep (a worker killed whole held it; its claim makes a duplicate "
+        "harmless).",
+    )
+    redispatch_give_up_s: float = Field(
+        3600.0,
+        gt=0,
+        description="An anomaly still undecided this long after it occurred is no longer sent "
+        "again (logged as stalled_anomaly_dropped).",
+    )
     verify_check_s: float = Field(
         60.0,
         ge=0.1,

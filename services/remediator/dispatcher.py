@@ -5,6 +5,11 @@ leaves them pending and redelivered, and a redelivered anomaly's task carries th
 finds its claim taken (effectively once). When sending them together fails, each is sent on
 its own with Celery's retries; those that still fail stay pending.
 
+Before they go to the broker, the anomalies are noted as sent (:mod:`.stores.dispatched`, one
+transaction per read), so that the sweep sends again those whose decision is not recorded
+within ``SCOPS_REDISPATCH_STALLED_S``: tasks reserved by a worker killed whole would otherwise
+wait out the broker's visibility timeout.
+
 When the detector says an anomaly is resolved, it ends the series' debounce streaks, notes the
 resolution for post-action verification and has every verification watching the series
 checked at once.
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 import structlog
@@ -29,6 +35,7 @@ from redis.asyncio import Redis
 from services.remediator.handling.scheduling import VERIFY_ACTION
 from services.remediator.handling.verification import note_alert_resolution, note_resolution
 from services.remediator.stores import redis_keys
+from services.remediator.stores.dispatched import note_commands
 from shared.bus import StreamEntry
 from shared.events import AnomalyEvent, AnomalyResolved
 from shared.tasks import HANDLE_ANOMALY
@@ -49,6 +56,7 @@ class AnomalyDispatcher:
         if isinstance(event, AnomalyResolved):
             await self._resolved(event)
         elif isinstance(event, AnomalyEvent):
+            await self._note([event])
             await asyncio.to_thread(self._send_one, event)
             _log_queued([event])
 
@@ -78,6 +86,11 @@ class AnomalyDispatcher:
             return []
         events = [entry.event for entry in entries if isinstance(entry.event, AnomalyEvent)]
         try:
+            await self._note(events)
+        except Exception as exc:  # nothing sent: left pending, redelivered
+            log.warning("remediation_tasks_not_noted", count=len(events), error=str(exc))
+            return [entry.entry_id for entry in entries]
+        try:
             await asyncio.to_thread(self._send_together, events)
         except Exception as exc:  # some may be queued already: their redelivery is harmless
             log.warning("remediation_tasks_not_queued_together", count=len(events), error=str(exc))
@@ -97,6 +110,16 @@ class AnomalyDispatcher:
             else:
                 _log_queued([entry.event])
         return failed
+
+    async def _note(self, events: Sequence[AnomalyEvent]) -> None:
+        """Notes the anomalies as sent now, before they are (the sweep sends again those whose
+        decision never comes)."""
+        if self.redis is None or not events:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for command in note_commands(events, int(time.time() * 1000)):
+                pipe.execute_command(*command)
+            await pipe.execute()
 
     def _send_together(self, events: Sequence[AnomalyEvent]) -> None:
         """Publish in one pipeline; returns once Redis has them all (raises otherwise)."""

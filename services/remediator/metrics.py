@@ -37,6 +37,11 @@ ACTION_DURATION = Histogram(
     ["action"],
     buckets=(0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
+REDISPATCHED = Counter(
+    "remediation_anomalies_redispatched_total",
+    "Anomalies sent to the workers again by the sweep: no decision was recorded within "
+    "SCOPS_REDISPATCH_STALLED_S (a worker killed whole held their tasks).",
+)
 PENDING_APPROVALS = Gauge("remediation_pending_approvals", "Approvals waiting for a decision.")
 BREAKER_OPEN = Gauge(
     "remediation_breaker_open", "1 while the circuit breaker refuses automatic actions."

@@ -32,6 +32,7 @@ from services.remediator.stores.auto_shadow import AutoShadow
 from services.remediator.stores.claims import Claims
 from services.remediator.stores.debounce import Debouncer
 from services.remediator.stores.decision_steps import DecisionSteps
+from services.remediator.stores.dispatched import DispatchedAnomalies
 from services.remediator.stores.escalations import Escalations
 from services.remediator.stores.maintenance import MaintenanceWindows
 from services.remediator.stores.recent import RecentAnomalies
@@ -57,6 +58,7 @@ class Remediator:
     runner: ActionRunner
     scheduler: Scheduler
     workflow: AnomalyWorkflow
+    dispatched: DispatchedAnomalies
     verifier: Verifier
     escalations: Escalations
     auto_shadow: AutoShadow
@@ -108,6 +110,7 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
     claims = Claims(client, ttl_s=settings.claim_ttl_s, lease_s=settings.claim_lease_s)
     escalations = Escalations(client, ttl_s=settings.escalation_ttl_s)
     auto_shadow = AutoShadow(client)
+    dispatched = DispatchedAnomalies(client)
     verifier = Verifier(
         client,
         claims=claims,
@@ -151,6 +154,7 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
         auto_shadow=auto_shadow,
         targets=TargetResolver(aws),
         steps=DecisionSteps(client),
+        dispatched=dispatched,
         accounts=settings.account_roles,
     )
     workflow = AnomalyWorkflow(parts)
@@ -172,6 +176,7 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
         runner=runner,
         scheduler=scheduler,
         workflow=workflow,
+        dispatched=dispatched,
         verifier=verifier,
         escalations=escalations,
         auto_shadow=auto_shadow,

@@ -35,9 +35,14 @@ class CeleryScheduler:
         self.celery = celery
 
     def handle(self, anomaly: AnomalyEvent, *, dry_run: bool) -> None:
+        # Without dry run, the arguments the dispatcher sends (the sweep sends its stalled
+        # anomalies again through here).
+        kwargs: dict[str, object] = {"event": anomaly.model_dump(mode="json")}
+        if dry_run:
+            kwargs["dry_run"] = True
         self.celery.send_task(
             HANDLE_ANOMALY,
-            kwargs={"event": anomaly.model_dump(mode="json"), "dry_run": dry_run},
+            kwargs=kwargs,
             task_id=f"anomaly-{anomaly.event_id}",
             kwargsrepr=f"{{'event': 'anomaly {anomaly.event_id}', 'dry_run': {dry_run}}}",
         )

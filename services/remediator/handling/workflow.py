@@ -58,6 +58,7 @@ from services.remediator.stores.auto_shadow import AutoShadow
 from services.remediator.stores.claims import Claim, Claims, ClaimState
 from services.remediator.stores.debounce import Debouncer, Streak
 from services.remediator.stores.decision_steps import DecisionSteps, Noted
+from services.remediator.stores.dispatched import DispatchedAnomalies
 from services.remediator.stores.escalations import Escalations
 from services.remediator.stores.recent import RecentAnomalies
 from services.remediator.stores.rules import RuleStore
@@ -81,6 +82,7 @@ class WorkflowParts:
     auto_shadow: AutoShadow
     targets: TargetResolver
     steps: DecisionSteps  # the decision's Redis steps, one script each
+    dispatched: DispatchedAnomalies  # anomalies sent and not yet decided (sent again if stalled)
     accounts: AccountRoles = field(default_factory=AccountRoles)  # where it may act in AWS
 
 
@@ -102,6 +104,15 @@ class AnomalyWorkflow:
     # -- entry points ----------------------------------------------------------------------
 
     def handle(self, anomaly: AnomalyEvent, *, dry_run: bool = False) -> RemediationRecord | None:
+        """The anomaly's decision, recorded; None when an earlier delivery took it (or is
+        settled by the recovery of its run). A record settles the anomaly among those sent
+        (:mod:`..stores.dispatched`); without one, so does this."""
+        record = self._handle(anomaly, dry_run)
+        if record is None:
+            self.parts.dispatched.forget([anomaly.event_id])
+        return record
+
+    def _handle(self, anomaly: AnomalyEvent, dry_run: bool) -> RemediationRecord | None:
         guessed = self._guess(anomaly, dry_run)
         if isinstance(guessed, _Decided):
             return guessed.record

@@ -25,6 +25,10 @@ DRY_RUN = f"{TAG}:safety:dry_run"  # "1" / "0": overrides SCOPS_DRY_RUN while se
 PENDING_APPROVALS = f"{TAG}:approvals:pending"  # zset: approval id -> expiry (ms)
 APPROVED_UNCLAIMED = f"{TAG}:approvals:approved"  # zset: approval id -> approval time (ms)
 
+# Anomalies sent to the workers whose decision is not recorded yet (:mod:`.dispatched`)
+DISPATCHED = f"{TAG}:dispatched"  # zset: anomaly id -> when its task was last sent (ms)
+DISPATCHED_EVENTS = f"{TAG}:dispatched:events"  # hash: anomaly id -> the event (JSON)
+
 # Runs (actions started and not yet finished)
 ACTIVE_RUNS = f"{TAG}:runs:active"  # zset: run id -> next poll due (ms)
 # zset: run id -> when it was entered (ms), from just before its reservation until it is sent

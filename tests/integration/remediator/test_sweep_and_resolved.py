@@ -1,11 +1,13 @@
 """The API's background work on a real Redis: the sweep (expired approvals, approved actions
-never started, runs whose poll was lost), resolved anomalies ending debounce streaks, and the
-auto-approval parameter read from Parameter Store."""
+never started, runs whose poll was lost, anomalies sent and never decided), resolved anomalies
+ending debounce streaks, and the auto-approval parameter read from Parameter Store."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
+from datetime import timedelta
 
 import redis
 from celery import Celery
@@ -16,7 +18,7 @@ from services.remediator.background import sweep_once
 from services.remediator.dispatcher import AnomalyDispatcher
 from services.remediator.stores import redis_keys
 from shared.bus import StreamEntry
-from shared.events import AnomalyResolved, RemediationStatus, Severity, utcnow
+from shared.events import AnomalyEvent, AnomalyResolved, RemediationStatus, Severity, utcnow
 from tests.integration.remediator.conftest import AMI, HarnessFactory
 from tests.support.remediator_fixtures import AnomalyFactory
 
@@ -53,6 +55,7 @@ def test_the_sweep_expires_redispatches_and_repolls(
         "redispatched": 1,
         "repolled": 1,
         "settled": 0,
+        "resent": 0,
         "reverified": 0,
     }
     assert [r.approval_id for r in h.work.executions] == [second.approval_id]
@@ -60,6 +63,55 @@ def test_the_sweep_expires_redispatches_and_repolls(
     assert [r.status for r in h.records()][-1] == RemediationStatus.EXPIRED
     h.workflow.execute_request(h.work.executions[0])
     assert sweep_once(h.remediator)["redispatched"] == 0  # claimed now
+
+
+def dispatch(redis_url: str, events: Sequence[AnomalyEvent | AnomalyResolved]) -> None:
+    """The API's dispatcher handles one read of ``events``."""
+
+    async def run() -> None:
+        client = AsyncRedis.from_url(redis_url)
+        celery = Celery("unused", broker=redis_url, set_as_current=False)
+        entries = [StreamEntry("s", f"{n}-0", event) for n, event in enumerate(events, 1)]
+        assert await AnomalyDispatcher(celery, client).dispatch(entries) == []
+        celery.close()
+        await client.aclose()
+
+    asyncio.run(run())
+
+
+def test_the_sweep_sends_again_an_anomaly_sent_and_never_decided(
+    harness: HarnessFactory, anomaly: AnomalyFactory, redis_url: str, sync_redis: redis.Redis
+) -> None:
+    h = harness(RULES, redispatch_stalled_s=60, redispatch_give_up_s=3600)
+    decided, lost = (
+        anomaly(resource_id="a", metric="mem_1"),
+        anomaly(resource_id="b", metric="mem_1"),
+    )
+    ancient = anomaly(resource_id="c", metric="mem_1").model_copy(
+        update={"occurred_at": utcnow() - timedelta(hours=2)}
+    )
+    dispatch(redis_url, [decided, lost, ancient])
+    record = h.workflow.handle(decided)
+    assert record is not None and record.status == RemediationStatus.NO_ACTION
+    assert sync_redis.zscore(redis_keys.DISPATCHED, str(decided.event_id)) is None
+    assert sweep_once(h.remediator)["resent"] == 0  # sent just now: not stalled yet
+
+    stalled_ms = int(time.time() * 1000) - 61_000  # as if sent 61 s ago
+    sync_redis.zadd(redis_keys.DISPATCHED, {str(lost.event_id): stalled_ms})
+    sync_redis.zadd(redis_keys.DISPATCHED, {str(ancient.event_id): stalled_ms})
+    assert sweep_once(h.remediator)["resent"] == 1
+    assert [(a.event_id, dry_run) for a, dry_run in h.work.anomalies] == [(lost.event_id, False)]
+    assert sync_redis.zscore(redis_keys.DISPATCHED, str(ancient.event_id)) is None  # dropped
+    assert sweep_once(h.remediator)["resent"] == 0  # sent once per stall time, by one replica
+
+    resent, _dry_run = h.work.anomalies[0]
+    assert resent == lost  # the same event
+    record = h.workflow.handle(resent)
+    assert record is not None and record.anomaly_id == lost.event_id
+    dispatch(redis_url, [decided])  # the stream delivers it again: found decided, forgotten
+    assert h.workflow.handle(decided) is None
+    assert sync_redis.zcard(redis_keys.DISPATCHED) == 0
+    assert sync_redis.hlen(redis_keys.DISPATCHED_EVENTS) == 0
 
 
 def test_a_resolved_anomaly_ends_the_streak(
