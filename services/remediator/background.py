@@ -12,12 +12,13 @@ told. So such a run is settled within about ``claim_lease_s + abandoned_margin_s
 sweep_interval_s`` of its reservation (50 s with the defaults); the task's late redelivery
 finds the claim done and does nothing.
 
-Such a worker also takes with it the anomalies it had reserved and not started: no claim, no
-run, only their tasks waiting out the visibility timeout. The sweep sends again every anomaly
-whose decision is not recorded ``SCOPS_REDISPATCH_STALLED_S`` after it was sent
-(:mod:`.stores.dispatched`), at most once per that time and across replicas, same task id and
-arguments; so it is decided within about ``redispatch_stalled_s + sweep_interval_s`` of being
-sent (65 s with the defaults) plus a live worker's wait in the queue."""
+Such a worker also takes with it the anomalies it had reserved and not started, and the
+debounced rules' re-checks it held until their countdown: no claim started, no run, only their
+tasks waiting out the visibility timeout. The sweep sends again every anomaly whose decision is
+not recorded ``SCOPS_REDISPATCH_STALLED_S`` after it was sent, and every re-check that long
+after it was due (:mod:`.stores.dispatched`), at most once per that time and across replicas,
+same task id and arguments; so it is decided within about ``redispatch_stalled_s +
+sweep_interval_s`` (65 s with the defaults) plus a live worker's wait in the queue."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ import structlog
 
 from services.remediator import metrics
 from services.remediator.stores import redis_keys
+from services.remediator.stores.dispatched import Stalled
 from services.remediator.wiring import Remediator
-from shared.events import utcnow
 
 log = structlog.get_logger("remediator.sweep")
 
@@ -88,39 +89,38 @@ def settle_abandoned_runs(remediator: Remediator) -> int:
 
 
 def redispatch_stalled_anomalies(remediator: Remediator) -> int:
-    """Anomalies sent longer than the stall time ago whose decision is not recorded, sent
-    again (those that occurred too long ago are dropped instead); how many were sent."""
+    """Anomalies sent, and debounced rules' re-checks due, longer than the stall time ago whose
+    decision is not recorded, sent again (those first due too long ago are dropped instead);
+    how many were sent."""
     settings = remediator.settings
     now_ms = int(time.time() * 1000)
     stalled = remediator.dispatched.take_stalled(
         now_ms - int(settings.redispatch_stalled_s * 1000), now_ms, REDISPATCHED_PER_SWEEP
     )
-    now = utcnow()
-    given_up = {
-        event.event_id
-        for event in stalled
-        if (now - event.occurred_at).total_seconds() > settings.redispatch_give_up_s
-    }
+    give_up_ms = now_ms - int(settings.redispatch_give_up_s * 1000)
+    given_up = {item.member for item in stalled if item.first_due_ms < give_up_ms}
     remediator.dispatched.forget(given_up)
     sent = 0
-    for event in stalled:
-        if event.event_id in given_up:
-            log.warning(
-                "stalled_anomaly_dropped",
-                anomaly_id=str(event.event_id),
-                correlation_id=event.correlation_id,
-                occurred_at=event.occurred_at.isoformat(),
-            )
+    for item in stalled:
+        if item.member in given_up:
+            log.warning("stalled_anomaly_dropped", **_described(item))
             continue
-        remediator.scheduler.handle(event, dry_run=False)
+        if item.rule is None:
+            remediator.scheduler.handle(item.event, dry_run=False)
+        else:
+            remediator.scheduler.recheck(item.event, item.rule, 0)
         metrics.REDISPATCHED.inc()
         sent += 1
-        log.info(
-            "stalled_anomaly_resent",
-            anomaly_id=str(event.event_id),
-            correlation_id=event.correlation_id,
-        )
+        log.info("stalled_anomaly_resent", **_described(item))
     return sent
+
+
+def _described(item: Stalled) -> dict[str, str | None]:
+    return {
+        "anomaly_id": str(item.event.event_id),
+        "correlation_id": item.event.correlation_id,
+        "recheck_rule": item.rule,
+    }
 
 
 async def sweep_forever(remediator: Remediator, interval_s: float, stop: asyncio.Event) -> None:

@@ -107,15 +107,15 @@ class RemediatorSettings(AwsSettings):
     redispatch_stalled_s: float = Field(
         60.0,
         gt=0,
-        description="An anomaly sent to the workers whose decision is not recorded after this "
-        "is sent again by the sweep (a worker killed whole held it; its claim makes a duplicate "
-        "harmless).",
+        description="An anomaly sent to the workers (or a debounced rule's re-check due) whose "
+        "decision is not recorded after this is sent again by the sweep (a worker killed whole "
+        "held it; its claim makes a duplicate harmless).",
     )
     redispatch_give_up_s: float = Field(
         3600.0,
         gt=0,
-        description="An anomaly still undecided this long after it occurred is no longer sent "
-        "again (logged as stalled_anomaly_dropped).",
+        description="An anomaly (or re-check) still undecided this long after it was first sent "
+        "(or due) is no longer sent again (logged as stalled_anomaly_dropped).",
     )
     verify_check_s: float = Field(
         60.0,

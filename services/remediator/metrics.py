@@ -39,8 +39,9 @@ ACTION_DURATION = Histogram(
 )
 REDISPATCHED = Counter(
     "remediation_anomalies_redispatched_total",
-    "Anomalies sent to the workers again by the sweep: no decision was recorded within "
-    "SCOPS_REDISPATCH_STALLED_S (a worker killed whole held their tasks).",
+    "Anomalies (and debounced rules' re-checks) sent to the workers again by the sweep: no "
+    "decision was recorded within SCOPS_REDISPATCH_STALLED_S of their sending (or due time); "
+    "a worker killed whole held their tasks.",
 )
 PENDING_APPROVALS = Gauge("remediation_pending_approvals", "Approvals waiting for a decision.")
 BREAKER_OPEN = Gauge(

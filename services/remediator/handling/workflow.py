@@ -18,6 +18,7 @@ it ended.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 
@@ -58,7 +59,7 @@ from services.remediator.stores.auto_shadow import AutoShadow
 from services.remediator.stores.claims import Claim, Claims, ClaimState
 from services.remediator.stores.debounce import Debouncer, Streak
 from services.remediator.stores.decision_steps import DecisionSteps, Noted
-from services.remediator.stores.dispatched import DispatchedAnomalies
+from services.remediator.stores.dispatched import DispatchedAnomalies, member
 from services.remediator.stores.escalations import Escalations
 from services.remediator.stores.recent import RecentAnomalies
 from services.remediator.stores.rules import RuleStore
@@ -109,7 +110,7 @@ class AnomalyWorkflow:
         (:mod:`..stores.dispatched`); without one, so does this."""
         record = self._handle(anomaly, dry_run)
         if record is None:
-            self.parts.dispatched.forget([anomaly.event_id])
+            self.parts.dispatched.forget([member(anomaly.event_id)])
         return record
 
     def _handle(self, anomaly: AnomalyEvent, dry_run: bool) -> RemediationRecord | None:
@@ -218,7 +219,14 @@ class AnomalyWorkflow:
         return noted
 
     def recheck(self, anomaly: AnomalyEvent, rule_name: str) -> RemediationRecord | None:
-        """A debounced rule's time is up: act if the condition still holds."""
+        """A debounced rule's time is up: act if the condition still holds. A record settles
+        the re-check among those sent (:mod:`..stores.dispatched`); without one, so does this."""
+        record = self._recheck(anomaly, rule_name)
+        if record is None:
+            self.parts.dispatched.forget([member(anomaly.event_id, rule_name)])
+        return record
+
+    def _recheck(self, anomaly: AnomalyEvent, rule_name: str) -> RemediationRecord | None:
         engine = self.parts.rules.engine()
         context = EngineContext(self.parts.recent.read(anomaly), self.parts.auto_shadow.names())
         live = engine.evaluate(anomaly, context).live
@@ -404,6 +412,10 @@ class AnomalyWorkflow:
             claim.finish()  # more anomaly events are needed; a later one decides
         else:
             claim.wait()
+            # Noted before it is sent: the sweep sends it again if no record follows (the
+            # worker holding it until its countdown ends may die whole).
+            due_ms = int((time.time() + wait_s) * 1000)
+            self.parts.dispatched.note_recheck(anomaly, live.rule.name, due_ms)
             self.parts.scheduler.recheck(anomaly, live.rule.name, wait_s)
         return record
 

@@ -56,8 +56,8 @@ class RecordPublisher:
         claim_ttl_s: int = 0,
     ) -> None:
         """Writes the records in order, then marks ``done_claim`` done, in one round trip. A
-        record (other than a shadow rule's) settles its anomaly: the sweep no longer sends it
-        again (:mod:`.dispatched`)."""
+        record (other than a shadow rule's) settles its anomaly and its rule's re-check: the
+        sweep no longer sends them again (:mod:`.dispatched`)."""
         commands: list[list[Arg]] = []
         for record in records:
             fields = [part for pair in encode_event(record).items() for part in pair]
@@ -71,7 +71,7 @@ class RecordPublisher:
         if done_claim is not None:
             commands.append(["SET", done_claim, b"done", "EX", claim_ttl_s])
             commands.append(["DEL", redis_keys.lease(done_claim)])
-        commands += forget_commands({r.anomaly_id for r in records if not r.shadow})
+        commands += forget_commands(records)
         self.calls.run(commands)
         if not _std_log.isEnabledFor(logging.INFO):
             return  # a dropped line still costs its fields and structlog's chain (~6 µs)

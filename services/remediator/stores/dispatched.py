@@ -1,54 +1,76 @@
-"""Anomalies sent to the workers whose decision is not recorded yet, so that none waits out the
-broker's visibility timeout (an hour) when the worker holding its task dies whole.
+"""Anomalies sent to the workers whose decision is not recorded yet, and debounced rules waiting
+for their re-check, so that none waits out the broker's visibility timeout (an hour) when the
+worker holding its task dies whole.
 
 A worker killed outright (its parent process too: kill -9, the OOM killer) takes with it the
-tasks it had reserved and not started. Their messages stay in the broker's unacknowledged set
-until the visibility timeout, and no claim of theirs exists for the sweep to take over. So:
+tasks it had reserved and not started, and the re-checks it holds until their countdown ends.
+Their messages stay in the broker's unacknowledged set until the visibility timeout, and no
+claim of theirs is started for the sweep to take over. So:
 
 - the API's dispatcher notes each anomaly it queues, when and with its event
   (:func:`note_commands`: a ZADD and an HSET per read, in one transaction before the tasks go
-  to the broker);
-- the first record of its decision forgets it (:func:`forget_commands`, sent with the record's
-  own commands); so does a delivery that finds the decision taken already;
-- the API's sweep sends again the ones noted longer than the stall time ago
+  to the broker); a worker notes a debounced rule's re-check, due when its countdown ends
+  (:meth:`DispatchedAnomalies.note_recheck`), before sending it;
+- the first record of the decision forgets it (:func:`forget_commands`, sent with the record's
+  own commands: a record names its anomaly and its rule); so does a delivery that finds the
+  decision taken already;
+- the API's sweep sends again the ones due longer than the stall time ago
   (:meth:`DispatchedAnomalies.take_stalled`), moving their time to now in the same atomic step,
   so no other replica sends them too. The task carries the same id and arguments: a delivery
   finding the claim done skips, one finding a live lease waits, one finding a lapsed lease takes
   the dead attempt's claim over (:mod:`.claims`).
 
-An anomaly undecided long after it occurred (``give_up_s``) is dropped with a log line rather
-than sent again forever; the broker's own redelivery still comes after the visibility timeout.
+One still undecided long after it was first due (``give_up_s``) is dropped with a log line
+rather than sent again forever; the broker's own redelivery still comes after the visibility
+timeout.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import redis
 
 from services.remediator.stores import redis_keys
 from services.remediator.stores.packed_calls import Arg
-from shared.events import AnomalyEvent
+from shared.events import AnomalyEvent, RemediationRecord
 
-# KEYS: 1 dispatched zset, 2 events hash. ARGV: 1 sent at or before (ms), 2 now (ms), 3 most.
-# {id, event, id, event ...} of the anomalies due, their time moved to now; an entry without an
-# event (decided meanwhile) is removed.
+# KEYS: 1 dispatched zset, 2 events hash. ARGV: 1 due at or before (ms), 2 now (ms), 3 most.
+# {member, value, member, value ...} of the entries due, their time moved to now; an entry
+# without a value (decided meanwhile) is removed.
 TAKE_STALLED = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 local taken = {}
-for _, id in ipairs(due) do
-  local event = redis.call('HGET', KEYS[2], id)
-  if event then
-    redis.call('ZADD', KEYS[1], ARGV[2], id)
-    taken[#taken + 1] = id
-    taken[#taken + 1] = event
+for _, member in ipairs(due) do
+  local value = redis.call('HGET', KEYS[2], member)
+  if value then
+    redis.call('ZADD', KEYS[1], ARGV[2], member)
+    taken[#taken + 1] = member
+    taken[#taken + 1] = value
   else
-    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[1], member)
   end
 end
 return taken
 """
+
+
+def member(anomaly_id: uuid.UUID, rule: str | None = None) -> str:
+    """The entry of an anomaly's decision, or of ``rule``'s re-check of it."""
+    return f"{anomaly_id}:{rule}" if rule else str(anomaly_id)
+
+
+@dataclass(frozen=True)
+class Stalled:
+    event: AnomalyEvent
+    rule: str | None  # the debounced rule to re-check; None: the anomaly's decision
+    first_due_ms: int  # when it was first sent (or, a re-check, due)
+
+    @property
+    def member(self) -> str:
+        return member(self.event.event_id, self.rule)
 
 
 def note_commands(events: Sequence[AnomalyEvent], now_ms: int) -> list[list[Arg]]:
@@ -60,7 +82,7 @@ def note_commands(events: Sequence[AnomalyEvent], now_ms: int) -> list[list[Arg]
     fields: list[Arg] = [
         part
         for anomaly_id, event in zip(ids, events, strict=True)
-        for part in (anomaly_id, event.model_dump_json())
+        for part in (anomaly_id, _value(event, now_ms))
     ]
     return [
         ["ZADD", redis_keys.DISPATCHED, *scored],
@@ -68,12 +90,27 @@ def note_commands(events: Sequence[AnomalyEvent], now_ms: int) -> list[list[Arg]
     ]
 
 
-def forget_commands(anomaly_ids: Iterable[uuid.UUID]) -> list[list[Arg]]:
-    """The commands forgetting ``anomaly_ids`` (their decisions are recorded)."""
-    ids: list[Arg] = [str(anomaly_id) for anomaly_id in anomaly_ids]
-    if not ids:
+def forget_commands(records: Iterable[RemediationRecord]) -> list[list[Arg]]:
+    """The commands forgetting what ``records`` decide: their anomalies, and the re-checks of
+    their rules (a shadow rule's record decides nothing)."""
+    members: list[Arg] = list(
+        dict.fromkeys(
+            entry
+            for record in records
+            if not record.shadow
+            for entry in (member(record.anomaly_id), member(record.anomaly_id, record.rule))
+        )
+    )
+    if not members:
         return []
-    return [["ZREM", redis_keys.DISPATCHED, *ids], ["HDEL", redis_keys.DISPATCHED_EVENTS, *ids]]
+    return [
+        ["ZREM", redis_keys.DISPATCHED, *members],
+        ["HDEL", redis_keys.DISPATCHED_EVENTS, *members],
+    ]
+
+
+def _value(event: AnomalyEvent, first_due_ms: int) -> str:
+    return f"{first_due_ms} {event.model_dump_json()}"
 
 
 class DispatchedAnomalies:
@@ -81,29 +118,39 @@ class DispatchedAnomalies:
         self.redis = client
         self._take_stalled = client.register_script(TAKE_STALLED)
 
-    def forget(self, anomaly_ids: Iterable[uuid.UUID]) -> None:
-        commands = forget_commands(anomaly_ids)
-        if not commands:
-            return
+    def note_recheck(self, anomaly: AnomalyEvent, rule: str, due_ms: int) -> None:
+        """``rule``'s re-check of ``anomaly``, due at ``due_ms`` (noted before it is sent)."""
+        entry = member(anomaly.event_id, rule)
         with self.redis.pipeline(transaction=True) as pipe:
-            for command in commands:
-                pipe.execute_command(*command)
+            pipe.zadd(redis_keys.DISPATCHED, {entry: due_ms})
+            pipe.hset(redis_keys.DISPATCHED_EVENTS, entry, _value(anomaly, due_ms))
             pipe.execute()
 
-    def take_stalled(self, sent_before_ms: int, now_ms: int, most: int) -> list[AnomalyEvent]:
-        """Up to ``most`` anomalies sent at or before ``sent_before_ms`` and still undecided,
-        marked sent at ``now_ms`` (the caller sends them). An event that no longer reads is
-        forgotten."""
+    def forget(self, members: Iterable[str]) -> None:
+        entries = list(members)
+        if not entries:
+            return
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(redis_keys.DISPATCHED, *entries)
+            pipe.hdel(redis_keys.DISPATCHED_EVENTS, *entries)
+            pipe.execute()
+
+    def take_stalled(self, due_before_ms: int, now_ms: int, most: int) -> list[Stalled]:
+        """Up to ``most`` entries due at or before ``due_before_ms`` and still undecided, marked
+        sent at ``now_ms`` (the caller sends them). One that no longer reads is forgotten."""
         raw = self._take_stalled(
             keys=[redis_keys.DISPATCHED, redis_keys.DISPATCHED_EVENTS],
-            args=[sent_before_ms, now_ms, most],
+            args=[due_before_ms, now_ms, most],
         )
-        events: list[AnomalyEvent] = []
-        unreadable: list[uuid.UUID] = []
-        for anomaly_id, text in zip(raw[::2], raw[1::2], strict=True):
+        stalled: list[Stalled] = []
+        unreadable: list[str] = []
+        for entry, value in zip(raw[::2], raw[1::2], strict=True):
+            _anomaly_id, _, rule = entry.decode().partition(":")
+            first_due, _, text = value.partition(b" ")
             try:
-                events.append(AnomalyEvent.model_validate_json(text))
+                event = AnomalyEvent.model_validate_json(text)
+                stalled.append(Stalled(event, rule or None, int(first_due)))
             except ValueError:  # only after an incompatible change of the event
-                unreadable.append(uuid.UUID(anomaly_id.decode()))
+                unreadable.append(entry.decode())
         self.forget(unreadable)
-        return events
+        return stalled

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import replace
 
 import redis
 from celery import Celery
@@ -82,26 +82,21 @@ def dispatch(redis_url: str, events: Sequence[AnomalyEvent | AnomalyResolved]) -
 def test_the_sweep_sends_again_an_anomaly_sent_and_never_decided(
     harness: HarnessFactory, anomaly: AnomalyFactory, redis_url: str, sync_redis: redis.Redis
 ) -> None:
-    h = harness(RULES, redispatch_stalled_s=60, redispatch_give_up_s=3600)
+    h = harness(RULES, redispatch_stalled_s=60)
     decided, lost = (
         anomaly(resource_id="a", metric="mem_1"),
         anomaly(resource_id="b", metric="mem_1"),
     )
-    ancient = anomaly(resource_id="c", metric="mem_1").model_copy(
-        update={"occurred_at": utcnow() - timedelta(hours=2)}
-    )
-    dispatch(redis_url, [decided, lost, ancient])
+    dispatch(redis_url, [decided, lost])
     record = h.workflow.handle(decided)
     assert record is not None and record.status == RemediationStatus.NO_ACTION
     assert sync_redis.zscore(redis_keys.DISPATCHED, str(decided.event_id)) is None
     assert sweep_once(h.remediator)["resent"] == 0  # sent just now: not stalled yet
 
-    stalled_ms = int(time.time() * 1000) - 61_000  # as if sent 61 s ago
-    sync_redis.zadd(redis_keys.DISPATCHED, {str(lost.event_id): stalled_ms})
-    sync_redis.zadd(redis_keys.DISPATCHED, {str(ancient.event_id): stalled_ms})
+    as_if_sent_61_s_ago = int(time.time() * 1000) - 61_000
+    sync_redis.zadd(redis_keys.DISPATCHED, {str(lost.event_id): as_if_sent_61_s_ago})
     assert sweep_once(h.remediator)["resent"] == 1
     assert [(a.event_id, dry_run) for a, dry_run in h.work.anomalies] == [(lost.event_id, False)]
-    assert sync_redis.zscore(redis_keys.DISPATCHED, str(ancient.event_id)) is None  # dropped
     assert sweep_once(h.remediator)["resent"] == 0  # sent once per stall time, by one replica
 
     resent, _dry_run = h.work.anomalies[0]
@@ -112,6 +107,41 @@ def test_the_sweep_sends_again_an_anomaly_sent_and_never_decided(
     assert h.workflow.handle(decided) is None
     assert sync_redis.zcard(redis_keys.DISPATCHED) == 0
     assert sync_redis.hlen(redis_keys.DISPATCHED_EVENTS) == 0
+
+    ancient = anomaly(resource_id="c", metric="mem_1")
+    dispatch(redis_url, [ancient])
+    sync_redis.zadd(redis_keys.DISPATCHED, {str(ancient.event_id): as_if_sent_61_s_ago})
+    impatient = replace(
+        h.remediator,
+        settings=h.remediator.settings.model_copy(update={"redispatch_give_up_s": 0.001}),
+    )
+    assert sweep_once(impatient)["resent"] == 0  # first sent longer ago than that: dropped
+    assert sync_redis.zcard(redis_keys.DISPATCHED) == 0
+    assert sync_redis.hlen(redis_keys.DISPATCHED_EVENTS) == 0
+
+
+def test_the_sweep_sends_again_a_recheck_due_and_never_decided(
+    harness: HarnessFactory, anomaly: AnomalyFactory, sync_redis: redis.Redis
+) -> None:
+    h = harness(RULES, redispatch_stalled_s=60)
+    event = anomaly(resource_id="web-7")
+    proposed = h.workflow.handle(event)  # cpu-lasting waits 5 minutes: a re-check is sent
+    assert proposed is not None and proposed.status == RemediationStatus.PROPOSED
+    ((_, rule, delay_s),) = h.work.rechecks
+    entry = f"{event.event_id}:{rule}"
+    due_ms = sync_redis.zscore(redis_keys.DISPATCHED, entry)
+    assert due_ms is not None and abs(due_ms - (time.time() + delay_s) * 1000) < 5_000
+    assert sweep_once(h.remediator)["resent"] == 0  # not due yet
+
+    # The worker holding the re-check until its countdown died whole: a minute past due.
+    sync_redis.zadd(redis_keys.DISPATCHED, {entry: int(time.time() * 1000) - 61_000})
+    assert sweep_once(h.remediator)["resent"] == 1
+    assert [(e.event_id, r, d) for e, r, d in h.work.rechecks[1:]] == [(event.event_id, rule, 0)]
+    record = h.workflow.recheck(h.work.rechecks[1][0], rule)
+    assert record is not None and record.anomaly_id == event.event_id
+    assert sync_redis.zcard(redis_keys.DISPATCHED) == 0  # decided: forgotten
+    assert h.workflow.recheck(event, rule) is None  # the original, late: skipped
+    assert sweep_once(h.remediator)["resent"] == 0
 
 
 def test_a_resolved_anomaly_ends_the_streak(
