@@ -18,7 +18,8 @@ tasks waiting out the visibility timeout. The sweep sends again every anomaly wh
 not recorded ``SCOPS_REDISPATCH_STALLED_S`` after it was sent, and every re-check that long
 after it was due (:mod:`.stores.dispatched`), at most once per that time and across replicas,
 same task id and arguments; so it is decided within about ``redispatch_stalled_s +
-sweep_interval_s`` (65 s with the defaults) plus a live worker's wait in the queue."""
+sweep_interval_s`` (65 s with the defaults) plus a live worker's wait in the queue. An anomaly
+sent after the task waiting longest in the queue is not sent again: it may be waiting there."""
 
 from __future__ import annotations
 
@@ -32,12 +33,15 @@ from services.remediator import metrics
 from services.remediator.stores import redis_keys
 from services.remediator.stores.dispatched import Stalled
 from services.remediator.wiring import Remediator
+from shared.tasks import REMEDIATION_QUEUE
 
 log = structlog.get_logger("remediator.sweep")
 
 STALLED_S = 60.0
 ABANDONED_PER_SWEEP = 50
 REDISPATCHED_PER_SWEEP = 500
+# Two API replicas may push their tasks in the other order than they noted them.
+QUEUE_ORDER_MARGIN_MS = 1000
 
 
 def sweep_once(remediator: Remediator) -> dict[str, int]:
@@ -94,9 +98,11 @@ def redispatch_stalled_anomalies(remediator: Remediator) -> int:
     how many were sent."""
     settings = remediator.settings
     now_ms = int(time.time() * 1000)
-    stalled = remediator.dispatched.take_stalled(
-        now_ms - int(settings.redispatch_stalled_s * 1000), now_ms, REDISPATCHED_PER_SWEEP
-    )
+    due_before_ms = now_ms - int(settings.redispatch_stalled_s * 1000)
+    oldest_queued_ms = remediator.dispatched.oldest_queued_ms(REMEDIATION_QUEUE)
+    if oldest_queued_ms is not None:  # what was sent since may still wait in the queue
+        due_before_ms = min(due_before_ms, oldest_queued_ms - QUEUE_ORDER_MARGIN_MS)
+    stalled = remediator.dispatched.take_stalled(due_before_ms, now_ms, REDISPATCHED_PER_SWEEP)
     give_up_ms = now_ms - int(settings.redispatch_give_up_s * 1000)
     given_up = {item.member for item in stalled if item.first_due_ms < give_up_ms}
     remediator.dispatched.forget(given_up)

@@ -35,7 +35,7 @@ from redis.asyncio import Redis
 from services.remediator.handling.scheduling import VERIFY_ACTION
 from services.remediator.handling.verification import note_alert_resolution, note_resolution
 from services.remediator.stores import redis_keys
-from services.remediator.stores.dispatched import note_commands
+from services.remediator.stores.dispatched import ANOMALY_TASK_PREFIX, note_commands
 from shared.bus import StreamEntry
 from shared.events import AnomalyEvent, AnomalyResolved
 from shared.tasks import HANDLE_ANOMALY
@@ -138,7 +138,7 @@ class AnomalyDispatcher:
         self.celery.send_task(
             HANDLE_ANOMALY,
             kwargs={"event": event.model_dump(mode="json")},
-            task_id=f"anomaly-{event.event_id}",
+            task_id=f"{ANOMALY_TASK_PREFIX}{event.event_id}",
             # Celery would otherwise format the arguments for the message's headers (for
             # monitors): the whole event, a third of what sending costs.
             argsrepr="()",

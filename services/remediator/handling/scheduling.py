@@ -9,6 +9,7 @@ from typing import Protocol
 from celery import Celery
 
 from services.remediator.core.action_requests import ActionRequest
+from services.remediator.stores.dispatched import ANOMALY_TASK_PREFIX
 from shared.events import AnomalyEvent
 from shared.tasks import EXECUTE_REQUEST, HANDLE_ANOMALY, POLL_COMMAND, RECHECK_ANOMALY
 
@@ -43,7 +44,7 @@ class CeleryScheduler:
         self.celery.send_task(
             HANDLE_ANOMALY,
             kwargs=kwargs,
-            task_id=f"anomaly-{anomaly.event_id}",
+            task_id=f"{ANOMALY_TASK_PREFIX}{anomaly.event_id}",
             kwargsrepr=f"{{'event': 'anomaly {anomaly.event_id}', 'dry_run': {dry_run}}}",
         )
 

@@ -16,9 +16,12 @@ claim of theirs is started for the sweep to take over. So:
   decision taken already;
 - the API's sweep sends again the ones due longer than the stall time ago
   (:meth:`DispatchedAnomalies.take_stalled`), moving their time to now in the same atomic step,
-  so no other replica sends them too. The task carries the same id and arguments: a delivery
-  finding the claim done skips, one finding a live lease waits, one finding a lapsed lease takes
-  the dead attempt's claim over (:mod:`.claims`).
+  so no other replica sends them too. Not those sent after the task waiting longest in the
+  queue (:meth:`DispatchedAnomalies.oldest_queued_ms`): the queue is first in, first out, so
+  they may still be waiting there (a backlog, or no worker running), not lost. The task
+  carries the same id and arguments: a delivery finding the claim done skips, one finding a
+  live lease waits, one finding a lapsed lease takes the dead attempt's claim over
+  (:mod:`.claims`).
 
 One still undecided long after it was first due (``give_up_s``) is dropped with a log line
 rather than sent again forever; the broker's own redelivery still comes after the visibility
@@ -27,6 +30,7 @@ timeout.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -55,6 +59,9 @@ for _, member in ipairs(due) do
 end
 return taken
 """
+
+
+ANOMALY_TASK_PREFIX = "anomaly-"  # an anomaly's task id is this and its event id
 
 
 def member(anomaly_id: uuid.UUID, rule: str | None = None) -> str:
@@ -117,6 +124,22 @@ class DispatchedAnomalies:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
         self._take_stalled = client.register_script(TAKE_STALLED)
+
+    def oldest_queued_ms(self, queue: str) -> int | None:
+        """When the task that has waited longest in ``queue`` (the next one taken) was sent,
+        if it is an anomaly's noted here: everything sent before it has left the queue."""
+        raw = self.redis.lindex(queue, -1)
+        if raw is None:
+            return None
+        try:
+            task_id = json.loads(raw)["headers"]["id"]
+        except (ValueError, KeyError, TypeError):  # not a Celery task message
+            return None
+        if not isinstance(task_id, str) or not task_id.startswith(ANOMALY_TASK_PREFIX):
+            return None
+        anomaly_id = task_id.removeprefix(ANOMALY_TASK_PREFIX)
+        sent_ms = self.redis.zscore(redis_keys.DISPATCHED, anomaly_id)
+        return None if sent_ms is None else int(sent_ms)
 
     def note_recheck(self, anomaly: AnomalyEvent, rule: str, due_ms: int) -> None:
         """``rule``'s re-check of ``anomaly``, due at ``due_ms`` (noted before it is sent)."""

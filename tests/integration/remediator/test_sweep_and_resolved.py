@@ -15,10 +15,13 @@ from redis.asyncio import Redis as AsyncRedis
 
 from services.remediator.aws.session import AwsApi
 from services.remediator.background import sweep_once
+from services.remediator.celery_config import create_celery
+from services.remediator.config import RemediatorSettings
 from services.remediator.dispatcher import AnomalyDispatcher
 from services.remediator.stores import redis_keys
 from shared.bus import StreamEntry
 from shared.events import AnomalyEvent, AnomalyResolved, RemediationStatus, Severity, utcnow
+from shared.tasks import REMEDIATION_QUEUE
 from tests.integration.remediator.conftest import AMI, HarnessFactory
 from tests.support.remediator_fixtures import AnomalyFactory
 
@@ -66,11 +69,12 @@ def test_the_sweep_expires_redispatches_and_repolls(
 
 
 def dispatch(redis_url: str, events: Sequence[AnomalyEvent | AnomalyResolved]) -> None:
-    """The API's dispatcher handles one read of ``events``."""
+    """The API's dispatcher handles one read of ``events`` (its tasks wait in the queue: no
+    worker runs)."""
 
     async def run() -> None:
         client = AsyncRedis.from_url(redis_url)
-        celery = Celery("unused", broker=redis_url, set_as_current=False)
+        celery = create_celery(RemediatorSettings(redis_url=redis_url))
         entries = [StreamEntry("s", f"{n}-0", event) for n, event in enumerate(events, 1)]
         assert await AnomalyDispatcher(celery, client).dispatch(entries) == []
         celery.close()
@@ -95,6 +99,9 @@ def test_the_sweep_sends_again_an_anomaly_sent_and_never_decided(
 
     as_if_sent_61_s_ago = int(time.time() * 1000) - 61_000
     sync_redis.zadd(redis_keys.DISPATCHED, {str(lost.event_id): as_if_sent_61_s_ago})
+    assert sync_redis.rpop(REMEDIATION_QUEUE)  # a worker took decided's task
+    assert sweep_once(h.remediator)["resent"] == 0  # lost's task still waits in the queue
+    assert sync_redis.rpop(REMEDIATION_QUEUE)  # a worker took it, and died
     assert sweep_once(h.remediator)["resent"] == 1
     assert [(a.event_id, dry_run) for a, dry_run in h.work.anomalies] == [(lost.event_id, False)]
     assert sweep_once(h.remediator)["resent"] == 0  # sent once per stall time, by one replica
