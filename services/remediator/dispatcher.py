@@ -35,7 +35,7 @@ from redis.asyncio import Redis
 from services.remediator.handling.scheduling import VERIFY_ACTION
 from services.remediator.handling.verification import note_alert_resolution, note_resolution
 from services.remediator.stores import redis_keys
-from services.remediator.stores.dispatched import ANOMALY_TASK_PREFIX, note_commands
+from services.remediator.stores.dispatched import ANOMALY_TASK_PREFIX, note_sent
 from shared.bus import StreamEntry
 from shared.events import AnomalyEvent, AnomalyResolved
 from shared.tasks import HANDLE_ANOMALY
@@ -116,10 +116,7 @@ class AnomalyDispatcher:
         decision never comes)."""
         if self.redis is None or not events:
             return
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for command in note_commands(events, int(time.time() * 1000)):
-                pipe.execute_command(*command)
-            await pipe.execute()
+        await note_sent(self.redis, events, int(time.time() * 1000))
 
     def _send_together(self, events: Sequence[AnomalyEvent]) -> None:
         """Publish in one pipeline; returns once Redis has them all (raises otherwise)."""

