@@ -96,6 +96,15 @@ class DetectorSettings(AwsSettings):
     anomaly_api_queue: int = Field(
         4, ge=0, le=1000, description="Scoring requests that may wait for a thread; beyond: 503."
     )
+    anomaly_api_max_wait_s: float = Field(
+        2.0,
+        gt=0,
+        le=300,
+        description=(
+            "A scoring request that waited this long for a thread is refused with 503 "
+            "(Retry-After) rather than answered after its caller gave up."
+        ),
+    )
     anomaly_max_points: int = Field(
         100_000,
         ge=1,

@@ -5,11 +5,13 @@ A batch request can hold 100,000 points: half a second to parse, seconds to scor
 second to write out. Done on the event loop, that stalled detection for every series behind one
 API call. Here the heavy steps run in a small thread pool, and the work is bounded: ``workers``
 requests at once, ``queue`` more admitted to wait, anything beyond refused at once with 503 and
-``Retry-After``. The loop still gets the interpreter between the pool's time slices
-(``sys.getswitchinterval()``, 5 ms), so consuming and publishing go on, somewhat slower, while a
-request is scored. Threads and not processes: a request is scored on a copy of its series' state
-taken on the loop (never the live state, which only the loop touches), and a copy of a few KB
-per series costs less than sending it to another process.
+``Retry-After``; an admitted request that waits longer than ``max_wait_s`` for a thread to start
+it is refused the same way (its caller, the gateway, gives up after its own timeout: a request
+that waited out most of it would be answered to nobody). The loop still gets the interpreter
+between the pool's time slices (``sys.getswitchinterval()``, 5 ms), so consuming and publishing
+go on, somewhat slower, while a request is scored. Threads and not processes: a request is
+scored on a copy of its series' state taken on the loop (never the live state, which only the
+loop touches), and a copy of a few KB per series costs less than sending it to another process.
 """
 
 from __future__ import annotations
@@ -35,10 +37,18 @@ class Slot:
         self._last: Future[Any] | None = None
 
     async def call(self, work: Callable[[], T]) -> T:
-        """Run ``work`` in a pool thread and wait for it."""
+        """Run ``work`` in a pool thread and wait for it (the request's first step: refused
+        with 503 if no thread started it within the pool's ``max_wait_s``)."""
+        first = self._last is None
         future = self._pool.executor.submit(work)
         self._last = future
-        return await asyncio.wrap_future(future)
+        waiting = asyncio.wrap_future(future)
+        limit = self._pool.max_wait_s
+        if first and limit is not None:
+            done, _ = await asyncio.wait({waiting}, timeout=limit)
+            if not done and future.cancel():
+                raise _busy(f"no scoring thread was free within {limit:g} s; try again shortly")
+        return await waiting
 
     def release(self) -> None:
         """Free the slot once nothing of this request runs any more (a thread cannot be
@@ -51,9 +61,10 @@ class Slot:
 
 
 class ScoringPool:
-    def __init__(self, workers: int, queue: int) -> None:
+    def __init__(self, workers: int, queue: int, max_wait_s: float | None = None) -> None:
         self.workers = workers
         self.capacity = workers + queue
+        self.max_wait_s = max_wait_s
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="anomaly-api")
         self._lock = threading.Lock()
         self._admitted = 0
@@ -68,11 +79,9 @@ class ScoringPool:
         """Admit one request, or refuse it with 503 when ``capacity`` are admitted already."""
         with self._lock:
             if self._admitted >= self.capacity:
-                raise HTTPException(
-                    503,
+                raise _busy(
                     f"{self._admitted} scoring requests are being served or waiting; "
-                    "try again shortly",
-                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                    "try again shortly"
                 )
             self._admitted += 1
         slot = Slot(self)
@@ -87,3 +96,7 @@ class ScoringPool:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _busy(detail: str) -> HTTPException:
+    return HTTPException(503, detail, headers={"Retry-After": str(RETRY_AFTER_S)})

@@ -205,6 +205,10 @@ def build(settings: DetectorSettings) -> Detector:
         engine=engine,
         models=models,
         model_store=model_store,
-        scoring_pool=ScoringPool(settings.anomaly_api_workers, settings.anomaly_api_queue),
+        scoring_pool=ScoringPool(
+            settings.anomaly_api_workers,
+            settings.anomaly_api_queue,
+            settings.anomaly_api_max_wait_s,
+        ),
         history_streams=all_metric_streams(settings.metric_shards),
     )
