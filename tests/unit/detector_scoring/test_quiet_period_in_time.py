@@ -150,7 +150,8 @@ def test_an_incident_on_a_15_s_series_stays_open_while_it_flaps_and_resolves_aft
     for i in range(start, end, 10):  # a spike every 2.5 minutes for two hours
         values[i] += 15.0
     engine = DetectionEngine(max_future_s=None)
-    opened, resolved = [], []
+    opened: list[int] = []
+    resolved: list[int] = []
     for i, v in enumerate(values):
         stamp = datetime.fromtimestamp(START + i * interval, UTC)
         event = engine.step("api-1", "latency_p99_ms", stamp, v, "test").event
