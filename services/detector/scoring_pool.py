@@ -30,34 +30,33 @@ RETRY_AFTER_S = 1
 
 
 class Slot:
-    """One admitted request: its steps run in the pool one after the other."""
+    """One admitted request: it holds one of the pool's threads from its first step to its
+    end, so its steps run one after the other and never wait behind another request's."""
 
     def __init__(self, pool: ScoringPool) -> None:
         self._pool = pool
         self._last: Future[Any] | None = None
+        self._holds_thread = False
 
     async def call(self, work: Callable[[], T]) -> T:
-        """Run ``work`` in a pool thread and wait for it (the request's first step: refused
-        with 503 if no thread started it within the pool's ``max_wait_s``)."""
-        first = self._last is None
+        """Run ``work`` in the request's pool thread and wait for it (the first step waits for
+        a thread: refused with 503 if none is free within the pool's ``max_wait_s``)."""
+        if not self._holds_thread:
+            await self._pool.take_thread()
+            self._holds_thread = True
         future = self._pool.executor.submit(work)
         self._last = future
-        waiting = asyncio.wrap_future(future)
-        limit = self._pool.max_wait_s
-        if first and limit is not None:
-            done, _ = await asyncio.wait({waiting}, timeout=limit)
-            if not done and future.cancel():
-                raise _busy(f"no scoring thread was free within {limit:g} s; try again shortly")
-        return await waiting
+        return await asyncio.wrap_future(future)
 
     def release(self) -> None:
         """Free the slot once nothing of this request runs any more (a thread cannot be
         stopped: when the caller went away mid-step, the slot is freed when the step ends)."""
-        last = self._last
+        last, holds = self._last, self._holds_thread
         if last is not None and not last.done():
-            last.add_done_callback(lambda _: self._pool.release())
+            loop = asyncio.get_running_loop()
+            last.add_done_callback(lambda _: loop.call_soon_threadsafe(self._pool.release, holds))
         else:
-            self._pool.release()
+            self._pool.release(holds)
 
 
 class ScoringPool:
@@ -68,6 +67,7 @@ class ScoringPool:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="anomaly-api")
         self._lock = threading.Lock()
         self._admitted = 0
+        self._threads: asyncio.Semaphore | None = None  # made on the loop that uses it
 
     @property
     def admitted(self) -> int:
@@ -90,9 +90,27 @@ class ScoringPool:
         finally:
             slot.release()
 
-    def release(self) -> None:
+    async def take_thread(self) -> None:
+        """Wait for a free thread (at most ``max_wait_s``: then 503)."""
+        if self._threads is None:
+            self._threads = asyncio.Semaphore(self.workers)
+        limit = self.max_wait_s
+        if limit is None:
+            await self._threads.acquire()
+            return
+        try:
+            await asyncio.wait_for(self._threads.acquire(), timeout=limit)
+        except TimeoutError:
+            raise _busy(
+                f"no scoring thread was free within {limit:g} s; try again shortly"
+            ) from None
+
+    def release(self, holds_thread: bool = False) -> None:
+        """(On the event loop.) One request fewer; its thread free again if it held one."""
         with self._lock:
             self._admitted -= 1
+        if holds_thread and self._threads is not None:
+            self._threads.release()
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

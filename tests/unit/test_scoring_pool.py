@@ -51,3 +51,35 @@ async def test_a_request_started_in_time_runs_all_its_steps() -> None:
         assert pool.admitted == 0
     finally:
         pool.close()
+
+
+async def test_a_requests_steps_never_wait_behind_another_requests() -> None:
+    """With one thread, a request admitted second waits for the first one's every step: the
+    first is not held up between its parsing and its scoring by the second's parsing."""
+    pool = ScoringPool(workers=1, queue=2, max_wait_s=5.0)
+    order: list[str] = []
+    gate = threading.Event()
+
+    async def request(name: str, hold: bool) -> None:
+        def parse() -> None:
+            if hold:
+                gate.wait(5)
+            order.append(f"{name} parse")
+
+        async with pool.slot() as slot:
+            await slot.call(parse)
+            await asyncio.sleep(0.05)  # between steps, as between parsing and scoring
+            await slot.call(lambda: order.append(f"{name} score"))
+
+    try:
+        first = asyncio.create_task(request("a", hold=True))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(request("b", hold=False))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.gather(first, second)
+        assert order == ["a parse", "a score", "b parse", "b score"]
+        assert pool.admitted == 0
+    finally:
+        gate.set()
+        pool.close()
