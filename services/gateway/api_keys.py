@@ -127,7 +127,7 @@ class KeyStore:
         parsed = parse(token)
         if parsed is None:
             return None
-        return _checked(await self.get(parsed[0]), parsed[1])
+        return _checked(await self.get(parsed[0]), _digest(parsed[1]))
 
     async def verify_and_count(
         self, token: str, needed: Role, counter_of: Callable[[str], str], counter_ttl_s: int
@@ -144,7 +144,7 @@ class KeyStore:
             keys=[KEYS_HASH, counter_of(key_id)],
             args=[key_id, digest, counter_ttl_s, *roles_allowed(needed)],
         )
-        return _checked(_record(raw), secret), int(count)
+        return _checked(_record(raw), digest), int(count)
 
     async def revoke(self, key_id: str) -> ApiKey | None:
         key = await self.get(key_id)
@@ -172,10 +172,10 @@ def _record(raw: bytes | str | None) -> ApiKey | None:
     return ApiKey(**data)
 
 
-def _checked(key: ApiKey | None, secret: str) -> ApiKey | None:
-    """``key`` if it stands and ``secret`` is its secret (compared in constant time)."""
+def _checked(key: ApiKey | None, digest: str) -> ApiKey | None:
+    """``key`` if it stands and ``digest`` is its secret's (compared in constant time)."""
     if key is None or key.revoked_at is not None:
         return None
-    if not hmac.compare_digest(key.secret_sha256, _digest(secret)):
+    if not hmac.compare_digest(key.secret_sha256, digest):
         return None
     return key
