@@ -7,6 +7,9 @@ records of its run name every approver."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import structlog
 
 from services.remediator.core.action_requests import ActionRequest
@@ -48,12 +51,8 @@ class ApprovalDecisions:
         """``who`` is the name shown; ``person`` the identity counted towards M-of-N (the
         API takes it from the gateway, never from a body; in-process callers default it to
         ``who``); ``via`` the channel the gateway took it through."""
-        try:
+        with self._expiry_recorded():
             decision = self.store.approve(approval_id, who, person or who, via=via, comment=comment)
-        except ApprovalExpiredError as exc:
-            if isinstance(exc.approval, Approval):
-                self._record_expiry(exc.approval)
-            raise
         approval = decision.approval
         if decision.complete:
             request = _decided(approval)
@@ -85,20 +84,26 @@ class ApprovalDecisions:
         person: str | None = None,
         via: str | None = None,
     ) -> Approval:
-        try:
+        with self._expiry_recorded():
             approval = self.store.reject(
                 approval_id, who, person=person or who, via=via, comment=comment
             )
-        except ApprovalExpiredError as exc:
-            if isinstance(exc.approval, Approval):
-                self._record_expiry(exc.approval)
-            raise
         approved = [v for v in approval.votes if v.decision == "approved"]
         reason = f"rejected by {votes_described(approval.votes[-1:]) or who}"
         if approved:
             reason += f", after approval by {votes_described(approved)}"
         self._record(approval, RemediationStatus.REJECTED, reason, who)
         return approval
+
+    @contextmanager
+    def _expiry_recorded(self) -> Iterator[None]:
+        """A decision that came too late: the expiry it found is recorded, then it is raised."""
+        try:
+            yield
+        except ApprovalExpiredError as exc:
+            if isinstance(exc.approval, Approval):
+                self._record_expiry(exc.approval)
+            raise
 
     def expire_due(self) -> list[Approval]:
         expired = []
