@@ -144,6 +144,8 @@ class ConsumerOptions:
     # After a read that did not fill a batch, wait this long before the next (entries that
     # may wait, such as records being counted, are then handled many at a time).
     gather_ms: float = 0.0
+    # The only consumer of its streams in the group (see ``ReaderOptions.sole_owner``).
+    sole_owner: bool = False
 
 
 class StreamConsumer:
@@ -188,6 +190,7 @@ class StreamConsumer:
                 claim_idle_ms=self.options.claim_idle_ms,
                 poll_ms=self.options.poll_ms,
                 gather_ms=self.options.gather_ms,
+                sole_owner=self.options.sole_owner,
             ),
             every_round=self._stats_when_due,
             on_entries=self._on_entries if events_handler is not None else None,

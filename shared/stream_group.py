@@ -73,6 +73,11 @@ class ReaderOptions:
     # arriving one by one are handled many at a time (an owner whose entries may wait, such
     # as one counting them); 0: read again at once.
     gather_ms: float = 0.0
+    # This consumer alone reads its streams in the group (the detector owns its shards): at
+    # start it takes over at once whatever is pending for another consumer (a predecessor
+    # killed after its read), before reading anything new, so those entries keep their place
+    # ahead of newer ones. Otherwise they would wait ``claim_idle_ms`` and come after them.
+    sole_owner: bool = False
 
 
 @dataclass(slots=True)
@@ -110,6 +115,7 @@ class GroupReader:
         self.every_round = every_round
         self.stop = asyncio.Event()
         self._last_claim = 0.0
+        self._taken_over = False  # (sole_owner) what predecessors left pending
         self._queues: dict[str, deque[_Queued]] = {stream: deque() for stream in self.streams}
         self._done: dict[str, list[bytes]] = {stream: [] for stream in self.streams}
         self._last_read = 0.0
@@ -138,6 +144,9 @@ class GroupReader:
                 if not groups_ready:
                     await self.ensure_groups()
                     groups_ready = True
+                if self.options.sole_owner and not self._taken_over:
+                    await self.reclaim(min_idle_ms=0)
+                    self._taken_over = True
                 if time.monotonic() - self._last_claim >= self.options.claim_idle_ms / 2000:
                     self._last_claim = time.monotonic()
                     await self.reclaim()
@@ -348,8 +357,10 @@ class GroupReader:
         except (RedisError, OSError) as exc:  # left pending: redelivered, never lost
             log.warning("stream_ack_failed", group=self.group, error=str(exc))
 
-    async def reclaim(self) -> int:
-        """Take over entries idle in any consumer's pending list; how many were taken."""
+    async def reclaim(self, min_idle_ms: int | None = None) -> int:
+        """Take over entries idle in any consumer's pending list (at least ``claim_idle_ms``
+        unless ``min_idle_ms`` says otherwise), in order; how many were taken."""
+        idle = self.options.claim_idle_ms if min_idle_ms is None else min_idle_ms
         total = 0
         for stream in self.streams:
             start: Any = "0-0"
@@ -358,7 +369,7 @@ class GroupReader:
                     stream,
                     self.group,
                     self.consumer,
-                    min_idle_time=self.options.claim_idle_ms,
+                    min_idle_time=idle,
                     start_id=start,
                     count=self.options.batch,
                 )

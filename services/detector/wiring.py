@@ -106,7 +106,9 @@ class Detector:
                 consumer=consumer_name("detector"),
                 handler=batches.unexpected,
                 batch_handler=batches,
-                options=replace(consumer_options(settings), poll_ms=READ_POLL_MS),
+                # Each shard has one detector process: what is pending there at start was
+                # left by its predecessor, and goes before anything newer of its series.
+                options=replace(consumer_options(settings), poll_ms=READ_POLL_MS, sole_owner=True),
             )
             batches.between_parts = _between_parts(consumer)
             consumer.reader.allow_overtaking(metric_entry_overtakes, BETWEEN_PARTS_BYTES)

@@ -19,7 +19,7 @@ from services.detector.checkpoint import state_key
 from services.detector.consumer import anomaly_key
 from shared.bus import encode_event
 from shared.events import MetricBatch, MetricSample
-from shared.streams import ANOMALIES, metrics_stream, shard_of
+from shared.streams import ANOMALIES, GROUP_DETECTOR, metrics_stream, shard_of
 from tests.support.processes import StackProcess, service, stack_env
 
 SHARDS = 4
@@ -144,6 +144,41 @@ def test_state_survives_a_restart(
             assert time.monotonic() < deadline, "the restored series raised nothing"
             time.sleep(0.05)
         assert anomalies(own_redis)[0]["severity"] == "critical"
+    finally:
+        second.stop()
+
+
+def test_an_entry_a_killed_detector_held_is_scored_before_newer_samples(
+    env: dict[str, str], log_dir: Path, own_redis: redis.Redis
+) -> None:
+    """A detector killed after reading an entry leaves it pending under its own name. The next
+    detector of those shards takes it over before reading anything new: read after newer
+    samples of its series, its samples would be skipped as old and its spike never raised."""
+    # As deployed: an entry idle less than this in another consumer's hands is not reclaimed.
+    env = {**env, "SCOPS_CLAIM_IDLE_MS": "30000"}
+    first = service("detector", env, log_dir).start().wait_ready()
+    feed(own_redis, "web-7", normal(300, seed=3))
+    wait_scored(first, 300)
+    first.stop()
+    stream = metrics_stream(shard_of("web-7", SHARDS))
+    feed(own_redis, "web-7", [97.0], offset=300)
+    # What a detector killed right after its read leaves behind.
+    own_redis.xreadgroup(GROUP_DETECTOR, "detector-gone-1", {stream: ">"}, count=10)
+    assert own_redis.xpending(stream, GROUP_DETECTOR)["pending"] == 1
+
+    second = service("detector", env, log_dir).start().wait_ready()
+    try:
+        feed(own_redis, "web-7", normal(10, seed=4), offset=301)
+        deadline = time.monotonic() + 10
+        while not anomalies(own_redis):
+            assert time.monotonic() < deadline, "the spike left pending was never raised"
+            time.sleep(0.05)
+        raised = anomalies(own_redis)
+        assert [(a["resource_id"], a["value"]) for a in raised] == [("web-7", 97.0)]
+        deadline = time.monotonic() + 10
+        while own_redis.xpending(stream, GROUP_DETECTOR)["pending"]:
+            assert time.monotonic() < deadline, "the entry taken over was never acknowledged"
+            time.sleep(0.05)
     finally:
         second.stop()
 

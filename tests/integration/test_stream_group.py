@@ -75,6 +75,33 @@ async def test_an_owner_that_acknowledges_itself_keeps_its_entries_pending_until
     assert await pending(async_redis) == 0
 
 
+@pytest.mark.parametrize("sole_owner", [False, True])
+async def test_a_sole_owner_takes_over_what_its_predecessor_left_before_anything_newer(
+    async_redis: Redis, sole_owner: bool
+) -> None:
+    gone = reader(async_redis, Recorder(ack=False), consumer="gone", claim_idle_ms=60_000)
+    await gone.ensure_groups()
+    await async_redis.xadd(STREAM, {"n": "1"})
+    await gone.read_once()  # read, then killed: pending under its name, idle for a moment only
+    seen = Recorder()
+    loop = reader(async_redis, seen, consumer="next", claim_idle_ms=60_000, sole_owner=sole_owner)
+    await async_redis.xadd(STREAM, {"n": "2"})
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        await eventually(lambda: len(seen.seen) == (2 if sole_owner else 1), what="the entries")
+        await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await task
+    if sole_owner:  # in their order, the first one as taken over
+        assert [(e.fields[b"n"], e.reclaimed) for e in seen.seen] == [(b"1", True), (b"2", False)]
+        assert await pending(async_redis) == 0
+    else:  # a group shared by live consumers: another one's recent entry is left alone
+        assert [e.fields[b"n"] for e in seen.seen] == [b"2"]
+        assert await pending(async_redis) == 1
+
+
 async def test_the_group_is_made_again_when_the_stream_is_deleted_under_it(
     async_redis: Redis,
 ) -> None:
