@@ -183,6 +183,62 @@ def test_an_entry_a_killed_detector_held_is_scored_before_newer_samples(
         second.stop()
 
 
+def saved_at(client: redis.Redis, at: float) -> list[bytes]:
+    """The series whose saved state is at least as recent as ``at``."""
+    return [
+        field
+        for shard in range(SHARDS)
+        for field, blob in client.hgetall(state_key(shard)).items()
+        if json.loads(blob)["t"] >= at
+    ]
+
+
+def test_a_detector_killed_while_scoring_a_backlog_loses_no_incident(
+    env: dict[str, str], log_dir: Path, own_redis: redis.Redis
+) -> None:
+    """kill -9 in the middle of a backlog, then a new process: every series' spike is raised."""
+    env = {**env, "SCOPS_CLAIM_IDLE_MS": "30000"}
+    names = [f"node-{i}" for i in range(60)]
+    first = service("detector", env, log_dir).start().wait_ready()
+    try:
+        for i, name in enumerate(names):
+            feed(own_redis, name, normal(300, seed=100 + i))
+        wait_scored(first, 300 * len(names))
+        # Learning is saved every SCOPS_CHECKPOINT_INTERVAL_S: a crash loses what came after the
+        # last save. Here the warm-up is saved; what the crash may lose is the backlog's.
+        last_warm = (START + timedelta(minutes=299)).timestamp()
+        deadline = time.monotonic() + 20
+        while len(saved_at(own_redis, last_warm)) < len(names):
+            assert time.monotonic() < deadline, "the warm-up was never saved"
+            time.sleep(0.05)
+        # 400 more samples a series, a spike somewhere in each, in entries of 100 samples
+        # interleaved across series as they would arrive
+        spikes = {name: 80.0 + i for i, name in enumerate(names)}
+        where = {name: 30 + (i * 7) % 360 for i, name in enumerate(names)}
+        for block in range(4):
+            for i, name in enumerate(names):
+                values = normal(100, seed=1000 * block + i)
+                if block * 100 <= where[name] < (block + 1) * 100:
+                    values[where[name] - block * 100] = spikes[name]
+                feed(own_redis, name, values, offset=300 + block * 100)
+        while status(first)["samples_scored"] < 300 * len(names) + 4000:
+            time.sleep(0.005)
+        first.kill()
+    finally:
+        first.stop()
+    second = service("detector", env, log_dir).start().wait_ready()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            raised = {(a["resource_id"], a["value"]) for a in anomalies(own_redis)}
+            if raised >= set(spikes.items()):
+                break
+            assert time.monotonic() < deadline, sorted(set(spikes.items()) - raised)
+            time.sleep(0.1)
+    finally:
+        second.stop()
+
+
 def test_synchronous_scoring_reports_and_leaves_live_state_alone(
     detector: StackProcess, sync_redis: redis.Redis
 ) -> None:
