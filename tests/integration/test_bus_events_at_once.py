@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -43,7 +44,7 @@ class AtOnce:
         return [e.entry_id for e in entries if e.event.correlation_id in self.failing]
 
 
-def consumer(redis: Redis, handler: AtOnce, name: str = "c", **options: int) -> StreamConsumer:
+def consumer(redis: Redis, handler: AtOnce, name: str = "c", **options: Any) -> StreamConsumer:
     return StreamConsumer(
         redis,
         streams=[STREAM],
@@ -51,7 +52,7 @@ def consumer(redis: Redis, handler: AtOnce, name: str = "c", **options: int) -> 
         consumer=name,
         handler=_unused,
         events_handler=handler,
-        options=ConsumerOptions(block_ms=50, claim_idle_ms=100, **options),
+        options=ConsumerOptions(**{"block_ms": 50, "claim_idle_ms": 100, **options}),
     )
 
 
