@@ -4,7 +4,8 @@ runs, whatever its entries hold.
 The loop makes the group when it is missing (``BUSYGROUP`` is fine: another process made it),
 and again after a Redis error (the stream may have been deleted meanwhile); takes over entries
 left idle in any consumer's pending list (XAUTOCLAIM, paced at half the idle time, and
-acknowledging entries trimmed away while pending, which nobody can process any more); then
+acknowledging entries trimmed away while pending, which nobody can process any more; a
+``sole_owner`` of its streams takes everything pending over at start, before anything new); then
 reads new entries (XREADGROUP, blocking). Each entry goes to the owner's ``on_entry``, which
 says whether the entry may be acknowledged now; an owner that acknowledges in its own
 transaction answers False and does it itself.
