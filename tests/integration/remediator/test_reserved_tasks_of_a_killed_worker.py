@@ -29,7 +29,8 @@ from shared.events import AnomalyEvent, RemediationRecord, RemediationStatus
 from shared.streams import ANOMALIES
 from shared.tasks import REMEDIATION_QUEUE
 from tests.support.events import cpu_anomaly
-from tests.support.processes import StackProcess, service, stack_env, worker
+from tests.support.local_remediator import local_executor_env
+from tests.support.processes import StackProcess, service, worker
 from tests.support.records import remediation_records
 from tests.support.waiting import wait_for
 
@@ -94,17 +95,12 @@ def stack(redis_url: str, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
     """The remediator API (sweeping every second, a 3 s stall time) and a doomed worker, both
     ready; the local executor runs the catalogue's marker script."""
     marker = tmp_path / "ran.txt"
-    catalogue = tmp_path / "catalogue.yaml"
-    catalogue.write_text(CATALOGUE.replace("{marker}", str(marker)))
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES)
-    env = stack_env(
+    env = local_executor_env(
         redis_url,
+        tmp_path,
+        RULES,
+        CATALOGUE.replace("{marker}", str(marker)),
         {
-            "SCOPS_RULES_PATH": str(rules),
-            "SCOPS_SCRIPT_CATALOGUE_PATH": str(catalogue),
-            "SCOPS_EXECUTOR": "local",
-            "SCOPS_DRY_RUN": "false",
             "SCOPS_RATE_LIMIT_PER_HOUR": "100",
             "SCOPS_CLAIM_LEASE_S": "2",
             "SCOPS_SWEEP_INTERVAL_S": str(SWEEP_S),

@@ -22,7 +22,8 @@ from shared.tasks import HANDLE_ANOMALY
 from tests.integration.remediator.conftest import aws_worker_env
 from tests.support.aws_fleet import instances, sent_commands
 from tests.support.events import cpu_anomaly
-from tests.support.processes import stack_env, worker
+from tests.support.local_remediator import local_executor_env
+from tests.support.processes import worker
 from tests.support.records import remediation_records
 from tests.support.waiting import wait_for
 
@@ -112,19 +113,12 @@ def test_a_worker_killed_mid_action_does_not_run_it_again(
     redis_url: str, sync_redis: redis.Redis, log_dir: Path, tmp_path: Path
 ) -> None:
     marker = tmp_path / "ran.txt"
-    catalogue = tmp_path / "catalogue.yaml"
-    catalogue.write_text(CRASH_CATALOGUE.replace("{marker}", str(marker)))
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(CRASH_RULES)
-    env = stack_env(
+    env = local_executor_env(
         redis_url,
-        {
-            "SCOPS_RULES_PATH": str(rules),
-            "SCOPS_SCRIPT_CATALOGUE_PATH": str(catalogue),
-            "SCOPS_EXECUTOR": "local",
-            "SCOPS_DRY_RUN": "false",
-            "SCOPS_CLAIM_LEASE_S": "1",
-        },
+        tmp_path,
+        CRASH_RULES,
+        CRASH_CATALOGUE.replace("{marker}", str(marker)),
+        {"SCOPS_CLAIM_LEASE_S": "1"},
     )
     proc = worker(env, log_dir, concurrency=1).start()
     celery = create_celery(RemediatorSettings(redis_url=redis_url))
