@@ -322,7 +322,7 @@ def background_load(url: str, key: str, lanes: list[list[Block]], pace_s: float)
 
 async def probe_latency(
     url: str, key: str, redis_url: str, probes: Block, background: list[list[Block]], rate: float
-) -> list[Probe]:
+) -> tuple[list[Probe], int]:
     """Spike each probe series once while the others run at ``rate`` samples/s (sent by another
     process); the time from sending the spike to reading its anomaly event off the stream."""
     import multiprocessing
@@ -340,8 +340,8 @@ async def probe_latency(
     # blocks on it): a probe's anomaly is seen when it is written, whether or not the
     # gateway's reply to the spike has reached the client yet.
     waiting: dict[bytes, asyncio.Future[tuple[float, float]]] = {}
-
     reading = True
+    missed = 0  # spikes whose anomaly was not read within 5 s
 
     async def read_anomalies() -> None:
         nonlocal position
@@ -379,6 +379,7 @@ async def probe_latency(
                 try:
                     seen, published = await asyncio.wait_for(anomaly, 5.0)
                 except TimeoutError:
+                    missed += 1
                     continue
                 finally:
                     del waiting[marker]
@@ -390,14 +391,17 @@ async def probe_latency(
         load.terminate()
         load.join()
         await reader.aclose()
-    return timed
+    return timed, missed
 
 
-def report_latency(timed: list[Probe], rate: float) -> None:
+def report_latency(timed: list[Probe], missed: int, rate: float) -> None:
     if not timed:
-        print("sample -> anomaly at 10 % of peak: no anomaly observed")
+        print(f"sample -> anomaly at 10 % of peak: no anomaly observed ({missed} spikes sent)")
         return
-    print(f"sample -> anomaly at 10 % of peak ({rate:,.0f} samples/s), {len(timed)} anomalies:")
+    print(
+        f"sample -> anomaly at 10 % of peak ({rate:,.0f} samples/s), {len(timed)} anomalies"
+        f" ({missed} spikes without one within 5 s):"
+    )
     # An entry id holds whole milliseconds of Redis' clock: the anomaly was written at most a
     # millisecond after its id's time, so that millisecond is counted (an upper bound).
     totals = {
@@ -571,8 +575,8 @@ def run(args: argparse.Namespace) -> None:
             for proc in procs:
                 if proc.name.startswith(PROBED):
                     proc.process.send_signal(signal.SIGUSR1)
-        timed = asyncio.run(probe_latency(url, key, handle.url, probes, lanes, rate))
-        report_latency(timed, rate)
+        timed, missed = asyncio.run(probe_latency(url, key, handle.url, probes, lanes, rate))
+        report_latency(timed, missed, rate)
         sync.close()
     finally:
         for proc in procs:

@@ -221,11 +221,16 @@ def test_a_detector_killed_while_scoring_a_backlog_loses_no_incident(
                 if block * 100 <= where[name] < (block + 1) * 100:
                     values[where[name] - block * 100] = spikes[name]
                 feed(own_redis, name, values, offset=300 + block * 100)
+        deadline = time.monotonic() + 20
         while status(first)["samples_scored"] < 300 * len(names) + 4000:
+            assert time.monotonic() < deadline, "the backlog is not being scored"
             time.sleep(0.005)
         first.kill()
     finally:
         first.stop()
+    # Killed in the middle: entries it had read and not finished are left pending.
+    held = [own_redis.xpending(metrics_stream(s), GROUP_DETECTOR)["pending"] for s in range(SHARDS)]
+    assert sum(held) > 0
     second = service("detector", env, log_dir).start().wait_ready()
     try:
         deadline = time.monotonic() + 30
