@@ -624,6 +624,8 @@ def main() -> None:
     for folder in (PROFILE_DIR, STALLS_DIR):
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
+    # Stopped by SIGTERM (``timeout``, a CI limit), it still stops the stack it started.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     run(args)
 
 
