@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from shared import metrics
+from shared.deferred_acks import DeferredAcks
 from shared.events import Event, EventDecodeError, decode_event, utcnow
 from shared.metric_batches import ColumnBatch, decode_columns
 from shared.settings import BaseServiceSettings
@@ -162,7 +163,10 @@ class StreamConsumer:
         options: ConsumerOptions | None = None,
         batch_handler: BatchHandler | None = None,
         events_handler: EventsHandler | None = None,
+        deferred: DeferredAcks | None = None,
     ) -> None:
+        if events_handler is not None and deferred is not None:
+            raise ValueError("entries handled at once are acknowledged at once")
         if batch_handler is not None and events_handler is not None:
             raise ValueError("a consumer takes metric batches or events at once, not both")
         self.redis = redis
@@ -176,6 +180,10 @@ class StreamConsumer:
         # queues their tasks in one round trip). What it could not handle, or all when it
         # raises, is not acknowledged (redelivered, like a failing handler's entry).
         self.events_handler = events_handler
+        # When given, an entry handled is held there instead of acknowledged: its owner
+        # acknowledges it once its effect is durable (the detector: once a checkpoint covers
+        # it). Dead-lettered entries are acknowledged at once.
+        self.deferred = deferred
         self.options = options or ConsumerOptions()
         self._last_stats = 0.0
         self.reader = GroupReader(
@@ -215,6 +223,13 @@ class StreamConsumer:
 
     async def _on_entry(self, entry: RawEntry) -> bool:
         deliveries = 1
+        deferred = self.deferred
+        if (
+            entry.reclaimed
+            and deferred is not None
+            and deferred.holds(entry.stream, _text(entry.entry_id))
+        ):
+            return False  # handled already, idle while its acknowledgement waits
         if entry.reclaimed:
             deliveries = await self._deliveries(entry.stream, entry.entry_id)
             family = _stream_family(entry.stream)
@@ -280,6 +295,9 @@ class StreamConsumer:
         finally:
             structlog.contextvars.unbind_contextvars("correlation_id", "event_id")
         self._consumed(stream, [event])
+        if self.deferred is not None:
+            self.deferred.hold(stream, eid)
+            return False
         return True
 
     async def _on_entries(self, stream: str, entries: Sequence[RawEntry]) -> list[bytes]:

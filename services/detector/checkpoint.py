@@ -2,8 +2,13 @@
 
 One hash per metric shard (``scops:{detector-state:N}``), one field per series (JSON). Changed
 series are saved every ``checkpoint_interval_s`` and at shutdown; on start a replica loads the
-hashes of the shards it owns. A crash loses at most one interval of learning, never an event:
-entries not acknowledged are redelivered.
+hashes of the shards it owns.
+
+Metric entries are acknowledged only once a checkpoint covers them (``shared.deferred_acks``):
+a round takes the entries scored before it began, writes every series changed before it began,
+then acknowledges them. A ``kill -9`` loses no learning: the successor restores the last
+checkpoint and replays what was scored after it (samples already learned are skipped as not
+newer than their series' last; the anomalies raised again carry the same ids).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from services.detector.detection_engine import DetectionEngine, SeriesKey
+from shared.deferred_acks import DeferredAcks
 from shared.streams import PREFIX, shard_of
 
 SEP = "\x1f"
@@ -48,8 +54,10 @@ class Checkpointer:
         shards: int,
         slice_s: float = SLICE_S,
         write_every: int = WRITE_EVERY,
+        acks: DeferredAcks | None = None,
     ) -> None:
         self.redis = redis
+        self.acks = acks
         self.engine = engine
         self.shards = shards
         self.slice_s = slice_s
@@ -60,7 +68,14 @@ class Checkpointer:
 
     async def save(self) -> int:
         """Save the series changed so far (as many as were marked when the round began: a
-        series changed again meanwhile may wait for the next round); how many were saved."""
+        series changed again meanwhile may wait for the next round), then acknowledge the
+        entries scored before the round began; how many series were saved."""
+        if self.acks is None:
+            return await self._save_changed()
+        async with self.acks.round():
+            return await self._save_changed()
+
+    async def _save_changed(self) -> int:
         saved = 0
         todo = len(self.engine.dirty)
         waiting: dict[SeriesKey, bytes] = {}

@@ -57,8 +57,9 @@ class DetectorSettings(AwsSettings):
     checkpoint_interval_s: float = Field(
         15.0,
         gt=0,
-        description="How often changed series state is saved to Redis (a restart relearns at "
-        "most this long; each save costs about 60 us per changed series).",
+        description="How often changed series state is saved to Redis, and the metric entries "
+        "scored before the save acknowledged (a restart replays at most this long; each save "
+        "costs about 60 us per changed series; keep it well under SCOPS_CLAIM_IDLE_MS).",
     )
     model_dir: Path = Field(
         Path(".run/models"),

@@ -20,6 +20,12 @@ SAMPLES_FROM_THE_FUTURE = Counter(
     "Samples dropped unlearned: timed further ahead of the detector's clock than "
     "SCOPS_MAX_FUTURE_S allows.",
 )
+ENTRIES_AWAITING_CHECKPOINT = Gauge(
+    "ml_entries_awaiting_checkpoint",
+    "Metric entries scored and still pending in the detector group: acknowledged once a "
+    "checkpoint covers what was learned from them (at most about SCOPS_CHECKPOINT_INTERVAL_S "
+    "of entries).",
+)
 SERIES_TRACKED = Gauge("ml_series_tracked", "Series (resource x metric) with state in memory.")
 MODEL_INFO = Gauge(
     "ml_model_info",

@@ -19,11 +19,16 @@ from services.detector.config import DetectorSettings
 from services.detector.consumer import BetweenParts, MetricBatchHandler
 from services.detector.detection_engine import MODEL_VERSION, DetectionEngine
 from services.detector.engine_setup import build_engine
-from services.detector.metrics import SERIES_TRACKED, show_model_version
+from services.detector.metrics import (
+    ENTRIES_AWAITING_CHECKPOINT,
+    SERIES_TRACKED,
+    show_model_version,
+)
 from services.detector.model_manager import ModelManager, MultivariateOptions
 from services.detector.model_store_redis import RedisModelStore
 from services.detector.scoring_pool import ScoringPool
 from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options, running
+from shared.deferred_acks import DeferredAcks
 from shared.metric_batches import TYPE as BATCH_TYPE
 from shared.metric_batches import resources_apart
 from shared.stream_group import Fields
@@ -88,7 +93,12 @@ class Detector:
         changed series."""
         settings = self.settings
         self._redis = redis = Redis.from_url(settings.redis_url)
-        self.checkpointer = checkpointer = Checkpointer(redis, self.engine, settings.metric_shards)
+        # Metric entries are acknowledged once a checkpoint covers what was learned from them.
+        acks = DeferredAcks(redis, GROUP_DETECTOR)
+        ENTRIES_AWAITING_CHECKPOINT.set_function(lambda: len(acks))
+        self.checkpointer = checkpointer = Checkpointer(
+            redis, self.engine, settings.metric_shards, acks=acks
+        )
         try:
             restored = await checkpointer.load(self.shards)
             log.info("state_restored", series=restored, shards=self.shards)
@@ -109,6 +119,7 @@ class Detector:
                 # Each shard has one detector process: what is pending there at start was
                 # left by its predecessor, and goes before anything newer of its series.
                 options=replace(consumer_options(settings), poll_ms=READ_POLL_MS, sole_owner=True),
+                deferred=acks,
             )
             batches.between_parts = _between_parts(consumer)
             consumer.reader.allow_overtaking(metric_entry_overtakes, BETWEEN_PARTS_BYTES)

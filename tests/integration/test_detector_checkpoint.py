@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from scops.local_redis import free_port
 from services.detector.checkpoint import Checkpointer, state_key
 from services.detector.detection_engine import DetectionEngine
+from shared.deferred_acks import DeferredAcks
 from shared.metric_batches import ColumnBatch
 
 SHARDS = 4
@@ -104,3 +105,42 @@ async def test_series_whose_write_failed_are_saved_by_the_next_round(async_redis
 
     assert await Checkpointer(async_redis, engine, SHARDS, write_every=10).save() == 25
     assert await saved_fields(async_redis) == 25
+
+
+async def test_a_round_acknowledges_the_entries_scored_before_it_began(
+    async_redis: Redis,
+) -> None:
+    """Entries are acknowledged once a written checkpoint covers them: not those scored while
+    the round runs, and none when its write fails."""
+    stream, group = "scops:{checkpoint-acks}", "detector"
+    await async_redis.xgroup_create(stream, group, id="0", mkstream=True)
+    for i in range(4):
+        await async_redis.xadd(stream, {"n": str(i)})
+    read = await async_redis.xreadgroup(group, "d", {stream: ">"}, count=10)
+    ids = [entry_id.decode() for entry_id, _ in read[0][1]]
+    acks = DeferredAcks(async_redis, group)
+    for entry_id in ids[:3]:
+        acks.hold(stream, entry_id)
+    engine = fed_engine(20)
+
+    unreachable = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        with pytest.raises(RedisError):
+            await Checkpointer(unreachable, engine, SHARDS, acks=acks).save()
+    finally:
+        await unreachable.aclose()
+    assert len(acks) == 3
+    assert (await async_redis.xpending(stream, group))["pending"] == 4
+
+    async def scoring_the_fourth_meanwhile() -> None:
+        await asyncio.sleep(0)
+        acks.hold(stream, ids[3])
+
+    checkpointer = Checkpointer(async_redis, engine, SHARDS, slice_s=1e-9, write_every=4, acks=acks)
+    meanwhile = asyncio.create_task(scoring_the_fourth_meanwhile())
+    assert await checkpointer.save() == 20
+    await meanwhile
+    rows = await async_redis.xpending_range(stream, group, min="-", max="+", count=10)
+    assert [row["message_id"].decode() for row in rows] == [ids[3]]
+    assert await checkpointer.save() == 0  # nothing changed: the held entry is covered
+    assert (await async_redis.xpending(stream, group))["pending"] == 0
