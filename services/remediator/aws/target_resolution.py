@@ -96,7 +96,8 @@ async def _group(aws: AwsApi, target: Target) -> ResolvedTarget:
     names = [*target.names(), *resolved.names(), *_tag_names(group_tags)]
     for instance in members:
         names += [instance.instance_id, *_tag_names(instance.tags)]
-    return ResolvedTarget(resolved, tuple(dict.fromkeys(names)))
+    instances = tuple(sorted({instance.instance_id for instance in members}))
+    return ResolvedTarget(resolved, tuple(dict.fromkeys(names)), instances)
 
 
 async def _by_ids(aws: AwsApi, instance_ids: Iterable[str]) -> list[_Instance]:

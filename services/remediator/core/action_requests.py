@@ -65,6 +65,11 @@ class ActionRequest(BaseModel):
     target_names: tuple[str, ...] = Field(
         (), description="The resolved target's names (ids, tags, group) the checks match."
     )
+    target_instances: tuple[str, ...] = Field(
+        (),
+        description="An Auto Scaling group target's instances, as AWS listed them: the action "
+        "holds their locks too.",
+    )
     reason: str
     rule: str | None = None
     risk: Risk = Risk.MEDIUM

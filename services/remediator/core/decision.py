@@ -126,6 +126,7 @@ def build_request(
         params=candidate.params_json(),
         target=resolved.target,
         target_names=resolved.names,
+        target_instances=resolved.instances,
         reason=live.reason,
         rule=live.rule.name,
         risk=live.risk,

@@ -224,3 +224,6 @@ class ResolvedTarget:
 
     target: Target  # what the action acts on (tag selectors become instance ids with AWS)
     names: tuple[str, ...]  # every name deny lists, maintenance windows and critical tags see
+    # An Auto Scaling group's instances as AWS listed them (acting on the group acts on them:
+    # their locks are held too); empty for other targets, and without AWS.
+    instances: tuple[str, ...] = ()

@@ -114,6 +114,7 @@ class SafetyChecks:
             group_max=share.max_instances if share else 0,
             group_members=share.members if share else (),
             members=request.target.members,
+            also_locked=request.target_instances if definition.holds_group_instances else (),
             names=request.names,
         )
 

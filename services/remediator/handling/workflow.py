@@ -341,6 +341,7 @@ class AnomalyWorkflow:
             update={
                 "target": resolved.target,
                 "target_names": resolved.names,
+                "target_instances": resolved.instances,
                 "denied_targets": denied,
             }
         )

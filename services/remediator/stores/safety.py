@@ -44,6 +44,11 @@ class SafetyRequest:
     # What the action acts on, resolved: sorted instance ids, or asg:NAME. Locks, cooldowns and
     # the blast radius are kept per member. Empty: the target key alone.
     members: tuple[str, ...] = ()
+    # What the action also acts on without being its target: the instances of a group it
+    # scales or acts on (as AWS listed them). Locked with the members, so no action on one of
+    # them runs meanwhile, and an action on one of them running keeps this one waiting; their
+    # cooldowns and blast radius counts are their own actions'.
+    also_locked: tuple[str, ...] = ()
     # Every name of the target that maintenance windows match (ids, Name tags, groups, the
     # resource). Empty: the target key and the resource id.
     names: tuple[str, ...] = ()
@@ -51,6 +56,12 @@ class SafetyRequest:
     @property
     def units(self) -> tuple[str, ...]:
         return self.members or (self.target_key,)
+
+    @property
+    def locked(self) -> tuple[str, ...]:
+        """Everything the action holds the lock of while it runs."""
+        units = self.units
+        return (*units, *(u for u in dict.fromkeys(self.also_locked) if u not in units))
 
     @property
     def matched_names(self) -> tuple[str, ...]:
@@ -140,6 +151,7 @@ class SafetyManager:
             redis_keys.run(request.run_id),
             redis_keys.blast_group(request.action, request.group or "-"),
             *per_member,
+            *(redis_keys.lock(u) for u in request.locked[len(units) :]),
         ]
         args = [
             mode,
@@ -187,7 +199,8 @@ class SafetyManager:
         if check == "maintenance":
             return f"{target} is in maintenance window {detail} until {_clock(number)}"
         if check == "lock":
-            on = _member_of(target, detail)
+            by_key = {redis_keys.lock(u): u for u in request.locked[len(request.units) :]}
+            on = _member_of(target, by_key.get(detail, detail))
             return f"another action is running on {on} (lock expires in {_wait(number)})"
         if check == "cooldown":
             on = _member_of(target, detail)
@@ -220,8 +233,8 @@ class SafetyManager:
             "     redis.call('PTTL', KEYS[i]) < tonumber(ARGV[2]) then "
             "    redis.call('PEXPIRE', KEYS[i], ARGV[2]) end "
             "end return 1",
-            len(request.units),
-            *(redis_keys.lock(u) for u in request.units),
+            len(request.locked),
+            *(redis_keys.lock(u) for u in request.locked),
             reservation,
             int(ttl_s * 1000),
         )
@@ -234,7 +247,7 @@ class SafetyManager:
             keys=[
                 redis_keys.FAILURES,
                 redis_keys.BREAKER,
-                *(redis_keys.lock(u) for u in request.units),
+                *(redis_keys.lock(u) for u in request.locked),
             ],
             args=[
                 reservation,

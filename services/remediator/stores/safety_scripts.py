@@ -9,7 +9,8 @@ from __future__ import annotations
 
 # KEYS: 1 executed zset, 2 breaker, 3 maintenance, 4 dry-run switch, 5 blast zset, 6 run hash,
 #       7 the Auto Scaling group's blast zset, then per member: its cooldown key, its lock key
-#       (8, 9 for the first member, 10, 11 for the second, ...)
+#       (8, 9 for the first member, 10, 11 for the second, ...), then the locks of what the
+#       action also acts on without being its target (the rest: a group's instances)
 # ARGV: 1 mode (reserve|peek), 2 now_ms or "", 3 reservation id, 4 target key,
 #       5 rate limit, 6 window ms, 7 cooldown ms, 8 cooldown key ttl ms, 9 lock ttl ms,
 #       10 blast max (0: none), 11 blast window ms, 12 default dry-run ("1"/"0"),
@@ -53,6 +54,11 @@ for i = 1, m do
   local holder = redis.call('GET', lock)
   if holder then
     return {'lock', ARGV[first_member + i - 1], redis.call('PTTL', lock)}
+  end
+end
+for k = 8 + 2 * m, #KEYS do
+  if redis.call('EXISTS', KEYS[k]) == 1 then
+    return {'lock', KEYS[k], redis.call('PTTL', KEYS[k])}
   end
 end
 
@@ -120,6 +126,7 @@ for i = 1, m do
   end
   redis.call('SET', KEYS[7 + 2 * i], id, 'PX', ARGV[9])
 end
+for k = 8 + 2 * m, #KEYS do redis.call('SET', KEYS[k], id, 'PX', ARGV[9]) end
 if blast_max > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', cutoff)
   for i = first_member, first_group - 1 do redis.call('ZADD', KEYS[5], now, ARGV[i]) end

@@ -120,6 +120,9 @@ class ActionDefinition:
     extra: Mapping[str, Any] = field(default_factory=dict)
     risk_of: Callable[[Any], Risk] | None = None
     verifiable: bool = True  # False: it changes nothing a metric shows (no verification)
+    # True: acting on a group may act on any of its instances (a scale-in terminates one), so
+    # the action holds each instance's lock too (never while another action runs on one).
+    holds_group_instances: bool = False
     # Parameters parsed already, by their values (see ``parse``).
     _parsed: dict[tuple[tuple[str, type, object], ...], Any] = field(
         default_factory=dict, init=False, repr=False, compare=False

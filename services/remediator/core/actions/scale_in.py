@@ -39,4 +39,5 @@ ACTION = ActionDefinition(
     targets=frozenset({"auto_scaling_group"}),
     describe=describe,
     call_api=call_api,
+    holds_group_instances=True,
 )

@@ -177,3 +177,36 @@ def test_a_production_critical_group_waits_for_two_people(
     assert "production-critical" in record.reason
     assert ask(h, "scale_out", {"auto_scaling_group": "payments"}, by=1) == "approval"
     assert desired(aws, "payments") == 1
+
+
+RESTART = """\
+version: 1
+policy:
+  verify: off
+rules:
+  - name: restart
+    match: {metric: cpu_*}
+    actions:
+      - action: restart_service
+        target: {instance_id: "{resource_id}"}
+        params: {service: app, timeout_s: 60}
+"""
+
+
+def test_a_scale_in_waits_for_an_action_running_on_one_of_its_groups_instances(
+    harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
+) -> None:
+    """A scale-in terminates an instance of its group, maybe the one being restarted: while
+    the restart runs, a scale-in of the group is refused on that instance's lock (a scale-out,
+    which touches no running instance, is not)."""
+    fleet = groups(aws, {"web": 2})
+    h = harness(RESTART, aws_url=aws_url)
+    busy = fleet["web"][0]
+    record = h.workflow.handle(anomaly(resource_id=busy))
+    assert record is not None and record.status == RemediationStatus.RUNNING
+    with pytest.raises(RequestRefusedError) as refused:
+        ask(h, "scale_in", {"auto_scaling_group": "web"}, by=1)
+    assert refused.value.rule == "lock"
+    assert f"{busy} (of asg:web)" in refused.value.reason
+    assert ask(h, "scale_out", {"auto_scaling_group": "web"}, by=1) in {"run", "approval"}
+    assert desired(aws, "web") == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -185,6 +186,39 @@ def test_a_set_of_instances_takes_every_member_lock_and_frees_them(
     safety.release(pair, verdict.reservation, "succeeded")
     alone = as_target(Target.for_instances(I2), "run-after", cooldown_s=0)
     assert safety.reserve(alone, T0 + 2).allowed
+
+
+def test_a_scale_in_holds_its_groups_instances_and_meets_their_locks(
+    safety: SafetyManager,
+) -> None:
+    """A scale-in terminates one of its group's instances: it waits while an action runs on
+    any of them, and none starts on them while it runs; their cooldowns stay their own."""
+    group = Target.for_group("web")
+
+    def scale_in(run_id: str) -> SafetyRequest:
+        checks = as_target(group, run_id, cooldown_s=0)
+        return replace(checks, action="scale_in", also_locked=(I2, I1))
+
+    restart = as_target(Target.for_instances(I2), "run-restart")
+    running = safety.reserve(restart, T0)
+    assert running.reservation
+    waiting = safety.reserve(scale_in("run-in-1"), T0 + 1)
+    assert waiting.blocked_by == "lock" and f"{I2} (of asg:web)" in waiting.detail
+    safety.release(restart, running.reservation, "succeeded")
+
+    scaling = safety.reserve(scale_in("run-in-2"), T0 + 2)
+    assert scaling.reservation
+    for member in (I1, I2):
+        verdict = safety.reserve(as_target(Target.for_instances(member), f"r-{member}"), T0 + 3)
+        assert verdict.blocked_by == "lock", member
+    assert safety.reserve(as_target(Target.for_instances(I3), "r-other"), T0 + 3).allowed
+    safety.release(scale_in("run-in-2"), scaling.reservation, "succeeded")
+    # The scale-in left no cooldown on the instances: I1 is free at once, I2 cools down from
+    # its restart.
+    assert safety.reserve(as_target(Target.for_instances(I1), "run-i1"), T0 + 4).allowed
+    assert safety.reserve(as_target(Target.for_instances(I2), "run-i2"), T0 + 5).blocked_by == (
+        "cooldown"
+    )
 
 
 def test_blast_radius_counts_instances_not_spellings(safety: SafetyManager) -> None:
