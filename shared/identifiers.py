@@ -155,6 +155,26 @@ Timestamp = Annotated[
 ]
 
 
+STREAM_ID_PART_MAX = 2**64 - 1  # each part of a Redis stream entry id is an unsigned 64-bit
+
+
+def _stream_entry_id(value: str) -> str:
+    ms, _, seq = value.partition("-")
+    if int(ms) > STREAM_ID_PART_MAX or int(seq) > STREAM_ID_PART_MAX:
+        raise ValueError(f"each part of <ms>-<seq> is at most {STREAM_ID_PART_MAX}")
+    return value
+
+
+# A stream entry id as Redis writes it (``<ms>-<seq>``, ASCII digits, each part within 64 bits):
+# anything else Redis refuses with an error, so it is refused here first.
+StreamEntryId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$"),
+    AfterValidator(_stream_entry_id),
+    Field(examples=["1767225600000-0"]),
+]
+
+
 def dated_now(*fields: str) -> Callable[[dict[str, Any]], None]:
     """A ``json_schema_extra`` giving each of ``fields`` an example time of now, taken when the
     API description is built: a client (or a test generator) composing a body from property

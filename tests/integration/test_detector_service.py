@@ -124,6 +124,18 @@ def anomalies(client: redis.Redis, since: int = 0) -> list[dict[str, Any]]:
     return [e for e in events if e["type"] == "anomaly.detected.v1"]
 
 
+def wait_raised(client: redis.Redis, spikes: dict[str, float], timeout: float) -> None:
+    """Until an anomaly was raised for each resource's spike value; a timeout names those
+    missing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        raised = {(a["resource_id"], a["value"]) for a in anomalies(client)}
+        if raised >= set(spikes.items()):
+            return
+        assert time.monotonic() < deadline, sorted(set(spikes.items()) - raised)
+        time.sleep(0.1)
+
+
 def test_state_survives_a_restart(
     env: dict[str, str], log_dir: Path, own_redis: redis.Redis
 ) -> None:
@@ -216,13 +228,7 @@ def test_a_detector_killed_while_scoring_a_backlog_loses_no_incident(
     assert sum(held) > 0
     second = service("detector", env, log_dir).start().wait_ready()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            raised = {(a["resource_id"], a["value"]) for a in anomalies(own_redis)}
-            if raised >= set(spikes.items()):
-                break
-            assert time.monotonic() < deadline, sorted(set(spikes.items()) - raised)
-            time.sleep(0.1)
+        wait_raised(own_redis, spikes, timeout=30)
     finally:
         second.stop()
 
@@ -256,13 +262,7 @@ def test_a_detector_killed_before_its_checkpoint_loses_no_learning(
         spikes = {name: 80.0 + i for i, name in enumerate(names)}
         for name, value in spikes.items():
             feed(own_redis, name, [value], offset=300)
-        deadline = time.monotonic() + 20
-        while True:
-            raised = {(a["resource_id"], a["value"]) for a in anomalies(own_redis)}
-            if raised >= set(spikes.items()):
-                break
-            assert time.monotonic() < deadline, sorted(set(spikes.items()) - raised)
-            time.sleep(0.1)
+        wait_raised(own_redis, spikes, timeout=20)
     finally:
         second.stop()  # SIGTERM: saves, then acknowledges everything scored
     assert not any(

@@ -13,6 +13,7 @@ from services.notifier.core.alerts import MessageKind
 from services.notifier.deps import INTERNAL, NotifierDep
 from services.notifier.history import DeliveryRecord, DeliveryStatus
 from services.notifier.metrics import DEAD_LETTER_SIZE
+from shared.identifiers import StreamEntryId
 from shared.web import problem_responses
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
@@ -47,7 +48,7 @@ async def dead_letters(notifier: NotifierDep, limit: Limit = 50) -> dict[str, An
 
 
 class ReplayRequest(BaseModel):
-    entry_ids: list[Annotated[str, Field(pattern=r"^\d+-\d+$")]] | None = Field(
+    entry_ids: list[StreamEntryId] | None = Field(
         None, max_length=1000, description="Dead letters to resend; unset: the oldest `limit`."
     )
     limit: int = Field(100, ge=1, le=10_000)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import statistics
 
+import pytest
+
 from services.notifier import redis_keys
 from shared.events import RemediationStatus
 from tests.integration.notifier.conftest import ADMIN, Start, eventually
@@ -79,6 +81,23 @@ async def test_a_refused_message_is_dead_lettered_with_its_last_error_then_repla
     assert replay.json()["remaining"] == 0
     await eventually(lambda: len(slack.accepted) == 1)
     assert "Blocked" in slack.accepted[0]["text"]
+
+
+@pytest.mark.parametrize(
+    "entry_id", ["3179828070764961148329-4", "1-18446744073709551616", "\u0661\u0662-0"]
+)
+async def test_a_replay_of_an_id_no_stream_can_hold_is_refused_naming_it(
+    start_notifier: Start, entry_id: str
+) -> None:
+    """A part of an entry id past 64 bits (Redis refuses it) or in other digits than ASCII:
+    422 naming the field, not a server error."""
+    running = await start_notifier()
+    reply = await running.api.post(
+        "/notifications/dead-letter/replay", headers=ADMIN, json={"entry_ids": ["1-0", entry_id]}
+    )
+    assert reply.status_code == 422, reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert reply.json()["detail"].startswith("entry_ids[1]: "), reply.json()
 
 
 async def test_a_payload_the_receiver_refuses_is_not_retried(
