@@ -9,10 +9,18 @@ an exact command.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from services.gateway.chatops.durations import say_duration
 from shared.events import Severity
@@ -84,11 +92,24 @@ ACTION_PAST_TENSE: dict[ActionName, str] = {
     ActionName.CLEANUP_DISK: "cleaned up",
 }
 
-ResourceName = Annotated[
-    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9][\w.:/@\-]*$")
-]
+_RESOURCE_PATTERN = re.compile(r"[A-Za-z0-9*?][\w.:/@*?\-]*")
+
+
+def _resource_pattern(value: str) -> str:
+    if not _RESOURCE_PATTERN.fullmatch(value):
+        raise ValueError(
+            "a resource id or glob: an ASCII letter, digit, * or ? first, then letters and "
+            "digits of any script, _ . : / @ * ? -"
+        )
+    return value
+
+
+# Checked in code, not as a schema pattern: in JSON Schema (ECMA-262) ``\w`` is ASCII only, and
+# resource ids may be written in any script (``nœud-9``).
 ResourcePattern = Annotated[
-    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9*?][\w.:/@*?\-]*$")
+    str,
+    StringConstraints(min_length=1, max_length=256),
+    AfterValidator(_resource_pattern),
 ]
 MetricName = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_.:\-]*$")

@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 import httpx
+import jsonschema_rs
 
 from shared.tasks import EXECUTE_REQUEST, REMEDIATION_QUEUE
 from tests.integration.gateway_chatops.conftest import LLM_KEY, Stack, ago
@@ -47,6 +48,17 @@ def test_whats_wrong_with_a_resource_lists_open_and_resolved(stack: Stack) -> No
     assert quiet["text"] == (
         "Nothing is wrong with web-3 that I know of: no anomalies in the last day."
     )
+
+
+def test_a_resource_named_beyond_ascii_is_answered_as_the_api_documents(stack: Stack) -> None:
+    """Resource ids may be any visible characters. The answer about one must be valid for the
+    published schema as JSON Schema reads its patterns (ECMA-262: there ``\\w`` is ASCII only,
+    unlike Python's), or a client validating answers refuses it."""
+    answer = stack.ask("what's wrong with nœud-9?")
+    assert answer["intent"]["entities"]["resource"] == "nœud-9"
+    document = httpx.get(f"{stack.gateway.url}/openapi.json").json()
+    schema = {"$ref": "#/components/schemas/ChatAnswer", "components": document["components"]}
+    jsonschema_rs.validate(schema, answer)
 
 
 def test_anomalies_in_time_ranges_in_words(stack: Stack) -> None:

@@ -51,7 +51,7 @@ def test_a_complete_intent_from_json() -> None:
         ({"intent": "silence", "entities": {"resource": "web-1", "duration_s": 9e9}}, "integer"),
         ({"intent": "approve", "entities": {"approval_id": "xyz"}}, "pattern"),
         ({"intent": "resource_health", "entities": {"resource": "web-*"}}, "only silences"),
-        ({"intent": "resource_health", "entities": {"resource": "web 1"}}, "pattern"),
+        ({"intent": "resource_health", "entities": {"resource": "web 1"}}, "resource id or glob"),
         ({"intent": "run_action", "entities": {"action": "rm_rf", "resource": "w"}}, "action"),
         (
             {
