@@ -443,7 +443,9 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
         body = kwargs.get("body")
         if route.actor_field is not None and isinstance(body, dict):
             body = {**body, route.actor_field: principal.actor}
-        path = quote(request.url.path, safe="/")  # path parameters may hold any character
+        # Path parameters may hold any character. The scope's path, not ``request.url``: URL
+        # parsing drops tabs and line breaks, so ``x%09`` would reach the backend as ``x``.
+        path = quote(request.scope["path"], safe="/")
         correlation_id = str(request.scope.get("state", {}).get("correlation_id", ""))
         if route.service == detector_routing.SERVICE:  # to the process owning the series
             call = detector_routing.DetectorCall(

@@ -70,3 +70,16 @@ def test_backend_validation_errors_come_back_as_problems(
     assert reply.status_code == 422
     assert reply.headers["content-type"] == "application/problem+json"
     assert "target_pattern" in reply.json()["detail"]
+
+
+@pytest.mark.parametrize("name", ["x%09", "%0Ax", "x%0D", "%09"])
+def test_a_path_parameter_is_forwarded_as_sent(
+    gateway: StackProcess, redis_url: str, name: str
+) -> None:
+    """A tab, line feed or carriage return in a path parameter reaches the backend: dropped on
+    the way (as URL parsers drop them), ``x%09`` would act on the rule ``x``, and ``%09`` alone
+    would meet no route (404)."""
+    admin = {"X-API-Key": api_key(redis_url, "admin")}
+    reply = httpx.post(f"{gateway.url}/rules/{name}/auto-shadow/reset", json={}, headers=admin)
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["errors"][0]["field"] == "rule"
