@@ -8,7 +8,8 @@ look, and on Ctrl-C (or SIGTERM) stops everything it started, Redis last.
 
 Once the stack is up, a process that exits (a crash, an out-of-memory kill, ``kill -9``) is
 started again at once, then after 1, 2, 4 ... up to 30 seconds while it keeps exiting within a
-minute of its start; each exit and restart is printed. A process that exits while the stack is
+minute of its start; a process killed (SIGKILL) at least two seconds after its start is always
+started again at once. Each exit and restart is printed. A process that exits while the stack is
 still starting is a fault to fix (a setting, a port): the stack stops and says which.
 """
 
@@ -37,6 +38,24 @@ from shared.settings import BaseServiceSettings
 STOP_GRACE_S = 20.0
 RESTART_DELAYS_S = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0)  # by exits in a row
 STEADY_S = 60.0  # a process up this long starts its count of exits in a row afresh
+KILLED_EARLY_S = 2.0  # SIGKILLed sooner after its start, a process's exit counts as a failure
+
+
+def restart_delay(code: int, lived_s: float, exits_in_a_row: int) -> tuple[float, int]:
+    """How long to wait before starting again a process that exited with ``code`` after
+    ``lived_s``, and its new count of exits in a row.
+
+    A process that keeps failing by itself waits longer each time (a crash loop must not burn
+    the machine). One killed from outside (SIGKILL: ``kill -9``, an OOM kill) after it had
+    started (``KILLED_EARLY_S``, about how long a service takes to start) did not fail: it
+    starts again at once, its count of exits in a row over. Killed sooner, it counts like any
+    other exit (an OOM at start up would loop otherwise)."""
+    if code == -signal.SIGKILL and lived_s >= KILLED_EARLY_S:
+        return 0.0, 0
+    if lived_s >= STEADY_S:
+        exits_in_a_row = 0
+    delay = RESTART_DELAYS_S[min(exits_in_a_row, len(RESTART_DELAYS_S) - 1)]
+    return delay, exits_in_a_row + 1
 
 
 @dataclass
@@ -157,10 +176,9 @@ class Stack:
             code = child.process.poll()
             if code is None:
                 continue
-            if now - child.started_at >= STEADY_S:
-                child.exits_in_a_row = 0
-            delay = RESTART_DELAYS_S[min(child.exits_in_a_row, len(RESTART_DELAYS_S) - 1)]
-            child.exits_in_a_row += 1
+            delay, child.exits_in_a_row = restart_delay(
+                code, now - child.started_at, child.exits_in_a_row
+            )
             child.restart_at = now + delay
             when = "now" if delay == 0 else f"in {delay:.0f} s"
             print(
