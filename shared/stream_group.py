@@ -5,7 +5,8 @@ The loop makes the group when it is missing (``BUSYGROUP`` is fine: another proc
 and again after a Redis error (the stream may have been deleted meanwhile); takes over entries
 left idle in any consumer's pending list (XAUTOCLAIM, paced at half the idle time, and
 acknowledging entries trimmed away while pending, which nobody can process any more; a
-``sole_owner`` of its streams takes everything pending over at start, before anything new); then
+``sole_owner`` of its streams takes everything pending over at start, before anything new, their
+delivery counts kept); then
 reads new entries (XREADGROUP, blocking). Each entry goes to the owner's ``on_entry``, which
 says whether the entry may be acknowledged now; an owner that acknowledges in its own
 transaction answers False and does it itself.
@@ -146,7 +147,7 @@ class GroupReader:
                     await self.ensure_groups()
                     groups_ready = True
                 if self.options.sole_owner and not self._taken_over:
-                    await self.reclaim(min_idle_ms=0)
+                    await self.take_over()
                     self._taken_over = True
                 if time.monotonic() - self._last_claim >= self.options.claim_idle_ms / 2000:
                     self._last_claim = time.monotonic()
@@ -358,6 +359,47 @@ class GroupReader:
         except (RedisError, OSError) as exc:  # left pending: redelivered, never lost
             log.warning("stream_ack_failed", group=self.group, error=str(exc))
 
+    async def take_over(self) -> int:
+        """(``sole_owner``, at start) Take every entry pending in the group's streams, whoever
+        holds it, in order, and hand it over; how many.
+
+        Their delivery counts are kept (XCLAIM ... RETRYCOUNT): the holder died (a ``kill -9``
+        before it acknowledged what it had handled), which is no failure of the entries'. A
+        process killed again and again would otherwise see its entries dead-lettered after
+        ``max_deliveries`` lives, though each was handled every time."""
+        total = 0
+        for stream in self.streams:
+            start = "-"
+            while not self._stopping():
+                rows = await self.redis.xpending_range(
+                    stream, self.group, min=start, max="+", count=self.options.batch
+                )
+                if not rows:
+                    break
+                by_count: dict[int, list[bytes]] = {}
+                for row in rows:
+                    by_count.setdefault(int(row["times_delivered"]), []).append(row["message_id"])
+                entries: list[tuple[bytes, Fields]] = []
+                for count, ids in by_count.items():
+                    entries += await self.redis.xclaim(
+                        stream, self.group, self.consumer, 0, ids, retrycount=count
+                    )
+                claimed = {entry_id for entry_id, fields in entries if fields is not None}
+                # Trimmed away while pending (no longer in the stream): nobody can process them.
+                gone = [row["message_id"] for row in rows if row["message_id"] not in claimed]
+                if gone:
+                    await self.redis.xack(stream, self.group, *gone)
+                live = sorted(
+                    ((entry_id, fields) for entry_id, fields in entries if fields is not None),
+                    key=lambda entry: _id_order(entry[0]),
+                )
+                await self._hand_over(stream, live, reclaimed=True)
+                total += len(rows)
+                start = "(" + _text(rows[-1]["message_id"])
+        if total:
+            log.info("entries_taken_over", group=self.group, count=total)
+        return total
+
     async def reclaim(self, min_idle_ms: int | None = None) -> int:
         """Take over entries idle in any consumer's pending list (at least ``claim_idle_ms``
         unless ``min_idle_ms`` says otherwise), in order; how many were taken."""
@@ -416,6 +458,11 @@ class GroupReader:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _id_order(entry_id: bytes | str) -> tuple[int, int]:
+    ms, _, seq = _text(entry_id).partition("-")
+    return int(ms), int(seq)
 
 
 class Loop(Protocol):

@@ -130,3 +130,39 @@ async def test_a_consumer_of_reads_at_once_cannot_defer() -> None:
             events_handler=at_once,
             deferred=DeferredAcks(Redis(), GROUP),
         )
+
+
+async def test_entries_taken_over_from_killed_predecessors_are_not_dead_lettered(
+    async_redis: Redis,
+) -> None:
+    """A sole owner killed before its held entries were acknowledged, again and again (a
+    detector killed faster than it checkpoints): each successor takes them over at start. Its
+    predecessors' deaths are not the entries' failures: past ``max_deliveries`` successors they
+    are still handed over, never dead-lettered."""
+    (entry_id,) = await EventBus(async_redis, 1000).publish_many([(STREAM, batch(1))])
+    handed: list[int] = []
+    for life in range(6):
+        recorder = Recorder()
+        acks = DeferredAcks(async_redis, GROUP)
+        successor = StreamConsumer(
+            async_redis,
+            streams=[STREAM],
+            group=GROUP,
+            consumer=f"detector-{life}",
+            handler=recorder,
+            options=ConsumerOptions(block_ms=50, max_deliveries=2, sole_owner=True),
+            deferred=acks,
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(successor.run(stop))
+        deadline = asyncio.get_running_loop().time() + 5
+        while not recorder.seen:
+            assert asyncio.get_running_loop().time() < deadline, f"life {life}: not handed over"
+            await asyncio.sleep(0.01)
+        stop.set()
+        await running  # its held entry never acknowledged: as if killed
+        handed.append(len(recorder.seen))
+    assert handed == [1] * 6
+    assert await async_redis.xlen(dead_letter(STREAM)) == 0
+    rows = await async_redis.xpending_range(STREAM, GROUP, min="-", max="+", count=10)
+    assert [(row["message_id"].decode(), row["times_delivered"]) for row in rows] == [(entry_id, 1)]

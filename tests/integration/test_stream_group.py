@@ -102,6 +102,21 @@ async def test_a_sole_owner_takes_over_what_its_predecessor_left_before_anything
         assert await pending(async_redis) == 1
 
 
+async def test_a_sole_owner_acknowledges_what_was_trimmed_while_its_predecessor_held_it(
+    async_redis: Redis,
+) -> None:
+    gone = reader(async_redis, Recorder(ack=False), consumer="gone")
+    await gone.ensure_groups()
+    ids = [await async_redis.xadd(STREAM, {"n": str(i)}) for i in range(3)]
+    await gone.read_once()
+    await async_redis.xdel(STREAM, ids[1])
+    seen = Recorder()
+    successor = reader(async_redis, seen, consumer="next", sole_owner=True)
+    assert await successor.take_over() == 3
+    assert [e.fields[b"n"] for e in seen.seen] == [b"0", b"2"]
+    assert await pending(async_redis) == 0
+
+
 async def test_the_group_is_made_again_when_the_stream_is_deleted_under_it(
     async_redis: Redis,
 ) -> None:
