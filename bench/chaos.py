@@ -136,7 +136,9 @@ def children(parent: int) -> dict[int, str]:
         if ppid != parent:
             continue
         words = [a.decode(errors="replace") for a in argv if a]
-        if "serve" in words:
+        if words and "redis-server" in words[0]:  # its title: "redis-server host:port"
+            found[int(entry.name)] = "redis"
+        elif "serve" in words:
             found[int(entry.name)] = words[words.index("serve") + 1]
         elif "worker" in words:
             found[int(entry.name)] = "worker"
@@ -160,16 +162,20 @@ def wait_ready(env: dict[str, str], timeout: float = 120) -> None:
 
 
 class Killer(threading.Thread):
-    def __init__(self, up: int, every: float, seed: int) -> None:
+    def __init__(self, up: int, every: float, seed: int, redis_too: bool) -> None:
         super().__init__(daemon=True)
-        self.up, self.every = up, every
+        self.up, self.every, self.redis_too = up, every, redis_too
         self.rng = random.Random(seed)
         self.stop = threading.Event()
         self.kills: Counter[str] = Counter()
 
     def run(self) -> None:
         while not self.stop.wait(self.every * self.rng.uniform(0.5, 1.5)):
-            stack = children(self.up)
+            stack = {
+                pid: name
+                for pid, name in children(self.up).items()
+                if self.redis_too or name != "redis"
+            }
             if not stack:
                 continue
             pid = self.rng.choice(sorted(stack))
@@ -278,13 +284,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40.0, help="of load under kills")
     parser.add_argument("--every", type=float, default=2.0, help="seconds between kills")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--kill-redis",
+        action="store_true",
+        help="let scops up start Redis (its data on disk) and kill it too",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="scops-chaos-"))
-    handle = ensure_redis(f"redis://127.0.0.1:{free_port()}/0")
+    redis_url = f"redis://127.0.0.1:{free_port()}/0"
+    # Started here unless scops up is to start it (and see it killed).
+    handle = None if args.kill_redis else ensure_redis(redis_url)
     slack = SlackStandIn().start()
     series = names(args.series)
-    env = environment(handle.url, work, slack, series)
+    env = environment(redis_url, work, slack, series)
     up = subprocess.Popen(
         [sys.executable, "-m", "scops", "up", "--run-dir", str(work / "run")],
         env=env,
@@ -292,12 +305,12 @@ def main() -> None:
         stdout=(work / "up.log").open("wb"),
         stderr=subprocess.STDOUT,
     )
-    killer = Killer(up.pid, args.every, args.seed)
+    killer = Killer(up.pid, args.every, args.seed, args.kill_redis)
     failed: list[str] = []
     try:
         wait_ready(env)
         print(f"stack up (logs {work}/run/logs)")
-        key = asyncio.run(create_key(handle.url, "chaos", Role.INGEST))
+        key = asyncio.run(create_key(redis_url, "chaos", Role.INGEST))
         sender = Sender(env["SCOPS_GATEWAY_URL"] + "/v1/metrics", key)
         rng = random.Random(args.seed)
         for minute in range(WARMUP):
@@ -320,7 +333,7 @@ def main() -> None:
             f"load: {ticks} ticks of {len(series)} series in {time.monotonic() - began:.0f} s, "
             f"{sender.retries} retries; kills: {dict(killer.kills)}"
         )
-        client = redis.Redis.from_url(handle.url)
+        client = redis.Redis.from_url(redis_url)
         waited = settle(client, spikes, timeout=120)
         print(f"settled in {waited:.0f} s")
 
@@ -394,7 +407,8 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             up.kill()
         slack.stop()
-        handle.stop()
+        if handle is not None:
+            handle.stop()
     if failed:
         print("FAILED:\n- " + "\n- ".join(failed))
         raise SystemExit(1)

@@ -42,11 +42,13 @@ from shared.events import RemediationRecord, RemediationStatus
 
 log = structlog.get_logger("remediator.runner")
 
-# KEYS: 1 run hash, 2 active runs, 3 reserved runs. ARGV: 1 run id
+# KEYS: 1 run hash, 2 active runs, 3 reserved runs. ARGV: 1 run id, 2 the run's record (JSON)
+# The record is kept with the run as it finishes: if it is lost before it is written to the
+# records stream (Redis gone at that moment), the next attempt finds it there and writes it.
 FINISH = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'reserved' and state ~= 'sent' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'finished')
+redis.call('HSET', KEYS[1], 'state', 'finished', 'record', ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
@@ -251,16 +253,6 @@ class ActionRunner:
         claim_key: str,
         command_id: str | None = None,
     ) -> RemediationRecord | None:
-        if not self._mark_finished(request.run_id):
-            return None  # another attempt finished it
-        failed = outcome.status == RemediationStatus.FAILED
-        definition = self.registry[request.action]
-        checks = self.checks.request_for(request, definition, definition.parse(request.params))
-        opened = self.safety.release(
-            checks, reservation, "failed" if failed else "succeeded", outcome.summary
-        )
-        if opened:
-            log.error("circuit_breaker_opened", run_id=request.run_id, action=request.action)
         record = request_record(
             request,
             outcome.status,
@@ -272,11 +264,38 @@ class ActionRunner:
             command_id=command_id,
             error_code=outcome.error_code,
         )
+        if not self._mark_finished(request.run_id, record):
+            return None  # another attempt finished it
+        self._release_finished(request, reservation, record)
         if outcome.status == RemediationStatus.SUCCEEDED and self.on_success is not None:
             self.on_success(request)
-        self.publisher.publish(record)
-        self.redis.set(claim_key, b"done", ex=self.claim_ttl_s, xx=True)
+        self._publish_finished(record, claim_key)
         return record
+
+    def _release_finished(
+        self, request: ActionRequest, reservation: str, record: RemediationRecord
+    ) -> None:
+        """Frees the run's locks and counts a failure toward the breaker (again harmless:
+        a lock is freed only by its own reservation, a failure is counted once per it)."""
+        outcome = {
+            RemediationStatus.FAILED: "failed",
+            RemediationStatus.INTERRUPTED: "interrupted",
+        }.get(record.status, "succeeded")
+        definition = self.registry[request.action]
+        checks = self.checks.request_for(request, definition, definition.parse(request.params))
+        failure = record.reason if outcome == "failed" else ""
+        opened = self.safety.release(checks, reservation, outcome, failure)
+        if opened:
+            log.error("circuit_breaker_opened", run_id=request.run_id, action=request.action)
+
+    def _publish_finished(self, record: RemediationRecord, claim_key: str) -> None:
+        """Writes a finished run's record, then notes that it was written and ends the claim."""
+        self.publisher.publish(record)
+        assert record.run_id is not None
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(redis_keys.run(record.run_id), "published", "1")
+            pipe.set(claim_key, b"done", ex=self.claim_ttl_s, xx=True)
+            pipe.execute()
 
     # -- after a crash ---------------------------------------------------------------------
 
@@ -285,6 +304,14 @@ class ActionRunner:
         run = self._run(request.run_id)
         state = run.get("state")
         if state == "finished":
+            if run.get("record") and not run.get("published"):
+                # It ended, and its record was lost on the way (Redis gone at that moment):
+                # released and written now. The record's id is the one the first attempt
+                # would have written, so a reader that saw it after all deduplicates it.
+                record = RemediationRecord.model_validate_json(run["record"])
+                self._release_finished(request, run["reservation"], record)
+                self._publish_finished(record, claim.key)
+                return record
             claim.finish()
             return None
         if state == "sent":
@@ -336,11 +363,6 @@ class ActionRunner:
                 },
             )
             return self._sent(request, found, claim)
-        if not self._mark_finished(request.run_id):
-            claim.finish()
-            return None
-        checks = self.checks.request_for(request, definition, job.params)
-        self.safety.release(checks, run["reservation"], "interrupted")
         if definition.shell is not None and self.executor.name == "ssm":
             known = "no SSM command of this run exists, so it was not sent"
         elif "started_at" in run:
@@ -351,7 +373,12 @@ class ActionRunner:
         record = request_record(
             request, RemediationStatus.INTERRUPTED, reason, executor=self.executor.name
         )
-        return self._publish(record, claim)
+        if not self._mark_finished(request.run_id, record):
+            claim.finish()
+            return None
+        self._release_finished(request, run["reservation"], record)
+        self._publish_finished(record, claim.key)
+        return record
 
     def settle_abandoned(self, run_id: str, claims: Claims) -> RemediationRecord | None:
         """A run in the reserved-runs index whose attempt may be dead (the sweep asks).
@@ -406,12 +433,13 @@ class ActionRunner:
             )
             pipe.execute()
 
-    def _mark_finished(self, run_id: str) -> bool:
-        """reserved/sent -> finished, once (False: another attempt finished it)."""
+    def _mark_finished(self, run_id: str, record: RemediationRecord | None = None) -> bool:
+        """reserved/sent -> finished, once, keeping its record (False: another attempt
+        finished it)."""
         return bool(
             self._finish(
                 keys=[redis_keys.run(run_id), redis_keys.ACTIVE_RUNS, redis_keys.RESERVED_RUNS],
-                args=[run_id],
+                args=[run_id, record.model_dump_json() if record is not None else ""],
             )
         )
 
