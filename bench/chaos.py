@@ -284,6 +284,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40.0, help="of load under kills")
     parser.add_argument("--every", type=float, default=2.0, help="seconds between kills")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--detectors", type=int, default=1, help="detector processes")
     parser.add_argument(
         "--kill-redis",
         action="store_true",
@@ -299,7 +300,10 @@ def main() -> None:
     series = names(args.series)
     env = environment(redis_url, work, slack, series)
     up = subprocess.Popen(
-        [sys.executable, "-m", "scops", "up", "--run-dir", str(work / "run")],
+        [
+            *(sys.executable, "-m", "scops", "up", "--run-dir", str(work / "run")),
+            *("--detectors", str(args.detectors)),
+        ],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=(work / "up.log").open("wb"),
