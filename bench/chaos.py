@@ -41,6 +41,8 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.support: the Slack stand-in
 
+from pipeline import SHARDS, base_env  # noqa: E402
+
 from scops.keys import create_key  # noqa: E402
 from scops.local_redis import ensure_redis, free_port  # noqa: E402
 from scops.processes import ALL_SERVICES  # noqa: E402
@@ -51,7 +53,6 @@ from shared.streams import ANOMALIES, all_metric_streams  # noqa: E402
 from tests.support.records import remediation_records  # noqa: E402
 from tests.support.slack_standin import SlackStandIn  # noqa: E402
 
-SHARDS = 4
 WARMUP = 230  # samples per series before the spikes (the detector warms up over 200)
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
 RUNNING = {RemediationStatus.RUNNING, RemediationStatus.APPROVED}
@@ -92,14 +93,9 @@ def environment(
     rules, scripts = rules_and_scripts(series, work / "ran.txt")
     (work / "rules.yaml").write_text(rules)
     (work / "catalogue.yaml").write_text(scripts)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCOPS_")}
+    env = base_env(redis_url)
     env.update(
         {
-            "SCOPS_REDIS_URL": redis_url,
-            "SCOPS_LOG_LEVEL": "WARNING",
-            "SCOPS_METRIC_SHARDS": str(SHARDS),
-            "SCOPS_INGEST_RATE_PER_MIN": "100000000",
-            "SCOPS_WORKER_METRICS_PORT": "0",
             "SCOPS_RULES_PATH": str(work / "rules.yaml"),
             "SCOPS_SCRIPT_CATALOGUE_PATH": str(work / "catalogue.yaml"),
             "SCOPS_EXECUTOR": "local",

@@ -450,7 +450,9 @@ def report_latency(timed: list[Probe], missed: int, rate: float) -> None:
 # -- the run -------------------------------------------------------------------------------------
 
 
-def stack_env(redis_url: str, detectors: int) -> tuple[dict[str, str], list[str]]:
+def base_env(redis_url: str) -> dict[str, str]:
+    """What every benchmark's stack runs with: this environment without its own ``SCOPS_``
+    settings, quiet logs, no ingest budget in the way."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCOPS_")}
     env.update(
         {
@@ -459,9 +461,14 @@ def stack_env(redis_url: str, detectors: int) -> tuple[dict[str, str], list[str]
             "SCOPS_METRIC_SHARDS": str(SHARDS),
             "SCOPS_INGEST_RATE_PER_MIN": "100000000",
             "SCOPS_WORKER_METRICS_PORT": "0",
-            "SCOPS_MODEL_DIR": tempfile.mkdtemp(prefix="scops-bench-models-"),
         }
     )
+    return env
+
+
+def stack_env(redis_url: str, detectors: int) -> tuple[dict[str, str], list[str]]:
+    env = base_env(redis_url)
+    env["SCOPS_MODEL_DIR"] = tempfile.mkdtemp(prefix="scops-bench-models-")
     for name in ("gateway", "remediator", "notifier"):
         port = free_port()
         env[f"SCOPS_{name.upper()}_PORT"] = str(port)

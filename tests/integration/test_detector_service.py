@@ -124,6 +124,13 @@ def anomalies(client: redis.Redis, since: int = 0) -> list[dict[str, Any]]:
     return [e for e in events if e["type"] == "anomaly.detected.v1"]
 
 
+def warm_up(client: redis.Redis, process: StackProcess, names: list[str], seed: int) -> None:
+    """300 samples of each series, scored: every series past its warm-up."""
+    for i, name in enumerate(names):
+        feed(client, name, normal(300, seed=seed + i))
+    wait_scored(process, 300 * len(names))
+
+
 def wait_raised(client: redis.Redis, spikes: dict[str, float], timeout: float) -> None:
     """Until an anomaly was raised for each resource's spike value; a timeout names those
     missing."""
@@ -203,9 +210,7 @@ def test_a_detector_killed_while_scoring_a_backlog_loses_no_incident(
     names = [f"node-{i}" for i in range(60)]
     first = service("detector", env, log_dir).start().wait_ready()
     try:
-        for i, name in enumerate(names):
-            feed(own_redis, name, normal(300, seed=100 + i))
-        wait_scored(first, 300 * len(names))
+        warm_up(own_redis, first, names, seed=100)
         # 400 more samples a series, a spike somewhere in each, in entries of 100 samples
         # interleaved across series as they would arrive
         spikes = {name: 80.0 + i for i, name in enumerate(names)}
@@ -244,9 +249,7 @@ def test_a_detector_killed_before_its_checkpoint_loses_no_learning(
     names = [f"vm-{i}" for i in range(20)]
     first = service("detector", env, log_dir).start().wait_ready()
     try:
-        for i, name in enumerate(names):
-            feed(own_redis, name, normal(300, seed=200 + i))
-        wait_scored(first, 300 * len(names))
+        warm_up(own_redis, first, names, seed=200)
         assert status(first)["series_warming_up"] == 0
         first.kill()
     finally:
