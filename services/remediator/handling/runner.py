@@ -433,13 +433,13 @@ class ActionRunner:
             )
             pipe.execute()
 
-    def _mark_finished(self, run_id: str, record: RemediationRecord | None = None) -> bool:
+    def _mark_finished(self, run_id: str, record: RemediationRecord) -> bool:
         """reserved/sent -> finished, once, keeping its record (False: another attempt
         finished it)."""
         return bool(
             self._finish(
                 keys=[redis_keys.run(run_id), redis_keys.ACTIVE_RUNS, redis_keys.RESERVED_RUNS],
-                args=[run_id, record.model_dump_json() if record is not None else ""],
+                args=[run_id, record.model_dump_json()],
             )
         )
 
