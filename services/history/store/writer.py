@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -129,9 +129,24 @@ class HistoryWriter:
             await session.execute(statement, rows)
 
     async def refresh(self, session: AsyncSession, incidents: set[uuid.UUID]) -> None:
-        """Work the incidents' summaries out again from all their steps."""
+        """Work the incidents' summaries out again from all their steps.
+
+        Two transactions (the anomalies' and the remediations' consumers) may write steps of one
+        incident at once; each would work the summary out from the steps it sees, and the one
+        committing last would drop the other's. On PostgreSQL each incident's summary is worked
+        out under a lock held to the commit (``pg_advisory_xact_lock``, taken in one order), so
+        the second waits, then reads the first's steps (read committed: each statement sees
+        what was committed before it). SQLite writes one transaction at a time."""
         if not incidents:
             return
+        if self.dialect == "postgresql":
+            keys = sorted(_lock_key(i) for i in incidents)
+            await session.execute(
+                text(
+                    "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) k"
+                ),
+                {"keys": keys},
+            )
         result = await session.execute(
             select(StepRow.incident_id, *STEP_COLUMNS).where(
                 StepRow.incident_id.in_([str(i) for i in incidents])
@@ -181,3 +196,8 @@ def _follow(moves: dict[uuid.UUID, uuid.UUID], incident: uuid.UUID) -> uuid.UUID
         seen.add(incident)
         incident = moves[incident]
     return incident
+
+
+def _lock_key(incident: uuid.UUID) -> int:
+    """A 64-bit advisory lock key of an incident (its id's first half, signed)."""
+    return int.from_bytes(incident.bytes[:8], "big", signed=True)

@@ -3,6 +3,7 @@ whatever the deliveries, read back by filter and page, pruned after the retentio
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.history.core.steps import feedback_steps
+from services.history.core.steps import feedback_steps, steps_of
 from services.history.store.database import sessions
 from services.history.store.models import AuditRow, SilenceRow, StepRow
 from services.history.store.reader import AuditFilter, HistoryReader, IncidentFilter
@@ -208,3 +209,30 @@ async def test_silences_are_copied_and_their_end_updated(engine: AsyncEngine) ->
     assert [(r.id, r.created_by, r.ends_at) for r in rows] == [
         ("s1", "carol", START + timedelta(minutes=30))
     ]
+
+
+async def test_two_transactions_writing_one_incident_at_once_keep_both_in_its_summary(
+    engine: AsyncEngine,
+) -> None:
+    """Two consumers (anomalies, remediations) write steps of one incident in transactions of
+    their own at the same moment. Each works the summary out from the steps it sees: the one
+    that commits last must see the other's, or the incident reads open and high with its
+    escalation and resolution in the timeline."""
+    writer, reader = parts(engine)
+    events = whole_incident("web-1", "cpu_utilization", START)
+    first, worse, *middle, resolved = events
+    await writer.record_many([first])
+    maker = sessions(engine)
+    ours = maker()
+    await ours.begin()
+    await writer.write(ours, [s for s in map(steps_of, [worse, resolved]) if s is not None])
+    theirs = asyncio.create_task(writer.record_many(middle))
+    await asyncio.sleep(0.3)  # theirs runs while ours is open (or waits for it)
+    await ours.commit()
+    await ours.close()
+    await asyncio.wait_for(theirs, timeout=10)
+
+    incident = await reader.incident(first.event_id)
+    assert incident is not None
+    assert incident.events == 11 == len(incident.timeline)
+    assert (incident.status, incident.severity.value) == (IncidentStatus.RESOLVED, "critical")
