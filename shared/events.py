@@ -39,7 +39,9 @@ def new_correlation_id() -> str:
     return uuid.uuid4().hex
 
 
-def _aware_utc(value: datetime) -> datetime:
+def aware_utc(value: datetime) -> datetime:
+    """``value`` in UTC (a time without a zone is UTC); ValueError when that leaves the
+    calendar (``9999-12-31T23:00:00-14:00``)."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     try:
@@ -54,7 +56,7 @@ def _finite(value: float) -> float:
     return value
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
+UtcDatetime = Annotated[datetime, AfterValidator(aware_utc)]
 FiniteFloat = Annotated[float, AfterValidator(_finite)]
 ResourceId = Annotated[
     str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\s\x00-\x1f]+$")
@@ -206,7 +208,7 @@ class AnomalyEvent(Event):
     @staticmethod
     def derive_id(resource_id: str, metric: str, observed_at: datetime) -> uuid.UUID:
         """The id of the anomaly (and of its episode) opened by this series at this sample."""
-        key = f"{resource_id}\x1f{metric}\x1f{_aware_utc(observed_at).isoformat()}"
+        key = f"{resource_id}\x1f{metric}\x1f{aware_utc(observed_at).isoformat()}"
         return uuid.uuid5(ANOMALY_NAMESPACE, key)
 
     @staticmethod

@@ -25,6 +25,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, Strict, StringConstraints
 
+from shared.events import aware_utc
+
 RESOURCE_ID_MAX = 256
 METRIC_MAX = 128
 METRIC_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:\-]*$"
@@ -139,14 +141,10 @@ def _epoch_seconds(value: Any) -> Any:
     return value
 
 
-def _aware_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_epoch_seconds),
-    AfterValidator(_aware_utc),
+    AfterValidator(aware_utc),
     # No example: any fixed date would soon be refused as too old, and the API documentation
     # must show only examples the services accept.
     Field(

@@ -82,6 +82,9 @@ def refused(
 FAR: list[tuple[Any, str]] = [
     ("9999-12-31T00:00:00Z", "ahead"),
     ("0001-01-01T00:00:00Z", "behind"),
+    # Dates that leave the calendar once converted to UTC (no server error)
+    ("0001-01-01T00:00:01.0+00:01", "out of range once converted to UTC"),
+    ("9999-12-31T23:00:00-14:00", "out of range once converted to UTC"),
     (0, "behind"),
     (1e11, "seconds since the epoch"),  # not read as milliseconds (1973)
     (timedelta(minutes=10), "ahead"),
