@@ -223,14 +223,10 @@ class StreamConsumer:
 
     async def _on_entry(self, entry: RawEntry) -> bool:
         deliveries = 1
-        deferred = self.deferred
-        if (
-            entry.reclaimed
-            and deferred is not None
-            and deferred.holds(entry.stream, _text(entry.entry_id))
-        ):
-            return False  # handled already, idle while its acknowledgement waits
         if entry.reclaimed:
+            deferred = self.deferred
+            if deferred is not None and deferred.holds(entry.stream, _text(entry.entry_id)):
+                return False  # handled already, idle while its acknowledgement waits
             deliveries = await self._deliveries(entry.stream, entry.entry_id)
             family = _stream_family(entry.stream)
             metrics.EVENTS_RECLAIMED.labels(stream=family, group=self.group).inc()

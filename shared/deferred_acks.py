@@ -57,8 +57,7 @@ class DeferredAcks:
     def put_back(self, taken: Taken) -> None:
         """A round failed: its entries wait for the next one."""
         for stream, ids in taken.items():
-            held = self._held.setdefault(stream, {})
-            self._held[stream] = {**dict.fromkeys(ids), **held}
+            self._held[stream] = {**dict.fromkeys(ids), **self._held.get(stream, {})}
             self._drop_taken(stream, ids)
 
     async def acknowledge(self, taken: Taken) -> int:

@@ -400,10 +400,8 @@ class GroupReader:
             log.info("entries_taken_over", group=self.group, count=total)
         return total
 
-    async def reclaim(self, min_idle_ms: int | None = None) -> int:
-        """Take over entries idle in any consumer's pending list (at least ``claim_idle_ms``
-        unless ``min_idle_ms`` says otherwise), in order; how many were taken."""
-        idle = self.options.claim_idle_ms if min_idle_ms is None else min_idle_ms
+    async def reclaim(self) -> int:
+        """Take over entries idle in any consumer's pending list; how many were taken."""
         total = 0
         for stream in self.streams:
             start: Any = "0-0"
@@ -412,7 +410,7 @@ class GroupReader:
                     stream,
                     self.group,
                     self.consumer,
-                    min_idle_time=idle,
+                    min_idle_time=self.options.claim_idle_ms,
                     start_id=start,
                     count=self.options.batch,
                 )

@@ -275,8 +275,9 @@ class ActionRunner:
     def _release_finished(
         self, request: ActionRequest, reservation: str, record: RemediationRecord
     ) -> None:
-        """Frees the run's locks and counts a failure toward the breaker (again harmless:
-        a lock is freed only by its own reservation, a failure is counted once per it)."""
+        """Frees the run's locks and counts a failure toward the breaker. Doing it again is
+        harmless: a lock is freed only by its own reservation, and a failure is counted once
+        per reservation."""
         outcome = {
             RemediationStatus.FAILED: "failed",
             RemediationStatus.INTERRUPTED: "interrupted",

@@ -23,6 +23,7 @@ from services.remediator.stores.dispatched import forget_commands
 from services.remediator.stores.packed_calls import Arg, PackedCalls
 from shared.bus import encode_event
 from shared.events import RemediationRecord
+from shared.identifiers import STREAM_ID_PART_MAX
 from shared.streams import REMEDIATIONS
 
 log = structlog.get_logger("remediator.audit")
@@ -31,7 +32,6 @@ _std_log = logging.getLogger("remediator.audit")  # the one ``log`` writes to (i
 FILTERS = ("status", "action", "resource_id", "rule", "anomaly_id", "blocked_by")
 SCAN_CHUNK = 500
 SCAN_MAX = 20_000
-ID_PART_MAX = 2**64 - 1  # Redis stream ids are two unsigned 64-bit numbers
 
 
 class RecordPublisher:
@@ -125,8 +125,10 @@ def _cursor_parts(cursor: str) -> tuple[int, int]:
     ms, _, seq = cursor.partition("-")
     if not (ms.isascii() and ms.isdigit() and seq.isascii() and seq.isdigit()):
         raise ValueError("a cursor is <ms>-<seq>, as next_cursor gives it")
-    if int(ms) > ID_PART_MAX or int(seq) > ID_PART_MAX:
-        raise ValueError(f"not a position in the audit log (each part is at most {ID_PART_MAX})")
+    if int(ms) > STREAM_ID_PART_MAX or int(seq) > STREAM_ID_PART_MAX:
+        raise ValueError(
+            f"not a position in the audit log (each part is at most {STREAM_ID_PART_MAX})"
+        )
     return int(ms), int(seq)
 
 
@@ -150,7 +152,7 @@ def newest_bound(query: AuditQuery) -> str | None:
         return None if _cursor_parts(query.cursor) == (0, 0) else f"({query.cursor}"
     if query.until is not None:
         until_ms = _ms(query.until)
-        return None if until_ms < 0 else f"{until_ms}-{ID_PART_MAX}"
+        return None if until_ms < 0 else f"{until_ms}-{STREAM_ID_PART_MAX}"
     return "+"
 
 
