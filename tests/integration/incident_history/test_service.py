@@ -190,8 +190,13 @@ def test_ready_checks_the_database_and_redis(running: Running) -> None:
 
 
 def test_silences_are_copied_from_the_notifier(running: Running) -> None:
-    reply = running.get("/metrics")
-    assert 'history_events_recorded_total{kind="silence"}' in reply.text
+    # Copied on a timer (every 0.5 s here), independently of the events awaited above.
+    wait_for(
+        running.process,
+        lambda: 'history_events_recorded_total{kind="silence"} 1.0' in running.get("/metrics").text,
+        10,
+        "the notifier's silence copied",
+    )
 
 
 @pytest.mark.parametrize(
