@@ -90,7 +90,7 @@ class SeasonalProfile:
     def __init__(self, storage: array[float] | None = None, base: int = 0) -> None:
         """``storage``: an array the profile may keep its numbers in from ``base`` on
         (the detector's, so that a series has one array of floats instead of several)."""
-        self.codes = array("H", bytes(2 * _BINS))
+        self.codes = array("H", (0,)) * _BINS  # allocated to the byte (see detector.py)
         self.v = array("d", bytes(8 * NUMBERS)) if storage is None else storage
         self.b = base
         # code map origin and resolution (0: no map yet), the timestamp of the first sample
@@ -223,7 +223,8 @@ class SeasonalProfile:
             codes.byteswap()
         if len(codes) != _BINS:
             raise ValueError("seasonal profile has the wrong number of bins")
-        self.codes = codes
+        self.codes = array("H", (0,)) * _BINS
+        self.codes[:] = codes
         v, b = self.v, self.b
         v[b + _ORIGIN], v[b + _RES] = float(state[1]), float(state[2])
         v[b + _START] = math.nan if state[3] is None else float(state[3])
