@@ -384,6 +384,11 @@ def main() -> None:
             failed.append(f"actions run more than once: {twice}")
         if unrun:
             failed.append(f"recorded succeeded but never ran: {unrun}")
+        unrecorded = sorted(n for n in ran if succeeded[n] == 0)
+        if unrecorded:
+            failed.append(f"actions run with no succeeded record: {unrecorded}")
+        if len(last) < len(spikes):
+            failed.append(f"decisions recorded {len(last)}, spikes {len(spikes)}")
         unfinished = [k for k, r in last.items() if r.status in RUNNING]
         if unfinished:
             failed.append(f"decisions never ended: {unfinished}")

@@ -14,7 +14,9 @@ It behaves as the client's calls do:
 - an error reply is raised once every reply of the batch is read, so the connection stays in
   step; any other exception (a task's time limit mid-read) drops the connection, so no reply is
   ever left pending on a connection handed back to the pool;
-- a script Redis no longer has (a restart, ``SCRIPT FLUSH``) is loaded and the call sent again.
+- a script Redis no longer has (a restart, ``SCRIPT FLUSH``) is loaded and the call sent again;
+- a connection Redis closed since the last call is replaced before the call, as the pool checks
+  a connection it hands out.
 
 Each instance keeps one connection of the pool for itself (taken again after a fork), so a call
 does not check a connection out of the pool and back; a call made while another thread uses it
@@ -31,7 +33,9 @@ from typing import Any
 import hiredis
 import redis
 from redis.commands.core import Script
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError, NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Arg = str | bytes | int | float
 
@@ -64,6 +68,8 @@ class PackedCalls:
                 if self._own is None or self._pid != os.getpid():
                     self._own = self.pool.get_connection()  # held, never released
                     self._pid = os.getpid()
+                else:
+                    _reconnect_if_closed(self._own)
                 return _call(self._own, packed, len(commands))
             finally:
                 self._lock.release()
@@ -81,6 +87,19 @@ class PackedCalls:
         except NoScriptError:
             self.client.script_load(script.script)
             return self.run([command])[0]
+
+
+def _reconnect_if_closed(conn: Any) -> None:
+    """What the pool checks when it hands a connection out, for the one held between calls:
+    Redis may have closed it meanwhile (a restart, ``CLIENT KILL``, its idle timeout), and a
+    call on it would fail on the first write instead of reaching the Redis that is there now.
+    Nothing is pending on a held connection between calls, so anything readable is the close."""
+    try:
+        if conn.can_read():
+            raise RedisConnectionError("the connection has data between calls")
+    except (RedisConnectionError, RedisTimeoutError, OSError):
+        conn.disconnect()
+        conn.connect()
 
 
 def _call(conn: Any, packed: list[bytes], count: int) -> list[Any]:

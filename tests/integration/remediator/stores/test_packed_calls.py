@@ -123,3 +123,17 @@ def test_other_types_are_refused() -> None:
         pack(["SET", "k", True])
     with pytest.raises(redis.DataError):
         pack(["SET", "k", None])  # type: ignore[list-item]
+
+
+def test_a_connection_redis_closed_meanwhile_is_replaced_before_the_call(
+    sync_redis: redis.Redis,
+) -> None:
+    # A Redis restart (or a CLIENT KILL, an idle timeout) closes the connection held between
+    # decisions; the next decision must reconnect, as a client checking one out of its pool
+    # does, not fail (a record written after a restart was lost until a later retry).
+    calls = PackedCalls(sync_redis)
+    assert calls.run([["SET", "packed:before", "1"]]) == [b"OK"]
+    killed = sync_redis.client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1
+    assert calls.run([["SET", "packed:after", "2"]]) == [b"OK"]
+    assert sync_redis.get("packed:after") == b"2"
