@@ -393,7 +393,9 @@ def main() -> None:
         if unfinished:
             failed.append(f"decisions never ended: {unfinished}")
 
-        deadline = time.monotonic() + 30
+        # A message in hand of a notifier killed mid-send is taken over once idle for the
+        # claim time (30 s), at the next reclaim (every 15 s), then paced at one a second.
+        deadline = time.monotonic() + 90
         while True:
             texts = [json.dumps(body) for body in slack.accepted]
             unseen = [n for n in succeeded if not any(f"`{n}`" in t for t in texts)]
