@@ -40,7 +40,7 @@ class Checkpointer:
     """Saves changed series in slices of about ``slice_s`` of work, letting the event loop run
     between slices, and writes them ``write_every`` at a time.
 
-    A series' state costs a hundred microseconds or more to serialise (its memory is
+    A series' state costs tens of microseconds or more to serialise (its memory is
     compressed), so a fixed count per slice could hold the loop for tens of milliseconds: the
     slice is sized from what the previous one cost instead. Each state is encoded as soon as it
     is taken, so only bytes wait for the write, not thousands of freshly built lists the
