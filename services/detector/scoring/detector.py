@@ -67,10 +67,10 @@ _LIKELIHOODS = 12
 _LIKELIHOOD_STREAMS = 4  # level_shift, novelty, seasonal, pattern
 _SEASON = _LIKELIHOODS + 3 * _LIKELIHOOD_STREAMS
 _SEASON_FIRST_SEEN = _SEASON + SEASON_FIRST_SEEN
-_GRID = _SEASON + SEASON_NUMBERS  # the grid's origin and width, the last halving's time
+_GRID = _SEASON + SEASON_NUMBERS  # the grid's origin and width
 # Then the peaks of the largest excursions above and below the range (``k`` each, largest
 # first, NaN while fewer are on record; the ones below negated) and of the current ones.
-_PEAKS = _GRID + 3
+_PEAKS = _GRID + 2
 # The last result's flags (kept as one small integer; 0: no result yet).
 _HAS, _ALARM, _WARMING, _SUPPRESSED = 1, 2, 4, 8
 # A result is a tuple: built by ``tuple.__new__`` it skips the named tuple's Python-level
@@ -84,12 +84,6 @@ _DEFAULT_CONFIG = DetectorConfig()
 #: day spanning more forgets the day before's rarer levels and every visit of an hour looks
 #: new (on 5-second noise: 6 seasonal alarms per series in days 2-3 with 4, none with 2).
 _SEASONAL_HALVINGS = 2
-#: Days that at least pass between two halvings of the exact table of level pairs (the
-#: novelty context): counted in samples alone, the memory of a series sampled every second
-#: lasts 83 minutes, and the rarer pairs of plain noise came back as novel every few hours
-#: (1-second noise: 6.7 novelty alarms per series per day). A week, like the seasonal
-#: profiles' memory; 5000 samples are longer at periods of ~2 minutes and more.
-_SEQ_HALVING_DAYS = 7.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +123,6 @@ def _derive(cfg: DetectorConfig) -> _Derived:
             cfg.memory_halving_interval,
             cfg.seasonal_familiar_after,
             cfg.hash_seed,
-            _SEQ_HALVING_DAYS * _DAY,
         ),
         cfg.alarm_threshold * cfg.score_decades,
         math.exp(-1.0 / cfg.alarm_bar_memory),
@@ -357,7 +350,7 @@ class SeriesDetector:
             if season.weekly_likely:
                 week_bin = (int(ts // _DAY + 3) % 7) * bins + time_bin  # Monday = 0
             seq_raw, tod_raw, pat_raw = self.memory.observe(
-                value, lo, hi, time_bin, new_mean, week_bin, season.mode == WEEKLY, ts
+                value, lo, hi, time_bin, new_mean, week_bin, season.mode == WEEKLY
             )
         if seasonal_band is None:
             low, high = mean - band * dev, mean + band * dev

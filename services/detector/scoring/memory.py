@@ -23,13 +23,12 @@ ever hide novelty (a false "seen"), which errs on the side of fewer alarms.
 
 The sequences (``symbols ** context_length``: 256 with the defaults) are also counted
 exactly (4-bit counters in 128 bytes), and a sequence is novel only when both counts are
-zero. The exact table is halved with the hashed one, except at halvings less than
-``seq_halving_seconds`` after its own last one: at one sample a second 5000 samples are
-83 minutes, and a pair of levels seen once since the last halving - the rarer pairs of
-plain noise - was forgotten and novel again every few hours. A table of its own, it
-cannot fill up with them. Where the sample count takes longer (every ~2 minutes or
-slower, with a week) both tables halve at the same samples, and as the hashed count is
-never below the exact one, novelty is then exactly the hashed table's.
+zero. The exact table is never halved: a pair of levels once seen is part of the series'
+repertoire until the grid is rebuilt. Halved with the hashed table, the rarer pairs of
+plain noise, seen once since the last halving, came back as "never seen" after every
+halving - every 83 minutes at one sample a second, every 17 days at five minutes - and a
+series without any incident raised novelty alarms (EXPERIMENTS.md, rows 62 and 67). A
+table of its own, with one counter per pair, it cannot fill up.
 """
 
 from __future__ import annotations
@@ -68,7 +67,6 @@ class MemoryParams:
     block_modulus: int
     halving_interval: int
     seq_exact: int  # bytes of the exact sequence table, two counters each (0: none)
-    seq_halving_seconds: float  # the shortest time between two of its halvings
     tod_familiar: int
     salts: tuple[int, int, int, int]
 
@@ -85,7 +83,6 @@ class MemoryParams:
         halving_interval: int,
         tod_familiar: int = 1,
         seed: int = 0,
-        seq_halving_seconds: float = 0.0,
     ) -> MemoryParams:
         symbols = levels + 4
         salts = tuple((s + seed * 0x61C88647) & _MASK for s in _SALTS)
@@ -101,7 +98,6 @@ class MemoryParams:
             symbols ** max(blocks - 1, 1),
             halving_interval,
             (symbols**context_length + 1) // 2 if symbols**context_length <= _SEQ_EXACT_MAX else 0,
-            seq_halving_seconds,
             tod_familiar,
             (salts[0], salts[1], salts[2], salts[3]),
         )
@@ -128,16 +124,14 @@ class ContextMemory:
     def __init__(
         self, params: MemoryParams, storage: array[float] | None = None, base: int = 0
     ) -> None:
-        """``storage``: an array the grid's origin and level width, and the time of the
-        exact sequence table's last halving, may be kept in, at ``base`` to ``base + 2``
-        (the detector's: one array of floats per series)."""
+        """``storage``: an array the grid's origin and level width may be kept in, at
+        ``base`` and ``base + 1`` (the detector's: one array of floats per series)."""
         self._p = params
         self.table = bytearray(params.slots // 2)
         self.seq_table = bytearray(params.seq_exact)
-        self.v = array("d", bytes(24)) if storage is None else storage
+        self.v = array("d", (0.0, 0.0)) if storage is None else storage
         self.b = base
         self.v[base] = self.v[base + 1] = 0.0  # origin; width 0 means "no grid yet"
-        self.v[base + 2] = math.nan  # no sample learned yet
         self.since_halving = 0
         self.restart_sequence()
 
@@ -178,10 +172,9 @@ class ContextMemory:
         centre: float,
         week_bin: int,
         weekly: bool,
-        ts: float = 0.0,
     ) -> tuple[float, float, float]:
-        """Learn the contexts ending at ``value``, observed at ``ts`` (epoch seconds);
-        ``[lo, hi]`` is the known range (for :meth:`ensure_grid`).
+        """Learn the contexts ending at ``value``; ``[lo, hi]`` is the known range (for
+        :meth:`ensure_grid`).
 
         Returns whether the (sequence, seasonal, pattern) contexts were novel, as 1.0 or
         0.0 (the raw scores of their likelihood streams). ``centre``
@@ -199,8 +192,6 @@ class ContextMemory:
         if not (width > 0.0 and hi - lo <= p.grid_reset * p.levels * width):
             self.ensure_grid(lo, hi)
             origin, width = v[b], v[b + 1]
-            if v[b + 2] != v[b + 2]:  # the first sample: the halving clock starts
-                v[b + 2] = ts
         table = self.table
         slots = p.slots
         top = p.symbols - 1
@@ -284,10 +275,6 @@ class ContextMemory:
         if self.since_halving >= p.halving_interval:
             self.since_halving = 0
             self.table = bytearray(table.translate(_HALVE))
-            if not ts - v[b + 2] < p.seq_halving_seconds:
-                # (a NaN time of the last halving - a state saved before it was kept - halves)
-                v[b + 2] = ts
-                self.seq_table = bytearray(self.seq_table.translate(_HALVE))
         return seq_new, tod_new, pat_new
 
     # ------------------------------------------------------------------ state
@@ -296,7 +283,6 @@ class ContextMemory:
         ``memory_slots / 2`` bytes, typically a third of that: most counters are 0)."""
         return {
             "grid": [self.v[self.b], self.v[self.b + 1]],
-            "seq_halved": enc(self.v[self.b + 2]),
             "seqz": base64.b64encode(_deflate(bytes(self.seq_table))).decode("ascii"),
             "keys": [self.seq_key, self.filled, self.since_halving, self.block_key, self.block_n],
             "block": [enc(self.block_max), enc(self.block_min)],
@@ -320,11 +306,8 @@ class ContextMemory:
             if len(seq_table) != self._p.seq_exact:
                 raise ValueError("exact sequence table size does not match the configuration")
             self.seq_table = bytearray(seq_table)
-            halved = state["seq_halved"]
-            self.v[self.b + 2] = math.nan if halved is None else float(halved)
         else:  # saved before the exact table was kept: its counts as the hashed table holds
             self.seq_table = bytearray(self._p.seq_exact)
-            self.v[self.b + 2] = math.nan
             for key in range(0, 2 * len(self.seq_table), 2):
                 self.seq_table[key >> 1] = self._count(key) | self._count(key + 1) << 4
         bmax, bmin = state["block"]
