@@ -23,7 +23,8 @@ class Upkeep:
         self.sessions = sessions
 
     async def save_silences(self, silences: list[dict[str, Any]], seen_at: datetime) -> int:
-        """Insert new silences, update the end of known ones; returns how many were read."""
+        """Insert new silences, update the end of known ones; returns how many were new or
+        had a new end (read again unchanged at every poll, a silence is not news)."""
         rows = []
         for s in silences:
             try:
@@ -49,8 +50,12 @@ class Upkeep:
             set_={"ends_at": statement.excluded.ends_at, "seen_at": statement.excluded.seen_at},
         )
         async with self.sessions.begin() as session:
+            known = select(SilenceRow.id, SilenceRow.ends_at).where(
+                SilenceRow.id.in_([row["id"] for row in rows])
+            )
+            ends = {str(i): end for i, end in (await session.execute(known)).all()}
             await session.execute(statement)
-        return len(rows)
+        return len([row for row in rows if ends.get(str(row["id"])) != row["ends_at"]])
 
     async def prune(self, before: datetime) -> dict[str, int]:
         """Delete incidents whose newest step is older than ``before`` (with their steps and

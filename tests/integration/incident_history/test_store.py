@@ -202,8 +202,11 @@ async def test_silences_are_copied_and_their_end_updated(engine: AsyncEngine) ->
         "ends_at": "2026-12-05T20:00:00Z",
     }
     assert await upkeep.save_silences([silence, {"id": "broken"}], START) == 1
+    # Read again at the next poll, unchanged: nothing new is recorded (the count feeds
+    # history_events_recorded_total, which must not grow while nothing happens).
+    assert await upkeep.save_silences([silence], START + timedelta(seconds=30)) == 0
     ended = {**silence, "ends_at": "2026-12-05T18:30:00Z"}
-    await upkeep.save_silences([ended], START + timedelta(minutes=30))
+    assert await upkeep.save_silences([ended], START + timedelta(minutes=30)) == 1
     async with sessions(engine)() as session:
         rows = (await session.scalars(select(SilenceRow))).all()
     assert [(r.id, r.created_by, r.ends_at) for r in rows] == [
