@@ -283,6 +283,8 @@ class ContextMemory:
         ``memory_slots / 2`` bytes, typically a third of that: most counters are 0)."""
         return {
             "grid": [self.v[self.b], self.v[self.b + 1]],
+            # read by versions that halved the exact table (a rollback): "not yet halved"
+            "seq_halved": None,
             "seqz": base64.b64encode(_deflate(bytes(self.seq_table))).decode("ascii"),
             "keys": [self.seq_key, self.filled, self.since_halving, self.block_key, self.block_n],
             "block": [enc(self.block_max), enc(self.block_min)],
