@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -254,6 +255,11 @@ def raised(client: redis.Redis) -> set[tuple[str, float]]:
     return found
 
 
+def _names(resource: str, text: str) -> bool:
+    """Whether ``text`` names ``resource`` (``node-1`` is not named by ``node-12``)."""
+    return re.search(rf"(?<![\w-]){re.escape(resource)}(?!\w)", text) is not None
+
+
 def settle(client: redis.Redis, spikes: dict[str, tuple[int, float]], timeout: float) -> float:
     """Until every spike is raised and every record has ended (or ``timeout``)."""
     began = time.monotonic()
@@ -405,7 +411,9 @@ def main() -> None:
         deadline = time.monotonic() + 90
         while True:
             texts = [json.dumps(body) for body in slack.accepted]
-            unseen = [n for n in succeeded if not any(f"`{n}`" in t for t in texts)]
+            # Named in a grouped message's list or in the action's own result ("on
+            # tag:Name=node-7"); a group of many lists the first few and "N more".
+            unseen = [n for n in succeeded if not any(_names(n, t) for t in texts)]
             if not unseen or time.monotonic() > deadline:
                 break
             time.sleep(0.5)

@@ -218,3 +218,29 @@ def test_an_anomaly_message_links_first_to_its_incident_page_when_a_console_is_s
     context = rendered.payload["blocks"][-2]["elements"][-1]["text"]
     page = f"https://ops.example/console/incidents/{alert.anomaly_id}"
     assert context.startswith(f"<{page}|Incident> · <https://grafana.example/")
+
+
+def _acted(alert: Alert) -> Alert:
+    decision = Decision(
+        status=RemediationStatus.SUCCEEDED,
+        summary=f"Ran `restart_service` on `{alert.resource_id}`: succeeded",
+        event_id=f"record-{alert.resource_id}",
+    )
+    return alert.model_copy(update={"decision": decision})
+
+
+def test_every_action_in_a_group_too_long_to_list_is_still_named() -> None:
+    # A decision folded into a group's first message is the only word Slack gets of it: an
+    # action on a resource past the listed lines would go unnamed.
+    quiet = [_alert(resource_id=f"web-{i:02d}") for i in range(45)]
+    acted = [_acted(_alert(resource_id=f"web-{i:02d}")) for i in range(45, 50)]
+    _, payload = _one(FlushPlan(firing=quiet + acted))
+    listing = "\n".join(b["text"]["text"] for b in payload["blocks"] if b["type"] == "section")
+    assert all(f"`web-{i:02d}`" in listing for i in range(45, 50))
+    assert "10 more not listed" in payload["blocks"][-2]["elements"][0]["text"]
+
+    many = [_acted(_alert(resource_id=f"db-{i:02d}")) for i in range(45)]
+    _, payload = _one(FlushPlan(firing=many))
+    text = json.dumps(payload)
+    assert all(f"db-{i:02d}" in text for i in range(45))
+    assert_within_slack_limits(payload)

@@ -42,6 +42,10 @@ from shared.slack_buttons import (
 
 RESOLVED_EMOJI = ":white_check_mark:"
 LINES_MAX = 40  # alert lines in a group message; the rest are counted
+# Characters of the unlisted resources acted on, named in the group message's context (a
+# context element holds up to 2,000 with the correlation ids and group beside them).
+ACTED_NAMES_MAX = 1200
+NAME_MAX = 64
 
 
 def by_severity(alerts: Sequence[Alert]) -> list[Alert]:
@@ -206,7 +210,10 @@ def group_message(
     head = f"*{summary}* on {resources} resource{'s' if resources != 1 else ''}"
     if repeat:
         head += " · _still firing_"
-    shown = ordered[:LINES_MAX]
+    # Within a severity, alerts carrying an action's outcome first: this message may be the
+    # only word Slack gets of it, and lines past what fits are only counted.
+    ranked = sorted(ordered, key=lambda a: (-a.severity.rank, a.decision is None))
+    shown = ranked[:LINES_MAX]
     lines = [_alert_line(a, meta) for a in shown]
     blocks: list[Block] = [
         header(
@@ -218,9 +225,26 @@ def group_message(
     blocks += body
     correlations = ", ".join(code(c) for c in dict.fromkeys(a.correlation_id for a in ordered[:5]))
     more = f"{len(ordered) - listed} more not listed · " if listed < len(ordered) else ""
+    acted = [a.resource_id for a in ranked[listed:] if a.decision is not None]
+    if acted:
+        more += f"also acted on: {_names_within(acted, ACTED_NAMES_MAX)} · "
     blocks.append(context(f"{more}correlation {correlations} · group {code(meta.group_id)}"))
     blocks.append(ActionsBlock(block_id="group_actions", elements=_group_buttons(meta, ordered)))
     return slack_payload(group_fallback(meta, ordered), blocks)
+
+
+def _names_within(names: Sequence[str], limit: int) -> str:
+    """``names`` as code, as many as fit in ``limit`` characters, the rest counted."""
+    out: list[str] = []
+    used = 0
+    for i, name in enumerate(names):
+        piece = code(name[:NAME_MAX])
+        rest = len(names) - i - 1
+        if used + len(piece) + (len(f" and {rest} more") if rest else 0) > limit:
+            return ", ".join(out) + f" and {len(names) - i} more"
+        out.append(piece)
+        used += len(piece) + 2
+    return ", ".join(out)
 
 
 def _group_buttons(meta: GroupMeta, alerts: Sequence[Alert]) -> list[ButtonElement]:
