@@ -42,7 +42,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.support: the Slack stand-in
 
-from pipeline import SHARDS, base_env  # noqa: E402
+from pipeline import SHARDS, base_env, is_ready  # noqa: E402
 
 from scops.keys import create_key  # noqa: E402
 from scops.local_redis import ensure_redis, free_port  # noqa: E402
@@ -147,12 +147,7 @@ def wait_ready(env: dict[str, str], timeout: float = 120) -> None:
     urls += [env["SCOPS_NOTIFIER_URL"], env["SCOPS_HISTORY_URL"]]
     deadline = time.monotonic() + timeout
     for url in urls:
-        while True:
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
+        while not is_ready(url):
             if time.monotonic() > deadline:
                 raise SystemExit(f"{url} not ready")
             time.sleep(0.3)

@@ -107,17 +107,22 @@ def spawn(name: str, args: list[str], env: dict[str, str], logs: Path, url: str 
     return Proc(name, process, url)
 
 
+def is_ready(url: str) -> bool:
+    """Whether the service at ``url`` answers ``/ready`` with 200 (not answering: no)."""
+    try:
+        return httpx.get(f"{url}/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def wait_ready(procs: list[Proc], logs: Path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     for proc in procs:
         while proc.url is not None:
             if proc.process.poll() is not None:
                 raise SystemExit(f"{proc.name} exited; see {logs}/{proc.name}.log")
-            try:
-                if httpx.get(proc.url + "/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
+            if is_ready(proc.url):
+                break
             if time.monotonic() > deadline:
                 raise SystemExit(f"{proc.name} not ready; see {logs}/{proc.name}.log")
             time.sleep(0.2)

@@ -238,7 +238,7 @@ def _names_within(names: Sequence[str], limit: int) -> str:
     out: list[str] = []
     used = 0
     for i, name in enumerate(names):
-        piece = code(name[:NAME_MAX])
+        piece = code(name, NAME_MAX)
         rest = len(names) - i - 1
         if used + len(piece) + (len(f" and {rest} more") if rest else 0) > limit:
             return ", ".join(out) + f" and {len(names) - i} more"
