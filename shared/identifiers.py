@@ -103,6 +103,11 @@ LabelValue = Annotated[
     str, StringConstraints(max_length=LABEL_VALUE_MAX), AfterValidator(_visible_text)
 ]
 Labels = Annotated[dict[LabelKey, LabelValue], Field(max_length=LABELS_MAX)]
+#: Free text a request gives for people to read (who asks or decides, a reason, a comment): a
+#: character that is invisible or rearranges the text around it (a bidi override making a
+#: record read as another resource, a line break forging a second line) becomes a space. Not
+#: refused: the text is a label, and a request must not fail over a pasted zero-width space.
+ShownText = Annotated[str, AfterValidator(visible)]
 
 
 def _finite(value: float) -> float:

@@ -15,7 +15,7 @@ from services.detector.consumer import anomaly_key
 from services.detector.deps import DetectorDep, get_detector
 from services.detector.detection_engine import MODEL_VERSION, DetectionEngine, SeriesState
 from services.detector.scoring.detector import SeriesDetector
-from shared.identifiers import MetricName, Number, ResourceId, Timestamp, dated_now
+from shared.identifiers import MetricName, Number, ResourceId, ShownText, Timestamp, dated_now
 from shared.streams import PREFIX
 from shared.time_bounds import TimeBounds
 from shared.web import problem_responses, require_internal_token
@@ -112,8 +112,8 @@ class FeedbackRequest(BaseModel):
         json_schema_extra={"examples": [{"verdict": "false_positive", "by": "alice"}]},
     )
     verdict: Literal["false_positive", "true_positive"]
-    by: str = Field("unknown", max_length=128)
-    note: str = Field("", max_length=2000)
+    by: ShownText = Field("unknown", max_length=128)
+    note: ShownText = Field("", max_length=2000)
 
 
 SavedState = dict[str, Any] | None

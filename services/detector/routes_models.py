@@ -22,6 +22,7 @@ from services.detector.training_sources import (
 )
 from shared.events import MetricSample, UtcDatetime
 from shared.history_series import HistoryError
+from shared.identifiers import ShownText
 from shared.web import problem_responses, require_internal_token
 
 router = APIRouter(tags=["models"], dependencies=[Depends(require_internal_token)])
@@ -31,7 +32,7 @@ class Exclusion(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start: UtcDatetime
     end: UtcDatetime
-    reason: str = Field("", max_length=200, examples=["deployment"])
+    reason: ShownText = Field("", max_length=200, examples=["deployment"])
 
     @model_validator(mode="after")
     def _ordered(self) -> Exclusion:

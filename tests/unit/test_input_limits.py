@@ -164,3 +164,25 @@ def test_the_remediators_evaluation_refuses_what_the_gateway_refuses() -> None:
     ):
         with pytest.raises(ValidationError):
             AnomalyInput.model_validate({**good, **bad})
+
+
+def test_a_manual_request_names_its_incident_as_every_entry_point_does() -> None:
+    """``resource_id`` of ``POST /remediation/execute`` is shown to approvers and recorded: a
+    bidi override or a line break there would make a request read as being on another
+    resource; the free text (who asks, why) keeps its words, without hidden characters."""
+    from services.remediator.handling.manual import ManualRequest
+
+    body = {
+        "action": "restart_service",
+        "target": {"instance_ids": ["i-0abc123def4567890"]},
+        "params": {"service": "nginx"},
+        "reason": "users\u2028report\u202e timeouts",
+        "by": "ana\u200b",
+    }
+    accepted = ManualRequest.model_validate({**body, "resource_id": "web-1"})
+    assert accepted.reason == "users report  timeouts"
+    assert accepted.by == "ana "
+    for bad in ("web-1\u202e\n<!channel>", "web 1", "x" * 257, ""):
+        with pytest.raises(ValidationError) as caught:
+            ManualRequest.model_validate({**body, "resource_id": bad})
+        assert "resource_id" in str(caught.value)

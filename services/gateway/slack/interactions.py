@@ -31,6 +31,7 @@ from services.gateway.slack.commands import MalformedSlackRequestError, failed
 from services.gateway.slack.responder import Followups, SlackResponder
 from services.gateway.slack.users import SlackRoles, SlackUser
 from shared.json_bounds import JsonBoundsError, loads_bounded
+from shared.mrkdwn import escape
 from shared.slack_buttons import (
     SILENCE_BUTTON_S,
     ActionId,
@@ -160,7 +161,7 @@ class SlackInteractions:
         complete = bool(answer.data.get("complete", True))
         return Applied(
             True,
-            f"{mark} by {user.mention}: {answer.text}",
+            f"{mark} by {user.mention}: {escape(answer.text)}",
             APPROVAL_BUTTONS if complete else frozenset(),
         )
 
@@ -208,7 +209,7 @@ class SlackInteractions:
         return Applied(
             True,
             f":no_entry_sign: Marked as a false positive by {user.mention}: the detector "
-            f"tunes {value.metric} on {value.resource_id}",
+            f"tunes {escape(value.metric)} on {escape(value.resource_id)}",
             frozenset({ActionId.ANOMALY_ACKNOWLEDGE.value, ActionId.ANOMALY_FALSE_POSITIVE.value}),
         )
 
@@ -218,7 +219,7 @@ class SlackInteractions:
             "resource": glob_literal(value.resource_id),
             "metric": glob_literal(value.metric),
         }
-        what = f"{value.metric} on {value.resource_id}"
+        what = f"{value.metric} on {value.resource_id}"  # recorded as the silence's comment
         return await self._silenced(
             matchers, value.silence_s, what, ActionId.ANOMALY_SILENCE, user, ops
         )

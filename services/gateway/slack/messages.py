@@ -7,6 +7,7 @@ from typing import Any
 
 from services.gateway.chatops.intents import IntentName
 from services.gateway.chatops.replies import Outcome, Reply
+from shared.mrkdwn import escape
 
 TEXT_MAX = 3000  # a section's or context element's text
 BLOCKS_MAX = 50
@@ -19,31 +20,34 @@ def clip(text: str, limit: int = TEXT_MAX) -> str:
 
 def command_answer(reply: Reply) -> dict[str, Any]:
     """Answers and accepted commands are shown to the channel; help, refusals and what was
-    not understood only to the person who asked."""
+    not understood only to the person who asked. An answer is plain text quoting data
+    (resource ids, explanations, reasons): escaped, so none of it is read as mrkdwn."""
     public = reply.answer.outcome in PUBLIC and (
         reply.intent is None or reply.intent.intent is not IntentName.HELP
     )
     return {
         "response_type": "in_channel" if public else "ephemeral",
-        "text": clip(reply.answer.text),
+        "text": clip(escape(reply.answer.text)),
     }
 
 
 def notice(text: str) -> dict[str, Any]:
-    """A message only the person who clicked or asked sees; the original stays."""
-    return {"response_type": "ephemeral", "replace_original": False, "text": clip(text)}
+    """A message only the person who clicked or asked sees; the original stays. ``text`` is
+    plain (escaped here)."""
+    return {"response_type": "ephemeral", "replace_original": False, "text": clip(escape(text))}
 
 
 def working_on(text: str) -> dict[str, Any]:
     return {
         "response_type": "ephemeral",
-        "text": clip(f"Working on `{text}`: the answer follows here shortly."),
+        "text": clip(f"Working on `{escape(text)}`: the answer follows here shortly."),
     }
 
 
 def decided(message: dict[str, Any] | None, line: str, remove: frozenset[str]) -> dict[str, Any]:
     """The original message with the buttons in ``remove`` taken away and ``line`` (who did
-    what) added at the end, to replace it."""
+    what) added at the end, to replace it. ``line`` is mrkdwn (it mentions who clicked): the
+    caller escapes what it quotes from data."""
     original = message or {}
     blocks = [b for b in original.get("blocks", []) if isinstance(b, dict)]
     kept: list[dict[str, Any]] = []

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from services.notifier.core.silences import Silence, SilenceMatchers
 from services.notifier.deps import INTERNAL, NotifierDep
 from shared.events import UtcDatetime, utcnow
+from shared.identifiers import ShownText
 from shared.web import problem_responses
 
 router = APIRouter(prefix="/notifications", tags=["silences"])
@@ -37,8 +38,8 @@ class SilenceRequest(BaseModel):
     )
     starts_at: UtcDatetime | None = None
     ends_at: UtcDatetime | None = None
-    created_by: str = Field(min_length=1, max_length=128, examples=["ana"])
-    comment: str = Field("", max_length=500, examples=["planned load test"])
+    created_by: ShownText = Field(min_length=1, max_length=128, examples=["ana"])
+    comment: ShownText = Field("", max_length=500, examples=["planned load test"])
 
     @field_validator("ends_at")
     @classmethod
@@ -106,7 +107,7 @@ async def end_silence(
 
 
 class AcknowledgeRequest(BaseModel):
-    by: str = Field(min_length=1, max_length=128, examples=["ana"])
+    by: ShownText = Field(min_length=1, max_length=128, examples=["ana"])
     resource_id: str | None = Field(None, max_length=256, examples=["web-1"])
     metric: str | None = Field(None, max_length=128, examples=["cpu_utilization"])
     group_id: str | None = Field(None, pattern=r"^[0-9a-f]{24}$")

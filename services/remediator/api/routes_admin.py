@@ -14,13 +14,14 @@ from services.remediator.core.durations import Duration
 from services.remediator.errors import RulesFileError
 from services.remediator.stores.maintenance import MaintenanceWindow
 from shared.events import UtcDatetime, utcnow
+from shared.identifiers import ShownText
 from shared.web import problem_responses
 
 router = APIRouter(tags=["admin"])
 
 
 class Actor(BaseModel):
-    by: str = Field("internal", min_length=1, max_length=128, examples=["ana"])
+    by: ShownText = Field("internal", min_length=1, max_length=128, examples=["ana"])
 
 
 class WindowIn(BaseModel):
@@ -33,8 +34,8 @@ class WindowIn(BaseModel):
     starts_at: UtcDatetime | None = Field(None, description="Default: now.")
     ends_at: UtcDatetime | None = None
     duration: Duration | None = Field(None, examples=["2h"], description="Instead of ends_at.")
-    reason: str = Field("", max_length=500, examples=["kernel upgrade"])
-    by: str = Field(min_length=1, max_length=128, examples=["ana"])
+    reason: ShownText = Field("", max_length=500, examples=["kernel upgrade"])
+    by: ShownText = Field(min_length=1, max_length=128, examples=["ana"])
 
     @model_validator(mode="after")
     def _an_end(self) -> WindowIn:

@@ -22,6 +22,7 @@ from services.remediator.api.deps import (
     RemediatorDep,
 )
 from services.remediator.stores.approvals import Approval
+from shared.identifiers import ShownText
 from shared.web import problem_responses
 
 router = APIRouter(prefix="/remediation/approvals", tags=["approvals"])
@@ -42,14 +43,14 @@ PersonDep = Annotated[str, Depends(acting_person)]
 
 
 class DecisionBody(BaseModel):
-    by: str = Field(
+    by: ShownText = Field(
         min_length=1,
         max_length=128,
         examples=["ana"],
         description="The decider's name as shown in records (who counts is the gateway's "
         "X-Actor-Person).",
     )
-    comment: str = Field("", max_length=500, examples=["checked the dashboards"])
+    comment: ShownText = Field("", max_length=500, examples=["checked the dashboards"])
 
 
 class DecisionOut(BaseModel):

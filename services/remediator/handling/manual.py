@@ -36,6 +36,7 @@ from services.remediator.errors import RequestRefusedError, UnknownActionError
 from services.remediator.handling.approval_gate import approval_id_for
 from services.remediator.handling.workflow import AnomalyWorkflow
 from shared.events import RemediationStatus, Severity
+from shared.identifiers import ResourceId, ShownText
 
 
 class TargetBody(BaseModel):
@@ -75,9 +76,9 @@ class ManualRequest(BaseModel):
     action: str = Field(examples=["restart_service"])
     target: TargetBody
     params: dict[str, object] = Field(default_factory=dict, examples=[{"service": "nginx"}])
-    reason: str = Field(min_length=1, max_length=500, examples=["users report timeouts"])
-    by: str = Field(min_length=1, max_length=128, description="Who asks.", examples=["ana"])
-    resource_id: str | None = Field(
+    reason: ShownText = Field(min_length=1, max_length=500, examples=["users report timeouts"])
+    by: ShownText = Field(min_length=1, max_length=128, description="Who asks.", examples=["ana"])
+    resource_id: ResourceId | None = Field(
         None,
         description="How records name the incident (defaults to the target). Only a label: "
         "deny lists and maintenance windows match the resolved target.",

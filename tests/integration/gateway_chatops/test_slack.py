@@ -238,6 +238,20 @@ def anomaly_value(anomaly_id: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+def test_a_line_quoting_data_cannot_ping_the_channel(stack: Stack) -> None:
+    """The resource id is data (any visible text an ingest key sent): the line that replaces
+    the buttons quotes it escaped, and still mentions who clicked."""
+    anomaly_id = detector_anomaly(stack.redis, "<!channel>", "HighCPU")
+    value = anomaly_value(anomaly_id, resource_id="<!channel>")
+    _, name = click(stack, OPERATOR_SLACK, "scops.anomaly.false_positive", value, ANOMALY_MESSAGE)
+    (update,) = stack.posted_to(name)
+    line = update.body["blocks"][-1]["elements"][0]["text"]
+    assert line == (
+        f":no_entry_sign: Marked as a false positive by <@{OPERATOR_SLACK}>: the detector "
+        "tunes HighCPU on &lt;!channel&gt;"
+    )
+
+
 def test_false_positive_goes_to_the_detector(stack: Stack) -> None:
     anomaly_id = detector_anomaly(stack.redis, "web-1", "HighCPU")
     _, name = click(

@@ -76,6 +76,19 @@ def test_who_sees_a_command_answer(
     assert len(answer["text"]) == messages.TEXT_MAX
 
 
+def test_answers_and_notices_quote_data_escaped() -> None:
+    """An answer lists resource ids and explanations an ingest key or an alert chose; posted
+    in the channel as mrkdwn, ``<!channel>`` in one would ping everyone."""
+    said = "web-1 <!channel> & <https://evil.example|runbook>"
+    reply = Reply(ChatIntent.of(IntentName.STATUS), "parser", Answer(Outcome.ANSWERED, said))
+    for text in (
+        messages.command_answer(reply)["text"],
+        messages.notice(said)["text"],
+        messages.working_on(said)["text"],
+    ):
+        assert "<" not in text and "&lt;!channel&gt; &amp; &lt;https://evil" in text, text
+
+
 def test_slash_command_form() -> None:
     body = urlencode(
         {

@@ -107,6 +107,21 @@ def test_text_from_events_is_escaped_for_mrkdwn() -> None:
     assert silence["silence"]["resource"] == "web[*]1[[]a]"  # a glob matching only this id
 
 
+def test_a_notification_text_cannot_ping_the_channel_or_hide_a_link() -> None:
+    """A resource id is any visible text an ingest key sends: in the top-level text (what a
+    phone shows, read as mrkdwn too) ``<!channel>`` would ping everyone."""
+    for rid in ("<!channel>", "<https://evil.example/login|web-1>"):
+        event = anomaly(resource_id=rid)
+        single = alert_from_event(event)
+        for plan in (
+            FlushPlan(firing=[single]),
+            FlushPlan(firing=[single, _alert(resource_id="web-2")]),
+            FlushPlan(resolved=[apply_resolution(single, resolved(event))[0]]),
+        ):
+            _, payload = _one(plan)
+            assert "<" not in payload["text"] and "&lt;" in payload["text"], payload["text"]
+
+
 def test_an_escalation_and_a_reminder_say_what_they_are() -> None:
     escalated = _alert().model_copy(update={"notified_severity": Severity.HIGH})
     _, payload = _one(FlushPlan(firing=[escalated]))

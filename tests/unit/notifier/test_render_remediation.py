@@ -64,6 +64,21 @@ def test_approval_request_says_what_where_why_risk_expiry_and_offers_approve_rej
     assert_within_slack_limits(message.payload)
 
 
+def test_approval_and_result_texts_cannot_ping_the_channel() -> None:
+    """The notification text names the target and the reason a person typed: data, escaped."""
+    event = anomaly(resource_id="<!channel>")
+    asked = record(event, RemediationStatus.PENDING_APPROVAL, approval_id="a" * 32, expires_at=T0)
+    blocked = record(
+        event,
+        RemediationStatus.BLOCKED,
+        blocked_by="deny_list",
+        reason="manual request by ana: <!here> please look",
+    )
+    for rec, kind in ((asked, MessageKind.APPROVAL), (blocked, MessageKind.ACTION_RESULT)):
+        text = render_record(rec, kind, Channel.SLACK).payload["text"]
+        assert "<" not in text and "&lt;!channel&gt;" in text, text
+
+
 def test_succeeded_result_gives_duration_exit_code_and_output() -> None:
     rec = record(
         status=RemediationStatus.SUCCEEDED,

@@ -23,6 +23,7 @@ from services.notifier.core.render.text import (
     HEADER_MAX,
     SECTION_MAX,
     clip,
+    escape,
 )
 from shared.events import Severity
 
@@ -54,7 +55,9 @@ def context(*parts: str) -> ContextBlock:
 
 
 def slack_payload(text: str, blocks: list[Block]) -> dict[str, Any]:
-    """``to_dict`` validates every block against Slack's limits (SlackObjectFormationError)."""
+    """``to_dict`` validates every block against Slack's limits (SlackObjectFormationError).
+    ``text`` is plain text: it is escaped here, as Slack reads mrkdwn in it too (a resource
+    id ``<!channel>`` in a notification's text would ping the whole channel)."""
     if len(blocks) > BLOCKS_MAX:
         raise ValueError(f"{len(blocks)} blocks; Slack takes {BLOCKS_MAX}")
-    return {"text": clip(text, FALLBACK_MAX), "blocks": [b.to_dict() for b in blocks]}
+    return {"text": clip(escape(text), FALLBACK_MAX), "blocks": [b.to_dict() for b in blocks]}

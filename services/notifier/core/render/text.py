@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.events import Severity
+from shared.mrkdwn import escape as escape  # the renderers escape through this module
 
 # Slack's published limits (https://docs.slack.dev/reference/block-kit/blocks).
 HEADER_MAX = 150
@@ -47,11 +48,6 @@ def clip_tail(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return ELLIPSIS + text[-(limit - 1) :]
-
-
-def escape(text: str) -> str:
-    """Slack mrkdwn treats ``&``, ``<`` and ``>`` as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def code(text: str, limit: int = 300) -> str:
