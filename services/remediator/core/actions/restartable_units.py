@@ -17,10 +17,12 @@ from functools import lru_cache
 UNIT_TYPES = ("service", "socket", "target", "mount", "automount", "swap", "path", "timer",
               "slice", "scope", "device")  # fmt: skip
 # Units whose restart cuts the machine off, stops its management (the SSM agent would kill the
-# very command restarting it) or its audit trail, or changes the boot state.
-NEVER = ("systemd-*", "ssh*", "dbus*", "getty*", "serial-getty*", "autovt*", "user@*",
-         "user-runtime-dir@*", "init*", "emergency*", "rescue*", "network*", "networkmanager*",
-         "amazon-ssm-agent*", "snap.amazon-ssm-agent*", "polkit*", "auditd*")  # fmt: skip
+# very command restarting it) or its audit trail, or changes the boot state; with the other
+# names systemd knows some of them by (``messagebus`` is D-Bus on Red Hat-like systems).
+NEVER = ("systemd-*", "ssh*", "dbus*", "messagebus*", "getty*", "serial-getty*", "autovt*",
+         "user@*", "user-runtime-dir@*", "init*", "emergency*", "rescue*", "network*",
+         "networkmanager*", "ifup@*", "wicked*", "ec2-instance-connect*", "amazon-ssm-agent*",
+         "snap.amazon-ssm-agent*", "polkit*", "auditd*")  # fmt: skip
 
 UNIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9:_.@-]{0,127}")
 UNIT_GLOB = re.compile(r"[A-Za-z0-9:_.@*?-]{1,128}")

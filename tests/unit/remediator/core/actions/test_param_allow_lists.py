@@ -158,6 +158,12 @@ NEVER_RESTARTED = {
     "getty@tty1.service": "matches getty*",
     "user@1000": "matches user@*",
     "amazon-ssm-agent": "matches amazon-ssm-agent*",
+    # other names of the same units, or units that keep the machine reachable
+    "messagebus": "matches messagebus*",  # D-Bus on Red Hat-like systems
+    "MessageBus.service": "matches messagebus*",
+    "ifup@eth0": "matches ifup@*",  # Debian's per-interface unit
+    "wicked": "matches wicked*",  # SUSE's network service
+    "ec2-instance-connect": "matches ec2-instance-connect*",
 }
 
 
