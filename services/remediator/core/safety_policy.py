@@ -32,6 +32,10 @@ class SafetyLimits:
     dry_run: bool = True
     allowed_actions: frozenset[str] | None = None  # None: every registered action
     denied_targets: tuple[str, ...] = ()
+    # How long the last action on a target and the blast radius counts are remembered at least,
+    # whatever the cooldown or window of the action that recorded them: a rule whose cooldown
+    # or window is longer than another's still sees that one's actions (up to this long).
+    memory_s: float = 7 * 86400.0
 
 
 @dataclass(frozen=True)

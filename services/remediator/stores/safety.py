@@ -9,6 +9,7 @@ changes nothing (shadow rules, evaluations, approvals before they are asked for)
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -172,6 +173,7 @@ class SafetyManager:
             request.group_max if request.group else 0,
             len(units),
             len(group_members),
+            int(limits.memory_s * 1000),
             *units,
             *group_members,
             *request.matched_names,
@@ -299,13 +301,21 @@ class SafetyManager:
             )
             used, failures = pipe.execute()
         cooldown, lock = redis_keys.cooldown(""), redis_keys.lock("")
-        cooldowns, locks = [], []
+        cooling: list[str] = []
+        locks = []
         for raw in self.redis.scan_iter(match=f"{redis_keys.SAFETY}:*", count=1000):
             key = raw.decode()
             if key.startswith(cooldown):
-                cooldowns.append(key.removeprefix(cooldown))
+                cooling.append(key)
             elif key.startswith(lock):
                 locks.append(key.removeprefix(lock))
+        # A cooldown key outlives its cooldown (it is remembered for longer rules' checks):
+        # listed while the "until" it holds lies ahead (a key without one, while it exists).
+        cooldowns = [
+            key.removeprefix(cooldown)
+            for key, held in zip(cooling, self.redis.mget(cooling) if cooling else [], strict=True)
+            if held is not None and _cooling_until(held) > now_ms
+        ]
         return SafetyState(
             actions_used=int(used),
             rate_limit=self.limits.rate_limit,
@@ -327,6 +337,16 @@ class SafetyManager:
             "breaker": state.breaker or {"open": False},
             "dry_run": state.dry_run,
         }
+
+
+def _cooling_until(held: bytes) -> float:
+    """Until when (ms) a cooldown key's member counts as cooling down; a key written before
+    it held "last:until" counts while it exists."""
+    _last, sep, until = held.decode().partition(":")
+    try:
+        return float(until) if sep else math.inf
+    except ValueError:
+        return math.inf
 
 
 def _member_of(target: str, member: str) -> str:

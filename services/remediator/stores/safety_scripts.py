@@ -12,12 +12,18 @@ from __future__ import annotations
 #       (8, 9 for the first member, 10, 11 for the second, ...), then the locks of what the
 #       action also acts on without being its target (the rest: a group's instances)
 # ARGV: 1 mode (reserve|peek), 2 now_ms or "", 3 reservation id, 4 target key,
-#       5 rate limit, 6 window ms, 7 cooldown ms, 8 cooldown key ttl ms, 9 lock ttl ms,
+#       5 rate limit, 6 window ms, 7 cooldown ms, 8 cooling ms (the longer of the request's
+#       and the default cooldown: how long status lists the member), 9 lock ttl ms,
 #       10 blast max (0: none), 11 blast window ms, 12 default dry-run ("1"/"0"),
 #       13 check breaker ("1"/"0"), 14 run hash ttl ms, 15 action,
 #       16 most instances of the group (0: no group share), 17 member count m,
-#       18 group member count g, then the m members, the g group members, and the names that
-#       maintenance windows match (the rest)
+#       18 group member count g, 19 memory ms, then the m members, the g group members, and
+#       the names that maintenance windows match (the rest)
+# A cooldown key holds "last:until": when the member was last acted on, and until when it
+# counts as cooling down (for status; a request's check reads "last" with its own cooldown).
+# Cooldown keys and blast radius entries are remembered for at least the memory (and never
+# for less than they already were): a rule with a long cooldown or window must still see an
+# action that one with a shorter one recorded. Keys written before held "last" alone.
 # Members are what the action acts on, resolved (sorted instance ids, asg:NAME): every lock,
 # cooldown and blast radius count is kept per member, so the same instance named two ways, or
 # inside a larger set, meets the same lock.
@@ -30,7 +36,8 @@ if not now then
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local m, g = tonumber(ARGV[17]), tonumber(ARGV[18])
-local first_member, first_group, first_name = 19, 19 + m, 19 + m + g
+local memory = tonumber(ARGV[19])
+local first_member, first_group, first_name = 20, 20 + m, 20 + m + g
 
 if ARGV[13] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
   return {'circuit_breaker', redis.call('HGET', KEYS[2], 'reason') or '',
@@ -64,9 +71,10 @@ end
 
 local cooldown = tonumber(ARGV[7])
 for i = 1, m do
-  local last = redis.call('GET', KEYS[6 + 2 * i])
-  if last and now - tonumber(last) < cooldown then
-    return {'cooldown', ARGV[first_member + i - 1], cooldown - (now - tonumber(last))}
+  local held = redis.call('GET', KEYS[6 + 2 * i])
+  local last = held and tonumber(string.match(held, '^[^:]+'))
+  if last and now - last < cooldown then
+    return {'cooldown', ARGV[first_member + i - 1], cooldown - (now - last)}
   end
 end
 
@@ -120,22 +128,31 @@ local id = ARGV[3]
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 redis.call('ZADD', KEYS[1], now, id)
 redis.call('PEXPIRE', KEYS[1], window)
+local function keep_for(key, at_least)
+  local left = redis.call('PTTL', key)
+  if left > at_least then return left end
+  return at_least
+end
+local cooling = tonumber(ARGV[8])
 for i = 1, m do
-  if tonumber(ARGV[8]) > 0 then
-    redis.call('SET', KEYS[6 + 2 * i], now, 'PX', ARGV[8])
-  end
+  local key = KEYS[6 + 2 * i]
+  local until_ms = now + cooling
+  local held = redis.call('GET', key)
+  local held_until = held and tonumber(string.match(held, ':(%d+)$'))
+  if held_until and held_until > until_ms then until_ms = held_until end
+  redis.call('SET', key, string.format('%.0f:%.0f', now, until_ms), 'PX',
+             keep_for(key, math.max(memory, cooling)))
   redis.call('SET', KEYS[7 + 2 * i], id, 'PX', ARGV[9])
 end
 for k = 8 + 2 * m, #KEYS do redis.call('SET', KEYS[k], id, 'PX', ARGV[9]) end
-if blast_max > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', cutoff)
-  for i = first_member, first_group - 1 do redis.call('ZADD', KEYS[5], now, ARGV[i]) end
-  redis.call('PEXPIRE', KEYS[5], blast_window)
-end
+local remembered = math.max(memory, blast_window)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - remembered)
+for i = first_member, first_group - 1 do redis.call('ZADD', KEYS[5], now, ARGV[i]) end
+redis.call('PEXPIRE', KEYS[5], keep_for(KEYS[5], remembered))
 if group_max > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', cutoff)
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - remembered)
   for i = first_group, first_name - 1 do redis.call('ZADD', KEYS[7], now, ARGV[i]) end
-  redis.call('PEXPIRE', KEYS[7], blast_window)
+  redis.call('PEXPIRE', KEYS[7], keep_for(KEYS[7], remembered))
 end
 redis.call('HSET', KEYS[6], 'state', 'reserved', 'reservation', id, 'target', ARGV[4],
            'reserved_at_ms', now)
