@@ -17,6 +17,7 @@ from scops.local_redis import free_port
 from services.remediator.aws.session import AwsApi, AwsConfig
 from services.remediator.config import RemediatorSettings
 from services.remediator.core.action_requests import ActionRequest
+from services.remediator.handling.manual import ManualRequest, prepare
 from services.remediator.handling.workflow import AnomalyWorkflow
 from services.remediator.wiring import Remediator, build
 from shared.events import AnomalyEvent, RemediationRecord
@@ -123,6 +124,20 @@ class Harness:
         while self.work.polls:
             run_id, _delay = self.work.polls.pop(0)
             self.remediator.runner.poll(run_id)
+
+    def ask_cleanup(self, target: dict[str, object], by: str = "ana") -> ActionRequest:
+        """A person's request to clean /tmp on ``target``, prepared as the API prepares it
+        (refused requests raise)."""
+        body = ManualRequest.model_validate(
+            {
+                "action": "cleanup_disk",
+                "target": target,
+                "params": {"paths": ["/tmp"], "clean_package_cache": False},
+                "reason": "r",
+                "by": by,
+            }
+        )
+        return prepare(self.workflow, body, "cid", requested_by=by).request
 
 
 HarnessFactory = Callable[..., Harness]

@@ -16,7 +16,6 @@ from services.remediator.aws.session import AwsApi
 from services.remediator.celery_app import create_celery
 from services.remediator.config import RemediatorSettings
 from services.remediator.errors import ApprovalConflictError
-from services.remediator.handling.manual import ManualRequest, prepare
 from shared.events import RemediationStatus
 from shared.tasks import EXECUTE_REQUEST, HANDLE_ANOMALY
 from tests.integration.remediator.conftest import HarnessFactory, aws_worker_env
@@ -80,7 +79,7 @@ def test_one_instance_many_spellings_many_sources_four_workers_acts_once(
     approval_id = pending.approval_id
     assert approval_id is not None
 
-    manual_targets = [
+    manual_targets: list[dict[str, object]] = [
         {"instance_ids": [hot]},
         {"instance_ids": [hot, hot]},
         {"instance_ids": [others[0], hot]},
@@ -89,16 +88,7 @@ def test_one_instance_many_spellings_many_sources_four_workers_acts_once(
     ]
     requests = []
     for target in manual_targets * 2:
-        body = ManualRequest.model_validate(
-            {
-                "action": "cleanup_disk",
-                "target": target,
-                "params": {"paths": ["/tmp"], "clean_package_cache": False},
-                "reason": "r",
-                "by": "ana",
-            }
-        )
-        requests.append(prepare(h.workflow, body, "cid", requested_by="ana").request)
+        requests.append(h.ask_cleanup(target))
     events = [cpu_anomaly(hot, start + timedelta(milliseconds=n)) for n in range(8)]
     events += [
         cpu_anomaly("web-hot", start + timedelta(milliseconds=n), {"name": "hot"}, metric="mem_x")

@@ -12,7 +12,6 @@ import pytest
 from services.remediator.aws.session import AwsApi
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.errors import RequestRefusedError
-from services.remediator.handling.manual import ManualRequest, prepare
 from shared.events import RemediationStatus
 from tests.integration.remediator.conftest import Harness, HarnessFactory
 from tests.support.aws_fleet import instances, sent_commands
@@ -32,16 +31,7 @@ rules:
 
 
 def ask(h: Harness, target: dict[str, Any]) -> ActionRequest:
-    body = ManualRequest.model_validate(
-        {
-            "action": "cleanup_disk",
-            "target": target,
-            "params": {"paths": ["/tmp"], "clean_package_cache": False},
-            "reason": "r",
-            "by": "ana",
-        }
-    )
-    return prepare(h.workflow, body, "cid", requested_by="ana").request
+    return h.ask_cleanup(target)
 
 
 def test_a_target_overlapping_one_in_cooldown_is_refused_whole_on_every_path(
