@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 MAX_DEPTH = 64
@@ -39,17 +40,36 @@ def _not_finite(number: float) -> str:
     return f"{'Infinity' if number > 0 else '-Infinity'} (or a number too large) is not finite"
 
 
+# JSON may spell half of a UTF-16 pair (``"\\ud800"``) alone: such a string is no text, and no
+# UTF-8 encoder (the one that forwards it, Redis' client) can write it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(text: str) -> str | None:
+    found = _LONE_SURROGATE.search(text)
+    if found is None:
+        return None
+    return f"contains a lone surrogate U+{ord(found.group()):04X} at position {found.start()}"
+
+
 def check_bounds(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
-    """Raises :class:`JsonBoundsError` at the first non-finite number, or at the first
-    container nested deeper than ``max_depth`` (the document itself is level 1)."""
+    """Raises :class:`JsonBoundsError` at the first non-finite number, the first string (or
+    key) holding a lone surrogate, or the first container nested deeper than ``max_depth``
+    (the document itself is level 1)."""
     pending: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     while pending:
         item, path = pending.pop()
         if isinstance(item, float) and not math.isfinite(item):
             raise _error(path, _not_finite(item))
+        if isinstance(item, str) and (why := _lone_surrogate(item)):
+            raise _error(path, why)
         if isinstance(item, dict | list):
             if len(path) >= max_depth:
                 raise _error(path, f"nested deeper than {max_depth} levels")
+            if isinstance(item, dict):
+                for key in item:
+                    if why := _lone_surrogate(key):  # named by where it is, not by itself
+                        raise _error(path, f"a member's name {why}")
             children = item.items() if isinstance(item, dict) else enumerate(item)
             pending.extend((child, (*path, key)) for key, child in reversed(list(children)))
 

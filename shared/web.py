@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
@@ -250,17 +251,35 @@ def _validation_problem(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# FastAPI's answer to a body its JSON reader cannot read at all (bytes that are not UTF-8, an
+# integer past Python's digit limit), raised before validation without the reason.
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
 def _http_problem(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        return problem(
+            400,
+            "Malformed JSON",
+            "the request body cannot be read as JSON (not UTF-8, or a number too long to read)",
+            errors=[{"field": "body", "pointer": "", "reason": "not readable as JSON"}],
+        )
     detail = exc.detail if isinstance(exc.detail, str) else "request refused"
     return problem(exc.status_code, _title(exc.status_code), detail, headers=exc.headers)
 
 
 def _unhandled_problem(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
     # Answered outside every middleware (Starlette's server error handler): the correlation
-    # middleware cannot add its header to this answer, so it is added here.
+    # middleware has unbound its id from the log context and cannot add its header to this
+    # answer, so both are done here.
     correlation_id = request.scope.get("state", {}).get("correlation_id")
+    log.exception(
+        "unhandled_error",
+        path=request.url.path,
+        error_type=type(exc).__name__,
+        correlation_id=correlation_id,
+    )
     return problem(
         500,
         "Internal error",
@@ -294,6 +313,9 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
+_CORRELATION_ID = re.compile(rb"[\x21-\x7e]+")
+
+
 class CorrelationIdMiddleware:
     """Binds the caller's ``X-Correlation-ID`` (or a new one) to every log line of the request
     and echoes it in the response."""
@@ -305,9 +327,12 @@ class CorrelationIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-correlation-id", b"").decode("latin-1")
-        correlation_id = incoming[:128] if incoming.isprintable() and incoming else None
-        correlation_id = correlation_id or uuid.uuid4().hex
+        # Visible ASCII only: the id travels in headers (HTTP clients encode them as ASCII),
+        # log lines and Slack messages; anything else is replaced by a new id.
+        incoming = dict(scope["headers"]).get(b"x-correlation-id", b"")[:128]
+        correlation_id = (
+            incoming.decode("ascii") if _CORRELATION_ID.fullmatch(incoming) else uuid.uuid4().hex
+        )
         scope.setdefault("state", {})["correlation_id"] = correlation_id
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from shared.events import (
     ANOMALY_NAMESPACE,
@@ -61,6 +61,13 @@ class Alert(BaseModel):
     endsAt: datetime | None = None
     generatorURL: str = ""
     fingerprint: str = ""
+
+    @field_validator("startsAt", "endsAt")
+    @classmethod
+    def _utc_without_a_zone(cls, value: datetime | None) -> datetime | None:
+        """A time without a zone is UTC (as everywhere in the API). Never refused here: each
+        alert's times are judged alone when the alerts are read."""
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _example(schema: dict[str, Any]) -> None:

@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse
 
 from services.gateway.anomaly_index import AnomalyIndex
 from services.gateway.auth import Principal
-from services.gateway.proxy import Backends
+from services.gateway.proxy import Backends, QueryParams
 from shared.streams import shard_of
 from shared.web import problem
 
@@ -68,7 +68,7 @@ class DetectorCall:
     path: str
     principal: Principal | None
     correlation_id: str
-    params: dict[str, str] | None
+    params: QueryParams | None
 
     async def send(self, url: str, body: Any) -> Response:
         return await self.backends.forward_to(

@@ -8,6 +8,7 @@ a 422 problem naming where, and nothing is forwarded.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -18,6 +19,9 @@ from services.gateway.acting import person_headers
 from services.gateway.auth import Principal
 from shared.json_bounds import JsonBoundsError, check_bounds
 from shared.web import CORRELATION_HEADER, INTERNAL_TOKEN_HEADER, problem
+
+#: Query parameters: by name, or as sent, in order (a name may come more than once: severity).
+QueryParams = Mapping[str, str] | tuple[tuple[str, str], ...]
 
 log = structlog.get_logger("gateway.proxy")
 PASSED_HEADERS = ("content-type", "retry-after", "location", "content-disposition")
@@ -38,7 +42,7 @@ class Backends:
         principal: Principal | None,
         correlation_id: str,
         body: Any = None,
-        params: dict[str, str] | None = None,
+        params: QueryParams | None = None,
     ) -> Response:
         return await self.forward_to(
             self.urls[service],
@@ -61,7 +65,7 @@ class Backends:
         principal: Principal | None,
         correlation_id: str,
         body: Any = None,
-        params: dict[str, str] | None = None,
+        params: QueryParams | None = None,
     ) -> Response:
         """``forward`` to one process of ``service`` (the detector that owns a series)."""
         try:

@@ -298,8 +298,13 @@ def counter_rates(
             else:
                 rise = point.value - last.value if point.value >= last.value else point.value
                 rate = rise / ((point.at_ms - last.at_ms) / 1000)
-                at = datetime.fromtimestamp(point.at_ms / 1000, UTC)
-                samples.append(_sample(series.resource_id, series.metric, rate, at, series.labels))
+                if math.isfinite(rate):
+                    at = datetime.fromtimestamp(point.at_ms / 1000, UTC)
+                    samples.append(
+                        _sample(series.resource_id, series.metric, rate, at, series.labels)
+                    )
+                else:  # a rise past a float's range in so short a time: no rate to write
+                    dropped[Dropped.NON_FINITE] += 1
             last = point
             latest[key] = point
     return samples, latest, dropped

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
@@ -21,7 +20,7 @@ from services.gateway.anomaly_index import Query as IndexQuery
 from services.gateway.auth import Ingest, Viewer
 from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep, gateway
 from services.gateway.metrics import ALERTS_SKIPPED
-from shared.events import Severity, utcnow
+from shared.events import Severity, UtcDatetime, utcnow
 from shared.streams import ANOMALIES
 from shared.web import problem_responses
 
@@ -57,8 +56,8 @@ async def list_anomalies(
     severity: Annotated[Severity, Query(description="The lowest severity listed.")] = (
         Severity.NORMAL
     ),
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[UtcDatetime | None, Query(description="UTC when it has no zone.")] = None,
+    until: Annotated[UtcDatetime | None, Query(description="UTC when it has no zone.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
         str | None, Query(max_length=64, description="`next_cursor` of the previous page.")

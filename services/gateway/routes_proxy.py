@@ -61,6 +61,8 @@ AUDIT_QUERY = (
     "limit",
     "cursor",
 )
+#: Query parameters a backend reads as a list (repeat the name for several values).
+REPEATABLE_QUERY = frozenset({"severity"})
 INCIDENT_QUERY = (
     "resource_id",
     "severity",
@@ -439,7 +441,8 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
     async def endpoint(request: Request, **kwargs: Any) -> Response:
         backends: Backends = gateway(request).backends
         principal: Principal = kwargs["principal"]
-        query = {k: v for k, v in request.query_params.items() if k in route.query}
+        # Every value of a repeated name goes on (``severity=critical&severity=high``).
+        query = tuple((k, v) for k, v in request.query_params.multi_items() if k in route.query)
         body = kwargs.get("body")
         if route.actor_field is not None and isinstance(body, dict):
             body = {**body, route.actor_field: principal.actor}
@@ -480,7 +483,9 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
             q,
             inspect.Parameter.KEYWORD_ONLY,
             default=None,
-            annotation=Annotated[str | None, Query()],
+            annotation=Annotated[list[str] | None, Query()]
+            if q in REPEATABLE_QUERY
+            else Annotated[str | None, Query()],
         )
         for q in route.query
     ]

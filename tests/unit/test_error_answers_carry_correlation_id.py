@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import structlog.testing
 from fastapi import FastAPI, Request
 
 from services.gateway.body_limit import BodyLimitMiddleware
@@ -69,3 +70,14 @@ async def test_an_unhandled_error_answers_500_with_the_correlation_id() -> None:
     assert reply.headers["content-type"] == "application/problem+json"
     assert reply.headers["x-correlation-id"] == "req-500"
     assert "boom" not in reply.text
+
+
+async def test_the_log_line_of_an_unhandled_error_names_the_request() -> None:
+    """The one line with the traceback is found by the id the caller got back."""
+    async with client(app_with_body_limit(inside_correlation=False)) as http:
+        with structlog.testing.capture_logs() as logged:
+            reply = await http.get("/fails", headers={"X-Correlation-ID": "req-500-log"})
+    assert reply.headers["x-correlation-id"] == "req-500-log"
+    (line,) = [entry for entry in logged if entry["event"] == "unhandled_error"]
+    assert line["correlation_id"] == "req-500-log"
+    assert line["error_type"] == "RuntimeError"

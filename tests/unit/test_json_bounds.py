@@ -67,3 +67,15 @@ def test_what_is_not_json_is_a_plain_value_error() -> None:
     with pytest.raises(ValueError) as refused:
         loads_bounded("{not json")
     assert not isinstance(refused.value, JsonBoundsError)
+
+
+def test_a_lone_surrogate_is_refused_where_it_is() -> None:
+    """JSON may spell half of a UTF-16 pair alone; no UTF-8 encoder can write it on."""
+    with pytest.raises(JsonBoundsError) as value:
+        loads_bounded('{"matchers": {"resource_id": "web-\\ud800"}}')
+    assert value.value.where == "matchers.resource_id"
+    assert "lone surrogate U+D800 at position 4" in value.value.reason
+    with pytest.raises(JsonBoundsError) as key:
+        loads_bounded('{"labels": {"\\udfff": "x"}}')
+    assert key.value.where == "labels" and "name" in key.value.reason
+    assert loads_bounded('{"ok": "\\ud83d\\ude00"}') == {"ok": "\U0001f600"}  # a whole pair

@@ -1,0 +1,306 @@
+"""Hostile input a schema-driven fuzzer does not send: headers no client library writes, times
+without a zone at the edge of the calendar, lone surrogates, numbers past a float, repeated
+query parameters. Each asserts what the API promises: a 4xx problem naming the field and the
+reason (never a 5xx), nothing accepted lost, the correlation id on every log line."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from scops.local_redis import free_port
+from shared.metric_batches import decode_columns
+from shared.streams import ANOMALIES, all_metric_streams, metrics_stream
+from tests.support.processes import StackProcess, api_key, service, stack_env
+from tests.support.remote_write import HEADERS, snappy, write_request
+
+SHARDS = 1  # every sample of a request in one stream entry
+
+
+@pytest.fixture
+def redis_url(module_redis: str) -> str:
+    return module_redis
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """A history service stand-in: answers 200 and remembers each request's path and query."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:
+        _Recorder.seen.append(self.path)
+        body = b'{"items": [], "next_cursor": null}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def history_standin() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def env(module_redis: str, history_standin: str) -> dict[str, str]:
+    dead = f"http://127.0.0.1:{free_port()}"  # backends are down: nothing can be forwarded
+    return stack_env(
+        module_redis,
+        {
+            "SCOPS_METRIC_SHARDS": str(SHARDS),
+            "SCOPS_REMEDIATOR_URL": dead,
+            "SCOPS_NOTIFIER_URL": dead,
+            "SCOPS_HISTORY_URL": history_standin,
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StackProcess]:
+    logs = tmp_path_factory.mktemp("hostile-gateway-logs")
+    process = service("gateway", env, logs).start().wait_ready()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def keys(gateway: StackProcess, redis_url: str) -> dict[str, str]:
+    return {role: api_key(redis_url, role) for role in ("ingest", "admin", "viewer")}
+
+
+def written(client: redis.Redis) -> int:
+    streams = [*all_metric_streams(SHARDS), ANOMALIES]
+    return sum(client.xlen(s) for s in streams)
+
+
+def raw_get(url: str, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    """A GET sent byte for byte (httpx refuses non-ASCII header values): (status, raw head)."""
+    host, port = url.removeprefix("http://").split(":")
+    request = b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    request += b"".join(name + b": " + value + b"\r\n" for name, value in headers) + b"\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]), answer
+
+
+# -- 1. a non-ASCII X-Correlation-ID is a 500 on every forwarded route ------------------------
+
+
+@pytest.mark.parametrize("path", ["/remediation/status", "/notifications"])
+def test_a_latin1_correlation_id_on_a_forwarded_route_is_not_a_server_error(
+    gateway: StackProcess, keys: dict[str, str], path: str
+) -> None:
+    status, answer = raw_get(
+        gateway.url or "",
+        path,
+        [(b"X-API-Key", keys["admin"].encode()), (b"X-Correlation-ID", b"caf\xe9-1")],
+    )
+    # The backend is down: 502 is the documented answer. A 500 means the gateway itself broke.
+    assert status == 502, answer[:400]
+
+
+def test_a_latin1_correlation_id_on_a_chatops_question_is_not_a_server_error(
+    gateway: StackProcess, keys: dict[str, str]
+) -> None:
+    host, port = (gateway.url or "").removeprefix("http://").split(":")
+    body = b'{"query": "status"}'
+    request = (
+        b"POST /chatops/query HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\nX-API-Key: %s\r\n"
+        b"X-Correlation-ID: caf\xe9\r\n\r\n" % (len(body), keys["admin"].encode())
+    ) + body
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    # Documented: an answer the services could not give is an answer (outcome), not an error.
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:400]
+
+
+def test_a_correlation_id_no_header_can_carry_is_replaced_by_a_new_one(
+    gateway: StackProcess, keys: dict[str, str]
+) -> None:
+    """Only visible ASCII travels on (in headers to the services, log lines, Slack): another
+    id is replaced, and the answer says which id the request was given."""
+    _, answer = raw_get(
+        gateway.url or "",
+        "/anomalies",
+        [(b"X-API-Key", keys["viewer"].encode()), (b"X-Correlation-ID", b"caf\xe9-1")],
+    )
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    (echoed,) = [line for line in head.split(b"\r\n") if line.startswith(b"x-correlation-id:")]
+    given = echoed.split(b":", 1)[1].strip()
+    assert given != b"caf\xe9-1" and len(given) == 32 and given.isascii(), head
+
+
+# -- 2. a naive `since` of the first year is a 500 --------------------------------------------
+
+
+def test_a_naive_since_in_year_one_is_refused_or_served_not_a_server_error(
+    gateway: StackProcess, keys: dict[str, str]
+) -> None:
+    reply = httpx.get(
+        f"{gateway.url}/anomalies",
+        params={"since": "0001-01-01T00:00:00"},
+        headers={"X-API-Key": keys["viewer"]},
+    )
+    assert reply.status_code in (200, 422), (reply.status_code, reply.text)
+
+
+# -- 3. a lone surrogate in a forwarded body is a 500 -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path,body",
+    [
+        ("/notifications/silences", b'{"matchers":{"resource_id":"web-\\ud800"},"comment":"x"}'),
+        ("/remediation/maintenance", b'{"reason":"\\ud800"}'),
+    ],
+)
+def test_a_lone_surrogate_in_a_forwarded_body_is_a_422_naming_the_field(
+    gateway: StackProcess, keys: dict[str, str], path: str, body: bytes
+) -> None:
+    reply = httpx.post(
+        f"{gateway.url}{path}",
+        content=body,
+        headers={"X-API-Key": keys["admin"], "Content-Type": "application/json"},
+    )
+    assert reply.status_code == 422, (reply.status_code, reply.text)
+    assert reply.headers["content-type"] == "application/problem+json"
+
+
+# -- 4. Alertmanager: one alert with a zone-less time fails the whole group with a 500 ---------
+
+
+def alert(**overrides: Any) -> dict[str, Any]:
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    return {
+        "status": "firing",
+        "labels": {"alertname": "HighCPU", "instance": "hostile-am"},
+        "annotations": {},
+        "startsAt": started.isoformat(),
+        "endsAt": "0001-01-01T00:00:00Z",
+        "fingerprint": "hostile-good",
+        **overrides,
+    }
+
+
+def test_an_alert_timed_without_a_zone_is_read_as_utc_beside_the_others(
+    gateway: StackProcess, keys: dict[str, str], sync_redis: redis.Redis
+) -> None:
+    naive = (datetime.now(UTC) - timedelta(minutes=1)).replace(tzinfo=None, microsecond=0)
+    before = written(sync_redis)
+    reply = httpx.post(
+        f"{gateway.url}/v1/alerts/alertmanager",
+        json={
+            "version": "4",
+            "status": "firing",
+            "alerts": [alert(), alert(startsAt=naive.isoformat(), fingerprint="hostile-naive")],
+        },
+        headers={"X-API-Key": keys["ingest"]},
+    )
+    # Documented: a time without a zone is UTC, and each alert is judged alone (a 5xx would
+    # make Alertmanager retry the whole group forever).
+    assert reply.status_code == 202, (reply.status_code, reply.text)
+    assert (reply.json()["firing"], reply.json()["skipped"]) == (2, [])
+    assert written(sync_redis) == before + 2
+
+
+# -- 5. 400s that name neither the field nor the reason ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"samples": [{"resource_id": "web-\xff", "metric": "m", "value": 1, "timestamp": 1}]}',
+        b'{"samples": [{"resource_id": "web-1", "metric": "m", "value": 1'
+        + b"0" * 5000
+        + b', "timestamp": 1}]}',
+    ],
+    ids=["invalid-utf8", "5000-digit-integer"],
+)
+def test_a_body_json_cannot_read_is_a_problem_with_its_reason(
+    gateway: StackProcess, keys: dict[str, str], sync_redis: redis.Redis, body: bytes
+) -> None:
+    before = written(sync_redis)
+    reply = httpx.post(
+        f"{gateway.url}/v1/metrics",
+        content=body,
+        headers={"X-API-Key": keys["ingest"], "Content-Type": "application/json"},
+    )
+    assert written(sync_redis) == before
+    assert reply.status_code in (400, 422), reply.text
+    problem = reply.json()
+    assert problem.get("errors"), problem  # documented: errors[] naming the field and reason
+
+
+# -- 7. remote write: one counter's overflowing rate loses the whole request's samples ---------
+
+
+def test_an_overflowing_counter_rate_never_makes_accepted_samples_unreadable(
+    gateway: StackProcess, keys: dict[str, str], sync_redis: redis.Redis
+) -> None:
+    stream = metrics_stream(0)
+    before = sync_redis.xlen(stream)
+    now_ms = int(time.time() * 1000)
+    body = write_request(
+        [
+            ({"__name__": "node_load1", "instance": "hostile-good"}, [(now_ms, 0.5)]),
+            # a counter rising by 1e308 in one millisecond: its rate is not a finite number
+            (
+                {"__name__": "http_requests_total", "instance": "hostile-evil"},
+                [(now_ms - 1, 0.0), (now_ms, 1e308)],
+            ),
+        ]
+    )
+    reply = httpx.post(
+        f"{gateway.url}/api/v1/write",
+        content=snappy(body),
+        headers={**HEADERS, "Authorization": f"Bearer {keys['ingest']}"},
+    )
+    assert reply.status_code == 204, reply.text  # Prometheus is told: on the stream
+    [(_, fields)] = sync_redis.xrange(stream)[before:]
+    # What the detector does with the entry (shared/bus.py: decode_columns, else dead letter)
+    batch = decode_columns(fields[b"data"])
+    assert "hostile-good" in batch.resource_id
+
+
+# -- 8. repeated query parameters: all but the last silently dropped on the way ----------------
+
+
+def test_a_repeated_severity_reaches_the_history_service_whole(
+    gateway: StackProcess, keys: dict[str, str]
+) -> None:
+    _Recorder.seen.clear()
+    reply = httpx.get(
+        f"{gateway.url}/incidents",
+        params=[("severity", "critical"), ("severity", "high")],
+        headers={"X-API-Key": keys["viewer"]},
+    )
+    assert reply.status_code == 200, reply.text
+    [forwarded] = _Recorder.seen
+    # docs/history.md: severity may be repeated; the gateway must pass both or refuse (422)
+    assert "severity=critical" in forwarded and "severity=high" in forwarded, forwarded
