@@ -15,6 +15,9 @@ from structlog.typing import Processor
 
 from shared.secret_shapes import mask_secret_shapes
 
+#: Loggers of libraries that log secrets below WARNING (see :func:`configure_logging`).
+QUIET_LOGGERS = ("httpx", "httpcore", "botocore", "aiobotocore", "boto3", "s3transfer", "urllib3")
+
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     shared: list[Processor] = [
@@ -55,8 +58,11 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "celery"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    # httpx logs every request's full URL at INFO, and a webhook URL is a secret.
-    for name in ("httpx", "httpcore"):
+    # HTTP and AWS client libraries log what they send and receive: httpx every request's full
+    # URL at INFO (a webhook URL is a secret), botocore at DEBUG every request's Authorization
+    # header (the access key id) and every answer's body (an assumed role's secret key and
+    # session token). Every process keeps them at WARNING whatever SCOPS_LOG_LEVEL says.
+    for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

@@ -1,6 +1,8 @@
 """Text shaped like a secret, whichever setting it came from: Slack webhook paths (also cut short
-or URL-encoded), Slack's hook host with what follows it, and Slack tokens. Used to mask them in
-everything logged and in delivery errors (pure: no I/O)."""
+or URL-encoded), Slack's hook host with what follows it, Slack tokens, and the credentials of an
+HTTP ``Authorization`` header (``Basic …``, ``Bearer …``: a receiver or a client library may
+repeat the request's headers). Used to mask them in everything logged and in delivery errors
+(pure: no I/O)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ SLACK_WEBHOOK_PATH = re.compile(
 )
 SLACK_TOKEN = re.compile(r"xox[abpors]-[A-Za-z0-9-]*", re.IGNORECASE)
 SLACK_HOOK_HOST = re.compile(r"hooks\.slack(?:-gov)?\.com[^\s\"'<>]*", re.IGNORECASE)
-SHAPES = (SLACK_HOOK_HOST, SLACK_WEBHOOK_PATH, SLACK_TOKEN)
+AUTH_CREDENTIALS = re.compile(r"\b(?:basic|bearer)\s+[A-Za-z0-9+/_.~-]{8,}=*", re.IGNORECASE)
+SHAPES = (SLACK_HOOK_HOST, SLACK_WEBHOOK_PATH, SLACK_TOKEN, AUTH_CREDENTIALS)
 
 
 def mask_secret_shapes(text: str) -> str:

@@ -4,7 +4,6 @@ and region and writes them, each datapoint once, to the metrics stream the detec
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,8 +16,6 @@ from services.collector.wiring import build
 from shared.logging import configure_logging
 from shared.web import setup_app
 
-QUIET_LOGGERS = ("botocore", "aiobotocore", "boto3", "urllib3")
-
 
 class AwsNotAnswering(RuntimeError):
     """The last poll of some account and region failed."""
@@ -27,8 +24,6 @@ class AwsNotAnswering(RuntimeError):
 def create_app(settings: CollectorSettings | None = None) -> FastAPI:
     settings = settings or CollectorSettings()
     configure_logging("collector", settings.log_level, settings.log_json)
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -3,7 +3,6 @@ webhook, grouped and without loss (docs/notifier.md)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,16 +18,10 @@ from services.notifier.wiring import build
 from shared.logging import configure_logging
 from shared.web import problem, setup_app
 
-# AWS and HTTP client libraries log request and response bodies at DEBUG: a decrypted webhook
-# URL would be among them.
-QUIET_LOGGERS = ("botocore", "aiobotocore", "boto3", "urllib3", "httpx", "httpcore")
-
 
 def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     settings = settings or NotifierSettings()
     configure_logging("notifier", settings.log_level, settings.log_json)
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -10,19 +10,29 @@ the whole URL as one string misses all of these. So a text loses:
   URL (a path segment that is long or carries digits, a query value, a password), in any case;
 - the URL's host (``host/``) and everything after it up to the next space, and the segment
   before the first secret-like one with everything after it (copies cut short);
+- the user and password of the URL as HTTP clients send them (``Basic`` + base64 of
+  ``user:password``, which a receiver may echo with the request's headers);
 - whatever has the shape of a Slack secret, whichever URL it came from: a webhook path
-  (``/services/T…/B…/…``, also cut short) and a Slack token (``xox?-…``).
+  (``/services/T…/B…/…``, also cut short) and a Slack token (``xox?-…``), and any
+  ``Authorization`` credentials (``Basic …``, ``Bearer …``).
 
 Over-redaction is harmless here; a leak is not.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from shared.secret_shapes import REDACTED, SLACK_HOOK_HOST, SLACK_TOKEN, SLACK_WEBHOOK_PATH
+from shared.secret_shapes import (
+    AUTH_CREDENTIALS,
+    REDACTED,
+    SLACK_HOOK_HOST,
+    SLACK_TOKEN,
+    SLACK_WEBHOOK_PATH,
+)
 
 FRAGMENT_MIN = 5
 SECRET_SEGMENT_MIN = 16  # a path segment this long is secret whatever it is made of
@@ -50,6 +60,11 @@ def _url_parts(url: str) -> tuple[list[str], list[str], list[re.Pattern[str]]]:
     tokens += [v for _k, v in parse_qsl(parts.query) if len(v) >= FRAGMENT_MIN]
     if parts.password:
         tokens.append(parts.password)
+    if parts.username is not None:  # sent as Basic base64(user:password), any case kept
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        whole.append(base64.b64encode(pair.encode()).decode().rstrip("="))
+        if len(parts.username) >= FRAGMENT_MIN:  # some services put the token there
+            tokens.append(unquote(parts.username))
     cut_short: list[re.Pattern[str]] = []
     if parts.netloc:
         origin = re.escape(parts.netloc.rsplit("@", 1)[-1] + "/")
@@ -73,7 +88,7 @@ def scrub(text: str, urls: Iterable[str] = ()) -> str:
     lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)  # same indices
     mask = bytearray(len(text))
     grams: set[str] = set()
-    patterns = [SLACK_WEBHOOK_PATH, SLACK_TOKEN, SLACK_HOOK_HOST]
+    patterns = [SLACK_WEBHOOK_PATH, SLACK_TOKEN, SLACK_HOOK_HOST, AUTH_CREDENTIALS]
     for url in urls:
         whole, tokens, cut_short = _url_parts(url)
         patterns += cut_short
