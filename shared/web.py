@@ -24,6 +24,8 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -189,6 +191,8 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
             if operation.get("security"):
                 responses.setdefault("401", problem_response(401))
                 responses.setdefault("403", problem_response(403))
+            # Any operation may find its store not answering (see setup_app).
+            responses.setdefault("503", problem_response(503, retry_after=True))
             for code, response in responses.items():
                 if code.isdigit() and int(code) >= 400:
                     if response.get("description") in (
@@ -267,6 +271,22 @@ def _http_problem(_request: Request, exc: Exception) -> JSONResponse:
         )
     detail = exc.detail if isinstance(exc.detail, str) else "request refused"
     return problem(exc.status_code, _title(exc.status_code), detail, headers=exc.headers)
+
+
+STORE_RETRY_AFTER_S = 1
+
+
+def _store_unavailable_problem(request: Request, exc: Exception) -> JSONResponse:
+    """Redis not answering is the service being unavailable for a moment, not a defect: 503
+    with ``Retry-After`` (clients and Alertmanager retry), nothing accepted, one log line."""
+    log.warning("store_unavailable", path=request.url.path, error_type=type(exc).__name__)
+    return problem(
+        503,
+        "Service unavailable",
+        "the store this service keeps its state in (Redis) is not answering; nothing was done, "
+        "retry shortly",
+        headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
+    )
 
 
 def _unhandled_problem(request: Request, exc: Exception) -> JSONResponse:
@@ -429,6 +449,8 @@ def setup_app(
     _document_problems_of(app)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(HTTPException, _http_problem)
+    for unavailable in (RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(unavailable, _store_unavailable_problem)
     app.add_exception_handler(Exception, _unhandled_problem)
     app.add_middleware(CorrelationIdMiddleware)
     app.include_router(health_router(service, ready_checks))
