@@ -103,6 +103,11 @@ LabelValue = Annotated[
     str, StringConstraints(max_length=LABEL_VALUE_MAX), AfterValidator(_visible_text)
 ]
 Labels = Annotated[dict[LabelKey, LabelValue], Field(max_length=LABELS_MAX)]
+#: A glob over names (a maintenance window's target pattern, a silence's resource or metric),
+#: as strict as the names it matches: a zero-width space makes a pattern that reads "web-*"
+#: and matches no name, a bidi override one that reads "db-*" (refused, never rewritten: a
+#: glob changed silently would match something else).
+NamePattern = Annotated[str, AfterValidator(_visible_word)]
 #: Free text a request gives for people to read (who asks or decides, a reason, a comment): a
 #: character that is invisible or rearranges the text around it (a bidi override making a
 #: record read as another resource, a line break forging a second line) becomes a space. Not

@@ -69,6 +69,15 @@ def _finite(*numbers: float) -> bool:
     return all(math.isfinite(n) for n in numbers)
 
 
+# Values are drawn within +-1e300: any finite value is accepted, and the span of two near the
+# ends of a float's range (+-1.7e308) is not a finite number, which would draw nothing.
+_DRAWABLE = 1e300
+
+
+def _drawable(value: float) -> float:
+    return -_DRAWABLE if value < -_DRAWABLE else (_DRAWABLE if value > _DRAWABLE else value)
+
+
 def _span(low: float, high: float) -> tuple[float, float]:
     if high - low < 1e-9:
         pad = abs(high) * 0.1 or 1.0
@@ -96,14 +105,14 @@ def draw(samples: list[Sample], anomalies: list[Marked]) -> Chart:
     t0, t1 = min(times), max(times)
     if t1 - t0 < 1:
         t0, t1 = t0 - 30, t1 + 30
-    v0, v1 = _span(min(values), max(values))
+    v0, v1 = _span(_drawable(min(values)), _drawable(max(values)))
     left, top, right, bottom = chart.plot
 
     def x(at: float) -> float:
         return round(left + (at - t0) / (t1 - t0) * (right - left), 1)
 
     def y(value: float) -> float:
-        return round(bottom - (value - v0) / (v1 - v0) * (bottom - top), 1)
+        return round(bottom - (_drawable(value) - v0) / (v1 - v0) * (bottom - top), 1)
 
     if samples:
         chart.values_path = "M" + " L".join(f"{x(s.at)},{y(s.value)}" for s in samples)

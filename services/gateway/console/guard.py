@@ -14,8 +14,10 @@ Errors (handled in :mod:`services.gateway.console.mount`)::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import unquote
 
 import structlog
 from fastapi import Depends, Request
@@ -68,10 +70,20 @@ def session_store(request: Request) -> SessionStore:
 
 
 def safe_back_to(path: str | None) -> str:
-    """A console path to return to after signing in (never another site)."""
-    if path and path.startswith(CONSOLE + "/") and not path.startswith("//") and "\\" not in path:
+    """A console path to return to after signing in (never another site, nor out of the
+    console through a ``..`` or ``.`` segment, spelled plainly or percent-encoded)."""
+    if (
+        path
+        and path.startswith(CONSOLE + "/")
+        and not path.startswith("//")
+        and "\\" not in path
+        and not _DOT_SEGMENT.search(unquote(path.split("?", 1)[0]))
+    ):
         return path
     return CONSOLE + "/"
+
+
+_DOT_SEGMENT = re.compile(r"/\.{1,2}(?:/|$)")
 
 
 async def signed_in(request: Request) -> ConsoleUser:

@@ -7,7 +7,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.console import (
     routes_actions,
@@ -20,22 +20,36 @@ from services.gateway.console.guard import CONSOLE, NotSignedIn, Refused
 from services.gateway.console.rendering import SECURITY_HEADERS, STATIC, page, redirect
 
 
-class _SecuredStatic(StaticFiles):
-    """Static files with the console's security headers (cacheable: they are versionless
-    but tiny, and a reload revalidates them)."""
+class ConsoleSecurityHeaders:
+    """Every answer under ``/console`` carries the console's security headers, whoever wrote
+    it: a page, a static file (revalidated, not stored), or an error the app answered for it (a
+    missing file, a method no console route takes). Headers an answer set itself are kept."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == CONSOLE or path.startswith(CONSOLE + "/")):
+            await self.app(scope, receive, send)
+            return
+        static = path.startswith(f"{CONSOLE}/static/")
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
                 for name, value in SECURITY_HEADERS.items():
-                    if name != "Cache-Control":
-                        headers.append((name.lower().encode(), value.encode()))
-                headers.append((b"cache-control", b"no-cache"))
+                    key = name.lower().encode()
+                    if key in present:
+                        continue
+                    if key == b"cache-control" and static and message["status"] == 200:
+                        value = "no-cache"  # versionless but tiny: a reload revalidates
+                    headers.append((key, value.encode()))
                 message["headers"] = headers
             await send(message)
 
-        await super().__call__(scope, receive, with_headers)
+        await self.app(scope, receive, with_headers)
 
 
 async def _to_sign_in(request: Request, exc: Exception) -> Response:
@@ -68,10 +82,11 @@ def mount_console(app: FastAPI) -> None:
     """Serve the console under ``/console`` (pages are left out of the OpenAPI document)."""
     for module in (routes_signin, routes_pages, routes_actions, routes_incidents, routes_series):
         app.include_router(module.router)
-    app.mount(f"{CONSOLE}/static", _SecuredStatic(directory=STATIC), name="console-static")
+    app.mount(f"{CONSOLE}/static", StaticFiles(directory=STATIC), name="console-static")
     # After the pages and the static files, so it only answers what none of them does.
     app.add_api_route(
         f"{CONSOLE}/{{rest:path}}", _no_such_page, methods=["GET"], include_in_schema=False
     )
     app.add_exception_handler(NotSignedIn, _to_sign_in)
     app.add_exception_handler(Refused, _refused)
+    app.add_middleware(ConsoleSecurityHeaders)

@@ -12,11 +12,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from services.notifier.core.silences import Silence, SilenceMatchers
 from services.notifier.deps import INTERNAL, NotifierDep
 from shared.events import UtcDatetime, utcnow
-from shared.identifiers import ShownText
+from shared.identifiers import NamePattern, ShownText
 from shared.web import problem_responses
 
 router = APIRouter(prefix="/notifications", tags=["silences"])
 MAX_SILENCE_S = 30 * 24 * 3600
+
+
+class RequestedMatchers(SilenceMatchers):
+    """What a request may match: globs as strict as the names they match (stored silences keep
+    the tolerant :class:`SilenceMatchers`, so one saved before this rule still loads)."""
+
+    resource: NamePattern = Field("*", max_length=300, description="Glob on the resource id.")
+    metric: NamePattern = Field("*", max_length=200, description="Glob on the metric name.")
 
 
 class SilenceRequest(BaseModel):
@@ -32,7 +40,7 @@ class SilenceRequest(BaseModel):
             ]
         }
     )
-    matchers: SilenceMatchers
+    matchers: RequestedMatchers
     duration_s: int | None = Field(
         None, ge=60, le=MAX_SILENCE_S, description="From now (or starts_at); or give ends_at."
     )
@@ -70,7 +78,7 @@ class SilenceRequest(BaseModel):
         starts = self.starts_at or utcnow()
         ends = self.ends_at or starts + timedelta(seconds=self.duration_s or 0)
         return Silence(
-            matchers=self.matchers,
+            matchers=SilenceMatchers(**self.matchers.model_dump()),
             starts_at=starts,
             ends_at=ends,
             created_by=self.created_by,

@@ -14,7 +14,7 @@ from services.remediator.core.durations import Duration
 from services.remediator.errors import RulesFileError
 from services.remediator.stores.maintenance import MaintenanceWindow
 from shared.events import UtcDatetime, utcnow
-from shared.identifiers import ShownText
+from shared.identifiers import NamePattern, ShownText
 from shared.web import problem_responses
 
 router = APIRouter(tags=["admin"])
@@ -25,7 +25,7 @@ class Actor(BaseModel):
 
 
 class WindowIn(BaseModel):
-    target_pattern: str = Field(
+    target_pattern: NamePattern = Field(
         min_length=1,
         max_length=256,
         description="Glob (* and ?) over targets and resources.",
