@@ -343,13 +343,13 @@ class StreamConsumer:
         self, stream: str, eid: str, fields: Fields, deliveries: int
     ) -> Event | ColumnBatch | None:
         """The entry's event, or None once it went to the dead-letter stream."""
-        kind = _text(fields.get(b"type", b""))
         try:
+            kind = _text(fields.get(b"type", b""))  # bytes anyone with XADD wrote: maybe not UTF-8
             if self.batch_handler is not None and kind == ColumnBatch.TYPE:
                 event: Event | ColumnBatch = decode_columns(fields.get(b"data", b""))
             else:
                 event = decode_event(kind, fields.get(b"data", b""))
-        except EventDecodeError as exc:
+        except (EventDecodeError, UnicodeDecodeError) as exc:
             await self._dead_letter(stream, eid, fields, f"unreadable: {exc}"[:2000])
             return None
         if deliveries > self.options.max_deliveries:
@@ -368,7 +368,9 @@ class StreamConsumer:
         metrics.EVENTS_CONSUMED.labels(stream=family, group=self.group).inc(len(events))
 
     async def _dead_letter(self, stream: str, entry_id: str, fields: Fields, reason: str) -> None:
-        record: dict[str, bytes | str] = {k.decode(): v for k, v in fields.items()}
+        record: dict[str, bytes | str] = {
+            k.decode("utf-8", "backslashreplace"): v for k, v in fields.items()
+        }
         record.update(dead_reason=reason, dead_source_id=entry_id, dead_group=self.group)
         await self.redis.xadd(
             dead_letter(stream),

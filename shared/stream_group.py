@@ -168,6 +168,13 @@ class GroupReader:
                 log.warning("stream_read_error", group=self.group, error=str(exc))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except Exception:
+                # A defect met on some entry must not end the loop silently (the process would
+                # look alive and read nothing more): said, and the loop goes on; the entry stays
+                # pending and is retried, then dead-lettered after its deliveries.
+                log.exception("stream_loop_error", group=self.group)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
         if self.options.poll_ms is not None:
             await self._finish_queued()
 

@@ -27,7 +27,7 @@ from services.notifier.core.grouping import (
 )
 from services.notifier.core.routing import Target
 from services.notifier.errors import GroupNotFoundError
-from services.notifier.outgoing import OutgoingMessage, queue_message
+from services.notifier.outgoing import OutgoingMessage, message_id, queue_message
 from shared.events import AnomalyEvent, AnomalyResolved
 
 META = "meta"
@@ -82,9 +82,13 @@ class GroupStore:
     async def _groups_of(self, fp: str) -> list[str]:
         return sorted(_text(g) for g in await self.redis.smembers(redis_keys.alert_groups(fp)))
 
-    async def fold_decision(self, resource_id: str, metric: str, decision: Decision) -> set[str]:
+    async def fold_decision(
+        self, resource_id: str, metric: str, decision: Decision, *, told_there: bool = True
+    ) -> set[str]:
         """Attach the decision to the alert wherever it was not told yet; the receivers where
-        it was attached."""
+        it was attached. ``told_there``: the decision's own message is not sent to a receiver
+        it was attached for, and that is recorded in the same step (its "queued" marker), so a
+        redelivered record, meeting an alert told since, does not send it separately."""
         fp = fingerprint(resource_id, metric)
         receivers: set[str] = set()
         for gid in await self._groups_of(fp):
@@ -97,9 +101,13 @@ class GroupStore:
                 updated = apply_decision(Alert.model_validate_json(raw_alert), decision)
                 if updated is None:
                     return None
+                receiver = GroupMeta.model_validate_json(raw_meta).receiver
                 pipe.multi()
                 pipe.hset(key, _field(fp), updated.model_dump_json())
-                return GroupMeta.model_validate_json(raw_meta).receiver
+                if told_there:
+                    told = redis_keys.enqueued(message_id(decision.event_id, receiver))
+                    pipe.set(told, "1", ex=redis_keys.MARKER_TTL_S)
+                return receiver
 
             receiver = await self.redis.transaction(body, key, value_from_callable=True)
             if receiver is not None:

@@ -122,8 +122,10 @@ class Intake:
         decision = Decision(
             status=record.status, summary=decision_summary(record), event_id=str(record.event_id)
         )
-        folded = await self.groups.fold_decision(record.resource_id, record.metric, decision)
         kind = record_kind(record)
+        folded = await self.groups.fold_decision(
+            record.resource_id, record.metric, decision, told_there=kind != MessageKind.APPROVAL
+        )
         if kind is None:
             _suppressed("folded" if folded else "not_notified", status=record.status.value)
             return

@@ -32,13 +32,17 @@ from shared.bus import ConsumerOptions, EventBus
 from shared.events import Notification, NotificationStatus, utcnow
 from shared.metrics import PIPELINE_LATENCY
 from shared.stream_group import GroupReader, RawEntry, ReaderOptions
-from shared.streams import NOTIFICATIONS
+from shared.streams import NOTIFICATIONS, dead_letter
 
 log = structlog.get_logger("notifier.delivery")
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+#: Names the event telling a delivery (one id per message and outcome).
+NOTIFICATION_NAMESPACE = uuid.UUID("5f2b7c1e-8d4a-4e6b-9c3f-2a1d0e7b6c58")
 
 
 class DeliveryWorker:
@@ -96,12 +100,30 @@ class DeliveryWorker:
         await self.handle(entry.entry_id, entry.fields)
         return False  # acknowledged by ``handle`` itself, with the outcome, in one transaction
 
+    async def _set_aside(
+        self, entry_id: bytes | str, fields: dict[bytes, bytes], reason: str
+    ) -> None:
+        """An entry no notifier can read leaves the queue for the queue's dead-letter stream
+        (as an unreadable entry of any stream does), with the reason, in one transaction: kept
+        for a person to read, never dropped, never retried."""
+        source = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        record: dict[str | bytes, bytes | str] = {
+            k.decode("utf-8", "backslashreplace"): v for k, v in fields.items()
+        }
+        record.update(
+            dead_reason=reason, dead_source_id=source, dead_group=redis_keys.DELIVERY_GROUP
+        )
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(dead_letter(self.stream), record, maxlen=10_000, approximate=True)
+            pipe.xack(self.stream, redis_keys.DELIVERY_GROUP, entry_id)
+            await pipe.execute()
+        log.error("delivery_unreadable", receiver=self.receiver, error=reason[:300])
+
     async def handle(self, entry_id: bytes | str, fields: dict[bytes, bytes]) -> None:
         try:
             message = OutgoingMessage.from_fields(fields)
         except (KeyError, ValidationError) as exc:
-            log.error("delivery_unreadable", receiver=self.receiver, error=str(exc)[:300])
-            await self.redis.xack(self.stream, redis_keys.DELIVERY_GROUP, entry_id)
+            await self._set_aside(entry_id, fields, f"unreadable: {exc}"[:2000])
             return
         with structlog.contextvars.bound_contextvars(
             correlation_id=message.correlation_id, message_id=message.message_id
@@ -136,16 +158,22 @@ class DeliveryWorker:
     ) -> None:
         if outcome.error:  # the last line of defence before history, dead letters and logs
             outcome = replace(outcome, error=scrub(outcome.error))
+        if not outcome.delivered:
+            status = DeliveryStatus.DEAD_LETTERED
+        elif outcome.channel == OUTBOX:
+            status = DeliveryStatus.OUTBOX
+        else:
+            status = DeliveryStatus.DELIVERED
+        # Told to the rest of the system before the delivery is recorded and its entry
+        # acknowledged: killed in between, the entry is taken again and the event written
+        # again with the same id (the history keeps one); after, it could be lost.
+        await self.bus.publish(NOTIFICATIONS, self._event(message, outcome, status))
         async with self.redis.pipeline(transaction=True) as pipe:
             if outcome.delivered:
-                status = (
-                    DeliveryStatus.OUTBOX if outcome.channel == OUTBOX else DeliveryStatus.DELIVERED
-                )
                 if status == DeliveryStatus.OUTBOX:
                     self.history.keep_in_outbox(pipe, message)
                 pipe.set(redis_keys.sent(message.message_id), "1", ex=redis_keys.MARKER_TTL_S)
             else:
-                status = DeliveryStatus.DEAD_LETTERED
                 self.dead_letters.add(
                     pipe, message, outcome.error or "", outcome.reason or "", outcome.attempts
                 )
@@ -179,37 +207,31 @@ class DeliveryWorker:
                 reason=outcome.reason,
                 error=outcome.error,
             )
-        await self._publish(message, outcome, status)
 
-    async def _publish(
-        self, message: OutgoingMessage, outcome: Outcome, status: DeliveryStatus
-    ) -> None:
-        """Tell the rest of the system (best effort: the delivery itself is already recorded)."""
+    @staticmethod
+    def _event(message: OutgoingMessage, outcome: Outcome, status: DeliveryStatus) -> Notification:
+        """What the rest of the system is told of a delivery; its id follows from the message
+        and its outcome, so the same delivery told twice is one event."""
         event_status = {
             DeliveryStatus.DELIVERED: NotificationStatus.DELIVERED,
             DeliveryStatus.OUTBOX: NotificationStatus.OUTBOX,
             DeliveryStatus.DEAD_LETTERED: NotificationStatus.FAILED,
         }[status]
         sources = [s for s in message.source_event_ids if _is_uuid(s)]
-        try:
-            await self.bus.publish(
-                NOTIFICATIONS,
-                Notification(
-                    correlation_id=message.correlation_id,
-                    source_event_id=uuid.UUID(sources[0] if sources else message.message_id),
-                    source_event_ids=[uuid.UUID(s) for s in sources],
-                    message_id=message.message_id,
-                    receiver=message.receiver,
-                    kind=message.kind.value,
-                    channel=outcome.channel,
-                    status=event_status,
-                    text=message.text,
-                    attempts=outcome.attempts,
-                    error=outcome.error,
-                ),
-            )
-        except (RedisError, OSError) as exc:
-            log.warning("notification_event_not_published", error=str(exc))
+        return Notification(
+            event_id=uuid.uuid5(NOTIFICATION_NAMESPACE, f"{message.message_id}\x1f{status}"),
+            correlation_id=message.correlation_id,
+            source_event_id=uuid.UUID(sources[0] if sources else message.message_id),
+            source_event_ids=[uuid.UUID(s) for s in sources],
+            message_id=message.message_id,
+            receiver=message.receiver,
+            kind=message.kind.value,
+            channel=outcome.channel,
+            status=event_status,
+            text=message.text,
+            attempts=outcome.attempts,
+            error=outcome.error,
+        )
 
     async def pause(self, seconds: float) -> bool:
         """Sleep up to ``seconds``, keeping the current entry claimed; False if stopping."""

@@ -1,0 +1,82 @@
+"""The detector SIGKILLed while a checkpoint write is on its way (held back by a proxy, so
+it never lands): the next process is warm, raises each spike once (one id), and resolves it."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import redis
+
+from shared.streams import ANOMALIES, GROUP_DETECTOR, metrics_stream
+from tests.integration.test_detector_service import (
+    SHARDS,
+    detector_env,
+    feed,
+    normal,
+    status,
+    wait_scored,
+)
+from tests.support.freeze_proxy import FreezeProxy
+from tests.support.processes import service
+
+
+def events(client: redis.Redis) -> list[dict[str, object]]:
+    return [json.loads(f[b"data"]) for _, f in client.xrange(ANOMALIES)]
+
+
+def test_killed_while_a_checkpoint_write_is_on_its_way(redis_url: str, log_dir: Path) -> None:
+    client = redis.Redis.from_url(redis_url)
+    proxy = FreezeProxy(urlparse(redis_url).port or 6379)
+    env = {**detector_env(proxy.url), "SCOPS_CHECKPOINT_INTERVAL_S": "1"}
+    names = [f"vm-{i}" for i in range(8)]
+    first = service("detector", env, log_dir).start().wait_ready()
+    try:
+        for i, name in enumerate(names):
+            feed(client, name, normal(300, seed=300 + i))
+        wait_scored(first, 300 * len(names))
+        time.sleep(2.5)  # a checkpoint covers the warm-up
+        proxy.arm(rb"HSET\r\n\$\d+\r\nscops:\{detector-state:")
+        for i, name in enumerate(names):  # a spike each, then it lasts two samples
+            feed(client, name, [90.0 + i, 91.0 + i, 92.0 + i], offset=300)
+        assert proxy.tripped.wait(10)
+        first.kill()
+    finally:
+        first.kill()
+        proxy.close()
+    raised_before = {e["event_id"] for e in events(client) if e["type"] == "anomaly.detected.v1"}
+    pending = sum(
+        client.xpending(metrics_stream(s), GROUP_DETECTOR)["pending"] for s in range(SHARDS)
+    )
+
+    env = {**detector_env(redis_url), "SCOPS_CHECKPOINT_INTERVAL_S": "1"}
+    second = service("detector", env, log_dir).start().wait_ready()
+    try:
+        deadline = time.monotonic() + 20
+        while status(second)["samples_scored"] < 3 * len(names):
+            assert time.monotonic() < deadline, status(second)
+            time.sleep(0.1)
+        assert status(second)["series_warming_up"] == 0
+        for i, name in enumerate(names):  # back to normal: resolutions
+            feed(client, name, normal(40, seed=900 + i), offset=303)
+        deadline = time.monotonic() + 30
+        while True:
+            got = events(client)
+            resolved = {e["resource_id"] for e in got if e["type"] == "anomaly.resolved.v1"}
+            if resolved >= set(names) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    finally:
+        second.stop()
+        client.close()
+    detected = [e for e in got if e["type"] == "anomaly.detected.v1"]
+    opened: dict[object, set[object]] = {}
+    for e in detected:
+        opened.setdefault(e["resource_id"], set()).add(e["episode_started_at"])
+    assert pending > 0
+    assert set(opened) == set(names), sorted(set(names) - set(opened))
+    assert all(len(s) == 1 for s in opened.values()), opened  # one episode each
+    assert resolved >= set(names), sorted(set(names) - resolved)
+    assert raised_before <= {e["event_id"] for e in detected}
