@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse
 
 from services.gateway.anomaly_index import AnomalyIndex
 from services.gateway.auth import Principal
-from services.gateway.proxy import Backends, QueryParams
+from services.gateway.proxy import Backends, DetectorRoute, QueryParams
 from shared.streams import shard_of
 from shared.web import problem
 
@@ -81,6 +81,24 @@ class DetectorCall:
             body=body,
             params=self.params,
         )
+
+
+def route_through(processes: DetectorProcesses, index: AnomalyIndex) -> DetectorRoute:
+    """The gateway's route for every detector call (``Backends.detector_route``)."""
+
+    async def route(
+        backends: Backends,
+        method: str,
+        path: str,
+        principal: Principal | None,
+        correlation_id: str,
+        body: Any,
+        params: QueryParams | None,
+    ) -> Response:
+        call = DetectorCall(backends, method, path, principal, correlation_id, params)
+        return await forward(processes, index, call, body)
+
+    return route
 
 
 async def forward(

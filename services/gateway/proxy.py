@@ -8,7 +8,7 @@ a 422 problem naming where, and nothing is forwarded.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -27,11 +27,21 @@ log = structlog.get_logger("gateway.proxy")
 PASSED_HEADERS = ("content-type", "retry-after", "location", "content-disposition")
 
 
+#: Sends a detector call to the process owning its series (or to all of them: status), when
+#: several processes split the metric shards (see ``detector_routing``).
+DetectorRoute = Callable[
+    ["Backends", str, str, Principal | None, str, Any, QueryParams | None], Awaitable[Response]
+]
+
+
 class Backends:
     def __init__(self, client: httpx.AsyncClient, urls: dict[str, str], token: str) -> None:
         self.client = client
         self.urls = urls
         self.token = token
+        # Every call to the detector, whoever makes it (API routes, ChatOps, Slack buttons, the
+        # console), goes to the process that owns the series once the gateway sets this.
+        self.detector_route: DetectorRoute | None = None
 
     async def forward(
         self,
@@ -44,6 +54,10 @@ class Backends:
         body: Any = None,
         params: QueryParams | None = None,
     ) -> Response:
+        if service == "detector" and self.detector_route is not None:
+            return await self.detector_route(
+                self, method, path, principal, correlation_id, body, params
+            )
         return await self.forward_to(
             self.urls[service],
             service,

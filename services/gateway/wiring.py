@@ -17,7 +17,7 @@ from services.gateway.chatops.chat_engine import ChatEngine
 from services.gateway.chatops.history import ChatHistory
 from services.gateway.chatops.wiring import build_chatops
 from services.gateway.config import GatewaySettings
-from services.gateway.detector_routing import DetectorProcesses
+from services.gateway.detector_routing import DetectorProcesses, route_through
 from services.gateway.people import People
 from services.gateway.proxy import Backends
 from services.gateway.ratelimit import RateLimiter
@@ -67,6 +67,8 @@ def build(settings: GatewaySettings, redis: Redis, http: httpx.AsyncClient) -> G
         settings.internal_token.get_secret_value(),
     )
     index = AnomalyIndex(redis, settings.anomaly_index_days)
+    detectors = DetectorProcesses(tuple(settings.detector_processes), settings.metric_shards)
+    backends.detector_route = route_through(detectors, index)
     indexer = StreamConsumer(
         redis,
         streams=[ANOMALIES],
@@ -87,7 +89,7 @@ def build(settings: GatewaySettings, redis: Redis, http: httpx.AsyncClient) -> G
         chatops_limiter=chatops_limiter,
         remote_write=build_remote_write(settings, redis),
         backends=backends,
-        detectors=DetectorProcesses(tuple(settings.detector_processes), settings.metric_shards),
+        detectors=detectors,
         anomaly_index=index,
         chat_engine=chatops.engine,
         chat_history=chatops.history,

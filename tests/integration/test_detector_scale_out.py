@@ -164,6 +164,13 @@ def test_scoring_and_status_answer_for_every_shard(stack: dict[str, Any]) -> Non
     assert status()["shards"] == list(range(SHARDS))
     assert status()["series_tracked"] == before["series_tracked"] + SHARDS
     assert status()["processes"] == 2
+    # ChatOps (and Slack's buttons, the console) reach the detectors the same way: the whole
+    # fleet's status, not the first process's.
+    asked = httpx.post(
+        f"{gateway.url}/chatops/query", json={"query": "status"}, headers=operator, timeout=30
+    )
+    assert asked.status_code == 200, asked.text
+    assert f"{status()['series_tracked']} series tracked" in asked.json()["text"], asked.text
 
     at = (START + timedelta(minutes=40)).isoformat()
     asks = [
