@@ -1,8 +1,11 @@
 """What a team's feedback on an anomaly changes for its series (no I/O).
 
-A false positive raises the series' alarm threshold a little and records the value range the
-team called normal, so the same pattern does not page again; a true positive lowers the
-threshold back a little. Both are bounded, so feedback can tune but never silence a series.
+A false positive raises the series' alarm threshold a little and records a band around the
+value the team called normal, so the same pattern does not page again; a true positive lowers
+the threshold back a little. Both are bounded, so feedback can tune but never silence a series:
+the band reaches a quarter of the value's distance from the expected range on either side (a
+spike to 500 called normal on a series at 40 still lets 97 page), never the whole way back to
+the expected range, and at most the last ``MAX_BANDS`` are kept.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ BIAS_STEP_FP = 0.03
 BIAS_STEP_TP = 0.01
 MAX_BIAS = 0.2
 MAX_BANDS = 8
+#: How far a band called normal reaches around its value: this share of the value's distance
+#: from the expected range (the same pattern again is quiet, a different incident is not).
+BAND_SHARE = 0.25
 
 
 @dataclass(slots=True)
@@ -28,9 +34,14 @@ class Feedback:
 
     def false_positive(self, value: float, expected_low: float, expected_high: float) -> None:
         self.threshold_bias = min(self.threshold_bias + BIAS_STEP_FP, MAX_BIAS)
-        low, high = min(value, expected_low), max(value, expected_high)
-        margin = 0.02 * max(abs(high - low), abs(value), 1e-9)
-        self.normal_bands = (*self.normal_bands, (low - margin, high + margin))[-MAX_BANDS:]
+        if value > expected_high:
+            edge = expected_high
+        elif value < expected_low:
+            edge = expected_low
+        else:
+            edge = value
+        reach = max(BAND_SHARE * abs(value - edge), 0.02 * abs(value), 1e-9)
+        self.normal_bands = (*self.normal_bands, (value - reach, value + reach))[-MAX_BANDS:]
 
     def true_positive(self) -> None:
         self.threshold_bias = max(self.threshold_bias - BIAS_STEP_TP, 0.0)

@@ -121,6 +121,19 @@ def test_false_positive_feedback_stops_the_same_pattern_paging_again() -> None:
     assert state.feedback.threshold_bias > 0
 
 
+def test_a_false_positive_on_a_far_spike_does_not_mute_a_different_incident() -> None:
+    """A spike to 500 called normal (a glitch, or a value someone sent on purpose) mutes spikes
+    like it, not a CPU pinned at 97 % a day later on a series at 40."""
+    engine = DetectionEngine()
+    engine.process_batch(_batch(_normal(400)))
+    (spike,) = _anomalies(engine.process_batch(_batch([500.0], offset=400)))
+    state = engine.series[("web-1", "cpu_utilization")]
+    state.feedback.false_positive(500.0, spike.expected_low, spike.expected_high)
+    engine.process_batch(_batch(_normal(2000, seed=4), offset=401))
+    assert _anomalies(engine.process_batch(_batch([97.0] * 5, offset=2401)))
+    assert state.feedback.known_normal(520.0) and not state.feedback.known_normal(97.0)
+
+
 def test_an_alarm_the_paging_gate_held_back_does_not_mute_the_next_incident() -> None:
     """Young series alarm on noise that the paging gate holds back; that must not start the
     scorer's quiet period, or a real spike minutes later would be missed."""
