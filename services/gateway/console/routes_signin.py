@@ -81,17 +81,24 @@ async def sign_in_form(request: Request) -> Response:
     return redirect(safe_back_to(request.query_params.get("next")))
 
 
-@router.post("/sign-in")
-async def sign_in(request: Request) -> Response:
+async def _failed(request: Request, status: int, message: str) -> Response:
+    """A sign-in that opened no session: counted against the client address's budget (a
+    valid key is never refused for others' failures: behind an ingress every browser may
+    share one address), told as it is, or as too many attempts once the budget is spent."""
     client = request.client.host if request.client else "unknown"
     attempts = RateLimiter(gateway(request).redis, "console-sign-in", SIGN_IN_ATTEMPTS_PER_MIN)
     wait = await attempts.hit(client)
-    if wait is not None:
-        refused = _sign_in_page(
-            request, 429, f"Too many sign-in attempts: try again in {wait} seconds."
-        )
-        refused.headers["Retry-After"] = str(wait)
-        return refused
+    if wait is None:
+        return _sign_in_page(request, status, message)
+    refused = _sign_in_page(
+        request, 429, f"Too many failed sign-in attempts: try again in {wait} seconds."
+    )
+    refused.headers["Retry-After"] = str(wait)
+    return refused
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
     form = await read_form(request)
     given = form.get("form_token")
     expected = request.cookies.get(SIGN_IN_COOKIE, "")
@@ -100,19 +107,19 @@ async def sign_in(request: Request) -> Response:
         and expected
         and hmac.compare_digest(given.encode(), expected.encode())
     ):
-        return _sign_in_page(
+        return await _failed(
             request, 403, "The sign-in form expired or did not come from this page: try again."
         )
     try:
         presented = field(form, "api_key", required=True, max_chars=MAX_KEY_CHARS)
     except Refused as refused:
-        return _sign_in_page(request, refused.status, "Paste an API key (scops_...).")
+        return await _failed(request, refused.status, "Paste an API key (scops_...).")
     keys: KeyStore = gateway(request).keys
     key = await keys.verify(presented)
     if key is None:
-        return _sign_in_page(request, 401, "That API key is not valid (or was revoked).")
+        return await _failed(request, 401, "That API key is not valid (or was revoked).")
     if not key.allows(Role.VIEWER):
-        return _sign_in_page(
+        return await _failed(
             request,
             403,
             f"{_article(key.role)} {key.role} key cannot open the console: "
