@@ -7,6 +7,8 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from services.detector.detection_engine import DetectionEngine
 from shared.events import AnomalyEvent, AnomalyResolved, Event, MetricBatch, MetricSample, Severity
 
@@ -132,6 +134,21 @@ def test_a_false_positive_on_a_far_spike_does_not_mute_a_different_incident() ->
     engine.process_batch(_batch(_normal(2000, seed=4), offset=401))
     assert _anomalies(engine.process_batch(_batch([97.0] * 5, offset=2401)))
     assert state.feedback.known_normal(520.0) and not state.feedback.known_normal(97.0)
+
+
+@pytest.mark.parametrize("glitch", [1e4, 1e9, -1e9])
+def test_one_absurd_sample_does_not_blind_its_series(glitch: float) -> None:
+    """A glitch (a counter that wrapped, a value someone sent on purpose) alarms once; the
+    series' baseline and range stay near what it was, so once its quiet period is over (100
+    five-minute periods) a real incident pages again, against the same expected range."""
+    engine = DetectionEngine()
+    engine.process_batch(_batch(_normal(400)))
+    assert _anomalies(engine.process_batch(_batch([glitch], offset=400)))
+    engine.process_batch(_batch(_normal(600, seed=4), offset=401))
+    (incident,) = _anomalies(engine.process_batch(_batch([97.0] * 5, offset=1001)))
+    assert 30.0 < incident.expected_low < incident.expected_high < 50.0
+    detector = engine.series[("web-1", "cpu_utilization")].detector
+    assert detector.hi < 100.0 and detector.lo > -50.0  # the range at most doubled
 
 
 def test_an_alarm_the_paging_gate_held_back_does_not_mute_the_next_incident() -> None:

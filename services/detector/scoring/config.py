@@ -72,7 +72,8 @@ class DetectorConfig:
     #: Smoothing factor of the baseline (~1/alpha samples of memory). The baseline also
     #: gives ``expected_low/high`` and picks the representative extreme of a block.
     baseline_alpha: float = 0.01
-    #: Half-width of ``expected_low/high`` in mean absolute deviations of the baseline.
+    #: Half-width of ``expected_low/high`` in mean absolute deviations of the baseline. After
+    #: warm-up the baseline learns a sample beyond it as one at its edge (robust to glitches).
     expected_band: float = 4.0
     #: Raw level score is ``1 - exp(-z / level_squash)`` (z: distance in mean absolute
     #: deviations); squashing keeps one extreme value from dominating the calibration

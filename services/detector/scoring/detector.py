@@ -323,6 +323,19 @@ class SeriesDetector:
             level_raw = 1.0 - math.exp(-abs(value - mean) / (scale * cfg.level_squash))
         a = cfg.baseline_alpha if n * cfg.baseline_alpha > 1.0 else 1.0 / n
         err = value - mean
+        if n > cfg.warmup_samples:
+            # Learned as if at the edge of the expected band (``expected_band`` deviations):
+            # one absurd sample (a glitch, a counter that wrapped, a value sent on purpose)
+            # would otherwise drag the baseline and its deviation for thousands of samples,
+            # and a real incident meanwhile would look ordinary. A lasting shift still moves
+            # it, by a band's width at a time.
+            edge = cfg.expected_band * (
+                dev + 1e-9 * (abs(mean) + 1.0) + cfg.scale_range_fraction * (hi - lo)
+            )
+            if err > edge:
+                err = edge
+            elif err < -edge:
+                err = -edge
         new_mean = mean + a * err
         new_dev = dev + a * (abs(err) - dev)
         if n <= cfg.warmup_samples or n == 1:
@@ -330,10 +343,10 @@ class SeriesDetector:
                 lo = value
             if value > hi:
                 hi = value
-        elif value < lo:
-            lo += cfg.range_expand_rate * (value - lo)
+        elif value < lo:  # one sample at most doubles the range (it never shrinks again)
+            lo -= min(cfg.range_expand_rate * (lo - value), hi - lo)
         elif value > hi:
-            hi += cfg.range_expand_rate * (value - hi)
+            hi += min(cfg.range_expand_rate * (value - hi), hi - lo)
 
         # novelty / seasonal / pattern: contexts never seen before, calibrated. The
         # seasonal profile gives the expected range (judged before it learns the value)
