@@ -30,7 +30,7 @@ from services.gateway.chatops.insights import Insights
 from services.gateway.chatops.intents import ChatIntent, IntentName
 from services.gateway.chatops.operations import AnomalySource, Operations
 from services.gateway.chatops.parser import parse
-from services.gateway.chatops.proposals import clarify, corrected_note, propose
+from services.gateway.chatops.proposals import clarify, corrected_note, propose, sendable
 from services.gateway.chatops.replies import Answer, Asker, NotUnderstood, Outcome, Reply
 from services.gateway.chatops.understanding import Understanding, Understood, resolve
 from services.gateway.proxy import Backends
@@ -201,6 +201,12 @@ class ChatEngine:
     ) -> Answer:
         command = intent.as_command()
         if intent.intent.changes_something and not self.llm_may_act:
+            if sendable(intent) is None:
+                return Answer(
+                    Outcome.NOT_UNDERSTOOD,
+                    "I understood an action whose names cannot be written as a command that "
+                    "reads back the same. Nothing was done: say it with other words.",
+                )
             return Answer(
                 Outcome.CONFIRM,
                 f"I understood: `{command}`. Nothing was done: to do it, send exactly that.",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 UNITS: dict[str, int] = {
@@ -60,8 +61,8 @@ def said_seconds(text: str) -> int | None:
             value = _WORDS[amount] if amount in _WORDS else float(amount)
         total += value * UNITS[unit]
         position = match.end()
-    if position == 0 or text[position:].strip():
-        return None
+    if position == 0 or text[position:].strip() or not math.isfinite(total):
+        return None  # (a number of 400 digits is infinite as a float)
     return round(total)
 
 

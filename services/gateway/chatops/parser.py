@@ -37,7 +37,9 @@ _LEADING = re.compile(
     r"|(?:can|could|would|will)\s+you\s+(?:please\s+)?|i\s+want\s+to\s+know\s+)+",
     re.IGNORECASE,
 )
-_TRAILING = re.compile(r"(?:[\s?!.]+|\s+please|\s+thanks|\s+thank you)+$", re.IGNORECASE)
+# One character or one polite word per repetition: a run of "?" followed by anything else
+# must not be split in every possible way (``(?:[?]+)+`` backtracks exponentially).
+_TRAILING = re.compile(r"(?:\s+(?:please|thanks|thank you)|[\s?!.])+$", re.IGNORECASE)
 
 
 def tidy(text: str) -> str:
@@ -81,8 +83,11 @@ def _re(pattern: str) -> re.Pattern[str]:
 
 _OPTIONS = _re(
     r"(?P<dry>\s*(?:\(dry[- ]?run\)|--dry-run|in\s+dry[- ]?run|as\s+a\s+dry[- ]?run|dry[- ]?run))?"
-    r"(?:\s*(?:because|reason:|since|as)\s+(?P<reason>.+))?"
+    r"(?:\s*(?:because|reason:)\s+(?P<reason>.+))?"
 )
+# Only "because" and "reason:" start a reason: "as" and "since" also start words that change
+# the command ("as soon as ...", "as well as web-2", "as a dry run later"), which must then be
+# not understood rather than run now with the rest taken for a reason.
 
 
 def _options(tail: str) -> tuple[bool, str | None] | None:
@@ -245,6 +250,8 @@ def _silence(match: re.Match[str]) -> ParseResult:
     seconds = said_seconds(length) if length else DEFAULT_SILENCE_S
     if seconds is None:
         return NotUnderstood("say how long, e.g. 'silence web-1 for 2h'")
+    if said_seconds(match.group("resource")) is not None:  # "mute alerts for 2h"
+        return NotUnderstood("say what to silence, e.g. 'silence web-1 for 2h'")
     metric = match.groupdict().get("metric")
     return build(
         IntentName.SILENCE,

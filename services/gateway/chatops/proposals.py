@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from services.gateway.chatops.durations import say_duration
 from services.gateway.chatops.intents import ChatIntent
+from services.gateway.chatops.parser import parse
 from services.gateway.chatops.reading import ask_for
 from services.gateway.chatops.replies import Answer, Outcome
 from services.gateway.chatops.understanding import EXAMPLES, Understood
@@ -37,9 +38,24 @@ def _defaults(understood: Understood, chat: ChatIntent) -> str:
     return f" I read no length, so it uses the default {length}: send another if you mean one."
 
 
+def sendable(chat: ChatIntent) -> str | None:
+    """The command that reads back as exactly ``chat`` (None: its words would read as
+    something else, e.g. a rule named "please", which tidying drops): only such a command is
+    offered to be sent back, so a "yes" never does what was not proposed."""
+    command = chat.as_command()
+    return command if parse(command) == chat else None
+
+
 def propose(understood: Understood, chat: ChatIntent) -> Answer:
     """An action not run: the command that runs it, to send back as it is."""
-    command = chat.as_command()
+    command = sendable(chat)
+    if command is None:
+        return Answer(
+            Outcome.NOT_UNDERSTOOD,
+            f"I understood a {chat.intent.value.replace('_', ' ')}, but its names cannot be "
+            "written as a command that reads back the same. Nothing was done: say it with "
+            "other words, or use the API.",
+        )
     sure = f" ({understood.confidence:.0%} sure)" if understood.source == "classifier" else ""
     corrections = _corrections(understood)
     lead = f"{corrections} " if corrections else ""

@@ -31,7 +31,12 @@ def read_yaml(path: Path) -> YamlDocument:
 
 
 def parse_yaml(text: str, source: Path | str) -> YamlDocument:
+    """The document, or :class:`RulesFileError` naming the line: also for aliases (``*name``:
+    a few hundred bytes of them nest into billions of values, or into a value that contains
+    itself) and for a key given twice in one mapping (YAML keeps the last one silently: a rule
+    reading ``approval: required`` above ``approval: auto`` would load as ``auto``)."""
     try:
+        _refuse_aliases(text, source)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
@@ -43,22 +48,43 @@ def parse_yaml(text: str, source: Path | str) -> YamlDocument:
     except yaml.YAMLError as exc:
         raise RulesFileError(source, [FileProblem(None, "", f"not valid YAML: {exc}")]) from exc
     lines: dict[Location, int] = {}
+    twice: list[FileProblem] = []
     if node is not None:
-        _walk(node, (), lines)
+        _walk(node, (), lines, twice)
+    if twice:
+        raise RulesFileError(source, twice)
     return YamlDocument(text, data, lines)
 
 
-def _walk(node: yaml.Node, loc: Location, lines: dict[Location, int]) -> None:
+def _refuse_aliases(text: str, source: Path | str) -> None:
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            line = event.start_mark.line + 1 if event.start_mark is not None else None
+            reason = f"aliases (*{event.anchor}) are not accepted: write the value out"
+            raise RulesFileError(source, [FileProblem(line, "", reason)])
+
+
+def _walk(
+    node: yaml.Node, loc: Location, lines: dict[Location, int], twice: list[FileProblem]
+) -> None:
     lines[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        seen: dict[object, int] = {}
         for key, value in node.value:
             child = (*loc, key.value)
-            lines[child] = key.start_mark.line + 1
-            _walk(value, child, lines)
-            lines[child] = key.start_mark.line + 1
+            line = key.start_mark.line + 1
+            if isinstance(key.value, str) and key.value in seen:
+                where = dotted(child)
+                first = seen[key.value]
+                twice.append(FileProblem(line, where, f"given twice (also on line {first})"))
+            elif isinstance(key.value, str):
+                seen[key.value] = line
+            lines[child] = line
+            _walk(value, child, lines, twice)
+            lines[child] = line
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, (*loc, index), lines)
+            _walk(item, (*loc, index), lines, twice)
 
 
 def line_of(loc: Sequence[str | int], lines: dict[Location, int]) -> int | None:
