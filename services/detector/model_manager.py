@@ -37,6 +37,10 @@ TRAINING_RUNS = Counter("ml_training_runs_total", "Training runs, by outcome.", 
 MULTIVARIATE = "multivariate"
 
 
+#: Finished training jobs kept for GET /anomaly/train/{id} (the newest).
+KEPT_JOBS = 50
+
+
 @dataclass(frozen=True)
 class MultivariateOptions:
     metrics: tuple[str, ...]
@@ -116,11 +120,19 @@ class ModelManager:
 
     # -- training ------------------------------------------------------------------------------
 
+    def running_job(self) -> TrainingJob | None:
+        """The job still reading or fitting, if any: one at a time per process (each holds
+        its samples in memory and a core busy)."""
+        return next((j for j in self.jobs.values() if j.status in ("queued", "running")), None)
+
     def start_training(
         self, source: str, samples: AsyncIterator[Sample], exclude: Sequence[TimeRange]
     ) -> TrainingJob:
         job = TrainingJob(source=source)
         self.jobs[job.job_id] = job
+        for old in list(self.jobs)[:-KEPT_JOBS]:  # the oldest, finished ones (one runs at most)
+            if self.jobs[old].status not in ("queued", "running"):
+                del self.jobs[old]
         task = asyncio.create_task(self._train(job, samples, exclude))
         self._tasks.add(task)  # held until done: the loop keeps only weak references
         task.add_done_callback(self._tasks.discard)

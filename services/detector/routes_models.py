@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from services.detector.deps import ModelsDep, get_detector
 from services.detector.model_manager import history
@@ -94,6 +94,20 @@ class TrainRequest(BaseModel):
     prometheus: PrometheusSource | None = None
     cloudwatch: CloudWatchSource | None = None
 
+    @field_validator("until")
+    @classmethod
+    def _after_since(cls, until: datetime | None, info: ValidationInfo) -> datetime | None:
+        since = info.data.get("since")
+        if until is None:
+            return None
+        if since is not None and until <= since:
+            raise ValueError("must be after since")
+        if since is None and until - datetime.min.replace(tzinfo=UTC) < timedelta(days=1):
+            raise ValueError(
+                "must be at least a day after 0001-01-01 (since defaults to a day before)"
+            )
+        return until
+
     @model_validator(mode="after")
     def _source_matches(self) -> TrainRequest:
         if (self.source == "upload") != (self.samples is not None):
@@ -135,9 +149,15 @@ async def _uploaded(samples: list[MetricSample]) -> AsyncIterator[Sample]:
         s403="The detector may not read that source (see SCOPS_TRAIN_SOURCES_ALLOWED_URLS, "
         "SCOPS_AWS_REGION)",
         s413="The range holds more points than SCOPS_TRAIN_SOURCE_MAX_POINTS",
+        s409="A training job is still running in this process: wait for it",
     ),
 )
 async def start_training(body: TrainRequest, request: Request, models: ModelsDep) -> JobView:
+    running = models.running_job()
+    if running is not None:
+        raise HTTPException(
+            409, f"training job {running.job_id} is still running: wait for it to finish"
+        )
     exclude = [TimeRange(e.start.timestamp(), e.end.timestamp()) for e in body.exclude]
     remote = body.prometheus or body.cloudwatch
     samples: AsyncIterator[Sample]

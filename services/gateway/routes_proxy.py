@@ -106,6 +106,7 @@ ROUTES: tuple[Route, ...] = (
         {"source": "history", "since": "2026-11-25T00:00:00Z"},
         costly=True,
         status=202,
+        problems=(409,),
     ),
     Route(
         "GET",

@@ -199,3 +199,32 @@ def test_a_broken_combination_raises_a_multivariate_anomaly(
     assert found[0]["resource_id"] == "web-2"
     assert set(found[0]["contributing_metrics"]) & {"cpu_utilization", "memory_utilization"}
     assert found[0]["model_version"] == job["version"]
+
+
+def test_one_training_job_at_a_time_and_ranges_that_name_a_time(detector: StackProcess) -> None:
+    """Each job holds its samples in memory and a core busy: a second one while the first
+    runs is a 409 (thirty were accepted at once before). A range backwards, or one whose
+    default start would fall before year 1, is a 422 naming ``until`` (not a 500)."""
+    url = f"{detector.url}/anomaly/train"
+    body = {"source": "upload", "samples": correlated(600, seed=11)}
+    first = httpx.post(url, json=body, headers=AUTH, timeout=30)
+    second = httpx.post(url, json=body, headers=AUTH, timeout=30)
+    assert first.status_code == 202, first.text
+    assert second.status_code == 409, second.text
+    assert first.json()["job_id"] in second.json()["detail"]
+    job_id = first.json()["job_id"]
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{url}/{job_id}", headers=AUTH).json()["status"] not in (
+        "succeeded",
+        "failed",
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    now = datetime.now(UTC)
+    for bad in (
+        {"until": "0001-01-01T00:00:00Z"},
+        {"since": now.isoformat(), "until": (now - timedelta(days=1)).isoformat()},
+    ):
+        reply = httpx.post(url, json={"source": "history", **bad}, headers=AUTH, timeout=30)
+        assert reply.status_code == 422, reply.text
+        assert reply.json()["errors"][0]["field"] == "until", reply.text

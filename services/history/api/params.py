@@ -42,7 +42,9 @@ AuditCursor = Annotated[
     AfterValidator(_audit_cursor),
 ]
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
-Name = Annotated[str | None, Query(min_length=1, max_length=256)]
+# No control characters (a NUL cannot be bound as PostgreSQL text: it failed the query).
+NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+Name = Annotated[str | None, Query(min_length=1, max_length=256, pattern=NO_CONTROL)]
 
 
 def incident_filter(
@@ -51,6 +53,7 @@ def incident_filter(
         Query(
             min_length=1,
             max_length=256,
+            pattern=NO_CONTROL,
             description="The resource; a trailing * matches every id starting so.",
             examples=["web-1"],
         ),
@@ -100,7 +103,7 @@ def audit_filter(
     action: Name = None,
     resource_id: Name = None,
     rule: Name = None,
-    anomaly_id: Annotated[str | None, Query(max_length=36)] = None,
+    anomaly_id: Annotated[str | None, Query(max_length=36, pattern=NO_CONTROL)] = None,
     blocked_by: Name = None,
     since: UtcDatetime | None = None,
     until: UtcDatetime | None = None,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.history.core.cursors import (
@@ -41,9 +41,14 @@ class IncidentFilter:
         clauses: list[Any] = []
         if self.resource_id is not None:
             if self.resource_id.endswith("*"):
-                prefix = self.resource_id[:-1].replace("\\", "\\\\")
-                prefix = prefix.replace("%", "\\%").replace("_", "\\_")
-                clauses.append(IncidentRow.resource_id.like(f"{prefix}%", escape="\\"))
+                prefix = self.resource_id[:-1]
+                escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                clauses.append(IncidentRow.resource_id.like(f"{escaped}%", escape="\\"))
+                # SQLite's LIKE ignores case (web* found WEB-2 there, not on PostgreSQL): the
+                # prefix itself compared exactly, on both.
+                if prefix:
+                    start = func.substr(IncidentRow.resource_id, 1, len(prefix))
+                    clauses.append(start == prefix)
             else:
                 clauses.append(IncidentRow.resource_id == self.resource_id)
         if self.severities:

@@ -126,6 +126,8 @@ async def test_filters_and_pages_walk_every_incident_once_newest_first(
     assert await ids(window) == {"web-2", "web-3", "db-2", "db-3"}
     assert await ids(IncidentFilter(status="open")) == set()
     assert await ids(IncidentFilter(resource_id="web_*")) == set()  # '_' is not a wildcard
+    assert await ids(IncidentFilter(resource_id="WEB-*")) == set()  # case counts (SQLite too)
+    assert await ids(IncidentFilter(resource_id="*")) == {i.resource_id for i in seen}
 
 
 async def test_a_manual_request_is_listed_as_such_and_not_open_once_it_ended(
