@@ -36,7 +36,7 @@ from shared.metric_batches import ColumnBatch, decode_columns
 from shared.settings import BaseServiceSettings
 from shared.stream_group import GroupReader, RawEntry, ReaderOptions
 from shared.stream_group import running as run_in_background
-from shared.streams import dead_letter
+from shared.streams import dead_letter, dead_letter_record
 
 log = structlog.get_logger("shared.bus")
 
@@ -368,13 +368,9 @@ class StreamConsumer:
         metrics.EVENTS_CONSUMED.labels(stream=family, group=self.group).inc(len(events))
 
     async def _dead_letter(self, stream: str, entry_id: str, fields: Fields, reason: str) -> None:
-        record: dict[str, bytes | str] = {
-            k.decode("utf-8", "backslashreplace"): v for k, v in fields.items()
-        }
-        record.update(dead_reason=reason, dead_source_id=entry_id, dead_group=self.group)
         await self.redis.xadd(
             dead_letter(stream),
-            record,
+            dead_letter_record(fields, reason, entry_id, self.group),
             maxlen=self.options.dead_letter_maxlen,
             approximate=True,
         )

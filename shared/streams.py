@@ -37,3 +37,15 @@ def shard_of(resource_id: str, shards: int) -> int:
 def dead_letter(stream: str) -> str:
     """The dead-letter stream beside ``stream``, in the same cluster slot."""
     return f"{stream}:dead"
+
+
+def dead_letter_record(
+    fields: dict[bytes, bytes], reason: str, source_id: str, group: str
+) -> dict[str, bytes | str]:
+    """An entry's fields as its dead letter keeps them, with why, where from and whose: field
+    names written by anyone with XADD may not be UTF-8, so they are kept escaped, not lost."""
+    record: dict[str, bytes | str] = {
+        k.decode("utf-8", "backslashreplace"): v for k, v in fields.items()
+    }
+    record.update(dead_reason=reason, dead_source_id=source_id, dead_group=group)
+    return record

@@ -10,7 +10,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
-from services.gateway import detector_routing
 from services.gateway.api_keys import Role
 from services.gateway.auth import Principal, require
 from services.gateway.config import GatewaySettings
@@ -451,12 +450,7 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
         # parsing drops tabs and line breaks, so ``x%09`` would reach the backend as ``x``.
         path = quote(request.scope["path"], safe="/")
         correlation_id = str(request.scope.get("state", {}).get("correlation_id", ""))
-        if route.service == detector_routing.SERVICE:  # to the process owning the series
-            call = detector_routing.DetectorCall(
-                backends, route.method, path, principal, correlation_id, query or None
-            )
-            parts = gateway(request)
-            return await detector_routing.forward(parts.detectors, parts.anomaly_index, call, body)
+        # (a detector call goes to the process owning its series: ``Backends.detector_route``)
         return await backends.forward(
             route.service,
             route.method,

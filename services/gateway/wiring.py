@@ -38,7 +38,6 @@ class Gateway:
     chatops_limiter: RateLimiter
     remote_write: RemoteWrite
     backends: Backends
-    detectors: DetectorProcesses
     anomaly_index: AnomalyIndex
     chat_engine: ChatEngine
     chat_history: ChatHistory
@@ -89,7 +88,6 @@ def build(settings: GatewaySettings, redis: Redis, http: httpx.AsyncClient) -> G
         chatops_limiter=chatops_limiter,
         remote_write=build_remote_write(settings, redis),
         backends=backends,
-        detectors=detectors,
         anomaly_index=index,
         chat_engine=chatops.engine,
         chat_history=chatops.history,

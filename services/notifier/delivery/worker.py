@@ -32,7 +32,7 @@ from shared.bus import ConsumerOptions, EventBus
 from shared.events import Notification, NotificationStatus, utcnow
 from shared.metrics import PIPELINE_LATENCY
 from shared.stream_group import GroupReader, RawEntry, ReaderOptions
-from shared.streams import NOTIFICATIONS, dead_letter
+from shared.streams import NOTIFICATIONS, dead_letter, dead_letter_record
 
 log = structlog.get_logger("notifier.delivery")
 
@@ -107,14 +107,10 @@ class DeliveryWorker:
         (as an unreadable entry of any stream does), with the reason, in one transaction: kept
         for a person to read, never dropped, never retried."""
         source = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-        record: dict[str | bytes, bytes | str] = {
-            k.decode("utf-8", "backslashreplace"): v for k, v in fields.items()
-        }
-        record.update(
-            dead_reason=reason, dead_source_id=source, dead_group=redis_keys.DELIVERY_GROUP
-        )
+        record = dead_letter_record(fields, reason, source, redis_keys.DELIVERY_GROUP)
+        aside = dead_letter(self.stream)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(dead_letter(self.stream), record, maxlen=10_000, approximate=True)
+            pipe.xadd(aside, record, maxlen=self.dead_letters.maxlen, approximate=True)
             pipe.xack(self.stream, redis_keys.DELIVERY_GROUP, entry_id)
             await pipe.execute()
         log.error("delivery_unreadable", receiver=self.receiver, error=reason[:300])
