@@ -42,8 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sklearn
-import skops.io as sio
 
 from services.detector.multivariate import ModelFormatError, MultivariateModel
 
@@ -79,8 +77,17 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _skops_io() -> Any:
+    """skops' reader and writer, imported on first use: with scikit-learn it takes seconds,
+    which a detector that never trains or loads a model should not spend at start."""
+    import skops.io
+
+    return skops.io
+
+
 def _check_types(data: bytes, name: str) -> None:
     """Refuse a file whose schema names any type outside skops' defaults and ours."""
+    sio = _skops_io()
     try:
         found = set(sio.get_untrusted_types(data=data))
     except Exception as exc:  # not a skops archive at all
@@ -127,6 +134,9 @@ class VersionStore(ABC):
         adds the model's holdout figures and feature names and the library versions; its own
         keys win over the caller's.
         """
+        import sklearn
+
+        sio = _skops_io()
         blob = sio.dumps(model.to_state())
         extra = set(sio.get_untrusted_types(data=blob)) - TRUSTED_TYPES
         if extra:  # refuse to write what load would refuse to read
@@ -168,6 +178,7 @@ class VersionStore(ABC):
         _check_name(version)
         data, meta_bytes = self._get(version)  # checked and loaded from the same bytes
         _check_types(data, version)
+        sio = _skops_io()
         try:
             state = sio.loads(data, trusted=sorted(TRUSTED_TYPES))
             model = MultivariateModel.from_state(state)

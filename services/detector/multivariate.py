@@ -29,11 +29,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.ensemble import IsolationForest
+
+if TYPE_CHECKING:
+    # scikit-learn takes seconds to import: a detector without a model never needs it, so it
+    # is imported where a forest is built or checked.
+    from sklearn.ensemble import IsolationForest
 
 Array = npt.NDArray[np.float64]
 
@@ -146,6 +150,8 @@ class MultivariateModel:
         z = (fit - center) / scale
         zw = np.clip(z, -_WINSOR, _WINSOR)
         cov = np.atleast_2d(np.cov(zw, rowvar=False)) + _RIDGE * np.eye(x.shape[1])
+        from sklearn.ensemble import IsolationForest
+
         forest = IsolationForest(
             n_estimators=n_estimators,
             max_samples=min(max_samples, fit.shape[0]),
@@ -227,6 +233,8 @@ class MultivariateModel:
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> MultivariateModel:
         """Rebuild from :meth:`to_state`'s output, checking every part's type and shape."""
+        from sklearn.ensemble import IsolationForest
+
         try:
             if state["format"] != STATE_FORMAT or not isinstance(state["forest"], IsolationForest):
                 raise ModelFormatError("unknown state format, or no IsolationForest")

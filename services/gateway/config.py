@@ -72,6 +72,12 @@ class GatewaySettings(BaseServiceSettings):
     chatops_history_ttl_s: int = Field(
         7 * 86400, ge=60, description="A user's ChatOps history expires this long after use."
     )
+    chatops_warm_start: bool = Field(
+        True,
+        description="Train the ChatOps classifier in the background as the gateway starts; "
+        "false: when the first ChatOps message needs it (that message waits a few seconds; "
+        "for gateways that only ingest). The gateway is ready before it either way.",
+    )
     chatops_llm_url: str | None = Field(
         None,
         description="OpenAI-compatible API base URL (e.g. https://api.openai.com/v1) that maps "

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from services.gateway.anomaly_index import AnomalyIndex
 from services.gateway.api_keys import KeyStore
 from services.gateway.chatops.chat_engine import ChatEngine
+from services.gateway.chatops.classifier_loading import ClassifierLoader
 from services.gateway.chatops.history import ChatHistory
 from services.gateway.chatops.wiring import build_chatops
 from services.gateway.config import GatewaySettings
@@ -41,12 +42,16 @@ class Gateway:
     anomaly_index: AnomalyIndex
     chat_engine: ChatEngine
     chat_history: ChatHistory
+    chat_classifier: ClassifierLoader
     slack: SlackParts
     consumers: list[StreamConsumer] = field(default_factory=list)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """The anomaly indexer in the background; Slack's pending follow-ups closed at exit."""
+        """The anomaly indexer in the background; the ChatOps classifier trained in a thread
+        (unless left for the first message); Slack's pending follow-ups closed at exit."""
+        if self.settings.chatops_warm_start:
+            self.chat_classifier.start()
         try:
             async with running(self.consumers):
                 yield
@@ -91,6 +96,7 @@ def build(settings: GatewaySettings, redis: Redis, http: httpx.AsyncClient) -> G
         anomaly_index=index,
         chat_engine=chatops.engine,
         chat_history=chatops.history,
+        chat_classifier=chatops.classifier,
         slack=build_slack(settings, redis, http, backends, index, chatops, chatops_limiter),
         consumers=[indexer],
     )

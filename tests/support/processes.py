@@ -93,6 +93,8 @@ def stack_env(redis_url: str, extra: dict[str, str] | None = None) -> dict[str, 
             "SCOPS_CONSUMER_BLOCK_MS": "200",
             "SCOPS_CLAIM_IDLE_MS": "2000",
             "SCOPS_WORKER_METRICS_PORT": "0",  # a test that scrapes a worker sets its own
+            # Trained when a test's first ChatOps message needs it: most stacks never ask.
+            "SCOPS_CHATOPS_WARM_START": "false",
         }
     )
     for name in (*ALL_SERVICES, "history"):  # every service a stack may run gets its own port

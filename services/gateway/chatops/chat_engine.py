@@ -25,6 +25,7 @@ from services.gateway.api_keys import GRANTS, Role
 from services.gateway.chatops import answers
 from services.gateway.chatops.admin_ops import AdminSwitches
 from services.gateway.chatops.backend_calls import BackendCaller, BackendUnavailableError
+from services.gateway.chatops.classifier_loading import ClassifierLoader
 from services.gateway.chatops.extraction import Knowledge
 from services.gateway.chatops.insights import Insights
 from services.gateway.chatops.intents import ChatIntent, IntentName
@@ -74,7 +75,7 @@ class ChatEngine:
         llm: IntentInterpreter | None = None,
         llm_may_act: bool = False,
         clock: Callable[[], float] = time.time,
-        understanding: Understanding | None = None,
+        understanding: Understanding | ClassifierLoader | None = None,
         knowledge: KnowledgeSource | None = None,
         proposals: ProposalSource | None = None,
         console_url: str | None = None,
@@ -111,9 +112,15 @@ class ChatEngine:
         linked = with_incident_links(reply.answer, self.console_url)
         return Reply(reply.intent, reply.understood_by, linked)
 
+    async def _understanding(self) -> Understanding | None:
+        if isinstance(self.understanding, ClassifierLoader):
+            return await self.understanding.understanding()
+        return self.understanding
+
     async def _reply(self, asker: Asker, text: str, correlation_id: str) -> Reply:
-        if self.understanding is not None:
-            return await self._understood_reply(asker, text, correlation_id)
+        understanding = await self._understanding()
+        if understanding is not None:
+            return await self._understood_reply(asker, text, correlation_id, understanding)
         parsed = parse(text)
         if isinstance(parsed, NotUnderstood) and parsed.refusal is None and self.llm is not None:
             interpreted = await self.llm.interpret(text)
@@ -128,14 +135,15 @@ class ChatEngine:
             return Reply(None, None, not_understood(parsed))
         return Reply(parsed, "parser", await self.answer(asker, parsed, text, correlation_id))
 
-    async def _understood_reply(self, asker: Asker, text: str, correlation_id: str) -> Reply:
-        assert self.understanding is not None
+    async def _understood_reply(
+        self, asker: Asker, text: str, correlation_id: str, understanding: Understanding
+    ) -> Reply:
         if self.proposals is not None and is_consent(text):
-            return await self._confirmed(asker, correlation_id)
+            return await self._confirmed(asker, correlation_id, understanding)
         known = Knowledge()
         if self.knowledge is not None:
             known = await self.knowledge.current(correlation_id)
-        understood = self.understanding.understand(text, known)
+        understood = understanding.understand(text, known)
         if understood.refusal is not None:
             return Reply(None, understood.source, out_of_range_answer(understood.refusal))
         chat = understood.chat
@@ -156,7 +164,9 @@ class ChatEngine:
             return Reply(None, None, clarify(understood))
         return Reply(None, None, not_understood(NotUnderstood(understood.hint)))
 
-    async def _confirmed(self, asker: Asker, correlation_id: str) -> Reply:
+    async def _confirmed(
+        self, asker: Asker, correlation_id: str, understanding: Understanding
+    ) -> Reply:
         """ "yes" to the asker's last proposal: its exact command, through the same path as if
         it had been typed (parsed, role checked, carried out by its service)."""
         assert self.proposals is not None
@@ -171,7 +181,7 @@ class ChatEngine:
                     "5 minutes. Nothing was done.",
                 ),
             )
-        reply = await self._understood_reply(asker, command, correlation_id)
+        reply = await self._understood_reply(asker, command, correlation_id, understanding)
         answer = reply.answer
         confirmed = Answer(answer.outcome, f"(confirmed `{command}`)\n{answer.text}", answer.data)
         return Reply(reply.intent, reply.understood_by, confirmed)

@@ -18,13 +18,15 @@ import hashlib
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, Pipeline
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+if TYPE_CHECKING:
+    # scikit-learn takes seconds to import: it is imported when the classifier is trained,
+    # which the gateway does off its event loop (see ``classifier_loading``).
+    from sklearn.pipeline import Pipeline
 
 from services.gateway.chatops.extraction import Knowledge, extract, masked
 
@@ -76,6 +78,10 @@ class IntentClassifier:
 
     @classmethod
     def train(cls, corpus: Corpus | None = None) -> IntentClassifier:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import FeatureUnion, Pipeline
+
         corpus = corpus or load_corpus()
         texts = [masked(e.text, extract(e.text, corpus.knowledge)) for e in corpus.examples]
         features = FeatureUnion(

@@ -4,8 +4,6 @@ knows, and unsure readings turned into choices rather than guesses."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from services.gateway.chatops.chat_engine import is_consent
@@ -28,18 +26,15 @@ def understanding() -> Understanding:
     return Understanding(IntentClassifier.train())
 
 
-def test_training_twice_gives_the_same_model_and_takes_well_under_a_second() -> None:
+def test_training_twice_gives_the_same_model() -> None:
     corpus = load_corpus()
-    started = time.process_time()
     first = IntentClassifier.train(corpus)
-    cpu_s = time.process_time() - started
     second = IntentClassifier.train(corpus)
     assert first.version == second.version and first.version.startswith("chatops-")
     for text in ["show pending approvals", "what happened overnight", "bounce nginx on rsrc"]:
         a, b = first.rank(text), second.rank(text)
         assert [g.intent for g in a] == [g.intent for g in b]
         assert [g.probability for g in a] == pytest.approx([g.probability for g in b], abs=0.0)
-    assert cpu_s < 1.5  # about 0.5 s of CPU here; generous for a busy machine
 
 
 def test_the_model_version_follows_the_corpus() -> None:

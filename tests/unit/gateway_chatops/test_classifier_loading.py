@@ -1,0 +1,77 @@
+"""The ChatOps classifier is trained once, off the event loop, and a broken corpus leaves
+ChatOps reading exact commands."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from services.gateway.chatops.classifier import IntentClassifier
+from services.gateway.chatops.classifier_loading import ClassifierLoader
+from services.gateway.chatops.extraction import Knowledge
+
+
+@pytest.fixture(scope="module")
+def trained() -> IntentClassifier:
+    return IntentClassifier.train()
+
+
+async def test_many_first_messages_at_once_train_once_off_the_loop(
+    trained: IntentClassifier,
+) -> None:
+    calls: list[int] = []
+    release = threading.Event()
+
+    def train() -> IntentClassifier:
+        calls.append(threading.get_ident())
+        release.wait(5)
+        return trained
+
+    loader = ClassifierLoader(train)
+    waiting = [asyncio.create_task(loader.understanding()) for _ in range(5)]
+    # The event loop is free while training runs: this sleep returns.
+    await asyncio.sleep(0.05)
+    assert not any(task.done() for task in waiting)
+    release.set()
+    results = await asyncio.gather(*waiting)
+    assert len(calls) == 1 and calls[0] != threading.get_ident()
+    first = results[0]
+    assert first is not None and all(r is first for r in results)
+    understood = first.understand("restart nginx on web-1", Knowledge())
+    assert understood.source == "parser"
+
+
+async def test_a_message_given_up_does_not_cancel_the_training(trained: IntentClassifier) -> None:
+    release = threading.Event()
+
+    def train() -> IntentClassifier:
+        release.wait(5)
+        return trained
+
+    loader = ClassifierLoader(train)
+    first = asyncio.create_task(loader.understanding())
+    await asyncio.sleep(0.02)
+    first.cancel()
+    release.set()
+    assert await loader.understanding() is not None
+
+
+async def test_start_trains_before_any_message_asks(trained: IntentClassifier) -> None:
+    started = threading.Event()
+
+    def train() -> IntentClassifier:
+        started.set()
+        return trained
+
+    loader = ClassifierLoader(train)
+    loader.start()
+    assert await asyncio.to_thread(started.wait, 5)
+
+
+async def test_an_unreadable_corpus_leaves_no_classifier() -> None:
+    def train() -> IntentClassifier:
+        raise FileNotFoundError("train.yaml")
+
+    assert await ClassifierLoader(train).understanding() is None
