@@ -68,3 +68,15 @@ def log_dir(tmp_path: Path) -> Path:
     path = tmp_path / "logs"
     path.mkdir()
     return path
+
+
+def _tier(item: pytest.Item) -> int:
+    parts = item.nodeid.split("/")
+    return {"e2e": 0, "integration": 1}.get(parts[1] if len(parts) > 1 else "", 2)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files that start processes first, the unit tests last: two workers take files in
+    this order, so the short ones fill the end of the run instead of one long file running
+    alone after everything else (``--no-loadscope-reorder`` keeps this order)."""
+    items.sort(key=_tier)

@@ -33,7 +33,12 @@ from services.gateway.chatops.operations import AnomalySource, Operations
 from services.gateway.chatops.parser import parse
 from services.gateway.chatops.proposals import clarify, corrected_note, propose, sendable
 from services.gateway.chatops.replies import Answer, Asker, NotUnderstood, Outcome, Reply
-from services.gateway.chatops.understanding import Understanding, Understood, resolve
+from services.gateway.chatops.understanding import (
+    Understanding,
+    Understood,
+    read_exact,
+    resolve,
+)
 from services.gateway.proxy import Backends
 from shared.incidents import incident_url
 
@@ -112,15 +117,9 @@ class ChatEngine:
         linked = with_incident_links(reply.answer, self.console_url)
         return Reply(reply.intent, reply.understood_by, linked)
 
-    async def _understanding(self) -> Understanding | None:
-        if isinstance(self.understanding, ClassifierLoader):
-            return await self.understanding.understanding()
-        return self.understanding
-
     async def _reply(self, asker: Asker, text: str, correlation_id: str) -> Reply:
-        understanding = await self._understanding()
-        if understanding is not None:
-            return await self._understood_reply(asker, text, correlation_id, understanding)
+        if self.understanding is not None:
+            return await self._understood_reply(asker, text, correlation_id)
         parsed = parse(text)
         if isinstance(parsed, NotUnderstood) and parsed.refusal is None and self.llm is not None:
             interpreted = await self.llm.interpret(text)
@@ -135,15 +134,26 @@ class ChatEngine:
             return Reply(None, None, not_understood(parsed))
         return Reply(parsed, "parser", await self.answer(asker, parsed, text, correlation_id))
 
-    async def _understood_reply(
-        self, asker: Asker, text: str, correlation_id: str, understanding: Understanding
-    ) -> Reply:
+    async def _understand(self, text: str, known: Knowledge) -> Understood:
+        """An exact command is read by the parser alone: it never waits for the classifier
+        to be trained (the gateway's first seconds)."""
+        exact = read_exact(text, known)
+        if isinstance(exact, Understood):
+            return exact
+        understanding = self.understanding
+        if isinstance(understanding, ClassifierLoader):
+            understanding = await understanding.understanding()
+        if understanding is None:  # its corpus could not be read: exact commands only
+            return Understood(None, hint=exact.hint)
+        return understanding.classify(text, known, exact)
+
+    async def _understood_reply(self, asker: Asker, text: str, correlation_id: str) -> Reply:
         if self.proposals is not None and is_consent(text):
-            return await self._confirmed(asker, correlation_id, understanding)
+            return await self._confirmed(asker, correlation_id)
         known = Knowledge()
         if self.knowledge is not None:
             known = await self.knowledge.current(correlation_id)
-        understood = understanding.understand(text, known)
+        understood = await self._understand(text, known)
         if understood.refusal is not None:
             return Reply(None, understood.source, out_of_range_answer(understood.refusal))
         chat = understood.chat
@@ -164,9 +174,7 @@ class ChatEngine:
             return Reply(None, None, clarify(understood))
         return Reply(None, None, not_understood(NotUnderstood(understood.hint)))
 
-    async def _confirmed(
-        self, asker: Asker, correlation_id: str, understanding: Understanding
-    ) -> Reply:
+    async def _confirmed(self, asker: Asker, correlation_id: str) -> Reply:
         """ "yes" to the asker's last proposal: its exact command, through the same path as if
         it had been typed (parsed, role checked, carried out by its service)."""
         assert self.proposals is not None
@@ -181,7 +189,7 @@ class ChatEngine:
                     "5 minutes. Nothing was done.",
                 ),
             )
-        reply = await self._understood_reply(asker, command, correlation_id, understanding)
+        reply = await self._understood_reply(asker, command, correlation_id)
         answer = reply.answer
         confirmed = Answer(answer.outcome, f"(confirmed `{command}`)\n{answer.text}", answer.data)
         return Reply(reply.intent, reply.understood_by, confirmed)

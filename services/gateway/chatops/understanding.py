@@ -47,6 +47,18 @@ class Understood:
     defaulted: tuple[str, ...] = ()  # entities given their default: no value was read
 
 
+def read_exact(text: str, knowledge: Knowledge) -> Understood | NotUnderstood:
+    """The parser's reading (or its refusal of a value out of range), which needs no
+    classifier; what it does not understand, for the classifier."""
+    parsed = parse(text)
+    if isinstance(parsed, ChatIntent):
+        chat, corrected = resolve(parsed, knowledge)
+        return Understood("parser", chat, chat.intent, 1.0, corrected=corrected)
+    if parsed.refusal is not None:
+        return Understood(None, refusal=parsed.refusal)
+    return parsed
+
+
 class Understanding:
     def __init__(self, classifier: IntentClassifier, threshold: float = THRESHOLD) -> None:
         self.classifier = classifier
@@ -57,13 +69,10 @@ class Understanding:
         return self.classifier.version
 
     def understand(self, text: str, knowledge: Knowledge) -> Understood:
-        parsed = parse(text)
-        if isinstance(parsed, ChatIntent):
-            chat, corrected = resolve(parsed, knowledge)
-            return Understood("parser", chat, chat.intent, 1.0, corrected=corrected)
-        if parsed.refusal is not None:
-            return Understood(None, refusal=parsed.refusal)
-        return self.classify(text, knowledge, parsed)
+        exact = read_exact(text, knowledge)
+        if isinstance(exact, Understood):
+            return exact
+        return self.classify(text, knowledge, exact)
 
     def classify(
         self, text: str, knowledge: Knowledge, parsed: NotUnderstood | None = None

@@ -6,11 +6,21 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import httpx
 import pytest
 
+from services.gateway.chatops.chat_engine import ChatEngine
 from services.gateway.chatops.classifier import IntentClassifier
 from services.gateway.chatops.classifier_loading import ClassifierLoader
 from services.gateway.chatops.extraction import Knowledge
+from services.gateway.proxy import Backends
+from tests.unit.gateway_chatops.test_engine import (
+    APPROVAL_A,
+    OPERATOR,
+    Anomalies,
+    Services,
+    pending,
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +85,39 @@ async def test_an_unreadable_corpus_leaves_no_classifier() -> None:
         raise FileNotFoundError("train.yaml")
 
     assert await ClassifierLoader(train).understanding() is None
+
+
+async def test_an_exact_command_is_answered_while_the_classifier_trains(
+    trained: IntentClassifier,
+) -> None:
+    release = threading.Event()
+
+    def train() -> IntentClassifier:
+        release.wait(10)
+        return trained
+
+    services = Services()
+    services.answers[("GET", "/remediation/approvals")] = httpx.Response(
+        200, json=[pending(APPROVAL_A, "pool-a")]
+    )
+    loader = ClassifierLoader(train)
+    chat = ChatEngine(
+        Backends(
+            httpx.AsyncClient(transport=httpx.MockTransport(services.handle)),
+            {"detector": "http://d", "remediator": "http://r", "notifier": "http://n"},
+            "internal",
+        ),
+        Anomalies([]),
+        understanding=loader,
+    )
+    loader.start()
+    try:
+        exact = await asyncio.wait_for(chat.reply(OPERATOR, "approve 42", "c"), 5)
+        assert exact.understood_by == "parser"
+        assert exact.answer.text.startswith("No pending approval starts with `42`")
+        free_words = asyncio.create_task(chat.reply(OPERATOR, "anything waiting for me?", "c"))
+        await asyncio.sleep(0.05)
+        assert not free_words.done()  # free words wait for the classifier
+    finally:
+        release.set()
+    assert (await free_words).understood_by == "classifier"
