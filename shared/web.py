@@ -18,7 +18,7 @@ from typing import Any
 
 import fastapi_offline
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
+from shared.repeated_query import refuse_repeated_query
 from shared.settings import BaseServiceSettings
 
 log = structlog.get_logger("shared.web")
@@ -445,6 +446,8 @@ def setup_app(
     # An API answers the path it is asked: no 307 to the path without its trailing slash (a
     # client would send its body again, or not), but 404 as for any other unknown path.
     app.router.redirect_slashes = False
+    # Every route included from here on refuses a single-valued query parameter given twice.
+    app.router.dependencies.append(Depends(refuse_repeated_query))
     _serve_docs_locally(app)
     _document_problems_of(app)
     app.add_exception_handler(RequestValidationError, _validation_problem)

@@ -434,6 +434,14 @@ def _guard(route: Route) -> Callable[..., Awaitable[Principal]]:
     return check
 
 
+def _forwarded_path(path: str) -> str:
+    """The request's path as sent on: every character of a path parameter quoted, and a
+    parameter of ``.`` or ``..`` spelled ``%2E`` (the HTTP client would otherwise resolve it as
+    a dot segment, and ``/incidents/.`` would reach ``/incidents``: the whole list)."""
+    segments = quote(path, safe="/").split("/")
+    return "/".join("%2E" * len(s) if s in (".", "..") else s for s in segments)
+
+
 def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
     params = [p for p in route.path.split("/") if p.startswith("{")]
     names = [p.strip("{}") for p in params]
@@ -448,7 +456,7 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
             body = {**body, route.actor_field: principal.actor}
         # Path parameters may hold any character. The scope's path, not ``request.url``: URL
         # parsing drops tabs and line breaks, so ``x%09`` would reach the backend as ``x``.
-        path = quote(request.scope["path"], safe="/")
+        path = _forwarded_path(request.scope["path"])
         correlation_id = str(request.scope.get("state", {}).get("correlation_id", ""))
         # (a detector call goes to the process owning its series: ``Backends.detector_route``)
         return await backends.forward(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import Depends, Query
@@ -103,7 +104,10 @@ def audit_filter(
     action: Name = None,
     resource_id: Name = None,
     rule: Name = None,
-    anomaly_id: Annotated[str | None, Query(max_length=36, pattern=NO_CONTROL)] = None,
+    anomaly_id: Annotated[
+        uuid.UUID | None,
+        Query(description="Any spelling of the anomaly's UUID (upper case, without hyphens)."),
+    ] = None,
     blocked_by: Name = None,
     since: UtcDatetime | None = None,
     until: UtcDatetime | None = None,
@@ -113,7 +117,7 @@ def audit_filter(
         action=action,
         resource_id=resource_id,
         rule=rule,
-        anomaly_id=anomaly_id,
+        anomaly_id=str(anomaly_id) if anomaly_id is not None else None,
         blocked_by=blocked_by,
         since=since,
         until=until,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
@@ -16,7 +17,14 @@ from services.remediator.api.deps import (
 from services.remediator.handling.evaluation import Evaluation, evaluate, synthetic_anomaly
 from services.remediator.handling.manual import ManualRequest, Preview, prepare
 from services.remediator.stores.audit import AuditQuery, check_cursor
-from shared.events import AnomalyEvent, RemediationRecord, Severity, UtcDatetime, utcnow
+from shared.events import (
+    AnomalyEvent,
+    RemediationRecord,
+    RemediationStatus,
+    Severity,
+    UtcDatetime,
+    utcnow,
+)
 from shared.identifiers import Labels, MetricName, Number, ResourceId, Timestamp
 from shared.web import problem_responses
 
@@ -171,11 +179,16 @@ def remediation_test(
 @router.get("/actions", summary="The audit log: every decision, newest first")
 def remediation_actions(
     remediator: RemediatorDep,
-    status_: Annotated[str | None, Query(alias="status", examples=["blocked"])] = None,
+    status_: Annotated[
+        RemediationStatus | None, Query(alias="status", examples=["blocked"])
+    ] = None,
     action: str | None = None,
     resource_id: str | None = None,
     rule: str | None = None,
-    anomaly_id: str | None = None,
+    anomaly_id: Annotated[
+        uuid.UUID | None,
+        Query(description="Any spelling of the anomaly's UUID (upper case, without hyphens)."),
+    ] = None,
     blocked_by: str | None = None,
     since: UtcDatetime | None = None,
     until: UtcDatetime | None = None,
@@ -192,11 +205,11 @@ def remediation_actions(
 ) -> AuditPageOut:
     page = remediator.audit.query(
         AuditQuery(
-            status=status_,
+            status=status_.value if status_ is not None else None,
             action=action,
             resource_id=resource_id,
             rule=rule,
-            anomaly_id=anomaly_id,
+            anomaly_id=str(anomaly_id) if anomaly_id is not None else None,
             blocked_by=blocked_by,
             since=since,
             until=until,

@@ -148,11 +148,19 @@ def _ms(moment: datetime) -> int:
 def newest_bound(query: AuditQuery) -> str | None:
     """The highest entry id a query's page may hold (Redis ``XREVRANGE`` syntax), or None
     when no entry can be that old."""
+    until_ms = _ms(query.until) if query.until is not None else None
+    if until_ms is not None and until_ms < 0:
+        return None
     if query.cursor is not None:
-        return None if _cursor_parts(query.cursor) == (0, 0) else f"({query.cursor}"
-    if query.until is not None:
-        until_ms = _ms(query.until)
-        return None if until_ms < 0 else f"{until_ms}-{STREAM_ID_PART_MAX}"
+        cursor_ms, cursor_seq = _cursor_parts(query.cursor)
+        if (cursor_ms, cursor_seq) == (0, 0):
+            return None
+        # Whichever is older bounds the page: a cursor (kept from another query, or made up)
+        # never lifts ``until``.
+        if until_ms is None or cursor_ms <= until_ms:
+            return f"({query.cursor}"
+    if until_ms is not None:
+        return f"{until_ms}-{STREAM_ID_PART_MAX}"
     return "+"
 
 

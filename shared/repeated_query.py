@@ -1,0 +1,77 @@
+"""A query parameter that takes one value, given twice, is refused (422 naming it).
+
+Starlette keeps every value of a repeated name and FastAPI reads the last one of a
+single-valued parameter: ``status=blocked&status=succeeded`` silently listed only the
+succeeded records, which a user reads as "nothing was blocked". A parameter declared as a
+list (``severity``) takes every value; any other one, given more than once, is an error.
+Applied to every route of a service (``setup_app``), through the route's own declaration.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+_SINGLE_VALUED: dict[int, frozenset[str]] = {}
+
+
+def _takes_many(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _takes_many(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_takes_many(arg) for arg in typing.get_args(annotation))
+    if origin is None:
+        return False
+    return isinstance(origin, type) and issubclass(origin, Sequence) and origin is not str
+
+
+def _query_fields(dependant: Dependant) -> Iterator[tuple[str, Any]]:
+    for field in dependant.query_params:
+        yield field.alias, field.field_info.annotation
+    for sub in dependant.dependencies:
+        yield from _query_fields(sub)
+
+
+def _single_valued(route: APIRoute) -> frozenset[str]:
+    names = _SINGLE_VALUED.get(id(route))
+    if names is None:
+        names = frozenset(
+            name
+            for name, annotation in _query_fields(route.dependant)
+            if not _takes_many(annotation)
+        )
+        _SINGLE_VALUED[id(route)] = names
+    return names
+
+
+async def refuse_repeated_query(request: Request) -> None:
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    single = _single_valued(route)
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for name, _value in request.query_params.multi_items():
+        if name in single and name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    if repeated:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "repeated",
+                    "loc": ("query", name),
+                    "msg": "given more than once; it takes one value",
+                    "input": request.query_params.getlist(name),
+                }
+                for name in repeated
+            ]
+        )
