@@ -60,7 +60,7 @@ TOKEN = "conformance-internal-token-0123456789abcdef"  # a test stack's own
 # internal token reach every handler; the other roles mostly meet 403, so fewer suffice.
 FUZZ_EXAMPLES = {"admin": 6, "operator": 3, "viewer": 3, "ingest": 3, "internal": 6}
 STATEFUL_SCENARIOS = 8
-BUDGET_S = 30.0  # per caller: a bound on the whole run, about three times what it needs here
+BUDGET_S = 90.0  # per caller: a bound on the whole run (about 10-25 s here), not a speed target
 
 
 @dataclass(frozen=True)
