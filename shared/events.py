@@ -9,6 +9,7 @@ major version, which consumers learn to read before producers start writing it.
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -17,6 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -56,7 +58,27 @@ def _finite(value: float) -> float:
     return value
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(aware_utc)]
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _not_a_number(value: Any) -> Any:
+    """A date and time is ISO 8601, as documented (``format: date-time``): a number would be
+    read as seconds since the epoch, which the documentation does not say, and ``until=0.5``
+    would mean 1970 without a word."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("a date and time in ISO 8601 (2026-01-01T00:00:00Z), not a number")
+    if isinstance(value, str | bytes) and _NUMBER.fullmatch(
+        value.decode("latin-1") if isinstance(value, bytes) else value
+    ):
+        raise ValueError("a date and time in ISO 8601 (2026-01-01T00:00:00Z), not a number")
+    return value
+
+
+# A time in an API or an event: ISO 8601 only (``Timestamp``, for samples, also takes epoch
+# seconds and says so).
+UtcDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(aware_utc)]
+# A sample's time: ISO 8601 or seconds since the epoch, as the ingest API documents.
+SampleDatetime = Annotated[datetime, AfterValidator(aware_utc)]
 FiniteFloat = Annotated[float, AfterValidator(_finite)]
 ResourceId = Annotated[
     str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\s\x00-\x1f]+$")
@@ -104,7 +126,7 @@ class MetricSample(BaseModel):
     resource_id: ResourceId = Field(examples=["i-0abc123def4567890"])
     metric: MetricName = Field(examples=["cpu_utilization"])
     value: FiniteFloat = Field(examples=[42.5])
-    timestamp: UtcDatetime = Field(
+    timestamp: SampleDatetime = Field(
         description="When it was observed: ISO 8601 or seconds since the epoch; UTC if no zone.",
         examples=["2026-11-26T18:00:00Z"],
     )

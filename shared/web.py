@@ -261,8 +261,32 @@ def _validation_problem(_request: Request, exc: Exception) -> JSONResponse:
 _UNREADABLE_BODY = "There was an error parsing the body"
 
 
-def _http_problem(_request: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the API document gives this path (``Allow`` of a 405): the router answers
+    from the first route whose path matched, which named only its own (``GET`` where ``POST``
+    is served too, by another route). None for a path the document does not hold."""
+    app = request.scope.get("app")
+    if not isinstance(app, FastAPI):
+        return None
+    path = request.scope.get("path", "")
+    for template, operations in app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            methods = {m.upper() for m in operations if m.upper() in _HTTP_METHODS}
+            if "GET" in methods:
+                methods.add("HEAD")
+            return ", ".join(sorted(methods)) or None
+    return None
+
+
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+
+
+def _http_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        detail = f"{request.method} is not served here; this path takes {allowed}"
+        return problem(405, _title(405), detail, headers={**(exc.headers or {}), "Allow": allowed})
     if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
         return problem(
             400,

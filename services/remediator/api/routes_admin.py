@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictBool, model_validator
 
 from services.remediator.api.deps import INTERNAL, ActorDep, RemediatorDep
 from services.remediator.core.durations import Duration
@@ -45,7 +45,7 @@ class WindowIn(BaseModel):
 
 
 class DryRunIn(Actor):
-    enabled: bool | None = Field(description="null: back to SCOPS_DRY_RUN.", examples=[True])
+    enabled: StrictBool | None = Field(description="null: back to SCOPS_DRY_RUN.", examples=[True])
 
 
 @router.get("/rules", summary="The rules in force")

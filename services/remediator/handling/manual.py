@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from services.remediator.core.accounts import ACCOUNT_PATTERN, REGION_PATTERN, AccountRefused
 from services.remediator.core.action_requests import ActionRequest, Incident
@@ -84,7 +84,7 @@ class ManualRequest(BaseModel):
         "deny lists and maintenance windows match the resolved target.",
     )
     severity: Severity = Severity.MEDIUM
-    dry_run: bool = False
+    dry_run: StrictBool = False
 
 
 class Preview(BaseModel):

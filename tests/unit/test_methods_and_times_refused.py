@@ -1,0 +1,80 @@
+"""A method a path does not serve is a 405 whose Allow names every method the path serves; a
+date and time is ISO 8601, never a number read as epoch seconds without a word; a boolean in
+a body is true or false, not 0 or 1."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI, Query
+from pydantic import TypeAdapter, ValidationError
+
+from services.remediator.api.routes_admin import DryRunIn
+from shared.events import UtcDatetime
+from shared.settings import BaseServiceSettings
+from shared.web import setup_app
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    setup_app(app, "test", {}, settings=BaseServiceSettings(env="test"))
+    router = APIRouter()
+
+    @router.get("/silences")
+    async def listed(until: Annotated[UtcDatetime | None, Query()] = None) -> list[str]:
+        return [until.isoformat()] if until else []
+
+    @router.post("/silences")
+    async def created() -> dict[str, str]:
+        return {}
+
+    @router.delete("/silences/{silence_id}")
+    async def ended(silence_id: str) -> dict[str, str]:
+        return {}
+
+    app.include_router(router)
+    return app
+
+
+async def _call(method: str, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.request(method, path)
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "DELETE", "PUT"])
+async def test_a_405_names_every_method_the_path_serves(method: str) -> None:
+    reply = await _call(method, "/silences")
+    assert reply.status_code == 405
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert reply.headers["allow"] == "GET, HEAD, POST"
+    assert "takes GET, HEAD, POST" in reply.json()["detail"]
+
+
+async def test_a_405_on_a_path_with_a_parameter_names_its_methods() -> None:
+    reply = await _call("GET", "/silences/abc")
+    assert (reply.status_code, reply.headers["allow"]) == (405, "DELETE")
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "-3", "1e9"])
+async def test_a_number_is_no_date_and_time(value: str) -> None:
+    reply = await _call("GET", f"/silences?until={value}")
+    assert reply.status_code == 422
+    assert reply.json()["errors"][0]["field"] == "until"
+    assert "not a number" in reply.json()["errors"][0]["reason"]
+    with pytest.raises(ValidationError):
+        TypeAdapter(UtcDatetime).validate_python(float(value))
+
+
+async def test_an_iso_time_is_still_read() -> None:
+    reply = await _call("GET", "/silences?until=2026-01-01T00:00:00")
+    assert reply.json() == ["2026-01-01T00:00:00+00:00"]
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", "yes"])
+def test_dry_run_is_switched_by_true_or_false_only(value: object) -> None:
+    with pytest.raises(ValidationError):
+        DryRunIn.model_validate({"enabled": value, "by": "ana"})
+    assert DryRunIn.model_validate({"enabled": False, "by": "ana"}).enabled is False
