@@ -33,7 +33,7 @@ from shared.events import (
     Severity,
     utcnow,
 )
-from shared.identifiers import METRIC_MAX, RESOURCE_ID_MAX, Labels, visible
+from shared.identifiers import METRIC_MAX, Labels, ResourceId, visible
 from shared.time_bounds import TimeBounds
 
 SOURCE = "alertmanager"
@@ -112,10 +112,19 @@ class UnmappableAlertError(ValueError):
 
 
 def _resource(alert: Alert) -> str:
+    """The resource the alert names, exactly: never cut or rewritten into another name (a
+    cut or respelled id can be another resource's, and the remediator acts on it)."""
     for label in RESOURCE_LABELS:
         value = alert.labels.get(label, "").strip()
         if value:
-            return re.sub(r"\s+", "_", value)[:RESOURCE_ID_MAX]
+            try:
+                return _RESOURCE_ID.validate_python(value)
+            except ValidationError as exc:
+                reason = str(exc.errors(include_url=False)[0]["msg"])
+                raise UnmappableAlertError(
+                    f"labels.{label}: {reason.removeprefix('Value error, ')}; the alert is "
+                    "not acted on"
+                ) from None
     raise UnmappableAlertError(
         f"alert {alert.labels.get('alertname', '?')} has none of the labels "
         f"{', '.join(RESOURCE_LABELS)}"
@@ -137,8 +146,15 @@ def _value(alert: Alert) -> float:
 
 
 def anomaly_id(alert: Alert) -> uuid.UUID:
+    """The same alert episode, sent again, is the same anomaly (acted on at most once). The
+    resource and metric are part of the id: a fingerprint is the sender's word, and two alerts
+    about different resources sharing one must not be taken for a repeat, nor one's
+    resolution close the other."""
     key = alert.fingerprint or repr(sorted(alert.labels.items()))
-    return uuid.uuid5(ANOMALY_NAMESPACE, f"alertmanager\x1f{key}\x1f{alert.startsAt.isoformat()}")
+    about = f"{_resource(alert)}\x1f{_metric(alert)}"
+    return uuid.uuid5(
+        ANOMALY_NAMESPACE, f"alertmanager\x1f{about}\x1f{key}\x1f{alert.startsAt.isoformat()}"
+    )
 
 
 class SkippedAlert(BaseModel):
@@ -167,6 +183,7 @@ class AlertBatch:
 
 
 _LABELS: TypeAdapter[dict[str, str]] = TypeAdapter(Labels)
+_RESOURCE_ID: TypeAdapter[str] = TypeAdapter(ResourceId)
 
 
 def _labels_refusal(labels: dict[str, str]) -> str | None:
@@ -188,6 +205,11 @@ def _time_refusal(alert: Alert, bounds: TimeBounds, now: datetime) -> str | None
         return f"startsAt: {why}" if why else None
     if alert.endsAt is not None and (why := bounds.refusal(alert.endsAt, now)):
         return f"endsAt: {why}"
+    if alert.endsAt is not None and alert.endsAt < alert.startsAt:
+        return (
+            f"endsAt: {alert.endsAt.isoformat()} is before startsAt "
+            f"{alert.startsAt.isoformat()}; a resolved alert ends after it starts"
+        )
     why = (
         bounds.too_far_ahead(alert.startsAt, now)
         if alert.endsAt is not None

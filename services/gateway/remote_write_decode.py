@@ -7,12 +7,16 @@ the reason; Prometheus does not retry a 4xx, so only a request that can never su
   ``application/x-protobuf``, or a remote-write 2.0 message
   (``proto=io.prometheus.write.v2.Request``);
 - :class:`MalformedWriteError` (400): the body is not a snappy block, decodes to more than the
-  accepted size, or is not a ``WriteRequest``.
+  accepted size, is not a ``WriteRequest``, or holds none of its fields (only fields of some
+  other message: a 204 would tell the sender its samples were stored);
+- :class:`TooManyItemsError` (413): more series, labels and samples than one request may
+  hold (:data:`MAX_ITEMS`). Counted on the wire before anything is built: a sample can take
+  two bytes there and a hundred in memory, so a small body must not become gigabytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import cramjam
@@ -35,6 +39,17 @@ class MalformedWriteError(RemoteWriteError):
     status = 400
 
 
+class TooManyItemsError(RemoteWriteError):
+    status = 413
+
+
+# Series, labels, samples, exemplars and histograms in one request, together. Prometheus sends
+# at most max_samples_per_send (2,000 by default) samples a request, each series with its
+# labels: ten times that with twenty labels a series stays far below.
+MAX_ITEMS = 500_000
+_WRITE_FIELDS = frozenset({1, 3})  # timeseries, metadata
+
+
 @dataclass(frozen=True, slots=True)
 class Series:
     """One ``TimeSeries``: its labels (``__name__`` included) and samples as (ms, value)."""
@@ -42,6 +57,7 @@ class Series:
     labels: dict[str, str]
     samples: list[tuple[int, float]]
     histograms: int = 0  # native histogram samples, not read (see remote_write_mapping)
+    repeated_label: bool = False  # a label name given twice: the series is dropped as invalid
 
 
 @dataclass
@@ -63,9 +79,15 @@ def check_headers(headers: Mapping[str, str]) -> None:
         raise UnsupportedWriteError(
             f"Content-Type: {media.strip() or '(none)'}; expected application/x-protobuf"
         )
+    version = headers.get("x-prometheus-remote-write-version", "").strip()
+    if version and not version.startswith(("0.", "1.")):
+        raise UnsupportedWriteError(
+            f"X-Prometheus-Remote-Write-Version: {version}; only remote write 1.0 "
+            f"({ACCEPTED_PROTO}) is accepted (set protobuf_message: {ACCEPTED_PROTO} in Prometheus)"
+        )
     for param in params.split(";"):
         name, _, value = param.partition("=")
-        if name.strip().lower() == "proto" and value.strip() != ACCEPTED_PROTO:
+        if name.strip().lower() == "proto" and value.strip().strip('"') != ACCEPTED_PROTO:
             raise UnsupportedWriteError(
                 f"proto={value.strip()} is not accepted; only remote write 1.0 "
                 f"({ACCEPTED_PROTO}) is (set protobuf_message: {ACCEPTED_PROTO} in Prometheus)"
@@ -92,18 +114,89 @@ def decompress(body: bytes, max_bytes: int) -> bytes:
         raise MalformedWriteError(f"body: not a snappy block ({exc})") from None
 
 
+def _varint(raw: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if at >= len(raw) or shift > 63:
+            raise IndexError("truncated varint")
+        byte = raw[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+
+
+def _fields(raw: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """(number, wire type, payload start, payload end) of each field in ``raw[start:end]``;
+    IndexError where the bytes are not protobuf fields."""
+    at = start
+    while at < end:
+        tag, at = _varint(raw, at)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            _, at = _varint(raw, at)
+            yield number, wire, at, at
+        elif wire in (1, 5):
+            at += 8 if wire == 1 else 4
+        elif wire == 2:
+            length, at = _varint(raw, at)
+            yield number, wire, at, at + length
+            at += length
+        else:  # groups: not in a WriteRequest; the parser says what is wrong
+            raise IndexError("group")
+    if at != end:
+        raise IndexError("truncated field")
+
+
+def check_shape(raw: bytes, max_items: int = MAX_ITEMS) -> None:
+    """Refuse, before anything is built, a request holding more than ``max_items`` series,
+    labels and samples, or none of a ``WriteRequest``'s fields. A body the scan cannot walk is
+    left to the parser, which names what is wrong."""
+    items = 0
+    numbers: set[int] = set()
+    readable = False
+    try:
+        for number, wire, start, end in _fields(raw, 0, len(raw)):
+            numbers.add(number)
+            readable = readable or (number in _WRITE_FIELDS and wire == 2)
+            items += 1
+            if number == 1 and wire == 2:
+                for _ in _fields(raw, start, end):
+                    items += 1
+                    if items > max_items:
+                        break
+            if items > max_items:
+                raise TooManyItemsError(
+                    f"body: more than {max_items} series, labels and samples in one request "
+                    "(lower max_samples_per_send in Prometheus' queue_config)"
+                )
+    except IndexError:
+        return
+    if raw and not readable:
+        raise MalformedWriteError(
+            "body: no timeseries (field 1) or metadata (field 3) of a remote write 1.0 "
+            f"WriteRequest, only fields {sorted(numbers)}: not a message this endpoint reads"
+        )
+
+
 def parse(raw: bytes) -> DecodedWrite:
+    check_shape(raw)
     try:
         request = WriteRequest.FromString(raw)
     except DecodeError as exc:
         raise MalformedWriteError(f"body: not a protobuf WriteRequest ({exc})") from None
     decoded = DecodedWrite()
     for series in request.timeseries:
+        labels = {label.name: label.value for label in series.labels}
         decoded.series.append(
             Series(
-                labels={label.name: label.value for label in series.labels},
+                labels=labels,
                 samples=[(s.timestamp, s.value) for s in series.samples],
                 histograms=len(series.histograms),
+                # A label named twice: Prometheus' own receiver refuses such a series, and
+                # keeping either value would write it under a name it may not have.
+                repeated_label=len(labels) != len(series.labels),
             )
         )
     for meta in request.metadata:

@@ -177,6 +177,7 @@ class Plan:
 
 PlanCache = dict[tuple[tuple[str, str], ...], "Plan | Dropped"]
 PLANS_REMEMBERED = 200_000
+PLAN_LABEL_BYTES = 4096  # a larger label set is planned each time it comes, not remembered
 
 
 def plan(
@@ -221,10 +222,17 @@ def map_write(
             mapped.dropped[Dropped.NATIVE_HISTOGRAM] += series.histograms
         if not series.samples:
             continue
+        if series.repeated_label:
+            mapped.dropped[Dropped.INVALID] += len(series.samples)
+            continue
         identity = tuple(series.labels.items())
         found = plans.get(identity)
         if found is None:
-            found = plans[identity] = plan(series.labels, mapping, meta)
+            found = plan(series.labels, mapping, meta)
+            # Remembered only for a label set of ordinary size: the cache is counted in
+            # entries, and megabyte label values would stay in memory with it.
+            if sum(len(k) + len(v) for k, v in identity) <= PLAN_LABEL_BYTES:
+                plans[identity] = found
         if isinstance(found, Dropped):
             mapped.dropped[found] += len(series.samples)
         else:

@@ -46,6 +46,7 @@ log = structlog.get_logger("gateway.remote_write")
 
 RETRY_AFTER_S = 5
 METADATA_REMEMBERED = 50_000  # metric families whose type is remembered per process
+FAMILY_NAME_REMEMBERED = 1024  # characters; a longer family name is not remembered
 
 SAMPLES_WRITTEN = Counter(
     "scops_remote_write_samples_written",
@@ -84,6 +85,9 @@ class RemoteWrite:
         """Prometheus sends metadata in requests of their own (every minute by default): the
         types are kept for the samples that come later (per process; an unknown type falls
         back on the name's suffix). A type that changes forgets the series planned with it."""
+        # A family name longer than any real one is used for its own request, not remembered:
+        # the memory is counted in names, not bytes.
+        metadata = {n: k for n, k in metadata.items() if len(n) <= FAMILY_NAME_REMEMBERED}
         if all(self.metadata.get(name) == kind for name, kind in metadata.items()):
             return
         if len(self.metadata) + len(metadata) > METADATA_REMEMBERED:
