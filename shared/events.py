@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -77,8 +78,17 @@ def _not_a_number(value: Any) -> Any:
 # A time in an API or an event: ISO 8601 only (``Timestamp``, for samples, also takes epoch
 # seconds and says so).
 UtcDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(aware_utc)]
+# How a time that may also be given in seconds since the epoch is documented (its JSON
+# schema): a number is accepted, so the document says so.
+ISO_OR_EPOCH_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "number", "minimum": -62135596800, "maximum": 253402300799},
+    ],
+    "description": "ISO 8601 (UTC if no zone) or seconds since the epoch (never milliseconds).",
+}
 # A sample's time: ISO 8601 or seconds since the epoch, as the ingest API documents.
-SampleDatetime = Annotated[datetime, AfterValidator(aware_utc)]
+SampleDatetime = Annotated[datetime, AfterValidator(aware_utc), WithJsonSchema(ISO_OR_EPOCH_SCHEMA)]
 FiniteFloat = Annotated[float, AfterValidator(_finite)]
 ResourceId = Annotated[
     str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\s\x00-\x1f]+$")

@@ -23,9 +23,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, Strict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+)
 
-from shared.events import aware_utc
+from shared.events import ISO_OR_EPOCH_SCHEMA, aware_utc
 
 RESOURCE_ID_MAX = 256
 METRIC_MAX = 128
@@ -157,9 +164,7 @@ Timestamp = Annotated[
     AfterValidator(aware_utc),
     # No example: any fixed date would soon be refused as too old, and the API documentation
     # must show only examples the services accept.
-    Field(
-        description="ISO 8601 (UTC if no zone) or seconds since the epoch (never milliseconds).",
-    ),
+    WithJsonSchema(ISO_OR_EPOCH_SCHEMA),
 ]
 
 
