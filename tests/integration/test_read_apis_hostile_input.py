@@ -28,19 +28,11 @@ from services.remediator.stores.audit import RecordPublisher
 from shared.events import RemediationStatus, utcnow
 from tests.integration.incident_history.running import history_env, history_process, publish
 from tests.support.incident_story import opener, record, whole_incident
+from tests.support.postgres_admin import ADMIN_URL, admin
 from tests.support.processes import StackProcess, api_key, service
 from tests.support.waiting import wait_for
 
-ADMIN_URL = os.environ.get("SCOPS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 PROBLEM = "application/problem+json"
-
-
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(ADMIN_URL, timeout=3)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 @dataclass(frozen=True)
@@ -76,11 +68,11 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(module_redis: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
-        asyncio.run(_admin("SELECT 1"))
+        asyncio.run(admin("SELECT 1"))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         pytest.skip(f"no PostgreSQL answers at {ADMIN_URL}: {type(exc).__name__}: {exc}")
     name = f"scops_read_hostile_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     base = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     logs: Path = tmp_path_factory.mktemp("read-hostile-logs")
     env = history_env(module_redis, f"{base}/{name}")
@@ -107,7 +99,7 @@ def stack(module_redis: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     finally:
         for process in processes:
             process.stop()
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def remediator_records(stack: Stack, resource: str) -> str:

@@ -16,24 +16,16 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.history.store.database import create_engine, migrate
+from tests.support.postgres_admin import ADMIN_URL, admin
 
-ADMIN_URL = os.environ.get("SCOPS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ("sqlite", "postgresql")
-
-
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(ADMIN_URL, timeout=3)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Callable[[], str]]:
     """Makes throwaway databases on the local PostgreSQL; drops them all at the end."""
     try:
-        asyncio.run(_admin("SELECT 1"))
+        asyncio.run(admin("SELECT 1"))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         pytest.skip(f"no PostgreSQL answers at {ADMIN_URL}: {type(exc).__name__}: {exc}")
     made: list[str] = []
@@ -41,14 +33,14 @@ def postgres() -> Iterator[Callable[[], str]]:
 
     def make() -> str:
         name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
         made.append(name)
         base = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
         return f"{base}/{name}"
 
     yield make
     for name in made:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=BACKENDS)
