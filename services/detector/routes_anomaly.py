@@ -16,6 +16,7 @@ from services.detector.deps import DetectorDep, get_detector
 from services.detector.detection_engine import MODEL_VERSION, DetectionEngine, SeriesState
 from services.detector.scoring.detector import SeriesDetector
 from shared.identifiers import MetricName, Number, ResourceId, ShownText, Timestamp, dated_now
+from shared.schema_alternatives import exactly_one_of
 from shared.streams import PREFIX
 from shared.time_bounds import TimeBounds
 from shared.web import problem_responses, require_internal_token
@@ -51,7 +52,9 @@ def _examples(schema: dict[str, Any]) -> None:
 class ScoreRequest(BaseModel):
     """One sample (``value``, optional ``timestamp``) or a short series (``points``)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_examples)
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=exactly_one_of(("value",), ("points",), then=_examples)
+    )
     resource_id: ResourceId
     metric: MetricName
     value: Number | None = None

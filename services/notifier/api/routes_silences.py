@@ -4,7 +4,7 @@ what the gateway calls when someone presses Silence or Acknowledge in Slack."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -13,6 +13,7 @@ from services.notifier.core.silences import Silence, SilenceMatchers
 from services.notifier.deps import INTERNAL, NotifierDep
 from shared.events import UtcDatetime, utcnow
 from shared.identifiers import NamePattern, ShownText
+from shared.schema_alternatives import exactly_one_of
 from shared.web import problem_responses
 
 router = APIRouter(prefix="/notifications", tags=["silences"])
@@ -27,18 +28,20 @@ class RequestedMatchers(SilenceMatchers):
     metric: NamePattern = Field("*", max_length=200, description="Glob on the metric name.")
 
 
+def _silence_examples(schema: dict[str, Any]) -> None:
+    schema["examples"] = [
+        {
+            "matchers": {"resource": "web-*"},
+            "duration_s": 3600,
+            "created_by": "ana",
+            "comment": "planned load test",
+        }
+    ]
+
+
 class SilenceRequest(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "matchers": {"resource": "web-*"},
-                    "duration_s": 3600,
-                    "created_by": "ana",
-                    "comment": "planned load test",
-                }
-            ]
-        }
+        json_schema_extra=exactly_one_of(("duration_s",), ("ends_at",), then=_silence_examples)
     )
     matchers: RequestedMatchers
     duration_s: int | None = Field(
@@ -115,6 +118,9 @@ async def end_silence(
 
 
 class AcknowledgeRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra=exactly_one_of(("resource_id", "metric"), ("group_id",))
+    )
     by: ShownText = Field(min_length=1, max_length=128, examples=["ana"])
     resource_id: str | None = Field(None, max_length=256, examples=["web-1"])
     metric: str | None = Field(None, max_length=128, examples=["cpu_utilization"])

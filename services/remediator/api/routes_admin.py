@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from pydantic import BaseModel, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from services.remediator.api.deps import INTERNAL, ActorDep, RemediatorDep
 from services.remediator.core.durations import Duration
@@ -15,6 +15,7 @@ from services.remediator.errors import RulesFileError
 from services.remediator.stores.maintenance import MaintenanceWindow
 from shared.events import UtcDatetime, utcnow
 from shared.identifiers import NamePattern, ShownText
+from shared.schema_alternatives import exactly_one_of
 from shared.web import problem_responses
 
 router = APIRouter(tags=["admin"])
@@ -25,6 +26,7 @@ class Actor(BaseModel):
 
 
 class WindowIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra=exactly_one_of(("ends_at",), ("duration",)))
     target_pattern: NamePattern = Field(
         min_length=1,
         max_length=256,
