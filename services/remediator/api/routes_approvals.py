@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
 from services.remediator.api.deps import (
     ACTOR_PERSON_HEADER,
     INTERNAL,
     ChannelDep,
-    OptionalPersonDep,
     RemediatorDep,
+    get_person,
 )
 from services.remediator.stores.approvals import Approval
 from shared.identifiers import ShownText
@@ -29,7 +29,19 @@ router = APIRouter(prefix="/remediation/approvals", tags=["approvals"])
 ApprovalId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", examples=["4f1c" + "0" * 28])]
 
 
-def acting_person(person: OptionalPersonDep) -> str:
+def acting_person(
+    x_actor_person: Annotated[
+        str,
+        Header(
+            alias=ACTOR_PERSON_HEADER,
+            min_length=1,
+            pattern=r"\S",
+            description="Who decides, as the gateway authenticated them (percent-encoded); "
+            "a decision without it is refused.",
+        ),
+    ],
+) -> str:
+    person = get_person(x_actor_person)
     if not person:
         raise HTTPException(
             400,

@@ -276,6 +276,19 @@ async def test_approvals_through_the_api(api: Api, anomaly: AnomalyFactory) -> N
     listed = (await api.http.get("/remediation/approvals")).json()
     assert [a["id"] for a in listed] == [pending.approval_id]
     path = f"/remediation/approvals/{pending.approval_id}"
+    # Nobody named as the decider: refused naming the header, which the document requires.
+    for unnamed in ({}, {"X-Actor-Person": "  "}):
+        refused = await api.http.post(
+            f"{path}/approve", json={"by": "ana"}, headers={**AUTH, **unnamed}
+        )
+        assert refused.status_code in (400, 422), refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "X-Actor-Person" in refused.text
+    operation = (await api.http.get("/openapi.json")).json()["paths"][
+        "/remediation/approvals/{approval_id}/approve"
+    ]["post"]
+    (header,) = [p for p in operation["parameters"] if p["name"] == "X-Actor-Person"]
+    assert header["in"] == "header" and header["required"] is True
     approved = await api.http.post(
         f"{path}/approve",
         json={"by": "ana", "comment": "ok"},
