@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +14,7 @@ from redis.asyncio import Redis
 
 from services.gateway import remote_write_route, routes_anomalies, routes_metrics, routes_proxy
 from services.gateway.auth import authenticate_before_body
+from services.gateway.backend_documents import keep_fetching, serve_merged
 from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.chatops import routes as chatops_routes
 from services.gateway.config import GatewaySettings
@@ -48,11 +51,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         http = httpx.AsyncClient(timeout=settings.proxy_timeout_s)
         gateway = build(settings, redis, http)
         app.state.gateway = gateway
+        documents = asyncio.create_task(keep_fetching(app, http, dict(gateway.backends.urls)))
         try:
             async with gateway.running():
                 _freeze_startup_objects()
                 yield
         finally:
+            documents.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await documents
             await http.aclose()
             await redis.aclose()
 
@@ -78,6 +85,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(chatops_routes.router)
     app.include_router(slack_routes.router)
     slack_routes.add_slack_problem_handlers(app)
+    serve_merged(app, routes_proxy.ROUTES)
     mount_console(app)
     authenticate_before_body(app)
     return app

@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 import schemathesis
@@ -38,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
 
 from scops.local_redis import ensure_redis, free_port
 from tests.support.processes import SERVICES, api_key, service, stack_env
+from tests.support.waiting import wait_for
 
 
 @schemathesis.serializer("application/x-protobuf")
@@ -91,6 +93,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         for process in processes:
             process.wait_ready()
+        gateway = next(p for p in processes if p.name == "gateway")
+        # The gateway describes forwarded operations as their services do once it has read
+        # their documents (retried every few seconds after its start): fuzz that document.
+        wait_for(
+            gateway,
+            lambda: (
+                "Detector_ScoreRequest"
+                in httpx.get(f"{gateway.url}/openapi.json", timeout=5).json()["components"][
+                    "schemas"
+                ]
+            ),
+            30,
+            "the gateway to merge the services' documents",
+        )
         keys = {role: api_key(handle.url, role, f"conformance-{role}") for role in ROLES}
         yield Stack({p.name: str(p.url) for p in processes}, keys)
         for process in processes:
