@@ -60,7 +60,7 @@ CHECKS = [
 TOKEN = "conformance-internal-token-0123456789abcdef"  # a test stack's own
 # Generated requests per operation and generation mode (valid, invalid): the admin key and the
 # internal token reach every handler; the other roles mostly meet 403, so fewer suffice.
-FUZZ_EXAMPLES = {"admin": 6, "operator": 3, "viewer": 3, "ingest": 3, "internal": 6}
+FUZZ_EXAMPLES = {"admin": 4, "operator": 2, "viewer": 2, "ingest": 2, "internal": 6}
 STATEFUL_SCENARIOS = 8
 BUDGET_S = 90.0  # per caller: a bound on the whole run (about 10-25 s here), not a speed target
 
