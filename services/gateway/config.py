@@ -40,6 +40,12 @@ class GatewaySettings(BaseServiceSettings):
         "http://127.0.0.1:8005", description="Where the history service listens."
     )
     proxy_timeout_s: float = Field(10.0, gt=0, description="Timeout of a call to a backend.")
+    proxy_costly_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Timeout of a call to a backend on the costly forwarded endpoints (the "
+        "largest batch scoring request takes seconds of CPU, more on a busy machine).",
+    )
     ingest_rate_per_min: int = Field(
         6000, ge=1, description="Requests per minute per API key on the ingest endpoints."
     )

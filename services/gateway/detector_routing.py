@@ -69,6 +69,7 @@ class DetectorCall:
     principal: Principal | None
     correlation_id: str
     params: QueryParams | None
+    timeout_s: float | None = None
 
     async def send(self, url: str, body: Any) -> Response:
         return await self.backends.forward_to(
@@ -80,6 +81,7 @@ class DetectorCall:
             correlation_id=self.correlation_id,
             body=body,
             params=self.params,
+            timeout_s=self.timeout_s,
         )
 
 
@@ -94,8 +96,9 @@ def route_through(processes: DetectorProcesses, index: AnomalyIndex) -> Detector
         correlation_id: str,
         body: Any,
         params: QueryParams | None,
+        timeout_s: float | None,
     ) -> Response:
-        call = DetectorCall(backends, method, path, principal, correlation_id, params)
+        call = DetectorCall(backends, method, path, principal, correlation_id, params, timeout_s)
         return await forward(processes, index, call, body)
 
     return route

@@ -30,7 +30,8 @@ PASSED_HEADERS = ("content-type", "retry-after", "location", "content-dispositio
 #: Sends a detector call to the process owning its series (or to all of them: status), when
 #: several processes split the metric shards (see ``detector_routing``).
 DetectorRoute = Callable[
-    ["Backends", str, str, Principal | None, str, Any, QueryParams | None], Awaitable[Response]
+    ["Backends", str, str, Principal | None, str, Any, QueryParams | None, float | None],
+    Awaitable[Response],
 ]
 
 
@@ -53,10 +54,13 @@ class Backends:
         correlation_id: str,
         body: Any = None,
         params: QueryParams | None = None,
+        timeout_s: float | None = None,
     ) -> Response:
+        """Send one call on; ``timeout_s`` replaces the client's timeout (a costly route's
+        longer one)."""
         if service == "detector" and self.detector_route is not None:
             return await self.detector_route(
-                self, method, path, principal, correlation_id, body, params
+                self, method, path, principal, correlation_id, body, params, timeout_s
             )
         return await self.forward_to(
             self.urls[service],
@@ -67,6 +71,7 @@ class Backends:
             correlation_id=correlation_id,
             body=body,
             params=params,
+            timeout_s=timeout_s,
         )
 
     async def forward_to(
@@ -80,6 +85,7 @@ class Backends:
         correlation_id: str,
         body: Any = None,
         params: QueryParams | None = None,
+        timeout_s: float | None = None,
     ) -> Response:
         """``forward`` to one process of ``service`` (the detector that owns a series)."""
         try:
@@ -97,8 +103,9 @@ class Backends:
         headers |= person_headers(principal.person if principal is not None else None)
         url = base_url + path
         try:
+            timeout = httpx.USE_CLIENT_DEFAULT if timeout_s is None else timeout_s
             reply = await self.client.request(
-                method, url, json=body, params=params, headers=headers
+                method, url, json=body, params=params, headers=headers, timeout=timeout
             )
         except httpx.InvalidURL:
             return problem(400, "Bad request", "path: not a valid resource name")

@@ -467,6 +467,7 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
             correlation_id=correlation_id,
             body=body,
             params=query or None,
+            timeout_s=gateway(request).settings.proxy_costly_timeout_s if route.costly else None,
         )
 
     signature = [

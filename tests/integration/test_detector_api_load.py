@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scops.local_redis import free_port
 from tests.support.processes import StackProcess, api_key, service, stack_env
 from tests.support.scoring_load import BatchLoad, anomaly_latencies, large_batch
 
@@ -140,3 +141,44 @@ def test_batch_scoring_refuses_what_it_cannot_take_and_says_why(
     assert len(busy[0].json()) == 50
     assert httpx.get(status).json()["api_requests_admitted"] == 0
     assert httpx.post(url, json=large_batch(series=1, points=3)).status_code == 200
+
+
+@pytest.fixture
+def impatient_gateways(redis_url: str, log_dir: Path) -> Iterator[tuple[str, str]]:
+    """One detector behind two gateways that give up on a backend after 0.3 s: the first on
+    ordinary routes only, the second on the costly ones too."""
+    env = stack_env(redis_url, {"SCOPS_PROXY_TIMEOUT_S": "0.3"})
+    detector = service("detector", env, log_dir).start()
+    patient = service("gateway", env, log_dir).start()
+    strict_env = env | {
+        "SCOPS_GATEWAY_PORT": str(free_port()),
+        "SCOPS_PROXY_COSTLY_TIMEOUT_S": "0.3",
+    }
+    strict = service("gateway", strict_env, log_dir)
+    strict.log_path = log_dir / "gateway-strict.log"
+    strict.start()
+    try:
+        detector.wait_ready()
+        yield patient.wait_ready().url or "", strict.wait_ready().url or ""
+    finally:
+        for process in (strict, patient, detector):
+            process.stop()
+
+
+def test_costly_routes_wait_for_the_backend_longer_than_ordinary_ones(
+    impatient_gateways: tuple[str, str], redis_url: str
+) -> None:
+    patient, strict = impatient_gateways
+    key = {"X-API-Key": api_key(redis_url, "viewer")}
+    body = large_batch(series=40)  # seconds of scoring: far beyond 0.3 s
+
+    began = time.perf_counter()
+    scored = httpx.post(f"{patient}/anomaly/batch", json=body, headers=key, timeout=120)
+    assert scored.status_code == 200, scored.text
+    assert time.perf_counter() - began > 0.3  # answered after the ordinary timeout
+    assert len(scored.json()) == 40
+
+    gave_up = httpx.post(f"{strict}/anomaly/batch", json=body, headers=key, timeout=120)
+    assert gave_up.status_code == 504
+    assert gave_up.headers["content-type"] == "application/problem+json"
+    assert gave_up.json()["detail"] == "the detector did not answer in time"
