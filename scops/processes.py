@@ -4,21 +4,25 @@ container images, so both run the same commands)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING, cast
 
-from services.collector.config import CollectorSettings
-from services.detector.config import DetectorSettings
-from services.gateway.config import GatewaySettings
-from services.history.config import HistorySettings
-from services.notifier.config import NotifierSettings
-from services.remediator.config import RemediatorSettings
-from shared.settings import BaseServiceSettings
+if TYPE_CHECKING:
+    from shared.settings import BaseServiceSettings
 
 
 @dataclass(frozen=True)
 class HttpService:
     name: str
     app: str  # uvicorn factory path
-    settings_class: type[BaseServiceSettings]
+
+    @property
+    def settings_class(self) -> type[BaseServiceSettings]:
+        """``services.<name>.config``'s settings, imported when asked for: a process imports
+        its own service's configuration only (the history's pulls in SQLAlchemy, the
+        notifier's its renderers), which keeps every start and restart shorter."""
+        module = import_module(f"services.{self.name}.config")
+        return cast("type[BaseServiceSettings]", getattr(module, f"{self.name.title()}Settings"))
 
     def settings(self) -> BaseServiceSettings:
         return self.settings_class()
@@ -32,16 +36,16 @@ class HttpService:
 HTTP_SERVICES: dict[str, HttpService] = {
     s.name: s
     for s in (
-        HttpService("gateway", "services.gateway.app:create_app", GatewaySettings),
-        HttpService("detector", "services.detector.app:create_app", DetectorSettings),
-        HttpService("remediator", "services.remediator.app:create_app", RemediatorSettings),
-        HttpService("notifier", "services.notifier.app:create_app", NotifierSettings),
-        HttpService("history", "services.history.app:create_app", HistorySettings),
+        HttpService("gateway", "services.gateway.app:create_app"),
+        HttpService("detector", "services.detector.app:create_app"),
+        HttpService("remediator", "services.remediator.app:create_app"),
+        HttpService("notifier", "services.notifier.app:create_app"),
+        HttpService("history", "services.history.app:create_app"),
     )
 }
 # Started by ``scops up`` only when configured (the collector: when AWS is).
 OPTIONAL_SERVICES: dict[str, HttpService] = {
-    "collector": HttpService("collector", "services.collector.app:create_app", CollectorSettings),
+    "collector": HttpService("collector", "services.collector.app:create_app"),
 }
 ALL_SERVICES: dict[str, HttpService] = HTTP_SERVICES | OPTIONAL_SERVICES
 
@@ -49,6 +53,8 @@ ALL_SERVICES: dict[str, HttpService] = HTTP_SERVICES | OPTIONAL_SERVICES
 def services_to_run() -> dict[str, HttpService]:
     """The services ``scops up`` starts: every required one, and the collector when AWS is
     configured (``SCOPS_AWS_REGION`` or ``SCOPS_COLLECTOR_ACCOUNTS``)."""
+    from services.collector.config import CollectorSettings
+
     wanted = dict(HTTP_SERVICES)
     if CollectorSettings().enabled:
         wanted["collector"] = OPTIONAL_SERVICES["collector"]
@@ -76,6 +82,8 @@ DETECTOR_PORT_STEP = 10
 def detector_processes(count: int) -> list[DetectorProcess]:
     """The detector processes ``scops up --detectors count`` runs: where each listens and the
     shards it owns (one process: the detector as configured)."""
+    from services.detector.config import DetectorSettings
+
     settings = DetectorSettings()
     if count <= 1:
         return [DetectorProcess("detector", HTTP_SERVICES["detector"].url(), {})]

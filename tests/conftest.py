@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -80,3 +81,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     this order, so the short ones fill the end of the run instead of one long file running
     alone after everything else (``--no-loadscope-reorder`` keeps this order)."""
     items.sort(key=_tier)
+
+
+#: Packages whose files share one package-scoped stack (see their conftest): every file of such
+#: a package goes to the same worker, one after the other, so the stack starts once per run
+#: instead of once per worker that happens to take one of its files.
+SHARED_STACK_PACKAGES = (
+    "tests/integration/console/",
+    "tests/integration/gateway_chatops/",
+    "tests/integration/observability/",
+)
+
+
+def shared_stack_scope(nodeid: str) -> str:
+    """The unit of work a test belongs to: its file, or its package when the package's files
+    share a stack."""
+    path = nodeid.split("::", 1)[0]
+    return next((p for p in SHARED_STACK_PACKAGES if path.startswith(p)), path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, with the files of a shared-stack package as one unit."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedStackScheduling(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return shared_stack_scope(nodeid)
+
+    return SharedStackScheduling(config, log)

@@ -38,12 +38,14 @@ def large_batch(series: int = 100, points: int = 1000) -> dict[str, Any]:
 class BatchLoad:
     """``clients`` threads sending large batch scoring requests back to back until stopped."""
 
-    def __init__(self, url: str, key: str, clients: int = 2, check: bool = False) -> None:
+    def __init__(
+        self, url: str, key: str, clients: int = 2, check: bool = False, series: int = 100
+    ) -> None:
         self.url = url
         self.key = key
         self.clients = clients
         self.check = check  # read every answer (a test does; a benchmark leaves it unread)
-        self.body = large_batch()
+        self.body = large_batch(series=series)  # 1,000 points per series
         self.answered: list[int] = []  # status codes of the finished requests
         self.seconds: list[float] = []  # duration of each finished request
         self.wrong: list[str] = []  # checked answers not one result per point of every series
