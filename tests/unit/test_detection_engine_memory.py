@@ -13,7 +13,7 @@ from services.detector.scoring.detector import SeriesDetector
 from shared.metric_batches import decode_columns, encode_columns
 
 T0_US = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp()) * 1_000_000
-SERIES = 400
+SERIES = 200
 STEPS = 12
 METRICS = ("cpu_utilization", "memory_utilization")
 # Bytes per series beyond the scorer's own: the state object, its clock, its resource's name,
