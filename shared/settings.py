@@ -43,6 +43,19 @@ class BaseServiceSettings(BaseSettings):
         description="Samples and alerts timed more than this many seconds before the "
         "receiving clock are refused.",
     )
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (bytes); a larger one is refused (413) "
+        "before it is read.",
+    )
+    body_read_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="A request body not received whole this many seconds after the service "
+        "began reading it is refused (408) and its connection closed.",
+    )
     stream_maxlen: int = Field(
         1_000_000, ge=1000, description="Approximate cap (MAXLEN ~) of each event stream."
     )

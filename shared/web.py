@@ -122,6 +122,7 @@ STATUS_MEANINGS: dict[int, str] = {
     404: "Nothing with this id",
     409: "Conflicts with the current state",
     410: "Gone: it expired",
+    408: "The request body did not arrive whole in time",
     413: "The request is larger than accepted",
     422: "Invalid request: a field is missing, of the wrong type or out of range",
     429: "Rate limit reached; see Retry-After",
@@ -189,6 +190,9 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
             responses: dict[str, Any] = operation["responses"]
             if _takes_json(operation):
                 responses.setdefault("400", problem_response(400))
+            if "requestBody" in operation:  # bounded on every service (shared.body_limit)
+                responses.setdefault("408", problem_response(408))
+                responses.setdefault("413", problem_response(413))
             if operation.get("security"):
                 responses.setdefault("401", problem_response(401))
                 responses.setdefault("403", problem_response(403))
@@ -340,6 +344,7 @@ def _title(status: int) -> str:
         403: "Forbidden",
         404: "Not found",
         405: "Method not allowed",
+        408: "Request timeout",
         409: "Conflict",
         413: "Content too large",
         415: "Unsupported media type",
@@ -480,6 +485,14 @@ def setup_app(
         app.add_exception_handler(unavailable, _store_unavailable_problem)
     app.add_exception_handler(Exception, _unhandled_problem)
     app.add_middleware(CorrelationIdMiddleware)
+    # Outside the correlation ids: a body declared too large is refused before anything runs.
+    from shared.body_limit import BodyLimitMiddleware  # here: that module imports this one
+
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        read_timeout_s=settings.body_read_timeout_s,
+    )
     app.include_router(health_router(service, ready_checks))
     Instrumentator(excluded_handlers=["/metrics", "/health"]).instrument(app).expose(
         app, include_in_schema=False

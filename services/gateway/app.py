@@ -15,7 +15,6 @@ from redis.asyncio import Redis
 from services.gateway import remote_write_route, routes_anomalies, routes_metrics, routes_proxy
 from services.gateway.auth import authenticate_before_body
 from services.gateway.backend_documents import keep_fetching, serve_merged
-from services.gateway.body_limit import BodyLimitMiddleware
 from services.gateway.chatops import routes as chatops_routes
 from services.gateway.config import GatewaySettings
 from services.gateway.console.mount import mount_console
@@ -77,7 +76,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await app.state.gateway.redis.ping()
 
     setup_app(app, "gateway", {"redis": redis_ready}, settings=settings)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(routes_metrics.router)
     app.include_router(remote_write_route.router)
     app.include_router(routes_anomalies.router)

@@ -21,9 +21,6 @@ class GatewaySettings(BaseServiceSettings):
     max_batch_samples: int = Field(
         5000, ge=1, le=100_000, description="Most samples accepted in one POST /v1/metrics."
     )
-    max_body_bytes: int = Field(
-        10 * 1024 * 1024, ge=1024, description="Largest request body accepted (bytes)."
-    )
     detector_url: str = Field("http://127.0.0.1:8001", description="Where the detector listens.")
     detector_urls: list[str] = Field(
         default_factory=list,

@@ -10,7 +10,7 @@ import pytest
 import structlog.testing
 from fastapi import FastAPI, Request
 
-from services.gateway.body_limit import BodyLimitMiddleware
+from shared.body_limit import BodyLimitMiddleware
 from shared.settings import BaseServiceSettings
 from shared.web import setup_app
 
