@@ -197,7 +197,11 @@ class AnomalyWorkflow:
             return self._recover(request, claim)
         streak: Streak | None = None
         if live.rule.debounced:
-            streak = self.parts.debouncer.observe(live.rule, anomaly)
+            # A dry-run anomaly (``POST /remediation/test``) only peeks at the streak: it must
+            # not bring a real anomaly of the series closer to acting.
+            debouncer = self.parts.debouncer
+            observe = debouncer.peek if request.dry_run else debouncer.observe
+            streak = observe(live.rule, anomaly)
         decision = self.decide(
             request,
             live.approval,
@@ -409,8 +413,10 @@ class AnomalyWorkflow:
         )
         self.parts.publisher.publish(record)
         wait_s = streak.wait_s(live.rule)
-        if wait_s is None:
-            claim.finish()  # more anomaly events are needed; a later one decides
+        if wait_s is None or request.dry_run:
+            # More anomaly events are needed, a later one decides; or a dry-run anomaly, which
+            # is never re-checked (the re-check would decide as a live one).
+            claim.finish()
         else:
             claim.wait()
             # Noted before it is sent: the sweep sends it again if no record follows (the
