@@ -114,19 +114,18 @@ class AnomalyWorkflow:
         return record
 
     def _handle(self, anomaly: AnomalyEvent, dry_run: bool) -> RemediationRecord | None:
-        guessed = self._guess(anomaly, dry_run)
-        if isinstance(guessed, _Decided):
-            return guessed.record
-        engine, evaluation = None, None
-        if guessed is not None and guessed.noted is not None:
-            noted = guessed.noted  # the guess's script noted the anomaly and read this
+        if dry_run:
+            # A dry-run anomaly (``POST /remediation/test``) reads what else is anomalous on
+            # its resource without noting itself there: it must not make a real anomaly match
+            # a rule (``also_anomalous``) it would not match otherwise.
+            engine = self.parts.rules.engine()
+            context = EngineContext(self.parts.recent.read(anomaly), self.parts.auto_shadow.names())
+            evaluation = engine.evaluate(anomaly, context)
         else:
-            noted = self._note_and_read(anomaly)
-        if guessed is not None and _as_assumed(noted, guessed.assumed):
-            engine, evaluation = guessed.engine, guessed.evaluation  # it holds: not again
-        if engine is None or evaluation is None:
-            engine = self.parts.rules.engine_for(noted.rules_version)
-            evaluation = engine.evaluate(anomaly, EngineContext(noted.recent, noted.shadowed))
+            noted = self._noted_evaluation(anomaly)
+            if isinstance(noted, _Decided):
+                return noted.record
+            engine, evaluation = noted
         for shadow in evaluation.shadow:
             self._shadow(anomaly, shadow, engine)
         live = evaluation.live
@@ -142,6 +141,23 @@ class AnomalyWorkflow:
             self.parts.claims, self.parts.steps, request
         )
         return self._claimed(anomaly, live, request, engine, acquired, lookups)
+
+    def _noted_evaluation(
+        self, anomaly: AnomalyEvent
+    ) -> _Decided | tuple[RemediationEngine, Evaluation]:
+        """The anomaly noted among its resource's recent ones and the rules' evaluation of it;
+        or the decision itself, when the guess held (:meth:`_guess`)."""
+        guessed = self._guess(anomaly, dry_run=False)
+        if isinstance(guessed, _Decided):
+            return guessed
+        if guessed is not None and guessed.noted is not None:
+            noted = guessed.noted  # the guess's script noted the anomaly and read this
+        else:
+            noted = self._note_and_read(anomaly)
+        if guessed is not None and _as_assumed(noted, guessed.assumed):
+            return guessed.engine, guessed.evaluation  # it holds: not again
+        engine = self.parts.rules.engine_for(noted.rules_version)
+        return engine, engine.evaluate(anomaly, EngineContext(noted.recent, noted.shadowed))
 
     def _guess(self, anomaly: AnomalyEvent, dry_run: bool) -> _Decided | _Tried | None:
         """Most anomalies find the rules version and the rules in shadow mode as the last

@@ -72,3 +72,22 @@ def test_synthetic_anomalies_do_not_count_towards_a_real_streak(
     assert real is not None
     assert (real.status, real.blocked_by) == (RemediationStatus.PROPOSED, "debounce")
     assert "3 anomaly events (so far 1)" in real.reason
+
+
+TOGETHER = """\
+version: 1
+rules:
+  - name: cpu-with-memory
+    match: {metric: cpu_*, severity_at_least: high, also_anomalous: ["memory_*"]}
+    actions: [{action: restart_service, params: {service: app}}]
+"""
+
+
+def test_a_synthetic_anomaly_is_not_what_else_is_anomalous_on_a_resource(
+    harness: HarnessFactory, anomaly: AnomalyFactory
+) -> None:
+    h = harness(TOGETHER, dry_run=True)
+    test = synthetic_anomaly("web-1", "memory_utilization", Severity.CRITICAL, "cid")
+    h.workflow.handle(test, dry_run=True)
+    real = h.workflow.handle(anomaly(resource_id="web-1", observed_at=test.observed_at))
+    assert real is not None and real.status == RemediationStatus.NO_ACTION
