@@ -23,6 +23,10 @@ SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/l
 # Data that is not disposable as a whole: never a root (nor any directory holding one of these),
 # though an operator may list a log directory inside them.
 DATA_DIRS = ("/home", "/media", "/mnt", "/opt", "/root", "/run", "/srv", "/var", "/var/lib")
+# The machine's own record: the systemd journal (only ``journal_max_size``, which keeps at least
+# 16M, shrinks it) and the audit log. Never cleaned, nor anything inside them; a directory
+# holding one (``/var/log``) is cleaned around it (:func:`record_trees_under`).
+RECORD_TREES = ("/var/log/journal", "/run/log/journal", "/var/log/audit")
 
 MAX_LENGTH = 256
 _SEGMENT = re.compile(r"[A-Za-z0-9._@+,:=-]+")
@@ -62,7 +66,15 @@ def _at_or_under(path: str, root: str) -> bool:
     return path == root or path.startswith(root + "/")
 
 
+def record_trees_under(path: str) -> tuple[str, ...]:
+    """The record trees a cleanup of ``path`` must leave alone (those at or under it)."""
+    return tuple(tree for tree in RECORD_TREES if _at_or_under(tree, path))
+
+
 def _system_problem(path: str) -> str | None:
+    for tree in RECORD_TREES:
+        if _at_or_under(path, tree):
+            return f"it lies inside {tree}, the machine's own record (journal or audit log)"
     for tree in SYSTEM_TREES:
         if path != tree and _at_or_under(path, tree):
             return f"it lies inside the system directory {tree}"

@@ -8,7 +8,10 @@ tags. Risk: low.
 Each directory must be a plain absolute path (no ``.`` or ``..`` segments, no ``//``, no
 trailing ``/``) at or under a cleanable root: ``/tmp``, ``/var/tmp`` and ``/var/log`` unless
 the script catalogue's ``cleanable_paths`` says otherwise. On the instance, a directory that is
-a symbolic link, or lies under one, is skipped and the command fails saying so.
+a symbolic link, or lies under one, is skipped and the command fails saying so. The systemd
+journal and the audit log (``/var/log/journal``, ``/run/log/journal``, ``/var/log/audit``) are
+never cleaned: cleaning ``/var/log`` leaves them alone (the journal shrinks only to
+``journal_max_size``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,11 @@ from services.remediator.core.actions.base import (
     unfilled_template,
 )
 from services.remediator.core.actions.catalogue import ScriptCatalogue
-from services.remediator.core.actions.cleanable_paths import DEFAULT_ROOTS, check_cleanable
+from services.remediator.core.actions.cleanable_paths import (
+    DEFAULT_ROOTS,
+    check_cleanable,
+    record_trees_under,
+)
 from services.remediator.core.risk import Risk
 from services.remediator.core.targets import Target
 
@@ -73,10 +80,13 @@ class CleanupDiskParams(ShellParams):
 
 def _clean(path: str, days: int) -> str:
     quoted = shlex.quote(path)
+    # The journal and the audit log inside the directory are left alone (-prune would not
+    # work: -delete implies -depth).
+    spared = "".join(f"! -path {shlex.quote(tree + '/*')} " for tree in record_trees_under(path))
     return (
         f'if [ -d {quoted} ] && [ ! -L {quoted} ] && [ "$(readlink -f -- {quoted})" = {quoted} ]; '
-        f"then echo deleted under {quoted}: $(find -P {quoted} -xdev -type f -mtime +{days} "
-        "-delete -print | wc -l) files; "
+        f"then echo deleted under {quoted}: $(find -P {quoted} -xdev -type f {spared}"
+        f"-mtime +{days} -delete -print | wc -l) files; "
         f"elif [ -e {quoted} ] || [ -L {quoted} ]; then "
         f"echo refused {quoted}: not a directory, or a symbolic link is on its path >&2; "
         "refused=1; "
