@@ -33,6 +33,7 @@ from services.remediator.core.decision import (
     Decision,
     Lookups,
     Next,
+    approval_for,
     build_request,
     choose,
     decide,
@@ -278,8 +279,9 @@ class AnomalyWorkflow:
         """A manual request, or an approved one. A manual request takes the decision path of
         every other: its target resolved, then the core's decision (safety checks peeked, risk
         tiers, production-critical tags with M-of-N, escalations, auto-approval). An approved
-        one has passed the gate: its target is resolved again (tags may have changed since)
-        and the safety checks decide."""
+        one has passed the gate: its target is resolved again (tags may have changed since);
+        a target that became production-critical waits for the people the policy asks of
+        such targets if fewer approved it, and the safety checks decide."""
         claim = self._claim(request.subject_id, request.action)
         if claim is None:
             return None
@@ -292,9 +294,12 @@ class AnomalyWorkflow:
         resolved = self.resolve(request)
         if isinstance(resolved, Refusal):
             return self.parts.runner.refuse(request, claim, resolved.check, resolved.detail)
-        if request.approval_id:
-            return self.parts.runner.execute(resolved, claim)
         engine = self.parts.rules.engine()
+        if request.approval_id:
+            more = self.approvals_now_needed(resolved, engine)
+            if more is not None:
+                return self.gate.ask(_unapproved(resolved), more, claim)
+            return self.parts.runner.execute(resolved, claim)
         return self._act(resolved, self.decide(resolved, self.manual_need(resolved), engine), claim)
 
     # -- the decision (the same for the dry evaluation and manual requests) ----------------
@@ -337,6 +342,23 @@ class AnomalyWorkflow:
             policy=engine.policy,
             lookups=lookups or self.lookups.for_request(request),
             debounce_satisfied=debounce_satisfied,
+        )
+
+    def approvals_now_needed(
+        self, request: ActionRequest, engine: RemediationEngine
+    ) -> ApprovalNeed | None:
+        """An approved request whose target is production-critical now (a tag added while it
+        waited, or the policy reloaded) and which fewer people approved than the policy asks
+        of such targets: the approval it needs now (None: the approvals given are enough)."""
+        given = {v.person or v.by for v in request.votes if v.decision == "approved"}
+        approved = ApprovalNeed(required=True, approvals=len(given), why="approved")
+        need = approval_for(request, approved, engine.policy, None)
+        if need.approvals <= len(given):
+            return None
+        return replace(
+            need,
+            why=f"{need.why} since it was approved by {len(given)} "
+            f"{'person' if len(given) == 1 else 'people'}",
         )
 
     def manual_need(self, request: ActionRequest) -> ApprovalNeed:
@@ -535,6 +557,11 @@ class _Tried:
     engine: RemediationEngine
     evaluation: Evaluation
     noted: Noted | None = None
+
+
+def _unapproved(request: ActionRequest) -> ActionRequest:
+    """An approved request as it waits for people again: no approver yet."""
+    return request.model_copy(update={"decided_by": None, "votes": ()})
 
 
 def _as_assumed(noted: Noted, assumed: Noted) -> bool:
