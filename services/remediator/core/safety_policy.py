@@ -1,8 +1,8 @@
 """Safety limits and the checks that need no shared state (no I/O).
 
 Allow and deny lists are configuration: they cannot race, so they are checked in the worker
-before the atomic Redis step. Glob patterns for maintenance windows are translated to anchored
-Lua patterns here, so the Redis script can match them.
+before the atomic Redis step. Glob patterns for maintenance windows are checked here; the
+Redis script translates them to anchored Lua patterns, so it can match them.
 """
 
 from __future__ import annotations
@@ -81,7 +81,10 @@ def critical_match(critical_labels: Mapping[str, str], names: Iterable[str]) -> 
 
 
 def glob_to_lua(pattern: str) -> str:
-    """``web-*`` -> ``^web%-.*$``. Only ``*`` and ``?`` are wildcards."""
+    """``web-*`` -> ``^web%-.*$``. Only ``*`` and ``?`` are wildcards. Refuses what a window
+    may not hold; the safety script matches a window from its ``target_pattern``, where ``?``
+    is one UTF-8 character as in deny lists (this translation, stored with the window for
+    scripts that predate that, reads ``?`` as one byte)."""
     if "[" in pattern or "]" in pattern:
         raise ValueError("maintenance patterns support * and ? only")
     escaped = _LUA_MAGIC.sub(r"%\1", pattern)

@@ -1,7 +1,8 @@
 """Maintenance windows: time ranges during which matching targets are never acted on.
 
-Stored in one Redis hash that the safety script reads, with each window's glob translated to a
-Lua pattern, so the check happens in the same atomic step as the others.
+Stored in one Redis hash that the safety script reads, so the check happens in the same atomic
+step as the others. The script matches each window's glob as deny lists do (``?`` is one
+character, not one byte); a Lua translation is stored with it for scripts that predate that.
 """
 
 from __future__ import annotations

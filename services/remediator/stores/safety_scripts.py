@@ -44,12 +44,24 @@ if ARGV[13] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
           tonumber(redis.call('HGET', KEYS[2], 'opened_at_ms') or '0')}
 end
 
+-- A window's glob as an anchored Lua pattern: * any text, ? one character (a UTF-8 lead byte
+-- and its continuation bytes, not one byte), everything else literal; as deny lists match.
+local function window_pattern(glob)
+  local escaped = string.gsub(glob, '[%^%$%(%)%%%.%[%]%+%-%*%?]', function(c)
+    if c == '*' then return '.*' end
+    if c == '?' then return '[^\\128-\\191][\\128-\\191]*' end
+    return '%' .. c
+  end)
+  return '^' .. escaped .. '$'
+end
+
 local windows = redis.call('HGETALL', KEYS[3])
 for i = 1, #windows, 2 do
   local w = cjson.decode(windows[i + 1])
   if now >= w.start_ms and now < w.end_ms then
+    local pattern = w.target_pattern and window_pattern(w.target_pattern) or w.lua
     for n = first_name, #ARGV do
-      if string.find(ARGV[n], w.lua) then
+      if string.find(ARGV[n], pattern) then
         return {'maintenance', windows[i], w.end_ms}
       end
     end

@@ -288,3 +288,38 @@ def test_eight_processes_at_once_never_exceed_the_limits(redis_url: str) -> None
     reasons = {reason for _, ok, reason in outcomes if not ok}
     assert reasons <= {"rate_limit", "lock", "cooldown"}
     assert all(reason for _, ok, reason in outcomes if not ok)
+
+
+WINDOW_PATTERNS = ("web-?", "?eb-*", "web-??", "*-?", "w?b-?-x", "web-*", "WEB-?")
+WINDOW_NAMES = (
+    "web-a",
+    "web-ä",
+    "web-ж",
+    "web-日",
+    "web-😀",
+    "web-ab",
+    "web-äb",
+    "wäb-1",
+    "wäb-ü-x",
+    "Web-a",
+    "WEB-a",
+    "web-",
+    "db-1",
+)
+
+
+@pytest.mark.parametrize("pattern", WINDOW_PATTERNS)
+def test_a_window_matches_the_names_a_deny_pattern_matches(
+    pattern: str, safety: SafetyManager, sync_redis: redis.Redis
+) -> None:
+    """``?`` is one character (not one byte), case counts, as in deny-list patterns: a window
+    and a deny pattern spelled alike hold the same names."""
+    now = utcnow()
+    MaintenanceWindows(sync_redis).add(
+        pattern, now - timedelta(minutes=1), now + timedelta(hours=1), reason="r", created_by="a"
+    )
+    denied = SafetyLimits(denied_targets=(pattern,))
+    for name in WINDOW_NAMES:
+        held = not safety.peek(request(I1, resource_id=name, names=(I1, name))).allowed
+        refused = static_refusal(denied, "restart_service", [I1, name]) is not None
+        assert held == refused, (pattern, name)
