@@ -1,7 +1,8 @@
 """The API's periodic sweep: expire approvals nobody decided, send approved actions whose
-execution never started, poll runs whose poll task was lost, settle runs whose whole worker
-died between reserving and sending, drop past maintenance windows, and refresh the pending
-approvals gauge. Every step is safe to run from several replicas.
+execution never started (recording ``expired`` instead those not started within
+``SCOPS_APPROVED_START_WITHIN_S`` of their approval), poll runs whose poll task was lost,
+settle runs whose whole worker died between reserving and sending, drop past maintenance
+windows, and refresh the pending approvals gauge. Every step is safe to run from several replicas.
 
 A worker killed whole (its parent process too) leaves its task unacknowledged in the broker
 until the visibility timeout (an hour by default), and its run ``reserved`` with the target

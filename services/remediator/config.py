@@ -79,6 +79,14 @@ class RemediatorSettings(AwsSettings):
     )
     breaker_window_s: int = Field(900, ge=10, description="Circuit breaker window.")
     approval_ttl_s: int = Field(1800, ge=10, description="How long an approval request waits.")
+    approved_start_within_s: float = Field(
+        3600.0,
+        ge=1,
+        le=7 * 86400,
+        description="How long after its approval an approved action may still start. One not "
+        "started by then (workers down, the task lost) is recorded expired and never run: the "
+        "people approved it for the situation they saw.",
+    )
     auto_approve_cache_s: float = Field(
         30.0, ge=0, description="How long the auto-approval SSM parameter is cached."
     )

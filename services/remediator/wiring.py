@@ -102,7 +102,9 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
     executor = build_executor(settings, aws)
     rules = RuleStore(client, settings.rules_path, registry)
     safety = SafetyManager(client, safety_limits(settings))
-    approvals = ApprovalStore(client, ttl_s=settings.approval_ttl_s)
+    approvals = ApprovalStore(
+        client, ttl_s=settings.approval_ttl_s, start_within_s=settings.approved_start_within_s
+    )
     auto_approval = AutoApprovalSwitch(aws, settings.env, cache_s=settings.auto_approve_cache_s)
     publisher = RecordPublisher(
         client, maxlen=settings.stream_maxlen, audit_maxlen=settings.audit_maxlen

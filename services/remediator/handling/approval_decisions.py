@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import structlog
 
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.core.records import request_record, votes_described
-from services.remediator.errors import ApprovalExpiredError
+from services.remediator.errors import ApprovalExpiredError, ApprovalNotFoundError
 from services.remediator.handling.scheduling import Scheduler
 from services.remediator.stores.approvals import Approval, ApprovalStore, Decision
 from services.remediator.stores.audit import RecordPublisher
@@ -118,27 +119,34 @@ class ApprovalDecisions:
         """Approved actions whose execution never started (the API died after approving, or
         the task waits in a busy queue). Each is sent again at most once per ``older_than_s``:
         sending it moves its time in the approved index to now, in one atomic step that also
-        makes sure no other replica's sweep sent it meanwhile."""
-        from services.remediator.stores.redis_keys import APPROVED_UNCLAIMED
-
-        # KEYS: 1 approved-unclaimed zset. ARGV: 1 approval id, 2 older than (ms).
-        # 1: it was due and is now marked sent (by this caller); 0: not due, or claimed.
-        take_due = self.store.redis.register_script(
-            """
-            local t = redis.call('TIME')
-            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-            local since = redis.call('ZSCORE', KEYS[1], ARGV[1])
-            if (not since) or tonumber(since) > now - tonumber(ARGV[2]) then return 0 end
-            redis.call('ZADD', KEYS[1], now, ARGV[1])
-            return 1
-            """
-        )
+        makes sure no other replica's sweep sent it meanwhile. One not started within the
+        store's ``start_within_s`` of its approval is recorded ``expired`` instead, once, and
+        leaves the index; so does, silently, one whose approval is no longer kept."""
         older_than_ms = int(older_than_s * 1000)
         sent = 0
-        for approval_id in self.store.approved_unclaimed(older_than_ms):
-            if not take_due(keys=[APPROVED_UNCLAIMED], args=[approval_id, older_than_ms]):
+        for approval_id in self.store.approved_unclaimed(0):
+            step = self.store.take_due(approval_id, older_than_ms)
+            if step == "gone":
+                log.warning("approved_action_forgotten", approval_id=approval_id)
                 continue
-            self.scheduler.execute(_decided(self.store.get(approval_id)))
+            if step not in ("resend", "lapsed"):
+                continue
+            try:
+                approval = self.store.get(approval_id)
+            except ApprovalNotFoundError:  # expired between the two steps
+                log.warning("approved_action_forgotten", approval_id=approval_id)
+                continue
+            if step == "lapsed":
+                self.publisher.publish(
+                    lapsed_record(
+                        _decided(approval),
+                        approval.decided_at,
+                        self.store.start_within_s,
+                        self.executor_name,
+                    )
+                )
+                continue
+            self.scheduler.execute(_decided(approval))
             sent += 1
         return sent
 
@@ -180,3 +188,27 @@ def _decided(approval: Approval) -> ActionRequest:
     return approval.request.model_copy(
         update={"decided_by": approval.decided_by, "votes": tuple(approval.votes)}
     )
+
+
+def lapsed_record(
+    request: ActionRequest, decided_at: datetime | None, within_s: float, executor: str
+) -> RemediationRecord:
+    """The ``expired`` record of an approved action that did not start within ``within_s`` of
+    its approval (approved at ``decided_at``; None: the approval is no longer kept)."""
+    by = votes_described(request.votes) or request.decided_by or "its approvers"
+    when = f" at {decided_at:%Y-%m-%d %H:%M:%S} UTC" if decided_at is not None else ""
+    return request_record(
+        request,
+        RemediationStatus.EXPIRED,
+        f"approved by {by}{when} but not started within {_duration(within_s)} of its "
+        "approval (no worker took it in time): nothing done, the approval no longer holds; "
+        "ask again if it is still needed",
+        executor=executor,
+        id_detail="not_started",
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds:g} s"

@@ -49,6 +49,8 @@ from services.remediator.core.rules.matching import (
 )
 from services.remediator.core.safety_policy import Refusal
 from services.remediator.core.targets import TargetError
+from services.remediator.errors import ApprovalNotFoundError
+from services.remediator.handling.approval_decisions import lapsed_record
 from services.remediator.handling.approval_gate import NOT_ASKED, ApprovalGate
 from services.remediator.handling.lookups import RequestLookups, WorldLookups
 from services.remediator.handling.runner import ActionRunner
@@ -285,12 +287,15 @@ class AnomalyWorkflow:
         claim = self._claim(request.subject_id, request.action)
         if claim is None:
             return None
-        if request.approval_id:
-            self.parts.approvals.mark_claimed(request.approval_id)
         if claim.state is ClaimState.ABANDONED:
             if request.approval_id:
+                self.parts.approvals.mark_claimed(request.approval_id)
                 return self.parts.runner.recover(request, claim)
             return self._recover(request, claim)
+        if request.approval_id:
+            started = self.parts.approvals.start(request.approval_id)
+            if started != "start":
+                return self._lapsed(request, claim, recorded=started == "settled")
         resolved = self.resolve(request)
         if isinstance(resolved, Refusal):
             return self.parts.runner.refuse(request, claim, resolved.check, resolved.detail)
@@ -301,6 +306,24 @@ class AnomalyWorkflow:
                 return self.gate.ask(_unapproved(resolved), more, claim)
             return self.parts.runner.execute(resolved, claim)
         return self._act(resolved, self.decide(resolved, self.manual_need(resolved), engine), claim)
+
+    def _lapsed(
+        self, request: ActionRequest, claim: Claim, *, recorded: bool
+    ) -> RemediationRecord | None:
+        """An approved action that did not start within ``approved_start_within_s`` of its
+        approval: never run. Recorded ``expired`` unless the sweep did already."""
+        approval_id = request.approval_id
+        log.warning("approved_action_lapsed", approval_id=approval_id, recorded=recorded)
+        if recorded:
+            claim.finish()
+            return None
+        approvals = self.parts.approvals
+        try:
+            decided_at = approvals.get(approval_id).decided_at if approval_id else None
+        except ApprovalNotFoundError:
+            decided_at = None
+        record = lapsed_record(request, decided_at, approvals.start_within_s, self.executor_name)
+        return self._publish(record, claim)
 
     # -- the decision (the same for the dry evaluation and manual requests) ----------------
 

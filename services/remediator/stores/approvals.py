@@ -95,6 +95,43 @@ redis.call('ZADD', KEYS[3], now, id)
 return {'approved'}
 """
 
+# Whether an approved action not started yet may still start, in one step with taking it out
+# of (or keeping it in) the approved-unclaimed index, so that exactly one caller records a
+# lapse: the sweep (its task was lost) or the worker (its task came too late).
+# KEYS: 1 approved-unclaimed zset, 2 approval hash.
+# ARGV: 1 approval id, 2 start within (ms), 3 the sweep's re-send bound (ms), or "" for a worker.
+# Replies: start (the worker may run it), resend (the sweep sends it again), wait (not due),
+# lapsed (too late: the caller records it), settled (too late, recorded by another caller),
+# gone (the approval is no longer kept: its entry is dropped).
+START = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local worker = ARGV[3] == ''
+local listed = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local decided = tonumber(redis.call('HGET', KEYS[2], 'decided_at_ms') or '')
+if not listed then
+  if not worker then return 'wait' end
+  if decided and now < decided + tonumber(ARGV[2]) then return 'start' end
+  return 'settled'
+end
+if not decided then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  if worker then return 'lapsed' end
+  return 'gone'
+end
+if now >= decided + tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 'lapsed'
+end
+if worker then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 'start'
+end
+if tonumber(listed) > now - tonumber(ARGV[3]) then return 'wait' end
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+return 'resend'
+"""
+
 
 class Approval(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -120,11 +157,20 @@ class Decision:
 
 
 class ApprovalStore:
-    def __init__(self, client: redis.Redis, *, ttl_s: float, keep_s: float = 7 * 86400) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        ttl_s: float,
+        keep_s: float = 7 * 86400,
+        start_within_s: float = 3600.0,
+    ) -> None:
         self.redis = client
         self.ttl_s = ttl_s
         self.keep_s = keep_s
+        self.start_within_s = start_within_s
         self._decide = client.register_script(DECIDE)
+        self._start = client.register_script(START)
 
     def create(
         self, request: ActionRequest, *, required: int, why: str, approval_id: str | None = None
@@ -314,6 +360,26 @@ class ApprovalStore:
 
     def mark_claimed(self, approval_id: str) -> None:
         self.redis.zrem(redis_keys.APPROVED_UNCLAIMED, approval_id)
+
+    def start(self, approval_id: str) -> str:
+        """A worker is about to start the approved action: ``start`` while within
+        ``start_within_s`` of its approval (it leaves the approved index), else ``lapsed``
+        (this worker records it; its approval may be gone) or ``settled`` (the sweep did)."""
+        return self._started(approval_id, "")
+
+    def take_due(self, approval_id: str, resend_after_ms: int) -> str:
+        """The sweep's step for an approved action not started: ``resend`` (marked sent now:
+        no other replica sends it within ``resend_after_ms``), ``wait``, ``lapsed`` (past
+        ``start_within_s``: out of the index, for this caller to record) or ``gone`` (its
+        approval is no longer kept: out of the index)."""
+        return self._started(approval_id, str(resend_after_ms))
+
+    def _started(self, approval_id: str, resend_after: str) -> str:
+        reply = self._start(
+            keys=[redis_keys.APPROVED_UNCLAIMED, redis_keys.approval(approval_id)],
+            args=[approval_id, int(self.start_within_s * 1000), resend_after],
+        )
+        return reply.decode() if isinstance(reply, bytes) else str(reply)
 
 
 def _votes(stored: str, approvers: list[str], people: list[str]) -> list[ApprovalVote]:
