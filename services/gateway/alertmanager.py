@@ -9,7 +9,8 @@ The anomaly id is derived from the alert's fingerprint and start time, so Alertm
 repeated notifications of one alert are the same anomaly (and act at most once).
 
 Each alert is judged on its own: one whose labels break the rules of ``shared.identifiers``
-(an invisible or control character, too many or too long), that names no resource, or whose
+(an invisible or control character, too many or too long), whose fingerprint holds a lone
+surrogate (``"\\ud800"``, no text), that names no resource, or whose
 time is too far from the gateway's clock is skipped with its reason and the rest are accepted.
 Alertmanager retries a failed notification of the whole group, so one bad alert must neither
 fail the others nor make the group fail forever.
@@ -34,6 +35,7 @@ from shared.events import (
     utcnow,
 )
 from shared.identifiers import METRIC_MAX, Labels, ResourceId, visible
+from shared.json_bounds import JsonBoundsError, check_bounds
 from shared.time_bounds import TimeBounds
 
 SOURCE = "alertmanager"
@@ -169,8 +171,8 @@ class AlertsAccepted(BaseModel):
     anomaly_ids: list[str]
     skipped: list[SkippedAlert] = Field(
         default_factory=list,
-        description="Alerts not accepted (the others were): invalid labels, no resource, or a "
-        "time too far from the gateway's clock.",
+        description="Alerts not accepted (the others were): invalid labels, a fingerprint that "
+        "is no text, no resource, or a time too far from the gateway's clock.",
     )
 
 
@@ -193,6 +195,16 @@ def _labels_refusal(labels: dict[str, str]) -> str | None:
         error = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in ("labels", *error["loc"][:1]))
         return f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
+    return None
+
+
+def _fingerprint_refusal(alert: Alert) -> str | None:
+    """The fingerprint names the anomaly (its id is derived from it): a lone surrogate, which
+    no UTF-8 encoder can write, names nothing."""
+    try:
+        check_bounds(alert.fingerprint)
+    except JsonBoundsError as exc:
+        return f"fingerprint: {exc.reason}"
     return None
 
 
@@ -271,7 +283,7 @@ def read_alerts(
     batch = AlertBatch()
     now = now or utcnow()
     for index, alert in enumerate(payload.alerts):
-        why = _labels_refusal(alert.labels)
+        why = _labels_refusal(alert.labels) or _fingerprint_refusal(alert)
         if why is None and bounds is not None:
             why = _time_refusal(alert, bounds, now)
         if why is None:

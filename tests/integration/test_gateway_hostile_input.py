@@ -304,3 +304,30 @@ def test_a_repeated_severity_reaches_the_history_service_whole(
     [forwarded] = _Recorder.seen
     # docs/history.md: severity may be repeated; the gateway must pass both or refuse (422)
     assert "severity=critical" in forwarded and "severity=high" in forwarded, forwarded
+
+
+# -- 9. Alertmanager: a lone surrogate in one alert's fingerprint fails the whole group --------
+
+
+def test_an_alert_whose_fingerprint_holds_a_lone_surrogate_is_skipped_beside_the_others(
+    gateway: StackProcess, keys: dict[str, str], sync_redis: redis.Redis
+) -> None:
+    good = alert(fingerprint="hostile-fp-good", labels={"alertname": "FpCPU", "instance": "fp-1"})
+    bad = alert(fingerprint="MARK", labels={"alertname": "FpCPU", "instance": "fp-2"})
+    text = httpx.Request(
+        "POST", "http://x", json={"version": "4", "status": "firing", "alerts": [good, bad]}
+    ).content.replace(b'"MARK"', b'"fp-\\ud800"')
+    before = written(sync_redis)
+    reply = httpx.post(
+        f"{gateway.url}/v1/alerts/alertmanager",
+        content=text,
+        headers={"X-API-Key": keys["ingest"], "Content-Type": "application/json"},
+    )
+    # Each alert is judged alone: a 5xx would make Alertmanager retry the group forever.
+    assert reply.status_code == 202, (reply.status_code, reply.text)
+    answer = reply.json()
+    assert answer["firing"] == 1
+    [skipped] = answer["skipped"]
+    assert skipped["index"] == 1
+    assert skipped["reason"].startswith("fingerprint: contains a lone surrogate"), skipped
+    assert written(sync_redis) == before + 1
