@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
 
 from services.remediator.core.accounts import ACCOUNT_PATTERN, REGION_PATTERN, AccountRefused
 from services.remediator.core.action_requests import ActionRequest, Incident
@@ -36,15 +36,34 @@ from services.remediator.errors import RequestRefusedError, UnknownActionError
 from services.remediator.handling.approval_gate import approval_id_for
 from services.remediator.handling.workflow import AnomalyWorkflow
 from shared.events import RemediationStatus, Severity
-from shared.identifiers import ResourceId, ShownText
+from shared.identifiers import LabelValue, ResourceId, ShownText
+
+# What a request may name, checked before anything is recorded: the audit log, the history
+# and Slack show what a refusal names, so a value that is no name (a line break, 20,000
+# characters, a spreadsheet formula) is a 422 naming its field, never an audit record.
+# Action names are the catalogue's (lower case, digits, underscores); instance ids, tag keys
+# and group names are AWS's; a tag value is visible text of at most 256 characters.
+ActionName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+InstanceId = Annotated[str, StringConstraints(pattern=r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")]
+TagKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9 _.:/=+\-@]+$")
+]
+TagValue = Annotated[LabelValue, StringConstraints(min_length=1, max_length=256)]
+GroupName = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\w.:/+=@\-]+$")
+]
 
 
 class TargetBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    instance_ids: list[str] | None = Field(None, examples=[["i-0abc123def4567890"]])
-    tags: dict[str, str] | None = Field(None, examples=[{"Name": "web-1"}])
-    auto_scaling_group: str | None = Field(None, examples=["web-asg"])
+    instance_ids: list[InstanceId] | None = Field(
+        None, min_length=1, max_length=50, examples=[["i-0abc123def4567890"]]
+    )
+    tags: dict[TagKey, TagValue] | None = Field(
+        None, min_length=1, max_length=5, examples=[{"Name": "web-1"}]
+    )
+    auto_scaling_group: GroupName | None = Field(None, examples=["web-asg"])
     aws_account: str | None = Field(
         None,
         pattern=ACCOUNT_PATTERN,
@@ -73,7 +92,7 @@ class TargetBody(BaseModel):
 class ManualRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: str = Field(examples=["restart_service"])
+    action: ActionName = Field(examples=["restart_service"])
     target: TargetBody
     params: dict[str, object] = Field(default_factory=dict, examples=[{"service": "nginx"}])
     reason: ShownText = Field(min_length=1, max_length=500, examples=["users report timeouts"])
