@@ -105,18 +105,29 @@ def test_a_malformed_action_or_target_is_a_422_naming_the_field_and_records_noth
     assert len(blocked(remediator)) == before
 
 
-def test_a_lone_surrogate_in_the_action_is_a_422_not_a_server_error(
-    remediator: StackProcess,
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"action": "MARK"}, "action"),
+        ({"params": {"service": "MARK"}}, "params"),
+        ({"params": {"service": "nginx", "extra": ["MARK"]}}, "params"),
+    ],
+    ids=["action", "param-value", "unknown-param"],
+)
+def test_a_lone_surrogate_in_a_manual_request_is_a_4xx_not_a_server_error(
+    remediator: StackProcess, overrides: dict[str, Any], field: str
 ) -> None:
-    body = httpx.Request("POST", "http://x", json=request(action="MARK")).content
+    before = len(blocked(remediator))
+    body = httpx.Request("POST", "http://x", json=request(**overrides)).content
     reply = httpx.post(
         f"{remediator.url}/remediation/execute",
         content=body.replace(b'"MARK"', b'"restart_\\ud800"'),
         headers={**TOKEN, "Content-Type": "application/json"},
     )
     assert reply.status_code == 422, (reply.status_code, reply.text)
-    assert reply.json()["errors"][0]["field"] == "action"
+    assert reply.json()["errors"][0]["field"].startswith(field), reply.json()
     remediator.assert_alive()
+    assert len(blocked(remediator)) == before
 
 
 def test_a_well_formed_unknown_action_is_still_refused_and_recorded(
@@ -131,3 +142,27 @@ def test_a_well_formed_unknown_action_is_still_refused_and_recorded(
     assert reply.status_code == 422, reply.text
     assert reply.json()["title"] == "Unknown action"
     assert len(blocked(remediator)) == before + 1
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"service": "nginx", "padding": "p" * 1_000_000},
+        {"service": "nginx", "x\ny": 1},
+        {f"p{i}": i for i in range(100)},
+    ],
+    ids=["megabyte-value", "newline-key", "hundred-keys"],
+)
+def test_params_too_large_to_be_parameters_are_a_422_and_never_stored(
+    gateway: StackProcess, remediator: StackProcess, module_redis: str, params: dict[str, Any]
+) -> None:
+    before = blocked(remediator)
+    reply = httpx.post(
+        f"{gateway.url}/remediation/execute",
+        json=request(params=params),
+        headers={"X-API-Key": api_key(module_redis, "operator")},
+        timeout=30,
+    )
+    assert reply.status_code == 422, (reply.status_code, reply.text[:500])
+    assert reply.json()["errors"][0]["field"].startswith("params"), reply.json()
+    assert blocked(remediator) == before

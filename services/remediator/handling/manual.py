@@ -20,11 +20,20 @@ decides again, atomically, when it runs."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from services.remediator.core.accounts import ACCOUNT_PATTERN, REGION_PATTERN, AccountRefused
 from services.remediator.core.action_requests import ActionRequest, Incident
@@ -37,6 +46,7 @@ from services.remediator.handling.approval_gate import approval_id_for
 from services.remediator.handling.workflow import AnomalyWorkflow
 from shared.events import RemediationStatus, Severity
 from shared.identifiers import LabelValue, ResourceId, ShownText
+from shared.json_bounds import JsonBoundsError, check_bounds
 
 # What a request may name, checked before anything is recorded: the audit log, the history
 # and Slack show what a refusal names, so a value that is no name (a line break, 20,000
@@ -49,6 +59,10 @@ TagKey = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9 _.:/=+\-@]+$")
 ]
 TagValue = Annotated[LabelValue, StringConstraints(min_length=1, max_length=256)]
+ParamName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,63}$")]
+# A refused request is recorded with its parameters: they are parameters, not a payload.
+PARAMS_MAX = 32
+PARAMS_MAX_CHARS = 8192
 GroupName = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\w.:/+=@\-]+$")
 ]
@@ -94,7 +108,13 @@ class ManualRequest(BaseModel):
 
     action: ActionName = Field(examples=["restart_service"])
     target: TargetBody
-    params: dict[str, object] = Field(default_factory=dict, examples=[{"service": "nginx"}])
+    params: dict[ParamName, object] = Field(
+        default_factory=dict,
+        max_length=PARAMS_MAX,
+        description=f"The action's parameters: at most {PARAMS_MAX}, named in snake_case, "
+        f"at most {PARAMS_MAX_CHARS} characters as JSON.",
+        examples=[{"service": "nginx"}],
+    )
     reason: ShownText = Field(min_length=1, max_length=500, examples=["users report timeouts"])
     by: ShownText = Field(min_length=1, max_length=128, description="Who asks.", examples=["ana"])
     resource_id: ResourceId | None = Field(
@@ -104,6 +124,18 @@ class ManualRequest(BaseModel):
     )
     severity: Severity = Severity.MEDIUM
     dry_run: StrictBool = False
+
+    @field_validator("params")
+    @classmethod
+    def _params_small(cls, value: dict[str, object]) -> dict[str, object]:
+        try:  # what no encoder writes back (a lone surrogate, NaN) cannot be recorded
+            check_bounds(value, max_depth=8)
+        except JsonBoundsError as exc:
+            raise ValueError(f"{exc.where}: {exc.reason}") from None
+        size = len(json.dumps(value, ensure_ascii=False, default=str))
+        if size > PARAMS_MAX_CHARS:
+            raise ValueError(f"{size} characters as JSON; at most {PARAMS_MAX_CHARS}")
+        return value
 
 
 class Preview(BaseModel):
