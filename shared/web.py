@@ -124,6 +124,7 @@ STATUS_MEANINGS: dict[int, str] = {
     410: "Gone: it expired",
     408: "The request body did not arrive whole in time",
     413: "The request is larger than accepted",
+    415: "The body is not sent as JSON (Content-Type application/json)",
     422: "Invalid request: a field is missing, of the wrong type or out of range",
     429: "Rate limit reached; see Retry-After",
     502: "The service behind the gateway cannot be reached",
@@ -190,6 +191,7 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
             responses: dict[str, Any] = operation["responses"]
             if _takes_json(operation):
                 responses.setdefault("400", problem_response(400))
+                responses.setdefault("415", problem_response(415))
             if "requestBody" in operation:  # bounded on every service (shared.body_limit)
                 responses.setdefault("408", problem_response(408))
                 responses.setdefault("413", problem_response(413))
@@ -239,8 +241,28 @@ def _field_path(loc: tuple[int | str, ...]) -> tuple[str, str]:
     return field or "body", pointer if parts else ""
 
 
-def _validation_problem(_request: Request, exc: Exception) -> JSONResponse:
+def _not_json_problem(request: Request, exc: RequestValidationError) -> JSONResponse | None:
+    """A 415 when the body was not read as JSON because of its media type: FastAPI reads a body
+    as JSON only when its Content-Type says so (``application/json``, ``*/*+json``) and hands
+    the validator the raw bytes otherwise, which it refuses as "not a valid dictionary"."""
+    for err in exc.errors():
+        if tuple(err.get("loc", ())) == ("body",) and isinstance(err.get("input"), bytes):
+            given = request.headers.get("content-type", "").split(";", 1)[0].strip()
+            said = f"{given[:100]!r}" if given else "none"
+            reason = f"must be application/json (was {said})"
+            return problem(
+                415,
+                _title(415),
+                f"the request body must be sent as JSON: Content-Type {reason}",
+                errors=[{"field": "Content-Type", "pointer": "", "reason": reason}],
+            )
+    return None
+
+
+def _validation_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if (not_json := _not_json_problem(request, exc)) is not None:
+        return not_json
     errors = []
     for err in exc.errors():
         field, pointer = _field_path(tuple(err.get("loc", ())))

@@ -331,3 +331,38 @@ def test_an_alert_whose_fingerprint_holds_a_lone_surrogate_is_skipped_beside_the
     assert skipped["index"] == 1
     assert skipped["reason"].startswith("fingerprint: contains a lone surrogate"), skipped
     assert written(sync_redis) == before + 1
+
+
+# -- 10. a JSON body sent as another media type is refused as an invalid "body" ----------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+    ids=["none", "text-plain", "form", "multipart"],
+)
+@pytest.mark.parametrize("path", ["/v1/metrics", "/remediation/evaluate"])
+def test_a_json_body_of_another_media_type_is_a_415_naming_content_type(
+    gateway: StackProcess,
+    keys: dict[str, str],
+    sync_redis: redis.Redis,
+    content_type: str | None,
+    path: str,
+) -> None:
+    now = datetime.now(UTC).isoformat()
+    sample = {"resource_id": "ct-1", "metric": "cpu", "value": 1, "timestamp": now}
+    body = httpx.Request("POST", "http://x", json={"samples": [sample]}).content
+    headers = {"X-API-Key": keys["admin"]}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    before = written(sync_redis)
+    # httpx adds no Content-Type to raw content: "none" is sent without one.
+    reply = httpx.post(f"{gateway.url}{path}", content=body, headers=headers)
+    assert reply.status_code == 415, (reply.status_code, reply.text)
+    assert reply.headers["content-type"] == "application/problem+json"
+    problem = reply.json()
+    assert problem["errors"][0]["field"] == "Content-Type", problem
+    assert "application/json" in problem["errors"][0]["reason"]
+    assert written(sync_redis) == before
+    documented = httpx.get(f"{gateway.url}/openapi.json").json()["paths"][path]["post"]
+    assert "415" in documented["responses"]
