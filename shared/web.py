@@ -124,7 +124,7 @@ STATUS_MEANINGS: dict[int, str] = {
     410: "Gone: it expired",
     408: "The request body did not arrive whole in time",
     413: "The request is larger than accepted",
-    415: "The body is not sent as JSON (Content-Type application/json)",
+    415: "The body is not sent as JSON (Content-Type application/json), or is compressed",
     422: "Invalid request: a field is missing, of the wrong type or out of range",
     429: "Rate limit reached; see Retry-After",
     502: "The service behind the gateway cannot be reached",
@@ -241,12 +241,30 @@ def _field_path(loc: tuple[int | str, ...]) -> tuple[str, str]:
     return field or "body", pointer if parts else ""
 
 
+def _encoded_problem(request: Request) -> JSONResponse | None:
+    """A 415 for a body refused as unreadable that was sent compressed: no service undoes a
+    ``Content-Encoding`` on a JSON body (gzip, deflate, br), so the reason is the coding, not
+    the bytes it produced."""
+    coding = request.headers.get("content-encoding", "").strip().lower()
+    if coding in ("", "identity"):
+        return None
+    reason = f"{coding[:50]!r} is not accepted; send the body uncompressed"
+    return problem(
+        415,
+        _title(415),
+        f"the request body must not be compressed: Content-Encoding {reason}",
+        errors=[{"field": "Content-Encoding", "pointer": "", "reason": reason}],
+    )
+
+
 def _not_json_problem(request: Request, exc: RequestValidationError) -> JSONResponse | None:
     """A 415 when the body was not read as JSON because of its media type: FastAPI reads a body
     as JSON only when its Content-Type says so (``application/json``, ``*/*+json``) and hands
     the validator the raw bytes otherwise, which it refuses as "not a valid dictionary"."""
     for err in exc.errors():
         if tuple(err.get("loc", ())) == ("body",) and isinstance(err.get("input"), bytes):
+            if (encoded := _encoded_problem(request)) is not None:
+                return encoded
             given = request.headers.get("content-type", "").split(";", 1)[0].strip()
             said = f"{given[:100]!r}" if given else "none"
             reason = f"must be application/json (was {said})"
@@ -268,6 +286,8 @@ def _validation_problem(request: Request, exc: Exception) -> JSONResponse:
         field, pointer = _field_path(tuple(err.get("loc", ())))
         reason = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         if err.get("type") == "json_invalid":
+            if (encoded := _encoded_problem(request)) is not None:
+                return encoded
             return problem(
                 400,
                 "Malformed JSON",
@@ -314,6 +334,8 @@ def _http_problem(request: Request, exc: Exception) -> JSONResponse:
         detail = f"{request.method} is not served here; this path takes {allowed}"
         return problem(405, _title(405), detail, headers={**(exc.headers or {}), "Allow": allowed})
     if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        if (encoded := _encoded_problem(request)) is not None:
+            return encoded
         return problem(
             400,
             "Malformed JSON",

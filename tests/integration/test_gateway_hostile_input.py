@@ -5,9 +5,11 @@ reason (never a 5xx), nothing accepted lost, the correlation id on every log lin
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -366,3 +368,30 @@ def test_a_json_body_of_another_media_type_is_a_415_naming_content_type(
     assert written(sync_redis) == before
     documented = httpx.get(f"{gateway.url}/openapi.json").json()["paths"][path]["post"]
     assert "415" in documented["responses"]
+
+
+# -- 11. a compressed JSON body is refused as "not UTF-8" ----------------------------------
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
+def test_a_compressed_json_body_is_a_415_naming_content_encoding(
+    gateway: StackProcess, keys: dict[str, str], sync_redis: redis.Redis, coding: str
+) -> None:
+    now = datetime.now(UTC).isoformat()
+    sample = {"resource_id": "ce-1", "metric": "cpu", "value": 1, "timestamp": now}
+    raw = httpx.Request("POST", "http://x", json={"samples": [sample]}).content
+    body = gzip.compress(raw) if coding == "gzip" else zlib.compress(raw)
+    before = written(sync_redis)
+    reply = httpx.post(
+        f"{gateway.url}/v1/metrics",
+        content=body,
+        headers={
+            "X-API-Key": keys["ingest"],
+            "Content-Type": "application/json",
+            "Content-Encoding": coding,
+        },
+    )
+    assert reply.status_code == 415, (reply.status_code, reply.text)
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert reply.json()["errors"][0]["field"] == "Content-Encoding", reply.json()
+    assert written(sync_redis) == before
