@@ -38,6 +38,16 @@ def acting_person() -> str | None:
     return _person.get()
 
 
+ACTOR_HEADER = "X-Actor"
+ACTOR_ROLE_HEADER = "X-Actor-Role"
+
+
+def actor_headers(actor: str, role: str) -> dict[str, str]:
+    """The headers naming the acting key (its name and id) and its role. The name is an
+    admin's free text in any script: percent-encoded, as header values are ASCII."""
+    return {ACTOR_HEADER: quote(actor, safe=" :@()"), ACTOR_ROLE_HEADER: role}
+
+
 def person_headers(person: str | None = None) -> dict[str, str]:
     """The headers naming ``person`` (or the request's acting person), percent-encoded (names
     may be any text; header values are ASCII), and their channel. Empty when nobody is acting

@@ -15,7 +15,7 @@ import httpx
 import structlog
 from fastapi import Response
 
-from services.gateway.acting import person_headers
+from services.gateway.acting import actor_headers, person_headers
 from services.gateway.auth import Principal
 from shared.json_bounds import JsonBoundsError, check_bounds
 from shared.web import CORRELATION_HEADER, INTERNAL_TOKEN_HEADER, problem
@@ -99,7 +99,7 @@ class Backends:
             )
         headers = {INTERNAL_TOKEN_HEADER: self.token, CORRELATION_HEADER: correlation_id}
         if principal is not None:
-            headers |= {"X-Actor": principal.actor, "X-Actor-Role": principal.role.value}
+            headers |= actor_headers(principal.actor, principal.role.value)
         headers |= person_headers(principal.person if principal is not None else None)
         url = base_url + path
         try:

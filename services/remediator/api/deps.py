@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from fastapi import Depends, Header, Query, Request
 
 from services.remediator.wiring import Remediator
+from shared.identifiers import visible
 from shared.web import require_internal_token
 
 
@@ -28,9 +29,9 @@ def get_actor(
         str, Query(min_length=1, max_length=128, description="Who acts (direct calls only).")
     ] = "internal",
 ) -> str:
-    """Who acts on a call without a body: the gateway's ``X-Actor`` (the caller's key; only
-    read on routes that require the internal token), else ``by``."""
-    return request.headers.get("X-Actor", "")[:128] or by
+    """Who acts on a call without a body: the gateway's ``X-Actor`` (the caller's key,
+    percent-encoded; only read on routes that require the internal token), else ``by``."""
+    return visible(unquote(request.headers.get("X-Actor", ""))).strip()[:128] or by
 
 
 ACTOR_PERSON_HEADER = "X-Actor-Person"  # set by the gateway (services/gateway/acting.py)
