@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.notifier.config import DEFAULT_RECEIVER
 from services.notifier.core.alerts import MessageKind
@@ -48,6 +48,7 @@ async def dead_letters(notifier: NotifierDep, limit: Limit = 50) -> dict[str, An
 
 
 class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt entry_ids must not replay the oldest
     entry_ids: list[StreamEntryId] | None = Field(
         None, max_length=1000, description="Dead letters to resend; unset: the oldest `limit`."
     )

@@ -41,7 +41,8 @@ def _silence_examples(schema: dict[str, Any]) -> None:
 
 class SilenceRequest(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra=exactly_one_of(("duration_s",), ("ends_at",), then=_silence_examples)
+        extra="forbid",
+        json_schema_extra=exactly_one_of(("duration_s",), ("ends_at",), then=_silence_examples),
     )
     matchers: RequestedMatchers
     duration_s: int | None = Field(
@@ -119,7 +120,7 @@ async def end_silence(
 
 class AcknowledgeRequest(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra=exactly_one_of(("resource_id", "metric"), ("group_id",))
+        extra="forbid", json_schema_extra=exactly_one_of(("resource_id", "metric"), ("group_id",))
     )
     by: ShownText = Field(min_length=1, max_length=128, examples=["ana"])
     resource_id: str | None = Field(None, max_length=256, examples=["web-1"])

@@ -22,11 +22,15 @@ router = APIRouter(tags=["admin"])
 
 
 class Actor(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     by: ShownText = Field("internal", min_length=1, max_length=128, examples=["ana"])
 
 
 class WindowIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra=exactly_one_of(("ends_at",), ("duration",)))
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=exactly_one_of(("ends_at",), ("duration",))
+    )
     target_pattern: NamePattern = Field(
         min_length=1,
         max_length=256,

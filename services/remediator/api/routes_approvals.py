@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.remediator.api.deps import (
     ACTOR_PERSON_HEADER,
@@ -55,6 +55,8 @@ PersonDep = Annotated[str, Depends(acting_person)]
 
 
 class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     by: ShownText = Field(
         min_length=1,
         max_length=128,

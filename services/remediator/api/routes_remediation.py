@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.remediator.api.deps import (
     INTERNAL,
@@ -33,6 +33,8 @@ router = APIRouter(prefix="/remediation", tags=["remediation"])
 
 class AnomalyInput(BaseModel):
     """An anomaly to evaluate: the fields of ``anomaly.detected.v1`` that matter here."""
+
+    model_config = ConfigDict(extra="forbid")
 
     resource_id: ResourceId = Field(examples=["i-0abc123def4567890"])
     metric: MetricName = Field(examples=["cpu_utilization"])
@@ -78,6 +80,8 @@ class Queued(BaseModel):
 
 
 class SelfTestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     resource_id: ResourceId = Field("scops-selftest", examples=["web-1"])
     metric: MetricName = Field("cpu_utilization", examples=["cpu_utilization"])
     severity: Severity = Severity.CRITICAL
