@@ -170,6 +170,25 @@ def test_a_maintenance_window_longer_than_ten_years_is_refused_naming_the_maximu
 
 
 @pytest.mark.parametrize(
+    ("times", "field"),
+    [
+        ({"starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"}, "ends_at"),
+        ({"starts_at": "2030-01-01T00:00:00Z", "ends_at": "2029-12-31T00:00:00Z"}, "ends_at"),
+        ({"ends_at": "2020-01-01T00:00:00Z"}, "ends_at"),
+        ({"starts_at": "9999-12-31T00:00:00Z", "duration": "2d"}, "duration"),
+    ],
+)
+def test_a_maintenance_window_that_does_not_end_after_it_starts_names_the_field(
+    gateway: Gateway, times: dict[str, str], field: str
+) -> None:
+    body = {"target_pattern": "empty-*", "reason": "empty", **times}
+    reply = gateway.call("POST", "/remediation/maintenance", json=body)
+    problem = assert_problem(reply, 422, f"{field}: ")
+    assert [e["field"] for e in problem.get("errors", [])] == [field], problem
+    assert gateway.call("GET", "/remediation/maintenance").json() == []
+
+
+@pytest.mark.parametrize(
     "times",
     [
         {"starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-01T00:00:00Z"},

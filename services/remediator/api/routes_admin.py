@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Path, Query, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from services.remediator.api.deps import INTERNAL, ActorDep, RemediatorDep
@@ -16,7 +17,7 @@ from services.remediator.stores.maintenance import MaintenanceWindow
 from shared.events import UtcDatetime, utcnow
 from shared.identifiers import NamePattern, ShownText
 from shared.schema_alternatives import exactly_one_of
-from shared.web import problem_responses
+from shared.web import problem, problem_responses
 
 router = APIRouter(tags=["admin"])
 
@@ -112,26 +113,39 @@ def list_windows(remediator: RemediatorDep, include_past: bool = False) -> list[
     return remediator.maintenance.current(include_past=include_past)
 
 
+def _invalid(field: str, reason: str) -> JSONResponse:
+    return problem(
+        422,
+        "Invalid request",
+        f"{field}: {reason}",
+        errors=[{"field": field, "pointer": f"/{field}", "reason": reason}],
+    )
+
+
 @router.post(
     "/remediation/maintenance",
     status_code=status.HTTP_201_CREATED,
+    response_model=MaintenanceWindow,
     dependencies=INTERNAL,
     tags=["maintenance"],
     summary="Add a maintenance window: no action on matching targets while it lasts",
     responses=problem_responses(401, 422),
 )
-def add_window(body: WindowIn, remediator: RemediatorDep) -> MaintenanceWindow:
+def add_window(body: WindowIn, remediator: RemediatorDep) -> MaintenanceWindow | JSONResponse:
     starts = body.starts_at or utcnow()
     try:
         ends = body.ends_at or starts + timedelta(seconds=body.duration or 0)
     except OverflowError:
-        raise HTTPException(422, "duration: the window would end after year 9999") from None
+        return _invalid("duration", "the window would end after year 9999")
+    if ends <= starts:
+        field = "ends_at" if body.ends_at is not None else "duration"
+        return _invalid(field, "the window must end after it starts (starts_at, or now)")
     try:
         window = remediator.maintenance.add(
             body.target_pattern, starts, ends, reason=body.reason, created_by=body.by
         )
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        return _invalid("target_pattern", str(exc))
     remediator.admin_log.write(
         "maintenance_added",
         body.by,
