@@ -31,6 +31,9 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="s
 bearer = HTTPBearer(auto_error=False, description="the same key as a bearer token")
 
 
+ACTOR_MAX = 128  # the services' ``by`` and ``created_by`` fields
+
+
 @dataclass(frozen=True)
 class Principal:
     key_id: str
@@ -40,8 +43,13 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """How the caller is named in records (who approved, who executed)."""
-        return f"{self.name} (key {self.key_id})"
+        """How the caller is named in records (who approved, who executed): at most
+        ``ACTOR_MAX`` characters, as the services' ``by`` fields take, however long the key's
+        name (a longer name is shortened, its id always kept)."""
+        suffix = f" (key {self.key_id})"
+        room = ACTOR_MAX - len(suffix)
+        name = self.name if len(self.name) <= room else self.name[: room - 1] + "…"
+        return name + suffix
 
 
 AUTHENTICATED = "scops_principal"  # request.state: the caller, once its key was checked

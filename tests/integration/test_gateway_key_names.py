@@ -84,3 +84,21 @@ def test_a_window_removed_by_a_key_named_in_any_script_names_it_in_the_admin_log
     log = httpx.get(f"{gateway}/remediation/admin-log", headers={"X-API-Key": key}).json()
     [entry] = [e for e in log if e["kind"] == "maintenance_removed" and e["window"] == window]
     assert entry["by"].startswith(f"{NAME} (key "), entry
+
+
+def test_a_key_with_a_long_name_acts_under_a_shortened_name_naming_its_id(
+    stack: dict[str, StackProcess], module_redis: str
+) -> None:
+    long_name = "team-" + "x" * 195
+    key = api_key(module_redis, "operator", name=long_name)
+    reply = httpx.post(
+        f"{stack['gateway'].url}/notifications/silences",
+        json={"matchers": {"resource": "names-2"}, "duration_s": 600},
+        headers={"X-API-Key": key},
+    )
+    # The caller sent no created_by: the gateway's name for the key must fit the field.
+    assert reply.status_code == 201, (reply.status_code, reply.text)
+    created_by = reply.json()["created_by"]
+    assert len(created_by) <= 128
+    assert created_by.startswith("team-xxx")
+    assert created_by.endswith(f"(key {key.split('_')[1]})")
