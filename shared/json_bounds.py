@@ -85,7 +85,14 @@ def loads_bounded(raw: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     return value
 
 
+NAME_SHOWN_MAX = 64  # a member's name is the caller's: named cut, never copied whole
+
+
 def _error(path: tuple[str | int, ...], reason: str) -> JsonBoundsError:
+    path = tuple(
+        p[: NAME_SHOWN_MAX - 1] + "…" if isinstance(p, str) and len(p) > NAME_SHOWN_MAX else p
+        for p in path
+    )
     where = ""
     for part in path:
         where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))

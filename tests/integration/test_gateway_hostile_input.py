@@ -395,3 +395,39 @@ def test_a_compressed_json_body_is_a_415_naming_content_encoding(
     assert reply.headers["content-type"] == "application/problem+json"
     assert reply.json()["errors"][0]["field"] == "Content-Encoding", reply.json()
     assert written(sync_redis) == before
+
+
+# -- 12. a refused member's name is echoed whole, three times, in the problem ------------------
+
+
+def test_a_huge_member_name_is_named_shortened_in_the_problem(
+    gateway: StackProcess, keys: dict[str, str], sync_redis: redis.Redis
+) -> None:
+    now = datetime.now(UTC).isoformat()
+    name = "k" * 1_000_000
+    sample = {"resource_id": "nm-1", "metric": "cpu", "value": 1, "timestamp": now}
+    before = written(sync_redis)
+    reply = httpx.post(
+        f"{gateway.url}/v1/metrics",
+        json={"samples": [{**sample, "labels": {name: "v"}}]},
+        headers={"X-API-Key": keys["ingest"]},
+    )
+    assert reply.status_code == 422, reply.text[:300]
+    assert len(reply.content) < 5_000  # not an answer three times the size of the request
+    [error] = reply.json()["errors"]
+    assert error["field"].startswith("samples[0].labels.kkkk"), error["field"][:100]
+    assert written(sync_redis) == before
+
+
+def test_a_huge_member_name_in_a_forwarded_body_is_named_shortened(
+    gateway: StackProcess, keys: dict[str, str]
+) -> None:
+    body = '{"resource_id": "web-1", "metric": "m", "' + "k" * 1_000_000 + '": NaN}'
+    reply = httpx.post(
+        f"{gateway.url}/anomaly",
+        content=body.encode(),
+        headers={"X-API-Key": keys["admin"], "Content-Type": "application/json"},
+    )
+    assert reply.status_code == 422, reply.text[:300]
+    assert len(reply.content) < 5_000
+    assert reply.json()["errors"][0]["field"].startswith("kkkk")
