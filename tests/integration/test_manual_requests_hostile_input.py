@@ -141,6 +141,7 @@ def test_a_well_formed_unknown_action_is_still_refused_and_recorded(
     )
     assert reply.status_code == 422, reply.text
     assert reply.json()["title"] == "Unknown action"
+    assert [e["field"] for e in reply.json()["errors"]] == ["action"], reply.json()
     assert len(blocked(remediator)) == before + 1
 
 

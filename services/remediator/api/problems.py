@@ -41,6 +41,13 @@ def _unknown_action(_request: Request, exc: Exception) -> JSONResponse:
         "Unknown action",
         f"{exc} (the refusal is recorded)",
         type_=TYPE + "unknown-action",
+        errors=[
+            {
+                "field": "action",
+                "pointer": "/action",
+                "reason": f"not a registered action; known: {', '.join(exc.known)}",
+            }
+        ],
         known_actions=exc.known,
     )
 
