@@ -279,6 +279,8 @@ def _not_json_problem(request: Request, exc: RequestValidationError) -> JSONResp
             if (encoded := _encoded_problem(request)) is not None:
                 return encoded
             given = request.headers.get("content-type", "").split(";", 1)[0].strip()
+            if given.lower() == "application/json" or given.lower().endswith("+json"):
+                return None  # sent as JSON: what is wrong is the body itself
             said = f"{given[:100]!r}" if given else "none"
             reason = f"must be application/json (was {said})"
             return problem(

@@ -5,8 +5,8 @@ second cooldown beside the real one's."""
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from services.remediator.errors import RequestRefusedError
 from services.remediator.handling.manual import ManualRequest, prepare
 from shared.events import RemediationStatus
 from tests.integration.remediator.conftest import Harness, HarnessFactory
@@ -35,7 +35,8 @@ def test_a_trailing_line_break_does_not_make_another_target(
 ) -> None:
     h = harness(RULES, executor="dry-run")
     assert ask(h, action, target) == RemediationStatus.DRY_RUN  # acted on (described)
-    with pytest.raises(RequestRefusedError) as refused:
+    # Refused as the request is read: the name is no AWS name.
+    with pytest.raises(ValidationError) as refused:
         ask(h, action, respelled)
-    assert refused.value.rule == "no_target"
+    assert refused.value.errors()[0]["loc"][0] == "target"
     assert len(h.remediator.safety.state().cooldowns) == 1
