@@ -16,6 +16,7 @@ import pytest
 from scops.local_redis import free_port
 from tests.support.processes import StackProcess, api_key, service, stack_env
 from tests.support.scoring_load import BatchLoad, anomaly_latencies, large_batch
+from tests.support.waiting import wait_for_a_fresh_minute
 
 
 def _stack(redis_url: str, log_dir: Path, extra: dict[str, str]) -> Iterator[StackProcess]:
@@ -62,12 +63,6 @@ def test_metrics_raise_their_anomalies_while_large_batch_requests_are_scored(
     assert load.wrong == []  # every answer scores every point of every series, in order
 
 
-def _wait_for_a_fresh_minute() -> None:
-    """The budgets are per clock minute: keep the whole test inside one."""
-    if time.time() % 60 > 50:
-        time.sleep(61 - time.time() % 60)
-
-
 def test_each_key_has_a_budget_on_forwarded_routes_and_a_smaller_one_on_costly_ones(
     tight_stack: StackProcess, redis_url: str
 ) -> None:
@@ -75,7 +70,7 @@ def test_each_key_has_a_budget_on_forwarded_routes_and_a_smaller_one_on_costly_o
     ana = {"X-API-Key": api_key(redis_url, "viewer", name="ana")}
     bob = {"X-API-Key": api_key(redis_url, "viewer", name="bob")}
     small = {"requests": large_batch(series=1, points=3)["requests"]}
-    _wait_for_a_fresh_minute()
+    wait_for_a_fresh_minute()  # the budgets are per clock minute: the test stays in one
 
     for _ in range(2):
         assert httpx.post(f"{url}/anomaly/batch", json=small, headers=ana).status_code == 200

@@ -37,3 +37,11 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout}s")
         await asyncio.sleep(0.05)
+
+
+def wait_for_a_fresh_minute(room_s: float = 10.0) -> None:
+    """Per-minute budgets count by clock minute: a test that fills one and then checks it is
+    refused must not cross into the next minute, which starts with a fresh budget. Waits for
+    the next minute when fewer than ``room_s`` seconds of this one are left."""
+    if time.time() % 60 > 60 - room_s:
+        time.sleep(61 - time.time() % 60)
