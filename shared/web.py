@@ -262,12 +262,7 @@ def _encoded_problem(request: Request) -> JSONResponse | None:
     if coding in ("", "identity"):
         return None
     reason = f"{coding[:50]!r} is not accepted; send the body uncompressed"
-    return problem(
-        415,
-        _title(415),
-        f"the request body must not be compressed: Content-Encoding {reason}",
-        errors=[{"field": "Content-Encoding", "pointer": "", "reason": reason}],
-    )
+    return _unsupported_media("Content-Encoding", reason, "must not be compressed")
 
 
 def _not_json_problem(request: Request, exc: RequestValidationError) -> JSONResponse | None:
@@ -283,13 +278,18 @@ def _not_json_problem(request: Request, exc: RequestValidationError) -> JSONResp
                 return None  # sent as JSON: what is wrong is the body itself
             said = f"{given[:100]!r}" if given else "none"
             reason = f"must be application/json (was {said})"
-            return problem(
-                415,
-                _title(415),
-                f"the request body must be sent as JSON: Content-Type {reason}",
-                errors=[{"field": "Content-Type", "pointer": "", "reason": reason}],
-            )
+            return _unsupported_media("Content-Type", reason, "must be sent as JSON")
     return None
+
+
+def _unsupported_media(header: str, reason: str, rule: str) -> JSONResponse:
+    """A 415 naming the request header that makes the body unreadable, and why."""
+    return problem(
+        415,
+        _title(415),
+        f"the request body {rule}: {header} {reason}",
+        errors=[{"field": header, "pointer": "", "reason": reason}],
+    )
 
 
 def _validation_problem(request: Request, exc: Exception) -> JSONResponse:
