@@ -85,14 +85,20 @@ def loads_bounded(raw: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     return value
 
 
-NAME_SHOWN_MAX = 64  # a member's name is the caller's: named cut, never copied whole
+# A member's name as a refusal repeats it: a name the caller chose (a label key, a misspelt
+# member) is cut, so a refusal is never a copy of the request over again.
+NAME_SHOWN_MAX = 64
+
+
+def shown_name(part: int | str) -> int | str:
+    """A path part as a refusal names it: a name longer than ``NAME_SHOWN_MAX`` cut."""
+    if isinstance(part, str) and len(part) > NAME_SHOWN_MAX:
+        return part[: NAME_SHOWN_MAX - 1] + "…"
+    return part
 
 
 def _error(path: tuple[str | int, ...], reason: str) -> JsonBoundsError:
-    path = tuple(
-        p[: NAME_SHOWN_MAX - 1] + "…" if isinstance(p, str) and len(p) > NAME_SHOWN_MAX else p
-        for p in path
-    )
+    path = tuple(shown_name(p) for p in path)
     where = ""
     for part in path:
         where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))

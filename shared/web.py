@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
+from shared.json_bounds import shown_name
 from shared.repeated_query import refuse_repeated_query
 from shared.settings import BaseServiceSettings
 
@@ -232,21 +233,9 @@ def _document_problems_of(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-# A member's name as a problem repeats it (in detail, errors[].field and errors[].pointer): a
-# name the caller chose (a label key, a misspelt member) is cut, so a refusal is never a copy
-# of the request three times over.
-NAME_SHOWN_MAX = 64
-
-
-def _shown(part: int | str) -> int | str:
-    if isinstance(part, str) and len(part) > NAME_SHOWN_MAX:
-        return part[: NAME_SHOWN_MAX - 1] + "…"
-    return part
-
-
 def _field_path(loc: tuple[int | str, ...]) -> tuple[str, str]:
     parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else list(loc)
-    parts = [_shown(part) for part in parts]
+    parts = [shown_name(part) for part in parts]  # in detail, field and pointer
     field = ""
     for part in parts:
         field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))

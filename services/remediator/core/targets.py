@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 # \Z, not $: "$" also matches before a final line break, and "i-...\n" would be a second
 # spelling of one instance (its own lock and cooldown) wherever AWS cannot look it up.
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?\Z")
+# An EC2 instance id (8 or 17 hex digits), unanchored: matched whole (``fullmatch``).
+INSTANCE_ID_PATTERN = r"i-[0-9a-f]{8}(?:[0-9a-f]{9})?"
+INSTANCE_ID = re.compile(INSTANCE_ID_PATTERN)
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _KNOWN = re.compile(r"^(resource_id|metric|label:[A-Za-z0-9_.:/\-]+(\|[^{}|]*)?)\Z")
 TAG_KEY = re.compile(r"^[A-Za-z0-9 _.:/=+\-@]{1,128}\Z")
@@ -120,7 +122,7 @@ class TargetSpec(BaseModel):
             return Target.for_tags(tags)
         if self.instance_id:
             return Target.for_instances(fill(self.instance_id, resource_id, metric, labels))
-        if INSTANCE_ID.match(resource_id):
+        if INSTANCE_ID.fullmatch(resource_id):
             return Target.for_instances(resource_id)
         return Target.for_tags({"Name": resource_id})
 
@@ -150,7 +152,7 @@ class Target(BaseModel):
         if self.kind == "instances":
             if not self.instance_ids or len(self.instance_ids) > 50:
                 raise ValueError("give 1 to 50 instance ids")
-            bad = [i for i in self.instance_ids if not INSTANCE_ID.match(i)]
+            bad = [i for i in self.instance_ids if not INSTANCE_ID.fullmatch(i)]
             if bad:
                 raise ValueError(f"not EC2 instance ids: {', '.join(bad)}")
         elif self.kind == "tags":

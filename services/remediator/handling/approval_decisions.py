@@ -14,6 +14,7 @@ from datetime import datetime
 import structlog
 
 from services.remediator.core.action_requests import ActionRequest
+from services.remediator.core.durations import format_duration
 from services.remediator.core.records import request_record, votes_described
 from services.remediator.errors import ApprovalExpiredError, ApprovalNotFoundError
 from services.remediator.handling.scheduling import Scheduler
@@ -200,15 +201,9 @@ def lapsed_record(
     return request_record(
         request,
         RemediationStatus.EXPIRED,
-        f"approved by {by}{when} but not started within {_duration(within_s)} of its "
+        f"approved by {by}{when} but not started within {format_duration(within_s)} of its "
         "approval (no worker took it in time): nothing done, the approval no longer holds; "
         "ask again if it is still needed",
         executor=executor,
         id_detail="not_started",
     )
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{int(seconds // 60)} min"
-    return f"{seconds:g} s"

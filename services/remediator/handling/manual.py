@@ -40,7 +40,7 @@ from services.remediator.core.action_requests import ActionRequest, Incident
 from services.remediator.core.decision import Next
 from services.remediator.core.records import incident_record
 from services.remediator.core.safety_policy import Refusal, static_refusal
-from services.remediator.core.targets import Target, TargetError
+from services.remediator.core.targets import INSTANCE_ID_PATTERN, Target, TargetError
 from services.remediator.errors import RequestRefusedError, UnknownActionError
 from services.remediator.handling.approval_gate import approval_id_for
 from services.remediator.handling.workflow import AnomalyWorkflow
@@ -54,7 +54,7 @@ from shared.json_bounds import JsonBoundsError, check_bounds
 # Action names are the catalogue's (lower case, digits, underscores); instance ids, tag keys
 # and group names are AWS's; a tag value is visible text of at most 256 characters.
 ActionName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-InstanceId = Annotated[str, StringConstraints(pattern=r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")]
+InstanceId = Annotated[str, StringConstraints(pattern=f"^{INSTANCE_ID_PATTERN}$")]
 TagKey = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9 _.:/=+\-@]+$")
 ]
