@@ -206,6 +206,41 @@ def test_a_silence_that_does_not_end_after_it_starts_is_refused(
     assert [s for s in listed if s["matchers"]["resource"] == "empty-*"] == []
 
 
+@pytest.mark.parametrize(
+    ("times", "field"),
+    [
+        ({"starts_at": "2020-01-01T00:00:00Z", "ends_at": "2020-01-02T00:00:00Z"}, "ends_at"),
+        ({"starts_at": "2020-01-01T00:00:00Z", "duration_s": 3600}, "duration_s"),
+    ],
+)
+def test_a_silence_that_has_already_ended_is_refused(
+    gateway: Gateway, times: dict[str, object], field: str
+) -> None:
+    body = {"matchers": {"resource": "gone-*"}, "comment": "gone", **times}
+    reply = gateway.call("POST", "/notifications/silences", json=body)
+    assert_problem(reply, 422, f"{field}: the silence would have ended already")
+    listed = gateway.call("GET", "/notifications/silences").json()
+    assert [s for s in listed if s["matchers"]["resource"] == "gone-*"] == []
+
+
+@pytest.mark.parametrize(
+    ("times", "field"),
+    [
+        ({"starts_at": "2020-01-01T00:00:00Z", "ends_at": "2020-01-02T00:00:00Z"}, "ends_at"),
+        ({"starts_at": "2020-01-01T00:00:00Z", "duration": "2h"}, "duration"),
+    ],
+)
+def test_a_maintenance_window_that_has_already_ended_is_refused(
+    gateway: Gateway, times: dict[str, str], field: str
+) -> None:
+    body = {"target_pattern": "gone-*", "reason": "gone", **times}
+    reply = gateway.call("POST", "/remediation/maintenance", json=body)
+    problem = assert_problem(reply, 422, f"{field}: the window would have ended already")
+    assert [e["field"] for e in problem.get("errors", [])] == [field], problem
+    listed = gateway.call("GET", "/remediation/maintenance?include_past=true").json()
+    assert [w for w in listed if w["target_pattern"] == "gone-*"] == []
+
+
 def test_ending_a_silence_that_has_not_started_removes_it(gateway: Gateway) -> None:
     body = {"matchers": {"resource": "later-*"}, "starts_at": "2030-01-01T00:00:00Z"}
     created = gateway.call("POST", "/notifications/silences", json={**body, "duration_s": 3600})

@@ -137,9 +137,11 @@ def add_window(body: WindowIn, remediator: RemediatorDep) -> MaintenanceWindow |
         ends = body.ends_at or starts + timedelta(seconds=body.duration or 0)
     except OverflowError:
         return _invalid("duration", "the window would end after year 9999")
+    field = "ends_at" if body.ends_at is not None else "duration"
     if ends <= starts:
-        field = "ends_at" if body.ends_at is not None else "duration"
         return _invalid(field, "the window must end after it starts (starts_at, or now)")
+    if ends <= utcnow():  # it would hold nothing, while whoever sent it believes it does
+        return _invalid(field, "the window would have ended already (its end is in the past)")
     try:
         window = remediator.maintenance.add(
             body.target_pattern, starts, ends, reason=body.reason, created_by=body.by
