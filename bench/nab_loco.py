@@ -85,7 +85,15 @@ def _run_one(
 
 
 def grid_points(small: bool) -> list[dict[str, Any]]:
-    grid = {"alarm_threshold": (0.4,), "alarm_bar_step": (1.5,)} if small else GRID
+    defaults = DetectorConfig()
+    grid = (
+        {
+            "alarm_threshold": (defaults.alarm_threshold,),
+            "alarm_bar_step": (defaults.alarm_bar_step,),
+        }
+        if small
+        else GRID
+    )
     keys = list(grid)
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
 

@@ -50,7 +50,7 @@ class DetectorConfig:
     #: Each alarm raises this series' bar by this many decades; the bar decays with the
     #: time constant below. A series that keeps alarming then needs stronger evidence
     #: for the next alarm (alert-fatigue control); 0 disables it.
-    alarm_bar_step: float = 1.5
+    alarm_bar_step: float = 3.0
     #: Time constant (samples) of the exponential decay of the alarm bar; periods of
     #: ``alarm_period_s`` on a series sampled faster, like ``refractory_samples``.
     alarm_bar_memory: int = 500
