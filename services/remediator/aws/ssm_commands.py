@@ -24,6 +24,7 @@ import structlog
 from services.remediator.aws.errors import AwsCallError
 from services.remediator.aws.session import AwsApi
 from services.remediator.core.actions.base import ShellPlan
+from services.remediator.core.run_deadline import delivery_timeout_s
 from services.remediator.core.targets import Target
 
 DOCUMENT = "AWS-RunShellScript"
@@ -92,7 +93,7 @@ async def send_shell_command(
             "commands": list(plan.commands),
             "executionTimeout": [str(plan.timeout_s)],
         },
-        "TimeoutSeconds": max(plan.timeout_s, 30),
+        "TimeoutSeconds": delivery_timeout_s(plan.timeout_s),
         "MaxConcurrency": plan.max_concurrency,
         "MaxErrors": plan.max_errors,
         "Comment": run_comment(run_id),

@@ -6,6 +6,12 @@ of the targets): with ``max_concurrency: "1"`` and 4 instances the command runs 
 after the other, each up to the command timeout. The run's deadline and the lock on its target
 must cover every wave, or a slow but healthy multi-instance run is recorded as failed while it
 still runs and another action may start on the same instances.
+
+SSM also waits to deliver a command: an instance whose agent is not connected yet (busy, just
+booted, reconnecting) gets it as long as the command's delivery timeout (``TimeoutSeconds``,
+:func:`delivery_timeout_s`) has not passed, and the script then runs for up to its own
+timeout. The deadline and the lock cover that wait too, so a run is never given up (and its
+target's lock freed) while SSM may still start or run its script.
 """
 
 from __future__ import annotations
@@ -14,7 +20,14 @@ import math
 
 from services.remediator.core.actions.base import ActionDefinition
 
-MARGIN_S = 60  # delivery, polling and clock differences on top of the command's own time
+MARGIN_S = 60  # polling and clock differences on top of the command's own time
+MIN_DELIVERY_TIMEOUT_S = 30  # the least TimeoutSeconds SSM accepts
+
+
+def delivery_timeout_s(timeout_s: int) -> int:
+    """How long SSM may wait to start a command whose script has ``timeout_s`` to run
+    (``TimeoutSeconds`` of SendCommand: after it, a command not started never runs)."""
+    return max(timeout_s, MIN_DELIVERY_TIMEOUT_S)
 
 
 def instances_at_once(max_concurrency: str, instances: int) -> int:
@@ -34,12 +47,15 @@ def waves(max_concurrency: str, instances: int) -> int:
 
 
 def run_time_s(definition: ActionDefinition, params: object, instances: int) -> int:
-    """The longest the action can take on ``instances`` targets, before the margin."""
+    """The longest the action can take on ``instances`` targets, before the margin: for a
+    command, the longest SSM may wait to deliver it, then every wave."""
     timeout = definition.timeout_s(params)
     if definition.shell is None:
         return timeout
     plan = definition.shell(params)
-    return plan.timeout_s * waves(plan.max_concurrency, instances)
+    return delivery_timeout_s(plan.timeout_s) + plan.timeout_s * waves(
+        plan.max_concurrency, instances
+    )
 
 
 def deadline_s(definition: ActionDefinition, params: object, instances: int) -> int:

@@ -95,9 +95,9 @@ def test_a_command_staggered_over_instances_gets_a_deadline_and_lock_for_every_w
     assert running.status == RemediationStatus.RUNNING
     run = h.client.hgetall(redis_keys.run(request.run_id))
     allowed_s = float(run[b"deadline"]) - float(run[b"started_at"])
-    assert allowed_s == pytest.approx(waves * 600 + 60, abs=1)
+    assert allowed_s == pytest.approx(600 + waves * 600 + 60, abs=1)  # delivery, waves
     for instance in ids:  # nobody else acts on them until the last wave is over
-        assert h.client.pttl(redis_keys.lock(instance)) > waves * 600 * 1000
+        assert h.client.pttl(redis_keys.lock(instance)) > (1 + waves) * 600 * 1000
 
 
 def test_a_slow_aws_look_up_before_the_reservation_keeps_the_lease_alive(
@@ -171,5 +171,44 @@ def test_a_tag_target_reaching_more_instances_than_known_extends_its_deadline_an
     run = h.client.hgetall(redis_keys.run(request.run_id))
     assert len(json.loads(run[b"instance_ids"])) == 3  # what SSM reported
     allowed_s = float(run[b"deadline"]) - float(run[b"started_at"])
-    assert allowed_s == pytest.approx(3 * 600 + 60, abs=1)
-    assert h.client.pttl(redis_keys.lock(request.target.key)) > 3 * 600 * 1000
+    assert allowed_s == pytest.approx(600 + 3 * 600 + 60, abs=1)
+    assert h.client.pttl(redis_keys.lock(request.target.key)) > 4 * 600 * 1000
+
+
+@pytest.mark.parametrize(("count", "max_concurrency"), [(1, "1"), (3, "1"), (4, "50%")])
+def test_a_command_keeps_its_deadline_and_lock_as_long_as_ssm_may_still_run_it(
+    harness: HarnessFactory,
+    anomaly: AnomalyFactory,
+    aws: AwsApi,
+    aws_url: str,
+    count: int,
+    max_concurrency: str,
+) -> None:
+    """SSM may start a command on an instance until its delivery timeout (``TimeoutSeconds``)
+    has passed, and it then runs for up to its ``executionTimeout``: a run given up before
+    then (recorded failed, its lock freed) would let the next action on the instance run
+    while the script still does."""
+    ids = instances(aws, count, tags={"Name": "slow"})
+    h = harness(RESTART, aws_url=aws_url)
+    request = ActionRequest(
+        subject_id=uuid.uuid4(),
+        incident=Incident.from_anomaly(anomaly(resource_id=ids[0])),
+        action="restart_service",
+        params={"service": "app", "timeout_s": 300, "max_concurrency": max_concurrency},
+        target=Target.for_instances(*ids),
+        reason="test",
+        cooldown_s=0,
+    )
+    claim = h.remediator.workflow.parts.claims.acquire(request.subject_id, request.action)
+    running = h.remediator.runner.execute(request, claim)
+    assert running.status == RemediationStatus.RUNNING
+    (command,) = sent_commands(aws)
+    waves = {1: 1, 3: 3, 4: 2}[count]
+    may_run_s = int(command["TimeoutSeconds"]) + waves * int(
+        command["Parameters"]["executionTimeout"][0]
+    )
+    run = h.client.hgetall(redis_keys.run(request.run_id))
+    allowed_s = float(run[b"deadline"]) - float(run[b"started_at"])
+    assert allowed_s >= may_run_s
+    for instance in ids:
+        assert h.client.pttl(redis_keys.lock(instance)) >= may_run_s * 1000

@@ -1,12 +1,19 @@
-"""How long a staggered SSM command may take: SSM reaches ``MaxConcurrency`` instances at a
-time, so N instances take ceil(N / at-once) command timeouts."""
+"""How long a staggered SSM command may take: SSM may wait its delivery timeout to start it,
+then reaches ``MaxConcurrency`` instances at a time, so N instances take ceil(N / at-once)
+command timeouts."""
 
 from __future__ import annotations
 
 import pytest
 
 from services.remediator.core.actions.registry import ActionRegistry
-from services.remediator.core.run_deadline import MARGIN_S, deadline_s, instances_at_once, waves
+from services.remediator.core.run_deadline import (
+    MARGIN_S,
+    deadline_s,
+    delivery_timeout_s,
+    instances_at_once,
+    waves,
+)
 
 
 @pytest.mark.parametrize(
@@ -40,5 +47,15 @@ def test_a_shell_action_on_four_instances_one_at_a_time_gets_four_timeouts(
 ) -> None:
     restart = registry["restart_service"]
     params = restart.parse({"service": "app", "timeout_s": 300, "max_concurrency": "1"})
-    assert deadline_s(restart, params, 4) == 4 * 300 + MARGIN_S
-    assert deadline_s(restart, params, 1) == 300 + MARGIN_S
+    assert deadline_s(restart, params, 4) == 300 + 4 * 300 + MARGIN_S
+    assert deadline_s(restart, params, 1) == 300 + 300 + MARGIN_S
+
+
+def test_a_command_may_wait_its_delivery_timeout_before_it_starts(
+    registry: ActionRegistry,
+) -> None:
+    assert delivery_timeout_s(300) == 300
+    assert delivery_timeout_s(5) == 30  # the least SSM accepts
+    restart = registry["restart_service"]
+    params = restart.parse({"service": "app", "timeout_s": 30})
+    assert deadline_s(restart, params, 1) == 30 + 30 + MARGIN_S
