@@ -17,6 +17,7 @@ from services.remediator.aws.group_share import (
     GroupSizes,
     group_share,
 )
+from services.remediator.core.accounts import HOME
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.core.actions.base import ActionDefinition
 from services.remediator.core.actions.registry import ActionRegistry
@@ -116,7 +117,19 @@ class SafetyChecks:
             members=request.target.members,
             also_locked=request.target_instances if definition.holds_group_instances else (),
             names=request.names,
+            counted=counted_members(request),
         )
+
+
+def counted_members(request: ActionRequest) -> tuple[str, ...]:
+    """What the blast radius counts for ``request``: its members, a group named with the AWS
+    account and region it is in when that is not the remediator's own (two accounts may each
+    have a group called web: two targets). Instance ids are unique across accounts."""
+    target = request.target
+    if target.kind != "auto_scaling_group" or request.place == HOME:
+        return target.members
+    where = f"{request.aws_account or '-'}/{request.aws_region or '-'}"
+    return tuple(f"{member}@{where}" for member in target.members)
 
 
 def outcome(verdict: SafetyVerdict) -> Precheck:

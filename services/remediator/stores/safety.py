@@ -53,6 +53,10 @@ class SafetyRequest:
     # Every name of the target that maintenance windows match (ids, Name tags, groups, the
     # resource). Empty: the target key and the resource id.
     names: tuple[str, ...] = ()
+    # What the blast radius counts, one per member, named where it is: a group of another
+    # AWS account or region is another target than one of the same name here (its lock and
+    # cooldown are shared with it: one can only wait for the other). Empty: the units.
+    counted: tuple[str, ...] = ()
 
     @property
     def units(self) -> tuple[str, ...]:
@@ -63,6 +67,10 @@ class SafetyRequest:
         """Everything the action holds the lock of while it runs."""
         units = self.units
         return (*units, *(u for u in dict.fromkeys(self.also_locked) if u not in units))
+
+    @property
+    def blast_counted(self) -> tuple[str, ...]:
+        return self.counted or self.units
 
     @property
     def matched_names(self) -> tuple[str, ...]:
@@ -174,8 +182,10 @@ class SafetyManager:
             len(units),
             len(group_members),
             int(limits.memory_s * 1000),
+            len(request.blast_counted),
             *units,
             *group_members,
+            *request.blast_counted,
             *request.matched_names,
         ]
         return script_keys, args, reservation

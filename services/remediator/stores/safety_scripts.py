@@ -17,8 +17,10 @@ from __future__ import annotations
 #       10 blast max (0: none), 11 blast window ms, 12 default dry-run ("1"/"0"),
 #       13 check breaker ("1"/"0"), 14 run hash ttl ms, 15 action,
 #       16 most instances of the group (0: no group share), 17 member count m,
-#       18 group member count g, 19 memory ms, then the m members, the g group members, and
-#       the names that maintenance windows match (the rest)
+#       18 group member count g, 19 memory ms, 20 counted count c, then the m members, the g
+#       group members, the c names the blast radius counts the members by (each where it is:
+#       a group of another AWS account or region is another target than one of the same name
+#       here), and the names that maintenance windows match (the rest)
 # A cooldown key holds "last:until": when the member was last acted on, and until when it
 # counts as cooling down (for status; a request's check reads "last" with its own cooldown).
 # Cooldown keys and blast radius entries are remembered for at least the memory (and never
@@ -35,9 +37,10 @@ if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local m, g = tonumber(ARGV[17]), tonumber(ARGV[18])
+local m, g, c = tonumber(ARGV[17]), tonumber(ARGV[18]), tonumber(ARGV[20])
 local memory = tonumber(ARGV[19])
-local first_member, first_group, first_name = 20, 20 + m, 20 + m + g
+local first_member, first_group = 21, 21 + m
+local first_counted, first_name = 21 + m + g, 21 + m + g + c
 
 if ARGV[13] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
   return {'circuit_breaker', redis.call('HGET', KEYS[2], 'reason') or '',
@@ -95,7 +98,7 @@ local blast_window = tonumber(ARGV[11])
 local cutoff = now - blast_window
 if blast_max > 0 then
   local new = 0
-  for i = first_member, first_group - 1 do
+  for i = first_counted, first_name - 1 do
     local seen = redis.call('ZSCORE', KEYS[5], ARGV[i])
     if not (seen and tonumber(seen) > cutoff) then new = new + 1 end
   end
@@ -108,7 +111,7 @@ end
 local group_max = tonumber(ARGV[16])
 if group_max > 0 then
   local new = 0
-  for i = first_group, first_name - 1 do
+  for i = first_group, first_counted - 1 do
     local seen = redis.call('ZSCORE', KEYS[7], ARGV[i])
     if not (seen and tonumber(seen) > cutoff) then new = new + 1 end
   end
@@ -159,11 +162,11 @@ end
 for k = 8 + 2 * m, #KEYS do redis.call('SET', KEYS[k], id, 'PX', ARGV[9]) end
 local remembered = math.max(memory, blast_window)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - remembered)
-for i = first_member, first_group - 1 do redis.call('ZADD', KEYS[5], now, ARGV[i]) end
+for i = first_counted, first_name - 1 do redis.call('ZADD', KEYS[5], now, ARGV[i]) end
 redis.call('PEXPIRE', KEYS[5], keep_for(KEYS[5], remembered))
 if group_max > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - remembered)
-  for i = first_group, first_name - 1 do redis.call('ZADD', KEYS[7], now, ARGV[i]) end
+  for i = first_group, first_counted - 1 do redis.call('ZADD', KEYS[7], now, ARGV[i]) end
   redis.call('PEXPIRE', KEYS[7], keep_for(KEYS[7], remembered))
 end
 redis.call('HSET', KEYS[6], 'state', 'reserved', 'reservation', id, 'target', ARGV[4],

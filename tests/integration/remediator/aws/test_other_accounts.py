@@ -22,7 +22,7 @@ from services.remediator.handling.manual import ManualRequest, Preview, prepare
 from shared.events import RemediationStatus
 from tests.integration.remediator.api.test_api import AUTH, settings
 from tests.integration.remediator.conftest import REGION, Harness, HarnessFactory, aws_config
-from tests.support.aws_fleet import instances, sent_commands
+from tests.support.aws_fleet import groups, instances, sent_commands
 from tests.support.records import remediation_records
 from tests.support.remediator_fixtures import AnomalyFactory
 
@@ -201,3 +201,43 @@ def test_assumed_credentials_are_kept_until_five_minutes_before_they_expire(
     now[0] += timedelta(minutes=2)  # within 5 minutes of expiry: renewed
     asyncio.run(who())
     assert there.role.assumed == 2
+
+
+SCALE_OUT = """\
+version: 1
+policy: {verify: off}
+rules:
+  - name: busy
+    match: {metric: cpu_*, severity_at_least: high}
+    cooldown: 0s
+    blast_radius: {max_targets: 1, window: 1h}
+    actions: [{action: scale_out, target: {auto_scaling_group: "{label:asg}"}}]
+"""
+
+
+def test_groups_of_one_name_in_two_accounts_are_two_targets_for_the_blast_radius(
+    harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
+) -> None:
+    """A group called web in the own account and one called web in a watched account are two
+    groups: scaling both is two targets, not one acted on twice."""
+    home = AwsApi(replace(aws_config(aws_url), accounts=AccountRoles({WATCHED: ROLE})))
+    groups(aws, {"web": 2})
+    groups(home.for_account(WATCHED), {"web": 2})
+    h = harness(SCALE_OUT, aws_url=aws_url, aws_account_roles={WATCHED: ROLE})
+    at = datetime.now(UTC) - timedelta(minutes=3)
+    first = h.workflow.handle(anomaly(resource_id="web", labels={"asg": "web"}, observed_at=at))
+    assert first is not None and first.status == RemediationStatus.SUCCEEDED, first
+    second = h.workflow.handle(
+        anomaly(
+            resource_id="web",
+            labels={"asg": "web", "aws_account": WATCHED},
+            observed_at=at + timedelta(minutes=1),
+        )
+    )
+    assert second is not None and second.status == RemediationStatus.BLOCKED, second
+    assert second.blocked_by == "blast_radius"
+    # The same group asked for again is the same target: not counted twice.
+    again = h.workflow.handle(
+        anomaly(resource_id="web", labels={"asg": "web"}, observed_at=at + timedelta(minutes=2))
+    )
+    assert again is not None and again.status == RemediationStatus.SUCCEEDED, again
