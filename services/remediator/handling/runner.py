@@ -55,6 +55,21 @@ return 1
 """
 
 
+# KEYS: 1 run hash, 2 the claim's lease. ARGV: 1 reservation, 2 the attempt's lease token,
+# 3 lease ms. 1 while the run is still this attempt's to send: reserved by it, and its claim's
+# lease its own (a lease that lapsed with nobody taking the claim over is taken back, so no
+# sweep takes it over from now on). 0 once the sweep (or a redelivery) took the claim over:
+# it is settling the run, or settled it.
+STILL_OURS = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'reserved' then return 0 end
+if redis.call('HGET', KEYS[1], 'reservation') ~= ARGV[1] then return 0 end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[2] then return 0 end
+if not holder then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+return 1
+"""
+
+
 class ActionRunner:
     def __init__(
         self,
@@ -81,10 +96,13 @@ class ActionRunner:
         self.claim_ttl_s = claim_ttl_s
         self.on_success = on_success  # e.g. start watching the metric the action should fix
         self._finish = client.register_script(FINISH)
+        self._still_ours = client.register_script(STILL_OURS)
 
     # -- deciding and starting -----------------------------------------------------------
 
-    def execute(self, request: ActionRequest, claim: Claim) -> RemediationRecord:
+    def execute(self, request: ActionRequest, claim: Claim) -> RemediationRecord | None:
+        """The request's record; None when its run was taken over before it was sent (the
+        attempt stood still past its lease) and settled by whoever took it."""
         prepared = self.checks.prepare(request)
         if isinstance(prepared, Refusal):
             return self.refuse(request, claim, prepared.check, prepared.detail)
@@ -137,7 +155,7 @@ class ActionRunner:
 
     def _start(
         self, request: ActionRequest, job: Job, reservation: str, claim: Claim
-    ) -> RemediationRecord:
+    ) -> RemediationRecord | None:
         started_at = time.time()
         instances = _instance_count(job.target)
         deadline = started_at + run_deadline.deadline_s(job.definition, job.params, instances)
@@ -152,6 +170,15 @@ class ActionRunner:
                 "claim": claim.key,
             },
         )
+        if not self._still_ours(
+            keys=[run_key, redis_keys.lease(claim.key)],
+            args=[reservation, claim.token, claim.claims.lease_ms],
+        ):
+            # This attempt stood still (its process frozen) past its lease: the sweep took the
+            # claim over and settled the run (recorded, its lock freed). Sending now would act
+            # unrecorded, beside whatever took the lock since.
+            log.warning("run_taken_over_not_sent", run_id=request.run_id, action=request.action)
+            return None
         log.info("action_started", run_id=request.run_id, action=request.action)
         with claim.kept_alive():
             try:

@@ -419,8 +419,9 @@ class AnomalyWorkflow:
         decision: Decision,
         claim: Claim,
         prepared: Prepared | None = None,
-    ) -> RemediationRecord:
-        """``prepared``: ``request`` past the static checks, when the decision took them."""
+    ) -> RemediationRecord | None:
+        """``prepared``: ``request`` past the static checks, when the decision took them.
+        None: its run was taken over before it was sent, and settled by whoever took it."""
         if decision.next is Next.BLOCKED:
             assert decision.refusal is not None
             refusal = decision.refusal

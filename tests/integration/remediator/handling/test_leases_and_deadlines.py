@@ -21,7 +21,8 @@ from services.remediator.config import RemediatorSettings
 from services.remediator.core.action_requests import ActionRequest, Incident
 from services.remediator.core.targets import Target
 from services.remediator.stores import redis_keys
-from shared.events import RemediationStatus, Severity
+from services.remediator.stores.safety import SafetyRequest, SafetyVerdict
+from shared.events import RemediationRecord, RemediationStatus, Severity
 from shared.tasks import HANDLE_ANOMALY
 from tests.integration.remediator.conftest import HarnessFactory, aws_worker_env
 from tests.support.aws_faults import aws_faults
@@ -92,7 +93,7 @@ def test_a_command_staggered_over_instances_gets_a_deadline_and_lock_for_every_w
     )
     claim = h.remediator.workflow.parts.claims.acquire(request.subject_id, request.action)
     running = h.remediator.runner.execute(request, claim)
-    assert running.status == RemediationStatus.RUNNING
+    assert running is not None and running.status == RemediationStatus.RUNNING
     run = h.client.hgetall(redis_keys.run(request.run_id))
     allowed_s = float(run[b"deadline"]) - float(run[b"started_at"])
     assert allowed_s == pytest.approx(600 + waves * 600 + 60, abs=1)  # delivery, waves
@@ -167,7 +168,7 @@ def test_a_tag_target_reaching_more_instances_than_known_extends_its_deadline_an
     )
     claim = h.remediator.workflow.parts.claims.acquire(request.subject_id, request.action)
     running = h.remediator.runner.execute(request, claim)
-    assert running.status == RemediationStatus.RUNNING
+    assert running is not None and running.status == RemediationStatus.RUNNING
     run = h.client.hgetall(redis_keys.run(request.run_id))
     assert len(json.loads(run[b"instance_ids"])) == 3  # what SSM reported
     allowed_s = float(run[b"deadline"]) - float(run[b"started_at"])
@@ -201,7 +202,7 @@ def test_a_command_keeps_its_deadline_and_lock_as_long_as_ssm_may_still_run_it(
     )
     claim = h.remediator.workflow.parts.claims.acquire(request.subject_id, request.action)
     running = h.remediator.runner.execute(request, claim)
-    assert running.status == RemediationStatus.RUNNING
+    assert running is not None and running.status == RemediationStatus.RUNNING
     (command,) = sent_commands(aws)
     waves = {1: 1, 3: 3, 4: 2}[count]
     may_run_s = int(command["TimeoutSeconds"]) + waves * int(
@@ -212,3 +213,74 @@ def test_a_command_keeps_its_deadline_and_lock_as_long_as_ssm_may_still_run_it(
     assert allowed_s >= may_run_s
     for instance in ids:
         assert h.client.pttl(redis_keys.lock(instance)) >= may_run_s * 1000
+
+
+def test_an_attempt_whose_run_was_settled_while_it_stood_still_sends_nothing(
+    harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
+) -> None:
+    """An attempt stands still right after its reservation (its process frozen: no lease
+    renewal) for longer than its lease; the sweep takes the claim over, finds no command and
+    records the run interrupted, "not run again", and frees the lock. When the attempt moves
+    again it must not send the command: the action would run unrecorded, beside whatever took
+    the freed lock."""
+    (instance,) = instances(aws, 1, tags={"Name": "frozen"})
+    h = harness(RESTART, aws_url=aws_url)
+    runner = h.remediator.runner
+    claims = h.remediator.workflow.parts.claims
+    request = ActionRequest(
+        subject_id=uuid.uuid4(),
+        incident=Incident.from_anomaly(anomaly(resource_id=instance)),
+        action="restart_service",
+        params={"service": "app"},
+        target=Target.for_instances(instance),
+        reason="test",
+        cooldown_s=0,
+    )
+    reserve = runner.safety.reserve
+    settled: list[RemediationRecord | None] = []
+
+    def frozen_after(checks: SafetyRequest, now_ms: int | None = None) -> SafetyVerdict:
+        verdict = reserve(checks, now_ms)
+        claim_key = redis_keys.claim(request.subject_id, request.action)
+        h.client.delete(redis_keys.lease(claim_key))  # the lease lapsed meanwhile
+        settled.append(runner.settle_abandoned(request.run_id, claims))
+        return verdict
+
+    runner.safety.reserve = frozen_after  # type: ignore[method-assign,assignment]
+    claim = claims.acquire(request.subject_id, request.action)
+    assert runner.execute(request, claim) is None  # nothing more to record: settled
+    (record,) = settled
+    assert record is not None and record.status == RemediationStatus.INTERRUPTED
+    assert sent_commands(aws) == []
+    assert [r.status for r in h.records()] == [RemediationStatus.INTERRUPTED]
+    assert h.client.get(redis_keys.lock(instance)) is None
+
+
+def test_an_attempt_whose_lease_lapsed_with_nobody_taking_over_sends_and_keeps_its_run(
+    harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
+) -> None:
+    (instance,) = instances(aws, 1, tags={"Name": "slow"})
+    h = harness(RESTART, aws_url=aws_url)
+    runner = h.remediator.runner
+    claims = h.remediator.workflow.parts.claims
+    request = ActionRequest(
+        subject_id=uuid.uuid4(),
+        incident=Incident.from_anomaly(anomaly(resource_id=instance)),
+        action="restart_service",
+        params={"service": "app"},
+        target=Target.for_instances(instance),
+        reason="test",
+        cooldown_s=0,
+    )
+    reserve = runner.safety.reserve
+    claim_key = redis_keys.claim(request.subject_id, request.action)
+
+    def lapsed_after(checks: SafetyRequest, now_ms: int | None = None) -> SafetyVerdict:
+        verdict = reserve(checks, now_ms)
+        h.client.delete(redis_keys.lease(claim_key))
+        return verdict
+
+    runner.safety.reserve = lapsed_after  # type: ignore[method-assign,assignment]
+    running = runner.execute(request, claims.acquire(request.subject_id, request.action))
+    assert running is not None and running.status == RemediationStatus.RUNNING
+    assert len(sent_commands(aws)) == 1
