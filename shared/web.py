@@ -246,12 +246,27 @@ def _field_path(loc: tuple[int | str, ...]) -> tuple[str, str]:
 def _encoded_problem(request: Request) -> JSONResponse | None:
     """A 415 for a body refused as unreadable that was sent compressed: no service undoes a
     ``Content-Encoding`` on a JSON body (gzip, deflate, br), so the reason is the coding, not
-    the bytes it produced."""
+    the bytes it produced; or declared in a charset other than UTF-8."""
     coding = request.headers.get("content-encoding", "").strip().lower()
-    if coding in ("", "identity"):
-        return None
-    reason = f"{coding[:50]!r} is not accepted; send the body uncompressed"
-    return _unsupported_media("Content-Encoding", reason, "must not be compressed")
+    if coding not in ("", "identity"):
+        reason = f"{coding[:50]!r} is not accepted; send the body uncompressed"
+        return _unsupported_media("Content-Encoding", reason, "must not be compressed")
+    return _charset_problem(request)
+
+
+def _charset_problem(request: Request) -> JSONResponse | None:
+    """A 415 for a body refused as unreadable whose Content-Type declares a charset other than
+    UTF-8 (JSON is UTF-8, RFC 8259; no service decodes Latin-1 or UTF-16): the reason is the
+    charset, not the bytes. A body that reads as UTF-8 whatever it declared is accepted."""
+    for param in request.headers.get("content-type", "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() != "charset":
+            continue
+        charset = value.strip().strip('"').lower()
+        if charset not in ("utf-8", "utf8", "us-ascii"):
+            reason = f"charset {charset[:50]!r} is not accepted; send UTF-8"
+            return _unsupported_media("Content-Type", reason, "must be UTF-8")
+    return None
 
 
 def _not_json_problem(request: Request, exc: RequestValidationError) -> JSONResponse | None:

@@ -6,6 +6,7 @@ reason (never a 5xx), nothing accepted lost, the correlation id on every log lin
 from __future__ import annotations
 
 import gzip
+import json
 import socket
 import threading
 import time
@@ -395,6 +396,48 @@ def test_a_compressed_json_body_is_a_415_naming_content_encoding(
     assert reply.headers["content-type"] == "application/problem+json"
     assert reply.json()["errors"][0]["field"] == "Content-Encoding", reply.json()
     assert written(sync_redis) == before
+
+
+@pytest.mark.parametrize("path", ["/v1/metrics", "/remediation/evaluate"])
+@pytest.mark.parametrize("charset", ["iso-8859-1", '"windows-1252"'])
+def test_a_json_body_in_another_charset_is_a_415_naming_content_type(
+    gateway: StackProcess, keys: dict[str, str], sync_redis: redis.Redis, charset: str, path: str
+) -> None:
+    now = datetime.now(UTC).isoformat()
+    sample = {"resource_id": "caf\u00e9-1", "metric": "cpu", "value": 1, "timestamp": now}
+    text = json.dumps({"samples": [sample]}, ensure_ascii=False)
+    body = text.encode("latin-1")
+    before = written(sync_redis)
+    reply = httpx.post(
+        f"{gateway.url}{path}",
+        content=body,
+        headers={
+            "X-API-Key": keys["admin"],
+            "Content-Type": f"application/json; charset={charset}",
+        },
+    )
+    assert reply.status_code == 415, (reply.status_code, reply.text)
+    assert reply.headers["content-type"] == "application/problem+json"
+    [error] = reply.json()["errors"]
+    assert error["field"] == "Content-Type", error
+    assert "UTF-8" in error["reason"] and charset.strip('"') in error["reason"], error
+    assert written(sync_redis) == before
+
+
+def test_a_json_body_that_reads_as_utf8_is_accepted_whatever_charset_it_declares(
+    gateway: StackProcess, keys: dict[str, str], sync_redis: redis.Redis
+) -> None:
+    now = datetime.now(UTC).isoformat()
+    sample = {"resource_id": "ascii-1", "metric": "cpu", "value": 1, "timestamp": now}
+    reply = httpx.post(
+        f"{gateway.url}/v1/metrics",
+        content=json.dumps({"samples": [sample]}).encode("ascii"),
+        headers={
+            "X-API-Key": keys["ingest"],
+            "Content-Type": "application/json; charset=iso-8859-1",
+        },
+    )
+    assert reply.status_code == 202, (reply.status_code, reply.text)
 
 
 # -- 12. a refused member's name is echoed whole, three times, in the problem ------------------
