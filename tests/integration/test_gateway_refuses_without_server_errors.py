@@ -218,7 +218,7 @@ def test_a_silence_that_has_already_ended_is_refused(
 ) -> None:
     body = {"matchers": {"resource": "gone-*"}, "comment": "gone", **times}
     reply = gateway.call("POST", "/notifications/silences", json=body)
-    assert_problem(reply, 422, f"{field}: the silence would have ended already")
+    assert_problem(reply, 422, f"{field}: the silence would be already over")
     listed = gateway.call("GET", "/notifications/silences").json()
     assert [s for s in listed if s["matchers"]["resource"] == "gone-*"] == []
 

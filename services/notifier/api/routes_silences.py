@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from services.notifier.core.silences import Silence, SilenceMatchers
@@ -15,7 +14,7 @@ from services.notifier.deps import INTERNAL, NotifierDep
 from shared.events import UtcDatetime, utcnow
 from shared.identifiers import NamePattern, ShownText
 from shared.schema_alternatives import exactly_one_of
-from shared.web import problem, problem_responses
+from shared.web import problem_responses
 
 router = APIRouter(prefix="/notifications", tags=["silences"])
 MAX_SILENCE_S = 30 * 24 * 3600
@@ -99,24 +98,12 @@ async def list_silences(notifier: NotifierDep) -> list[Silence]:
 @router.post(
     "/silences",
     status_code=status.HTTP_201_CREATED,
-    response_model=Silence,
     dependencies=INTERNAL,
     summary="Silence what matches, for a while (internal token)",
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401),
 )
-async def create_silence(body: SilenceRequest, notifier: NotifierDep) -> Silence | JSONResponse:
-    silence = body.silence()
-    if silence.ends_at <= utcnow():
-        # it would mute nothing: whoever sent it believes something is muted that is not
-        field = "ends_at" if body.ends_at is not None else "duration_s"
-        reason = "the silence would have ended already (its end is in the past)"
-        return problem(
-            422,
-            "Invalid request",
-            f"{field}: {reason}",
-            errors=[{"field": field, "pointer": f"/{field}", "reason": reason}],
-        )
-    return await notifier.silences.add(silence)
+async def create_silence(body: SilenceRequest, notifier: NotifierDep) -> Silence:
+    return await notifier.silences.add(body.silence())
 
 
 @router.delete(
