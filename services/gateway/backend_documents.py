@@ -42,16 +42,39 @@ def _renamed(node: Any, prefix: str) -> Any:
     return node
 
 
+IGNORED_ACTOR = (
+    "Who acts: the gateway sets it to its caller's name (from the API key), whatever is sent "
+    "here; any value is accepted and ignored."
+)
+
+
+def _actor_ignored(schema: dict[str, Any], actor: str, schemas: dict[str, Any]) -> dict[str, Any]:
+    """One body schema (a reference, an object, or a choice of them, e.g. the object or
+    ``null``) with the field naming who acts neither required nor constrained: the gateway
+    replaces it with its caller's name, so no value of it is refused."""
+    if "anyOf" in schema:
+        return {
+            **schema,
+            "anyOf": [_actor_ignored(s, actor, schemas) for s in schema["anyOf"]],
+        }
+    ref = schema.get("$ref", "")
+    target = schemas.get(ref.removeprefix(_SCHEMAS)) if ref.startswith(_SCHEMAS) else schema
+    if not isinstance(target, dict) or actor not in target.get("properties", {}):
+        return schema
+    own = copy.deepcopy(target)
+    own["required"] = [r for r in own.get("required", []) if r != actor]
+    if not own["required"]:
+        del own["required"]
+    title = own["properties"][actor].get("title")
+    own["properties"][actor] = {"description": IGNORED_ACTOR} | ({"title": title} if title else {})
+    return own
+
+
 def _without_actor(body: dict[str, Any], actor: str, schemas: dict[str, Any]) -> dict[str, Any]:
-    """The body's schema with the field the gateway fills in (who acts) no longer required."""
+    """The body's schema with the field the gateway fills in (who acts) no longer required,
+    and any value of it accepted (the gateway replaces it)."""
     for media in body.get("content", {}).values():
-        schema = media.get("schema", {})
-        ref = schema.get("$ref", "")
-        target = schemas.get(ref.removeprefix(_SCHEMAS)) if ref.startswith(_SCHEMAS) else schema
-        if isinstance(target, dict) and actor in target.get("required", []):
-            own = copy.deepcopy(target)
-            own["required"] = [r for r in own["required"] if r != actor]
-            media["schema"] = own
+        media["schema"] = _actor_ignored(media.get("schema", {}), actor, schemas)
     return body
 
 

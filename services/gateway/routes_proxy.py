@@ -39,6 +39,9 @@ class Route:
     problems: tuple[int, ...] = field(default=())
     # Media types of a success answer that is not JSON (a file), for the documentation.
     content: tuple[str, ...] = field(default=())
+    # The service reads a request without a body (or with ``null``) as its defaults: so does
+    # the gateway (who acts is still its caller).
+    body_optional: bool = False
 
 
 SAMPLE = {"resource_id": "web-1", "metric": "cpu_utilization", "value": 97.5}
@@ -175,6 +178,7 @@ ROUTES: tuple[Route, ...] = (
         "A synthetic anomaly through the whole path, in dry-run",
         {"resource_id": "web-1"},
         status=202,
+        body_optional=True,
     ),
     Route(
         "GET", "/remediation/actions", "remediator", Role.VIEWER, "The audit log", query=AUDIT_QUERY
@@ -250,6 +254,7 @@ ROUTES: tuple[Route, ...] = (
         "Close the circuit breaker: automatic actions resume",
         {},
         actor_field="by",
+        body_optional=True,
     ),
     Route(
         "GET",
@@ -268,6 +273,7 @@ ROUTES: tuple[Route, ...] = (
         "Reload the remediation rules",
         {},
         actor_field="by",
+        body_optional=True,
     ),
     Route(
         "POST",
@@ -277,6 +283,7 @@ ROUTES: tuple[Route, ...] = (
         "Take a rule out of automatic shadow mode",
         {},
         actor_field="by",
+        body_optional=True,
     ),
     # history
     Route(
@@ -363,6 +370,7 @@ ROUTES: tuple[Route, ...] = (
         Role.ADMIN,
         "Send the dead-lettered messages again",
         {},
+        body_optional=True,
     ),
     Route("GET", "/notifications/silences", "notifier", Role.VIEWER, "Active and future silences"),
     Route(
@@ -454,6 +462,8 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
         body = kwargs.get("body")
         if route.actor_field is not None and isinstance(body, dict):
             body = {**body, route.actor_field: principal.actor}
+        elif route.actor_field is not None and body is None and route.body_optional:
+            body = {route.actor_field: principal.actor}
         # Path parameters may hold any character. The scope's path, not ``request.url``: URL
         # parsing drops tabs and line breaks, so ``x%09`` would reach the backend as ``x``.
         path = _forwarded_path(request.scope["path"])
@@ -493,7 +503,16 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
         )
         for q in route.query
     ]
-    if route.example is not None:
+    if route.example is not None and route.body_optional:
+        signature.append(
+            inspect.Parameter(
+                "body",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[dict[str, Any] | None, Body(examples=[route.example])],
+            )
+        )
+    elif route.example is not None:
         signature.append(
             inspect.Parameter(
                 "body",

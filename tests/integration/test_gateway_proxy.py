@@ -83,3 +83,24 @@ def test_a_path_parameter_is_forwarded_as_sent(
     reply = httpx.post(f"{gateway.url}/rules/{name}/auto-shadow/reset", json={}, headers=admin)
     assert reply.status_code == 422, reply.text
     assert reply.json()["errors"][0]["field"] == "rule"
+
+
+@pytest.mark.parametrize("sent", [{}, {"content": b"null"}], ids=["no body", "null"])
+@pytest.mark.parametrize(
+    "path", ["/rules/reload", "/remediation/breaker/reset", "/rules/web-cpu/auto-shadow/reset"]
+)
+def test_a_body_the_service_may_go_without_may_be_left_out(
+    gateway: StackProcess, redis_url: str, path: str, sent: dict[str, bytes]
+) -> None:
+    """The remediator reads these requests without a body (or with ``null``) as its defaults,
+    and the gateway's document says so: the gateway forwards them, naming the key as who
+    acted, rather than asking for a body."""
+    admin = {
+        "X-API-Key": api_key(redis_url, "admin", name="root"),
+        "Content-Type": "application/json",
+    }
+    reply = httpx.post(f"{gateway.url}{path}", headers=admin, **sent)  # type: ignore[arg-type]
+    assert reply.status_code == 200, reply.text
+    if path == "/rules/reload":
+        entries = httpx.get(f"{gateway.url}/remediation/admin-log", headers=admin).json()
+        assert entries[0]["by"].startswith("root (key "), entries[0]

@@ -108,3 +108,49 @@ def test_every_reference_of_the_merged_document_resolves(
                 walk(value)
 
     walk(merged)
+
+
+def test_a_body_is_optional_where_its_service_has_it_optional(
+    documents: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    """The gateway takes a request without a body where the service does (its own
+    declaration, not only the merged one): otherwise the document promises what it refuses."""
+    loose, _ = documents
+    services = {
+        "remediator": remediator_app().openapi(),
+        "notifier": notifier_app().openapi(),
+    }
+    optional = [
+        (route.method.lower(), route.path)
+        for route in ROUTES
+        if route.service in services
+        and "requestBody" in services[route.service]["paths"][route.path][route.method.lower()]
+        and not services[route.service]["paths"][route.path][route.method.lower()][
+            "requestBody"
+        ].get("required")
+    ]
+    assert len(optional) >= 5
+    for method, path in optional:
+        body = loose["paths"][path][method]["requestBody"]
+        assert not body.get("required"), (method, path)
+
+
+def test_who_acts_is_documented_as_ignored_whatever_is_sent(
+    documents: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    """The gateway replaces who acts with its caller's name, whatever the body said (even an
+    empty or overlong name): the document accepts any value there, so that no value of it is
+    promised to be refused."""
+    _, merged = documents
+    actors = [(r.method.lower(), r.path, r.actor_field) for r in ROUTES if r.actor_field]
+    assert len(actors) >= 8
+    for method, path, field in actors:
+        media = merged["paths"][path][method]["requestBody"]["content"]["application/json"]
+        schema = media["schema"]
+        objects = [schema, *schema.get("anyOf", [])]
+        found = [_resolve(merged, s) for s in objects if "$ref" in s or "properties" in s]
+        assert found, (method, path)
+        for body in found:
+            assert field not in body.get("required", []), (method, path)
+            described = body["properties"][field]
+            assert set(described) <= {"description", "title"}, (method, path, described)
