@@ -175,6 +175,20 @@ def _takes_json(operation: Mapping[str, Any]) -> bool:
     return any(media.endswith("json") for media in content)
 
 
+def _close_patterned_maps(node: Any) -> None:
+    """Every map whose keys have a pattern (``dict[Key, Value]`` with a constrained key type)
+    documented as refusing any other key, as validation does: pydantic writes the key's
+    pattern as ``patternProperties`` alone, which admits any other key with any value."""
+    if isinstance(node, dict):
+        if isinstance(node.get("patternProperties"), dict):
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            _close_patterned_maps(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_patterned_maps(value)
+
+
 def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     """Make an app's OpenAPI document say what the service answers: every error is
     ``application/problem+json`` with the problem schema (FastAPI documents its validation
@@ -182,6 +196,7 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     may be refused as malformed (400), an API key as missing or not allowed (401, 403), and
     every answer carries ``X-Correlation-ID``."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
+    _close_patterned_maps(schema)
     components[PROBLEM_COMPONENT] = PROBLEM_BODY_SCHEMA
     schema["components"].setdefault("headers", {})[CORRELATION_COMPONENT] = CORRELATION_HEADER_DOC
     correlation = {"$ref": f"#/components/headers/{CORRELATION_COMPONENT}"}

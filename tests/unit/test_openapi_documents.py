@@ -188,3 +188,28 @@ def test_a_forwarded_routes_example_is_accepted_by_its_service(route: Any) -> No
     if route.actor_field is not None:
         sent[route.actor_field] = "docs (key 0123456789ab)"
     assert errors_of(openapi(route.service), sent, schema) == []
+
+
+def _every_schema(node: Any) -> Iterator[Doc]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _every_schema(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _every_schema(value)
+
+
+@pytest.mark.parametrize("service", APPS)
+def test_a_map_whose_keys_have_a_pattern_admits_no_other_key(service: str) -> None:
+    """A map with patterned keys (labels, tags, an action's parameters) refuses a key outside
+    the pattern: its schema says so (``patternProperties`` alone lets any other key through,
+    with any value)."""
+    doc = openapi(service)
+    open_maps = [
+        json.dumps(schema)[:200]
+        for schema in _every_schema(doc)
+        if isinstance(schema.get("patternProperties"), dict)
+        and schema.get("additionalProperties") is not False
+    ]
+    assert open_maps == []
