@@ -8,7 +8,7 @@ group, so every replica serves the same answers.
 from __future__ import annotations
 
 import json
-import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -98,12 +98,15 @@ class AnomalyIndex:
         return items, f"{top}:{skip}"
 
 
+# A page's cursor: the score (a time, as Python writes a float) and how many items of that
+# score were already given (a 64-bit count). The documents say so; a score too large for a
+# float reads as infinity (the newest or oldest end), which is still a position.
+ANOMALY_CURSOR_PATTERN = r"^-?[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?:[0-9]{1,18}$"
+_CURSOR = re.compile(ANOMALY_CURSOR_PATTERN.removeprefix("^").removesuffix("$"))
+
+
 def valid_cursor(cursor: str) -> bool:
-    stamp, sep, count = cursor.partition(":")
-    try:
-        return bool(sep) and math.isfinite(float(stamp)) and int(count) >= 0
-    except ValueError:
-        return False
+    return _CURSOR.fullmatch(cursor) is not None
 
 
 @dataclass(frozen=True)

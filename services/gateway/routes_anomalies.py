@@ -15,7 +15,7 @@ from services.gateway.alertmanager import (
     accepted,
     read_alerts,
 )
-from services.gateway.anomaly_index import AnomalyIndex, valid_cursor
+from services.gateway.anomaly_index import ANOMALY_CURSOR_PATTERN, AnomalyIndex, valid_cursor
 from services.gateway.anomaly_index import Query as IndexQuery
 from services.gateway.auth import Ingest, Viewer
 from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep, gateway
@@ -60,7 +60,12 @@ async def list_anomalies(
     until: Annotated[UtcDatetime | None, Query(description="UTC when it has no zone.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=64, description="`next_cursor` of the previous page.")
+        str | None,
+        Query(
+            max_length=64,
+            pattern=ANOMALY_CURSOR_PATTERN,
+            description="`next_cursor` of the previous page.",
+        ),
     ] = None,
 ) -> AnomalyPage:
     if cursor is not None and not valid_cursor(cursor):

@@ -8,7 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Query
 from pydantic import AfterValidator
 
-from services.history.core.cursors import CursorError, read_audit_cursor, read_incident_cursor
+from services.history.core.cursors import (
+    AUDIT_CURSOR_PATTERN,
+    CursorError,
+    read_audit_cursor,
+    read_incident_cursor,
+)
 from services.history.store.reader import AuditFilter, IncidentFilter
 from shared.events import RemediationStatus, Severity, UtcDatetime
 from shared.incidents import IncidentKind, IncidentStatus
@@ -39,7 +44,9 @@ IncidentCursor = Annotated[
 ]
 AuditCursor = Annotated[
     str | None,
-    Query(max_length=18, description="next_cursor of the previous page."),
+    Query(
+        max_length=18, pattern=AUDIT_CURSOR_PATTERN, description="next_cursor of the previous page."
+    ),
     AfterValidator(_audit_cursor),
 ]
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+# An audit cursor is a row number below 10^18 (a 64-bit integer): the documents say so.
+AUDIT_CURSOR_PATTERN = r"^[0-9]{1,18}$"
 
 
 class CursorError(ValueError):
@@ -40,6 +43,6 @@ def audit_cursor(row: int) -> str:
 
 
 def read_audit_cursor(cursor: str) -> int:
-    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
+    if re.fullmatch(AUDIT_CURSOR_PATTERN.removeprefix("^").removesuffix("$"), cursor) is None:
         raise CursorError("not a cursor of this list: pass next_cursor as given")
     return int(cursor)
