@@ -6,7 +6,7 @@ that allowed or refused it, approvals, the action and its output, its verificati
 notification, feedback and the resolution. Each step is a :class:`TimelineEntry` with its time
 and actor. A manual remediation request (no anomaly behind it) is kept as an entry of kind
 ``manual``: open while its action waits or runs, closed once it reached a final status.
-Lists page with an opaque cursor (``next_cursor`` of the previous page).
+Lists page with a cursor (``next_cursor`` of the previous page, of :data:`INCIDENT_CURSOR_PATTERN`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events import RemediationRecord, Severity, UtcDatetime
+
+# An incident page's cursor: the opening time of the last incident of the page in
+# microseconds since the epoch (within about 316 years of 1970: any time an incident can have
+# opened), then its id as hex. The documents state the pattern, so a cursor that matches it
+# names a position (the history service and the console read it).
+INCIDENT_CURSOR_PATTERN = r"^-?[0-9]{1,16}_[0-9a-f]{32}$"
+INCIDENT_CURSOR_MAX = 50
 
 
 class IncidentStatus(StrEnum):

@@ -17,7 +17,9 @@ from services.history.core.cursors import (
     AUDIT_CURSOR_PATTERN,
     CursorError,
     read_audit_cursor,
+    read_incident_cursor,
 )
+from shared.incidents import INCIDENT_CURSOR_PATTERN
 from tests.unit.test_openapi_documents import openapi
 
 
@@ -35,8 +37,13 @@ def _accepts(read: Callable[[str], Any]) -> Callable[[str], bool]:
 CURSORS = {
     "audit": (AUDIT_CURSOR_PATTERN, _accepts(read_audit_cursor)),
     "anomalies": (ANOMALY_CURSOR_PATTERN, valid_cursor),
+    "incidents": (INCIDENT_CURSOR_PATTERN, _accepts(read_incident_cursor)),
 }
-DOCUMENTED = [("history", "/audit", "audit"), ("gateway", "/anomalies", "anomalies")]
+DOCUMENTED = [
+    ("history", "/audit", "audit"),
+    ("history", "/incidents", "incidents"),
+    ("gateway", "/anomalies", "anomalies"),
+]
 
 
 @pytest.mark.parametrize(("service", "path", "cursor"), DOCUMENTED)
@@ -58,7 +65,7 @@ def test_a_cursor_is_accepted_exactly_when_it_matches_the_pattern(
     text = data.draw(
         st.one_of(
             st.from_regex(pattern, fullmatch=True),
-            st.text(alphabet="0123456789.:-+eE_ x", max_size=30),
+            st.text(alphabet="0123456789abcdef.:-+eE_ x", max_size=60),
             st.text(max_size=10),
         )
     )

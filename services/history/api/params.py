@@ -16,7 +16,12 @@ from services.history.core.cursors import (
 )
 from services.history.store.reader import AuditFilter, IncidentFilter
 from shared.events import RemediationStatus, Severity, UtcDatetime
-from shared.incidents import IncidentKind, IncidentStatus
+from shared.incidents import (
+    INCIDENT_CURSOR_MAX,
+    INCIDENT_CURSOR_PATTERN,
+    IncidentKind,
+    IncidentStatus,
+)
 
 
 def _incident_cursor(value: str | None) -> str | None:
@@ -39,7 +44,11 @@ def _audit_cursor(value: str | None) -> str | None:
 
 IncidentCursor = Annotated[
     str | None,
-    Query(max_length=200, description="next_cursor of the previous page."),
+    Query(
+        max_length=INCIDENT_CURSOR_MAX,
+        pattern=INCIDENT_CURSOR_PATTERN,
+        description="next_cursor of the previous page.",
+    ),
     AfterValidator(_incident_cursor),
 ]
 AuditCursor = Annotated[

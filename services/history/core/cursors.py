@@ -1,4 +1,4 @@
-"""Opaque page cursors (no I/O): the position after the last item of a page.
+"""Page cursors (no I/O): the position after the last item of a page, in a documented pattern.
 
 An incident page is ordered newest first by (opened_at, id); its cursor carries both. An audit
 page is ordered by the order records were stored; its cursor carries that row number.
@@ -6,11 +6,11 @@ page is ordered by the order records were stored; its cursor carries that row nu
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+
+from shared.incidents import INCIDENT_CURSOR_PATTERN
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -22,20 +22,19 @@ class CursorError(ValueError):
     """Not a cursor this service gave out."""
 
 
+_INCIDENT_CURSOR = re.compile(INCIDENT_CURSOR_PATTERN.removeprefix("^").removesuffix("$"))
+
+
 def incident_cursor(opened_at: datetime, incident_id: uuid.UUID) -> str:
     micros = (opened_at.astimezone(UTC) - EPOCH) // MICROSECOND
-    raw = f"{micros}/{incident_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return f"{micros}_{incident_id.hex}"
 
 
 def read_incident_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        micros, _, ident = base64.urlsafe_b64decode(padded).decode().partition("/")
-        moment = EPOCH + int(micros) * MICROSECOND
-        return moment, uuid.UUID(ident)
-    except (ValueError, binascii.Error, OverflowError, OSError, UnicodeDecodeError):
-        raise CursorError("not a cursor of this list: pass next_cursor as given") from None
+    if _INCIDENT_CURSOR.fullmatch(cursor) is None:
+        raise CursorError("not a cursor of this list: pass next_cursor as given")
+    micros, _, ident = cursor.partition("_")
+    return EPOCH + int(micros) * MICROSECOND, uuid.UUID(hex=ident)
 
 
 def audit_cursor(row: int) -> str:
