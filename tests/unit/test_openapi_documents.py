@@ -213,3 +213,23 @@ def test_a_map_whose_keys_have_a_pattern_admits_no_other_key(service: str) -> No
         and schema.get("additionalProperties") is not False
     ]
     assert open_maps == []
+
+
+@pytest.mark.parametrize("service", ["detector", "remediator", "notifier"])
+def test_an_operation_that_needs_the_internal_token_declares_it(service: str) -> None:
+    """The internal token is a security requirement of the operations that refuse without it
+    (401), so that a client, or a fuzzer checking that auth is not ignored, knows to send it."""
+    doc = openapi(service)
+    schemes = doc.get("components", {}).get("securitySchemes", {})
+    token = [
+        name
+        for name, scheme in schemes.items()
+        if scheme == {**scheme, "type": "apiKey", "in": "header", "name": "X-Internal-Token"}
+    ]
+    assert len(token) == 1, schemes
+    undeclared = [
+        label
+        for label, operation in operations(doc)
+        if "401" in operation["responses"] and {token[0]: []} not in operation.get("security", [])
+    ]
+    assert undeclared == []
