@@ -233,3 +233,15 @@ def test_an_operation_that_needs_the_internal_token_declares_it(service: str) ->
         if "401" in operation["responses"] and {token[0]: []} not in operation.get("security", [])
     ]
     assert undeclared == []
+
+
+def test_a_manual_request_documents_the_registered_actions() -> None:
+    """An action that is not registered is refused (422 naming ``action``): the document
+    lists the registered ones, so an action it admits is never refused as unknown."""
+    from services.remediator.core.actions.catalogue import load_catalogue
+    from services.remediator.core.actions.registry import build_registry
+
+    settings = RemediatorSettings(env="test")
+    registry = build_registry(load_catalogue(settings.script_catalogue_path))
+    action = openapi("remediator")["components"]["schemas"]["ManualRequest"]["properties"]["action"]
+    assert action["enum"] == sorted(registry)

@@ -37,6 +37,7 @@ from pydantic import (
 
 from services.remediator.core.accounts import ACCOUNT_PATTERN, REGION_PATTERN, AccountRefused
 from services.remediator.core.action_requests import ActionRequest, Incident
+from services.remediator.core.actions.registry import ACTION_NAMES
 from services.remediator.core.decision import Next
 from services.remediator.core.records import incident_record
 from services.remediator.core.safety_policy import Refusal, static_refusal
@@ -106,7 +107,10 @@ class TargetBody(BaseModel):
 class ManualRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: ActionName = Field(examples=["restart_service"])
+    # Documented with the registered actions; another name is refused (and recorded).
+    action: ActionName = Field(
+        examples=["restart_service"], json_schema_extra={"enum": list(ACTION_NAMES)}
+    )
     target: TargetBody
     params: dict[ParamName, object] = Field(
         default_factory=dict,

@@ -15,6 +15,16 @@ from services.remediator.core.actions.base import ActionDefinition
 from services.remediator.core.actions.catalogue import ScriptCatalogue
 
 ActionRegistry = dict[str, ActionDefinition]
+#: The names of the registered actions (what :func:`build_registry` builds, whatever the
+#: catalogue), for the API documents: a manual request naming another action is refused.
+ACTION_NAMES = (
+    "cleanup_disk",
+    "enhance_monitoring",
+    "optimize_performance",
+    "restart_service",
+    "scale_in",
+    "scale_out",
+)
 
 
 def build_registry(catalogue: ScriptCatalogue) -> ActionRegistry:
@@ -26,4 +36,6 @@ def build_registry(catalogue: ScriptCatalogue) -> ActionRegistry:
         enhance_monitoring.ACTION,
         optimize_performance.definition(catalogue),
     )
-    return {d.name: d for d in definitions}
+    registry = {d.name: d for d in definitions}
+    assert sorted(registry) == list(ACTION_NAMES), "ACTION_NAMES lists every registered action"
+    return registry
