@@ -171,6 +171,27 @@ Timestamp = Annotated[
 STREAM_ID_PART_MAX = 2**64 - 1  # each part of a Redis stream entry id is an unsigned 64-bit
 
 
+def digits_at_most(limit: int) -> str:
+    """A regular expression (no anchors) for the decimal spellings of 0..``limit`` with as
+    many leading zeros as ``limit`` has digits: what JSON Schema can say of a bound on a number
+    written as text."""
+    top = str(limit)
+    width = len(top)
+    choices = [f"[0-9]{{1,{width - 1}}}"] if width > 1 else []
+    for position, digit in enumerate(top):
+        if digit != "0":
+            below = "0" if digit == "1" else f"[0-{int(digit) - 1}]"
+            rest = width - position - 1
+            choices.append(top[:position] + below + (f"[0-9]{{{rest}}}" if rest else ""))
+    choices.append(top)
+    return "(?:" + "|".join(choices) + ")"
+
+
+_STREAM_ID_PART = digits_at_most(STREAM_ID_PART_MAX)
+#: A stream entry id as Redis writes it, each part within 64 bits (the documents state it).
+STREAM_ENTRY_ID_PATTERN = f"^{_STREAM_ID_PART}-{_STREAM_ID_PART}$"
+
+
 def _stream_entry_id(value: str) -> str:
     ms, _, seq = value.partition("-")
     if int(ms) > STREAM_ID_PART_MAX or int(seq) > STREAM_ID_PART_MAX:
@@ -183,8 +204,8 @@ def _stream_entry_id(value: str) -> str:
 StreamEntryId = Annotated[
     str,
     StringConstraints(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$"),
-    AfterValidator(_stream_entry_id),
-    Field(examples=["1767225600000-0"]),
+    AfterValidator(_stream_entry_id),  # a part past 64 bits is refused saying so
+    Field(examples=["1767225600000-0"], json_schema_extra={"pattern": STREAM_ENTRY_ID_PATTERN}),
 ]
 
 

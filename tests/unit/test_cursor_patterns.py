@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from services.gateway.anomaly_index import ANOMALY_CURSOR_PATTERN, valid_cursor
 from services.history.core.cursors import (
@@ -19,6 +20,8 @@ from services.history.core.cursors import (
     read_audit_cursor,
     read_incident_cursor,
 )
+from services.remediator.stores.audit import check_cursor
+from shared.identifiers import STREAM_ENTRY_ID_PATTERN, STREAM_ID_PART_MAX, StreamEntryId
 from shared.incidents import INCIDENT_CURSOR_PATTERN
 from tests.unit.test_openapi_documents import openapi
 
@@ -70,3 +73,52 @@ def test_a_cursor_is_accepted_exactly_when_it_matches_the_pattern(
         )
     )
     assert accepts(text) == bool(re.fullmatch(pattern, text)), text
+
+
+def _stream_entry_id_accepted(text: str) -> bool:
+    try:
+        TypeAdapter(StreamEntryId).validate_python(text)
+    except ValidationError:
+        return False
+    return True
+
+
+def _audit_log_cursor_accepted(text: str) -> bool:
+    try:
+        check_cursor(text)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "accepts", [_stream_entry_id_accepted, _audit_log_cursor_accepted], ids=["entry", "cursor"]
+)
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_stream_entry_id_is_accepted_exactly_when_it_matches_the_pattern(
+    accepts: Callable[[str], bool], data: st.DataObject
+) -> None:
+    """Each part of an entry id is at most 2^64 - 1: the pattern says so, digit by digit."""
+    near = st.integers(STREAM_ID_PART_MAX - 10**6, STREAM_ID_PART_MAX + 10**6).map(str)
+    part = st.one_of(near, st.integers(0, 10**21).map(str), st.from_regex(r"\A0{0,3}[0-9]{1,20}\Z"))
+    text = data.draw(
+        st.one_of(
+            st.tuples(part, part).map("-".join),
+            st.from_regex(STREAM_ENTRY_ID_PATTERN, fullmatch=True),
+            st.text(alphabet="0123456789-", max_size=45),
+        )
+    )
+    assert accepts(text) == bool(re.fullmatch(STREAM_ENTRY_ID_PATTERN, text)), text
+
+
+def test_the_documents_state_the_stream_entry_id_pattern() -> None:
+    (cursor,) = [
+        p
+        for p in openapi("remediator")["paths"]["/remediation/actions"]["get"]["parameters"]
+        if p["name"] == "cursor"
+    ]
+    # (beside the choice of a string or null: a pattern concerns strings only)
+    assert cursor["schema"]["pattern"] == STREAM_ENTRY_ID_PATTERN
+    replay = openapi("notifier")["components"]["schemas"]["ReplayRequest"]["properties"]
+    assert replay["entry_ids"]["anyOf"][0]["items"]["pattern"] == STREAM_ENTRY_ID_PATTERN
