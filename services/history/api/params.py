@@ -46,7 +46,8 @@ IncidentCursor = Annotated[
     str | None,
     Query(
         max_length=INCIDENT_CURSOR_MAX,
-        pattern=INCIDENT_CURSOR_PATTERN,
+        # Refused by the validator, saying why; the document states the pattern.
+        json_schema_extra={"pattern": INCIDENT_CURSOR_PATTERN},
         description="next_cursor of the previous page.",
     ),
     AfterValidator(_incident_cursor),
@@ -54,7 +55,9 @@ IncidentCursor = Annotated[
 AuditCursor = Annotated[
     str | None,
     Query(
-        max_length=18, pattern=AUDIT_CURSOR_PATTERN, description="next_cursor of the previous page."
+        max_length=18,
+        json_schema_extra={"pattern": AUDIT_CURSOR_PATTERN},
+        description="next_cursor of the previous page.",
     ),
     AfterValidator(_audit_cursor),
 ]
