@@ -18,6 +18,9 @@ from shared.web import problem_responses
 
 router = APIRouter(prefix="/notifications", tags=["silences"])
 MAX_SILENCE_S = 30 * 24 * 3600
+# A silence that ended before it was asked for mutes nothing, and (never active) could be
+# neither listed nor ended: refused.
+ALREADY_OVER = "the silence would be already over: it must end after now"
 
 
 class RequestedMatchers(SilenceMatchers):
@@ -45,10 +48,10 @@ class SilenceRequest(BaseModel):
         json_schema_extra=exactly_one_of(("duration_s",), ("ends_at",), then=_silence_examples),
     )
     matchers: RequestedMatchers
+    starts_at: UtcDatetime | None = None  # before the ends: they are checked against it
     duration_s: int | None = Field(
         None, ge=60, le=MAX_SILENCE_S, description="From now (or starts_at); or give ends_at."
     )
-    starts_at: UtcDatetime | None = None
     ends_at: UtcDatetime | None = None
     created_by: ShownText = Field(min_length=1, max_length=128, examples=["ana"])
     comment: ShownText = Field("", max_length=500, examples=["planned load test"])
@@ -65,18 +68,30 @@ class SilenceRequest(BaseModel):
             raise ValueError("must be after starts_at (or after now, without starts_at)")
         if ends_at - starts > timedelta(seconds=MAX_SILENCE_S):
             raise ValueError(f"at most {MAX_SILENCE_S // 86400} days after starts_at")
+        if ends_at <= utcnow():
+            raise ValueError(ALREADY_OVER)
         return ends_at
+
+    @field_validator("duration_s")
+    @classmethod
+    def _not_over(cls, duration_s: int | None, info: ValidationInfo) -> int | None:
+        """A silence from a past starts_at must last until after now."""
+        starts = info.data.get("starts_at")
+        if duration_s is None or starts is None:
+            return duration_s
+        try:
+            ends = starts + timedelta(seconds=duration_s)
+        except OverflowError:
+            raise ValueError("starts_at + duration_s is past year 9999") from None
+        if ends <= utcnow():
+            raise ValueError(ALREADY_OVER)
+        return duration_s
 
     @model_validator(mode="after")
     def _one_end(self) -> SilenceRequest:
         if (self.duration_s is None) == (self.ends_at is None):
             raise ValueError("give either duration_s or ends_at")
-        if self.starts_at is not None and self.duration_s is not None:
-            try:
-                self.starts_at + timedelta(seconds=self.duration_s)
-            except OverflowError:
-                raise ValueError("starts_at + duration_s is past year 9999") from None
-        return self
+        return self  # (a starts_at + duration_s past year 9999 is refused as duration_s)
 
     def silence(self) -> Silence:
         starts = self.starts_at or utcnow()

@@ -8,6 +8,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 
 from shared.events import AnomalyEvent, RemediationStatus, Severity, utcnow
@@ -201,3 +202,26 @@ async def test_acknowledged_alerts_are_not_repeated(
     count = len(slack.accepted)
     await running.settled()  # its next look is the alert's expiry, hours away: no repeat
     assert len(slack.accepted) == count
+
+
+@pytest.mark.parametrize(
+    ("when", "field"),
+    [
+        ({"starts_at": "2000-01-01T00:00:00Z", "duration_s": 60}, "duration_s"),
+        ({"starts_at": "2000-01-01T00:00:00Z", "ends_at": "2000-01-01T01:00:00Z"}, "ends_at"),
+    ],
+)
+async def test_a_silence_already_over_is_refused_not_created_out_of_reach(
+    start_notifier: Start, when: dict[str, object], field: str
+) -> None:
+    """A silence that ended before it was asked for would mute nothing, and, not active, it
+    could be neither listed nor ended: it is refused naming the field that ends it."""
+    running = await start_notifier()
+    body = {"matchers": {"resource": "web-*"}, "created_by": "ana", **when}
+    reply = await running.api.post("/notifications/silences", json=body, headers=ADMIN)
+    assert reply.status_code == 422, reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    errors = reply.json()["errors"]
+    assert [e["field"] for e in errors] == [field], errors
+    assert "already over" in errors[0]["reason"]
+    assert (await running.api.get("/notifications/silences")).json() == []
