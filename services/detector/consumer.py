@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError
 
 from services.detector.detection_engine import DetectionEngine
 from services.detector.metrics import (
@@ -55,7 +56,15 @@ class MetricBatchHandler:
     detector hands small entries of its other shards over there). A part's events are
     published as soon as it is scored. The entry is acknowledged only when this call returns,
     after every part was scored and every event published: a crash midway redelivers it, and
-    the samples already learned are skipped as not newer than their series' last."""
+    the samples already learned are skipped as not newer than their series' last.
+
+    Since a redelivered sample is skipped, the events of a part are kept from the moment it is
+    scored until they are written (``unsent``). A write that fails (Redis lost at that moment)
+    leaves them there, in order, and the entry is held like any other: they are written first
+    at the next entry's, and a checkpoint writes them before it takes any series
+    (``write_unsent``), failing while it cannot. So no saved state has learned a sample whose
+    event is not on the stream, and the entry is acknowledged only after such a checkpoint: a
+    ``kill -9`` meanwhile replays it from older state, and its events are raised again."""
 
     def __init__(
         self,
@@ -72,6 +81,8 @@ class MetricBatchHandler:
         self.models = models
         self.part_samples = part_samples
         self.between_parts = between_parts
+        self.unsent: list[Event] = []  # scored, not yet known to be on the stream, in order
+        self._writing = asyncio.Lock()
 
     async def unexpected(self, entry: StreamEntry) -> None:
         log.warning("unexpected_event", type=entry.event.TYPE)
@@ -83,7 +94,23 @@ class MetricBatchHandler:
                 await self.between_parts(entry.stream)
             events = self._score(part)
             if events:
+                self.unsent += events  # before any await: a checkpoint sees them owed
+            if self.unsent:
+                try:
+                    await self.write_unsent()
+                except (RedisError, OSError) as exc:
+                    log.warning("events_not_written", unsent=len(self.unsent), error=str(exc))
+
+    async def write_unsent(self) -> None:
+        """Write the events scored and not yet on the stream (a write that failed, or one on
+        its way: this waits for it); raises when they cannot be written now."""
+        if not self.unsent:
+            return
+        async with self._writing:
+            events = list(self.unsent)
+            if events:
                 await self._publish(events)
+                del self.unsent[: len(events)]
 
     def _score(self, batch: ColumnBatch) -> list[Event]:
         dropped_before = self.engine.dropped_from_the_future

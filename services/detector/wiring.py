@@ -122,6 +122,8 @@ class Detector:
                 deferred=acks,
             )
             batches.between_parts = _between_parts(consumer)
+            # No series is saved having learned a sample whose anomaly is not written yet.
+            checkpointer.before_taking = batches.write_unsent
             consumer.reader.allow_overtaking(metric_entry_overtakes, BETWEEN_PARTS_BYTES)
             freeze = StateFreezer(self.engine)
             freeze()  # the restored state

@@ -1,5 +1,7 @@
 """The detector SIGKILLed while a checkpoint write is on its way (held back by a proxy, so
-it never lands): the next process is warm, raises each spike once (one id), and resolves it."""
+it never lands): the next process is warm, raises each spike once (one id), and resolves it.
+Redis lost while an anomaly is being written: the anomaly is written once Redis is back, and
+no checkpoint saves the spike as learned before it is."""
 
 from __future__ import annotations
 
@@ -80,3 +82,42 @@ def test_killed_while_a_checkpoint_write_is_on_its_way(redis_url: str, log_dir: 
     assert all(len(s) == 1 for s in opened.values()), opened  # one episode each
     assert resolved >= set(names), sorted(set(names) - resolved)
     assert raised_before <= {e["event_id"] for e in detected}
+
+
+def test_redis_lost_while_an_anomaly_is_written(redis_url: str, log_dir: Path) -> None:
+    client = redis.Redis.from_url(redis_url)
+    proxy = FreezeProxy(urlparse(redis_url).port or 6379)
+    env = {**detector_env(proxy.url), "SCOPS_CHECKPOINT_INTERVAL_S": "0.5"}
+    names = [f"lost-{i}" for i in range(4)]
+    first = service("detector", env, log_dir).start().wait_ready()
+    try:
+        for i, name in enumerate(names):
+            feed(client, name, normal(300, seed=700 + i))
+        wait_scored(first, 300 * len(names))
+        time.sleep(1.5)  # a checkpoint covers the warm-up
+        # The connection writing the first spike's anomaly is lost with the write in it.
+        proxy.arm(rb"XADD\r\n\$\d+\r\nscops:\{anomalies\}", cut=True)
+        for i, name in enumerate(names):
+            feed(client, name, [90.0 + i, 91.0 + i, 92.0 + i], offset=300)
+        assert proxy.tripped.wait(10)
+        wait_scored(first, 303 * len(names))
+        time.sleep(2.5)  # checkpoints after Redis answers again
+        first.kill()
+    finally:
+        first.kill()
+        proxy.close()
+
+    second = service("detector", detector_env(redis_url), log_dir).start().wait_ready()
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            raised = {
+                e["resource_id"] for e in events(client) if e["type"] == "anomaly.detected.v1"
+            }
+            if raised >= set(names) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    finally:
+        second.stop()
+        client.close()
+    assert raised >= set(names), sorted(set(names) - raised)

@@ -1,7 +1,8 @@
 """A TCP proxy in front of Redis that, once armed, holds back (never forwards) the first client
 write carrying a chosen RESP command, and everything that client sends after it: a test then
 kills the client process with SIGKILL at exactly that point (the held command never reached
-Redis, and nothing after it did)."""
+Redis, and nothing after it did). Armed with ``cut=True`` it closes that client's connection
+there instead, as a Redis killed at that moment would: the command fails and never lands."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class FreezeProxy:
         self.upstream_port = upstream_port
         self.port = free_port()
         self.pattern: re.Pattern[bytes] | None = None
+        self.cut = False
         self.tripped = threading.Event()
         self.held = b""
         self._lock = threading.Lock()
@@ -41,9 +43,10 @@ class FreezeProxy:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def arm(self, pattern: bytes) -> None:
+    def arm(self, pattern: bytes, *, cut: bool = False) -> None:
         with self._lock:
             self.pattern = re.compile(pattern, re.S)
+            self.cut = cut
             self.tripped.clear()
 
     def _accept(self) -> None:
@@ -94,6 +97,8 @@ class FreezeProxy:
                 if start:
                     dst.sendall(data[:start])
                 self.held = data[start:]
+                if self.cut:
+                    return  # the connection is closed below, the command not sent
                 frozen = True
         except OSError:
             pass
