@@ -108,9 +108,16 @@ class MetricBatchHandler:
             return
         async with self._writing:
             events = list(self.unsent)
-            if events:
+            if not events:
+                return
+            try:
                 await self._publish(events)
-                del self.unsent[: len(events)]
+            except (RedisError, OSError):
+                raise  # kept: written once Redis answers
+            except Exception:
+                del self.unsent[: len(events)]  # never writable: not held against the others
+                raise
+            del self.unsent[: len(events)]
 
     def _score(self, batch: ColumnBatch) -> list[Event]:
         dropped_before = self.engine.dropped_from_the_future
