@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -147,7 +147,7 @@ class GroupReader:
                     await self.ensure_groups()
                     groups_ready = True
                 if self.options.sole_owner and not self._taken_over:
-                    await self.take_over()
+                    await self._take_over_afresh()
                     self._taken_over = True
                 if time.monotonic() - self._last_claim >= self.options.claim_idle_ms / 2000:
                     self._last_claim = time.monotonic()
@@ -180,13 +180,14 @@ class GroupReader:
 
     async def read_once(self) -> int:
         """One XREADGROUP of new entries; how many were handed over."""
-        reply = await self.redis.xreadgroup(
-            self.group,
-            self.consumer,
-            dict.fromkeys(self.streams, ">"),
-            count=self.options.batch,
-            block=self.options.block_ms,
-        )
+        with self._read_lost_takes_over():
+            reply = await self.redis.xreadgroup(
+                self.group,
+                self.consumer,
+                dict.fromkeys(self.streams, ">"),
+                count=self.options.batch,
+                block=self.options.block_ms,
+            )
         handled = 0
         for raw_stream, entries in reply or []:
             handled += await self._hand_over(_text(raw_stream), entries, reclaimed=False)
@@ -323,7 +324,8 @@ class GroupReader:
                 count=self.options.batch,
                 block=block,
             )
-            replies = await pipe.execute()
+            with self._read_lost_takes_over():
+                replies = await pipe.execute()
         for ids in done.values():
             ids.clear()
         now = time.monotonic()
@@ -365,6 +367,31 @@ class GroupReader:
                 ids.clear()
         except (RedisError, OSError) as exc:  # left pending: redelivered, never lost
             log.warning("stream_ack_failed", group=self.group, error=str(exc))
+
+    @contextlib.contextmanager
+    def _read_lost_takes_over(self) -> Iterator[None]:
+        """(``sole_owner``) A read that failed may have been done by Redis, its answer lost
+        (Redis killed, the connection cut): its entries are then pending for this consumer,
+        unseen. They are taken over before anything newer is read (``run``), as at start,
+        rather than reclaimed once idle, after newer entries of their series."""
+        try:
+            yield
+        except (RedisError, OSError):
+            if self.options.sole_owner:
+                self._taken_over = False
+            raise
+
+    async def _take_over_afresh(self) -> None:
+        """Take over what is pending (at start, and after a read was lost), in order: what
+        was handled is acknowledged first, and what was queued unhanded is handed over again
+        in its place."""
+        for stream, ids in self._done.items():
+            if ids:
+                await self.redis.xack(stream, self.group, *ids)
+                ids.clear()
+        for queue in self._queues.values():
+            queue.clear()
+        await self.take_over()
 
     async def take_over(self) -> int:
         """(``sole_owner``, at start) Take every entry pending in the group's streams, whoever

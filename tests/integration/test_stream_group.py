@@ -4,11 +4,13 @@ what it acknowledges for its owner, and how it stops."""
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlparse
 
 import pytest
 from redis.asyncio import Redis
 
 from shared.stream_group import GroupReader, RawEntry, ReaderOptions
+from tests.support.freeze_proxy import FreezeProxy
 from tests.support.waiting import eventually
 
 STREAM = "scops:{reader-test}"
@@ -238,3 +240,34 @@ async def test_the_smallest_entry_goes_first_but_never_past_one_queued_too_long(
         await task
     assert [e.fields[b"n"] for e in handler.seen] == [b"small-1", b"big", b"small-2"]
     assert await pending(async_redis) == 0
+
+
+async def test_a_sole_owner_whose_read_answer_was_lost_takes_its_entries_before_newer_ones(
+    redis_url: str, async_redis: Redis
+) -> None:
+    """Redis ran the read and its answer was lost (Redis killed right after, the connection
+    cut): the entries it gave are pending for this consumer, unseen; they are handed over
+    before anything newer, not once idle for the claim time."""
+    proxy = FreezeProxy(urlparse(redis_url).port or 6379)
+    through = Redis.from_url(proxy.url)
+    hold = asyncio.Event()
+    seen = Recorder(hold=hold)
+    loop = reader(through, seen, claim_idle_ms=60_000, sole_owner=True)
+    await loop.ensure_groups()
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        await async_redis.xadd(STREAM, {"n": "1"})
+        await eventually(lambda: len(seen.seen) == 1, what="the first entry")
+        await async_redis.xadd(STREAM, {"n": "2"})  # given by the read whose answer is lost
+        proxy.arm(rb"XREADGROUP", answer_lost=True)
+        hold.set()
+        await asyncio.to_thread(proxy.tripped.wait, 10)
+        await async_redis.xadd(STREAM, {"n": "3"})
+        await eventually(lambda: len(seen.seen) >= 3, what="the entries", timeout=10)
+    finally:
+        stop.set()
+        await task
+        await through.aclose()
+        proxy.close()
+    assert [e.fields[b"n"] for e in seen.seen] == [b"1", b"2", b"3"]

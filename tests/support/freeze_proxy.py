@@ -2,7 +2,9 @@
 write carrying a chosen RESP command, and everything that client sends after it: a test then
 kills the client process with SIGKILL at exactly that point (the held command never reached
 Redis, and nothing after it did). Armed with ``cut=True`` it closes that client's connection
-there instead, as a Redis killed at that moment would: the command fails and never lands."""
+there instead, as a Redis killed at that moment would: the command fails and never lands. With
+``answer_lost=True`` the command does land, and the connection is closed before its answer
+comes back (Redis killed right after it ran it)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import contextlib
 import re
 import socket
 import threading
+import time
 
 from scops.local_redis import free_port
 
@@ -32,6 +35,8 @@ class FreezeProxy:
         self.port = free_port()
         self.pattern: re.Pattern[bytes] | None = None
         self.cut = False
+        self.answer_lost = False
+        self._muted: set[socket.socket] = set()  # clients whose answers are dropped
         self.tripped = threading.Event()
         self.held = b""
         self._lock = threading.Lock()
@@ -43,10 +48,11 @@ class FreezeProxy:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def arm(self, pattern: bytes, *, cut: bool = False) -> None:
+    def arm(self, pattern: bytes, *, cut: bool = False, answer_lost: bool = False) -> None:
         with self._lock:
             self.pattern = re.compile(pattern, re.S)
             self.cut = cut
+            self.answer_lost = answer_lost
             self.tripped.clear()
 
     def _accept(self) -> None:
@@ -63,6 +69,8 @@ class FreezeProxy:
     def _downward(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                if dst in self._muted:
+                    return
                 dst.sendall(data)
         except OSError:
             pass
@@ -97,6 +105,11 @@ class FreezeProxy:
                 if start:
                     dst.sendall(data[:start])
                 self.held = data[start:]
+                if self.answer_lost:
+                    self._muted.add(src)
+                    dst.sendall(data)
+                    time.sleep(0.2)  # Redis runs it; its answer is dropped
+                    return  # the connection is closed below
                 if self.cut:
                     return  # the connection is closed below, the command not sent
                 frozen = True
