@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import structlog
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from services.detector.checkpoint import Checkpointer
 from services.detector.config import DetectorSettings
@@ -185,7 +186,15 @@ def _between_parts(consumer: StreamConsumer) -> BetweenParts:
     reader = consumer.reader
 
     async def between_parts(stream: str) -> None:
-        if not await reader.hand_over_between(stream, BETWEEN_PARTS_BYTES):
+        try:
+            handed = await reader.hand_over_between(stream, BETWEEN_PARTS_BYTES)
+        except (RedisError, OSError) as exc:
+            # Only a chance for small entries to go first: the rest of the entry in hand is
+            # scored now, in order, not after newer entries of its series (which would skip
+            # it). A read lost here is taken over by the loop before anything newer.
+            log.warning("read_between_parts_failed", stream=stream, error=str(exc))
+            handed = 0
+        if not handed:
             await asyncio.sleep(0)  # nothing small waiting: still let the loop run
 
     return between_parts

@@ -1,20 +1,25 @@
 """The detector SIGKILLed while a checkpoint write is on its way (held back by a proxy, so
 it never lands): the next process is warm, raises each spike once (one id), and resolves it.
 Redis lost while an anomaly is being written: the anomaly is written once Redis is back, and
-no checkpoint saves the spike as learned before it is."""
+no checkpoint saves the spike as learned before it is. Redis lost while a large entry is scored
+in parts (at the read between two parts): the rest of the entry is still scored, in order."""
 
 from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
 import redis
 
-from shared.streams import ANOMALIES, GROUP_DETECTOR, metrics_stream
+from shared.bus import encode_event
+from shared.events import MetricBatch, MetricSample
+from shared.streams import ANOMALIES, GROUP_DETECTOR, metrics_stream, shard_of
 from tests.integration.test_detector_service import (
     SHARDS,
+    START,
     detector_env,
     feed,
     normal,
@@ -121,3 +126,54 @@ def test_redis_lost_while_an_anomaly_is_written(redis_url: str, log_dir: Path) -
         second.stop()
         client.close()
     assert raised >= set(names), sorted(set(names) - raised)
+
+
+# The read the detector makes between two parts of a large entry (no BLOCK: it does not wait).
+READ_WITHOUT_WAITING = (
+    rb"XREADGROUP\r\n(?:\$\d+\r\n[^\r]*\r\n){3}\$5\r\nCOUNT\r\n\$\d+\r\n\d+\r\n\$7\r\nSTREAMS"
+)
+
+
+def test_redis_lost_between_the_parts_of_a_large_entry(redis_url: str, log_dir: Path) -> None:
+    client = redis.Redis.from_url(redis_url)
+    proxy = FreezeProxy(urlparse(redis_url).port or 6379)
+    env = {**detector_env(proxy.url), "SCOPS_CLAIM_IDLE_MS": "2000"}
+    name = "parts-0"
+    detector = service("detector", env, log_dir).start().wait_ready()
+    try:
+        feed(client, name, normal(300, seed=800))
+        wait_scored(detector, 300)
+        time.sleep(1.5)  # idle: the next entry comes to a blocking read
+        values = normal(600, seed=801)
+        values[550] = 95.0  # in the last part of six
+        samples = [
+            MetricSample(
+                resource_id=name,
+                metric="cpu_utilization",
+                value=v,
+                timestamp=START + timedelta(minutes=300 + i),
+            )
+            for i, v in enumerate(values)
+        ]
+        proxy.arm(READ_WITHOUT_WAITING, cut=True)
+        client.xadd(
+            metrics_stream(shard_of(name, SHARDS)), encode_event(MetricBatch(samples=samples))
+        )
+        assert proxy.tripped.wait(10)
+        time.sleep(1.5)
+        feed(client, name, normal(20, seed=802), offset=900)  # newer samples of the series
+        deadline = time.monotonic() + 15
+        while True:
+            spikes = [
+                e
+                for e in events(client)
+                if e["type"] == "anomaly.detected.v1" and e["resource_id"] == name
+            ]
+            if spikes or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    finally:
+        detector.stop()
+        proxy.close()
+        client.close()
+    assert [e["value"] for e in spikes] == [95.0]
