@@ -122,10 +122,15 @@ def stack(redis_url: str, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
         wait_for(doomed, lambda: " ready." in doomed.log_text(), 60, "the worker to be ready")
         yield running
     finally:
-        doomed.stop()
+        live_exit = None
+        try:
+            doomed.stop()
+            if running.live is not None:
+                live_exit = running.live.stop()
+        finally:
+            api.stop()  # also when stopping a worker failed: nothing started is left behind
         if running.live is not None:
-            assert running.live.stop() == 0, running.live.log_tail()
-        api.stop()
+            assert live_exit == 0, running.live.log_tail()
 
 
 def test_anomalies_reserved_by_a_worker_killed_whole_are_decided_once_after_the_stall_time(

@@ -139,10 +139,11 @@ def test_a_worker_killed_mid_action_does_not_run_it_again(
         time.sleep(1.0)  # room for a wrong second run to show up
     finally:
         celery.close()
-        assert proc.stop() == 0, proc.log_tail()
+        exit_code = proc.stop()
         if shell_pid:  # the script the killed worker left behind
             with contextlib.suppress(ProcessLookupError):
                 os.kill(shell_pid, signal.SIGKILL)
+        assert exit_code == 0, proc.log_tail()
 
     assert len(marker.read_text().splitlines()) == 1  # ran once, never again
     (record,) = remediation_records(sync_redis)
