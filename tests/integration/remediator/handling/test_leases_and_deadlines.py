@@ -215,6 +215,19 @@ def test_a_command_keeps_its_deadline_and_lock_as_long_as_ssm_may_still_run_it(
         assert h.client.pttl(redis_keys.lock(instance)) >= may_run_s * 1000
 
 
+def restart_request(anomaly: AnomalyFactory, instance: str) -> ActionRequest:
+    """A request to restart a service on ``instance``, without a cooldown."""
+    return ActionRequest(
+        subject_id=uuid.uuid4(),
+        incident=Incident.from_anomaly(anomaly(resource_id=instance)),
+        action="restart_service",
+        params={"service": "app"},
+        target=Target.for_instances(instance),
+        reason="test",
+        cooldown_s=0,
+    )
+
+
 def test_an_attempt_whose_run_was_settled_while_it_stood_still_sends_nothing(
     harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
 ) -> None:
@@ -227,15 +240,7 @@ def test_an_attempt_whose_run_was_settled_while_it_stood_still_sends_nothing(
     h = harness(RESTART, aws_url=aws_url)
     runner = h.remediator.runner
     claims = h.remediator.workflow.parts.claims
-    request = ActionRequest(
-        subject_id=uuid.uuid4(),
-        incident=Incident.from_anomaly(anomaly(resource_id=instance)),
-        action="restart_service",
-        params={"service": "app"},
-        target=Target.for_instances(instance),
-        reason="test",
-        cooldown_s=0,
-    )
+    request = restart_request(anomaly, instance)
     reserve = runner.safety.reserve
     settled: list[RemediationRecord | None] = []
 
@@ -263,15 +268,7 @@ def test_an_attempt_whose_lease_lapsed_with_nobody_taking_over_sends_and_keeps_i
     h = harness(RESTART, aws_url=aws_url)
     runner = h.remediator.runner
     claims = h.remediator.workflow.parts.claims
-    request = ActionRequest(
-        subject_id=uuid.uuid4(),
-        incident=Incident.from_anomaly(anomaly(resource_id=instance)),
-        action="restart_service",
-        params={"service": "app"},
-        target=Target.for_instances(instance),
-        reason="test",
-        cooldown_s=0,
-    )
+    request = restart_request(anomaly, instance)
     reserve = runner.safety.reserve
     claim_key = redis_keys.claim(request.subject_id, request.action)
 
