@@ -235,7 +235,7 @@ def test_a_maintenance_window_that_has_already_ended_is_refused(
 ) -> None:
     body = {"target_pattern": "gone-*", "reason": "gone", **times}
     reply = gateway.call("POST", "/remediation/maintenance", json=body)
-    problem = assert_problem(reply, 422, f"{field}: the window would have ended already")
+    problem = assert_problem(reply, 422, f"{field}: the window would be already over")
     assert [e["field"] for e in problem.get("errors", [])] == [field], problem
     listed = gateway.call("GET", "/remediation/maintenance?include_past=true").json()
     assert [w for w in listed if w["target_pattern"] == "gone-*"] == []

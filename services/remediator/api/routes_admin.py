@@ -141,7 +141,7 @@ def add_window(body: WindowIn, remediator: RemediatorDep) -> MaintenanceWindow |
     if ends <= starts:
         return _invalid(field, "the window must end after it starts (starts_at, or now)")
     if ends <= utcnow():  # it would hold nothing, while whoever sent it believes it does
-        return _invalid(field, "the window would have ended already (its end is in the past)")
+        return _invalid(field, "the window would be already over: it must end after now")
     try:
         window = remediator.maintenance.add(
             body.target_pattern, starts, ends, reason=body.reason, created_by=body.by
