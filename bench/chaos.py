@@ -11,7 +11,9 @@ does. After the last request the kills stop and the stack settles, then the chec
 - every spike was raised as an anomaly (learning survived the detector's deaths);
 - the action of each series ran at most once (the file), and at least once when its record
   says it succeeded; one record of each (anomaly, action) ends it;
-- every decision that ran reached Slack (a stand-in) at least once (duplicates counted).
+- every decision that ran reached Slack (a stand-in) at least once (duplicates counted);
+- the history store holds an incident for every spike and an audit row for every decision
+  record (its copy of the streams is at-least-once too).
 
 Prints the kills and each check's figures; exits 1 when a check fails.
 
@@ -22,17 +24,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -271,6 +276,27 @@ def settle(client: redis.Redis, spikes: dict[str, tuple[int, float]], timeout: f
     return time.monotonic() - began
 
 
+def history_gaps(
+    db: Path, spiked: Iterable[str], records: Iterable[RemediationRecord]
+) -> tuple[list[str], list[str]]:
+    """Spiked series with no incident in the history's database, and decision records with no
+    audit row there (a database not written yet counts as holding nothing)."""
+    resources: set[str] = set()
+    audited: set[str] = set()
+    if db.exists():
+        with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
+            try:
+                resources = {
+                    r for (r,) in conn.execute("SELECT DISTINCT resource_id FROM incidents")
+                }
+                audited = {e for (e,) in conn.execute("SELECT event_id FROM audit")}
+            except sqlite3.OperationalError:  # the tables are not created yet
+                pass
+    missing = sorted(n for n in spiked if n not in resources)
+    unaudited = sorted({str(r.event_id) for r in records} - audited)
+    return missing, unaudited
+
+
 def latest(
     records: list[RemediationRecord],
 ) -> dict[tuple[str, str | None], RemediationRecord]:
@@ -419,6 +445,23 @@ def main() -> None:
         if unseen:
             (work / "slack.json").write_text(json.dumps(slack.accepted, indent=1))
             failed.append(f"succeeded actions never told to Slack: {unseen}")
+
+        # The history service copies incidents and decisions from the streams at least once:
+        # every raised spike is an incident there, every decision recorded an audit row.
+        deadline = time.monotonic() + 60
+        while True:
+            no_incident, unaudited = history_gaps(work / "history.db", spikes, records)
+            if not (no_incident or unaudited) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        print(
+            f"history: spikes without an incident {len(no_incident)}, "
+            f"decisions without an audit row {len(unaudited)} of {len(records)}"
+        )
+        if no_incident:
+            failed.append(f"spikes with no incident in the history: {no_incident}")
+        if unaudited:
+            failed.append(f"decisions missing from the history's audit: {unaudited[:10]}")
     finally:
         killer.stop.set()
         up.send_signal(signal.SIGINT)
