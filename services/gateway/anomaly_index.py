@@ -102,7 +102,7 @@ class AnomalyIndex:
 # score were already given (a 64-bit count). The documents say so; a score too large for a
 # float reads as infinity (the newest or oldest end), which is still a position.
 ANOMALY_CURSOR_PATTERN = r"^-?[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?:[0-9]{1,18}$"
-_CURSOR = re.compile(ANOMALY_CURSOR_PATTERN.removeprefix("^").removesuffix("$"))
+_CURSOR = re.compile(ANOMALY_CURSOR_PATTERN)
 
 
 def valid_cursor(cursor: str) -> bool:

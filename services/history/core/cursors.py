@@ -22,7 +22,8 @@ class CursorError(ValueError):
     """Not a cursor this service gave out."""
 
 
-_INCIDENT_CURSOR = re.compile(INCIDENT_CURSOR_PATTERN.removeprefix("^").removesuffix("$"))
+_INCIDENT_CURSOR = re.compile(INCIDENT_CURSOR_PATTERN)
+_AUDIT_CURSOR = re.compile(AUDIT_CURSOR_PATTERN)
 
 
 def incident_cursor(opened_at: datetime, incident_id: uuid.UUID) -> str:
@@ -42,6 +43,6 @@ def audit_cursor(row: int) -> str:
 
 
 def read_audit_cursor(cursor: str) -> int:
-    if re.fullmatch(AUDIT_CURSOR_PATTERN.removeprefix("^").removesuffix("$"), cursor) is None:
+    if _AUDIT_CURSOR.fullmatch(cursor) is None:
         raise CursorError("not a cursor of this list: pass next_cursor as given")
     return int(cursor)
