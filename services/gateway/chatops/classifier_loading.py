@@ -24,11 +24,22 @@ class ClassifierLoader:
     def __init__(self, train: Callable[[], IntentClassifier] = IntentClassifier.train) -> None:
         self._train = train
         self._built: asyncio.Future[Understanding | None] | None = None
+        self._after_built: list[Callable[[], None]] = []
 
     def start(self) -> None:
         """Begin training now, in a thread (from a running event loop)."""
         if self._built is None:
             self._built = asyncio.ensure_future(asyncio.to_thread(self._build))
+            for call in self._after_built:
+                self._built.add_done_callback(lambda _done, call=call: call())
+
+    def after_built(self, call: Callable[[], None]) -> None:
+        """Call ``call`` on the event loop once training has ended (at once if it has), whether
+        it starts now, at start or with the first message."""
+        if self._built is None:
+            self._after_built.append(call)
+        else:
+            self._built.add_done_callback(lambda _done: call())
 
     async def understanding(self) -> Understanding | None:
         """The trained classifier; None when its corpus could not be read (a broken install:

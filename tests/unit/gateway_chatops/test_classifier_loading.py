@@ -121,3 +121,30 @@ async def test_an_exact_command_is_answered_while_the_classifier_trains(
     finally:
         release.set()
     assert (await free_words).understood_by == "classifier"
+
+
+async def test_what_waits_for_training_runs_once_it_ends_however_it_started(
+    trained: IntentClassifier,
+) -> None:
+    calls: list[str] = []
+    loader = ClassifierLoader(lambda: trained)
+    loader.after_built(lambda: calls.append("before start"))
+    assert await loader.understanding() is not None  # started by the first message
+    await asyncio.sleep(0)
+    assert calls == ["before start"]
+    loader.after_built(lambda: calls.append("after the end"))
+    await asyncio.sleep(0)
+    assert calls == ["before start", "after the end"]
+
+
+async def test_a_failed_training_still_runs_what_waits_for_it() -> None:
+    def train() -> IntentClassifier:
+        raise FileNotFoundError("train.yaml")
+
+    calls: list[str] = []
+    loader = ClassifierLoader(train)
+    loader.start()
+    loader.after_built(lambda: calls.append("ended"))
+    assert await loader.understanding() is None
+    await asyncio.sleep(0)
+    assert calls == ["ended"]
