@@ -31,7 +31,7 @@ class ClassifierLoader:
         if self._built is None:
             self._built = asyncio.ensure_future(asyncio.to_thread(self._build))
             for call in self._after_built:
-                self._built.add_done_callback(lambda _done, call=call: call())
+                self._call_when_built(call)
 
     def after_built(self, call: Callable[[], None]) -> None:
         """Call ``call`` on the event loop once training has ended (at once if it has), whether
@@ -39,7 +39,11 @@ class ClassifierLoader:
         if self._built is None:
             self._after_built.append(call)
         else:
-            self._built.add_done_callback(lambda _done: call())
+            self._call_when_built(call)
+
+    def _call_when_built(self, call: Callable[[], None]) -> None:
+        assert self._built is not None
+        self._built.add_done_callback(lambda _done: call())
 
     async def understanding(self) -> Understanding | None:
         """The trained classifier; None when its corpus could not be read (a broken install:
