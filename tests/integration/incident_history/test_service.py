@@ -224,6 +224,12 @@ def _silences_copied(running: Running) -> float:
         ("/export/incidents", {"rule": "\x00"}, "rule"),
         ("/audit", {"anomaly_id": "a\x00"}, "anomaly_id"),
         ("/export/audit", {"blocked_by": "\x00"}, "blocked_by"),
+        # a window that ends before it starts is a mistake to say, not an empty page (as the
+        # gateway's anomaly list answers it)
+        ("/incidents", {"since": "2026-12-02T00:00:00Z", "until": "2026-12-01T00:00:00Z"}, "until"),
+        ("/audit", {"since": "2026-12-02T00:00:00Z", "until": "2026-12-01T23:59:59Z"}, "until"),
+        ("/export/incidents", {"since": "2026-12-02T00:00:00Z", "until": "2026-12-01"}, "until"),
+        ("/export/audit", {"since": "2026-12-02T00:00:01Z", "until": "2026-12-02"}, "until"),
     ],
 )
 def test_bad_input_is_a_problem_naming_the_field(
