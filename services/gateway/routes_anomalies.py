@@ -21,6 +21,7 @@ from services.gateway.auth import Ingest, Viewer
 from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep, gateway
 from services.gateway.metrics import ALERTS_SKIPPED
 from shared.events import Severity, UtcDatetime, utcnow
+from shared.query_window import refuse_inverted_window
 from shared.streams import ANOMALIES
 from shared.web import problem_responses
 
@@ -71,8 +72,7 @@ async def list_anomalies(
 ) -> AnomalyPage:
     if cursor is not None and not valid_cursor(cursor):
         raise _refused(("query", "cursor"), "not a `next_cursor` returned by this endpoint")
-    if since is not None and until is not None and since > until:
-        raise _refused(("query", "until"), "must not be before `since`")
+    refuse_inverted_window(since, until)
     query = IndexQuery(
         resource_id=resource_id,
         min_severity=severity,

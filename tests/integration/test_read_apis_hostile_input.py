@@ -302,6 +302,14 @@ def test_a_filter_given_twice_is_refused_or_applied_whole(
         ("remediator", "/remediation/actions", {"limit": "99999999999999999999"}, "limit"),
         ("notifier", "/notifications", {"kind": "bogus"}, "kind"),
         ("notifier", "/notifications/dead-letter", {"limit": "-1"}, "limit"),
+        # a window ending before it starts: said, not answered with an empty page
+        (
+            "remediator",
+            "/remediation/actions",
+            {"since": "2026-12-02", "until": "2026-12-01"},
+            "until",
+        ),
+        ("history", "/audit", {"since": "2026-12-02", "until": "2026-12-01"}, "until"),
     ],
 )
 @pytest.mark.parametrize("via", ["direct", "gateway"])

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
-from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
 from services.history.core.cursors import (
@@ -24,6 +22,7 @@ from shared.incidents import (
     IncidentKind,
     IncidentStatus,
 )
+from shared.query_window import refuse_inverted_window
 
 
 def _incident_cursor(value: str | None) -> str | None:
@@ -69,21 +68,6 @@ NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
 Name = Annotated[str | None, Query(min_length=1, max_length=256, pattern=NO_CONTROL)]
 
 
-def _window(since: datetime | None, until: datetime | None) -> None:
-    """A window that ends before it starts is refused naming ``until`` (a 422, as the
-    gateway's anomaly list does), rather than answered with an empty page."""
-    if since is not None and until is not None and until < since:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("query", "until"),
-                    "msg": "must not be before `since`",
-                    "type": "value_error",
-                }
-            ]
-        )
-
-
 def incident_filter(
     resource_id: Annotated[
         str | None,
@@ -122,7 +106,7 @@ def incident_filter(
         Query(description="The last remediation status (the action's outcome)."),
     ] = None,
 ) -> IncidentFilter:
-    _window(since, until)
+    refuse_inverted_window(since, until)
     return IncidentFilter(
         resource_id=resource_id,
         severities=[s.value for s in severity or []],
@@ -149,7 +133,7 @@ def audit_filter(
     since: UtcDatetime | None = None,
     until: UtcDatetime | None = None,
 ) -> AuditFilter:
-    _window(since, until)
+    refuse_inverted_window(since, until)
     return AuditFilter(
         status=status.value if status else None,
         action=action,

@@ -33,6 +33,7 @@ from shared.identifiers import (
     ResourceId,
     Timestamp,
 )
+from shared.query_window import refuse_inverted_window
 from shared.web import problem_responses
 
 router = APIRouter(prefix="/remediation", tags=["remediation"])
@@ -215,6 +216,7 @@ def remediation_actions(
         AfterValidator(check_cursor),
     ] = None,
 ) -> AuditPageOut:
+    refuse_inverted_window(since, until)
     page = remediator.audit.query(
         AuditQuery(
             status=status_.value if status_ is not None else None,
