@@ -42,9 +42,13 @@ class Composer:
     def __call__(self, plan: FlushPlan, meta: GroupMeta) -> list[OutgoingMessage]:
         receiver = meta.receiver if meta.receiver in self.channels else self.default_receiver
         rendered = render_flush(plan, meta, self.channels[receiver], self.links)
+        # A group's id comes from its labels and its sequence restarts when it opens again
+        # after it ended; the moment it opened tells its lives apart, or the next life's
+        # messages would carry the ids of the last one's and be skipped as already delivered.
+        life = repr(meta.created_at)
         messages = [
             OutgoingMessage.of(
-                r, receiver, message_id(meta.group_id, str(meta.sequence), r.kind.value)
+                r, receiver, message_id(meta.group_id, life, str(meta.sequence), r.kind.value)
             )
             for r in rendered
         ]

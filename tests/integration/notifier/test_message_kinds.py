@@ -136,6 +136,29 @@ async def test_a_resolution_is_told_after_the_group_interval(
     assert groups == []  # the group is over
 
 
+async def test_a_group_that_opens_again_after_it_ended_is_told_again(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    # A group is over once all its alerts are resolved and told; the next anomaly routed to
+    # it opens it again. Its messages must not pass for the ones the group sent before (and
+    # be skipped as already delivered): the SRE would not hear of the new incident at all.
+    running = await start_notifier(group_interval_s=0.3)
+    first = anomaly(resource_id="web-1", at=utcnow())
+    await running.publish(first)
+    await eventually(lambda: len(slack.accepted) == 1)
+    await running.publish(resolved(first, after_s=300))
+    await eventually(lambda: len(slack.accepted) == 2)
+    assert (await running.api.get("/notifications/groups")).json() == []  # over
+    again = anomaly(resource_id="web-2", at=utcnow())
+    await running.publish(again)
+    await eventually(lambda: len(slack.accepted) == 3, what="the reopened group's message")
+    assert "web-2" in slack.accepted[2]["text"]
+    await running.publish(resolved(again, after_s=120))
+    await eventually(lambda: len(slack.accepted) == 4, what="its resolution")
+    assert slack.accepted[3]["text"].startswith(":white_check_mark: RESOLVED")
+    assert "web-2" in slack.accepted[3]["text"]
+
+
 async def test_records_from_long_ago_and_lapsed_approvals_are_not_sent(
     start_notifier: Start, slack: SlackStandIn
 ) -> None:
