@@ -11,7 +11,8 @@ does. After the last request the kills stop and the stack settles, then the chec
 - every spike was raised as an anomaly (learning survived the detector's deaths);
 - the action of each series ran at most once (the file), and at least once when its record
   says it succeeded; one record of each (anomaly, action) ends it;
-- every decision that ran reached Slack (a stand-in) at least once (duplicates counted);
+- every spike and every decision that ran reached Slack (a stand-in) at least once (duplicates
+  counted);
 - the history store holds an incident for every spike and an audit row for every decision
   record (its copy of the streams is at-least-once too).
 
@@ -437,14 +438,19 @@ def main() -> None:
             texts = [json.dumps(body) for body in slack.accepted]
             # Named in a grouped message's list or in the action's own result ("on
             # tag:Name=node-7"); a group of many lists the first few and "N more".
-            unseen = [n for n in succeeded if not any(_names(n, t) for t in texts)]
+            # Every spiked series is told (its anomaly), every succeeded action too.
+            told = sorted(set(spikes) | set(succeeded))
+            unseen = [n for n in told if not any(_names(n, t) for t in texts)]
             if not unseen or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        print(f"Slack messages {len(slack.accepted)}; succeeded actions never told: {len(unseen)}")
+        print(
+            f"Slack messages {len(slack.accepted)}; spiked series or succeeded actions never "
+            f"told: {len(unseen)}"
+        )
         if unseen:
             (work / "slack.json").write_text(json.dumps(slack.accepted, indent=1))
-            failed.append(f"succeeded actions never told to Slack: {unseen}")
+            failed.append(f"anomalies or succeeded actions never told to Slack: {unseen}")
 
         # The history service copies incidents and decisions from the streams at least once:
         # every raised spike is an incident there, every decision recorded an audit row.
