@@ -24,7 +24,7 @@ import structlog
 from services.remediator.aws.errors import AwsCallError
 from services.remediator.aws.session import AwsApi
 from services.remediator.core.actions.base import ShellPlan
-from services.remediator.core.run_deadline import delivery_timeout_s
+from services.remediator.core.run_deadline import start_timeout_s
 from services.remediator.core.targets import Target
 
 DOCUMENT = "AWS-RunShellScript"
@@ -93,7 +93,9 @@ async def send_shell_command(
             "commands": list(plan.commands),
             "executionTimeout": [str(plan.timeout_s)],
         },
-        "TimeoutSeconds": delivery_timeout_s(plan.timeout_s),
+        "TimeoutSeconds": start_timeout_s(
+            plan.timeout_s, plan.max_concurrency, len(target.instance_ids) or 1
+        ),
         "MaxConcurrency": plan.max_concurrency,
         "MaxErrors": plan.max_errors,
         "Comment": run_comment(run_id),

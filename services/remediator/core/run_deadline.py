@@ -46,16 +46,25 @@ def waves(max_concurrency: str, instances: int) -> int:
     return math.ceil(instances / instances_at_once(max_concurrency, instances))
 
 
+def start_timeout_s(timeout_s: int, max_concurrency: str, instances: int) -> int:
+    """``TimeoutSeconds`` of SendCommand for a script of ``timeout_s`` on ``instances``: SSM
+    starts nothing after it, and each wave waits for the one before, so it covers the
+    delivery wait and every wave but the last (else SSM cancels the last waves of a slow
+    healthy run, and the action is done on some instances only). ``instances`` unknown
+    (a tag selector, counted 1): the delivery wait alone, and late waves may be cancelled,
+    never run after the run's deadline and lock."""
+    return delivery_timeout_s(timeout_s) + timeout_s * (waves(max_concurrency, instances) - 1)
+
+
 def run_time_s(definition: ActionDefinition, params: object, instances: int) -> int:
     """The longest the action can take on ``instances`` targets, before the margin: for a
-    command, the longest SSM may wait to deliver it, then every wave."""
+    command, the longest SSM may wait to deliver it, then every wave (the last wave may start
+    until ``start_timeout_s`` and then runs for its timeout)."""
     timeout = definition.timeout_s(params)
     if definition.shell is None:
         return timeout
     plan = definition.shell(params)
-    return delivery_timeout_s(plan.timeout_s) + plan.timeout_s * waves(
-        plan.max_concurrency, instances
-    )
+    return start_timeout_s(plan.timeout_s, plan.max_concurrency, instances) + plan.timeout_s
 
 
 def deadline_s(definition: ActionDefinition, params: object, instances: int) -> int:

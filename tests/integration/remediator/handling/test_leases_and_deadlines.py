@@ -205,9 +205,12 @@ def test_a_command_keeps_its_deadline_and_lock_as_long_as_ssm_may_still_run_it(
     assert running is not None and running.status == RemediationStatus.RUNNING
     (command,) = sent_commands(aws)
     waves = {1: 1, 3: 3, 4: 2}[count]
-    may_run_s = int(command["TimeoutSeconds"]) + waves * int(
-        command["Parameters"]["executionTimeout"][0]
-    )
+    script_s = int(command["Parameters"]["executionTimeout"][0])
+    # SSM starts nothing after TimeoutSeconds; what it started runs for up to its timeout.
+    may_run_s = int(command["TimeoutSeconds"]) + script_s
+    # ... and TimeoutSeconds leaves every wave, each waiting for the one before, time to
+    # start (else SSM cancels the last ones: the action done on some instances only).
+    assert int(command["TimeoutSeconds"]) >= 30 + (waves - 1) * script_s
     run = h.client.hgetall(redis_keys.run(request.run_id))
     allowed_s = float(run[b"deadline"]) - float(run[b"started_at"])
     assert allowed_s >= may_run_s

@@ -12,6 +12,7 @@ from services.remediator.core.run_deadline import (
     deadline_s,
     delivery_timeout_s,
     instances_at_once,
+    start_timeout_s,
     waves,
 )
 
@@ -59,3 +60,11 @@ def test_a_command_may_wait_its_delivery_timeout_before_it_starts(
     restart = registry["restart_service"]
     params = restart.parse({"service": "app", "timeout_s": 30})
     assert deadline_s(restart, params, 1) == 30 + 30 + MARGIN_S
+
+
+def test_every_wave_may_still_start_before_ssm_gives_the_command_up() -> None:
+    # one at a time on 4 instances: 3 waves wait for the ones before them
+    assert start_timeout_s(300, "1", 4) == 300 + 3 * 300
+    assert start_timeout_s(300, "50%", 4) == 300 + 300
+    assert start_timeout_s(5, "1", 1) == 30  # one wave: the delivery wait alone
+    assert start_timeout_s(300, "10", 1) == 300  # a tag selector's instances are unknown
