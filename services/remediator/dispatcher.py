@@ -18,7 +18,14 @@ Only the detector's resolution does that: it read the series back to normal. A r
 with another ``source`` (an Alertmanager alert posted to the gateway, which anyone holding an
 ingest key can send) ends nothing and verifies nothing; it is noted for its own alert only
 (:func:`~.verification.watch.note_alert_resolution`), where it can make a verification without
-a metric "unverified" instead of "not improved", never "verified"."""
+a metric "unverified" instead of "not improved", never "verified".
+
+A resolution is handled once: the detector publishes the same resolution again, with the same
+id, when it replays its samples (a restart from a checkpoint older than its last publish), and
+the stream hands an entry over again after a consumer died. Handled again, the resolution of
+an episode that ended before would end the streak of the episode open now and verify the
+action taken on it (noted now, "after" that action). It is remembered for
+``RESOLUTION_HANDLED_TTL_S`` once everything it does is done."""
 
 from __future__ import annotations
 
@@ -43,6 +50,7 @@ from shared.tasks import HANDLE_ANOMALY
 LOGGER = "remediator.dispatcher"
 log = structlog.get_logger(LOGGER)
 DETECTOR = "detector"  # the only source whose resolution is the metric's word
+RESOLUTION_HANDLED_TTL_S = 7 * 24 * 3600  # longer than any replay or redelivery
 
 
 class AnomalyDispatcher:
@@ -150,19 +158,27 @@ class AnomalyDispatcher:
     async def _resolved(self, event: AnomalyResolved) -> None:
         if self.redis is None:
             return
+        handled = redis_keys.resolution_handled(event.event_id)
+        if await self.redis.exists(handled):
+            log.info("resolution_already_handled", anomaly_id=str(event.anomaly_id))
+            return
+        await self._handle_resolution(self.redis, event)
+        await self.redis.set(handled, b"1", ex=RESOLUTION_HANDLED_TTL_S)
+
+    async def _handle_resolution(self, redis: Redis, event: AnomalyResolved) -> None:
         if event.source != DETECTOR:
-            await note_alert_resolution(self.redis, str(event.anomaly_id))
+            await note_alert_resolution(redis, str(event.anomaly_id))
             log.info(
                 "alert_resolution_noted",
                 anomaly_id=str(event.anomaly_id),
                 source=event.source[:32],
             )
             return
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with redis.pipeline(transaction=True) as pipe:
             pipe.delete(redis_keys.debounce(event.resource_id, event.metric))
             pipe.zrem(redis_keys.recent(event.resource_id), event.metric)
             await pipe.execute()
-        watchers = await note_resolution(self.redis, event.resource_id, event.metric)
+        watchers = await note_resolution(redis, event.resource_id, event.metric)
         for run_id in watchers:
             await asyncio.to_thread(
                 self.celery.send_task,

@@ -106,6 +106,11 @@ def escalation(name: str) -> str:
     return f"{TAG}:escalation:{name}"
 
 
+def resolution_handled(event_id: uuid.UUID) -> str:
+    """Set once the API's dispatcher has handled this resolution (a replay is not news)."""
+    return f"{TAG}:resolution:handled:{event_id}"
+
+
 def decision_seen(anomaly_id: uuid.UUID) -> str:
     """Set by the first record about an anomaly the API counts (its decision latency)."""
     return f"{TAG}:metrics:decided:{anomaly_id}"
