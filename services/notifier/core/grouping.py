@@ -115,7 +115,11 @@ def apply_decision(alert: Alert, decision: Decision) -> Alert | None:
 
 
 def apply_resolution(alert: Alert, event: AnomalyResolved) -> tuple[Alert, bool]:
-    if not alert.firing:
+    """The alert after ``event``, and whether that deserves a message. The resolution of an
+    episode that started before the alert's is about an earlier episode of the series (the
+    detector publishes it again when it replays its samples, the stream redelivers it): the
+    alert, a later episode, goes on firing."""
+    if not alert.firing or event.started_at < alert.started_at:
         return alert, False
     resolution = Resolution(
         event_id=str(event.event_id),

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from shared.events import AnomalyEvent, RemediationStatus, Severity, utcnow
+from shared.events import AnomalyEvent, AnomalyResolved, RemediationStatus, Severity, utcnow
 from shared.slack_buttons import ActionId
 from tests.integration.notifier.conftest import ADMIN, Start, eventually
 from tests.support.notifier_events import anomaly, record, resolved
@@ -157,6 +157,37 @@ async def test_a_group_that_opens_again_after_it_ended_is_told_again(
     await eventually(lambda: len(slack.accepted) == 4, what="its resolution")
     assert slack.accepted[3]["text"].startswith(":white_check_mark: RESOLVED")
     assert "web-2" in slack.accepted[3]["text"]
+
+
+async def test_a_past_episodes_resolution_told_again_does_not_resolve_the_next_one(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    # The detector publishes a resolution again, with its id, when it replays its samples
+    # after a restart; the stream hands an entry over again after a consumer died. The series
+    # went wrong again meanwhile: the old resolution is about the episode that ended, and
+    # must not tell the SRE that the one still firing is over.
+    running = await start_notifier(group_interval_s=0.3)
+    first = anomaly(resource_id="web-1", at=utcnow() - timedelta(minutes=10))
+    await running.publish(first)
+    await eventually(lambda: len(slack.accepted) == 1)
+    over = resolved(first, after_s=120)
+    over = over.model_copy(update={"event_id": AnomalyResolved.derive_id(first.event_id)})
+    await running.publish(over)
+    await eventually(lambda: len(slack.accepted) == 2)
+    again = anomaly(resource_id="web-1", at=utcnow())
+    await running.publish(again)
+    await eventually(lambda: len(slack.accepted) == 3, what="the next episode's message")
+    assert slack.accepted[2]["text"].startswith(":red_circle: CRITICAL")
+
+    await running.publish(over)  # the first episode's resolution, published again
+    await running.settled()
+    assert [b["text"].split(":")[1] for b in slack.accepted[3:]] == [], "told resolved"
+    (group,) = (await running.api.get("/notifications/groups")).json()
+    assert group["alerts"] == 1  # still firing, still held
+
+    await running.publish(resolved(again, after_s=60))  # its own resolution
+    await eventually(lambda: len(slack.accepted) == 4, what="its resolution")
+    assert slack.accepted[3]["text"].startswith(":white_check_mark: RESOLVED")
 
 
 async def test_records_from_long_ago_and_lapsed_approvals_are_not_sent(
