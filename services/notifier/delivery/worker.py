@@ -206,16 +206,18 @@ class DeliveryWorker:
 
     @staticmethod
     def _event(message: OutgoingMessage, outcome: Outcome, status: DeliveryStatus) -> Notification:
-        """What the rest of the system is told of a delivery; its id follows from the message
-        and its outcome, so the same delivery told twice is one event."""
+        """What the rest of the system is told of a delivery; its id follows from the message,
+        its outcome and how often it was replayed from the dead letters, so the same delivery
+        told twice is one event, and a replayed message that fails again is a new one."""
         event_status = {
             DeliveryStatus.DELIVERED: NotificationStatus.DELIVERED,
             DeliveryStatus.OUTBOX: NotificationStatus.OUTBOX,
             DeliveryStatus.DEAD_LETTERED: NotificationStatus.FAILED,
         }[status]
         sources = [s for s in message.source_event_ids if _is_uuid(s)]
+        life = f"\x1freplay {message.replays}" if message.replays else ""
         return Notification(
-            event_id=uuid.uuid5(NOTIFICATION_NAMESPACE, f"{message.message_id}\x1f{status}"),
+            event_id=uuid.uuid5(NOTIFICATION_NAMESPACE, f"{message.message_id}\x1f{status}{life}"),
             correlation_id=message.correlation_id,
             source_event_id=uuid.UUID(sources[0] if sources else message.message_id),
             source_event_ids=[uuid.UUID(s) for s in sources],

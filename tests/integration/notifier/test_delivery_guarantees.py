@@ -4,13 +4,17 @@ nothing sent twice."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import statistics
+import time
 
 import pytest
+from redis.asyncio import Redis
 
 from services.notifier import redis_keys
-from shared.events import RemediationStatus
+from shared.events import Notification, RemediationStatus, decode_event
+from shared.streams import NOTIFICATIONS
 from tests.integration.notifier.conftest import ADMIN, Start, eventually
 from tests.support.notifier_events import anomaly, record
 from tests.support.slack_standin import SlackStandIn
@@ -81,6 +85,41 @@ async def test_a_refused_message_is_dead_lettered_with_its_last_error_then_repla
     assert replay.json()["remaining"] == 0
     await eventually(lambda: len(slack.accepted) == 1)
     assert "Blocked" in slack.accepted[0]["text"]
+
+
+async def test_a_replayed_message_that_fails_again_is_told_as_a_new_failure(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    # Every outcome is told on the notifications stream with an id that follows from the
+    # message and the outcome, so that the same outcome told twice (the worker killed between
+    # telling and recording it) is one event to the history. A replayed message that fails
+    # again is another failure: with the first one's id, the history would keep only the first.
+    slack.answer(503, times=4)
+    running = await start_notifier(delivery_attempts=2)
+    await running.publish(record(status=RemediationStatus.BLOCKED, blocked_by="cooldown"))
+    await running.wait_deliveries(status="dead_lettered")
+    replay = await running.api.post("/notifications/dead-letter/replay", headers=ADMIN, json={})
+    assert replay.json()["replayed"] == 1
+    await eventually(lambda: len(slack.received) == 4, what="the replay's two attempts")
+    await _told(running.redis, 2)  # both failures
+    replay = await running.api.post("/notifications/dead-letter/replay", headers=ADMIN, json={})
+    await eventually(lambda: len(slack.accepted) == 1)
+    told = await _told(running.redis, 3)  # and the delivery
+    assert [n.status for n in told] == ["failed", "failed", "delivered"]
+    assert len({n.event_id for n in told}) == 3, "a later failure took an earlier one's id"
+    assert len({n.message_id for n in told}) == 1
+
+
+async def _told(client: Redis, count: int, timeout: float = 10.0) -> list[Notification]:
+    """The notification events on the stream, once there are ``count`` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = await client.xrange(NOTIFICATIONS)
+        events = [decode_event(f[b"type"].decode(), f[b"data"]) for _entry, f in rows]
+        told = [e for e in events if isinstance(e, Notification)]
+        if len(told) >= count or time.monotonic() > deadline:
+            return told
+        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize(
