@@ -5,19 +5,12 @@ ended before, not news about the episode open now. Real Redis, the API's dispatc
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from redis.asyncio import Redis as AsyncRedis
-
-from services.remediator.celery_config import create_celery
-from services.remediator.config import RemediatorSettings
-from services.remediator.dispatcher import AnomalyDispatcher
 from services.remediator.stores import redis_keys
-from shared.bus import StreamEntry
 from shared.events import AnomalyEvent, AnomalyResolved, RemediationStatus, Severity
 from tests.integration.remediator.conftest import HarnessFactory
+from tests.integration.remediator.test_sweep_and_resolved import dispatch
 from tests.support.remediator_fixtures import AnomalyFactory
 
 RULES = """\
@@ -33,20 +26,6 @@ rules:
     actions: [{action: optimize_performance, params: {script: collect-diagnostics}}]
 """
 START = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
-
-
-def dispatch(redis_url: str, events: Sequence[AnomalyEvent | AnomalyResolved]) -> None:
-    """The API's dispatcher handles one read of ``events`` (no worker runs)."""
-
-    async def run() -> None:
-        client = AsyncRedis.from_url(redis_url)
-        celery = create_celery(RemediatorSettings(redis_url=redis_url))
-        entries = [StreamEntry("s", f"{n}-0", event) for n, event in enumerate(events, 1)]
-        assert await AnomalyDispatcher(celery, client).dispatch(entries) == []
-        celery.close()
-        await client.aclose()
-
-    asyncio.run(run())
 
 
 def resolution(of: AnomalyEvent, after_s: float) -> AnomalyResolved:
