@@ -88,7 +88,8 @@ async def test_an_approval_request_always_has_its_own_message_with_buttons(
     )
     await running.publish(event, pending)
     await eventually(lambda: len(slack.accepted) == 2)
-    kinds = {row["kind"]: row for row in await running.deliveries()}
+    # (each delivery is recorded once Slack has answered it: wait for the records too)
+    kinds = {row["kind"]: row for row in await running.wait_deliveries(2)}
     assert set(kinds) == {"anomaly", "approval"}
     approval = next(b for b in slack.accepted if b["text"].startswith(":raised_hand:"))
     assert action_ids(approval) == [ActionId.APPROVAL_APPROVE, ActionId.APPROVAL_REJECT]
