@@ -174,6 +174,13 @@ class AnomalyDispatcher:
                 source=event.source[:32],
             )
             return
+        # An anomaly of the series observed after this resolution's end belongs to a later
+        # episode: this resolution (handed over late, after a consumer died) is not news about
+        # it, and must neither end its streak nor verify the action taken on it.
+        latest = await redis.zscore(redis_keys.recent(event.resource_id), event.metric)
+        if latest is not None and latest > event.resolved_at.timestamp() * 1000:
+            log.info("resolution_of_an_earlier_episode", anomaly_id=str(event.anomaly_id))
+            return
         async with redis.pipeline(transaction=True) as pipe:
             pipe.delete(redis_keys.debounce(event.resource_id, event.metric))
             pipe.zrem(redis_keys.recent(event.resource_id), event.metric)

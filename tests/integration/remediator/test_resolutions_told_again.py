@@ -97,3 +97,26 @@ def test_an_old_resolution_delivered_again_does_not_end_the_next_episodes_streak
     assert rechecked == second
     decided = h.workflow.recheck(rechecked, rule)  # acts: the condition did not clear
     assert decided is not None and decided.status == RemediationStatus.DRY_RUN
+
+
+def test_a_resolution_first_handed_over_after_the_next_episode_acted_does_not_verify_it(
+    harness: HarnessFactory, anomaly: AnomalyFactory, redis_url: str
+) -> None:
+    # The first episode's resolution waits, unread, on a consumer that died (taken over only
+    # after its idle time); meanwhile the series goes wrong again and an action is taken.
+    h = harness(RULES, executor="local", cooldown_s=0)
+    first = anomaly(resource_id="web-5", observed_at=START)
+    ran = h.workflow.handle(first)
+    assert ran is not None and ran.status == RemediationStatus.SUCCEEDED
+    second = anomaly(resource_id="web-5", observed_at=START + timedelta(minutes=10))
+    again = h.workflow.handle(second)
+    assert again is not None and again.status == RemediationStatus.SUCCEEDED and again.run_id
+
+    dispatch(redis_url, [resolution(first, after_s=120)])  # late, about the first episode
+    assert h.remediator.verifier.check(again.run_id, follow=False) is None, (
+        "the earlier episode's resolution verified the action on the episode open now"
+    )
+
+    dispatch(redis_url, [resolution(second, after_s=90)])
+    verified = h.remediator.verifier.check(again.run_id, follow=False)
+    assert verified is not None and verified.status == RemediationStatus.VERIFIED
