@@ -178,16 +178,20 @@ class GroupReader:
         if self.options.poll_ms is not None:
             await self._finish_queued()
 
-    async def read_once(self) -> int:
-        """One XREADGROUP of new entries; how many were handed over."""
+    async def read_new(self) -> Any:
+        """One XREADGROUP of new entries (its raw reply; None when nothing came)."""
         with self._read_lost_takes_over():
-            reply = await self.redis.xreadgroup(
+            return await self.redis.xreadgroup(
                 self.group,
                 self.consumer,
                 dict.fromkeys(self.streams, ">"),
                 count=self.options.batch,
                 block=self.options.block_ms,
             )
+
+    async def read_once(self) -> int:
+        """One XREADGROUP of new entries; how many were handed over."""
+        reply = await self.read_new()
         handled = 0
         for raw_stream, entries in reply or []:
             handled += await self._hand_over(_text(raw_stream), entries, reclaimed=False)

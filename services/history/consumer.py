@@ -133,13 +133,7 @@ class BatchReader(GroupReader):
         self.write = write
 
     async def read_once(self) -> int:
-        reply = await self.redis.xreadgroup(
-            self.group,
-            self.consumer,
-            dict.fromkeys(self.streams, ">"),
-            count=self.options.batch,
-            block=self.options.block_ms,
-        )
+        reply = await self.read_new()
         read = [
             (_text(stream), entry_id, fields)
             for stream, entries in reply or []
