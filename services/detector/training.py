@@ -11,6 +11,7 @@ test) are left out.
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -71,11 +72,14 @@ def build_training_set(
         rows = rows[np.sum(~np.isnan(rows), axis=1) >= min_metrics]
         if len(rows) < 2:
             continue
-        centre = np.nanmedian(rows, axis=0)
-        spread = 1.4826 * np.nanmedian(np.abs(rows - centre), axis=0)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            # A feature metric the resource never sends is a column of NaN: no centre.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            centre = np.nanmedian(rows, axis=0)
+            spread = 1.4826 * np.nanmedian(np.abs(rows - centre), axis=0)
+        centre = np.where(np.isfinite(centre), centre, 0.0)
         floor = np.maximum(0.01 * np.abs(centre), 1e-6)
         spread = np.where(np.isfinite(spread) & (spread > floor), spread, floor)
-        centre = np.where(np.isfinite(centre), centre, 0.0)
         stats[resource] = (centre, spread)
         blocks.append(np.nan_to_num((rows - centre) / spread, nan=0.0))
     if not blocks:

@@ -41,7 +41,10 @@ def detector(module_redis: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         {
             "SCOPS_INTERNAL_TOKEN": TOKEN,
             "SCOPS_MODEL_DIR": str(tmp_path_factory.mktemp("models")),
-            "SCOPS_MULTIVARIATE_METRICS": '["cpu_utilization", "memory_utilization"]',
+            "SCOPS_MULTIVARIATE_METRICS": (
+                # disk: a feature metric these resources never send
+                '["cpu_utilization", "memory_utilization", "disk_used_percent"]'
+            ),
             "SCOPS_MULTIVARIATE_COOLDOWN_S": "0",
         },
     )

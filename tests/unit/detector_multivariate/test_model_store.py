@@ -19,6 +19,8 @@ from services.detector.model_store import (
     UnknownVersionError,
     UntrustedModelError,
 )
+from services.detector.multivariate_live import ResourceScaler
+from services.detector.training import build_training_set, train
 from tests.support.model_fixtures import NAMES, TRAINED_ON, StepClock, rows, small_model
 
 
@@ -145,3 +147,25 @@ def test_concurrent_saves_never_expose_a_half_written_current_model(tmp_path: Pa
     assert list((tmp_path / "tmp").iterdir()) == []
     pointer = json.loads((tmp_path / "active.json").read_text())
     assert pointer["current"] == store.current() and len(pointer["history"]) == 13
+
+
+def test_a_model_of_resources_that_send_only_some_feature_metrics_is_kept(
+    store: ModelStore,
+) -> None:
+    """Training from the streams' history on resources that never send one of the feature
+    metrics (disk here): the version is saved with a scaler that reads back finite."""
+    rng = np.random.default_rng(7)
+    samples = []
+    for r in range(4):
+        for minute in range(200):
+            load = float(rng.uniform(20, 80))
+            samples.append((f"web-{r}", "cpu_utilization", 60.0 * minute, 10 * r + load))
+            samples.append((f"web-{r}", "memory_utilization", 60.0 * minute, 30 + load / 2))
+    training = build_training_set(samples, NAMES, bucket_s=60.0, min_metrics=2)
+    model = train(training, NAMES, 0)
+    version = store.save(model, {"trained_on": TRAINED_ON, "scaler": training.scaler.to_state()})
+    _, meta = store.load(version)
+    scaler = ResourceScaler.from_state(meta["scaler"])
+    live = np.array([[55.0, 57.0, np.nan]])
+    scaled = scaler.transform(["web-1"], live)
+    assert np.isfinite(scaled[0, :2]).all() and np.isnan(scaled[0, 2])
