@@ -152,7 +152,11 @@ async def _uploaded(samples: list[MetricSample]) -> AsyncIterator[Sample]:
         s409="A training job is still running in this process: wait for it",
     ),
 )
-async def start_training(body: TrainRequest, request: Request, models: ModelsDep) -> JobView:
+async def start_training(
+    request: Request, models: ModelsDep, body: TrainRequest | None = None
+) -> JobView:
+    # No body: the defaults (the last day of the metric streams), as ``{}`` would say.
+    body = body or TrainRequest()
     running = models.running_job()
     if running is not None:
         raise HTTPException(

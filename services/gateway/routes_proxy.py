@@ -108,6 +108,7 @@ ROUTES: tuple[Route, ...] = (
         {"source": "history", "since": "2026-11-25T00:00:00Z"},
         costly=True,
         status=202,
+        body_optional=True,
         problems=(409,),
     ),
     Route(
@@ -208,6 +209,7 @@ ROUTES: tuple[Route, ...] = (
         {"comment": "go ahead"},
         actor_field="by",
         status=202,
+        body_optional=True,
         problems=(404, 409, 410),
     ),
     Route(
@@ -218,6 +220,7 @@ ROUTES: tuple[Route, ...] = (
         "Reject a pending action",
         {"comment": "not during the sale"},
         actor_field="by",
+        body_optional=True,
         problems=(404, 409, 410),
     ),
     Route(

@@ -241,3 +241,20 @@ def test_the_remediator_decides_nothing_without_the_gateways_person(stack: Stack
     assert reply.status_code == 422, reply.text
     assert [e["field"] for e in reply.json()["errors"]] == ["X-Actor-Person"]
     assert stack.approval(approval_id)["approvers"] == []
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_a_decision_needs_no_body(stack: Stack, decision: str) -> None:
+    """``curl -X POST .../approve -H "X-API-Key: ..."``: every field of the body is optional
+    (who decides is the key), so a request without one decides, in the key's name."""
+    approval_id = stack.two_person_approval()
+    reply = httpx.post(
+        f"{stack.gateway.url}/remediation/approvals/{approval_id}/{decision}",
+        headers=stack.key("cleo", owner="cleo"),
+        timeout=20,
+    )
+    assert reply.status_code == (202 if decision == "approve" else 200), reply.text
+    approval = stack.approval(approval_id)
+    assert approval["state"] == ("pending" if decision == "approve" else "rejected")
+    [vote] = approval["votes"]
+    assert vote["by"].startswith("cleo (key ") and vote["person"] == "person:cleo", vote

@@ -18,7 +18,7 @@ import redis
 from shared.bus import encode_event
 from shared.events import MetricBatch, MetricSample
 from shared.streams import ANOMALIES, metrics_stream, shard_of
-from tests.support.processes import StackProcess, service, stack_env
+from tests.support.processes import StackProcess, api_key, service, stack_env
 
 TOKEN = "test-internal-token"
 AUTH = {"X-Internal-Token": TOKEN}
@@ -231,3 +231,31 @@ def test_one_training_job_at_a_time_and_ranges_that_name_a_time(detector: StackP
         reply = httpx.post(url, json={"source": "history", **bad}, headers=AUTH, timeout=30)
         assert reply.status_code == 422, reply.text
         assert reply.json()["errors"][0]["field"] == "until", reply.text
+
+
+def test_training_needs_no_body(
+    detector: StackProcess, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Every field of a training request has a default (the last day of the metric streams),
+    so ``curl -X POST .../anomaly/train`` without a body starts that job, on the detector and
+    through the gateway, rather than asking for a body."""
+    assert detector.url is not None
+    env = stack_env(redis_url, {"SCOPS_INTERNAL_TOKEN": TOKEN, "SCOPS_DETECTOR_URL": detector.url})
+    gateway = service("gateway", env, tmp_path_factory.mktemp("train-gateway")).start()
+    admin = {"X-API-Key": api_key(redis_url, "admin")}
+    try:
+        gateway.wait_ready()
+        for url, headers in ((detector.url, AUTH), (gateway.url, admin)):
+            reply = httpx.post(f"{url}/anomaly/train", headers=headers, timeout=30)
+            assert reply.status_code == 202, reply.text
+            job = reply.json()
+            assert job["source"] == "history", job
+            deadline = time.monotonic() + 60
+            while job["status"] not in ("succeeded", "failed"):
+                assert time.monotonic() < deadline, job
+                time.sleep(0.1)
+                job = httpx.get(
+                    f"{detector.url}/anomaly/train/{job['job_id']}", headers=AUTH
+                ).json()
+    finally:
+        gateway.stop()
