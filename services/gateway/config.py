@@ -7,6 +7,7 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from services.gateway.people import People
 from shared.secret_rules import VERIFIER
@@ -22,7 +23,9 @@ class GatewaySettings(BaseServiceSettings):
         5000, ge=1, le=100_000, description="Most samples accepted in one POST /v1/metrics."
     )
     detector_url: str = Field("http://127.0.0.1:8001", description="Where the detector listens.")
-    detector_urls: list[str] = Field(
+    # NoDecode: the environment's text reaches ``_url_list`` as it is (read as JSON first, a
+    # comma-separated list stopped the gateway at start).
+    detector_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="JSON list (or comma-separated) of the detector processes, when several split "
         "the metric shards: "
