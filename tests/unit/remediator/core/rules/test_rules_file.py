@@ -11,6 +11,7 @@ from services.remediator.core.actions.registry import ActionRegistry
 from services.remediator.core.durations import format_duration, parse_duration
 from services.remediator.core.rules.loading import load_rules_file, load_rules_text
 from services.remediator.errors import RulesFileError
+from services.remediator.stores.debounce import Streak
 from tests.support.remediator_fixtures import RULES
 
 GOOD_RULE = """\
@@ -119,3 +120,19 @@ def test_bad_durations(text: object) -> None:
 def test_durations_print_back() -> None:
     assert format_duration(5400) == "1h30m"
     assert format_duration(0.5) == "0.5s"
+
+
+def test_a_sustained_condition_is_enough_for_every_shipped_debounced_rule(
+    registry: ActionRegistry,
+) -> None:
+    """A condition that lasts is one anomaly event: the detector raises one per episode (another
+    only when its severity rises, and never past ``high`` by duration alone). So a shipped rule
+    that waits for a condition to last ("slow responses that last 3 minutes") must be met by
+    time alone: after the episode's first event a re-check is due when ``for:`` is up, and the
+    rule acts then if the episode is still open. Asking for several events too, it never did."""
+    debounced = [r for r in load_rules_file(RULES, registry).rules.rules if r.debounced]
+    assert debounced
+    for rule in debounced:
+        first = Streak(first_ms=0, last_ms=0, events=1, lasted_s=0.0)
+        assert first.wait_s(rule) == rule.for_, rule.name
+        assert Streak(first_ms=0, last_ms=0, events=1, lasted_s=rule.for_).satisfied(rule)
