@@ -563,7 +563,7 @@ def explain(
     text = f"{metric}={value:g} is {where} the expected {low:.4g} to {high:.4g}"
     names = {
         "out_of_range": "beyond anything seen before",
-        "level_shift": "a sudden shift from the recent level",
+        "level_shift": "far from its usual level (recent, or for this time of day or week)",
         "novelty": "a sequence of values not seen before",
         "seasonal": "unusual for this time of day or of the week",
         "pattern": "a shape over the last hours not seen before",

@@ -369,6 +369,14 @@ class SeriesDetector:
             low, high = mean - band * dev, mean + band * dev
         else:
             low, high = seasonal_band
+            # The level is judged against what is usual at this hour too (the band's centre,
+            # in the profile's typical errors), and the farther of the two counts: a daily
+            # jump that did not come is close to the recent level and far from the hour's.
+            centre = 0.5 * (low + high)
+            scale = (high - low) / (2.0 * band) + 1e-9 * (abs(centre) + 1.0)
+            scale += cfg.scale_range_fraction * (hi - lo)
+            seasonal_raw = 1.0 - math.exp(-abs(value - centre) / (scale * cfg.level_squash))
+            level_raw = seasonal_raw
         level_dec, seq_dec, tod_dec, pat_dec = update_four_streams(
             d.likelihood, f, _LIKELIHOODS, (level_raw, seq_raw, tod_raw, pat_raw), n
         )

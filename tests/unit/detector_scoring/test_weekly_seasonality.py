@@ -56,7 +56,8 @@ def test_weekend_normal_day_on_a_wednesday_is_anomalous() -> None:
     work = range(wednesday + 8 * 12, wednesday + 18 * 12)
     first = next((i for i in work if res[i].is_anomaly), None)
     assert first is not None, "no alarm during a quiet Wednesday's working hours"
-    assert "seasonal" in res[first].detectors
+    # found by the weekday's view: a level new at this weekday hour, or far from its usual one
+    assert {"seasonal", "level_shift"} & set(res[first].detectors), res[first].detectors
 
 
 def test_the_same_series_without_the_odd_wednesday_stays_quiet_that_week() -> None:
@@ -139,7 +140,7 @@ def test_an_anomaly_event_quotes_the_range_normal_for_this_weekday_and_hour() ->
     weekday_level = 20.0 + 80.0 * max(np.sin(np.pi * (hour - 6.0) / 12.0), 0.0)
     assert event.value < event.expected_low
     assert event.expected_low < weekday_level < event.expected_high
-    assert "seasonal" in event.detectors
+    assert {"seasonal", "level_shift"} & set(event.detectors), event.detectors
 
 
 def test_a_series_saved_before_the_seasonal_profile_loads_and_keeps_scoring() -> None:
