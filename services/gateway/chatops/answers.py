@@ -270,11 +270,13 @@ def remediator_status(data: dict[str, Any]) -> str:
     return ", ".join(parts) or "up"
 
 
-def anomaly_summary(items: list[dict[str, Any]]) -> str:
+def anomaly_summary(items: list[dict[str, Any]], more: bool = False) -> str:
+    """``more``: the hour held more anomalies than ``items`` (the counts are at least these)."""
     found = episodes(items)
     if not found:
         return "none in the last hour"
     open_ = [i for i in found if is_open(i)]
     worst = max((Severity(i["severity"]) for i in open_), key=lambda s: s.rank, default=None)
-    summary = f"{len(found)} in the last hour, {len(open_)} still open"
+    plus = "+" if more else ""
+    summary = f"{len(found)}{plus} in the last hour, {len(open_)}{plus} still open"
     return summary + (f" (worst: {worst})" if worst else "")

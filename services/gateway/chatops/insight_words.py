@@ -168,9 +168,16 @@ def _period(window_s: int) -> str:
 
 
 def summary(
-    window_s: int, anomalies: list[dict[str, Any]], records: list[dict[str, Any]], source: str
+    window_s: int,
+    anomalies: list[dict[str, Any]],
+    records: list[dict[str, Any]],
+    source: str,
+    more: tuple[bool, bool] = (False, False),
 ) -> str:
+    """``more``: there were more anomalies, and more records, than were read (the counts are
+    then at least these)."""
     runs = decisions(records)
+    plus_anomalies, plus_records = ("+" if m else "" for m in more)
     still_open = sum(1 for a in anomalies if is_open(a))
     severities = Counter(str(a.get("severity")) for a in anomalies)
     by_severity = ", ".join(
@@ -180,15 +187,15 @@ def summary(
     lines = [f"*Summary {_period(window_s)}*"]
     noun = "incidents" if source == "history" else "anomalies"
     lines.append(
-        f"• {len(anomalies)} {noun}"
+        f"• {len(anomalies)}{plus_anomalies} {noun}"
         + (f" ({by_severity})" if by_severity else "")
-        + f", {still_open} still open"
+        + f", {still_open}{plus_anomalies} still open"
         + (f"; most on {', '.join(f'{r} ({n})' for r, n in where)}" if where else "")
     )
     statuses = Counter(str(r.get("status")) for r in runs)
     if runs:
         listed = ", ".join(f"{n} {s}" for s, n in statuses.most_common())
-        lines.append(f"• {len(runs)} remediation decisions: {listed}")
+        lines.append(f"• {len(runs)}{plus_records} remediation decisions: {listed}")
     else:
         lines.append("• no remediation decisions")
     for record in runs[:5]:
@@ -200,7 +207,9 @@ def summary(
     return "\n".join(lines)
 
 
-def noisiest(items: list[dict[str, Any]], window_s: int, top: int) -> tuple[str, dict[str, Any]]:
+def noisiest(
+    items: list[dict[str, Any]], window_s: int, top: int, more: bool = False
+) -> tuple[str, dict[str, Any]]:
     span = say_span(window_s)
     if not items:
         return f"No anomalies in the last {span}: nothing is noisy.", {
@@ -210,7 +219,8 @@ def noisiest(items: list[dict[str, Any]], window_s: int, top: int) -> tuple[str,
     resources = Counter(str(i.get("resource_id")) for i in items).most_common(top)
     metrics = Counter(str(i.get("metric")) for i in items).most_common(top)
     series = Counter(f"{i.get('metric')} on {i.get('resource_id')}" for i in items).most_common(top)
-    lines = [f"*Noisiest in the last {span}* ({len(items)} anomalies)"]
+    plus = "+" if more else ""
+    lines = [f"*Noisiest in the last {span}* ({len(items)}{plus} anomalies)"]
     lines.append("Resources: " + ", ".join(f"{r} ({n})" for r, n in resources))
     lines.append("Metrics: " + ", ".join(f"`{m}` ({n})" for m, n in metrics))
     lines.append("Series: " + ", ".join(f"`{s}` ({n})" for s, n in series))

@@ -23,6 +23,10 @@ from services.gateway.chatops.replies import Answer, Outcome
 
 SCAN_LIMIT = 1000
 EXPLAIN_SCAN_S = 7 * 86400
+# A period's summary reads every incident and decision of the period, page after page, up to
+# this many of each (beyond: the counts say "at least", never a page's size as the total).
+PAGE = 500
+SUMMARY_MOST = 10_000
 
 
 def _iso(moment: float) -> str:
@@ -84,9 +88,11 @@ class Insights:
     async def summary(self, e: Entities) -> Answer:
         window = e.window_s or 86400
         since = self.clock() - window
-        anomalies, source = await self._anomalies_since(since)
-        records = await self._records_since(since)
-        text = insight_words.summary(window, anomalies, records, source)
+        anomalies, source, more_anomalies = await self._anomalies_since(since)
+        records, more_records = await self._records_since(since)
+        text = insight_words.summary(
+            window, anomalies, records, source, more=(more_anomalies, more_records)
+        )
         runs = answers.decisions(records)
         return Answer(
             Outcome.ANSWERED,
@@ -96,9 +102,12 @@ class Insights:
 
     async def noisiest(self, e: Entities) -> Answer:
         window = e.window_s or 86400
-        items, _ = await self.index.query(Query(since=self.clock() - window, limit=SCAN_LIMIT))
+        query = Query(since=self.clock() - window, limit=SCAN_LIMIT)
+        items, cursor = await self.index.query(query)
         top = e.count or 5
-        text, data = insight_words.noisiest(answers.episodes(items), window, top)
+        text, data = insight_words.noisiest(
+            answers.episodes(items), window, top, more=cursor is not None
+        )
         return Answer(Outcome.ANSWERED, text, {"window_s": window, **data})
 
     async def explain(self, e: Entities) -> Answer:
@@ -135,34 +144,49 @@ class Insights:
             return item
         return None
 
-    async def _anomalies_since(self, since: float) -> tuple[list[dict[str, Any]], str]:
-        """Incidents from the history service when it answers, else the anomaly index."""
+    async def _anomalies_since(self, since: float) -> tuple[list[dict[str, Any]], str, bool]:
+        """Incidents from the history service when it answers, else the anomaly index; and
+        whether there were more than were read."""
+        params = {"since": _iso(since), "kind": "anomaly"}
         try:
-            reply = await self.calls.call(
-                "history",
-                "GET",
-                "/incidents",
-                params={"since": _iso(since), "limit": "500", "kind": "anomaly"},
-            )
+            pages = await self._pages("history", "/incidents", params)
         except (BackendUnavailableError, KeyError):
-            reply = None
-        if reply is not None and reply.ok and isinstance(reply.body, dict):
+            pages = None
+        if pages is not None:
+            found, more = pages
             # Only anomaly episodes are incidents; manual requests count as decisions.
-            incidents = [
-                i
-                for i in reply.body.get("items", [])
-                if isinstance(i, dict) and i.get("kind", "anomaly") == "anomaly"
-            ]
-            return [insight_words.incident_as_anomaly(i) for i in incidents], "history"
-        items, _ = await self.index.query(Query(since=since, limit=SCAN_LIMIT))
-        return answers.episodes(items), "index"
+            incidents = [i for i in found if i.get("kind", "anomaly") == "anomaly"]
+            return [insight_words.incident_as_anomaly(i) for i in incidents], "history", more
+        items, cursor = await self.index.query(Query(since=since, limit=SCAN_LIMIT))
+        return answers.episodes(items), "index", cursor is not None
 
-    async def _records_since(self, since: float) -> list[dict[str, Any]]:
-        page = await self.calls.get(
-            "remediator", "/remediation/actions", {"since": _iso(since), "limit": "500"}
-        )
-        return (
-            [r for r in page.get("items", []) if isinstance(r, dict)]
-            if isinstance(page, dict)
-            else []
-        )
+    async def _records_since(self, since: float) -> tuple[list[dict[str, Any]], bool]:
+        params = {"since": _iso(since)}
+        pages = await self._pages("remediator", "/remediation/actions", params, strict=True)
+        return pages or ([], False)
+
+    async def _pages(
+        self, service: str, path: str, params: dict[str, str], *, strict: bool = False
+    ) -> tuple[list[dict[str, Any]], bool] | None:
+        """Every item of a cursor-paged list, up to ``SUMMARY_MOST``, and whether more were
+        left. A service answering with an error: None (``strict``: raised, as
+        :meth:`BackendCaller.get` does)."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page_params = {**params, "limit": str(PAGE)}
+            if cursor:
+                page_params["cursor"] = cursor
+            reply = await self.calls.call(service, "GET", path, params=page_params)
+            if not reply.ok or not isinstance(reply.body, dict):
+                if strict:
+                    raise BackendUnavailableError(
+                        service, f"the {service} answered {reply.status}: {reply.problem_detail()}"
+                    )
+                return None if not items else (items, True)
+            items += [i for i in reply.body.get("items", []) if isinstance(i, dict)]
+            cursor = reply.body.get("next_cursor") or None
+            if cursor is None:
+                return items, False
+            if len(items) >= SUMMARY_MOST:
+                return items, True

@@ -75,7 +75,8 @@ class Operations:
                 lines.append(f"• {name}: up — {describe(data if isinstance(data, dict) else {})}")
             else:
                 lines.append(f"• {name}: *down* — {data}")
-        lines.append(f"• anomalies: {answers.anomaly_summary(recent[0])}")
+        more = recent[1] is not None  # a page's worth: the count is at least that
+        lines.append(f"• anomalies: {answers.anomaly_summary(recent[0], more)}")
         services = {"detector": detector[0], "remediator": remediator[0], "notifier": notifier[0]}
         return _answer("answered", "\n".join(lines), {"up": services})
 
