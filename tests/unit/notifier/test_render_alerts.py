@@ -259,3 +259,33 @@ def test_every_action_in_a_group_too_long_to_list_is_still_named() -> None:
     text = json.dumps(payload)
     assert all(f"db-{i:02d}" in text for i in range(45))
     assert_within_slack_limits(payload)
+
+
+def _decided(alert: Alert, status: RemediationStatus) -> Alert:
+    decision = Decision(
+        status=status, summary=f"{status.value} on `{alert.resource_id}`", event_id="r"
+    )
+    return alert.model_copy(update={"decision": decision})
+
+
+def test_a_burst_no_rule_acts_on_is_not_said_to_have_been_acted_on() -> None:
+    """A burst of alerts no rule covers: each carries the remediator's decision ("no action:
+    no rule covers metric NodeDown"), and nothing ran. The resources past the listed lines
+    are only counted, never named as "acted on"; those an action did run on still are, and
+    are listed before the decisions that did nothing."""
+    nothing = [
+        _decided(_alert(resource_id=f"node-{i:03d}"), status)
+        for i, status in enumerate(
+            [RemediationStatus.NO_ACTION] * 60
+            + [RemediationStatus.DRY_RUN, RemediationStatus.BLOCKED, RemediationStatus.PROPOSED]
+        )
+    ]
+    ran = [_acted(_alert(resource_id=f"web-{i}")) for i in range(2)]
+    _, payload = _one(FlushPlan(firing=nothing + ran))
+    context = payload["blocks"][-2]["elements"][0]["text"]
+    assert "more not listed" in context
+    assert "acted on" not in context or "node-" not in context.split("acted on")[1], context
+    listing = "\n".join(b["text"]["text"] for b in payload["blocks"] if b["type"] == "section")
+    assert "`web-0`" in listing and "`web-1`" in listing
+    assert listing.index("web-0") < listing.index("node-000")
+    assert_within_slack_limits(payload)

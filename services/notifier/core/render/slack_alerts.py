@@ -32,6 +32,7 @@ from services.notifier.core.render.text import (
     number,
     slack_date,
 )
+from shared.events import RemediationStatus
 from shared.slack_buttons import (
     SILENCE_BUTTON_S,
     ActionId,
@@ -45,6 +46,19 @@ LINES_MAX = 40  # alert lines in a group message; the rest are counted
 # Characters of the unlisted resources acted on, named in the group message's context (a
 # context element holds up to 2,000 with the correlation ids and group beside them).
 ACTED_NAMES_MAX = 1200
+# Decisions that mean an action ran on the resource (a dry run, a refusal, a debounce, a wait
+# for people or "no rule covers it" changed nothing there).
+ACTED = frozenset(
+    {
+        RemediationStatus.RUNNING,
+        RemediationStatus.SUCCEEDED,
+        RemediationStatus.FAILED,
+        RemediationStatus.INTERRUPTED,
+        RemediationStatus.VERIFIED,
+        RemediationStatus.NOT_IMPROVED,
+        RemediationStatus.UNVERIFIED,
+    }
+)
 NAME_MAX = 64
 
 
@@ -212,7 +226,7 @@ def group_message(
         head += " · _still firing_"
     # Within a severity, alerts carrying an action's outcome first: this message may be the
     # only word Slack gets of it, and lines past what fits are only counted.
-    ranked = sorted(ordered, key=lambda a: (-a.severity.rank, a.decision is None))
+    ranked = sorted(ordered, key=lambda a: (-a.severity.rank, not _acted(a), a.decision is None))
     shown = ranked[:LINES_MAX]
     lines = [_alert_line(a, meta) for a in shown]
     blocks: list[Block] = [
@@ -225,12 +239,16 @@ def group_message(
     blocks += body
     correlations = ", ".join(code(c) for c in dict.fromkeys(a.correlation_id for a in ordered[:5]))
     more = f"{len(ordered) - listed} more not listed · " if listed < len(ordered) else ""
-    acted = [a.resource_id for a in ranked[listed:] if a.decision is not None]
+    acted = [a.resource_id for a in ranked[listed:] if _acted(a)]
     if acted:
         more += f"also acted on: {_names_within(acted, ACTED_NAMES_MAX)} · "
     blocks.append(context(f"{more}correlation {correlations} · group {code(meta.group_id)}"))
     blocks.append(ActionsBlock(block_id="group_actions", elements=_group_buttons(meta, ordered)))
     return slack_payload(group_fallback(meta, ordered), blocks)
+
+
+def _acted(alert: Alert) -> bool:
+    return alert.decision is not None and alert.decision.status in ACTED
 
 
 def _names_within(names: Sequence[str], limit: int) -> str:
