@@ -289,3 +289,23 @@ def test_a_burst_no_rule_acts_on_is_not_said_to_have_been_acted_on() -> None:
     assert "`web-0`" in listing and "`web-1`" in listing
     assert listing.index("web-0") < listing.index("node-000")
     assert_within_slack_limits(payload)
+
+
+def test_an_alert_from_alertmanager_claims_no_expected_range() -> None:
+    """An Alertmanager alert has no band: the gateway gives it its ``value`` annotation (else 1)
+    as value and both bounds. "1 (expected 1 to 1)" read as a value inside its range; the
+    value alone is what is known. A detector's band stays, however narrow."""
+    alert = _alert(
+        metric="HighCPU",
+        value=97.2,
+        expected_low=97.2,
+        expected_high=97.2,
+        detectors=["alertmanager"],
+        explanation="CPU above 95 % for 5 minutes",
+    )
+    text, payload = _one(FlushPlan(firing=[alert]))
+    assert "expected" not in text and "97.2" in text, text
+    assert "expected" not in payload["blocks"][1]["text"]["text"]
+    stuck = _alert(value=5.0, expected_low=0.0, expected_high=0.0)
+    text, _ = _one(FlushPlan(firing=[stuck]))
+    assert "5 (expected 0 to 0)" in text, text

@@ -67,6 +67,9 @@ def by_severity(alerts: Sequence[Alert]) -> list[Alert]:
 
 
 def _observed(alert: Alert) -> str:
+    if alert.expected_low == alert.expected_high == alert.value:
+        # No band at all: an alert's word (Alertmanager's), not a sample judged against one.
+        return number(alert.value)
     expected = expected_range(alert.expected_low, alert.expected_high)
     return f"{number(alert.value)} (expected {expected})"
 

@@ -103,8 +103,9 @@ def _anomaly_line(record: RemediationRecord) -> str:
     text = f"{emoji} {record.severity.value.upper()} on {code(record.metric, 120)}"
     if record.anomaly_value is not None:
         text += f": {number(record.anomaly_value)}"
-        if record.expected_low is not None and record.expected_high is not None:
-            text += f" (expected {expected_range(record.expected_low, record.expected_high)})"
+        low, high = record.expected_low, record.expected_high
+        if low is not None and high is not None and not low == high == record.anomaly_value:
+            text += f" (expected {expected_range(low, high)})"
     if record.anomaly_explanation:
         text += f" — {_one_line(record.anomaly_explanation, 800)}"
     return text
