@@ -112,6 +112,7 @@ class DeliveryWorker:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(aside, record, maxlen=self.dead_letters.maxlen, approximate=True)
             pipe.xack(self.stream, redis_keys.DELIVERY_GROUP, entry_id)
+            pipe.xdel(self.stream, entry_id)
             await pipe.execute()
         log.error("delivery_unreadable", receiver=self.receiver, error=reason[:300])
 
@@ -126,7 +127,10 @@ class DeliveryWorker:
         ):
             if await self.redis.exists(redis_keys.sent(message.message_id)):
                 log.info("delivery_duplicate_skipped", receiver=self.receiver)
-                await self.redis.xack(self.stream, redis_keys.DELIVERY_GROUP, entry_id)
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.xack(self.stream, redis_keys.DELIVERY_GROUP, entry_id)
+                    pipe.xdel(self.stream, entry_id)
+                    await pipe.execute()
                 return
             self._current = entry_id
             try:
@@ -177,7 +181,10 @@ class DeliveryWorker:
                 message, outcome.channel, status, outcome.attempts, outcome.error
             )
             self.history.record(pipe, record)
+            # Done with: out of the queue, which holds only what waits (and what the
+            # ``notifications_queued`` gauge counts); kept, it grew with every message.
             pipe.xack(self.stream, redis_keys.DELIVERY_GROUP, entry_id)
+            pipe.xdel(self.stream, entry_id)
             await pipe.execute()
         if outcome.delivered:
             metrics.SENT.labels(channel=outcome.channel, kind=message.kind.value).inc()

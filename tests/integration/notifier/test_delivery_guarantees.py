@@ -164,3 +164,21 @@ async def test_messages_to_one_receiver_are_paced_by_its_rate_limit(
     # would arrive within a few hundredths of a second.
     assert times[-1] - times[0] >= 0.55, gaps
     assert statistics.median(gaps) >= 0.18, gaps
+
+
+async def test_a_delivered_message_leaves_its_queue(
+    start_notifier: Start, slack: SlackStandIn
+) -> None:
+    """A receiver's queue holds what waits for it: a delivered message is deleted with its
+    acknowledgement. Kept, every message ever sent stayed in Redis (the queue had no cap),
+    and ``notifications_queued`` counted them all: ScopsNotificationsBacklog (more than 100
+    waiting for 15 minutes) fired for good once a hundred messages had been delivered."""
+    running = await start_notifier()
+    for n in range(3):
+        await running.publish(record(anomaly(f"web-{n}"), status=RemediationStatus.SUCCEEDED))
+    await running.wait_deliveries(3)
+    await running.settled()
+    assert await running.redis.xlen(redis_keys.queue("slack")) == 0
+    await running.notifier.scheduler.update_gauges()
+    metrics = (await running.api.get("/metrics")).text
+    assert 'notifications_queued{receiver="slack"} 0.0' in metrics
