@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from services.remediator.api.deps import (
     INTERNAL,
@@ -40,9 +40,23 @@ router = APIRouter(prefix="/remediation", tags=["remediation"])
 
 
 class AnomalyInput(BaseModel):
-    """An anomaly to evaluate: the fields of ``anomaly.detected.v1`` that matter here."""
+    """An anomaly to evaluate: the fields of ``anomaly.detected.v1`` that matter here. The
+    anomaly may be given whole, as ``GET /anomalies`` lists it: its other fields (id, type,
+    times, detectors, explanation...) are read past; a field no anomaly has is refused."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_listed(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        detected = AnomalyEvent.model_fields["type"].default
+        ignored = set(AnomalyEvent.model_fields) - set(cls.model_fields)
+        # Another event's type stays, and is refused by name.
+        return {
+            k: v for k, v in data.items() if k not in ignored or (k == "type" and v != detected)
+        }
 
     resource_id: ResourceId = Field(examples=["i-0abc123def4567890"])
     metric: MetricName = Field(examples=["cpu_utilization"])

@@ -24,7 +24,7 @@ from services.remediator.config import RemediatorSettings
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.errors import RulesFileError
 from services.remediator.wiring import Remediator
-from shared.events import RemediationStatus, Severity
+from shared.events import AnomalyEvent, RemediationStatus, Severity, utcnow
 from shared.tasks import REMEDIATION_QUEUE
 from tests.support.remediator_fixtures import CATALOGUE, AnomalyFactory
 
@@ -125,6 +125,39 @@ async def evaluate(api: Api, **anomaly: Any) -> dict[str, Any]:
     assert reply.status_code == 200, reply.text
     result: dict[str, Any] = reply.json()
     return result
+
+
+async def test_an_anomaly_as_the_system_lists_it_is_evaluated(api: Api) -> None:
+    """ "``POST /remediation/evaluate`` with a past anomaly": the one ``GET /anomalies`` gave,
+    pasted whole (its id, type, times, detectors, explanation...), not only the fields the
+    evaluation reads; a field no anomaly has is still refused, by name."""
+    event = AnomalyEvent(
+        event_id=AnomalyEvent.derive_id("web-1", "cpu_utilization", utcnow()),
+        correlation_id="c0ffee",
+        resource_id="web-1",
+        metric="cpu_utilization",
+        value=97.5,
+        observed_at=utcnow(),
+        score=1.0,
+        severity=Severity.CRITICAL,
+        expected_low=28.1,
+        expected_high=42.2,
+        detectors=["out_of_range"],
+        model_version="streaming-v3",
+        explanation="cpu_utilization=97.5 is above the expected 28.1 to 42.2",
+        labels={"service": "nginx"},
+    )
+    listed = event.model_dump(mode="json")
+    reply = await api.http.post("/remediation/evaluate", json=listed)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["rule"] == "cpu"
+    reply = await api.http.post("/remediation/evaluate", json={**listed, "colour": "red"})
+    assert reply.status_code == 422, reply.text
+    assert [e["field"] for e in reply.json()["errors"]] == ["colour"]
+    resolved = {**listed, "type": "anomaly.resolved.v1"}
+    reply = await api.http.post("/remediation/evaluate", json=resolved)
+    assert reply.status_code == 422, reply.text
+    assert [e["field"] for e in reply.json()["errors"]] == ["type"]
 
 
 async def test_evaluation_says_what_would_happen_and_what_would_stop_it(api: Api) -> None:
