@@ -112,9 +112,11 @@ def _listed(lines: list[str]) -> list[str]:
 
 
 def resource_health(
-    resource: str, items: list[dict[str, Any]], window_s: int, now: datetime
+    resource: str, items: list[dict[str, Any]], window_s: int, now: datetime, more: bool = False
 ) -> str:
+    """``more``: the day held more anomalies than ``items`` (the counts are at least these)."""
     found = episodes(items)
+    plus = "+" if more else ""
     span = say_span(window_s)
     if not found:
         return f"Nothing is wrong with {resource} that I know of: no anomalies in the last {span}."
@@ -124,7 +126,12 @@ def resource_health(
     if open_:
         head = (
             f"*{resource}* has {len(open_)} open anomal{'y' if len(open_) == 1 else 'ies'} "
-            f"(worst: {worst}) and {len(resolved)} resolved in the last {span}."
+            f"(worst: {worst}) and {len(resolved)}{plus} resolved in the last {span}."
+        )
+    elif more:
+        head = (
+            f"*{resource}* has no open anomaly among its latest {len(found)}; "
+            f"{len(resolved)}{plus} resolved in the last {span}."
         )
     else:
         head = f"*{resource}* has no open anomaly; {len(resolved)} resolved in the last {span}."

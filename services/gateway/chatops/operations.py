@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -28,6 +29,7 @@ from shared.events import Severity
 SILENCES_PATH = "/notifications/silences"
 ACKNOWLEDGEMENTS_PATH = "/notifications/acknowledgements"
 HEALTH_WINDOW_S = 86400
+HEALTH_MOST = 5000
 FULL_APPROVAL_ID = 32
 
 
@@ -82,10 +84,17 @@ class Operations:
 
     async def resource_health(self, e: Entities) -> Answer:
         assert e.resource is not None
-        query = Query(resource_id=e.resource, since=self.clock() - HEALTH_WINDOW_S, limit=100)
-        items, _ = await self.index.query(query)
+        query = Query(resource_id=e.resource, since=self.clock() - HEALTH_WINDOW_S, limit=500)
+        # Every page of the day (up to HEALTH_MOST): an open anomaly behind the newest page of
+        # a flapping series' episodes was answered "no open anomaly".
+        items, cursor = await self.index.query(query)
+        while cursor is not None and len(items) < HEALTH_MOST:
+            page, cursor = await self.index.query(replace(query, cursor=cursor))
+            items += page
         open_ids = [str(i.get("event_id")) for i in answers.episodes(items) if answers.is_open(i)]
-        text = answers.resource_health(e.resource, items, HEALTH_WINDOW_S, self.now())
+        text = answers.resource_health(
+            e.resource, items, HEALTH_WINDOW_S, self.now(), more=cursor is not None
+        )
         return _answer("answered", text, {"resource": e.resource, "open": open_ids})
 
     async def recent_anomalies(self, e: Entities) -> Answer:

@@ -1,8 +1,10 @@
-"""ChatOps' summaries of a busy period, through the gateway, from a real history service and
-remediator: the counts are the period's, not the size of the first page each service gives."""
+"""ChatOps about a busy period, through the gateway, from a real history service, remediator
+and the gateway's anomaly index: the counts are the period's, not the size of the first page
+each gives, and an open anomaly is found however many came after it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,9 +14,9 @@ import pytest
 import redis
 
 from services.remediator.stores.audit import RecordPublisher
-from shared.events import RemediationStatus, utcnow
+from shared.events import RemediationStatus, Severity, utcnow
 from tests.integration.incident_history.running import history_env, history_process, publish
-from tests.support.incident_story import opener, record
+from tests.support.incident_story import opener, record, resolution
 from tests.support.processes import StackProcess, api_key, service
 from tests.support.waiting import wait_for
 
@@ -88,3 +90,35 @@ def test_a_summary_counts_every_incident_and_decision_of_the_period(ask: dict[st
 def test_the_status_says_when_the_hour_held_more_than_it_counted(ask: dict[str, str]) -> None:
     text = _answer(ask, "status")
     assert "• anomalies: 500+ in the last hour, 500+ still open" in text, text
+
+
+def test_an_open_anomaly_is_found_behind_a_flapping_series(
+    ask: dict[str, str], module_redis: str
+) -> None:
+    """A disk full for an hour, then 120 short episodes of other metrics on the same resource:
+    "what's wrong with it" read only the newest 100 and answered "no open anomaly"."""
+    started = utcnow() - timedelta(hours=1)
+    disk = opener("flappy-1", "disk_used_percent", started, severity=Severity.CRITICAL)
+    flaps = [
+        opener("flappy-1", f"flap_{i}", started + timedelta(minutes=10, seconds=i))
+        for i in range(120)
+    ]
+    publish(module_redis, [disk, *flaps, *(resolution(f, 30) for f in flaps)])
+
+    def indexed() -> bool:
+        listed = httpx.get(
+            f"{ask['url']}/anomalies",
+            params={"resource_id": "flappy-1", "limit": "500"},
+            headers={"X-API-Key": ask["X-API-Key"]},
+        ).json()["items"]
+        return len(listed) == 121 and sum(1 for a in listed if a.get("resolved_at")) == 120
+
+    deadline = time.monotonic() + 30
+    while not indexed():
+        assert time.monotonic() < deadline, "the anomalies were not indexed"
+        time.sleep(0.1)
+    text = _answer(ask, "what's wrong with flappy-1?")
+    assert text.startswith(
+        "*flappy-1* has 1 open anomaly (worst: critical) and 120 resolved in the last day."
+    ), text
+    assert "`disk_used_percent`" in text
