@@ -15,7 +15,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -92,8 +92,8 @@ def build_training_set(
         "rows": len(x),
         "samples": used,
         "samples_excluded": skipped,
-        "from": datetime.fromtimestamp(first).isoformat() if used else None,
-        "to": datetime.fromtimestamp(last).isoformat() if used else None,
+        "from": datetime.fromtimestamp(first, UTC).isoformat() if used else None,
+        "to": datetime.fromtimestamp(last, UTC).isoformat() if used else None,
         "excluded_ranges": [[r.start, r.end] for r in exclude],
         "bucket_s": bucket_s,
     }
