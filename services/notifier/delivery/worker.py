@@ -84,6 +84,25 @@ class DeliveryWorker:
 
     async def ensure_group(self) -> None:
         await self.reader.ensure_groups()
+        await self.forget_delivered()
+
+    async def forget_delivered(self) -> int:
+        """Deletes the entries the group is done with: read, and older than any still pending.
+        A delivered entry is deleted with its acknowledgement; these are the ones notifiers
+        before that kept (the queue, and ``notifications_queued``, counted them for good)."""
+        group = redis_keys.DELIVERY_GROUP
+        infos = await self.redis.xinfo_groups(self.stream)
+        read = next((i for i in infos if _text(i["name"]) == group), None)
+        if read is None or _text(read["last-delivered-id"]) == "0-0":
+            return 0
+        pending = await self.redis.xpending(self.stream, group)
+        if pending["pending"]:
+            bound = _text(pending["min"])
+        else:
+            ms, seq = _text(read["last-delivered-id"]).split("-")
+            bound = f"{ms}-{int(seq) + 1}"
+        deleted: int = await self.redis.xtrim(self.stream, minid=bound, approximate=False)
+        return deleted
 
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop

@@ -182,3 +182,22 @@ async def test_a_delivered_message_leaves_its_queue(
     await running.notifier.scheduler.update_gauges()
     metrics = (await running.api.get("/metrics")).text
     assert 'notifications_queued{receiver="slack"} 0.0' in metrics
+
+
+async def test_messages_delivered_before_they_left_their_queue_are_deleted_at_start(
+    start_notifier: Start, slack: SlackStandIn, async_redis: Redis
+) -> None:
+    """Entries delivered and acknowledged by a notifier that kept them (before a delivered
+    message left its queue) are deleted when a notifier starts; a message still waiting is
+    then delivered as ever."""
+    queue = redis_keys.queue("slack")
+    await async_redis.xgroup_create(queue, redis_keys.DELIVERY_GROUP, id="0", mkstream=True)
+    for n in range(3):
+        await async_redis.xadd(queue, {"data": f"delivered long ago {n}"})
+    read = await async_redis.xreadgroup(redis_keys.DELIVERY_GROUP, "old", {queue: ">"})
+    await async_redis.xack(queue, redis_keys.DELIVERY_GROUP, *(i for i, _ in read[0][1]))
+    running = await start_notifier()
+    assert await running.redis.xlen(queue) == 0
+    await running.publish(record(status=RemediationStatus.SUCCEEDED))
+    await running.wait_deliveries()
+    assert len(slack.accepted) == 1
