@@ -309,3 +309,13 @@ def test_an_alert_from_alertmanager_claims_no_expected_range() -> None:
     stuck = _alert(value=5.0, expected_low=0.0, expected_high=0.0)
     text, _ = _one(FlushPlan(firing=[stuck]))
     assert "5 (expected 0 to 0)" in text, text
+
+
+def test_an_alert_from_alertmanager_offers_no_false_positive_button() -> None:
+    """ "False positive" tunes the detector's model of the series; an Alertmanager alert has
+    none, and the button only ever answered "the detector did not take the feedback: anomaly
+    ... is unknown". Acknowledge and Silence stay."""
+    alert = _alert(metric="HighCPU", detectors=["alertmanager"], value=1.0)
+    _, payload = _one(FlushPlan(firing=[alert]))
+    buttons = [e["action_id"] for e in payload["blocks"][-1]["elements"]]
+    assert buttons == [ActionId.ANOMALY_ACKNOWLEDGE, ActionId.ANOMALY_SILENCE]

@@ -42,6 +42,7 @@ from shared.slack_buttons import (
 )
 
 RESOLVED_EMOJI = ":white_check_mark:"
+FROM_ALERTMANAGER = "alertmanager"  # the detector the gateway names for an alert posted to it
 LINES_MAX = 40  # alert lines in a group message; the rest are counted
 # Characters of the unlisted resources acted on, named in the group message's context (a
 # context element holds up to 2,000 with the correlation ids and group beside them).
@@ -142,18 +143,27 @@ def _anomaly_buttons(alert: Alert) -> list[ButtonElement]:
             },
         }
     )
+    acknowledge = ButtonElement(
+        text="Acknowledge",
+        action_id=ActionId.ANOMALY_ACKNOWLEDGE.value,
+        value=base.encode(),
+        style="primary",
+    )
+    # Feedback tunes the detector's model of the series: an Alertmanager alert has none.
+    false_positive = (
+        []
+        if FROM_ALERTMANAGER in alert.detectors
+        else [
+            ButtonElement(
+                text="False positive",
+                action_id=ActionId.ANOMALY_FALSE_POSITIVE.value,
+                value=base.encode(),
+            )
+        ]
+    )
     return [
-        ButtonElement(
-            text="Acknowledge",
-            action_id=ActionId.ANOMALY_ACKNOWLEDGE.value,
-            value=base.encode(),
-            style="primary",
-        ),
-        ButtonElement(
-            text="False positive",
-            action_id=ActionId.ANOMALY_FALSE_POSITIVE.value,
-            value=base.encode(),
-        ),
+        acknowledge,
+        *false_positive,
         ButtonElement(
             text="Silence 1 h",
             action_id=ActionId.ANOMALY_SILENCE.value,
