@@ -242,9 +242,12 @@ def _no_match_reason(anomaly: AnomalyEvent, misses: list[_Miss]) -> str:
 
 
 def _match_reason(rule: Rule, anomaly: AnomalyEvent, co: frozenset[str]) -> str:
+    low, high = anomaly.expected_low, anomaly.expected_high
+    # No band at all (an Alertmanager alert's value is both bounds): none is claimed.
+    band = "" if low == high == anomaly.value else f"expected {low:.3g} to {high:.3g}, "
     reason = (
-        f"{anomaly.severity} anomaly on {anomaly.metric}: {anomaly.value:g} (expected "
-        f"{anomaly.expected_low:.3g} to {anomaly.expected_high:.3g}, score {anomaly.score:.2f})"
+        f"{anomaly.severity} anomaly on {anomaly.metric}: {anomaly.value:g} "
+        f"({band}score {anomaly.score:.2f})"
     )
     if co:
         reason += f"; also anomalous: {', '.join(sorted(co))}"

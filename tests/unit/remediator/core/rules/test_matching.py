@@ -139,3 +139,15 @@ def test_the_shipped_rules_in_a_few_situations(
     assert errors.live is None
     assert [s.rule.name for s in errors.shadow] == ["error-rate-critical"]
     assert errors.shadow[0].approval.required
+
+
+def test_the_reason_claims_no_expected_range_for_an_alertmanager_alert(
+    engine: RemediationEngine, anomaly: AnomalyFactory
+) -> None:
+    """An alert posted to the gateway has no band (its value is both bounds): the reason
+    read "97.2 (expected 97.2 to 97.2, ...)", a value inside the range it broke."""
+    alert = anomaly(value=97.2, expected_low=97.2, expected_high=97.2, detectors=["alertmanager"])
+    result = engine.evaluate(alert)
+    assert result.live is not None
+    assert result.live.reason.startswith("critical anomaly on cpu_utilization: 97.2 (score ")
+    assert "expected" not in result.live.reason
