@@ -208,7 +208,18 @@ class AdminLog:
         log.info("admin_change", kind=kind, by=by, **detail)
 
     def recent(self, count: int = 50) -> list[dict[str, str]]:
+        """Newest first, each with ``at``: when it was written (its entry id's time, Redis'
+        clock)."""
         return [
-            {"id": eid.decode(), **{k.decode(): v.decode() for k, v in fields.items()}}
+            {
+                "id": eid.decode(),
+                "at": _entry_time(eid.decode()),
+                **{k.decode(): v.decode() for k, v in fields.items()},
+            }
             for eid, fields in self.redis.xrevrange(redis_keys.ADMIN_AUDIT, count=count)
         ]
+
+
+def _entry_time(entry_id: str) -> str:
+    millis = int(entry_id.partition("-")[0])
+    return datetime.fromtimestamp(millis / 1000, UTC).isoformat().replace("+00:00", "Z")

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -448,3 +449,15 @@ async def test_breaker_reset_dry_run_switch_catalog_and_self_test(api: Api) -> N
     (message,) = api.queued()
     assert message["headers"]["task"] == "remediator.handle_anomaly"
     assert RemediationStatus.DRY_RUN.value == "dry_run"
+
+
+async def test_the_admin_log_says_when_each_change_was_made(api: Api) -> None:
+    """ "Who changed what" is read after the fact: each entry says when, not only a stream id."""
+    before = utcnow()
+    reply = await api.http.post("/rules/reload", json={"by": "ana"}, headers=AUTH)
+    assert reply.status_code == 200, reply.text
+    (entry,) = (await api.http.get("/remediation/admin-log", params={"count": 1})).json()
+    assert entry["kind"] == "rules_reloaded" and entry["by"] == "ana"
+    at = datetime.fromisoformat(entry["at"])
+    assert at.tzinfo is not None
+    assert abs((at - before).total_seconds()) < 60
