@@ -81,7 +81,11 @@ def anomaly_steps(event: AnomalyEvent) -> Steps:
         at=first_at,
         kind=TimelineKind.FIRST_OUT_OF_RANGE,
         actor=actor,
-        summary=f"{event.metric} of {event.resource_id} left its expected range",
+        summary=(
+            f"{event.metric} on {event.resource_id} started firing in Alertmanager"
+            if actor == "alertmanager"  # an alert: no range to leave
+            else f"{event.metric} of {event.resource_id} left its expected range"
+        ),
         event_id=eid,
         detail={**place, "expected_low": event.expected_low, "expected_high": event.expected_high},
     )

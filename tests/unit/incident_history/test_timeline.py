@@ -69,6 +69,25 @@ def test_an_alert_without_a_derived_id_is_an_incident_of_its_own() -> None:
     assert {e.actor for _, e in steps.entries} == {"alertmanager"}
 
 
+def test_an_alert_starts_firing_rather_than_leaving_a_range_it_never_had() -> None:
+    """An Alertmanager alert has no expected range (its value is both bounds): its first step
+    said "HighCPU of web-1 left its expected range"; a detector's still does."""
+    alert = opener(
+        "web-1",
+        "HighCPU",
+        START,
+        detectors=["alertmanager"],
+        value=1.0,
+        expected_low=1.0,
+        expected_high=1.0,
+    )
+    first = _timeline([alert])[0]
+    assert first.kind == TimelineKind.FIRST_OUT_OF_RANGE
+    assert first.summary == "HighCPU on web-1 started firing in Alertmanager"
+    sample = _timeline([opener("web-1", "cpu_utilization", START)])[0]
+    assert sample.summary == "cpu_utilization of web-1 left its expected range"
+
+
 def test_the_whole_story_reads_in_order_with_who_did_each_step() -> None:
     events = whole_incident("web-1", "cpu_utilization", START)
     incident = events[0].event_id
