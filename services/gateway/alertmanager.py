@@ -39,6 +39,7 @@ from shared.json_bounds import JsonBoundsError, check_bounds
 from shared.time_bounds import TimeBounds
 
 SOURCE = "alertmanager"
+MAX_ALERTS = 10_000  # per notification
 RESOURCE_LABELS = ("resource_id", "instance", "pod", "host", "node", "job")
 SEVERITY_LABELS = {
     "critical": Severity.CRITICAL,
@@ -106,7 +107,10 @@ class AlertmanagerPayload(BaseModel):
     status: Literal["firing", "resolved"]
     receiver: str = ""
     groupKey: str = ""
-    alerts: list[Alert] = Field(min_length=1, max_length=1000)
+    # Alertmanager sends a group's every alert at once (``max_alerts`` 0: no limit) and does
+    # not send a notification again after a 4xx: the cap is one no real group reaches, below
+    # what SCOPS_MAX_BODY_BYTES lets through anyway.
+    alerts: list[Alert] = Field(min_length=1, max_length=MAX_ALERTS)
 
 
 class UnmappableAlertError(ValueError):

@@ -56,8 +56,8 @@ def payload(status: str, alerts: list[dict[str, Any]]) -> dict[str, Any]:
 
 @pytest.fixture
 def redis_url(module_redis: str) -> str:
-    """Not emptied between tests: one gateway serves the module (only one test adds
-    anomalies)."""
+    """Not emptied between tests: one gateway serves the module (the tests that add
+    anomalies add them on resources of their own)."""
     return module_redis
 
 
@@ -111,6 +111,24 @@ def test_firing_then_resolved_alerts_become_anomalies(
         f"{gateway.url}/anomalies", params={"resource_id": "web-2"}, headers=viewer
     ).json()
     assert [a["severity"] for a in listing["items"]] == ["medium"]
+
+
+def test_a_group_of_more_than_a_thousand_alerts_is_taken_whole(
+    gateway: StackProcess, redis_url: str
+) -> None:
+    """Alertmanager sends a group's every alert in one notification (``max_alerts`` is 0,
+    unlimited, unless set), and does not send again after a 4xx: a fleet-wide outage of 1,500
+    nodes was refused whole (422, "at most 1000 items"), and every alert of it lost."""
+    ingest = {"Authorization": f"Bearer {api_key(redis_url, 'ingest')}"}
+    alerts = [alert("firing", f"node-{i}", "warning", f"cc{i:04x}") for i in range(1500)]
+    reply = httpx.post(
+        f"{gateway.url}/v1/alerts/alertmanager",
+        json=payload("firing", alerts),
+        headers=ingest,
+        timeout=60,
+    )
+    assert reply.status_code == 202, reply.text[:500]
+    assert reply.json()["firing"] == 1500 and reply.json()["skipped"] == []
 
 
 def test_an_alert_without_a_resource_is_refused(gateway: StackProcess, redis_url: str) -> None:
