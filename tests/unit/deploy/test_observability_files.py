@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from services.gateway.alertmanager import RESOURCE_LABELS, SEVERITY_LABELS
+from services.gateway.alertmanager import MAX_ALERTS, RESOURCE_LABELS, SEVERITY_LABELS
 from tests.support.observability_files import (
     DEPLOY,
     ROOT,
@@ -111,7 +111,8 @@ def test_alertmanager_sends_to_the_gateway_with_a_key_from_a_file() -> None:
             assert auth["type"] == "Bearer"
             assert "credentials" not in auth, "the key must come from a file, not the config"
             assert auth["credentials_file"].startswith("/etc/alertmanager/secrets/")
-            assert hook["max_alerts"] <= 1000  # the gateway takes at most 1000 per call
+            # The gateway takes MAX_ALERTS per call; a smaller max_alerts drops a big group's rest.
+            assert hook["max_alerts"] == MAX_ALERTS
 
 
 def test_amtool_accepts_the_alertmanager_configuration() -> None:
