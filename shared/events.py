@@ -267,12 +267,19 @@ class AnomalyResolved(Event):
     # Added in 1.1: who derived the resolution. Only the detector's (it saw the series back to
     # normal) is evidence about a metric; the gateway's Alertmanager receiver always writes
     # "alertmanager", whatever the alert carries. Events without it are the detector's.
-    schema_version: str = "1.1"
+    schema_version: str = "1.2"
     source: str = Field(
         "detector",
         max_length=32,
         description="detector (derived from the metric series) or alertmanager (an alert "
         "posted to the gateway: its source's word, not a measurement).",
+    )
+    # Added in 1.2: why the episode ended. Events without it recovered.
+    reason: Literal["recovered", "no_data"] = Field(
+        "recovered",
+        description="recovered (normal samples again) or no_data (the series sent nothing for "
+        "SCOPS_SILENT_AFTER_S: a terminated instance, a deleted pod, a stopped exporter; "
+        "resolved_at is its last sample, and nothing is said about the metric).",
     )
 
     @staticmethod

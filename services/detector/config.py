@@ -37,6 +37,16 @@ class DetectorSettings(AwsSettings):
             "periods of normal samples (3: 15 minutes, 60 samples at 15 s)."
         ),
     )
+    silent_after_s: float = Field(
+        3600.0,
+        ge=0,
+        description=(
+            "An open anomaly whose series has sent nothing for this long (or ten of its usual "
+            "intervals, if longer) while other series kept sending is closed with a resolution "
+            "saying no_data: a terminated instance or a deleted pod never sends the normal "
+            "samples that would resolve it (if every series stops, nothing is closed). 0: never."
+        ),
+    )
     escalate_after_s: float = Field(
         900.0,
         gt=0,

@@ -246,6 +246,9 @@ class DetectionEngine:
         self.dirty = ChangedSeries(self.series)
         self.samples_scored = 0
         self.unreadable_states = 0
+        # The newest sample time this engine has seen, of any series: the clock a series'
+        # silence is measured on (if every series stops, ingestion stopped: nothing is closed).
+        self.latest_ts = -math.inf
 
     @classmethod
     def with_warmup(cls, warmup: int, **kwargs: Any) -> DetectionEngine:
@@ -270,6 +273,10 @@ class DetectionEngine:
             horizon = self.clock() + self.max_future_s
             if max(batch.timestamp_us) / 1e6 > horizon:
                 batch = self._without_the_future(batch, horizon)
+        if batch.timestamp_us:
+            newest = max(batch.timestamp_us) / 1e6
+            if newest > self.latest_ts:
+                self.latest_ts = newest
         events: list[Event] = []
         labels = batch.labels
         correlation_id = batch.correlation_id
@@ -397,6 +404,8 @@ class DetectionEngine:
         elif ts <= state.last_ts:
             return SKIPPED
         state.last_ts = ts
+        if ts > self.latest_ts:
+            self.latest_ts = ts
         self.dirty.mark(state)
         self.samples_scored += 1
         verdict = self.judge(state, metric, ts, value)
@@ -464,6 +473,40 @@ class DetectionEngine:
             )
         return Step(verdict, event)
 
+    def close_silent(self, after_s: float) -> list[AnomalyResolved]:
+        """Close the episode of every series that has sent nothing for ``after_s`` seconds
+        (or ten of its typical intervals, if longer) while others kept sending (measured on
+        ``latest_ts``): a terminated instance or a deleted pod never sends the normal samples
+        that would resolve it. Each resolution says ``no_data``: the series went silent, it
+        did not recover. Its id is the episode's usual resolution id, so a replay publishes
+        the same one."""
+        now = self.latest_ts
+        closed: list[AnomalyResolved] = []
+        for state in self.series.states():
+            episode = state.episode
+            if episode is None:
+                continue
+            silent_for = now - state.last_ts
+            if silent_for <= after_s or silent_for <= 10.0 * state.detector.dt_typical:
+                continue
+            last = datetime.fromtimestamp(state.last_ts, UTC)
+            closed.append(
+                _resolved(
+                    state.resource_id,
+                    state.metric,
+                    last,
+                    state.detector.last_value,
+                    {},
+                    uuid.uuid4().hex,
+                    episode,
+                    AnomalyResolved.derive_id(episode.anomaly_id),
+                    reason="no_data",
+                )
+            )
+            state.episode = None
+            self.dirty.mark(state)
+        return closed
+
     def judge(self, state: SeriesState, metric: str, ts: float, value: float) -> Verdict | None:
         """Score one sample on ``state`` (which learns it); None if it was not scorable."""
         result = state.detector.update(ts, value)
@@ -517,6 +560,8 @@ class DetectionEngine:
                 continue
             replaced: SeriesState | None = self.series.get(key)
             self.series.file(*key, restored)
+            if restored.last_ts > self.latest_ts:
+                self.latest_ts = restored.last_ts
             if replaced is not None and replaced.changed:  # still to be saved: as restored
                 replaced.changed = False
                 self.dirty.mark(restored)
@@ -621,8 +666,10 @@ def _resolved(
     correlation_id: str,
     episode: Episode,
     resolution_id: uuid.UUID,
+    reason: str = "recovered",
 ) -> AnomalyResolved:
     return AnomalyResolved(
+        reason=reason,
         event_id=resolution_id,
         correlation_id=correlation_id,
         anomaly_id=episode.anomaly_id,

@@ -36,6 +36,7 @@ from shared.stream_group import Fields
 from shared.streams import GROUP_DETECTOR, all_metric_streams, metrics_stream
 
 log = structlog.get_logger("detector.wiring")
+SILENT_CHECK_S = 60.0  # how often series with an open anomaly are checked for silence
 MODEL_FOLLOW_S = 2.0  # how soon a version activated by another process is taken up
 # The metric shards are read again at most this often while a batch of another shard is
 # scored, so that a sample waits for the batch being scored, not for every batch read before.
@@ -133,6 +134,8 @@ class Detector:
                 asyncio.create_task(self._freeze_new_state(freeze)),
                 asyncio.create_task(self._follow_models()),
             ]
+            if settings.silent_after_s > 0:
+                background.append(asyncio.create_task(self._close_silent(batches)))
             try:
                 async with running([consumer]):
                     yield
@@ -163,6 +166,25 @@ class Detector:
         while True:
             await asyncio.sleep(FREEZE_CHECK_S)
             freeze()
+
+    async def _close_silent(self, batches: MetricBatchHandler) -> None:
+        """Close the episodes of series gone silent while others kept sending (see
+        ``DetectionEngine.close_silent``).
+        Their resolutions join the events owed before any await, as a scored part's do: no
+        checkpoint saves a closed episode whose resolution is not on the stream."""
+        after = self.settings.silent_after_s
+        every = min(SILENT_CHECK_S, max(after / 4, 0.05))
+        while True:
+            await asyncio.sleep(every)
+            closed = self.engine.close_silent(after)
+            if not closed:
+                continue
+            batches.unsent += closed
+            log.info("silent_series_closed", episodes=len(closed))
+            try:
+                await batches.write_unsent()
+            except Exception as exc:  # kept owed: written with the next entry or checkpoint
+                log.warning("events_not_written", unsent=len(batches.unsent), error=str(exc))
 
     async def _follow_models(self) -> None:
         """Take up a model version activated by another detector process."""

@@ -18,7 +18,9 @@ Only the detector's resolution does that: it read the series back to normal. A r
 with another ``source`` (an Alertmanager alert posted to the gateway, which anyone holding an
 ingest key can send) ends nothing and verifies nothing; it is noted for its own alert only
 (:func:`~.verification.watch.note_alert_resolution`), where it can make a verification without
-a metric "unverified" instead of "not improved", never "verified".
+a metric "unverified" instead of "not improved", never "verified". So is the detector's
+resolution of a series that went silent (``reason`` ``no_data``): it says nothing about the
+metric.
 
 A resolution is handled once: the detector publishes the same resolution again, with the same
 id, when it replays its samples (a restart from a checkpoint older than its last publish), and
@@ -50,6 +52,7 @@ from shared.tasks import HANDLE_ANOMALY
 LOGGER = "remediator.dispatcher"
 log = structlog.get_logger(LOGGER)
 DETECTOR = "detector"  # the only source whose resolution is the metric's word
+NO_DATA = "no_data"  # ... unless it only says the series went silent
 RESOLUTION_HANDLED_TTL_S = 7 * 24 * 3600  # longer than any replay or redelivery
 
 
@@ -166,12 +169,16 @@ class AnomalyDispatcher:
         await self.redis.set(handled, b"1", ex=RESOLUTION_HANDLED_TTL_S)
 
     async def _handle_resolution(self, redis: Redis, event: AnomalyResolved) -> None:
-        if event.source != DETECTOR:
+        if event.source != DETECTOR or event.reason == NO_DATA:
+            # Not the metric's word that it recovered: an alert's source said so, or the
+            # series went silent (the instance may be gone). What watches the alert may end
+            # "unverified", never "verified".
             await note_alert_resolution(redis, str(event.anomaly_id))
             log.info(
                 "alert_resolution_noted",
                 anomaly_id=str(event.anomaly_id),
                 source=event.source[:32],
+                reason=event.reason,
             )
             return
         # An anomaly of the series observed after this resolution's end belongs to a later

@@ -116,11 +116,16 @@ def anomaly_steps(event: AnomalyEvent) -> Steps:
 
 
 def resolution_steps(event: AnomalyResolved) -> Steps:
+    peak = event.peak_severity.value
+    if event.reason == "no_data":
+        summary = f"no data after {event.duration_s:.0f}s (peak {peak}): closed, not recovered"
+    else:
+        summary = f"back to normal after {event.duration_s:.0f}s (peak {peak})"
     entry = TimelineEntry(
         at=event.resolved_at,
         kind=TimelineKind.RESOLUTION,
         actor=event.source,
-        summary=f"back to normal after {event.duration_s:.0f}s (peak {event.peak_severity.value})",
+        summary=summary,
         status="resolved",
         event_id=str(event.event_id),
         detail={
@@ -129,6 +134,7 @@ def resolution_steps(event: AnomalyResolved) -> Steps:
             "duration_s": event.duration_s,
             "peak_severity": event.peak_severity.value,
             "last_value": event.last_value,
+            "reason": event.reason,
         },
     )
     return Steps([(str(event.event_id), entry)], incident_id=event.anomaly_id)

@@ -55,6 +55,12 @@ class Resolution(BaseModel):
     duration_s: float
     peak_severity: Severity
     last_value: float
+    # no_data: the series went silent (resolved_at is its last sample); it did not recover
+    reason: str = "recovered"
+
+    @property
+    def silent(self) -> bool:
+        return self.reason == "no_data"
 
 
 class Alert(BaseModel):

@@ -127,6 +127,7 @@ def apply_resolution(alert: Alert, event: AnomalyResolved) -> tuple[Alert, bool]
         duration_s=event.duration_s,
         peak_severity=event.peak_severity,
         last_value=event.last_value,
+        reason=event.reason,
     )
     return alert.model_copy(update={"resolution": resolution}), True
 

@@ -120,3 +120,19 @@ def test_a_resolution_first_handed_over_after_the_next_episode_acted_does_not_ve
     dispatch(redis_url, [resolution(second, after_s=90)])
     verified = h.remediator.verifier.check(again.run_id, follow=False)
     assert verified is not None and verified.status == RemediationStatus.VERIFIED
+
+
+def test_a_series_gone_silent_does_not_verify_the_action_taken_on_it(
+    harness: HarnessFactory, anomaly: AnomalyFactory, redis_url: str
+) -> None:
+    """The detector closes the anomaly of a series that stopped sending (``no_data``): the
+    instance acted on may be gone, which says nothing about whether the action worked."""
+    h = harness(RULES, executor="local", cooldown_s=0)
+    first = anomaly(resource_id="web-4", observed_at=START)
+    ran = h.workflow.handle(first)
+    assert ran is not None and ran.status == RemediationStatus.SUCCEEDED and ran.run_id
+    silent = resolution(first, after_s=60).model_copy(update={"reason": "no_data"})
+    dispatch(redis_url, [silent])
+    assert h.remediator.verifier.check(ran.run_id, follow=False) is None, (
+        "a series that went silent verified the action"
+    )

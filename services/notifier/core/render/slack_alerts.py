@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
 )
 
-from services.notifier.core.alerts import Alert, GroupMeta
+from services.notifier.core.alerts import Alert, GroupMeta, Resolution
 from services.notifier.core.render.links import Links
 from services.notifier.core.render.rendered import context, header, section, slack_payload
 from services.notifier.core.render.text import (
@@ -77,6 +77,8 @@ def _observed(alert: Alert) -> str:
 
 def _lasting(alert: Alert) -> str:
     if alert.resolution is not None:
+        if alert.resolution.silent:
+            return f"no data after {duration(alert.resolution.duration_s)}"
         return f"back to normal after {duration(alert.resolution.duration_s)}"
     return f"lasting {duration(alert.lasted_s)}" if alert.lasted_s >= 1 else "just started"
 
@@ -311,6 +313,11 @@ def _group_buttons(meta: GroupMeta, alerts: Sequence[Alert]) -> list[ButtonEleme
 
 def resolved_fallback(alerts: Sequence[Alert]) -> str:
     first = alerts[0]
+    if len(alerts) == 1 and first.resolution is not None and first.resolution.silent:
+        return (
+            f"{RESOLVED_EMOJI} NO DATA: {first.metric} on {first.resource_id} sent nothing more "
+            f"after {duration(first.resolution.duration_s)} of anomaly: closed, not recovered"
+        )
     if len(alerts) == 1 and first.resolution is not None:
         return (
             f"{RESOLVED_EMOJI} RESOLVED: {first.metric} on {first.resource_id}, back to normal "
@@ -328,6 +335,8 @@ def resolved_message(meta: GroupMeta, alerts: Sequence[Alert], links: Links) -> 
         alert = ordered[0]
         res = alert.resolution
         assert res is not None
+        if res.silent:
+            return _silent_message(alert, res, links)
         lines = [
             f"Back to normal after *{duration(res.duration_s)}* · "
             f"peak {res.peak_severity.value} · last value {number(res.last_value)}",
@@ -344,11 +353,29 @@ def resolved_message(meta: GroupMeta, alerts: Sequence[Alert], links: Links) -> 
     for alert in ordered[:LINES_MAX]:
         res = alert.resolution
         took = duration(res.duration_s) if res else "?"
+        how = "no data after" if res and res.silent else "after"
         lines.append(
-            f"{RESOLVED_EMOJI} {code(alert.resource_id, 120)} {code(alert.metric, 80)} after {took}"
+            f"{RESOLVED_EMOJI} {code(alert.resource_id, 120)} {code(alert.metric, 80)} {how} {took}"
         )
     blocks = [header(f"{RESOLVED_EMOJI} {_group_title(meta, len(ordered), 'resolved')}")]
     blocks += _packed_sections(lines, BLOCKS_MAX - 2)[0]
     correlations = ", ".join(code(c) for c in dict.fromkeys(a.correlation_id for a in ordered[:5]))
     blocks.append(context(f"correlation {correlations} · group {code(meta.group_id)}"))
     return slack_payload(resolved_fallback(ordered), blocks)
+
+
+def _silent_message(alert: Alert, res: Resolution, links: Links) -> dict[str, Any]:
+    """A series that stopped sending while anomalous: closed, and said to be, not recovered
+    (the instance may be gone, or its exporter stopped)."""
+    lines = [
+        f"No samples since {slack_date(res.resolved_at)}, after *{duration(res.duration_s)}* of "
+        f"anomaly · peak {res.peak_severity.value} · last value {number(res.last_value)}",
+        f"*Resource* {code(alert.resource_id)} · *metric* {code(alert.metric)}",
+        "Closed without recovering: check whether the resource is gone or its metrics stopped.",
+    ]
+    blocks: list[Block] = [
+        header(f"{RESOLVED_EMOJI} NO DATA: {alert.metric} on {alert.resource_id}"),
+        section("\n".join(lines)),
+        context(*_context_parts(alert, links)),
+    ]
+    return slack_payload(resolved_fallback([alert]), blocks)
