@@ -41,6 +41,7 @@ from services.gateway.chatops.understanding import (
 )
 from services.gateway.proxy import Backends
 from shared.incidents import incident_url
+from shared.mrkdwn import escape
 
 log = structlog.get_logger("gateway.chatops")
 
@@ -368,6 +369,7 @@ def with_incident_links(answer: Answer, console_url: str) -> Answer:
     if not ids:
         return answer
     urls = [incident_url(console_url, quote(i, safe="")) for i in ids]
-    links = [f"<{url}|incident {i[:8]}>" for url, i in zip(urls, ids, strict=True)]
-    text = f"{answer.text}\nIncident page{'s' if len(links) > 1 else ''}: " + ", ".join(links)
-    return Answer(answer.outcome, text, {**answer.data, "incident_urls": urls})
+    links = [f"<{escape(url)}|incident {escape(i[:8])}>" for url, i in zip(urls, ids, strict=True)]
+    line = f"\nIncident page{'s' if len(links) > 1 else ''}: " + ", ".join(links)
+    data = {**answer.data, "incident_urls": urls}
+    return Answer(answer.outcome, answer.text + line, data, answer.markup + line)

@@ -35,6 +35,7 @@ class Answer:
     outcome: Outcome
     text: str
     data: dict[str, Any] = field(default_factory=dict)
+    markup: str = ""  # the end of ``text`` the gateway wrote as mrkdwn itself (links)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.gateway.chatops.intents import IntentName
-from services.gateway.chatops.replies import Outcome, Reply
+from services.gateway.chatops.replies import Answer, Outcome, Reply
 from shared.mrkdwn import escape
 
 TEXT_MAX = 3000  # a section's or context element's text
@@ -27,8 +27,17 @@ def command_answer(reply: Reply) -> dict[str, Any]:
     )
     return {
         "response_type": "in_channel" if public else "ephemeral",
-        "text": clip(escape(reply.answer.text)),
+        "text": clip(_escaped(reply.answer)),
     }
+
+
+def _escaped(answer: Answer) -> str:
+    """The answer's text escaped, except the end the gateway wrote as mrkdwn (the links to
+    incident pages), which Slack must read as links."""
+    text, markup = answer.text, answer.markup
+    if markup and text.endswith(markup):
+        return escape(text[: len(text) - len(markup)]) + markup
+    return escape(text)
 
 
 def notice(text: str) -> dict[str, Any]:

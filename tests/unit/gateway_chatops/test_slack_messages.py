@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import pytest
 
 from services.gateway.api_keys import Role
+from services.gateway.chatops.chat_engine import with_incident_links
 from services.gateway.chatops.intents import ActionName, ChatIntent, IntentName
 from services.gateway.chatops.remediation_request import target_of
 from services.gateway.chatops.replies import Answer, Outcome, Reply
@@ -142,3 +143,17 @@ def test_targets_as_the_remediator_reads_them() -> None:
         "instance_ids": ["i-0abc123def4567890"]
     }
     assert target_of(ActionName.SCALE_OUT, "web-asg") == {"auto_scaling_group": "web-asg"}
+
+
+def test_an_answers_incident_page_link_is_a_link_in_slack_and_its_data_stays_quoted() -> None:
+    """``explain the latest anomaly on web-1`` ends with a link to the incident's console
+    page: in Slack it must be a link, not ``&lt;https://…|incident 0052424d&gt;`` shown as
+    text, while what the answer quotes from data is still escaped."""
+    anomaly_id = "0052424d-7530-5222-80f7-0196f06381d6"
+    answer = Answer(Outcome.ANSWERED, "*Anomaly* on web-1 <!channel>", {"anomaly_id": anomaly_id})
+    linked = with_incident_links(answer, "https://ops.example/console")
+    reply = Reply(ChatIntent.of(IntentName.EXPLAIN_ANOMALY, resource="web-1"), "parser", linked)
+    text = messages.command_answer(reply)["text"]
+    page = f"https://ops.example/console/incidents/{anomaly_id}"
+    assert text.endswith(f"\nIncident page: <{page}|incident 0052424d>"), text
+    assert "&lt;!channel&gt;" in text and "<!channel>" not in text, text
