@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -203,3 +204,47 @@ def test_an_incidents_page_names_who_approved_through_what_and_when(
         r"<li>approved by oscar \(key \w+\) via the console at [\d-]+ [\d:]+ UTC", text
     )
     assert len(said) == 2, text  # the approval, and the action it let run
+
+
+def test_an_approval_on_instances_tagged_by_name_names_its_target_as_slack_does(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    """A critical alert on ``shop-7`` (no instance id): the restart waits for two people on
+    the instances tagged ``Name=shop-7``. The card's title names that target as Slack's
+    approval message does (``tag:Name=shop-7``), not as the JSON ``{"Name": "shop-7"}``."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    alerts = {
+        "version": "4",
+        "status": "firing",
+        "receiver": "x",
+        "groupKey": "shop",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {
+                    "alertname": "cpu_utilization",
+                    "instance": "shop-7",
+                    "severity": "critical",
+                    "criticality": "production-critical",
+                },
+                "annotations": {"summary": "hot"},
+                "startsAt": (now - timedelta(minutes=1)).isoformat(),
+                "fingerprint": "shop-7-cpu",
+            }
+        ],
+    }
+    viewer = console_stack.key("viewer", "vera")
+    sent = console_stack.api(
+        "POST", "/v1/alerts/alertmanager", console_stack.key("ingest", "am"), json=alerts
+    )
+    assert sent.status_code == 202, sent.text
+
+    def waiting() -> list[dict[str, Any]]:
+        listed = console_stack.api("GET", "/remediation/approvals", viewer).json()
+        return [a for a in listed if a["request"]["target"].get("tags") == {"Name": "shop-7"}]
+
+    (approval,) = _wait_for("the restart's approval", waiting)
+    console.sign_in(viewer)
+    card = console.page("/console/approvals").text.split(f'id="approval-{approval["id"]}"')[1]
+    title = card.split("<h3>")[1].split("</h3>")[0]
+    assert title == "restart_service on tag:Name=shop-7", title
