@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.console.console_stack import (
@@ -129,3 +131,52 @@ def test_a_viewer_sees_the_incident_but_cannot_approve_even_by_forging_the_form(
     assert "CSRF" in forged.text()
     approval = stack.api(f"/remediation/approvals/{approval_id}", stack.key("viewer", "v3"))
     assert approval["approvers"] == [] and approval["state"] == "pending"
+
+
+def test_long_unbroken_names_and_texts_wrap_inside_the_page(
+    stack: ConsoleStack, browser: Any
+) -> None:
+    """A pod-like resource id, an alert summary and a silence comment without a space in
+    hundreds of characters: every page still fits the window (no sideways scrolling to reach
+    the severity, the timeline link or the End now button)."""
+    pod = "checkout-" + "7f9c5d8b6x" * 19
+    now = datetime.now(UTC).replace(microsecond=0)
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": "memory_working_set_ratio", "instance": pod, "severity": "high"},
+        "annotations": {"summary": "y" * 300},
+        "startsAt": (now - timedelta(minutes=1)).isoformat(),
+        "fingerprint": "long-pod",
+    }
+    ingest, operator = stack.key("ingest", "am"), stack.key("operator", "olly")
+    body = {"version": "4", "status": "firing", "receiver": "x", "groupKey": "g", "alerts": [alert]}
+    for path, key, payload in (
+        ("/v1/alerts/alertmanager", ingest, body),
+        (
+            "/notifications/silences",
+            operator,
+            {"matchers": {"resource": pod, "metric": "*"}, "duration_s": 600, "comment": "z" * 300},
+        ),
+        (
+            "/remediation/maintenance",
+            operator,
+            {"target_pattern": pod, "duration": "1h", "reason": "r" * 300},
+        ),
+    ):
+        reply = httpx.post(stack.url + path, json=payload, headers={"X-API-Key": key}, timeout=20)
+        assert reply.status_code < 300, reply.text
+        if path == "/v1/alerts/alertmanager":
+            (incident_id,) = reply.json()["anomaly_ids"]
+    page = sign_in(browser, stack, operator, "/console/anomalies")
+    reload_until(page, pod[:40])
+    for path in (
+        "/console/",
+        "/console/incidents?status=any",
+        "/console/anomalies",
+        "/console/silences",
+        "/console/safety",
+        f"/console/incidents/{incident_id}",
+    ):
+        page.goto(stack.url + path)
+        wide, window = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert wide <= window, f"{path} is {wide} px wide in a {window} px window"
