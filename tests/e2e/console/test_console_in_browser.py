@@ -180,3 +180,23 @@ def test_long_unbroken_names_and_texts_wrap_inside_the_page(
         page.goto(stack.url + path)
         wide, window = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert wide <= window, f"{path} is {wide} px wide in a {window} px window"
+
+
+def test_no_page_logs_an_error_or_asks_for_something_missing(
+    stack: ConsoleStack, browser: Any
+) -> None:
+    """The browser's console stays clean on every page, the sign-in page included: no
+    request answered 4xx or 5xx (a browser asks for ``/favicon.ico`` unless the page names
+    its icon)."""
+    page = browser.new_context().new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(stack.url + "/console/")
+    page.get_by_label("API key").fill(stack.key("admin", "ada"))
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(stack.url + "/console/")
+    for path in ("/console/incidents", "/console/approvals", "/console/safety", "/console/rules"):
+        page.goto(stack.url + path)
+    page.wait_for_timeout(500)  # the icon is asked for after the page loads
+    assert errors == [], errors
