@@ -84,12 +84,15 @@ def safety(data: dict[str, Any]) -> str:
     else:
         lines.append("• circuit breaker closed: automatic actions may run")
     dry = data.get("dry_run")
-    if dry is not None:
+    if dry:
+        lines.append("• dry-run *on*: actions are recorded, nothing is changed")
+    elif data.get("executor") == "dry-run":  # SCOPS_DRY_RUN off, but no AWS to act with
         lines.append(
-            "• dry-run *on*: actions are recorded, nothing is changed"
-            if dry
-            else "• dry-run off: actions change things"
+            "• dry-run off, but the executor is *dry-run* (no AWS configured): actions are "
+            "recorded, nothing is changed"
         )
+    elif dry is not None:
+        lines.append("• dry-run off: actions change things")
     if "actions_this_hour" in safety_:
         lines.append(
             f"• {safety_['actions_this_hour']} of {safety_.get('rate_limit_per_hour', '?')} "

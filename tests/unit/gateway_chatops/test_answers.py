@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from services.gateway.chatops import answers
+from services.gateway.chatops import answers, insight_words
 from services.gateway.chatops.intents import ActionName
 from shared.events import Severity
 
@@ -173,3 +173,19 @@ def test_status_lines_use_only_what_the_services_send() -> None:
     assert answers.anomaly_summary([anomaly()]) == (
         "1 in the last hour, 1 still open (worst: critical)"
     )
+
+
+def test_safety_state_says_nothing_is_changed_when_the_executor_is_dry_run() -> None:
+    """SCOPS_DRY_RUN off but no AWS configured: the remediator's executor is ``dry-run``, so
+    actions are recorded and nothing is changed. "dry-run off: actions change things" would
+    tell the on-call the opposite of what happens (the console's overview says dry-run)."""
+    status = {
+        "executor": "dry-run",
+        "dry_run": False,
+        "safety": {"breaker": {"open": False}, "actions_this_hour": 1, "rate_limit_per_hour": 10},
+    }
+    lines = insight_words.safety(status).splitlines()
+    assert "• dry-run off: actions change things" not in lines, lines
+    assert any("executor is *dry-run*" in line and "nothing is changed" in line for line in lines)
+    real = insight_words.safety({**status, "executor": "ssm"}).splitlines()
+    assert "• dry-run off: actions change things" in real, real
