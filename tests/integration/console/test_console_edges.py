@@ -60,3 +60,13 @@ def test_the_series_chart_draws_extreme_but_accepted_values(
     ticks = re.findall(r'<text class="axis"[^>]*>([^<]*)</text>', page.text)
     assert "nan" not in drawn.group(1).lower(), drawn.group(1)
     assert not [t for t in ticks if "nan" in t.lower()], ticks
+
+
+def test_the_safety_page_says_nothing_is_changed_when_the_executor_is_dry_run(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    """SCOPS_DRY_RUN is off here, but with no AWS configured the remediator's executor is
+    dry-run: the page about what may act says that nothing is changed, as the overview does."""
+    console.sign_in(console_stack.key("viewer", "vera"))
+    page = console.page("/console/safety").text
+    assert "executor is <strong>dry-run</strong>" in page and "nothing is changed" in page, page
