@@ -141,13 +141,25 @@ def one_rule(rule: dict[str, Any]) -> str:
         lines.append(str(rule["description"]).strip()[:300])
     match = rule.get("match")
     if isinstance(match, dict) and match:
-        lines.append("Matches: " + ", ".join(f"{k} {v}" for k, v in match.items() if v))
+        lines.append("Matches: " + "; ".join(_condition(k, v) for k, v in match.items() if v))
     auto = rule.get("auto_shadow")
     if isinstance(auto, dict):
         reason = auto.get("reason") or auto.get("why") or ""
         lines.append(f"In shadow automatically since {when(auto.get('at'))} {reason}".strip())
         lines.append(f"An admin can say `unshadow rule {rule.get('name')}`.")
     return "\n".join(lines)
+
+
+def _condition(name: str, value: Any) -> str:
+    """One of a rule's match conditions in words, names and globs as code (``*`` and ``_``
+    are not mrkdwn there): ``metric `cpu_utilization`, `cpu_*```."""
+    if isinstance(value, dict):
+        said = ", ".join(f"`{k}={v}`" for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        said = ", ".join(f"`{v}`" for v in value)
+    else:
+        said = str(value)
+    return f"{name.replace('_', ' ')} {said}"
 
 
 def incident_as_anomaly(incident: dict[str, Any]) -> dict[str, Any]:

@@ -189,3 +189,23 @@ def test_safety_state_says_nothing_is_changed_when_the_executor_is_dry_run() -> 
     assert any("executor is *dry-run*" in line and "nothing is changed" in line for line in lines)
     real = insight_words.safety({**status, "executor": "ssm"}).splitlines()
     assert "• dry-run off: actions change things" in real, real
+
+
+def test_one_rule_names_what_it_matches_in_words_not_python_lists() -> None:
+    rule = {
+        "name": "cpu-critical",
+        "effective_mode": "live",
+        "actions": [{"action": "restart_service"}],
+        "match": {
+            "metric": ["cpu_utilization", "cpu_*"],
+            "severity_at_least": "critical",
+            "resources": ["*"],
+            "labels": {"env": "prod"},
+            "detectors": [],
+        },
+    }
+    lines = insight_words.one_rule(rule).splitlines()
+    assert lines[-1] == (
+        "Matches: metric `cpu_utilization`, `cpu_*`; severity at least critical; "
+        "resources `*`; labels `env=prod`"
+    ), lines
