@@ -51,9 +51,13 @@ def _over_tls(request: Request) -> bool:
     return request.url.scheme == "https" or public.startswith("https://")
 
 
-def _sign_in_page(request: Request, status: int = 200, error: str | None = None) -> Response:
+def _sign_in_page(
+    request: Request, status: int = 200, error: str | None = None, back_to: str | None = None
+) -> Response:
+    """The form; ``back_to`` (else the query's ``next``) is where a sign-in leads, so a
+    mistyped key does not lose the page asked for."""
     token = secrets.token_urlsafe(32)
-    back_to = safe_back_to(request.query_params.get("next"))
+    back_to = safe_back_to(back_to if back_to is not None else request.query_params.get("next"))
     response = page(
         request,
         "sign_in.html",
@@ -81,7 +85,7 @@ async def sign_in_form(request: Request) -> Response:
     return redirect(safe_back_to(request.query_params.get("next")))
 
 
-async def _failed(request: Request, status: int, message: str) -> Response:
+async def _failed(request: Request, status: int, message: str, back_to: str | None) -> Response:
     """A sign-in that opened no session: counted against the client address's budget (a
     valid key is never refused for others' failures: behind an ingress every browser may
     share one address), told as it is, or as too many attempts once the budget is spent."""
@@ -89,9 +93,9 @@ async def _failed(request: Request, status: int, message: str) -> Response:
     attempts = RateLimiter(gateway(request).redis, "console-sign-in", SIGN_IN_ATTEMPTS_PER_MIN)
     wait = await attempts.hit(client)
     if wait is None:
-        return _sign_in_page(request, status, message)
+        return _sign_in_page(request, status, message, back_to)
     refused = _sign_in_page(
-        request, 429, f"Too many failed sign-in attempts: try again in {wait} seconds."
+        request, 429, f"Too many failed sign-in attempts: try again in {wait} seconds.", back_to
     )
     refused.headers["Retry-After"] = str(wait)
     return refused
@@ -100,6 +104,8 @@ async def _failed(request: Request, status: int, message: str) -> Response:
 @router.post("/sign-in")
 async def sign_in(request: Request) -> Response:
     form = await read_form(request)
+    asked = form.get("next")
+    back_to = asked if isinstance(asked, str) else None
     given = form.get("form_token")
     expected = request.cookies.get(SIGN_IN_COOKIE, "")
     if not (
@@ -108,26 +114,29 @@ async def sign_in(request: Request) -> Response:
         and hmac.compare_digest(given.encode(), expected.encode())
     ):
         return await _failed(
-            request, 403, "The sign-in form expired or did not come from this page: try again."
+            request,
+            403,
+            "The sign-in form expired or did not come from this page: try again.",
+            back_to,
         )
     try:
         presented = field(form, "api_key", required=True, max_chars=MAX_KEY_CHARS)
     except Refused as refused:
-        return await _failed(request, refused.status, "Paste an API key (scops_...).")
+        return await _failed(request, refused.status, "Paste an API key (scops_...).", back_to)
     keys: KeyStore = gateway(request).keys
     key = await keys.verify(presented)
     if key is None:
-        return await _failed(request, 401, "That API key is not valid (or was revoked).")
+        return await _failed(request, 401, "That API key is not valid (or was revoked).", back_to)
     if not key.allows(Role.VIEWER):
         return await _failed(
             request,
             403,
             f"{_article(key.role)} {key.role} key cannot open the console: "
             "use a viewer, operator or admin key.",
+            back_to,
         )
     token, _ = await session_store(request).open(key.key_id)
-    back_to = form.get("next")
-    response = redirect(safe_back_to(back_to if isinstance(back_to, str) else None))
+    response = redirect(safe_back_to(back_to))
     settings: GatewaySettings = gateway(request).settings
     response.set_cookie(
         SESSION_COOKIE,

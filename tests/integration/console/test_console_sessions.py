@@ -53,6 +53,26 @@ def test_pages_without_a_session_lead_to_sign_in_and_back(
     assert 'name="next" value="/console/approvals"' in form.text
 
 
+def test_a_mistyped_key_keeps_the_page_asked_for(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    """Someone follows an incident link from Slack, pastes a wrong key, then the right one:
+    they land on the incident, not on the overview."""
+    asked = "/console/incidents?status=resolved"
+    form = console.page(console.page(asked).headers["location"])
+    for typed in ("scops_not_a_key", console_stack.key("viewer", "vera")):
+        token = FORM_TOKEN.search(form.text)
+        assert token, form.text
+        form = console.http.post(
+            "/console/sign-in",
+            data={"form_token": token.group(1), "api_key": typed, "next": asked},
+        )
+        if typed == "scops_not_a_key":
+            assert form.status_code == 401
+            assert 'name="next" value="/console/incidents?status=resolved"' in form.text
+    assert form.status_code == 303 and form.headers["location"] == asked
+
+
 def test_sign_in_refuses_bad_input_with_a_4xx_page_never_500(
     console_stack: ConsoleStack, console: ConsoleClient
 ) -> None:
