@@ -30,7 +30,10 @@ router = APIRouter(prefix=CONSOLE, include_in_schema=False)
 HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 WINDOW_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
-DURATION = re.compile(r"^\d{1,4}(s|m|h|d)$")
+# Both forms' "For": numbers each with its unit (30m, 2h, 1h30m, 1d); a bare number is
+# refused rather than read as seconds (a window "For 90" would end 90 seconds later).
+DURATION = re.compile(r"^(?:\d{1,4}[smhd]){1,4}$")
+DURATION_PART = re.compile(r"(\d+)([smhd])")
 DURATION_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -76,10 +79,15 @@ async def decide(approval_id: str, decision: str, request: Request, user: User) 
     return await _done(request, user, form, f"{CONSOLE}/approvals", reply, f"{decision}d")
 
 
-def _seconds(duration: str) -> int:
+def _duration(duration: str) -> str:
     if not DURATION.match(duration):
-        raise Refused(400, "duration: a number and a unit, e.g. 30m, 2h or 1d")
-    return int(duration[:-1]) * DURATION_S[duration[-1]]
+        raise Refused(400, "duration: a number and a unit, e.g. 30m, 2h, 1h30m or 1d")
+    return duration
+
+
+def _seconds(duration: str) -> int:
+    parts = DURATION_PART.findall(_duration(duration))
+    return sum(int(number) * DURATION_S[unit] for number, unit in parts)
 
 
 @router.post("/silences")
@@ -91,7 +99,7 @@ async def add_silence(request: Request, user: User) -> Response:
     }
     body = {
         "matchers": matchers,
-        "duration_s": _seconds(field(form, "duration", required=True, max_chars=8)),
+        "duration_s": _seconds(field(form, "duration", required=True, max_chars=16)),
         "comment": field(form, "comment"),
     }
     reply = await ConsoleCalls(request, user).act(
@@ -124,7 +132,7 @@ async def add_window(request: Request, user: User) -> Response:
     form = await posted_form(request, user)
     body = {
         "target_pattern": field(form, "target_pattern", required=True, max_chars=256),
-        "duration": field(form, "duration", required=True, max_chars=16),
+        "duration": _duration(field(form, "duration", required=True, max_chars=16)),
         "reason": field(form, "reason"),
     }
     reply = await ConsoleCalls(request, user).act(

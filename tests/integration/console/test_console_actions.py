@@ -109,8 +109,10 @@ def test_an_operator_adds_and_ends_a_maintenance_window(
     windows = console_stack.api("GET", "/remediation/maintenance", key).json()
     (window,) = [w for w in windows if w["target_pattern"] == "batch-*"]
     assert window["created_by"].startswith("otto (key ")
-    bad = console.after(console.submit("/console/maintenance", {**fields, "duration": "soon"}))
-    assert "flash-error" in bad.text and "422" in bad.text
+    bad = console.submit("/console/maintenance", {**fields, "duration": "soon"})
+    assert bad.status_code == 400 and "a number and a unit" in bad.text
+    refused = console.after(console.submit("/console/maintenance", {**fields, "duration": "0s"}))
+    assert "flash-error" in refused.text and "422" in refused.text  # the remediator's refusal
     console.after(console.submit(f"/console/maintenance/{window['id']}/end", {}))
     windows = console_stack.api("GET", "/remediation/maintenance", key).json()
     assert not [w for w in windows if w["id"] == window["id"]]
@@ -248,3 +250,28 @@ def test_an_approval_on_instances_tagged_by_name_names_its_target_as_slack_does(
     card = console.page("/console/approvals").text.split(f'id="approval-{approval["id"]}"')[1]
     title = card.split("<h3>")[1].split("</h3>")[0]
     assert title == "restart_service on tag:Name=shop-7", title
+
+
+def test_the_silence_and_maintenance_forms_read_durations_alike(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    """A silence "For 1h30m" lasts 90 minutes, as a maintenance window takes it; "For 90" (no
+    unit) is refused by both forms, not a maintenance window that ends 90 seconds later."""
+    key = console_stack.key("operator", "otto")
+    console.sign_in(key)
+    fields = {"resource": "dur-*", "metric": "*", "duration": "1h30m", "comment": "compound"}
+    shown = console.after(console.submit("/console/silences", fields))
+    assert "flash-ok" in shown.text, shown.text
+    (silence,) = [s for s in _silences(console_stack, key) if s["comment"] == "compound"]
+    lasts = datetime.fromisoformat(silence["ends_at"]) - datetime.fromisoformat(
+        silence["starts_at"]
+    )
+    assert lasts == timedelta(minutes=90), lasts
+    for action, form in (
+        ("/console/silences", {**fields, "duration": "90", "comment": "bare"}),
+        ("/console/maintenance", {"target_pattern": "dur-*", "duration": "90", "reason": "bare"}),
+    ):
+        refused = console.submit(action, form)
+        assert refused.status_code == 400 and "a number and a unit" in refused.text, refused.text
+    windows = console_stack.api("GET", "/remediation/maintenance", key).json()
+    assert not [w for w in windows if w["target_pattern"] == "dur-*"], windows
