@@ -107,3 +107,39 @@ def test_a_wrong_filter_on_a_list_page_is_a_400_page_naming_the_field(
         assert f"{field}:" in reply.text, path
         assert "unavailable" not in reply.text.lower(), path
     assert console.page("/console/incidents?status=closed&severity=high").status_code == 200
+
+
+def test_a_manual_requests_page_says_so_and_links_no_series(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    """A restart asked by hand has no anomaly nor metric behind it: its page is titled as the
+    list names it ("manual request"), not "manual-9 / manual" with a link to an empty chart
+    of a metric called "manual"."""
+    operator = console_stack.key("operator", "olga")
+    asked = console_stack.api(
+        "POST",
+        "/remediation/execute",
+        operator,
+        json={
+            "action": "restart_service",
+            "target": {"tags": {"Name": "manual-9"}},
+            "params": {"service": "nginx"},
+            "reason": "stuck workers",
+        },
+    )
+    assert asked.status_code in (200, 202), asked.text
+    deadline = time.monotonic() + 30
+    while True:
+        found = console_stack.api(
+            "GET", "/incidents?resource_id=manual-9&status=closed", operator
+        ).json()["items"]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    (incident,) = found
+    assert incident["kind"] == "manual"
+    console.sign_in(operator)
+    page = console.page(f"/console/incidents/{incident['id']}").text
+    title = page.split("<h1>")[1].split("</h1>")[0]
+    assert title.startswith("manual-9 (manual request)"), title
+    assert "metric=manual" not in page, page
