@@ -11,7 +11,7 @@ import pytest
 from services.notifier.core.alerts import MessageKind
 from services.notifier.core.render import Channel, Links, Rendered, record_kind, render_record
 from services.notifier.core.render.slack_remediation import decision_summary
-from shared.events import RemediationRecord, RemediationStatus, decode_event
+from shared.events import RemediationRecord, RemediationStatus, Severity, decode_event
 from shared.slack_buttons import ActionId
 from tests.support.notifier_events import T0, anomaly, record
 from tests.unit.notifier.test_render_alerts import assert_within_slack_limits
@@ -244,3 +244,35 @@ def test_a_record_written_before_votes_still_names_who_decided() -> None:
     fields = _fields(render_record(old, MessageKind.ACTION_RESULT, Channel.SLACK))
     assert fields["*Decided by*"] == "ana, ben"
     assert "*Approved by*" not in fields and "*Rejected by*" not in fields
+
+
+def test_a_manual_requests_messages_say_manual_request_not_a_severity_on_a_metric() -> None:
+    """A restart asked by hand has no anomaly: the remediator names its metric "manual".
+    Slack must not read "MEDIUM manual" or "MEDIUM on `manual`" as if a metric had fired."""
+    manual = anomaly(
+        resource_id="web-9",
+        metric="manual",
+        severity=Severity.MEDIUM,
+        explanation="manual request by ana (key 1a2b): stuck workers",
+    )
+    fields = {"anomaly_value": None, "expected_low": None, "expected_high": None}
+    result = render_record(
+        record(manual, RemediationStatus.SUCCEEDED, **fields),
+        MessageKind.ACTION_RESULT,
+        Channel.SLACK,
+    )
+    assert result.text.startswith(
+        ":white_check_mark: Succeeded: restart_service on web-9 — manual request. "
+    ), result.text
+    why = result.payload["blocks"][1]["text"]["text"]
+    assert "`manual`" not in why and "MEDIUM" not in why, why
+    assert ":bust_in_silhouette: Manual request by ana (key 1a2b): stuck workers" in why, why
+    asked = record(
+        manual,
+        RemediationStatus.PENDING_APPROVAL,
+        approval_id="a" * 32,
+        expires_at=T0 + timedelta(minutes=30),
+        **fields,
+    )
+    approval = render_record(asked, MessageKind.APPROVAL, Channel.SLACK)
+    assert approval.text.endswith("on web-9 (manual request, expires 18:30 UTC)"), approval.text

@@ -98,7 +98,27 @@ def decision_summary(record: RemediationRecord) -> str:
             return f"{action}: {record.status.value.replace('_', ' ')} ({reason})"
 
 
+MANUAL_METRIC = "manual"  # what the remediator names as the metric of a manual request
+
+
+def _manual(record: RemediationRecord) -> bool:
+    """A remediation a person asked for, with no anomaly (nor metric) behind it."""
+    return record.metric == MANUAL_METRIC and record.anomaly_observed_at is None
+
+
+def _about(record: RemediationRecord) -> str:
+    """What the action answers, for a notification text: ``CRITICAL cpu_utilization``."""
+    if _manual(record):
+        return "manual request"
+    return f"{record.severity.value.upper()} {record.metric}"
+
+
 def _anomaly_line(record: RemediationRecord) -> str:
+    if _manual(record):  # its explanation is the remediator's "manual request by ana: why"
+        said = _one_line(record.anomaly_explanation or "manual request", 800)
+        if not said.lower().startswith("manual request"):
+            said = f"manual request: {said}"
+        return f":bust_in_silhouette: {said[:1].upper()}{said[1:]}"
     emoji = SEVERITY_EMOJI[record.severity]
     text = f"{emoji} {record.severity.value.upper()} on {code(record.metric, 120)}"
     if record.anomaly_value is not None:
@@ -140,7 +160,7 @@ def approval_fallback(record: RemediationRecord) -> str:
     expires = f", expires {record.expires_at:%H:%M} UTC" if record.expires_at else ""
     return (
         f"{APPROVAL_EMOJI} Approval needed: {record.action} on {_where(record)} "
-        f"({record.severity.value.upper()} {record.metric}{expires})"
+        f"({_about(record)}{expires})"
     )
 
 
@@ -231,7 +251,7 @@ def result_fallback(record: RemediationRecord) -> str:
     if record.status == RemediationStatus.BLOCKED and record.blocked_by:
         text += f" (blocked by {record.blocked_by})"
     reason = " ".join(record.reason.split())
-    return f"{text} — {record.severity.value.upper()} {record.metric}. {reason}"
+    return f"{text} — {_about(record)}. {reason}"
 
 
 def result_message(record: RemediationRecord, links: Links) -> dict[str, Any]:
