@@ -143,3 +143,6 @@ def test_a_manual_requests_page_says_so_and_links_no_series(
     title = page.split("<h1>")[1].split("</h1>")[0]
     assert title.startswith("manual-9 (manual request)"), title
     assert "metric=manual" not in page, page
+    listed = console.page("/console/incidents?status=closed&resource_id=manual-9").text
+    (row,) = [r for r in listed.split("<tr>") if "manual-9 (manual request)" in r]
+    assert '<td class="text">restart_service</td>' in row, row  # no rule: no arrow before it
