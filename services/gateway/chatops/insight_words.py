@@ -200,7 +200,9 @@ def summary(
     )
     where = Counter(str(a.get("resource_id")) for a in anomalies).most_common(3)
     lines = [f"*Summary {_period(window_s)}*"]
-    noun = "incidents" if source == "history" else "anomalies"
+    noun = "incident" if source == "history" else "anomaly"
+    if len(anomalies) != 1 or plus_anomalies:
+        noun = "incidents" if noun == "incident" else "anomalies"
     lines.append(
         f"• {len(anomalies)}{plus_anomalies} {noun}"
         + (f" ({by_severity})" if by_severity else "")
@@ -210,7 +212,8 @@ def summary(
     statuses = Counter(str(r.get("status")) for r in runs)
     if runs:
         listed = ", ".join(f"{n} {s}" for s, n in statuses.most_common())
-        lines.append(f"• {len(runs)}{plus_records} remediation decisions: {listed}")
+        decided = "decision" if len(runs) == 1 and not plus_records else "decisions"
+        lines.append(f"• {len(runs)}{plus_records} remediation {decided}: {listed}")
     else:
         lines.append("• no remediation decisions")
     for record in runs[:5]:

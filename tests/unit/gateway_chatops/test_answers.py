@@ -209,3 +209,9 @@ def test_one_rule_names_what_it_matches_in_words_not_python_lists() -> None:
         "Matches: metric `cpu_utilization`, `cpu_*`; severity at least critical; "
         "resources `*`; labels `env=prod`"
     ), lines
+
+
+def test_a_summary_of_one_incident_and_one_decision_says_them_in_the_singular() -> None:
+    records = [{"status": "dry_run", "action": "restart_service", "resource_id": "web-1"}]
+    text = insight_words.summary(86400, [anomaly()], records, "history")
+    assert "• 1 incident (1 critical)" in text and "• 1 remediation decision: 1 dry_run" in text
