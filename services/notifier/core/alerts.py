@@ -62,6 +62,8 @@ class Resolution(BaseModel):
     def silent(self) -> bool:
         return self.reason == "no_data"
 
+    source: str = "detector"  # or "alertmanager": its word, its last value no measurement
+
 
 class Alert(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")

@@ -128,6 +128,7 @@ def apply_resolution(alert: Alert, event: AnomalyResolved) -> tuple[Alert, bool]
         peak_severity=event.peak_severity,
         last_value=event.last_value,
         reason=event.reason,
+        source=event.source,
     )
     return alert.model_copy(update={"resolution": resolution}), True
 

@@ -339,3 +339,19 @@ def test_an_alert_from_alertmanager_offers_no_false_positive_button() -> None:
     _, payload = _one(FlushPlan(firing=[alert]))
     buttons = [e["action_id"] for e in payload["blocks"][-1]["elements"]]
     assert buttons == [ActionId.ANOMALY_ACKNOWLEDGE, ActionId.ANOMALY_SILENCE]
+
+
+def test_a_resolution_alertmanager_sent_gives_no_last_value() -> None:
+    """Alertmanager's resolved alert carries the value annotation it fired with (93.5), not a
+    measurement: "back to normal · last value 93.5" would contradict itself."""
+    event = anomaly(value=93.5, expected_low=93.5, expected_high=93.5, detectors=["alertmanager"])
+    ended = resolved(event, after_s=660).model_copy(
+        update={"last_value": 93.5, "source": "alertmanager"}
+    )
+    alert, _ = apply_resolution(alert_from_event(event), ended)
+    _, payload = _one(FlushPlan(resolved=[alert]))
+    body = payload["blocks"][1]["text"]["text"]
+    assert "last value" not in body, body
+    assert body.startswith(
+        "Back to normal after *11 min* · peak critical · resolved by Alertmanager"
+    )

@@ -337,9 +337,15 @@ def resolved_message(meta: GroupMeta, alerts: Sequence[Alert], links: Links) -> 
         assert res is not None
         if res.silent:
             return _silent_message(alert, res, links)
+        # Alertmanager's resolved alert repeats the value it fired with: no measurement.
+        last = (
+            "resolved by Alertmanager"
+            if res.source == "alertmanager"
+            else f"last value {number(res.last_value)}"
+        )
         lines = [
             f"Back to normal after *{duration(res.duration_s)}* · "
-            f"peak {res.peak_severity.value} · last value {number(res.last_value)}",
+            f"peak {res.peak_severity.value} · {last}",
             f"*Resource* {code(alert.resource_id)} · *metric* {code(alert.metric)}",
             f"Started {slack_date(alert.started_at)}, resolved {slack_date(res.resolved_at)}",
         ]
