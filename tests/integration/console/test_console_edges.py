@@ -70,3 +70,15 @@ def test_the_safety_page_says_nothing_is_changed_when_the_executor_is_dry_run(
     console.sign_in(console_stack.key("viewer", "vera"))
     page = console.page("/console/safety").text
     assert "executor is <strong>dry-run</strong>" in page and "nothing is changed" in page, page
+
+
+def test_the_rules_page_names_every_condition_of_a_rules_match(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    """The shipped error-rate rule acts only when CPU or memory is anomalous too: its row
+    says so, not "error_rate* at critical on *" as if an error rate alone were enough."""
+    console.sign_in(console_stack.key("viewer", "vera"))
+    page = console.page("/console/rules").text
+    row = page.split('<tr id="rule-error-rate-critical">')[1].split("</tr>")[0]
+    when = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[1]
+    assert "with <code>cpu_*, memory_*</code> anomalous too" in when, when
