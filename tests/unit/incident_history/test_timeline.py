@@ -33,6 +33,7 @@ from tests.support.incident_story import (
     escalation,
     manual_request,
     opener,
+    resolution,
     told,
     whole_incident,
 )
@@ -264,3 +265,15 @@ def test_a_notification_step_says_where_the_message_went_and_who_kept_it() -> No
         ),
         NotificationStatus.FAILED: ("notifier", "anomaly message to pager failed after 5 attempts"),
     }
+
+
+def test_a_series_gone_silent_closes_its_incident_as_no_data_not_recovered() -> None:
+    first = opener("web-7", "cpu_utilization", START)
+    gone = resolution(first, 1800).model_copy(update={"reason": "no_data"})
+    steps = ordered(_timeline([first, gone]))
+    last = steps[-1]
+    assert last.kind == TimelineKind.RESOLUTION
+    assert "no data" in last.summary and "not recovered" in last.summary
+    assert "back to normal" not in last.summary
+    assert last.detail["reason"] == "no_data"
+    assert summarize(first.event_id, _timeline([first, gone])).status == IncidentStatus.RESOLVED
