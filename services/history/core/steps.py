@@ -118,7 +118,10 @@ def anomaly_steps(event: AnomalyEvent) -> Steps:
 def resolution_steps(event: AnomalyResolved) -> Steps:
     peak = event.peak_severity.value
     if event.reason == "no_data":
-        summary = f"no data after {event.duration_s:.0f}s (peak {peak}): closed, not recovered"
+        summary = (
+            f"went silent (no samples since; anomalous for {event.duration_s:.0f}s before, "
+            f"peak {peak}): closed, not recovered"
+        )
     else:
         summary = f"back to normal after {event.duration_s:.0f}s (peak {peak})"
     entry = TimelineEntry(

@@ -273,7 +273,7 @@ def test_a_series_gone_silent_closes_its_incident_as_no_data_not_recovered() -> 
     steps = ordered(_timeline([first, gone]))
     last = steps[-1]
     assert last.kind == TimelineKind.RESOLUTION
-    assert "no data" in last.summary and "not recovered" in last.summary
+    assert "went silent" in last.summary and "not recovered" in last.summary
     assert "back to normal" not in last.summary
     assert last.detail["reason"] == "no_data"
     assert summarize(first.event_id, _timeline([first, gone])).status == IncidentStatus.RESOLVED

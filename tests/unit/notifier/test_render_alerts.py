@@ -190,18 +190,21 @@ def test_a_series_gone_silent_is_told_no_data_not_back_to_normal() -> None:
     alert, news = apply_resolution(alert_from_event(event), silent)
     assert news
     text, payload = _one(FlushPlan(resolved=[alert]))
-    assert text.startswith(":white_check_mark: NO DATA: cpu_utilization on web-1")
+    assert text.startswith(
+        ":white_check_mark: NO DATA: cpu_utilization on web-1 sent nothing since"
+    )
     assert "not recovered" in text and "back to normal" not in text
     header = payload["blocks"][0]["text"]["text"]
     body = payload["blocks"][1]["text"]["text"]
     assert header.startswith(":white_check_mark: NO DATA")
-    assert "No samples since" in body and "Back to normal" not in body
+    assert "No samples since" in body and "anomalous for 30 min" in body
+    assert "Back to normal" not in body
     assert_within_slack_limits(payload)
     other = anomaly(resource_id="web-2", at=T0 + timedelta(seconds=1))
     back = apply_resolution(alert_from_event(other), resolved(other))[0]
     (rendered,) = render_flush(FlushPlan(resolved=[alert, back]), META, Channel.SLACK, LINKS)
     lines = json.dumps(rendered.payload)
-    assert "no data after 30 min" in lines and "after 14 min" in lines
+    assert "went silent, anomalous for 30 min" in lines and "after 14 min" in lines
 
 
 def test_several_resolutions_are_one_message() -> None:

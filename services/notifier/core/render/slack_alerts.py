@@ -78,7 +78,7 @@ def _observed(alert: Alert) -> str:
 def _lasting(alert: Alert) -> str:
     if alert.resolution is not None:
         if alert.resolution.silent:
-            return f"no data after {duration(alert.resolution.duration_s)}"
+            return "no data since its last sample: closed, not recovered"
         return f"back to normal after {duration(alert.resolution.duration_s)}"
     return f"lasting {duration(alert.lasted_s)}" if alert.lasted_s >= 1 else "just started"
 
@@ -314,9 +314,10 @@ def _group_buttons(meta: GroupMeta, alerts: Sequence[Alert]) -> list[ButtonEleme
 def resolved_fallback(alerts: Sequence[Alert]) -> str:
     first = alerts[0]
     if len(alerts) == 1 and first.resolution is not None and first.resolution.silent:
+        since = first.resolution.resolved_at.strftime("%Y-%m-%d %H:%M UTC")
         return (
-            f"{RESOLVED_EMOJI} NO DATA: {first.metric} on {first.resource_id} sent nothing more "
-            f"after {duration(first.resolution.duration_s)} of anomaly: closed, not recovered"
+            f"{RESOLVED_EMOJI} NO DATA: {first.metric} on {first.resource_id} sent nothing "
+            f"since {since}, while anomalous: closed, not recovered"
         )
     if len(alerts) == 1 and first.resolution is not None:
         return (
@@ -359,7 +360,7 @@ def resolved_message(meta: GroupMeta, alerts: Sequence[Alert], links: Links) -> 
     for alert in ordered[:LINES_MAX]:
         res = alert.resolution
         took = duration(res.duration_s) if res else "?"
-        how = "no data after" if res and res.silent else "after"
+        how = "went silent, anomalous for" if res and res.silent else "after"
         lines.append(
             f"{RESOLVED_EMOJI} {code(alert.resource_id, 120)} {code(alert.metric, 80)} {how} {took}"
         )
@@ -373,9 +374,10 @@ def resolved_message(meta: GroupMeta, alerts: Sequence[Alert], links: Links) -> 
 def _silent_message(alert: Alert, res: Resolution, links: Links) -> dict[str, Any]:
     """A series that stopped sending while anomalous: closed, and said to be, not recovered
     (the instance may be gone, or its exporter stopped)."""
+    lasted = f" · anomalous for {duration(res.duration_s)} before" if res.duration_s >= 1 else ""
     lines = [
-        f"No samples since {slack_date(res.resolved_at)}, after *{duration(res.duration_s)}* of "
-        f"anomaly · peak {res.peak_severity.value} · last value {number(res.last_value)}",
+        f"*No samples since {slack_date(res.resolved_at)}*{lasted} · peak "
+        f"{res.peak_severity.value} · last value {number(res.last_value)}",
         f"*Resource* {code(alert.resource_id)} · *metric* {code(alert.metric)}",
         "Closed without recovering: check whether the resource is gone or its metrics stopped.",
     ]
