@@ -38,6 +38,12 @@ def _run(argv: list[str] | None) -> int:
     demo.add_argument(
         "--timeout", type=float, default=180.0, help="seconds to wait for the notification"
     )
+    demo.add_argument(
+        "--run-dir",
+        type=Path,
+        default=Path(".run"),
+        help="the stack's run directory (as given to `scops up`), where its logs are",
+    )
     backtest = sub.add_parser(
         "backtest",
         help="replay history (CSV, Prometheus or CloudWatch) through the detector",
@@ -132,7 +138,7 @@ def _run(argv: list[str] | None) -> int:
     if args.command == "demo":
         from scops.demo import run_demo
 
-        return run_demo(args.timeout)
+        return run_demo(args.timeout, args.run_dir)
     if args.command == "backtest":
         from scops.backtest_run import run as run_backtest
 

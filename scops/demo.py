@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +21,13 @@ from redis.asyncio import Redis
 
 from scops.processes import HTTP_SERVICES
 from services.gateway.api_keys import KeyStore, Role
-from shared.events import AnomalyEvent, Notification, RemediationRecord, decode_event
+from shared.events import (
+    AnomalyEvent,
+    Notification,
+    NotificationStatus,
+    RemediationRecord,
+    decode_event,
+)
 from shared.settings import BaseServiceSettings
 from shared.streams import ANOMALIES, NOTIFICATIONS, REMEDIATIONS
 
@@ -108,21 +115,48 @@ def demo_key(redis_url: str) -> Iterator[str]:
         asyncio.run(_revoke_key(redis_url, key_id))
 
 
-def run_demo(timeout: float = 180.0) -> int:
+def run_demo(timeout: float = 180.0, run_dir: Path = Path(".run")) -> int:
     wait_ready(timeout=60)
-    return run_incident(HTTP_SERVICES["gateway"].url(), BaseServiceSettings().redis_url, timeout)
+    return run_incident(
+        HTTP_SERVICES["gateway"].url(), BaseServiceSettings().redis_url, timeout, run_dir
+    )
 
 
-def run_incident(gateway: str, redis_url: str, timeout: float) -> int:
-    """Sends the load and the spike through ``gateway``, then prints the incident's events."""
+def run_incident(gateway: str, redis_url: str, timeout: float, run_dir: Path = Path(".run")) -> int:
+    """Sends the load and the spike through ``gateway``, then prints the incident's events.
+    ``run_dir`` is the stack's (``scops up --run-dir``), where the services' logs are."""
     client = redis.Redis.from_url(redis_url)
     try:
-        return _incident(client, gateway, redis_url, timeout)
+        return _incident(client, gateway, redis_url, timeout, run_dir / "logs")
     finally:
         client.close()
 
 
-def _incident(client: redis.Redis, gateway: str, redis_url: str, timeout: float) -> int:
+def no_notification_line(timeout: float, log_dir: Path) -> str:
+    return f"no notification within {timeout:.0f}s: see the services' logs ({log_dir}/)"
+
+
+def closing_line(notification: Notification, outbox_url: str, log_dir: Path) -> str:
+    """The demo's last line, from what became of its message: delivered (to Slack or a
+    webhook), kept in the local outbox (no receiver configured) or failed."""
+    if notification.status is NotificationStatus.DELIVERED:
+        to = f" to {notification.receiver}" if notification.receiver else ""
+        return f"Done. The message was delivered via {notification.channel}{to}."
+    if notification.status is NotificationStatus.OUTBOX:
+        return (
+            "Done. No Slack or webhook is configured, so the message is in the local "
+            f"outbox: {outbox_url}"
+        )
+    return (
+        f"Done, but delivering the message via {notification.channel} failed after "
+        f"{notification.attempts} attempt(s): {notification.error or 'no error given'}; "
+        f"see the notifier's log ({log_dir}/)"
+    )
+
+
+def _incident(
+    client: redis.Redis, gateway: str, redis_url: str, timeout: float, log_dir: Path
+) -> int:
     positions = {s: _last_id(client, s) for s in (ANOMALIES, REMEDIATIONS, NOTIFICATIONS)}
     # Each run gets fresh series (a detector remembers the last incident of a series).
     run = int(client.incr("scops:{demo}:runs"))
@@ -151,9 +185,10 @@ def _incident(client: redis.Redis, gateway: str, redis_url: str, timeout: float)
     print(f"{stamp()} metric       {incident} cpu_utilization=97.5  (incident)")
 
     deadline = time.monotonic() + timeout
-    seen_notification = hinted = False
+    notification: Notification | None = None
+    hinted = False
     waiting_since = time.monotonic()
-    while time.monotonic() < deadline and not seen_notification:
+    while time.monotonic() < deadline and notification is None:
         if not hinted and time.monotonic() - waiting_since > 15:
             hinted = True
             print(
@@ -168,16 +203,18 @@ def _incident(client: redis.Redis, gateway: str, redis_url: str, timeout: float)
                 event = decode_event(fields[b"type"].decode(), fields[b"data"])
                 if event.correlation_id != correlation:
                     continue
-                seen_notification |= _print_event(stamp(), event)
-    if not seen_notification:
-        print(f"no notification within {timeout:.0f}s: see the services' logs (.run/logs/)")
+                _print_event(stamp(), event)
+                if isinstance(event, Notification) and notification is None:
+                    notification = event
+    if notification is None:
+        print(no_notification_line(timeout, log_dir))
         return 1
     outbox = HTTP_SERVICES["notifier"].url() + "/notifications/outbox"
-    print(f"\nDone. Slack not configured? The message is in the outbox: {outbox}")
+    print("\n" + closing_line(notification, outbox, log_dir))
     return 0
 
 
-def _print_event(stamp: str, event: object) -> bool:
+def _print_event(stamp: str, event: object) -> None:
     if isinstance(event, AnomalyEvent):
         print(
             f"{stamp} anomaly      {event.resource_id} {event.metric}: severity "
@@ -191,5 +228,3 @@ def _print_event(stamp: str, event: object) -> bool:
         )
     elif isinstance(event, Notification):
         print(f"{stamp} notification via {event.channel}: {event.text}")
-        return True
-    return False
