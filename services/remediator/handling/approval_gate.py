@@ -21,7 +21,7 @@ import structlog
 
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.core.records import request_record
-from services.remediator.core.rules.matching import ApprovalNeed
+from services.remediator.core.rules.matching import ApprovalNeed, approvers_wanted
 from services.remediator.handling.runner import ActionRunner
 from services.remediator.stores.approvals import ApprovalStore
 from services.remediator.stores.audit import RecordPublisher
@@ -57,7 +57,7 @@ class ApprovalGate:
         approval = self.approvals.create(
             waiting, required=need.approvals, why=need.why, approval_id=approval_uuid.hex
         )
-        people = "one person" if need.approvals == 1 else f"{need.approvals} different people"
+        people = approvers_wanted(need.approvals, requester=bool(request.requested_by))
         record = request_record(
             request,
             RemediationStatus.PENDING_APPROVAL,

@@ -40,6 +40,7 @@ from services.remediator.core.action_requests import ActionRequest, Incident
 from services.remediator.core.actions.registry import ACTION_NAMES
 from services.remediator.core.decision import Next
 from services.remediator.core.records import incident_record
+from services.remediator.core.rules.matching import approvers_wanted
 from services.remediator.core.safety_policy import Refusal, static_refusal
 from services.remediator.core.targets import INSTANCE_ID_PATTERN, Target, TargetError
 from services.remediator.errors import RequestRefusedError, UnknownActionError
@@ -155,15 +156,8 @@ class Preview(BaseModel):
             return "dry run: nothing will be changed"
         if self.next == "run":
             return f"runs once the safety checks pass ({self.why})"
-        people = (
-            "one person"
-            if self.approvals_required == 1
-            else f"{self.approvals_required} different people"
-        )
-        return (
-            f"waits for {people} other than the requester to approve ({self.why}); "
-            f"approval {self.approval_id}"
-        )
+        people = approvers_wanted(self.approvals_required, requester=True)
+        return f"waits for {people} to approve ({self.why}); approval {self.approval_id}"
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,14 @@ class ApprovalNeed:
     escalated: bool = False  # the target's last action did not help: no auto-approval
 
 
+def approvers_wanted(approvals: int, requester: bool) -> str:
+    """Who an approval waits for, said the same way by the API's answer to a manual request
+    and by the approval request itself (its reason, shown in Slack): a manual request's
+    requester never counts as one of its approvers."""
+    people = "one person" if approvals == 1 else f"{approvals} different people"
+    return f"{people} other than the requester" if requester else people
+
+
 @dataclass(frozen=True)
 class Recommendation:
     rule: Rule

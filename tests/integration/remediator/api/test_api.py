@@ -20,6 +20,8 @@ import redis
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from services.notifier.core.render.links import Links
+from services.notifier.core.render.slack_remediation import approval_message
 from services.remediator.app import create_app
 from services.remediator.config import RemediatorSettings
 from services.remediator.core.action_requests import ActionRequest
@@ -300,6 +302,10 @@ async def test_a_manual_high_risk_request_waits_for_someone_other_than_the_reque
     assert record is not None and record.status == RemediationStatus.PENDING_APPROVAL
     assert record.approval_id == preview["approval_id"]
     assert api.remediator.safety.counters()["actions_this_hour"] == 0
+    # The approval request (the "Why" of its Slack message) says what the API answer says.
+    assert "waits for one person other than the requester to approve" in record.reason
+    slack = json.dumps(approval_message(record, Links()))
+    assert "waits for one person other than the requester to approve" in slack
 
 
 async def test_approvals_through_the_api(api: Api, anomaly: AnomalyFactory) -> None:
