@@ -29,6 +29,13 @@ GROUP_ID = r"^[0-9a-f]{1,64}$"  # the notifier's group ids: a hash's hex digits
 SilenceSeconds = Field(None, ge=SILENCE_MIN_S, le=SILENCE_MAX_S)
 
 
+# The approval message's header says "<emoji> Approval needed: <action> on <target>" and its
+# fields include "Expires": once the approval is decided, the gateway replaces both (the message
+# then reads as decided, by whom, with no expiry).
+APPROVAL_NEEDED = "Approval needed"
+EXPIRES_FIELD = "Expires"
+
+
 class ActionId(StrEnum):
     ANOMALY_ACKNOWLEDGE = "scops.anomaly.acknowledge"
     ANOMALY_FALSE_POSITIVE = "scops.anomaly.false_positive"

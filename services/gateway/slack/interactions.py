@@ -50,6 +50,7 @@ class Applied:
     done: bool
     line: str  # done: added to the message; else: told to the person who clicked
     remove: frozenset[str] = frozenset()
+    settled: str | None = None  # an approval decided for good: its message's new title
 
 
 Handler = Callable[[Clicked, SlackUser, Operations], Awaitable[Applied]]
@@ -127,7 +128,9 @@ class SlackInteractions:
             done=applied.done,
         )
         if applied.done:
-            update = messages.decided(payload.message, applied.line, applied.remove)
+            update = messages.decided(
+                payload.message, applied.line, applied.remove, applied.settled
+            )
         else:
             update = messages.notice(applied.line)
         await self.responder.post(payload.response_url, update)
@@ -163,6 +166,8 @@ class SlackInteractions:
             True,
             f"{mark} by {user.mention}: {escape(answer.text)}",
             APPROVAL_BUTTONS if complete else frozenset(),
+            # the header is plain text: the person's name, not a mention
+            f"{mark} by {user.name}" if complete else None,
         )
 
     async def _approve(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:

@@ -7,12 +7,16 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
+from services.notifier.core.alerts import MessageKind
+from services.notifier.core.render import Channel, render_record
+from shared.events import RemediationStatus
 from shared.slack_buttons import ActionId, AnomalyButton, ApprovalButton, ButtonValue, GroupButton
 from tests.integration.gateway_chatops.conftest import (
     OPERATOR_SLACK,
@@ -22,6 +26,7 @@ from tests.integration.gateway_chatops.conftest import (
     slash,
 )
 from tests.integration.gateway_chatops.seeds import detector_anomaly, pending_approval
+from tests.support.notifier_events import T0, anomaly, record
 
 
 def test_only_a_valid_fresh_first_seen_signature_passes(stack: Stack) -> None:
@@ -209,6 +214,47 @@ def test_approve_button_decides_and_replaces_the_message(stack: Stack) -> None:
     decided = httpx.get(f"{stack.url('remediator')}/remediation/approvals/{approval}").json()
     assert decided["state"] == "approved"
     assert decided["decided_by"] == f"ops-person (slack {OPERATOR_SLACK})"
+
+
+def rendered_approval(approval_id: str) -> dict[str, Any]:
+    """The approval request as the notifier posts it to Slack (header, fields, buttons)."""
+    rec = record(
+        anomaly(resource_id="pool-c"),
+        RemediationStatus.PENDING_APPROVAL,
+        action="scale_in",
+        approval_id=approval_id,
+        expires_at=T0 + timedelta(minutes=30),
+    )
+    payload = render_record(rec, MessageKind.APPROVAL, Channel.SLACK).payload
+    assert payload is not None
+    assert "Approval needed" in json.dumps(payload) and "*Expires*" in json.dumps(payload)
+    return {"type": "message", **payload}
+
+
+@pytest.mark.parametrize(
+    ("action_id", "title"),
+    [
+        ("scops.approval.approve", ":white_check_mark: Approved by ops-person: scale_in on "),
+        ("scops.approval.reject", ":x: Rejected by ops-person: scale_in on "),
+    ],
+)
+def test_a_decided_approval_message_reads_as_decided_not_waiting(
+    stack: Stack, action_id: str, title: str
+) -> None:
+    approval = pending_approval(stack.redis, "pool-c")
+    message = rendered_approval(approval)
+    _, name = click(stack, OPERATOR_SLACK, action_id, approval_value(approval), message)
+    (update,) = stack.posted_to(name)
+    blocks = update.body["blocks"]
+    (head,) = [b for b in blocks if b["type"] == "header"]
+    assert head["text"]["text"].startswith(title)
+    assert update.body["text"].startswith(title)
+    shown = json.dumps(update.body)
+    assert "Approval needed" not in shown
+    assert "Expires" not in shown and "expires" not in update.body["text"]
+    assert not [b for b in blocks if b["type"] == "actions"]
+    fields = json.dumps([b for b in blocks if "fields" in b])
+    assert "*Action*" in fields and "*Risk*" in fields  # the rest of the message stays
 
 
 def test_a_viewer_clicking_reject_is_told_and_nothing_changes(stack: Stack) -> None:

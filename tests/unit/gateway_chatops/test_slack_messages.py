@@ -157,3 +157,27 @@ def test_an_answers_incident_page_link_is_a_link_in_slack_and_its_data_stays_quo
     page = f"https://ops.example/console/incidents/{anomaly_id}"
     assert text.endswith(f"\nIncident page: <{page}|incident 0052424d>"), text
     assert "&lt;!channel&gt;" in text and "<!channel>" not in text, text
+
+
+def test_a_settled_approval_loses_its_waiting_header_and_expiry() -> None:
+    original = {
+        "text": ":raised_hand: Approval needed: scale_in on pool-c (manual request, "
+        "expires 18:30 UTC)",
+        "blocks": [
+            {
+                "type": "header",
+                "text": {"type": "plain_text", "text": ":raised_hand: Approval needed: scale_in"},
+            },
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": "*Expires*\n18:30"}]},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "*Why:* idle"}},
+        ],
+    }
+    update = messages.decided(original, "Rejected by <@U1>", frozenset(), ":x: Rejected by ana")
+    assert update["text"] == ":x: Rejected by ana: scale_in on pool-c (manual request)\n" + (
+        "Rejected by <@U1>"
+    )
+    assert [b["type"] for b in update["blocks"]] == ["header", "section", "context"]
+    assert update["blocks"][0]["text"]["text"] == ":x: Rejected by ana: scale_in"
+    # Not settled (one approval of two): the message still waits, and says so.
+    partly = messages.decided(original, "Approved by <@U1>: 1 of 2", frozenset())
+    assert partly["blocks"][:3] == original["blocks"]

@@ -32,7 +32,7 @@ from services.notifier.core.render.text import (
     slack_date,
 )
 from shared.events import RemediationRecord, RemediationStatus
-from shared.slack_buttons import ActionId, ApprovalButton
+from shared.slack_buttons import APPROVAL_NEEDED, EXPIRES_FIELD, ActionId, ApprovalButton
 
 APPROVAL_EMOJI = ":raised_hand:"
 # Keyed by status value: statuses added by a newer minor version of the record (1.2's
@@ -159,7 +159,7 @@ def _context(record: RemediationRecord, links: Links) -> Block:
 def approval_fallback(record: RemediationRecord) -> str:
     expires = f", expires {record.expires_at:%H:%M} UTC" if record.expires_at else ""
     return (
-        f"{APPROVAL_EMOJI} Approval needed: {record.action} on {_where(record)} "
+        f"{APPROVAL_EMOJI} {APPROVAL_NEEDED}: {record.action} on {_where(record)} "
         f"({_about(record)}{expires})"
     )
 
@@ -167,7 +167,7 @@ def approval_fallback(record: RemediationRecord) -> str:
 def approval_message(record: RemediationRecord, links: Links) -> dict[str, Any]:
     action = record.action or "an action"
     blocks: list[Block] = [
-        header(f"{APPROVAL_EMOJI} Approval needed: {action} on {_where(record)}"),
+        header(f"{APPROVAL_EMOJI} {APPROVAL_NEEDED}: {action} on {_where(record)}"),
         section(f"*Why:* {_one_line(record.reason, 1500)}\n{_anomaly_line(record)}"),
     ]
     fields = _fields(
@@ -176,7 +176,7 @@ def approval_message(record: RemediationRecord, links: Links) -> dict[str, Any]:
             ("Target", code(_where(record), 1000)),
             ("Risk", escape(record.risk) if record.risk else "unknown"),
             ("Rule", code(record.rule, 500) if record.rule else None),
-            ("Expires", slack_date(record.expires_at) if record.expires_at else None),
+            (EXPIRES_FIELD, slack_date(record.expires_at) if record.expires_at else None),
             ("Requested by", escape(record.decided_by) if record.decided_by else None),
         ]
     )
