@@ -31,7 +31,13 @@ from services.gateway.chatops.insights import Insights
 from services.gateway.chatops.intents import ChatIntent, IntentName
 from services.gateway.chatops.operations import AnomalySource, Operations
 from services.gateway.chatops.parser import parse
-from services.gateway.chatops.proposals import clarify, corrected_note, propose, sendable
+from services.gateway.chatops.proposals import (
+    clarify,
+    corrected_note,
+    elsewhere_answer,
+    propose,
+    sendable,
+)
 from services.gateway.chatops.replies import Answer, Asker, NotUnderstood, Outcome, Reply
 from services.gateway.chatops.understanding import (
     Understanding,
@@ -157,6 +163,8 @@ class ChatEngine:
         understood = await self._understand(text, known)
         if understood.refusal is not None:
             return Reply(None, understood.source, out_of_range_answer(understood.refusal))
+        if understood.elsewhere is not None:  # never guessed at, by the LLM either
+            return Reply(None, None, elsewhere_answer(understood.elsewhere))
         chat = understood.chat
         if chat is not None and understood.source is not None:
             answer = await self._reading_answer(asker, understood, chat, text, correlation_id)

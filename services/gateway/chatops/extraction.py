@@ -135,6 +135,7 @@ class Found:
     reason: str | None = None
     dry_run: bool = False
     mine: bool = False
+    clock: str | None = None  # a time of day said ("since 9am"): not read as a length
     corrected: dict[str, str] = field(default_factory=dict)
     spans: list[tuple[int, int, str]] = field(default_factory=list)  # masked for the classifier
 
@@ -194,6 +195,12 @@ _SCRIPT = re.compile(
     r"(?:on|against)\b",
     re.I,
 )
+# A time of day ("9am", "9:30 pm", "14:00", "noon"): a moment, never a resource's name.
+_CLOCK = re.compile(
+    r"\b(?:\d{1,2}(?::[0-5]\d)?\s*(?:am|pm|a\.m\.|p\.m\.)|(?:[01]?\d|2[0-3]):[0-5]\d|noon|midnight)"
+    r"(?![\w\-])",
+    re.I,
+)
 _RULE_WORD = re.compile(r"\brule\s+(?P<rule>[a-z0-9][a-z0-9_\-]*)", re.I)
 _AFTER = re.compile(
     r"\b(?:on|for|with|to|of|from|about|at|@|in|host|instance|server|box)\s+$", re.I
@@ -251,6 +258,9 @@ def extract(text: str, knowledge: Knowledge) -> Found:
 
 
 def _times(text: str, found: Found) -> None:
+    for clock in _CLOCK.finditer(text):
+        found.clock = found.clock or clock.group(0)
+        found.spans.append((clock.start(), clock.end(), "time"))
     period = _PERIOD.search(text)
     if period:
         found.window_s = PERIODS[" ".join(period.group(0).lower().split())]

@@ -4,6 +4,7 @@ note that a name was read as a known one ("did you mean web-1?")."""
 
 from __future__ import annotations
 
+from services.gateway.chatops.answers import HELP
 from services.gateway.chatops.durations import say_duration
 from services.gateway.chatops.intents import ChatIntent
 from services.gateway.chatops.parser import parse
@@ -27,7 +28,26 @@ def corrected_note(understood: Understood, chat: ChatIntent) -> str:
         note += f", {understood.confidence:.0%} sure"
     note += ")"
     corrections = _corrections(understood)
-    return f"{note} {corrections}" if corrections else note
+    note = f"{note} {corrections}" if corrections else note
+    window = chat.entities.window_s
+    if understood.clock and "window_s" in understood.defaulted and window is not None:
+        note += (
+            f" I do not read a time of day (`{understood.clock}`), so this is the default "
+            f"{say_duration(window)}: say a length instead, e.g. `in the last 3h`."
+        )
+    return note
+
+
+def elsewhere_answer(where: str) -> Answer:
+    """A message naming what ChatOps does not do (acknowledge, mark a false positive): not
+    read as anything else, with where it is done and the commands there are."""
+    commands = HELP.split("\n", 1)[1]
+    return Answer(
+        Outcome.NOT_UNDERSTOOD,
+        f"I did not understand that as a command: {where}. Nothing was done. "
+        f"The commands I understand:\n{commands}",
+        {"elsewhere": where},
+    )
 
 
 def _defaults(understood: Understood, chat: ChatIntent) -> str:

@@ -13,6 +13,7 @@ What acts is never run from a classifier reading; the engine proposes it (see ``
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from services.gateway.chatops.classifier import UNKNOWN, Guess, IntentClassifier
@@ -28,6 +29,32 @@ OFFER_FLOOR = 0.08  # readings less likely than this are not offered
 # A reading that lacks what its intent needs is itself a sign of a wrong intent: it is asked
 # for ("which resource?") only when the classifier is this sure, else readings are offered.
 SURE_WHEN_MISSING = 0.75
+DECISIONS = frozenset({IntentName.APPROVE.value, IntentName.REJECT.value})
+# Verbs of what ChatOps does not do, with where it is done. The classifier reads an id next to
+# any short verb as an approval's ("ack 1242a153" looks like "nack 3b5d"): a message naming
+# one of these is never read as approve or reject.
+ELSEWHERE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"\back(?:nowledge[ds]?|nowledging|ed|s)?\b", re.I),
+        "acknowledging an alert is not a command here: use the Acknowledge button on its "
+        "Slack message, or the notifier's `POST /notifications/acknowledgements`",
+    ),
+    (
+        re.compile(
+            r"\bfalse[\s-]*(?:positive|alarm)s?\b|\bnot\s+an?\s+(?:real\s+)?(?:anomaly|incident)",
+            re.I,
+        ),
+        "marking a false positive is not a command here: use the False positive button on the "
+        "anomaly's Slack message, or the detector's `POST /anomaly/{anomaly_id}/feedback` "
+        "(`false_positive`)",
+    ),
+)
+
+
+def done_elsewhere(text: str) -> str | None:
+    """Where what ``text`` asks is done, when it names an operation ChatOps does not carry
+    out; None otherwise."""
+    return next((where for pattern, where in ELSEWHERE if pattern.search(text)), None)
 
 
 @dataclass(frozen=True)
@@ -45,6 +72,8 @@ class Understood:
     hint: str | None = None  # the parser's, when it recognised a command but not all of it
     refusal: str | None = None  # a value said outside its range: the answer, nothing else
     defaulted: tuple[str, ...] = ()  # entities given their default: no value was read
+    elsewhere: str | None = None  # an operation ChatOps does not do, and where it is done
+    clock: str | None = None  # a time of day said ("since 9am"), which is not read
 
 
 def read_exact(text: str, knowledge: Knowledge) -> Understood | NotUnderstood:
@@ -82,6 +111,11 @@ class Understanding:
             return Understood(None, hint=parsed.hint if parsed else None)
         found = extract(cleaned, knowledge)
         guesses = self.classifier.rank(masked(cleaned, found))
+        elsewhere = done_elsewhere(cleaned)
+        if elsewhere is not None:
+            if guesses[0].intent in DECISIONS:
+                return Understood(None, elsewhere=elsewhere)
+            guesses = [g for g in guesses if g.intent not in DECISIONS]
         best = guesses[0]
         if best.intent == UNKNOWN and best.probability >= self.threshold:
             return Understood(None, hint=parsed.hint if parsed else None)
@@ -90,7 +124,7 @@ class Understanding:
             if reading.refusal is not None:
                 return Understood(None, intent=reading.intent, refusal=reading.refusal)
             if reading.chat is not None or best.probability >= SURE_WHEN_MISSING:
-                return _from_reading(reading, best.probability)
+                return _from_reading(reading, best.probability, found.clock)
         return Understood(
             None,
             confidence=best.probability,
@@ -124,7 +158,7 @@ def resolve(chat: ChatIntent, knowledge: Knowledge) -> tuple[ChatIntent, dict[st
     return ChatIntent(intent=chat.intent, entities=entities), corrected
 
 
-def _from_reading(reading: Reading, confidence: float) -> Understood:
+def _from_reading(reading: Reading, confidence: float, clock: str | None = None) -> Understood:
     return Understood(
         "classifier",
         reading.chat,
@@ -133,6 +167,7 @@ def _from_reading(reading: Reading, confidence: float) -> Understood:
         corrected=reading.corrected,
         missing=reading.missing,
         defaulted=reading.defaulted,
+        clock=clock,
     )
 
 

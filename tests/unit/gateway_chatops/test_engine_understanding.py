@@ -243,3 +243,43 @@ async def test_a_length_not_read_is_proposed_saying_the_default_it_uses(
     assert "I read no length, so it uses the default 1h" in reply.answer.text
     assert reply.answer.data["defaulted"] == ["duration_s"]
     assert services.seen == []
+
+
+@pytest.mark.parametrize(
+    ("text", "elsewhere"),
+    [
+        ("false positive 1242a153", "POST /anomaly/{anomaly_id}/feedback"),
+        ("mark 1242a153 as a false alarm", "POST /anomaly/{anomaly_id}/feedback"),
+        ("ack 1242a153", "POST /notifications/acknowledgements"),
+        ("acknowledged 1242a153", "POST /notifications/acknowledgements"),
+    ],
+)
+async def test_a_verb_chatops_does_not_do_is_never_proposed_as_approve_or_reject(
+    understanding: Understanding, text: str, elsewhere: str
+) -> None:
+    services = Services()
+    reply = await make(services, understanding).reply(OPERATOR, text, "c")
+    assert reply.answer.outcome is Outcome.NOT_UNDERSTOOD and reply.intent is None
+    assert "command" not in reply.answer.data and "options" not in reply.answer.data
+    assert elsewhere in reply.answer.text
+    assert "`approve 4f1c` / `reject 4f1c because ...`" in reply.answer.text  # the real commands
+    assert "approve 1242a153" not in reply.answer.text
+    assert "reject 1242a153" not in reply.answer.text
+    assert services.seen == []
+    # The approval verbs it knows are still read as theirs.
+    nack = await make(services, understanding).reply(OPERATOR, "nack 1242a153", "c")
+    assert nack.answer.data["command"] == "reject 1242a153"
+
+
+@pytest.mark.parametrize("text", ["anomalies since 9am", "anomalies since 9:30 pm"])
+async def test_a_time_of_day_is_never_read_as_a_resource(
+    understanding: Understanding, text: str
+) -> None:
+    anomalies = Anomalies()
+    chat = make(Services(), understanding)
+    chat.index = anomalies
+    reply = await chat.reply(VIEWER, text, "c")
+    assert reply.intent is not None and reply.intent.entities.resource is None
+    assert reply.answer.data["command"] == "anomalies in the last 1h"
+    assert "I do not read a time of day" in reply.answer.text
+    assert [q.resource_id for q in anomalies.queries] == [None]
