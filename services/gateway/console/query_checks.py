@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from starlette.datastructures import QueryParams
 
+from services.gateway.anomaly_index import valid_cursor
 from services.gateway.console.guard import Refused
 from shared.events import RemediationStatus, Severity
 from shared.incidents import (
@@ -18,6 +19,7 @@ from shared.incidents import (
 )
 
 MAX_NAME = 256
+ANOMALY_CURSOR_MAX = 64  # as `GET /anomalies` takes it
 SEVERITIES = tuple(s.value for s in Severity)
 INCIDENT_STATUSES = (*(s.value for s in IncidentStatus), "any")
 KINDS = tuple(k.value for k in IncidentKind)
@@ -54,4 +56,14 @@ def incident_cursor(params: QueryParams) -> str | None:
         return None
     if len(value) > INCIDENT_CURSOR_MAX or not re.fullmatch(INCIDENT_CURSOR_PATTERN, value):
         raise Refused(400, "cursor: not a cursor of this list; follow the 'Older incidents' link")
+    return value
+
+
+def anomaly_cursor(params: QueryParams) -> str | None:
+    """A ``next_cursor`` the anomaly index gave out: where the last page shown stopped."""
+    value = params.get("cursor", "").strip()
+    if not value:
+        return None
+    if len(value) > ANOMALY_CURSOR_MAX or not valid_cursor(value):
+        raise Refused(400, "cursor: not a cursor of this list; follow the 'Older anomalies' link")
     return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -41,13 +42,24 @@ def unavailable(*replies: tuple[str, BackendReply]) -> list[str]:
 
 
 async def recent_anomalies(
-    request: Request, limit: int, resource_id: str | None = None, min_severity: str = "normal"
-) -> list[dict[str, Any]]:
-    """From the gateway's own anomaly index, as ``GET /anomalies`` answers."""
+    request: Request,
+    limit: int,
+    resource_id: str | None = None,
+    min_severity: str = "normal",
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """From the gateway's own anomaly index, as ``GET /anomalies`` answers: a page, and the
+    cursor of the next one (None when no more match)."""
     index: AnomalyIndex = gateway(request).anomaly_index
-    query = Query(resource_id=resource_id, min_severity=Severity(min_severity), limit=limit)
-    items, _ = await index.query(query)
-    return items
+    query = Query(
+        resource_id=resource_id, min_severity=Severity(min_severity), limit=limit, cursor=cursor
+    )
+    items, next_cursor = await index.query(query)
+    if next_cursor is not None and items:
+        # The index gives a cursor whenever a page is full: say "more" only if more match.
+        more, _ = await index.query(replace(query, limit=1, cursor=next_cursor))
+        next_cursor = next_cursor if more else None
+    return items, next_cursor
 
 
 @router.get("")
@@ -59,7 +71,7 @@ async def console_root() -> Response:
 @router.get("/")
 async def overview(request: Request, user: User) -> Response:
     calls = ConsoleCalls(request, user)
-    status, approvals, silences, incidents, anomalies = await asyncio.gather(
+    status, approvals, silences, incidents, (anomalies, _) = await asyncio.gather(
         calls.read("remediator", "/remediation/status"),
         calls.read("remediator", "/remediation/approvals"),
         calls.read("notifier", "/notifications/silences"),
@@ -180,7 +192,8 @@ async def anomalies(request: Request, user: User) -> Response:
         or qc.one_of(params, "min_severity", qc.SEVERITIES)  # the API's name for it
         or "normal"
     )
-    items = await recent_anomalies(request, ANOMALY_PAGE, resource, severity)
+    cursor = qc.anomaly_cursor(params)
+    items, next_cursor = await recent_anomalies(request, ANOMALY_PAGE, resource, severity, cursor)
     return await show(
         request,
         user,
@@ -188,8 +201,11 @@ async def anomalies(request: Request, user: User) -> Response:
         {
             "title": "Anomalies",
             "anomalies": items,
+            "next_cursor": next_cursor,
+            "paged": cursor is not None,
+            "page_size": ANOMALY_PAGE,
             "resource_id": resource or "",
-            "severity": severity,
+            "min_severity": severity,  # "severity" is the macro that draws one
             "severities": [s.value for s in Severity],
         },
     )
