@@ -12,7 +12,12 @@ from services.gateway.config import GatewaySettings
 from services.gateway.console.charts import draw
 from services.gateway.console.guard import CONSOLE, Refused, User
 from services.gateway.console.routes_pages import show
-from services.gateway.console.series_data import marked, recent_samples, series_anomalies
+from services.gateway.console.series_data import (
+    WINDOW_S,
+    marked,
+    recent_samples,
+    series_anomalies,
+)
 from services.gateway.deps import gateway
 
 router = APIRouter(prefix=CONSOLE, include_in_schema=False)
@@ -26,11 +31,13 @@ async def series(request: Request, user: User) -> Response:
         raise Refused(400, "a series is named by resource_id and metric")
     settings: GatewaySettings = gateway(request).settings
     index: AnomalyIndex = gateway(request).anomaly_index
-    samples, anomalies = await asyncio.gather(
+    recent, anomalies = await asyncio.gather(
         recent_samples(gateway(request).redis, settings.metric_shards, resource_id, metric),
         series_anomalies(index, resource_id, metric),
     )
-    chart = draw(samples, marked(anomalies))
+    # The chart covers the span the values were read for; the table lists every anomaly found.
+    shown = [m for m in marked(anomalies) if recent.since <= m.at <= recent.until]
+    chart = draw(recent.samples, shown)
     return await show(
         request,
         user,
@@ -40,7 +47,11 @@ async def series(request: Request, user: User) -> Response:
             "resource_id": resource_id,
             "metric": metric,
             "chart": chart,
-            "samples": len(samples),
+            "samples": len(recent.samples),
+            "window_minutes": WINDOW_S // 60,
+            "since": recent.since,
+            "cut": recent.cut,
+            "drawn": len(shown),
             "anomalies": anomalies,
         },
     )

@@ -54,7 +54,7 @@ def test_the_series_chart_draws_extreme_but_accepted_values(
     console.sign_in(console_stack.key("viewer", "vera"))
     page = console.page("/console/series?resource_id=extreme-1&metric=queue_depth")
     assert page.status_code == 200
-    assert "4 recent values" in page.text, page.text
+    assert "4 values of the last 60 minutes" in page.text, page.text
     drawn = re.search(r'<path class="values" d="([^"]*)"', page.text)
     assert drawn, page.text
     ticks = re.findall(r'<text class="axis"[^>]*>([^<]*)</text>', page.text)
