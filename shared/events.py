@@ -236,6 +236,14 @@ class AnomalyEvent(Event):
         None, description="When this anomaly episode began (escalations repeat it)."
     )
     lasted_s: float = Field(0.0, ge=0, description="How long the episode has lasted so far.")
+    # Optional, so events without it (which all gave their value) still read: an alert posted
+    # to the gateway without a `value` annotation has no value; `value` is then 0 and means
+    # nothing, and every reader shows "no value given" instead of a number.
+    value_given: bool = Field(
+        True,
+        description="False: an alert posted without a value (its `value` is 0 and means "
+        "nothing; show it as no value).",
+    )
 
     @staticmethod
     def derive_id(resource_id: str, metric: str, observed_at: datetime) -> uuid.UUID:

@@ -5,6 +5,10 @@ event whose ``source`` is ``alertmanager``, whatever the alert says: an alert an
 ingest key can post is its sender's word, so the remediator never takes it for the detector's
 reading of a metric (it neither verifies an action nor ends a debounce streak with it).
 
+The value is the alert's ``value`` annotation. An alert without one (or with one that is no
+finite number) has no value: its event says ``value_given`` false, with ``value`` 0 (meaningless),
+and every reader shows "no value given", never a made-up number.
+
 The anomaly id is derived from the alert's fingerprint and start time, so Alertmanager's
 repeated notifications of one alert are the same anomaly (and act at most once).
 
@@ -143,12 +147,17 @@ def _metric(alert: Alert) -> str:
     return name[:METRIC_MAX]
 
 
-def _value(alert: Alert) -> float:
+NO_VALUE = 0.0  # an alert's ``value`` when it gives none (``value_given`` false): meaningless
+
+
+def _value(alert: Alert) -> float | None:
+    """The ``value`` annotation, if it is a finite number; else None: the alert gave no value
+    (never a made-up one, which every reader would show as if it had been measured)."""
     try:
-        value = float(alert.annotations.get("value", "1"))
+        value = float(alert.annotations.get("value", ""))
     except ValueError:
-        return 1.0
-    return value if value == value and abs(value) != float("inf") else 1.0
+        return None
+    return value if value == value and abs(value) != float("inf") else None
 
 
 def anomaly_id(alert: Alert) -> uuid.UUID:
@@ -240,7 +249,8 @@ def _event(alert: Alert, correlation_id: str) -> Event:
     severity = SEVERITY_LABELS.get(alert.labels.get("severity", "").lower(), Severity.HIGH)
     if alert.status == "firing":
         summary = alert.annotations.get("summary") or alert.annotations.get("description")
-        value = _value(alert)
+        given = _value(alert)
+        value = NO_VALUE if given is None else given
         return AnomalyEvent(
             event_id=anomaly_id(alert),
             correlation_id=correlation_id,
@@ -259,6 +269,7 @@ def _event(alert: Alert, correlation_id: str) -> Event:
             else f"Prometheus alert {metric} is firing",
             labels=labels,
             episode_started_at=alert.startsAt,
+            value_given=given is not None,
         )
     ended = alert.endsAt or alert.startsAt
     return AnomalyResolved(
@@ -270,7 +281,7 @@ def _event(alert: Alert, correlation_id: str) -> Event:
         resolved_at=ended,
         duration_s=max((ended - alert.startsAt).total_seconds(), 0.0),
         peak_severity=severity,
-        last_value=_value(alert),
+        last_value=NO_VALUE if (last := _value(alert)) is None else last,
         labels=labels,
         source=SOURCE,
     )

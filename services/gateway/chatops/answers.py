@@ -89,7 +89,9 @@ def anomaly_line(item: dict[str, Any], now: datetime, *, with_resource: bool = T
     value = item.get("value")
     low, high = item.get("expected_low"), item.get("expected_high")
     observed = f" = {_number(value)}" if value is not None else ""
-    if low is not None and high is not None and not low == high == value:
+    if item.get("value_given") is False:  # an alert posted without a value
+        observed = " (no value given)"
+    elif low is not None and high is not None and not low == high == value:
         observed += f" (expected {_number(low)} to {_number(high)})"
     started = item.get("episode_started_at") or item.get("observed_at")
     if is_open(item):

@@ -105,6 +105,8 @@ async def series_anomalies(
 def marked(items: list[dict[str, Any]]) -> list[Marked]:
     points = []
     for item in items:
+        if item.get("value_given") is False:
+            continue  # an alert posted without a value: no height to draw it at
         at = parse_time(item.get("observed_at"))
         try:
             value, low, high = (

@@ -59,11 +59,13 @@ def is_escalation(event: AnomalyEvent) -> bool:
 def anomaly_steps(event: AnomalyEvent) -> Steps:
     eid = str(event.event_id)
     place = {"resource_id": event.resource_id, "metric": event.metric, "labels": event.labels}
-    band = {
+    band: dict[str, Any] = {
         "value": event.value,
         "expected_low": event.expected_low,
         "expected_high": event.expected_high,
     }
+    if not event.value_given:  # an alert posted without a value: none to record
+        band = {"value_given": False, **{k: v for k, v in band.items() if k != "value"}}
     actor = "alertmanager" if "alertmanager" in event.detectors else "detector"
     if is_escalation(event):
         entry = TimelineEntry(

@@ -76,6 +76,7 @@ class Alert(BaseModel):
     severity: Severity
     peak_severity: Severity
     value: float
+    value_given: bool = True  # False: an alert posted without a value (``value`` is meaningless)
     expected_low: float
     expected_high: float
     explanation: str = ""

@@ -67,7 +67,12 @@ def by_severity(alerts: Sequence[Alert]) -> list[Alert]:
     return sorted(alerts, key=lambda a: (-a.severity.rank, a.resource_id, a.metric))
 
 
+NO_VALUE = "no value given"  # an alert posted without one
+
+
 def _observed(alert: Alert) -> str:
+    if not alert.value_given:
+        return NO_VALUE
     if alert.expected_low == alert.expected_high == alert.value:
         # No band at all: an alert's word (Alertmanager's), not a sample judged against one.
         return number(alert.value)

@@ -253,9 +253,10 @@ def _match_reason(rule: Rule, anomaly: AnomalyEvent, co: frozenset[str]) -> str:
     low, high = anomaly.expected_low, anomaly.expected_high
     # No band at all (an Alertmanager alert's value is both bounds): none is claimed.
     band = "" if low == high == anomaly.value else f"expected {low:.3g} to {high:.3g}, "
+    # An alert posted without a value has none (its `value` means nothing).
+    value = f"{anomaly.value:g}" if anomaly.value_given else "no value given"
     reason = (
-        f"{anomaly.severity} anomaly on {anomaly.metric}: {anomaly.value:g} "
-        f"({band}score {anomaly.score:.2f})"
+        f"{anomaly.severity} anomaly on {anomaly.metric}: {value} ({band}score {anomaly.score:.2f})"
     )
     if co:
         reason += f"; also anomalous: {', '.join(sorted(co))}"

@@ -151,3 +151,17 @@ def test_the_reason_claims_no_expected_range_for_an_alertmanager_alert(
     assert result.live is not None
     assert result.live.reason.startswith("critical anomaly on cpu_utilization: 97.2 (score ")
     assert "expected" not in result.live.reason
+
+
+def test_the_reason_says_no_value_for_an_alert_posted_without_one(
+    engine: RemediationEngine, anomaly: AnomalyFactory
+) -> None:
+    """An alert without a `value` annotation has none: the reason read "...: 1 (score ...)"
+    as if 1 had been measured."""
+    alert = anomaly(
+        value=0.0, expected_low=0.0, expected_high=0.0, detectors=["alertmanager"]
+    ).model_copy(update={"value_given": False})
+    result = engine.evaluate(alert)
+    assert result.live is not None
+    reason = result.live.reason
+    assert reason.startswith("critical anomaly on cpu_utilization: no value given (score "), reason
