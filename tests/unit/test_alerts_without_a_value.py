@@ -11,10 +11,10 @@ from services.gateway.alertmanager import AlertmanagerPayload, read_alerts
 from services.gateway.chatops.answers import anomaly_line
 from services.gateway.console.rendering import ENVIRONMENT
 from services.gateway.console.series_data import marked
-from services.history.core.steps import anomaly_steps
+from services.history.core.steps import anomaly_steps, resolution_steps
 from services.notifier.core.grouping import FlushPlan, alert_from_event
 from services.notifier.core.render import Channel, Links, render_flush
-from shared.events import AnomalyEvent, utcnow
+from shared.events import AnomalyEvent, AnomalyResolved, utcnow
 from tests.unit.notifier.test_render_alerts import META
 
 
@@ -86,3 +86,27 @@ def test_an_alert_with_a_value_still_shows_it() -> None:
     assert "= 97.2" in anomaly_line(json.loads(event.model_dump_json()), utcnow())
     raised = dict(anomaly_steps(event).entries)[str(event.event_id)]
     assert raised.detail["value"] == 97.2
+
+
+def test_alertmanagers_resolution_records_no_last_value_in_the_history() -> None:
+    """A resolved alert repeats the value annotation it fired with (or none: 0): its word, not
+    a measurement, as Slack's resolution message already says ("resolved by Alertmanager")."""
+    payload = AlertmanagerPayload.model_validate(
+        {
+            "version": "4",
+            "status": "resolved",
+            "alerts": [
+                {
+                    "status": "resolved",
+                    "labels": {"alertname": "DiskFull", "instance": "db-1"},
+                    "startsAt": (utcnow() - timedelta(minutes=5)).isoformat(),
+                    "endsAt": (utcnow() - timedelta(minutes=1)).isoformat(),
+                    "fingerprint": "f00d",
+                }
+            ],
+        }
+    )
+    (event,) = read_alerts(payload, "corr-2").events
+    assert isinstance(event, AnomalyResolved) and event.source == "alertmanager"
+    ((_, entry),) = resolution_steps(event).entries
+    assert "last_value" not in entry.detail, entry.detail

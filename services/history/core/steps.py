@@ -138,7 +138,9 @@ def resolution_steps(event: AnomalyResolved) -> Steps:
             "metric": event.metric,
             "duration_s": event.duration_s,
             "peak_severity": event.peak_severity.value,
-            "last_value": event.last_value,
+            # Alertmanager's resolved alert repeats the value it fired with, or none at all:
+            # its word, not a measurement, so none is recorded.
+            **({} if event.source == "alertmanager" else {"last_value": event.last_value}),
             "reason": event.reason,
         },
     )
