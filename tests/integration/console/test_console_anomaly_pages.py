@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from html import unescape
 
-from shared.events import AnomalyEvent, Severity
+from redis.asyncio import Redis
+
+from shared.bus import EventBus
+from shared.events import AnomalyEvent, AnomalyResolved, Severity
+from shared.streams import ANOMALIES
 from tests.integration.console.conftest import ConsoleStack
 from tests.integration.console.session_client import ConsoleClient
 from tests.integration.console.test_console_incidents import _publish
@@ -33,6 +38,32 @@ def _low(at: datetime) -> AnomalyEvent:
     )
 
 
+def _resolve(redis_url: str, events: list[AnomalyEvent]) -> None:
+    """Each anomaly opened an incident: resolved, they leave the open incidents other tests of
+    the shared stack list."""
+
+    async def go() -> None:
+        client = Redis.from_url(redis_url)
+        try:
+            bus = EventBus(client, 10_000)
+            for e in events:
+                ended = AnomalyResolved(
+                    anomaly_id=e.event_id,
+                    resource_id=e.resource_id,
+                    metric=e.metric,
+                    started_at=e.observed_at,
+                    resolved_at=e.observed_at,
+                    duration_s=0.0,
+                    peak_severity=e.severity,
+                    last_value=e.value,
+                )
+                await bus.publish(ANOMALIES, ended)
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+
+
 def _rows(text: str) -> int:
     return len(re.findall(r"<tr><td>", text))
 
@@ -41,7 +72,9 @@ def test_the_anomalies_page_says_more_exist_and_pages_on_to_them(
     console_stack: ConsoleStack, console: ConsoleClient
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    _publish(console_stack.redis_url, *(_low(now - timedelta(seconds=i)) for i in range(MANY)))
+    events = [_low(now - timedelta(seconds=i)) for i in range(MANY)]
+    _publish(console_stack.redis_url, *events)
+    _resolve(console_stack.redis_url, events)
     console.sign_in(console_stack.key("viewer", "vera"))
     operator = console_stack.key("operator", "olga")
     deadline = time.monotonic() + 30
