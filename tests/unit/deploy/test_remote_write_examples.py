@@ -7,6 +7,7 @@ matched against the metric globs of deploy/config/remediation-rules.yaml."""
 
 from __future__ import annotations
 
+import importlib
 import re
 from fnmatch import fnmatchcase
 from itertools import product
@@ -25,7 +26,8 @@ EXAMPLES = ("README.md", "docs/operator-guide.md")
 
 def _expand(pattern: str) -> set[str]:
     """Every name a regex of literals, groups and ``|`` fully matches."""
-    from re import _parser as parser  # type: ignore[attr-defined]
+    # Python's own regex parser (private, stable within 3.11): read as a plain module
+    parser: Any = importlib.import_module("re._parser")
 
     def walk(items: Any) -> set[str]:
         names = {""}
