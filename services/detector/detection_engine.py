@@ -249,6 +249,8 @@ class DetectionEngine:
         # The newest sample time this engine has seen, of any series: the clock a series'
         # silence is measured on (if every series stops, ingestion stopped: nothing is closed).
         self.latest_ts = -math.inf
+        # The series with an episode open: what the silence check looks at (not every series).
+        self.open_episodes: set[SeriesState] = set()
 
     @classmethod
     def with_warmup(cls, warmup: int, **kwargs: Any) -> DetectionEngine:
@@ -446,6 +448,10 @@ class DetectionEngine:
             resolve_after=self.resolve_after * state.detector.samples_per_alarm_period(),
             with_duration=self.policy.with_duration,
         )
+        if state.episode is None:
+            self.open_episodes.discard(state)
+        else:
+            self.open_episodes.add(state)
         episode = transition.episode
         event: Event | None = None
         if episode is not None and transition.kind in ("opened", "escalated"):
@@ -482,9 +488,10 @@ class DetectionEngine:
         the same one."""
         now = self.latest_ts
         closed: list[AnomalyResolved] = []
-        for state in self.series.states():
+        for state in list(self.open_episodes):
             episode = state.episode
             if episode is None:
+                self.open_episodes.discard(state)
                 continue
             silent_for = now - state.last_ts
             if silent_for <= after_s or silent_for <= 10.0 * state.detector.dt_typical:
@@ -504,6 +511,7 @@ class DetectionEngine:
                 )
             )
             state.episode = None
+            self.open_episodes.discard(state)
             self.dirty.mark(state)
         return closed
 
@@ -560,6 +568,10 @@ class DetectionEngine:
                 continue
             replaced: SeriesState | None = self.series.get(key)
             self.series.file(*key, restored)
+            if replaced is not None:
+                self.open_episodes.discard(replaced)
+            if restored.episode is not None:
+                self.open_episodes.add(restored)
             if restored.last_ts > self.latest_ts:
                 self.latest_ts = restored.last_ts
             if replaced is not None and replaced.changed:  # still to be saved: as restored

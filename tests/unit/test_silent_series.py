@@ -108,3 +108,13 @@ def test_the_stream_clock_survives_a_restart() -> None:
     restarted = DetectionEngine(max_future_s=None)
     restarted.restore(saved.items())
     assert len(restarted.close_silent(HOUR)) == 1
+
+
+def test_the_check_keeps_only_the_series_with_an_anomaly_open() -> None:
+    """Its cost follows the open anomalies, not the series: one that resolved is let go."""
+    engine = DetectionEngine(max_future_s=None)
+    open_anomaly(engine, "web-1")
+    engine.process_batch(batch(normal(400, seed=3), "web-2"))
+    assert [s.resource_id for s in engine.open_episodes] == ["web-1"]
+    engine.process_batch(batch(normal(20, seed=4), "web-1", offset=402))  # back to normal
+    assert engine.open_episodes == set()
