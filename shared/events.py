@@ -13,7 +13,7 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -258,6 +258,13 @@ class AnomalyEvent(Event):
         return uuid.uuid5(ANOMALY_NAMESPACE, f"{episode_id}\x1fescalated\x1f{severity.value}")
 
 
+DETECTOR = "detector"  # a resolution the detector derived from the metric series
+ALERTMANAGER = "alertmanager"  # an alert posted to the gateway: its source's word
+# why an episode ended: normal samples again, or none at all
+RECOVERED: Final = "recovered"
+NO_DATA: Final = "no_data"
+
+
 class AnomalyResolved(Event):
     """An anomaly episode is over: the series has been back to normal for a while."""
 
@@ -277,18 +284,29 @@ class AnomalyResolved(Event):
     # "alertmanager", whatever the alert carries. Events without it are the detector's.
     schema_version: str = "1.2"
     source: str = Field(
-        "detector",
+        DETECTOR,
         max_length=32,
         description="detector (derived from the metric series) or alertmanager (an alert "
         "posted to the gateway: its source's word, not a measurement).",
     )
     # Added in 1.2: why the episode ended. Events without it recovered.
     reason: Literal["recovered", "no_data"] = Field(
-        "recovered",
+        RECOVERED,
         description="recovered (normal samples again) or no_data (the series sent nothing for "
         "SCOPS_SILENT_AFTER_S: a terminated instance, a deleted pod, a stopped exporter; "
         "resolved_at is its last sample, and nothing is said about the metric).",
     )
+
+    @property
+    def went_silent(self) -> bool:
+        """The series stopped sending while anomalous: closed, not recovered."""
+        return self.reason == NO_DATA
+
+    @property
+    def recovery_measured(self) -> bool:
+        """The detector read the series back to normal: the only resolution that is evidence
+        about the metric (an alert's source's word is not, nor is a series gone silent)."""
+        return self.source == DETECTOR and self.reason == RECOVERED
 
     @staticmethod
     def derive_id(episode_id: uuid.UUID) -> uuid.UUID:

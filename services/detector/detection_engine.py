@@ -27,6 +27,8 @@ from services.detector.scoring.result import ScoreResult
 from services.detector.severity import SeverityPolicy
 from shared.events import (
     EPOCH,
+    NO_DATA,
+    RECOVERED,
     AnomalyEvent,
     AnomalyResolved,
     Event,
@@ -271,12 +273,13 @@ class DetectionEngine:
         The loop handles the common case itself (a series with no episode open, whose sample
         the scorer found unremarkable and no hard limit covers: nothing to publish) and hands
         anything else to the full path, ``_judged``."""
-        if self.max_future_s is not None and batch.timestamp_us:
-            horizon = self.clock() + self.max_future_s
-            if max(batch.timestamp_us) / 1e6 > horizon:
-                batch = self._without_the_future(batch, horizon)
         if batch.timestamp_us:
             newest = max(batch.timestamp_us) / 1e6
+            if self.max_future_s is not None:
+                horizon = self.clock() + self.max_future_s
+                if newest > horizon:
+                    batch = self._without_the_future(batch, horizon)
+                    newest = max(batch.timestamp_us, default=0) / 1e6
             if newest > self.latest_ts:
                 self.latest_ts = newest
         events: list[Event] = []
@@ -490,9 +493,7 @@ class DetectionEngine:
         closed: list[AnomalyResolved] = []
         for state in list(self.open_episodes):
             episode = state.episode
-            if episode is None:
-                self.open_episodes.discard(state)
-                continue
+            assert episode is not None  # the set holds the series with one open
             silent_for = now - state.last_ts
             if silent_for <= after_s or silent_for <= 10.0 * state.detector.dt_typical:
                 continue
@@ -507,7 +508,7 @@ class DetectionEngine:
                     uuid.uuid4().hex,
                     episode,
                     AnomalyResolved.derive_id(episode.anomaly_id),
-                    reason="no_data",
+                    reason=NO_DATA,
                 )
             )
             state.episode = None
@@ -678,7 +679,7 @@ def _resolved(
     correlation_id: str,
     episode: Episode,
     resolution_id: uuid.UUID,
-    reason: str = "recovered",
+    reason: str = RECOVERED,
 ) -> AnomalyResolved:
     return AnomalyResolved(
         reason=reason,

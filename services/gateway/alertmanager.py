@@ -31,6 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from shared.events import (
+    ALERTMANAGER,
     ANOMALY_NAMESPACE,
     AnomalyEvent,
     AnomalyResolved,
@@ -42,7 +43,7 @@ from shared.identifiers import METRIC_MAX, Labels, ResourceId, visible
 from shared.json_bounds import JsonBoundsError, check_bounds
 from shared.time_bounds import TimeBounds
 
-SOURCE = "alertmanager"
+SOURCE = ALERTMANAGER
 MAX_ALERTS = 10_000  # per notification
 RESOURCE_LABELS = ("resource_id", "instance", "pod", "host", "node", "job")
 SEVERITY_LABELS = {

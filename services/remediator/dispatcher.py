@@ -51,8 +51,6 @@ from shared.tasks import HANDLE_ANOMALY
 
 LOGGER = "remediator.dispatcher"
 log = structlog.get_logger(LOGGER)
-DETECTOR = "detector"  # the only source whose resolution is the metric's word
-NO_DATA = "no_data"  # ... unless it only says the series went silent
 RESOLUTION_HANDLED_TTL_S = 7 * 24 * 3600  # longer than any replay or redelivery
 
 
@@ -169,7 +167,7 @@ class AnomalyDispatcher:
         await self.redis.set(handled, b"1", ex=RESOLUTION_HANDLED_TTL_S)
 
     async def _handle_resolution(self, redis: Redis, event: AnomalyResolved) -> None:
-        if event.source != DETECTOR or event.reason == NO_DATA:
+        if not event.recovery_measured:
             # Not the metric's word that it recovered: an alert's source said so, or the
             # series went silent (the instance may be gone). What watches the alert may end
             # "unverified", never "verified".

@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from shared.events import (
+    ALERTMANAGER,
+    DETECTOR,
     AnomalyEvent,
     AnomalyResolved,
     Event,
@@ -66,7 +68,7 @@ def anomaly_steps(event: AnomalyEvent) -> Steps:
     }
     if not event.value_given:  # an alert posted without a value: none to record
         band = {"value_given": False, **{k: v for k, v in band.items() if k != "value"}}
-    actor = "alertmanager" if "alertmanager" in event.detectors else "detector"
+    actor = ALERTMANAGER if ALERTMANAGER in event.detectors else DETECTOR
     if is_escalation(event):
         entry = TimelineEntry(
             at=event.occurred_at,
@@ -85,7 +87,7 @@ def anomaly_steps(event: AnomalyEvent) -> Steps:
         actor=actor,
         summary=(
             f"{event.metric} on {event.resource_id} started firing in Alertmanager"
-            if actor == "alertmanager"  # an alert: no range to leave
+            if actor == ALERTMANAGER  # an alert: no range to leave
             else f"{event.metric} of {event.resource_id} left its expected range"
         ),
         event_id=eid,
@@ -119,7 +121,7 @@ def anomaly_steps(event: AnomalyEvent) -> Steps:
 
 def resolution_steps(event: AnomalyResolved) -> Steps:
     peak = event.peak_severity.value
-    if event.reason == "no_data":
+    if event.went_silent:
         summary = (
             f"went silent (no samples since; anomalous for {event.duration_s:.0f}s before, "
             f"peak {peak}): closed, not recovered"
@@ -140,7 +142,7 @@ def resolution_steps(event: AnomalyResolved) -> Steps:
             "peak_severity": event.peak_severity.value,
             # Alertmanager's resolved alert repeats the value it fired with, or none at all:
             # its word, not a measurement, so none is recorded.
-            **({} if event.source == "alertmanager" else {"last_value": event.last_value}),
+            **({} if event.source == ALERTMANAGER else {"last_value": event.last_value}),
             "reason": event.reason,
         },
     )

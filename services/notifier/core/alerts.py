@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events import RemediationStatus, Severity
+from shared.events import DETECTOR, NO_DATA, RECOVERED, RemediationStatus, Severity
 
 EVENT_IDS_KEPT = 20
 
@@ -56,13 +56,12 @@ class Resolution(BaseModel):
     peak_severity: Severity
     last_value: float
     # no_data: the series went silent (resolved_at is its last sample); it did not recover
-    reason: str = "recovered"
+    reason: str = RECOVERED
+    source: str = DETECTOR  # or alertmanager: its word, its last value no measurement
 
     @property
     def silent(self) -> bool:
-        return self.reason == "no_data"
-
-    source: str = "detector"  # or "alertmanager": its word, its last value no measurement
+        return self.reason == NO_DATA
 
 
 class Alert(BaseModel):

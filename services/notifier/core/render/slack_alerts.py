@@ -32,7 +32,7 @@ from services.notifier.core.render.text import (
     number,
     slack_date,
 )
-from shared.events import RemediationStatus
+from shared.events import ALERTMANAGER, RemediationStatus
 from shared.slack_buttons import (
     SILENCE_BUTTON_S,
     ActionId,
@@ -42,7 +42,6 @@ from shared.slack_buttons import (
 )
 
 RESOLVED_EMOJI = ":white_check_mark:"
-FROM_ALERTMANAGER = "alertmanager"  # the detector the gateway names for an alert posted to it
 LINES_MAX = 40  # alert lines in a group message; the rest are counted
 # Characters of the unlisted resources acted on, named in the group message's context (a
 # context element holds up to 2,000 with the correlation ids and group beside them).
@@ -159,7 +158,7 @@ def _anomaly_buttons(alert: Alert) -> list[ButtonElement]:
     # Feedback tunes the detector's model of the series: an Alertmanager alert has none.
     false_positive = (
         []
-        if FROM_ALERTMANAGER in alert.detectors
+        if ALERTMANAGER in alert.detectors  # the detector the gateway names for an alert
         else [
             ButtonElement(
                 text="False positive",
@@ -346,7 +345,7 @@ def resolved_message(meta: GroupMeta, alerts: Sequence[Alert], links: Links) -> 
         # Alertmanager's resolved alert repeats the value it fired with: no measurement.
         last = (
             "resolved by Alertmanager"
-            if res.source == "alertmanager"
+            if res.source == ALERTMANAGER
             else f"last value {number(res.last_value)}"
         )
         lines = [
