@@ -154,6 +154,18 @@ class RemediatorSettings(AwsSettings):
         "on with its own credentials (unset: only unlabelled ones are).",
     )
 
+    remediation_opt_in_tag: str | None = Field(
+        "SmartCloudOpsRemediation",
+        description="Act only on instances and Auto Scaling groups with this tag set to "
+        "SCOPS_ENV (what the IAM policies allow); others are refused (no_target) before any "
+        "safety check. Empty: every instance and group AWS knows.",
+    )
+
+    @field_validator("remediation_opt_in_tag")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
     @field_validator("aws_account_roles")
     @classmethod
     def _roles_are_in_their_accounts(cls, value: dict[str, str]) -> dict[str, str]:

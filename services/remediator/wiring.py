@@ -10,7 +10,7 @@ import redis
 from services.remediator.aws.auto_approval import AutoApprovalSwitch
 from services.remediator.aws.group_share import GroupSizes
 from services.remediator.aws.session import AwsApi, AwsConfig
-from services.remediator.aws.target_resolution import TargetResolver
+from services.remediator.aws.target_resolution import OptIn, TargetResolver
 from services.remediator.config import RemediatorSettings
 from services.remediator.core.actions.catalogue import load_catalogue
 from services.remediator.core.actions.registry import ActionRegistry, build_registry
@@ -96,6 +96,12 @@ def build_executor(settings: RemediatorSettings, aws: AwsApi | None) -> Executor
     return DryRunExecutor()
 
 
+def opt_in_of(settings: RemediatorSettings) -> OptIn | None:
+    """The tag that opts a target in to remediation here, as the IAM policies name it."""
+    tag = settings.remediation_opt_in_tag
+    return OptIn(tag, settings.env) if tag else None
+
+
 def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Scheduler) -> Remediator:
     registry = build_registry_from(settings)
     aws = build_aws(settings)
@@ -154,7 +160,7 @@ def build(settings: RemediatorSettings, client: redis.Redis, scheduler: Schedule
         scheduler=scheduler,
         escalations=escalations,
         auto_shadow=auto_shadow,
-        targets=TargetResolver(aws),
+        targets=TargetResolver(aws, opt_in_of(settings)),
         steps=DecisionSteps(client),
         dispatched=dispatched,
         accounts=settings.account_roles,

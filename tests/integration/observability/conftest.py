@@ -79,6 +79,7 @@ class ObservedStack:
 
 
 AMI = "ami-12c6146b"  # one of the images the local AWS server knows
+FULL_GROUP = "full-group"
 
 
 def _samples(now: datetime) -> list[dict[str, Any]]:
@@ -115,7 +116,7 @@ def _post(url: str, body: dict[str, Any], headers: dict[str, str], expect: int =
 def _drive_traffic(stack: ObservedStack) -> None:
     """One of each outcome, so that every dashboard panel has something to show: an action
     that succeeds through SSM (web-1), one refused by a maintenance window (db-1), one that
-    fails (a group that does not exist), one refused because its target was just acted on;
+    fails (scaling out a group at its maximum), one refused because its target was just acted on;
     a Slack delivery that fails once then succeeds; a training run. (Entries reclaimed from a
     dead consumer: see _leave_an_entry_pending.)"""
     remediator, gateway = stack.url("remediator"), stack.url("gateway")
@@ -126,7 +127,7 @@ def _drive_traffic(stack: ObservedStack) -> None:
     manual = {"reason": "metrics test", "by": "t"}
     _post(
         f"{remediator}/remediation/execute",
-        {"action": "scale_out", "target": {"auto_scaling_group": "no-such-group"}, **manual},
+        {"action": "scale_out", "target": {"auto_scaling_group": FULL_GROUP}, **manual},
         INTERNAL,
     )
     training = {"source": "upload", "samples": _samples(datetime.now(UTC))[:2]}
@@ -183,7 +184,8 @@ def _wait_for(
 
 
 async def _aws_instance(endpoint: str, name: str) -> None:
-    """An EC2 instance tagged Name=``name`` on the local AWS server (SSM can target it)."""
+    """An EC2 instance tagged Name=``name`` and opted in to remediation (SCOPS_ENV=test) on
+    the local AWS server (SSM can target it)."""
     session = aioboto3.Session()
     async with session.client(
         "ec2", endpoint_url=endpoint, region_name=REGION, **CREDENTIALS
@@ -193,7 +195,41 @@ async def _aws_instance(endpoint: str, name: str) -> None:
             MinCount=1,
             MaxCount=1,
             TagSpecifications=[
-                {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}
+                {
+                    "ResourceType": "instance",
+                    "Tags": [
+                        {"Key": "Name", "Value": name},
+                        {"Key": "SmartCloudOpsRemediation", "Value": "test"},
+                    ],
+                }
+            ],
+        )
+
+
+async def _aws_full_group(endpoint: str, name: str) -> None:
+    """An Auto Scaling group opted in to remediation and at its maximum (a scale-out fails)."""
+    session = aioboto3.Session()
+    async with session.client(
+        "autoscaling", endpoint_url=endpoint, region_name=REGION, **CREDENTIALS
+    ) as asg:
+        await asg.create_launch_configuration(
+            LaunchConfigurationName=name, ImageId=AMI, InstanceType="t3.micro"
+        )
+        await asg.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchConfigurationName=name,
+            MinSize=0,
+            MaxSize=0,
+            DesiredCapacity=0,
+            AvailabilityZones=[f"{REGION}a"],
+            Tags=[
+                {
+                    "ResourceId": name,
+                    "ResourceType": "auto-scaling-group",
+                    "Key": "SmartCloudOpsRemediation",
+                    "Value": "test",
+                    "PropagateAtLaunch": True,
+                }
             ],
         )
 
@@ -212,6 +248,7 @@ def observed(
         asyncio.run(_aws_instance(aws, "web-1"))
         asyncio.run(_aws_instance(aws, "web-2"))  # a manual request meets the rate limit
         asyncio.run(_aws_instance(aws, "db-1"))  # in a maintenance window
+        asyncio.run(_aws_full_group(aws, FULL_GROUP))  # scaling it out fails
         env = stack_env(
             redis_server,
             {

@@ -23,6 +23,7 @@ from shared.bus import StreamEntry
 from shared.events import AnomalyEvent, AnomalyResolved, RemediationStatus, Severity, utcnow
 from shared.tasks import REMEDIATION_QUEUE
 from tests.integration.remediator.conftest import AMI, HarnessFactory
+from tests.support.aws_fleet import group_tags
 from tests.support.remediator_fixtures import AnomalyFactory
 
 RULES = """\
@@ -202,6 +203,7 @@ def test_auto_approval_from_parameter_store_lets_high_risk_run(
                 MaxSize=4,
                 DesiredCapacity=3,
                 AvailabilityZones=["us-east-1a"],
+                Tags=group_tags("pool"),
             )
 
     asyncio.run(setup())

@@ -1,8 +1,7 @@
 """An Auto Scaling group cannot be scaled past its deny-list entry or its cooldown by spelling it
 another way (its ARN, another case): the target and the action look the group up by the same
-spelling, so one AWS names is checked under its name, and one AWS does not know is checked as
-given and then changes nothing (the action finds no group). EC2 and Auto Scaling: moto's
-server."""
+spelling, so one AWS names is checked under its name, and one AWS does not know is refused
+before anything is reserved or sent. EC2 and Auto Scaling: moto's server."""
 
 from __future__ import annotations
 
@@ -72,9 +71,9 @@ def test_a_denied_group_spelled_as_its_arn_is_never_scaled(
     groups(aws, {"pay": 1})
     h = harness(RULES.replace("DENIED", "pay"), aws_url=aws_url)
     assert outcome(h, "pay") == "refused:deny_list"
-    # AWS does not know the group by its ARN: the action finds no group and changes nothing.
-    assert outcome(h, arn_of(aws, "pay")) == "failed:GroupNotFound"
-    assert outcome(h, "PAY") == "failed:GroupNotFound"
+    # AWS does not know the group by its ARN: refused, nothing changes.
+    assert outcome(h, arn_of(aws, "pay")) == "refused:no_target"
+    assert outcome(h, "PAY") == "refused:no_target"
     assert desired(aws, "pay") == 1
 
 
@@ -84,7 +83,7 @@ def test_a_group_scaled_by_name_is_not_scaled_again_within_its_cooldown_by_anoth
     groups(aws, {"web": 1})
     h = harness(RULES, aws_url=aws_url)
     assert outcome(h, "web") == "succeeded:"
-    assert outcome(h, arn_of(aws, "web")) == "failed:GroupNotFound"
-    assert outcome(h, "Web") == "failed:GroupNotFound"
+    assert outcome(h, arn_of(aws, "web")) == "refused:no_target"
+    assert outcome(h, "Web") == "refused:no_target"
     assert outcome(h, "web") == "refused:cooldown"
     assert desired(aws, "web") == 2

@@ -17,7 +17,7 @@ from services.remediator.errors import RequestRefusedError
 from services.remediator.handling.manual import ManualRequest, prepare
 from shared.events import RemediationStatus
 from tests.integration.remediator.conftest import Harness, HarnessFactory
-from tests.support.aws_fleet import AMI, groups, sent_commands
+from tests.support.aws_fleet import AMI, group_tags, groups, sent_commands
 from tests.support.remediator_fixtures import AnomalyFactory
 
 SHARE = """\
@@ -62,16 +62,7 @@ def tagged_group(aws: AwsApi, name: str, tags: Mapping[str, str], size: int = 1)
                 MaxSize=size + 2,
                 DesiredCapacity=size,
                 AvailabilityZones=["us-east-1a"],
-                Tags=[
-                    {
-                        "ResourceId": name,
-                        "ResourceType": "auto-scaling-group",
-                        "Key": key,
-                        "Value": value,
-                        "PropagateAtLaunch": False,
-                    }
-                    for key, value in tags.items()
-                ],
+                Tags=group_tags(name, tags),
             )
 
     asyncio.run(run())

@@ -14,7 +14,7 @@ from services.remediator.stores.audit import AuditQuery
 from services.remediator.stores.claims import Claim
 from shared.events import AnomalyEvent, RemediationStatus, Severity, utcnow
 from tests.integration.remediator.conftest import Harness, HarnessFactory
-from tests.support.aws_fleet import instances, sent_commands
+from tests.support.aws_fleet import groups, instances, sent_commands
 from tests.support.remediator_fixtures import AnomalyFactory
 
 RESTART = """\
@@ -254,15 +254,16 @@ rules:
 
 
 def test_failures_open_the_circuit_breaker(
-    harness: HarnessFactory, anomaly: AnomalyFactory, aws_url: str
+    harness: HarnessFactory, anomaly: AnomalyFactory, aws: AwsApi, aws_url: str
 ) -> None:
+    groups(aws, {f"full-{n}": 1 for n in range(3)}, headroom=0)
     h = harness(FAILING, aws_url=aws_url, breaker_failures=2, cooldown_s=0)
     for n in range(2):
-        event = anomaly(resource_id=f"api-{n}", metric="latency", labels={"asg": f"gone-{n}"})
+        event = anomaly(resource_id=f"api-{n}", metric="latency", labels={"asg": f"full-{n}"})
         failed = h.workflow.handle(event)
         assert failed is not None and failed.status == RemediationStatus.FAILED
-        assert failed.error_code == "GroupNotFound"
-    blocked = h.workflow.handle(anomaly(metric="latency", labels={"asg": "gone-3"}))
+        assert failed.error_code == "AtCapacityLimit"
+    blocked = h.workflow.handle(anomaly(metric="latency", labels={"asg": "full-2"}))
     assert blocked is not None and blocked.blocked_by == "circuit_breaker"
     assert "an admin must reset it" in blocked.reason
     assert h.remediator.safety.reset_breaker()
