@@ -1,7 +1,9 @@
 """Run a script from the reviewed catalogue on the target instances (SSM Run Command).
 
 ``script`` names an entry of the script catalogue (``SCOPS_SCRIPT_CATALOGUE_PATH``,
-deploy/config/script-catalogue.yaml); rules cannot supply commands of their own. The risk is the
+deploy/config/script-catalogue.yaml); rules cannot supply commands of their own, nor fill the
+script's name from the anomaly (its labels are the sender's to choose, and the rule's ``risk``
+and ``approval`` were judged for the script it names). The risk is the
 higher of this action's (medium) and the script's. Targets: instance ids or tags.
 """
 
@@ -11,7 +13,12 @@ from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from services.remediator.core.actions.base import ActionDefinition, ShellParams, ShellPlan
+from services.remediator.core.actions.base import (
+    ActionDefinition,
+    ShellParams,
+    ShellPlan,
+    unfilled_template,
+)
 from services.remediator.core.actions.catalogue import ScriptCatalogue
 from services.remediator.core.risk import Risk, highest
 from services.remediator.core.targets import Target
@@ -25,6 +32,11 @@ class OptimizePerformanceParams(ShellParams):
     @field_validator("script")
     @classmethod
     def _in_catalogue(cls, value: str, info: ValidationInfo) -> str:
+        if unfilled_template(info):
+            raise ValueError(
+                "a script is named in the rule, not filled from the anomaly: a placeholder "
+                "would let whoever sends the alert choose which catalogue script runs"
+            )
         catalogue = (info.context or {}).get("catalogue")
         if not isinstance(catalogue, ScriptCatalogue):
             raise ValueError(f"{value!r} cannot be checked: no script catalogue is loaded")

@@ -324,3 +324,23 @@ def test_unknown_parameters_are_refused(registry: ActionRegistry) -> None:
         }.get(action, {})
         message = refusal(registry, action, command="reboot", **needed)
         assert "Extra inputs are not permitted" in message
+
+
+@pytest.mark.parametrize(
+    "script", ["{label:script}", "{label:script|collect-diagnostics}", "{metric}"]
+)
+def test_a_rule_names_its_script_never_fills_it_from_the_anomaly(
+    registry: ActionRegistry, script: str
+) -> None:
+    """What runs is the rule author's choice: a script filled from the alert would let whoever
+    sends alerts pick any catalogue script, whatever risk and approval the rule states."""
+    rules = (
+        "version: 1\nrules:\n  - name: tune\n    match: {metric: cpu_*}\n    risk: low\n"
+        "    approval: auto\n    actions:\n      - action: optimize_performance\n"
+        f'        params: {{script: "{script}"}}\n'
+    )
+    with pytest.raises(RulesFileError) as info:
+        load_rules_text(rules, "r.yaml", registry)
+    (problem,) = info.value.problems
+    assert (problem.line, problem.path) == (9, "rules[0].actions[0].params.script")
+    assert "named in the rule, not filled from the anomaly" in problem.reason
