@@ -2,7 +2,9 @@
 
 One hash per metric shard (``scops:{detector-state:N}``), one field per series (JSON). Changed
 series are saved every ``checkpoint_interval_s`` and at shutdown; on start a replica loads the
-hashes of the shards it owns.
+hashes of the shards it owns. Series the engine forgot (``DetectionEngine.forget_silent``) are
+deleted by the next round, before any state it writes: one forgotten and seen again since is
+deleted, then written afresh.
 
 Metric entries are acknowledged only once a checkpoint covers them (``shared.deferred_acks``):
 a round takes the entries scored before it began, writes every series changed before it began,
@@ -70,6 +72,7 @@ class Checkpointer:
         self.slice_s = slice_s
         self.write_every = write_every
         self.saved_series = 0
+        self.deleted_series = 0  # forgotten series deleted from Redis
         self.slices = 0
         self._cost = slice_s  # seconds per series (one at first), measured at every slice
 
@@ -85,6 +88,22 @@ class Checkpointer:
     async def _save_changed(self) -> int:
         if self.before_taking is not None:
             await self.before_taking()
+        # Taken before any state of the round: a series forgotten, then seen again, is deleted
+        # before its new state is written (in the same pipeline, or a later one).
+        forgotten = list(self.engine.forgotten)
+        self.engine.forgotten = set()
+        try:
+            return await self._save_taken(forgotten)
+        except BaseException:
+            self.engine.forgotten.update(forgotten)  # not deleted yet: the next round
+            raise
+
+    async def _save_taken(self, forgotten: list[SeriesKey]) -> int:
+        # Many forgotten at once (a sweep after a large scale-in) are deleted in round trips
+        # of their own first, letting the loop run between them; the rest go, before them,
+        # with the round's first states.
+        while len(forgotten) > self.write_every:
+            await self._write({}, forgotten, self.write_every)
         saved = 0
         todo = len(self.engine.dirty)
         waiting: dict[SeriesKey, bytes] = {}
@@ -107,30 +126,46 @@ class Checkpointer:
             todo -= size
             del dirty
             if len(waiting) >= self.write_every:
-                saved += await self._write(waiting)
+                saved += await self._write(waiting, forgotten)
                 waiting = {}
             else:
                 await asyncio.sleep(0)
-        if waiting:
-            saved += await self._write(waiting)
+        if waiting or forgotten:
+            saved += await self._write(waiting, forgotten)
         return saved
 
     def _slice_size(self) -> int:
         return max(1, min(self.write_every, int(self.slice_s / max(self._cost, 1e-7))))
 
-    async def _write(self, states: dict[SeriesKey, bytes]) -> int:
+    async def _write(
+        self,
+        states: dict[SeriesKey, bytes],
+        forgotten: list[SeriesKey],
+        deletions: int | None = None,
+    ) -> int:
+        """Delete the last ``deletions`` (default: all) of the ``forgotten`` series, then
+        write ``states``, in one pipeline; the series deleted leave ``forgotten``."""
         by_shard: dict[int, dict[str, bytes]] = {}
         for (resource, metric), encoded in states.items():
             shard = shard_of(resource, self.shards)
             by_shard.setdefault(shard, {})[f"{resource}{SEP}{metric}"] = encoded
+        deleted = len(forgotten) if deletions is None else min(deletions, len(forgotten))
+        deleting: dict[int, list[str]] = {}
+        for resource, metric in forgotten[len(forgotten) - deleted :]:
+            shard = shard_of(resource, self.shards)
+            deleting.setdefault(shard, []).append(f"{resource}{SEP}{metric}")
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
+                for shard, fields in deleting.items():
+                    pipe.hdel(state_key(shard), *fields)
                 for shard, mapping in by_shard.items():
                     pipe.hset(state_key(shard), mapping=mapping)
                 await pipe.execute()
         except BaseException:
             self.engine.dirty.update(states)  # not saved: the next round takes them again
             raise
+        del forgotten[len(forgotten) - deleted :]
+        self.deleted_series += deleted
         self.saved_series += len(states)
         return len(states)
 

@@ -47,6 +47,17 @@ class DetectorSettings(AwsSettings):
             "samples that would resolve it (if every series stops, nothing is closed). 0: never."
         ),
     )
+    forget_after_s: float = Field(
+        2_592_000.0,
+        ge=0,
+        description=(
+            "A series that has sent nothing for this long (or ten of its usual intervals, if "
+            "longer) while other series kept sending is forgotten: its state leaves memory and "
+            "Redis, so the pods and instances replaced by every deploy do not pile up. One that "
+            "sends again starts afresh, with a new warm-up; one with an anomaly open is kept "
+            "until SCOPS_SILENT_AFTER_S closes it. 0: never (30 days by default)."
+        ),
+    )
     escalate_after_s: float = Field(
         900.0,
         gt=0,

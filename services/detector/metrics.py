@@ -27,6 +27,11 @@ ENTRIES_AWAITING_CHECKPOINT = Gauge(
     "of entries).",
 )
 SERIES_TRACKED = Gauge("ml_series_tracked", "Series (resource x metric) with state in memory.")
+SERIES_FORGOTTEN = Counter(
+    "ml_series_forgotten",
+    "Series dropped from memory and from the checkpoint: silent for SCOPS_FORGET_AFTER_S while "
+    "others kept sending.",
+)
 MODEL_INFO = Gauge(
     "ml_model_info",
     "The model versions in use, value 1 (kind: streaming or multivariate; the multivariate "

@@ -18,10 +18,11 @@ from redis.exceptions import RedisError
 from services.detector.checkpoint import Checkpointer
 from services.detector.config import DetectorSettings
 from services.detector.consumer import BetweenParts, MetricBatchHandler
-from services.detector.detection_engine import MODEL_VERSION, DetectionEngine
+from services.detector.detection_engine import FORGET_SLICE, MODEL_VERSION, DetectionEngine
 from services.detector.engine_setup import build_engine
 from services.detector.metrics import (
     ENTRIES_AWAITING_CHECKPOINT,
+    SERIES_FORGOTTEN,
     SERIES_TRACKED,
     show_model_version,
 )
@@ -37,6 +38,7 @@ from shared.streams import GROUP_DETECTOR, all_metric_streams, metrics_stream
 
 log = structlog.get_logger("detector.wiring")
 SILENT_CHECK_S = 60.0  # how often series with an open anomaly are checked for silence
+FORGET_CHECK_S = 3600.0  # how often every series is walked for long silence (at most)
 MODEL_FOLLOW_S = 2.0  # how soon a version activated by another process is taken up
 # The metric shards are read again at most this often while a batch of another shard is
 # scored, so that a sample waits for the batch being scored, not for every batch read before.
@@ -136,6 +138,8 @@ class Detector:
             ]
             if settings.silent_after_s > 0:
                 background.append(asyncio.create_task(self._close_silent(batches)))
+            if settings.forget_after_s > 0:
+                background.append(asyncio.create_task(self._forget_silent()))
             try:
                 async with running([consumer]):
                     yield
@@ -186,6 +190,15 @@ class Detector:
             except Exception as exc:  # kept owed: written with the next entry or checkpoint
                 log.warning("events_not_written", unsent=len(batches.unsent), error=str(exc))
 
+    async def _forget_silent(self) -> None:
+        """Forget the series silent for ``forget_after_s`` (see
+        ``DetectionEngine.forget_silent``); the checkpoint deletes them from Redis."""
+        after = self.settings.forget_after_s
+        every = min(FORGET_CHECK_S, max(after / 10, 0.05))
+        while True:
+            await asyncio.sleep(every)
+            await forget_silent(self.engine, after)
+
     async def _follow_models(self) -> None:
         """Take up a model version activated by another detector process."""
         while True:
@@ -194,6 +207,24 @@ class Detector:
                 await self.models.follow()
             except Exception as exc:  # keep scoring with the model in hand; retried next round
                 log.warning("model_follow_failed", error=str(exc))
+
+
+async def forget_silent(
+    engine: DetectionEngine, after_s: float, slice_size: int = FORGET_SLICE
+) -> int:
+    """One walk of ``DetectionEngine.forget_silent`` over every series, a slice at a time,
+    letting the event loop run between slices; how many series it forgot."""
+    forgotten = 0
+    while True:
+        forgetting = engine.forget_silent(after_s, slice_size)
+        if forgetting.forgotten:
+            forgotten += forgetting.forgotten
+            SERIES_FORGOTTEN.inc(forgetting.forgotten)
+        if forgetting.done:
+            break
+        await asyncio.sleep(0)
+    log.info("silent_series_forgotten", series=forgotten, tracked=len(engine.series))
+    return forgotten
 
 
 def metric_entry_overtakes(entry: Fields, ahead: Sequence[Fields]) -> bool:
