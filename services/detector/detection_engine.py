@@ -109,11 +109,12 @@ class SeriesTable(Mapping[SeriesKey, SeriesState]):
     the dicts cannot be walked in slices while batches add series between them, and copying
     a million values at once holds the event loop for tens of milliseconds."""
 
-    __slots__ = ("_count", "_kept", "_order", "_walked", "by_metric")
+    __slots__ = ("_count", "_kept", "_order", "_walked", "by_metric", "filed")
 
     def __init__(self) -> None:
         self.by_metric: dict[str, dict[str, SeriesState]] = {}
         self._count = 0
+        self.filed = 0  # series filed so far, those since dropped included
         self._order: list[SeriesState] = []  # every state filed, in order (some since replaced)
         self._kept: list[SeriesState] = []  # the states the walk under way kept
         self._walked = 0  # where in ``_order`` the walk under way is
@@ -160,6 +161,7 @@ class SeriesTable(Mapping[SeriesKey, SeriesState]):
             resource_id = known.resource_id
         else:
             self._count += 1
+            self.filed += 1
             for other in self.by_metric.values():  # the resource's name, once for all metrics
                 sibling = other.get(resource_id)
                 if sibling is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
@@ -51,20 +51,23 @@ FREEZE_CHECK_S = 1.0  # how soon new series' state leaves the garbage collector'
 
 class StateFreezer:
     """Moves the series' state out of the cyclic garbage collector's sight (``gc.freeze``)
-    each time the number of series grew by a fifth: a full collection walking thousands of
-    long-lived series states stalls the loop for tens of milliseconds, and those states are
-    freed by reference counting anyway. Freezing only on growth bounds what a frozen cycle of
-    garbage could keep."""
+    each time new series reach a fifth of those frozen last time: a full collection walking
+    thousands of long-lived series states stalls the loop for tens of milliseconds, and those
+    states are freed by reference counting anyway (forgotten ones too). Freezing only on
+    growth bounds what a frozen cycle of garbage could keep; counting the series filed, not
+    those held, keeps freezing the new series of a churn that forgetting holds level."""
 
-    def __init__(self, engine: DetectionEngine) -> None:
+    def __init__(self, engine: DetectionEngine, freeze: Callable[[], None] = gc.freeze) -> None:
         self.engine = engine
-        self.frozen_at = 0
+        self.freeze = freeze
+        self.frozen_at = 0  # series held at the last freeze
+        self.filed_at = 0  # series filed by then
 
     def __call__(self) -> None:
-        count = len(self.engine.series)
-        if count > self.frozen_at * 1.2:
-            gc.freeze()
-            self.frozen_at = count
+        series = self.engine.series
+        if series.filed - self.filed_at > self.frozen_at * 0.2:
+            self.freeze()
+            self.frozen_at, self.filed_at = len(series), series.filed
 
 
 @dataclass

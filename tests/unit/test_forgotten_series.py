@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from services.detector.config import DetectorSettings
 from services.detector.detection_engine import DetectionEngine
-from services.detector.wiring import forget_silent
+from services.detector.wiring import StateFreezer, forget_silent
 from shared.events import MetricBatch, MetricSample
 from tests.unit.test_silent_series import HOUR, START, at, open_anomaly
 
@@ -186,3 +186,28 @@ async def test_a_sweep_lets_the_loop_run_and_counts_what_it_forgot() -> None:
 def test_the_setting_defaults_to_thirty_days_and_zero_turns_it_off() -> None:
     assert DetectorSettings().forget_after_s == 30 * DAY
     assert DetectorSettings(forget_after_s=0).forget_after_s == 0
+
+
+def test_new_series_of_a_churn_held_level_are_still_frozen() -> None:
+    """Forgetting holds the number of series level; the series that replace the forgotten
+    ones still leave the garbage collector's sight once they are a fifth of those frozen."""
+    engine = DetectionEngine(max_future_s=None)
+    freezes: list[int] = []
+    freeze = StateFreezer(engine, freeze=lambda: freezes.append(len(engine.series)))
+    live = [f"pod-{i}" for i in range(10)]
+
+    def minutes(start: float) -> None:
+        for minute in range(3):
+            for name in live:
+                send(engine, name, start + minute * 60.0)
+
+    minutes(0.0)
+    freeze()
+    assert freezes == [10]
+    for step in range(1, 4):  # one pod replaced at a time: still 10 series
+        live = [*live[1:], f"pod-{9 + step}"]
+        minutes(step * 2 * DAY)
+        assert forget_all(engine, DAY) == 1
+        freeze()
+        assert len(engine.series) == 10
+    assert freezes == [10, 10]  # three new series: more than a fifth of the ten frozen
