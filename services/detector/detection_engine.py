@@ -145,6 +145,10 @@ class SeriesTable(Mapping[SeriesKey, SeriesState]):
         for table in self.by_metric.values():
             yield from table.values()
 
+    def holds_resource(self, resource_id: str) -> bool:
+        """Whether any series of ``resource_id`` is held (a lookup per metric)."""
+        return any(resource_id in table for table in self.by_metric.values())
+
     def table(self, metric: str) -> dict[str, SeriesState]:
         """The states of ``metric``'s series by resource (created empty if new)."""
         table = self.by_metric.get(metric)
@@ -280,10 +284,11 @@ SKIPPED = Step(None, None)
 
 
 class Forgetting(NamedTuple):
-    """What one slice of ``forget_silent`` did: series forgotten, and whether the walk over
-    every series ended with it."""
+    """What one slice of ``forget_silent`` did: series forgotten, the resources left with no
+    series, and whether the walk over every series ended with it."""
 
     forgotten: int
+    resources: list[str]
     done: bool
 
 
@@ -602,7 +607,9 @@ class DetectionEngine:
             self.open_episodes.discard(state)
             self.forgotten.add((state.resource_id, state.metric))
         self.series_forgotten += len(dropped)
-        return Forgetting(len(dropped), done)
+        resources = {state.resource_id for state in dropped}
+        gone = [r for r in resources if not self.series.holds_resource(r)]
+        return Forgetting(len(dropped), gone, done)
 
     def judge(self, state: SeriesState, metric: str, ts: float, value: float) -> Verdict | None:
         """Score one sample on ``state`` (which learns it); None if it was not scorable."""

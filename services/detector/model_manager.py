@@ -193,6 +193,15 @@ class ModelManager:
             return []
         return self.flush(batch.correlation_id)
 
+    def forget(self, resources: Iterable[str]) -> None:
+        """Let go of what the live view holds of resources whose every series the detector
+        forgot (silent for ``SCOPS_FORGET_AFTER_S``): their latest values and cooldowns."""
+        scorer = self.scorer
+        for resource_id in resources:
+            self._last_flagged.pop(resource_id, None)
+            if scorer is not None:
+                scorer.features.forget(resource_id)
+
     def flush(self, correlation_id: str) -> list[AnomalyEvent]:
         scorer = self.scorer
         self._last_flush = time.monotonic()

@@ -200,7 +200,7 @@ class Detector:
         every = min(FORGET_CHECK_S, max(after / 10, 0.05))
         while True:
             await asyncio.sleep(every)
-            await forget_silent(self.engine, after)
+            await forget_silent(self.engine, self.models, after)
 
     async def _follow_models(self) -> None:
         """Take up a model version activated by another detector process."""
@@ -213,16 +213,21 @@ class Detector:
 
 
 async def forget_silent(
-    engine: DetectionEngine, after_s: float, slice_size: int = FORGET_SLICE
+    engine: DetectionEngine,
+    models: ModelManager,
+    after_s: float,
+    slice_size: int = FORGET_SLICE,
 ) -> int:
     """One walk of ``DetectionEngine.forget_silent`` over every series, a slice at a time,
-    letting the event loop run between slices; how many series it forgot."""
+    letting the event loop run between slices; how many series it forgot. The multivariate
+    view lets go of the resources left with no series."""
     forgotten = 0
     while True:
         forgetting = engine.forget_silent(after_s, slice_size)
         if forgetting.forgotten:
             forgotten += forgetting.forgotten
             SERIES_FORGOTTEN.inc(forgetting.forgotten)
+            models.forget(forgetting.resources)
         if forgetting.done:
             break
         await asyncio.sleep(0)

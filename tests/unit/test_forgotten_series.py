@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
+import numpy as np
 from prometheus_client import REGISTRY
 
 from services.detector.config import DetectorSettings
 from services.detector.detection_engine import DetectionEngine
+from services.detector.model_manager import ModelManager, MultivariateOptions
+from services.detector.multivariate import MultivariateModel
+from services.detector.multivariate_live import MultivariateScorer, ResourceFeatures
 from services.detector.wiring import StateFreezer, forget_silent
 from shared.events import MetricBatch, MetricSample
 from tests.unit.test_silent_series import HOUR, START, at, open_anomaly
@@ -158,7 +163,7 @@ def test_a_restore_over_a_live_series_leaves_the_walk_right() -> None:
     assert len(engine.series._order) == 1
 
 
-async def test_a_sweep_lets_the_loop_run_and_counts_what_it_forgot() -> None:
+async def test_a_sweep_lets_the_loop_run_and_counts_what_it_forgot(tmp_path: Path) -> None:
     engine = DetectionEngine(max_future_s=None)
     for i in range(50):
         send(engine, f"pod-{i}", 0.0)
@@ -175,7 +180,7 @@ async def test_a_sweep_lets_the_loop_run_and_counts_what_it_forgot() -> None:
     other = asyncio.create_task(other_work())
     await asyncio.sleep(0)
     try:
-        assert await forget_silent(engine, DAY, slice_size=10) == 50
+        assert await forget_silent(engine, models(tmp_path), DAY, slice_size=10) == 50
     finally:
         other.cancel()
     assert turns >= 5
@@ -186,6 +191,36 @@ async def test_a_sweep_lets_the_loop_run_and_counts_what_it_forgot() -> None:
 def test_the_setting_defaults_to_thirty_days_and_zero_turns_it_off() -> None:
     assert DetectorSettings().forget_after_s == 30 * DAY
     assert DetectorSettings(forget_after_s=0).forget_after_s == 0
+
+
+def models(tmp_path: Path) -> ModelManager:
+    return ModelManager(tmp_path, MultivariateOptions(metrics=("cpu", "mem")))
+
+
+async def test_the_multivariate_view_lets_go_of_resources_left_with_no_series(
+    tmp_path: Path,
+) -> None:
+    manager = models(tmp_path)
+    rows = np.random.default_rng(1).normal(50, 5, size=(400, 2))
+    model = MultivariateModel.train(rows, ("cpu", "mem"), random_state=0)
+    features = ResourceFeatures(("cpu", "mem"), min_metrics=2, max_age_s=300)
+    manager.scorer = MultivariateScorer(model, features)
+    engine = DetectionEngine(max_future_s=None)
+    for resource, metric, seconds in [
+        ("pod-old", "cpu", 0.0),
+        ("pod-old", "mem", 0.0),
+        ("pod-half", "cpu", 0.0),
+        ("pod-half", "mem", 2 * DAY),  # one series still sending: the resource stays
+        ("pod-new", "cpu", 2 * DAY),
+    ]:
+        send(engine, resource, seconds, metric)
+        features.update(resource, metric, START.timestamp() + seconds, 40.0)
+    manager._last_flagged["pod-old"] = 0.0
+
+    assert await forget_silent(engine, manager, DAY, slice_size=1) == 3
+    assert len(features) == 2
+    assert features.vector("pod-old") is None
+    assert "pod-old" not in manager._last_flagged
 
 
 def test_new_series_of_a_churn_held_level_are_still_frozen() -> None:
