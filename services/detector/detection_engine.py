@@ -597,7 +597,7 @@ class DetectionEngine:
         calls until one says ``done``. Series that batches file meanwhile are walked too."""
         now = self.latest_ts
 
-        def keep(state: SeriesState) -> bool:  # silent for longer than ``after_s``
+        def keep(state: SeriesState) -> bool:  # asked of those silent for over ``after_s``
             return state.episode is not None or now - state.last_ts <= (
                 10.0 * state.detector.dt_typical
             )
