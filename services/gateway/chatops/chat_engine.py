@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import quote
 
@@ -29,6 +30,13 @@ from services.gateway.chatops.classifier_loading import ClassifierLoader
 from services.gateway.chatops.extraction import Knowledge
 from services.gateway.chatops.insights import Insights
 from services.gateway.chatops.intents import ChatIntent, IntentName
+from services.gateway.chatops.moments import (
+    NoMoment,
+    Since,
+    no_moment_answer,
+    read_since,
+    with_moment,
+)
 from services.gateway.chatops.operations import AnomalySource, Operations
 from services.gateway.chatops.parser import parse
 from services.gateway.chatops.proposals import (
@@ -105,6 +113,11 @@ class ChatEngine:
     def quick_reply(self, asker: Asker, text: str) -> Reply | None:
         """The reply when it needs no I/O at all (help, a refusal by role, or not understood
         with no LLM to ask), else None."""
+        moment = self._moment(text)
+        if isinstance(moment, NoMoment):
+            return Reply(None, None, no_moment_answer(moment))
+        if moment is not None:
+            return None  # its answer says where the window starts
         parsed = parse(text)
         if isinstance(parsed, NotUnderstood):
             if self.llm is not None or self.understanding is not None:
@@ -124,7 +137,19 @@ class ChatEngine:
         linked = with_incident_links(reply.answer, self.console_url)
         return Reply(reply.intent, reply.understood_by, linked)
 
+    def _moment(self, text: str) -> Since | NoMoment | None:
+        return read_since(text, datetime.fromtimestamp(self.clock(), UTC))
+
     async def _reply(self, asker: Asker, text: str, correlation_id: str) -> Reply:
+        moment = self._moment(text)
+        if isinstance(moment, NoMoment):
+            return Reply(None, None, no_moment_answer(moment))
+        if moment is None:
+            return await self._read_reply(asker, text, correlation_id)
+        reply = await self._read_reply(asker, moment.text, correlation_id)
+        return Reply(reply.intent, reply.understood_by, with_moment(reply, moment))
+
+    async def _read_reply(self, asker: Asker, text: str, correlation_id: str) -> Reply:
         if self.understanding is not None:
             return await self._understood_reply(asker, text, correlation_id)
         parsed = parse(text)

@@ -112,4 +112,7 @@ def say_span(seconds: int) -> str:
         if seconds >= size and seconds % size == 0:
             count = seconds // size
             return name if count == 1 else f"{count} {name}s"
-    return f"{seconds} seconds"
+    if seconds < 120:
+        return f"{seconds} seconds"
+    exact = describe_duration(seconds)  # a window back to a moment: "2 h 12 min 27 s"
+    return f"{exact} {seconds % 60} s" if seconds % 60 and seconds < 86400 else exact

@@ -135,7 +135,7 @@ class Found:
     reason: str | None = None
     dry_run: bool = False
     mine: bool = False
-    clock: str | None = None  # a time of day said ("since 9am"): not read as a length
+    clock: str | None = None  # a time of day ("at 9am"; "since 9am" is read before)
     corrected: dict[str, str] = field(default_factory=dict)
     spans: list[tuple[int, int, str]] = field(default_factory=list)  # masked for the classifier
 

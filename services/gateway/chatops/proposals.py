@@ -32,8 +32,9 @@ def corrected_note(understood: Understood, chat: ChatIntent) -> str:
     window = chat.entities.window_s
     if understood.clock and "window_s" in understood.defaulted and window is not None:
         note += (
-            f" I do not read a time of day (`{understood.clock}`), so this is the default "
-            f"{say_duration(window)}: say a length instead, e.g. `in the last 3h`."
+            f" I read a time of day only after `since` (`since {understood.clock}`), so this "
+            f"is the default {say_duration(window)}: say `since {understood.clock}` or a "
+            "length, e.g. `in the last 3h`."
         )
     return note
 

@@ -73,7 +73,7 @@ class Understood:
     refusal: str | None = None  # a value said outside its range: the answer, nothing else
     defaulted: tuple[str, ...] = ()  # entities given their default: no value was read
     elsewhere: str | None = None  # an operation ChatOps does not do, and where it is done
-    clock: str | None = None  # a time of day said ("since 9am"), which is not read
+    clock: str | None = None  # a time of day said without "since" ("at 9am"): not read
 
 
 def read_exact(text: str, knowledge: Knowledge) -> Understood | NotUnderstood:

@@ -82,6 +82,24 @@ def test_anomalies_in_time_ranges_in_words(stack: Stack) -> None:
     )
 
 
+def test_anomalies_since_a_moment_start_there(stack: Stack) -> None:
+    moment = ago(hours=2)
+    said = f"{moment:%Y-%m-%d %H:%M}"
+    answer = stack.ask(f"anomalies since {said}")
+    assert answer["outcome"] == "answered"
+    lines = answer["text"].splitlines()
+    assert lines[0] == f"(since {moment:%A} {said} UTC)"
+    assert lines[1].startswith("3 anomalies in the last 2 h")  # not the one 3 hours old
+    assert answer["data"]["since"] == f"{said.replace(' ', 'T')}:00+00:00"
+    later = ago(hours=-2)
+    refused = stack.ask(f"anomalies since {later:%Y-%m-%d %H:%M}")
+    assert refused["outcome"] == "refused" and refused["data"] == {"refused": "moment"}
+    assert "which is still to come" in refused["text"]
+    nonsense = stack.ask("what happened since 25:00")
+    assert nonsense["outcome"] == "refused"
+    assert nonsense["text"].startswith("I cannot read `25:00` as a time: say e.g. `since 9am`")
+
+
 def test_why_was_it_restarted_reads_the_audit_log(stack: Stack) -> None:
     at = ago(minutes=20)
     seed_audit(stack.redis, restart_records("web-1", at - timedelta(hours=2)))

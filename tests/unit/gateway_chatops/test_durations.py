@@ -69,6 +69,8 @@ def test_words_for_people() -> None:
     assert say_span(7200) == "2 hours"
     assert say_span(5400) == "90 minutes"
     assert say_span(86400) == "day"
+    assert say_span(7947) == "2 h 12 min 27 s"  # a window back to a moment ("since 9am")
+    assert say_span(90) == "90 seconds"
     assert describe_duration(3725) == "1 h 2 min"
     assert describe_duration(45) == "45 s"
     assert describe_duration(2 * 86400 + 3600) == "2 d 1 h"

@@ -271,7 +271,7 @@ async def test_a_verb_chatops_does_not_do_is_never_proposed_as_approve_or_reject
     assert nack.answer.data["command"] == "reject 1242a153"
 
 
-@pytest.mark.parametrize("text", ["anomalies since 9am", "anomalies since 9:30 pm"])
+@pytest.mark.parametrize("text", ["anomalies at 9am", "anomalies around 9:30 pm"])
 async def test_a_time_of_day_is_never_read_as_a_resource(
     understanding: Understanding, text: str
 ) -> None:
@@ -281,5 +281,5 @@ async def test_a_time_of_day_is_never_read_as_a_resource(
     reply = await chat.reply(VIEWER, text, "c")
     assert reply.intent is not None and reply.intent.entities.resource is None
     assert reply.answer.data["command"] == "anomalies in the last 1h"
-    assert "I do not read a time of day" in reply.answer.text
+    assert "I read a time of day only after `since`" in reply.answer.text
     assert [q.resource_id for q in anomalies.queries] == [None]
