@@ -157,7 +157,8 @@ def recent_anomalies(
     truncated: bool,
 ) -> str:
     found = episodes(items)
-    what = f"{min_severity} or worse anomalies" if min_severity else "anomalies"
+    noun = "anomaly" if len(found) == 1 and not truncated else "anomalies"
+    what = f"{min_severity} or worse {noun}" if min_severity else noun
     where = f" on {resource}" if resource else ""
     span = say_span(window_s)
     if not found:

@@ -76,6 +76,15 @@ def test_recent_anomalies_lists_and_counts_open_ones() -> None:
     )
 
 
+def test_one_recent_anomaly_is_said_in_the_singular() -> None:
+    one = answers.recent_anomalies([anomaly()], 3600, None, None, NOW, truncated=False)
+    assert one.splitlines()[0] == "1 anomaly in the last hour (1 still open):"
+    high = answers.recent_anomalies([anomaly()], 3600, None, Severity.HIGH, NOW, truncated=False)
+    assert high.splitlines()[0] == "1 high or worse anomaly in the last hour (1 still open):"
+    more = answers.recent_anomalies([anomaly()], 3600, None, None, NOW, truncated=True)
+    assert more.splitlines()[0] == "1+ anomalies in the last hour (1 still open):"
+
+
 def record(**changes: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "event_id": "r1",
