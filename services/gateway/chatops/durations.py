@@ -91,6 +91,19 @@ def say_duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def say_window(seconds: int) -> str:
+    """Like :func:`say_duration`, but a window back to a moment, which is rarely whole minutes,
+    in parts: 41712 -> "11h35m12s" (not "41712s")."""
+    if seconds < 120 or seconds % 60 == 0:
+        return say_duration(seconds)
+    parts, rest = [], seconds
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
 def describe_duration(seconds: float) -> str:
     """For people: "2 h 5 min", "45 s", "3 d 4 h"."""
     seconds = max(int(seconds), 0)

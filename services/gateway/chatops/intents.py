@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from services.gateway.chatops.durations import say_duration
+from services.gateway.chatops.durations import say_duration, say_window
 from shared.events import Severity
 
 MIN_LENGTH_S = 60  # the shortest silence, maintenance window or look-back
@@ -260,7 +260,7 @@ class ChatIntent(BaseModel):
                 words.append("anomalies")
                 if e.resource:
                     words.append(f"on {e.resource}")
-                words.append(f"in the last {say_duration(e.window_s or 3600)}")
+                words.append(f"in the last {say_window(e.window_s or 3600)}")
                 return " ".join(words)
             case IntentName.ACTION_HISTORY:
                 if e.action in ACTION_PAST_TENSE:
@@ -289,10 +289,10 @@ def _more_command(intent: IntentName, e: Entities) -> str:
         case IntentName.RULES:
             return f"rule {e.rule}" if e.rule else "rules"
         case IntentName.SUMMARY:
-            return f"summary of the last {say_duration(e.window_s or 86400)}"
+            return f"summary of the last {say_window(e.window_s or 86400)}"
         case IntentName.NOISIEST:
             top = f"top {e.count} " if e.count else ""
-            return f"{top}noisiest in the last {say_duration(e.window_s or 86400)}"
+            return f"{top}noisiest in the last {say_window(e.window_s or 86400)}"
         case IntentName.EXPLAIN_ANOMALY:
             if e.anomaly_id:
                 return f"explain anomaly {e.anomaly_id}"

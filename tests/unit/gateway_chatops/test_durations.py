@@ -10,6 +10,7 @@ from services.gateway.chatops.durations import (
     parse_window,
     say_duration,
     say_span,
+    say_window,
 )
 
 
@@ -62,6 +63,15 @@ def test_parse_window_needs_last_or_past() -> None:
 @pytest.mark.parametrize("seconds", [60, 90, 3600, 5400, 7200, 86400, 604800, 3 * 86400 + 60])
 def test_say_duration_reads_back(seconds: int) -> None:
     assert parse_duration(say_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [(41712, "11h35m12s"), (90061, "1d1h1m1s"), (7947, "2h12m27s"), (5400, "90m"), (90, "90s")],
+)
+def test_a_window_to_the_second_is_said_in_parts_that_read_back(seconds: int, said: str) -> None:
+    assert say_window(seconds) == said
+    assert parse_window(f"in the last {said}") == seconds
 
 
 def test_words_for_people() -> None:

@@ -95,3 +95,18 @@ async def test_a_moment_an_answer_cannot_use_is_said_to_be_unused(
     assert reply.intent is not None
     assert reply.intent.intent is IntentName.RESOURCE_HEALTH
     assert "`since 9am` is not used: I read `what's wrong with web-1`" in (reply.answer.text)
+
+
+async def test_a_window_read_from_free_words_is_said_as_a_command_that_reads_back(
+    understanding: Understanding,
+) -> None:
+    chat = make(Services(), understanding)
+    chat.clock = lambda: NOW + 12  # 18:00:12
+    with_index(chat)
+    reply = await chat.reply(VIEWER, "since Monday", "c")
+    assert reply.understood_by == "classifier"
+    command = "anomalies in the last 3d18h12s"
+    assert reply.answer.data["command"] == command
+    assert f"(understood as `{command}`" in reply.answer.text
+    again = await chat.reply(VIEWER, command, "c")
+    assert again.intent == reply.intent
