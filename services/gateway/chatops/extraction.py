@@ -136,6 +136,7 @@ class Found:
     dry_run: bool = False
     mine: bool = False
     clock: str | None = None  # a time of day ("at 9am"; "since 9am" is read before)
+    moment: str | None = None  # words after "since" that name no moment ("since lunch")
     corrected: dict[str, str] = field(default_factory=dict)
     spans: list[tuple[int, int, str]] = field(default_factory=list)  # masked for the classifier
 
@@ -201,6 +202,8 @@ _CLOCK = re.compile(
     r"(?![\w\-])",
     re.I,
 )
+# "since" and what follows, when it was not read as a moment before (:mod:`.moments`).
+_SINCE_WORDS = re.compile(r"\bsince\s+(?:(?:the|a|an|this|that|our|my|last)\s+)?[^\s,.;:!?]+", re.I)
 _RULE_WORD = re.compile(r"\brule\s+(?P<rule>[a-z0-9][a-z0-9_\-]*)", re.I)
 _AFTER = re.compile(
     r"\b(?:on|for|with|to|of|from|about|at|@|in|host|instance|server|box)\s+$", re.I
@@ -261,6 +264,9 @@ def _times(text: str, found: Found) -> None:
     for clock in _CLOCK.finditer(text):
         found.clock = found.clock or clock.group(0)
         found.spans.append((clock.start(), clock.end(), "time"))
+    since = _SINCE_WORDS.search(text)
+    if since is not None and found.clock is None:
+        found.moment = " ".join(since.group(0).split())
     period = _PERIOD.search(text)
     if period:
         found.window_s = PERIODS[" ".join(period.group(0).lower().split())]

@@ -36,6 +36,12 @@ def corrected_note(understood: Understood, chat: ChatIntent) -> str:
             f"is the default {say_duration(window)}: say `since {understood.clock}` or a "
             "length, e.g. `in the last 3h`."
         )
+    elif understood.moment and "window_s" in understood.defaulted and window is not None:
+        note += (
+            f" I cannot read `{understood.moment}` as a moment, so this is the default "
+            f"{say_duration(window)}: say e.g. `since 9am`, `since yesterday` or a length, e.g. "
+            "`in the last 3h`."
+        )
     return note
 
 

@@ -74,6 +74,7 @@ class Understood:
     defaulted: tuple[str, ...] = ()  # entities given their default: no value was read
     elsewhere: str | None = None  # an operation ChatOps does not do, and where it is done
     clock: str | None = None  # a time of day said without "since" ("at 9am"): not read
+    moment: str | None = None  # "since" and words that name no moment ("since lunch")
 
 
 def read_exact(text: str, knowledge: Knowledge) -> Understood | NotUnderstood:
@@ -124,7 +125,7 @@ class Understanding:
             if reading.refusal is not None:
                 return Understood(None, intent=reading.intent, refusal=reading.refusal)
             if reading.chat is not None or best.probability >= SURE_WHEN_MISSING:
-                return _from_reading(reading, best.probability, found.clock)
+                return _from_reading(reading, best.probability, found)
         return Understood(
             None,
             confidence=best.probability,
@@ -158,7 +159,7 @@ def resolve(chat: ChatIntent, knowledge: Knowledge) -> tuple[ChatIntent, dict[st
     return ChatIntent(intent=chat.intent, entities=entities), corrected
 
 
-def _from_reading(reading: Reading, confidence: float, clock: str | None = None) -> Understood:
+def _from_reading(reading: Reading, confidence: float, found: Found | None = None) -> Understood:
     return Understood(
         "classifier",
         reading.chat,
@@ -167,7 +168,8 @@ def _from_reading(reading: Reading, confidence: float, clock: str | None = None)
         corrected=reading.corrected,
         missing=reading.missing,
         defaulted=reading.defaulted,
-        clock=clock,
+        clock=found.clock if found else None,
+        moment=found.moment if found else None,
     )
 
 

@@ -110,3 +110,20 @@ async def test_a_window_read_from_free_words_is_said_as_a_command_that_reads_bac
     assert f"(understood as `{command}`" in reply.answer.text
     again = await chat.reply(VIEWER, command, "c")
     assert again.intent == reply.intent
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("anomalies since noonish", "since noonish"),
+        ("anomalies since the deploy", "since the deploy"),
+    ],
+)
+async def test_words_after_since_that_are_no_moment_are_said_not_read(
+    understanding: Understanding, text: str, said: str
+) -> None:
+    chat = make(Services(), understanding)
+    with_index(chat)
+    reply = await chat.reply(VIEWER, text, "c")
+    assert reply.intent is not None and reply.intent.entities.window_s == 3600
+    assert f"I cannot read `{said}` as a moment, so this is the default 1h" in reply.answer.text
