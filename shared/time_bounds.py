@@ -24,6 +24,21 @@ def _span(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
+def _how_far(seconds: float) -> str:
+    """A distance in time for people, its two largest units: "2 h 7 min", "10 min 36 s"."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{seconds:.3g} s"
+    days, rest = divmod(whole, 86400)
+    if days >= 7:
+        return f"{days} days"
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")]
+    first = next(i for i, (count, _) in enumerate(parts) if count)
+    return " ".join(f"{count} {unit}" for count, unit in parts[first : first + 2] if count)
+
+
 @dataclass(frozen=True, slots=True)
 class TimeBounds:
     max_future_s: float = DEFAULT_MAX_FUTURE_S
@@ -34,10 +49,15 @@ class TimeBounds:
         ahead = (at - now).total_seconds()
         if ahead <= self.max_future_s:
             return None
+        # Years ahead: milliseconds read as seconds; hours: a local time sent without its zone.
+        cause = (
+            "a number is read as seconds since the epoch, not milliseconds"
+            if ahead > 365 * 86400
+            else "a time without a zone is read as UTC"
+        )
         return (
-            f"{at.isoformat()} is {_span(round(ahead))} ahead of the receiving clock; at most "
-            f"{_span(self.max_future_s)} ahead is accepted (a number is read as seconds since "
-            "the epoch, not milliseconds)"
+            f"{at.isoformat()} is {_how_far(ahead)} ahead of the receiving clock; at most "
+            f"{_span(self.max_future_s)} ahead is accepted ({cause})"
         )
 
     def too_old(self, at: datetime, now: datetime) -> str | None:
@@ -47,7 +67,7 @@ class TimeBounds:
             return None
         return (
             f"{at.isoformat()} is more than {_span(self.max_past_s)} behind the receiving "
-            "clock; older samples are refused"
+            "clock; older times are refused"
         )
 
     def refusal(self, at: datetime, now: datetime) -> str | None:

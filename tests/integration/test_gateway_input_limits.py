@@ -107,6 +107,23 @@ def test_a_sample_timed_far_from_the_gateways_clock_refuses_the_request_unwritte
     assert written(sync_redis) == before
 
 
+def test_a_local_time_hours_ahead_is_refused_in_hours_saying_a_time_without_zone_is_utc(
+    gateway: StackProcess, ingest: dict[str, str]
+) -> None:
+    """The usual cause of a time a few hours ahead is a local time sent without its zone, not
+    milliseconds (those name no date, or one years ahead)."""
+    local = (now() + timedelta(hours=2, minutes=7)).replace(tzinfo=None).isoformat()
+    [error] = refused(gateway, ingest, [sample(timestamp=local)])["errors"]
+    said = re.search(
+        r" is 2 h [67] min ahead of the receiving clock; at most 5 minutes ahead ", error["reason"]
+    )
+    assert said is not None, error["reason"]
+    assert "a time without a zone is read as UTC" in error["reason"]
+    assert "milliseconds" not in error["reason"]
+    [far] = refused(gateway, ingest, [sample(timestamp=1e11)])["errors"]
+    assert "days ahead" in far["reason"] and "not milliseconds" in far["reason"]
+
+
 def test_a_sample_a_little_ahead_or_a_day_old_is_accepted(
     gateway: StackProcess, ingest: dict[str, str]
 ) -> None:
