@@ -23,6 +23,7 @@ HELP = """I answer from the system's own data, in your words (typos and shorthan
 • `status`: detector, remediator and notifier at a glance
 • `what's wrong with web-1?`: its recent anomalies, open and resolved
 • `anomalies in the last hour` (or `critical anomalies on web-1 in the last 2 days`)
+• `anomalies since 9am` (or `since yesterday`, `since Monday`; times are UTC)
 • `what happened overnight` / `how many actions today`: a summary of a period
 • `noisiest in the last day`: the resources and metrics that alert most
 • `explain anomaly 6b1f` (or `explain cpu_utilization on web-1`): band, detectors, decision

@@ -127,3 +127,10 @@ async def test_words_after_since_that_are_no_moment_are_said_not_read(
     reply = await chat.reply(VIEWER, text, "c")
     assert reply.intent is not None and reply.intent.entities.window_s == 3600
     assert f"I cannot read `{said}` as a moment, so this is the default 1h" in reply.answer.text
+
+
+async def test_help_names_the_moments_it_reads() -> None:
+    reply = await engine(Services()).reply(VIEWER, "help", "c")
+    assert "`anomalies since 9am` (or `since yesterday`, `since Monday`; times are UTC)" in (
+        reply.answer.text
+    )
