@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from redis.asyncio import Redis
 
-from services.gateway.api_keys import KeyStore, Role
+from services.gateway.api_keys import KeyNameError, KeyStore, Role
 from shared.settings import BaseServiceSettings
 
 
@@ -34,7 +35,11 @@ def run(
         try:
             if command == "create":
                 assert name is not None and role is not None
-                key, token = await store.create(name, Role(role), owner)
+                try:
+                    key, token = await store.create(name, Role(role), owner)
+                except KeyNameError as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                    return 2
                 print(
                     f"created key {key.key_id} ({key.role}) for {key.name}, "
                     f"owned by {key.person_owner}"

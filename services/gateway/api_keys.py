@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -102,6 +103,10 @@ def parse(token: str) -> tuple[str, str] | None:
     return key_id, secret
 
 
+class KeyNameError(ValueError):
+    """A key's name or owner that cannot be stored and shown as given."""
+
+
 class KeyStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -110,9 +115,16 @@ class KeyStore:
     async def create(self, name: str, role: Role, owner: str | None = None) -> tuple[ApiKey, str]:
         """A new key and its token (shown to the caller once, never stored). ``owner``: the
         person it belongs to, so two keys of one person approve once (default: ``name``)."""
-        owner = (owner or name).strip()
-        if not owner:
-            raise ValueError("a key needs an owner (or a name to stand for one)")
+        name = name.strip()
+        owner = (owner or "").strip() or name
+        if not name:
+            raise KeyNameError("a key needs a name (--name), e.g. ci or the person it is for")
+        for what, value in (("name", name), ("owner", owner)):
+            if any(unicodedata.category(c) == "Cc" for c in value):
+                raise KeyNameError(
+                    f"a key's {what} is shown in one line, in lists and audit records: no line "
+                    f"breaks or other control characters ({value!r})"
+                )
         key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32).replace("_", "-")
         key = ApiKey(
             key_id, name, role, _digest(secret), datetime.now(UTC).isoformat(), owner=owner
