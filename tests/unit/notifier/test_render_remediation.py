@@ -276,3 +276,21 @@ def test_a_manual_requests_messages_say_manual_request_not_a_severity_on_a_metri
     )
     approval = render_record(asked, MessageKind.APPROVAL, Channel.SLACK)
     assert approval.text.endswith("on web-9 (manual request, expires 18:30 UTC)"), approval.text
+
+
+def test_a_manual_requests_result_says_manual_request_once() -> None:
+    """The remediator's reason for a manual request already starts "manual request by ...":
+    the one-line text does not say it twice ("manual request. manual request by ana")."""
+    manual = anomaly(resource_id="web-9", metric="manual", explanation="manual request by ana")
+    reason = "manual request by ana (key 1a2b): asked in ChatOps: restart nginx on web-9"
+    rec = record(
+        manual,
+        RemediationStatus.DRY_RUN,
+        anomaly_value=None,
+        expected_low=None,
+        expected_high=None,
+        reason=reason,
+    )
+    text = render_record(rec, MessageKind.ACTION_RESULT, Channel.SLACK).text
+    assert text.endswith(f"on web-9 — {reason}"), text
+    assert text.lower().count("manual request") == 1, text

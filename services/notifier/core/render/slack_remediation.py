@@ -251,7 +251,10 @@ def result_fallback(record: RemediationRecord) -> str:
     if record.status == RemediationStatus.BLOCKED and record.blocked_by:
         text += f" (blocked by {record.blocked_by})"
     reason = " ".join(record.reason.split())
-    return f"{text} — {_about(record)}. {reason}"
+    about = _about(record)
+    if reason.lower().startswith(about.lower()):  # "manual request by ana: ..."
+        return f"{text} — {reason}"
+    return f"{text} — {about}. {reason}"
 
 
 def result_message(record: RemediationRecord, links: Links) -> dict[str, Any]:
