@@ -136,6 +136,17 @@ def no_notification_line(timeout: float, log_dir: Path) -> str:
     return f"no notification within {timeout:.0f}s: see the services' logs ({log_dir}/)"
 
 
+def no_anomaly_line(timeout: float, incident: str, run: int, log_dir: Path) -> str:
+    """Why a spike raised nothing: most often its series already has an anomaly open (data of
+    one's own under the demo's names, or a demo run on another stack's Redis)."""
+    return (
+        f"no anomaly for {incident} cpu_utilization within {timeout:.0f}s: an anomaly already "
+        "open on that series raises no new one (is data of your own named "
+        f"{INCIDENT_RESOURCE}?); run the demo again: each run uses new series "
+        f"({INCIDENT_RESOURCE}-run{run + 1}, ...). Else see the detector's log ({log_dir}/)"
+    )
+
+
 def closing_line(notification: Notification, outbox_url: str, log_dir: Path) -> str:
     """The demo's last line, from what became of its message: delivered (to Slack or a
     webhook), kept in the local outbox (no receiver configured) or failed."""
@@ -186,10 +197,11 @@ def _incident(
 
     deadline = time.monotonic() + timeout
     notification: Notification | None = None
+    anomaly_seen = False
     hinted = False
     waiting_since = time.monotonic()
     while time.monotonic() < deadline and notification is None:
-        if not hinted and time.monotonic() - waiting_since > 15:
+        if not hinted and anomaly_seen and time.monotonic() - waiting_since > 15:
             hinted = True
             print(
                 f"{stamp()} (the notifier groups anomalies of one metric like Alertmanager: "
@@ -204,10 +216,14 @@ def _incident(
                 if event.correlation_id != correlation:
                     continue
                 _print_event(stamp(), event)
+                anomaly_seen = anomaly_seen or isinstance(event, AnomalyEvent)
                 if isinstance(event, Notification) and notification is None:
                     notification = event
     if notification is None:
-        print(no_notification_line(timeout, log_dir))
+        if anomaly_seen:
+            print(no_notification_line(timeout, log_dir))
+        else:
+            print(no_anomaly_line(timeout, incident, run, log_dir))
         return 1
     outbox = HTTP_SERVICES["notifier"].url() + "/notifications/outbox"
     print("\n" + closing_line(notification, outbox, log_dir))

@@ -56,3 +56,15 @@ def test_a_demo_that_fails_midway_revokes_its_key(redis_url: str, log_dir: Path)
     keys = demo_keys(redis_url)
     assert len(keys) == 2
     assert all(k.revoked_at is not None for k in keys), keys
+
+
+def test_a_demo_whose_spike_raises_no_anomaly_says_so_and_that_a_new_run_uses_new_series(
+    gateway: StackProcess, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No detector runs here, as when the series already has an anomaly open (the user's own
+    web-1, say): the demo does not blame the logs alone, it says no anomaly came."""
+    assert run_incident(str(gateway.url), redis_url, timeout=0.5) == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("no anomaly for web-1 cpu_utilization within 0s"), last
+    assert "an anomaly already open on that series raises no new one" in last
+    assert "run the demo again: each run uses new series (web-1-run2, ...)" in last
