@@ -42,13 +42,16 @@ _SINCE = re.compile(
 )
 # After "since": what looks like a time but was not read as one.
 _TIME_LIKE = re.compile(
-    r"\bsince\s+(?P<said>tomorrow|tonight|next\s+[a-z]+|\d+:\S*|\d{4}-\S+"
+    r"\bsince\s+(?P<said>tomorrow|tonight|next\s+[a-z]+|\d+:\S*|\d+-\d\S*"
     r"|\d[\d.]*\s*(?:am|pm|a\.m\.|p\.m\.)\S*|\d+(?=\s*$|\s*[,;!?]))",
     re.IGNORECASE,
 )
 SAY_INSTEAD = (
     "say e.g. `since 9am`, `since 14:30`, `since yesterday`, `since Monday`, "
     "`since 2026-12-01 06:00` (UTC) or `in the last 3h`"
+)
+TOO_LONG_AGO = (
+    "more than 30 days ago: a look-back window is 1 minute to 30 days. Nothing was looked up."
 )
 _UTC = frozenset({"utc", "gmt", "z", "+0", "+00", "+0000", "+00:00", "-0", "-00", "-00:00"})
 
@@ -91,18 +94,17 @@ def read_since(text: str, now: datetime) -> Since | NoMoment | None:
         start = _start(match, now)
     except _UnreadableError:
         return NoMoment(f"I cannot read `{said}` as a time: {SAY_INSTEAD}. Nothing was looked up.")
+    except OverflowError:  # so long ago that it is before the calendar
+        return NoMoment(f"`since {said}` is {TOO_LONG_AGO}")
     if start > now:
         instead = f"`since yesterday {said}`" if match.group("alone") else "a moment in the past"
         return NoMoment(
-            f"`since {said}` is {start:%Y-%m-%d %H:%M} UTC, which is still to come ({_now(now)}). "
+            f"`since {said}` is {_utc(start)}, which is still to come ({_now(now)}). "
             f"Nothing was looked up: say {instead}."
         )
     window = max(MIN_LENGTH_S, math.ceil((now - start).total_seconds()))
     if window > MAX_WINDOW_S:
-        return NoMoment(
-            f"`since {said}` is {start:%Y-%m-%d %H:%M} UTC, more than 30 days ago: a look-back "
-            "window is 1 minute to 30 days. Nothing was looked up."
-        )
+        return NoMoment(f"`since {said}` is {_utc(start)}, {TOO_LONG_AGO}")
     written = f"in the last {window}s"
     return Since(text[: match.start()] + written + text[match.end() :], start, said, window)
 
@@ -118,6 +120,10 @@ def _not_a_moment(text: str, now: datetime) -> NoMoment | None:
             "say a moment in the past."
         )
     return NoMoment(f"I cannot read `{said}` as a time: {SAY_INSTEAD}. Nothing was looked up.")
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.year:04d}-{moment:%m-%d %H:%M} UTC"  # %Y is "1" for the year 1
 
 
 def _now(now: datetime) -> str:

@@ -70,6 +70,7 @@ async def test_free_words_look_back_to_the_moment_said(understanding: Understand
         ("what happened since tomorrow", "is still to come"),
         ("anomalies since 25:00", "I cannot read `25:00` as a time"),
         ("anomalies since 9am CET", "I read times in UTC only"),
+        ("anomalies since 99999999999999999999 hours ago", "is more than 30 days ago"),
     ],
 )
 async def test_a_moment_to_come_or_no_time_is_refused_before_anything_is_looked_up(

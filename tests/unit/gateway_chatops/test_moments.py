@@ -74,6 +74,9 @@ def test_a_moment_just_past_is_the_shortest_window() -> None:
         ("since 9am PST", "I read times in UTC only, not `PST`"),
         ("since 14:00 +02:00", "I read times in UTC only, not `+02:00`"),
         ("since 2026-09-01", "more than 30 days ago"),
+        ("since 99999999999999999999 hours ago", "`since 99999999999999999999 hours ago` is more"),
+        ("since 0001-01-01", "is 0001-01-01 00:00 UTC, more than 30 days ago"),
+        ("since 10000-01-01", "I cannot read `10000-01-01` as a time"),
     ],
 )
 def test_a_moment_to_come_or_no_moment_at_all_is_refused_in_words(text: str, words: str) -> None:
