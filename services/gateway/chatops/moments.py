@@ -31,13 +31,18 @@ _CLOCK = r"noon|midnight|\d{1,2}(?:[:.]\d{1,2})?\s*(?:am|pm|a\.m\.|p\.m\.)|\d{1,
 _DATE = r"\d{4}-\d{1,2}-\d{1,2}"
 _UNIT = "|".join(sorted(UNITS, key=len, reverse=True))
 _LENGTH = rf"(?:\d+(?:\.\d+)?|an?|one|two|three|half\s+an?)\s*(?:{_UNIT})"
+# Zones people name after a time: refused (times are UTC), never read as words.
+_ZONES = (
+    "est|edt|cst|cdt|mst|mdt|pst|pdt|akst|akdt|hst|bst|ist|cet|cest|eet|eest|wet|west|msk|jst"
+    "|kst|aest|aedt|acst|acdt|awst|nzst|nzdt|sgt|hkt|pht|wib"
+)
 _SINCE = re.compile(
     rf"\bsince\s+(?:"
     rf"(?P<ago>{_LENGTH})(?:\s+ago)?"
     rf"|(?P<iso>{_DATE}t\d{{1,2}}:\d{{1,2}}(?::\d{{1,2}})?)"
     rf"|(?P<day>{_NAMED_DAY}|{_DATE})(?:\s+(?:at\s+)?(?P<clock>{_CLOCK}))?"
     rf"|(?P<alone>{_CLOCK})(?:\s+(?:on\s+)?(?P<then>{_NAMED_DAY}))?"
-    rf")(?:\s*(?P<zone>utc|gmt|z|[a-z]{{2,4}}t|[+-]\d{{1,2}}(?::?\d{{2}})?))?(?![\w:])",
+    rf")(?:\s*(?P<zone>utc|gmt|z|{_ZONES}|[+-]\d{{1,2}}(?::?\d{{2}})?))?(?![\w:])",
     re.IGNORECASE,
 )
 # After "since": what looks like a time but was not read as one.

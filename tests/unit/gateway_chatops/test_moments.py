@@ -53,6 +53,12 @@ def test_the_words_around_a_moment_are_kept() -> None:
     assert read.text == "critical anomalies in the last 32400s on web-1"
 
 
+def test_a_word_after_a_time_is_not_taken_for_a_zone() -> None:
+    read = read_since("what happened since 9am just now", NOW)
+    assert isinstance(read, Since) and read.text == "what happened in the last 32400s just now"
+    assert isinstance(read_since("since 9am EST", NOW), NoMoment)
+
+
 def test_a_moment_just_past_is_the_shortest_window() -> None:
     read = read_since("since 18:00", NOW)
     assert isinstance(read, Since) and read.window_s == 60
