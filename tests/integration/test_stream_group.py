@@ -200,7 +200,8 @@ async def test_an_entry_on_an_idle_stream_waits_only_for_the_entry_being_handled
     async_redis: Redis, poll_ms: float | None, expected: str
 ) -> None:
     handler = Clocked()
-    loop = two_stream_reader(async_redis, handler, poll_ms=poll_ms)
+    # a2 may wait past the default max_queued_ms on a slow machine: not what is tested here
+    loop = two_stream_reader(async_redis, handler, poll_ms=poll_ms, max_queued_ms=60_000)
     await loop.ensure_groups()
     for name in ("a1", "a2", "a3"):
         await async_redis.xadd(STREAM, {"n": name, "data": "x" * 500})
@@ -209,7 +210,7 @@ async def test_an_entry_on_an_idle_stream_waits_only_for_the_entry_being_handled
     try:
         await asyncio.wait_for(handler.busy.wait(), timeout=5)
         await async_redis.xadd(OTHER, {"n": "p", "data": "x"})  # arrives while a1 is handled
-        await asyncio.sleep(0.02)  # a1 takes longer than poll_ms
+        await asyncio.sleep(0.15)  # a1 takes longer than poll_ms (and the default max_queued_ms)
         handler.release.set()
         await eventually(lambda: len(handler.seen) == 4, what="every entry")
     finally:

@@ -55,7 +55,7 @@ async def test_between_parts_only_small_entries_of_other_streams_go_and_nothing_
         group=GROUP,
         consumer="a",
         on_entry=owner,
-        options=ReaderOptions(block_ms=50, claim_idle_ms=60_000, poll_ms=1.0),
+        options=ReaderOptions(block_ms=50, claim_idle_ms=60_000, poll_ms=1.0, max_queued_ms=60_000),
     )
     await reader.ensure_groups()
     await async_redis.xadd(BUSY, {"n": "big", "data": "x" * 500})
@@ -116,7 +116,7 @@ async def test_between_parts_a_small_entry_of_the_same_stream_goes_when_apart_fr
         group=GROUP,
         consumer="a",
         on_entry=owner,
-        options=ReaderOptions(block_ms=50, claim_idle_ms=60_000, poll_ms=1.0),
+        options=ReaderOptions(block_ms=50, claim_idle_ms=60_000, poll_ms=1.0, max_queued_ms=60_000),
     )
     reader.allow_overtaking(_apart, max_bytes=100)
     await reader.ensure_groups()

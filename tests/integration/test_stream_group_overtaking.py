@@ -49,7 +49,7 @@ async def test_a_small_entry_goes_before_a_backlog_it_shares_nothing_with(
         group=GROUP,
         consumer="a",
         on_entry=owner,
-        options=ReaderOptions(block_ms=50, claim_idle_ms=60_000, poll_ms=1.0),
+        options=ReaderOptions(block_ms=50, claim_idle_ms=60_000, poll_ms=1.0, max_queued_ms=60_000),
     )
     if overtaking:
         reader.allow_overtaking(apart, max_bytes=100)
@@ -62,7 +62,9 @@ async def test_a_small_entry_goes_before_a_backlog_it_shares_nothing_with(
         await asyncio.wait_for(owner.busy.wait(), timeout=5)
         await async_redis.xadd(STREAM, {"n": "p", "key": "kp", "data": "x"})
         await async_redis.xadd(STREAM, {"n": "q", "key": "k2", "data": "x"})  # a2's key
-        await asyncio.sleep(0.02)  # longer than poll_ms: the stream is due a read
+        # Longer than poll_ms (the stream is due a read), and than the default max_queued_ms:
+        # a2 has waited that long whenever the machine is slow, which must not decide here.
+        await asyncio.sleep(0.15)
         owner.release.set()
         await eventually(lambda: len(owner.seen) == 4, what="every entry")
     finally:
