@@ -12,7 +12,11 @@ an event written before these rules must stay readable.
 Names are shown to people (Slack, the console, logs), so characters that are invisible or
 rearrange the text around them are refused: control characters (line breaks included), Unicode
 format characters (zero-width spaces and joiners, bidirectional overrides such as U+202E),
-private-use, surrogate and unassigned code points, and line or paragraph separators.
+private-use and surrogate code points, line or paragraph separators, and every space but the
+plain one where spaces are allowed. The API documents say the same as a ``pattern`` (one class
+of refused characters, built from the same categories), so a client or a fuzzer generating
+from the documents knows which names are accepted. Code points Unicode has not assigned yet are
+accepted: they show as a box, not as nothing, and listing them would take ~700 ranges.
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
+    GetJsonSchemaHandler,
     Strict,
     StringConstraints,
     WithJsonSchema,
@@ -43,8 +50,8 @@ LABEL_VALUE_MAX = 1024
 LABELS_MAX = 32
 
 # Unicode general categories refused everywhere: control (Cc), format (Cf), surrogate (Cs),
-# private use (Co), unassigned (Cn), line (Zl) and paragraph (Zp) separators.
-_HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+# private use (Co), line (Zl) and paragraph (Zp) separators.
+_HIDDEN = {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"}
 
 
 def hidden_character(text: str, *, spaces: bool) -> str | None:
@@ -62,10 +69,64 @@ _KIND = {
     "Cf": "invisible format character",
     "Cs": "surrogate",
     "Co": "private-use character",
-    "Cn": "unassigned code point",
     "Zl": "line separator",
     "Zp": "paragraph separator",
 }
+
+
+def _refused(code_point: int, *, spaces: bool) -> bool:
+    return hidden_character(chr(code_point), spaces=spaces) is not None
+
+
+def _class_item(first: int, last: int) -> str:
+    """A range of a regular expression's character class. Code points of the Basic
+    Multilingual Plane are written ``\\uXXXX`` (read alike by ECMA-262, Python and Rust
+    engines); those above it are written as themselves, since each engine spells their
+    escapes differently."""
+
+    def one(code_point: int) -> str:
+        return f"\\u{code_point:04X}" if code_point <= 0xFFFF else chr(code_point)
+
+    return one(first) if first == last else f"{one(first)}-{one(last)}"
+
+
+@cache
+def visible_pattern(*, spaces: bool) -> str:
+    """The regular expression of the strings ``hidden_character`` finds nothing in: one
+    negated class of every refused code point, computed from the same categories (so the
+    documents and the validation cannot disagree). Surrogates (U+D800-U+DFFF) are left out
+    of the class: they are no characters, so no UTF-8 text carries them and Rust's regular
+    expressions (those of schema validators) refuse to name them; the validation still
+    refuses one smuggled in as a ``\\uD800`` escape. Built on first use (~0.15 s): only the
+    API documents need it."""
+    ranges: list[str] = []
+    start: int | None = None
+    for code_point in range(0x110001):
+        refused = (
+            code_point <= 0x10FFFF
+            and not 0xD800 <= code_point <= 0xDFFF
+            and _refused(code_point, spaces=spaces)
+        )
+        if refused and start is None:
+            start = code_point
+        elif not refused and start is not None:
+            ranges.append(_class_item(start, code_point - 1))
+            start = None
+    return f"^[^{''.join(ranges)}]*$"
+
+
+@dataclass(frozen=True)
+class _DocumentedVisible:
+    """States the refused characters in a field's JSON schema as ``visible_pattern``."""
+
+    spaces: bool
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: Any, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        schema: dict[str, Any] = handler(core_schema)
+        schema["pattern"] = visible_pattern(spaces=self.spaces)
+        return schema
 
 
 def visible(text: str) -> str:
@@ -96,6 +157,7 @@ ResourceId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=RESOURCE_ID_MAX),
     AfterValidator(_visible_word),
+    _DocumentedVisible(spaces=False),
     Field(description="Visible characters, no spaces; at most 256.", examples=["web-1"]),
 ]
 MetricName = Annotated[
@@ -107,14 +169,17 @@ LabelKey = Annotated[
     str, StringConstraints(min_length=1, max_length=LABEL_KEY_MAX, pattern=LABEL_KEY_PATTERN)
 ]
 LabelValue = Annotated[
-    str, StringConstraints(max_length=LABEL_VALUE_MAX), AfterValidator(_visible_text)
+    str,
+    StringConstraints(max_length=LABEL_VALUE_MAX),
+    AfterValidator(_visible_text),
+    _DocumentedVisible(spaces=True),
 ]
 Labels = Annotated[dict[LabelKey, LabelValue], Field(max_length=LABELS_MAX)]
 #: A glob over names (a maintenance window's target pattern, a silence's resource or metric),
 #: as strict as the names it matches: a zero-width space makes a pattern that reads "web-*"
 #: and matches no name, a bidi override one that reads "db-*" (refused, never rewritten: a
 #: glob changed silently would match something else).
-NamePattern = Annotated[str, AfterValidator(_visible_word)]
+NamePattern = Annotated[str, AfterValidator(_visible_word), _DocumentedVisible(spaces=False)]
 #: Free text a request gives for people to read (who asks or decides, a reason, a comment): a
 #: character that is invisible or rearranges the text around it (a bidi override making a
 #: record read as another resource, a line break forging a second line) becomes a space. Not
@@ -166,6 +231,15 @@ Timestamp = Annotated[
     # must show only examples the services accept.
     WithJsonSchema(ISO_OR_EPOCH_SCHEMA),
 ]
+
+
+#: What the entry points that bound a time by the receiving clock say of it (ingest, the
+#: Alertmanager receiver, the detector's scoring routes; ``SCOPS_MAX_PAST_S``/``_FUTURE_S``).
+CLOCKED_TIME = (
+    "ISO 8601 (UTC if no zone) or seconds since the epoch (never milliseconds); refused (422) "
+    "when more than SCOPS_MAX_PAST_S (default 7 days) behind or SCOPS_MAX_FUTURE_S (default 5 "
+    "minutes) ahead of the receiving clock."
+)
 
 
 STREAM_ID_PART_MAX = 2**64 - 1  # each part of a Redis stream entry id is an unsigned 64-bit

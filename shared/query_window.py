@@ -6,6 +6,9 @@ from datetime import datetime
 
 from fastapi.exceptions import RequestValidationError
 
+#: What the documents say of ``until``.
+NOT_BEFORE_SINCE = "Not before `since` (a 422 otherwise)."
+
 
 def refuse_inverted_window(since: datetime | None, until: datetime | None) -> None:
     """A window that ends before it starts is a mistake in the query: a 422 naming ``until``

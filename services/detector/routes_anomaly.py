@@ -15,7 +15,15 @@ from services.detector.consumer import anomaly_key
 from services.detector.deps import DetectorDep, get_detector
 from services.detector.detection_engine import MODEL_VERSION, DetectionEngine, SeriesState
 from services.detector.scoring.detector import SeriesDetector
-from shared.identifiers import MetricName, Number, ResourceId, ShownText, Timestamp, dated_now
+from shared.identifiers import (
+    CLOCKED_TIME,
+    MetricName,
+    Number,
+    ResourceId,
+    ShownText,
+    Timestamp,
+    dated_now,
+)
 from shared.schema_alternatives import exactly_one_of
 from shared.streams import PREFIX
 from shared.time_bounds import TimeBounds
@@ -27,7 +35,7 @@ FEEDBACK_STREAM = f"{PREFIX}:{{feedback}}"
 
 class Point(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=dated_now("timestamp"))
-    timestamp: Timestamp
+    timestamp: Timestamp = Field(description=CLOCKED_TIME)
     value: Number
 
 
@@ -58,7 +66,7 @@ class ScoreRequest(BaseModel):
     resource_id: ResourceId
     metric: MetricName
     value: Number | None = None
-    timestamp: Timestamp | None = None
+    timestamp: Timestamp | None = Field(None, description=f"Default: now. {CLOCKED_TIME}")
     points: list[Point] | None = Field(None, min_length=1, max_length=1000)
 
     @model_validator(mode="after")

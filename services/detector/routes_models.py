@@ -88,7 +88,9 @@ class TrainRequest(BaseModel):
     )
     source: Literal["history", "upload", "prometheus", "cloudwatch"] = "history"
     since: UtcDatetime | None = Field(None, description="History from (default: a day ago).")
-    until: UtcDatetime | None = Field(None, description="History until (default: now).")
+    until: UtcDatetime | None = Field(
+        None, description="History until (default: now); after `since`."
+    )
     exclude: list[Exclusion] = Field(default_factory=list, max_length=100)
     samples: list[MetricSample] | None = Field(None, max_length=200_000)
     prometheus: PrometheusSource | None = None

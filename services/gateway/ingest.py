@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events import MetricSample
 from shared.identifiers import (
+    CLOCKED_TIME,
     LABEL_KEY_MAX,
     LABEL_KEY_PATTERN,
     LABEL_VALUE_MAX,
@@ -54,7 +55,7 @@ class IncomingSample(BaseModel):
     resource_id: ResourceId = Field(examples=["i-0abc123def4567890"])
     metric: MetricName
     value: Number = Field(examples=[42.5])
-    timestamp: Timestamp
+    timestamp: Timestamp = Field(description=CLOCKED_TIME)
     labels: Labels = Field(default_factory=dict, examples=[{"service": "nginx", "env": "prod"}])
 
 

@@ -21,7 +21,7 @@ from services.gateway.auth import Ingest, Viewer
 from services.gateway.deps import BusDep, CorrelationIdDep, SettingsDep, gateway
 from services.gateway.metrics import ALERTS_SKIPPED
 from shared.events import Severity, UtcDatetime, utcnow
-from shared.query_window import refuse_inverted_window
+from shared.query_window import NOT_BEFORE_SINCE, refuse_inverted_window
 from shared.streams import ANOMALIES
 from shared.web import problem_responses
 
@@ -58,7 +58,9 @@ async def list_anomalies(
         Severity.NORMAL
     ),
     since: Annotated[UtcDatetime | None, Query(description="UTC when it has no zone.")] = None,
-    until: Annotated[UtcDatetime | None, Query(description="UTC when it has no zone.")] = None,
+    until: Annotated[
+        UtcDatetime | None, Query(description=f"UTC when it has no zone. {NOT_BEFORE_SINCE}")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
         str | None,

@@ -22,7 +22,7 @@ from shared.incidents import (
     IncidentKind,
     IncidentStatus,
 )
-from shared.query_window import refuse_inverted_window
+from shared.query_window import NOT_BEFORE_SINCE, refuse_inverted_window
 
 
 def _incident_cursor(value: str | None) -> str | None:
@@ -98,7 +98,9 @@ def incident_filter(
         UtcDatetime | None,
         Query(description="Opened at or after.", examples=["2026-12-01T00:00:00Z"]),
     ] = None,
-    until: Annotated[UtcDatetime | None, Query(description="Opened before.")] = None,
+    until: Annotated[
+        UtcDatetime | None, Query(description=f"Opened before. {NOT_BEFORE_SINCE}")
+    ] = None,
     rule: Name = None,
     action: Name = None,
     outcome: Annotated[
@@ -131,7 +133,7 @@ def audit_filter(
     ] = None,
     blocked_by: Name = None,
     since: UtcDatetime | None = None,
-    until: UtcDatetime | None = None,
+    until: Annotated[UtcDatetime | None, Query(description=NOT_BEFORE_SINCE)] = None,
 ) -> AuditFilter:
     refuse_inverted_window(since, until)
     return AuditFilter(

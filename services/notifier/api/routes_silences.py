@@ -52,7 +52,9 @@ class SilenceRequest(BaseModel):
     duration_s: int | None = Field(
         None, ge=60, le=MAX_SILENCE_S, description="From now (or starts_at); or give ends_at."
     )
-    ends_at: UtcDatetime | None = None
+    ends_at: UtcDatetime | None = Field(
+        None, description="After starts_at (or after now, without starts_at)."
+    )
     created_by: ShownText = Field(min_length=1, max_length=128, examples=["ana"])
     comment: ShownText = Field("", max_length=500, examples=["planned load test"])
 

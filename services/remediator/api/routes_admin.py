@@ -39,8 +39,12 @@ class WindowIn(BaseModel):
         examples=["web-*"],
     )
     starts_at: UtcDatetime | None = Field(None, description="Default: now.")
-    ends_at: UtcDatetime | None = None
-    duration: Duration | None = Field(None, examples=["2h"], description="Instead of ends_at.")
+    ends_at: UtcDatetime | None = Field(
+        None, description="After starts_at and after now (a window already over is refused)."
+    )
+    duration: Duration | None = Field(
+        None, examples=["2h"], description="Instead of ends_at; must end after now."
+    )
     reason: ShownText = Field("", max_length=500, examples=["kernel upgrade"])
     by: ShownText = Field(min_length=1, max_length=128, examples=["ana"])
 

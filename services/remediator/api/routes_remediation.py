@@ -33,7 +33,7 @@ from shared.identifiers import (
     ResourceId,
     Timestamp,
 )
-from shared.query_window import refuse_inverted_window
+from shared.query_window import NOT_BEFORE_SINCE, refuse_inverted_window
 from shared.web import problem_responses
 
 router = APIRouter(prefix="/remediation", tags=["remediation"])
@@ -217,7 +217,7 @@ def remediation_actions(
     ] = None,
     blocked_by: str | None = None,
     since: UtcDatetime | None = None,
-    until: UtcDatetime | None = None,
+    until: Annotated[UtcDatetime | None, Query(description=NOT_BEFORE_SINCE)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
         str | None,
