@@ -25,6 +25,7 @@ from shared.streams import shard_of
 from tests.integration.test_detector_checkpoint import SHARDS, START_US, fed_engine
 from tests.integration.test_detector_service import SHARDS as SERVICE_SHARDS
 from tests.integration.test_detector_service import detector_env, feed, normal, status
+from tests.support.forgetting import forget_all
 from tests.support.processes import StackProcess, service
 
 HOUR = 3600.0
@@ -43,15 +44,6 @@ def send(engine: DetectionEngine, names: list[str], seconds: float) -> None:
             timestamp_us=[START_US + int(seconds * 1e6)] * len(names),
         )
     )
-
-
-def forget_all(engine: DetectionEngine, after_s: float) -> int:
-    forgotten = 0
-    while True:
-        forgetting = engine.forget_silent(after_s)
-        forgotten += forgetting.forgotten
-        if forgetting.done:
-            return forgotten
 
 
 async def saved_names(redis: Redis) -> set[str]:

@@ -19,6 +19,7 @@ from services.detector.multivariate import MultivariateModel
 from services.detector.multivariate_live import MultivariateScorer, ResourceFeatures
 from services.detector.wiring import StateFreezer, forget_silent
 from shared.events import MetricBatch, MetricSample
+from tests.support.forgetting import forget_all
 from tests.unit.test_silent_series import HOUR, START, at, open_anomaly
 
 DAY = 24 * HOUR
@@ -32,16 +33,6 @@ def send(engine: DetectionEngine, resource: str, seconds: float, metric: str = "
         timestamp=START + timedelta(seconds=seconds),
     )
     engine.process_batch(MetricBatch(samples=[sample], correlation_id="c"))
-
-
-def forget_all(engine: DetectionEngine, after_s: float) -> int:
-    """One whole walk; how many series it forgot."""
-    forgotten = 0
-    while True:
-        forgetting = engine.forget_silent(after_s)
-        forgotten += forgetting.forgotten
-        if forgetting.done:
-            return forgotten
 
 
 def minutely(engine: DetectionEngine, resource: str, minutes: int, metric: str = "mem") -> None:
