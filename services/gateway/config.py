@@ -14,6 +14,8 @@ from shared.secret_rules import VERIFIER
 from shared.settings import BaseServiceSettings
 
 SlackRole = Literal["viewer", "operator", "admin"]
+SLACK_TEAM_ID = re.compile(r"[TE][A-Z0-9]{2,}")
+SLACK_USER_KEY = re.compile(r"(?:[TE][A-Z0-9]{2,}:)?[UW][A-Z0-9]{2,}")
 
 
 class GatewaySettings(BaseServiceSettings):
@@ -104,7 +106,14 @@ class GatewaySettings(BaseServiceSettings):
     slack_user_roles: dict[str, SlackRole] = Field(
         {},
         description='JSON object of Slack user id to role, e.g. {"U012AB3CD": "operator"}; '
-        "unknown users are viewers.",
+        'a key "T012AB:U012AB3CD" (workspace or Enterprise Grid org, then user) holds only '
+        "there; unknown users are viewers.",
+    )
+    slack_team_ids: list[str] = Field(
+        [],
+        description="JSON list of the Slack workspaces (T...) or Enterprise Grid orgs (E...) "
+        'whose commands and buttons are answered, e.g. ["T012AB"]; a request from any other '
+        "is refused, whatever its user id. Empty: every workspace the app is installed in.",
     )
     people: dict[str, list[str]] = Field(
         {},
@@ -209,6 +218,25 @@ class GatewaySettings(BaseServiceSettings):
                     re.compile(pattern)
                 except re.error as exc:
                     raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return value
+
+    @field_validator("slack_user_roles")
+    @classmethod
+    def _slack_user_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not SLACK_USER_KEY.fullmatch(key):
+                raise ValueError(
+                    f"{key!r} is no Slack member id: U012AB3CD (or W...), or T012AB:U012AB3CD "
+                    "for that user in that workspace or org only (profile -> Copy member ID)"
+                )
+        return value
+
+    @field_validator("slack_team_ids")
+    @classmethod
+    def _slack_team_ids(cls, value: list[str]) -> list[str]:
+        for team in value:
+            if not SLACK_TEAM_ID.fullmatch(team):
+                raise ValueError(f"{team!r} is no Slack workspace (T...) or org (E...) id")
         return value
 
     @field_validator("people")

@@ -137,7 +137,10 @@ class SlackInteractions:
         return applied
 
     async def _applied(self, clicked: Clicked, user: SlackUser, correlation_id: str) -> Applied:
-        role = self.roles.role_of(user.user_id)
+        if not self.roles.admits(user):
+            log.warning("slack_team_refused", team_id=user.team_id, org=user.enterprise_id)
+            return Applied(False, self.roles.refusal(user))
+        role = self.roles.role_of(user)
         if Role.OPERATOR not in GRANTS[role]:
             return Applied(
                 False,

@@ -39,7 +39,7 @@ def build_slack(
     chatops: ChatOpsParts,
     limiter: RateLimiter,
 ) -> SlackParts:
-    roles = SlackRoles(settings.slack_user_roles, People(settings.people))
+    roles = SlackRoles(settings.slack_user_roles, People(settings.people), settings.slack_team_ids)
     responder = SlackResponder(http, settings.slack_response_url_prefix, RESPONSE_TIMEOUT_S)
     followups = Followups()
     commands = SlackCommands(

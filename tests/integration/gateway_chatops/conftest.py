@@ -94,10 +94,10 @@ def signed_headers(
     }
 
 
-def slash(text: str, user: str, response_url: str) -> dict[str, str]:
+def slash(text: str, user: str, response_url: str, team: str = "T0TEAM") -> dict[str, str]:
     return {
         "token": "unused",
-        "team_id": "T0TEAM",
+        "team_id": team,
         "channel_id": "C0OPS",
         "user_id": user,
         "user_name": "ops-person" if user == OPERATOR_SLACK else "watcher",
@@ -125,6 +125,7 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "SCOPS_MODEL_DIR": str(tmp_path_factory.mktemp("models")),
             "SCOPS_SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SCOPS_SLACK_USER_ROLES": f'{{"{OPERATOR_SLACK}": "operator"}}',
+            "SCOPS_SLACK_TEAM_IDS": '["T0TEAM"]',
             "SCOPS_SLACK_RESPONSE_URL_PREFIX": f"http://127.0.0.1:{slack.port}/services/",
             "SCOPS_SLACK_INLINE_BUDGET_S": "1.0",
             "SCOPS_CHATOPS_LLM_URL": llm.url,

@@ -127,13 +127,18 @@ def test_long_work_is_acknowledged_and_answered_through_the_response_url(stack: 
 
 
 def click(
-    stack: Stack, user: str, action_id: str, value: dict[str, Any], message: dict[str, Any]
+    stack: Stack,
+    user: str,
+    action_id: str,
+    value: dict[str, Any],
+    message: dict[str, Any],
+    team: str = "T0TEAM",
 ) -> tuple[httpx.Response, str]:
     name = uuid.uuid4().hex[:8]
     payload = {
         "type": "block_actions",
-        "user": {"id": user, "username": "ops-person", "team_id": "T0TEAM"},
-        "team": {"id": "T0TEAM"},
+        "user": {"id": user, "username": "ops-person", "team_id": team},
+        "team": {"id": team},
         "trigger_id": uuid.uuid4().hex,
         "response_url": stack.response_url(name),
         "message": message,
@@ -271,6 +276,35 @@ def test_a_viewer_clicking_reject_is_told_and_nothing_changes(stack: Stack) -> N
     }
     still = httpx.get(f"{stack.url('remediator')}/remediation/approvals/{approval}").json()
     assert still["state"] == "pending"
+
+
+def test_another_workspace_is_refused_whatever_user_id_it_sends(stack: Stack) -> None:
+    """The app's signing secret signs every workspace it is installed in: a member of another
+    one carrying an operator's id gets no role, no answer and no action."""
+    answer = stack.slack_post(
+        "/slack/commands",
+        slash("restart nginx on web-7", OPERATOR_SLACK, stack.response_url("x"), team="T0ELSE"),
+    ).json()
+    assert (answer["response_type"], answer["text"]) == (
+        "ephemeral",
+        "This Slack workspace (T0ELSE) is not one this gateway answers "
+        "(SCOPS_SLACK_TEAM_IDS). Nothing was done.",
+    )
+    approval = pending_approval(stack.redis, "pool-e")
+    _, name = click(
+        stack,
+        OPERATOR_SLACK,
+        "scops.approval.approve",
+        approval_value(approval),
+        APPROVAL_MESSAGE,
+        team="T0ELSE",
+    )
+    (notice,) = stack.posted_to(name)
+    assert notice.body["text"] == answer["text"]
+    still = httpx.get(f"{stack.url('remediator')}/remediation/approvals/{approval}").json()
+    assert still["state"] == "pending"
+    asked = stack.redis.lrange(f"scops:{{chatops}}:history:slack:{OPERATOR_SLACK}", 0, -1)
+    assert not [t for t in asked if b"restart nginx on web-7" in t]
 
 
 def anomaly_value(anomaly_id: str, **extra: Any) -> dict[str, Any]:

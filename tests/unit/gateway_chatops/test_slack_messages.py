@@ -6,12 +6,14 @@ import json
 from urllib.parse import urlencode
 
 import pytest
+from pydantic import ValidationError
 
 from services.gateway.api_keys import Role
 from services.gateway.chatops.chat_engine import with_incident_links
 from services.gateway.chatops.intents import ActionName, ChatIntent, IntentName
 from services.gateway.chatops.remediation_request import target_of
 from services.gateway.chatops.replies import Answer, Outcome, Reply
+from services.gateway.config import GatewaySettings
 from services.gateway.slack import messages
 from services.gateway.slack.commands import MalformedSlackRequestError, SlashCommand
 from services.gateway.slack.interactions import parse_payload
@@ -131,10 +133,33 @@ def test_interaction_payloads() -> None:
 
 def test_slack_users_are_viewers_unless_configured() -> None:
     roles = SlackRoles({"U1": "operator", "U2": "admin"})
-    assert roles.role_of("U1") is Role.OPERATOR
-    assert roles.role_of("U9") is Role.VIEWER
+    assert roles.role_of(SlackUser("U1", "ana", "T1")) is Role.OPERATOR
+    assert roles.role_of(SlackUser("U9", "cy", "T1")) is Role.VIEWER
     asker = roles.asker(SlackUser("U2", "bo"))
     assert (asker.user, asker.who, asker.role) == ("slack:U2", "bo (slack U2)", Role.ADMIN)
+
+
+def test_a_role_scoped_to_a_workspace_or_org_holds_only_there() -> None:
+    roles = SlackRoles({"T1:U1": "operator", "E1:U2": "admin", "U3": "operator"})
+    assert roles.role_of(SlackUser("U1", "ana", "T1")) is Role.OPERATOR
+    # The same id in another workspace is somebody else.
+    assert roles.role_of(SlackUser("U1", "ana", "T2")) is Role.VIEWER
+    # An Enterprise Grid user keeps their role in every workspace of the org.
+    assert roles.role_of(SlackUser("U2", "bo", "T7", "E1")) is Role.ADMIN
+    assert roles.role_of(SlackUser("U2", "bo", "T7", "E2")) is Role.VIEWER
+    assert roles.role_of(SlackUser("U3", "cy", "T9")) is Role.OPERATOR
+
+
+def test_only_the_listed_workspaces_are_answered_whatever_the_user_id() -> None:
+    roles = SlackRoles({"U1": "admin"}, teams=["T1", "E1"])
+    assert roles.admits(SlackUser("U1", "ana", "T1"))
+    assert roles.admits(SlackUser("U1", "ana", "T5", "E1"))  # a workspace of the listed org
+    intruder = SlackUser("U1", "ana", "T2")
+    assert not roles.admits(intruder)
+    assert roles.role_of(intruder) is Role.VIEWER
+    assert "(T2) is not one this gateway answers" in roles.refusal(intruder)
+    assert not roles.admits(SlackUser("U1", "ana"))  # no workspace named: not listed either
+    assert SlackRoles({}).admits(SlackUser("U1", "ana", "T2"))  # no list: every workspace
 
 
 def test_targets_as_the_remediator_reads_them() -> None:
@@ -181,3 +206,20 @@ def test_a_settled_approval_loses_its_waiting_header_and_expiry() -> None:
     # Not settled (one approval of two): the message still waits, and says so.
     partly = messages.decided(original, "Approved by <@U1>: 1 of 2", frozenset())
     assert partly["blocks"][:3] == original["blocks"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SCOPS_SLACK_USER_ROLES", '{"ana.smith": "operator"}'),
+        ("SCOPS_SLACK_USER_ROLES", '{"T1:": "operator"}'),
+        ("SCOPS_SLACK_USER_ROLES", '{"u012ab3cd": "operator"}'),
+        ("SCOPS_SLACK_TEAM_IDS", '["my-workspace"]'),
+    ],
+)
+def test_slack_ids_that_are_no_slack_ids_stop_the_gateway_at_start(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match="no Slack"):
+        GatewaySettings()
