@@ -195,6 +195,9 @@ def _finite(value: float) -> float:
 
 # A JSON number: ``true``/``false`` and numeric strings are refused, not read as 1.0.
 Number = Annotated[float, Strict(), AfterValidator(_finite)]
+# A JSON integer: ``true`` is not 1 (a replay of ``"limit": true`` resent one dead letter),
+# nor are ``1.0`` or ``"1"``.
+WholeNumber = Annotated[int, Strict()]
 
 # datetime.max as seconds since the epoch: larger numbers name no date at all.
 _LAST_EPOCH_SECOND = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()

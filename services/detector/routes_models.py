@@ -20,9 +20,9 @@ from services.detector.training_sources import (
     check_allowed,
     samples_from,
 )
-from shared.events import MetricSample, UtcDatetime
+from shared.events import UtcDatetime
 from shared.history_series import HistoryError
-from shared.identifiers import ShownText
+from shared.identifiers import Labels, MetricName, Number, ResourceId, ShownText, Timestamp
 from shared.web import problem_responses, require_internal_token
 
 router = APIRouter(tags=["models"], dependencies=[Depends(require_internal_token)])
@@ -39,6 +39,19 @@ class Exclusion(BaseModel):
         if self.end < self.start:
             raise ValueError("end is before start")
         return self
+
+
+class UploadedSample(BaseModel):
+    """One sample of an uploaded history, read as strictly as the ingest API reads one (a
+    value of ``true`` is no 1.0 to train on); old times are fine here."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    resource_id: ResourceId = Field(examples=["i-0abc123def4567890"])
+    metric: MetricName = Field(examples=["cpu_utilization"])
+    value: Number = Field(examples=[42.5])
+    timestamp: Timestamp = Field(examples=["2026-11-26T18:00:00Z"])
+    labels: Labels = Field(default_factory=dict, examples=[{"service": "nginx", "env": "prod"}])
 
 
 class TrainRequest(BaseModel):
@@ -92,7 +105,7 @@ class TrainRequest(BaseModel):
         None, description="History until (default: now); after `since`."
     )
     exclude: list[Exclusion] = Field(default_factory=list, max_length=100)
-    samples: list[MetricSample] | None = Field(None, max_length=200_000)
+    samples: list[UploadedSample] | None = Field(None, max_length=200_000)
     prometheus: PrometheusSource | None = None
     cloudwatch: CloudWatchSource | None = None
 
@@ -137,7 +150,7 @@ class JobView(BaseModel):
         return cls(**{name: getattr(job, name) for name in cls.model_fields})
 
 
-async def _uploaded(samples: list[MetricSample]) -> AsyncIterator[Sample]:
+async def _uploaded(samples: list[UploadedSample]) -> AsyncIterator[Sample]:
     for s in samples:
         yield s.resource_id, s.metric, s.timestamp.timestamp(), s.value
 

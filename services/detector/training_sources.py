@@ -27,7 +27,7 @@ from shared.history_series import (
     points_between,
     url_allowed,
 )
-from shared.identifiers import MetricName
+from shared.identifiers import MetricName, Number, WholeNumber
 
 Statistic = Literal["Average", "Sum", "Maximum", "Minimum", "SampleCount", "p50", "p90", "p99"]
 
@@ -60,7 +60,7 @@ class PrometheusSource(_Range):
     query: str = Field(
         min_length=1, max_length=4096, examples=['{__name__=~"cpu_utilization|memory_utilization"}']
     )
-    step: float = Field(60.0, ge=1, le=86400, description="Resolution in seconds.")
+    step: Number = Field(60.0, ge=1, le=86400, description="Resolution in seconds.")
 
     def points(self) -> int:
         return points_between(self.start.timestamp(), self.end.timestamp(), self.step)
@@ -79,7 +79,7 @@ class CloudWatchSource(_Range):
         min_length=1, max_length=10, examples=[{"InstanceId": "i-0abc123def4567890"}]
     )
     stat: Statistic | None = Field(None, description="Default: the metric's usual statistic.")
-    period: int = Field(300, ge=60, le=86400, multiple_of=60, description="Seconds.")
+    period: WholeNumber = Field(300, ge=60, le=86400, multiple_of=60, description="Seconds.")
 
     @model_validator(mode="after")
     def _dimension_text(self) -> CloudWatchSource:

@@ -13,7 +13,7 @@ from services.notifier.core.alerts import MessageKind
 from services.notifier.deps import INTERNAL, NotifierDep
 from services.notifier.history import DeliveryRecord, DeliveryStatus
 from services.notifier.metrics import DEAD_LETTER_SIZE
-from shared.identifiers import StreamEntryId
+from shared.identifiers import StreamEntryId, WholeNumber
 from shared.web import problem_responses
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
@@ -52,7 +52,7 @@ class ReplayRequest(BaseModel):
     entry_ids: list[StreamEntryId] | None = Field(
         None, max_length=1000, description="Dead letters to resend; unset: the oldest `limit`."
     )
-    limit: int = Field(100, ge=1, le=10_000)
+    limit: WholeNumber = Field(100, ge=1, le=10_000)
 
 
 class ReplayResult(BaseModel):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from services.notifier.core.silences import Silence, SilenceMatchers
 from services.notifier.deps import INTERNAL, NotifierDep
 from shared.events import UtcDatetime, utcnow
-from shared.identifiers import NamePattern, ShownText
+from shared.identifiers import NamePattern, ShownText, WholeNumber
 from shared.schema_alternatives import exactly_one_of
 from shared.web import problem_responses
 
@@ -49,7 +49,7 @@ class SilenceRequest(BaseModel):
     )
     matchers: RequestedMatchers
     starts_at: UtcDatetime | None = None  # before the ends: they are checked against it
-    duration_s: int | None = Field(
+    duration_s: WholeNumber | None = Field(
         None, ge=60, le=MAX_SILENCE_S, description="From now (or starts_at); or give ends_at."
     )
     ends_at: UtcDatetime | None = Field(
