@@ -1,17 +1,22 @@
-"""A query parameter that takes one value, given twice, is refused (422 naming it).
+"""A query parameter that takes one value, given twice, is refused (422 naming it); so is a
+name an operation with query parameters does not take.
 
 Starlette keeps every value of a repeated name and FastAPI reads the last one of a
 single-valued parameter: ``status=blocked&status=succeeded`` silently listed only the
 succeeded records, which a user reads as "nothing was blocked". A parameter declared as a
 list (``severity``) takes every value; any other one, given more than once, is an error.
-Applied to every route of a service (``setup_app``), through the route's own declaration.
+Likewise a misspelt filter (``stauts=blocked``) was ignored and the whole list answered: on a
+documented operation that takes query parameters, a name it does not take is refused, naming
+the ones it does. (Operations that take none, such as ``/health``, still ignore what a probe
+or a cache-buster appends.) Applied to every route of a service (``setup_app``), through the
+route's own declaration.
 """
 
 from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -20,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 _SINGLE_VALUED: dict[int, frozenset[str]] = {}
+_DECLARED: dict[int, frozenset[str]] = {}
 
 
 def _takes_many(annotation: Any) -> bool:
@@ -52,10 +58,41 @@ def _single_valued(route: APIRoute) -> frozenset[str]:
     return names
 
 
+def _declared(route: APIRoute) -> frozenset[str]:
+    names = _DECLARED.get(id(route))
+    if names is None:
+        names = frozenset(name for name, _annotation in _query_fields(route.dependant))
+        _DECLARED[id(route)] = names
+    return names
+
+
+def refuse_unknown_names(given: Iterator[str], taken: Collection[str]) -> None:
+    """A 422 naming each query name of ``given`` that is not in ``taken`` (none when the
+    operation takes no query parameter at all)."""
+    if not taken:
+        return
+    unknown = sorted({name for name in given if name not in taken})
+    if unknown:
+        listed = ", ".join(f"`{name}`" for name in sorted(taken))
+        raise RequestValidationError(
+            [
+                {
+                    "type": "unknown",
+                    "loc": ("query", name),
+                    "msg": f"not a parameter of this operation, which takes {listed}",
+                    "input": name,
+                }
+                for name in unknown
+            ]
+        )
+
+
 async def refuse_repeated_query(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
+    if route.include_in_schema:  # the console's pages read their own query
+        refuse_unknown_names(iter(request.query_params.keys()), _declared(route))
     single = _single_valued(route)
     seen: set[str] = set()
     repeated: list[str] = []

@@ -309,6 +309,28 @@ def test_a_repeated_severity_reaches_the_history_service_whole(
     assert "severity=critical" in forwarded and "severity=high" in forwarded, forwarded
 
 
+def test_a_misspelt_filter_is_refused_by_the_gateway_not_dropped_on_the_way(
+    gateway: StackProcess, keys: dict[str, str]
+) -> None:
+    """The gateway forwards only the names an operation takes: a misspelt one was dropped, and
+    the history service answered every incident as if they matched."""
+    _Recorder.seen.clear()
+    reply = httpx.get(
+        f"{gateway.url}/incidents",
+        params={"severity": "critical", "stauts": "open"},
+        headers={"X-API-Key": keys["viewer"]},
+    )
+    assert reply.status_code == 422, reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    [error] = reply.json()["errors"]
+    assert error["field"] == "stauts"
+    assert error["reason"].startswith("not a parameter of this operation, which takes ")
+    assert "`severity`" in error["reason"]
+    assert _Recorder.seen == []  # nothing asked of the history service
+    unauthenticated = httpx.get(f"{gateway.url}/incidents", params={"stauts": "open"})
+    assert unauthenticated.status_code == 401  # the key first, then the query
+
+
 # -- 9. Alertmanager: a lone surrogate in one alert's fingerprint fails the whole group --------
 
 
