@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import math
 import re
+from fractions import Fraction
 
 UNITS: dict[str, int] = {
     "s": 1,
@@ -32,7 +32,9 @@ UNITS: dict[str, int] = {
 }
 _AMOUNT = r"\d+(?:\.\d+)?|an?|one|two|three|half an?|half a"
 _PART = re.compile(rf"({_AMOUNT})\s*([a-z]+)", re.IGNORECASE)
-_WORDS = {"a": 1.0, "an": 1.0, "one": 1.0, "two": 2.0, "three": 3.0}
+_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3}
+# More digits than any length of time anyone means: not read as a time at all.
+_MOST_DIGITS = 24
 
 
 def parse_duration(text: str) -> int | None:
@@ -48,21 +50,25 @@ def said_seconds(text: str) -> int | None:
     text = text.strip().lower().replace(",", " ").replace(" and ", " ")
     if not text:
         return None
-    total, position = 0.0, 0
+    # Exact arithmetic: "99999999999999 hours" is that many hours, said back as such when
+    # refused, not 359999999999996416 seconds of float rounding.
+    total, position = Fraction(0), 0
     for match in _PART.finditer(text):
         if text[position : match.start()].strip():
             return None
         amount, unit = match.group(1), match.group(2)
         if unit not in UNITS:
             return None
+        if len(amount) > _MOST_DIGITS:
+            return None
         if amount.startswith("half"):
-            value = 0.5
+            value = Fraction(1, 2)
         else:
-            value = _WORDS[amount] if amount in _WORDS else float(amount)
+            value = Fraction(_WORDS.get(amount, amount))
         total += value * UNITS[unit]
         position = match.end()
-    if position == 0 or text[position:].strip() or not math.isfinite(total):
-        return None  # (a number of 400 digits is infinite as a float)
+    if position == 0 or text[position:].strip():
+        return None
     return round(total)
 
 

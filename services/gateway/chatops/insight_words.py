@@ -216,13 +216,29 @@ def summary(
         lines.append(f"• {len(runs)}{plus_records} remediation {decided}: {listed}")
     else:
         lines.append("• no remediation decisions")
-    for record in runs[:5]:
-        target = record.get("target") or record.get("resource_id")
-        lines.append(
-            f"  ◦ {when(record.get('occurred_at'))} `{record.get('action') or 'no action'}` "
-            f"on {target}: *{record.get('status')}*"
-        )
+    lines.extend(_latest_kinds(runs))
     return "\n".join(lines)
+
+
+def _latest_kinds(runs: list[dict[str, Any]], shown: int = 5) -> list[str]:
+    """The newest ``shown`` kinds of decision (action, target, outcome), each once with how
+    often it came in the window: a rule answering every sample of a series repeats one
+    decision, and five identical lines would hide everything else."""
+    kinds: dict[tuple[str, str, str], list[Any]] = {}
+    for record in runs:
+        action = str(record.get("action") or "")
+        target = str(record.get("target") or record.get("resource_id"))
+        key = (action, target, str(record.get("status")))
+        if key in kinds:
+            kinds[key][1] += 1
+        elif len(kinds) < shown:
+            kinds[key] = [record, 1]
+    lines = []
+    for (action, target, status), (record, count) in kinds.items():
+        what = f"`{action}` on {target}: *{status}*" if action else f"no action on {target}"
+        again = f" ({count} times, the latest then)" if count > 1 else ""
+        lines.append(f"  ◦ {when(record.get('occurred_at'))} {what}{again}")
+    return lines
 
 
 def noisiest(

@@ -224,3 +224,29 @@ def test_a_summary_of_one_incident_and_one_decision_says_them_in_the_singular() 
     records = [{"status": "dry_run", "action": "restart_service", "resource_id": "web-1"}]
     text = insight_words.summary(86400, [anomaly()], records, "history")
     assert "• 1 incident (1 critical)" in text and "• 1 remediation decision: 1 dry_run" in text
+
+
+def test_a_summary_lists_each_kind_of_decision_once_with_how_often_it_came() -> None:
+    def decision(minute: int, action: str | None, target: str, status: str) -> dict[str, Any]:
+        return {
+            "run_id": f"r{minute}",
+            "occurred_at": f"2026-12-07T15:{minute:02d}:00Z",
+            "action": action,
+            "target": target,
+            "status": status,
+        }
+
+    records = [
+        decision(9, "scale_out", "asg:c", "dry_run"),
+        decision(8, "scale_out", "asg:c", "dry_run"),
+        decision(7, None, "web-1", "no_action"),
+        decision(6, "scale_out", "asg:c", "blocked"),
+        decision(5, "scale_out", "asg:c", "dry_run"),
+        decision(4, None, "web-1", "no_action"),
+    ]
+    lines = insight_words.summary(86400, [], records, "history").splitlines()
+    assert lines[-3:] == [
+        "  ◦ 2026-12-07 15:09 UTC `scale_out` on asg:c: *dry_run* (3 times, the latest then)",
+        "  ◦ 2026-12-07 15:07 UTC no action on web-1 (2 times, the latest then)",
+        "  ◦ 2026-12-07 15:06 UTC `scale_out` on asg:c: *blocked*",
+    ]

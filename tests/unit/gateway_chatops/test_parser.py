@@ -208,6 +208,12 @@ def test_near_misses_say_what_is_missing(text: str, hint: str) -> None:
         ("silence web-7 for 0s", "`0s`", "a silence lasts 1 minute to 30 days"),
         ("silence web-1 for 10s", "`10s`", "a silence lasts 1 minute to 30 days"),
         ("mute cpu on web-1 for 31 days", "`31d`", "a silence lasts 1 minute to 30 days"),
+        # Said back as said, not as 359999999999996416s of float rounding.
+        (
+            "silence web-1 for 99999999999999 hours",
+            "`99999999999999h`",
+            "a silence lasts 1 minute to 30 days",
+        ),
         ("maintenance on web-* for 0m", "`0s`", "a maintenance window lasts 1 minute to 30 days"),
         ("scale out web-asg by 1000", "`1000`", "scale by 1 to 20 instances"),
         ("scale in web-asg by 0", "`0`", "scale by 1 to 20 instances"),
