@@ -1,5 +1,6 @@
-"""Schemathesis hooks for fuzzing the services: loaded by ``schemathesis.toml`` (``hooks``), so
-``schemathesis run`` from the repository root and the conformance test send the same bodies."""
+"""Schemathesis hooks for fuzzing the services' APIs: loaded by ``schemathesis.toml``
+(``hooks``), so ``schemathesis run`` (from the repository, or anywhere with this project
+installed) and the conformance test send the same bodies. Imports nothing of the project."""
 
 from __future__ import annotations
 
