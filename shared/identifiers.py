@@ -74,8 +74,36 @@ _KIND = {
 }
 
 
-def _refused(code_point: int, *, spaces: bool) -> bool:
-    return hidden_character(chr(code_point), spaces=spaces) is not None
+@cache
+def _refused_ranges() -> tuple[tuple[int, int], ...]:
+    """The ranges of code points ``hidden_character`` refuses in a word (no space allowed),
+    surrogates left out (see :func:`visible_pattern`): one pass over Unicode (~0.15 s), made
+    once per process, when the API documents are first built."""
+    category = unicodedata.category
+    ranges: list[tuple[int, int]] = []
+    start: int | None = None
+    for code_point in range(0x110001):
+        refused = False
+        if code_point <= 0x10FFFF and not 0xD800 <= code_point <= 0xDFFF:
+            kind = category(chr(code_point))
+            refused = kind in _HIDDEN or kind == "Zs"
+        if refused and start is None:
+            start = code_point
+        elif not refused and start is not None:
+            ranges.append((start, code_point - 1))
+            start = None
+    return tuple(ranges)
+
+
+def _without_space(ranges: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
+    """``ranges`` with the plain space U+0020 taken out (allowed in text)."""
+    kept: list[tuple[int, int]] = []
+    for first, last in ranges:
+        if first <= 0x20 <= last:
+            kept += [r for r in ((first, 0x1F), (0x21, last)) if r[0] <= r[1]]
+        else:
+            kept.append((first, last))
+    return kept
 
 
 def _class_item(first: int, last: int) -> str:
@@ -97,22 +125,10 @@ def visible_pattern(*, spaces: bool) -> str:
     documents and the validation cannot disagree). Surrogates (U+D800-U+DFFF) are left out
     of the class: they are no characters, so no UTF-8 text carries them and Rust's regular
     expressions (those of schema validators) refuse to name them; the validation still
-    refuses one smuggled in as a ``\\uD800`` escape. Built on first use (~0.15 s): only the
-    API documents need it."""
-    ranges: list[str] = []
-    start: int | None = None
-    for code_point in range(0x110001):
-        refused = (
-            code_point <= 0x10FFFF
-            and not 0xD800 <= code_point <= 0xDFFF
-            and _refused(code_point, spaces=spaces)
-        )
-        if refused and start is None:
-            start = code_point
-        elif not refused and start is not None:
-            ranges.append(_class_item(start, code_point - 1))
-            start = None
-    return f"^[^{''.join(ranges)}]*$"
+    refuses one smuggled in as a ``\\uD800`` escape."""
+    ranges = _without_space(_refused_ranges()) if spaces else _refused_ranges()
+    items = "".join(_class_item(first, last) for first, last in ranges)
+    return f"^[^{items}]*$"
 
 
 @dataclass(frozen=True)

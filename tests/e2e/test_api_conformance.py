@@ -88,7 +88,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             gateway,
             lambda: (
                 "Detector_ScoreRequest"
-                in httpx.get(f"{gateway.url}/openapi.json", timeout=5).json()["components"][
+                in httpx.get(f"{gateway.url}/openapi.json", timeout=20).json()["components"][
                     "schemas"
                 ]
             ),
