@@ -211,9 +211,20 @@ def _finite(value: float) -> float:
 
 # A JSON number: ``true``/``false`` and numeric strings are refused, not read as 1.0.
 Number = Annotated[float, Strict(), AfterValidator(_finite)]
-# A JSON integer: ``true`` is not 1 (a replay of ``"limit": true`` resent one dead letter),
-# nor are ``1.0`` or ``"1"``.
-WholeNumber = Annotated[int, Strict()]
+
+
+def _whole(value: Any) -> Any:
+    """A JSON integer as JSON Schema counts them: ``120`` or ``120.0`` (a number with no
+    fraction), never ``true`` (read leniently, ``"limit": true`` replayed one dead letter)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number (true and false are refused)")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# A count, a period: ``true``, ``"120"`` and ``1.5`` are refused.
+WholeNumber = Annotated[int, BeforeValidator(_whole), Strict()]
 
 # datetime.max as seconds since the epoch: larger numbers name no date at all.
 _LAST_EPOCH_SECOND = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
