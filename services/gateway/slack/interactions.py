@@ -162,7 +162,7 @@ class SlackInteractions:
         entities = Entities(approval_id=value.approval_id)  # the record says "via Slack"
         answer = await ops.decide(intent, entities, user.who)
         if answer.outcome is not Outcome.ACCEPTED:
-            return Applied(False, answer.text)
+            return await _settled_elsewhere(ops, value.approval_id) or Applied(False, answer.text)
         mark = ":white_check_mark: Approved" if intent is IntentName.APPROVE else ":x: Rejected"
         complete = bool(answer.data.get("complete", True))
         return Applied(
@@ -260,3 +260,30 @@ class SlackInteractions:
             f"(silence `{answer.data.get('silence_id')}`)",
             frozenset({button.value}),
         )
+
+
+_SETTLED = {
+    "approved": ":white_check_mark: Approved",
+    "rejected": ":x: Rejected",
+    "expired": ":hourglass: Expired",
+    "withdrawn": ":heavy_minus_sign: Withdrawn",
+}
+
+
+async def _settled_elsewhere(ops: Operations, approval_id: str) -> Applied | None:
+    """An approval decided elsewhere (the API, ChatOps, the console) or that lapsed keeps its
+    buttons in Slack, where it still reads as waiting; the click that finds it decided brings
+    the message up to date, saying who decided, and does nothing more. None: still pending
+    (say, one of several approvals given), or not readable: the refusal is shown instead."""
+    try:
+        reply = await ops.calls.call("remediator", "GET", f"/remediation/approvals/{approval_id}")
+    except BackendUnavailableError:
+        return None
+    approval = reply.body if reply.ok and isinstance(reply.body, dict) else {}
+    mark = _SETTLED.get(str(approval.get("state")))
+    if mark is None:
+        return None
+    by = approval.get("decided_by")
+    header = f"{mark} by {by}" if by and approval.get("state") in ("approved", "rejected") else mark
+    line = f"{escape(header)}: decided before this click; nothing more was done."
+    return Applied(True, line, APPROVAL_BUTTONS, header[:150])

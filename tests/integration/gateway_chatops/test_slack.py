@@ -262,6 +262,34 @@ def test_a_decided_approval_message_reads_as_decided_not_waiting(
     assert "*Action*" in fields and "*Risk*" in fields  # the rest of the message stays
 
 
+def test_a_click_on_an_approval_decided_elsewhere_brings_its_message_up_to_date(
+    stack: Stack,
+) -> None:
+    """Decided through the API, the approval's Slack message still offered its buttons; the
+    click that finds it decided now replaces the message saying who decided, and decides
+    nothing more."""
+    approval = pending_approval(stack.redis, "pool-f")
+    decided = httpx.post(
+        f"{stack.gateway.url}/remediation/approvals/{approval}/reject",
+        json={"by": "olga"},
+        headers={"X-API-Key": stack.keys["operator"]},
+        timeout=20,
+    )
+    assert decided.status_code == 200, decided.text
+    message = rendered_approval(approval)
+    _, name = click(
+        stack, OPERATOR_SLACK, "scops.approval.approve", approval_value(approval), message
+    )
+    (update,) = stack.posted_to(name)
+    assert update.body["replace_original"] is True
+    (head,) = [b for b in update.body["blocks"] if b["type"] == "header"]
+    assert head["text"]["text"].startswith(":x: Rejected by olga")
+    assert not [b for b in update.body["blocks"] if b["type"] == "actions"]
+    assert "decided before this click; nothing more was done" in json.dumps(update.body)
+    still = httpx.get(f"{stack.url('remediator')}/remediation/approvals/{approval}").json()
+    assert still["state"] == "rejected" and still["decided_by"].startswith("olga")
+
+
 def test_a_viewer_clicking_reject_is_told_and_nothing_changes(stack: Stack) -> None:
     approval = pending_approval(stack.redis, "pool-d")
     _, name = click(
