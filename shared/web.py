@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
 from shared.json_bounds import shown_name
-from shared.repeated_query import refuse_repeated_query
+from shared.query_names import check_query_names
 from shared.settings import BaseServiceSettings
 
 log = structlog.get_logger("shared.web")
@@ -555,7 +555,7 @@ def setup_app(
     # client would send its body again, or not), but 404 as for any other unknown path.
     app.router.redirect_slashes = False
     # Every route included from here on refuses a single-valued query parameter given twice.
-    app.router.dependencies.append(Depends(refuse_repeated_query))
+    app.router.dependencies.append(Depends(check_query_names))
     _serve_docs_locally(app)
     _document_problems_of(app)
     app.add_exception_handler(RequestValidationError, _validation_problem)

@@ -16,7 +16,7 @@ from services.gateway.config import GatewaySettings
 from services.gateway.deps import gateway
 from services.gateway.proxy import Backends
 from services.gateway.ratelimit import RateLimiter
-from shared.repeated_query import refuse_unknown_names
+from shared.query_names import refuse_unknown_names
 from shared.web import problem_responses
 
 
@@ -461,7 +461,7 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
     async def endpoint(request: Request, **kwargs: Any) -> Response:
         backends: Backends = gateway(request).backends
         principal: Principal = kwargs["principal"]
-        refuse_unknown_names(iter(request.query_params.keys()), route.query)
+        refuse_unknown_names(request.query_params.keys(), route.query)
         # Every value of a repeated name goes on (``severity=critical&severity=high``).
         query = tuple((k, v) for k, v in request.query_params.multi_items() if k in route.query)
         body = kwargs.get("body")

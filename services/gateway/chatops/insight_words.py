@@ -224,19 +224,20 @@ def _latest_kinds(runs: list[dict[str, Any]], shown: int = 5) -> list[str]:
     """The newest ``shown`` kinds of decision (action, target, outcome), each once with how
     often it came in the window: a rule answering every sample of a series repeats one
     decision, and five identical lines would hide everything else."""
-    kinds: dict[tuple[str, str, str], list[Any]] = {}
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    counts: Counter[tuple[str, str, str]] = Counter()
     for record in runs:
         action = str(record.get("action") or "")
         target = str(record.get("target") or record.get("resource_id"))
         key = (action, target, str(record.get("status")))
-        if key in kinds:
-            kinds[key][1] += 1
-        elif len(kinds) < shown:
-            kinds[key] = [record, 1]
+        if key in latest or len(latest) < shown:
+            latest.setdefault(key, record)
+            counts[key] += 1
     lines = []
-    for (action, target, status), (record, count) in kinds.items():
+    for key, record in latest.items():
+        action, target, status = key
         what = f"`{action}` on {target}: *{status}*" if action else f"no action on {target}"
-        again = f" ({count} times, the latest then)" if count > 1 else ""
+        again = f" ({counts[key]} times, the latest then)" if counts[key] > 1 else ""
         lines.append(f"  ◦ {when(record.get('occurred_at'))} {what}{again}")
     return lines
 

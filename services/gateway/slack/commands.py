@@ -79,13 +79,8 @@ class SlackCommands:
         self.budget_s = budget_s
 
     async def handle(self, command: SlashCommand, correlation_id: str) -> dict[str, Any]:
-        if not self.roles.admits(command.user):
-            log.warning(
-                "slack_team_refused",
-                team_id=command.user.team_id,
-                org=command.user.enterprise_id,
-            )
-            return messages.notice(self.roles.refusal(command.user))
+        if (refused := self.roles.refusal(command.user)) is not None:
+            return messages.notice(refused)
         wait = await self.limiter.hit(f"slack:{command.user.user_id}")
         if wait is not None:
             return messages.notice(

@@ -137,9 +137,8 @@ class SlackInteractions:
         return applied
 
     async def _applied(self, clicked: Clicked, user: SlackUser, correlation_id: str) -> Applied:
-        if not self.roles.admits(user):
-            log.warning("slack_team_refused", team_id=user.team_id, org=user.enterprise_id)
-            return Applied(False, self.roles.refusal(user))
+        if (refused := self.roles.refusal(user)) is not None:
+            return Applied(False, refused)
         role = self.roles.role_of(user)
         if Role.OPERATOR not in GRANTS[role]:
             return Applied(

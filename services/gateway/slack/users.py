@@ -14,9 +14,13 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+import structlog
+
 from services.gateway.api_keys import Role
 from services.gateway.chatops.replies import Asker
 from services.gateway.people import People
+
+log = structlog.get_logger("gateway.slack")
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,11 @@ class SlackRoles:
             return True
         return bool({user.team_id, user.enterprise_id} & self.teams)
 
-    def refusal(self, user: SlackUser) -> str:
+    def refusal(self, user: SlackUser) -> str | None:
+        """What a user of a workspace not answered is told (logged); None: answered."""
+        if self.admits(user):
+            return None
+        log.warning("slack_team_refused", team_id=user.team_id, org=user.enterprise_id)
         where = user.team_id or "an unnamed workspace"
         return (
             f"This Slack workspace ({where}) is not one this gateway answers "

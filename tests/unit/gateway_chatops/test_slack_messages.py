@@ -157,7 +157,8 @@ def test_only_the_listed_workspaces_are_answered_whatever_the_user_id() -> None:
     intruder = SlackUser("U1", "ana", "T2")
     assert not roles.admits(intruder)
     assert roles.role_of(intruder) is Role.VIEWER
-    assert "(T2) is not one this gateway answers" in roles.refusal(intruder)
+    assert "(T2) is not one this gateway answers" in (roles.refusal(intruder) or "")
+    assert roles.refusal(SlackUser("U1", "ana", "T1")) is None
     assert not roles.admits(SlackUser("U1", "ana"))  # no workspace named: not listed either
     assert SlackRoles({}).admits(SlackUser("U1", "ana", "T2"))  # no list: every workspace
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -24,8 +24,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
-_SINGLE_VALUED: dict[int, frozenset[str]] = {}
-_DECLARED: dict[int, frozenset[str]] = {}
+# Per route: the query names it declares, and those of them that take one value.
+_NAMES: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
 
 
 def _takes_many(annotation: Any) -> bool:
@@ -46,27 +46,17 @@ def _query_fields(dependant: Dependant) -> Iterator[tuple[str, Any]]:
         yield from _query_fields(sub)
 
 
-def _single_valued(route: APIRoute) -> frozenset[str]:
-    names = _SINGLE_VALUED.get(id(route))
+def _names(route: APIRoute) -> tuple[frozenset[str], frozenset[str]]:
+    names = _NAMES.get(id(route))
     if names is None:
-        names = frozenset(
-            name
-            for name, annotation in _query_fields(route.dependant)
-            if not _takes_many(annotation)
-        )
-        _SINGLE_VALUED[id(route)] = names
+        fields = list(_query_fields(route.dependant))
+        declared = frozenset(name for name, _annotation in fields)
+        single = frozenset(name for name, annotation in fields if not _takes_many(annotation))
+        names = _NAMES[id(route)] = (declared, single)
     return names
 
 
-def _declared(route: APIRoute) -> frozenset[str]:
-    names = _DECLARED.get(id(route))
-    if names is None:
-        names = frozenset(name for name, _annotation in _query_fields(route.dependant))
-        _DECLARED[id(route)] = names
-    return names
-
-
-def refuse_unknown_names(given: Iterator[str], taken: Collection[str]) -> None:
+def refuse_unknown_names(given: Iterable[str], taken: Collection[str]) -> None:
     """A 422 naming each query name of ``given`` that is not in ``taken`` (none when the
     operation takes no query parameter at all)."""
     if not taken:
@@ -87,13 +77,13 @@ def refuse_unknown_names(given: Iterator[str], taken: Collection[str]) -> None:
         )
 
 
-async def refuse_repeated_query(request: Request) -> None:
+async def check_query_names(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
+    declared, single = _names(route)
     if route.include_in_schema:  # the console's pages read their own query
-        refuse_unknown_names(iter(request.query_params.keys()), _declared(route))
-    single = _single_valued(route)
+        refuse_unknown_names(request.query_params.keys(), declared)
     seen: set[str] = set()
     repeated: list[str] = []
     for name, _value in request.query_params.multi_items():
