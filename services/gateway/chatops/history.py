@@ -1,6 +1,6 @@
 """Each user's ChatOps conversation in Redis: the last ``turns`` exchanges, forgotten
 ``ttl_s`` after the last one. A user is an API key (``key:<id>``) or a Slack user
-(``slack:<id>``); nobody reads or clears another's history."""
+(``slack:<team or org id>:<user id>``); nobody reads or clears another's history."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ class Answer:
 
 @dataclass(frozen=True)
 class Asker:
-    user: str  # whose history: "key:<id>" or "slack:<user id>"
+    user: str  # whose history: "key:<id>" or "slack:<team id>:<user id>"
     who: str  # as the services record who asked or decided
     role: Role
 

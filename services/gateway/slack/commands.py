@@ -81,7 +81,7 @@ class SlackCommands:
     async def handle(self, command: SlashCommand, correlation_id: str) -> dict[str, Any]:
         if (refused := self.roles.refusal(command.user)) is not None:
             return messages.notice(refused)
-        wait = await self.limiter.hit(f"slack:{command.user.user_id}")
+        wait = await self.limiter.hit(command.user.account)
         if wait is not None:
             return messages.notice(
                 f"Slow down: {self.limiter.per_minute} requests a minute at most. "

@@ -18,7 +18,7 @@ import structlog
 
 from services.gateway.api_keys import Role
 from services.gateway.chatops.replies import Asker
-from services.gateway.people import People
+from services.gateway.people import People, slack_identity
 
 log = structlog.get_logger("gateway.slack")
 
@@ -33,6 +33,14 @@ class SlackUser:
     @property
     def mention(self) -> str:
         return f"<@{self.user_id}>"
+
+    @property
+    def account(self) -> str:
+        """Whose ChatOps history, pending proposal and rate limit these are: the user id
+        within its org or workspace (``slack:T012AB:U012AB3CD``), as approvals count them; two
+        allowed workspaces can each have a ``U012AB3CD``."""
+        scope = self.enterprise_id or self.team_id
+        return slack_identity(scope, self.user_id) if scope else f"slack:{self.user_id}"
 
     @property
     def who(self) -> str:
@@ -86,4 +94,4 @@ class SlackRoles:
         return self.people.of_slack(user.enterprise_id or user.team_id, user.user_id)
 
     def asker(self, user: SlackUser) -> Asker:
-        return Asker(user=f"slack:{user.user_id}", who=user.who, role=self.role_of(user))
+        return Asker(user=user.account, who=user.who, role=self.role_of(user))

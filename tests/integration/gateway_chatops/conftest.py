@@ -125,7 +125,7 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "SCOPS_MODEL_DIR": str(tmp_path_factory.mktemp("models")),
             "SCOPS_SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SCOPS_SLACK_USER_ROLES": f'{{"{OPERATOR_SLACK}": "operator"}}',
-            "SCOPS_SLACK_TEAM_IDS": '["T0TEAM"]',
+            "SCOPS_SLACK_TEAM_IDS": '["T0TEAM", "T0TWO"]',
             "SCOPS_SLACK_RESPONSE_URL_PREFIX": f"http://127.0.0.1:{slack.port}/services/",
             "SCOPS_SLACK_INLINE_BUDGET_S": "1.0",
             "SCOPS_CHATOPS_LLM_URL": llm.url,

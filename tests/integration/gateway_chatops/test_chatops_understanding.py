@@ -28,10 +28,10 @@ from tests.integration.gateway_chatops.test_chatops_api import _execute_requests
 from tests.support.waiting import wait_for
 
 
-def slack_answer(stack: Stack, text: str, user: str) -> dict[str, Any]:
+def slack_answer(stack: Stack, text: str, user: str, team: str = "T0TEAM") -> dict[str, Any]:
     """The answer to ``/cloudops <text>``: inline, or posted to the response_url when late."""
     name = uuid.uuid4().hex[:8]
-    reply = stack.slack_post("/slack/commands", slash(text, user, stack.response_url(name)))
+    reply = stack.slack_post("/slack/commands", slash(text, user, stack.response_url(name), team))
     assert reply.status_code == 200, reply.text
     body: dict[str, Any] = reply.json()
     if body["text"].startswith("Working on `"):
@@ -195,6 +195,23 @@ def test_an_action_from_free_words_is_only_proposed_until_confirmed(stack: Stack
     assert _execute_requests(stack) == queued_before + 3
 
 
+def test_the_same_member_id_in_another_workspace_is_somebody_else(stack: Stack) -> None:
+    """Two allowed workspaces can each have a U0OPERATOR: neither confirms the other's
+    proposal nor reads their history."""
+    queued_before = _execute_requests(stack)
+    proposed = slack_answer(stack, "restart nginx on wbe-1", OPERATOR_SLACK)
+    assert proposed["text"].startswith("I know no `wbe-1`: did you mean web-1?")
+    elsewhere = slack_answer(stack, "yes", OPERATOR_SLACK, team="T0TWO")
+    assert elsewhere["text"].startswith("There is nothing to confirm")
+    assert _execute_requests(stack) == queued_before
+    history = "scops:{chatops}:history:slack:%s:" + OPERATOR_SLACK
+    theirs = [json.loads(t)["query"] for t in stack.redis.lrange(history % "T0TWO", 0, -1)]
+    assert theirs == ["yes"]
+    mine = slack_answer(stack, "yes", OPERATOR_SLACK)  # still pending for the one asked
+    assert mine["text"].startswith("(confirmed `restart nginx on web-1`)")
+    assert _execute_requests(stack) == queued_before + 1
+
+
 def test_admin_switches_with_the_apis_roles(stack: Stack) -> None:
     refused = stack.ask("reset the breaker", "operator")
     assert refused["outcome"] == "refused"
@@ -221,6 +238,6 @@ def test_slack_users_ask_the_same_questions(stack: Stack) -> None:
     assert answer["text"].startswith("*Safety state*")
     turns = [
         json.loads(t)
-        for t in stack.redis.lrange(f"scops:{{chatops}}:history:slack:{VIEWER_SLACK}", 0, 0)
+        for t in stack.redis.lrange(f"scops:{{chatops}}:history:slack:T0TEAM:{VIEWER_SLACK}", 0, 0)
     ]
     assert turns[0]["intent"]["intent"] == "safety_state"

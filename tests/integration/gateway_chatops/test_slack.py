@@ -97,7 +97,7 @@ def test_slash_commands_answer_inline_with_the_users_role(stack: Stack) -> None:
     assert operator["text"].startswith("Refused by the remediator's `deny_list` rule: db-1 ")
     turns = [
         json.loads(t)
-        for t in stack.redis.lrange(f"scops:{{chatops}}:history:slack:{OPERATOR_SLACK}", 0, -1)
+        for t in stack.redis.lrange(f"scops:{{chatops}}:history:slack:T0TEAM:{OPERATOR_SLACK}", 0, -1)
     ]
     assert turns[0]["query"] == "restart postgres on db-1" and turns[0]["channel"] == "slack"
     assert turns[0]["outcome"] == "refused"
@@ -331,7 +331,7 @@ def test_another_workspace_is_refused_whatever_user_id_it_sends(stack: Stack) ->
     assert notice.body["text"] == answer["text"]
     still = httpx.get(f"{stack.url('remediator')}/remediation/approvals/{approval}").json()
     assert still["state"] == "pending"
-    asked = stack.redis.lrange(f"scops:{{chatops}}:history:slack:{OPERATOR_SLACK}", 0, -1)
+    asked = stack.redis.lrange(f"scops:{{chatops}}:history:slack:T0TEAM:{OPERATOR_SLACK}", 0, -1)
     assert not [t for t in asked if b"restart nginx on web-7" in t]
 
 

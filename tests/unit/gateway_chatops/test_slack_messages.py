@@ -135,8 +135,15 @@ def test_slack_users_are_viewers_unless_configured() -> None:
     roles = SlackRoles({"U1": "operator", "U2": "admin"})
     assert roles.role_of(SlackUser("U1", "ana", "T1")) is Role.OPERATOR
     assert roles.role_of(SlackUser("U9", "cy", "T1")) is Role.VIEWER
-    asker = roles.asker(SlackUser("U2", "bo"))
-    assert (asker.user, asker.who, asker.role) == ("slack:U2", "bo (slack U2)", Role.ADMIN)
+    asker = roles.asker(SlackUser("U2", "bo", "T1"))
+    assert (asker.user, asker.who, asker.role) == ("slack:T1:U2", "bo (slack U2)", Role.ADMIN)
+
+
+def test_a_users_history_and_limits_are_theirs_within_their_workspace_or_org() -> None:
+    assert SlackUser("U2", "bo", "T1").account == "slack:T1:U2"
+    assert SlackUser("U2", "bo", "T2").account == "slack:T2:U2"  # somebody else
+    grid = [SlackUser("U2", "bo", team, "E1").account for team in ("T1", "T2")]
+    assert grid == ["slack:E1:U2", "slack:E1:U2"]  # one person across the org's workspaces
 
 
 def test_a_role_scoped_to_a_workspace_or_org_holds_only_there() -> None:
