@@ -95,10 +95,8 @@ def test_slash_commands_answer_inline_with_the_users_role(stack: Stack) -> None:
     ).json()
     assert operator["response_type"] == "ephemeral"
     assert operator["text"].startswith("Refused by the remediator's `deny_list` rule: db-1 ")
-    turns = [
-        json.loads(t)
-        for t in stack.redis.lrange(f"scops:{{chatops}}:history:slack:T0TEAM:{OPERATOR_SLACK}", 0, -1)
-    ]
+    history = f"scops:{{chatops}}:history:slack:T0TEAM:{OPERATOR_SLACK}"
+    turns = [json.loads(t) for t in stack.redis.lrange(history, 0, -1)]
     assert turns[0]["query"] == "restart postgres on db-1" and turns[0]["channel"] == "slack"
     assert turns[0]["outcome"] == "refused"
 
