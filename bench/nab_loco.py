@@ -84,6 +84,13 @@ def _run_one(
     return out
 
 
+def quantised(values: np.ndarray, levels: int) -> np.ndarray:
+    """``values`` rounded to ``levels`` steps across their 1st to 99th percentile."""
+    low, high = np.percentile(values, [1, 99])
+    step = float(high - low) / levels or 1.0
+    return np.round(values / step) * step
+
+
 def grid_points(small: bool) -> list[dict[str, Any]]:
     defaults = DetectorConfig()
     grid = (
@@ -158,6 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="a configuration change applied at every grid point (to compare variants)",
     )
+    ap.add_argument(
+        "--quantise",
+        type=int,
+        default=0,
+        metavar="LEVELS",
+        help="round every file's values to steps of (99th - 1st percentile) / LEVELS first, "
+        "as coarse CloudWatch and Prometheus metrics are: a robustness check, not a score",
+    )
     args = ap.parse_args(argv)
 
     nab = load_scorer(args.nab_dir)
@@ -165,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: no NAB checkout (nab_score.py, labels/) at {args.nab_dir}")
         return 0
     files = nab.load_corpus(str(args.nab_dir))
+    if args.quantise > 0:
+        for f in files:
+            f.values = quantised(f.values, args.quantise)
     extra = {}
     for item in args.set:
         name, _, text = item.partition("=")
