@@ -130,7 +130,7 @@ class AnomalyWorkflow:
                 return noted.record
             engine, evaluation = noted
         for shadow in evaluation.shadow:
-            self._shadow(anomaly, shadow, engine)
+            self._shadow(anomaly, shadow, engine, dry_run)
         live = evaluation.live
         if live is None:
             return self._no_action(anomaly, evaluation.no_match_reason)
@@ -489,14 +489,21 @@ class AnomalyWorkflow:
         return record
 
     def _shadow(
-        self, anomaly: AnomalyEvent, shadow: Recommendation, engine: RemediationEngine
+        self,
+        anomaly: AnomalyEvent,
+        shadow: Recommendation,
+        engine: RemediationEngine,
+        dry_run: bool,
     ) -> None:
         choice = self.choose(anomaly, shadow, engine)
         claim = self._claim(anomaly.event_id, f"shadow-{shadow.rule.name}")
         if claim is None:
             return
         if shadow.rule.debounced:
-            streak = self.parts.debouncer.observe(shadow.rule, anomaly)
+            # A self-test only peeks, as for a live rule (:meth:`_claimed`): the streak is the
+            # rule's for the series, and stays its own once the rule is made live.
+            debouncer = self.parts.debouncer
+            streak = (debouncer.peek if dry_run else debouncer.observe)(shadow.rule, anomaly)
             if not streak.satisfied(shadow.rule):
                 claim.finish()
                 log.info("shadow_rule_waiting", rule=shadow.rule.name)

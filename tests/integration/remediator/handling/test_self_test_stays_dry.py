@@ -74,6 +74,29 @@ def test_synthetic_anomalies_do_not_count_towards_a_real_streak(
     assert "3 anomaly events (so far 1)" in real.reason
 
 
+def test_self_tests_seen_by_a_shadow_rule_do_not_count_once_it_is_live(
+    harness: HarnessFactory, anomaly: AnomalyFactory
+) -> None:
+    """A rule watched in shadow mode and then made live (rules reload) keeps its streak:
+    self-tests run while it was in shadow must not be part of it."""
+    h = harness(
+        REPEATED.replace("  - name: cpu-repeated\n", "  - name: cpu-repeated\n    mode: shadow\n")
+    )
+    start = utcnow() - timedelta(minutes=2)
+    for n in range(2):
+        test = synthetic_anomaly("web-1", "cpu_utilization", Severity.CRITICAL, f"cid-{n}")
+        test = test.model_copy(update={"observed_at": start + timedelta(seconds=10 * n)})
+        h.workflow.handle(test, dry_run=True)
+    h.remediator.settings.rules_path.write_text(REPEATED)
+    h.remediator.rules.load_and_publish()
+    real = h.workflow.handle(
+        anomaly(resource_id="web-1", observed_at=start + timedelta(seconds=30))
+    )
+    assert real is not None
+    assert (real.status, real.blocked_by) == (RemediationStatus.PROPOSED, "debounce")
+    assert "3 anomaly events (so far 1)" in real.reason
+
+
 TOGETHER = """\
 version: 1
 rules:
