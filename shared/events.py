@@ -170,6 +170,18 @@ class MetricColumns(BaseModel):
         return self
 
 
+#: The person whose API key sent data (``person:<owner>``, as approvals count people): never
+#: one of the approvers of an action that data asks for. None for data the services fetched.
+SentBy = Annotated[
+    str | None,
+    Field(
+        max_length=200,
+        description="The person whose API key sent this data (`person:<key owner>`): never "
+        "an approver of an action it asks for. Absent for data fetched by the services.",
+    ),
+]
+
+
 class MetricBatch(Event):
     """Samples of one metric shard. Schema 1.0 lists them as ``samples`` (one object each);
     1.1 carries them as ``columns``, read back here into ``samples`` so that readers of 1.0
@@ -182,6 +194,7 @@ class MetricBatch(Event):
         default_factory=list, description="Schema 1.0; in 1.1 filled from ``columns`` on reading."
     )
     columns: MetricColumns | None = Field(None, description="Schema 1.1: the samples by column.")
+    sent_by: SentBy = None
 
     @model_validator(mode="before")
     @classmethod
@@ -244,6 +257,8 @@ class AnomalyEvent(Event):
         description="False: an alert posted without a value (its `value` is 0 and means "
         "nothing; show it as no value).",
     )
+    # The sender of the alert, or of the sample that raised (or escalated) the anomaly.
+    sent_by: SentBy = None
 
     @staticmethod
     def derive_id(resource_id: str, metric: str, observed_at: datetime) -> uuid.UUID:

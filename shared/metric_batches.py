@@ -48,6 +48,7 @@ class _Envelope(msgspec.Struct):
     correlation_id: str = ""
     occurred_at: datetime | None = None
     columns: _Columns | None = None
+    sent_by: str | None = None
 
 
 class _Outgoing(msgspec.Struct, omit_defaults=True):
@@ -57,6 +58,7 @@ class _Outgoing(msgspec.Struct, omit_defaults=True):
     occurred_at: datetime
     type: str
     columns: _Columns
+    sent_by: str | None = None
 
 
 class _ResourceColumn(msgspec.Struct):
@@ -85,6 +87,7 @@ class ColumnBatch:
     value: list[float]
     timestamp_us: list[int]
     labels: list[dict[str, str]] | None = None
+    sent_by: str | None = None  # the person whose key sent it (shared.events.SentBy)
     TYPE = TYPE
 
     def __len__(self) -> int:
@@ -109,6 +112,7 @@ class ColumnBatch:
                 self.value[start : start + size],
                 self.timestamp_us[start : start + size],
                 labels[start : start + size] if labels is not None else None,
+                self.sent_by,
             )
             for start in range(0, len(self), size)
         ]
@@ -121,6 +125,7 @@ def encode_columns(
     timestamp_us: list[int],
     labels: list[dict[str, str]] | None,
     correlation_id: str | None = None,
+    sent_by: str | None = None,
 ) -> dict[str, bytes | str]:
     """The stream entry's fields (``type``, ``v``, ``data``) of one batch."""
     if labels is not None and not any(labels):
@@ -132,6 +137,7 @@ def encode_columns(
         occurred_at=datetime.now(UTC),
         type=TYPE,
         columns=_Columns(resource_id, metric, value, timestamp_us, labels),
+        sent_by=sent_by or None,
     )
     return {"type": TYPE, "v": COLUMNS_VERSION, "data": _ENCODER.encode(body)}
 
@@ -177,6 +183,7 @@ def decode_columns(payload: bytes | str) -> ColumnBatch:
         columns.value,
         columns.timestamp_us,
         columns.labels,
+        envelope.sent_by or None,
     )
 
 
@@ -201,6 +208,7 @@ def from_batch(batch: MetricBatch) -> ColumnBatch:
         [s.value for s in samples],
         [timestamp_us(s.timestamp) for s in samples],
         labels if any(labels) else None,
+        batch.sent_by,
     )
 
 

@@ -353,6 +353,7 @@ class DetectionEngine:
         events: list[Event] = []
         labels = batch.labels
         correlation_id = batch.correlation_id
+        sent_by = batch.sent_by
         series = self.series
         mark_changed = self.dirty.mark
         threshold = self.config.alarm_threshold  # feedback only ever raises it
@@ -397,6 +398,7 @@ class DetectionEngine:
                 correlation_id,
                 labels[index] if labels is not None else None,
                 self.verdict_of(state, metric, value, result),
+                sent_by,
             ).event
             if event is not None:
                 events.append(event)
@@ -423,6 +425,7 @@ class DetectionEngine:
             [batch.value[i] for i in keep],
             [batch.timestamp_us[i] for i in keep],
             [labels[i] for i in keep] if labels is not None else None,
+            batch.sent_by,
         )
 
     def process(self, sample: MetricSample, correlation_id: str) -> Event | None:
@@ -443,13 +446,17 @@ class DetectionEngine:
         value: float,
         correlation_id: str,
         labels: dict[str, str] | None = None,
+        sent_by: str | None = None,
     ) -> Step:
-        """Score one sample of one series, learn it, and say what it changed."""
+        """Score one sample of one series, learn it, and say what it changed (``sent_by``: the
+        person whose key sent it, named by the anomaly it raises)."""
         micros = timestamp_us(timestamp)
         if self.max_future_s is not None and micros / 1e6 > self.clock() + self.max_future_s:
             self._drop_from_the_future(resource_id, metric, micros)
             return SKIPPED
-        return self.score_sample(resource_id, metric, micros, value, correlation_id, labels)
+        return self.score_sample(
+            resource_id, metric, micros, value, correlation_id, labels, sent_by
+        )
 
     def _drop_from_the_future(self, resource_id: str, metric: str, micros: int) -> None:
         self.dropped_from_the_future += 1
@@ -467,6 +474,7 @@ class DetectionEngine:
         value: float,
         correlation_id: str,
         labels: dict[str, str] | None,
+        sent_by: str | None = None,
     ) -> Step:
         """``step`` for a sample timed in microseconds since the epoch, already checked
         against the clock: the time becomes a ``datetime`` only for an event."""
@@ -485,7 +493,7 @@ class DetectionEngine:
         if verdict is None:
             return SKIPPED
         return self._judged(
-            state, resource_id, metric, micros, value, correlation_id, labels, verdict
+            state, resource_id, metric, micros, value, correlation_id, labels, verdict, sent_by
         )
 
     def _judged(
@@ -498,6 +506,7 @@ class DetectionEngine:
         correlation_id: str,
         labels: dict[str, str] | None,
         verdict: Verdict,
+        sent_by: str | None = None,
     ) -> Step:
         """What a judged sample does to its series' episode, and the event it raises."""
         ts = micros / 1e6
@@ -536,6 +545,7 @@ class DetectionEngine:
                 verdict,
                 episode,
                 event_id(transition),
+                sent_by,
             )
         elif episode is not None and transition.kind == "resolved":
             event = _resolved(
@@ -739,6 +749,7 @@ def _anomaly(
     verdict: Verdict,
     episode: Episode,
     anomaly_id: uuid.UUID,
+    sent_by: str | None = None,
 ) -> AnomalyEvent:
     result = verdict.result
     low, high = _finite_range(result, value)
@@ -762,6 +773,7 @@ def _anomaly(
         labels=dict(labels),
         episode_started_at=datetime.fromtimestamp(episode.started_at, UTC),
         lasted_s=max(timestamp.timestamp() - episode.started_at, 0.0),
+        sent_by=sent_by,
     )
 
 

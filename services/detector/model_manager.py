@@ -67,7 +67,8 @@ class ModelManager:
         self._last_flagged: dict[str, float] = {}
         # Latest sample time (microseconds since the epoch) and labels of each resource changed
         # since the last flush: made a datetime and copied only for an event.
-        self._latest: dict[str, tuple[int, dict[str, str] | None]] = {}
+        # per resource: its latest sample's time, labels and sender (shared.events.SentBy)
+        self._latest: dict[str, tuple[int, dict[str, str] | None, str | None]] = {}
         self._last_flush = time.monotonic()
         show_model_version(MULTIVARIATE, NO_MODEL)
 
@@ -187,7 +188,11 @@ class ModelManager:
             zip(batch.resource_id, batch.metric, batch.value, batch.timestamp_us, strict=True)
         ):
             if metric in watched and update(resource_id, metric, micros / 1e6, value):
-                latest[resource_id] = (micros, labels[index] if labels is not None else None)
+                latest[resource_id] = (
+                    micros,
+                    labels[index] if labels is not None else None,
+                    batch.sent_by,
+                )
         due = time.monotonic() - self._last_flush >= self.options.flush_interval_s
         if scorer.pending < self.options.flush_every and not due:
             return []
@@ -211,10 +216,12 @@ class ModelManager:
         seen, self._latest = self._latest, {}
         for flagged in scorer.flush():
             last = seen.get(flagged.resource_id)
+            sent_by = None
             if last is None:
                 at, labels = datetime.now(UTC), {}
             else:
                 at, labels = EPOCH + timedelta(microseconds=last[0]), dict(last[1] or {})
+                sent_by = last[2]
             ts = at.timestamp()
             if (
                 ts - self._last_flagged.get(flagged.resource_id, float("-inf"))
@@ -224,7 +231,13 @@ class ModelManager:
             self._last_flagged[flagged.resource_id] = ts
             events.append(
                 self._event(
-                    flagged.resource_id, flagged.score, flagged.metrics, at, labels, correlation_id
+                    flagged.resource_id,
+                    flagged.score,
+                    flagged.metrics,
+                    at,
+                    labels,
+                    correlation_id,
+                    sent_by,
                 )
             )
         self._latest = {}
@@ -250,6 +263,7 @@ class ModelManager:
         at: datetime,
         labels: dict[str, str],
         correlation_id: str,
+        sent_by: str | None = None,
     ) -> AnomalyEvent:
         contributing = list(metrics)
         severity = Severity.MEDIUM if score >= 1.0 else Severity.LOW
@@ -274,6 +288,7 @@ class ModelManager:
             ),
             labels=labels,
             episode_started_at=at,
+            sent_by=sent_by,
         )
 
 

@@ -244,7 +244,7 @@ def _time_refusal(alert: Alert, bounds: TimeBounds, now: datetime) -> str | None
     return f"startsAt: {why}" if why else None
 
 
-def _event(alert: Alert, correlation_id: str) -> Event:
+def _event(alert: Alert, correlation_id: str, sent_by: str | None) -> Event:
     resource, metric = _resource(alert), _metric(alert)
     labels = dict(alert.labels)
     severity = SEVERITY_LABELS.get(alert.labels.get("severity", "").lower(), Severity.HIGH)
@@ -253,6 +253,7 @@ def _event(alert: Alert, correlation_id: str) -> Event:
         given = _value(alert)
         value = NO_VALUE if given is None else given
         return AnomalyEvent(
+            sent_by=sent_by,
             event_id=anomaly_id(alert),
             correlation_id=correlation_id,
             resource_id=resource,
@@ -293,9 +294,10 @@ def read_alerts(
     correlation_id: str,
     bounds: TimeBounds | None = None,
     now: datetime | None = None,
+    sent_by: str | None = None,
 ) -> AlertBatch:
     """Every alert as an event, or skipped with the reason (``bounds``: times are checked
-    against ``now``)."""
+    against ``now``; ``sent_by``: the person whose key posted them)."""
     batch = AlertBatch()
     now = now or utcnow()
     for index, alert in enumerate(payload.alerts):
@@ -304,7 +306,7 @@ def read_alerts(
             why = _time_refusal(alert, bounds, now)
         if why is None:
             try:
-                batch.events.append(_event(alert, correlation_id))
+                batch.events.append(_event(alert, correlation_id, sent_by))
             except (UnmappableAlertError, ValidationError) as exc:
                 why = str(exc) if isinstance(exc, UnmappableAlertError) else _first(exc)
         if why is not None:

@@ -257,9 +257,10 @@ def _pick(column: list[Any], rows: list[int]) -> list[Any]:
 
 
 def columns_by_shard(
-    columns: Columns, shards: int, correlation_id: str
+    columns: Columns, shards: int, correlation_id: str, sent_by: str | None = None
 ) -> list[tuple[str, Fields]]:
-    """One stream entry per shard touched, samples kept in request order within each."""
+    """One stream entry per shard touched, samples kept in request order within each;
+    ``sent_by``: the person whose key sent them (their anomalies say so)."""
     keys = _shards_of(columns.resource_id, shards) if shards > 1 else [0] * len(columns)
     rows_of: dict[int, list[int]] = defaultdict(list)  # one pass, not one per shard
     for row, key in enumerate(keys):
@@ -285,13 +286,14 @@ def columns_by_shard(
             part.timestamp_us,
             part.labels,
             correlation_id,
+            sent_by,
         )
         entries.append((metrics_stream(shard), fields))
     return entries
 
 
 def split_by_shard(
-    samples: Sequence[MetricSample], shards: int, correlation_id: str
+    samples: Sequence[MetricSample], shards: int, correlation_id: str, sent_by: str | None = None
 ) -> list[tuple[str, Fields]]:
     """``columns_by_shard`` for samples already validated as models (remote write)."""
-    return columns_by_shard(Columns.of_models(samples), shards, correlation_id)
+    return columns_by_shard(Columns.of_models(samples), shards, correlation_id, sent_by)

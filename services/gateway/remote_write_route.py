@@ -174,7 +174,7 @@ def _chunks(samples: list[MetricSample], size: int) -> list[list[MetricSample]]:
 )
 async def remote_write(
     request: Request,
-    _: Ingest,
+    sender: Ingest,
     settings: SettingsDep,
     bus: BusDep,
     correlation_id: CorrelationIdDep,
@@ -199,7 +199,9 @@ async def remote_write(
     entries = [
         entry
         for chunk in _chunks(samples, settings.max_batch_samples)
-        for entry in split_by_shard(chunk, settings.metric_shards, correlation_id)
+        for entry in split_by_shard(
+            chunk, settings.metric_shards, correlation_id, sender.person or None
+        )
     ]
     behind = await state.backlog.over({stream for stream, _ in entries})
     if behind is not None:

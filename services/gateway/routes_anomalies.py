@@ -109,7 +109,7 @@ async def get_anomaly(anomaly_id: str, request: Request, _: Viewer) -> dict[str,
 )
 async def alertmanager(
     body: AlertmanagerPayload,
-    _: Ingest,
+    sender: Ingest,
     bus: BusDep,
     correlation_id: CorrelationIdDep,
     settings: SettingsDep,
@@ -117,9 +117,13 @@ async def alertmanager(
     """Firing alerts become anomaly events (severity from the `severity` label, resource from
     `resource_id`, `instance`, `pod`, `host`, `node` or `job`); resolved alerts resolve them.
     Point Alertmanager here with `http_config.authorization.credentials` set to an ingest key.
+    The key's owner is recorded as the alerts' sender (`sent_by`): they never approve an
+    action these alerts lead to.
     An alert with invalid labels, no resource or a time too far from the gateway's clock is
     skipped (listed in `skipped`, with why) and the others accepted; 422 if none is."""
-    batch = read_alerts(body, correlation_id, settings.time_bounds, utcnow())
+    batch = read_alerts(
+        body, correlation_id, settings.time_bounds, utcnow(), sent_by=sender.person or None
+    )
     ALERTS_SKIPPED.inc(len(batch.skipped))
     if not batch.events:
         errors = [

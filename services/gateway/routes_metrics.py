@@ -78,9 +78,13 @@ def _check_size(count: int, settings: GatewaySettings) -> None:
 
 
 async def _write(
-    columns: Columns, settings: GatewaySettings, bus: EventBus, correlation_id: str
+    columns: Columns,
+    settings: GatewaySettings,
+    bus: EventBus,
+    correlation_id: str,
+    sent_by: str | None,
 ) -> IngestAccepted:
-    entries = columns_by_shard(columns, settings.metric_shards, correlation_id)
+    entries = columns_by_shard(columns, settings.metric_shards, correlation_id, sent_by)
     ids = await bus.publish_fields(entries)
     SAMPLES_INGESTED.inc(len(columns))
     log.info("metrics_accepted", samples=len(columns), entries=len(ids))
@@ -111,10 +115,11 @@ async def _fast(request: Request) -> Response | None:
     columns = read_columns(await request.body(), settings.time_bounds, datetime.now(UTC))
     if columns is None:
         return None
-    await _admit(request, _presented_key(request))
+    sender = await _admit(request, _presented_key(request))
     _check_size(len(columns), settings)
     correlation_id = str(request.scope.get("state", {}).get("correlation_id", ""))
-    accepted = await _write(columns, settings, gateway(request).bus, correlation_id)
+    bus = gateway(request).bus
+    accepted = await _write(columns, settings, bus, correlation_id, sender.person or None)
     return JSONResponse(accepted.model_dump(), status_code=status.HTTP_202_ACCEPTED)
 
 
@@ -142,7 +147,7 @@ router = APIRouter(tags=["metrics"], route_class=FastIngestRoute)
 )
 async def ingest_metrics(
     body: MetricIngest,
-    _: Ingest,
+    sender: Ingest,
     settings: SettingsDep,
     bus: BusDep,
     correlation_id: CorrelationIdDep,
@@ -160,4 +165,5 @@ async def ingest_metrics(
                 for i, why in late_or_early
             ]
         )
-    return await _write(Columns.of_models(body.samples), settings, bus, correlation_id)
+    columns = Columns.of_models(body.samples)
+    return await _write(columns, settings, bus, correlation_id, sender.person or None)

@@ -175,6 +175,8 @@ def test_spike_becomes_one_anomaly_one_decision_one_slack_message(
     assert "scops.anomaly.acknowledge" in message
     # The correlation id follows the sample from the gateway to Slack, through every log.
     assert anomalies[0]["correlation_id"] == correlation_id
+    # So does who sent it: the key's owner never approves what the anomaly asks for.
+    assert anomalies[0]["sent_by"] == "person:test"
     assert correlation_id in message
     for name in ("gateway", "detector", "worker", "notifier"):
         assert correlation_id in stack.processes[name].log_text(), name

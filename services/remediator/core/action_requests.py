@@ -86,7 +86,9 @@ class ActionRequest(BaseModel):
         (), description="Who approved it, when and through which channel (approved requests)."
     )
     requested_by: str | None = Field(
-        None, description="The person who asked (manual requests): never one of its approvers."
+        None,
+        description="The person who asked (manual requests), or whose API key sent the alert "
+        "or samples a rule acted on: never one of its approvers.",
     )
     dry_run: bool = False
     verify: Verify | None = Field(None, description="Watch the metric after a success.")

@@ -138,6 +138,9 @@ def build_request(
         denied_targets=tuple(policy.deny_targets),
         dry_run=dry_run,
         verify=verify,
+        # whose key sent the data that asked: they never approve it (a rule acting on an
+        # alert an operator posted is that operator's request)
+        requested_by=anomaly.sent_by,
         aws_account=choice.place.account,
         aws_region=choice.place.region,
     )

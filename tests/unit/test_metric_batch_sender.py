@@ -1,0 +1,23 @@
+"""A batch says whose key sent it, and keeps saying so however the detector cuts it."""
+
+from __future__ import annotations
+
+from shared.events import MetricBatch
+from shared.metric_batches import decode_columns, encode_columns, from_batch
+
+T = 1_700_000_000_000_000
+
+
+def test_the_sender_survives_the_stream_and_the_detectors_parts() -> None:
+    fields = encode_columns(["h"] * 5, ["cpu"] * 5, [1.0] * 5, [T] * 5, None, "cid", "person:olga")
+    batch = decode_columns(fields["data"])
+    assert batch.sent_by == "person:olga"
+    assert [part.sent_by for part in batch.parts(2)] == ["person:olga"] * 3
+    model = MetricBatch.model_validate_json(fields["data"])
+    assert model.sent_by == "person:olga" and from_batch(model).sent_by == "person:olga"
+
+
+def test_data_nobody_sent_says_so() -> None:
+    fields = encode_columns(["h"], ["cpu"], [1.0], [T], None, "cid")
+    assert decode_columns(fields["data"]).sent_by is None
+    assert b"sent_by" not in (fields["data"] if isinstance(fields["data"], bytes) else b"")
