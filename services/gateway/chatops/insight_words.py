@@ -61,8 +61,9 @@ def approvals(items: list[dict[str, Any]], mine: bool, now: datetime) -> str:
         ]
         if request.get("rule"):
             parts.append(f", rule `{request['rule']}`")
-        if request.get("requested_by"):
-            parts.append(f", asked by {request['requested_by']}")
+        if request.get("requested_by"):  # a rule's: whose key sent what it acted on
+            asked = "data sent by" if request.get("rule") else "asked by"
+            parts.append(f", {asked} {request['requested_by']}")
         why = str(item.get("why") or request.get("reason") or "").strip()
         if why:
             parts.append(f" — {why[:200]}")

@@ -250,3 +250,22 @@ def test_a_summary_lists_each_kind_of_decision_once_with_how_often_it_came() -> 
         "  ◦ 2026-12-07 15:07 UTC no action on web-1 (2 times, the latest then)",
         "  ◦ 2026-12-07 15:06 UTC `scale_out` on asg:c: *blocked*",
     ]
+
+
+def test_pending_approvals_say_who_asked_or_whose_data_a_rule_acted_on() -> None:
+    now = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+    def pending(request: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": "a1b2c3d4e5",
+            "required": 1,
+            "approvers": [],
+            "expires_at": "2026-01-05T12:30:00+00:00",
+            "request": {"action": "scale_in", "incident": {"resource_id": "web-asg"}, **request},
+        }
+
+    by_hand = pending({"requested_by": "person:olga"})
+    by_rule = pending({"requested_by": "person:olga", "rule": "idle-group"})
+    lines = insight_words.approvals([by_hand, by_rule], mine=False, now=now).splitlines()
+    assert lines[1].endswith("(0 of 1 approvals, expires in 30 min), asked by person:olga")
+    assert lines[2].endswith(", rule `idle-group`, data sent by person:olga")
