@@ -169,12 +169,15 @@ def approval_for(
 ) -> ApprovalNeed:
     """The approval a request needs. A target whose resolved tags are production-critical
     needs the policy's number of people, whoever asked and whatever the anomaly's labels said;
-    an escalated target needs at least one person, and auto-approval does not apply to it."""
+    an escalated target needs at least one person. Auto-approval applies to neither: the
+    policy asked for people on exactly these targets, and a switch for the whole fleet does
+    not say otherwise."""
     if critical_match(policy.critical_labels, request.names):
         approvals = max(need.approvals, policy.critical_approvals_required)
         if not need.required or approvals > need.approvals:
             why = "the target is tagged production-critical"
             need = replace(need, required=True, approvals=approvals, why=why)
+        need = replace(need, critical=True)
     if escalation is None:
         return need
     return replace(
@@ -207,6 +210,6 @@ def decide(
         return Decision(Next.DRY_RUN, need)
     if not need.required:
         return Decision(Next.RUN, need)
-    if need.escalated or not lookups.auto_approval():
+    if need.escalated or need.critical or not lookups.auto_approval():
         return Decision(Next.ASK, need)
     return Decision(Next.RUN, need, auto_approved=True)

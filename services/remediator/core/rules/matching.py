@@ -67,6 +67,7 @@ class ApprovalNeed:
     approvals: int
     why: str
     escalated: bool = False  # the target's last action did not help: no auto-approval
+    critical: bool = False  # the target is tagged production-critical: no auto-approval
 
 
 def approvers_wanted(approvals: int, requester: bool) -> str:

@@ -233,6 +233,17 @@ def test_targets_tagged_production_critical_need_the_policys_number_of_people(
     assert decision.need.why == "the target is tagged production-critical"
 
 
+def test_auto_approval_does_not_stand_in_for_the_people_a_critical_target_needs(
+    engine: RemediationEngine, anomaly: AnomalyFactory
+) -> None:
+    world = World(auto=True, tags=("tag:criticality=production-critical",))
+    request = _request(engine, anomaly(labels={"asg": "web-asg"}), world)
+    need = ApprovalNeed(True, 1, "high risk actions need approval")
+    decision = decide(request, need, policy=engine.policy, lookups=Lookups(world))
+    assert (decision.next, decision.auto_approved) == (Next.ASK, False)
+    assert decision.need.approvals == 2 and decision.need.critical
+
+
 def test_a_persons_request_is_decided_by_the_policys_risk_tiers() -> None:
     request = ActionRequest(
         subject_id="6f1c1f9e-3c1e-4a8e-9a57-0d8f2f6a1b2c",
