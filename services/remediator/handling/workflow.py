@@ -301,11 +301,35 @@ class AnomalyWorkflow:
             return self.parts.runner.refuse(request, claim, resolved.check, resolved.detail)
         engine = self.parts.rules.engine()
         if request.approval_id:
+            withdrawn = self._rule_withdrawn(request, engine)
+            if withdrawn is not None:
+                return self.parts.runner.refuse(resolved, claim, "rule_withdrawn", withdrawn)
             more = self.approvals_now_needed(resolved, engine)
             if more is not None:
                 return self.gate.ask(_unapproved(resolved), more, claim)
             return self.parts.runner.execute(resolved, claim)
         return self._act(resolved, self.decide(resolved, self.manual_need(resolved), engine), claim)
+
+    def _rule_withdrawn(self, request: ActionRequest, engine: RemediationEngine) -> str | None:
+        """Why the rule that asked for an approved action would not ask now (None: it
+        would): removed from the rules file, or in shadow mode (by the file, or switched
+        automatically because its actions did not help) since the approval was asked.
+        People approved what the rule proposed; a rule taken out of service takes its
+        proposals with it. A person's own request has no rule and is not affected."""
+        name = request.rule
+        if not name:
+            return None
+        rule = next((r for r in engine.loaded.rules.rules if r.name == name), None)
+        if rule is None:
+            return f"rule {name} is no longer in the rules file: nothing done"
+        if rule.mode == "shadow":
+            return f"rule {name} is in shadow mode now: nothing done"
+        if name in self.parts.auto_shadow.names():
+            return (
+                f"rule {name} was switched to shadow mode (its actions did not improve "
+                "anything): nothing done"
+            )
+        return None
 
     def _lapsed(
         self, request: ActionRequest, claim: Claim, *, recorded: bool

@@ -1,7 +1,10 @@
 """An action that waited (for people, in the queue) runs under the rules in force when it runs:
-a target deny-listed by a rules reload meanwhile is refused, whoever approved it."""
+a target deny-listed by a rules reload meanwhile is refused, whoever approved it; so is the
+action of a rule taken out of service (removed, or in shadow mode) while it waited."""
 
 from __future__ import annotations
+
+import pytest
 
 from services.remediator.handling.manual import ManualRequest, prepare
 from shared.events import RemediationStatus, Severity
@@ -38,6 +41,47 @@ def test_an_approved_action_on_a_target_denied_since_it_was_asked_is_refused(
     record = h.workflow.execute_request(request)
     assert record is not None and record.status == RemediationStatus.BLOCKED
     assert record.blocked_by == "deny_list" and "'db-*'" in record.reason
+
+
+@pytest.mark.parametrize(
+    ("rules_now", "why"),
+    [
+        (RULES.replace("  - name: idle\n", "  - name: idle\n    mode: shadow\n"), "in shadow mode"),
+        (RULES.replace("name: idle", "name: idle-v2"), "no longer in the rules file"),
+    ],
+)
+def test_an_approved_action_of_a_rule_taken_out_of_service_since_is_refused(
+    harness: HarnessFactory, anomaly: AnomalyFactory, rules_now: str, why: str
+) -> None:
+    h = harness(RULES.replace("DENIED", "bastion-*"), executor="dry-run")
+    pending = h.workflow.handle(
+        anomaly(resource_id="db-1", metric="idle_ratio", severity=Severity.LOW)
+    )
+    assert pending is not None and pending.approval_id is not None
+    h.remediator.rules.path.write_text(rules_now.replace("DENIED", "bastion-*"))
+    h.remediator.rules.load_and_publish()
+    assert h.remediator.decisions.approve(pending.approval_id, "bo", person="bo").complete
+    (request,) = h.work.executions
+    record = h.workflow.execute_request(request)
+    assert record is not None and record.status == RemediationStatus.BLOCKED
+    assert record.blocked_by == "rule_withdrawn" and f"rule idle is {why}" in record.reason
+
+
+def test_an_approved_action_of_a_rule_switched_to_shadow_automatically_is_refused(
+    harness: HarnessFactory, anomaly: AnomalyFactory
+) -> None:
+    h = harness(RULES.replace("DENIED", "bastion-*"), executor="dry-run")
+    pending = h.workflow.handle(
+        anomaly(resource_id="db-1", metric="idle_ratio", severity=Severity.LOW)
+    )
+    assert pending is not None and pending.approval_id is not None
+    shadow = h.remediator.auto_shadow
+    assert shadow.count_not_improved("idle", "run-1", after=1, window_s=3600) is not None
+    assert h.remediator.decisions.approve(pending.approval_id, "bo", person="bo").complete
+    (request,) = h.work.executions
+    record = h.workflow.execute_request(request)
+    assert record is not None and record.blocked_by == "rule_withdrawn"
+    assert "did not improve anything" in record.reason
 
 
 def test_a_queued_manual_request_on_a_target_denied_since_it_was_asked_is_refused(
