@@ -27,6 +27,7 @@ from services.gateway.chatops import answers
 from services.gateway.chatops.admin_ops import AdminSwitches
 from services.gateway.chatops.backend_calls import BackendCaller, BackendUnavailableError
 from services.gateway.chatops.classifier_loading import ClassifierLoader
+from services.gateway.chatops.conditions import condition_in
 from services.gateway.chatops.extraction import Knowledge
 from services.gateway.chatops.insights import Insights
 from services.gateway.chatops.intents import ChatIntent, IntentName
@@ -41,6 +42,7 @@ from services.gateway.chatops.operations import AnomalySource, Operations
 from services.gateway.chatops.parser import parse
 from services.gateway.chatops.proposals import (
     clarify,
+    conditional_refusal,
     corrected_note,
     elsewhere_answer,
     propose,
@@ -236,6 +238,10 @@ class ChatEngine:
         may_act = exact or (
             understood.source == "llm" and self.llm_may_act and not understood.corrected
         )
+        if chat.intent.changes_something and not exact:
+            clause = condition_in(text)
+            if clause is not None:  # the command would drop it and run now
+                return role_refusal(asker, chat) or conditional_refusal(chat, clause)
         if chat.intent.changes_something and not may_act:
             refusal = role_refusal(asker, chat)
             return refusal or propose(understood, chat)
@@ -252,6 +258,9 @@ class ChatEngine:
         self, asker: Asker, intent: ChatIntent, text: str, correlation_id: str
     ) -> Answer:
         command = intent.as_command()
+        clause = condition_in(text) if intent.intent.changes_something else None
+        if clause is not None:  # the command would drop it and run now
+            return role_refusal(asker, intent) or conditional_refusal(intent, clause)
         if intent.intent.changes_something and not self.llm_may_act:
             if sendable(intent) is None:
                 return Answer(

@@ -98,6 +98,18 @@ def propose(understood: Understood, chat: ChatIntent) -> Answer:
     return Answer(Outcome.CONFIRM, text, data)
 
 
+def conditional_refusal(chat: ChatIntent, clause: str) -> Answer:
+    """An action asked to wait for something: not proposed (the command would run now)."""
+    command = sendable(chat)
+    now = f" To act now, send `{command}`." if command else ""
+    return Answer(
+        Outcome.NOT_UNDERSTOOD,
+        f"I cannot wait for a condition (`{clause}`): ChatOps acts at once or not at all. "
+        f"Nothing was done.{now} To act when something holds, write a remediation rule.",
+        {"condition": clause, **({"command": command} if command else {})},
+    )
+
+
 def clarify(understood: Understood) -> Answer:
     """Not sure, or sure but lacking something: what to send instead."""
     if understood.intent is not None and understood.missing:

@@ -283,3 +283,24 @@ async def test_a_time_of_day_is_never_read_as_a_resource(
     assert reply.answer.data["command"] == "anomalies in the last 1h"
     assert "I read a time of day only after `since`" in reply.answer.text
     assert [q.resource_id for q in anomalies.queries] == [None]
+
+
+@pytest.mark.parametrize(
+    ("text", "clause"),
+    [
+        ("restart nginx on web-1 as soon as traffic drops", "as soon as traffic drops"),
+        ("restart nginx on web-1 unless it is busy", "unless it is busy"),
+        ("could you kick gunicorn on web-1 at 3am", "at 3am"),
+        ("clean up the disk on web-2 tonight please", "tonight please"),
+    ],
+)
+async def test_an_action_put_off_until_something_holds_is_neither_proposed_nor_run(
+    understanding: Understanding, text: str, clause: str
+) -> None:
+    services = Services()
+    engine = make(services, understanding)
+    reply = await engine.reply(OPERATOR, text, "c")
+    assert reply.answer.outcome is Outcome.NOT_UNDERSTOOD, reply.answer.text
+    assert reply.answer.text.startswith(f"I cannot wait for a condition (`{clause}`)")
+    assert "Nothing was done." in reply.answer.text
+    assert not [r for r in services.seen if r.method != "GET"]
