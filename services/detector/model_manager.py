@@ -156,7 +156,7 @@ class ModelManager:
                 exclude=exclude,
             )
             job.advance("training", 0.5)
-            model = await asyncio.to_thread(train, training, opts.metrics, 0)
+            model = await asyncio.to_thread(train, training, opts.metrics, 0, opts.threshold)
             job.advance("saving", 0.85)
             meta = {
                 "trained_on": {**training.description, "source": job.source},

@@ -100,10 +100,15 @@ def build_training_set(
     return TrainingSet(x, ResourceScaler(stats), description)
 
 
-def train(training: TrainingSet, metrics: Sequence[str], random_state: int) -> MultivariateModel:
+def train(
+    training: TrainingSet, metrics: Sequence[str], random_state: int, threshold: float
+) -> MultivariateModel:
+    """The model, its holdout measured at ``threshold``: the one the live view flags at."""
     # Rows are shuffled so the holdout is drawn from every resource, not the last ones built.
     order = np.random.default_rng(random_state).permutation(len(training.x))
-    return MultivariateModel.train(training.x[order], list(metrics), random_state=random_state)
+    return MultivariateModel.train(
+        training.x[order], list(metrics), random_state=random_state, threshold=threshold
+    )
 
 
 @dataclass

@@ -120,6 +120,7 @@ def test_training_versions_and_rollback(detector: StackProcess) -> None:
     assert first["status"] == "succeeded", first
     assert first["trained_on"]["resources"] == 5
     assert first["holdout"]["n_holdout"] > 0
+    assert first["holdout"]["threshold"] == 0.999  # what the live view flags at
     second = train(detector, {"source": "upload", "samples": correlated(400, seed=2)})
     models = httpx.get(f"{detector.url}/anomaly/models", headers=AUTH).json()
     assert models["active"] == second["version"]
