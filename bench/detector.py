@@ -155,7 +155,7 @@ def training_time(series: int = 1000, minutes: int = 1440) -> tuple[float, float
     started = time.perf_counter()
     training = build_training_set(samples, metrics, bucket_s=60, min_metrics=2)
     built = time.perf_counter() - started
-    train(training, metrics, random_state=0)
+    train(training, metrics, random_state=0, threshold=0.999)
     return built, time.perf_counter() - started, len(training.x)
 
 

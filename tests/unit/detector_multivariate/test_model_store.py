@@ -162,7 +162,7 @@ def test_a_model_of_resources_that_send_only_some_feature_metrics_is_kept(
             samples.append((f"web-{r}", "cpu_utilization", 60.0 * minute, 10 * r + load))
             samples.append((f"web-{r}", "memory_utilization", 60.0 * minute, 30 + load / 2))
     training = build_training_set(samples, NAMES, bucket_s=60.0, min_metrics=2)
-    model = train(training, NAMES, 0)
+    model = train(training, NAMES, 0, 0.999)
     version = store.save(model, {"trained_on": TRAINED_ON, "scaler": training.scaler.to_state()})
     _, meta = store.load(version)
     scaler = ResourceScaler.from_state(meta["scaler"])
