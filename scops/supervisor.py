@@ -32,6 +32,7 @@ import httpx
 from scops.lifetime import die_with_parent
 from scops.local_redis import LocalRedis, RedisUnavailableError, ensure_redis
 from scops.processes import HTTP_SERVICES, detector_processes, services_to_run
+from services.notifier.config import NotifierSettings
 from services.remediator.config import RemediatorSettings
 from shared.settings import BaseServiceSettings
 
@@ -118,7 +119,7 @@ class Stack:
                 + ". Is another `scops up` running? Stop it, or give this one other ports "
                 "(SCOPS_<SERVICE>_PORT)."
             )
-        shared_env = dict(os.environ)
+        shared_env = {**self.state_paths(), **os.environ}
         if self.detectors > 1:
             shared_env["SCOPS_DETECTOR_URLS"] = json.dumps([d.url for d in detectors])
         for name, service in self.services.items():
@@ -130,6 +131,15 @@ class Stack:
             self.urls[name] = service.url()
             self._spawn(name, ["serve", name], shared_env)
         self._spawn("worker", ["worker", "--concurrency", str(self.worker_concurrency)], shared_env)
+
+    def state_paths(self) -> dict[str, str]:
+        """Where the services keep their files, under the run directory (what the
+        environment sets wins): the history database, models of an older version."""
+        run_dir = self.run_dir.resolve()
+        return {
+            "SCOPS_HISTORY_DATABASE_URL": f"sqlite+aiosqlite:///{run_dir / 'history.db'}",
+            "SCOPS_MODEL_DIR": str(run_dir / "models"),
+        }
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         log_path = self.log_dir / f"{name}.log"
@@ -235,7 +245,10 @@ def _print_banner(stack: Stack) -> None:
     print(f"  Swagger UI (gateway)   {gateway}/docs")
     for name, url in stack.urls.items():
         print(f"  {name:<22} {url}  (/health /ready /metrics /docs)")
-    print(f"  outbox (no Slack set)  {HTTP_SERVICES['notifier'].url()}/notifications/outbox")
+    if NotifierSettings().slack_webhook_url is None:
+        print(f"  outbox (no Slack set)  {HTTP_SERVICES['notifier'].url()}/notifications/outbox")
+    else:
+        print("  Slack                  the webhook in SCOPS_SLACK_WEBHOOK_URL")
     worker_port = RemediatorSettings().worker_metrics_port
     if worker_port:
         metrics = f"http://127.0.0.1:{worker_port}/metrics"

@@ -26,10 +26,8 @@ from tests.support.processes import api_key, stack_env
 
 
 def _env(redis_url: str, run_dir: Path) -> dict[str, str]:
-    return stack_env(
-        redis_url,
-        {"SCOPS_HISTORY_DATABASE_URL": f"sqlite+aiosqlite:///{run_dir / 'history.db'}"},
-    )
+    """The stack's environment; its files go under ``run_dir`` (``--run-dir``) by default."""
+    return stack_env(redis_url)
 
 
 class Output:
@@ -129,6 +127,8 @@ def test_the_whole_stack_starts_says_where_to_look_and_stops_on_ctrl_c(
             assert f"http://127.0.0.1:{port}" in banner, name
             assert httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200, name
         assert not _listening(ports["collector"])
+        assert "outbox (no Slack set)" in banner
+        assert (tmp_path / "history.db").is_file()  # the run directory holds the state
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
