@@ -87,7 +87,7 @@ def test_a_path_parameter_is_forwarded_as_sent(
 
 @pytest.mark.parametrize("sent", [{}, {"content": b"null"}], ids=["no body", "null"])
 @pytest.mark.parametrize(
-    "path", ["/rules/reload", "/remediation/breaker/reset", "/rules/web-cpu/auto-shadow/reset"]
+    "path", ["/rules/reload", "/remediation/breaker/reset", "/rules/cpu-critical/auto-shadow/reset"]
 )
 def test_a_body_the_service_may_go_without_may_be_left_out(
     gateway: StackProcess, redis_url: str, path: str, sent: dict[str, bytes]
@@ -104,3 +104,19 @@ def test_a_body_the_service_may_go_without_may_be_left_out(
     if path == "/rules/reload":
         entries = httpx.get(f"{gateway.url}/remediation/admin-log", headers=admin).json()
         assert entries[0]["by"].startswith("root (key "), entries[0]
+
+
+def test_resetting_a_rule_nobody_has_is_a_404_naming_the_rules(
+    gateway: StackProcess, redis_url: str
+) -> None:
+    """A misspelt rule is not answered "was not in shadow mode" (as if it were fine) and
+    leaves no admin-log entry."""
+    admin = {"X-API-Key": api_key(redis_url, "admin")}
+    before = httpx.get(f"{gateway.url}/remediation/admin-log", headers=admin).json()
+    reply = httpx.post(f"{gateway.url}/rules/cpu-critcal/auto-shadow/reset", headers=admin)
+    assert reply.status_code == 404, reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert reply.json()["detail"].startswith("no rule is called cpu-critcal (the rules: ")
+    assert "cpu-critical" in reply.json()["detail"]
+    after = httpx.get(f"{gateway.url}/remediation/admin-log", headers=admin).json()
+    assert after == before

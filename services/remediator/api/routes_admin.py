@@ -99,15 +99,22 @@ def reload_rules(remediator: RemediatorDep, body: Actor | None = None) -> dict[s
     "/rules/{rule}/auto-shadow/reset",
     dependencies=INTERNAL,
     summary="Put a rule switched to shadow mode automatically back to its mode in the file",
-    responses=problem_responses(401),
+    response_model=dict[str, Any],
+    responses=problem_responses(
+        401, s404="No rule of that name is in the rules file or in automatic shadow mode"
+    ),
 )
 def reset_auto_shadow(
     rule: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")],
     remediator: RemediatorDep,
     body: Actor | None = None,
-) -> dict[str, Any]:
+) -> Any:
     by = (body or Actor()).by
     was_shadowed = remediator.auto_shadow.reset(rule)
+    names = [r.name for r in remediator.rules.engine().loaded.rules.rules]
+    if not was_shadowed and rule not in names:  # a misspelt name: nothing to say it was reset
+        listed = ", ".join(names) or "none"
+        return problem(404, "Not Found", f"no rule is called {rule} (the rules: {listed})")
     remediator.admin_log.write("auto_shadow_reset", by, rule=rule, was=str(was_shadowed).lower())
     return {"rule": rule, "was_shadowed": was_shadowed}
 
