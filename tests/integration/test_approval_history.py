@@ -114,8 +114,8 @@ class Stack:
             action="scale_in",
             params={"by": 1},
             target=Target.for_group(group),
-            reason="rule idle: the group is idle",
-            rule="idle",
+            reason="rule cpu-high-sustained: the group is busy",
+            rule="cpu-high-sustained",  # a rule of the stack's rules file, still in force
             risk=Risk.HIGH,
             approval_id=approval.hex,
         )
