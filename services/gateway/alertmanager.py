@@ -95,7 +95,12 @@ def _example(schema: dict[str, Any]) -> None:
             "alerts": [
                 {
                     "status": "firing",
-                    "labels": {"alertname": "HighCPU", "instance": "web-1", "severity": "critical"},
+                    "labels": {
+                        "alertname": "HighCPU",
+                        "metric": "cpu_utilization",
+                        "instance": "web-1",
+                        "severity": "critical",
+                    },
                     "annotations": {"summary": "CPU above 95 % for 5 minutes", "value": "97.2"},
                     "startsAt": starts.isoformat(),
                     "endsAt": "0001-01-01T00:00:00Z",
@@ -143,7 +148,10 @@ def _resource(alert: Alert) -> str:
 
 
 def _metric(alert: Alert) -> str:
-    name = re.sub(r"[^A-Za-z0-9_.:\-]", "_", alert.labels.get("alertname", "alert"))
+    """The alert's ``metric`` label when it has one (so rules written for the detector's
+    metrics, ``cpu_utilization``, apply to it), else its ``alertname``."""
+    said = alert.labels.get("metric") or alert.labels.get("alertname") or "alert"
+    name = re.sub(r"[^A-Za-z0-9_.:\-]", "_", said)
     name = name if name[:1].isalpha() or name[:1] == "_" else f"alert_{name}"
     return name[:METRIC_MAX]
 

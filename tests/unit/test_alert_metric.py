@@ -1,0 +1,42 @@
+"""Which metric an Alertmanager alert's anomaly is about: the alert's ``metric`` label (so the
+rules written for the detector's findings apply), else its name."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from services.gateway.alertmanager import AlertmanagerPayload, read_alerts
+from shared.events import AnomalyEvent, utcnow
+
+
+def _metric_of(labels: dict[str, str]) -> str:
+    payload = AlertmanagerPayload.model_validate(
+        {
+            "version": "4",
+            "status": "firing",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"instance": "web-7", "severity": "critical", **labels},
+                    "startsAt": (utcnow() - timedelta(minutes=1)).isoformat(),
+                    "fingerprint": "beef",
+                }
+            ],
+        }
+    )
+    (event,) = read_alerts(payload, "corr-1").events
+    assert isinstance(event, AnomalyEvent)
+    return event.metric
+
+
+def test_the_metric_label_names_the_metric_so_the_shipped_rules_apply() -> None:
+    assert _metric_of({"alertname": "HighCPU", "metric": "cpu_utilization"}) == "cpu_utilization"
+
+
+def test_without_it_the_alert_name_is_the_metric() -> None:
+    assert _metric_of({"alertname": "HighCPU"}) == "HighCPU"
+    assert _metric_of({"alertname": "High CPU!"}) == "High_CPU_"  # made a metric name
+
+
+def test_a_metric_label_is_data_made_a_name_never_a_path() -> None:
+    assert _metric_of({"alertname": "X", "metric": "../cpu utilization"}) == "alert_.._cpu_utilization"
