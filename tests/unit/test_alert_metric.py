@@ -39,4 +39,5 @@ def test_without_it_the_alert_name_is_the_metric() -> None:
 
 
 def test_a_metric_label_is_data_made_a_name_never_a_path() -> None:
-    assert _metric_of({"alertname": "X", "metric": "../cpu utilization"}) == "alert_.._cpu_utilization"
+    said = {"alertname": "X", "metric": "../cpu utilization"}
+    assert _metric_of(said) == "alert_.._cpu_utilization"
