@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,15 @@ from redis.asyncio import Redis
 
 from scops.processes import HTTP_SERVICES
 from services.gateway.api_keys import KeyStore, Role
+from services.notifier.core.alerts import MessageKind
+from services.notifier.core.routing import Subject
+from services.notifier.core.silences import Silence
 from shared.events import (
     AnomalyEvent,
     Notification,
     NotificationStatus,
     RemediationRecord,
+    Severity,
     decode_event,
 )
 from shared.settings import BaseServiceSettings
@@ -132,8 +137,65 @@ def run_incident(gateway: str, redis_url: str, timeout: float, run_dir: Path = P
         client.close()
 
 
-def no_notification_line(timeout: float, log_dir: Path) -> str:
+def no_notification_line(timeout: float, log_dir: Path, muted: bool = False) -> str:
+    if muted:
+        return f"no notification within {timeout:.0f}s: a silence mutes it (said above)"
     return f"no notification within {timeout:.0f}s: see the services' logs ({log_dir}/)"
+
+
+#: After the first message, how long the demo still waits for the decision to show.
+DECISION_GRACE_S = 5.0
+
+
+def muting_notes(
+    incident: str, silences: list[dict[str, Any]], windows: list[dict[str, Any]], now: datetime
+) -> tuple[list[str], bool]:
+    """What will keep the incident quiet, said before it is sent: an active silence muting its
+    anomaly message, a maintenance window holding actions on its resource (left by an
+    earlier test, a load test, or the API's own examples). And whether a silence mutes it."""
+    subject = Subject(
+        kind=MessageKind.ANOMALY,
+        severity=Severity.CRITICAL,
+        resource_id=incident,
+        metric="cpu_utilization",
+    )
+    notes: list[str] = []
+    muted = False
+    for raw in silences:
+        try:
+            silence = Silence.model_validate(raw)
+        except ValueError:
+            continue
+        if silence.mutes(subject, now):
+            muted = True
+            notes.append(
+                f"silence {silence.id} (resource {silence.matchers.resource}, metric "
+                f"{silence.matchers.metric}, by {silence.created_by or '?'}, until "
+                f"{silence.ends_at:%Y-%m-%d %H:%M} UTC) mutes {incident}'s message: end it "
+                f"with DELETE /notifications/silences/{silence.id}"
+            )
+    for window in windows:
+        pattern = str(window.get("target_pattern", ""))
+        try:
+            starts = datetime.fromisoformat(str(window["starts_at"]))
+            ends = datetime.fromisoformat(str(window["ends_at"]))
+        except (KeyError, ValueError):
+            continue
+        if starts <= now < ends and fnmatchcase(incident, pattern):
+            notes.append(
+                f"maintenance window {window.get('id', '?')} ({pattern}, until "
+                f"{ends:%Y-%m-%d %H:%M} UTC) holds actions on {incident}: its decision will "
+                f"be blocked; end it with DELETE /remediation/maintenance/{window.get('id')}"
+            )
+    return notes, muted
+
+
+def _read_list(url: str) -> list[dict[str, Any]]:
+    try:
+        body = httpx.get(url, timeout=5.0).json()
+    except (httpx.HTTPError, ValueError):
+        return []
+    return [item for item in body if isinstance(item, dict)] if isinstance(body, list) else []
 
 
 def no_anomaly_line(timeout: float, incident: str, run: int, log_dir: Path) -> str:
@@ -194,13 +256,25 @@ def _incident(
         reply.raise_for_status()
         correlation = reply.json()["correlation_id"]
     print(f"{stamp()} metric       {incident} cpu_utilization=97.5  (incident)")
+    notes, muted = muting_notes(
+        incident,
+        _read_list(HTTP_SERVICES["notifier"].url() + "/notifications/silences"),
+        _read_list(HTTP_SERVICES["remediator"].url() + "/remediation/maintenance"),
+        datetime.now(UTC),
+    )
+    for note in notes:
+        print(f"{stamp()} note         {note}")
 
     deadline = time.monotonic() + timeout
     notification: Notification | None = None
+    decided = False
+    told_at = 0.0
     anomaly_seen = False
-    hinted = False
+    hinted = muted  # a silenced message is not late: grouping is not why it does not come
     waiting_since = time.monotonic()
-    while time.monotonic() < deadline and notification is None:
+    while time.monotonic() < deadline and (
+        notification is None or (not decided and time.monotonic() - told_at < DECISION_GRACE_S)
+    ):
         if not hinted and anomaly_seen and time.monotonic() - waiting_since > 15:
             hinted = True
             print(
@@ -217,11 +291,12 @@ def _incident(
                     continue
                 _print_event(stamp(), event)
                 anomaly_seen = anomaly_seen or isinstance(event, AnomalyEvent)
+                decided = decided or isinstance(event, RemediationRecord)
                 if isinstance(event, Notification) and notification is None:
-                    notification = event
+                    notification, told_at = event, time.monotonic()
     if notification is None:
         if anomaly_seen:
-            print(no_notification_line(timeout, log_dir))
+            print(no_notification_line(timeout, log_dir, muted))
         else:
             print(no_anomaly_line(timeout, incident, run, log_dir))
         return 1
