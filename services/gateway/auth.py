@@ -79,7 +79,8 @@ def _admitted(request: Request, key: ApiKey | None, role: Role) -> Principal:
     if key is None:
         raise HTTPException(401, "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
     if not key.allows(role):
-        raise HTTPException(403, f"a {key.role} key may not do this: it needs {role}")
+        article = "an" if str(key.role)[:1] in "aeiou" else "a"
+        raise HTTPException(403, f"{article} {key.role} key may not do this: it needs {role}")
     return Principal(
         key.key_id, key.name, key.role, people_of(request).of_key_owner(key.person_owner)
     )

@@ -113,6 +113,11 @@ def test_every_endpoint_answers_each_role_as_documented(
                 )
                 if not ok:
                     failures.append(f"{method} {path} as {who}: {got}, expected {expected}")
+                elif got == "403":  # says who may, in words a person reads
+                    article = "an" if who in ("admin", "ingest", "operator") else "a"
+                    said = f"{article} {who} key may not do this: it needs {needed}"
+                    if reply.json()["detail"] != said:
+                        failures.append(f"{method} {path} as {who}: {reply.json()['detail']}")
     assert failures == []
     assert not any(token in gateway.log_text() for token in keys.values())
 

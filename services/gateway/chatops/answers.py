@@ -54,6 +54,12 @@ def _number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
+def _band_edge(value: Any) -> str:
+    """An expected band's edge as the detector's explanation gives it (4 significant digits):
+    the two never show one band two ways in one line."""
+    return f"{value:.4g}" if isinstance(value, int | float) else str(value)
+
+
 def _seconds_since(value: str | None, now: datetime) -> float:
     if not value:
         return 0.0
@@ -93,7 +99,7 @@ def anomaly_line(item: dict[str, Any], now: datetime, *, with_resource: bool = T
     if item.get("value_given") is False:  # an alert posted without a value
         observed = " (no value given)"
     elif low is not None and high is not None and not low == high == value:
-        observed += f" (expected {_number(low)} to {_number(high)})"
+        observed += f" (expected {_band_edge(low)} to {_band_edge(high)})"
     started = item.get("episode_started_at") or item.get("observed_at")
     if is_open(item):
         state = f"open for {describe_duration(_seconds_since(started, now))}"

@@ -71,10 +71,11 @@ class Operations:
         for name, (up, data), describe in (
             ("detector", detector, answers.detector_status),
             ("remediator", remediator, answers.remediator_status),
-            ("notifier", notifier, lambda _d: "up"),
+            ("notifier", notifier, lambda _d: ""),
         ):
             if up:
-                lines.append(f"• {name}: up — {describe(data if isinstance(data, dict) else {})}")
+                said = describe(data if isinstance(data, dict) else {})
+                lines.append(f"• {name}: up — {said}" if said else f"• {name}: up")
             else:
                 lines.append(f"• {name}: *down* — {data}")
         more = recent[1] is not None  # a page's worth: the count is at least that

@@ -22,7 +22,7 @@ def test_status_from_every_service_and_the_anomaly_index(stack: Stack) -> None:
     assert lines[1].startswith("• detector: up — ") and "series tracked" in lines[1]
     assert lines[2].startswith("• remediator: up — executor dry-run (dry-run on), ")
     assert "0 of 10 actions this hour, breaker closed" in lines[2]
-    assert lines[3] == "• notifier: up — up"
+    assert lines[3] == "• notifier: up"
     assert lines[4] == "• anomalies: 3 in the last hour, 2 still open (worst: critical)"
     assert answer["data"] == {"up": {"detector": True, "remediator": True, "notifier": True}}
 

@@ -269,3 +269,13 @@ def test_pending_approvals_say_who_asked_or_whose_data_a_rule_acted_on() -> None
     lines = insight_words.approvals([by_hand, by_rule], mine=False, now=now).splitlines()
     assert lines[1].endswith("(0 of 1 approvals, expires in 30 min), asked by person:olga")
     assert lines[2].endswith(", rule `idle-group`, data sent by person:olga")
+
+
+def test_a_band_reads_as_the_explanation_beside_it_says_it() -> None:
+    item = anomaly(
+        expected_low=28.0924113,
+        expected_high=42.1978,
+        explanation="cpu_utilization=97.5 is above the expected 28.09 to 42.2",
+    )
+    line = answers.anomaly_line(item, NOW)
+    assert "= 97.5 (expected 28.09 to 42.2) since" in line

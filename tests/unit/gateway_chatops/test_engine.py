@@ -234,7 +234,7 @@ async def test_status_reports_each_service() -> None:
         "*System status*",
         "• detector: up — 4 series tracked",
         "• remediator: *down* — the remediator did not answer in time",
-        "• notifier: up — up",
+        "• notifier: up",
         "• anomalies: none in the last hour",
     ]
     assert reply.answer.data == {"up": {"detector": True, "remediator": False, "notifier": True}}
