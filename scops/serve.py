@@ -34,12 +34,16 @@ def worker(concurrency: int) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="scops-worker-metrics-")
     from services.remediator import worker_metrics
     from services.remediator.celery_app import app
+    from shared.logging import configure_logging
     from shared.tasks import REMEDIATION_QUEUE
 
+    # JSON lines from the first one (Celery configures it again as it starts); no banner.
+    configure_logging("remediator-worker", settings.log_level, settings.log_json)
     worker_metrics.serve(port, settings.worker_metrics_host)
 
     app.worker_main(
         [
+            "--quiet",  # celery's own option: no banner
             "worker",
             "--loglevel=INFO",
             f"--concurrency={concurrency}",
