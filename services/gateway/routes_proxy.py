@@ -287,6 +287,7 @@ ROUTES: tuple[Route, ...] = (
         "Take a rule out of automatic shadow mode",
         {},
         actor_field="by",
+        problems=(404,),
         body_optional=True,
     ),
     # history
