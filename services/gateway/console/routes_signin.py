@@ -46,9 +46,14 @@ def _article(word: str) -> str:
 
 
 def _over_tls(request: Request) -> bool:
+    """Whether the browser reached the console over TLS, so its cookies are ``Secure``. TLS
+    usually ends at an ingress, which says so in ``X-Forwarded-Proto``; that header is
+    believed from anyone here, since the worst a false one does is keep a cookie off plain
+    HTTP (its sender's own session then does not work over it)."""
     settings: GatewaySettings = gateway(request).settings
     public = settings.console_public_url or ""
-    return request.url.scheme == "https" or public.startswith("https://")
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https" or public.startswith("https://")
 
 
 def _sign_in_page(
