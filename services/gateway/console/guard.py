@@ -28,6 +28,7 @@ from services.gateway.api_keys import GRANTS, KeyStore, Role
 from services.gateway.auth import AUTHENTICATED, Principal, people_of
 from services.gateway.console.sessions import ConsoleSession, SessionStore
 from services.gateway.deps import gateway
+from services.gateway.ratelimit import RateLimiter
 
 CONSOLE = "/console"
 SESSION_COOKIE = "scops_console"
@@ -101,8 +102,26 @@ async def signed_in(request: Request) -> ConsoleUser:
     principal = Principal(key.key_id, key.name, key.role, person)
     setattr(request.state, AUTHENTICATED, principal)
     structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
+    if request.method == "GET":
+        await _count_page(request, principal)
     act_as(principal.person, "console")
     return ConsoleUser(principal, session)
+
+
+async def _count_page(request: Request, principal: Principal) -> None:
+    """A page shown counts once against the key's per-minute budget of forwarded requests
+    (``SCOPS_PROXY_RATE_PER_MIN``, shared with the API): a page asks the services the API's
+    questions (several at once), and a key the API stops must not go on through the console.
+    Its buttons count as the API's calls do (:mod:`.calls`)."""
+    settings = gateway(request).settings
+    budget = RateLimiter(gateway(request).redis, "proxy", settings.proxy_rate_per_min)
+    wait = await budget.hit(principal.key_id)
+    if wait is not None:
+        raise Refused(
+            429,
+            f"rate limit of {budget.per_minute} requests a minute reached for this key: "
+            f"try again in {wait} s",
+        )
 
 
 User = Annotated[ConsoleUser, Depends(signed_in)]

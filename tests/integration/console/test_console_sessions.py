@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import redis
 from redis.asyncio import Redis
 
@@ -202,3 +203,20 @@ def test_an_unknown_console_page_is_an_html_404_page(console: ConsoleClient) -> 
         assert reply.status_code == 404, path
         assert reply.headers["content-type"].startswith("text/html"), path
     assert console.page("/console/static/console.css").status_code == 200
+
+
+def test_a_key_out_of_budget_on_the_api_gets_no_more_pages_either(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    """Pages ask the services what the API asks: they count against the key's per-minute
+    budget of forwarded requests (SCOPS_PROXY_RATE_PER_MIN, 600), one per page shown."""
+    key = console_stack.key("viewer", "budget")
+    assert console.sign_in(key).status_code == 303
+    wait_for_a_fresh_minute(room_s=20)
+    assert console.page("/console/").status_code == 200  # one of the 600
+    with httpx.Client(base_url=console_stack.url, headers={"X-API-Key": key}) as api:
+        spent = [api.get("/remediation/approvals").status_code for _ in range(599)]
+        assert spent.count(200) == 599 and api.get("/remediation/approvals").status_code == 429
+    refused = console.page("/console/")
+    assert refused.status_code == 429
+    assert "rate limit of 600 requests a minute reached for this key" in refused.text
