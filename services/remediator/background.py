@@ -48,6 +48,7 @@ QUEUE_ORDER_MARGIN_MS = 1000
 def sweep_once(remediator: Remediator) -> dict[str, int]:
     expired = remediator.decisions.expire_due()
     redispatched = remediator.decisions.redispatch_stalled(STALLED_S)
+    late_records = remediator.decisions.write_owed()
     cutoff_ms = int((time.time() - STALLED_S) * 1000)
     stalled = [
         run.decode()
@@ -64,6 +65,7 @@ def sweep_once(remediator: Remediator) -> dict[str, int]:
     done = {
         "expired": len(expired),
         "redispatched": redispatched,
+        "late_records": late_records,
         "repolled": len(stalled),
         "settled": settled,
         "resent": resent,

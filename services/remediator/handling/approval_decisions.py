@@ -3,7 +3,14 @@ approver the action is sent to a worker, through the same safety checks as any o
 escalation of its target ends), reject, and expiry (by the sweep, or discovered by a late
 click). Each is recorded once, with every vote given so far (who, when, through which channel:
 :class:`shared.events.ApprovalVote`); the action sent to a worker carries them too, so the
-records of its run name every approver."""
+records of its run name every approver.
+
+A decision is taken in one atomic step and recorded in the next: a process killed in between
+would leave it unrecorded for good (no Slack message, an incident pending for ever), since a
+retry finds it decided and the sweep no longer sees it. So a note is written before each
+decision and removed once its record is; the sweep writes the record of a note left behind
+(:meth:`ApprovalDecisions.write_owed`). A record's id is derived from the request and its
+status, so a record written twice is one record to every reader."""
 
 from __future__ import annotations
 
@@ -16,7 +23,11 @@ import structlog
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.core.durations import format_duration
 from services.remediator.core.records import request_record, votes_described
-from services.remediator.errors import ApprovalExpiredError, ApprovalNotFoundError
+from services.remediator.errors import (
+    ApprovalError,
+    ApprovalExpiredError,
+    ApprovalNotFoundError,
+)
 from services.remediator.handling.scheduling import Scheduler
 from services.remediator.stores.approvals import Approval, ApprovalStore, Decision
 from services.remediator.stores.audit import RecordPublisher
@@ -53,20 +64,15 @@ class ApprovalDecisions:
         """``who`` is the name shown; ``person`` the identity counted towards M-of-N (the
         API takes it from the gateway, never from a body; in-process callers default it to
         ``who``); ``via`` the channel the gateway took it through."""
-        with self._expiry_recorded():
+        with self._owed(approval_id, "decide"), self._expiry_recorded():
             decision = self.store.approve(approval_id, who, person or who, via=via, comment=comment)
-        approval = decision.approval
-        if decision.complete:
-            request = _decided(approval)
-            self._record(
-                approval,
-                RemediationStatus.APPROVED,
-                f"approved by {votes_described(approval.votes) or approval.decided_by}",
-                approval.decided_by,
-            )
-            if self.escalations is not None:  # a person has looked: the escalation is over
-                self.escalations.clear(request)
-            self.scheduler.execute(request)
+            approval = decision.approval
+            if decision.complete:
+                request = _decided(approval)
+                self._record_decided(approval)
+                if self.escalations is not None:  # a person has looked: the escalation is over
+                    self.escalations.clear(request)
+                self.scheduler.execute(request)
         log.info(
             "approval_given",
             approval_id=approval_id,
@@ -86,16 +92,73 @@ class ApprovalDecisions:
         person: str | None = None,
         via: str | None = None,
     ) -> Approval:
-        with self._expiry_recorded():
+        with self._owed(approval_id, "decide"), self._expiry_recorded():
             approval = self.store.reject(
                 approval_id, who, person=person or who, via=via, comment=comment
             )
-        approved = [v for v in approval.votes if v.decision == "approved"]
-        reason = f"rejected by {votes_described(approval.votes[-1:]) or who}"
-        if approved:
-            reason += f", after approval by {votes_described(approved)}"
-        self._record(approval, RemediationStatus.REJECTED, reason, who)
+            self._record_decided(approval, who)
         return approval
+
+    @contextmanager
+    def _owed(self, approval_id: str, what: str) -> Iterator[None]:
+        """The note of a record owed, around a decision and its record (module docstring):
+        removed once the record is written, or when the decision is refused (nothing is
+        owed then, or the expiry found is recorded); kept when anything else stops it."""
+        note = self.store.owe(approval_id, what)
+        try:
+            yield
+        except ApprovalError:
+            self.store.settle(note)
+            raise
+        self.store.settle(note)
+
+    def write_owed(self, older_than_s: float = 30.0) -> int:
+        """Records of decisions whose process stopped before writing them (notes older than
+        ``older_than_s``, well past any decision in progress): written now from what the
+        store keeps of each approval; how many were written."""
+        written = 0
+        for note, approval_id, what in self.store.owed(int(older_than_s * 1000)):
+            try:
+                approval = self.store.get(approval_id)
+            except ApprovalNotFoundError:  # no longer kept: nothing to say it with
+                self.store.settle(note)
+                continue
+            if what == "lapse":
+                if self.store.lapsed(approval_id):
+                    self._record_lapse(approval)
+                    written += 1
+            elif self._record_decided(approval) is not None:
+                if approval.state == "approved" and self.escalations is not None:
+                    self.escalations.clear(_decided(approval))
+                written += 1
+            self.store.settle(note)
+        if written:
+            log.warning("approval_records_written_late", count=written)
+        return written
+
+    def _record_decided(
+        self, approval: Approval, who: str | None = None
+    ) -> RemediationRecord | None:
+        """The record of a decided approval (None: it is still pending), from its state."""
+        decided_by = who or approval.decided_by
+        if approval.state == "approved":
+            return self._record(
+                approval,
+                RemediationStatus.APPROVED,
+                f"approved by {votes_described(approval.votes) or approval.decided_by}",
+                approval.decided_by,
+            )
+        if approval.state == "rejected":
+            approved = [v for v in approval.votes if v.decision == "approved"]
+            rejections = [v for v in approval.votes if v.decision == "rejected"]
+            reason = f"rejected by {votes_described(rejections[-1:]) or decided_by}"
+            if approved:
+                reason += f", after approval by {votes_described(approved)}"
+            return self._record(approval, RemediationStatus.REJECTED, reason, decided_by)
+        if approval.state == "expired":
+            self._record_expiry(approval)
+            return None
+        return None
 
     @contextmanager
     def _expiry_recorded(self) -> Iterator[None]:
@@ -110,10 +173,11 @@ class ApprovalDecisions:
     def expire_due(self) -> list[Approval]:
         expired = []
         for approval_id in self.store.due():
-            approval = self.store.expire(approval_id)
-            if approval is not None:
-                self._record_expiry(approval)
-                expired.append(approval)
+            with self._owed(approval_id, "decide"):
+                approval = self.store.expire(approval_id)
+                if approval is not None:
+                    self._record_expiry(approval)
+                    expired.append(approval)
         return expired
 
     def redispatch_stalled(self, older_than_s: float = 60.0) -> int:
@@ -126,30 +190,34 @@ class ApprovalDecisions:
         older_than_ms = int(older_than_s * 1000)
         sent = 0
         for approval_id in self.store.approved_unclaimed(0):
-            step = self.store.take_due(approval_id, older_than_ms)
-            if step == "gone":
-                log.warning("approved_action_forgotten", approval_id=approval_id)
-                continue
-            if step not in ("resend", "lapsed"):
-                continue
-            try:
-                approval = self.store.get(approval_id)
-            except ApprovalNotFoundError:  # expired between the two steps
-                log.warning("approved_action_forgotten", approval_id=approval_id)
-                continue
-            if step == "lapsed":
-                self.publisher.publish(
-                    lapsed_record(
-                        _decided(approval),
-                        approval.decided_at,
-                        self.store.start_within_s,
-                        self.executor_name,
-                    )
-                )
-                continue
-            self.scheduler.execute(_decided(approval))
-            sent += 1
+            with self._owed(approval_id, "lapse"):
+                step = self.store.take_due(approval_id, older_than_ms)
+                if step == "gone":
+                    log.warning("approved_action_forgotten", approval_id=approval_id)
+                    continue
+                if step not in ("resend", "lapsed"):
+                    continue
+                try:
+                    approval = self.store.get(approval_id)
+                except ApprovalNotFoundError:  # expired between the two steps
+                    log.warning("approved_action_forgotten", approval_id=approval_id)
+                    continue
+                if step == "lapsed":
+                    self._record_lapse(approval)
+                    continue
+                self.scheduler.execute(_decided(approval))
+                sent += 1
         return sent
+
+    def _record_lapse(self, approval: Approval) -> None:
+        self.publisher.publish(
+            lapsed_record(
+                _decided(approval),
+                approval.decided_at,
+                self.store.start_within_s,
+                self.executor_name,
+            )
+        )
 
     def _record_expiry(self, approval: Approval) -> None:
         waited = approval.expires_at - approval.created_at

@@ -121,6 +121,7 @@ if not decided then
 end
 if now >= decided + tonumber(ARGV[2]) then
   redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HSET', KEYS[2], 'lapsed', '1')  -- what a record owed for it says (owed())
   return 'lapsed'
 end
 if worker then
@@ -360,6 +361,35 @@ class ApprovalStore:
 
     def mark_claimed(self, approval_id: str) -> None:
         self.redis.zrem(redis_keys.APPROVED_UNCLAIMED, approval_id)
+
+    # -- records owed: a decision taken, its record not yet written -------------------------
+
+    def owe(self, approval_id: str, what: str) -> str:
+        """Notes, before a decision on ``approval_id`` is taken, that its record will be owed
+        (``what``: ``decide`` or ``lapse``); the note to :meth:`settle` once it is written."""
+        note = f"{approval_id}|{what}|{uuid.uuid4().hex[:12]}"
+        self.redis.zadd(redis_keys.APPROVAL_RECORDS_OWED, {note: _server_ms(self.redis)})
+        return note
+
+    def settle(self, note: str) -> None:
+        self.redis.zrem(redis_keys.APPROVAL_RECORDS_OWED, note)
+
+    def lapsed(self, approval_id: str) -> bool:
+        """Whether the approved action was found past its start deadline (never started)."""
+        return bool(self.redis.hget(redis_keys.approval(approval_id), "lapsed") == b"1")
+
+    def owed(self, older_than_ms: int, limit: int = 100) -> list[tuple[str, str, str]]:
+        """Notes older than ``older_than_ms``: (note, approval id, what), oldest first."""
+        cutoff = _server_ms(self.redis) - older_than_ms
+        raw = self.redis.zrangebyscore(
+            redis_keys.APPROVAL_RECORDS_OWED, "-inf", cutoff, start=0, num=limit
+        )
+        notes = []
+        for item in raw:
+            note = item.decode()
+            approval_id, _, rest = note.partition("|")
+            notes.append((note, approval_id, rest.partition("|")[0]))
+        return notes
 
     def start(self, approval_id: str) -> str:
         """A worker is about to start the approved action: ``start`` while within

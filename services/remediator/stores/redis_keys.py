@@ -24,6 +24,9 @@ DRY_RUN = f"{TAG}:safety:dry_run"  # "1" / "0": overrides SCOPS_DRY_RUN while se
 # Approvals
 PENDING_APPROVALS = f"{TAG}:approvals:pending"  # zset: approval id -> expiry (ms)
 APPROVED_UNCLAIMED = f"{TAG}:approvals:approved"  # zset: approval id -> approval time (ms)
+# zset: "<approval id>|<what>|<token>" -> when noted (ms): a decision about to be taken whose
+# record is not written yet (kept when the process dies in between; the sweep writes it)
+APPROVAL_RECORDS_OWED = f"{TAG}:approvals:owed"
 
 # Anomalies sent to the workers whose decision is not recorded yet (:mod:`.dispatched`)
 DISPATCHED = f"{TAG}:dispatched"  # zset: anomaly id -> when its task was last sent (ms)

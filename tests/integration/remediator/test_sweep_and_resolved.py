@@ -57,6 +57,7 @@ def test_the_sweep_expires_redispatches_and_repolls(
     assert done == {
         "expired": 1,
         "redispatched": 1,
+        "late_records": 0,
         "repolled": 1,
         "settled": 0,
         "resent": 0,
