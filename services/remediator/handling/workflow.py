@@ -503,19 +503,23 @@ class AnomalyWorkflow:
             executor=self.executor_name,
             blocked_by="debounce",
         )
+        # Written first: a record settles the anomaly and its rule's re-check among those sent
+        # (the re-check is noted again below).
         self.parts.publisher.publish(record)
         wait_s = streak.wait_s(live.rule)
         if wait_s is None or request.dry_run:
             # More anomaly events are needed, a later one decides; or a dry-run anomaly, which
             # is never re-checked (the re-check would decide as a live one).
             claim.finish()
-        else:
-            claim.wait()
-            # Noted before it is sent: the sweep sends it again if no record follows (the
-            # worker holding it until its countdown ends may die whole).
-            due_ms = int((time.time() + wait_s) * 1000)
-            self.parts.dispatched.note_recheck(anomaly, live.rule.name, due_ms)
-            self.parts.scheduler.recheck(anomaly, live.rule.name, wait_s)
+            return record
+        # The claim waits and the re-check is noted in one step, before it is sent: the sweep
+        # sends it again if no record follows (the worker holding it until its countdown ends
+        # may die whole). Apart, a worker dying between them left a claim waiting for a
+        # re-check nothing would send, and the rule never acted.
+        due_ms = int((time.time() + wait_s) * 1000)
+        rule = live.rule.name
+        claim.wait(also=lambda p: DispatchedAnomalies.queue_recheck(p, anomaly, rule, due_ms))
+        self.parts.scheduler.recheck(anomaly, rule, wait_s)
         return record
 
     def _shadow(

@@ -181,8 +181,10 @@ class Claim:
     def finish(self) -> None:
         self.claims.set(self, CLAIM_DONE)
 
-    def wait(self) -> None:
-        self.claims.set(self, CLAIM_WAITING)
+    def wait(self, also: Callable[[redis.client.Pipeline], object] | None = None) -> None:
+        """Waits for a re-check; ``also`` queues more writes in the same atomic step (the
+        re-check's note: a claim waiting with nothing to end its wait is never decided)."""
+        self.claims.set(self, CLAIM_WAITING, also)
 
     @contextmanager
     def kept_alive(self) -> Iterator[None]:
@@ -260,10 +262,17 @@ class Claims:
             return state
         return Claim(key, token, ClaimState.ABANDONED, self)
 
-    def set(self, claim: Claim, value: bytes) -> None:
+    def set(
+        self,
+        claim: Claim,
+        value: bytes,
+        also: Callable[[redis.client.Pipeline], object] | None = None,
+    ) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(claim.key, value, ex=self.ttl_s)
             pipe.delete(redis_keys.lease(claim.key))
+            if also is not None:
+                also(pipe)
             pipe.execute()
 
     def renew(self, claim: Claim) -> bool:

@@ -164,11 +164,18 @@ class DispatchedAnomalies:
 
     def note_recheck(self, anomaly: AnomalyEvent, rule: str, due_ms: int) -> None:
         """``rule``'s re-check of ``anomaly``, due at ``due_ms`` (noted before it is sent)."""
-        entry = member(anomaly.event_id, rule)
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(redis_keys.DISPATCHED, {entry: due_ms})
-            pipe.hset(redis_keys.DISPATCHED_EVENTS, entry, _value(anomaly, due_ms))
+            self.queue_recheck(pipe, anomaly, rule, due_ms)
             pipe.execute()
+
+    @staticmethod
+    def queue_recheck(
+        pipe: redis.client.Pipeline, anomaly: AnomalyEvent, rule: str, due_ms: int
+    ) -> None:
+        """:meth:`note_recheck`'s writes, queued on ``pipe`` (written with what else it holds)."""
+        entry = member(anomaly.event_id, rule)
+        pipe.zadd(redis_keys.DISPATCHED, {entry: due_ms})
+        pipe.hset(redis_keys.DISPATCHED_EVENTS, entry, _value(anomaly, due_ms))
 
     def forget(self, members: Iterable[str]) -> None:
         entries = list(members)
