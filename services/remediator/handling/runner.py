@@ -49,7 +49,10 @@ FINISH = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'reserved' and state ~= 'sent' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'finished', 'record', ARGV[2])
-redis.call('ZREM', KEYS[2], ARGV[1])
+-- kept among the active runs, due now, until its record is written (_publish_finished): a
+-- worker dying in between leaves it for the sweep's next poll, which writes it
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
 """
@@ -239,6 +242,8 @@ class ActionRunner:
 
     def poll(self, run_id: str) -> RemediationRecord | None:
         run = self._run(run_id)
+        if run.get("state") == "finished":
+            return self._finish_unwritten(run_id, run)
         if run.get("state") != "sent":
             return None
         request = ActionRequest.model_validate_json(run["request"])
@@ -299,6 +304,24 @@ class ActionRunner:
         self._publish_finished(record, claim_key)
         return record
 
+    def _finish_unwritten(self, run_id: str, run: dict[str, str]) -> RemediationRecord | None:
+        """A run marked finished whose record was never written (its worker died between the
+        two, after the command ended): its locks freed, its verification begun and its record
+        written now, from what the run kept. Written already: it only leaves the active runs.
+        Each step is safe to do again (a record twice is one record to every reader)."""
+        if run.get("published") or not run.get("record") or not run.get("request"):
+            self.redis.zrem(redis_keys.ACTIVE_RUNS, run_id)
+            return None
+        record = RemediationRecord.model_validate_json(run["record"])
+        request = ActionRequest.model_validate_json(run["request"])
+        log.warning("finished_run_recorded_late", run_id=run_id, status=record.status.value)
+        self._release_finished(request, run.get("reservation", ""), record)
+        begun = self.redis.exists(redis_keys.verification(run_id))
+        if record.status == RemediationStatus.SUCCEEDED and self.on_success and not begun:
+            self.on_success(request)
+        self._publish_finished(record, run.get("claim", ""))
+        return record
+
     def _release_finished(
         self, request: ActionRequest, reservation: str, record: RemediationRecord
     ) -> None:
@@ -322,7 +345,9 @@ class ActionRunner:
         assert record.run_id is not None
         with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(redis_keys.run(record.run_id), "published", "1")
-            pipe.set(claim_key, b"done", ex=self.claim_ttl_s, xx=True)
+            pipe.zrem(redis_keys.ACTIVE_RUNS, record.run_id)
+            if claim_key:
+                pipe.set(claim_key, b"done", ex=self.claim_ttl_s, xx=True)
             pipe.execute()
 
     # -- after a crash ---------------------------------------------------------------------
