@@ -170,12 +170,15 @@ class MetricColumns(BaseModel):
         return self
 
 
+#: How much of a person's identity the services keep and compare (a key's owner is free text).
+PERSON_MAX = 256
+
 #: The person whose API key sent data (``person:<owner>``, as approvals count people): never
 #: one of the approvers of an action that data asks for. None for data the services fetched.
 SentBy = Annotated[
     str | None,
     Field(
-        max_length=200,
+        max_length=PERSON_MAX,
         description="The person whose API key sent this data (`person:<key owner>`): never "
         "an approver of an action it asks for. Absent for data fetched by the services.",
     ),

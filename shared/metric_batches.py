@@ -23,6 +23,7 @@ import msgspec
 
 from shared.events import (
     EPOCH,
+    PERSON_MAX,
     SCHEMA_VERSION,
     EventDecodeError,
     MetricBatch,
@@ -183,7 +184,7 @@ def decode_columns(payload: bytes | str) -> ColumnBatch:
         columns.value,
         columns.timestamp_us,
         columns.labels,
-        envelope.sent_by or None,
+        (envelope.sent_by or "")[:PERSON_MAX] or None,  # as an anomaly event can carry it
     )
 
 

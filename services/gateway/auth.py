@@ -26,6 +26,7 @@ from services.gateway.api_keys import ApiKey, KeyStore, Role
 from services.gateway.deps import gateway
 from services.gateway.people import People
 from services.gateway.ratelimit import WINDOW_TTL_S, RateLimiter
+from shared.events import PERSON_MAX
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="scops_... key")
 bearer = HTTPBearer(auto_error=False, description="the same key as a bearer token")
@@ -40,6 +41,12 @@ class Principal:
     name: str
     role: Role
     person: str = ""  # who the key's owner is (services.gateway.people): approvals count it
+
+    @property
+    def sender(self) -> str | None:
+        """The person named as sending what this key sends (``sent_by``): as much of it as the
+        remediator keeps of whoever approves, so the two compare equal."""
+        return self.person.strip()[:PERSON_MAX] or None
 
     @property
     def actor(self) -> str:

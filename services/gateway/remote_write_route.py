@@ -199,9 +199,7 @@ async def remote_write(
     entries = [
         entry
         for chunk in _chunks(samples, settings.max_batch_samples)
-        for entry in split_by_shard(
-            chunk, settings.metric_shards, correlation_id, sender.person or None
-        )
+        for entry in split_by_shard(chunk, settings.metric_shards, correlation_id, sender.sender)
     ]
     behind = await state.backlog.over({stream for stream, _ in entries})
     if behind is not None:

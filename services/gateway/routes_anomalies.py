@@ -121,9 +121,7 @@ async def alertmanager(
     action these alerts lead to.
     An alert with invalid labels, no resource or a time too far from the gateway's clock is
     skipped (listed in `skipped`, with why) and the others accepted; 422 if none is."""
-    batch = read_alerts(
-        body, correlation_id, settings.time_bounds, utcnow(), sent_by=sender.person or None
-    )
+    batch = read_alerts(body, correlation_id, settings.time_bounds, utcnow(), sent_by=sender.sender)
     ALERTS_SKIPPED.inc(len(batch.skipped))
     if not batch.events:
         errors = [

@@ -119,7 +119,7 @@ async def _fast(request: Request) -> Response | None:
     _check_size(len(columns), settings)
     correlation_id = str(request.scope.get("state", {}).get("correlation_id", ""))
     bus = gateway(request).bus
-    accepted = await _write(columns, settings, bus, correlation_id, sender.person or None)
+    accepted = await _write(columns, settings, bus, correlation_id, sender.sender)
     return JSONResponse(accepted.model_dump(), status_code=status.HTTP_202_ACCEPTED)
 
 
@@ -166,4 +166,4 @@ async def ingest_metrics(
             ]
         )
     columns = Columns.of_models(body.samples)
-    return await _write(columns, settings, bus, correlation_id, sender.person or None)
+    return await _write(columns, settings, bus, correlation_id, sender.sender)

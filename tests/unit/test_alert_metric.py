@@ -41,3 +41,28 @@ def test_without_it_the_alert_name_is_the_metric() -> None:
 def test_a_metric_label_is_data_made_a_name_never_a_path() -> None:
     said = {"alertname": "X", "metric": "../cpu utilization"}
     assert _metric_of(said) == "alert_.._cpu_utilization"
+
+
+def test_an_alert_sent_with_a_long_owned_key_is_accepted_naming_its_sender() -> None:
+    from services.gateway.api_keys import Role
+    from services.gateway.auth import Principal
+
+    sender = Principal("k1", "am", Role.INGEST, "person:team-" + "x" * 300).sender
+    payload = AlertmanagerPayload.model_validate(
+        {
+            "version": "4",
+            "status": "firing",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": "HighCPU", "instance": "web-7"},
+                    "startsAt": (utcnow() - timedelta(minutes=1)).isoformat(),
+                    "fingerprint": "beef",
+                }
+            ],
+        }
+    )
+    batch = read_alerts(payload, "corr-1", sent_by=sender)
+    assert batch.skipped == []
+    (event,) = batch.events
+    assert isinstance(event, AnomalyEvent) and event.sent_by == sender

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from fastapi import Depends, Header, Query, Request
 
 from services.remediator.wiring import Remediator
+from shared.events import PERSON_MAX
 from shared.identifiers import visible
 from shared.web import require_internal_token
 
@@ -48,7 +49,7 @@ def get_person(
 ) -> str | None:
     """The person the gateway says acts (only on routes that require the internal token)."""
     person = unquote(x_actor_person or "").strip()
-    return person[:256] or None
+    return person[:PERSON_MAX] or None
 
 
 ACTOR_CHANNEL_HEADER = "X-Actor-Channel"  # set by the gateway with the person
