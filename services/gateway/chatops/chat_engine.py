@@ -88,6 +88,10 @@ class ProposalSource(Protocol):
         ...
 
 
+#: Decisions on approvals: their free words are the decider's comment, never a condition.
+DECISIONS = frozenset({IntentName.APPROVE, IntentName.REJECT})
+
+
 class ChatEngine:
     def __init__(
         self,
@@ -238,7 +242,7 @@ class ChatEngine:
         may_act = exact or (
             understood.source == "llm" and self.llm_may_act and not understood.corrected
         )
-        if chat.intent.changes_something and not exact:
+        if chat.intent.changes_something and chat.intent not in DECISIONS and not exact:
             clause = condition_in(text)
             if clause is not None:  # the command would drop it and run now
                 return role_refusal(asker, chat) or conditional_refusal(chat, clause)
@@ -258,7 +262,8 @@ class ChatEngine:
         self, asker: Asker, intent: ChatIntent, text: str, correlation_id: str
     ) -> Answer:
         command = intent.as_command()
-        clause = condition_in(text) if intent.intent.changes_something else None
+        deferrable = intent.intent.changes_something and intent.intent not in DECISIONS
+        clause = condition_in(text) if deferrable else None
         if clause is not None:  # the command would drop it and run now
             return role_refusal(asker, intent) or conditional_refusal(intent, clause)
         if intent.intent.changes_something and not self.llm_may_act:

@@ -123,11 +123,16 @@ class ApprovalDecisions:
             except ApprovalNotFoundError:  # no longer kept: nothing to say it with
                 self.store.settle(note)
                 continue
+            except ValueError:  # unreadable: the others are still written
+                log.exception("approval_record_owed_unreadable", approval_id=approval_id)
+                self.store.settle(note)
+                continue
             if what == "lapse":
                 if self.store.lapsed(approval_id):
                     self._record_lapse(approval)
                     written += 1
-            elif self._record_decided(approval) is not None:
+            elif approval.state in ("approved", "rejected", "expired"):
+                self._record_decided(approval)
                 if approval.state == "approved" and self.escalations is not None:
                     self.escalations.clear(_decided(approval))
                 written += 1

@@ -358,13 +358,12 @@ class ActionRunner:
         state = run.get("state")
         if state == "finished":
             if run.get("record") and not run.get("published"):
-                # It ended, and its record was lost on the way (Redis gone at that moment):
-                # released and written now. The record's id is the one the first attempt
-                # would have written, so a reader that saw it after all deduplicates it.
-                record = RemediationRecord.model_validate_json(run["record"])
-                self._release_finished(request, run["reservation"], record)
-                self._publish_finished(record, claim.key)
-                return record
+                # It ended, and its record was lost on the way (Redis gone at that moment, or
+                # the worker): released, verified and written now. The record's id is the one
+                # the first attempt would have written, so a reader that saw it deduplicates it.
+                written = self._finish_unwritten(request.run_id, {**run, "claim": claim.key})
+                if written is not None:
+                    return written
             claim.finish()
             return None
         if state == "sent":

@@ -292,6 +292,13 @@ async def test_a_time_of_day_is_never_read_as_a_resource(
         ("restart nginx on web-1 unless it is busy", "unless it is busy"),
         ("could you kick gunicorn on web-1 at 3am", "at 3am"),
         ("clean up the disk on web-2 tonight please", "tonight please"),
+        ("restart nginx on web-1 on friday", "on friday"),
+        ("restart nginx on web-1 in five minutes", "in five minutes"),
+        ("restart nginx on web-1 this evening", "this evening"),
+        ("restart nginx on web-1 next week", "next week"),
+        ("restart nginx on web-1 during the maintenance window", "during the maintenance window"),
+        ("restart nginx on web-1 in half an hour", "in half an hour"),
+        ("restart nginx on web-1 at 0300", "at 0300"),
     ],
 )
 async def test_an_action_put_off_until_something_holds_is_neither_proposed_nor_run(
@@ -304,3 +311,20 @@ async def test_an_action_put_off_until_something_holds_is_neither_proposed_nor_r
     assert reply.answer.text.startswith(f"I cannot wait for a condition (`{clause}`)")
     assert "Nothing was done." in reply.answer.text
     assert not [r for r in services.seen if r.method != "GET"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "restart nginx on web-1, it is stuck after the deploy",
+        "clean up the disk on web-1, it is at 95% full",
+        "restart nginx on web-1 once again",
+        "restart gunicorn on web-1, it leaks memory when busy",
+        "restart nginx on till-3",
+    ],
+)
+async def test_what_is_wrong_said_with_an_action_is_not_a_condition(
+    understanding: Understanding, text: str
+) -> None:
+    reply = await make(Services(), understanding).reply(OPERATOR, text, "c")
+    assert not reply.answer.text.startswith("I cannot wait for a condition"), reply.answer.text
