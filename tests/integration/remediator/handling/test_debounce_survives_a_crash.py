@@ -15,16 +15,8 @@ from services.remediator.stores.claims import Claims
 from services.remediator.stores.dispatched import member
 from shared.events import RemediationStatus
 from tests.integration.remediator.conftest import HarnessFactory
+from tests.integration.remediator.handling.test_workflow import DEBOUNCED
 from tests.support.remediator_fixtures import AnomalyFactory
-
-DEBOUNCED = """\
-version: 1
-rules:
-  - name: cpu-lasting
-    match: {metric: cpu_*}
-    for: 5m
-    actions: [{action: restart_service, params: {service: app}}]
-"""
 
 
 class Killed(BaseException):

@@ -13,16 +13,9 @@ from services.remediator.stores import redis_keys
 from services.remediator.stores.audit import RecordPublisher
 from shared.events import RemediationStatus
 from tests.integration.remediator.conftest import HarnessFactory
+from tests.integration.remediator.handling.test_workflow import RESTART
 from tests.support.aws_fleet import instances, sent_commands
 from tests.support.remediator_fixtures import AnomalyFactory
-
-RESTART = """\
-version: 1
-rules:
-  - name: cpu
-    match: {metric: cpu_*, severity_at_least: high}
-    actions: [{action: restart_service, params: {service: nginx}}]
-"""
 
 
 class Killed(BaseException):
