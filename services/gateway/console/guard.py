@@ -102,7 +102,8 @@ async def signed_in(request: Request) -> ConsoleUser:
     principal = Principal(key.key_id, key.name, key.role, person)
     setattr(request.state, AUTHENTICATED, principal)
     structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
-    if request.method == "GET":
+    if request.method == "GET" and not await store.has_flash(session):
+        # (the page an action leads back to is the action's, counted with it)
         await _count_page(request, principal)
     act_as(principal.person, "console")
     return ConsoleUser(principal, session)

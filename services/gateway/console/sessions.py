@@ -75,6 +75,10 @@ class SessionStore:
         message = json.dumps({"level": level, "text": text[:500]})
         await self.redis.set(FLASH_PREFIX + session.digest, message, ex=FLASH_TTL_S)
 
+    async def has_flash(self, session: ConsoleSession) -> bool:
+        """Whether an action's message waits for the next page (that page is the action's)."""
+        return bool(await self.redis.exists(FLASH_PREFIX + session.digest))
+
     async def take_flash(self, session: ConsoleSession) -> dict[str, str] | None:
         raw = await self.redis.getdel(FLASH_PREFIX + session.digest)
         if raw is None:

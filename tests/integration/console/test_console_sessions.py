@@ -220,3 +220,21 @@ def test_a_key_out_of_budget_on_the_api_gets_no_more_pages_either(
     refused = console.page("/console/")
     assert refused.status_code == 429
     assert "rate limit of 600 requests a minute reached for this key" in refused.text
+
+
+def test_the_page_an_action_leads_back_to_is_the_actions_own_count(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    """An action counts once: the page its 303 leads to (showing what it did) does not count
+    again, so the last request of a minute's budget is not told "rate limit" after it acted."""
+    key = console_stack.key("operator", "budget-otto")
+    assert console.sign_in(key).status_code == 303
+    wait_for_a_fresh_minute(room_s=20)
+    token = console.csrf("/console/silences")  # 1 of the 600
+    with httpx.Client(base_url=console_stack.url, headers={"X-API-Key": key}) as api:
+        spent = [api.get("/remediation/approvals").status_code for _ in range(598)]
+    assert spent.count(200) == 598
+    fields = {"resource": "budget-*", "duration": "1h", "comment": "the last one"}
+    shown = console.after(console.submit("/console/silences", fields, csrf=token))  # 600th
+    assert shown.status_code == 200 and "flash-ok" in shown.text
+    assert console.page("/console/silences").status_code == 429  # the budget holds after it
