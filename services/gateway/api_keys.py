@@ -86,6 +86,11 @@ class ApiKey:
         return data
 
 
+def key_of(role: Role | str) -> str:
+    """``an operator key``, ``a viewer key``: a role's key in a sentence."""
+    return f"{'an' if str(role)[:1] in 'aeiou' else 'a'} {role} key"
+
+
 def roles_allowed(needed: Role) -> list[str]:
     """Every role whose keys may do what needs ``needed``."""
     return sorted(role.value for role, grants in GRANTS.items() if needed in grants)

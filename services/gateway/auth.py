@@ -22,7 +22,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.gateway.acting import act_as
-from services.gateway.api_keys import ApiKey, KeyStore, Role
+from services.gateway.api_keys import ApiKey, KeyStore, Role, key_of
 from services.gateway.deps import gateway
 from services.gateway.people import People
 from services.gateway.ratelimit import WINDOW_TTL_S, RateLimiter
@@ -86,8 +86,7 @@ def _admitted(request: Request, key: ApiKey | None, role: Role) -> Principal:
     if key is None:
         raise HTTPException(401, "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
     if not key.allows(role):
-        article = "an" if str(key.role)[:1] in "aeiou" else "a"
-        raise HTTPException(403, f"{article} {key.role} key may not do this: it needs {role}")
+        raise HTTPException(403, f"{key_of(key.role)} may not do this: it needs {role}")
     return Principal(
         key.key_id, key.name, key.role, people_of(request).of_key_owner(key.person_owner)
     )

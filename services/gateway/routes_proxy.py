@@ -410,11 +410,16 @@ ROUTES: tuple[Route, ...] = (
 
 
 def limiter(request: Request, route: Route) -> RateLimiter:
-    """The per-key budget a forwarded route counts against (shared by every gateway replica):
-    every key gets ``proxy_rate_per_min`` requests a minute on the forwarded routes, and apart
-    from those ``proxy_costly_rate_per_min`` on the costly ones."""
+    """The per-key budget a forwarded route counts against."""
+    return proxy_budget(request, costly=route.costly)
+
+
+def proxy_budget(request: Request, *, costly: bool = False) -> RateLimiter:
+    """The per-key budget of forwarded requests (shared by every gateway replica, and by the
+    console's pages): every key gets ``proxy_rate_per_min`` requests a minute on the forwarded
+    routes, and apart from those ``proxy_costly_rate_per_min`` on the costly ones."""
     settings: GatewaySettings = gateway(request).settings
-    if route.costly:
+    if costly:
         return RateLimiter(
             gateway(request).redis, "proxy-costly", settings.proxy_costly_rate_per_min
         )

@@ -92,6 +92,17 @@ class ProposalSource(Protocol):
 DECISIONS = frozenset({IntentName.APPROVE, IntentName.REJECT})
 
 
+def _put_off(asker: Asker, chat: ChatIntent, text: str) -> Answer | None:
+    """The answer to an action read from free words that waits for a condition (the command
+    it would become drops the condition and runs now); None for anything else."""
+    if not chat.intent.changes_something or chat.intent in DECISIONS:
+        return None
+    clause = condition_in(text)
+    if clause is None:
+        return None
+    return role_refusal(asker, chat) or conditional_refusal(chat, clause)
+
+
 class ChatEngine:
     def __init__(
         self,
@@ -242,10 +253,8 @@ class ChatEngine:
         may_act = exact or (
             understood.source == "llm" and self.llm_may_act and not understood.corrected
         )
-        if chat.intent.changes_something and chat.intent not in DECISIONS and not exact:
-            clause = condition_in(text)
-            if clause is not None:  # the command would drop it and run now
-                return role_refusal(asker, chat) or conditional_refusal(chat, clause)
+        if not exact and (put_off := _put_off(asker, chat, text)) is not None:
+            return put_off
         if chat.intent.changes_something and not may_act:
             refusal = role_refusal(asker, chat)
             return refusal or propose(understood, chat)
@@ -262,10 +271,8 @@ class ChatEngine:
         self, asker: Asker, intent: ChatIntent, text: str, correlation_id: str
     ) -> Answer:
         command = intent.as_command()
-        deferrable = intent.intent.changes_something and intent.intent not in DECISIONS
-        clause = condition_in(text) if deferrable else None
-        if clause is not None:  # the command would drop it and run now
-            return role_refusal(asker, intent) or conditional_refusal(intent, clause)
+        if (put_off := _put_off(asker, intent, text)) is not None:
+            return put_off
         if intent.intent.changes_something and not self.llm_may_act:
             if sendable(intent) is None:
                 return Answer(

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
+from services.gateway.api_keys import key_of
 from services.gateway.backend_reply import BackendReply
 from services.gateway.console.guard import ConsoleUser, Refused
 from services.gateway.deps import gateway
@@ -50,7 +51,7 @@ class ConsoleCalls:
         route = ROUTE_TABLE[(method, template)]
         if not self.user.may(route.role):
             raise Refused(
-                403, f"a {self.user.principal.role} key may not do this: it needs {route.role}"
+                403, f"{key_of(self.user.principal.role)} may not do this: it needs {route.role}"
             )
         try:
             await limiter(self.request, route).enforce(self.user.principal.key_id)

@@ -28,7 +28,7 @@ from services.gateway.api_keys import GRANTS, KeyStore, Role
 from services.gateway.auth import AUTHENTICATED, Principal, people_of
 from services.gateway.console.sessions import ConsoleSession, SessionStore
 from services.gateway.deps import gateway
-from services.gateway.ratelimit import RateLimiter
+from services.gateway.routes_proxy import proxy_budget
 
 CONSOLE = "/console"
 SESSION_COOKIE = "scops_console"
@@ -114,8 +114,7 @@ async def _count_page(request: Request, principal: Principal) -> None:
     (``SCOPS_PROXY_RATE_PER_MIN``, shared with the API): a page asks the services the API's
     questions (several at once), and a key the API stops must not go on through the console.
     Its buttons count as the API's calls do (:mod:`.calls`)."""
-    settings = gateway(request).settings
-    budget = RateLimiter(gateway(request).redis, "proxy", settings.proxy_rate_per_min)
+    budget = proxy_budget(request)
     wait = await budget.hit(principal.key_id)
     if wait is not None:
         raise Refused(

@@ -15,7 +15,7 @@ import secrets
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from services.gateway.api_keys import KeyStore, Role
+from services.gateway.api_keys import KeyStore, Role, key_of
 from services.gateway.config import GatewaySettings
 from services.gateway.console.guard import (
     CONSOLE,
@@ -39,10 +39,6 @@ SIGN_IN_COOKIE = "scops_console_signin"
 SIGN_IN_FORM_TTL_S = 1800
 SIGN_IN_ATTEMPTS_PER_MIN = 30
 MAX_KEY_CHARS = 200
-
-
-def _article(word: str) -> str:
-    return "An" if word[:1].lower() in "aeiou" else "A"
 
 
 def _over_tls(request: Request) -> bool:
@@ -136,7 +132,7 @@ async def sign_in(request: Request) -> Response:
         return await _failed(
             request,
             403,
-            f"{_article(key.role)} {key.role} key cannot open the console: "
+            f"{key_of(key.role).capitalize()} cannot open the console: "
             "use a viewer, operator or admin key.",
             back_to,
         )

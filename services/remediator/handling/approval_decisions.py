@@ -23,11 +23,7 @@ import structlog
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.core.durations import format_duration
 from services.remediator.core.records import request_record, votes_described
-from services.remediator.errors import (
-    ApprovalError,
-    ApprovalExpiredError,
-    ApprovalNotFoundError,
-)
+from services.remediator.errors import ApprovalExpiredError, ApprovalNotFoundError
 from services.remediator.handling.scheduling import Scheduler
 from services.remediator.stores.approvals import Approval, ApprovalStore, Decision
 from services.remediator.stores.audit import RecordPublisher
@@ -64,7 +60,7 @@ class ApprovalDecisions:
         """``who`` is the name shown; ``person`` the identity counted towards M-of-N (the
         API takes it from the gateway, never from a body; in-process callers default it to
         ``who``); ``via`` the channel the gateway took it through."""
-        with self._owed(approval_id, "decide"), self._expiry_recorded():
+        with self.store.owing(approval_id, "decide"), self._expiry_recorded():
             decision = self.store.approve(approval_id, who, person or who, via=via, comment=comment)
             approval = decision.approval
             if decision.complete:
@@ -92,25 +88,12 @@ class ApprovalDecisions:
         person: str | None = None,
         via: str | None = None,
     ) -> Approval:
-        with self._owed(approval_id, "decide"), self._expiry_recorded():
+        with self.store.owing(approval_id, "decide"), self._expiry_recorded():
             approval = self.store.reject(
                 approval_id, who, person=person or who, via=via, comment=comment
             )
             self._record_decided(approval, who)
         return approval
-
-    @contextmanager
-    def _owed(self, approval_id: str, what: str) -> Iterator[None]:
-        """The note of a record owed, around a decision and its record (module docstring):
-        removed once the record is written, or when the decision is refused (nothing is
-        owed then, or the expiry found is recorded); kept when anything else stops it."""
-        note = self.store.owe(approval_id, what)
-        try:
-            yield
-        except ApprovalError:
-            self.store.settle(note)
-            raise
-        self.store.settle(note)
 
     def write_owed(self, older_than_s: float = 30.0) -> int:
         """Records of decisions whose process stopped before writing them (notes older than
@@ -141,29 +124,25 @@ class ApprovalDecisions:
             log.warning("approval_records_written_late", count=written)
         return written
 
-    def _record_decided(
-        self, approval: Approval, who: str | None = None
-    ) -> RemediationRecord | None:
-        """The record of a decided approval (None: it is still pending), from its state."""
+    def _record_decided(self, approval: Approval, who: str | None = None) -> None:
+        """The record of a decided approval, from its state (none while it is pending)."""
         decided_by = who or approval.decided_by
         if approval.state == "approved":
-            return self._record(
+            self._record(
                 approval,
                 RemediationStatus.APPROVED,
                 f"approved by {votes_described(approval.votes) or approval.decided_by}",
                 approval.decided_by,
             )
-        if approval.state == "rejected":
+        elif approval.state == "rejected":
             approved = [v for v in approval.votes if v.decision == "approved"]
             rejections = [v for v in approval.votes if v.decision == "rejected"]
             reason = f"rejected by {votes_described(rejections[-1:]) or decided_by}"
             if approved:
                 reason += f", after approval by {votes_described(approved)}"
-            return self._record(approval, RemediationStatus.REJECTED, reason, decided_by)
-        if approval.state == "expired":
+            self._record(approval, RemediationStatus.REJECTED, reason, decided_by)
+        elif approval.state == "expired":
             self._record_expiry(approval)
-            return None
-        return None
 
     @contextmanager
     def _expiry_recorded(self) -> Iterator[None]:
@@ -178,7 +157,7 @@ class ApprovalDecisions:
     def expire_due(self) -> list[Approval]:
         expired = []
         for approval_id in self.store.due():
-            with self._owed(approval_id, "decide"):
+            with self.store.owing(approval_id, "decide"):
                 approval = self.store.expire(approval_id)
                 if approval is not None:
                     self._record_expiry(approval)
@@ -195,7 +174,7 @@ class ApprovalDecisions:
         older_than_ms = int(older_than_s * 1000)
         sent = 0
         for approval_id in self.store.approved_unclaimed(0):
-            with self._owed(approval_id, "lapse"):
+            with self.store.owing(approval_id, "lapse"):
                 step = self.store.take_due(approval_id, older_than_ms)
                 if step == "gone":
                     log.warning("approved_action_forgotten", approval_id=approval_id)

@@ -316,9 +316,8 @@ class ActionRunner:
         request = ActionRequest.model_validate_json(run["request"])
         log.warning("finished_run_recorded_late", run_id=run_id, status=record.status.value)
         self._release_finished(request, run.get("reservation", ""), record)
-        begun = self.redis.exists(redis_keys.verification(run_id))
-        if record.status == RemediationStatus.SUCCEEDED and self.on_success and not begun:
-            self.on_success(request)
+        if record.status == RemediationStatus.SUCCEEDED and self.on_success is not None:
+            self.on_success(request)  # a verification begun already is left as it is
         self._publish_finished(record, run.get("claim", ""))
         return record
 

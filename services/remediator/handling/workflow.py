@@ -293,15 +293,11 @@ class AnomalyWorkflow:
                 return self.parts.runner.recover(request, claim)
             return self._recover(request, claim)
         if request.approval_id:
-            # A lapse found here is this worker's to record: noted first (approval_decisions).
-            approvals = self.parts.approvals
-            note = approvals.owe(request.approval_id, "lapse")
-            started = approvals.start(request.approval_id)
-            if started != "start":
-                lapsed = self._lapsed(request, claim, recorded=started == "settled")
-                approvals.settle(note)
-                return lapsed
-            approvals.settle(note)
+            # A lapse found here is this worker's to record (approval_decisions).
+            with self.parts.approvals.owing(request.approval_id, "lapse"):
+                started = self.parts.approvals.start(request.approval_id)
+                if started != "start":
+                    return self._lapsed(request, claim, recorded=started == "settled")
         resolved = self.resolve(request)
         if isinstance(resolved, Refusal):
             return self.parts.runner.refuse(request, claim, resolved.check, resolved.detail)

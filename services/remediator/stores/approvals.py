@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.errors import (
     ApprovalConflictError,
+    ApprovalError,
     ApprovalExpiredError,
     ApprovalNotFoundError,
 )
@@ -364,12 +367,20 @@ class ApprovalStore:
 
     # -- records owed: a decision taken, its record not yet written -------------------------
 
-    def owe(self, approval_id: str, what: str) -> str:
-        """Notes, before a decision on ``approval_id`` is taken, that its record will be owed
-        (``what``: ``decide`` or ``lapse``); the note to :meth:`settle` once it is written."""
+    @contextmanager
+    def owing(self, approval_id: str, what: str) -> Iterator[None]:
+        """A note, around a decision on ``approval_id`` and its record (``what``: ``decide``
+        or ``lapse``), that the record is owed: removed once the block ends, or when the
+        decision is refused (nothing is owed then); kept when anything else stops it, for the
+        sweep to write the record (:meth:`owed`)."""
         note = f"{approval_id}|{what}|{uuid.uuid4().hex[:12]}"
         self.redis.zadd(redis_keys.APPROVAL_RECORDS_OWED, {note: _server_ms(self.redis)})
-        return note
+        try:
+            yield
+        except ApprovalError:
+            self.settle(note)
+            raise
+        self.settle(note)
 
     def settle(self, note: str) -> None:
         self.redis.zrem(redis_keys.APPROVAL_RECORDS_OWED, note)

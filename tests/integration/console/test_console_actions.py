@@ -60,6 +60,15 @@ def test_a_viewer_sees_no_buttons_and_is_refused_when_posting_anyway(
     assert not [s for s in _silences(console_stack, key) if s["matchers"]["resource"] == "x"]
 
 
+def test_an_operator_posting_an_admin_switch_is_refused_in_words(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    console.sign_in(console_stack.key("operator", "olaf"))
+    refused = console.submit("/console/breaker/reset", {})
+    assert refused.status_code == 403
+    assert "an operator key may not do this: it needs admin" in refused.text
+
+
 def test_a_form_without_the_sessions_csrf_token_is_refused_and_changes_nothing(
     console_stack: ConsoleStack, console: ConsoleClient
 ) -> None:
