@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 import redis
 
+from services.remediator.core.action_requests import ActionRequest
 from services.remediator.stores import redis_keys
 from services.remediator.stores.audit import RecordPublisher
 from shared.events import RemediationStatus, Severity
@@ -40,18 +41,34 @@ def _sweep(h: Harness) -> None:
     h.remediator.decisions.write_owed(0)
 
 
+def _pending(h: Harness, anomaly: AnomalyFactory, metric: str) -> str:
+    """A rule's action waiting for approval: its approval's id."""
+    pending = h.workflow.handle(anomaly(metric=metric, severity=Severity.LOW))
+    assert pending is not None and pending.approval_id
+    return pending.approval_id
+
+
+def _approved_too_long_ago(h: Harness, anomaly: AnomalyFactory, metric: str) -> ActionRequest:
+    """An approved action whose task waited past the start deadline: the task."""
+    approval_id = _pending(h, anomaly, metric)
+    assert h.remediator.decisions.approve(approval_id, "ana").complete
+    (request,) = h.work.executions
+    h.work.executions.clear()
+    h.client.hset(redis_keys.approval(approval_id), "decided_at_ms", 1)
+    return request
+
+
 def test_a_rejection_whose_record_a_crash_stopped_is_recorded_by_the_sweep(
     harness: HarnessFactory, anomaly: AnomalyFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     h = harness(APPROVAL)
-    pending = h.workflow.handle(anomaly(metric="idle_r", severity=Severity.LOW))
-    assert pending is not None and pending.approval_id
+    approval_id = _pending(h, anomaly, "idle_r")
     _die_on_next_publish(monkeypatch)
     with pytest.raises(Killed):
-        h.remediator.decisions.reject(pending.approval_id, "ana", "not now")
+        h.remediator.decisions.reject(approval_id, "ana", "not now")
     monkeypatch.undo()
     with pytest.raises(Exception, match="already rejected"):  # the person clicks again
-        h.remediator.decisions.reject(pending.approval_id, "ana")
+        h.remediator.decisions.reject(approval_id, "ana")
     _sweep(h)
     _sweep(h)  # once only
     assert _statuses(h)[RemediationStatus.REJECTED] == 1
@@ -66,10 +83,9 @@ def test_an_expiry_whose_record_a_crash_stopped_is_recorded_by_the_sweep(
     sync_redis: redis.Redis,
 ) -> None:
     h = harness(APPROVAL)
-    pending = h.workflow.handle(anomaly(metric="idle_e", severity=Severity.LOW))
-    assert pending is not None and pending.approval_id
-    sync_redis.zadd(redis_keys.PENDING_APPROVALS, {pending.approval_id: 1})
-    sync_redis.hset(redis_keys.approval(pending.approval_id), "expires_at_ms", 1)
+    approval_id = _pending(h, anomaly, "idle_e")
+    sync_redis.zadd(redis_keys.PENDING_APPROVALS, {approval_id: 1})
+    sync_redis.hset(redis_keys.approval(approval_id), "expires_at_ms", 1)
     _die_on_next_publish(monkeypatch)
     with pytest.raises(Killed):
         h.remediator.decisions.expire_due()  # the sweep of the API that dies
@@ -82,14 +98,13 @@ def test_an_approval_whose_record_a_crash_stopped_is_recorded_and_its_action_run
     harness: HarnessFactory, anomaly: AnomalyFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     h = harness(APPROVAL, executor="dry-run")
-    pending = h.workflow.handle(anomaly(metric="idle_a", severity=Severity.LOW))
-    assert pending is not None and pending.approval_id
+    approval_id = _pending(h, anomaly, "idle_a")
     _die_on_next_publish(monkeypatch)
     with pytest.raises(Killed):
-        h.remediator.decisions.approve(pending.approval_id, "ana")
+        h.remediator.decisions.approve(approval_id, "ana")
     monkeypatch.undo()
     assert h.work.executions == []  # it died before sending the action
-    h.client.zadd(redis_keys.APPROVED_UNCLAIMED, {pending.approval_id: 1})  # stalled since
+    h.client.zadd(redis_keys.APPROVED_UNCLAIMED, {approval_id: 1})  # stalled since
     _sweep(h)
     (request,) = h.work.executions  # sent by the sweep
     h.workflow.execute_request(request)
@@ -102,12 +117,7 @@ def test_a_lapse_whose_record_a_crash_stopped_is_recorded_by_the_sweep(
     harness: HarnessFactory, anomaly: AnomalyFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     h = harness(APPROVAL, executor="dry-run")
-    pending = h.workflow.handle(anomaly(metric="idle_l", severity=Severity.LOW))
-    assert pending is not None and pending.approval_id
-    assert h.remediator.decisions.approve(pending.approval_id, "ana").complete
-    (request,) = h.work.executions  # its task waits in a busy queue ...
-    h.work.executions.clear()
-    h.client.hset(redis_keys.approval(pending.approval_id), "decided_at_ms", 1)  # ... too long
+    request = _approved_too_long_ago(h, anomaly, "idle_l")
     _die_on_next_publish(monkeypatch)
     with pytest.raises(Killed):
         h.remediator.decisions.redispatch_stalled(0.001)  # takes it as lapsed, and dies
@@ -123,11 +133,7 @@ def test_a_lapse_a_worker_found_and_died_on_is_recorded_by_the_sweep(
     harness: HarnessFactory, anomaly: AnomalyFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     h = harness(APPROVAL, executor="dry-run")
-    pending = h.workflow.handle(anomaly(metric="idle_w", severity=Severity.LOW))
-    assert pending is not None and pending.approval_id
-    assert h.remediator.decisions.approve(pending.approval_id, "ana").complete
-    (request,) = h.work.executions
-    h.client.hset(redis_keys.approval(pending.approval_id), "decided_at_ms", 1)
+    request = _approved_too_long_ago(h, anomaly, "idle_w")
     _die_on_next_publish(monkeypatch)
     with pytest.raises(Killed):
         h.workflow.execute_request(request)  # the worker finds it lapsed, and dies

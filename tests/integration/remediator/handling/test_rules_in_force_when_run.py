@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from services.remediator.handling.manual import ManualRequest, prepare
-from shared.events import RemediationStatus, Severity
-from tests.integration.remediator.conftest import HarnessFactory
+from shared.events import RemediationRecord, RemediationStatus, Severity
+from tests.integration.remediator.conftest import Harness, HarnessFactory
 from tests.support.remediator_fixtures import AnomalyFactory
 
 RULES = """\
@@ -24,22 +24,38 @@ rules:
 """
 
 
-def test_an_approved_action_on_a_target_denied_since_it_was_asked_is_refused(
-    harness: HarnessFactory, anomaly: AnomalyFactory
-) -> None:
-    h = harness(RULES.replace("DENIED", "bastion-*"), executor="dry-run")
+def _waiting(h: Harness, anomaly: AnomalyFactory) -> str:
+    """The rule's action on db-1, waiting for approval: its approval's id."""
     pending = h.workflow.handle(
         anomaly(resource_id="db-1", metric="idle_ratio", severity=Severity.LOW)
     )
     assert pending is not None and pending.status == RemediationStatus.PENDING_APPROVAL
     assert pending.approval_id is not None
-    # db-1 goes on the deny list while the approval waits.
-    h.remediator.rules.path.write_text(RULES.replace("DENIED", "db-*"))
+    return pending.approval_id
+
+
+def _reload(h: Harness, rules: str) -> None:
+    h.remediator.rules.path.write_text(rules)
     h.remediator.rules.load_and_publish()
-    assert h.remediator.decisions.approve(pending.approval_id, "bo", person="bo").complete
+
+
+def _approved_and_run(h: Harness, approval_id: str) -> RemediationRecord:
+    """Approved (by bo), and its task taken by a worker: what the worker records."""
+    assert h.remediator.decisions.approve(approval_id, "bo", person="bo").complete
     (request,) = h.work.executions
     record = h.workflow.execute_request(request)
-    assert record is not None and record.status == RemediationStatus.BLOCKED
+    assert record is not None
+    return record
+
+
+def test_an_approved_action_on_a_target_denied_since_it_was_asked_is_refused(
+    harness: HarnessFactory, anomaly: AnomalyFactory
+) -> None:
+    h = harness(RULES.replace("DENIED", "bastion-*"), executor="dry-run")
+    approval_id = _waiting(h, anomaly)
+    _reload(h, RULES.replace("DENIED", "db-*"))  # db-1 goes on the deny list meanwhile
+    record = _approved_and_run(h, approval_id)
+    assert record.status == RemediationStatus.BLOCKED
     assert record.blocked_by == "deny_list" and "'db-*'" in record.reason
 
 
@@ -54,16 +70,10 @@ def test_an_approved_action_of_a_rule_taken_out_of_service_since_is_refused(
     harness: HarnessFactory, anomaly: AnomalyFactory, rules_now: str, why: str
 ) -> None:
     h = harness(RULES.replace("DENIED", "bastion-*"), executor="dry-run")
-    pending = h.workflow.handle(
-        anomaly(resource_id="db-1", metric="idle_ratio", severity=Severity.LOW)
-    )
-    assert pending is not None and pending.approval_id is not None
-    h.remediator.rules.path.write_text(rules_now.replace("DENIED", "bastion-*"))
-    h.remediator.rules.load_and_publish()
-    assert h.remediator.decisions.approve(pending.approval_id, "bo", person="bo").complete
-    (request,) = h.work.executions
-    record = h.workflow.execute_request(request)
-    assert record is not None and record.status == RemediationStatus.BLOCKED
+    approval_id = _waiting(h, anomaly)
+    _reload(h, rules_now.replace("DENIED", "bastion-*"))
+    record = _approved_and_run(h, approval_id)
+    assert record.status == RemediationStatus.BLOCKED
     assert record.blocked_by == "rule_withdrawn" and f"rule idle is {why}" in record.reason
 
 
@@ -71,17 +81,11 @@ def test_an_approved_action_of_a_rule_switched_to_shadow_automatically_is_refuse
     harness: HarnessFactory, anomaly: AnomalyFactory
 ) -> None:
     h = harness(RULES.replace("DENIED", "bastion-*"), executor="dry-run")
-    pending = h.workflow.handle(
-        anomaly(resource_id="db-1", metric="idle_ratio", severity=Severity.LOW)
-    )
-    assert pending is not None and pending.approval_id is not None
+    approval_id = _waiting(h, anomaly)
     shadow = h.remediator.auto_shadow
     assert shadow.count_not_improved("idle", "run-1", after=1, window_s=3600) is not None
-    assert h.remediator.decisions.approve(pending.approval_id, "bo", person="bo").complete
-    (request,) = h.work.executions
-    record = h.workflow.execute_request(request)
-    assert record is not None and record.blocked_by == "rule_withdrawn"
-    assert "did not improve anything" in record.reason
+    record = _approved_and_run(h, approval_id)
+    assert record.blocked_by == "rule_withdrawn" and "did not improve anything" in record.reason
 
 
 def test_a_queued_manual_request_on_a_target_denied_since_it_was_asked_is_refused(
@@ -96,8 +100,7 @@ def test_a_queued_manual_request_on_a_target_denied_since_it_was_asked_is_refuse
     }
     prepared = prepare(h.workflow, ManualRequest.model_validate(body), "cid", requested_by="ana")
     assert prepared.preview.next == "run"
-    h.remediator.rules.path.write_text(RULES.replace("DENIED", "db-*"))
-    h.remediator.rules.load_and_publish()
+    _reload(h, RULES.replace("DENIED", "db-*"))
     record = h.workflow.execute_request(prepared.request)
     assert record is not None and record.status == RemediationStatus.BLOCKED
     assert record.blocked_by == "deny_list" and "'db-*'" in record.reason
