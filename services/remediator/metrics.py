@@ -93,26 +93,34 @@ class RecordCounter:
         await self.count_all([entry])
 
     async def count_all(self, entries: Sequence[StreamEntry]) -> list[str]:
-        """A read's records counted, their first-decision marks set in one round trip; the
-        entries not counted (none: a Redis error raises and leaves them all pending)."""
+        """A read's records counted, each once by its id (a record written again after a crash,
+        or delivered again, has the same one), their first-decision marks set, in one round
+        trip; the entries not counted (none: a Redis error raises and leaves them all
+        pending)."""
         records = [entry.event for entry in entries if isinstance(entry.event, RemediationRecord)]
-        timed = [record for record in records if record.anomaly_observed_at is not None]
-        firsts: list[object] = []
-        if timed:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for record in timed:
+        if not records:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for record in records:
+                pipe.set(
+                    redis_keys.record_counted(record.event_id), 1, nx=True, ex=DECISION_SEEN_TTL_S
+                )
+                if record.anomaly_observed_at is not None:
                     pipe.set(
                         redis_keys.decision_seen(record.anomaly_id),
                         1,
                         nx=True,
                         ex=DECISION_SEEN_TTL_S,
                     )
-                firsts = await pipe.execute()
+            replies = iter(await pipe.execute())
         for record in records:
-            count(record)
-        for record, first in zip(timed, firsts, strict=True):
+            first = next(replies)
             observed = record.anomaly_observed_at
-            if first and observed is not None:
+            decided_first = observed is not None and next(replies)
+            if not first:
+                continue  # counted when it first came
+            count(record)
+            if observed is not None and decided_first:
                 latency = (record.occurred_at - observed).total_seconds()
                 PIPELINE_LATENCY.labels(stage="decision").observe(max(latency, 0.0))
         return []

@@ -2,10 +2,13 @@
 
 Every record goes to ``scops:{remediations}`` (for the notifier) and to the audit stream, whose
 entries carry the fields one filters on, so a query reads them without parsing every record.
-Queries page backwards in time with a cursor (the last entry id seen): a page holds what is
-older than its cursor. A cursor is a stream entry id, ``<ms>-<seq>`` with each part at most
-2**64 - 1 (``check_cursor``); ``0-0`` is the oldest id there is, so nothing is older and its
-page is empty, as is the page of an ``until`` before 1970 (no entry is older than its stream).
+A record written again (by the recovery of an attempt that died after writing it) has the same
+id and enters the audit log once; the remediations stream may carry it twice, and its readers
+go by the id. Queries page backwards in time with a cursor (the last entry id seen): a page
+holds what is older than its cursor. A cursor is a stream entry id, ``<ms>-<seq>`` with each
+part at most 2**64 - 1 (``check_cursor``); ``0-0`` is the oldest id there is, so nothing is
+older and its page is empty, as is the page of an ``until`` before 1970 (no entry is older
+than its stream).
 """
 
 from __future__ import annotations
@@ -32,6 +35,18 @@ _std_log = logging.getLogger("remediator.audit")  # the one ``log`` writes to (i
 FILTERS = ("status", "action", "resource_id", "rule", "anomaly_id", "blocked_by")
 SCAN_CHUNK = 500
 SCAN_MAX = 20_000
+# How long a record's id is remembered by the audit log: a record is written again only by
+# the recovery of an attempt that died (the sweep's next passes, or a redelivery), well within.
+WRITTEN_TTL_S = 86_400
+
+# The audit entry of a record not already in the log (its id remembered in the log's slot).
+# KEYS: the log, the record's mark; ARGV: the mark's TTL, the log's MAXLEN, the entry's fields.
+APPEND_ONCE = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+end
+return false
+"""
 
 
 class RecordPublisher:
@@ -65,8 +80,19 @@ class RecordPublisher:
             index = [
                 part for name in FILTERS for part in (name, _index_value(getattr(record, name)))
             ]
+            # Sent whole (not by its hash): a batch has no second chance after NOSCRIPT.
             commands.append(
-                ["XADD", redis_keys.AUDIT, "MAXLEN", "~", self.audit_maxlen, "*", *fields, *index]
+                [
+                    "EVAL",
+                    APPEND_ONCE,
+                    2,
+                    redis_keys.AUDIT,
+                    redis_keys.audit_written(record.event_id),
+                    WRITTEN_TTL_S,
+                    self.audit_maxlen,
+                    *fields,
+                    *index,
+                ]
             )
         if done_claim is not None:
             commands.append(["SET", done_claim, b"done", "EX", claim_ttl_s])

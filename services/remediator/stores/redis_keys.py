@@ -117,3 +117,13 @@ def resolution_handled(event_id: uuid.UUID) -> str:
 def decision_seen(anomaly_id: uuid.UUID) -> str:
     """Set by the first record about an anomaly the API counts (its decision latency)."""
     return f"{TAG}:metrics:decided:{anomaly_id}"
+
+
+def record_counted(record_id: uuid.UUID) -> str:
+    """Set when the API counts a record: one written again (or delivered again) is not."""
+    return f"{TAG}:metrics:counted:{record_id}"
+
+
+def audit_written(record_id: uuid.UUID) -> str:
+    """Set when a record enters the audit log, in the log's slot: one written again is not."""
+    return f"{AUDIT}:written:{record_id}"
