@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from services.gateway.approval_subjects import action_on_target
 from services.gateway.chatops.answers import anomaly_line, decisions, is_open, when
 from services.gateway.chatops.durations import describe_duration, say_span
 from services.gateway.chatops.extraction import PERIODS
@@ -51,12 +52,10 @@ def approvals(items: list[dict[str, Any]], mine: bool, now: datetime) -> str:
     lines = [f"*{len(items)} approval{'s' if len(items) != 1 else ''} {whose}:*"]
     for item in items[:TOP_LISTED]:
         request = _dict(item.get("request"))
-        incident = _dict(request.get("incident"))
-        target = incident.get("resource_id") or "?"
         left = describe_duration(max(_seconds_to(item.get("expires_at"), now), 0))
         approvers = item.get("approvers") or []
         parts = [
-            f"• `{str(item.get('id', ''))[:8]}` `{request.get('action', '?')}` on {target}",
+            f"• `{str(item.get('id', ''))[:8]}` {action_on_target(request)}",
             f" ({len(approvers)} of {item.get('required', 1)} approvals, expires in {left})",
         ]
         if request.get("rule"):

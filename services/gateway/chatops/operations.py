@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from services.gateway.anomaly_index import Query
+from services.gateway.approval_subjects import action_on_target
 from services.gateway.chatops import answers
 from services.gateway.chatops.backend_calls import (
     BackendCaller,
@@ -270,6 +271,4 @@ def _approval_subject(approval: dict[str, Any]) -> str:
     request = approval.get("request") if isinstance(approval, dict) else None
     if not isinstance(request, dict):
         return f"Approval `{str(approval.get('id', ''))[:8]}`"
-    incident = request.get("incident") or {}
-    resource = incident.get("resource_id") if isinstance(incident, dict) else None
-    return f"`{request.get('action', '?')}` on {resource or '?'}"
+    return action_on_target(request)

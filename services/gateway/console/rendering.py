@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
+from services.gateway.approval_subjects import target_text
 from services.gateway.console.guard import ConsoleUser
 from shared.events import ApprovalVote
 
@@ -81,20 +82,6 @@ def _votes(value: Any) -> list[tuple[str, str]]:
     return said
 
 
-def _target(value: Any, resource_id: Any = None) -> str:
-    """An action's target as Slack's messages name it: the group, the instance ids, or the
-    tags as ``tag:Name=web-1`` (else the resource the incident is about)."""
-    target = value if isinstance(value, dict) else {}
-    if target.get("group"):
-        return str(target["group"])
-    if target.get("instance_ids"):
-        return ", ".join(str(i) for i in target["instance_ids"])
-    tags = target.get("tags")
-    if isinstance(tags, dict) and tags:
-        return ", ".join(f"tag:{key}={tags[key]}" for key in sorted(tags))
-    return str(resource_id or "?")
-
-
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -105,7 +92,7 @@ def _environment() -> Environment:
     env.filters["when"] = _when
     env.filters["ago"] = _ago
     env.filters["votes"] = _votes
-    env.filters["target"] = _target
+    env.filters["target"] = target_text
     return env
 
 
