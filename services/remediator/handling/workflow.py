@@ -47,6 +47,7 @@ from services.remediator.core.rules.matching import (
     RemediationEngine,
     approval_need,
 )
+from services.remediator.core.rules.schema import Rule
 from services.remediator.core.safety_policy import Refusal
 from services.remediator.core.targets import TargetError
 from services.remediator.errors import ApprovalNotFoundError
@@ -314,14 +315,15 @@ class AnomalyWorkflow:
 
     def _rule_withdrawn(self, request: ActionRequest, engine: RemediationEngine) -> str | None:
         """Why the rule that asked for an approved action would not ask now (None: it
-        would): removed from the rules file, or in shadow mode (by the file, or switched
-        automatically because its actions did not help) since the approval was asked.
-        People approved what the rule proposed; a rule taken out of service takes its
-        proposals with it. A person's own request has no rule and is not affected."""
+        would): removed from the rules file, in shadow mode (by the file, or switched
+        automatically because its actions did not help), or no longer proposing this action,
+        since the approval was asked. People approved what the rule proposed; a rule taken out
+        of service, or changed to propose something else, takes its proposals with it. A
+        person's own request has no rule and is not affected."""
         name = request.rule
         if not name:
             return None
-        rule = next((r for r in engine.loaded.rules.rules if r.name == name), None)
+        rule = _rule_named(engine, name)
         if rule is None:
             return f"rule {name} is no longer in the rules file: nothing done"
         if rule.mode == "shadow":
@@ -331,6 +333,8 @@ class AnomalyWorkflow:
                 f"rule {name} was switched to shadow mode (its actions did not improve "
                 "anything): nothing done"
             )
+        if all(step.action != request.action for step in rule.actions):
+            return f"rule {name} no longer proposes {request.action}: nothing done"
         return None
 
     def _lapsed(
@@ -396,11 +400,19 @@ class AnomalyWorkflow:
     def approvals_now_needed(
         self, request: ActionRequest, engine: RemediationEngine
     ) -> ApprovalNeed | None:
-        """An approved request whose target is production-critical now (a tag added while it
-        waited, or the policy reloaded) and which fewer people approved than the policy asks
-        of such targets: the approval it needs now (None: the approvals given are enough)."""
+        """An approved request that fewer people approved than the rules in force now ask:
+        its rule asks more people since (``approvals_required`` raised, or its risk now
+        needing approval), or its target is production-critical now (a tag added while it
+        waited, or the policy reloaded). The approval it needs now (None: the approvals given
+        are enough)."""
         given = {v.person or v.by for v in request.votes if v.decision == "approved"}
         approved = ApprovalNeed(required=True, approvals=len(given), why="approved")
+        rule = _rule_named(engine, request.rule) if request.rule else None
+        if rule is not None:
+            risk = rule.risk or request.risk
+            asked = approval_need(rule, risk, request.incident.labels, engine.policy)
+            if asked.required and asked.approvals > len(given):
+                approved = asked
         need = approval_for(request, approved, engine.policy, None)
         if need.approvals <= len(given):
             return None
@@ -637,3 +649,8 @@ def _shadow_name(shadow: Recommendation) -> str:
     if shadow.demoted:
         return f"rule {shadow.rule.name} (in shadow mode: its actions did not improve anything)"
     return f"shadow rule {shadow.rule.name}"
+
+
+def _rule_named(engine: RemediationEngine, name: str) -> Rule | None:
+    """The rule of that name in the rules in force (live or shadow), if any."""
+    return next((rule for rule in engine.loaded.rules.rules if rule.name == name), None)

@@ -1,6 +1,7 @@
 """An action that waited (for people, in the queue) runs under the rules in force when it runs:
 a target deny-listed by a rules reload meanwhile is refused, whoever approved it; so is the
-action of a rule taken out of service (removed, or in shadow mode) while it waited."""
+action of a rule taken out of service (removed, or in shadow mode) or changed to propose
+another action while it waited; a rule that asks more people now waits for them."""
 
 from __future__ import annotations
 
@@ -75,6 +76,46 @@ def test_an_approved_action_of_a_rule_taken_out_of_service_since_is_refused(
     record = _approved_and_run(h, approval_id)
     assert record.status == RemediationStatus.BLOCKED
     assert record.blocked_by == "rule_withdrawn" and f"rule idle is {why}" in record.reason
+
+
+def test_an_approved_action_its_rule_no_longer_proposes_is_refused(
+    harness: HarnessFactory, anomaly: AnomalyFactory
+) -> None:
+    h = harness(RULES.replace("DENIED", "bastion-*"), executor="dry-run")
+    approval_id = _waiting(h, anomaly)
+    now = RULES.replace("DENIED", "bastion-*").replace(
+        "[{action: restart_service, params: {service: app}}]", "[{action: enhance_monitoring}]"
+    )
+    _reload(h, now)  # the operators take the restart back: the rule only watches now
+    record = _approved_and_run(h, approval_id)
+    assert record.status == RemediationStatus.BLOCKED
+    assert record.blocked_by == "rule_withdrawn"
+    assert "rule idle no longer proposes restart_service" in record.reason
+
+
+def test_an_approved_action_whose_rule_asks_more_people_now_waits_for_them(
+    harness: HarnessFactory, anomaly: AnomalyFactory
+) -> None:
+    h = harness(RULES.replace("DENIED", "bastion-*"), executor="dry-run")
+    approval_id = _waiting(h, anomaly)
+    _reload(
+        h,
+        RULES.replace("DENIED", "bastion-*").replace(
+            "    risk: high\n", "    risk: high\n    approvals_required: 2\n"
+        ),
+    )
+    record = _approved_and_run(h, approval_id)  # bo's approval alone
+    assert record.status == RemediationStatus.PENDING_APPROVAL, record.reason
+    assert "approved by 1 person" in record.reason
+    assert record.approval_id is not None
+    h.work.executions.clear()
+    refused = h.remediator.decisions.approve(record.approval_id, "bo", person="bo")
+    assert not refused.complete  # bo counts once
+    assert h.remediator.decisions.approve(record.approval_id, "cy", person="cy").complete
+    (request,) = h.work.executions
+    ran = h.workflow.execute_request(request)
+    assert ran is not None
+    assert ran.status == RemediationStatus.DRY_RUN, ran.reason
 
 
 def test_an_approved_action_of_a_rule_switched_to_shadow_automatically_is_refused(
