@@ -161,7 +161,8 @@ def near(name: str, known: frozenset[str]) -> str | None:
 
 
 _REASON = re.compile(r"\s+(?:because|bc|coz|cause|reason:|due\s+to)\s+(?P<reason>.+)$", re.I)
-_DRY = re.compile(r"\bdry[- _]?run\b|\bdryrun\b|--dry-run", re.I)
+# "dry run" said anywhere in a message (its reason too): a message that says it never acts.
+DRY_RUN_SAID = re.compile(r"\bdry[- _]?run\b|\bdryrun\b|--dry-run", re.I)
 _MINE = re.compile(
     r"\b(?:my|mine|i\s+(?:asked|requested|raised|made|submitted|opened|filed|started)|i've"
     r"\s+(?:asked|requested)|from\s+me|by\s+me)\b",
@@ -252,7 +253,7 @@ def extract(text: str, knowledge: Knowledge) -> Found:
     if reason:
         found.reason = reason.group("reason").strip()[:300]
         text = text[: reason.start()]
-    found.dry_run = bool(_DRY.search(text))
+    found.dry_run = bool(DRY_RUN_SAID.search(text))
     found.mine = bool(_MINE.search(text))
     _times(text, found)
     _words(text, found)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pydantic import ValidationError
 
 from services.gateway.chatops.durations import parse_window, said_seconds
+from services.gateway.chatops.extraction import DRY_RUN_SAID
 from services.gateway.chatops.intents import ActionName, ChatIntent, IntentName
 from services.gateway.chatops.limits import build
 from services.gateway.chatops.parser_more import MORE_RULES
@@ -96,7 +97,10 @@ def _options(tail: str) -> tuple[bool, str | None] | None:
     if match is None:
         return None
     reason = match.group("reason")
-    return match.group("dry") is not None, reason.strip()[:300] if reason else None
+    # "because testing --dry-run": the reason is not read for options, but a request that
+    # says dry run anywhere is one (as the classifier reads it), never an action done now.
+    dry = match.group("dry") is not None or bool(reason and DRY_RUN_SAID.search(reason))
+    return dry, reason.strip()[:300] if reason else None
 
 
 def _action(match: re.Match[str], action: ActionName, **params: object) -> ParseResult:

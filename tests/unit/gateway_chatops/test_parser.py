@@ -6,6 +6,7 @@ import pytest
 
 from services.gateway.chatops.intents import ActionName, ChatIntent, IntentName
 from services.gateway.chatops.parser import parse, tidy
+from services.gateway.chatops.remediation_request import manual_request
 from services.gateway.chatops.replies import NotUnderstood
 from shared.events import Severity
 
@@ -120,6 +121,22 @@ def test_restart_with_service_target_options_and_reason() -> None:
     assert e.reason == "stuck workers"
     plain = understood("restart nginx on i-0abc123def4567890").entities
     assert (plain.resource, plain.dry_run, plain.reason) == ("i-0abc123def4567890", False, None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "restart nginx on web-1 because testing --dry-run",
+        "restart nginx on web-1 because checking the plan, dry run",
+        "scale in web-asg by 1 because rehearsal (dry-run)",
+        "clean up disk on web-1 because disk full, in dry run",
+    ],
+)
+def test_dry_run_said_in_the_reason_is_a_dry_run(text: str) -> None:
+    """The reason is not read for options, but a message that says dry run never acts."""
+    entities = understood(text).entities
+    assert entities.dry_run is True
+    assert manual_request(entities, "olga (key 1)", text)["dry_run"] is True
 
 
 @pytest.mark.parametrize(
