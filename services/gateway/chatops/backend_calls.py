@@ -18,10 +18,24 @@ __all__ = ["BackendCaller", "BackendReply", "BackendUnavailableError"]
 
 
 class BackendUnavailableError(Exception):
-    def __init__(self, service: str, detail: str) -> None:
+    """A service needed gave no answer. ``maybe_done``: a call that changes something timed
+    out after it was sent, so the service may have done it (it does not stop when the gateway
+    gives up): the person must check before asking again, not be told nothing was done."""
+
+    def __init__(self, service: str, detail: str, *, maybe_done: bool = False) -> None:
         self.service = service
         self.detail = detail
+        self.maybe_done = maybe_done
         super().__init__(detail)
+
+    def outcome(self) -> str:
+        """What the person is told of their request after the reason."""
+        if self.maybe_done:
+            return (
+                "It may have been done all the same: check (`what happened to <resource>?`, "
+                "`pending approvals`) before asking again"
+            )
+        return "Nothing was done"
 
 
 class BackendCaller:
@@ -53,7 +67,8 @@ class BackendCaller:
             parsed = None
         reply = BackendReply(response.status_code, parsed)
         if reply.status in (502, 504) and _from_proxy(service, reply.problem_detail()):
-            raise BackendUnavailableError(service, reply.problem_detail())
+            timed_out = reply.status == 504 and method not in ("GET", "HEAD")
+            raise BackendUnavailableError(service, reply.problem_detail(), maybe_done=timed_out)
         return reply
 
     async def get(self, service: str, path: str, params: dict[str, str] | None = None) -> Any:

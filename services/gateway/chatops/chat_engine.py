@@ -307,7 +307,7 @@ class ChatEngine:
         except BackendUnavailableError as exc:
             return Answer(
                 Outcome.UNAVAILABLE,
-                f"I cannot answer that now: {exc.detail}. Nothing was done.",
+                f"I cannot answer that now: {exc.detail}. {exc.outcome()}.",
                 {"service": exc.service},
             )
 

@@ -152,7 +152,7 @@ class SlackInteractions:
         except ValidationError:
             return Applied(False, "This button's value is not one the gateway reads (v1).")
         except BackendUnavailableError as exc:
-            return Applied(False, f"Nothing was done: {exc.detail}.")
+            return Applied(False, f"No answer: {exc.detail}. {exc.outcome()}.")
 
     async def _decide(
         self, intent: IntentName, clicked: Clicked, user: SlackUser, ops: Operations
