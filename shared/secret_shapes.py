@@ -3,8 +3,8 @@ or URL-encoded), Slack's hook host with what follows it, Slack tokens, and the c
 HTTP ``Authorization`` header (``Basic …``, ``Bearer …``: a receiver or a client library may
 repeat the request's headers), and the secret part of the product's own API keys
 (``scops_<id>_<secret>``: a client may send its key in a query string, which the access log
-writes; the id, which finds the key's record, is kept). Used to mask them in everything logged and in delivery errors
-(pure: no I/O)."""
+writes; the id, which finds the key's record, is kept). Used to mask them in everything logged
+and in delivery errors (pure: no I/O)."""
 
 from __future__ import annotations
 
