@@ -212,6 +212,37 @@ def _finite(value: float) -> float:
 # A JSON number: ``true``/``false`` and numeric strings are refused, not read as 1.0.
 Number = Annotated[float, Strict(), AfterValidator(_finite)]
 
+#: The largest magnitude a measurement may have. Larger finite values would overflow the
+#: detector's running statistics, which would have to skip them: they are refused where they
+#: come in, naming the field, rather than accepted and never scored (and never paging, even
+#: over a hard limit). Prometheus remote write drops them and counts them (``non_finite``).
+MAX_SAMPLE_MAGNITUDE = 1e100
+
+
+def measurable(value: float) -> bool:
+    """A value the detector can score: finite and at most ``MAX_SAMPLE_MAGNITUDE`` in size."""
+    return abs(value) <= MAX_SAMPLE_MAGNITUDE  # False for NaN too
+
+
+def _measurable(value: float) -> float:
+    _finite(value)
+    if not measurable(value):
+        raise ValueError(
+            f"must be at most {MAX_SAMPLE_MAGNITUDE:g} in magnitude (not a measurement)"
+        )
+    return value
+
+
+#: A sample's value (a JSON number, finite, at most ``MAX_SAMPLE_MAGNITUDE`` in magnitude).
+SampleValue = Annotated[
+    float,
+    Strict(),
+    AfterValidator(_measurable),
+    WithJsonSchema(
+        {"type": "number", "minimum": -MAX_SAMPLE_MAGNITUDE, "maximum": MAX_SAMPLE_MAGNITUDE}
+    ),
+]
+
 
 def _whole(value: Any) -> Any:
     """A JSON integer as JSON Schema counts them: ``120`` or ``120.0`` (a number with no

@@ -18,8 +18,8 @@ from services.detector.scoring.detector import SeriesDetector
 from shared.identifiers import (
     CLOCKED_TIME,
     MetricName,
-    Number,
     ResourceId,
+    SampleValue,
     ShownText,
     Timestamp,
     dated_now,
@@ -36,7 +36,7 @@ FEEDBACK_STREAM = f"{PREFIX}:{{feedback}}"
 class Point(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=dated_now("timestamp"))
     timestamp: Timestamp = Field(description=CLOCKED_TIME)
-    value: Number
+    value: SampleValue
 
 
 def _examples(schema: dict[str, Any]) -> None:
@@ -65,7 +65,7 @@ class ScoreRequest(BaseModel):
     )
     resource_id: ResourceId
     metric: MetricName
-    value: Number | None = None
+    value: SampleValue | None = None
     timestamp: Timestamp | None = Field(None, description=f"Default: now. {CLOCKED_TIME}")
     points: list[Point] | None = Field(None, min_length=1, max_length=1000)
 

@@ -22,7 +22,14 @@ from services.detector.training_sources import (
 )
 from shared.events import UtcDatetime
 from shared.history_series import HistoryError
-from shared.identifiers import Labels, MetricName, Number, ResourceId, ShownText, Timestamp
+from shared.identifiers import (
+    Labels,
+    MetricName,
+    ResourceId,
+    SampleValue,
+    ShownText,
+    Timestamp,
+)
 from shared.web import problem_responses, require_internal_token
 
 router = APIRouter(tags=["models"], dependencies=[Depends(require_internal_token)])
@@ -49,7 +56,7 @@ class UploadedSample(BaseModel):
 
     resource_id: ResourceId = Field(examples=["i-0abc123def4567890"])
     metric: MetricName = Field(examples=["cpu_utilization"])
-    value: Number = Field(examples=[42.5])
+    value: SampleValue = Field(examples=[42.5])
     timestamp: Timestamp = Field(examples=["2026-11-26T18:00:00Z"])
     labels: Labels = Field(default_factory=dict, examples=[{"service": "nginx", "env": "prod"}])
 

@@ -34,10 +34,11 @@ from shared.identifiers import (
     RESOURCE_ID_MAX,
     Labels,
     MetricName,
-    Number,
     ResourceId,
+    SampleValue,
     Timestamp,
     dated_now,
+    measurable,
 )
 from shared.metric_batches import encode_columns, timestamp_us
 from shared.streams import metrics_stream, shard_of
@@ -54,7 +55,7 @@ class IncomingSample(BaseModel):
 
     resource_id: ResourceId = Field(examples=["i-0abc123def4567890"])
     metric: MetricName
-    value: Number = Field(examples=[42.5])
+    value: SampleValue = Field(examples=[42.5])
     timestamp: Timestamp = Field(description=CLOCKED_TIME)
     labels: Labels = Field(default_factory=dict, examples=[{"service": "nginx", "env": "prod"}])
 
@@ -204,7 +205,7 @@ def read_columns(raw: bytes, bounds: TimeBounds, now: datetime) -> Columns | Non
             return None
         _SEEN.metrics.update(fresh)
     values = [s.value for s in samples]
-    if not all(map(math.isfinite, values)):
+    if not all(map(measurable, values)):
         return None
     clock = timestamp_us(now)
     lowest = clock - math.ceil(bounds.max_past_s * 1e6)

@@ -40,7 +40,7 @@ from pydantic import TypeAdapter, ValidationError
 from services.gateway.remote_write_decode import DecodedWrite, Series
 from services.gateway.remote_write_proto import MetricType
 from shared.events import MetricSample
-from shared.identifiers import METRIC_MAX, RESOURCE_ID_MAX, Labels, hidden_character
+from shared.identifiers import METRIC_MAX, RESOURCE_ID_MAX, Labels, hidden_character, measurable
 from shared.resource_labels import DEFAULT_RESOURCE_LABELS, resource_id_from_labels
 from shared.time_bounds import TimeBounds
 
@@ -256,7 +256,7 @@ def _map_samples(
         if math.isnan(value) and is_stale_marker(value):
             mapped.dropped[Dropped.STALE] += 1
             continue
-        if not math.isfinite(value):
+        if not measurable(value):  # infinite, or too large to score
             mapped.dropped[Dropped.NON_FINITE] += 1
             continue
         at = _time(at_ms)

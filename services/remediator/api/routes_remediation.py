@@ -31,6 +31,7 @@ from shared.identifiers import (
     MetricName,
     Number,
     ResourceId,
+    SampleValue,
     Timestamp,
 )
 from shared.query_window import NOT_BEFORE_SINCE, refuse_inverted_window
@@ -60,7 +61,7 @@ class AnomalyInput(BaseModel):
 
     resource_id: ResourceId = Field(examples=["i-0abc123def4567890"])
     metric: MetricName = Field(examples=["cpu_utilization"])
-    value: Number = Field(97.5, examples=[97.5])
+    value: SampleValue = Field(97.5, examples=[97.5])
     severity: Severity = Field(examples=["critical"])
     score: Number = Field(0.95, ge=0, le=1)
     expected_low: Number = 0.0

@@ -58,10 +58,17 @@ def slow_remediator() -> Iterator[str]:
     server.server_close()
 
 
+class NoAnomalies:
+    async def query(self, q: object) -> tuple[list[dict[str, object]], str | None]:
+        return [], None
+
+
 def _ask(remediator_url: str, text: str) -> tuple[Outcome, str]:
     async def ask() -> tuple[Outcome, str]:
         async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
-            engine = ChatEngine(Backends(client, {"remediator": remediator_url}, "token"), None)
+            engine = ChatEngine(
+                Backends(client, {"remediator": remediator_url}, "token"), NoAnomalies()
+            )
             intent = parse(text)
             assert isinstance(intent, ChatIntent)
             asker = Asker(user="key:k1", who="olga (key k1)", role=Role.OPERATOR)
