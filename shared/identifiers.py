@@ -244,7 +244,7 @@ SampleValue = Annotated[
 ]
 
 
-def _whole(value: Any) -> Any:
+def whole_json_number(value: Any) -> Any:
     """A JSON integer as JSON Schema counts them: ``120`` or ``120.0`` (a number with no
     fraction), never ``true`` (read leniently, ``"limit": true`` replayed one dead letter)."""
     if isinstance(value, bool):
@@ -255,7 +255,10 @@ def _whole(value: Any) -> Any:
 
 
 # A count, a period: ``true``, ``"120"`` and ``1.5`` are refused.
-WholeNumber = Annotated[int, BeforeValidator(_whole), Strict()]
+WholeNumber = Annotated[int, BeforeValidator(whole_json_number), Strict()]
+# In an optional field, give bounds inside, before the validator, so the document states them
+# as JSON Schema's minimum and maximum: Annotated[int, Field(ge=..), BeforeValidator(
+# whole_json_number), Strict()] | None (bounds on ``WholeNumber | None`` are not stated).
 
 # datetime.max as seconds since the epoch: larger numbers name no date at all.
 _LAST_EPOCH_SECOND = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()

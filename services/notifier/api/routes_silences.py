@@ -7,12 +7,21 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from services.notifier.core.silences import Silence, SilenceMatchers
 from services.notifier.deps import INTERNAL, NotifierDep
 from shared.events import UtcDatetime, utcnow
-from shared.identifiers import NamePattern, ShownText, WholeNumber
+from shared.identifiers import NamePattern, ShownText, whole_json_number
 from shared.schema_alternatives import exactly_one_of
 from shared.web import problem_responses
 
@@ -42,6 +51,12 @@ def _silence_examples(schema: dict[str, Any]) -> None:
     ]
 
 
+# Bounds inside the number's type, where the document states them (minimum, maximum).
+SilenceSeconds = Annotated[
+    int, Field(ge=60, le=MAX_SILENCE_S), BeforeValidator(whole_json_number), Strict()
+]
+
+
 class SilenceRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -49,8 +64,8 @@ class SilenceRequest(BaseModel):
     )
     matchers: RequestedMatchers
     starts_at: UtcDatetime | None = None  # before the ends: they are checked against it
-    duration_s: WholeNumber | None = Field(
-        None, ge=60, le=MAX_SILENCE_S, description="From now (or starts_at); or give ends_at."
+    duration_s: SilenceSeconds | None = Field(
+        None, description="From now (or starts_at); or give ends_at."
     )
     ends_at: UtcDatetime | None = Field(
         None, description="After starts_at (or after now, without starts_at)."
