@@ -11,7 +11,9 @@ from typing import Annotated
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+# ASCII digits and plain spaces only, as the documented pattern says (``\d`` and ``strip()``
+# also took full-width and other digits, tabs and line breaks: a body the document refuses).
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
 MAX_DURATION_S = 3650 * 86400
 
 
@@ -24,8 +26,8 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        if re.fullmatch(r"\d+(\.\d+)?", text):
+        text = value.replace(" ", "")
+        if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
             seconds = float(text)
         elif text and _PART.sub("", text) == "":
             seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))

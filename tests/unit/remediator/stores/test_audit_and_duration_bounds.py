@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
 from services.remediator.core.actions.registry import ActionRegistry
-from services.remediator.core.durations import MAX_DURATION_S, Duration, parse_duration
+from services.remediator.core.durations import (
+    DURATION_INPUT_SCHEMA,
+    MAX_DURATION_S,
+    Duration,
+    parse_duration,
+)
 from services.remediator.core.rules.loading import load_rules_text
 from services.remediator.errors import RulesFileError
 from services.remediator.stores.audit import AuditQuery, check_cursor, newest_bound
@@ -78,3 +84,14 @@ rules:
         load_rules_text(text, "rules.yaml", registry)
     assert refused.value.problems[0].line == 5
     assert "at most 3650d" in refused.value.problems[0].reason
+
+
+@pytest.mark.parametrize("text", ["\uff12h", "\u0662h", "\uff12", "\t2h", "2h\n", "\u20032h"])
+def test_a_duration_the_document_refuses_is_refused(text: str) -> None:
+    """Full-width or other digits, tabs, line breaks: not the documented pattern (ASCII
+    digits and plain spaces), which schema-driven clients check against."""
+    pattern = next(s["pattern"] for s in DURATION_INPUT_SCHEMA["anyOf"] if "pattern" in s)
+    assert re.fullmatch(pattern, text, re.ASCII) is None
+    with pytest.raises(ValueError, match="is not a duration"):
+        parse_duration(text)
+    assert parse_duration(" 1h 30m ") == 5400  # plain spaces are fine
