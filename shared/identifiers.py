@@ -271,9 +271,14 @@ def _epoch_seconds(value: Any) -> Any:
         raise ValueError("a time is an ISO 8601 string or a number of seconds since the epoch")
     if isinstance(value, str):
         try:
-            value = float(value)
+            float(value)
         except ValueError:
             return value  # ISO 8601, parsed by pydantic
+        # As documented: seconds are a JSON number. Text would also be read by float() in
+        # spellings no client means (" 1e9", "1_000", full-width digits).
+        raise ValueError(
+            "a time in seconds since the epoch is a JSON number, not text (or ISO 8601 text)"
+        )
     if isinstance(value, int | float):
         if not math.isfinite(value) or abs(value) > _LAST_EPOCH_SECOND:
             raise ValueError(

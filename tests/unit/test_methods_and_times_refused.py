@@ -4,13 +4,16 @@ a body is true or false, not 0 or 1."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Query
+from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped]
 from pydantic import TypeAdapter, ValidationError
 
+from services.gateway.ingest import IncomingSample
 from services.remediator.api.routes_admin import DryRunIn
 from shared.events import UtcDatetime
 from shared.settings import BaseServiceSettings
@@ -78,3 +81,16 @@ def test_dry_run_is_switched_by_true_or_false_only(value: object) -> None:
     with pytest.raises(ValidationError):
         DryRunIn.model_validate({"enabled": value, "by": "ana"})
     assert DryRunIn.model_validate({"enabled": False, "by": "ana"}).enabled is False
+
+
+@pytest.mark.parametrize("shape", ["{:.0f}", "{:.3f}", " {:.0f} ", "{:.0f}e0"])
+def test_a_sample_time_in_seconds_written_as_text_is_refused(shape: str) -> None:
+    """The document says a sample's time is ISO 8601 text or a number of seconds; a number
+    written as text is neither, and is refused saying so (it was read as seconds)."""
+    text = shape.format(time.time())
+    schema = IncomingSample.model_json_schema()["properties"]["timestamp"]
+    assert not Draft202012Validator(schema, format_checker=FormatChecker()).is_valid(text)
+    sample = {"resource_id": "web-1", "metric": "cpu", "value": 1.0, "timestamp": text}
+    with pytest.raises(ValidationError, match="is a JSON number, not text"):
+        IncomingSample.model_validate(sample)
+    assert IncomingSample.model_validate({**sample, "timestamp": float(text)}).timestamp
