@@ -79,7 +79,8 @@ def test_booleans_and_strings_are_not_numbers(value: Any) -> None:
 
 def test_numbers_are_seconds_since_the_epoch_never_milliseconds() -> None:
     assert Probe(timestamp=1_764_180_000).timestamp == datetime(2025, 11, 26, 18, 0, tzinfo=UTC)
-    assert Probe(timestamp="1764180000.5").timestamp.microsecond == 500_000
+    assert Probe(timestamp=1764180000.5).timestamp.microsecond == 500_000
+    assert "JSON number, not text" in _refused(timestamp="1764180000.5")  # as documented
     # pydantic alone reads 1e11 as milliseconds (1973); here it is the year 5138
     assert Probe(timestamp=1e11).timestamp.year == 5138
     assert "milliseconds" in _refused(timestamp=1.7e15)

@@ -90,7 +90,8 @@ rules:
 def test_a_duration_the_document_refuses_is_refused(text: str) -> None:
     """Full-width or other digits, tabs, line breaks: not the documented pattern (ASCII
     digits and plain spaces), which schema-driven clients check against."""
-    pattern = next(s["pattern"] for s in DURATION_INPUT_SCHEMA["anyOf"] if "pattern" in s)
+    texts = [s for s in DURATION_INPUT_SCHEMA["anyOf"] if isinstance(s, dict) and "pattern" in s]
+    pattern = texts[0]["pattern"]
     assert re.fullmatch(pattern, text, re.ASCII) is None
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)
