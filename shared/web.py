@@ -338,8 +338,9 @@ def _validation_problem(request: Request, exc: Exception) -> JSONResponse:
 
 
 # FastAPI's answer to a body its JSON reader cannot read at all (bytes that are not UTF-8, an
-# integer past Python's digit limit), raised before validation without the reason.
-_UNREADABLE_BODY = "There was an error parsing the body"
+# integer past Python's digit limit, arrays or objects nested past the recursion limit), raised
+# before validation without the reason.
+UNREADABLE_BODY = "There was an error parsing the body"
 
 
 def _allowed_methods(request: Request) -> str | None:
@@ -368,13 +369,14 @@ def _http_problem(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 405 and (allowed := _allowed_methods(request)):
         detail = f"{request.method} is not served here; this path takes {allowed}"
         return problem(405, _title(405), detail, headers={**(exc.headers or {}), "Allow": allowed})
-    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+    if exc.status_code == 400 and exc.detail == UNREADABLE_BODY:
         if (encoded := _encoded_problem(request)) is not None:
             return encoded
         return problem(
             400,
             "Malformed JSON",
-            "the request body cannot be read as JSON (not UTF-8, or a number too long to read)",
+            "the request body cannot be read as JSON (not UTF-8, nested too deeply, or a number "
+            "too long to read)",
             errors=[{"field": "body", "pointer": "", "reason": "not readable as JSON"}],
         )
     detail = exc.detail if isinstance(exc.detail, str) else "request refused"

@@ -27,6 +27,7 @@ from services.gateway.deps import gateway
 from services.gateway.people import People
 from services.gateway.ratelimit import WINDOW_TTL_S, RateLimiter
 from shared.events import PERSON_MAX
+from shared.web import UNREADABLE_BODY
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="scops_... key")
 bearer = HTTPBearer(auto_error=False, description="the same key as a bearer token")
@@ -164,21 +165,32 @@ def authenticate_before_body(app: FastAPI) -> None:
     its route's key check ran, the key is checked first; only a caller who passes it learns
     what was wrong with the body. Call once, after the problem handlers are set up."""
     answer_invalid = app.exception_handlers[RequestValidationError]
+    answer_refused = app.exception_handlers[StarletteHTTPException]
 
-    async def key_first(request: Request, exc: Exception) -> Response:
+    async def refusal(request: Request) -> Response | None:
+        """The 401/403 of a caller the route's key check would refuse (None: it passes)."""
         route = request.scope.get("route")
         role = _required_role(route.dependant) if isinstance(route, APIRoute) else None
-        if role is not None and not isinstance(
-            getattr(request.state, AUTHENTICATED, None), Principal
-        ):
-            try:
-                await authenticate(request, _presented_key(request), role)
-            except HTTPException as refused:
-                answer_refused = app.exception_handlers[StarletteHTTPException]
-                return await _call(answer_refused, request, refused)
-        return await _call(answer_invalid, request, exc)
+        if role is None or isinstance(getattr(request.state, AUTHENTICATED, None), Principal):
+            return None
+        try:
+            await authenticate(request, _presented_key(request), role)
+        except HTTPException as refused:
+            return await _call(answer_refused, request, refused)
+        return None
+
+    async def key_first(request: Request, exc: Exception) -> Response:
+        return await refusal(request) or await _call(answer_invalid, request, exc)
+
+    async def key_before_unreadable(request: Request, exc: Exception) -> Response:
+        # A body FastAPI's reader gave up on (not UTF-8, nested past the recursion limit) is
+        # an HTTPException, not a validation error, and is raised before any dependency too.
+        unreadable = isinstance(exc, StarletteHTTPException) and exc.detail == UNREADABLE_BODY
+        answer = await refusal(request) if unreadable else None
+        return answer or await _call(answer_refused, request, exc)
 
     app.add_exception_handler(RequestValidationError, key_first)
+    app.add_exception_handler(StarletteHTTPException, key_before_unreadable)
 
 
 async def _call(handler: Callable[..., Any], request: Request, exc: Exception) -> Response:
