@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
@@ -270,6 +271,23 @@ def _encoded_problem(request: Request) -> JSONResponse | None:
     return _charset_problem(request)
 
 
+_DECLARED_CODING = "the request body must not be compressed"
+
+
+async def refuse_declared_coding(request: Request) -> None:
+    """A body FastAPI reads as JSON is refused when the request declares it compressed, whether
+    or not its bytes parse: no service undoes a coding, so a plain body under ``gzip`` is not
+    what the sender (or a proxy that honours the header) means, and the same header must not be
+    a 415 or a 202 depending on the bytes. Routes that read their own body (remote write takes
+    ``snappy``) are not affected."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.body_field is None:
+        return
+    coding = request.headers.get("content-encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        raise HTTPException(415, _DECLARED_CODING)
+
+
 def _charset_problem(request: Request) -> JSONResponse | None:
     """A 415 for a body refused as unreadable whose Content-Type declares a charset other than
     UTF-8 (JSON is UTF-8, RFC 8259; no service decodes Latin-1 or UTF-16): the reason is the
@@ -369,6 +387,8 @@ def _http_problem(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 405 and (allowed := _allowed_methods(request)):
         detail = f"{request.method} is not served here; this path takes {allowed}"
         return problem(405, _title(405), detail, headers={**(exc.headers or {}), "Allow": allowed})
+    if exc.detail == _DECLARED_CODING and (encoded := _encoded_problem(request)) is not None:
+        return encoded
     if exc.status_code == 400 and exc.detail == UNREADABLE_BODY:
         if (encoded := _encoded_problem(request)) is not None:
             return encoded
@@ -558,6 +578,7 @@ def setup_app(
     app.router.redirect_slashes = False
     # Every route included from here on refuses a single-valued query parameter given twice.
     app.router.dependencies.append(Depends(check_query_names))
+    app.router.dependencies.append(Depends(refuse_declared_coding))
     _serve_docs_locally(app)
     _document_problems_of(app)
     app.add_exception_handler(RequestValidationError, _validation_problem)

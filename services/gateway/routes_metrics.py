@@ -111,6 +111,8 @@ async def _fast(request: Request) -> Response | None:
     """The request answered without a model per sample; None: the declared route decides."""
     if request.method != "POST" or not _takes_json(request):
         return None
+    if request.headers.get("content-encoding", "").strip().lower() not in ("", "identity"):
+        return None  # refused by the declared route, whatever the bytes (415)
     settings: GatewaySettings = gateway(request).settings
     columns = read_columns(await request.body(), settings.time_bounds, datetime.now(UTC))
     if columns is None:

@@ -421,6 +421,31 @@ def test_a_compressed_json_body_is_a_415_naming_content_encoding(
 
 
 @pytest.mark.parametrize("path", ["/v1/metrics", "/remediation/evaluate"])
+@pytest.mark.parametrize("coding", ["gzip", "br", "x-unknown"])
+def test_a_plain_json_body_declared_compressed_is_a_415_too(
+    gateway: StackProcess, keys: dict[str, str], sync_redis: redis.Redis, path: str, coding: str
+) -> None:
+    """The header decides, not whether the bytes happen to parse: a body that says gzip but is
+    plain JSON was accepted and written."""
+    now = datetime.now(UTC).isoformat()
+    sample = {"resource_id": "ce-2", "metric": "cpu", "value": 1, "timestamp": now}
+    body = {"samples": [sample]} if path == "/v1/metrics" else {**sample, "value": 97.5}
+    before = written(sync_redis)
+    reply = httpx.post(
+        f"{gateway.url}{path}",
+        content=httpx.Request("POST", "http://x", json=body).content,
+        headers={
+            "X-API-Key": keys["ingest" if path == "/v1/metrics" else "admin"],
+            "Content-Type": "application/json",
+            "Content-Encoding": coding,
+        },
+    )
+    assert reply.status_code == 415, (reply.status_code, reply.text)
+    assert reply.json()["errors"][0]["field"] == "Content-Encoding", reply.json()
+    assert written(sync_redis) == before
+
+
+@pytest.mark.parametrize("path", ["/v1/metrics", "/remediation/evaluate"])
 @pytest.mark.parametrize("charset", ["iso-8859-1", '"windows-1252"'])
 def test_a_json_body_in_another_charset_is_a_415_naming_content_type(
     gateway: StackProcess, keys: dict[str, str], sync_redis: redis.Redis, charset: str, path: str
