@@ -467,6 +467,29 @@ def _phrase(status: int) -> str:
 _CORRELATION_ID = re.compile(rb"[\x21-\x7e]+")
 
 
+class HeadAsGetMiddleware:
+    """``HEAD`` answered wherever ``GET`` is (RFC 9110, 9.1), as the ``GET`` would be, headers
+    and status, without its body: the routes declare ``GET`` only, and a 405 that names
+    ``HEAD`` among the methods it allows must not refuse it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return  # the rest of a body nobody reads
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 class CorrelationIdMiddleware:
     """Binds the caller's ``X-Correlation-ID`` (or a new one) to every log line of the request
     and echoes it in the response."""
@@ -587,6 +610,7 @@ def setup_app(
         app.add_exception_handler(unavailable, _store_unavailable_problem)
     app.add_exception_handler(Exception, _unhandled_problem)
     app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
     # Outside the correlation ids: a body declared too large is refused before anything runs.
     from shared.body_limit import BodyLimitMiddleware  # here: that module imports this one
 

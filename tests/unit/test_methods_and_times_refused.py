@@ -94,3 +94,17 @@ def test_a_sample_time_in_seconds_written_as_text_is_refused(shape: str) -> None
     with pytest.raises(ValidationError, match="is a JSON number, not text"):
         IncomingSample.model_validate(sample)
     assert IncomingSample.model_validate({**sample, "timestamp": float(text)}).timestamp
+
+
+async def test_head_is_answered_wherever_get_is_without_a_body() -> None:
+    """A 405 names HEAD among the methods a GET path allows, so HEAD is served there: the
+    GET's status and headers, no body (RFC 9110, 9.1)."""
+    transport = httpx.ASGITransport(app=_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for path in ("/health", "/silences?until=2026-12-05T12:00:00Z", "/openapi.json"):
+            got, head = await client.get(path), await client.head(path)
+            assert head.status_code == got.status_code == 200, (path, head.headers)
+            assert head.content == b""
+            assert head.headers["content-type"] == got.headers["content-type"]
+        refused = await client.head("/silences?until=0.5")  # refused as the GET would be
+        assert refused.status_code == 422 and refused.content == b""
