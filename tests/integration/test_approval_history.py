@@ -100,7 +100,7 @@ class Stack:
         return items
 
     def two_person_approval(self, group: str) -> str:
-        """A high-risk scale-in of ``group`` that needs two people, as the workflow leaves it."""
+        """A scale-out of ``group`` that needs two people, as the workflow leaves it."""
         approval = uuid.uuid4()
         request = ActionRequest(
             subject_id=approval,
@@ -111,7 +111,7 @@ class Stack:
                 metric="cpu_utilization",
                 severity=Severity.LOW,
             ),
-            action="scale_in",
+            action="scale_out",  # what the rule proposes: it runs under the rules in force
             params={"by": 1},
             target=Target.for_group(group),
             reason="rule cpu-high-sustained: the group is busy",

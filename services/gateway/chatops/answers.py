@@ -33,7 +33,8 @@ HELP = """I answer from the system's own data, in your words (typos and shorthan
 • `restart nginx on web-1` (also `scale out web-asg by 2`, `clean up disk on web-1`, \
 `run drop-page-cache on web-1`; add `in dry run` or `because ...`): operators only; every \
 safety check and approval applies
-• `approve 4f1c` / `reject 4f1c because ...`: a pending approval, by its id or first characters
+• `approve 4f1c09ab` / `reject 4f1c09ab because ...`: a pending approval, by its id or \
+its first 8 characters or more
 • `silence web-1 for 2h`, `maintenance on web-* for 2h because patching` (operators)
 • `reset the breaker`, `reload rules`, `unshadow rule idle` (admins)
 An action said in other words is not run: I answer with the exact command to send \

@@ -32,6 +32,7 @@ ACKNOWLEDGEMENTS_PATH = "/notifications/acknowledgements"
 HEALTH_WINDOW_S = 86400
 HEALTH_MOST = 5000
 FULL_APPROVAL_ID = 32
+SHOWN_APPROVAL_ID = 8  # what ChatOps and Slack show of an approval id, and the least taken
 
 
 class AnomalySource(Protocol):
@@ -234,6 +235,13 @@ class Operations:
         """The full id of the pending approval ``given`` starts, or why there is none."""
         if len(given) == FULL_APPROVAL_ID:
             return given, ""
+        if len(given) < SHOWN_APPROVAL_ID:
+            # An approval's id derives from its anomaly's, which an alert's sender shapes: a
+            # two-letter prefix typed from memory could be made to match another's approval.
+            return None, (
+                f"`{given}` is too short to name an approval: give at least the "
+                f"{SHOWN_APPROVAL_ID} characters `pending approvals` shows."
+            )
         pending = await self.calls.get("remediator", "/remediation/approvals")
         found = [a for a in pending if str(a.get("id", "")).startswith(given)]
         if len(found) == 1:

@@ -242,7 +242,9 @@ def _decision(match: re.Match[str]) -> ParseResult:
 
 
 def _decision_without_id(_: re.Match[str]) -> ParseResult:
-    return NotUnderstood("give the approval's id (or its first characters), e.g. 'approve 4f1c'")
+    return NotUnderstood(
+        "give the approval's id (or its first 8 characters), e.g. 'approve 4f1c09ab'"
+    )
 
 
 def _silence_unclear(_: re.Match[str]) -> ParseResult:

@@ -169,13 +169,13 @@ def test_approve_and_reject_by_the_start_of_the_id(stack: Stack) -> None:
     again = stack.ask(f"approve {first}", "operator")
     assert again["outcome"] == "refused"
     assert again["text"].startswith(f"The remediator refused approval `{first}`: ")
-    rejected = stack.ask(f"reject {second[:6]} because not during the sale", "operator")
+    rejected = stack.ask(f"reject {second[:8]} because not during the sale", "operator")
     assert rejected["outcome"] == "accepted"
     assert rejected["text"].startswith("`scale_in` on pool-b: rejected by olga (key ")
     record = httpx.get(f"{stack.url('remediator')}/remediation/approvals/{second}").json()
     assert record["state"] == "rejected" and record["decided_by"].startswith("olga (key ")
-    unknown = stack.ask("approve 00ff", "operator")
-    assert unknown["text"].startswith("No pending approval starts with `00ff`.")
+    unknown = stack.ask("approve 00ff00ff", "operator")
+    assert unknown["text"].startswith("No pending approval starts with `00ff00ff`.")
 
 
 def test_silence_through_the_notifier(stack: Stack) -> None:

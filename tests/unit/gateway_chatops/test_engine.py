@@ -20,8 +20,8 @@ from services.gateway.proxy import Backends
 
 VIEWER = Asker("key:v", "val (key v)", Role.VIEWER)
 OPERATOR = Asker("key:o", "ola (key o)", Role.OPERATOR)
-APPROVAL_A = "4f1c" + "a" * 28
-APPROVAL_B = "4f2d" + "b" * 28
+APPROVAL_A = "4f1c0000" + "a" * 24
+APPROVAL_B = "4f1c0000" + "b" * 24  # the same first 8 characters
 NOW = datetime(2026, 11, 26, 18, 0, tzinfo=UTC).timestamp()
 
 
@@ -158,14 +158,17 @@ async def test_approvals_by_the_start_of_their_id() -> None:
         },
     )
     chat = engine(services)
-    ambiguous = await chat.reply(OPERATOR, "approve 4f", "c")
+    ambiguous = await chat.reply(OPERATOR, "approve 4f1c0000", "c")
     assert ambiguous.answer.outcome is Outcome.REFUSED
     assert "starts several pending approvals" in ambiguous.answer.text
-    missing = await chat.reply(OPERATOR, "approve 42", "c")
+    short = await chat.reply(OPERATOR, "approve 4f1c", "c")  # an alert's sender shapes ids
+    assert short.answer.outcome is Outcome.REFUSED
+    assert "too short to name an approval: give at least the 8 characters" in short.answer.text
+    missing = await chat.reply(OPERATOR, "approve 42424242", "c")
     assert missing.answer.text.startswith(
-        "No pending approval starts with `42`. Pending: `4f1caaaa`"
+        "No pending approval starts with `42424242`. Pending: `4f1c0000`"
     )
-    done = await chat.reply(OPERATOR, "approve 4f1c because checked", "c")
+    done = await chat.reply(OPERATOR, "approve 4f1c0000a because checked", "c")
     assert done.answer.outcome is Outcome.ACCEPTED
     assert done.answer.text == (
         "`scale_in` on pool-a: approved by ola (key o): the action is queued."

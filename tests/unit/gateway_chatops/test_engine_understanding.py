@@ -262,7 +262,8 @@ async def test_a_verb_chatops_does_not_do_is_never_proposed_as_approve_or_reject
     assert reply.answer.outcome is Outcome.NOT_UNDERSTOOD and reply.intent is None
     assert "command" not in reply.answer.data and "options" not in reply.answer.data
     assert elsewhere in reply.answer.text
-    assert "`approve 4f1c` / `reject 4f1c because ...`" in reply.answer.text  # the real commands
+    real = "`approve 4f1c09ab` / `reject 4f1c09ab because ...`"  # the real commands
+    assert real in reply.answer.text
     assert "approve 1242a153" not in reply.answer.text
     assert "reject 1242a153" not in reply.answer.text
     assert services.seen == []
