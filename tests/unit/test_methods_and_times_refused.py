@@ -29,6 +29,10 @@ def _app() -> FastAPI:
     async def listed(until: Annotated[UtcDatetime | None, Query()] = None) -> list[str]:
         return [until.isoformat()] if until else []
 
+    @router.post("/only-posted")
+    async def posted() -> dict[str, str]:
+        return {}
+
     @router.post("/silences")
     async def created() -> dict[str, str]:
         return {}
@@ -108,3 +112,5 @@ async def test_head_is_answered_wherever_get_is_without_a_body() -> None:
             assert head.headers["content-type"] == got.headers["content-type"]
         refused = await client.head("/silences?until=0.5")  # refused as the GET would be
         assert refused.status_code == 422 and refused.content == b""
+        post_only = await client.head("/only-posted")
+        assert post_only.status_code == 405 and post_only.headers["allow"] == "POST"
