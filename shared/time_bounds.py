@@ -44,8 +44,9 @@ class TimeBounds:
     max_future_s: float = DEFAULT_MAX_FUTURE_S
     max_past_s: float = DEFAULT_MAX_PAST_S
 
-    def too_far_ahead(self, at: datetime, now: datetime) -> str | None:
-        """Why ``at`` is refused as the future (None: it is not)."""
+    def too_far_ahead(self, at: datetime, now: datetime, *, numbers: bool = True) -> str | None:
+        """Why ``at`` is refused as the future (None: it is not). ``numbers``: the field also
+        takes seconds since the epoch (else a reason about milliseconds would be none)."""
         ahead = (at - now).total_seconds()
         if ahead <= self.max_future_s:
             return None
@@ -55,6 +56,8 @@ class TimeBounds:
             if ahead > 365 * 86400
             else "a time without a zone is read as UTC"
         )
+        if ahead > 365 * 86400 and not numbers:
+            cause = "a date years ahead: check its year"
         return (
             f"{at.isoformat()} is {_how_far(ahead)} ahead of the receiving clock; at most "
             f"{_span(self.max_future_s)} ahead is accepted ({cause})"
@@ -70,6 +73,6 @@ class TimeBounds:
             "clock; older times are refused"
         )
 
-    def refusal(self, at: datetime, now: datetime) -> str | None:
+    def refusal(self, at: datetime, now: datetime, *, numbers: bool = True) -> str | None:
         """Why ``at`` is outside [now - max_past_s, now + max_future_s] (None: inside)."""
-        return self.too_far_ahead(at, now) or self.too_old(at, now)
+        return self.too_far_ahead(at, now, numbers=numbers) or self.too_old(at, now)

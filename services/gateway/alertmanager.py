@@ -25,10 +25,10 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from shared.events import (
     ALERTMANAGER,
@@ -37,6 +37,7 @@ from shared.events import (
     AnomalyResolved,
     Event,
     Severity,
+    UtcDatetime,
     utcnow,
 )
 from shared.identifiers import METRIC_MAX, Labels, ResourceId, visible
@@ -65,17 +66,13 @@ class Alert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime
-    endsAt: datetime | None = None
+    # RFC 3339 text, as Alertmanager sends it (a number is refused, not read as milliseconds);
+    # a time without a zone is UTC. Not bounded here: each alert's times are judged alone when
+    # the alerts are read.
+    startsAt: UtcDatetime
+    endsAt: UtcDatetime | None = None
     generatorURL: str = ""
     fingerprint: str = ""
-
-    @field_validator("startsAt", "endsAt")
-    @classmethod
-    def _utc_without_a_zone(cls, value: datetime | None) -> datetime | None:
-        """A time without a zone is UTC (as everywhere in the API). Never refused here: each
-        alert's times are judged alone when the alerts are read."""
-        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _example(schema: dict[str, Any]) -> None:
@@ -235,9 +232,9 @@ def _time_refusal(alert: Alert, bounds: TimeBounds, now: datetime) -> str | None
     start (perhaps long ago, for a long episode) only must not lie ahead. The ``endsAt`` of a
     firing alert is Alertmanager's zero time or a projected expiry: not looked at."""
     if alert.status == "firing":
-        why = bounds.refusal(alert.startsAt, now)
+        why = bounds.refusal(alert.startsAt, now, numbers=False)
         return f"startsAt: {why}" if why else None
-    if alert.endsAt is not None and (why := bounds.refusal(alert.endsAt, now)):
+    if alert.endsAt is not None and (why := bounds.refusal(alert.endsAt, now, numbers=False)):
         return f"endsAt: {why}"
     if alert.endsAt is not None and alert.endsAt < alert.startsAt:
         return (
@@ -245,9 +242,9 @@ def _time_refusal(alert: Alert, bounds: TimeBounds, now: datetime) -> str | None
             f"{alert.startsAt.isoformat()}; a resolved alert ends after it starts"
         )
     why = (
-        bounds.too_far_ahead(alert.startsAt, now)
+        bounds.too_far_ahead(alert.startsAt, now, numbers=False)
         if alert.endsAt is not None
-        else bounds.refusal(alert.startsAt, now)
+        else bounds.refusal(alert.startsAt, now, numbers=False)
     )
     return f"startsAt: {why}" if why else None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -204,12 +205,32 @@ def test_an_invalid_alert_is_skipped_with_its_reason_and_the_rest_accepted(
     assert "labels.instance" in skipped["bb02"] and "U+0001" in skipped["bb02"]
     assert "labels.team" in skipped["cc03"] and "U+202E" in skipped["cc03"]
     assert "startsAt" in skipped["ff04"] and "ahead" in skipped["ff04"]
+    assert "check its year" in skipped["ff04"] and "milliseconds" not in skipped["ff04"]
     assert "labels" in skipped["dd05"]
     [(_, fields)] = sync_redis.xrange(ANOMALIES)[before:]
     event = json.loads(fields[b"data"])
     assert event["resource_id"] == "web-1"
     assert "\u202e" not in event["explanation"]  # free text is cleaned, not refused
     assert _skipped_total(gateway) - skipped_before == 4
+
+
+def test_an_alert_started_at_a_number_is_refused_naming_it(
+    gateway: StackProcess, ingest: dict[str, str], sync_redis: redis.Redis
+) -> None:
+    """Alertmanager sends RFC 3339 text, as the document says: a number (milliseconds, read
+    as such by pydantic alone) is refused, not read."""
+    in_millis = alert("ee07")
+    in_millis["startsAt"] = int(time.time() * 1000)
+    before = sync_redis.xlen(ANOMALIES)
+    reply = httpx.post(
+        f"{gateway.url}/v1/alerts/alertmanager",
+        json={"version": "4", "status": "firing", "alerts": [alert("aa08"), in_millis]},
+        headers=ingest,
+    )
+    assert reply.status_code == 422, reply.text
+    (error,) = reply.json()["errors"]
+    assert error["field"] == "alerts[1].startsAt" and "not a number" in error["reason"]
+    assert sync_redis.xlen(ANOMALIES) == before
 
 
 def test_a_notification_whose_alerts_are_all_invalid_is_refused_with_the_reasons(
