@@ -134,6 +134,22 @@ class Checkpointer:
             saved += await self._write(waiting, forgotten)
         return saved
 
+    async def save_now(self, key: SeriesKey) -> bool:
+        """One series written at once, outside the rounds: a person's feedback is answered
+        "applied" only once a ``kill -9`` cannot take it back (a round is up to
+        ``checkpoint_interval_s`` away). As in a round, the series is taken only once every
+        event it raised is written. It stays marked changed, so the next round writes it again
+        (a round that took it before the feedback may write its older state after this).
+        False: the series is not in memory."""
+        if self.before_taking is not None:
+            await self.before_taking()
+        state = self.engine.series.get(key)
+        if state is None:
+            return False
+        await self._write({key: _ENCODE(state.to_state())}, [], 0)
+        self.engine.dirty.add(key)
+        return True
+
     def _slice_size(self) -> int:
         return max(1, min(self.write_every, int(self.slice_s / max(self._cost, 1e-7))))
 

@@ -313,6 +313,8 @@ async def feedback(anomaly_id: str, body: FeedbackRequest, detector: DetectorDep
         else:
             state.feedback.true_positive()
         engine.dirty.add(key)
+        if detector.checkpointer is not None:
+            await detector.checkpointer.save_now(key)  # kept before it is said applied
     await redis.xadd(
         FEEDBACK_STREAM,
         {
