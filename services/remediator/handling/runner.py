@@ -212,6 +212,18 @@ class ActionRunner:
                 reservation.decode(),
                 deadline - time.time() + definition.lock_margin_s,
             )
+        record = request_record(
+            request,
+            RemediationStatus.RUNNING,
+            f"{started.summary} ({request.reason})",
+            executor=self.executor.name,
+            command_id=started.command_id,
+        )
+        # The record first: once the run is marked sent, an attempt that takes over only
+        # resumes polling and would never write it. Killed before the mark, the run is still
+        # reserved: the next attempt finds the command, adopts it and comes here again (the
+        # record's id is derived: written twice, it is one record).
+        self.publisher.publish(record)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 run_key,
@@ -227,14 +239,6 @@ class ActionRunner:
             pipe.zrem(redis_keys.RESERVED_RUNS, request.run_id)
             pipe.delete(redis_keys.lease(claim.key))  # a duplicate now resumes polling
             pipe.execute()
-        record = request_record(
-            request,
-            RemediationStatus.RUNNING,
-            f"{started.summary} ({request.reason})",
-            executor=self.executor.name,
-            command_id=started.command_id,
-        )
-        self.publisher.publish(record)
         self.scheduler.poll(request.run_id, self.poll_first_s)
         return record
 
