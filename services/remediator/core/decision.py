@@ -107,7 +107,7 @@ def build_request(
     """The request for a choice without a refusal."""
     candidate, resolved = choice.candidate, choice.resolved
     assert resolved is not None, "build requests only for choices without a refusal"
-    blast = live.rule.blast_radius or policy.blast_radius
+    blast = live.rule.blast_radius or policy.default_blast()
     group = None
     if blast is not None and blast.max_percent:
         try:

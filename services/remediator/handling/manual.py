@@ -248,7 +248,7 @@ def _checked(
         raise RequestRefusedError("no_target", f"{body.action} acts on {accepted}")
     policy = workflow.parts.rules.engine().policy
     denied = tuple(policy.deny_targets)
-    blast = policy.blast_radius  # the rules' default: a person's request counts the same
+    blast = policy.default_blast()  # the rules' default: a person's request counts the same
     limits = workflow.parts.runner.safety.limits
     refusal = static_refusal(limits, body.action, target.names(), denied)
     if refusal is not None:

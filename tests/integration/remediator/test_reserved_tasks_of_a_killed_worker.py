@@ -51,6 +51,7 @@ scripts:
 """
 RULES = """\
 version: 1
+policy: {blast_radius: off}  # every anomaly acts: what is measured is when
 rules:
   - name: cpu
     match: {metric: cpu_*}

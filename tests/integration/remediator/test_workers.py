@@ -35,6 +35,7 @@ TERMINAL = {
 }
 RULES = """\
 version: 1
+policy: {blast_radius: off}  # the rate limit, cooldowns and locks are what is measured
 rules:
   - name: cpu
     match: {metric: cpu_*, severity_at_least: high}

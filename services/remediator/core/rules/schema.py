@@ -70,6 +70,11 @@ class Match(_Strict):
         ]
 
 
+# A rules file that says nothing of the blast radius still has one: no action reaches more than
+# this many targets an hour unless the file says otherwise (``blast_radius: off`` for none).
+DEFAULT_BLAST_TARGETS = 5
+
+
 class BlastRadius(_Strict):
     max_targets: int | None = Field(
         None, ge=1, description="Most distinct targets per action in the window."
@@ -161,10 +166,19 @@ class Policy(_Strict):
     )
     critical_approvals_required: int = Field(1, ge=1, le=5)
     deny_targets: list[str] = Field(default_factory=list, description="Target globs never touched.")
-    blast_radius: BlastRadius | None = Field(None, description="Default for rules without one.")
+    blast_radius: BlastRadius | Literal[False] = Field(
+        default_factory=lambda: BlastRadius(max_targets=DEFAULT_BLAST_TARGETS),
+        description="Default for rules without one (5 targets per action an hour when not "
+        "given); false (off): none.",
+    )
     verify: Verify | Literal[False] | None = Field(
         default_factory=Verify, description="Default post-action verification of every rule."
     )
+
+    def default_blast(self) -> BlastRadius | None:
+        """The blast radius of rules without one, and of a person's requests (None: off)."""
+        return self.blast_radius or None
+
     auto_shadow: AutoShadowPolicy | Literal[False] | None = Field(
         default_factory=AutoShadowPolicy,
         description="Rules whose actions keep not improving anything go to shadow mode.",

@@ -136,3 +136,24 @@ def test_a_sustained_condition_is_enough_for_every_shipped_debounced_rule(
         first = Streak(first_ms=0, last_ms=0, events=1, lasted_s=0.0)
         assert first.wait_s(rule) == rule.for_, rule.name
         assert Streak(first_ms=0, last_ms=0, events=1, lasted_s=rule.for_).satisfied(rule)
+
+
+OWN_FILE = """\
+version: 1
+rules:
+  - name: cpu
+    match: {metric: cpu_utilization}
+    actions: [{action: scale_out, target: {auto_scaling_group: "{label:asg}"}}]
+"""
+
+
+def test_a_rules_file_without_a_blast_radius_has_the_default_one(
+    registry: ActionRegistry,
+) -> None:
+    """5 targets per action an hour, as documented: a file of one's own that says nothing of
+    it acted on any number of targets; ``off`` says so in words."""
+    policy = load_rules_text(OWN_FILE, "rules.yaml", registry).rules.policy
+    blast = policy.default_blast()
+    assert blast is not None and (blast.max_targets, blast.window) == (5, 3600.0)
+    off = OWN_FILE.replace("rules:\n", "policy: {blast_radius: off}\nrules:\n", 1)
+    assert load_rules_text(off, "rules.yaml", registry).rules.policy.default_blast() is None
