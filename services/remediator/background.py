@@ -114,9 +114,13 @@ def redispatch_stalled_anomalies(remediator: Remediator) -> int:
         if item.member in given_up:
             log.warning("stalled_anomaly_dropped", **_described(item))
             continue
-        if item.rule is None:
+        if item.request is not None:
+            remediator.scheduler.execute(item.request)
+        elif item.rule is None:
+            assert item.event is not None
             remediator.scheduler.handle(item.event, dry_run=False)
         else:
+            assert item.event is not None
             remediator.scheduler.recheck(item.event, item.rule, 0)
         metrics.REDISPATCHED.inc()
         sent += 1
@@ -126,9 +130,10 @@ def redispatch_stalled_anomalies(remediator: Remediator) -> int:
 
 def _described(item: Stalled) -> dict[str, str | None]:
     return {
-        "anomaly_id": str(item.event.event_id),
-        "correlation_id": item.event.correlation_id,
+        "anomaly_id": str(item.subject),
+        "correlation_id": item.correlation_id,
         "recheck_rule": item.rule,
+        "request": item.request.action if item.request is not None else None,
     }
 
 

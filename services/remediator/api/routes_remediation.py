@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Annotated, Any
 
@@ -178,6 +179,9 @@ def remediation_execute(
 ) -> Queued:
     prepared = prepare(remediator.workflow, body, correlation_id, requested_by=person or body.by)
     request, preview = prepared.request, prepared.preview
+    # Noted first: a worker killed whole with the task reserved would hold it for the
+    # broker's visibility timeout (an hour); the sweep sends it again within its stall time.
+    remediator.dispatched.note_request(request, int(time.time() * 1000))
     remediator.scheduler.execute(request)
     return Queued(
         anomaly_id=str(request.subject_id),

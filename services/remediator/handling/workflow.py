@@ -279,6 +279,14 @@ class AnomalyWorkflow:
         return self._act(request, self.decide(request, live.approval, engine), claim)
 
     def execute_request(self, request: ActionRequest) -> RemediationRecord | None:
+        """:meth:`_execute_request`; a person's request settled without a record here (an
+        earlier delivery decided it) is forgotten among those sent, as an anomaly is."""
+        record = self._execute_request(request)
+        if record is None and not request.approval_id:
+            self.parts.dispatched.forget([member(request.subject_id)])
+        return record
+
+    def _execute_request(self, request: ActionRequest) -> RemediationRecord | None:
         """A manual request, or an approved one. A manual request takes the decision path of
         every other: its target resolved, then the core's decision (safety checks peeked, risk
         tiers, production-critical tags with M-of-N, escalations, auto-approval). An approved

@@ -1,6 +1,8 @@
-"""Anomalies sent to the workers whose decision is not recorded yet, and debounced rules waiting
-for their re-check, so that none waits out the broker's visibility timeout (an hour) when the
-worker holding its task dies whole.
+"""Anomalies sent to the workers whose decision is not recorded yet, debounced rules waiting for
+their re-check, and people's requests queued (``POST /remediation/execute``) whose decision is
+not recorded yet, so that none waits out the broker's visibility timeout (an hour) when the
+worker holding its task dies whole: a person's request would then run an hour after it was
+asked.
 
 A worker killed outright (its parent process too: kill -9, the OOM killer) takes with it the
 tasks it had reserved and not started, and the re-checks it holds until their countdown ends.
@@ -10,7 +12,9 @@ claim of theirs is started for the sweep to take over. So:
 - the API's dispatcher notes each anomaly it queues, when and with its event
   (:func:`note_sent`: a ZADD and an HSET per read, in one transaction before the tasks go to
   the broker); a worker notes a debounced rule's re-check, due when its countdown ends
-  (:meth:`DispatchedAnomalies.note_recheck`), before sending it;
+  (:meth:`DispatchedAnomalies.note_recheck`), before sending it; the API notes a person's
+  request, with the request, before queueing it (:meth:`DispatchedAnomalies.note_request`:
+  its incident's id is the request's own);
 - the first record of the decision forgets it (:func:`forget_commands`, sent with the record's
   own commands: a record names its anomaly and its rule); so does a delivery that finds the
   decision taken already;
@@ -38,6 +42,7 @@ from dataclasses import dataclass
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
+from services.remediator.core.action_requests import ActionRequest
 from services.remediator.stores import redis_keys
 from services.remediator.stores.packed_calls import Arg, pack
 from shared.events import AnomalyEvent, RemediationRecord
@@ -63,6 +68,7 @@ return taken
 
 
 ANOMALY_TASK_PREFIX = "anomaly-"  # an anomaly's task id is this and its event id
+REQUEST_MARK = b"request:"  # before a person's request in an entry's value (else an anomaly)
 
 
 def member(anomaly_id: uuid.UUID, rule: str | None = None) -> str:
@@ -72,13 +78,29 @@ def member(anomaly_id: uuid.UUID, rule: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class Stalled:
-    event: AnomalyEvent
+    event: AnomalyEvent | None  # None: a person's request
     rule: str | None  # the debounced rule to re-check; None: the anomaly's decision
     first_due_ms: int  # when it was first sent (or, a re-check, due)
+    request: ActionRequest | None = None  # a person's request to send again
+
+    @property
+    def subject(self) -> uuid.UUID:
+        """The anomaly's id, or the request's (its incident's)."""
+        if self.request is not None:
+            return self.request.subject_id
+        assert self.event is not None
+        return self.event.event_id
+
+    @property
+    def correlation_id(self) -> str:
+        if self.request is not None:
+            return self.request.incident.correlation_id
+        assert self.event is not None
+        return self.event.correlation_id
 
     @property
     def member(self) -> str:
-        return member(self.event.event_id, self.rule)
+        return member(self.subject, self.rule)
 
 
 def note_commands(events: Sequence[AnomalyEvent], now_ms: int) -> list[list[Arg]]:
@@ -177,6 +199,16 @@ class DispatchedAnomalies:
         pipe.zadd(redis_keys.DISPATCHED, {entry: due_ms})
         pipe.hset(redis_keys.DISPATCHED_EVENTS, entry, _value(anomaly, due_ms))
 
+    def note_request(self, request: ActionRequest, now_ms: int) -> None:
+        """A person's request, about to be queued at ``now_ms``: its first record forgets it
+        (records name the request's incident), else the sweep sends it again."""
+        value = f"{now_ms} ".encode() + REQUEST_MARK + request.model_dump_json().encode()
+        entry = member(request.subject_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(redis_keys.DISPATCHED, {entry: now_ms})
+            pipe.hset(redis_keys.DISPATCHED_EVENTS, entry, value)
+            pipe.execute()
+
     def forget(self, members: Iterable[str]) -> None:
         entries = list(members)
         if not entries:
@@ -199,8 +231,12 @@ class DispatchedAnomalies:
             _anomaly_id, _, rule = entry.decode().partition(":")
             first_due, _, text = value.partition(b" ")
             try:
-                event = AnomalyEvent.model_validate_json(text)
-                stalled.append(Stalled(event, rule or None, int(first_due)))
+                if text.startswith(REQUEST_MARK):
+                    request = ActionRequest.model_validate_json(text[len(REQUEST_MARK) :])
+                    stalled.append(Stalled(None, None, int(first_due), request))
+                else:
+                    event = AnomalyEvent.model_validate_json(text)
+                    stalled.append(Stalled(event, rule or None, int(first_due)))
             except ValueError:  # only after an incompatible change of the event
                 unreadable.append(entry.decode())
         self.forget(unreadable)
