@@ -71,6 +71,11 @@ class ApprovalConflictError(ApprovalError):
     pass
 
 
+class ApprovalAlreadyExpiredError(ApprovalConflictError):
+    """A decision on an approval whose expiry is recorded already: gone (410), as the one that
+    found it expired, and nothing more to record."""
+
+
 class ApprovalExpiredError(ApprovalError):
     def __init__(self, approval_id: str, reason: str, approval: object = None) -> None:
         super().__init__(approval_id, reason)

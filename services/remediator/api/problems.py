@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.remediator.errors import (
+    ApprovalAlreadyExpiredError,
     ApprovalConflictError,
     ApprovalExpiredError,
     ApprovalNotFoundError,
@@ -75,6 +76,17 @@ def _approval_conflict(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _approval_gone(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApprovalAlreadyExpiredError)
+    return problem(
+        410,
+        "Approval expired",
+        f"{exc.reason}; nothing was done",
+        type_=TYPE + "approval-expired",
+        approval_id=exc.approval_id,
+    )
+
+
 def _approval_expired(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApprovalExpiredError)
     return problem(
@@ -98,4 +110,5 @@ def add_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApprovalNotFoundError, _approval_missing)
     app.add_exception_handler(ApprovalConflictError, _approval_conflict)
     app.add_exception_handler(ApprovalExpiredError, _approval_expired)
+    app.add_exception_handler(ApprovalAlreadyExpiredError, _approval_gone)
     app.add_exception_handler(MaintenanceWindowNotFoundError, _window_missing)

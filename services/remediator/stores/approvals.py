@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.errors import (
+    ApprovalAlreadyExpiredError,
     ApprovalConflictError,
     ApprovalError,
     ApprovalExpiredError,
@@ -321,6 +322,11 @@ class ApprovalStore:
                 approval_id,
                 f"approval {approval_id} was withdrawn: the decision that asked for it was "
                 "interrupted before it was recorded; nothing will run",
+            )
+        if reply[0] == "conflict" and reply[1] == "expired":
+            expired_at = self.get(approval_id).expires_at.isoformat()
+            raise ApprovalAlreadyExpiredError(
+                approval_id, f"approval {approval_id} is already expired (at {expired_at})"
             )
         if reply[0] == "conflict":
             raise ApprovalConflictError(

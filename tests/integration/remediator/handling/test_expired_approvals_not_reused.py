@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from services.remediator.errors import ApprovalConflictError, ApprovalExpiredError
+from services.remediator.errors import ApprovalAlreadyExpiredError, ApprovalExpiredError
 from services.remediator.stores import redis_keys
 from shared.events import RemediationStatus
 from tests.integration.remediator.conftest import Harness, HarnessFactory
@@ -45,7 +45,7 @@ def test_approvals_given_before_a_request_lapsed_count_for_nothing_after(
     lapse(h.client, first)
     with pytest.raises(ApprovalExpiredError):
         decisions.approve(first, "cy", person="cy")
-    with pytest.raises(ApprovalConflictError, match="already expired"):
+    with pytest.raises(ApprovalAlreadyExpiredError, match="already expired"):
         decisions.approve(first, "dan", person="dan")
     # The same thing asked again waits for two people of its own.
     second = pending(h)
