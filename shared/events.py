@@ -116,6 +116,9 @@ class Severity(StrEnum):
 _SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
 
 
+SLACK_CLICK_MAX = 1_000_000  # characters of a click's payload (Slack's are a few kB)
+
+
 class Event(BaseModel):
     """Fields every event has."""
 
@@ -490,9 +493,28 @@ class Notification(Event):
     )
 
 
+class SlackClick(Event):
+    """A Slack button click the gateway verified and answered: Slack does not send a click
+    again once it has its answer, so it is kept on a stream before the answer and applied from
+    there, at least once (a gateway killed in between leaves it to another, or its restart)."""
+
+    TYPE: ClassVar[str] = "slack.click.v1"
+    payload: str = Field(
+        max_length=SLACK_CLICK_MAX,
+        description="Slack's block_actions payload (JSON), as verified and read by the gateway.",
+    )
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.TYPE: cls
-    for cls in (MetricBatch, AnomalyEvent, AnomalyResolved, RemediationRecord, Notification)
+    for cls in (
+        MetricBatch,
+        AnomalyEvent,
+        AnomalyResolved,
+        RemediationRecord,
+        Notification,
+        SlackClick,
+    )
 }
 
 

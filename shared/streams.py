@@ -14,11 +14,13 @@ PREFIX = "scops"
 ANOMALIES = f"{PREFIX}:{{anomalies}}"
 REMEDIATIONS = f"{PREFIX}:{{remediations}}"
 NOTIFICATIONS = f"{PREFIX}:{{notifications}}"
+SLACK_CLICKS = f"{PREFIX}:{{slack-clicks}}"  # button clicks the gateway answered, to apply
 
 GROUP_DETECTOR = "detector"
 GROUP_REMEDIATOR = "remediator"
 GROUP_NOTIFIER = "notifier"
 GROUP_GATEWAY = "gateway"
+GROUP_SLACK_CLICKS = "gateway-slack-clicks"
 
 
 def metrics_stream(shard: int) -> str:

@@ -83,6 +83,7 @@ def build(settings: GatewaySettings, redis: Redis, http: httpx.AsyncClient) -> G
     )
     chatops_limiter = RateLimiter(redis, "chatops", settings.chatops_rate_per_min)
     chatops = build_chatops(settings, redis, http, backends, index)
+    slack = build_slack(settings, redis, http, backends, index, chatops, chatops_limiter)
     return Gateway(
         settings=settings,
         redis=redis,
@@ -97,6 +98,6 @@ def build(settings: GatewaySettings, redis: Redis, http: httpx.AsyncClient) -> G
         chat_engine=chatops.engine,
         chat_history=chatops.history,
         chat_classifier=chatops.classifier,
-        slack=build_slack(settings, redis, http, backends, index, chatops, chatops_limiter),
-        consumers=[indexer],
+        slack=slack,
+        consumers=[indexer, slack.clicks],
     )

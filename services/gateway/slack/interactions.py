@@ -28,8 +28,10 @@ from services.gateway.proxy import Backends
 from services.gateway.slack import messages
 from services.gateway.slack.block_actions import BlockActions, Clicked
 from services.gateway.slack.commands import MalformedSlackRequestError, failed
-from services.gateway.slack.responder import Followups, SlackResponder
+from services.gateway.slack.responder import SlackResponder
 from services.gateway.slack.users import SlackRoles, SlackUser
+from shared.bus import EventBus, StreamEntry
+from shared.events import SlackClick
 from shared.json_bounds import JsonBoundsError, loads_bounded
 from shared.mrkdwn import escape
 from shared.slack_buttons import (
@@ -40,6 +42,7 @@ from shared.slack_buttons import (
     GroupButton,
     glob_literal,
 )
+from shared.streams import SLACK_CLICKS
 
 log = structlog.get_logger("gateway.slack")
 APPROVAL_BUTTONS = frozenset({ActionId.APPROVAL_APPROVE.value, ActionId.APPROVAL_REJECT.value})
@@ -83,14 +86,14 @@ class SlackInteractions:
         index: AnomalySource,
         roles: SlackRoles,
         responder: SlackResponder,
-        followups: Followups,
+        bus: EventBus,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.bus = bus
         self.backends = backends
         self.index = index
         self.roles = roles
         self.responder = responder
-        self.followups = followups
         self.clock = clock
         self.handlers: dict[str, Handler] = {
             ActionId.APPROVAL_APPROVE: self._approve,
@@ -102,9 +105,26 @@ class SlackInteractions:
             ActionId.GROUP_SILENCE: self._silence_group,
         }
 
-    def accept(self, payload: BlockActions, correlation_id: str) -> None:
-        """Applies the click after Slack has its answer."""
-        self.followups.start(self.apply(payload, correlation_id), name="slack-interaction")
+    async def accept(self, payload: BlockActions, correlation_id: str) -> None:
+        """Keeps the click on the clicks stream before Slack gets its answer: Slack does not
+        send a click again, so one held only in this process's memory died with it. The
+        gateway's consumer of the stream applies it (:meth:`handle`)."""
+        click = SlackClick(payload=payload.model_dump_json(), correlation_id=correlation_id)
+        await self.bus.publish(SLACK_CLICKS, click)
+
+    async def handle(self, entry: StreamEntry) -> None:
+        """A click from the stream, applied; acknowledged (by the consumer) once the message
+        is updated. Applied again after a crash, a decision already taken says so."""
+        click = entry.event
+        if not isinstance(click, SlackClick):
+            log.warning("slack_click_unexpected", event_type=type(click).__name__)
+            return
+        try:
+            payload = BlockActions.model_validate_json(click.payload)
+        except ValidationError:
+            log.warning("slack_click_unreadable", entry_id=entry.entry_id)
+            return
+        await self.apply(payload, click.correlation_id)
 
     async def apply(self, payload: BlockActions, correlation_id: str) -> Applied:
         who = payload.user

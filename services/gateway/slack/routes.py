@@ -106,13 +106,15 @@ async def slack_command(request: Request, correlation_id: CorrelationIdDep) -> d
     responses={200: {"description": "Accepted (an empty answer, as Slack expects)"}, **RESPONSES},
 )
 async def slack_interactions(request: Request, correlation_id: CorrelationIdDep) -> Response:
-    """Approve / Reject / Acknowledge / False positive / Silence, applied after Slack's
-    acknowledgement; the message is then updated through the payload's `response_url`."""
+    """Approve / Reject / Acknowledge / False positive / Silence: kept before Slack's
+    acknowledgement and applied after it (also by another gateway, or this one restarted,
+    when this one dies first); the message is then updated through the payload's
+    `response_url`."""
     body = await _verifier(request).verified_body(request)
     payload = parse_payload(body)
     if payload is not None:
         interactions: SlackInteractions = gateway(request).slack.interactions
-        interactions.accept(payload, correlation_id)
+        await interactions.accept(payload, correlation_id)
     return Response(status_code=200)
 
 

@@ -18,6 +18,8 @@ from services.gateway.slack.interactions import SlackInteractions
 from services.gateway.slack.responder import Followups, SlackResponder
 from services.gateway.slack.users import SlackRoles
 from services.gateway.slack.verification import ReplayGuard, SlackVerifier
+from shared.bus import EventBus, StreamConsumer, consumer_name, consumer_options
+from shared.streams import GROUP_SLACK_CLICKS, SLACK_CLICKS
 
 RESPONSE_TIMEOUT_S = 10.0
 
@@ -28,6 +30,7 @@ class SlackParts:
     commands: SlackCommands
     interactions: SlackInteractions
     followups: Followups
+    clicks: StreamConsumer  # applies the clicks kept on their stream, at least once
 
 
 def build_slack(
@@ -51,6 +54,15 @@ def build_slack(
         followups,
         settings.slack_inline_budget_s,
     )
-    interactions = SlackInteractions(backends, index, roles, responder, followups)
+    bus = EventBus(redis, settings.stream_maxlen)
+    interactions = SlackInteractions(backends, index, roles, responder, bus)
     verifier = SlackVerifier(settings.slack_signing_secret, ReplayGuard(redis))
-    return SlackParts(verifier, commands, interactions, followups)
+    clicks = StreamConsumer(
+        redis,
+        streams=[SLACK_CLICKS],
+        group=GROUP_SLACK_CLICKS,
+        consumer=consumer_name("gateway"),
+        handler=interactions.handle,
+        options=consumer_options(settings),
+    )
+    return SlackParts(verifier, commands, interactions, followups, clicks)
