@@ -76,23 +76,15 @@ def _approval_conflict(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _approval_gone(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApprovalAlreadyExpiredError)
-    return problem(
-        410,
-        "Approval expired",
-        f"{exc.reason}; nothing was done",
-        type_=TYPE + "approval-expired",
-        approval_id=exc.approval_id,
-    )
-
-
 def _approval_expired(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApprovalExpiredError)
+    """Gone (410) whether this decision found it expired (and recorded the expiry) or the
+    sweep had recorded it already."""
+    assert isinstance(exc, ApprovalExpiredError | ApprovalAlreadyExpiredError)
+    recorded = " (the expiry is recorded)" if isinstance(exc, ApprovalExpiredError) else ""
     return problem(
         410,
         "Approval expired",
-        f"{exc.reason}; nothing was done (the expiry is recorded)",
+        f"{exc.reason}; nothing was done{recorded}",
         type_=TYPE + "approval-expired",
         approval_id=exc.approval_id,
     )
@@ -110,5 +102,5 @@ def add_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApprovalNotFoundError, _approval_missing)
     app.add_exception_handler(ApprovalConflictError, _approval_conflict)
     app.add_exception_handler(ApprovalExpiredError, _approval_expired)
-    app.add_exception_handler(ApprovalAlreadyExpiredError, _approval_gone)
+    app.add_exception_handler(ApprovalAlreadyExpiredError, _approval_expired)
     app.add_exception_handler(MaintenanceWindowNotFoundError, _window_missing)
