@@ -260,12 +260,18 @@ def _field_path(loc: tuple[int | str, ...]) -> tuple[str, str]:
     return field or "body", pointer if parts else ""
 
 
+def declared_coding(request: Request) -> str | None:
+    """The ``Content-Encoding`` a request declares for its body (lower case), unless none or
+    ``identity``: no service undoes one on a JSON body."""
+    coding = request.headers.get("content-encoding", "").strip().lower()
+    return None if coding in ("", "identity") else coding
+
+
 def _encoded_problem(request: Request) -> JSONResponse | None:
     """A 415 for a body refused as unreadable that was sent compressed: no service undoes a
     ``Content-Encoding`` on a JSON body (gzip, deflate, br), so the reason is the coding, not
     the bytes it produced; or declared in a charset other than UTF-8."""
-    coding = request.headers.get("content-encoding", "").strip().lower()
-    if coding not in ("", "identity"):
+    if (coding := declared_coding(request)) is not None:
         reason = f"{coding[:50]!r} is not accepted; send the body uncompressed"
         return _unsupported_media("Content-Encoding", reason, "must not be compressed")
     return _charset_problem(request)
@@ -283,8 +289,7 @@ async def refuse_declared_coding(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or route.body_field is None:
         return
-    coding = request.headers.get("content-encoding", "").strip().lower()
-    if coding not in ("", "identity"):
+    if declared_coding(request) is not None:
         raise HTTPException(415, _DECLARED_CODING)
 
 

@@ -185,8 +185,8 @@ def authenticate_before_body(app: FastAPI) -> None:
     async def key_before_unreadable(request: Request, exc: Exception) -> Response:
         # A body FastAPI's reader gave up on (not UTF-8, nested past the recursion limit) is
         # an HTTPException, not a validation error, and is raised before any dependency too.
-        unreadable = isinstance(exc, StarletteHTTPException) and exc.detail == UNREADABLE_BODY
-        answer = await refusal(request) if unreadable else None
+        assert isinstance(exc, StarletteHTTPException)
+        answer = await refusal(request) if exc.detail == UNREADABLE_BODY else None
         return answer or await _call(answer_refused, request, exc)
 
     app.add_exception_handler(RequestValidationError, key_first)

@@ -34,7 +34,7 @@ from services.gateway.ingest import (
 )
 from services.gateway.metrics import SAMPLES_INGESTED
 from shared.bus import EventBus
-from shared.web import problem_responses
+from shared.web import declared_coding, problem_responses
 
 log = structlog.get_logger("gateway.metrics")
 
@@ -111,7 +111,7 @@ async def _fast(request: Request) -> Response | None:
     """The request answered without a model per sample; None: the declared route decides."""
     if request.method != "POST" or not _takes_json(request):
         return None
-    if request.headers.get("content-encoding", "").strip().lower() not in ("", "identity"):
+    if declared_coding(request) is not None:
         return None  # refused by the declared route, whatever the bytes (415)
     settings: GatewaySettings = gateway(request).settings
     columns = read_columns(await request.body(), settings.time_bounds, datetime.now(UTC))

@@ -168,7 +168,8 @@ class DetectorConfig:
     #: contexts (the samples before and after a gap are not consecutive).
     gap_factor: float = 10.0
     #: Values with a larger magnitude are treated like NaN (skipped): they would overflow
-    #: the running statistics.
+    #: the running statistics. The APIs refuse them before they get here
+    #: (``shared.identifiers.MAX_SAMPLE_MAGNITUDE``, the same bound).
     max_abs_value: float = 1e100
 
     def replace(self, **changes: Any) -> DetectorConfig:
