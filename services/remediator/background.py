@@ -31,6 +31,7 @@ import time
 import structlog
 
 from services.remediator import metrics
+from services.remediator.core.action_requests import ActionRequest
 from services.remediator.stores import redis_keys
 from services.remediator.stores.dispatched import Stalled
 from services.remediator.wiring import Remediator
@@ -114,14 +115,12 @@ def redispatch_stalled_anomalies(remediator: Remediator) -> int:
         if item.member in given_up:
             log.warning("stalled_anomaly_dropped", **_described(item))
             continue
-        if item.request is not None:
-            remediator.scheduler.execute(item.request)
+        if isinstance(item.sent, ActionRequest):
+            remediator.scheduler.execute(item.sent)
         elif item.rule is None:
-            assert item.event is not None
-            remediator.scheduler.handle(item.event, dry_run=False)
+            remediator.scheduler.handle(item.sent, dry_run=False)
         else:
-            assert item.event is not None
-            remediator.scheduler.recheck(item.event, item.rule, 0)
+            remediator.scheduler.recheck(item.sent, item.rule, 0)
         metrics.REDISPATCHED.inc()
         sent += 1
         log.info("stalled_anomaly_resent", **_described(item))
@@ -133,7 +132,7 @@ def _described(item: Stalled) -> dict[str, str | None]:
         "anomaly_id": str(item.subject),
         "correlation_id": item.correlation_id,
         "recheck_rule": item.rule,
-        "request": item.request.action if item.request is not None else None,
+        "request": item.sent.action if isinstance(item.sent, ActionRequest) else None,
     }
 
 

@@ -78,25 +78,22 @@ def member(anomaly_id: uuid.UUID, rule: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class Stalled:
-    event: AnomalyEvent | None  # None: a person's request
+    sent: AnomalyEvent | ActionRequest  # an anomaly, or a person's request
     rule: str | None  # the debounced rule to re-check; None: the anomaly's decision
     first_due_ms: int  # when it was first sent (or, a re-check, due)
-    request: ActionRequest | None = None  # a person's request to send again
 
     @property
     def subject(self) -> uuid.UUID:
         """The anomaly's id, or the request's (its incident's)."""
-        if self.request is not None:
-            return self.request.subject_id
-        assert self.event is not None
-        return self.event.event_id
+        if isinstance(self.sent, ActionRequest):
+            return self.sent.subject_id
+        return self.sent.event_id
 
     @property
     def correlation_id(self) -> str:
-        if self.request is not None:
-            return self.request.incident.correlation_id
-        assert self.event is not None
-        return self.event.correlation_id
+        if isinstance(self.sent, ActionRequest):
+            return self.sent.incident.correlation_id
+        return self.sent.correlation_id
 
     @property
     def member(self) -> str:
@@ -231,12 +228,12 @@ class DispatchedAnomalies:
             _anomaly_id, _, rule = entry.decode().partition(":")
             first_due, _, text = value.partition(b" ")
             try:
+                sent: AnomalyEvent | ActionRequest
                 if text.startswith(REQUEST_MARK):
-                    request = ActionRequest.model_validate_json(text[len(REQUEST_MARK) :])
-                    stalled.append(Stalled(None, None, int(first_due), request))
+                    sent = ActionRequest.model_validate_json(text[len(REQUEST_MARK) :])
                 else:
-                    event = AnomalyEvent.model_validate_json(text)
-                    stalled.append(Stalled(event, rule or None, int(first_due)))
+                    sent = AnomalyEvent.model_validate_json(text)
+                stalled.append(Stalled(sent, rule or None, int(first_due)))
             except ValueError:  # only after an incompatible change of the event
                 unreadable.append(entry.decode())
         self.forget(unreadable)
