@@ -10,13 +10,16 @@ server, which forwards every call unchanged except SSM ``SendCommand``, which it
   forward the others.
 
 and can slow down any other call by its operation name (``slow``), e.g. the Auto Scaling look-ups
-made before an action is reserved. It counts the ``SendCommand`` requests that arrived, and
+made before an action is reserved, and can report every ``GetCommandInvocation`` as failed with
+a given exit code and error output (``invocation_failure``), as an instance whose script
+failed would. It counts the ``SendCommand`` requests that arrived, and
 signals the first.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 from scops.local_redis import free_port
 
 SEND_COMMAND = "AmazonSSM.SendCommand"
+GET_INVOCATION = "AmazonSSM.GetCommandInvocation"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 Mode = Literal["pass", "stall", "hang", "refuse", "fail_once"]
 
@@ -40,6 +44,7 @@ class AwsFaults:
     stall_s: float = 5.0
     url: str = ""
     slow: dict[str, float] = field(default_factory=dict)  # operation -> seconds added
+    invocation_failure: tuple[int, str] | None = None  # exit code, error output
     sends_seen: int = 0
     sends_forwarded: int = 0
     first_send: threading.Event = field(default_factory=threading.Event)
@@ -118,7 +123,18 @@ def _handler(faults: AwsFaults) -> type[BaseHTTPRequestHandler]:
                     return
                 self._answer(*reply)
                 return
-            self._answer(*self._forward(body))
+            status, headers, answer = self._forward(body)
+            failure = faults.invocation_failure
+            if self.headers.get("X-Amz-Target") == GET_INVOCATION and status == 200 and failure:
+                reply_json = json.loads(answer)
+                reply_json |= {
+                    "Status": "Failed",
+                    "StatusDetails": "Failed",
+                    "ResponseCode": failure[0],
+                    "StandardErrorContent": failure[1],
+                }
+                answer = json.dumps(reply_json).encode()
+            self._answer(status, headers, answer)
 
         do_GET = _handle
         do_POST = _handle

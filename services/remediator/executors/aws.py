@@ -18,7 +18,8 @@ from services.remediator.aws.ssm_commands import (
     invocations,
     send_shell_command,
 )
-from services.remediator.executors.base import NO_TARGETS, Finished, Job, Started
+from services.remediator.core.actions.base import NOT_ON_TARGET_EXIT
+from services.remediator.executors.base import NO_TARGETS, NOT_ON_TARGET, Finished, Job, Started
 from shared.events import RemediationStatus
 
 T = TypeVar("T")
@@ -81,6 +82,16 @@ class AwsExecutor:
                 exit_code=0,
             )
         first = failed[0]
+        if all(i.exit_code == NOT_ON_TARGET_EXIT for i in failed):
+            return Finished(
+                RemediationStatus.FAILED,
+                f"{len(failed)} of {len(found)} instance(s) do not have what {job.describe()} "
+                f"acts on ({first.instance_id}: exit code {NOT_ON_TARGET_EXIT}); nothing was "
+                "tried there and the circuit breaker does not count it",
+                output,
+                exit_code=NOT_ON_TARGET_EXIT,
+                error_code=NOT_ON_TARGET,
+            )
         return Finished(
             RemediationStatus.FAILED,
             f"{len(failed)} of {len(found)} instance(s) failed ({first.instance_id}: "

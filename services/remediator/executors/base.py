@@ -18,7 +18,10 @@ from shared.events import RemediationStatus
 TIMEOUT = "Timeout"
 NO_TARGETS = "NoTargets"
 NON_ZERO_EXIT = "NonZeroExit"
-OWN_ERROR_CODES = (TIMEOUT, NO_TARGETS, NON_ZERO_EXIT)
+# Every failed instance lacked what the action acts on (its script exited NOT_ON_TARGET_EXIT):
+# nothing was tried there, so the failure does not count toward the circuit breaker.
+NOT_ON_TARGET = "NotOnTarget"
+OWN_ERROR_CODES = (TIMEOUT, NO_TARGETS, NON_ZERO_EXIT, NOT_ON_TARGET)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,15 @@ from __future__ import annotations
 import subprocess
 from datetime import datetime
 
-from services.remediator.executors.base import NON_ZERO_EXIT, TIMEOUT, Finished, Job, Started
+from services.remediator.core.actions.base import NOT_ON_TARGET_EXIT
+from services.remediator.executors.base import (
+    NON_ZERO_EXIT,
+    NOT_ON_TARGET,
+    TIMEOUT,
+    Finished,
+    Job,
+    Started,
+)
 from shared.events import RemediationStatus
 
 
@@ -41,12 +49,14 @@ class LocalExecutor:
         output = done.stdout + (f"\n-- stderr --\n{done.stderr}" if done.stderr else "")
         if done.returncode == 0:
             return Finished(RemediationStatus.SUCCEEDED, f"ran {job.describe()} locally", output, 0)
+        missing = done.returncode == NOT_ON_TARGET_EXIT
         return Finished(
             RemediationStatus.FAILED,
-            f"exit code {done.returncode}",
+            f"exit code {done.returncode}"
+            + (": this host does not have what it acts on" if missing else ""),
             output,
             done.returncode,
-            error_code=NON_ZERO_EXIT,
+            error_code=NOT_ON_TARGET if missing else NON_ZERO_EXIT,
         )
 
     def poll(self, job: Job, started: Started) -> Finished | None:

@@ -31,7 +31,14 @@ from services.remediator.core.action_requests import ActionRequest
 from services.remediator.core.records import request_record
 from services.remediator.core.safety_policy import Refusal
 from services.remediator.core.targets import Target
-from services.remediator.executors.base import TIMEOUT, Executor, Finished, Job, Started
+from services.remediator.executors.base import (
+    NOT_ON_TARGET,
+    TIMEOUT,
+    Executor,
+    Finished,
+    Job,
+    Started,
+)
 from services.remediator.handling.safety_checks import Prepared, SafetyChecks
 from services.remediator.handling.scheduling import Scheduler
 from services.remediator.stores import redis_keys
@@ -335,6 +342,8 @@ class ActionRunner:
             RemediationStatus.FAILED: "failed",
             RemediationStatus.INTERRUPTED: "interrupted",
         }.get(record.status, "succeeded")
+        if record.error_code == NOT_ON_TARGET:
+            outcome = "not_on_target"  # nothing was tried: not the breaker's concern
         definition = self.registry[request.action]
         checks = self.checks.request_for(request, definition, definition.parse(request.params))
         failure = record.reason if outcome == "failed" else ""

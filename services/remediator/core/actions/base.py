@@ -69,6 +69,14 @@ class ShellParams(ActionParams):
     )
 
 
+# The exit code with which a shell action says that the instance lacks what the action acts on
+# (a unit it does not have, say): nothing was tried, so the failure says nothing about the
+# fleet's health and does not count toward the circuit breaker. Otherwise anyone able to raise
+# an alert could name a unit no instance has and, failure after failure, stop every automatic
+# action. 78 is sysexits' EX_CONFIG; catalogue scripts may use it the same way.
+NOT_ON_TARGET_EXIT = 78
+
+
 @dataclass(frozen=True)
 class ShellPlan:
     """Commands for ``AWS-RunShellScript`` (or, for catalogue scripts, the local executor)."""

@@ -2,7 +2,10 @@
 
 Runs ``systemctl restart <unit>``, waits ``verify_s`` seconds and checks
 ``systemctl is-active <unit>``: the command fails, and the record says so, when the service
-does not come back. Targets: instance ids or instance tags. Risk: medium.
+does not come back. An instance without the unit is not touched: the script exits
+``NOT_ON_TARGET_EXIT`` before the restart, and that failure does not count toward the circuit
+breaker (the unit's name may come from an alert's labels). Targets: instance ids or instance
+tags. Risk: medium.
 
 Only ``.service`` units are restarted (a bare name such as ``nginx`` means ``nginx.service``);
 never another unit type (``poweroff.target``, ``dbus.socket`` ...) nor the units that keep the
@@ -17,6 +20,7 @@ import shlex
 from pydantic import Field, ValidationInfo, field_validator
 
 from services.remediator.core.actions.base import (
+    NOT_ON_TARGET_EXIT,
     ActionDefinition,
     ShellParams,
     ShellPlan,
@@ -48,8 +52,11 @@ class RestartServiceParams(ShellParams):
 
 def shell(params: RestartServiceParams) -> ShellPlan:
     unit = shlex.quote(full_name(params.service))
+    missing = f"{unit} is not on this instance: not restarted"
     commands = [
         "set -eu",
+        f'if [ "$(systemctl show --property=LoadState --value -- {unit})" = not-found ]; then'
+        f" echo {shlex.quote(missing)} >&2; exit {NOT_ON_TARGET_EXIT}; fi",
         f"systemctl restart {unit}",
         f"sleep {params.verify_s}" if params.verify_s else "true",
         f"systemctl is-active {unit}",
