@@ -42,6 +42,20 @@ class RulesFileError(RemediatorError):
         super().__init__(f"{self.file}: {first}{more}")
 
 
+class RulesUnreadableError(RemediatorError):
+    """The rules in force (published by the API) cannot be read by this process, e.g. a
+    newer release's API published rules naming an action or script this worker lacks. It
+    decides nothing until it can: deciding with the rules it had would ignore, say, a deny
+    list the reload added."""
+
+    def __init__(self, version: str, cause: RulesFileError) -> None:
+        self.version = version
+        super().__init__(
+            f"the rules in force (version {version}) cannot be read here: {cause}; nothing is "
+            "decided until they can (upgrade or restart this worker)"
+        )
+
+
 class UnknownActionError(RemediatorError):
     def __init__(self, name: str, known: list[str]) -> None:
         self.name = name

@@ -12,6 +12,7 @@ from celery.signals import worker_process_init
 
 from services.remediator.celery_app import app, settings
 from services.remediator.core.action_requests import ActionRequest
+from services.remediator.errors import RulesUnreadableError
 from services.remediator.handling.scheduling import VERIFY_ACTION, CeleryScheduler
 from services.remediator.stores.claims import ClaimBusyError, leases_kept_alive
 from services.remediator.wiring import Remediator, build
@@ -37,10 +38,19 @@ def remediator() -> Remediator:
     return _remediator
 
 
-def _retry_later(task: Any, exc: ClaimBusyError) -> Exception:
-    # Another attempt is at work on it; look again once its lease could have lapsed.
-    log.info("claim_busy_retrying", claim=str(exc))
-    result: Exception = task.retry(countdown=min(2.0, settings.claim_lease_s), exc=exc)
+RULES_UNREADABLE_RETRY_S = 30.0
+
+
+def _retry_later(task: Any, exc: ClaimBusyError | RulesUnreadableError) -> Exception:
+    if isinstance(exc, ClaimBusyError):
+        # Another attempt is at work on it; look again once its lease could have lapsed.
+        log.info("claim_busy_retrying", claim=str(exc))
+        countdown = min(2.0, settings.claim_lease_s)
+    else:
+        # Nothing decided, nothing claimed: again once this worker may have been upgraded.
+        log.error("rules_unreadable_retrying", error=str(exc))
+        countdown = RULES_UNREADABLE_RETRY_S
+    result: Exception = task.retry(countdown=countdown, exc=exc)
     return result
 
 
@@ -53,7 +63,7 @@ def handle_anomaly(self: Any, *, event: dict[str, Any], dry_run: bool = False) -
     try:
         with leases_kept_alive():
             remediator().workflow.handle(anomaly, dry_run=dry_run)
-    except ClaimBusyError as exc:
+    except (ClaimBusyError, RulesUnreadableError) as exc:
         raise _retry_later(self, exc) from exc
     finally:
         structlog.contextvars.clear_contextvars()
@@ -68,7 +78,7 @@ def recheck_anomaly(self: Any, *, event: dict[str, Any], rule: str) -> None:
     try:
         with leases_kept_alive():
             remediator().workflow.recheck(anomaly, rule)
-    except ClaimBusyError as exc:
+    except (ClaimBusyError, RulesUnreadableError) as exc:
         raise _retry_later(self, exc) from exc
     finally:
         structlog.contextvars.clear_contextvars()
@@ -84,7 +94,7 @@ def execute_request(self: Any, *, request: dict[str, Any]) -> None:
     try:
         with leases_kept_alive():
             remediator().workflow.execute_request(action_request)
-    except ClaimBusyError as exc:
+    except (ClaimBusyError, RulesUnreadableError) as exc:
         raise _retry_later(self, exc) from exc
     finally:
         structlog.contextvars.clear_contextvars()

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from services.remediator.core.accounts import HOME, AccountRefused, AccountRoles, AwsPlace
 from services.remediator.core.action_requests import ActionRequest, Incident
 from services.remediator.core.rules.matching import ApprovalNeed, Candidate, Recommendation
-from services.remediator.core.rules.schema import Policy
+from services.remediator.core.rules.schema import BlastRadius, Policy, Rule
 from services.remediator.core.safety_policy import (
     Refusal,
     SafetyLimits,
@@ -33,6 +33,8 @@ from services.remediator.core.safety_policy import (
 )
 from services.remediator.core.targets import ResolvedTarget, Target, TargetError, fill
 from shared.events import AnomalyEvent
+
+N = TypeVar("N", int, float)
 
 
 class Lookups(Protocol):
@@ -107,13 +109,9 @@ def build_request(
     """The request for a choice without a refusal."""
     candidate, resolved = choice.candidate, choice.resolved
     assert resolved is not None, "build requests only for choices without a refusal"
+    incident = Incident.from_anomaly(anomaly)
     blast = live.rule.blast_radius or policy.default_blast()
-    group = None
-    if blast is not None and blast.max_percent:
-        try:
-            group = fill(blast.group, anomaly.resource_id, anomaly.metric, anomaly.labels)
-        except TargetError:
-            group = None  # AWS is asked which group the target belongs to
+    group = _blast_group(blast, incident) if blast is not None and blast.max_percent else None
     verify = live.rule.verification(policy)
     if verify is not None and candidate.definition.verifiable:
         verify = verify.for_metric(anomaly.metric)
@@ -121,7 +119,7 @@ def build_request(
         verify = None
     return ActionRequest(
         subject_id=anomaly.event_id,
-        incident=Incident.from_anomaly(anomaly),
+        incident=incident,
         action=candidate.action,
         params=candidate.params_json(),
         target=resolved.target,
@@ -134,7 +132,7 @@ def build_request(
         blast_max=(blast.max_targets or 0) if blast else 0,
         blast_window_s=blast.window if blast else 3600.0,
         blast_percent=(blast.max_percent or 0.0) if blast else 0.0,
-        blast_group=group or None,
+        blast_group=group,
         denied_targets=tuple(policy.deny_targets),
         dry_run=dry_run,
         verify=verify,
@@ -144,6 +142,48 @@ def build_request(
         aws_account=choice.place.account,
         aws_region=choice.place.region,
     )
+
+
+def limits_in_force(
+    request: ActionRequest, rule: Rule | None, policy: Policy, default_cooldown_s: float
+) -> ActionRequest:
+    """A waiting request (approved, or a person's, queued) with the stricter of the limits
+    it was made with and those its rule (a person's request: the policy's default blast
+    radius) sets now: a reload while it waited can tighten its cooldown or blast radius,
+    never loosen them."""
+    blast = (rule.blast_radius if rule is not None else None) or policy.default_blast()
+    cooldown = request.cooldown_s
+    if rule is not None:
+        before = default_cooldown_s if cooldown is None else cooldown
+        now = default_cooldown_s if rule.cooldown is None else rule.cooldown
+        if now > before:
+            cooldown = rule.cooldown
+    if blast is None:
+        return request.model_copy(update={"cooldown_s": cooldown})
+    group = request.blast_group
+    if group is None and blast.max_percent:
+        group = _blast_group(blast, request.incident)
+    return request.model_copy(
+        update={
+            "cooldown_s": cooldown,
+            "blast_max": _stricter(request.blast_max, blast.max_targets or 0),
+            "blast_percent": _stricter(request.blast_percent, blast.max_percent or 0.0),
+            "blast_window_s": max(request.blast_window_s, blast.window),
+            "blast_group": group,
+        }
+    )
+
+
+def _stricter(asked: N, now: N) -> N:
+    """The lower of two maxima where 0 means none."""
+    return now if not asked else asked if not now else min(asked, now)
+
+
+def _blast_group(blast: BlastRadius, incident: Incident) -> str | None:
+    try:
+        return fill(blast.group, incident.resource_id, incident.metric, incident.labels) or None
+    except TargetError:
+        return None  # AWS is asked which group the target belongs to
 
 
 class Next(StrEnum):

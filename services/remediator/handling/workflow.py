@@ -37,6 +37,7 @@ from services.remediator.core.decision import (
     build_request,
     choose,
     decide,
+    limits_in_force,
 )
 from services.remediator.core.records import incident_record, request_record
 from services.remediator.core.rules.matching import (
@@ -46,6 +47,7 @@ from services.remediator.core.rules.matching import (
     Recommendation,
     RemediationEngine,
     approval_need,
+    scope_miss,
 )
 from services.remediator.core.rules.schema import Rule
 from services.remediator.core.safety_policy import Refusal
@@ -293,6 +295,9 @@ class AnomalyWorkflow:
         one has passed the gate: its target is resolved again (tags may have changed since);
         a target that became production-critical waits for the people the policy asks of
         such targets if fewer approved it, and the safety checks decide."""
+        # The rules in force before the claim: a worker that cannot read them decides
+        # nothing (RulesUnreadableError; the task is tried again later) and holds no claim.
+        engine = self.parts.rules.engine()
         claim = self._claim(request.subject_id, request.action)
         if claim is None:
             return None
@@ -307,10 +312,9 @@ class AnomalyWorkflow:
                 started = self.parts.approvals.start(request.approval_id)
                 if started != "start":
                     return self._lapsed(request, claim, recorded=started == "settled")
-        resolved = self.resolve(request)
+        resolved = self.resolve(request, engine)
         if isinstance(resolved, Refusal):
             return self.parts.runner.refuse(request, claim, resolved.check, resolved.detail)
-        engine = self.parts.rules.engine()
         if request.approval_id:
             withdrawn = self._rule_withdrawn(request, engine)
             if withdrawn is not None:
@@ -324,10 +328,11 @@ class AnomalyWorkflow:
     def _rule_withdrawn(self, request: ActionRequest, engine: RemediationEngine) -> str | None:
         """Why the rule that asked for an approved action would not ask now (None: it
         would): removed from the rules file, in shadow mode (by the file, or switched
-        automatically because its actions did not help), or no longer proposing this action,
-        since the approval was asked. People approved what the rule proposed; a rule taken out
-        of service, or changed to propose something else, takes its proposals with it. A
-        person's own request has no rule and is not affected."""
+        automatically because its actions did not help), no longer covering the anomaly
+        (its metric, resource, labels or severity), or no longer proposing this action, since
+        the approval was asked. People approved what the rule proposed; a rule taken out of
+        service, narrowed, or changed to propose something else, takes its proposals with
+        it. A person's own request has no rule and is not affected."""
         name = request.rule
         if not name:
             return None
@@ -341,6 +346,12 @@ class AnomalyWorkflow:
                 f"rule {name} was switched to shadow mode (its actions did not improve "
                 "anything): nothing done"
             )
+        incident = request.incident
+        miss = scope_miss(
+            rule, incident.metric, incident.resource_id, incident.labels, incident.severity
+        )
+        if miss is not None:
+            return f"rule {name} no longer covers this anomaly ({miss}): nothing done"
         if all(step.action != request.action for step in rule.actions):
             return f"rule {name} no longer proposes {request.action}: nothing done"
         return None
@@ -434,11 +445,15 @@ class AnomalyWorkflow:
         """A person's request: the policy's risk tiers decide (no rule, no anomaly labels)."""
         return approval_need(None, request.risk, {}, self.parts.rules.engine().policy)
 
-    def resolve(self, request: ActionRequest) -> ActionRequest | Refusal:
+    def resolve(
+        self, request: ActionRequest, engine: RemediationEngine | None = None
+    ) -> ActionRequest | Refusal:
         """The request with its target resolved, or why it cannot be. Its AWS account is
-        checked again, and the deny list in force now added to the one it was made with (the
+        checked again, the deny list in force now added to the one it was made with, and its
+        cooldown and blast radius made the stricter of its own and those in force now (the
         settings or rules may have changed while it waited for people or in the queue: a
-        reload can add a refusal to a waiting action, never lift one)."""
+        reload can add a refusal to a waiting action, never lift one). ``engine``: the rules
+        in force, when the caller read them already."""
         try:
             place = self.parts.accounts.place(request.aws_account, request.aws_region)
             resolved = self.parts.targets.resolve(request.target, place)
@@ -446,9 +461,12 @@ class AnomalyWorkflow:
             return Refusal(exc.check, exc.detail)
         except TargetError as exc:
             return Refusal("no_target", str(exc))
-        now_denied = self.parts.rules.engine().policy.deny_targets
-        denied = tuple(dict.fromkeys((*request.denied_targets, *now_denied)))
-        return request.model_copy(
+        engine = engine or self.parts.rules.engine()
+        policy = engine.policy
+        denied = tuple(dict.fromkeys((*request.denied_targets, *policy.deny_targets)))
+        rule = _rule_named(engine, request.rule) if request.rule else None
+        cooldown_s = self.parts.runner.safety.limits.cooldown_s
+        return limits_in_force(request, rule, policy, cooldown_s).model_copy(
             update={
                 "target": resolved.target,
                 "target_names": resolved.names,

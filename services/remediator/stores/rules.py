@@ -3,7 +3,8 @@
 The API validates the rules file at start-up and on ``POST /rules/reload`` and publishes the
 accepted text to Redis with its version; a refused file changes nothing. Workers check the
 published version before each decision (one small read) and switch when it changes; a worker
-that finds nothing published loads the file itself.
+that finds nothing published loads the file itself, and one that cannot read what was
+published decides nothing until it can (:class:`RulesUnreadableError`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import structlog
 from services.remediator.core.actions.registry import ActionRegistry
 from services.remediator.core.rules.loading import LoadedRules, load_rules_file, load_rules_text
 from services.remediator.core.rules.matching import RemediationEngine
-from services.remediator.errors import RulesFileError
+from services.remediator.errors import RulesFileError, RulesUnreadableError
 from services.remediator.stores import redis_keys
 
 log = structlog.get_logger("remediator.rules")
@@ -81,11 +82,10 @@ class RuleStore:
         try:
             loaded = load_rules_text(text.decode(), source.decode(), self.registry)
         except RulesFileError as exc:
-            # E.g. a newer API published rules naming an action this worker lacks.
-            log.error("published_rules_refused", error=str(exc))
-            if current is None:
-                raise
-            return current
+            # E.g. a newer API published rules naming an action this worker lacks: the
+            # rules it had are no longer in force, so it decides nothing.
+            log.error("published_rules_refused", version=published.decode(), error=str(exc))
+            raise RulesUnreadableError(published.decode(), exc) from exc
         current = self._engine = RemediationEngine(loaded, self.registry)
         log.info("rules_switched", version=loaded.version)
         return current

@@ -212,18 +212,41 @@ class _Miss:
     below: Severity | None = None  # the rule's lowest severity, when severity was the miss
 
 
+def scope_miss(
+    rule: Rule, metric: str, resource_id: str, labels: Mapping[str, str], severity: Severity
+) -> str | None:
+    """Why ``rule`` does not cover an anomaly of this metric, resource, labels and severity
+    (None: it does). What an approved action's incident still holds to be matched again."""
+    miss = _scope_miss(rule, metric, resource_id, labels, severity)
+    if miss is None:
+        return None
+    if miss.below is not None:
+        return f"it acts on severity {miss.below} and above, this anomaly is {severity}"
+    return miss.why or f"it is for other metrics than {metric}"
+
+
+def _scope_miss(
+    rule: Rule, metric: str, resource_id: str, labels: Mapping[str, str], severity: Severity
+) -> _Miss | None:
+    match = rule.match
+    if not match.metric_matches(metric):
+        return _Miss(0)
+    if not match.resource_matches(resource_id):
+        return _Miss(1, f"rule {rule.name} does not cover resource {resource_id}")
+    missing = match.missing_labels(labels)
+    if missing:
+        return _Miss(1, f"rule {rule.name} needs labels {', '.join(missing)}")
+    if severity.rank < match.severity_at_least.rank:
+        return _Miss(2, below=match.severity_at_least)
+    return None
+
+
 def _mismatch(rule: Rule, anomaly: AnomalyEvent, co: frozenset[str]) -> _Miss | None:
     """None when ``rule`` matches."""
     match = rule.match
-    if not match.metric_matches(anomaly.metric):
-        return _Miss(0)
-    if not match.resource_matches(anomaly.resource_id):
-        return _Miss(1, f"rule {rule.name} does not cover resource {anomaly.resource_id}")
-    missing = match.missing_labels(anomaly.labels)
-    if missing:
-        return _Miss(1, f"rule {rule.name} needs labels {', '.join(missing)}")
-    if anomaly.severity.rank < match.severity_at_least.rank:
-        return _Miss(2, below=match.severity_at_least)
+    scope = _scope_miss(rule, anomaly.metric, anomaly.resource_id, anomaly.labels, anomaly.severity)
+    if scope is not None:
+        return scope
     if anomaly.score < match.min_score:
         return _Miss(
             3, f"rule {rule.name} needs a score of {match.min_score:g} ({anomaly.score:.2f})"

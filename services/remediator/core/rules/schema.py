@@ -7,6 +7,7 @@ are recorded beside it ("would have run X on Y") and never act, nor stop a live 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
@@ -62,7 +63,7 @@ class Match(_Strict):
     def resource_matches(self, resource_id: str) -> bool:
         return any(fnmatchcase(resource_id, p) for p in self.resources)
 
-    def missing_labels(self, labels: dict[str, str]) -> list[str]:
+    def missing_labels(self, labels: Mapping[str, str]) -> list[str]:
         return [
             f"{k}={pattern}"
             for k, pattern in self.labels.items()

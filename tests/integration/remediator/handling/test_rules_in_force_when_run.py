@@ -1,16 +1,27 @@
 """An action that waited (for people, in the queue) runs under the rules in force when it runs:
 a target deny-listed by a rules reload meanwhile is refused, whoever approved it; so is the
-action of a rule taken out of service (removed, or in shadow mode) or changed to propose
-another action while it waited; a rule that asks more people now waits for them."""
+action of a rule taken out of service (removed, or in shadow mode), narrowed so that it no
+longer covers the anomaly, or changed to propose another action while it waited; a rule that
+asks more people now waits for them; a cooldown lengthened or a blast radius lowered meanwhile
+holds it; and a worker that cannot read the rules in force decides nothing."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
 
+from services.remediator.core.actions.catalogue import load_catalogue
+from services.remediator.core.actions.registry import build_registry
+from services.remediator.errors import RulesUnreadableError
 from services.remediator.handling.manual import ManualRequest, prepare
+from services.remediator.stores import redis_keys
+from services.remediator.stores.rules import RuleStore
 from shared.events import RemediationRecord, RemediationStatus, Severity
 from tests.integration.remediator.conftest import Harness, HarnessFactory
-from tests.support.remediator_fixtures import AnomalyFactory
+from tests.support.remediator_fixtures import CATALOGUE, AnomalyFactory
 
 RULES = """\
 version: 1
@@ -145,3 +156,135 @@ def test_a_queued_manual_request_on_a_target_denied_since_it_was_asked_is_refuse
     record = h.workflow.execute_request(prepared.request)
     assert record is not None and record.status == RemediationStatus.BLOCKED
     assert record.blocked_by == "deny_list" and "'db-*'" in record.reason
+
+
+@pytest.mark.parametrize(
+    ("narrowed", "why"),
+    [
+        ("severity_at_least: critical", "it acts on severity critical and above"),
+        ('severity_at_least: low, resources: ["web-*"]', "does not cover resource db-1"),
+    ],
+    ids=["severity-raised", "resources-narrowed"],
+)
+def test_an_approved_action_its_rule_no_longer_covers_is_refused(
+    harness: HarnessFactory, anomaly: AnomalyFactory, narrowed: str, why: str
+) -> None:
+    h = harness(RULES.replace("DENIED", "bastion-*"), executor="dry-run")
+    approval_id = _waiting(h, anomaly)
+    _reload(h, RULES.replace("DENIED", "bastion-*").replace("severity_at_least: low", narrowed))
+    record = _approved_and_run(h, approval_id)
+    assert record.status == RemediationStatus.BLOCKED and record.blocked_by == "rule_withdrawn"
+    assert "rule idle no longer covers this anomaly" in record.reason and why in record.reason
+
+
+LIMITED = """\
+version: 1
+policy:
+  approval_for_risk: [high]
+rules:
+  - name: idle
+    match: {metric: idle_ratio, severity_at_least: low}
+    risk: high
+    cooldown: COOLDOWN
+    blast_radius: {max_targets: MAX, window: 1h}
+    actions: [{action: restart_service, params: {service: app}}]
+"""
+
+
+def _limited(max_targets: int = 5, cooldown: str = "1s") -> str:
+    return LIMITED.replace("MAX", str(max_targets)).replace("COOLDOWN", cooldown)
+
+
+def _asked(h: Harness, anomaly: AnomalyFactory, resource: str, **fields: object) -> str:
+    pending = h.workflow.handle(
+        anomaly(resource_id=resource, metric="idle_ratio", severity=Severity.LOW, **fields)
+    )
+    assert pending is not None and pending.status == RemediationStatus.PENDING_APPROVAL
+    assert pending.approval_id is not None
+    return pending.approval_id
+
+
+def _run_approved(h: Harness, approval_id: str) -> RemediationRecord:
+    h.work.executions.clear()
+    return _approved_and_run(h, approval_id)
+
+
+def test_a_blast_radius_lowered_since_an_action_was_asked_holds_it(
+    harness: HarnessFactory, anomaly: AnomalyFactory
+) -> None:
+    """The dry-run executor takes the real reservation: a dry run here passed every limit."""
+    h = harness(_limited(max_targets=5), executor="dry-run")
+    first, second = _asked(h, anomaly, "db-1"), _asked(h, anomaly, "db-2")
+    _reload(h, _limited(max_targets=1))  # two restarts asked at once: one target an hour now
+    assert _run_approved(h, first).status == RemediationStatus.DRY_RUN
+    again = _run_approved(h, second)
+    assert again.status == RemediationStatus.BLOCKED and again.blocked_by == "blast_radius"
+
+
+def test_a_cooldown_lengthened_since_an_action_was_asked_holds_it(
+    harness: HarnessFactory, anomaly: AnomalyFactory
+) -> None:
+    h = harness(_limited(cooldown="1s"), executor="dry-run")
+    assert _run_approved(h, _asked(h, anomaly, "db-1")).status == RemediationStatus.DRY_RUN
+    time.sleep(1.2)  # the rule's 1 s cooldown is over: another episode asks again
+    later = datetime(2026, 11, 26, 19, 0, tzinfo=UTC)
+    second = _asked(h, anomaly, "db-1", observed_at=later)
+    _reload(h, _limited(cooldown="1h"))
+    again = _run_approved(h, second)
+    assert again.status == RemediationStatus.BLOCKED and again.blocked_by == "cooldown"
+
+
+def test_a_loosened_limit_does_not_lift_the_one_an_action_was_asked_under(
+    harness: HarnessFactory, anomaly: AnomalyFactory
+) -> None:
+    h = harness(_limited(max_targets=1), executor="dry-run")
+    first, second = _asked(h, anomaly, "db-1"), _asked(h, anomaly, "db-2")
+    _reload(h, _limited(max_targets=5))
+    assert _run_approved(h, first).status == RemediationStatus.DRY_RUN
+    again = _run_approved(h, second)
+    assert again.status == RemediationStatus.BLOCKED and again.blocked_by == "blast_radius"
+
+
+DISK = """\
+version: 1
+policy:
+  deny_targets: DENIED
+rules:
+  - name: disk
+    match: {metric: disk_used_percent, severity_at_least: low}
+    actions: [{action: cleanup_disk, params: {paths: [/tmp]}}]
+"""
+
+NEWER_SCRIPT = """
+  trim-caches-v2:
+    description: A script the workers of the last release do not have.
+    risk: low
+    timeout_s: 60
+    commands:
+      - sync
+"""
+
+
+def test_a_worker_that_cannot_read_the_rules_in_force_decides_nothing(
+    harness: HarnessFactory, anomaly: AnomalyFactory, tmp_path: Path
+) -> None:
+    """A newer release's API publishes rules denying db-* and naming a script this worker's
+    catalogue lacks: deciding with the rules it had would ignore the new deny list."""
+    h = harness(DISK.replace("DENIED", '["bastion-*"]'), executor="dry-run")
+    disk = {"metric": "disk_used_percent", "severity": Severity.LOW}
+    assert h.workflow.handle(anomaly(resource_id="web-1", **disk)) is not None
+    newer = tmp_path / "catalogue-new.yaml"
+    newer.write_text(CATALOGUE.read_text() + NEWER_SCRIPT)
+    api_rules = tmp_path / "rules-new.yaml"
+    api_rules.write_text(
+        DISK.replace("DENIED", '["bastion-*", "db-*"]')
+        + "  - name: memory\n    match: {metric: mem_used_percent}\n"
+        "    actions: [{action: optimize_performance, params: {script: trim-caches-v2}}]\n"
+    )
+    RuleStore(h.client, api_rules, build_registry(load_catalogue(newer))).load_and_publish()
+    before = len(h.records())
+    event = anomaly(resource_id="db-1", **disk)
+    with pytest.raises(RulesUnreadableError, match="upgrade or restart this worker"):
+        h.workflow.handle(event)
+    assert len(h.records()) == before  # nothing decided, nothing recorded
+    assert not h.client.exists(redis_keys.claim(event.event_id, "cleanup_disk"))
