@@ -28,8 +28,8 @@ from shared.history_series import HistorySeries
 
 INDEX = "index.json"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
-_RELATIVE = re.compile(r"^now(?:-(\d+(?:\.\d+)?[smhdw]))?$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)\Z")
+_RELATIVE = re.compile(r"^now(?:-(\d+(?:\.\d+)?[smhdw]))?\Z")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 

@@ -20,6 +20,9 @@ def serve(name: str) -> None:
         port=settings.http_port,
         log_config=None,  # the app configures JSON logging itself
         timeout_graceful_shutdown=15,
+        # Longer than the gateway keeps an idle connection to a backend (2 s): the client,
+        # not the server, ends an idle connection, so no request meets one being closed.
+        timeout_keep_alive=15,
     )
 
 

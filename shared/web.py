@@ -277,7 +277,7 @@ def _encoded_problem(request: Request) -> JSONResponse | None:
     return _charset_problem(request)
 
 
-_DECLARED_CODING = "the request body must not be compressed"
+DECLARED_CODING = "the request body must not be compressed"
 
 
 async def refuse_declared_coding(request: Request) -> None:
@@ -290,7 +290,7 @@ async def refuse_declared_coding(request: Request) -> None:
     if not isinstance(route, APIRoute) or route.body_field is None:
         return
     if declared_coding(request) is not None:
-        raise HTTPException(415, _DECLARED_CODING)
+        raise HTTPException(415, DECLARED_CODING)
 
 
 def _charset_problem(request: Request) -> JSONResponse | None:
@@ -392,7 +392,7 @@ def _http_problem(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 405 and (allowed := _allowed_methods(request)):
         detail = f"{request.method} is not served here; this path takes {allowed}"
         return problem(405, _title(405), detail, headers={**(exc.headers or {}), "Allow": allowed})
-    if exc.detail == _DECLARED_CODING and (encoded := _encoded_problem(request)) is not None:
+    if exc.detail == DECLARED_CODING and (encoded := _encoded_problem(request)) is not None:
         return encoded
     if exc.status_code == 400 and exc.detail == UNREADABLE_BODY:
         if (encoded := _encoded_problem(request)) is not None:

@@ -23,7 +23,7 @@ from shared.cloudwatch.queries import CloudWatchQuery
 from shared.history_series import FetchLimits, HistoryError, HistorySeries, points_between
 
 STATISTICS = ("Average", "Sum", "Maximum", "Minimum", "SampleCount", "p50", "p90", "p99")
-_NAME = re.compile(r"^[A-Za-z0-9_./#:\-]{1,255}$")
+_NAME = re.compile(r"^[A-Za-z0-9_./#:\-]{1,255}\Z")
 _SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 

@@ -48,7 +48,7 @@ from services.detector.multivariate import ModelFormatError, MultivariateModel
 # Types outside skops' default trusted set that a MultivariateModel's state contains. The
 # forest's estimators, numpy arrays and plain containers are trusted by skops already.
 TRUSTED_TYPES = frozenset({"sklearn.tree._tree.Tree"})
-_VERSION = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}$")
+_VERSION = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{8}\Z")
 _HISTORY_KEPT = 50
 _LOG_KEPT = 200
 

@@ -128,8 +128,8 @@ def _resource(alert: Alert) -> str:
     """The resource the alert names, exactly: never cut or rewritten into another name (a
     cut or respelled id can be another resource's, and the remediator acts on it)."""
     for label in RESOURCE_LABELS:
-        value = alert.labels.get(label, "").strip()
-        if value:
+        value = alert.labels.get(label, "")
+        if value:  # an empty label is no label (as Prometheus reads it); spaces are kept
             try:
                 return _RESOURCE_ID.validate_python(value)
             except ValidationError as exc:

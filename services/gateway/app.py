@@ -51,7 +51,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(settings.redis_url)
-        http = httpx.AsyncClient(timeout=settings.proxy_timeout_s)
+        # Idle connections to the backends are dropped well before the backends' own
+        # keep-alive timeout (``scops serve``: 15 s; uvicorn's default 5 s): a request sent
+        # on a connection the server is closing at that moment fails as a 502.
+        http = httpx.AsyncClient(
+            timeout=settings.proxy_timeout_s, limits=httpx.Limits(keepalive_expiry=2.0)
+        )
         gateway = build(settings, redis, http)
         app.state.gateway = gateway
         documents = asyncio.create_task(keep_fetching(app, http, dict(gateway.backends.urls)))

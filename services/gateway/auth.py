@@ -27,7 +27,7 @@ from services.gateway.deps import gateway
 from services.gateway.people import People
 from services.gateway.ratelimit import WINDOW_TTL_S, RateLimiter
 from shared.events import PERSON_MAX
-from shared.web import UNREADABLE_BODY
+from shared.web import DECLARED_CODING, UNREADABLE_BODY
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="scops_... key")
 bearer = HTTPBearer(auto_error=False, description="the same key as a bearer token")
@@ -184,9 +184,11 @@ def authenticate_before_body(app: FastAPI) -> None:
 
     async def key_before_unreadable(request: Request, exc: Exception) -> Response:
         # A body FastAPI's reader gave up on (not UTF-8, nested past the recursion limit) is
-        # an HTTPException, not a validation error, and is raised before any dependency too.
+        # an HTTPException, not a validation error, and is raised before any dependency too;
+        # so is a body declared compressed (an app-wide dependency, run before the route's).
         assert isinstance(exc, StarletteHTTPException)
-        answer = await refusal(request) if exc.detail == UNREADABLE_BODY else None
+        about_body = exc.detail in (UNREADABLE_BODY, DECLARED_CODING)
+        answer = await refusal(request) if about_body else None
         return answer or await _call(answer_refused, request, exc)
 
     app.add_exception_handler(RequestValidationError, key_first)

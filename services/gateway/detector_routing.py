@@ -35,7 +35,7 @@ from shared.streams import shard_of
 from shared.web import problem
 
 SERVICE = "detector"
-_FEEDBACK = re.compile(r"^/anomaly/([^/]+)/feedback$")
+_FEEDBACK = re.compile(r"^/anomaly/([^/]+)/feedback\Z")
 _SUMMED = (
     "series_tracked",
     "series_warming_up",

@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-SLACK_ID = re.compile(r"^slack:[A-Z0-9]+:[A-Z0-9]+$")
-PERSON = re.compile(r"^[^\s:]{1,64}$")
+SLACK_ID = re.compile(r"^slack:[A-Z0-9]+:[A-Z0-9]+\Z")
+PERSON = re.compile(r"^[^\s:]{1,64}\Z")
 
 
 def slack_identity(team_id: str, user_id: str) -> str:

@@ -306,12 +306,12 @@ def counter_rates(
             else:
                 rise = point.value - last.value if point.value >= last.value else point.value
                 rate = rise / ((point.at_ms - last.at_ms) / 1000)
-                if math.isfinite(rate):
+                if measurable(rate):
                     at = datetime.fromtimestamp(point.at_ms / 1000, UTC)
                     samples.append(
                         _sample(series.resource_id, series.metric, rate, at, series.labels)
                     )
-                else:  # a rise past a float's range in so short a time: no rate to write
+                else:  # a rise too large to score (or past a float's range): no rate
                     dropped[Dropped.NON_FINITE] += 1
             last = point
             latest[key] = point

@@ -445,6 +445,27 @@ def test_a_plain_json_body_declared_compressed_is_a_415_too(
     assert written(sync_redis) == before
 
 
+@pytest.mark.parametrize("path", ["/v1/metrics", "/remediation/execute", "/chatops/query"])
+@pytest.mark.parametrize("who", ["no key", "wrong key", "viewer"])
+def test_no_word_about_a_body_declared_compressed_before_the_key_is_checked(
+    gateway: StackProcess, keys: dict[str, str], path: str, who: str
+) -> None:
+    """Only a caller who may call the route learns what is wrong with its body."""
+    presented = {
+        "no key": {},
+        "wrong key": {"X-API-Key": "scops_000000000000_" + "0" * 40},
+        "viewer": {"X-API-Key": keys["viewer"]},
+    }[who]
+    may_ask = who == "viewer" and path == "/chatops/query"  # a viewer may ask ChatOps
+    reply = httpx.post(
+        f"{gateway.url}{path}",
+        content=b'{"query": "status"}',
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip", **presented},
+    )
+    expected = 415 if may_ask else 403 if who == "viewer" else 401
+    assert reply.status_code == expected, (reply.status_code, reply.text)
+
+
 @pytest.mark.parametrize("path", ["/v1/metrics", "/remediation/evaluate"])
 @pytest.mark.parametrize("charset", ["iso-8859-1", '"windows-1252"'])
 def test_a_json_body_in_another_charset_is_a_415_naming_content_type(

@@ -8,7 +8,7 @@ from typing import Any
 
 from services.gateway.chatops.intents import ActionName, Entities
 
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?\Z")
 GROUP_ACTIONS = frozenset({ActionName.SCALE_OUT, ActionName.SCALE_IN})
 
 

@@ -27,12 +27,12 @@ from services.gateway.console.guard import (
 from services.gateway.console.rendering import redirect
 
 router = APIRouter(prefix=CONSOLE, include_in_schema=False)
-HEX_ID = re.compile(r"^[0-9a-f]{32}$")
-WINDOW_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+HEX_ID = re.compile(r"^[0-9a-f]{32}\Z")
+WINDOW_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}\Z")
 # Both forms' "For": numbers each with its unit (30m, 2h, 1h30m, 1d); a bare number is
 # refused rather than read as seconds (a window "For 90" would end 90 seconds later).
-DURATION = re.compile(r"^(?:\d{1,4}[smhd]){1,4}$")
+DURATION = re.compile(r"^(?:\d{1,4}[smhd]){1,4}\Z")
 DURATION_PART = re.compile(r"(\d+)([smhd])")
 DURATION_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

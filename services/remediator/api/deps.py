@@ -53,7 +53,7 @@ def get_person(
 
 
 ACTOR_CHANNEL_HEADER = "X-Actor-Channel"  # set by the gateway with the person
-CHANNEL = re.compile(r"^[a-z][a-z_]{0,31}$")
+CHANNEL = re.compile(r"^[a-z][a-z_]{0,31}\Z")
 
 
 def get_channel(

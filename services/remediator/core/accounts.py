@@ -20,7 +20,7 @@ ACCOUNT_LABEL = "aws_account"
 REGION_LABEL = "aws_region"
 ACCOUNT_PATTERN = r"^\d{12}$"
 REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
-ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::(\d{12}):role/[A-Za-z0-9+=,.@_/-]{1,512}$")
+ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::(\d{12}):role/[A-Za-z0-9+=,.@_/-]{1,512}\Z")
 UNKNOWN_ACCOUNT = "unknown_account"
 BAD_REGION = "bad_region"
 

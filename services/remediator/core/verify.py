@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from services.remediator.core.durations import Duration, format_duration
 
 SAME = "same"
-_METRIC = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]*$")
+_METRIC = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]*\Z")
 
 
 _FOR_METRIC: dict[tuple[Verify, str], Verify] = {}

@@ -173,3 +173,13 @@ def test_the_next_request_continues_from_the_last_point_of_the_previous_one() ->
     assert [s.value for s in samples] == [2.0]
     assert samples[0].timestamp == datetime.fromtimestamp((NOW_MS + 2_000) / 1000, UTC)
     assert unrated == {"counter_out_of_order": 1}
+
+
+def test_a_rate_too_large_to_score_is_dropped_and_counted_though_its_points_were_not() -> None:
+    """Both points are within the bound a value may have (1e100); their rate, 1e98 in a
+    millisecond, is not: the detector could not score it, so it is not written."""
+    labels = {"__name__": "bytes_sent_total", "job": "node"}
+    points = [(NOW_MS, 0.0), (NOW_MS + 1, 1e98), (NOW_MS + 1_001, 2e98)]
+    samples, _, unrated = counter_rates(mapped((labels, points)).counters, {})
+    assert [s.value for s in samples] == [1e98]
+    assert unrated == {"counter_first_point": 1, "non_finite": 1}

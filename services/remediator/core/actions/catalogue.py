@@ -16,7 +16,7 @@ from services.remediator.core.risk import Risk
 from services.remediator.core.yaml_source import problems_from, read_yaml
 from services.remediator.errors import RulesFileError
 
-SCRIPT_NAME = re.compile(r"^[a-z0-9][a-z0-9\-]{0,63}$")
+SCRIPT_NAME = re.compile(r"^[a-z0-9][a-z0-9\-]{0,63}\Z")
 CleanableRoot = Annotated[str, AfterValidator(cleanable_paths.check_root)]
 UnitGlob = Annotated[str, AfterValidator(restartable_units.check_glob)]
 

@@ -19,7 +19,7 @@ from services.remediator.core.targets import TargetSpec, check_template
 from services.remediator.core.verify import Verify
 from shared.events import Severity
 
-RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}\Z")
 
 
 class _Strict(BaseModel):
