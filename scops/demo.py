@@ -42,15 +42,24 @@ NORMAL_SAMPLES = 240  # four hours of one-minute samples: past the detector's wa
 
 
 def wait_ready(timeout: float) -> None:
+    """Every service ready, or exit saying which is not; says at once what it waits for."""
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=1.0) as client:
         for name, service in HTTP_SERVICES.items():
+            told = False
             while True:
                 try:
                     if client.get(service.url() + "/ready").status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass
+                if not told:
+                    print(
+                        f"waiting up to {timeout:.0f} s for {name} at {service.url()} "
+                        "(`make up` runs the stack, in another terminal)",
+                        flush=True,
+                    )
+                    told = True
                 if time.monotonic() > deadline:
                     raise SystemExit(
                         f"{name} is not ready at {service.url()}: is `make up` running?"

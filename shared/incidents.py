@@ -30,7 +30,8 @@ INCIDENT_CURSOR_MAX = 50
 class IncidentStatus(StrEnum):
     """``open``: an anomaly episode still firing, or a manual request whose action is still
     waiting or running; ``resolved``: the series is back to normal; ``closed``: a manual
-    request whose action reached a final status (succeeded, failed, blocked, dry run...)."""
+    request (or an anomaly never raised, such as a self-test's) whose action reached a final
+    status (succeeded, failed, blocked, dry run...)."""
 
     OPEN = "open"
     RESOLVED = "resolved"

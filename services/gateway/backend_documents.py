@@ -112,6 +112,10 @@ def merge(
             body = theirs["requestBody"]
             if route.actor_field is not None:
                 body = _without_actor(body, route.actor_field, schemas)
+            for media in body.get("content", {}).values():
+                # What "Try it out" sends as it is: a whole body that is accepted, not one
+                # assembled from each field's own example (every target form at once, say).
+                media["example"] = copy.deepcopy(route.example)
             ours["requestBody"] = body
         success = str(route.status)
         answer = theirs.get("responses", {}).get(success, {}).get("content")

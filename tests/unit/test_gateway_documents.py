@@ -154,3 +154,19 @@ def test_who_acts_is_documented_as_ignored_whatever_is_sent(
             assert field not in body.get("required", []), (method, path)
             described = body["properties"][field]
             assert set(described) <= {"description", "title"}, (method, path, described)
+
+
+def test_try_it_out_starts_from_the_whole_example_each_forwarded_body_has(
+    documents: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    """The Swagger UI fills a body from the media type's example when there is one, else from
+    each field's own example, which together can be refused (all three target forms at once,
+    a window with both an end and a duration)."""
+    _, merged = documents
+    with_examples = [r for r in ROUTES if r.example is not None]
+    assert len(with_examples) >= 10
+    for route in with_examples:
+        body = merged["paths"][route.path][route.method.lower()].get("requestBody")
+        if body is None:
+            continue
+        assert body["content"]["application/json"]["example"] == route.example, route.path

@@ -116,16 +116,20 @@ def draw(samples: list[Sample], anomalies: list[Marked]) -> Chart:
 
     if samples:
         chart.values_path = "M" + " L".join(f"{x(s.at)},{y(s.value)}" for s in samples)
-    if len(anomalies) >= 2:
-        upper = [f"{x(a.at)},{y(a.high)}" for a in anomalies]
-        lower = [f"{x(a.at)},{y(a.low)}" for a in reversed(anomalies)]
+    # An alert has no band (its value stands for both bounds): only the detector's are joined.
+    banded = [a for a in anomalies if not a.low == a.high == a.value]
+    if len(banded) >= 2:
+        upper = [f"{x(a.at)},{y(a.high)}" for a in banded]
+        lower = [f"{x(a.at)},{y(a.low)}" for a in reversed(banded)]
         chart.band_path = "M" + " L".join(upper + lower) + " Z"
     for a in anomalies:
         when = datetime.fromtimestamp(a.at, UTC).strftime("%H:%M:%S")
-        label = (
-            f"{when} {a.severity}: {_number(a.value)} "
-            f"(expected {_number(a.low)} to {_number(a.high)})"
+        expected = (
+            "an alert, no expected range"
+            if a.low == a.high == a.value
+            else f"expected {_number(a.low)} to {_number(a.high)}"
         )
+        label = f"{when} {a.severity}: {_number(a.value)} ({expected})"
         chart.dots.append(
             Dot(x(a.at), y(a.value), a.severity, label, a.anomaly_id, y(a.high), y(a.low))
         )

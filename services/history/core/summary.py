@@ -60,9 +60,15 @@ def is_manual(steps: Sequence[TimelineEntry]) -> bool:
 
 
 def _status(
-    kind: IncidentKind, resolved: TimelineEntry | None, remediation: list[TimelineEntry]
+    kind: IncidentKind,
+    resolved: TimelineEntry | None,
+    remediation: list[TimelineEntry],
+    episode: bool,
 ) -> IncidentStatus:
-    if kind == IncidentKind.MANUAL:
+    """``episode``: the anomaly was seen raised (or its series leave its range). An anomaly
+    never raised (``POST /remediation/test``'s, say) has no episode to resolve: its incident
+    ends with its action's story, as a person's request does."""
+    if kind == IncidentKind.MANUAL or (not episode and remediation):
         waiting = remediation[-1].status in WAITING
         return IncidentStatus.OPEN if waiting else IncidentStatus.CLOSED
     return IncidentStatus.RESOLVED if resolved is not None else IncidentStatus.OPEN
@@ -89,7 +95,7 @@ def summarize(incident_id: uuid.UUID, entries: Sequence[TimelineEntry]) -> Incid
         resource_id=str(place.detail.get("resource_id", "")),
         metric=str(place.detail.get("metric", "")),
         severity=max(severities, key=lambda s: s.rank) if severities else Severity.NORMAL,
-        status=_status(kind, resolved, remediation),
+        status=_status(kind, resolved, remediation, any(e.kind in EPISODE for e in steps)),
         opened_at=(first or steps[0]).at,
         detected_at=raised.at if raised is not None else None,
         resolved_at=resolved.at if resolved is not None else None,

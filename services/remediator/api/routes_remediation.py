@@ -65,8 +65,10 @@ class AnomalyInput(BaseModel):
     value: SampleValue = Field(97.5, examples=[97.5])
     severity: Severity = Field(examples=["critical"])
     score: Number = Field(0.95, ge=0, le=1)
-    expected_low: Number = 0.0
-    expected_high: Number = 0.0
+    expected_low: Number | None = Field(
+        None, description="The band the value left; none given: no band (as an alert's)."
+    )
+    expected_high: Number | None = None
     labels: Labels = Field(default_factory=dict, examples=[{"service": "nginx"}])
     contributing_metrics: list[MetricName] = Field(default_factory=list, max_length=32)
     observed_at: Timestamp | None = None
@@ -83,14 +85,20 @@ class AnomalyInput(BaseModel):
             observed_at=at,
             score=self.score,
             severity=self.severity,
-            expected_low=self.expected_low,
-            expected_high=self.expected_high,
+            # No band given: the value stands for both bounds, as for an alert (no band is
+            # claimed in what the decision says).
+            expected_low=_first_given(self.expected_low, self.expected_high, self.value),
+            expected_high=_first_given(self.expected_high, self.expected_low, self.value),
             contributing_metrics=self.contributing_metrics,
             model_version="evaluate",
             explanation="evaluation request",
             labels=self.labels,
             lasted_s=self.lasted_s,
         )
+
+
+def _first_given(*values: float | None) -> float:
+    return next(v for v in values if v is not None)
 
 
 class Queued(BaseModel):

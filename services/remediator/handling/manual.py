@@ -33,6 +33,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from services.remediator.core.accounts import ACCOUNT_PATTERN, REGION_PATTERN, AccountRefused
@@ -94,10 +95,16 @@ class TargetBody(BaseModel):
         examples=["eu-west-1"],
     )
 
-    def resolve(self) -> Target:
+    @model_validator(mode="after")
+    def _one_form(self) -> TargetBody:
+        """A malformed body (422), not a safety refusal: nothing is recorded."""
         given = [n for n in ("instance_ids", "tags", "auto_scaling_group") if getattr(self, n)]
         if len(given) != 1:
-            raise TargetError("give exactly one of instance_ids, tags, auto_scaling_group")
+            named = f" ({', '.join(given)} given)" if given else ""
+            raise ValueError(f"give exactly one of instance_ids, tags, auto_scaling_group{named}")
+        return self
+
+    def resolve(self) -> Target:
         if self.instance_ids:
             return Target.for_instances(*self.instance_ids)
         if self.tags:

@@ -45,3 +45,17 @@ def test_non_finite_values_are_left_out_and_nothing_at_all_is_an_empty_chart() -
     assert chart.empty
     one = draw([Sample(START, 3.0)], [])
     assert not one.empty and one.values_path.count("L") == 0
+
+
+def test_an_alert_has_no_band_and_is_not_joined_into_the_detectors() -> None:
+    """An Alertmanager alert's event gives its value as both bounds: no band to draw."""
+    anomalies = [
+        Marked(START, 90.0, 20.0, 40.0, "high"),
+        Marked(START + 300, 97.2, 97.2, 97.2, "critical", "alert-1"),
+        Marked(START + 600, 95.0, 22.0, 41.0, "high"),
+    ]
+    chart = draw([], anomalies)
+    corners = chart.band_path.removeprefix("M").removesuffix(" Z").split(" L")
+    assert len(corners) == 4  # the two detector anomalies, above and below
+    assert chart.dots[1].label.endswith("critical: 97.2 (an alert, no expected range)")
+    assert draw([], anomalies[:2]).band_path == ""

@@ -277,3 +277,20 @@ def test_a_series_gone_silent_closes_its_incident_as_no_data_not_recovered() -> 
     assert "back to normal" not in last.summary
     assert last.detail["reason"] == "no_data"
     assert summarize(first.event_id, _timeline([first, gone])).status == IncidentStatus.RESOLVED
+
+
+def test_an_anomaly_never_raised_ends_with_its_actions_story() -> None:
+    """``POST /remediation/test`` decides on a synthetic anomaly that is never raised: its
+    incident is not left open for ever, waiting for a resolution that cannot come."""
+    records = [
+        record.model_copy(update={"metric": "cpu_utilization", "anomaly_observed_at": START})
+        for record in manual_request("web-1", START, [RemediationStatus.DRY_RUN])
+    ]
+    summary = summarize(records[0].anomaly_id, _timeline(list(records)))
+    assert (summary.kind, summary.status) == (IncidentKind.ANOMALY, IncidentStatus.CLOSED)
+    waiting = [
+        record.model_copy(update={"metric": "cpu_utilization", "anomaly_observed_at": START})
+        for record in manual_request("web-1", START, [RemediationStatus.PENDING_APPROVAL])
+    ]
+    summary = summarize(waiting[0].anomaly_id, _timeline(list(waiting)))
+    assert summary.status == IncidentStatus.OPEN

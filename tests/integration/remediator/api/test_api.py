@@ -166,6 +166,9 @@ async def test_an_anomaly_as_the_system_lists_it_is_evaluated(api: Api) -> None:
 async def test_evaluation_says_what_would_happen_and_what_would_stop_it(api: Api) -> None:
     dry = await evaluate(api)
     assert dry["outcome"] == "dry_run" and dry["rule"] == "cpu"
+    assert "expected" not in dry["reason"]  # no band given: none is claimed
+    banded = await evaluate(api, expected_low=28.1, expected_high=42.2)
+    assert "expected 28.1 to 42.2" in banded["reason"]
     assert dry["description"] == "restart nginx on instances tagged Name=web-1"
     api.remediator.safety.set_dry_run(False)
     assert (await evaluate(api))["outcome"] == "would_run"
@@ -250,6 +253,33 @@ async def test_manual_requests_refused_at_once_are_recorded(api: Api) -> None:
     )
     assert wrong_target.status_code == 403
     assert wrong_target.json()["blocked_by"] == "no_target"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [{}, {"instance_ids": ["i-0123456789abcdef0"], "auto_scaling_group": "web-asg"}],
+    ids=["none", "two"],
+)
+async def test_a_target_given_in_no_form_or_several_is_a_malformed_body_not_a_refusal(
+    api: Api, target: dict[str, object]
+) -> None:
+    before = len(await audit(api))
+    reply = await api.http.post(
+        "/remediation/execute",
+        json={
+            "action": "restart_service",
+            "target": target,
+            "params": {"service": "nginx"},
+            "reason": "r",
+            "by": "ana",
+        },
+        headers=AUTH,
+    )
+    assert reply.status_code == 422, reply.text
+    (error,) = reply.json()["errors"]
+    assert error["field"] == "target"
+    assert "give exactly one of instance_ids, tags, auto_scaling_group" in error["reason"]
+    assert len(await audit(api)) == before  # a malformed body is not a refusal to record
 
 
 async def test_an_accepted_manual_request_is_queued_for_a_worker(api: Api) -> None:
