@@ -102,6 +102,11 @@ class PointScore(BaseModel):
     expected_high: float | None
     detectors: list[str]
     warming_up: bool
+    suppressed: bool = Field(
+        False,
+        description="An alarm-level score muted (score 0) because the series alarmed a "
+        "moment ago: the quiet period after an alarm, the same incident most likely.",
+    )
 
 
 class ScoreResponse(BaseModel):
@@ -162,6 +167,7 @@ def score_on(engine: DetectionEngine, req: ScoreRequest, saved: SavedState) -> S
                 expected_high=_finite(r.expected_high),
                 detectors=list(r.detectors) + (["hard_limit"] if verdict.hard_limit else []),
                 warming_up=r.warming_up,
+                suppressed=r.suppressed,
             )
         )
     return ScoreResponse(

@@ -296,6 +296,19 @@ def test_synchronous_scoring_reports_and_leaves_live_state_alone(
     assert unknown["series_known"] is False
     assert unknown["results"][0]["warming_up"] is True
     assert status(detector)["samples_scored"] == scored + 300
+    assert result["suppressed"] is False
+    then = START + timedelta(minutes=300)
+    twice = {
+        "resource_id": "web-1",
+        "metric": "cpu_utilization",
+        "points": [
+            {"timestamp": (then + timedelta(minutes=m)).isoformat(), "value": 97.0} for m in (0, 1)
+        ],
+    }
+    alarm, muted = httpx.post(f"{detector.url}/anomaly", json=twice).json()["results"]
+    assert alarm["is_anomaly"] is True and alarm["suppressed"] is False
+    # The same incident a minute later: muted, and the answer says why the score is 0.
+    assert (muted["is_anomaly"], muted["score"], muted["suppressed"]) == (False, 0.0, True)
 
     batch = httpx.post(f"{detector.url}/anomaly/batch", json={"requests": [ask, ask]})
     assert batch.status_code == 200

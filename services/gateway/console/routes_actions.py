@@ -94,7 +94,8 @@ def _seconds(duration: str) -> int:
 async def add_silence(request: Request, user: User) -> Response:
     form = await posted_form(request, user)
     matchers = {
-        "resource": field(form, "resource", max_chars=300) or "*",
+        # Typed, never defaulted: an empty form must not silence every resource.
+        "resource": field(form, "resource", required=True, max_chars=300),
         "metric": field(form, "metric", max_chars=200) or "*",
     }
     body = {

@@ -47,6 +47,18 @@ def test_an_operator_silences_in_their_own_name_and_ends_the_silence(
     assert not [s for s in _silences(console_stack, key) if s["id"] == silence["id"]]
 
 
+def test_a_silence_names_its_resource_an_empty_form_silences_nothing(
+    console_stack: ConsoleStack, console: ConsoleClient
+) -> None:
+    key = console_stack.key("operator", "otto")
+    console.sign_in(key)
+    before = _silences(console_stack, key)
+    refused = console.submit("/console/silences", {"resource": "", "duration": "1h"})
+    assert refused.status_code == 400, refused.text
+    assert "resource" in refused.text
+    assert _silences(console_stack, key) == before
+
+
 def test_a_viewer_sees_no_buttons_and_is_refused_when_posting_anyway(
     console_stack: ConsoleStack, console: ConsoleClient
 ) -> None:
