@@ -85,6 +85,11 @@ class ApprovalConflictError(ApprovalError):
     pass
 
 
+class AnotherApproverNeededError(ApprovalConflictError):
+    """The person deciding asked for the action, or approved it already: the approval is
+    still pending, for someone else."""
+
+
 class ApprovalAlreadyExpiredError(ApprovalConflictError):
     """A decision on an approval whose expiry is recorded already: gone (410), as the one that
     found it expired, and nothing more to record."""

@@ -118,6 +118,7 @@ def test_who_sent_the_alert_cannot_approve_the_action_it_asks_for(stack: Stack, 
     own = stack.approve("olga", approval["id"])
     assert own.status_code == 409, own.text
     assert "asked for this action and cannot also approve it" in own.json()["detail"]
+    assert own.json()["title"] == "Another person must approve"  # not decided: still pending
     other = stack.approve("ben", approval["id"])
     assert other.status_code == 202, other.text
     assert other.json()["complete"] and other.json()["approval"]["state"] == "approved"

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from services.remediator.errors import (
+    AnotherApproverNeededError,
     ApprovalAlreadyExpiredError,
     ApprovalConflictError,
     ApprovalExpiredError,
@@ -71,6 +72,14 @@ def _approval_missing(_request: Request, exc: Exception) -> JSONResponse:
 
 def _approval_conflict(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApprovalConflictError)
+    if isinstance(exc, AnotherApproverNeededError):
+        return problem(
+            409,
+            "Another person must approve",
+            exc.reason,
+            type_=TYPE + "another-approver-needed",
+            approval_id=exc.approval_id,
+        )
     return problem(
         409, "Conflict", exc.reason, type_=TYPE + "approval-decided", approval_id=exc.approval_id
     )

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.errors import (
+    AnotherApproverNeededError,
     ApprovalAlreadyExpiredError,
     ApprovalConflictError,
     ApprovalError,
@@ -245,14 +246,14 @@ class ApprovalStore:
         if reply[0] == "no_person":
             raise ValueError("an approval needs the approving person's identity")
         if reply[0] == "requester":
-            raise ApprovalConflictError(
+            raise AnotherApproverNeededError(
                 approval_id,
                 f"{who} asked for this action and cannot also approve it; another person must",
             )
         if reply[0] == "same_person":
             earlier = reply[1]
             also = "" if earlier == who else f" (as {earlier})"
-            raise ApprovalConflictError(
+            raise AnotherApproverNeededError(
                 approval_id,
                 f"{who} has already approved{also}; another person must approve",
             )
