@@ -25,7 +25,15 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="scops", description="Smart CloudOps AI")
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="run the whole stack locally until Ctrl-C")
+    up = sub.add_parser(
+        "up",
+        help="run the whole stack locally until Ctrl-C",
+        description="Run Redis (when none answers at SCOPS_REDIS_URL), every service and a "
+        "Celery worker in the foreground until Ctrl-C; a process that dies is started again. "
+        "Ports come from the settings: SCOPS_GATEWAY_PORT (8000), SCOPS_DETECTOR_PORT, "
+        "SCOPS_REMEDIATOR_PORT, SCOPS_NOTIFIER_PORT, SCOPS_HISTORY_PORT; the Redis from "
+        "SCOPS_REDIS_URL.",
+    )
     up.add_argument("--run-dir", type=Path, default=Path(".run"), help="logs and state")
     up.add_argument("--workers", type=int, default=2, help="Celery worker processes")
     up.add_argument(
