@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from services.detector.consumer import anomaly_key
+from services.detector.consumer import ANOMALY_TTL_S, anomaly_key
 from services.detector.deps import DetectorDep, get_detector
 from services.detector.detection_engine import MODEL_VERSION, DetectionEngine, SeriesState
+from services.detector.feedback import given_key
 from services.detector.scoring.detector import SeriesDetector
 from shared.identifiers import (
     CLOCKED_TIME,
@@ -297,45 +298,152 @@ async def score_batch(request: Request) -> Response:
     )
 
 
+# Writes a verdict's entry in the feedback log and its mark in one step, once: nil when it
+# wrote them, else the mark of the first time the verdict was given (nothing written). The mark
+# outlives the anomaly's summary (written before it, with the same lifetime), so a verdict is
+# never logged twice while the anomaly can still be given one.
+LOG_ONCE = """
+local first = redis.call('GET', KEYS[1])
+if first then return first end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
+FEEDBACK_LOG_MAXLEN = 100_000
+
+
+def given_mark_key(anomaly_id: str, verdict: str) -> str:
+    """Where the feedback log marks a verdict as given (beside the log: one slot)."""
+    return f"{FEEDBACK_STREAM}:given:{given_key(anomaly_id, verdict)}"
+
+
+class FeedbackAnswer(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "anomaly_id": "0f9c2a4e-8d1b-4c6e-9a7f-3b2d1e0c5a61",
+                    "verdict": "false_positive",
+                    "applied": True,
+                    "threshold_bias": 0.03,
+                    "already_given": False,
+                    "given_by": "alice",
+                },
+                {
+                    "anomaly_id": "0f9c2a4e-8d1b-4c6e-9a7f-3b2d1e0c5a61",
+                    "verdict": "false_positive",
+                    "applied": True,
+                    "threshold_bias": 0.03,
+                    "already_given": True,
+                    "given_by": "alice",
+                },
+            ]
+        }
+    )
+    anomaly_id: str
+    verdict: Literal["false_positive", "true_positive"]
+    applied: bool = Field(
+        description="True: the anomaly's series is kept by this detector and took the verdict "
+        "(saved before this answer). False: the series is not kept here (unknown, or "
+        "forgotten); the verdict is only logged."
+    )
+    threshold_bias: float | None = Field(
+        description="The series' threshold bias now (None when not applied)."
+    )
+    already_given: bool = Field(
+        description="True: this verdict on this anomaly was given before (a retry, a Slack "
+        "click applied again, another person): nothing changed, and the answer is the first "
+        "one's. A verdict is applied and logged once per anomaly."
+    )
+    given_by: str = Field(description="Who gave the verdict first.")
+
+
+FEEDBACK_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The verdict is applied and logged, now or by an earlier call with the "
+        "same anomaly and verdict (`already_given`): sending it again is safe.",
+    },
+    **problem_responses(401, s404="The anomaly is unknown, or older than 7 days"),
+}
+
+
 @router.post(
     "/anomaly/{anomaly_id}/feedback",
-    summary="Tell the detector an anomaly was a false or true positive",
-    responses=problem_responses(401, 404),
+    summary="Tell the detector an anomaly was a false or true positive (once per verdict)",
+    response_model=FeedbackAnswer,
+    responses=FEEDBACK_ANSWERS,
     dependencies=[Depends(require_internal_token)],
 )
-async def feedback(anomaly_id: str, body: FeedbackRequest, detector: DetectorDep) -> dict[str, Any]:
+async def feedback(anomaly_id: str, body: FeedbackRequest, detector: DetectorDep) -> FeedbackAnswer:
+    """Applies a verdict once per anomaly and verdict: the series' state and its record of the
+    verdicts it took are saved in one write, then the log entry and its mark in another, each
+    step skipped when already done. A caller without an answer (a timeout, a detector killed
+    between the two) sends it again and finishes it; a verdict given before answers as the
+    first time, with ``already_given``."""
     redis, engine = detector.redis, detector.engine
     raw = await redis.get(anomaly_key(anomaly_id))
     if raw is None:
         raise HTTPException(404, f"anomaly {anomaly_id} is unknown or older than 7 days")
     anomaly = json.loads(raw)
-    key = (anomaly["resource_id"], anomaly["metric"])
-    state = engine.series.get(key)
+    series = (anomaly["resource_id"], anomaly["metric"])
+    mark = given_mark_key(anomaly_id, body.verdict)
+    first = await redis.get(mark)
+    if first is not None:
+        return _answer(anomaly_id, body.verdict, engine, series, first, already=True)
+    state = engine.series.get(series)
+    took = False
     if state is not None:
-        if body.verdict == "false_positive":
-            state.feedback.false_positive(
-                anomaly["value"], anomaly["expected_low"], anomaly["expected_high"]
-            )
-        else:
-            state.feedback.true_positive()
-        engine.dirty.add(key)
+        # Nothing awaited between the look and the change: a verdict arriving twice at once
+        # is taken by one of them.
+        took = state.feedback.take(
+            given_key(anomaly_id, body.verdict),
+            body.verdict,
+            anomaly["value"],
+            anomaly["expected_low"],
+            anomaly["expected_high"],
+        )
+        engine.dirty.add(series)
         if detector.checkpointer is not None:
-            await detector.checkpointer.save_now(key)  # kept before it is said applied
-    await redis.xadd(
-        FEEDBACK_STREAM,
-        {
-            "anomaly_id": anomaly_id,
-            "verdict": body.verdict,
-            "by": body.by,
-            "note": body.note,
-            "anomaly": raw,
-        },
-        maxlen=100_000,
-        approximate=True,
+            # Kept before it is said applied (or logged), also when taken by an earlier call
+            # whose own save may still be on its way.
+            await detector.checkpointer.save_now(series)
+    given = json.dumps({"applied": state is not None, "given_by": body.by})
+    first = await redis.register_script(LOG_ONCE)(
+        keys=[mark, FEEDBACK_STREAM],
+        args=[
+            given,
+            ANOMALY_TTL_S,
+            FEEDBACK_LOG_MAXLEN,
+            *_fields(anomaly_id=anomaly_id, verdict=body.verdict, by=body.by, note=body.note),
+            "anomaly",
+            raw,
+        ],
     )
-    return {
-        "anomaly_id": anomaly_id,
-        "verdict": body.verdict,
-        "applied": state is not None,
-        "threshold_bias": state.feedback.threshold_bias if state else None,
-    }
+    # Logged by another call meanwhile; or logged now, of a verdict the series took before.
+    already = first is not None or (state is not None and not took)
+    return _answer(anomaly_id, body.verdict, engine, series, first or given, already=already)
+
+
+def _fields(**fields: str) -> list[str]:
+    return [part for item in fields.items() for part in item]
+
+
+def _answer(
+    anomaly_id: str,
+    verdict: Literal["false_positive", "true_positive"],
+    engine: DetectionEngine,
+    series: tuple[str, str],
+    given: str | bytes,
+    *,
+    already: bool,
+) -> FeedbackAnswer:
+    first = json.loads(given)
+    state = engine.series.get(series) if first["applied"] else None
+    return FeedbackAnswer(
+        anomaly_id=anomaly_id,
+        verdict=verdict,
+        applied=bool(first["applied"]),
+        threshold_bias=state.feedback.threshold_bias if state is not None else None,
+        already_given=already,
+        given_by=str(first["given_by"]),
+    )
