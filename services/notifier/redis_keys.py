@@ -41,5 +41,10 @@ def sent(message_id: str) -> str:
     return f"{BASE}:sent:{message_id}"
 
 
+def silence_request(request_id: str) -> str:
+    """Marker: the silence a request with this ``request_id`` created (its JSON, as created)."""
+    return f"{BASE}:silence-request:{request_id}"
+
+
 def rate(receiver: str) -> str:
     return f"{BASE}:rate:{receiver}"

@@ -17,15 +17,38 @@ from services.notifier.errors import SilenceNotFoundError
 from shared.events import utcnow
 
 CACHE_S = 1.0
+# A silence created once per request id: nil when created now, else the silence the first
+# request with that id created (as it was then; nothing written). The marker and the silence are
+# written together, so a request sent again finds either both or neither.
+ADD_ONCE = """
+local first = redis.call('GET', KEYS[1])
+if first then return first end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return false
+"""
 
 
 class SilenceStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._cache: tuple[float, list[Silence]] | None = None
+        self._add_once = redis.register_script(ADD_ONCE)
 
-    async def add(self, silence: Silence) -> Silence:
-        await self.redis.hset(redis_keys.SILENCES, silence.id, silence.model_dump_json())
+    async def add(self, silence: Silence, request_id: str | None = None) -> Silence:
+        """Keeps ``silence``; with a ``request_id`` only the first time that id is given
+        (for ``MARKER_TTL_S``): the same request sent again answers the silence the first one
+        created, even one ended since, and creates none."""
+        encoded = silence.model_dump_json()
+        if request_id is None:
+            await self.redis.hset(redis_keys.SILENCES, silence.id, encoded)
+        else:
+            keys = [redis_keys.silence_request(request_id), redis_keys.SILENCES]
+            first = await self._add_once(
+                keys=keys, args=[silence.id, encoded, redis_keys.MARKER_TTL_S]
+            )
+            if first is not None:
+                return Silence.model_validate_json(first)
         self._cache = None
         return silence
 

@@ -173,15 +173,23 @@ class Operations:
         return await self.create_silence(matchers, e.duration_s, who, what, "from ChatOps")
 
     async def create_silence(
-        self, matchers: dict[str, Any], duration_s: int, who: str, what: str, comment: str
+        self,
+        matchers: dict[str, Any],
+        duration_s: int,
+        who: str,
+        what: str,
+        comment: str,
+        request_id: str | None = None,
     ) -> Answer:
         """A silence of the notifier's (``SILENCES_PATH``): ``matchers`` as it reads them
-        (resource and metric globs, severities), from now for ``duration_s``."""
+        (resource and metric globs, severities), from now for ``duration_s``. With a
+        ``request_id``, the same request sent again answers the silence the first created."""
         body = {
             "matchers": matchers,
             "duration_s": duration_s,
             "created_by": who[:128],
             "comment": comment,
+            **({"request_id": request_id} if request_id is not None else {}),
         }
         reply = await self.calls.call("notifier", "POST", SILENCES_PATH, body=body)
         if reply.status in (404, 405):

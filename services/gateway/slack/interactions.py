@@ -56,7 +56,8 @@ class Applied:
     settled: str | None = None  # an approval decided for good: its message's new title
 
 
-Handler = Callable[[Clicked, SlackUser, Operations], Awaitable[Applied]]
+# A handler gets the click's identity too: the same whenever the stored click is applied.
+Handler = Callable[[Clicked, SlackUser, Operations, str], Awaitable[Applied]]
 
 
 def parse_payload(body: bytes) -> BlockActions | None:
@@ -114,7 +115,10 @@ class SlackInteractions:
 
     async def handle(self, entry: StreamEntry) -> None:
         """A click from the stream, applied; acknowledged (by the consumer) once the message
-        is updated. Applied again after a crash, a decision already taken says so."""
+        is updated. Applied again after a crash it changes nothing more: a decision already
+        taken says so, a verdict already given is not given again (the detector applies one
+        per anomaly and verdict), and a silence is created once per click (the click's id is
+        the silence request's ``request_id``)."""
         click = entry.event
         if not isinstance(click, SlackClick):
             log.warning("slack_click_unexpected", event_type=type(click).__name__)
@@ -124,9 +128,10 @@ class SlackInteractions:
         except ValidationError:
             log.warning("slack_click_unreadable", entry_id=entry.entry_id)
             return
-        await self.apply(payload, click.correlation_id)
+        await self.apply(payload, click.correlation_id, f"slack-click:{click.event_id}")
 
-    async def apply(self, payload: BlockActions, correlation_id: str) -> Applied:
+    async def apply(self, payload: BlockActions, correlation_id: str, click_id: str) -> Applied:
+        """Applies the click ``click_id`` (its identity: the same each time it is applied)."""
         who = payload.user
         team_id = who.team_id or (payload.team.id if payload.team is not None else "")
         org = payload.enterprise.id if payload.enterprise is not None else ""
@@ -137,7 +142,7 @@ class SlackInteractions:
             log.info("slack_interaction_ignored", action_ids=[a.action_id for a in payload.actions])
             return Applied(False, "")
         try:
-            applied = await self._applied(clicked, user, correlation_id)
+            applied = await self._applied(clicked, user, correlation_id, click_id)
         except Exception:
             log.exception("slack_interaction_failed", action_id=clicked.action_id)
             applied = Applied(False, failed(correlation_id).text)
@@ -156,7 +161,9 @@ class SlackInteractions:
         await self.responder.post(payload.response_url, update)
         return applied
 
-    async def _applied(self, clicked: Clicked, user: SlackUser, correlation_id: str) -> Applied:
+    async def _applied(
+        self, clicked: Clicked, user: SlackUser, correlation_id: str, click_id: str
+    ) -> Applied:
         if (refused := self.roles.refusal(user)) is not None:
             return Applied(False, refused)
         role = self.roles.role_of(user)
@@ -168,7 +175,7 @@ class SlackInteractions:
             )
         ops = Operations(BackendCaller(self.backends, correlation_id), self.index, self.clock)
         try:
-            return await self.handlers[clicked.action_id](clicked, user, ops)
+            return await self.handlers[clicked.action_id](clicked, user, ops, click_id)
         except ValidationError:
             return Applied(False, "This button's value is not one the gateway reads (v1).")
         except BackendUnavailableError as exc:
@@ -192,19 +199,25 @@ class SlackInteractions:
             f"{mark} by {user.name}" if complete else None,
         )
 
-    async def _approve(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:
+    async def _approve(
+        self, clicked: Clicked, user: SlackUser, ops: Operations, _click_id: str
+    ) -> Applied:
         return await self._decide(IntentName.APPROVE, clicked, user, ops)
 
-    async def _reject(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:
+    async def _reject(
+        self, clicked: Clicked, user: SlackUser, ops: Operations, _click_id: str
+    ) -> Applied:
         return await self._decide(IntentName.REJECT, clicked, user, ops)
 
-    async def _acknowledge(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:
+    async def _acknowledge(
+        self, clicked: Clicked, user: SlackUser, ops: Operations, _click_id: str
+    ) -> Applied:
         value = AnomalyButton.model_validate_json(clicked.value)
         subject = {"resource_id": value.resource_id, "metric": value.metric}
         return await self._acknowledged(subject, ActionId.ANOMALY_ACKNOWLEDGE, user, ops)
 
     async def _acknowledge_group(
-        self, clicked: Clicked, user: SlackUser, ops: Operations
+        self, clicked: Clicked, user: SlackUser, ops: Operations, _click_id: str
     ) -> Applied:
         value = GroupButton.model_validate_json(clicked.value)
         subject = {"group_id": value.group_id}
@@ -224,7 +237,9 @@ class SlackInteractions:
             True, f":eyes: Acknowledged by {user.mention}{quiet}", frozenset({button.value})
         )
 
-    async def _false_positive(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:
+    async def _false_positive(
+        self, clicked: Clicked, user: SlackUser, ops: Operations, _click_id: str
+    ) -> Applied:
         value = AnomalyButton.model_validate_json(clicked.value)
         body = {"verdict": "false_positive", "by": user.who, "note": "from Slack"}
         path = f"/anomaly/{value.anomaly_id}/feedback"
@@ -240,7 +255,9 @@ class SlackInteractions:
             frozenset({ActionId.ANOMALY_ACKNOWLEDGE.value, ActionId.ANOMALY_FALSE_POSITIVE.value}),
         )
 
-    async def _silence(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:
+    async def _silence(
+        self, clicked: Clicked, user: SlackUser, ops: Operations, click_id: str
+    ) -> Applied:
         value = AnomalyButton.model_validate_json(clicked.value)
         matchers: dict[str, Any] = dict(value.silence or {}) or {
             "resource": glob_literal(value.resource_id),
@@ -248,16 +265,18 @@ class SlackInteractions:
         }
         what = f"{value.metric} on {value.resource_id}"  # recorded as the silence's comment
         return await self._silenced(
-            matchers, value.silence_s, what, ActionId.ANOMALY_SILENCE, user, ops
+            matchers, value.silence_s, what, ActionId.ANOMALY_SILENCE, user, ops, click_id
         )
 
-    async def _silence_group(self, clicked: Clicked, user: SlackUser, ops: Operations) -> Applied:
+    async def _silence_group(
+        self, clicked: Clicked, user: SlackUser, ops: Operations, click_id: str
+    ) -> Applied:
         value = GroupButton.model_validate_json(clicked.value)
         if not value.silence:
             return Applied(False, "This group's button names nothing to silence.")
         what = f"this group ({value.alerts} alerts)"
         return await self._silenced(
-            dict(value.silence), value.silence_s, what, ActionId.GROUP_SILENCE, user, ops
+            dict(value.silence), value.silence_s, what, ActionId.GROUP_SILENCE, user, ops, click_id
         )
 
     async def _silenced(
@@ -268,9 +287,12 @@ class SlackInteractions:
         button: ActionId,
         user: SlackUser,
         ops: Operations,
+        click_id: str,
     ) -> Applied:
         seconds = silence_s or SILENCE_BUTTON_S
-        answer = await ops.create_silence(matchers, seconds, user.who, what, "from Slack")
+        answer = await ops.create_silence(
+            matchers, seconds, user.who, what, "from Slack", request_id=click_id
+        )
         if answer.outcome is not Outcome.ACCEPTED:
             return Applied(False, answer.text)
         return Applied(

@@ -30,6 +30,7 @@ MAX_SILENCE_S = 30 * 24 * 3600
 # A silence that ended before it was asked for mutes nothing, and (never active) could be
 # neither listed nor ended: refused.
 ALREADY_OVER = "the silence would be already over: it must end after now"
+REQUEST_ID = r"^[A-Za-z0-9._:-]{1,128}$"
 
 
 class RequestedMatchers(SilenceMatchers):
@@ -47,7 +48,14 @@ def _silence_examples(schema: dict[str, Any]) -> None:
             "duration_s": 3600,
             "created_by": "ana",
             "comment": "planned load test",
-        }
+        },
+        {
+            "matchers": {"resource": "web-1", "metric": "cpu_utilization"},
+            "duration_s": 3600,
+            "created_by": "ana (slack U012AB3CD)",
+            "comment": "from Slack",
+            "request_id": "slack-click:0f9c2a4e-8d1b-4c6e-9a7f-3b2d1e0c5a61",
+        },
     ]
 
 
@@ -72,6 +80,14 @@ class SilenceRequest(BaseModel):
     )
     created_by: ShownText = Field(min_length=1, max_length=128, examples=["ana"])
     comment: ShownText = Field("", max_length=500, examples=["planned load test"])
+    request_id: str | None = Field(
+        None,
+        pattern=REQUEST_ID,
+        description="The caller's key for this request (a retry after a timeout, a Slack click "
+        "applied again): sent again with the same key within 7 days, the request answers the "
+        "silence the first one created and creates none.",
+        examples=["slack-click:0f9c2a4e-8d1b-4c6e-9a7f-3b2d1e0c5a61"],
+    )
 
     @field_validator("ends_at")
     @classmethod
@@ -132,10 +148,12 @@ async def list_silences(notifier: NotifierDep) -> list[Silence]:
     status_code=status.HTTP_201_CREATED,
     dependencies=INTERNAL,
     summary="Silence what matches, for a while (internal token)",
+    description="Once per `request_id` when one is given: a request sent again with the same "
+    "`request_id` answers the silence the first created (as created) and creates none.",
     responses=problem_responses(401),
 )
 async def create_silence(body: SilenceRequest, notifier: NotifierDep) -> Silence:
-    return await notifier.silences.add(body.silence())
+    return await notifier.silences.add(body.silence(), body.request_id)
 
 
 @router.delete(
