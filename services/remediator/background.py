@@ -13,14 +13,16 @@ told. So such a run is settled within about ``claim_lease_s + abandoned_margin_s
 sweep_interval_s`` of its reservation (50 s with the defaults); the task's late redelivery
 finds the claim done and does nothing.
 
-Such a worker also takes with it the anomalies it had reserved and not started, and the
-debounced rules' re-checks it held until their countdown: no claim started, no run, only their
-tasks waiting out the visibility timeout. The sweep sends again every anomaly whose decision is
-not recorded ``SCOPS_REDISPATCH_STALLED_S`` after it was sent, and every re-check that long
-after it was due (:mod:`.stores.dispatched`), at most once per that time and across replicas,
-same task id and arguments; so it is decided within about ``redispatch_stalled_s +
-sweep_interval_s`` (65 s with the defaults) plus a live worker's wait in the queue. An anomaly
-sent after the task waiting longest in the queue is not sent again: it may be waiting there."""
+Such a worker also takes with it the anomalies it had reserved and not started, the debounced
+rules' re-checks it held until their countdown, and an approved action it had taken out of the
+approved index and not yet reserved a run for: no run, only their tasks waiting out the
+visibility timeout. The sweep sends again every anomaly (person's request, approved action)
+whose decision is not recorded ``SCOPS_REDISPATCH_STALLED_S`` after it was sent (or started),
+and every re-check that long after it was due (:mod:`.stores.dispatched`), at most once per
+that time and across replicas, same task id and arguments; so it is decided within about
+``redispatch_stalled_s + sweep_interval_s`` (65 s with the defaults) plus a live worker's wait
+in the queue. An anomaly sent after the task waiting longest in the queue is not sent again: it
+may be waiting there."""
 
 from __future__ import annotations
 

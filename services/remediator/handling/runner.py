@@ -65,14 +65,15 @@ return 1
 """
 
 
-# KEYS: 1 run hash, 2 the claim's lease. ARGV: 1 reservation, 2 the attempt's lease token,
-# 3 lease ms. 1 while the run is still this attempt's to send: reserved by it, and its claim's
-# lease its own (a lease that lapsed with nobody taking the claim over is taken back, so no
-# sweep takes it over from now on). 0 once the sweep (or a redelivery) took the claim over:
-# it is settling the run, or settled it.
+# KEYS: 1 run hash, 2 the claim's lease, 3 the claim. ARGV: 1 reservation, 2 the attempt's lease
+# token, 3 lease ms. 1 while the run is still this attempt's to send: reserved by it, its claim
+# still started and its lease its own (a lease that lapsed with nobody taking the claim over is
+# taken back, so no sweep takes it over from now on). 0 once the sweep (or a redelivery) took
+# the claim over: it is settling the run, or settled it (the claim done).
 STILL_OURS = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'reserved' then return 0 end
 if redis.call('HGET', KEYS[1], 'reservation') ~= ARGV[1] then return 0 end
+if redis.call('GET', KEYS[3]) ~= 'started' then return 0 end
 local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[2] then return 0 end
 if not holder then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
@@ -181,7 +182,7 @@ class ActionRunner:
             },
         )
         if not self._still_ours(
-            keys=[run_key, redis_keys.lease(claim.key)],
+            keys=[run_key, redis_keys.lease(claim.key), claim.key],
             args=[reservation, claim.token, claim.claims.lease_ms],
         ):
             # This attempt stood still (its process frozen) past its lease: the sweep took the
@@ -452,7 +453,8 @@ class ActionRunner:
         recorded as sent. Then the claim is taken over (a redelivery of the task waits, then
         finds it done) and the run is settled as a redelivery would: the command adopted if it
         reached SSM, else recorded ``interrupted``, its lock released and the team told. While
-        the lease is alive (the attempt works, renewing it), nothing is done.
+        the lease is alive (the attempt works, renewing it), nothing is done. An approved
+        action whose run was never reserved is left to its next delivery, which starts it.
         """
         run = self._run(run_id)
         if run.get("state") in ("sent", "finished") or "claim" not in run:
@@ -463,12 +465,24 @@ class ActionRunner:
             if claim != "busy":  # the claim is done, waiting or gone: nothing to settle here
                 self._leave_index(run_id)
             return None
-        log.warning("abandoned_run_settling", run_id=run_id, state=run.get("state"))
         request = ActionRequest.model_validate_json(run["request"])
+        if request.approval_id and "state" not in run:
+            # An approved action whose attempt died before reserving: nothing was sent. It is
+            # noted among the dispatched, and its next delivery starts it (ActionRunner's
+            # caller): its claim is let go, not settled.
+            self._leave_index(run_id)
+            self.redis.delete(redis_keys.lease(claim.key))
+            log.warning("abandoned_approved_action_left_to_start", run_id=run_id)
+            return None
+        log.warning("abandoned_run_settling", run_id=run_id, state=run.get("state"))
         with claim.kept_alive():  # the SSM look-up may take a while
             return self.recover(request, claim)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def reserved_ever(self, run_id: str) -> bool:
+        """Whether the run was ever reserved: only a reserved run can have been sent."""
+        return bool(self.redis.hexists(redis_keys.run(run_id), "state"))
 
     def _enter_index(self, request: ActionRequest, claim: Claim) -> None:
         """Before the reservation: the run, its request and claim, in the reserved index."""

@@ -65,7 +65,12 @@ from services.remediator.stores.auto_shadow import AutoShadow
 from services.remediator.stores.claims import Claim, Claims, ClaimState
 from services.remediator.stores.debounce import Debouncer, Streak
 from services.remediator.stores.decision_steps import DecisionSteps, Noted
-from services.remediator.stores.dispatched import DispatchedAnomalies, member
+from services.remediator.stores.dispatched import (
+    DEBOUNCE_WAIT,
+    DispatchedAnomalies,
+    member,
+    recheck_commands,
+)
 from services.remediator.stores.escalations import Escalations
 from services.remediator.stores.recent import RecentAnomalies
 from services.remediator.stores.rules import RuleStore
@@ -282,9 +287,11 @@ class AnomalyWorkflow:
 
     def execute_request(self, request: ActionRequest) -> RemediationRecord | None:
         """:meth:`_execute_request`; a person's request settled without a record here (an
-        earlier delivery decided it) is forgotten among those sent, as an anomaly is."""
+        earlier delivery decided it) is forgotten among those sent, as an anomaly is. An
+        approved action is forgotten there once its task has settled it, record or not: its
+        records name its anomaly, not the approval it is noted under."""
         record = self._execute_request(request)
-        if record is None and not request.approval_id:
+        if record is None or request.approval_id:
             self.parts.dispatched.forget([member(request.subject_id)])
         return record
 
@@ -302,14 +309,18 @@ class AnomalyWorkflow:
         if claim is None:
             return None
         if claim.state is ClaimState.ABANDONED:
-            if request.approval_id:
+            if not request.approval_id:
+                return self._recover(request, claim)
+            if self.parts.runner.reserved_ever(request.run_id):
                 self.parts.approvals.mark_claimed(request.approval_id)
                 return self.parts.runner.recover(request, claim)
-            return self._recover(request, claim)
+            # The attempt that died had reserved nothing, so it sent nothing: the approved
+            # action starts as it would have, within its start window.
+            log.warning("approved_action_resumed", approval_id=request.approval_id)
         if request.approval_id:
             # A lapse found here is this worker's to record (approval_decisions).
             with self.parts.approvals.owing(request.approval_id, "lapse"):
-                started = self.parts.approvals.start(request.approval_id)
+                started = self.parts.approvals.start(request)
                 if started != "start":
                     return self._lapsed(request, claim, recorded=started == "settled")
         resolved = self.resolve(request, engine)
@@ -535,24 +546,26 @@ class AnomalyWorkflow:
             RemediationStatus.PROPOSED,
             f"{streak.explain(live.rule)} ({request.reason})",
             executor=self.executor_name,
-            blocked_by="debounce",
+            blocked_by=DEBOUNCE_WAIT,
         )
-        # Written first: a record settles the anomaly and its rule's re-check among those sent
-        # (the re-check is noted again below).
-        self.parts.publisher.publish(record)
         wait_s = streak.wait_s(live.rule)
         if wait_s is None or request.dry_run:
             # More anomaly events are needed, a later one decides; or a dry-run anomaly, which
             # is never re-checked (the re-check would decide as a live one).
-            claim.finish()
-            return record
-        # The claim waits and the re-check is noted in one step, before it is sent: the sweep
-        # sends it again if no record follows (the worker holding it until its countdown ends
-        # may die whole). Apart, a worker dying between them left a claim waiting for a
-        # re-check nothing would send, and the rule never acted.
+            return self._publish(record, claim)
+        # The claim waits and the re-check is noted ahead of the record, in its round trip:
+        # the record settles the anomaly among those sent, and a record written means the
+        # re-check is noted, for the sweep to send when due if no record follows (the worker
+        # holding it until its countdown ends may die whole). Apart, a worker dying between
+        # them left the anomaly settled and a claim nothing would re-check, and the rule never
+        # acted.
         due_ms = int((time.time() + wait_s) * 1000)
         rule = live.rule.name
-        claim.wait(also=lambda p: DispatchedAnomalies.queue_recheck(p, anomaly, rule, due_ms))
+        waiting = [
+            *self.parts.claims.waiting_commands(claim),
+            *recheck_commands(anomaly, rule, due_ms),
+        ]
+        self.parts.publisher.publish(record, before=waiting)
         self.parts.scheduler.recheck(anomaly, rule, wait_s)
         return record
 

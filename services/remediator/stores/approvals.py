@@ -17,6 +17,7 @@ be approved or rejected.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from services.remediator.errors import (
     ApprovalNotFoundError,
 )
 from services.remediator.stores import redis_keys
+from services.remediator.stores.dispatched import request_entry
 from shared.events import ApprovalVote
 
 # KEYS: 1 approval hash, 2 pending zset, 3 approved-unclaimed zset
@@ -100,11 +102,14 @@ redis.call('ZADD', KEYS[3], now, id)
 return {'approved'}
 """
 
-# Whether an approved action not started yet may still start, in one step with taking it out
-# of (or keeping it in) the approved-unclaimed index, so that exactly one caller records a
-# lapse: the sweep (its task was lost) or the worker (its task came too late).
-# KEYS: 1 approved-unclaimed zset, 2 approval hash.
-# ARGV: 1 approval id, 2 start within (ms), 3 the sweep's re-send bound (ms), or "" for a worker.
+# Whether an approved action not started yet may still start, in one step with taking it out of
+# (or keeping it in) the approved-unclaimed index, so that exactly one caller records a lapse:
+# the sweep (its task was lost) or the worker (its task came too late). A worker that may start
+# it notes it among the dispatched in the same step (:mod:`.dispatched`): from here until its
+# run is reserved, a worker killed whole would leave it in neither index, never run nor told.
+# KEYS: 1 approved-unclaimed zset, 2 approval hash, 3 dispatched zset, 4 dispatched values.
+# ARGV: 1 approval id, 2 start within (ms), 3 the sweep's re-send bound (ms), or "" for a worker,
+#       4 a worker's dispatched entry, 5 its time (ms), 6 its value.
 # Replies: start (the worker may run it), resend (the sweep sends it again), wait (not due),
 # lapsed (too late: the caller records it), settled (too late, recorded by another caller),
 # gone (the approval is no longer kept: its entry is dropped).
@@ -114,10 +119,19 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local worker = ARGV[3] == ''
 local listed = redis.call('ZSCORE', KEYS[1], ARGV[1])
 local decided = tonumber(redis.call('HGET', KEYS[2], 'decided_at_ms') or '')
+local function start()
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+  redis.call('HSET', KEYS[4], ARGV[4], ARGV[6])
+  return 'start'
+end
 if not listed then
   if not worker then return 'wait' end
-  if decided and now < decided + tonumber(ARGV[2]) then return 'start' end
-  return 'settled'
+  if not decided then return 'settled' end
+  if now < decided + tonumber(ARGV[2]) then return start() end
+  -- an attempt that took it out of the index died before starting it: too late now
+  if redis.call('HGET', KEYS[2], 'lapsed') == '1' then return 'settled' end
+  redis.call('HSET', KEYS[2], 'lapsed', '1')
+  return 'lapsed'
 end
 if not decided then
   redis.call('ZREM', KEYS[1], ARGV[1])
@@ -131,7 +145,7 @@ if now >= decided + tonumber(ARGV[2]) then
 end
 if worker then
   redis.call('ZREM', KEYS[1], ARGV[1])
-  return 'start'
+  return start()
 end
 if tonumber(listed) > now - tonumber(ARGV[3]) then return 'wait' end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
@@ -409,23 +423,42 @@ class ApprovalStore:
             notes.append((note, approval_id, rest.partition("|")[0]))
         return notes
 
-    def start(self, approval_id: str) -> str:
-        """A worker is about to start the approved action: ``start`` while within
-        ``start_within_s`` of its approval (it leaves the approved index), else ``lapsed``
-        (this worker records it; its approval may be gone) or ``settled`` (the sweep did)."""
-        return self._started(approval_id, "")
+    def start(self, request: ActionRequest) -> str:
+        """A worker is about to start the approved action ``request``: ``start`` while within
+        ``start_within_s`` of its approval (it leaves the approved index and is noted among the
+        dispatched, for the sweep to send again should this worker die before its run is
+        reserved), else ``lapsed`` (this worker records it; its approval may be gone) or
+        ``settled`` (the sweep, or an earlier attempt, did)."""
+        assert request.approval_id is not None
+        now_ms = int(time.time() * 1000)
+        entry, value = request_entry(request, now_ms)
+        return self._started(request.approval_id, "", (entry, now_ms, value))
 
     def take_due(self, approval_id: str, resend_after_ms: int) -> str:
         """The sweep's step for an approved action not started: ``resend`` (marked sent now:
         no other replica sends it within ``resend_after_ms``), ``wait``, ``lapsed`` (past
         ``start_within_s``: out of the index, for this caller to record) or ``gone`` (its
         approval is no longer kept: out of the index)."""
-        return self._started(approval_id, str(resend_after_ms))
+        return self._started(approval_id, str(resend_after_ms), ("", 0, b""))
 
-    def _started(self, approval_id: str, resend_after: str) -> str:
+    def _started(self, approval_id: str, resend_after: str, noted: tuple[str, int, bytes]) -> str:
+        """``noted``: a worker's dispatched entry, its time and its value (unused by the sweep)."""
+        entry, noted_ms, value = noted
         reply = self._start(
-            keys=[redis_keys.APPROVED_UNCLAIMED, redis_keys.approval(approval_id)],
-            args=[approval_id, int(self.start_within_s * 1000), resend_after],
+            keys=[
+                redis_keys.APPROVED_UNCLAIMED,
+                redis_keys.approval(approval_id),
+                redis_keys.DISPATCHED,
+                redis_keys.DISPATCHED_EVENTS,
+            ],
+            args=[
+                approval_id,
+                int(self.start_within_s * 1000),
+                resend_after,
+                entry,
+                noted_ms,
+                value,
+            ],
         )
         return reply.decode() if isinstance(reply, bytes) else str(reply)
 

@@ -14,6 +14,7 @@ than its stream).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -57,11 +58,17 @@ class RecordPublisher:
         self.calls = PackedCalls(client)
 
     def publish(
-        self, record: RemediationRecord, *, done_claim: str | None = None, claim_ttl_s: int = 0
+        self,
+        record: RemediationRecord,
+        *,
+        done_claim: str | None = None,
+        claim_ttl_s: int = 0,
+        before: Sequence[list[Arg]] = (),
     ) -> None:
         """Writes the record; with ``done_claim``, then marks that claim done (same round
-        trip, in order: the claim is done only once the record is written)."""
-        self.publish_many([record], done_claim=done_claim, claim_ttl_s=claim_ttl_s)
+        trip, in order: the claim is done only once the record is written). ``before``: writes
+        sent ahead of the record in the same round trip (done whenever the record is)."""
+        self.publish_many([record], done_claim=done_claim, claim_ttl_s=claim_ttl_s, before=before)
 
     def publish_many(
         self,
@@ -69,11 +76,12 @@ class RecordPublisher:
         *,
         done_claim: str | None = None,
         claim_ttl_s: int = 0,
+        before: Sequence[list[Arg]] = (),
     ) -> None:
-        """Writes the records in order, then marks ``done_claim`` done, in one round trip. A
-        record (other than a shadow rule's) settles its anomaly and its rule's re-check: the
-        sweep no longer sends them again (:mod:`.dispatched`)."""
-        commands: list[list[Arg]] = []
+        """Writes ``before``, then the records in order, then marks ``done_claim`` done, in one
+        round trip. A record (other than a shadow rule's) settles its anomaly and its rule's
+        re-check: the sweep no longer sends them again (:mod:`.dispatched`)."""
+        commands: list[list[Arg]] = list(before)
         for record in records:
             fields = [part for pair in encode_event(record).items() for part in pair]
             commands.append(["XADD", REMEDIATIONS, "MAXLEN", "~", self.maxlen, "*", *fields])

@@ -37,6 +37,7 @@ import redis
 import structlog
 
 from services.remediator.stores import redis_keys
+from services.remediator.stores.packed_calls import Arg
 
 log = structlog.get_logger("remediator.claims")
 
@@ -181,10 +182,9 @@ class Claim:
     def finish(self) -> None:
         self.claims.set(self, CLAIM_DONE)
 
-    def wait(self, also: Callable[[redis.client.Pipeline], object] | None = None) -> None:
-        """Waits for a re-check; ``also`` queues more writes in the same atomic step (the
-        re-check's note: a claim waiting with nothing to end its wait is never decided)."""
-        self.claims.set(self, CLAIM_WAITING, also)
+    def wait(self) -> None:
+        """Waits for a re-check (or :meth:`Claims.waiting_commands`, sent with other writes)."""
+        self.claims.set(self, CLAIM_WAITING)
 
     @contextmanager
     def kept_alive(self) -> Iterator[None]:
@@ -262,18 +262,20 @@ class Claims:
             return state
         return Claim(key, token, ClaimState.ABANDONED, self)
 
-    def set(
-        self,
-        claim: Claim,
-        value: bytes,
-        also: Callable[[redis.client.Pipeline], object] | None = None,
-    ) -> None:
+    def set(self, claim: Claim, value: bytes) -> None:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(claim.key, value, ex=self.ttl_s)
             pipe.delete(redis_keys.lease(claim.key))
-            if also is not None:
-                also(pipe)
             pipe.execute()
+
+    def waiting_commands(self, claim: Claim) -> list[list[Arg]]:
+        """The commands making ``claim`` wait for a re-check, for the caller to send with the
+        writes that must not be apart from it (the re-check's note: a claim waiting with
+        nothing to end its wait is never decided)."""
+        return [
+            ["SET", claim.key, CLAIM_WAITING, "EX", self.ttl_s],
+            ["DEL", redis_keys.lease(claim.key)],
+        ]
 
     def renew(self, claim: Claim) -> bool:
         return bool(

@@ -1,23 +1,28 @@
 """Anomalies sent to the workers whose decision is not recorded yet, debounced rules waiting for
-their re-check, and people's requests queued (``POST /remediation/execute``) whose decision is
-not recorded yet, so that none waits out the broker's visibility timeout (an hour) when the
-worker holding its task dies whole: a person's request would then run an hour after it was
-asked.
+their re-check, people's requests queued (``POST /remediation/execute``) whose decision is not
+recorded yet, and approved actions a worker has started and not yet run or settled, so that none
+waits out the broker's visibility timeout (an hour) when the worker holding its task dies whole:
+a person's request would then run an hour after it was asked, an approved action not at all.
 
 A worker killed outright (its parent process too: kill -9, the OOM killer) takes with it the
-tasks it had reserved and not started, and the re-checks it holds until their countdown ends.
-Their messages stay in the broker's unacknowledged set until the visibility timeout, and no
-claim of theirs is started for the sweep to take over. So:
+tasks it had reserved and not started, the re-checks it holds until their countdown ends, and
+the approved action it had taken out of the approved index (:mod:`.approvals`) and not yet
+reserved a run for. Their messages stay in the broker's unacknowledged set until the visibility
+timeout, and nothing else points at them. So:
 
 - the API's dispatcher notes each anomaly it queues, when and with its event
   (:func:`note_sent`: a ZADD and an HSET per read, in one transaction before the tasks go to
   the broker); a worker notes a debounced rule's re-check, due when its countdown ends
-  (:meth:`DispatchedAnomalies.note_recheck`), before sending it; the API notes a person's
-  request, with the request, before queueing it (:meth:`DispatchedAnomalies.note_request`:
-  its incident's id is the request's own);
+  (:func:`recheck_commands`), in the round trip that writes the rule's ``proposed`` record and
+  makes its claim wait, ahead of them; the API notes a person's request, with the request,
+  before queueing it (:meth:`DispatchedAnomalies.note_request`: its incident's id is the
+  request's own); a worker notes an approved action, with the request, in the atomic step that
+  takes it out of the approved index (:func:`request_entry`, under the approval's own id);
 - the first record of the decision forgets it (:func:`forget_commands`, sent with the record's
-  own commands: a record names its anomaly and its rule); so does a delivery that finds the
-  decision taken already;
+  own commands: a record names its anomaly and its rule; a debounced rule's ``proposed`` record
+  forgets the anomaly, not the re-check it waits for); so does a delivery that finds the decision
+  taken already. An approved action's records name its anomaly, not its approval: the worker
+  forgets it once its task has settled it;
 - the API's sweep sends again the ones due longer than the stall time ago
   (:meth:`DispatchedAnomalies.take_stalled`), moving their time to now in the same atomic step,
   so no other replica sends them too. Not those sent after the task waiting longest in the
@@ -45,7 +50,7 @@ from redis.asyncio import Redis as AsyncRedis
 from services.remediator.core.action_requests import ActionRequest
 from services.remediator.stores import redis_keys
 from services.remediator.stores.packed_calls import Arg, pack
-from shared.events import AnomalyEvent, RemediationRecord
+from shared.events import AnomalyEvent, RemediationRecord, RemediationStatus
 
 # KEYS: 1 dispatched zset, 2 events hash. ARGV: 1 due at or before (ms), 2 now (ms), 3 most.
 # {member, value, member, value ...} of the entries due, their time moved to now; an entry
@@ -68,7 +73,8 @@ return taken
 
 
 ANOMALY_TASK_PREFIX = "anomaly-"  # an anomaly's task id is this and its event id
-REQUEST_MARK = b"request:"  # before a person's request in an entry's value (else an anomaly)
+REQUEST_MARK = b"request:"  # before a request in an entry's value (else an anomaly)
+DEBOUNCE_WAIT = "debounce"  # what a debounced rule's waiting ``proposed`` record is blocked by
 
 
 def member(anomaly_id: uuid.UUID, rule: str | None = None) -> str:
@@ -139,13 +145,11 @@ async def note_sent(client: AsyncRedis, events: Sequence[AnomalyEvent], now_ms: 
 
 def forget_commands(records: Iterable[RemediationRecord]) -> list[list[Arg]]:
     """The commands forgetting what ``records`` decide: their anomalies, and the re-checks of
-    their rules (a shadow rule's record decides nothing)."""
+    their rules (a shadow rule's record decides nothing; a debounced rule's ``proposed`` record
+    decides the anomaly, and its rule's re-check is what it waits for)."""
     members: list[Arg] = list(
         dict.fromkeys(
-            entry
-            for record in records
-            if not record.shadow
-            for entry in (member(record.anomaly_id), member(record.anomaly_id, record.rule))
+            entry for record in records if not record.shadow for entry in _decided_by(record)
         )
     )
     if not members:
@@ -154,6 +158,29 @@ def forget_commands(records: Iterable[RemediationRecord]) -> list[list[Arg]]:
         ["ZREM", redis_keys.DISPATCHED, *members],
         ["HDEL", redis_keys.DISPATCHED_EVENTS, *members],
     ]
+
+
+def _decided_by(record: RemediationRecord) -> tuple[str, ...]:
+    anomaly = member(record.anomaly_id)
+    waiting = record.status == RemediationStatus.PROPOSED and record.blocked_by == DEBOUNCE_WAIT
+    return (anomaly,) if waiting else (anomaly, member(record.anomaly_id, record.rule))
+
+
+def recheck_commands(anomaly: AnomalyEvent, rule: str, due_ms: int) -> list[list[Arg]]:
+    """The commands noting ``rule``'s re-check of ``anomaly``, due at ``due_ms`` (noted before
+    it is sent: the sweep sends it again if no record follows)."""
+    entry = member(anomaly.event_id, rule)
+    return [
+        ["ZADD", redis_keys.DISPATCHED, due_ms, entry],
+        ["HSET", redis_keys.DISPATCHED_EVENTS, entry, _value(anomaly, due_ms)],
+    ]
+
+
+def request_entry(request: ActionRequest, now_ms: int) -> tuple[str, bytes]:
+    """The entry of a person's request or an approved action (its subject: the request's own
+    incident, or the approval) and its value, sent at ``now_ms``."""
+    value = f"{now_ms} ".encode() + REQUEST_MARK + request.model_dump_json().encode()
+    return member(request.subject_id), value
 
 
 def _value(event: AnomalyEvent, first_due_ms: int) -> str:
@@ -181,26 +208,10 @@ class DispatchedAnomalies:
         sent_ms = self.redis.zscore(redis_keys.DISPATCHED, anomaly_id)
         return None if sent_ms is None else int(sent_ms)
 
-    def note_recheck(self, anomaly: AnomalyEvent, rule: str, due_ms: int) -> None:
-        """``rule``'s re-check of ``anomaly``, due at ``due_ms`` (noted before it is sent)."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            self.queue_recheck(pipe, anomaly, rule, due_ms)
-            pipe.execute()
-
-    @staticmethod
-    def queue_recheck(
-        pipe: redis.client.Pipeline, anomaly: AnomalyEvent, rule: str, due_ms: int
-    ) -> None:
-        """:meth:`note_recheck`'s writes, queued on ``pipe`` (written with what else it holds)."""
-        entry = member(anomaly.event_id, rule)
-        pipe.zadd(redis_keys.DISPATCHED, {entry: due_ms})
-        pipe.hset(redis_keys.DISPATCHED_EVENTS, entry, _value(anomaly, due_ms))
-
     def note_request(self, request: ActionRequest, now_ms: int) -> None:
         """A person's request, about to be queued at ``now_ms``: its first record forgets it
         (records name the request's incident), else the sweep sends it again."""
-        value = f"{now_ms} ".encode() + REQUEST_MARK + request.model_dump_json().encode()
-        entry = member(request.subject_id)
+        entry, value = request_entry(request, now_ms)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.zadd(redis_keys.DISPATCHED, {entry: now_ms})
             pipe.hset(redis_keys.DISPATCHED_EVENTS, entry, value)
