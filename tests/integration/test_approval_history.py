@@ -109,7 +109,7 @@ class Stack:
                 correlation_id="approval-history",
                 resource_id=group,
                 metric="cpu_utilization",
-                severity=Severity.LOW,
+                severity=Severity.HIGH,  # what the rule acts on
             ),
             action="scale_out",  # what the rule proposes: it runs under the rules in force
             params={"by": 1},

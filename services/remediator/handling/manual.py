@@ -50,6 +50,7 @@ from services.remediator.handling.workflow import AnomalyWorkflow
 from shared.events import RemediationStatus, Severity
 from shared.identifiers import LabelValue, ResourceId, ShownText
 from shared.json_bounds import JsonBoundsError, check_bounds
+from shared.schema_alternatives import exactly_one_of
 
 # What a request may name, checked before anything is recorded: the audit log, the history
 # and Slack show what a refusal names, so a value that is no name (a line break, 20,000
@@ -72,7 +73,10 @@ GroupName = Annotated[
 
 
 class TargetBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=exactly_one_of(("instance_ids",), ("tags",), ("auto_scaling_group",)),
+    )
 
     instance_ids: list[InstanceId] | None = Field(
         None, min_length=1, max_length=50, examples=[["i-0abc123def4567890"]]
