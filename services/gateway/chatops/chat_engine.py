@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import quote
 
 import structlog
@@ -49,6 +50,7 @@ from services.gateway.chatops.proposals import (
     sendable,
 )
 from services.gateway.chatops.replies import Answer, Asker, NotUnderstood, Outcome, Reply
+from services.gateway.chatops.text_guard import foreign_digits, readable
 from services.gateway.chatops.understanding import (
     Understanding,
     Understood,
@@ -83,8 +85,9 @@ class KnowledgeSource(Protocol):
 
 
 class ProposalSource(Protocol):
-    async def pending(self, user: str) -> str | None:
-        """The command last proposed to ``user`` (``confirm``), if still fresh."""
+    async def take(self, user: str) -> str | Literal["taken"] | None:
+        """The command last proposed to ``user`` (``confirm``), if still fresh, taken once
+        (``"taken"``: an earlier "yes" took it)."""
         ...
 
 
@@ -158,6 +161,18 @@ class ChatEngine:
         return read_since(text, datetime.fromtimestamp(self.clock(), UTC))
 
     async def _reply(self, asker: Asker, text: str, correlation_id: str) -> Reply:
+        if (digit := foreign_digits(text)) is not None:
+            name = unicodedata.name(digit, "a digit").lower()
+            return Reply(
+                None,
+                None,
+                Answer(
+                    Outcome.NOT_UNDERSTOOD,
+                    f"Write numbers with the digits 0-9: `{digit}` ({name}) is not one. "
+                    "Nothing was done.",
+                ),
+            )
+        text = readable(text)
         moment = self._moment(text)
         if isinstance(moment, NoMoment):
             return Reply(None, None, no_moment_answer(moment))
@@ -229,7 +244,17 @@ class ChatEngine:
         """ "yes" to the asker's last proposal: its exact command, through the same path as if
         it had been typed (parsed, role checked, carried out by its service)."""
         assert self.proposals is not None
-        command = await self.proposals.pending(asker.user)
+        command = await self.proposals.take(asker.user)
+        if command == "taken":
+            return Reply(
+                None,
+                None,
+                Answer(
+                    Outcome.NOT_UNDERSTOOD,
+                    'That proposal was confirmed already (an earlier "yes"): it runs once. '
+                    "Nothing more was done.",
+                ),
+            )
         if command is None:
             return Reply(
                 None,

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from redis.asyncio import Redis
@@ -70,17 +70,29 @@ class Proposals:
     def __init__(self, history: ChatHistory) -> None:
         self.history = history
 
-    async def pending(self, user: str) -> str | None:
+    async def take(self, user: str) -> str | Literal["taken"] | None:
+        """The pending proposal's command, taken once: several "yes" at once (a retry, a
+        double submit) run it once; the others get ``"taken"``. None: nothing pending."""
         turns = await self.history.recent(user, 1)
-        if not turns or turns[0].outcome != "confirm" or turns[0].intent is None:
+        command = _proposed(turns)
+        if command is None:
             return None
-        if (utcnow() - turns[0].at).total_seconds() > PROPOSAL_FRESH_S:
-            return None
-        try:
-            intent = ChatIntent.model_validate_json(json.dumps(turns[0].intent))
-        except ValidationError:
-            return None
-        return intent.as_command()
+        key = f"scops:{{chatops}}:confirmed:{user}:{turns[0].at.isoformat()}"
+        first = await self.history.redis.set(key, "1", nx=True, ex=2 * PROPOSAL_FRESH_S)
+        return command if first else "taken"
+
+
+def _proposed(turns: list[Turn]) -> str | None:
+    """The command the newest turn proposed, while fresh."""
+    if not turns or turns[0].outcome != "confirm" or turns[0].intent is None:
+        return None
+    if (utcnow() - turns[0].at).total_seconds() > PROPOSAL_FRESH_S:
+        return None
+    try:
+        intent = ChatIntent.model_validate_json(json.dumps(turns[0].intent))
+    except ValidationError:
+        return None
+    return intent.as_command()
 
 
 def turn_of(channel: str, query: str, reply: Reply) -> Turn:

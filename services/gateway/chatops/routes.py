@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.acting import act_via
 from services.gateway.auth import ChatUser, Principal, Viewer
+from services.gateway.chatops.answered_once import answered_once
 from services.gateway.chatops.chat_engine import ChatEngine
 from services.gateway.chatops.history import ChatHistory, Turn, turn_of
 from services.gateway.chatops.intents import ChatIntent
@@ -53,6 +54,16 @@ class ChatQuery(BaseModel):
         },
     )
     query: str = Field(min_length=1, max_length=500, description="A question or command.")
+    request_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Makes a retry safe: the same id sent again by the same key within a day "
+        "gets the first answer, and its command is not run again (409 while the first is "
+        "still being answered).",
+        examples=["7f3c2a-retry-safe"],
+    )
 
 
 class ChatAnswer(BaseModel):
@@ -84,9 +95,12 @@ class Cleared(BaseModel):
 @router.post(
     "/query",
     summary="Ask in plain words: status, anomalies, approvals, summaries, why, restart, help",
-    responses=problem_responses(400, 401, 403, 413, 422, 429),
+    responses=problem_responses(
+        400, 401, 403, 413, 422, 429, s409="The same request_id is still being answered"
+    ),
 )
 async def chatops_query(
+    request: Request,
     body: ChatQuery,
     principal: ChatUser,
     engine: EngineDep,
@@ -100,23 +114,28 @@ async def chatops_query(
     give, clarifying questions and messages not understood are answers too (`outcome`), not
     HTTP errors. Say `help` for the list."""
     asker = asker_of(principal)
-    act_via("chatops")  # what the command does, the key's person does through ChatOps
-    reply = await engine.reply(asker, body.query, correlation_id)
-    await history.add(asker.user, turn_of("api", body.query, reply))
-    log.info(
-        "chatops_query",
-        intent=reply.intent.intent.value if reply.intent else None,
-        understood_by=reply.understood_by,
-        outcome=reply.answer.outcome.value,
-    )
-    return ChatAnswer(
-        query=body.query,
-        intent=reply.intent,
-        understood_by=reply.understood_by,
-        outcome=reply.answer.outcome,
-        text=reply.answer.text,
-        data=reply.answer.data,
-    )
+
+    async def answer() -> ChatAnswer:
+        act_via("chatops")  # what the command does, the key's person does through ChatOps
+        reply = await engine.reply(asker, body.query, correlation_id)
+        await history.add(asker.user, turn_of("api", body.query, reply))
+        log.info(
+            "chatops_query",
+            intent=reply.intent.intent.value if reply.intent else None,
+            understood_by=reply.understood_by,
+            outcome=reply.answer.outcome.value,
+        )
+        return ChatAnswer(
+            query=body.query,
+            intent=reply.intent,
+            understood_by=reply.understood_by,
+            outcome=reply.answer.outcome,
+            text=reply.answer.text,
+            data=reply.answer.data,
+        )
+
+    redis = gateway(request).redis
+    return await answered_once(redis, principal.key_id, body.request_id, ChatAnswer, answer)
 
 
 @router.get("/history", summary="Your ChatOps conversation, newest first", responses=ERRORS)

@@ -34,6 +34,9 @@ def failed(correlation_id: str) -> Answer:
     )
 
 
+QUERY_MAX_CHARS = 500  # as the API's ChatOps queries
+
+
 class MalformedSlackRequestError(ValueError):
     """A verified request that lacks what Slack always sends."""
 
@@ -56,7 +59,8 @@ class SlashCommand:
             form.get("team_id", ""),
             form.get("enterprise_id", ""),
         )
-        return cls(user, form.get("text", "").strip()[:500], form.get("response_url"))
+        # Never cut: the end of a message ("... as a dry run") can change what it asks.
+        return cls(user, form.get("text", "").strip(), form.get("response_url"))
 
 
 class SlackCommands:
@@ -89,6 +93,12 @@ class SlackCommands:
             )
         asker = self.roles.asker(command.user)
         text = command.text or "help"
+        if len(text) > QUERY_MAX_CHARS:
+            return messages.notice(
+                f"That message is {len(text)} characters long; at most {QUERY_MAX_CHARS} are "
+                "read, and a message is never cut (its end may change what it asks). Nothing "
+                "was done."
+            )
         quick = self.engine.quick_reply(asker, text)
         if quick is not None:
             await self._remember(asker, text, quick)
