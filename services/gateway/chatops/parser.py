@@ -19,6 +19,7 @@ from services.gateway.chatops.intents import ActionName, ChatIntent, IntentName
 from services.gateway.chatops.limits import build
 from services.gateway.chatops.parser_more import MORE_RULES
 from services.gateway.chatops.replies import NotUnderstood
+from services.gateway.chatops.text_guard import QUERY_MAX_CHARS
 from shared.events import Severity
 
 RESOURCE = r"(?P<resource>[A-Za-z0-9][\w.:/@\-]*)"
@@ -57,7 +58,7 @@ def parse(text: str) -> ParseResult:
     if text.strip() == "?":
         return ChatIntent.of(IntentName.HELP)
     cleaned = tidy(text)
-    if not cleaned or len(cleaned) > 500:
+    if not cleaned or len(cleaned) > QUERY_MAX_CHARS:
         return NotUnderstood()
     for pattern, builder in RULES:
         match = pattern.fullmatch(cleaned)

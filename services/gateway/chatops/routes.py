@@ -15,6 +15,7 @@ from services.gateway.chatops.chat_engine import ChatEngine
 from services.gateway.chatops.history import ChatHistory, Turn, turn_of
 from services.gateway.chatops.intents import ChatIntent
 from services.gateway.chatops.replies import Asker, Outcome
+from services.gateway.chatops.text_guard import QUERY_MAX_CHARS
 from services.gateway.deps import CorrelationIdDep, gateway
 from shared.web import problem_responses
 
@@ -53,7 +54,9 @@ class ChatQuery(BaseModel):
             ]
         },
     )
-    query: str = Field(min_length=1, max_length=500, description="A question or command.")
+    query: str = Field(
+        min_length=1, max_length=QUERY_MAX_CHARS, description="A question or command."
+    )
     request_id: str | None = Field(
         None,
         min_length=1,

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import unicodedata
 
+#: The longest message read, whichever way it comes (the API refuses longer; Slack is answered
+#: that it is too long): never cut, since its end ("... as a dry run") may change what it asks.
+QUERY_MAX_CHARS = 500
+
 # Hyphens and dashes a person reads as "-" (U+00AD, the soft hyphen, is a format character).
 _DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2015\u2212\ufe58\ufe63\uff0d"), "-")
 

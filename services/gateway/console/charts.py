@@ -31,6 +31,11 @@ class Marked:
     severity: str
     anomaly_id: str = ""
 
+    @property
+    def banded(self) -> bool:
+        """An alert has no band: its value stands for both bounds."""
+        return not self.low == self.high == self.value
+
 
 @dataclass(frozen=True)
 class Dot:
@@ -116,8 +121,7 @@ def draw(samples: list[Sample], anomalies: list[Marked]) -> Chart:
 
     if samples:
         chart.values_path = "M" + " L".join(f"{x(s.at)},{y(s.value)}" for s in samples)
-    # An alert has no band (its value stands for both bounds): only the detector's are joined.
-    banded = [a for a in anomalies if not a.low == a.high == a.value]
+    banded = [a for a in anomalies if a.banded]  # an alert's is not joined into the band
     if len(banded) >= 2:
         upper = [f"{x(a.at)},{y(a.high)}" for a in banded]
         lower = [f"{x(a.at)},{y(a.low)}" for a in reversed(banded)]
@@ -125,9 +129,9 @@ def draw(samples: list[Sample], anomalies: list[Marked]) -> Chart:
     for a in anomalies:
         when = datetime.fromtimestamp(a.at, UTC).strftime("%H:%M:%S")
         expected = (
-            "an alert, no expected range"
-            if a.low == a.high == a.value
-            else f"expected {_number(a.low)} to {_number(a.high)}"
+            f"expected {_number(a.low)} to {_number(a.high)}"
+            if a.banded
+            else "an alert, no expected range"
         )
         label = f"{when} {a.severity}: {_number(a.value)} ({expected})"
         chart.dots.append(

@@ -18,6 +18,7 @@ from services.gateway.acting import act_as
 from services.gateway.chatops.chat_engine import ChatEngine
 from services.gateway.chatops.history import ChatHistory, turn_of
 from services.gateway.chatops.replies import Answer, Asker, Outcome, Reply
+from services.gateway.chatops.text_guard import QUERY_MAX_CHARS
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.slack import messages
 from services.gateway.slack.responder import Followups, SlackResponder
@@ -32,9 +33,6 @@ def failed(correlation_id: str) -> Answer:
         f"Something failed on the way; nothing more can be said here (correlation id "
         f"`{correlation_id}` in the gateway's log).",
     )
-
-
-QUERY_MAX_CHARS = 500  # as the API's ChatOps queries
 
 
 class MalformedSlackRequestError(ValueError):
@@ -59,7 +57,6 @@ class SlashCommand:
             form.get("team_id", ""),
             form.get("enterprise_id", ""),
         )
-        # Never cut: the end of a message ("... as a dry run") can change what it asks.
         return cls(user, form.get("text", "").strip(), form.get("response_url"))
 
 

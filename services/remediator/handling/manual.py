@@ -213,10 +213,10 @@ def prepare(
 def _preview(workflow: AnomalyWorkflow, request: ActionRequest) -> Preview:
     """The decision the worker will take (the same function), taken now without changing
     anything."""
-    resolved = workflow.resolve(request)
+    engine = workflow.parts.rules.engine()
+    resolved = workflow.resolve(request, engine)
     if isinstance(resolved, Refusal):
         raise RequestRefusedError(resolved.check, resolved.detail)
-    engine = workflow.parts.rules.engine()
     decision = workflow.decide(resolved, workflow.manual_need(resolved), engine)
     need = decision.need
     if decision.refusal is not None:
