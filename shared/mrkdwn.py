@@ -14,3 +14,10 @@ from __future__ import annotations
 def escape(text: str) -> str:
     """``text`` with Slack's three control characters written as entities."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape(text: str) -> str:
+    """``text`` with the three entities read back as the characters they stand for: what
+    Slack sends of a slash command's text (it escapes what the person typed), and a mrkdwn
+    piece folded into plain text that is escaped again as a whole."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

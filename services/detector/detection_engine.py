@@ -37,6 +37,7 @@ from shared.events import (
     Severity,
 )
 from shared.metric_batches import ColumnBatch, from_batch, timestamp_us
+from shared.readable_numbers import value_and_band
 from shared.time_bounds import DEFAULT_MAX_FUTURE_S
 
 log = structlog.get_logger("detector.engine")
@@ -723,7 +724,8 @@ def explain(
     metric: str, value: float, low: float, high: float, detectors: list[str], score: float
 ) -> str:
     where = "above" if value > high else "below" if value < low else "inside"
-    text = f"{metric}={value:g} is {where} the expected {low:.4g} to {high:.4g}"
+    shown_value, shown_low, shown_high = value_and_band(value, low, high)
+    text = f"{metric}={shown_value} is {where} the expected {shown_low} to {shown_high}"
     names = {
         "out_of_range": "beyond anything seen before",
         "level_shift": "far from its usual level (recent, or for this time of day or week)",

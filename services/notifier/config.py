@@ -62,6 +62,13 @@ class NotifierSettings(AwsSettings):
     retry_after_max_s: float = Field(
         900.0, gt=0, description="Longest Retry-After (429) honoured before the next try."
     )
+    throttled_max_s: float = Field(
+        3600.0,
+        gt=0,
+        description="How long a message the receiver throttles (429) waits for its turn, in "
+        "all, before it is dead-lettered; throttled tries do not count against "
+        "SCOPS_DELIVERY_ATTEMPTS.",
+    )
     webhook_rate_per_s: float = Field(
         1.0, gt=0, le=100, description="Messages per second per receiver (all replicas)."
     )

@@ -144,6 +144,7 @@ def build(settings: NotifierSettings, redis: Redis, http: httpx.AsyncClient) -> 
         base_s=settings.retry_base_s,
         max_wait_s=settings.retry_max_wait_s,
         retry_after_max_s=settings.retry_after_max_s,
+        throttled_max_s=settings.throttled_max_s,
     )
     limiter = RateLimiter(redis)
     bus = EventBus(redis, settings.stream_maxlen)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from services.gateway.chatops.durations import describe_duration, say_span
 from services.gateway.chatops.intents import ActionName
 from shared.events import ApprovalVote, Severity
+from shared.readable_numbers import number, value_and_band
 
 LIST_MAX = 15
 
@@ -52,13 +53,16 @@ def when(value: str | None) -> str:
 
 
 def _number(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, int | float) else str(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return number(float(value))
+    return str(value)
 
 
-def _band_edge(value: Any) -> str:
-    """An expected band's edge as the detector's explanation gives it (4 significant digits):
-    the two never show one band two ways in one line."""
-    return f"{value:.4g}" if isinstance(value, int | float) else str(value)
+def _floats(value: Any, low: Any, high: Any) -> tuple[float, float, float] | None:
+    """A value and its band's edges as numbers; None when one of them is not a number."""
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in (value, low, high)):
+        return float(value), float(low), float(high)
+    return None
 
 
 def _seconds_since(value: str | None, now: datetime) -> float:
@@ -99,8 +103,11 @@ def anomaly_line(item: dict[str, Any], now: datetime, *, with_resource: bool = T
     observed = f" = {_number(value)}" if value is not None else ""
     if item.get("value_given") is False:  # an alert posted without a value
         observed = " (no value given)"
+    elif (numbers := _floats(value, low, high)) is not None and not low == high == value:
+        shown_value, shown_low, shown_high = value_and_band(*numbers)
+        observed = f" = {shown_value} (expected {shown_low} to {shown_high})"
     elif low is not None and high is not None and not low == high == value:
-        observed += f" (expected {_band_edge(low)} to {_band_edge(high)})"
+        observed += f" (expected {_number(low)} to {_number(high)})"
     started = item.get("episode_started_at") or item.get("observed_at")
     if is_open(item):
         state = f"open for {describe_duration(_seconds_since(started, now))}"

@@ -11,6 +11,7 @@ from services.gateway.approval_subjects import action_on_target
 from services.gateway.chatops.answers import anomaly_line, decisions, is_open, when
 from services.gateway.chatops.durations import describe_duration, say_span
 from services.gateway.chatops.extraction import PERIODS
+from shared.readable_numbers import numbers_apart, value_and_band
 
 TOP_LISTED = 20
 # What each detector name in an anomaly means, for people. The names are the ones the detector
@@ -269,7 +270,12 @@ def explanation(item: dict[str, Any], runs: list[dict[str, Any]], now: datetime)
     lines = [f"*Anomaly `{str(item.get('event_id', ''))[:8]}`*", anomaly_line(item, now)]
     low, high = item.get("expected_low"), item.get("expected_high")
     if low is not None and high is not None and low != high:
-        lines.append(f"Expected band: {low:g} to {high:g}; seen {item.get('value')}.")
+        value = item.get("value")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            shown_value, shown_low, shown_high = value_and_band(value, low, high)
+        else:
+            (shown_low, shown_high), shown_value = numbers_apart(low, high), str(value)
+        lines.append(f"Expected band: {shown_low} to {shown_high}; seen {shown_value}.")
     if item.get("score") is not None:
         lines.append(f"Score {float(item['score']):.2f}, model {item.get('model_version', '?')}.")
     detectors = [str(d) for d in item.get("detectors") or []]

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from shared.readable_numbers import number, value_and_band
+
 WIDTH, HEIGHT = 900, 300
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 36
 TICKS = 5
@@ -92,7 +94,7 @@ def _span(low: float, high: float) -> tuple[float, float]:
 
 
 def _number(value: float) -> str:
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return number(value, 3)  # an axis tick: three digits are plenty
 
 
 def draw(samples: list[Sample], anomalies: list[Marked]) -> Chart:
@@ -128,12 +130,11 @@ def draw(samples: list[Sample], anomalies: list[Marked]) -> Chart:
         chart.band_path = "M" + " L".join(upper + lower) + " Z"
     for a in anomalies:
         when = datetime.fromtimestamp(a.at, UTC).strftime("%H:%M:%S")
+        shown_value, shown_low, shown_high = value_and_band(a.value, a.low, a.high)
         expected = (
-            f"expected {_number(a.low)} to {_number(a.high)}"
-            if a.banded
-            else "an alert, no expected range"
+            f"expected {shown_low} to {shown_high}" if a.banded else "an alert, no expected range"
         )
-        label = f"{when} {a.severity}: {_number(a.value)} ({expected})"
+        label = f"{when} {a.severity}: {shown_value} ({expected})"
         chart.dots.append(
             Dot(x(a.at), y(a.value), a.severity, label, a.anomaly_id, y(a.high), y(a.low))
         )

@@ -23,6 +23,7 @@ from services.gateway.ratelimit import RateLimiter
 from services.gateway.slack import messages
 from services.gateway.slack.responder import Followups, SlackResponder
 from services.gateway.slack.users import SlackRoles, SlackUser
+from shared.mrkdwn import unescape
 
 log = structlog.get_logger("gateway.slack")
 
@@ -57,7 +58,10 @@ class SlashCommand:
             form.get("team_id", ""),
             form.get("enterprise_id", ""),
         )
-        return cls(user, form.get("text", "").strip(), form.get("response_url"))
+        # Slack sends what was typed with &, < and > as entities: read as typed (a reason
+        # "p99 > 2s & rising" is recorded so, and escaped again wherever it is shown).
+        text = unescape(form.get("text", "")).strip()
+        return cls(user, text, form.get("response_url"))
 
 
 class SlackCommands:

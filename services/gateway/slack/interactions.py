@@ -31,7 +31,7 @@ from services.gateway.slack.commands import MalformedSlackRequestError, failed
 from services.gateway.slack.responder import SlackResponder
 from services.gateway.slack.users import SlackRoles, SlackUser
 from shared.bus import EventBus, StreamEntry
-from shared.events import SlackClick
+from shared.events import SLACK_CLICK_MAX, SlackClick
 from shared.json_bounds import JsonBoundsError, loads_bounded
 from shared.mrkdwn import escape
 from shared.slack_buttons import (
@@ -75,9 +75,14 @@ def parse_payload(body: bytes) -> BlockActions | None:
     if data.get("type") != "block_actions":
         return None
     try:
-        return BlockActions.model_validate(data)
+        actions = BlockActions.model_validate(data)
     except ValidationError as exc:
         raise MalformedSlackRequestError("the block_actions payload lacks user or actions") from exc
+    if len(actions.model_dump_json()) > SLACK_CLICK_MAX:  # what the clicks stream keeps
+        raise MalformedSlackRequestError(
+            f"payload: longer than {SLACK_CLICK_MAX} characters (Slack's are a few thousand)"
+        )
+    return actions
 
 
 class SlackInteractions:

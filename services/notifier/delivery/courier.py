@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from services.notifier import metrics
 from services.notifier.core.render import Channel
-from services.notifier.delivery.http_post import PostResult, post_json
+from services.notifier.delivery.http_post import THROTTLED, PostResult, post_json
 from services.notifier.delivery.pacing import RateLimiter, RetryPolicy
 from services.notifier.delivery.redaction import scrub
 from services.notifier.delivery.webhook_urls import UrlSource
@@ -61,8 +61,15 @@ class Courier:
         self.limiter = limiter
 
     async def deliver(self, message: OutgoingMessage, pause: Pause) -> Outcome | None:
+        """Tries until delivered, refused, or out of tries. A 429 ("wait") is not a failure
+        of the message: its tries do not count against ``policy.attempts`` (a burst of
+        throttling, during an incident, would dead-letter the approval requests it holds
+        back), but a message throttled for longer than ``policy.throttled_max_s`` in all
+        gives up."""
         channel = self.receiver.channel.value
-        attempts = 0
+        attempts = 0  # tries that count against the policy's
+        tries = 0  # every try, throttled ones too: the backoff grows with these
+        throttled_s = 0.0
         allowed = self.policy.attempts
         refreshed = False
         last = PostResult(False, reason="url_unavailable", detail="not tried")
@@ -74,7 +81,7 @@ class Courier:
                 url, last = None, PostResult(False, None, exc.reason, str(exc), True)
             else:
                 if url is None and self.receiver.outbox_when_unset:
-                    return Outcome(True, OUTBOX, max(attempts, 1))
+                    return Outcome(True, OUTBOX, max(tries, 1))
                 if url is None:
                     last = PostResult(False, None, "url_unavailable", "no URL configured", True)
             if url is not None:
@@ -83,14 +90,17 @@ class Courier:
                     return None
                 last = await post_json(self.client, url, message.payload)
                 if last.ok:
-                    return Outcome(True, channel, attempts + 1)
-            attempts += 1
+                    return Outcome(True, channel, tries + 1)
+            tries += 1
+            throttled = last.reason == THROTTLED
+            if not throttled:
+                attempts += 1
             metrics.FAILED.labels(reason=last.reason or "unknown").inc()
             detail = scrub(last.detail, [url.get_secret_value()] if url is not None else [])
             log.warning(
                 "delivery_try_failed",
                 receiver=self.receiver.name,
-                attempt=attempts,
+                attempt=tries,
                 reason=last.reason,
                 status=last.status,
                 detail=detail,
@@ -104,9 +114,15 @@ class Courier:
                     continue  # rotated: try the new URL at once
             if not last.retryable or attempts >= allowed:
                 break
-            if not await pause(self.policy.wait_s(attempts, last.retry_after_s)):
+            wait_s = self.policy.wait_s(tries, last.retry_after_s)
+            if throttled:
+                if throttled_s + wait_s > self.policy.throttled_max_s:
+                    detail = f"{detail} (throttled for {throttled_s:.0f} s: gave up)"
+                    break
+                throttled_s += wait_s
+            if not await pause(wait_s):
                 return None
-        return Outcome(False, channel, attempts, detail, last.reason)
+        return Outcome(False, channel, tries, detail, last.reason)
 
     async def _refreshed_url(self) -> SecretStr | None:
         try:

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from services.notifier.delivery.redaction import scrub
 
 URL_GONE = frozenset({403, 404, 410})
+THROTTLED = "rate_limited"  # 429: wait, then send again
 DETAIL_MAX = 300
 SCRUB_WINDOW = 4 * DETAIL_MAX  # scrubbed before the cut, so no piece survives at the edge
 
@@ -83,7 +84,7 @@ async def post_json(
     detail = f"receiver answered {status}: {answer_excerpt(response.text, plain)}"
     if status == 429:
         wait = retry_after(response.headers.get("retry-after"))
-        return PostResult(False, status, "rate_limited", detail, True, wait)
+        return PostResult(False, status, THROTTLED, detail, True, wait)
     if status >= 500:
         return PostResult(
             False,

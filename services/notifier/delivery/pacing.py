@@ -29,6 +29,7 @@ class RetryPolicy:
     base_s: float = 0.5
     max_wait_s: float = 30.0
     retry_after_max_s: float = 900.0
+    throttled_max_s: float = 3600.0  # waiting on 429s, in all, before a message gives up
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
     def wait_s(self, failed_attempts: int, retry_after_s: float | None) -> float:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from services.remediator.core.durations import format_duration
 from services.remediator.core.verify import Verify
 from shared.events import RemediationStatus
+from shared.readable_numbers import numbers_apart
 
 
 @dataclass(frozen=True)
@@ -110,5 +111,8 @@ def _test(plan: Verify, expected: tuple[float, float] | None) -> _Test | None:
         return _Test(lambda v: v < limit, f"below {limit:g}")
     if expected is not None:
         low, high = expected
-        return _Test(lambda v: low <= v <= high, f"in its expected range {low:.3g} to {high:.3g}")
+        shown_low, shown_high = numbers_apart(low, high)
+        return _Test(
+            lambda v: low <= v <= high, f"in its expected range {shown_low} to {shown_high}"
+        )
     return None

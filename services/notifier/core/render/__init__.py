@@ -16,7 +16,7 @@ from services.notifier.core.grouping import FlushPlan
 from services.notifier.core.render import json_webhook, slack_alerts, slack_remediation
 from services.notifier.core.render.links import Links
 from services.notifier.core.render.rendered import Rendered
-from shared.events import RemediationRecord, RemediationStatus
+from shared.events import ALERTMANAGER, RemediationRecord, RemediationStatus
 
 __all__ = ["Channel", "Links", "Rendered", "record_kind", "render_flush", "render_record"]
 
@@ -31,7 +31,7 @@ def render_flush(
 ) -> list[Rendered]:
     """The messages of one group flush: its firing alerts, then its resolutions."""
     out: list[Rendered] = []
-    firing = slack_alerts.by_severity(plan.firing)
+    firing = slack_alerts.by_severity([_as_of(a, plan) for a in plan.firing])
     if firing:
         kind = MessageKind.ANOMALY if len(firing) == 1 else MessageKind.ANOMALY_GROUP
         if kind == MessageKind.ANOMALY:
@@ -55,6 +55,19 @@ def render_flush(
             payload = slack_alerts.resolved_message(meta, resolved, links)
         out.append(_rendered(MessageKind.RESOLVED, text, payload, resolved))
     return out
+
+
+def _as_of(alert: Alert, plan: FlushPlan) -> Alert:
+    """A firing alert as it stands when its message is made, where something says it still
+    fires then: a reminder ("still firing since"), or an alert, which Alertmanager sends
+    while it fires, from its ``startsAt``. How long it has lasted counts to that moment; no
+    newer event comes to say so (one per episode). A detector's first message keeps what
+    its samples show: the newest may be minutes old (CloudWatch's delay)."""
+    moment = plan.spoke_at
+    if moment is None or not alert.firing or not (plan.repeat or ALERTMANAGER in alert.detectors):
+        return alert
+    lasted = max(alert.lasted_s, moment - alert.started_at.timestamp())
+    return alert if lasted == alert.lasted_s else alert.model_copy(update={"lasted_s": lasted})
 
 
 def _rendered(

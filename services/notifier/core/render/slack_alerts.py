@@ -27,12 +27,13 @@ from services.notifier.core.render.text import (
     code,
     duration,
     escape,
-    expected_range,
     link,
     number,
+    observed,
     slack_date,
 )
 from shared.events import ALERTMANAGER, RemediationStatus
+from shared.mrkdwn import unescape
 from shared.slack_buttons import (
     SILENCE_BUTTON_S,
     ActionId,
@@ -75,8 +76,7 @@ def _observed(alert: Alert) -> str:
     if alert.expected_low == alert.expected_high == alert.value:
         # No band at all: an alert's word (Alertmanager's), not a sample judged against one.
         return number(alert.value)
-    expected = expected_range(alert.expected_low, alert.expected_high)
-    return f"{number(alert.value)} (expected {expected})"
+    return observed(alert.value, alert.expected_low, alert.expected_high)
 
 
 def _lasting(alert: Alert) -> str:
@@ -101,8 +101,8 @@ def anomaly_fallback(alert: Alert) -> str:
     emoji = SEVERITY_EMOJI[alert.severity]
     text = f"{emoji} {alert.severity.value.upper()}: {alert.metric} on {alert.resource_id}: "
     text += _observed(alert)
-    if alert.decision is not None:
-        text += f". {alert.decision.summary}"
+    if alert.decision is not None:  # mrkdwn: read back, as slack_payload escapes the text
+        text += f". {unescape(alert.decision.summary)}"
     return text
 
 
@@ -115,14 +115,18 @@ def anomaly_message(alert: Alert, links: Links, *, repeat: bool = False) -> dict
         lines.append(f"_Still firing_ since {slack_date(alert.started_at)}")
     elif alert.notified_severity is not None and alert.notified_severity != alert.severity:
         lines.append(f"_Escalated_ from {alert.notified_severity.value}")
+    told: list[str] = []  # what the alert says of itself: it gets what room the rest leaves
     if alert.explanation:
-        lines.append(f"*Why:* {escape(alert.explanation)}")
+        told.append(f"*Why:* {escape(alert.explanation)}")
     if alert.contributing_metrics:
-        lines.append("*Together with:* " + escape(", ".join(alert.contributing_metrics)))
+        told.append("*Together with:* " + escape(", ".join(alert.contributing_metrics)))
+    done: list[str] = []
     if alert.decision is not None:
-        lines.append(f"*Decision:* {alert.decision.summary}")
+        done.append(f"*Decision:* {alert.decision.summary}")
     if alert.occurrences > 1:
-        lines.append(f"Seen {alert.occurrences} times in this episode")
+        done.append(f"Seen {alert.occurrences} times in this episode")
+    lines += _within_room(told, SECTION_MAX - len("\n".join([*lines, *done])))
+    lines += done
     blocks: list[Block] = [
         header(title),
         section("\n".join(lines)),
@@ -130,6 +134,19 @@ def anomaly_message(alert: Alert, links: Links, *, repeat: bool = False) -> dict
         ActionsBlock(block_id="anomaly_actions", elements=_anomaly_buttons(alert)),
     ]
     return slack_payload(anomaly_fallback(alert), blocks)
+
+
+def _within_room(lines: list[str], room: int) -> list[str]:
+    """``lines`` clipped, in order, to fit ``room`` characters with a line break before each:
+    a long alert summary never pushes what was done out of the message."""
+    kept: list[str] = []
+    for line in lines:
+        room -= 1  # its line break
+        if room < 20:
+            break
+        kept.append(clip(line, room))
+        room -= len(kept[-1])
+    return kept
 
 
 def _anomaly_buttons(alert: Alert) -> list[ButtonElement]:

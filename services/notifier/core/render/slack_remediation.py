@@ -26,9 +26,9 @@ from services.notifier.core.render.text import (
     code_block,
     duration,
     escape,
-    expected_range,
     link,
     number,
+    observed,
     slack_date,
 )
 from shared.events import RemediationRecord, RemediationStatus
@@ -122,10 +122,11 @@ def _anomaly_line(record: RemediationRecord) -> str:
     emoji = SEVERITY_EMOJI[record.severity]
     text = f"{emoji} {record.severity.value.upper()} on {code(record.metric, 120)}"
     if record.anomaly_value is not None:
-        text += f": {number(record.anomaly_value)}"
         low, high = record.expected_low, record.expected_high
         if low is not None and high is not None and not low == high == record.anomaly_value:
-            text += f" (expected {expected_range(low, high)})"
+            text += f": {observed(record.anomaly_value, low, high)}"
+        else:
+            text += f": {number(record.anomaly_value)}"
     if record.anomaly_explanation:
         text += f" — {_one_line(record.anomaly_explanation, 800)}"
     return text

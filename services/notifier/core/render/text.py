@@ -6,6 +6,8 @@ from datetime import datetime
 
 from shared.events import Severity
 from shared.mrkdwn import escape as escape  # the renderers escape through this module
+from shared.readable_numbers import number as number  # and write numbers through it
+from shared.readable_numbers import value_and_band
 
 # Slack's published limits (https://docs.slack.dev/reference/block-kit/blocks).
 HEADER_MAX = 150
@@ -60,12 +62,10 @@ def code_block(text: str, limit: int) -> str:
     return clip(f"```{body}```", limit)
 
 
-def number(value: float) -> str:
-    return f"{value:.4g}"
-
-
-def expected_range(low: float, high: float) -> str:
-    return f"{number(low)} to {number(high)}"
+def observed(value: float, low: float, high: float) -> str:
+    """A value and the band it is judged against: ``12,345 (expected 9,000 to 12,344)``."""
+    shown_value, shown_low, shown_high = value_and_band(value, low, high)
+    return f"{shown_value} (expected {shown_low} to {shown_high})"
 
 
 def duration(seconds: float) -> str:

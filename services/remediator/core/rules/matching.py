@@ -21,6 +21,7 @@ from services.remediator.core.rules.loading import LoadedRules
 from services.remediator.core.rules.schema import ActionStep, Policy, Rule
 from services.remediator.core.targets import Target, TargetError, fill_params
 from shared.events import AnomalyEvent, Severity
+from shared.readable_numbers import value_and_band
 
 
 @dataclass(frozen=True)
@@ -276,9 +277,10 @@ def _no_match_reason(anomaly: AnomalyEvent, misses: list[_Miss]) -> str:
 def _match_reason(rule: Rule, anomaly: AnomalyEvent, co: frozenset[str]) -> str:
     low, high = anomaly.expected_low, anomaly.expected_high
     # No band at all (an Alertmanager alert's value is both bounds): none is claimed.
-    band = "" if low == high == anomaly.value else f"expected {low:.3g} to {high:.3g}, "
+    shown_value, shown_low, shown_high = value_and_band(anomaly.value, low, high)
+    band = "" if low == high == anomaly.value else f"expected {shown_low} to {shown_high}, "
     # An alert posted without a value has none (its `value` means nothing).
-    value = f"{anomaly.value:g}" if anomaly.value_given else "no value given"
+    value = shown_value if anomaly.value_given else "no value given"
     reason = (
         f"{anomaly.severity} anomaly on {anomaly.metric}: {value} ({band}score {anomaly.score:.2f})"
     )
