@@ -47,6 +47,18 @@ def points_between(start: float, end: float, step: float) -> int:
     return math.floor((end - start) / step) + 1
 
 
+def shown_url(url: str) -> str:
+    """``url`` as an error may quote it: whatever could be a user and password (up to the
+    last ``@``) replaced by ``***``, even where the URL does not parse (a password with a
+    ``/`` or ``#`` in it)."""
+    if "@" in url:
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            scheme, rest = "", url
+        url = f"{scheme}{sep}***@{rest.rpartition('@')[2]}"
+    return repr(url[:200])
+
+
 def check_http_url(url: str) -> str:
     """``url`` without a trailing slash, or :class:`HistoryError` unless it is http(s) with a
     host (no file:, no other scheme, no credentials in the URL)."""
@@ -54,9 +66,9 @@ def check_http_url(url: str) -> str:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (a port that is not a number or out of range raises here)
     except ValueError as exc:
-        raise HistoryError(f"{url[:200]!r}: not a valid URL ({exc})") from exc
+        raise HistoryError(f"{shown_url(url)}: not a valid URL ({exc})") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HistoryError(f"{url[:200]!r}: not an http:// or https:// URL with a host")
+        raise HistoryError(f"{shown_url(url)}: not an http:// or https:// URL with a host")
     if parts.username or parts.password:
         raise HistoryError(f"{parts.hostname}: credentials in the URL are not accepted")
     if parts.query or parts.fragment:

@@ -411,17 +411,24 @@ def _http_problem(request: Request, exc: Exception) -> JSONResponse:
 STORE_RETRY_AFTER_S = 1
 
 
-def _store_unavailable_problem(request: Request, exc: Exception) -> JSONResponse:
-    """Redis not answering is the service being unavailable for a moment, not a defect: 503
-    with ``Retry-After`` (clients and Alertmanager retry), nothing accepted, one log line."""
-    log.warning("store_unavailable", path=request.url.path, error_type=type(exc).__name__)
-    return problem(
-        503,
-        "Service unavailable",
-        "the store this service keeps its state in (Redis) is not answering; nothing was done, "
-        "retry shortly",
-        headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
-    )
+def store_unavailable(store: str) -> Callable[[Request, Exception], JSONResponse]:
+    """The handler of a store not answering: the service unavailable for a moment, not a
+    defect: 503 with ``Retry-After`` (clients and Alertmanager retry), nothing accepted, one
+    log line (no traceback)."""
+
+    def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning(
+            "store_unavailable", store=store, path=request.url.path, error_type=type(exc).__name__
+        )
+        return problem(
+            503,
+            "Service unavailable",
+            f"the store this service keeps its state in ({store}) is not answering; nothing "
+            "was done, retry shortly",
+            headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
+        )
+
+    return unavailable
 
 
 def _unhandled_problem(request: Request, exc: Exception) -> JSONResponse:
@@ -470,6 +477,7 @@ def _phrase(status: int) -> str:
 
 
 _CORRELATION_ID = re.compile(rb"[\x21-\x7e]+")
+CORRELATION_ID_MAX = 128  # bytes of a caller's correlation id kept; a longer one is replaced
 
 
 class HeadAsGetMiddleware:
@@ -495,6 +503,28 @@ class HeadAsGetMiddleware:
         await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
+class UnknownMethodMiddleware:
+    """A method no service implements (``PROPFIND``, ``PURGE``, ...: the HTTP parser reads
+    some thirty) is a 501 problem before anything else runs (RFC 9110, 15.6.2): it never
+    reaches the request metrics, whose ``method`` label a caller without a key would
+    otherwise multiply by every path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in _HTTP_METHODS:
+            await self.app(scope, receive, send)
+            return
+        response = problem(
+            501,
+            _title(501),
+            "this method is implemented by no operation of this service; "
+            f"the methods served are among {', '.join(sorted(_HTTP_METHODS))}",
+        )
+        await response(scope, receive, send)
+
+
 class CorrelationIdMiddleware:
     """Binds the caller's ``X-Correlation-ID`` (or a new one) to every log line of the request
     and echoes it in the response."""
@@ -508,9 +538,13 @@ class CorrelationIdMiddleware:
             return
         # Visible ASCII only: the id travels in headers (HTTP clients encode them as ASCII),
         # log lines and Slack messages; anything else is replaced by a new id.
-        incoming = dict(scope["headers"]).get(b"x-correlation-id", b"")[:128]
+        # A longer id is replaced, never cut: two callers' ids sharing their first 128
+        # bytes would otherwise become one.
+        incoming = dict(scope["headers"]).get(b"x-correlation-id", b"")
         correlation_id = (
-            incoming.decode("ascii") if _CORRELATION_ID.fullmatch(incoming) else uuid.uuid4().hex
+            incoming.decode("ascii")
+            if len(incoming) <= CORRELATION_ID_MAX and _CORRELATION_ID.fullmatch(incoming)
+            else uuid.uuid4().hex
         )
         scope.setdefault("state", {})["correlation_id"] = correlation_id
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
@@ -612,7 +646,7 @@ def setup_app(
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(HTTPException, _http_problem)
     for unavailable in (RedisConnectionError, RedisTimeoutError):
-        app.add_exception_handler(unavailable, _store_unavailable_problem)
+        app.add_exception_handler(unavailable, store_unavailable("Redis"))
     app.add_exception_handler(Exception, _unhandled_problem)
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(HeadAsGetMiddleware)
@@ -628,6 +662,7 @@ def setup_app(
     Instrumentator(excluded_handlers=["/metrics", "/health"]).instrument(app).expose(
         app, include_in_schema=False
     )
+    app.add_middleware(UnknownMethodMiddleware)  # outermost: ahead of the request metrics
 
 
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 - a header name

@@ -3,9 +3,11 @@ silences and feedback, written from the streams into PostgreSQL or SQLite (docs/
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
@@ -16,7 +18,18 @@ from services.history.errors import BadCursorError, HistoryError, IncidentNotFou
 from services.history.store.database import create_engine, migrate, ping
 from services.history.wiring import build
 from shared.logging import configure_logging
-from shared.web import problem, setup_app
+from shared.web import problem, setup_app, store_unavailable
+
+# The database not answering (refused, reset, timed out, the pool out of connections while it
+# is slow): a 503 to retry, as Redis not answering is on every service.
+DATABASE_UNREACHABLE: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+)
 
 
 def create_app(settings: HistorySettings | None = None) -> FastAPI:
@@ -55,6 +68,8 @@ def create_app(settings: HistorySettings | None = None) -> FastAPI:
 
     setup_app(app, "history", {"redis": redis_ready, "database": database_ready}, settings=settings)
     app.add_exception_handler(HistoryError, _history_problem)
+    for unreachable in DATABASE_UNREACHABLE:
+        app.add_exception_handler(unreachable, store_unavailable("the history database"))
     app.include_router(routes_incidents.router)
     app.include_router(routes_audit.router)
     app.include_router(routes_export.router)

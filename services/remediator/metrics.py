@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from prometheus_client import Counter, Gauge, Histogram
 from redis.asyncio import Redis
 
+from services.remediator.core.actions.registry import ACTION_NAMES
 from services.remediator.core.safety_policy import SAFETY_CHECKS
 from services.remediator.executors.base import OWN_ERROR_CODES
 from services.remediator.stores import redis_keys
@@ -69,8 +70,18 @@ def initialise_labels() -> None:
         FAILURE.labels(reason=reason)
 
 
+def action_label(action: str | None) -> str:
+    """A record's action as a label value: one of the registered actions, ``none``, or
+    ``unknown`` for a name a request made up (refused, and kept as it was written in the
+    record): a caller choosing names never adds series."""
+    if not action:
+        return "none"
+    return action if action in ACTION_NAMES else "unknown"
+
+
 def count(record: RemediationRecord) -> None:
-    ACTIONS.labels(action=record.action or "none", status=record.status.value).inc()
+    action = action_label(record.action)
+    ACTIONS.labels(action=action, status=record.status.value).inc()
     if record.status == RemediationStatus.SUCCEEDED:
         SUCCESS.inc()
     elif record.status in (RemediationStatus.FAILED, RemediationStatus.INTERRUPTED):
@@ -78,7 +89,7 @@ def count(record: RemediationRecord) -> None:
     elif record.status == RemediationStatus.BLOCKED:
         BLOCKED.labels(rule=record.blocked_by or "unknown").inc()
     if record.duration_s is not None and record.action:
-        ACTION_DURATION.labels(action=record.action).observe(record.duration_s)
+        ACTION_DURATION.labels(action=action).observe(record.duration_s)
 
 
 class RecordCounter:

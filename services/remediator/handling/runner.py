@@ -39,6 +39,7 @@ from services.remediator.executors.base import (
     Job,
     Started,
 )
+from services.remediator.handling.log_context import bind_incident_of
 from services.remediator.handling.safety_checks import Prepared, SafetyChecks
 from services.remediator.handling.scheduling import Scheduler
 from services.remediator.stores import redis_keys
@@ -254,6 +255,7 @@ class ActionRunner:
 
     def poll(self, run_id: str) -> RemediationRecord | None:
         run = self._run(run_id)
+        bind_incident_of(run.get("request"))
         if run.get("state") == "finished":
             return self._finish_unwritten(run_id, run)
         if run.get("state") != "sent":

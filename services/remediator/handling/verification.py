@@ -20,6 +20,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from services.remediator.core.action_requests import ActionRequest, Incident
 from services.remediator.core.judgement import Observation, judge
+from services.remediator.handling.log_context import bind_incident
 from services.remediator.handling.scheduling import Scheduler
 from services.remediator.handling.verification_outcomes import VerificationOutcomes
 from services.remediator.stores import redis_keys
@@ -130,6 +131,7 @@ class Verifier:
         if state.get("state") != "watching":
             return None
         request = ActionRequest.model_validate_json(state["request"])
+        bind_incident(request)
         plan = request.verify
         assert plan is not None
         try:
