@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import structlog
 from fastapi import Depends, Request
@@ -102,7 +102,7 @@ async def signed_in(request: Request) -> ConsoleUser:
     principal = Principal(key.key_id, key.name, key.role, person)
     setattr(request.state, AUTHENTICATED, principal)
     structlog.contextvars.bind_contextvars(api_key_id=principal.key_id)
-    if request.method == "GET" and not await store.has_flash(session):
+    if request.method == "GET" and not await store.take_paid_page(session):
         # (the page an action leads back to is the action's, counted with it)
         await _count_page(request, principal)
     act_as(principal.person, "console")
@@ -128,13 +128,40 @@ User = Annotated[ConsoleUser, Depends(signed_in)]
 
 
 async def read_form(request: Request) -> FormData:
-    """The posted form, bounded; a body that is not a readable form is a 400 page."""
+    """The posted form, bounded, and posted from the console's own pages (a 403 page
+    otherwise); a body that is not a readable form is a 400 page."""
+    if (elsewhere := _posted_from_elsewhere(request)) is not None:
+        raise Refused(
+            403, f"this form was posted from {elsewhere}, not this console; nothing was done"
+        )
     try:
         return await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
     except Exception as exc:  # multipart parse errors have no common base worth naming
         if getattr(exc, "status_code", 400) == 413:
             raise Refused(413, "the form is larger than the gateway accepts") from None
         raise Refused(400, "the form could not be read; reload the page and try again") from None
+
+
+def _posted_from_elsewhere(request: Request) -> str | None:
+    """Where a form came from when that is not the console's own origin, as the browser
+    says it (``Sec-Fetch-Site``, ``Origin``); None when it is, or when the client says
+    nothing (not a browser). The tokens of the forms stop other sites' posts; this also stops
+    one from a sibling subdomain that planted its own sign-in cookie and token (login
+    CSRF: the victim signed in as the attacker, their approvals recorded as the attacker's)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site.lower() not in ("same-origin", "none"):
+        return f"another site ({site})"
+    origin = request.headers.get("origin")
+    if origin is None:
+        return None
+    host = urlsplit(origin).netloc.lower() if origin != "null" else ""
+    ours = {request.headers.get("host", "").lower()}
+    public = gateway(request).settings.console_public_url
+    if public:
+        ours.add(urlsplit(public).netloc.lower())
+    if not host or host not in ours:
+        return f"another origin ({origin[:100]})"
+    return None
 
 
 def field(form: FormData, name: str, *, required: bool = False, max_chars: int = 500) -> str:

@@ -20,6 +20,9 @@ from shared.streams import PREFIX
 
 SESSION_PREFIX = f"{PREFIX}:{{gateway}}:console:session:"
 FLASH_PREFIX = f"{PREFIX}:{{gateway}}:console:flash:"
+# The one page an action leads back to, not counted again against the key's budget: taken by
+# the first page asked for after the action, whatever that page answers.
+PAID_PAGE_PREFIX = f"{PREFIX}:{{gateway}}:console:paid-page:"
 TOKEN_BYTES = 32
 MAX_TOKEN_CHARS = 64  # token_urlsafe(32) is 43 characters: anything longer is not ours
 FLASH_TTL_S = 120
@@ -68,16 +71,24 @@ class SessionStore:
         return ConsoleSession(str(data["key_id"]), str(data["csrf"]), digest)
 
     async def close(self, session: ConsoleSession) -> None:
-        await self.redis.delete(SESSION_PREFIX + session.digest, FLASH_PREFIX + session.digest)
+        await self.redis.delete(
+            SESSION_PREFIX + session.digest,
+            FLASH_PREFIX + session.digest,
+            PAID_PAGE_PREFIX + session.digest,
+        )
 
     async def flash(self, session: ConsoleSession, level: str, text: str) -> None:
         """A message shown once, on the next page of this session (what an action did)."""
         message = json.dumps({"level": level, "text": text[:500]})
-        await self.redis.set(FLASH_PREFIX + session.digest, message, ex=FLASH_TTL_S)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(FLASH_PREFIX + session.digest, message, ex=FLASH_TTL_S)
+            pipe.set(PAID_PAGE_PREFIX + session.digest, "1", ex=FLASH_TTL_S)
+            await pipe.execute()
 
-    async def has_flash(self, session: ConsoleSession) -> bool:
-        """Whether an action's message waits for the next page (that page is the action's)."""
-        return bool(await self.redis.exists(FLASH_PREFIX + session.digest))
+    async def take_paid_page(self, session: ConsoleSession) -> bool:
+        """Whether this page is the one an action leads back to (counted with the action),
+        once: the next page, whether it shows or fails, is counted again."""
+        return bool(await self.redis.delete(PAID_PAGE_PREFIX + session.digest))
 
     async def take_flash(self, session: ConsoleSession) -> dict[str, str] | None:
         raw = await self.redis.getdel(FLASH_PREFIX + session.digest)
