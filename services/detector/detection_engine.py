@@ -515,7 +515,12 @@ class DetectionEngine:
             return Step(verdict, None)  # nothing open, nothing to open: the common case
         result = verdict.result
         low, high = _finite_range(result, value)
-        abnormal = verdict.alarm or result.suppressed or not low <= value <= high
+        abnormal = (
+            verdict.alarm
+            or result.suppressed
+            or not low <= value <= high
+            or state.detector.stuck  # still frozen: not recovered, however quiet its score
+        )
         timestamp = _moment(micros)
         state.episode, transition = advance(
             state.episode,

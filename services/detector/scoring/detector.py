@@ -239,6 +239,19 @@ class SeriesDetector:
         """Score needed to alarm in a quiet period the caller withheld (0: none)."""
         return self.f[_WITHHELD]
 
+    @property
+    def stuck(self) -> bool:
+        """The value has repeated long enough for ``stuck`` to alarm on its own: a frozen
+        series is not back to normal while it stays frozen, however quiet its score has
+        become (the alarm bar rises after each alarm)."""
+        return self.run_record > 0 and self.run > self._stuck_alarm_run()
+
+    def _stuck_alarm_run(self) -> float:
+        """The run length at which ``stuck`` reaches alarm level, given the record."""
+        cfg = self._cfg
+        limit = self.run_record + cfg.stuck_min_run
+        return float(limit * 2.0 ** (self._d.alarm_decades / cfg.stuck_decades_per_doubling))
+
     # ------------------------------------------------------------------ scoring
     def update(self, timestamp: float, value: float) -> ScoreResult:
         """Score ``value`` observed at ``timestamp`` (epoch seconds), then learn it.
