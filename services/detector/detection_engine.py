@@ -719,10 +719,22 @@ def _moment(micros: int) -> datetime:
 
 
 def _finite_range(result: ScoreResult, value: float) -> tuple[float, float]:
+    """The expected band as published: the value itself when there is none, and an edge
+    that is only a float's rounding away from 0 (a baseline that decayed back towards a
+    series resting at 0 is ~1e-11, not 0) written as 0: "expected 0 to 0", not
+    "-8.342e-11 to 1.024e-10"."""
     low, high = result.expected_low, result.expected_high
     if not (math.isfinite(low) and math.isfinite(high)):
         return value, value
+    noise = _ROUNDING * max(abs(value), abs(low), abs(high))
+    if abs(low) < noise:
+        low = 0.0
+    if abs(high) < noise:
+        high = 0.0
     return low, high
+
+
+_ROUNDING = 1e-9  # relative: what sums of floats leave behind where the exact answer is 0
 
 
 def explain(

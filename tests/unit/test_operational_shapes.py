@@ -299,3 +299,18 @@ def test_a_long_frozen_stretch_does_not_blind_the_stuck_detector() -> None:
         e for e in openings(feed(ts, x), T0 + 15 * D) if e.observed_at.timestamp() < T0 + 16 * D
     ]
     assert pages, "a day-long frozen exporter was not found after an earlier 3-day freeze"
+
+
+def test_the_band_of_a_series_resting_at_zero_reads_zero_not_rounding_noise() -> None:
+    """A queue depth at 0 for two days, then a blip of 1: the band the page quotes is what
+    the series rests at, 0 to 0, not the ~1e-11 a decayed baseline leaves behind (which a
+    message would print as "-8.342e-11 to 1.024e-10")."""
+    ts = grid(4)
+    x = np.zeros(len(ts))
+    x[int(2 * D / 300) + 5] = 1.0
+    x[int(2 * D / 300) + 6 :] = 0.0
+    x[int(3 * D / 300)] = 2.0
+    pages = openings(feed(ts, x, metric="disk_queue_depth", resource="vol-0abd"))
+    assert pages, "a first blip after two flat days raised nothing"
+    for page in pages:
+        assert (page.expected_low, page.expected_high) == (0.0, 0.0), at(page)
