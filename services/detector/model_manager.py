@@ -20,7 +20,7 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 
 from services.detector.metrics import NO_MODEL, show_model_version
-from services.detector.model_store import ModelStore, VersionStore
+from services.detector.model_store import ModelDoesNotFitError, ModelStore, VersionStore
 from services.detector.multivariate_live import MultivariateScorer, ResourceFeatures, ResourceScaler
 from services.detector.training import (
     Sample,
@@ -62,6 +62,7 @@ class ModelManager:
         self.options = options
         self.scorer: MultivariateScorer | None = None
         self.version: str | None = None
+        self._unfit: str | None = None  # the store's current version, found not to fit
         self.jobs: dict[str, TrainingJob] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_flagged: dict[str, float] = {}
@@ -75,30 +76,59 @@ class ModelManager:
     # -- versions ------------------------------------------------------------------------------
 
     async def load_current(self) -> None:
+        """Take up the store's current version, if it fits this detector's metrics: one
+        trained on another ``SCOPS_MULTIVARIATE_METRICS`` list (changed since, or set
+        otherwise on another process) leaves the multivariate view off, said once in the
+        log, and every series still scored."""
         version = await asyncio.to_thread(self.store.current)
         if version is not None:
-            await self._swap(version)
+            await self._take_up(version)
 
     async def follow(self) -> bool:
         """Take up the store's current version if another process changed it (activated a
         version it trained, or rolled back); True when it did."""
         version = await asyncio.to_thread(self.store.current)
-        if version is None or version == self.version:
+        if version is None or version in (self.version, self._unfit):
             return False
-        await self._swap(version)
+        return await self._take_up(version)
+
+    async def _take_up(self, version: str) -> bool:
+        try:
+            await self._swap(version)
+        except ModelDoesNotFitError as exc:
+            self._unfit = version
+            log.error("model_does_not_fit", version=version, reason=str(exc))
+            return False
         return True
 
     async def activate(self, version: str) -> None:
-        await asyncio.to_thread(self.store.activate, version)
+        """Make ``version`` the active one, unless it does not fit (nothing moves then)."""
+        await asyncio.to_thread(self.store.activate, version, self._check_fit)
         await self._swap(version)
 
     async def rollback(self) -> str:
-        version = await asyncio.to_thread(self.store.rollback)
+        version = await asyncio.to_thread(self.store.rollback, self._check_fit)
         await self._swap(version)
         return version
 
+    def _check_fit(self, version: str) -> None:
+        """Raises :class:`ModelDoesNotFitError` unless ``version`` was trained on exactly
+        the metrics this detector is configured with (its columns, in their order)."""
+        metas = [m for m in self.store.list_versions() if m.get("version") == version]
+        trained = tuple(str(n) for n in metas[0].get("feature_names", ())) if metas else ()
+        if trained and trained != tuple(self.options.metrics):
+            raise ModelDoesNotFitError(
+                f"{version} was trained on {', '.join(trained)}; this detector scores "
+                f"{', '.join(self.options.metrics)} (SCOPS_MULTIVARIATE_METRICS)"
+            )
+
     async def _swap(self, version: str) -> None:
         model, meta = await asyncio.to_thread(self.store.load, version)
+        if tuple(model.feature_names) != tuple(self.options.metrics):
+            raise ModelDoesNotFitError(
+                f"{version} was trained on {', '.join(model.feature_names)}; this detector "
+                f"scores {', '.join(self.options.metrics)} (SCOPS_MULTIVARIATE_METRICS)"
+            )
         scaler = ResourceScaler.from_state(meta.get("scaler", {}))
         features = ResourceFeatures(
             self.options.metrics,

@@ -73,6 +73,10 @@ class NoPreviousVersionError(ModelStoreError):
     """Nothing to roll back to."""
 
 
+class ModelDoesNotFitError(ModelStoreError):
+    """The version was trained on other metrics than the detector is configured with."""
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -193,10 +197,13 @@ class VersionStore(ABC):
         current = self._read_pointer()["current"]
         return None if current is None else str(current)
 
-    def activate(self, version: str) -> None:
-        """Make ``version`` current, after checking its file's types."""
+    def activate(self, version: str, check: Callable[[str], None] | None = None) -> None:
+        """Make ``version`` current, after checking its file's types (and ``check``, which
+        raises to refuse it: nothing is moved then)."""
         _check_name(version)
         _check_types(self._get(version)[0], version)
+        if check is not None:
+            check(version)
 
         def change(pointer: dict[str, Any]) -> str:
             if pointer["current"] != version:
@@ -206,8 +213,9 @@ class VersionStore(ABC):
 
         self._change_pointer(change)
 
-    def rollback(self) -> str:
-        """Return to the version active before the current one (undo, repeatable)."""
+    def rollback(self, check: Callable[[str], None] | None = None) -> str:
+        """Return to the version active before the current one (undo, repeatable);
+        ``check`` may refuse that version (it raises; nothing is moved then)."""
 
         def change(pointer: dict[str, Any]) -> str:
             history: list[str] = pointer["history"]
@@ -215,6 +223,8 @@ class VersionStore(ABC):
                 raise NoPreviousVersionError("no earlier activation to roll back to")
             previous = history[-2]
             _check_types(self._get(previous)[0], previous)
+            if check is not None:
+                check(previous)
             pointer["history"] = history[:-1]
             self._point(pointer, "rollback", previous)
             return previous

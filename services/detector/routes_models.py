@@ -11,7 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from services.detector.deps import ModelsDep, get_detector
 from services.detector.model_manager import history
-from services.detector.model_store import ModelStoreError, NoPreviousVersionError
+from services.detector.model_store import (
+    ModelDoesNotFitError,
+    ModelStoreError,
+    NoPreviousVersionError,
+)
 from services.detector.training import Sample, TimeRange, TrainingJob
 from services.detector.training_sources import (
     CloudWatchSource,
@@ -230,11 +234,17 @@ async def list_models(models: ModelsDep) -> dict[str, Any]:
 @router.post(
     "/anomaly/models/{version}/activate",
     summary="Make a saved version the active model",
-    responses=problem_responses(401, s404="No such saved version, or it cannot be read"),
+    responses=problem_responses(
+        401,
+        s404="No such saved version, or it cannot be read",
+        s409="The version was trained on other metrics than SCOPS_MULTIVARIATE_METRICS",
+    ),
 )
 async def activate(version: str, models: ModelsDep) -> dict[str, Any]:
     try:
         await models.activate(version)
+    except ModelDoesNotFitError as exc:
+        raise HTTPException(409, f"cannot activate {version}: {exc}") from exc
     except (ModelStoreError, FileNotFoundError) as exc:
         raise HTTPException(404, f"cannot activate {version}: {exc}") from exc
     return {"active": models.version}
@@ -243,11 +253,15 @@ async def activate(version: str, models: ModelsDep) -> dict[str, Any]:
 @router.post(
     "/anomaly/models/rollback",
     summary="Return to the previously active version",
-    responses=problem_responses(401, s409="No previous version to return to"),
+    responses=problem_responses(
+        401,
+        s409="No previous version to return to, or it was trained on other metrics than "
+        "SCOPS_MULTIVARIATE_METRICS",
+    ),
 )
 async def rollback(models: ModelsDep) -> dict[str, Any]:
     try:
         version = await models.rollback()
-    except NoPreviousVersionError as exc:
+    except (NoPreviousVersionError, ModelDoesNotFitError) as exc:
         raise HTTPException(409, str(exc)) from exc
     return {"active": version}

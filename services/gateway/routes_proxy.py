@@ -135,7 +135,7 @@ ROUTES: tuple[Route, ...] = (
         "detector",
         Role.ADMIN,
         "Activate a model version",
-        problems=(404,),
+        problems=(404, 409),
     ),
     Route(
         "POST",
