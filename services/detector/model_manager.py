@@ -20,7 +20,13 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 
 from services.detector.metrics import NO_MODEL, show_model_version
-from services.detector.model_store import ModelDoesNotFitError, ModelStore, VersionStore
+from services.detector.model_store import (
+    CorruptModelError,
+    ModelDoesNotFitError,
+    ModelStore,
+    UntrustedModelError,
+    VersionStore,
+)
 from services.detector.multivariate_live import MultivariateScorer, ResourceFeatures, ResourceScaler
 from services.detector.training import (
     Sample,
@@ -95,7 +101,7 @@ class ModelManager:
     async def _take_up(self, version: str) -> bool:
         try:
             await self._swap(version)
-        except ModelDoesNotFitError as exc:
+        except (ModelDoesNotFitError, CorruptModelError, UntrustedModelError) as exc:
             self._unfit = version
             log.error("model_does_not_fit", version=version, reason=str(exc))
             return False
@@ -112,11 +118,15 @@ class ModelManager:
         return version
 
     def _check_fit(self, version: str) -> None:
-        """Raises :class:`ModelDoesNotFitError` unless ``version`` was trained on exactly
-        the metrics this detector is configured with (its columns, in their order)."""
-        metas = [m for m in self.store.list_versions() if m.get("version") == version]
-        trained = tuple(str(n) for n in metas[0].get("feature_names", ())) if metas else ()
-        if trained and trained != tuple(self.options.metrics):
+        """Raises unless ``version`` loads (:class:`CorruptModelError`: a damaged file, or
+        one written by another library version) and was trained on exactly the metrics this
+        detector is configured with (:class:`ModelDoesNotFitError`): checked before the
+        shared pointer moves, so no process is ever pointed at a model it cannot use."""
+        model, _meta = self.store.load(version)
+        self._fits(version, model.feature_names)
+
+    def _fits(self, version: str, trained: Sequence[str]) -> None:
+        if tuple(trained) != tuple(self.options.metrics):
             raise ModelDoesNotFitError(
                 f"{version} was trained on {', '.join(trained)}; this detector scores "
                 f"{', '.join(self.options.metrics)} (SCOPS_MULTIVARIATE_METRICS)"
@@ -124,11 +134,7 @@ class ModelManager:
 
     async def _swap(self, version: str) -> None:
         model, meta = await asyncio.to_thread(self.store.load, version)
-        if tuple(model.feature_names) != tuple(self.options.metrics):
-            raise ModelDoesNotFitError(
-                f"{version} was trained on {', '.join(model.feature_names)}; this detector "
-                f"scores {', '.join(self.options.metrics)} (SCOPS_MULTIVARIATE_METRICS)"
-            )
+        self._fits(version, model.feature_names)
         scaler = ResourceScaler.from_state(meta.get("scaler", {}))
         features = ResourceFeatures(
             self.options.metrics,

@@ -6,6 +6,7 @@ every series (without the multivariate view), as it does without a model."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import redis
 
+from services.detector.model_store_redis import blob_key
 from tests.support.processes import StackProcess, api_key, service, stack_env
 
 TOKEN = "test-internal-token"
@@ -164,7 +166,7 @@ def test_activating_a_version_of_another_feature_set_is_refused_and_moves_nothin
     if after != current:
         problems.append(f"this detector's active model is now {after}, not {current}")
     pointer = client.get("scops:{models}:active")
-    stored = None if pointer is None else __import__("json").loads(pointer)["current"]
+    stored = None if pointer is None else json.loads(pointer)["current"]
     if stored != current:
         problems.append(
             f"the shared active pointer every detector follows now names {stored} "
@@ -181,3 +183,39 @@ def test_activating_a_version_of_another_feature_set_is_refused_and_moves_nothin
         problems.append(f"the detector no longer starts: {_cause(exc)}")
     client.close()
     assert not problems, "\n".join(problems)
+
+
+def test_a_damaged_version_is_refused_before_the_pointer_moves_and_does_not_stop_a_start(
+    redis_url: str, tmp_path: Path, procs: list[StackProcess]
+) -> None:
+    """A stored version whose file passes the type check but cannot be rebuilt (damaged, or
+    written by another library version): activating it is a 404 with the active version
+    unchanged everywhere; a detector whose store points at it starts and scores."""
+    first = detector(redis_url, TWO, tmp_path)
+    procs.append(first)
+    first.start().wait_ready()
+    good = train(first.url or "", seed=1)
+    damaged = train(first.url or "", seed=2)
+    client = redis.Redis.from_url(redis_url)
+    blob = client.get(blob_key(damaged))
+    assert blob is not None
+    client.set(blob_key(damaged), blob[: len(blob) // 2])
+    httpx.post(f"{first.url}/anomaly/models/{good}/activate", headers=AUTH, timeout=30)
+
+    reply = httpx.post(f"{first.url}/anomaly/models/{damaged}/activate", headers=AUTH, timeout=30)
+    assert reply.status_code == 404, reply.text
+    assert httpx.get(f"{first.url}/anomaly/models", headers=AUTH).json()["active"] == good
+    assert json.loads(client.get("scops:{models}:active") or b"{}")["current"] == good
+    first.stop()
+
+    pointer = json.loads(client.get("scops:{models}:active") or b"{}")
+    pointer["current"] = damaged  # as an older release, or a hand edit, may have left it
+    client.set("scops:{models}:active", json.dumps(pointer))
+    again = detector(redis_url, TWO, tmp_path)
+    again.log_path = tmp_path / "detector-again.log"
+    procs.append(again)
+    again.start().wait_ready(timeout=60)
+    status = httpx.get(f"{again.url}/anomaly/status", timeout=10)
+    assert status.status_code == 200
+    assert "model_does_not_fit" in again.log_path.read_text()
+    client.close()
