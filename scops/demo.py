@@ -33,6 +33,7 @@ from shared.events import (
     Severity,
     decode_event,
 )
+from shared.readable_numbers import value_and_band
 from shared.settings import BaseServiceSettings
 from shared.streams import ANOMALIES, NOTIFICATIONS, REMEDIATIONS
 
@@ -316,10 +317,10 @@ def _incident(
 
 def _print_event(stamp: str, event: object) -> None:
     if isinstance(event, AnomalyEvent):
+        _, low, high = value_and_band(event.value, event.expected_low, event.expected_high)
         print(
             f"{stamp} anomaly      {event.resource_id} {event.metric}: severity "
-            f"{event.severity.value}, score {event.score:.2f} "
-            f"(expected {event.expected_low:.1f} to {event.expected_high:.1f})"
+            f"{event.severity.value}, score {event.score:.2f} (expected {low} to {high})"
         )
     elif isinstance(event, RemediationRecord):
         print(
